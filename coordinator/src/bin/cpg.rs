@@ -1,0 +1,14 @@
+//! `cpg`: parse flags, run, print errors a person can act on.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = coordinator::cli::Cli::parse();
+    match coordinator::cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cpg: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The embedded mode: build the CPG of a source tree in this process, with
+//! every core, into one partition store. No cluster, no network.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use partition::frontend::build_file;
+use partition::store::{PreparedFile, Store};
+use proto::{Diagnostic, FileCpg};
+use rayon::prelude::*;
+
+/// Directories never descended into: build output, fetched dependencies, VCS.
+const SKIPPED_DIRS: &[&str] = &[
+    "_build",
+    "deps",
+    ".git",
+    ".elixir_ls",
+    "node_modules",
+    "cover",
+];
+
+/// Errors a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error("{0}: no such file or directory")]
+    Missing(PathBuf),
+    #[error("{path}: cannot read: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: no Elixir files (.ex, .exs) found here (skipped: _build, deps, .git and hidden folders)")]
+    NoElixirFiles(PathBuf),
+}
+
+/// A built CPG with what happened while building it.
+#[derive(Debug)]
+pub struct Built {
+    pub store: Store,
+    pub files: usize,
+    pub diagnostics: Vec<Diagnostic>,
+    pub elapsed: Duration,
+}
+
+/// One source file found under the root: its path on disk and the path
+/// recorded in the CPG (relative to the root, `/`-separated).
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub disk: PathBuf,
+    pub name: String,
+}
+
+fn is_elixir(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("ex" | "exs"))
+}
+
+/// Every `.ex`/`.exs` file under `root`, sorted by recorded name.
+pub fn discover(root: &Path) -> Result<Vec<SourceFile>, EmbeddedError> {
+    let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => EmbeddedError::Missing(root.to_path_buf()),
+        _ => EmbeddedError::Unreadable {
+            path: root.to_path_buf(),
+            source: e,
+        },
+    })?;
+    let mut out = Vec::new();
+    if meta.is_file() {
+        if !is_elixir(root) {
+            return Err(EmbeddedError::NoElixirFiles(root.to_path_buf()));
+        }
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push(SourceFile {
+            disk: root.to_path_buf(),
+            name,
+        });
+        return Ok(out);
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| EmbeddedError::Unreadable {
+            path: dir.clone(),
+            source: e,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|e| EmbeddedError::Unreadable {
+                path: dir.clone(),
+                source: e,
+            })?;
+            let path = entry.path();
+            let fname = entry.file_name();
+            let fname = fname.to_string_lossy();
+            let ty = entry.file_type().map_err(|e| EmbeddedError::Unreadable {
+                path: path.clone(),
+                source: e,
+            })?;
+            if ty.is_dir() {
+                if !fname.starts_with('.') && !SKIPPED_DIRS.contains(&fname.as_ref()) {
+                    stack.push(path);
+                }
+            } else if is_elixir(&path) && (ty.is_file() || ty.is_symlink()) {
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                let name = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push(SourceFile { disk: path, name });
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(EmbeddedError::NoElixirFiles(root.to_path_buf()));
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// A progress bar on stderr, only when stderr is a terminal.
+pub fn progress(len: usize, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    let style =
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} files ({per_sec}, {eta})")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Read, parse and summarize every file on all cores, installing each into
+/// the store as it arrives. An unreadable file becomes a diagnostic.
+pub fn build(root: &Path) -> Result<Built, EmbeddedError> {
+    let start = Instant::now();
+    let files = discover(root)?;
+    let bar = progress(files.len(), "building CPG");
+    let store = Store::default();
+    let mut diagnostics = Vec::new();
+    let (tx, rx) = mpsc::sync_channel::<PreparedFile>(256);
+    std::thread::scope(|scope| {
+        let files = &files;
+        scope.spawn(move || {
+            files.par_iter().for_each_with(tx, |tx, f| {
+                let cpg = match std::fs::read(&f.disk) {
+                    Ok(bytes) => build_file(&f.name, &bytes),
+                    Err(e) => FileCpg {
+                        file: f.name.clone(),
+                        content_hash: 0,
+                        fragments: Vec::new(),
+                        diagnostics: vec![Diagnostic {
+                            file: f.name.clone(),
+                            line: 0,
+                            column: 0,
+                            message: format!("cannot read file: {e}"),
+                        }],
+                    },
+                };
+                // The receiver lives until every sender is gone.
+                let _ = tx.send(PreparedFile::new(cpg));
+            });
+        });
+        for prepared in rx {
+            diagnostics.extend(prepared.cpg.diagnostics.iter().cloned());
+            store.install(prepared);
+            bar.inc(1);
+        }
+    });
+    bar.finish_and_clear();
+    diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    Ok(Built {
+        store,
+        files: files.len(),
+        diagnostics,
+        elapsed: start.elapsed(),
+    })
+}

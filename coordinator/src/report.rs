@@ -1,0 +1,245 @@
+//! What `cpg analyze` reports about a code base, and the call-graph export:
+//! computed from summaries, so the same code serves a store or a cluster.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use partition::analysis::{
+    module_cycles, most_called, most_complex, CallGraph, FunctionRank, ModuleCycle,
+};
+use partition::store::{MemoryReport, StoreStats};
+use proto::{Diagnostic, ModuleSummary};
+use serde::Serialize;
+
+/// The `cpg analyze` report. `--json` prints exactly this object.
+#[derive(Debug, Serialize)]
+pub struct AnalyzeReport {
+    pub files: u64,
+    pub modules: u64,
+    pub functions: u64,
+    pub nodes: u64,
+    pub edges: u64,
+    pub calls: u64,
+    pub unresolved_calls: u64,
+    pub dynamic_calls: u64,
+    pub parse_diagnostics: Vec<Diagnostic>,
+    pub most_complex: Vec<FunctionRank>,
+    pub most_called: Vec<FunctionRank>,
+    pub module_cycles: Vec<ModuleCycle>,
+    pub memory_bytes: usize,
+    pub build_ms: u64,
+}
+
+pub fn analyze_report(
+    stats: StoreStats,
+    summaries: &[Arc<ModuleSummary>],
+    graph: &CallGraph,
+    diagnostics: Vec<Diagnostic>,
+    memory: &MemoryReport,
+    build_ms: u64,
+    top: usize,
+) -> AnalyzeReport {
+    let count = |k: proto::CallKind| graph.calls.iter().filter(|c| c.kind == k).count() as u64;
+    AnalyzeReport {
+        files: stats.files,
+        modules: stats.modules,
+        functions: stats.functions,
+        nodes: stats.nodes,
+        edges: stats.edges,
+        calls: graph.calls.len() as u64,
+        unresolved_calls: count(proto::CallKind::Unresolved),
+        dynamic_calls: count(proto::CallKind::Dynamic),
+        parse_diagnostics: diagnostics,
+        most_complex: most_complex(summaries, top),
+        most_called: most_called(graph, top),
+        module_cycles: module_cycles(summaries, graph),
+        memory_bytes: memory.total,
+        build_ms,
+    }
+}
+
+/// The report as a person reads it.
+pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Code property graph built in {} ms", r.build_ms);
+    let _ = writeln!(s, "  files      {:>10}", r.files);
+    let _ = writeln!(s, "  modules    {:>10}", r.modules);
+    let _ = writeln!(s, "  functions  {:>10}", r.functions);
+    let _ = writeln!(s, "  CPG nodes  {:>10}", r.nodes);
+    let _ = writeln!(s, "  CPG edges  {:>10}", r.edges);
+    let _ = writeln!(
+        s,
+        "  call sites {:>10}  ({} unresolved, {} dynamic)",
+        r.calls, r.unresolved_calls, r.dynamic_calls
+    );
+    let _ = writeln!(
+        s,
+        "  memory     {:>10.1} MiB",
+        r.memory_bytes as f64 / (1024.0 * 1024.0)
+    );
+    let _ = writeln!(s);
+    if r.parse_diagnostics.is_empty() {
+        let _ = writeln!(s, "Parse diagnostics: none");
+    } else {
+        let _ = writeln!(s, "Parse diagnostics ({}):", r.parse_diagnostics.len());
+        for d in r.parse_diagnostics.iter().take(20) {
+            let _ = writeln!(s, "  {}:{}:{}: {}", d.file, d.line, d.column, d.message);
+        }
+        if r.parse_diagnostics.len() > 20 {
+            let _ = writeln!(
+                s,
+                "  ... and {} more (--json lists all)",
+                r.parse_diagnostics.len() - 20
+            );
+        }
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Most complex functions (cyclomatic complexity):");
+    for f in r.most_complex.iter().take(top) {
+        let _ = writeln!(s, "  {:>4}  {}  ({}:{})", f.value, f.mfa, f.file, f.line);
+    }
+    let _ = writeln!(s);
+    if r.module_cycles.is_empty() {
+        let _ = writeln!(s, "Module dependency cycles: none");
+    } else {
+        let _ = writeln!(s, "Module dependency cycles ({}):", r.module_cycles.len());
+        for c in r.module_cycles.iter().take(top) {
+            let _ = writeln!(
+                s,
+                "  {} modules: {}",
+                c.modules.len(),
+                abbreviate(&c.modules, 8)
+            );
+            for e in c.edges.iter().take(6) {
+                let when = if e.compile_time {
+                    "compile-time"
+                } else {
+                    "runtime"
+                };
+                let _ = writeln!(
+                    s,
+                    "    {} -> {} ({}; {})",
+                    e.from,
+                    e.to,
+                    e.kinds.join(", "),
+                    when
+                );
+            }
+            if c.edges.len() > 6 {
+                let _ = writeln!(s, "    ... {} more edges", c.edges.len() - 6);
+            }
+        }
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Most-called functions (call sites):");
+    for f in r.most_called.iter().take(top) {
+        let _ = writeln!(s, "  {:>5}  {}", f.value, f.mfa);
+    }
+    s
+}
+
+fn abbreviate(items: &[String], n: usize) -> String {
+    if items.len() <= n {
+        items.join(", ")
+    } else {
+        format!("{}, ... ({} more)", items[..n].join(", "), items.len() - n)
+    }
+}
+
+/// One exported call-graph row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRow {
+    pub caller_module: String,
+    pub caller_function: String,
+    pub caller_arity: u16,
+    pub callee_module: String,
+    pub callee_function: String,
+    pub callee_arity: u16,
+    pub file: String,
+    pub line: u32,
+    pub kind: String,
+}
+
+pub fn call_rows(graph: &CallGraph) -> Vec<CallRow> {
+    graph
+        .calls
+        .iter()
+        .map(|c| {
+            let (from, to) = (graph.mfa(c.caller), graph.mfa(c.callee));
+            CallRow {
+                caller_module: from.module.clone(),
+                caller_function: from.name.clone(),
+                caller_arity: from.arity,
+                callee_module: to.module.clone(),
+                callee_function: to.name.clone(),
+                callee_arity: to.arity,
+                file: c.file.to_string(),
+                line: c.line,
+                kind: c.kind.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// RFC 4180 field quoting.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn render_csv(rows: &[CallRow]) -> String {
+    let mut s = String::from(
+        "caller_module,caller_function,caller_arity,callee_module,callee_function,callee_arity,file,line\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{}",
+            csv_field(&r.caller_module),
+            csv_field(&r.caller_function),
+            r.caller_arity,
+            csv_field(&r.callee_module),
+            csv_field(&r.callee_function),
+            r.callee_arity,
+            csv_field(&r.file),
+            r.line
+        );
+    }
+    s
+}
+
+/// Graphviz: one node per function, one edge per distinct caller→callee pair
+/// (labelled with the number of call sites when more than one).
+pub fn render_dot(rows: &[CallRow]) -> String {
+    let mut pairs: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for r in rows {
+        let from = format!(
+            "{}.{}/{}",
+            r.caller_module, r.caller_function, r.caller_arity
+        );
+        let to = format!(
+            "{}.{}/{}",
+            r.callee_module, r.callee_function, r.callee_arity
+        );
+        *pairs.entry((from, to)).or_default() += 1;
+    }
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut s = String::from("digraph calls {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
+    for ((from, to), n) in pairs {
+        if n > 1 {
+            let _ = writeln!(
+                s,
+                "  \"{}\" -> \"{}\" [label=\"{n}\"];",
+                esc(&from),
+                esc(&to)
+            );
+        } else {
+            let _ = writeln!(s, "  \"{}\" -> \"{}\";", esc(&from), esc(&to));
+        }
+    }
+    s.push_str("}\n");
+    s
+}

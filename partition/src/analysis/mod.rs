@@ -1,0 +1,11 @@
+//! Global analyses over a set of module summaries. The same code runs on the
+//! summaries of one embedded store and on summaries gathered from a cluster's
+//! partitions, so both modes give the same answers by construction.
+
+mod callgraph;
+mod cycles;
+mod metrics;
+
+pub use callgraph::{CallEdge, CallGraph, FnInfo, Reached};
+pub use cycles::{module_cycles, ModuleCycle, ModuleEdge};
+pub use metrics::{most_called, most_complex, FunctionRank};

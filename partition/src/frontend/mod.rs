@@ -1,0 +1,119 @@
+//! The Elixir front end: source bytes in, CPG fragments plus diagnostics out.
+//!
+//! Parsing never fails. A file with syntax errors still yields the fragments
+//! of whatever tree-sitter could recover, and one diagnostic (file, line,
+//! column, message) per error or missing node.
+
+mod builder;
+mod env;
+mod kernel;
+
+use std::cell::RefCell;
+
+use proto::{Diagnostic, FileCpg};
+
+pub use env::{BareCall, Env, Import, ImportFilter};
+
+thread_local! {
+    /// One parser per thread: creating one per file costs more than parsing
+    /// a small file.
+    static PARSER: RefCell<Option<tree_sitter::Parser>> = const { RefCell::new(None) };
+}
+
+/// The content hash used for change detection (xxh3-64 of the bytes).
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// Parse one tree with the thread's parser.
+pub fn parse_tree(text: &str) -> Option<tree_sitter::Tree> {
+    PARSER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let mut parser = tree_sitter::Parser::new();
+            // Only fails on an ABI mismatch between the tree-sitter and
+            // tree-sitter-elixir crates, which the build pins.
+            parser
+                .set_language(&tree_sitter_elixir::LANGUAGE.into())
+                .ok()?;
+            *slot = Some(parser);
+        }
+        slot.as_mut()?.parse(text, None)
+    })
+}
+
+/// Build the CPG of one Elixir source file. `file` is the path to record (as
+/// the user should see it).
+pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
+    let content_hash = content_hash(bytes);
+    let mut diagnostics = Vec::new();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u32
+                + 1;
+            diagnostics.push(Diagnostic {
+                file: file.to_string(),
+                line,
+                column: 0,
+                message: "invalid UTF-8; bad bytes were replaced with U+FFFD".to_string(),
+            });
+            String::from_utf8_lossy(bytes)
+        }
+    };
+    let Some(tree) = parse_tree(&text) else {
+        diagnostics.push(Diagnostic {
+            file: file.to_string(),
+            line: 1,
+            column: 0,
+            message: "the parser gave up on this file (no syntax tree)".to_string(),
+        });
+        return FileCpg {
+            file: file.to_string(),
+            content_hash,
+            fragments: Vec::new(),
+            diagnostics,
+        };
+    };
+    let root = tree.root_node();
+    if root.has_error() {
+        collect_errors(root, file, &mut diagnostics);
+    }
+    let fragments = builder::FileBuilder::build(&text, file, root);
+    FileCpg {
+        file: file.to_string(),
+        content_hash,
+        fragments,
+        diagnostics,
+    }
+}
+
+fn collect_errors(node: tree_sitter::Node, file: &str, out: &mut Vec<Diagnostic>) {
+    if node.is_error() || node.is_missing() {
+        let p = node.start_position();
+        let message = if node.is_missing() {
+            format!("syntax error: missing {}", node.kind())
+        } else {
+            "syntax error: unexpected input".to_string()
+        };
+        out.push(Diagnostic {
+            file: file.to_string(),
+            line: p.row as u32 + 1,
+            column: p.column as u32 + 1,
+            message,
+        });
+        if node.is_error() {
+            return;
+        }
+    }
+    if !node.has_error() {
+        return;
+    }
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        collect_errors(child, file, out);
+    }
+}

@@ -1,0 +1,329 @@
+//! The partition store: tables of CPG rows behind one reader-writer lock.
+//!
+//! Every write (replace a file's modules, delete a module, compact) happens
+//! under the write lock in one step, so a reader sees either all of a module
+//! or none of it, never half. Expensive preparation (summaries) happens before
+//! the lock is taken.
+
+mod cache;
+mod interner;
+mod tables;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use proto::{FileCpg, Mfa, ModuleSummary, NodeKind};
+use serde::Serialize;
+
+pub use cache::{AnalysisCache, CacheStats};
+pub use interner::{Interner, Sym};
+pub use tables::{CallRow, EdgeRow, FnKey, MemoryReport, NodeRow, RowCounts, Slot, Tables};
+
+use crate::summary::summarize;
+
+/// Default time-to-live of analysis cache entries.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Sizes of what the store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub files: u64,
+    pub modules: u64,
+    pub functions: u64,
+    pub nodes: u64,
+    /// AST, CFG and DFG edges plus call edges plus module dependency edges.
+    pub edges: u64,
+    pub generation: u64,
+}
+
+/// A direct call site of a function, as found through the callee index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CallerSite {
+    pub caller: Mfa,
+    pub file: String,
+    pub line: u32,
+}
+
+/// A file's CPG with its summaries computed: the CPU-heavy half of applying
+/// a file, done without holding any lock (on any thread).
+#[derive(Debug)]
+pub struct PreparedFile {
+    pub cpg: FileCpg,
+    pub summaries: Vec<Arc<ModuleSummary>>,
+}
+
+impl PreparedFile {
+    pub fn new(cpg: FileCpg) -> PreparedFile {
+        let summaries = cpg
+            .fragments
+            .iter()
+            .map(|f| Arc::new(summarize(f)))
+            .collect();
+        PreparedFile { cpg, summaries }
+    }
+}
+
+/// What changed when a file was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApplyOutcome {
+    pub unchanged: bool,
+    pub removed_modules: usize,
+    pub added_modules: usize,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    tables: RwLock<Tables>,
+    /// Incremented by every write; cache entries are valid for one generation.
+    generation: AtomicU64,
+    pub cache: AnalysisCache,
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store::new(DEFAULT_CACHE_TTL)
+    }
+}
+
+impl Store {
+    pub fn new(cache_ttl: Duration) -> Store {
+        Store {
+            tables: RwLock::new(Tables::new()),
+            generation: AtomicU64::new(0),
+            cache: AnalysisCache::new(cache_ttl),
+        }
+    }
+
+    /// A panic while holding the lock cannot leave the tables half-written
+    /// (writes are computed before they are installed), so a poisoned lock is
+    /// still safe to read.
+    pub fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Replace everything stored from `cpg.file` by the fragments of `cpg`,
+    /// atomically. Skipped (nothing changes) when the content hash is the same.
+    pub fn apply_file(&self, cpg: FileCpg) -> ApplyOutcome {
+        self.install(PreparedFile::new(cpg))
+    }
+
+    /// Install a prepared file: the short, locked half of [`Store::apply_file`].
+    pub fn install(&self, prepared: PreparedFile) -> ApplyOutcome {
+        let PreparedFile { cpg, summaries } = prepared;
+        let mut t = self.write();
+        let file = t.interner.intern(&cpg.file);
+        if t.file_hashes.get(&file) == Some(&cpg.content_hash) {
+            return ApplyOutcome {
+                unchanged: true,
+                ..ApplyOutcome::default()
+            };
+        }
+        let old: Vec<u32> = t.by_file.get(&file).cloned().unwrap_or_default();
+        for slot in &old {
+            t.kill(*slot);
+        }
+        for (frag, summary) in cpg.fragments.iter().zip(summaries) {
+            t.insert(frag, summary);
+        }
+        t.file_hashes.insert(file, cpg.content_hash);
+        drop(t);
+        self.bump();
+        ApplyOutcome {
+            unchanged: false,
+            removed_modules: old.len(),
+            added_modules: cpg.fragments.len(),
+        }
+    }
+
+    /// Remove everything stored from `file`. Returns how many modules went.
+    pub fn remove_file(&self, file: &str) -> usize {
+        let mut t = self.write();
+        let Some(f) = t.interner.get(file) else {
+            return 0;
+        };
+        let old = t.by_file.get(&f).cloned().unwrap_or_default();
+        for slot in &old {
+            t.kill(*slot);
+        }
+        t.file_hashes.remove(&f);
+        drop(t);
+        self.bump();
+        old.len()
+    }
+
+    /// Remove every definition of module `name`. Returns how many went.
+    pub fn remove_module(&self, name: &str) -> usize {
+        let mut t = self.write();
+        let Some(m) = t.interner.get(name) else {
+            return 0;
+        };
+        let old = t.by_module.get(&m).cloned().unwrap_or_default();
+        for slot in &old {
+            t.kill(*slot);
+        }
+        drop(t);
+        self.bump();
+        old.len()
+    }
+
+    /// Content hash of a stored file.
+    pub fn file_hash(&self, file: &str) -> Option<u64> {
+        let t = self.read();
+        t.file_hashes.get(&t.interner.get(file)?).copied()
+    }
+
+    /// Rebuild the tables without tombstones. Readers keep using the old tables
+    /// while the new ones are built; the swap is one write.
+    pub fn compact(&self) -> (usize, usize) {
+        let before = self.memory().total;
+        let fresh = {
+            let t = self.read();
+            t.compact()
+        };
+        let mut t = self.write();
+        // A write may have happened between the read and the write lock: only
+        // install if nothing changed, else compact again under the write lock.
+        let fresh = if t.counts.live_nodes == fresh.counts.live_nodes
+            && t.slots.iter().filter(|s| s.live).count() == fresh.slots.len()
+        {
+            fresh
+        } else {
+            t.compact()
+        };
+        *t = fresh;
+        drop(t);
+        (before, self.memory().total)
+    }
+
+    pub fn counts(&self) -> RowCounts {
+        self.read().counts
+    }
+
+    pub fn memory(&self) -> MemoryReport {
+        self.read().memory()
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let t = self.read();
+        let live = t.slots.iter().filter(|s| s.live);
+        let (mut modules, mut functions, mut deps) = (0u64, 0u64, 0u64);
+        for s in live {
+            modules += 1;
+            functions += s.summary.functions.len() as u64;
+            deps += s.deps.len() as u64;
+        }
+        StoreStats {
+            files: t.by_file.len() as u64,
+            modules,
+            functions,
+            nodes: t.counts.live_nodes,
+            edges: t.counts.live_edges + t.counts.live_calls + deps,
+            generation: self.generation(),
+        }
+    }
+
+    /// Summaries of every live module, ordered by (module, file).
+    pub fn summaries(&self) -> Vec<Arc<ModuleSummary>> {
+        let t = self.read();
+        let mut v: Vec<Arc<ModuleSummary>> = t
+            .slots
+            .iter()
+            .filter(|s| s.live)
+            .map(|s| s.summary.clone())
+            .collect();
+        v.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+        v
+    }
+
+    /// Live node ids of one kind (through the kind index).
+    pub fn count_kind(&self, kind: NodeKind) -> usize {
+        let t = self.read();
+        t.by_kind[kind as usize]
+            .iter()
+            .filter(|&&i| t.is_live_node(i))
+            .count()
+    }
+
+    /// Whether `M.f/a` is defined here (through the function index).
+    pub fn defines(&self, mfa: &Mfa) -> bool {
+        let t = self.read();
+        t.fn_key(&mfa.module, &mfa.name, mfa.arity)
+            .and_then(|k| t.by_function.get(&k))
+            .is_some_and(|ids| ids.iter().any(|&i| t.is_live_node(i)))
+    }
+
+    /// Direct call sites of `M.f/a` (through the callee index), sorted.
+    pub fn direct_callers(&self, mfa: &Mfa) -> Vec<CallerSite> {
+        let t = self.read();
+        let Some(key) = t.fn_key(&mfa.module, &mfa.name, mfa.arity) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &row in t.by_callee.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
+            let Some(c) = t.calls.get(row as usize) else {
+                continue;
+            };
+            if c.quoted || !t.is_live_node(c.node) {
+                continue;
+            }
+            let Some((m, n, a, _)) = t.function_of_node(c.caller) else {
+                continue;
+            };
+            let node = t.nodes[c.node as usize];
+            let file = t.slots[node.slot as usize].file;
+            out.push(CallerSite {
+                caller: Mfa::new(t.str(m), t.str(n), a),
+                file: t.str(file).to_string(),
+                line: node.line,
+            });
+        }
+        out.sort();
+        out
+    }
+
+    /// Nodes that start on `line` of `file` (through the file and line indexes),
+    /// as (kind, name, column).
+    pub fn nodes_at(&self, file: &str, line: u32) -> Vec<(NodeKind, String, u16)> {
+        let t = self.read();
+        let Some(f) = t.interner.get(file) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &s in t.by_file.get(&f).map(Vec::as_slice).unwrap_or(&[]) {
+            let slot = &t.slots[s as usize];
+            let start = slot
+                .by_line
+                .partition_point(|&i| t.nodes[i as usize].line < line);
+            for &i in &slot.by_line[start..] {
+                let n = t.nodes[i as usize];
+                if n.line != line {
+                    break;
+                }
+                out.push((n.kind, t.str(n.name).to_string(), n.col));
+            }
+        }
+        out
+    }
+
+    /// Get a cached analysis result for this generation, or compute it.
+    pub fn cached<T, F>(&self, key: &str, compute: F) -> Arc<T>
+    where
+        T: std::any::Any + Send + Sync,
+        F: FnOnce() -> T,
+    {
+        self.cache.get_or_compute(key, self.generation(), compute)
+    }
+}
