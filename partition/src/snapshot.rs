@@ -85,6 +85,9 @@ pub fn render_fragment(frag: &ModuleFragment, s: Sections) -> String {
         for b in &frag.behaviours {
             let _ = writeln!(out, "  behaviour {}", frag.str(*b));
         }
+        for u in &frag.using {
+            let _ = writeln!(out, "  using {} {} @{}", u.kind, frag.str(u.target), u.line);
+        }
     }
     for (fi, f) in frag.functions.iter().enumerate() {
         if s.functions {

@@ -170,6 +170,15 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         implements: frag
             .implements
             .map(|(p, t)| (frag.str(p).to_string(), frag.str(t).to_string())),
+        using: frag
+            .using
+            .iter()
+            .map(|d| DepSummary {
+                target: frag.str(d.target).to_string(),
+                kind: d.kind,
+                line: d.line,
+            })
+            .collect(),
         nodes: frag.nodes.len() as u32,
         edges: (frag.edges.len() + frag.calls.len() + frag.deps.len()) as u32,
     }

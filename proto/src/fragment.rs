@@ -123,6 +123,9 @@ pub struct ModuleFragment {
     pub behaviours: Vec<StrId>,
     /// For `defimpl P, for: T`: `(P, T)`.
     pub implements: Option<(StrId, StrId)>,
+    /// Directives quoted inside `__using__` (or ExUnit's `using`): what a
+    /// module that `use`s this one gets, resolved by the link step.
+    pub using: Vec<ModuleDep>,
 }
 
 impl ModuleFragment {

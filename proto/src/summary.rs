@@ -17,7 +17,8 @@ pub struct CallSummary {
     pub arity: u16,
     pub kind: CallKind,
     pub quoted: bool,
-    /// Imported modules that might provide a bare call (decided by the link step).
+    /// Imported modules that might provide a bare call (decided by the link
+    /// step, which knows their exports). Empty when the target is certain.
     pub candidates: Vec<String>,
     pub line: u32,
     pub column: u32,
@@ -74,6 +75,8 @@ pub struct ModuleSummary {
     pub functions: Vec<FunctionSummary>,
     pub behaviours: Vec<String>,
     pub implements: Option<(String, String)>,
+    /// Directives this module's `__using__` injects into modules that use it.
+    pub using: Vec<DepSummary>,
     pub nodes: u32,
     pub edges: u32,
 }

@@ -1,13 +1,18 @@
 //! The whole-program call graph, linked from per-function call summaries.
 //!
-//! Linking settles what a single module could not: a bare call with several
-//! imports that might provide it goes to the imported module that exports
-//! `name/arity` (the compiler rejects ambiguous ones, so at most one does).
+//! Linking settles what a single module could not: a bare call that imports
+//! without `only:` might provide goes to the imported module that exports
+//! `name/arity`, and imports injected by `use` (through `__using__` quotes of
+//! ingested modules, or known effects of standard ones) are taken into account.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use proto::{CallKind, FunKind, Mfa, ModuleSummary};
+use proto::{CallKind, CallSummary, DepKind, FunKind, Mfa, ModuleSummary};
+
+use crate::frontend::USE_EFFECTS;
 use serde::Serialize;
 
 /// One function of the graph: defined in the ingested code or only called.
@@ -64,7 +69,7 @@ impl CallGraph {
     /// Link the summaries into a call graph. Calls inside `quote` are code for
     /// other modules and are left out; dynamic calls stay, with their kind.
     pub fn build(summaries: &[Arc<ModuleSummary>]) -> CallGraph {
-        let exports = exports(summaries);
+        let linker = Linker::new(summaries);
         let mut g = CallGraph::default();
         for m in summaries {
             let file: Arc<str> = Arc::from(m.file.as_str());
@@ -83,9 +88,9 @@ impl CallGraph {
             for f in &m.functions {
                 let caller = g.intern(Mfa::new(&m.name, &f.name, f.arity));
                 for c in f.calls.iter().filter(|c| !c.quoted) {
-                    let (module, kind) = link(c, &exports);
+                    let (module, kind) = linker.link(&m.name, c);
                     let callee = match module {
-                        Some(module) => Mfa::new(module, &c.name, c.arity),
+                        Some(module) => Mfa::new(module.as_ref(), &c.name, c.arity),
                         None => Mfa::new("", &c.name, c.arity),
                     };
                     let callee = g.intern(callee);
@@ -207,27 +212,120 @@ impl CallGraph {
     }
 }
 
-/// The callee module of a call after linking, and its kind.
-fn link<'a>(
-    c: &'a proto::CallSummary,
-    exports: &HashMap<&str, HashSet<(&str, u16)>>,
-) -> (Option<&'a str>, CallKind) {
-    if c.candidates.is_empty() {
-        return (c.module.as_deref(), c.kind);
+/// What the link step knows about the whole program: who exports what, and
+/// which imports a `use` injects.
+struct Linker<'a> {
+    exports: HashMap<&'a str, HashSet<(&'a str, u16)>>,
+    modules: HashMap<&'a str, &'a ModuleSummary>,
+    /// Imports each module gets through its `use` directives (memoized).
+    via_use: RefCell<HashMap<String, Arc<Vec<String>>>>,
+}
+
+impl<'a> Linker<'a> {
+    fn new(summaries: &'a [Arc<ModuleSummary>]) -> Linker<'a> {
+        let mut modules = HashMap::new();
+        for m in summaries {
+            modules.entry(m.name.as_str()).or_insert(&**m);
+        }
+        Linker {
+            exports: exports(summaries),
+            modules,
+            via_use: RefCell::default(),
+        }
     }
-    let provides = |m: &str| {
-        exports
-            .get(m)
-            .map(|e| e.contains(&(c.name.as_str(), c.arity)))
-    };
-    // A candidate known to export it wins; otherwise the first one whose
-    // exports we do not know; if every candidate is known and none exports it,
-    // the call is unresolved.
-    if let Some(m) = c.candidates.iter().find(|m| provides(m) == Some(true)) {
-        return (Some(m), CallKind::Imported);
+
+    /// `Some(true)` if `module` is ingested and exports `name/arity`,
+    /// `Some(false)` if ingested and does not, `None` if unknown.
+    fn provides(&self, module: &str, name: &str, arity: u16) -> Option<bool> {
+        self.exports.get(module).map(|e| e.contains(&(name, arity)))
     }
-    match c.candidates.iter().find(|m| provides(m).is_none()) {
-        Some(m) => (Some(m), CallKind::Imported),
-        None => (None, CallKind::Unresolved),
+
+    /// Modules imported into `module` by the `__using__` of what it uses.
+    fn imports_via_use(&self, module: &str) -> Arc<Vec<String>> {
+        if let Some(v) = self.via_use.borrow().get(module) {
+            return v.clone();
+        }
+        let mut out = Vec::new();
+        if let Some(m) = self.modules.get(module) {
+            let mut seen = HashSet::new();
+            for d in m.deps.iter().filter(|d| d.kind == DepKind::Use) {
+                self.use_effects(&d.target, &mut seen, &mut out);
+            }
+        }
+        let out = Arc::new(out);
+        self.via_use
+            .borrow_mut()
+            .insert(module.to_string(), out.clone());
+        out
+    }
+
+    /// What `use used` imports: the known effects of standard modules, and
+    /// the directives quoted in an ingested module's `__using__`.
+    fn use_effects(&self, used: &str, seen: &mut HashSet<String>, out: &mut Vec<String>) {
+        if !seen.insert(used.to_string()) {
+            return;
+        }
+        let push = |m: &str, out: &mut Vec<String>| {
+            if !out.iter().any(|x| x == m) {
+                out.push(m.to_string());
+            }
+        };
+        if let Some((_, imports, _)) = USE_EFFECTS.iter().find(|(m, _, _)| *m == used) {
+            for i in *imports {
+                push(i, out);
+            }
+        }
+        let Some(m) = self.modules.get(used) else {
+            return;
+        };
+        for d in &m.using {
+            match d.kind {
+                DepKind::Import => push(&d.target, out),
+                DepKind::Use => self.use_effects(&d.target, seen, out),
+                _ => {}
+            }
+        }
+        // A case template's users get `use ExUnit.Case` (ExUnit.CaseTemplate.__proxy__/2).
+        if m.deps
+            .iter()
+            .any(|d| d.kind == DepKind::Use && d.target == "ExUnit.CaseTemplate")
+        {
+            self.use_effects("ExUnit.Case", seen, out);
+        }
+    }
+
+    /// The callee module of a call made in `module`, and its kind.
+    fn link<'c>(&self, module: &str, c: &'c CallSummary) -> (Option<Cow<'c, str>>, CallKind) {
+        if c.candidates.is_empty() && c.kind != CallKind::Unresolved {
+            return (c.module.as_deref().map(Cow::Borrowed), c.kind);
+        }
+        let (name, arity) = (c.name.as_str(), c.arity);
+        // 1. An explicit import known to export it (the compiler rejects
+        //    ambiguous calls, so at most one does).
+        if let Some(m) = c
+            .candidates
+            .iter()
+            .find(|m| self.provides(m, name, arity) == Some(true))
+        {
+            return (Some(Cow::Borrowed(m.as_str())), CallKind::Imported);
+        }
+        // 2. An import injected by `use`, known to export it.
+        let via_use = self.imports_via_use(module);
+        if let Some(m) = via_use
+            .iter()
+            .find(|m| self.provides(m, name, arity) == Some(true))
+        {
+            return (Some(Cow::Owned(m.clone())), CallKind::Imported);
+        }
+        // 3. An explicit import whose exports we cannot see (outside the
+        //    ingested code): the best guess left.
+        if let Some(m) = c
+            .candidates
+            .iter()
+            .find(|m| self.provides(m, name, arity).is_none())
+        {
+            return (Some(Cow::Borrowed(m.as_str())), CallKind::Imported);
+        }
+        (None, CallKind::Unresolved)
     }
 }

@@ -197,6 +197,9 @@ struct ModCtx {
     /// `@impl` seen: the next definition is a callback.
     pending_impl: bool,
     quote_depth: u32,
+    /// Inside `defmacro __using__` or ExUnit's `using` block.
+    in_using: u32,
+    using: Vec<ModuleDep>,
 }
 
 impl ModCtx {
@@ -221,6 +224,8 @@ impl ModCtx {
             f: None,
             pending_impl: false,
             quote_depth: 0,
+            in_using: 0,
+            using: Vec::new(),
         };
         let name = m.intern(&m.name.clone());
         m.nodes.push(Node {
@@ -295,6 +300,7 @@ impl ModCtx {
             deps: self.deps,
             behaviours,
             implements: self.implements,
+            using: self.using,
         }
     }
 }
@@ -481,6 +487,13 @@ impl<'s> FileBuilder<'s> {
                             }
                         }
                         "defmodule" | "defprotocol" | "defimpl" | "quote" => {}
+                        _ if self.record_name(item).is_some() => {
+                            if let Some((rec, _)) = self.record_name(item) {
+                                for a in 0..=2 {
+                                    out.insert((rec.clone(), a));
+                                }
+                            }
+                        }
                         _ => {
                             // Definitions under module-level `if`, `for`, `unless`...
                             for child in kids(item) {
@@ -495,6 +508,23 @@ impl<'s> FileBuilder<'s> {
                 _ => {}
             }
         }
+    }
+
+    /// `defrecord :name, ...` (bare or `Record.`): the record's name and
+    /// whether its macros are private.
+    fn record_name(&self, call: Ts) -> Option<(String, bool)> {
+        let target = self.text(call.child_by_field_name("target")?);
+        let private = match target {
+            "defrecord" | "Record.defrecord" => false,
+            "defrecordp" | "Record.defrecordp" => true,
+            _ => return None,
+        };
+        let (args, _) = Self::call_args(call);
+        let first = args.first().filter(|a| a.kind() == "atom")?;
+        Some((
+            self.text(*first).trim_start_matches(':').to_string(),
+            private,
+        ))
     }
 
     /// A definition head: `(name, parameters, guard)`.
@@ -936,12 +966,25 @@ impl<'s> FileBuilder<'s> {
                 let short = &name[..floor_char(name, 64)];
                 let id = self.m.intern(short);
                 self.m.nodes[n as usize].name = id;
+                // Each interpolation in a string or sigil is compiled to
+                // `String.Chars.to_string/1` (charlists go through List.Chars).
+                let (module, fun) = if ts.kind() == "charlist" {
+                    ("List.Chars", "to_charlist")
+                } else {
+                    ("String.Chars", "to_string")
+                };
                 for part in kids(ts) {
                     if part.kind() == "interpolation" {
                         for e in kids(part) {
-                            if let Some(v) = self.expr(e, n) {
+                            let Some(v) = self.expr(e, n) else { continue };
+                            if self.always_string(v) {
                                 self.dfg(v, n, Label::None, 0);
+                                continue;
                             }
+                            let call = self.implied_call(e, n, module, fun, 1);
+                            self.dfg(v, call, Label::Arg, 0);
+                            self.step(call);
+                            self.dfg(call, n, Label::None, 0);
                         }
                     }
                 }
@@ -966,7 +1009,17 @@ impl<'s> FileBuilder<'s> {
                 }
                 None => self.operator_node(".", ts, parent, &kids(ts)),
             },
-            "access_call" => self.operator_node("[]", ts, parent, &kids(ts)),
+            "access_call" => {
+                // `data[key]` is compiled to `Access.get/2`.
+                let call = self.implied_call(ts, parent, "Access", "get", 2);
+                for (i, operand) in kids(ts).into_iter().enumerate() {
+                    if let Some(v) = self.expr(operand, call) {
+                        self.dfg(v, call, Label::Arg, i as u16);
+                    }
+                }
+                self.step(call);
+                call
+            }
             "anonymous_function" => self.fn_(ts, parent),
             "block" => {
                 let items = kids(ts);
@@ -1050,11 +1103,12 @@ impl<'s> FileBuilder<'s> {
             return n;
         }
         if self.m.quote_depth == 0 && !name.starts_with('_') {
-            // An unbound identifier is a call without parentheses, if anything
-            // provides it.
+            // An unbound identifier is a call without parentheses when the
+            // module defines it or an import certainly provides it; otherwise
+            // it is most likely a variable bound by a macro (ExUnit contexts).
             let local = self.m.locals.contains(&(name.to_string(), 0));
             let resolved = self.m.env.resolve_bare(name, 0, local);
-            if resolved != BareCall::Unresolved {
+            if matches!(resolved, BareCall::Local | BareCall::Imported(_)) {
                 return self.call_node(
                     ts,
                     parent,
@@ -1123,6 +1177,25 @@ impl<'s> FileBuilder<'s> {
                     }
                 }
             }
+            // `x in enumerable` outside guards, with a right side that is not a
+            // literal list or range, is compiled to `Enum.member?/2`.
+            "in" | "not in"
+                if !matches!(right.kind(), "list") && operator(right, self.src) != ".." =>
+            {
+                let n = self.operator_node(op, ts, parent, &[]);
+                let call = self.implied_call(ts, n, "Enum", "member?", 2);
+                for (i, operand) in [left, right].into_iter().enumerate() {
+                    if let Some(v) = self.expr(operand, call) {
+                        self.dfg(v, call, Label::Arg, i as u16);
+                    }
+                }
+                self.step(call);
+                self.dfg(call, n, Label::None, 0);
+                self.step(n);
+                n
+            }
+            // `x :: binary-size(n)` in bitstrings: the right side is a type.
+            "::" => self.operator_node(op, ts, parent, &[left]),
             _ => self.operator_node(op, ts, parent, &[left, right]),
         }
     }
@@ -1262,9 +1335,17 @@ impl<'s> FileBuilder<'s> {
         match target.kind() {
             "identifier" => {
                 let name = self.text(target);
-                if self.m.quote_depth == 0
-                    || matches!(name, "quote" | "unquote" | "unquote_splicing")
-                {
+                let quote_aware = matches!(
+                    name,
+                    "quote"
+                        | "unquote"
+                        | "unquote_splicing"
+                        | "alias"
+                        | "import"
+                        | "require"
+                        | "use"
+                );
+                if self.m.quote_depth == 0 || quote_aware {
                     if let Some(n) = self.special(ts, name, parent, piped) {
                         return n;
                     }
@@ -1434,16 +1515,62 @@ impl<'s> FileBuilder<'s> {
             self.dfg(p, n, Label::Pipe, 0);
         }
         let offset = u16::from(piped.is_some());
+        // ExUnit's `test "name", context do`, `setup context do`: the context
+        // argument is a pattern whose bindings the block sees.
+        let context_arg = match (name, block.is_some(), args.len()) {
+            ("test", true, 2) => Some(1),
+            ("setup" | "setup_all", true, 1) => Some(0),
+            _ => None,
+        };
+        let env = block.map(|_| self.m.env.clone());
         for (i, arg) in args.iter().enumerate() {
+            if Some(i) == context_arg {
+                let mut defs = Vec::new();
+                self.pattern(*arg, n, &mut defs);
+                continue;
+            }
             if let Some(v) = self.expr(*arg, n) {
                 self.dfg(v, n, Label::Arg, i as u16 + offset);
             }
         }
         if let Some(block) = block {
-            let env = self.m.env.clone();
             let items = kids(block);
+            let using = name == "using";
+            self.m.in_using += u32::from(using);
             self.body_or_clauses(&items, n);
+            self.m.in_using -= u32::from(using);
+        }
+        if let Some(env) = env {
             self.m.env = env;
+        }
+        if self.m.quote_depth == 0 {
+            // `Record.defrecord(:name, ...)` defines the macros name/0, /1, /2.
+            if let Some((rec, private)) = self.record_name(ts) {
+                let kind = if private {
+                    FunKind::Defmacrop
+                } else {
+                    FunKind::Defmacro
+                };
+                for a in 0..=2 {
+                    self.function(&rec, a, kind, ts);
+                }
+            }
+        }
+        // `raise Mod, msg` builds the exception with `Mod.exception/1`;
+        // `raise "msg"` with `RuntimeError.exception/1`.
+        if matches!(name, "raise" | "reraise") && module.as_deref() == Some("Kernel") {
+            let exception = match args.first().map(|a| a.kind()) {
+                Some("alias") => args.first().and_then(|a| self.module_of(*a)),
+                Some("string") if args.len() == 1 + usize::from(name == "reraise") => {
+                    Some("RuntimeError".to_string())
+                }
+                _ => None,
+            };
+            if let Some(exception) = exception {
+                let implied = self.implied_call(ts, n, &exception, "exception", 1);
+                self.step(implied);
+                self.dfg(implied, n, Label::Arg, 0);
+            }
         }
         let caller = self.m.f.as_ref().map(|f| f.fun).unwrap_or(MODULE_BODY);
         let module = module.map(|m| self.m.intern(&m));
@@ -1471,6 +1598,60 @@ impl<'s> FileBuilder<'s> {
         if (raising || throwing) && self.m.quote_depth == 0 {
             self.exception_flow(if throwing { Label::Throw } else { Label::Raise });
         }
+        n
+    }
+
+    /// Whether the value of node `v` is known to be a string, so that the
+    /// compiler skips `String.Chars.to_string/1` when interpolating it (the
+    /// same list as the compiler's `is_always_string`).
+    fn always_string(&self, v: u32) -> bool {
+        let node = self.m.nodes[v as usize];
+        match node.kind {
+            NodeKind::Literal => self.m.strings[node.name as usize].starts_with('"'),
+            NodeKind::Call => self
+                .m
+                .calls
+                .iter()
+                .rev()
+                .find(|c| c.node == v)
+                .is_some_and(|c| {
+                    let module = c.module.map(|m| self.m.strings[m as usize].as_str());
+                    let name = self.m.strings[c.name as usize].as_str();
+                    matches!(
+                        (module, name),
+                        (Some("Enum"), "join" | "map_join")
+                            | (Some("Kernel"), "inspect")
+                            | (Some("Macro"), "to_string")
+                            | (Some("String.Chars"), "to_string")
+                            | (Some("Path"), "join")
+                    )
+                }),
+            _ => false,
+        }
+    }
+
+    /// A call the compiler generates from syntax (interpolation, access,
+    /// `raise Module`): a real call of the compiled module. The caller walks
+    /// its arguments and steps it.
+    fn implied_call(&mut self, ts: Ts, parent: u32, module: &str, name: &str, arity: u16) -> u32 {
+        let kind = if module.starts_with(':') {
+            CallKind::Erlang
+        } else {
+            CallKind::Remote
+        };
+        let n = self.add(NodeKind::Call, kind as u8, name, ts, parent);
+        let caller = self.m.f.as_ref().map(|f| f.fun).unwrap_or(MODULE_BODY);
+        let (module, name) = (self.m.intern(module), self.m.intern(name));
+        self.m.calls.push(CallSite {
+            node: n,
+            caller,
+            module: Some(module),
+            name,
+            arity,
+            kind,
+            quoted: self.m.quote_depth > 0,
+            candidates: Vec::new(),
+        });
         n
     }
 
@@ -1533,6 +1714,9 @@ impl<'s> FileBuilder<'s> {
                 self.body(&args, n);
                 n
             }
+            "alias" | "import" | "require" | "use" if self.m.quote_depth > 0 => {
+                self.quoted_directive(ts, name, parent)
+            }
             "alias" | "import" | "require" | "use" => self.directive(ts, name, parent),
             "case" => self.case(ts, parent, piped),
             "cond" => self.cond(ts, parent),
@@ -1555,18 +1739,65 @@ impl<'s> FileBuilder<'s> {
                 self.step(n);
                 n
             }
-            "unquote" | "unquote_splicing" if self.m.quote_depth > 0 => {
+            "unquote" | "unquote_splicing" => {
+                // Outside a quote (`def unquote(name)()`) it injects a value
+                // computed at compile time: not a call either way.
                 let (args, _) = Self::call_args(ts);
                 let n = self.add(NodeKind::Operator, 0, name, ts, parent);
-                self.m.quote_depth -= 1;
+                let depth = self.m.quote_depth;
+                self.m.quote_depth = depth.saturating_sub(1);
                 self.body(&args, n);
-                self.m.quote_depth += 1;
+                self.m.quote_depth = depth;
                 self.step(n);
                 n
             }
             _ => return None,
         };
         Some(n)
+    }
+
+    /// A directive inside `quote`: it acts in the module that expands the
+    /// quote. Inside `__using__` it is recorded for the link step.
+    fn quoted_directive(&mut self, ts: Ts, name: &str, parent: u32) -> u32 {
+        let n = self.add(NodeKind::Directive, 0, name, ts, parent);
+        let (args, _) = Self::call_args(ts);
+        let target = args.first().and_then(|a| {
+            // `import unquote(__MODULE__)` names the module defining the macro.
+            let is_self = a.kind() == "call"
+                && a.child_by_field_name("target")
+                    .is_some_and(|t| self.text(t) == "unquote")
+                && self.text(*a).contains("__MODULE__");
+            if is_self {
+                Some(self.m.name.clone())
+            } else {
+                self.module_of(*a)
+            }
+        });
+        if let (Some(target), true) = (target, self.m.in_using > 0) {
+            let kind = match name {
+                "alias" => DepKind::Alias,
+                "import" => DepKind::Import,
+                "require" => DepKind::Require,
+                _ => DepKind::Use,
+            };
+            let id = self.m.intern(&target);
+            self.m.nodes[n as usize].name = id;
+            let line = span(ts).line;
+            if !self
+                .m
+                .using
+                .iter()
+                .any(|u| u.target == id && u.kind == kind)
+            {
+                self.m.using.push(ModuleDep {
+                    target: id,
+                    kind,
+                    line,
+                });
+            }
+        }
+        self.step(n);
+        n
     }
 
     fn directive(&mut self, ts: Ts, name: &str, parent: u32) -> u32 {

@@ -47,7 +47,8 @@ pub enum BareCall {
     Local,
     /// Imported from this module, certainly (explicit `only:` or Kernel).
     Imported(String),
-    /// Several imports without `only:` might provide it (first is the guess).
+    /// Imports without `only:` that might provide it (the first is the guess;
+    /// the link step decides from their exports).
     Candidates(Vec<String>),
     Unresolved,
 }
@@ -111,10 +112,10 @@ impl Env {
         if kernel_ok {
             return BareCall::Imported("Kernel".to_string());
         }
-        match maybe.len() {
-            0 => BareCall::Unresolved,
-            1 => BareCall::Imported(maybe.remove(0)),
-            _ => BareCall::Candidates(maybe),
+        if maybe.is_empty() {
+            BareCall::Unresolved
+        } else {
+            BareCall::Candidates(maybe)
         }
     }
 }

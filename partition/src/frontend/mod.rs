@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use proto::{Diagnostic, FileCpg};
 
 pub use env::{BareCall, Env, Import, ImportFilter};
+pub use kernel::USE_EFFECTS;
 
 thread_local! {
     /// One parser per thread: creating one per file costs more than parsing
