@@ -609,7 +609,22 @@ impl<'s> FileBuilder<'s> {
     }
 
     fn defmodule(&mut self, call: Ts, parent: u32, kind: &str) -> u32 {
-        let parts = Parts::of(call, self.src);
+        self.defmodule_with(call, parent, kind, None)
+    }
+
+    /// `recovered`: the body, when a syntax error elsewhere in the module made
+    /// tree-sitter put `do ... end` into an error node after the call.
+    fn defmodule_with(
+        &mut self,
+        call: Ts,
+        parent: u32,
+        kind: &str,
+        recovered: Option<Vec<Ts>>,
+    ) -> u32 {
+        let mut parts = Parts::of(call, self.src);
+        if parts.do_.is_none() {
+            parts.do_ = recovered;
+        }
         let Some(first) = parts.args.first().copied() else {
             return self.generic_call(call, parent, None);
         };
@@ -913,12 +928,37 @@ impl<'s> FileBuilder<'s> {
     /// Walk a sequence of expressions; the value is the last one's.
     fn body(&mut self, items: &[Ts], parent: u32) -> Option<u32> {
         let mut last = None;
-        for item in items {
-            if let Some(v) = self.expr(*item, parent) {
+        let mut i = 0;
+        while i < items.len() {
+            let item = items[i];
+            if let Some(kind) = self.module_missing_body(item, items.get(i + 1)) {
+                // Error recovery: the module's body sits in the next (error) node.
+                let recovered = kids(items[i + 1]);
+                last = Some(self.defmodule_with(item, parent, kind, Some(recovered)));
+                i += 2;
+                continue;
+            }
+            if let Some(v) = self.expr(item, parent) {
                 last = Some(v);
             }
+            i += 1;
         }
         last
+    }
+
+    /// `defmodule X` without a do-block, followed by an error node that starts
+    /// with `do`: the kind of module definition.
+    fn module_missing_body(&self, item: Ts, next: Option<&Ts>) -> Option<&'static str> {
+        next.filter(|n| n.kind() == "ERROR" && self.text(**n).starts_with("do"))?;
+        if item.kind() != "call" || kids(item).iter().any(|c| c.kind() == "do_block") {
+            return None;
+        }
+        match item.child_by_field_name("target").map(|t| self.text(t)) {
+            Some("defmodule") => Some("defmodule"),
+            Some("defprotocol") => Some("defprotocol"),
+            Some("defimpl") => Some("defimpl"),
+            _ => None,
+        }
     }
 
     /// Walk a body in its own scope.

@@ -1,0 +1,520 @@
+//! Front-end fixtures: an Elixir snippet in, the CPG facts out as a readable
+//! snapshot (`UPDATE_EXPECT=1 cargo test -p partition --test frontend`
+//! rewrites them; review the diff). Every construct the front end models has
+//! one here.
+
+use expect_test::{expect, Expect};
+use partition::frontend::build_file;
+use partition::snapshot::{render_file, Sections};
+
+const CALLS: Sections = Sections {
+    functions: true,
+    calls: true,
+    deps: true,
+    cfg: false,
+    dfg: false,
+};
+const CFG: Sections = Sections {
+    functions: false,
+    calls: false,
+    deps: false,
+    cfg: true,
+    dfg: false,
+};
+const DFG: Sections = Sections {
+    functions: false,
+    calls: false,
+    deps: false,
+    cfg: false,
+    dfg: true,
+};
+
+fn check(sections: Sections, src: &str, expect: Expect) {
+    let cpg = build_file("fixture.ex", src.as_bytes());
+    expect.assert_eq(&render_file(&cpg, sections));
+}
+
+#[test]
+fn modules_nested_several_per_file_and_auto_alias() {
+    check(
+        CALLS,
+        r#"
+defmodule Outer do
+  defmodule Inner do
+    def f, do: :ok
+  end
+  def g, do: Inner.f()
+end
+defmodule Other do
+  def h, do: Outer.Inner.f()
+end
+"#,
+        expect![[r#"
+            module Outer.Inner (fixture.ex:3)
+              def f/0 clauses=1 nesting=0
+            module Outer (fixture.ex:2)
+              def g/0 clauses=1 nesting=0
+                call g/0 -> Outer.Inner.f/0 (remote) @6
+            module Other (fixture.ex:8)
+              def h/0 clauses=1 nesting=0
+                call h/0 -> Outer.Inner.f/0 (remote) @9
+        "#]],
+    );
+}
+
+#[test]
+fn protocols_impls_structs_and_exceptions() {
+    check(
+        CALLS,
+        r#"
+defprotocol Shape do
+  def area(shape)
+end
+defmodule Square do
+  defstruct side: 1
+  defimpl Shape do
+    def area(%{side: s}), do: s * s
+  end
+end
+defimpl Shape, for: [Map, List] do
+  def area(_), do: 0
+end
+defmodule Oops do
+  defexception message: "oops"
+end
+"#,
+        expect![[r#"
+            protocol Shape (fixture.ex:2)
+              generated __protocol__/1 clauses=0 nesting=0
+              generated impl_for/1 clauses=0 nesting=0
+              generated impl_for!/1 clauses=0 nesting=0
+              protocol area/1 clauses=0 nesting=0
+            impl Shape.Square (fixture.ex:7)
+              implements Shape for Square
+              dep impl Shape @7
+              dep impl_for Square @7
+              behaviour Shape
+              def area/1 clauses=1 nesting=0
+            module Square (fixture.ex:5)
+              generated __struct__/0 clauses=0 nesting=0
+              generated __struct__/1 clauses=0 nesting=0
+            impl Shape.Map (fixture.ex:11)
+              implements Shape for Map
+              dep impl Shape @11
+              dep impl_for Map @11
+              behaviour Shape
+              def area/1 clauses=1 nesting=0
+            impl Shape.List (fixture.ex:11)
+              implements Shape for List
+              dep impl Shape @11
+              dep impl_for List @11
+              behaviour Shape
+              def area/1 clauses=1 nesting=0
+            module Oops (fixture.ex:14)
+              generated __struct__/0 clauses=0 nesting=0
+              generated __struct__/1 clauses=0 nesting=0
+              generated exception/1 clauses=0 nesting=0
+        "#]],
+    );
+}
+
+#[test]
+fn default_arguments_multi_clause_functions_and_guards() {
+    check(
+        CALLS,
+        r#"
+defmodule Fun do
+  def greet(name, greeting \\ "hi", punct \\ "!")
+  def greet(name, greeting, punct) when is_binary(name), do: greeting <> name <> punct
+  def greet(_, _, _), do: :error
+  defp secret(x) when x > 0 and is_integer(x), do: x
+  defmacro m(x), do: x
+  defguard is_pos(x) when x > 0
+  defdelegate size(map), to: Kernel, as: :map_size
+end
+"#,
+        expect![[r#"
+            module Fun (fixture.ex:2)
+              def greet/3 clauses=2 nesting=0
+                call greet/3 -> Kernel.is_binary/1 (imported) @4
+              def greet/1 clauses=0 nesting=0 default_of/3
+                call greet/1 -> Fun.greet/3 (local) @3
+              def greet/2 clauses=0 nesting=0 default_of/3
+                call greet/2 -> Fun.greet/3 (local) @3
+              defp secret/1 clauses=1 nesting=0
+                call secret/1 -> Kernel.is_integer/1 (imported) @6
+              defmacro m/1 clauses=1 nesting=0
+              defguard is_pos/1 clauses=0 nesting=0
+              defdelegate size/1 clauses=0 nesting=0
+                call size/1 -> Kernel.map_size/1 (remote) @9
+        "#]],
+    );
+}
+
+#[test]
+fn calls_through_aliases_imports_module_and_pipes() {
+    check(
+        CALLS,
+        r#"
+defmodule App.Web do
+  alias App.Repo
+  alias App.Accounts.User, as: U
+  alias App.{Mailer, Cache.Store}
+  alias __MODULE__.Helpers
+  import Enum, only: [map: 2]
+  import String, except: [trim: 1]
+  def run(xs) do
+    Repo.all(U)
+    Mailer.send(Store.get(:k))
+    Helpers.help()
+    __MODULE__.run([])
+    map(xs, fn x -> x end)
+    xs |> Enum.filter(& &1) |> length()
+    "a" |> upcase
+    trim(" a ")
+  end
+end
+"#,
+        expect![[r#"
+            module App.Web (fixture.ex:2)
+              dep alias App.Repo @3
+              dep alias App.Accounts.User @4
+              dep alias App.Mailer @5
+              dep alias App.Cache.Store @5
+              dep alias App.Web.Helpers @6
+              dep import Enum @7
+              dep import String @8
+              def run/1 clauses=1 nesting=1
+                call run/1 -> App.Repo.all/1 (remote) @10
+                call run/1 -> App.Cache.Store.get/1 (remote) @11
+                call run/1 -> App.Mailer.send/1 (remote) @11
+                call run/1 -> App.Web.Helpers.help/0 (remote) @12
+                call run/1 -> App.Web.run/1 (remote) @13
+                call run/1 -> Enum.map/2 (imported) @14
+                call run/1 -> Enum.filter/2 (remote) @15
+                call run/1 -> Kernel.length/1 (imported) @15
+                call run/1 -> String.upcase/1 (imported) @16 candidates=String
+                call run/1 -> ?.trim/1 (unresolved) @17
+        "#]],
+    );
+}
+
+#[test]
+fn captures_erlang_dynamic_and_delegated_calls() {
+    check(
+        CALLS,
+        r#"
+defmodule Cap do
+  def run(t, mod, fun) do
+    a = &Enum.count/1
+    b = &helper/2
+    c = &String.pad_leading(&1, 3)
+    :ets.insert(t, {a, b, c})
+    apply(mod, fun, [])
+    mod.start()
+    fun.(1)
+    Kernel.apply(mod, :x, [])
+  end
+  defp helper(x, y), do: {x, y}
+end
+"#,
+        expect![[r#"
+            module Cap (fixture.ex:2)
+              def run/3 clauses=1 nesting=0
+                call run/3 -> Enum.count/1 (remote) @4
+                call run/3 -> Cap.helper/2 (local) @5
+                call run/3 -> String.pad_leading/2 (remote) @6
+                call run/3 -> :ets.insert/2 (erlang) @7
+                call run/3 -> Kernel.apply/3 (dynamic) @8
+                call run/3 -> ?.start/0 (dynamic) @9
+                call run/3 -> ?.fun/1 (dynamic) @10
+                call run/3 -> Kernel.apply/3 (dynamic) @11
+              defp helper/2 clauses=1 nesting=0
+        "#]],
+    );
+}
+
+#[test]
+fn dependencies_of_every_kind() {
+    check(
+        CALLS,
+        r#"
+defmodule Deps do
+  use GenServer
+  require Logger
+  import Bitwise
+  alias Deps.Store
+  @behaviour Deps.Plugin
+  @impl true
+  def init(s), do: {:ok, %Store{}}
+end
+"#,
+        expect![[r#"
+            module Deps (fixture.ex:2)
+              dep use GenServer @3
+              dep behaviour GenServer @3
+              dep require Logger @4
+              dep import Bitwise @5
+              dep alias Deps.Store @6
+              dep behaviour Deps.Plugin @7
+              dep struct Deps.Store @9
+              behaviour GenServer
+              behaviour Deps.Plugin
+              def init/1 clauses=1 nesting=0 callback
+              module_body __module__/0 clauses=0 nesting=0
+                call __module__/0 -> GenServer.__using__/1 (remote) @3
+        "#]],
+    );
+}
+
+#[test]
+fn cfg_case_if_unless_and_cond() {
+    check(
+        CFG,
+        r#"
+defmodule C do
+  def f(x) do
+    case x do
+      1 -> :one
+      _ -> :other
+    end
+    if x, do: :yes, else: :no
+    unless x, do: :no
+    cond do
+      x > 1 -> :big
+      true -> :small
+    end
+  end
+end
+"#,
+        expect![[r#"
+            module C (fixture.ex:2)
+                cfg f/1#0
+                  entry @3:2 -> parameter x @3:8
+                  parameter x @3:8 -> use x @4:9
+                  use x @4:9 -> case case @4:4
+                  case case @4:4 -> clause @5:6 [clause 0]
+                  clause @5:6 -> literal :one @5:11
+                  case case @4:4 -> clause @6:6 [clause 1]
+                  clause @6:6 -> literal :other @6:11
+                  literal :one @5:11 -> use x @8:7
+                  literal :other @6:11 -> use x @8:7
+                  use x @8:7 -> if if @8:4
+                  if if @8:4 -> literal :yes @8:14 [true]
+                  if if @8:4 -> literal :no @8:26 [false]
+                  literal :yes @8:14 -> use x @9:11
+                  literal :no @8:26 -> use x @9:11
+                  use x @9:11 -> unless unless @9:4
+                  unless unless @9:4 -> literal :no @9:18 [false]
+                  literal :no @9:18 -> cond cond @10:4
+                  unless unless @9:4 -> cond cond @10:4 [true]
+                  cond cond @10:4 -> use x @11:6
+                  use x @11:6 -> literal 1 @11:10
+                  literal 1 @11:10 -> operator > @11:6
+                  operator > @11:6 -> clause @11:6 [true]
+                  clause @11:6 -> literal :big @11:15
+                  operator > @11:6 -> literal true @12:6 [false]
+                  literal true @12:6 -> clause @12:6 [true]
+                  clause @12:6 -> literal :small @12:14
+                  literal :big @11:15 -> exit @14:2
+                  literal :small @12:14 -> exit @14:2
+        "#]],
+    );
+}
+
+#[test]
+fn cfg_with_receive_and_for() {
+    check(
+        CFG,
+        r#"
+defmodule W do
+  def f(m) do
+    with {:ok, a} <- fetch(m),
+         {:ok, b} <- fetch(a) do
+      b
+    else
+      :error -> nil
+    end
+    receive do
+      {:msg, v} -> v
+    after
+      100 -> :timeout
+    end
+    for x <- m, do: x
+  end
+  defp fetch(x), do: {:ok, x}
+end
+"#,
+        expect![[r#"
+            module W (fixture.ex:2)
+                cfg f/1#0
+                  entry @3:2 -> parameter m @3:8
+                  parameter m @3:8 -> with with @4:4
+                  with with @4:4 -> use m @4:27
+                  use m @4:27 -> call fetch @4:21
+                  call fetch @4:21 -> match <- @4:9
+                  match <- @4:9 -> use a @5:27 [match]
+                  use a @5:27 -> call fetch @5:21
+                  call fetch @5:21 -> match <- @5:9
+                  match <- @5:9 -> use b @6:6 [match]
+                  match <- @4:9 -> clause @8:6 [else 0]
+                  match <- @5:9 -> clause @8:6 [else 0]
+                  clause @8:6 -> literal nil @8:16
+                  use b @6:6 -> receive receive @10:4
+                  literal nil @8:16 -> receive receive @10:4
+                  receive receive @10:4 -> clause @11:6 [clause 0]
+                  clause @11:6 -> use v @11:19
+                  receive receive @10:4 -> literal 100 @13:6 [after]
+                  literal 100 @13:6 -> literal :timeout @13:13
+                  use v @11:19 -> use m @15:13
+                  literal :timeout @13:13 -> use m @15:13
+                  use m @15:13 -> for for @15:4
+                  for for @15:4 -> use x @15:20 [true]
+                  use x @15:20 -> for for @15:4
+                  for for @15:4 -> exit @16:2 [false]
+                cfg fetch/1#0
+                  entry @17:2 -> parameter x @17:13
+                  parameter x @17:13 -> literal :ok @17:22
+                  literal :ok @17:22 -> use x @17:27
+                  use x @17:27 -> container tuple @17:21
+                  container tuple @17:21 -> exit @17:2
+        "#]],
+    );
+}
+
+#[test]
+fn cfg_try_and_exception_flow() {
+    check(
+        CFG,
+        r#"
+defmodule T do
+  def f(x) do
+    try do
+      raise ArgumentError, "bad"
+    rescue
+      e in ArgumentError -> e
+    catch
+      :throw, v -> v
+    else
+      r -> r
+    after
+      cleanup()
+    end
+    throw(:up)
+  end
+  defp cleanup, do: :ok
+end
+"#,
+        expect![[r#"
+            module T (fixture.ex:2)
+                cfg f/1#0
+                  entry @3:2 -> parameter x @3:8
+                  parameter x @3:8 -> try try @4:4
+                  try try @4:4 -> literal ArgumentError @5:12
+                  literal ArgumentError @5:12 -> literal "bad" @5:27
+                  literal "bad" @5:27 -> call exception @5:6
+                  call exception @5:6 -> call raise @5:6
+                  clause @11:6 -> use r @11:11
+                  try try @4:4 -> clause @7:6 [rescue 0]
+                  call raise @5:6 -> clause @7:6 [rescue 0]
+                  clause @7:6 -> use e @7:28
+                  try try @4:4 -> clause @9:6 [catch 0]
+                  call raise @5:6 -> clause @9:6 [catch 0]
+                  clause @9:6 -> use v @9:19
+                  use r @11:11 -> call cleanup @13:6 [after]
+                  use e @7:28 -> call cleanup @13:6 [after]
+                  use v @9:19 -> call cleanup @13:6 [after]
+                  call cleanup @13:6 -> literal :up @15:10
+                  literal :up @15:10 -> call throw @15:4
+                  call throw @15:4 -> exit @16:2 [throw]
+                cfg cleanup/0#0
+                  entry @17:2 -> literal :ok @17:20
+                  literal :ok @17:20 -> exit @17:2
+        "#]],
+    );
+}
+
+#[test]
+fn dfg_bindings_pins_rebinding_case_and_with_variables() {
+    check(
+        DFG,
+        r#"
+defmodule D do
+  def f(a) do
+    x = a
+    x = x + 1
+    ^x = a
+    case x do
+      {:ok, y} -> y
+    end
+    with {:ok, z} <- a, do: z
+    a |> g(x)
+  end
+  defp g(p, q), do: {p, q}
+end
+"#,
+        expect![[r#"
+            module D (fixture.ex:2)
+                dfg f/1#0
+                  parameter a @3:8 -> def a @3:8 [bind]
+                  def a @3:8 -> use a @4:8
+                  use a @4:8 -> def x @4:4 [bind]
+                  use a @4:8 -> match = @4:4
+                  def x @4:4 -> use x @5:8
+                  use x @5:8 -> operator + @5:8
+                  literal 1 @5:12 -> operator + @5:8
+                  operator + @5:8 -> def x @5:4 [bind]
+                  operator + @5:8 -> match = @5:4
+                  def a @3:8 -> use a @6:9
+                  def x @5:4 -> pin x @6:4 [pin]
+                  use a @6:9 -> match = @6:4
+                  def x @5:4 -> use x @7:9
+                  use x @7:9 -> case case @7:4
+                  case case @7:4 -> def y @8:12 [bind]
+                  def y @8:12 -> use y @8:18
+                  use y @8:18 -> clause @8:6 [return]
+                  clause @8:6 -> case case @7:4 [return]
+                  def a @3:8 -> use a @10:21
+                  use a @10:21 -> def z @10:15 [bind]
+                  use a @10:21 -> match <- @10:9
+                  def z @10:15 -> use z @10:28
+                  use z @10:28 -> with with @10:4 [return]
+                  def a @3:8 -> use a @11:4
+                  use a @11:4 -> call g @11:9 [pipe]
+                  def x @5:4 -> use x @11:11
+                  use x @11:11 -> call g @11:9 [arg 1]
+                  call g @11:9 -> exit @12:2 [return]
+                dfg g/2#0
+                  parameter p @13:9 -> def p @13:9 [bind]
+                  parameter q @13:12 -> def q @13:12 [bind]
+                  def p @13:9 -> use p @13:21
+                  use p @13:21 -> container tuple @13:20
+                  def q @13:12 -> use q @13:24
+                  use q @13:24 -> container tuple @13:20
+                  container tuple @13:20 -> exit @13:2 [return]
+        "#]],
+    );
+}
+
+#[test]
+fn syntax_errors_give_diagnostics_and_what_could_be_built() {
+    check(
+        CALLS,
+        r#"
+defmodule Broken do
+  def ok(x), do: Enum.map(x, & &1)
+  def bad(x do
+    x +
+  end
+end
+"#,
+        expect![[r#"
+            diagnostic fixture.ex:2:18 syntax error: unexpected input
+            module Broken (fixture.ex:2)
+              def ok/1 clauses=1 nesting=0
+                call ok/1 -> Enum.map/2 (remote) @3
+              module_body __module__/0 clauses=0 nesting=0
+                call __module__/0 -> ?.x/1 (unresolved) @4
+        "#]],
+    );
+}
