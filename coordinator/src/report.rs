@@ -26,7 +26,10 @@ pub struct AnalyzeReport {
     pub most_complex: Vec<FunctionRank>,
     pub most_called: Vec<FunctionRank>,
     pub module_cycles: Vec<ModuleCycle>,
+    /// Bytes the store accounts for in its own tables and indexes.
     pub memory_bytes: usize,
+    /// Peak resident set size of this process (Linux `VmHWM`), when known.
+    pub peak_rss_bytes: Option<u64>,
     pub build_ms: u64,
 }
 
@@ -54,6 +57,7 @@ pub fn analyze_report(
         most_called: most_called(graph, top),
         module_cycles: module_cycles(summaries, graph),
         memory_bytes: memory.total,
+        peak_rss_bytes: peak_rss_bytes(),
         build_ms,
     }
 }
@@ -136,6 +140,14 @@ pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
         let _ = writeln!(s, "  {:>5}  {}", f.value, f.mfa);
     }
     s
+}
+
+/// Peak resident set size of this process, from `/proc/self/status` (Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn abbreviate(items: &[String], n: usize) -> String {

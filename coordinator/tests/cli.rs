@@ -1,0 +1,225 @@
+//! The `cpg` binary on the example application (examples/shop): what a user
+//! runs from the README, and the errors they get when something is wrong.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
+}
+
+fn cpg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cpg"))
+        .args(args)
+        .output()
+        .expect("cannot run cpg")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "cpg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn analyze_json_has_the_documented_fields() {
+    let ex = example();
+    let out = stdout(&cpg(&["analyze", ex.to_str().unwrap(), "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["files", "modules", "functions", "nodes", "edges"] {
+        assert!(
+            v[key].as_u64().is_some_and(|n| n > 0),
+            "{key} missing or zero in {v}"
+        );
+    }
+    assert_eq!(v["files"], 24);
+    assert!(v["modules"].as_u64().unwrap() >= 20);
+    assert_eq!(v["parse_diagnostics"], serde_json::json!([]));
+    // The one designed cycle: Pricing and Discounts call each other.
+    let cycles = v["module_cycles"].as_array().unwrap();
+    assert_eq!(cycles.len(), 1, "{cycles:?}");
+    assert_eq!(
+        cycles[0]["modules"],
+        serde_json::json!(["Shop.Discounts", "Shop.Pricing"])
+    );
+}
+
+#[test]
+fn analyze_prints_a_readable_report() {
+    let out = stdout(&cpg(&["analyze", example().to_str().unwrap()]));
+    for needle in [
+        "files",
+        "modules",
+        "CPG nodes",
+        "Module dependency cycles (1)",
+        "Most-called functions",
+        "Most complex functions",
+    ] {
+        assert!(out.contains(needle), "{needle:?} not in report:\n{out}");
+    }
+}
+
+#[test]
+fn call_graph_exports_in_three_formats() {
+    let ex = example();
+    let csv = stdout(&cpg(&[
+        "export",
+        "call-graph",
+        ex.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("caller_module,caller_function,caller_arity,callee_module,callee_function,callee_arity,file,line")
+    );
+    // The pipe in Catalog.list_products/1 reaches Sorting.sort_key/1 (arity
+    // 0 + 1 for the piped value) through `alias Shop.Util.Sorting`.
+    assert!(
+        csv.contains(
+            "Shop.Catalog,list_products,1,Shop.Util.Sorting,sort_key,1,lib/shop/catalog.ex,25"
+        ),
+        "{csv}"
+    );
+    // `import Shop.Util.Format, only: [money: 1]` resolves `money(price)`.
+    assert!(csv.contains("Shop.Catalog,describe,1,Shop.Util.Format,money,1,lib/shop/catalog.ex,32"));
+    let json = stdout(&cpg(&[
+        "export",
+        "call-graph",
+        ex.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows.len(), csv.lines().count() - 1, "json and csv disagree");
+    let dot = stdout(&cpg(&[
+        "export",
+        "call-graph",
+        ex.to_str().unwrap(),
+        "--format",
+        "dot",
+    ]));
+    assert!(
+        dot.starts_with("digraph calls {")
+            && dot.contains("\"Shop.Pricing.total/1\" -> \"Shop.Discounts.discount_for/1\"")
+    );
+}
+
+#[test]
+fn callers_walk_from_string_to_atom_back_to_the_controller() {
+    let ex = example();
+    let out = stdout(&cpg(&[
+        "callers",
+        "String.to_atom/1",
+        ex.to_str().unwrap(),
+        "--depth",
+        "5",
+        "--json",
+    ]));
+    let reached: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let at = |name: &str| {
+        reached
+            .iter()
+            .find(|r| {
+                r["mfa"]["module"]
+                    .as_str()
+                    .map(|m| {
+                        format!(
+                            "{m}.{}/{}",
+                            r["mfa"]["name"].as_str().unwrap(),
+                            r["mfa"]["arity"]
+                        )
+                    })
+                    .as_deref()
+                    == Some(name)
+            })
+            .map(|r| r["depth"].as_u64().unwrap())
+    };
+    assert_eq!(at("Shop.Util.Sorting.sort_key/1"), Some(1));
+    assert_eq!(at("Shop.Catalog.list_products/1"), Some(2));
+    assert_eq!(at("ShopWeb.ProductController.index/2"), Some(3));
+    assert_eq!(at("ShopWeb.Router.call/2"), Some(4));
+    let callees = stdout(&cpg(&[
+        "callees",
+        "Shop.Cart.total/1",
+        ex.to_str().unwrap(),
+    ]));
+    assert!(
+        callees.contains("Shop.Cart.items/1") && callees.contains("Shop.Pricing.total/1"),
+        "{callees}"
+    );
+}
+
+#[test]
+fn errors_say_what_is_wrong() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["analyze", "/no/such/dir"], "no such file or directory"),
+        (&["analyze", env!("CARGO_MANIFEST_DIR")], "no Elixir files"),
+        (
+            &["callers", "sort_key", "examples/shop"],
+            "write it like Enum.map/2",
+        ),
+        (
+            &["callers", "Nope.nothing/9", ex],
+            "neither defined nor called",
+        ),
+        (
+            &["callers", "Shop.checkout/2", ex, "--depth", "0"],
+            "--depth must be at least 1",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = cpg(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_file_with_syntax_errors_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.ex"),
+        "defmodule Good do\n  def ok, do: :ok\nend\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.ex"),
+        "defmodule Bad do\n  def broken(x do\n    x +\n  end\nend\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("binary.ex"),
+        [0xff, 0xfe, b'd', b'e', b'f', 0x00],
+    )
+    .unwrap();
+    let out = stdout(&cpg(&["analyze", dir.path().to_str().unwrap(), "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let diags = v["parse_diagnostics"].as_array().unwrap();
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["file"] == "bad.ex" && d["line"].as_u64().unwrap() >= 1),
+        "{diags:?}"
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["file"] == "binary.ex" && d["message"].as_str().unwrap().contains("UTF-8")),
+        "{diags:?}"
+    );
+    assert_eq!(v["files"], 3);
+    assert!(
+        v["modules"].as_u64().unwrap() >= 2,
+        "Good and (what could be built of) Bad"
+    );
+}
