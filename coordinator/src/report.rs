@@ -78,9 +78,22 @@ pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
     );
     let _ = writeln!(
         s,
-        "  memory     {:>10.1} MiB",
-        r.memory_bytes as f64 / (1024.0 * 1024.0)
+        "  tables     {:>10.1} MiB",
+        r.memory_bytes as f64 / 1048576.0
     );
+    if let Some(rss) = r.peak_rss_bytes {
+        let elements = r.nodes + r.edges;
+        // Below ~100k elements the process's own baseline dominates the figure.
+        let per = if elements >= 100_000 {
+            format!(
+                " ({:.0} bytes per node or edge)",
+                rss as f64 / elements as f64
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(s, "  peak RSS   {:>10.1} MiB{per}", rss as f64 / 1048576.0);
+    }
     let _ = writeln!(s);
     if r.parse_diagnostics.is_empty() {
         let _ = writeln!(s, "Parse diagnostics: none");

@@ -518,3 +518,39 @@ end
         "#]],
     );
 }
+
+#[test]
+fn hostile_nesting_is_cut_off_with_a_diagnostic_not_a_crash() {
+    // 50,000 nested lists and a 20,000-segment dotted alias chain: the
+    // recursive walk must stop, not overflow the stack.
+    let deep = format!(
+        "defmodule Deep do\n  def f, do: {}{}\n  def g, do: __MODULE__{}.f()\nend\n",
+        "[".repeat(50_000),
+        "]".repeat(50_000),
+        ".A".repeat(20_000),
+    );
+    let cpg = build_file("deep.ex", deep.as_bytes());
+    assert!(
+        cpg.diagnostics
+            .iter()
+            .any(|d| d.message.contains("nested deeper than")),
+        "{:?}",
+        cpg.diagnostics
+    );
+    let module = cpg
+        .fragments
+        .iter()
+        .find(|f| f.name == "Deep")
+        .expect("module Deep");
+    assert_eq!(module.functions.len(), 2);
+    // Deeply nested broken code: diagnostics, no crash.
+    let broken = format!(
+        "defmodule Broken do\n  def h, do: {}\nend\n",
+        "(fn -> ".repeat(5_000)
+    );
+    let cpg = build_file("broken.ex", broken.as_bytes());
+    assert!(cpg
+        .diagnostics
+        .iter()
+        .any(|d| d.message.starts_with("syntax error")));
+}

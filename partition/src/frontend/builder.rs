@@ -317,16 +317,33 @@ pub(crate) struct FileBuilder<'s> {
     file: &'s str,
     out: Vec<ModuleFragment>,
     m: ModCtx,
+    /// Current expression nesting: the walk is recursive, so it stops at
+    /// [`MAX_NESTING`] instead of overflowing the stack on hostile input.
+    depth: u32,
+    /// Where nesting first went past the limit.
+    too_deep: Option<Span>,
 }
 
+/// Deepest expression nesting the walk descends into. Real code stays far
+/// below (the Elixir standard library never reaches it); generated or hostile
+/// input beyond it is summarized by one placeholder node and a diagnostic.
+pub(crate) const MAX_NESTING: u32 = 150;
+
 impl<'s> FileBuilder<'s> {
-    pub(crate) fn build(src: &'s str, file: &'s str, root: Ts) -> Vec<ModuleFragment> {
+    /// The fragments of one file, and where nesting went too deep (if it did).
+    pub(crate) fn build(
+        src: &'s str,
+        file: &'s str,
+        root: Ts,
+    ) -> (Vec<ModuleFragment>, Option<Span>) {
         let script = ModCtx::new(file.to_string(), ModuleKind::Script, Env::default(), root);
         let mut b = FileBuilder {
             src,
             file,
             out: Vec::new(),
             m: script,
+            depth: 0,
+            too_deep: None,
         };
         let items = kids(root);
         b.m.locals = b.prescan(&items);
@@ -346,7 +363,13 @@ impl<'s> FileBuilder<'s> {
             let frag = script.finish(file);
             b.out.insert(0, frag);
         }
-        b.out
+        (b.out, b.too_deep)
+    }
+
+    /// The placeholder for an expression nested too deeply to walk.
+    fn too_deep(&mut self, ts: Ts, parent: u32) -> u32 {
+        self.too_deep.get_or_insert(span(ts));
+        self.add(NodeKind::Literal, 0, "...", ts, parent)
     }
 
     fn text(&self, n: Ts) -> &'s str {
@@ -453,11 +476,14 @@ impl<'s> FileBuilder<'s> {
     /// nested modules, function bodies or quotes).
     fn prescan(&self, items: &[Ts]) -> HashSet<(String, u16)> {
         let mut out = HashSet::new();
-        self.prescan_into(items, &mut out);
+        self.prescan_into(items, &mut out, 0);
         out
     }
 
-    fn prescan_into(&self, items: &[Ts], out: &mut HashSet<(String, u16)>) {
+    fn prescan_into(&self, items: &[Ts], out: &mut HashSet<(String, u16)>, depth: u32) {
+        if depth >= MAX_NESTING {
+            return;
+        }
         for &item in items {
             match item.kind() {
                 "call" => {
@@ -498,13 +524,13 @@ impl<'s> FileBuilder<'s> {
                             // Definitions under module-level `if`, `for`, `unless`...
                             for child in kids(item) {
                                 if matches!(child.kind(), "do_block" | "else_block") {
-                                    self.prescan_into(&kids(child), out);
+                                    self.prescan_into(&kids(child), out, depth + 1);
                                 }
                             }
                         }
                     }
                 }
-                "block" => self.prescan_into(&kids(item), out),
+                "block" => self.prescan_into(&kids(item), out, depth + 1),
                 _ => {}
             }
         }
@@ -600,9 +626,27 @@ impl<'s> FileBuilder<'s> {
             }
             "identifier" if self.text(n) == "__MODULE__" => Some(self.m.name.clone()),
             "dot" => {
-                let left = self.module_of(n.child_by_field_name("left")?)?;
-                let right = n.child_by_field_name("right")?;
-                (right.kind() == "alias").then(|| format!("{left}.{}", self.text(right)))
+                // `__MODULE__.A.B`: collect the aliases on the right going down
+                // the left spine (iteratively: the spine can be long).
+                let mut segments = Vec::new();
+                let mut cur = n;
+                while cur.kind() == "dot" {
+                    let right = cur.child_by_field_name("right")?;
+                    if right.kind() != "alias" {
+                        return None;
+                    }
+                    segments.push(self.text(right));
+                    cur = cur.child_by_field_name("left")?;
+                }
+                if cur.kind() == "dot" {
+                    return None;
+                }
+                let mut name = self.module_of(cur)?;
+                for seg in segments.iter().rev() {
+                    name.push('.');
+                    name.push_str(seg);
+                }
+                Some(name)
             }
             _ => None,
         }
@@ -982,6 +1026,18 @@ impl<'s> FileBuilder<'s> {
     }
 
     fn expr(&mut self, ts: Ts, parent: u32) -> Option<u32> {
+        if self.depth >= MAX_NESTING {
+            let n = self.too_deep(ts, parent);
+            self.step(n);
+            return Some(n);
+        }
+        self.depth += 1;
+        let v = self.expr_inner(ts, parent);
+        self.depth -= 1;
+        v
+    }
+
+    fn expr_inner(&mut self, ts: Ts, parent: u32) -> Option<u32> {
         let kind = ts.kind();
         let v = match kind {
             "comment" => return None,
@@ -2430,6 +2486,16 @@ impl<'s> FileBuilder<'s> {
     /// Walk a pattern: unbound identifiers become variable definitions (pushed
     /// to `defs`), pins become uses of the pinned definition.
     fn pattern(&mut self, ts: Ts, parent: u32, defs: &mut Vec<u32>) -> u32 {
+        if self.depth >= MAX_NESTING {
+            return self.too_deep(ts, parent);
+        }
+        self.depth += 1;
+        let n = self.pattern_inner(ts, parent, defs);
+        self.depth -= 1;
+        n
+    }
+
+    fn pattern_inner(&mut self, ts: Ts, parent: u32, defs: &mut Vec<u32>) -> u32 {
         match ts.kind() {
             "identifier" => {
                 let name = self.text(ts);

@@ -83,7 +83,18 @@ pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
     if root.has_error() {
         collect_errors(root, file, &mut diagnostics);
     }
-    let fragments = builder::FileBuilder::build(&text, file, root);
+    let (fragments, too_deep) = builder::FileBuilder::build(&text, file, root);
+    if let Some(at) = too_deep {
+        diagnostics.push(Diagnostic {
+            file: file.to_string(),
+            line: at.line,
+            column: at.col as u32 + 1,
+            message: format!(
+                "expressions nested deeper than {} levels; the deeper part is not analyzed",
+                builder::MAX_NESTING
+            ),
+        });
+    }
     FileCpg {
         file: file.to_string(),
         content_hash,
@@ -92,29 +103,36 @@ pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
     }
 }
 
-fn collect_errors(node: tree_sitter::Node, file: &str, out: &mut Vec<Diagnostic>) {
-    if node.is_error() || node.is_missing() {
-        let p = node.start_position();
-        let message = if node.is_missing() {
-            format!("syntax error: missing {}", node.kind())
-        } else {
-            "syntax error: unexpected input".to_string()
-        };
-        out.push(Diagnostic {
-            file: file.to_string(),
-            line: p.row as u32 + 1,
-            column: p.column as u32 + 1,
-            message,
-        });
-        if node.is_error() {
-            return;
+/// Error and missing nodes, in document order. Iterative: syntax trees of
+/// hostile input can be deeper than the stack.
+fn collect_errors(root: tree_sitter::Node, file: &str, out: &mut Vec<Diagnostic>) {
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        let mut descend = node.has_error();
+        if node.is_error() || node.is_missing() {
+            let p = node.start_position();
+            let message = if node.is_missing() {
+                format!("syntax error: missing {}", node.kind())
+            } else {
+                "syntax error: unexpected input".to_string()
+            };
+            out.push(Diagnostic {
+                file: file.to_string(),
+                line: p.row as u32 + 1,
+                column: p.column as u32 + 1,
+                message,
+            });
+            // One diagnostic per error region, not one per node inside it.
+            descend = false;
         }
-    }
-    if !node.has_error() {
-        return;
-    }
-    let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        collect_errors(child, file, out);
+        if descend && cursor.goto_first_child() {
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                return;
+            }
+        }
     }
 }
