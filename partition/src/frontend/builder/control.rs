@@ -1,0 +1,449 @@
+//! Control structures and their control flow: `->` clauses, `case`, `cond`,
+//! `if`/`unless`, `with`, `receive`, `try` and `for`, and anonymous functions.
+
+use super::*;
+
+impl<'s> FileBuilder<'s> {
+    /// `->` clauses branching from `from` (case, receive, fn, else...). Each
+    /// clause gets a Clause node reached with `label` and its index; the
+    /// subject's value binds the pattern variables. Returns the clause values.
+    pub(super) fn clauses(
+        &mut self,
+        items: &[Ts],
+        from: u32,
+        subject: Option<u32>,
+        label: Label,
+    ) -> (Vec<u32>, Vec<Pending>) {
+        let start = self.take_flow();
+        let mut values = Vec::new();
+        let mut out = Vec::new();
+        for (idx, item) in items
+            .iter()
+            .filter(|i| i.kind() == "stab_clause")
+            .enumerate()
+        {
+            let idx = idx as u16;
+            let mut flow = Self::relabel(&start, label, idx);
+            if start.is_empty() {
+                flow.push((from, label, idx));
+            }
+            self.set_flow(flow);
+            if let Some(v) = self.stab_clause(*item, from, subject) {
+                values.push(v);
+            }
+            out.extend(self.take_flow());
+        }
+        (values, out)
+    }
+
+    pub(super) fn stab_clause(
+        &mut self,
+        item: Ts,
+        parent: u32,
+        subject: Option<u32>,
+    ) -> Option<u32> {
+        let env = self.m.env.clone();
+        let clause = self.add(NodeKind::Clause, 0, "", item, parent);
+        self.step(clause);
+        let (patterns, guard) = match item.child_by_field_name("left") {
+            Some(l) if l.kind() == "binary_operator" && operator(l, self.src) == "when" => {
+                let args = l.child_by_field_name("left").map(|a| {
+                    if a.kind() == "arguments" {
+                        kids(a)
+                    } else {
+                        vec![a]
+                    }
+                });
+                (args.unwrap_or_default(), l.child_by_field_name("right"))
+            }
+            Some(l) => (kids(l), None),
+            None => (Vec::new(), None),
+        };
+        let mut defs = Vec::new();
+        for p in &patterns {
+            // `e in ArgumentError` in rescue clauses.
+            if p.kind() == "binary_operator" && operator(*p, self.src) == "in" {
+                if let Some(var) = p.child_by_field_name("left") {
+                    self.pattern(var, clause, &mut defs);
+                }
+                continue;
+            }
+            self.pattern(*p, clause, &mut defs);
+        }
+        if let Some(s) = subject {
+            for d in &defs {
+                self.dfg(s, *d, Label::Bind, 0);
+            }
+        }
+        if let Some(g) = guard {
+            let gnode = self.add(NodeKind::Guard, 0, "when", g, clause);
+            self.expr(g, gnode);
+            self.step(gnode);
+        }
+        let body = item
+            .child_by_field_name("right")
+            .map(kids)
+            .unwrap_or_default();
+        let v = self.body(&body, clause);
+        self.m.env = env;
+        if let Some(v) = v {
+            self.dfg(v, clause, Label::Return, 0);
+        }
+        Some(clause)
+    }
+
+    pub(super) fn case(&mut self, ts: Ts, parent: u32, piped: Option<u32>) -> u32 {
+        let parts = Parts::of(ts, self.src);
+        let n = self.add(NodeKind::Case, 0, "case", ts, parent);
+        let subject = match piped {
+            Some(p) => Some(p),
+            None => parts.args.first().and_then(|s| self.expr(*s, n)),
+        };
+        if let Some(s) = subject {
+            self.dfg(s, n, Label::None, 0);
+        }
+        self.step(n);
+        self.enter_control();
+        let items = parts.do_.clone().unwrap_or_default();
+        let (values, out) = self.clauses(&items, n, Some(n), Label::Clause);
+        self.leave_control();
+        for v in values {
+            self.dfg(v, n, Label::Return, 0);
+        }
+        self.set_flow(out);
+        n
+    }
+
+    pub(super) fn cond(&mut self, ts: Ts, parent: u32) -> u32 {
+        let parts = Parts::of(ts, self.src);
+        let n = self.add(NodeKind::Cond, 0, "cond", ts, parent);
+        self.step(n);
+        self.enter_control();
+        let mut out = Vec::new();
+        let items = parts.do_.clone().unwrap_or_default();
+        for (idx, item) in items
+            .iter()
+            .filter(|i| i.kind() == "stab_clause")
+            .enumerate()
+        {
+            let idx = idx as u16;
+            let env = self.m.env.clone();
+            let clause = self.add(NodeKind::Clause, 0, "", *item, n);
+            let conds = item
+                .child_by_field_name("left")
+                .map(kids)
+                .unwrap_or_default();
+            let cv = self.body(&conds, clause).unwrap_or(clause);
+            let always = conds.len() == 1 && self.text(conds[0]) == "true";
+            let flow = self.take_flow();
+            // True: into the clause body; False: on to the next condition.
+            self.set_flow(Self::relabel(&flow, Label::True, idx));
+            self.step(clause);
+            let body = item
+                .child_by_field_name("right")
+                .map(kids)
+                .unwrap_or_default();
+            if let Some(v) = self.body(&body, clause) {
+                self.dfg(v, n, Label::Return, 0);
+            }
+            self.dfg(cv, clause, Label::None, 0);
+            out.extend(self.take_flow());
+            self.m.env = env;
+            let next = if always {
+                Vec::new()
+            } else {
+                Self::relabel(&flow, Label::False, idx)
+            };
+            self.set_flow(next);
+        }
+        // No condition held: CondClauseError.
+        self.exception_flow(Label::Raise);
+        self.leave_control();
+        self.set_flow(out);
+        n
+    }
+
+    pub(super) fn if_(&mut self, ts: Ts, parent: u32, unless: bool) -> u32 {
+        let parts = Parts::of(ts, self.src);
+        let kind = if unless {
+            NodeKind::Unless
+        } else {
+            NodeKind::If
+        };
+        let n = self.add(kind, 0, if unless { "unless" } else { "if" }, ts, parent);
+        if let Some(c) = parts.args.first().and_then(|c| self.expr(*c, n)) {
+            self.dfg(c, n, Label::None, 0);
+        }
+        self.step(n);
+        self.enter_control();
+        let (do_label, else_label) = if unless {
+            (Label::False, Label::True)
+        } else {
+            (Label::True, Label::False)
+        };
+        let start = self.take_flow();
+        self.set_flow(Self::relabel(&start, do_label, 0));
+        if let Some(v) = self.scoped_body(parts.do_.as_deref().unwrap_or(&[]), n) {
+            self.dfg(v, n, Label::Return, 0);
+        }
+        let mut out = self.take_flow();
+        self.set_flow(Self::relabel(&start, else_label, 0));
+        if let Some(items) = &parts.else_ {
+            if let Some(v) = self.scoped_body(items, n) {
+                self.dfg(v, n, Label::Return, 0);
+            }
+        }
+        out.extend(self.take_flow());
+        self.leave_control();
+        self.set_flow(out);
+        n
+    }
+
+    pub(super) fn with(&mut self, ts: Ts, parent: u32) -> u32 {
+        let parts = Parts::of(ts, self.src);
+        let n = self.add(NodeKind::With, 0, "with", ts, parent);
+        self.step(n);
+        self.enter_control();
+        let env = self.m.env.clone();
+        let mut failures: Vec<Pending> = Vec::new();
+        for clause in &parts.args {
+            if clause.kind() == "binary_operator" && operator(*clause, self.src) == "<-" {
+                let (Some(p), Some(e)) = (
+                    clause.child_by_field_name("left"),
+                    clause.child_by_field_name("right"),
+                ) else {
+                    continue;
+                };
+                let m = self.add(NodeKind::Match, 0, "<-", *clause, n);
+                let v = self.expr(e, m);
+                let (pat, guard) =
+                    if p.kind() == "binary_operator" && operator(p, self.src) == "when" {
+                        (
+                            p.child_by_field_name("left").unwrap_or(p),
+                            p.child_by_field_name("right"),
+                        )
+                    } else {
+                        (p, None)
+                    };
+                let mut defs = Vec::new();
+                self.pattern(pat, m, &mut defs);
+                if let Some(v) = v {
+                    for d in &defs {
+                        self.dfg(v, *d, Label::Bind, 0);
+                    }
+                    self.dfg(v, m, Label::None, 0);
+                }
+                if let Some(g) = guard {
+                    self.expr(g, m);
+                }
+                self.step(m);
+                failures.push((m, Label::NoMatch, 0));
+                let flow = self.take_flow();
+                self.set_flow(Self::relabel(&flow, Label::Match, 0));
+            } else {
+                self.expr(*clause, n);
+            }
+        }
+        if let Some(v) = self.body(parts.do_.as_deref().unwrap_or(&[]), n) {
+            self.dfg(v, n, Label::Return, 0);
+        }
+        self.m.env = env;
+        let mut out = self.take_flow();
+        match &parts.else_ {
+            Some(items) => {
+                for (idx, item) in items
+                    .iter()
+                    .filter(|i| i.kind() == "stab_clause")
+                    .enumerate()
+                {
+                    let idx = idx as u16;
+                    self.set_flow(Self::relabel(&failures, Label::Else, idx));
+                    if let Some(v) = self.stab_clause(*item, n, Some(n)) {
+                        self.dfg(v, n, Label::Return, 0);
+                    }
+                    out.extend(self.take_flow());
+                }
+            }
+            None => out.extend(failures),
+        }
+        self.leave_control();
+        self.set_flow(out);
+        n
+    }
+
+    pub(super) fn receive(&mut self, ts: Ts, parent: u32) -> u32 {
+        let parts = Parts::of(ts, self.src);
+        let n = self.add(NodeKind::Receive, 0, "receive", ts, parent);
+        self.step(n);
+        self.enter_control();
+        let items = parts.do_.clone().unwrap_or_default();
+        let (values, mut out) = self.clauses(&items, n, None, Label::Clause);
+        for v in values {
+            self.dfg(v, n, Label::Return, 0);
+        }
+        if let Some(after) = &parts.after {
+            self.set_flow(vec![(n, Label::After, 0)]);
+            for item in after.iter().filter(|i| i.kind() == "stab_clause") {
+                let timeout = item
+                    .child_by_field_name("left")
+                    .map(kids)
+                    .unwrap_or_default();
+                self.body(&timeout, n);
+                let body = item
+                    .child_by_field_name("right")
+                    .map(kids)
+                    .unwrap_or_default();
+                if let Some(v) = self.scoped_body(&body, n) {
+                    self.dfg(v, n, Label::Return, 0);
+                }
+            }
+            out.extend(self.take_flow());
+        }
+        self.leave_control();
+        self.set_flow(out);
+        n
+    }
+
+    pub(super) fn try_parts(&mut self, ts: Ts, parent: u32, parts: &Parts) -> u32 {
+        let n = self.add(NodeKind::Try, 0, "try", ts, parent);
+        self.step(n);
+        self.enter_control();
+        let has_handlers = parts.rescue.is_some() || parts.catch.is_some();
+        if has_handlers {
+            if let Some(f) = &mut self.m.f {
+                f.handlers.push(Handler::default());
+            }
+        }
+        let body_value = self.scoped_body(parts.do_.as_deref().unwrap_or(&[]), n);
+        let handler = if has_handlers {
+            self.m.f.as_mut().and_then(|f| f.handlers.pop())
+        } else {
+            None
+        };
+        let raises = handler.map(|h| h.raises).unwrap_or_default();
+        let mut out = Vec::new();
+        match &parts.else_ {
+            Some(items) => {
+                let flow = self.take_flow();
+                for (idx, item) in items
+                    .iter()
+                    .filter(|i| i.kind() == "stab_clause")
+                    .enumerate()
+                {
+                    let idx = idx as u16;
+                    self.set_flow(Self::relabel(&flow, Label::Else, idx));
+                    if let Some(v) = self.stab_clause(*item, n, body_value) {
+                        self.dfg(v, n, Label::Return, 0);
+                    }
+                    out.extend(self.take_flow());
+                }
+            }
+            None => {
+                if let Some(v) = body_value {
+                    self.dfg(v, n, Label::Return, 0);
+                }
+                out.extend(self.take_flow());
+            }
+        }
+        for (blocks, label) in [(&parts.rescue, Label::Rescue), (&parts.catch, Label::Catch)] {
+            let Some(items) = blocks else { continue };
+            for (idx, item) in items
+                .iter()
+                .filter(|i| i.kind() == "stab_clause")
+                .enumerate()
+            {
+                let idx = idx as u16;
+                let mut flow = vec![(n, label, idx)];
+                flow.extend(raises.iter().map(|&(s, _, _)| (s, label, idx)));
+                self.set_flow(flow);
+                if let Some(v) = self.stab_clause(*item, n, None) {
+                    self.dfg(v, n, Label::Return, 0);
+                }
+                out.extend(self.take_flow());
+            }
+        }
+        if let Some(after) = &parts.after {
+            self.set_flow(Self::relabel(&out, Label::After, 0));
+            self.scoped_body(after, n);
+            out = self.take_flow();
+        }
+        self.leave_control();
+        self.set_flow(out);
+        n
+    }
+
+    pub(super) fn for_(&mut self, ts: Ts, parent: u32) -> u32 {
+        let parts = Parts::of(ts, self.src);
+        let n = self.add(NodeKind::For, 0, "for", ts, parent);
+        let env = self.m.env.clone();
+        for clause in &parts.args {
+            if clause.kind() == "binary_operator"
+                && matches!(operator(*clause, self.src), "<-" | "<<-")
+            {
+                let (Some(p), Some(e)) = (
+                    clause.child_by_field_name("left"),
+                    clause.child_by_field_name("right"),
+                ) else {
+                    continue;
+                };
+                let v = self.expr(e, n);
+                let mut defs = Vec::new();
+                self.pattern(p, n, &mut defs);
+                if let Some(v) = v {
+                    for d in defs {
+                        self.dfg(v, d, Label::Bind, 0);
+                    }
+                }
+            } else {
+                self.expr(*clause, n);
+            }
+        }
+        for (_, v) in &parts.opts {
+            self.expr(*v, n);
+        }
+        self.step(n);
+        self.enter_control();
+        let start = self.take_flow();
+        self.set_flow(Self::relabel(&start, Label::True, 0));
+        let items = parts.do_.clone().unwrap_or_default();
+        if items.iter().any(|i| i.kind() == "stab_clause") {
+            // `reduce: acc` form: clauses on the accumulator.
+            let (values, out) = self.clauses(&items, n, None, Label::Clause);
+            for v in values {
+                self.dfg(v, n, Label::Return, 0);
+            }
+            self.set_flow(out);
+        } else if let Some(v) = self.body(&items, n) {
+            self.dfg(v, n, Label::Return, 0);
+        }
+        // Back edge: the next iteration.
+        let body_end = self.take_flow();
+        if self.m.f.is_some() {
+            for (s, l, i) in body_end {
+                self.edge(EdgeKind::Cfg, s, n, l, i);
+            }
+            self.set_flow(vec![(n, Label::False, 0)]);
+        }
+        self.leave_control();
+        self.m.env = env;
+        n
+    }
+
+    pub(super) fn fn_(&mut self, ts: Ts, parent: u32) -> u32 {
+        let n = self.add(NodeKind::Fn, 0, "fn", ts, parent);
+        self.step(n);
+        self.enter_control();
+        let items = kids(ts);
+        let start = self.take_flow();
+        self.set_flow(start.clone());
+        // The clauses run later, when the fn is called: their flow does not
+        // continue into the code after the fn.
+        let (values, _) = self.clauses(&items, n, None, Label::Clause);
+        for v in values {
+            self.dfg(v, n, Label::Return, 0);
+        }
+        self.leave_control();
+        self.set_flow(start);
+        n
+    }
+}

@@ -1,0 +1,899 @@
+//! Expressions and calls: bodies, literals, containers, operators, variables,
+//! attributes, captures, call resolution (local, imported, remote, Erlang,
+//! dynamic), the calls the compiler implies, and the dispatch of special forms.
+
+use super::*;
+
+impl<'s> FileBuilder<'s> {
+    /// Walk a sequence of expressions; the value is the last one's.
+    pub(super) fn body(&mut self, items: &[Ts], parent: u32) -> Option<u32> {
+        let mut last = None;
+        let mut i = 0;
+        while i < items.len() {
+            let item = items[i];
+            if let Some(kind) = self.module_missing_body(item, items.get(i + 1)) {
+                // Error recovery: the module's body sits in the next (error) node.
+                let recovered = kids(items[i + 1]);
+                last = Some(self.defmodule_with(item, parent, kind, Some(recovered)));
+                i += 2;
+                continue;
+            }
+            if let Some(v) = self.expr(item, parent) {
+                last = Some(v);
+            }
+            i += 1;
+        }
+        last
+    }
+
+    /// `defmodule X` without a do-block, followed by an error node that starts
+    /// with `do`: the kind of module definition.
+    pub(super) fn module_missing_body(&self, item: Ts, next: Option<&Ts>) -> Option<&'static str> {
+        next.filter(|n| n.kind() == "ERROR" && self.text(**n).starts_with("do"))?;
+        if item.kind() != "call" || kids(item).iter().any(|c| c.kind() == "do_block") {
+            return None;
+        }
+        match item.child_by_field_name("target").map(|t| self.text(t)) {
+            Some("defmodule") => Some("defmodule"),
+            Some("defprotocol") => Some("defprotocol"),
+            Some("defimpl") => Some("defimpl"),
+            _ => None,
+        }
+    }
+
+    /// Walk a body in its own scope.
+    pub(super) fn scoped_body(&mut self, items: &[Ts], parent: u32) -> Option<u32> {
+        let env = self.m.env.clone();
+        let v = self.body(items, parent);
+        self.m.env = env;
+        v
+    }
+
+    pub(super) fn leaf(&mut self, kind: NodeKind, sub: u8, ts: Ts, parent: u32) -> u32 {
+        let text = self.text(ts);
+        let text = if text.len() > 64 {
+            &text[..floor_char(text, 64)]
+        } else {
+            text
+        };
+        let n = self.add(kind, sub, text, ts, parent);
+        self.step(n);
+        n
+    }
+
+    pub(super) fn expr(&mut self, ts: Ts, parent: u32) -> Option<u32> {
+        if self.depth >= MAX_NESTING {
+            let n = self.too_deep(ts, parent);
+            self.step(n);
+            return Some(n);
+        }
+        self.depth += 1;
+        let v = self.expr_inner(ts, parent);
+        self.depth -= 1;
+        v
+    }
+
+    pub(super) fn expr_inner(&mut self, ts: Ts, parent: u32) -> Option<u32> {
+        let kind = ts.kind();
+        let v = match kind {
+            "comment" => return None,
+            "identifier" => self.identifier(ts, parent),
+            "alias" => {
+                let name = self.module_of(ts).unwrap_or_default();
+                let n = self.add(NodeKind::Literal, 0, &name, ts, parent);
+                self.step(n);
+                n
+            }
+            "atom"
+            | "quoted_atom"
+            | "integer"
+            | "float"
+            | "char"
+            | "boolean"
+            | "nil"
+            | "operator_identifier" => self.leaf(NodeKind::Literal, 0, ts, parent),
+            "string" | "charlist" | "sigil" => {
+                let n = self.add(NodeKind::Literal, 0, "", ts, parent);
+                let name = self.text(ts);
+                let short = &name[..floor_char(name, 64)];
+                let id = self.m.intern(short);
+                self.m.nodes[n as usize].name = id;
+                // Each interpolation in a string or sigil is compiled to
+                // `String.Chars.to_string/1` (charlists go through List.Chars).
+                let (module, fun) = if ts.kind() == "charlist" {
+                    ("List.Chars", "to_charlist")
+                } else {
+                    ("String.Chars", "to_string")
+                };
+                for part in kids(ts) {
+                    if part.kind() == "interpolation" {
+                        for e in kids(part) {
+                            let Some(v) = self.expr(e, n) else { continue };
+                            if self.always_string(v) {
+                                self.dfg(v, n, Label::None, 0);
+                                continue;
+                            }
+                            let call = self.implied_call(e, n, module, fun, 1);
+                            self.dfg(v, call, Label::Arg, 0);
+                            self.step(call);
+                            self.dfg(call, n, Label::None, 0);
+                        }
+                    }
+                }
+                self.step(n);
+                n
+            }
+            "list" | "tuple" | "bitstring" | "map" | "keywords" | "map_content" => {
+                self.container(ts, parent)
+            }
+            "pair" => {
+                let value = ts.child_by_field_name("value")?;
+                return self.expr(value, parent);
+            }
+            "binary_operator" => self.binary(ts, parent),
+            "unary_operator" => self.unary(ts, parent),
+            "call" => self.call(ts, parent, None),
+            "dot" => match self.module_of(ts) {
+                Some(name) => {
+                    let n = self.add(NodeKind::Literal, 0, &name, ts, parent);
+                    self.step(n);
+                    n
+                }
+                None => self.operator_node(".", ts, parent, &kids(ts)),
+            },
+            "access_call" => {
+                // `data[key]` is compiled to `Access.get/2`.
+                let call = self.implied_call(ts, parent, "Access", "get", 2);
+                for (i, operand) in kids(ts).into_iter().enumerate() {
+                    if let Some(v) = self.expr(operand, call) {
+                        self.dfg(v, call, Label::Arg, i as u16);
+                    }
+                }
+                self.step(call);
+                call
+            }
+            "anonymous_function" => self.fn_(ts, parent),
+            "block" => {
+                let items = kids(ts);
+                if items.iter().any(|i| i.kind() == "stab_clause") {
+                    let n = self.add(NodeKind::Fn, 0, "", ts, parent);
+                    self.clauses(&items, n, None, Label::Clause);
+                    n
+                } else {
+                    return self.body(&items, parent);
+                }
+            }
+            "stab_clause" => {
+                let n = self.add(NodeKind::Fn, 0, "", ts, parent);
+                self.clauses(&[ts], n, None, Label::Clause);
+                n
+            }
+            "ERROR" => return self.body(&kids(ts), parent),
+            _ => {
+                let n = self.add(NodeKind::Literal, 0, kind, ts, parent);
+                self.body(&kids(ts), n);
+                self.step(n);
+                n
+            }
+        };
+        Some(v)
+    }
+
+    pub(super) fn container(&mut self, ts: Ts, parent: u32) -> u32 {
+        let n = self.add(NodeKind::Container, 0, ts.kind(), ts, parent);
+        self.container_items(ts, n);
+        self.step(n);
+        n
+    }
+
+    /// The elements of a container, with `map_content` and keyword lists
+    /// flattened into it (they are syntax, not values of their own).
+    pub(super) fn container_items(&mut self, ts: Ts, n: u32) {
+        for child in kids(ts) {
+            if matches!(child.kind(), "map_content" | "keywords") {
+                self.container_items(child, n);
+                continue;
+            }
+            if child.kind() == "struct" {
+                if let Some(name) = kids(child).first().and_then(|c| self.module_of(*c)) {
+                    let line = span(child).line;
+                    self.dep(&name, DepKind::Struct, line);
+                    let id = self.m.intern(&name);
+                    self.m.nodes[n as usize].name = id;
+                }
+                continue;
+            }
+            if let Some(v) = self.expr(child, n) {
+                self.dfg(v, n, Label::None, 0);
+            }
+        }
+    }
+
+    pub(super) fn operator_node(&mut self, op: &str, ts: Ts, parent: u32, operands: &[Ts]) -> u32 {
+        let n = self.add(NodeKind::Operator, 0, op, ts, parent);
+        for o in operands {
+            if let Some(v) = self.expr(*o, n) {
+                self.dfg(v, n, Label::None, 0);
+            }
+        }
+        self.step(n);
+        n
+    }
+
+    pub(super) fn identifier(&mut self, ts: Ts, parent: u32) -> u32 {
+        let name = self.text(ts);
+        if name == "__MODULE__" {
+            let module = self.m.name.clone();
+            let n = self.add(NodeKind::Literal, 0, &module, ts, parent);
+            self.step(n);
+            return n;
+        }
+        if let Some(&def) = self.m.env.vars.get(name) {
+            let n = self.add(NodeKind::Variable, Node::VAR_USE, name, ts, parent);
+            self.dfg(def, n, Label::None, 0);
+            self.step(n);
+            return n;
+        }
+        if self.m.quote_depth == 0 && !name.starts_with('_') {
+            // An unbound identifier is a call without parentheses when the
+            // module defines it or an import certainly provides it; otherwise
+            // it is most likely a variable bound by a macro (ExUnit contexts).
+            let local = self.m.locals.contains(&(name.to_string(), 0));
+            let resolved = self.m.env.resolve_bare(name, 0, local);
+            if matches!(resolved, BareCall::Local | BareCall::Imported(_)) {
+                return self.call_node(
+                    ts,
+                    parent,
+                    None,
+                    name,
+                    0,
+                    BareOr::Bare(resolved),
+                    &[],
+                    None,
+                );
+            }
+        }
+        let n = self.add(NodeKind::Variable, Node::VAR_USE, name, ts, parent);
+        self.step(n);
+        n
+    }
+
+    pub(super) fn binary(&mut self, ts: Ts, parent: u32) -> u32 {
+        let op = operator(ts, self.src);
+        let (Some(left), Some(right)) = (
+            ts.child_by_field_name("left"),
+            ts.child_by_field_name("right"),
+        ) else {
+            return self.operator_node(op, ts, parent, &kids(ts));
+        };
+        match op {
+            "=" => {
+                let n = self.add(NodeKind::Match, 0, "=", ts, parent);
+                let value = self.expr(right, n);
+                let mut defs = Vec::new();
+                self.pattern(left, n, &mut defs);
+                if let Some(v) = value {
+                    for d in &defs {
+                        self.dfg(v, *d, Label::Bind, 0);
+                    }
+                    self.dfg(v, n, Label::None, 0);
+                }
+                self.step(n);
+                n
+            }
+            "|>" => {
+                let value = self.expr(left, parent);
+                match right.kind() {
+                    "call" => self.call(right, parent, value),
+                    "identifier" => {
+                        let name = self.text(right);
+                        let local = self.m.locals.contains(&(name.to_string(), 1));
+                        let resolved = self.m.env.resolve_bare(name, 1, local);
+                        self.call_node(
+                            right,
+                            parent,
+                            value,
+                            name,
+                            1,
+                            BareOr::Bare(resolved),
+                            &[],
+                            None,
+                        )
+                    }
+                    _ => {
+                        let n = self.operator_node("|>", ts, parent, &[right]);
+                        if let Some(v) = value {
+                            self.dfg(v, n, Label::Pipe, 0);
+                        }
+                        n
+                    }
+                }
+            }
+            // `x in enumerable` outside guards, with a right side that is not a
+            // literal list or range, is compiled to `Enum.member?/2`.
+            "in" | "not in"
+                if !matches!(right.kind(), "list") && operator(right, self.src) != ".." =>
+            {
+                let n = self.operator_node(op, ts, parent, &[]);
+                let call = self.implied_call(ts, n, "Enum", "member?", 2);
+                for (i, operand) in [left, right].into_iter().enumerate() {
+                    if let Some(v) = self.expr(operand, call) {
+                        self.dfg(v, call, Label::Arg, i as u16);
+                    }
+                }
+                self.step(call);
+                self.dfg(call, n, Label::None, 0);
+                self.step(n);
+                n
+            }
+            // `x :: binary-size(n)` in bitstrings: the right side is a type.
+            "::" => self.operator_node(op, ts, parent, &[left]),
+            _ => self.operator_node(op, ts, parent, &[left, right]),
+        }
+    }
+
+    pub(super) fn unary(&mut self, ts: Ts, parent: u32) -> u32 {
+        let op = operator(ts, self.src);
+        let Some(operand) = ts.child_by_field_name("operand") else {
+            return self.operator_node(op, ts, parent, &[]);
+        };
+        match op {
+            "@" => self.attribute(ts, operand, parent),
+            "&" => self.capture(ts, operand, parent),
+            "^" => self.identifier(operand, parent),
+            _ => self.operator_node(op, ts, parent, &[operand]),
+        }
+    }
+
+    pub(super) fn attribute(&mut self, ts: Ts, operand: Ts, parent: u32) -> u32 {
+        let (name, value) = match operand.kind() {
+            "call" => {
+                let name = operand
+                    .child_by_field_name("target")
+                    .map(|t| self.text(t))
+                    .unwrap_or("");
+                let args = kids(operand).into_iter().find(|c| c.kind() == "arguments");
+                (name, args.and_then(|a| kids(a).first().copied()))
+            }
+            _ => (self.text(operand), None),
+        };
+        let n = self.add(NodeKind::Attribute, 0, name, ts, parent);
+        let line = span(ts).line;
+        match (name, value) {
+            ("impl", Some(v)) => {
+                self.m.pending_impl = self.text(v) != "false";
+                if let Some(b) = self.module_of(v) {
+                    self.dep(&b, DepKind::Behaviour, line);
+                }
+            }
+            ("behaviour", Some(v)) => {
+                if let Some(b) = self.module_of(v) {
+                    self.dep(&b, DepKind::Behaviour, line);
+                    let id = self.m.intern(&b);
+                    self.m.behaviours.push(id);
+                }
+            }
+            (_, Some(v)) if !NON_CODE_ATTRIBUTES.contains(&name) => {
+                if let Some(val) = self.expr(v, n) {
+                    self.dfg(val, n, Label::None, 0);
+                }
+            }
+            _ => {}
+        }
+        self.step(n);
+        n
+    }
+
+    pub(super) fn capture(&mut self, ts: Ts, operand: Ts, parent: u32) -> u32 {
+        // `&M.f/2`, `&f/1`: a reference to a function, which we count as a call.
+        if operand.kind() == "binary_operator" && operator(operand, self.src) == "/" {
+            if let (Some(target), Some(arity)) = (
+                operand.child_by_field_name("left"),
+                operand.child_by_field_name("right"),
+            ) {
+                if let Ok(arity) = self.text(arity).parse::<u16>() {
+                    match target.kind() {
+                        "call" if kids(target).iter().all(|c| c.kind() != "arguments") => {
+                            if let Some(dot) = target.child_by_field_name("target") {
+                                if dot.kind() == "dot" {
+                                    if let Some(r) =
+                                        self.remote(dot, ts, parent, None, arity, &[], None)
+                                    {
+                                        return r;
+                                    }
+                                }
+                            }
+                        }
+                        "identifier" => {
+                            let name = self.text(target);
+                            let local = self.m.locals.contains(&(name.to_string(), arity));
+                            let resolved = self.m.env.resolve_bare(name, arity, local);
+                            return self.call_node(
+                                ts,
+                                parent,
+                                None,
+                                name,
+                                arity,
+                                BareOr::Bare(resolved),
+                                &[],
+                                None,
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if operand.kind() == "integer" {
+            // `&1`: an argument of the enclosing capture.
+            return self.leaf(NodeKind::Variable, Node::VAR_USE, ts, parent);
+        }
+        // `&M.f(&1, x)`, `&(&1 + 1)`: an anonymous function.
+        let n = self.add(NodeKind::Fn, 0, "&", ts, parent);
+        self.step(n);
+        let flow = self.take_flow();
+        self.set_flow(Self::relabel(&flow, Label::Clause, 0));
+        self.expr(operand, n);
+        self.set_flow(flow);
+        n
+    }
+
+    /// Arguments of a call: positional ones and the trailing keyword list, plus
+    /// the do-block (which counts as one more argument unless merged into a
+    /// trailing keyword list).
+    pub(super) fn call_args<'t>(call: Ts<'t>) -> (Vec<Ts<'t>>, Option<Ts<'t>>) {
+        let mut args = Vec::new();
+        let mut block = None;
+        for c in kids(call) {
+            match c.kind() {
+                "arguments" => args = kids(c),
+                "do_block" => block = Some(c),
+                _ => {}
+            }
+        }
+        (args, block)
+    }
+
+    pub(super) fn call(&mut self, ts: Ts, parent: u32, piped: Option<u32>) -> u32 {
+        let Some(target) = ts.child_by_field_name("target") else {
+            return self.operator_node("call", ts, parent, &kids(ts));
+        };
+        let (args, block) = Self::call_args(ts);
+        let arity = args.len() as u16
+            + u16::from(piped.is_some())
+            + u16::from(block.is_some() && args.last().is_none_or(|a| a.kind() != "keywords"));
+        match target.kind() {
+            "identifier" => {
+                let name = self.text(target);
+                let quote_aware = matches!(
+                    name,
+                    "quote"
+                        | "unquote"
+                        | "unquote_splicing"
+                        | "alias"
+                        | "import"
+                        | "require"
+                        | "use"
+                );
+                if self.m.quote_depth == 0 || quote_aware {
+                    if let Some(n) = self.special(ts, name, parent, piped) {
+                        return n;
+                    }
+                }
+                if self.m.env.vars.contains_key(name)
+                    && args.is_empty()
+                    && block.is_none()
+                    && piped.is_none()
+                {
+                    return self.identifier(target, parent);
+                }
+                let local = self.m.locals.contains(&(name.to_string(), arity));
+                let mut resolved = self.m.env.resolve_bare(name, arity, local);
+                if name == "super" {
+                    resolved = BareCall::Local;
+                }
+                self.call_node(
+                    ts,
+                    parent,
+                    piped,
+                    name,
+                    arity,
+                    BareOr::Bare(resolved),
+                    &args,
+                    block,
+                )
+            }
+            "dot" => match self.remote(target, ts, parent, piped, arity, &args, block) {
+                Some(n) => n,
+                None => self.generic_call(ts, parent, piped),
+            },
+            _ => {
+                // `unquote(name)(args)`, `f.(x).(y)`: the callee is computed.
+                let name = self.text(target);
+                let name = &name[..floor_char(name, 64)];
+                self.call_node(
+                    ts,
+                    parent,
+                    piped,
+                    name,
+                    arity,
+                    BareOr::Dynamic(None),
+                    &args,
+                    block,
+                )
+            }
+        }
+    }
+
+    /// `left.right(args)`: a remote call, a dynamic call on a variable module,
+    /// an anonymous function call `f.(x)`, or a field access `map.key`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn remote(
+        &mut self,
+        dot: Ts,
+        ts: Ts,
+        parent: u32,
+        piped: Option<u32>,
+        arity: u16,
+        args: &[Ts],
+        block: Option<Ts>,
+    ) -> Option<u32> {
+        let left = dot.child_by_field_name("left")?;
+        let Some(right) = dot.child_by_field_name("right") else {
+            // `fun.(args)`
+            let name = self.text(left);
+            let name = &name[..floor_char(name, 64)];
+            return Some(self.call_node(
+                ts,
+                parent,
+                piped,
+                name,
+                arity,
+                BareOr::Dynamic(None),
+                args,
+                block,
+            ));
+        };
+        let fname = self.text(right).trim_matches('"');
+        if let Some(module) = self.module_of(left) {
+            let dynamic = matches!(
+                (module.as_str(), fname),
+                ("Kernel", "apply") | (":erlang", "apply")
+            );
+            let how = if dynamic {
+                BareOr::Dynamic(Some(module))
+            } else {
+                BareOr::Module(module)
+            };
+            return Some(self.call_node(ts, parent, piped, fname, arity, how, args, block));
+        }
+        let has_parens = kids(ts).iter().any(|c| c.kind() == "arguments");
+        if !has_parens && piped.is_none() {
+            // `map.field`: a field access, not a call.
+            return Some(self.operator_node(".", ts, parent, &[left]));
+        }
+        // `mod.fun(x)` with `mod` computed at run time.
+        let base = self.expr(left, parent);
+        let n = self.call_node(
+            ts,
+            parent,
+            piped,
+            fname,
+            arity,
+            BareOr::Dynamic(None),
+            args,
+            block,
+        );
+        if let Some(b) = base {
+            self.dfg(b, n, Label::None, 0);
+        }
+        Some(n)
+    }
+
+    /// A call to a macro or function we do not model specially: arguments and
+    /// any do-block are walked, the call is resolved by name.
+    pub(super) fn generic_call(&mut self, ts: Ts, parent: u32, piped: Option<u32>) -> u32 {
+        let name = ts
+            .child_by_field_name("target")
+            .map(|t| self.text(t))
+            .unwrap_or("");
+        let (args, block) = Self::call_args(ts);
+        let arity = args.len() as u16 + u16::from(piped.is_some()) + u16::from(block.is_some());
+        let local = self.m.locals.contains(&(name.to_string(), arity));
+        let resolved = self.m.env.resolve_bare(name, arity, local);
+        self.call_node(
+            ts,
+            parent,
+            piped,
+            name,
+            arity,
+            BareOr::Bare(resolved),
+            &args,
+            block,
+        )
+    }
+
+    /// Create a Call node with its arguments and call site.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn call_node(
+        &mut self,
+        ts: Ts,
+        parent: u32,
+        piped: Option<u32>,
+        name: &str,
+        arity: u16,
+        how: BareOr,
+        args: &[Ts],
+        block: Option<Ts>,
+    ) -> u32 {
+        let (kind, module, candidates) = match how {
+            BareOr::Bare(BareCall::Local) => {
+                (CallKind::Local, Some(self.m.name.clone()), Vec::new())
+            }
+            BareOr::Bare(BareCall::Imported(m)) if m == "Kernel" && name == "apply" => {
+                (CallKind::Dynamic, Some(m), Vec::new())
+            }
+            BareOr::Bare(BareCall::Imported(m)) => (CallKind::Imported, Some(m), Vec::new()),
+            BareOr::Bare(BareCall::Candidates(c)) => (CallKind::Imported, c.first().cloned(), c),
+            BareOr::Bare(BareCall::Unresolved) => (CallKind::Unresolved, None, Vec::new()),
+            BareOr::Module(m) if m.starts_with(':') => (CallKind::Erlang, Some(m), Vec::new()),
+            BareOr::Module(m) => (CallKind::Remote, Some(m), Vec::new()),
+            BareOr::Dynamic(m) => (CallKind::Dynamic, m, Vec::new()),
+        };
+        let n = self.add(NodeKind::Call, kind as u8, name, ts, parent);
+        if let Some(p) = piped {
+            self.dfg(p, n, Label::Pipe, 0);
+        }
+        let offset = u16::from(piped.is_some());
+        // ExUnit's `test "name", context do`, `setup context do`: the context
+        // argument is a pattern whose bindings the block sees.
+        let context_arg = match (name, block.is_some(), args.len()) {
+            ("test", true, 2) => Some(1),
+            ("setup" | "setup_all", true, 1) => Some(0),
+            _ => None,
+        };
+        let env = block.map(|_| self.m.env.clone());
+        for (i, arg) in args.iter().enumerate() {
+            if Some(i) == context_arg {
+                let mut defs = Vec::new();
+                self.pattern(*arg, n, &mut defs);
+                continue;
+            }
+            if let Some(v) = self.expr(*arg, n) {
+                self.dfg(v, n, Label::Arg, i as u16 + offset);
+            }
+        }
+        if let Some(block) = block {
+            let items = kids(block);
+            let using = name == "using";
+            self.m.in_using += u32::from(using);
+            self.body_or_clauses(&items, n);
+            self.m.in_using -= u32::from(using);
+        }
+        if let Some(env) = env {
+            self.m.env = env;
+        }
+        if self.m.quote_depth == 0 {
+            // `Record.defrecord(:name, ...)` defines the macros name/0, /1, /2.
+            if let Some((rec, private)) = self.record_name(ts) {
+                let kind = if private {
+                    FunKind::Defmacrop
+                } else {
+                    FunKind::Defmacro
+                };
+                for a in 0..=2 {
+                    self.function(&rec, a, kind, ts);
+                }
+            }
+        }
+        // `raise Mod, msg` builds the exception with `Mod.exception/1`;
+        // `raise "msg"` with `RuntimeError.exception/1`.
+        if matches!(name, "raise" | "reraise") && module.as_deref() == Some("Kernel") {
+            let exception = match args.first().map(|a| a.kind()) {
+                Some("alias") => args.first().and_then(|a| self.module_of(*a)),
+                Some("string") if args.len() == 1 + usize::from(name == "reraise") => {
+                    Some("RuntimeError".to_string())
+                }
+                _ => None,
+            };
+            if let Some(exception) = exception {
+                let implied = self.implied_call(ts, n, &exception, "exception", 1);
+                self.step(implied);
+                self.dfg(implied, n, Label::Arg, 0);
+            }
+        }
+        let caller = self.m.f.as_ref().map(|f| f.fun).unwrap_or(MODULE_BODY);
+        let module = module.map(|m| self.m.intern(&m));
+        let name_id = self.m.intern(name);
+        let candidates = candidates.iter().map(|c| self.m.intern(c)).collect();
+        self.m.calls.push(CallSite {
+            node: n,
+            caller,
+            module,
+            name: name_id,
+            arity,
+            kind,
+            quoted: self.m.quote_depth > 0,
+            candidates,
+        });
+        self.step(n);
+        let raising = matches!(
+            (module.map(|m| self.m.strings[m as usize].as_str()), name),
+            (Some("Kernel"), "raise" | "reraise" | "exit") | (Some(":erlang"), "error" | "exit")
+        );
+        let throwing = matches!(
+            (module.map(|m| self.m.strings[m as usize].as_str()), name),
+            (Some("Kernel"), "throw") | (Some(":erlang"), "throw")
+        );
+        if (raising || throwing) && self.m.quote_depth == 0 {
+            self.exception_flow(if throwing { Label::Throw } else { Label::Raise });
+        }
+        n
+    }
+
+    /// Whether the value of node `v` is known to be a string, so that the
+    /// compiler skips `String.Chars.to_string/1` when interpolating it (the
+    /// same list as the compiler's `is_always_string`).
+    pub(super) fn always_string(&self, v: u32) -> bool {
+        let node = self.m.nodes[v as usize];
+        match node.kind {
+            NodeKind::Literal => self.m.strings[node.name as usize].starts_with('"'),
+            NodeKind::Call => self
+                .m
+                .calls
+                .iter()
+                .rev()
+                .find(|c| c.node == v)
+                .is_some_and(|c| {
+                    let module = c.module.map(|m| self.m.strings[m as usize].as_str());
+                    let name = self.m.strings[c.name as usize].as_str();
+                    matches!(
+                        (module, name),
+                        (Some("Enum"), "join" | "map_join")
+                            | (Some("Kernel"), "inspect")
+                            | (Some("Macro"), "to_string")
+                            | (Some("String.Chars"), "to_string")
+                            | (Some("Path"), "join")
+                    )
+                }),
+            _ => false,
+        }
+    }
+
+    /// A call the compiler generates from syntax (interpolation, access,
+    /// `raise Module`): a real call of the compiled module. The caller walks
+    /// its arguments and steps it.
+    pub(super) fn implied_call(
+        &mut self,
+        ts: Ts,
+        parent: u32,
+        module: &str,
+        name: &str,
+        arity: u16,
+    ) -> u32 {
+        let kind = if module.starts_with(':') {
+            CallKind::Erlang
+        } else {
+            CallKind::Remote
+        };
+        let n = self.add(NodeKind::Call, kind as u8, name, ts, parent);
+        let caller = self.m.f.as_ref().map(|f| f.fun).unwrap_or(MODULE_BODY);
+        let (module, name) = (self.m.intern(module), self.m.intern(name));
+        self.m.calls.push(CallSite {
+            node: n,
+            caller,
+            module: Some(module),
+            name,
+            arity,
+            kind,
+            quoted: self.m.quote_depth > 0,
+            candidates: Vec::new(),
+        });
+        n
+    }
+
+    /// Route the current flow as an exception: to the innermost `try`'s
+    /// handlers if any, else out of the clause.
+    pub(super) fn exception_flow(&mut self, label: Label) {
+        let Some(f) = &mut self.m.f else { return };
+        let flow: Vec<Pending> = f.flow.drain(..).map(|(s, _, _)| (s, label, 0)).collect();
+        if let Some(h) = f.handlers.last_mut() {
+            h.raises.extend(flow);
+        } else {
+            let exit = f.exit;
+            for (s, l, i) in flow {
+                self.m.edges.push(Edge {
+                    src: s,
+                    dst: exit,
+                    kind: EdgeKind::Cfg,
+                    label: l,
+                    index: i,
+                });
+            }
+        }
+    }
+
+    /// A do-block of a generic macro: plain expressions, or `->` clauses.
+    pub(super) fn body_or_clauses(&mut self, items: &[Ts], parent: u32) {
+        let mut plain = Vec::new();
+        for item in items {
+            match item.kind() {
+                "stab_clause" => {
+                    self.clauses(std::slice::from_ref(item), parent, None, Label::Clause);
+                }
+                "else_block" | "after_block" | "rescue_block" | "catch_block" => {
+                    let inner = kids(*item);
+                    self.body_or_clauses(&inner, parent);
+                }
+                _ => plain.push(*item),
+            }
+        }
+        self.body(&plain, parent);
+    }
+
+    pub(super) fn special(
+        &mut self,
+        ts: Ts,
+        name: &str,
+        parent: u32,
+        piped: Option<u32>,
+    ) -> Option<u32> {
+        let n = match name {
+            "defmodule" | "defprotocol" | "defimpl" => self.defmodule(ts, parent, name),
+            "def" | "defp" | "defmacro" | "defmacrop" | "defguard" | "defguardp"
+            | "defdelegate" => self.def(ts, parent, name),
+            "defstruct" | "defexception" => {
+                self.generated_function("__struct__", 0, ts);
+                self.generated_function("__struct__", 1, ts);
+                if name == "defexception"
+                    && !self.m.fn_index.contains_key(&("exception".to_string(), 1))
+                {
+                    self.generated_function("exception", 1, ts);
+                }
+                let n = self.add(NodeKind::Directive, 0, name, ts, parent);
+                let (args, _) = Self::call_args(ts);
+                self.body(&args, n);
+                n
+            }
+            "alias" | "import" | "require" | "use" if self.m.quote_depth > 0 => {
+                self.quoted_directive(ts, name, parent)
+            }
+            "alias" | "import" | "require" | "use" => self.directive(ts, name, parent),
+            "case" => self.case(ts, parent, piped),
+            "cond" => self.cond(ts, parent),
+            "if" | "unless" => self.if_(ts, parent, name == "unless"),
+            "with" => self.with(ts, parent),
+            "receive" => self.receive(ts, parent),
+            "try" => {
+                let parts = Parts::of(ts, self.src);
+                self.try_parts(ts, parent, &parts)
+            }
+            "for" => self.for_(ts, parent),
+            "quote" => {
+                let n = self.add(NodeKind::Quote, 0, "quote", ts, parent);
+                self.m.quote_depth += 1;
+                let parts = Parts::of(ts, self.src);
+                if let Some(items) = &parts.do_ {
+                    self.body(items, n);
+                }
+                self.m.quote_depth -= 1;
+                self.step(n);
+                n
+            }
+            "unquote" | "unquote_splicing" => {
+                // Outside a quote (`def unquote(name)()`) it injects a value
+                // computed at compile time: not a call either way.
+                let (args, _) = Self::call_args(ts);
+                let n = self.add(NodeKind::Operator, 0, name, ts, parent);
+                let depth = self.m.quote_depth;
+                self.m.quote_depth = depth.saturating_sub(1);
+                self.body(&args, n);
+                self.m.quote_depth = depth;
+                self.step(n);
+                n
+            }
+            _ => return None,
+        };
+        Some(n)
+    }
+}

@@ -1,0 +1,144 @@
+//! Patterns: what a match binds (variable definitions), pins, and the
+//! structs and containers patterns are made of.
+
+use super::*;
+
+impl<'s> FileBuilder<'s> {
+    /// Walk a pattern: unbound identifiers become variable definitions (pushed
+    /// to `defs`), pins become uses of the pinned definition.
+    pub(super) fn pattern(&mut self, ts: Ts, parent: u32, defs: &mut Vec<u32>) -> u32 {
+        if self.depth >= MAX_NESTING {
+            return self.too_deep(ts, parent);
+        }
+        self.depth += 1;
+        let n = self.pattern_inner(ts, parent, defs);
+        self.depth -= 1;
+        n
+    }
+
+    pub(super) fn pattern_inner(&mut self, ts: Ts, parent: u32, defs: &mut Vec<u32>) -> u32 {
+        match ts.kind() {
+            "identifier" => {
+                let name = self.text(ts);
+                if name == "_" || name == "__MODULE__" {
+                    return self.add(NodeKind::Literal, 0, name, ts, parent);
+                }
+                if self.m.quote_depth > 0 {
+                    return self.add(NodeKind::Variable, Node::VAR_USE, name, ts, parent);
+                }
+                // The same name twice in one pattern must match the first binding.
+                let earlier = defs.iter().copied().find(|d| {
+                    let node = self.m.nodes[*d as usize];
+                    self.m.strings[node.name as usize] == name
+                });
+                if let Some(first) = earlier {
+                    let n = self.add(NodeKind::Variable, Node::VAR_USE, name, ts, parent);
+                    self.dfg(first, n, Label::None, 0);
+                    return n;
+                }
+                let n = self.add(NodeKind::Variable, Node::VAR_DEF, name, ts, parent);
+                self.m.env.vars.insert(name.to_string(), n);
+                defs.push(n);
+                n
+            }
+            "unary_operator" => {
+                let op = operator(ts, self.src);
+                let Some(operand) = ts.child_by_field_name("operand") else {
+                    return self.add(NodeKind::Literal, 0, op, ts, parent);
+                };
+                match op {
+                    "^" => {
+                        let name = self.text(operand);
+                        let n = self.add(NodeKind::Variable, Node::VAR_PIN, name, ts, parent);
+                        if let Some(&def) = self.m.env.vars.get(name) {
+                            self.dfg(def, n, Label::Pin, 0);
+                        }
+                        n
+                    }
+                    "@" => self.attribute(ts, operand, parent),
+                    _ => {
+                        let n = self.add(NodeKind::Operator, 0, op, ts, parent);
+                        self.pattern(operand, n, defs);
+                        n
+                    }
+                }
+            }
+            "binary_operator" => {
+                let op = operator(ts, self.src);
+                let n = self.add(NodeKind::Operator, 0, op, ts, parent);
+                if let Some(l) = ts.child_by_field_name("left") {
+                    self.pattern(l, n, defs);
+                }
+                // `x :: binary-size(4)`: the right side is a type, not a pattern.
+                if op != "::" {
+                    if let Some(r) = ts.child_by_field_name("right") {
+                        self.pattern(r, n, defs);
+                    }
+                }
+                n
+            }
+            "list" | "tuple" | "bitstring" | "map" | "keywords" | "map_content" => {
+                let n = self.add(NodeKind::Container, 0, ts.kind(), ts, parent);
+                let mut items = kids(ts);
+                while let Some(i) = items
+                    .iter()
+                    .position(|c| matches!(c.kind(), "map_content" | "keywords"))
+                {
+                    let inner = kids(items[i]);
+                    items.splice(i..=i, inner);
+                }
+                for child in items {
+                    if child.kind() == "struct" {
+                        if let Some(name) = kids(child).first().and_then(|c| self.module_of(*c)) {
+                            let line = span(child).line;
+                            self.dep(&name, DepKind::Struct, line);
+                            let id = self.m.intern(&name);
+                            self.m.nodes[n as usize].name = id;
+                        }
+                        continue;
+                    }
+                    self.pattern(child, n, defs);
+                }
+                n
+            }
+            "pair" => match ts.child_by_field_name("value") {
+                Some(v) => self.pattern(v, parent, defs),
+                None => self.add(NodeKind::Literal, 0, "", ts, parent),
+            },
+            "call" => {
+                // Macros in patterns (`is_foo(x)` guards, `<<>>` helpers): bind
+                // what their arguments bind.
+                let name = ts
+                    .child_by_field_name("target")
+                    .map(|t| self.text(t))
+                    .unwrap_or("");
+                let n = self.add(NodeKind::Container, 0, name, ts, parent);
+                let (args, _) = Self::call_args(ts);
+                for a in args {
+                    self.pattern(a, n, defs);
+                }
+                n
+            }
+            "string" => {
+                let text = self.text(ts);
+                self.add(
+                    NodeKind::Literal,
+                    0,
+                    &text[..floor_char(text, 64)],
+                    ts,
+                    parent,
+                )
+            }
+            _ => {
+                let text = self.text(ts);
+                self.add(
+                    NodeKind::Literal,
+                    0,
+                    &text[..floor_char(text, 64)],
+                    ts,
+                    parent,
+                )
+            }
+        }
+    }
+}
