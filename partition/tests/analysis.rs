@@ -1,0 +1,262 @@
+//! Summaries and global analyses on small programs whose answers were worked
+//! out by hand: cyclomatic complexity, nesting, parameter flows, the link
+//! step, callers/callees to a depth and module cycles.
+
+use std::sync::Arc;
+
+use partition::analysis::{module_cycles, CallGraph};
+use partition::frontend::build_file;
+use partition::summary::summarize;
+use proto::{FunctionSummary, Mfa, ModuleSummary};
+
+fn summaries(files: &[(&str, &str)]) -> Vec<Arc<ModuleSummary>> {
+    files
+        .iter()
+        .flat_map(|(name, src)| build_file(name, src.as_bytes()).fragments)
+        .map(|f| Arc::new(summarize(&f)))
+        .collect()
+}
+
+fn function<'a>(
+    s: &'a [Arc<ModuleSummary>],
+    module: &str,
+    name: &str,
+    arity: u16,
+) -> &'a FunctionSummary {
+    s.iter()
+        .find(|m| m.name == module)
+        .and_then(|m| {
+            m.functions
+                .iter()
+                .find(|f| f.name == name && f.arity == arity)
+        })
+        .unwrap_or_else(|| panic!("{module}.{name}/{arity} not found"))
+}
+
+const COMPLEX: &str = r#"
+defmodule Cx do
+  def straight(x), do: x + 1
+
+  def two_way(x) do
+    if x, do: 1, else: 2
+  end
+
+  def three_arms(x) do
+    case x do
+      1 -> :a
+      2 -> :b
+      _ -> :c
+    end
+  end
+
+  def conds(x) do
+    cond do
+      x > 10 -> :big
+      x > 5 -> :medium
+      true -> :small
+    end
+  end
+
+  def withs(a) do
+    with {:ok, b} <- a,
+         {:ok, c} <- b do
+      c
+    else
+      _ -> :error
+    end
+  end
+
+  def nested(x) do
+    if x do
+      case x do
+        1 -> :one
+        _ -> :other
+      end
+    end
+  end
+
+  def clauses(0), do: :zero
+  def clauses(n) when n > 0, do: :pos
+end
+"#;
+
+#[test]
+fn cyclomatic_complexity_and_nesting_by_hand() {
+    let s = summaries(&[("cx.ex", COMPLEX)]);
+    // (function, cyclomatic, nesting), counted by hand:
+    // if: one decision (+1); case with 3 arms: +2; cond: two real conditions
+    // (+2, the final `true` has no false branch); with: two `<-` that can fail
+    // (+2); nested: if (+1) and a 2-arm case (+1) at depth 2; two clauses of
+    // complexity 1 each sum to 2.
+    let expected = [
+        ("straight", 1, 1, 0),
+        ("two_way", 1, 2, 1),
+        ("three_arms", 1, 3, 1),
+        ("conds", 1, 3, 1),
+        ("withs", 1, 3, 1),
+        ("nested", 1, 3, 2),
+        ("clauses", 1, 2, 0),
+    ];
+    for (name, arity, cc, nesting) in expected {
+        let f = function(&s, "Cx", name, arity);
+        assert_eq!(
+            (f.metrics.cyclomatic, f.metrics.nesting),
+            (cc, nesting),
+            "{name}/{arity}"
+        );
+    }
+    assert_eq!(function(&s, "Cx", "clauses", 1).metrics.clauses, 2);
+}
+
+#[test]
+fn parameters_reaching_calls_and_the_return_value() {
+    let s = summaries(&[(
+        "flow.ex",
+        r#"
+defmodule Flow do
+  def f(a, b, c) do
+    x = a
+    y = g(x)
+    y |> h(b)
+    :ok
+  end
+
+  def passthrough(a, _b), do: a
+
+  def branch(a, b) do
+    case a do
+      {:ok, v} -> v
+      _ -> b
+    end
+  end
+
+  defp g(v), do: v
+  defp h(v, w), do: {v, w}
+end
+"#,
+    )]);
+    let f = function(&s, "Flow", "f", 3);
+    let call = |name: &str| f.calls.iter().find(|c| c.name == name).unwrap();
+    // a → x → g's argument 0; g's result (carrying a) is piped into h's
+    // argument 0; b is h's argument 1; c reaches nothing. f returns :ok.
+    assert_eq!(call("g").param_args, vec![(0, 0)]);
+    assert_eq!(call("h").param_args, vec![(0, 0), (1, 1)]);
+    assert_eq!(f.params_to_return, 0);
+    assert_eq!(
+        function(&s, "Flow", "passthrough", 2).params_to_return,
+        0b01
+    );
+    // Through a case: a via the bound v, b directly.
+    assert_eq!(function(&s, "Flow", "branch", 2).params_to_return, 0b11);
+}
+
+#[test]
+fn the_link_step_picks_the_import_that_exports_the_function() {
+    let s = summaries(&[
+        ("a.ex", "defmodule A do\n  def only_in_a(x), do: x\nend\n"),
+        ("b.ex", "defmodule B do\n  def only_in_b(x), do: x\nend\n"),
+        (
+            "user.ex",
+            "defmodule User do\n  import A\n  import B\n  def run(x), do: {only_in_a(x), only_in_b(x), nowhere(x)}\nend\n",
+        ),
+        (
+            "tmpl.ex",
+            "defmodule Tmpl do\n  defmacro __using__(_) do\n    quote do\n      import B\n    end\n  end\nend\n",
+        ),
+        ("via.ex", "defmodule Via do\n  use Tmpl\n  def run(x), do: only_in_b(x)\nend\n"),
+    ]);
+    let g = CallGraph::build(&s);
+    let callees = |m: &str| -> Vec<String> {
+        g.callees(&format!("{m}.run/1").parse().unwrap(), 1)
+            .into_iter()
+            .map(|r| r.mfa.to_string())
+            .collect()
+    };
+    // Two imports without only:, each call goes to the module exporting it;
+    // `nowhere/1` is exported by neither, both known: unresolved.
+    assert_eq!(
+        callees("User"),
+        vec![".nowhere/1", "A.only_in_a/1", "B.only_in_b/1"]
+    );
+    // `use Tmpl` imports B through Tmpl's __using__ quote.
+    assert_eq!(callees("Via"), vec!["B.only_in_b/1"]);
+}
+
+#[test]
+fn callers_and_callees_to_a_depth() {
+    let s = summaries(&[(
+        "chain.ex",
+        r#"
+defmodule Chain do
+  def a, do: b()
+  def b, do: c()
+  def c, do: d()
+  def d, do: :ok
+  def e, do: c()
+end
+"#,
+    )]);
+    let g = CallGraph::build(&s);
+    let names = |v: Vec<partition::analysis::Reached>| -> Vec<(u32, String)> {
+        v.into_iter().map(|r| (r.depth, r.mfa.name)).collect()
+    };
+    let d: Mfa = "Chain.d/0".parse().unwrap();
+    assert_eq!(names(g.callers(&d, 1)), vec![(1, "c".to_string())]);
+    assert_eq!(
+        names(g.callers(&d, 3)),
+        vec![
+            (1, "c".into()),
+            (2, "b".into()),
+            (2, "e".into()),
+            (3, "a".into())
+        ]
+    );
+    assert_eq!(
+        names(g.callees(&"Chain.a/0".parse().unwrap(), 2)),
+        vec![(1, "b".into()), (2, "c".into())]
+    );
+}
+
+#[test]
+fn module_cycles_with_their_edges_and_without_alias_only_links() {
+    let s = summaries(&[
+        (
+            "p.ex",
+            "defmodule P do\n  alias Q\n  def f, do: Q.g()\nend\n",
+        ),
+        (
+            "q.ex",
+            "defmodule Q do\n  @behaviour R\n  def g, do: :ok\nend\n",
+        ),
+        (
+            "r.ex",
+            "defmodule R do\n  def h, do: P.f()\n  @callback g() :: :ok\nend\n",
+        ),
+        // S only aliases P: no dependency, so no cycle with it.
+        ("s.ex", "defmodule S do\n  alias P\nend\n"),
+    ]);
+    let g = CallGraph::build(&s);
+    let cycles = module_cycles(&s, &g);
+    assert_eq!(cycles.len(), 1);
+    assert_eq!(cycles[0].modules, vec!["P", "Q", "R"]);
+    let edges: Vec<(String, String, Vec<String>, bool)> = cycles[0]
+        .edges
+        .iter()
+        .map(|e| {
+            (
+                e.from.clone(),
+                e.to.clone(),
+                e.kinds.clone(),
+                e.compile_time,
+            )
+        })
+        .collect();
+    assert_eq!(
+        edges,
+        vec![
+            ("P".into(), "Q".into(), vec!["call".to_string()], false),
+            ("Q".into(), "R".into(), vec!["behaviour".to_string()], true),
+            ("R".into(), "P".into(), vec!["call".to_string()], false),
+        ]
+    );
+}
