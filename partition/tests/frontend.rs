@@ -209,7 +209,8 @@ defmodule Cap do
     a = &Enum.count/1
     b = &helper/2
     c = &String.pad_leading(&1, 3)
-    :ets.insert(t, {a, b, c})
+    d = &(&1 in t)
+    :ets.insert(t, {a, b, c, d})
     apply(mod, fun, [])
     mod.start()
     fun.(1)
@@ -224,11 +225,12 @@ end
                 call run/3 -> Enum.count/1 (remote) @4
                 call run/3 -> Cap.helper/2 (local) @5
                 call run/3 -> String.pad_leading/2 (remote) @6
-                call run/3 -> :ets.insert/2 (erlang) @7
-                call run/3 -> Kernel.apply/3 (dynamic) @8
-                call run/3 -> ?.start/0 (dynamic) @9
-                call run/3 -> ?.fun/1 (dynamic) @10
-                call run/3 -> Kernel.apply/3 (dynamic) @11
+                call run/3 -> Enum.member?/2 (remote) @7
+                call run/3 -> :ets.insert/2 (erlang) @8
+                call run/3 -> Kernel.apply/3 (dynamic) @9
+                call run/3 -> ?.start/0 (dynamic) @10
+                call run/3 -> ?.fun/1 (dynamic) @11
+                call run/3 -> Kernel.apply/3 (dynamic) @12
               defp helper/2 clauses=1 nesting=0
         "#]],
     );

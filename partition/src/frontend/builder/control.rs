@@ -77,7 +77,9 @@ impl<'s> FileBuilder<'s> {
         }
         if let Some(g) = guard {
             let gnode = self.add(NodeKind::Guard, 0, "when", g, clause);
+            self.in_guard += 1;
             self.expr(g, gnode);
+            self.in_guard -= 1;
             self.step(gnode);
         }
         let body = item

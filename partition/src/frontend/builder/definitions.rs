@@ -115,11 +115,7 @@ impl<'s> FileBuilder<'s> {
             }
             "unary_operator" => {
                 let op = operator(head, self.src);
-                Some((
-                    op,
-                    head.child_by_field_name("operand").into_iter().collect(),
-                    guard,
-                ))
+                Some((op, operand(head).into_iter().collect(), guard))
             }
             _ => None,
         }
@@ -372,7 +368,11 @@ impl<'s> FileBuilder<'s> {
         let Some(body) = parts.do_.clone() else {
             return fnode;
         };
+        // Directives quoted by `__using__` act in the modules that `use` this one.
+        let using = name == "__using__" && kind.is_macro();
+        self.m.in_using += u32::from(using);
         self.clause(call, idx, fnode, &params, guard, &body, &parts);
+        self.m.in_using -= u32::from(using);
         fnode
     }
 
@@ -474,7 +474,9 @@ impl<'s> FileBuilder<'s> {
         }
         if let Some(g) = guard {
             let gnode = self.add(NodeKind::Guard, 0, "when", g, clause);
+            self.in_guard += 1;
             self.expr(g, gnode);
+            self.in_guard -= 1;
             self.step(gnode);
         }
         // `def f do ... rescue ... end` is an implicit try.

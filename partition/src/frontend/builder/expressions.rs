@@ -326,6 +326,22 @@ impl<'s> FileBuilder<'s> {
                 self.step(n);
                 n
             }
+            // `x in enumerable` outside guards is `Enum.member?/2` unless the
+            // right side is known at compile time (list, range, attribute,
+            // sigil), which the compiler expands into comparisons.
+            "in" | "not in" if self.in_guard == 0 && !self.compile_time_enumerable(right) => {
+                let n = self.add(NodeKind::Operator, 0, op, ts, parent);
+                let call = self.implied_call(ts, n, "Enum", "member?", 2);
+                for (i, operand) in [left, right].into_iter().enumerate() {
+                    if let Some(v) = self.expr(operand, call) {
+                        self.dfg(v, call, Label::Arg, i as u16);
+                    }
+                }
+                self.step(call);
+                self.dfg(call, n, Label::None, 0);
+                self.step(n);
+                n
+            }
             // `x :: binary-size(n)` in bitstrings: the right side is a type.
             "::" => self.operator_node(op, ts, parent, &[left]),
             _ => self.operator_node(op, ts, parent, &[left, right]),
@@ -334,7 +350,7 @@ impl<'s> FileBuilder<'s> {
 
     pub(super) fn unary(&mut self, ts: Ts, parent: u32) -> u32 {
         let op = operator(ts, self.src);
-        let Some(operand) = ts.child_by_field_name("operand") else {
+        let Some(operand) = operand(ts) else {
             return self.operator_node(op, ts, parent, &[]);
         };
         match op {
@@ -756,6 +772,17 @@ impl<'s> FileBuilder<'s> {
                             | (Some("Path"), "join")
                     )
                 }),
+            _ => false,
+        }
+    }
+
+    /// Whether `in`'s right side is known when compiling: a literal list,
+    /// a range, a module attribute or a sigil.
+    fn compile_time_enumerable(&self, right: Ts) -> bool {
+        match right.kind() {
+            "list" | "sigil" => true,
+            "binary_operator" => matches!(operator(right, self.src), ".." | "..//"),
+            "unary_operator" => operator(right, self.src) == "@",
             _ => false,
         }
     }

@@ -75,6 +75,17 @@ fn operator<'s>(n: Ts, src: &'s str) -> &'s str {
         .unwrap_or("")
 }
 
+/// The operand of a `unary_operator`. For `&(expr)` tree-sitter-elixir's
+/// `operand` field is the `(` token; the expression is the named child.
+fn operand(n: Ts) -> Option<Ts> {
+    let field = n.child_by_field_name("operand")?;
+    if field.is_named() {
+        Some(field)
+    } else {
+        kids(n).into_iter().next_back()
+    }
+}
+
 fn span(n: Ts) -> Span {
     let (s, e) = (n.start_position(), n.end_position());
     Span {
@@ -327,6 +338,8 @@ pub(crate) struct FileBuilder<'s> {
     depth: u32,
     /// Where nesting first went past the limit.
     too_deep: Option<Span>,
+    /// Inside a guard (`when ...`), where `in` is a compile-time check.
+    in_guard: u32,
 }
 
 /// Deepest expression nesting the walk descends into. Real code stays far
@@ -349,6 +362,7 @@ impl<'s> FileBuilder<'s> {
             m: script,
             depth: 0,
             too_deep: None,
+            in_guard: 0,
         };
         let items = kids(root);
         b.m.locals = b.prescan(&items);

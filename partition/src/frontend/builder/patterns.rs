@@ -43,7 +43,7 @@ impl<'s> FileBuilder<'s> {
             }
             "unary_operator" => {
                 let op = operator(ts, self.src);
-                let Some(operand) = ts.child_by_field_name("operand") else {
+                let Some(operand) = operand(ts) else {
                     return self.add(NodeKind::Literal, 0, op, ts, parent);
                 };
                 match op {
