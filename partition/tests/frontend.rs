@@ -128,6 +128,7 @@ defmodule Fun do
   def greet(name, greeting, punct) when is_binary(name), do: greeting <> name <> punct
   def greet(_, _, _), do: :error
   defp secret(x) when x > 0 and is_integer(x), do: x
+  def member(x, xs) when x in @small or x in [1, 2], do: x in xs
   defmacro m(x), do: x
   defguard is_pos(x) when x > 0
   defdelegate size(map), to: Kernel, as: :map_size
@@ -143,10 +144,12 @@ end
                 call greet/2 -> Fun.greet/3 (local) @3
               defp secret/1 clauses=1 nesting=0
                 call secret/1 -> Kernel.is_integer/1 (imported) @6
+              def member/2 clauses=1 nesting=0
+                call member/2 -> Enum.member?/2 (remote) @7
               defmacro m/1 clauses=1 nesting=0
               defguard is_pos/1 clauses=0 nesting=0
               defdelegate size/1 clauses=0 nesting=0
-                call size/1 -> Kernel.map_size/1 (remote) @9
+                call size/1 -> Kernel.map_size/1 (remote) @10
         "#]],
     );
 }

@@ -309,23 +309,6 @@ impl<'s> FileBuilder<'s> {
                     }
                 }
             }
-            // `x in enumerable` outside guards, with a right side that is not a
-            // literal list or range, is compiled to `Enum.member?/2`.
-            "in" | "not in"
-                if !matches!(right.kind(), "list") && operator(right, self.src) != ".." =>
-            {
-                let n = self.operator_node(op, ts, parent, &[]);
-                let call = self.implied_call(ts, n, "Enum", "member?", 2);
-                for (i, operand) in [left, right].into_iter().enumerate() {
-                    if let Some(v) = self.expr(operand, call) {
-                        self.dfg(v, call, Label::Arg, i as u16);
-                    }
-                }
-                self.step(call);
-                self.dfg(call, n, Label::None, 0);
-                self.step(n);
-                n
-            }
             // `x in enumerable` outside guards is `Enum.member?/2` unless the
             // right side is known at compile time (list, range, attribute,
             // sigil), which the compiler expands into comparisons.
@@ -780,7 +763,7 @@ impl<'s> FileBuilder<'s> {
     /// a range, a module attribute or a sigil.
     fn compile_time_enumerable(&self, right: Ts) -> bool {
         match right.kind() {
-            "list" | "sigil" => true,
+            "list" | "sigil" | "charlist" => true,
             "binary_operator" => matches!(operator(right, self.src), ".." | "..//"),
             "unary_operator" => operator(right, self.src) == "@",
             _ => false,
