@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use proto::{
-    CallSummary, DepSummary, EdgeKind, FunctionMetrics, FunctionSummary, Label, ModuleFragment,
-    ModuleSummary, NodeKind,
+    CallSummary, DepSummary, EdgeKind, FunctionMetrics, FunctionSummary, Label, ModuleDep,
+    ModuleFragment, ModuleSummary, NodeKind,
 };
 
 /// Summarize one fragment.
@@ -152,15 +152,7 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         file: frag.file.clone(),
         kind: frag.kind,
         line: frag.span.line,
-        deps: frag
-            .deps
-            .iter()
-            .map(|d| DepSummary {
-                target: frag.str(d.target).to_string(),
-                kind: d.kind,
-                line: d.line,
-            })
-            .collect(),
+        deps: dep_summaries(frag, &frag.deps),
         functions,
         behaviours: frag
             .behaviours
@@ -170,16 +162,18 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         implements: frag
             .implements
             .map(|(p, t)| (frag.str(p).to_string(), frag.str(t).to_string())),
-        using: frag
-            .using
-            .iter()
-            .map(|d| DepSummary {
-                target: frag.str(d.target).to_string(),
-                kind: d.kind,
-                line: d.line,
-            })
-            .collect(),
+        using: dep_summaries(frag, &frag.using),
         nodes: frag.nodes.len() as u32,
         edges: (frag.edges.len() + frag.calls.len() + frag.deps.len()) as u32,
     }
+}
+
+fn dep_summaries(frag: &ModuleFragment, deps: &[ModuleDep]) -> Vec<DepSummary> {
+    deps.iter()
+        .map(|d| DepSummary {
+            target: frag.str(d.target).to_string(),
+            kind: d.kind,
+            line: d.line,
+        })
+        .collect()
 }

@@ -388,6 +388,39 @@ end
 }
 
 #[test]
+fn cfg_macro_clauses_join_before_the_next_statement() {
+    check(
+        CFG,
+        r#"
+defmodule M do
+  def f(x) do
+    on x do
+      :a -> 1
+      :b -> 2
+    end
+    done(x)
+  end
+end
+"#,
+        expect![[r#"
+            module M (fixture.ex:2)
+                cfg f/1#0
+                  entry @3:2 -> parameter x @3:8
+                  parameter x @3:8 -> use x @4:7
+                  use x @4:7 -> clause @5:6 [clause 0]
+                  clause @5:6 -> literal 1 @5:12
+                  use x @4:7 -> clause @6:6 [clause 1]
+                  clause @6:6 -> literal 2 @6:12
+                  literal 1 @5:12 -> call on @4:4
+                  literal 2 @6:12 -> call on @4:4
+                  call on @4:4 -> use x @8:9
+                  use x @8:9 -> call done @8:4
+                  call done @8:4 -> exit @9:2
+        "#]],
+    );
+}
+
+#[test]
 fn cfg_try_and_exception_flow() {
     check(
         CFG,

@@ -4,36 +4,32 @@
 use super::*;
 
 impl<'s> FileBuilder<'s> {
-    /// `->` clauses branching from `from` (case, receive, fn, else...). Each
-    /// clause gets a Clause node reached with `label` and its index; the
-    /// subject's value binds the pattern variables. Returns the clause values.
+    /// `->` clauses branching from the current flow (case, receive, fn,
+    /// else...): each clause's Clause node is reached with `label` and its
+    /// index, the subject's value binds the pattern variables, and each
+    /// clause's value flows into `from`. Returns the flow out of the clauses.
+    /// With no incoming flow (unreachable code) the clauses get no CFG edges.
     pub(super) fn clauses(
         &mut self,
         items: &[Ts],
         from: u32,
         subject: Option<u32>,
         label: Label,
-    ) -> (Vec<u32>, Vec<Pending>) {
+    ) -> Vec<Pending> {
         let start = self.take_flow();
-        let mut values = Vec::new();
         let mut out = Vec::new();
         for (idx, item) in items
             .iter()
             .filter(|i| i.kind() == "stab_clause")
             .enumerate()
         {
-            let idx = idx as u16;
-            let mut flow = Self::relabel(&start, label, idx);
-            if start.is_empty() {
-                flow.push((from, label, idx));
-            }
-            self.set_flow(flow);
+            self.set_flow(Self::relabel(&start, label, idx as u16));
             if let Some(v) = self.stab_clause(*item, from, subject) {
-                values.push(v);
+                self.dfg(v, from, Label::Return, 0);
             }
             out.extend(self.take_flow());
         }
-        (values, out)
+        out
     }
 
     pub(super) fn stab_clause(
@@ -76,11 +72,7 @@ impl<'s> FileBuilder<'s> {
             }
         }
         if let Some(g) = guard {
-            let gnode = self.add(NodeKind::Guard, 0, "when", g, clause);
-            self.in_guard += 1;
-            self.expr(g, gnode);
-            self.in_guard -= 1;
-            self.step(gnode);
+            self.guard(g, clause);
         }
         let body = item
             .child_by_field_name("right")
@@ -107,11 +99,8 @@ impl<'s> FileBuilder<'s> {
         self.step(n);
         self.enter_control();
         let items = parts.do_.clone().unwrap_or_default();
-        let (values, out) = self.clauses(&items, n, Some(n), Label::Clause);
+        let out = self.clauses(&items, n, Some(n), Label::Clause);
         self.leave_control();
-        for v in values {
-            self.dfg(v, n, Label::Return, 0);
-        }
         self.set_flow(out);
         n
     }
@@ -253,18 +242,8 @@ impl<'s> FileBuilder<'s> {
         let mut out = self.take_flow();
         match &parts.else_ {
             Some(items) => {
-                for (idx, item) in items
-                    .iter()
-                    .filter(|i| i.kind() == "stab_clause")
-                    .enumerate()
-                {
-                    let idx = idx as u16;
-                    self.set_flow(Self::relabel(&failures, Label::Else, idx));
-                    if let Some(v) = self.stab_clause(*item, n, Some(n)) {
-                        self.dfg(v, n, Label::Return, 0);
-                    }
-                    out.extend(self.take_flow());
-                }
+                self.set_flow(failures);
+                out.extend(self.clauses(items, n, Some(n), Label::Else));
             }
             None => out.extend(failures),
         }
@@ -279,10 +258,7 @@ impl<'s> FileBuilder<'s> {
         self.step(n);
         self.enter_control();
         let items = parts.do_.clone().unwrap_or_default();
-        let (values, mut out) = self.clauses(&items, n, None, Label::Clause);
-        for v in values {
-            self.dfg(v, n, Label::Return, 0);
-        }
+        let mut out = self.clauses(&items, n, None, Label::Clause);
         if let Some(after) = &parts.after {
             self.set_flow(vec![(n, Label::After, 0)]);
             for item in after.iter().filter(|i| i.kind() == "stab_clause") {
@@ -325,21 +301,7 @@ impl<'s> FileBuilder<'s> {
         let raises = handler.map(|h| h.raises).unwrap_or_default();
         let mut out = Vec::new();
         match &parts.else_ {
-            Some(items) => {
-                let flow = self.take_flow();
-                for (idx, item) in items
-                    .iter()
-                    .filter(|i| i.kind() == "stab_clause")
-                    .enumerate()
-                {
-                    let idx = idx as u16;
-                    self.set_flow(Self::relabel(&flow, Label::Else, idx));
-                    if let Some(v) = self.stab_clause(*item, n, body_value) {
-                        self.dfg(v, n, Label::Return, 0);
-                    }
-                    out.extend(self.take_flow());
-                }
-            }
+            Some(items) => out.extend(self.clauses(items, n, body_value, Label::Else)),
             None => {
                 if let Some(v) = body_value {
                     self.dfg(v, n, Label::Return, 0);
@@ -410,10 +372,7 @@ impl<'s> FileBuilder<'s> {
         let items = parts.do_.clone().unwrap_or_default();
         if items.iter().any(|i| i.kind() == "stab_clause") {
             // `reduce: acc` form: clauses on the accumulator.
-            let (values, out) = self.clauses(&items, n, None, Label::Clause);
-            for v in values {
-                self.dfg(v, n, Label::Return, 0);
-            }
+            let out = self.clauses(&items, n, None, Label::Clause);
             self.set_flow(out);
         } else if let Some(v) = self.body(&items, n) {
             self.dfg(v, n, Label::Return, 0);
@@ -433,19 +392,19 @@ impl<'s> FileBuilder<'s> {
 
     pub(super) fn fn_(&mut self, ts: Ts, parent: u32) -> u32 {
         let n = self.add(NodeKind::Fn, 0, "fn", ts, parent);
+        self.fn_clauses(n, &kids(ts));
+        n
+    }
+
+    /// The clauses of an anonymous function node `n`. They run later, when the
+    /// fn is called: their flow does not continue into the code after the fn.
+    pub(super) fn fn_clauses(&mut self, n: u32, items: &[Ts]) {
         self.step(n);
         self.enter_control();
-        let items = kids(ts);
         let start = self.take_flow();
         self.set_flow(start.clone());
-        // The clauses run later, when the fn is called: their flow does not
-        // continue into the code after the fn.
-        let (values, _) = self.clauses(&items, n, None, Label::Clause);
-        for v in values {
-            self.dfg(v, n, Label::Return, 0);
-        }
+        self.clauses(items, n, None, Label::Clause);
         self.leave_control();
         self.set_flow(start);
-        n
     }
 }

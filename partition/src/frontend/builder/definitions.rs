@@ -348,17 +348,16 @@ impl<'s> FileBuilder<'s> {
             self.m.functions[low as usize].default_of = Some(arity);
             let fnode = self.m.functions[low as usize].node;
             let call_node = self.add(NodeKind::Call, CallKind::Local as u8, name, call, fnode);
-            let (module, name_id) = (self.m.intern(&self.m.name.clone()), self.m.intern(name));
-            self.m.calls.push(CallSite {
-                node: call_node,
-                caller: low,
-                module: Some(module),
-                name: name_id,
+            let module = self.m.name.clone();
+            self.push_call(
+                call_node,
+                Some(low),
+                Some(&module),
+                name,
                 arity,
-                kind: CallKind::Local,
-                quoted: false,
-                candidates: Vec::new(),
-            });
+                CallKind::Local,
+                &[],
+            );
         }
         let fnode = self.m.functions[idx as usize].node;
         if kind == FunKind::Defdelegate {
@@ -403,17 +402,7 @@ impl<'s> FileBuilder<'s> {
             CallKind::Remote
         };
         let call_node = self.add(NodeKind::Call, kind as u8, &target, call, fnode);
-        let (module, name_id) = (self.m.intern(&to), self.m.intern(&target));
-        self.m.calls.push(CallSite {
-            node: call_node,
-            caller: idx,
-            module: Some(module),
-            name: name_id,
-            arity,
-            kind,
-            quoted: false,
-            candidates: Vec::new(),
-        });
+        self.push_call(call_node, Some(idx), Some(&to), &target, arity, kind, &[]);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -473,11 +462,7 @@ impl<'s> FileBuilder<'s> {
             }
         }
         if let Some(g) = guard {
-            let gnode = self.add(NodeKind::Guard, 0, "when", g, clause);
-            self.in_guard += 1;
-            self.expr(g, gnode);
-            self.in_guard -= 1;
-            self.step(gnode);
+            self.guard(g, clause);
         }
         // `def f do ... rescue ... end` is an implicit try.
         let value = if parts.rescue.is_some() || parts.catch.is_some() || parts.after.is_some() {
@@ -629,18 +614,7 @@ impl<'s> FileBuilder<'s> {
                 }
                 _ => {
                     // `use M` expands `M.__using__/1` here.
-                    let (mname, uname) = (self.m.intern(module), self.m.intern("__using__"));
-                    let caller = self.m.f.as_ref().map(|f| f.fun).unwrap_or(MODULE_BODY);
-                    self.m.calls.push(CallSite {
-                        node: n,
-                        caller,
-                        module: Some(mname),
-                        name: uname,
-                        arity: 1,
-                        kind: CallKind::Remote,
-                        quoted: self.m.quote_depth > 0,
-                        candidates: Vec::new(),
-                    });
+                    self.push_call(n, None, Some(module), "__using__", 1, CallKind::Remote, &[]);
                     if let Some((_, imports, behaviour)) =
                         kernel::USE_EFFECTS.iter().find(|(m, _, _)| m == module)
                     {

@@ -157,7 +157,7 @@ impl<'s> FileBuilder<'s> {
                 let items = kids(ts);
                 if items.iter().any(|i| i.kind() == "stab_clause") {
                     let n = self.add(NodeKind::Fn, 0, "", ts, parent);
-                    self.clauses(&items, n, None, Label::Clause);
+                    self.fn_clauses(n, &items);
                     n
                 } else {
                     return self.body(&items, parent);
@@ -165,7 +165,7 @@ impl<'s> FileBuilder<'s> {
             }
             "stab_clause" => {
                 let n = self.add(NodeKind::Fn, 0, "", ts, parent);
-                self.clauses(&[ts], n, None, Label::Clause);
+                self.fn_clauses(n, &[ts]);
                 n
             }
             "ERROR" => return self.body(&kids(ts), parent),
@@ -195,12 +195,7 @@ impl<'s> FileBuilder<'s> {
                 continue;
             }
             if child.kind() == "struct" {
-                if let Some(name) = kids(child).first().and_then(|c| self.module_of(*c)) {
-                    let line = span(child).line;
-                    self.dep(&name, DepKind::Struct, line);
-                    let id = self.m.intern(&name);
-                    self.m.nodes[n as usize].name = id;
-                }
+                self.struct_dep(child, n);
                 continue;
             }
             if let Some(v) = self.expr(child, n) {
@@ -238,8 +233,7 @@ impl<'s> FileBuilder<'s> {
             // An unbound identifier is a call without parentheses when the
             // module defines it or an import certainly provides it; otherwise
             // it is most likely a variable bound by a macro (ExUnit contexts).
-            let local = self.m.locals.contains(&(name.to_string(), 0));
-            let resolved = self.m.env.resolve_bare(name, 0, local);
+            let resolved = self.resolve(name, 0);
             if matches!(resolved, BareCall::Local | BareCall::Imported(_)) {
                 return self.call_node(
                     ts,
@@ -287,8 +281,7 @@ impl<'s> FileBuilder<'s> {
                     "call" => self.call(right, parent, value),
                     "identifier" => {
                         let name = self.text(right);
-                        let local = self.m.locals.contains(&(name.to_string(), 1));
-                        let resolved = self.m.env.resolve_bare(name, 1, local);
+                        let resolved = self.resolve(name, 1);
                         self.call_node(
                             right,
                             parent,
@@ -405,8 +398,7 @@ impl<'s> FileBuilder<'s> {
                         }
                         "identifier" => {
                             let name = self.text(target);
-                            let local = self.m.locals.contains(&(name.to_string(), arity));
-                            let resolved = self.m.env.resolve_bare(name, arity, local);
+                            let resolved = self.resolve(name, arity);
                             return self.call_node(
                                 ts,
                                 parent,
@@ -453,14 +445,25 @@ impl<'s> FileBuilder<'s> {
         (args, block)
     }
 
+    /// The arity a call has: its arguments, plus the piped value, plus the
+    /// do-block unless it merges into a trailing keyword list.
+    fn call_arity(args: &[Ts], block: Option<Ts>, piped: Option<u32>) -> u16 {
+        let block_arg = block.is_some() && args.last().is_none_or(|a| a.kind() != "keywords");
+        args.len() as u16 + u16::from(piped.is_some()) + u16::from(block_arg)
+    }
+
+    /// Resolve a bare `name/arity` in the current module and scope.
+    fn resolve(&self, name: &str, arity: u16) -> BareCall {
+        let local = self.m.locals.contains(&(name.to_string(), arity));
+        self.m.env.resolve_bare(name, arity, local)
+    }
+
     pub(super) fn call(&mut self, ts: Ts, parent: u32, piped: Option<u32>) -> u32 {
         let Some(target) = ts.child_by_field_name("target") else {
             return self.operator_node("call", ts, parent, &kids(ts));
         };
         let (args, block) = Self::call_args(ts);
-        let arity = args.len() as u16
-            + u16::from(piped.is_some())
-            + u16::from(block.is_some() && args.last().is_none_or(|a| a.kind() != "keywords"));
+        let arity = Self::call_arity(&args, block, piped);
         match target.kind() {
             "identifier" => {
                 let name = self.text(target);
@@ -486,8 +489,7 @@ impl<'s> FileBuilder<'s> {
                 {
                     return self.identifier(target, parent);
                 }
-                let local = self.m.locals.contains(&(name.to_string(), arity));
-                let mut resolved = self.m.env.resolve_bare(name, arity, local);
+                let mut resolved = self.resolve(name, arity);
                 if name == "super" {
                     resolved = BareCall::Local;
                 }
@@ -597,9 +599,8 @@ impl<'s> FileBuilder<'s> {
             .map(|t| self.text(t))
             .unwrap_or("");
         let (args, block) = Self::call_args(ts);
-        let arity = args.len() as u16 + u16::from(piped.is_some()) + u16::from(block.is_some());
-        let local = self.m.locals.contains(&(name.to_string(), arity));
-        let resolved = self.m.env.resolve_bare(name, arity, local);
+        let arity = Self::call_arity(&args, block, piped);
+        let resolved = self.resolve(name, arity);
         self.call_node(
             ts,
             parent,
@@ -701,27 +702,14 @@ impl<'s> FileBuilder<'s> {
                 self.dfg(implied, n, Label::Arg, 0);
             }
         }
-        let caller = self.m.f.as_ref().map(|f| f.fun).unwrap_or(MODULE_BODY);
-        let module = module.map(|m| self.m.intern(&m));
-        let name_id = self.m.intern(name);
-        let candidates = candidates.iter().map(|c| self.m.intern(c)).collect();
-        self.m.calls.push(CallSite {
-            node: n,
-            caller,
-            module,
-            name: name_id,
-            arity,
-            kind,
-            quoted: self.m.quote_depth > 0,
-            candidates,
-        });
+        self.push_call(n, None, module.as_deref(), name, arity, kind, &candidates);
         self.step(n);
         let raising = matches!(
-            (module.map(|m| self.m.strings[m as usize].as_str()), name),
+            (module.as_deref(), name),
             (Some("Kernel"), "raise" | "reraise" | "exit") | (Some(":erlang"), "error" | "exit")
         );
         let throwing = matches!(
-            (module.map(|m| self.m.strings[m as usize].as_str()), name),
+            (module.as_deref(), name),
             (Some("Kernel"), "throw") | (Some(":erlang"), "throw")
         );
         if (raising || throwing) && self.m.quote_depth == 0 {
@@ -787,18 +775,7 @@ impl<'s> FileBuilder<'s> {
             CallKind::Remote
         };
         let n = self.add(NodeKind::Call, kind as u8, name, ts, parent);
-        let caller = self.m.f.as_ref().map(|f| f.fun).unwrap_or(MODULE_BODY);
-        let (module, name) = (self.m.intern(module), self.m.intern(name));
-        self.m.calls.push(CallSite {
-            node: n,
-            caller,
-            module: Some(module),
-            name,
-            arity,
-            kind,
-            quoted: self.m.quote_depth > 0,
-            candidates: Vec::new(),
-        });
+        self.push_call(n, None, Some(module), name, arity, kind, &[]);
         n
     }
 
@@ -823,22 +800,26 @@ impl<'s> FileBuilder<'s> {
         }
     }
 
-    /// A do-block of a generic macro: plain expressions, or `->` clauses.
+    /// A do-block of a generic macro: plain expressions, or `->` clauses
+    /// (branches from the current flow that join after them), and any
+    /// `else`/`after`/`rescue`/`catch` blocks in turn.
     pub(super) fn body_or_clauses(&mut self, items: &[Ts], parent: u32) {
-        let mut plain = Vec::new();
-        for item in items {
-            match item.kind() {
-                "stab_clause" => {
-                    self.clauses(std::slice::from_ref(item), parent, None, Label::Clause);
-                }
-                "else_block" | "after_block" | "rescue_block" | "catch_block" => {
-                    let inner = kids(*item);
-                    self.body_or_clauses(&inner, parent);
-                }
-                _ => plain.push(*item),
-            }
+        let (clauses, rest): (Vec<Ts>, Vec<Ts>) =
+            items.iter().partition(|i| i.kind() == "stab_clause");
+        if !clauses.is_empty() {
+            let out = self.clauses(&clauses, parent, None, Label::Clause);
+            self.set_flow(out);
         }
+        let (blocks, plain): (Vec<Ts>, Vec<Ts>) = rest.into_iter().partition(|i| {
+            matches!(
+                i.kind(),
+                "else_block" | "after_block" | "rescue_block" | "catch_block"
+            )
+        });
         self.body(&plain, parent);
+        for block in blocks {
+            self.body_or_clauses(&kids(block), parent);
+        }
     }
 
     pub(super) fn special(

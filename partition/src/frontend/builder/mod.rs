@@ -474,6 +474,59 @@ impl<'s> FileBuilder<'s> {
         }
     }
 
+    /// Record a call site made by the current function (or module body).
+    /// `caller` overrides the current function (synthetic calls of default
+    /// arities and delegates belong to the function they stand for).
+    #[allow(clippy::too_many_arguments)]
+    fn push_call(
+        &mut self,
+        node: u32,
+        caller: Option<u32>,
+        module: Option<&str>,
+        name: &str,
+        arity: u16,
+        kind: CallKind,
+        candidates: &[String],
+    ) {
+        let caller = caller
+            .or(self.m.f.as_ref().map(|f| f.fun))
+            .unwrap_or(MODULE_BODY);
+        let module = module.map(|m| self.m.intern(m));
+        let name = self.m.intern(name);
+        let candidates = candidates.iter().map(|c| self.m.intern(c)).collect();
+        let quoted = self.m.quote_depth > 0;
+        self.m.calls.push(CallSite {
+            node,
+            caller,
+            module,
+            name,
+            arity,
+            kind,
+            quoted,
+            candidates,
+        });
+    }
+
+    /// `%Name{}` in an expression or pattern: a struct dependency, and the
+    /// container node is named after the struct.
+    fn struct_dep(&mut self, child: Ts, container: u32) {
+        if let Some(name) = kids(child).first().and_then(|c| self.module_of(*c)) {
+            self.dep(&name, DepKind::Struct, span(child).line);
+            let id = self.m.intern(&name);
+            self.m.nodes[container as usize].name = id;
+        }
+    }
+
+    /// A `when` guard of a clause: a Guard node; `in` inside it is a
+    /// compile-time check, not a call.
+    fn guard(&mut self, g: Ts, clause: u32) {
+        let gnode = self.add(NodeKind::Guard, 0, "when", g, clause);
+        self.in_guard += 1;
+        self.expr(g, gnode);
+        self.in_guard -= 1;
+        self.step(gnode);
+    }
+
     fn dep(&mut self, target: &str, kind: DepKind, line: u32) {
         if target == self.m.name || target.is_empty() {
             return;

@@ -89,12 +89,7 @@ impl<'s> FileBuilder<'s> {
                 }
                 for child in items {
                     if child.kind() == "struct" {
-                        if let Some(name) = kids(child).first().and_then(|c| self.module_of(*c)) {
-                            let line = span(child).line;
-                            self.dep(&name, DepKind::Struct, line);
-                            let id = self.m.intern(&name);
-                            self.m.nodes[n as usize].name = id;
-                        }
+                        self.struct_dep(child, n);
                         continue;
                     }
                     self.pattern(child, n, defs);
@@ -118,16 +113,6 @@ impl<'s> FileBuilder<'s> {
                     self.pattern(a, n, defs);
                 }
                 n
-            }
-            "string" => {
-                let text = self.text(ts);
-                self.add(
-                    NodeKind::Literal,
-                    0,
-                    &text[..floor_char(text, 64)],
-                    ts,
-                    parent,
-                )
             }
             _ => {
                 let text = self.text(ts);
