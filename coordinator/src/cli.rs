@@ -99,10 +99,16 @@ fn build(path: &std::path::Path) -> Result<embedded::Built> {
     Ok(embedded::build(path)?)
 }
 
+/// The linked call graph of the built store, through the store's analysis
+/// cache (keyed by the data generation, so a later ingest invalidates it).
+fn call_graph(built: &embedded::Built) -> std::sync::Arc<CallGraph> {
+    built.store.cached("call_graph", || CallGraph::build(&built.store.summaries()))
+}
+
 fn analyze(path: PathBuf, json: bool, top: usize) -> Result<()> {
     let built = build(&path)?;
     let summaries = built.store.summaries();
-    let graph = CallGraph::build(&summaries);
+    let graph = call_graph(&built);
     let report = report::analyze_report(
         built.store.stats(),
         &summaries,
@@ -124,7 +130,7 @@ fn analyze(path: PathBuf, json: bool, top: usize) -> Result<()> {
 
 fn export_call_graph(path: PathBuf, format: Format, output: Option<PathBuf>) -> Result<()> {
     let built = build(&path)?;
-    let graph = CallGraph::build(&built.store.summaries());
+    let graph = call_graph(&built);
     let rows = report::call_rows(&graph);
     let text = match format {
         Format::Csv => report::render_csv(&rows),
@@ -145,7 +151,7 @@ fn walk(args: WalkArgs, callers: bool) -> Result<()> {
         anyhow::bail!("--depth must be at least 1");
     }
     let built = build(&args.path)?;
-    let graph = CallGraph::build(&built.store.summaries());
+    let graph = call_graph(&built);
     if graph.id(&mfa).is_none() {
         anyhow::bail!(
             "{mfa} is neither defined nor called in {}; check the module name, function name and arity",
