@@ -102,7 +102,9 @@ fn build(path: &std::path::Path) -> Result<embedded::Built> {
 /// The linked call graph of the built store, through the store's analysis
 /// cache (keyed by the data generation, so a later ingest invalidates it).
 fn call_graph(built: &embedded::Built) -> std::sync::Arc<CallGraph> {
-    built.store.cached("call_graph", || CallGraph::build(&built.store.summaries()))
+    built
+        .store
+        .cached("call_graph", || CallGraph::build(&built.store.summaries()))
 }
 
 fn analyze(path: PathBuf, json: bool, top: usize) -> Result<()> {

@@ -16,6 +16,8 @@ use serde::Serialize;
 pub struct AnalyzeReport {
     pub files: u64,
     pub modules: u64,
+    /// Scripts with top-level code (each a pseudo-module named after its file).
+    pub scripts: u64,
     pub functions: u64,
     pub nodes: u64,
     pub edges: u64,
@@ -46,6 +48,7 @@ pub fn analyze_report(
     AnalyzeReport {
         files: stats.files,
         modules: stats.modules,
+        scripts: stats.scripts,
         functions: stats.functions,
         nodes: stats.nodes,
         edges: stats.edges,
@@ -68,6 +71,11 @@ pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
     let _ = writeln!(s, "Code property graph built in {} ms", r.build_ms);
     let _ = writeln!(s, "  files      {:>10}", r.files);
     let _ = writeln!(s, "  modules    {:>10}", r.modules);
+    let _ = writeln!(
+        s,
+        "  scripts    {:>10}  (top-level code of .exs files)",
+        r.scripts
+    );
     let _ = writeln!(s, "  functions  {:>10}", r.functions);
     let _ = writeln!(s, "  CPG nodes  {:>10}", r.nodes);
     let _ = writeln!(s, "  CPG edges  {:>10}", r.edges);

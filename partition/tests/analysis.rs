@@ -176,7 +176,7 @@ fn the_link_step_picks_the_import_that_exports_the_function() {
     // `nowhere/1` is exported by neither, both known: unresolved.
     assert_eq!(
         callees("User"),
-        vec![".nowhere/1", "A.only_in_a/1", "B.only_in_b/1"]
+        vec!["?.nowhere/1", "A.only_in_a/1", "B.only_in_b/1"]
     );
     // `use Tmpl` imports B through Tmpl's __using__ quote.
     assert_eq!(callees("Via"), vec!["B.only_in_b/1"]);

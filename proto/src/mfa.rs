@@ -21,8 +21,15 @@ impl Mfa {
 }
 
 impl std::fmt::Display for Mfa {
+    /// `Module.fun/arity`; a callee whose module is unknown (an unresolved or
+    /// dynamic call) shows as `?.fun/arity`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}/{}", self.module, self.name, self.arity)
+        let module = if self.module.is_empty() {
+            "?"
+        } else {
+            &self.module
+        };
+        write!(f, "{module}.{}/{}", self.name, self.arity)
     }
 }
 

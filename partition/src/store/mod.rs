@@ -28,8 +28,14 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 /// Sizes of what the store holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
+    /// Files applied (with or without modules in them).
     pub files: u64,
+    /// Modules, protocols and implementations (not script pseudo-modules).
     pub modules: u64,
+    /// Script files' top-level code, each a pseudo-module.
+    pub scripts: u64,
+    /// Functions `name/arity`, every arity default arguments create included,
+    /// `__module__/0` pseudo-functions not.
     pub functions: u64,
     pub nodes: u64,
     /// AST, CFG and DFG edges plus call edges plus module dependency edges.
@@ -219,15 +225,25 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         let t = self.read();
         let live = t.slots.iter().filter(|s| s.live);
-        let (mut modules, mut functions, mut deps) = (0u64, 0u64, 0u64);
+        let (mut modules, mut scripts, mut functions, mut deps) = (0u64, 0u64, 0u64, 0u64);
         for s in live {
-            modules += 1;
-            functions += s.summary.functions.len() as u64;
+            if s.kind == proto::ModuleKind::Script {
+                scripts += 1;
+            } else {
+                modules += 1;
+            }
+            functions += s
+                .summary
+                .functions
+                .iter()
+                .filter(|f| f.kind != proto::FunKind::ModuleBody)
+                .count() as u64;
             deps += s.deps.len() as u64;
         }
         StoreStats {
-            files: t.by_file.len() as u64,
+            files: t.file_hashes.len() as u64,
             modules,
+            scripts,
             functions,
             nodes: t.counts.live_nodes,
             edges: t.counts.live_edges + t.counts.live_calls + deps,
