@@ -240,6 +240,41 @@ end
 }
 
 #[test]
+fn calls_the_compiler_generates_from_syntax() {
+    check(
+        CALLS,
+        r#"
+defmodule Implied do
+  def run(x, opts) do
+    s = "v=#{x} #{inspect(x)} #{"lit"}"
+    c = 'c#{x}'
+    a = :"key_#{x}"
+    v = opts[:key]
+    if x in opts, do: raise(ArgumentError, "bad"), else: raise("worse")
+    {s, c, a, v}
+  end
+end
+"#,
+        expect![[r#"
+            module Implied (fixture.ex:2)
+              def run/2 clauses=1 nesting=1
+                call run/2 -> String.Chars.to_string/1 (remote) @4
+                call run/2 -> Kernel.inspect/1 (imported) @4
+                call run/2 -> String.Chars.to_string/1 (remote) @5
+                call run/2 -> List.to_charlist/1 (remote) @5
+                call run/2 -> String.Chars.to_string/1 (remote) @6
+                call run/2 -> :erlang.binary_to_atom/2 (erlang) @6
+                call run/2 -> Access.get/2 (remote) @7
+                call run/2 -> Enum.member?/2 (remote) @8
+                call run/2 -> ArgumentError.exception/1 (remote) @8
+                call run/2 -> Kernel.raise/2 (imported) @8
+                call run/2 -> RuntimeError.exception/1 (remote) @8
+                call run/2 -> Kernel.raise/1 (imported) @8
+        "#]],
+    );
+}
+
+#[test]
 fn dependencies_of_every_kind() {
     check(
         CALLS,

@@ -84,6 +84,9 @@ impl<'s> FileBuilder<'s> {
                 self.step(n);
                 n
             }
+            "quoted_atom" if kids(ts).iter().any(|k| k.kind() == "interpolation") => {
+                self.interpolated(ts, parent)
+            }
             "atom"
             | "quoted_atom"
             | "integer"
@@ -92,37 +95,7 @@ impl<'s> FileBuilder<'s> {
             | "boolean"
             | "nil"
             | "operator_identifier" => self.leaf(NodeKind::Literal, 0, ts, parent),
-            "string" | "charlist" | "sigil" => {
-                let n = self.add(NodeKind::Literal, 0, "", ts, parent);
-                let name = self.text(ts);
-                let short = &name[..floor_char(name, 64)];
-                let id = self.m.intern(short);
-                self.m.nodes[n as usize].name = id;
-                // Each interpolation in a string or sigil is compiled to
-                // `String.Chars.to_string/1` (charlists go through List.Chars).
-                let (module, fun) = if ts.kind() == "charlist" {
-                    ("List.Chars", "to_charlist")
-                } else {
-                    ("String.Chars", "to_string")
-                };
-                for part in kids(ts) {
-                    if part.kind() == "interpolation" {
-                        for e in kids(part) {
-                            let Some(v) = self.expr(e, n) else { continue };
-                            if self.always_string(v) {
-                                self.dfg(v, n, Label::None, 0);
-                                continue;
-                            }
-                            let call = self.implied_call(e, n, module, fun, 1);
-                            self.dfg(v, call, Label::Arg, 0);
-                            self.step(call);
-                            self.dfg(call, n, Label::None, 0);
-                        }
-                    }
-                }
-                self.step(n);
-                n
-            }
+            "string" | "charlist" | "sigil" => self.interpolated(ts, parent),
             "list" | "tuple" | "bitstring" | "map" | "keywords" | "map_content" => {
                 self.container(ts, parent)
             }
@@ -716,6 +689,50 @@ impl<'s> FileBuilder<'s> {
             self.exception_flow(if throwing { Label::Throw } else { Label::Raise });
         }
         n
+    }
+
+    /// A string, charlist, sigil or quoted atom, with the calls its
+    /// interpolations compile to: `Kernel.to_string/1` per part, which becomes
+    /// `String.Chars.to_string/1` unless the part is known to be a string;
+    /// then `List.to_charlist/1` around a charlist and
+    /// `:erlang.binary_to_atom/2` around a quoted atom (a dynamic atom).
+    fn interpolated(&mut self, ts: Ts, parent: u32) -> u32 {
+        let text = self.text(ts);
+        let n = self.add(
+            NodeKind::Literal,
+            0,
+            &text[..floor_char(text, 64)],
+            ts,
+            parent,
+        );
+        let mut interpolates = false;
+        for part in kids(ts).into_iter().filter(|p| p.kind() == "interpolation") {
+            interpolates = true;
+            for e in kids(part) {
+                let Some(v) = self.expr(e, n) else { continue };
+                if self.always_string(v) {
+                    self.dfg(v, n, Label::None, 0);
+                    continue;
+                }
+                let call = self.implied_call(e, n, "String.Chars", "to_string", 1);
+                self.dfg(v, call, Label::Arg, 0);
+                self.step(call);
+                self.dfg(call, n, Label::None, 0);
+            }
+        }
+        self.step(n);
+        let wrapper = match ts.kind() {
+            "charlist" if interpolates => Some(("List", "to_charlist", 1)),
+            "quoted_atom" if interpolates => Some((":erlang", "binary_to_atom", 2)),
+            _ => None,
+        };
+        let Some((module, fun, arity)) = wrapper else {
+            return n;
+        };
+        let call = self.implied_call(ts, parent, module, fun, arity);
+        self.dfg(n, call, Label::Arg, 0);
+        self.step(call);
+        call
     }
 
     /// Whether the value of node `v` is known to be a string, so that the
