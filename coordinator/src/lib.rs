@@ -4,4 +4,5 @@
 
 pub mod cli;
 pub mod embedded;
+pub mod placement;
 pub mod report;
