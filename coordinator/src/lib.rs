@@ -1,8 +1,10 @@
-//! The coordinator crate: the `cpg` command line and its embedded mode. The
-//! Raft-replicated coordinator service (`cpg-coordinator`) arrives with the
-//! cluster issue (#3).
+//! The coordinator crate: the `cpg` command line and its embedded mode, and the
+//! pieces of the Raft-replicated coordinator built so far (placement on the
+//! hash ring, the Raft storage and the cluster state machine). The
+//! `cpg-coordinator` service itself arrives with the rest of issue #3.
 
 pub mod cli;
 pub mod embedded;
 pub mod placement;
+pub mod raft;
 pub mod report;

@@ -1,0 +1,272 @@
+//! The replicated cluster metadata and the commands that change it: cluster
+//! configuration, node registry, partition map and module catalog.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::placement::{Assignment, NodeId, PartitionId};
+
+/// Fixed when the cluster is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    /// Partition count P.
+    pub partitions: u32,
+    /// Replication factor R.
+    pub replication: u32,
+    /// Virtual nodes per storage node on the ring.
+    pub vnodes: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> ClusterConfig {
+        ClusterConfig {
+            partitions: 64,
+            replication: 2,
+            vnodes: 128,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeState {
+    Up,
+    /// Missed heartbeats; its partitions are served by other replicas.
+    Suspect,
+    /// Removed by an operator or after the re-replication delay.
+    Gone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEntry {
+    pub address: String,
+    pub state: NodeState,
+    /// Milliseconds since the Unix epoch, as reported by the leader.
+    pub last_heartbeat_ms: u64,
+}
+
+/// `{epoch, partition → replica set}`: the explicit assignment committed by
+/// the leader. Nodes reject requests carrying an older epoch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionMap {
+    pub epoch: u64,
+    pub assignment: Assignment,
+}
+
+/// One ingested file in the module catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub content_hash: u64,
+    /// Catalog generation at which the file last changed.
+    pub generation: u64,
+    /// Modules the file defines, with their partition.
+    pub modules: Vec<(String, PartitionId)>,
+}
+
+/// A change to the cluster metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Set P, R and virtual nodes; only before any partition is assigned.
+    Configure(ClusterConfig),
+    RegisterNode {
+        id: NodeId,
+        address: String,
+        now_ms: u64,
+    },
+    Heartbeat {
+        id: NodeId,
+        now_ms: u64,
+    },
+    SetNodeState {
+        id: NodeId,
+        state: NodeState,
+    },
+    /// Install a new partition map; its epoch must be the current one + 1.
+    AssignPartitions {
+        epoch: u64,
+        assignment: Assignment,
+    },
+    /// A file was (re)ingested.
+    PutFile {
+        file: String,
+        content_hash: u64,
+        modules: Vec<(String, PartitionId)>,
+    },
+    RemoveFile {
+        file: String,
+    },
+}
+
+/// What applying a command returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    Ok,
+    /// The catalog generation after the change.
+    Generation(u64),
+    /// The command was valid Raft-wise but refused by the state machine.
+    Rejected(String),
+}
+
+/// Everything the state machine holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub config: ClusterConfig,
+    pub nodes: BTreeMap<NodeId, NodeEntry>,
+    pub partition_map: PartitionMap,
+    pub catalog: BTreeMap<String, FileEntry>,
+    /// Incremented by every catalog change; caches key on it.
+    pub generation: u64,
+}
+
+impl ClusterState {
+    /// Apply one command. Deterministic: every replica computes the same state.
+    pub fn apply(&mut self, command: &Command) -> CommandResult {
+        match command {
+            Command::Configure(config) => {
+                if self.partition_map.epoch > 0 && *config != self.config {
+                    return CommandResult::Rejected(
+                        "partition count, replication and virtual nodes are fixed once partitions are assigned".into(),
+                    );
+                }
+                if config.partitions == 0 || config.replication == 0 {
+                    return CommandResult::Rejected(
+                        "partitions and replication must be at least 1".into(),
+                    );
+                }
+                self.config = *config;
+                CommandResult::Ok
+            }
+            Command::RegisterNode {
+                id,
+                address,
+                now_ms,
+            } => {
+                self.nodes.insert(
+                    *id,
+                    NodeEntry {
+                        address: address.clone(),
+                        state: NodeState::Up,
+                        last_heartbeat_ms: *now_ms,
+                    },
+                );
+                CommandResult::Ok
+            }
+            Command::Heartbeat { id, now_ms } => match self.nodes.get_mut(id) {
+                Some(node) => {
+                    node.last_heartbeat_ms = node.last_heartbeat_ms.max(*now_ms);
+                    if node.state == NodeState::Suspect {
+                        node.state = NodeState::Up;
+                    }
+                    CommandResult::Ok
+                }
+                None => CommandResult::Rejected(format!("node {id} is not registered")),
+            },
+            Command::SetNodeState { id, state } => match self.nodes.get_mut(id) {
+                Some(node) => {
+                    node.state = *state;
+                    CommandResult::Ok
+                }
+                None => CommandResult::Rejected(format!("node {id} is not registered")),
+            },
+            Command::AssignPartitions { epoch, assignment } => {
+                if *epoch != self.partition_map.epoch + 1 {
+                    return CommandResult::Rejected(format!(
+                        "epoch {epoch} does not follow the current epoch {}",
+                        self.partition_map.epoch
+                    ));
+                }
+                self.partition_map = PartitionMap {
+                    epoch: *epoch,
+                    assignment: assignment.clone(),
+                };
+                CommandResult::Ok
+            }
+            Command::PutFile {
+                file,
+                content_hash,
+                modules,
+            } => {
+                self.generation += 1;
+                self.catalog.insert(
+                    file.clone(),
+                    FileEntry {
+                        content_hash: *content_hash,
+                        generation: self.generation,
+                        modules: modules.clone(),
+                    },
+                );
+                CommandResult::Generation(self.generation)
+            }
+            Command::RemoveFile { file } => {
+                if self.catalog.remove(file).is_some() {
+                    self.generation += 1;
+                }
+                CommandResult::Generation(self.generation)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_advance_one_at_a_time_and_config_freezes() {
+        let mut s = ClusterState::default();
+        let map = Assignment::from([(0, vec![1, 2])]);
+        assert_eq!(
+            s.apply(&Command::AssignPartitions {
+                epoch: 2,
+                assignment: map.clone()
+            }),
+            CommandResult::Rejected("epoch 2 does not follow the current epoch 0".into())
+        );
+        assert_eq!(
+            s.apply(&Command::AssignPartitions {
+                epoch: 1,
+                assignment: map
+            }),
+            CommandResult::Ok
+        );
+        let other = ClusterConfig {
+            partitions: 8,
+            ..ClusterConfig::default()
+        };
+        assert!(matches!(
+            s.apply(&Command::Configure(other)),
+            CommandResult::Rejected(_)
+        ));
+        assert_eq!(
+            s.apply(&Command::Configure(ClusterConfig::default())),
+            CommandResult::Ok
+        );
+    }
+
+    #[test]
+    fn catalog_changes_bump_the_generation() {
+        let mut s = ClusterState::default();
+        let put = Command::PutFile {
+            file: "a.ex".into(),
+            content_hash: 7,
+            modules: vec![("A".into(), 3)],
+        };
+        assert_eq!(s.apply(&put), CommandResult::Generation(1));
+        assert_eq!(
+            s.apply(&Command::RemoveFile {
+                file: "a.ex".into()
+            }),
+            CommandResult::Generation(2)
+        );
+        assert_eq!(
+            s.apply(&Command::RemoveFile {
+                file: "a.ex".into()
+            }),
+            CommandResult::Generation(2)
+        );
+        assert!(matches!(
+            s.apply(&Command::Heartbeat { id: 9, now_ms: 1 }),
+            CommandResult::Rejected(_)
+        ));
+    }
+}

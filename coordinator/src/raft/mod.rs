@@ -1,0 +1,35 @@
+//! The coordinators' Raft group: what it replicates (cluster metadata), its
+//! type configuration for openraft 0.9, and its durable storage.
+
+mod cluster_state;
+mod durable;
+mod log_store;
+mod state_machine;
+
+use std::io::Cursor;
+
+pub use cluster_state::{
+    ClusterConfig, ClusterState, Command, CommandResult, FileEntry, NodeEntry, NodeState,
+    PartitionMap,
+};
+pub use log_store::LogStore;
+pub use state_machine::StateMachine;
+
+openraft::declare_raft_types!(
+    /// openraft types of the coordinator group.
+    pub TypeConfig:
+        D = Command,
+        R = CommandResult,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// Open (or create) the log store and state machine under `dir`.
+pub fn open(dir: &std::path::Path) -> std::io::Result<(LogStore, StateMachine)> {
+    let log = LogStore::open(&dir.join("log"))?;
+    let sm = StateMachine::open(&dir.join("state"))?;
+    Ok((log, sm))
+}
