@@ -1,4 +1,7 @@
 //! `cpg-node`: a storage node that serves its assigned partitions.
 //!
-//! The network service, persistence and heartbeats arrive with the cluster
-//! issue (#3); until then the partition engine runs embedded in `cpg`.
+//! Built so far: what the node keeps on disk (`disk`). The network service
+//! and heartbeats arrive with the rest of the cluster issue (#3); until then
+//! the partition engine runs embedded in `cpg`.
+
+pub mod disk;

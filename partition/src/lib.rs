@@ -5,6 +5,7 @@
 //! Nothing here knows about the network, Raft or other partitions' files.
 
 pub mod analysis;
+pub mod durable;
 pub mod frontend;
 pub mod snapshot;
 pub mod store;

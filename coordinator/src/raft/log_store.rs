@@ -16,8 +16,8 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use serde::{Deserialize, Serialize};
 
-use super::durable::{self, RecordLog};
 use super::TypeConfig;
+use partition::durable::{self, RecordLog};
 
 type NodeId = u64;
 

@@ -2,7 +2,6 @@
 //! type configuration for openraft 0.9, and its durable storage.
 
 mod cluster_state;
-mod durable;
 mod log_store;
 mod state_machine;
 

@@ -14,8 +14,8 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use super::cluster_state::{ClusterState, CommandResult};
-use super::durable;
 use super::TypeConfig;
+use partition::durable;
 
 type NodeId = u64;
 

@@ -1,5 +1,6 @@
-//! Durable files for the Raft storage: whole files replaced atomically, and an
-//! append-only record log, both checksummed with xxh3-64.
+//! Durable files: whole files replaced atomically, and an append-only record
+//! log, both checksummed with xxh3-64. Used by storage nodes to persist their
+//! partitions and by coordinators for the Raft log.
 //!
 //! - A *checked file* is `magic "CPG1" | xxh3(payload) | payload`, written to a
 //!   temporary file, fsynced, renamed over the target and the directory
