@@ -22,10 +22,7 @@ pub type NodeId = u64;
 /// A partition number, `0..P`.
 pub type PartitionId = u32;
 
-/// The partition of a module.
-pub fn partition_of(module: &str, partitions: u32) -> PartitionId {
-    (xxhash_rust::xxh3::xxh3_64(module.as_bytes()) % u64::from(partitions.max(1))) as PartitionId
-}
+pub use partition::partitioning::partition_of;
 
 /// Hashes exactly the bytes written to it with xxh3-64. The ring's points
 /// implement `Hash` by writing their specified byte strings, nothing else.
@@ -152,22 +149,6 @@ pub fn moved_replicas(before: &Assignment, after: &Assignment) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn partition_of_is_specified_over_bytes() {
-        // Fixed values: if these change, every cluster's placement changes.
-        assert_eq!(
-            xxhash_rust::xxh3::xxh3_64(b"Enum"),
-            xxhash_rust::xxh3::xxh3_64("Enum".as_bytes())
-        );
-        let p = partition_of("Enum", 64);
-        assert!(p < 64);
-        assert_eq!(p, (xxhash_rust::xxh3::xxh3_64(b"Enum") % 64) as u32);
-        assert_eq!(
-            partition_of("Enum", 64),
-            partition_of(&String::from("Enum"), 64)
-        );
-    }
 
     #[test]
     fn the_ring_is_deterministic_across_constructions() {

@@ -1,14 +1,19 @@
 //! Wire types of the CPG service: everything that crosses a process boundary.
 //!
 //! The CPG of one Elixir module is a [`ModuleFragment`]; what global analyses
-//! consume is its [`ModuleSummary`]. Both are plain data: no logic lives here
-//! beyond small helpers for display and parsing of `Module.fun/arity` names.
+//! consume is its [`ModuleSummary`]. Both are plain data. Also here: the
+//! structured [`CpgError`], the tarpc services (`node_api`) and the framing
+//! of connections (`wire`). No logic beyond parsing and display helpers.
 
+pub mod error;
 pub mod fragment;
 pub mod kinds;
 pub mod mfa;
+pub mod node_api;
 pub mod summary;
+pub mod wire;
 
+pub use error::CpgError;
 pub use fragment::{
     CallSite, ClauseDef, Diagnostic, Edge, FileCpg, FunctionDef, ModuleDep, ModuleFragment, Node,
     Span, StrId,

@@ -1,0 +1,318 @@
+//! The storage node's state and its tarpc service: one partition store per
+//! partition it holds, persisted on disk before any write is acknowledged.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use dashmap::DashMap;
+use futures::StreamExt;
+use partition::frontend::build_file;
+use partition::partitioning::partition_of;
+use partition::store::Store;
+use proto::node_api::{
+    NodeHealth, NodeService, ParsedFile, PartitionSummaries, PartitionWrite, SourceUpload,
+};
+use proto::{CpgError, FileCpg, ModuleSummary};
+use rayon::prelude::*;
+use tarpc::context::Context;
+use tarpc::server::{BaseChannel, Channel};
+use tarpc::tokio_serde::formats::Bincode;
+
+use crate::disk::{PartitionDisk, StoredFile};
+
+/// Damaged files moved aside while loading, with the reason for each.
+pub type Quarantined = Vec<(PathBuf, String)>;
+
+/// How a node starts.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub node_id: u64,
+    pub data_dir: PathBuf,
+}
+
+/// A storage node's state, shared by every connection.
+#[derive(Debug)]
+pub struct Node {
+    id: u64,
+    disk: PartitionDisk,
+    /// One store per partition held; a `Store` is internally synchronized, and
+    /// no `Ref` into this map is held across an `.await`.
+    stores: DashMap<u32, Arc<Store>>,
+    epoch: AtomicU64,
+    /// Partitions assigned at `epoch`.
+    assigned: RwLock<BTreeSet<u32>>,
+}
+
+impl Node {
+    /// Open the node's data dir and load every partition it stored. Damaged
+    /// files are quarantined and listed in the returned report.
+    pub fn open(config: &NodeConfig) -> std::io::Result<(Arc<Node>, Quarantined)> {
+        let disk = PartitionDisk::open(&config.data_dir)?;
+        let loaded = disk.load_all()?;
+        let node = Node {
+            id: config.node_id,
+            disk,
+            stores: DashMap::new(),
+            epoch: AtomicU64::new(0),
+            assigned: RwLock::new(BTreeSet::new()),
+        };
+        for stored in loaded.files {
+            let cpg = FileCpg {
+                file: stored.file,
+                content_hash: stored.content_hash,
+                fragments: stored.fragments,
+                diagnostics: Vec::new(),
+            };
+            node.store(stored.partition).apply_file(cpg);
+        }
+        Ok((Arc::new(node), loaded.quarantined))
+    }
+
+    fn store(&self, partition: u32) -> Arc<Store> {
+        self.stores
+            .entry(partition)
+            .or_insert_with(|| Arc::new(Store::default()))
+            .clone()
+    }
+
+    fn assigned(&self) -> BTreeSet<u32> {
+        self.assigned
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Requests planned with an older partition map are refused.
+    fn check(&self, epoch: u64, partitions: impl IntoIterator<Item = u32>) -> Result<(), CpgError> {
+        let current = self.epoch.load(Ordering::Acquire);
+        if epoch < current {
+            return Err(CpgError::StaleEpoch { current });
+        }
+        let assigned = self.assigned();
+        let missing: Vec<u32> = partitions
+            .into_iter()
+            .filter(|p| !assigned.contains(p))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(CpgError::Unavailable {
+                partitions: missing,
+            })
+        }
+    }
+
+    /// Persist, then apply: a write is on disk before it is visible or acked.
+    fn write_blocking(&self, writes: Vec<PartitionWrite>) -> Result<u64, CpgError> {
+        let mut changed = 0;
+        for w in writes {
+            let store = self.store(w.partition);
+            if store.file_hash(&w.file) == Some(w.content_hash) && !w.fragments.is_empty() {
+                continue;
+            }
+            let io = if w.fragments.is_empty() {
+                self.disk.remove(w.partition, &w.file).map(|_| ())
+            } else {
+                self.disk.save(&StoredFile {
+                    partition: w.partition,
+                    file: w.file.clone(),
+                    content_hash: w.content_hash,
+                    fragments: w.fragments.clone(),
+                })
+            };
+            io.map_err(|e| {
+                CpgError::Internal(format!("node {}: cannot persist {}: {e}", self.id, w.file))
+            })?;
+            if w.fragments.is_empty() {
+                store.remove_file(&w.file);
+            } else {
+                store.apply_file(FileCpg {
+                    file: w.file,
+                    content_hash: w.content_hash,
+                    fragments: w.fragments,
+                    diagnostics: Vec::new(),
+                });
+            }
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    pub fn health(&self) -> NodeHealth {
+        let (mut files, mut nodes, mut edges) = (BTreeSet::new(), 0, 0);
+        for entry in self.stores.iter() {
+            let store = entry.value();
+            let s = store.stats();
+            nodes += s.nodes;
+            edges += s.edges;
+            // A file whose modules span partitions counts once.
+            let t = store.read();
+            files.extend(t.file_hashes.keys().map(|f| t.str(*f).to_string()));
+        }
+        let files = files.len() as u64;
+        NodeHealth {
+            node_id: self.id,
+            epoch: self.epoch.load(Ordering::Acquire),
+            partitions: self.assigned().into_iter().collect(),
+            files,
+            nodes,
+            edges,
+        }
+    }
+}
+
+/// The per-connection handle implementing the service.
+#[derive(Debug, Clone)]
+struct NodeServer(Arc<Node>);
+
+/// Run CPU- or disk-bound work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CpgError> + Send + 'static,
+) -> Result<T, CpgError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CpgError::Internal(format!("worker task failed: {e}")))?
+}
+
+impl NodeService for NodeServer {
+    async fn parse(
+        self,
+        _: Context,
+        partitions: u32,
+        files: Vec<SourceUpload>,
+    ) -> Result<Vec<ParsedFile>, CpgError> {
+        if partitions == 0 {
+            return Err(CpgError::InvalidInput {
+                reason: "partition count must be at least 1".into(),
+            });
+        }
+        blocking(move || {
+            Ok(files
+                .into_par_iter()
+                .map(|f| {
+                    let cpg = build_file(&f.file, &f.bytes);
+                    let mut by_partition: Vec<(u32, Vec<proto::ModuleFragment>)> = Vec::new();
+                    for frag in cpg.fragments {
+                        let p = partition_of(&frag.name, partitions);
+                        match by_partition.iter_mut().find(|(q, _)| *q == p) {
+                            Some((_, v)) => v.push(frag),
+                            None => by_partition.push((p, vec![frag])),
+                        }
+                    }
+                    by_partition.sort_by_key(|(p, _)| *p);
+                    ParsedFile {
+                        file: cpg.file,
+                        content_hash: cpg.content_hash,
+                        diagnostics: cpg.diagnostics,
+                        by_partition,
+                    }
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn write(
+        self,
+        _: Context,
+        epoch: u64,
+        writes: Vec<PartitionWrite>,
+    ) -> Result<u64, CpgError> {
+        self.0.check(epoch, writes.iter().map(|w| w.partition))?;
+        let node = self.0.clone();
+        blocking(move || node.write_blocking(writes)).await
+    }
+
+    async fn summaries(
+        self,
+        _: Context,
+        epoch: u64,
+        partitions: Vec<u32>,
+    ) -> Result<Vec<PartitionSummaries>, CpgError> {
+        self.0.check(epoch, partitions.iter().copied())?;
+        Ok(partitions
+            .into_iter()
+            .map(|p| {
+                let store = self.0.store(p);
+                let modules: Vec<ModuleSummary> =
+                    store.summaries().iter().map(|m| (**m).clone()).collect();
+                PartitionSummaries {
+                    partition: p,
+                    generation: store.generation(),
+                    modules,
+                }
+            })
+            .collect())
+    }
+
+    async fn file_hashes(
+        self,
+        _: Context,
+        epoch: u64,
+        partitions: Vec<u32>,
+    ) -> Result<Vec<(u32, String, u64)>, CpgError> {
+        self.0.check(epoch, partitions.iter().copied())?;
+        let mut out = Vec::new();
+        for p in partitions {
+            let store = self.0.store(p);
+            let t = store.read();
+            for (file, hash) in &t.file_hashes {
+                out.push((p, t.str(*file).to_string(), *hash));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn assign(self, _: Context, epoch: u64, partitions: Vec<u32>) -> Result<(), CpgError> {
+        let current = self.0.epoch.load(Ordering::Acquire);
+        if epoch < current {
+            return Err(CpgError::StaleEpoch { current });
+        }
+        *self.0.assigned.write().unwrap_or_else(|e| e.into_inner()) =
+            partitions.into_iter().collect();
+        self.0.epoch.store(epoch, Ordering::Release);
+        Ok(())
+    }
+
+    async fn health(self, _: Context) -> NodeHealth {
+        self.0.health()
+    }
+}
+
+/// Serve `node` on `listener` until `shutdown` completes. Each connection is
+/// framed with `proto::wire` (bounded frames); a peer sending garbage only
+/// loses its own connection.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(conn) => conn,
+                    // Transient accept failures (fd exhaustion, aborted
+                    // handshakes) must not stop the node.
+                    Err(_) => continue,
+                };
+                let _ = stream.set_nodelay(true);
+                let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+                let server = NodeServer(node.clone());
+                tokio::spawn(
+                    BaseChannel::with_defaults(transport)
+                        .execute(server.serve())
+                        .for_each(|response| async move {
+                            tokio::spawn(response);
+                        }),
+                );
+            }
+        }
+    }
+}

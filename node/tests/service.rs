@@ -1,0 +1,202 @@
+//! A storage node served over real TCP on loopback: parse, write, read
+//! summaries back, refuse stale epochs and partitions it does not hold,
+//! survive a restart from its data dir and a peer sending garbage.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use node::service::{run, Node, NodeConfig};
+use proto::node_api::{NodeServiceClient, PartitionWrite, SourceUpload};
+use proto::{CpgError, ModuleSummary};
+use tarpc::context;
+use tarpc::tokio_serde::formats::Bincode;
+use tokio::io::AsyncWriteExt;
+
+const PARTITIONS: u32 = 4;
+
+async fn start(
+    dir: &Path,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (node, quarantined) = Node::open(&NodeConfig {
+        node_id: 1,
+        data_dir: dir.to_path_buf(),
+    })
+    .unwrap();
+    assert!(quarantined.is_empty());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        run(listener, node, async move {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (addr, tx, handle)
+}
+
+async fn connect(addr: SocketAddr) -> NodeServiceClient {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+    NodeServiceClient::new(tarpc::client::Config::default(), transport).spawn()
+}
+
+fn example_sources() -> Vec<SourceUpload> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "ex" || x == "exs") {
+                let name = p
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push(SourceUpload {
+                    file: name,
+                    bytes: std::fs::read(&p).unwrap(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    out
+}
+
+async fn all_summaries(
+    client: &NodeServiceClient,
+    epoch: u64,
+) -> BTreeMap<u32, Vec<ModuleSummary>> {
+    client
+        .summaries(context::current(), epoch, (0..PARTITIONS).collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.partition, p.modules))
+        .collect()
+}
+
+#[tokio::test]
+async fn parse_write_read_restart_and_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, stop, handle) = start(dir.path()).await;
+    let client = connect(addr).await;
+    client
+        .assign(context::current(), 1, (0..PARTITIONS).collect())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let parsed = client
+        .parse(context::current(), PARTITIONS, example_sources())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(parsed.len(), 24);
+    let writes: Vec<PartitionWrite> = parsed
+        .iter()
+        .flat_map(|f| {
+            f.by_partition.iter().map(|(p, frags)| PartitionWrite {
+                partition: *p,
+                file: f.file.clone(),
+                content_hash: f.content_hash,
+                fragments: frags.clone(),
+            })
+        })
+        .collect();
+    let changed = client
+        .write(context::current(), 1, writes.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed as usize, writes.len());
+    // Writing the same content again changes nothing.
+    assert_eq!(
+        client
+            .write(context::current(), 1, writes)
+            .await
+            .unwrap()
+            .unwrap(),
+        0
+    );
+
+    let before = all_summaries(&client, 1).await;
+    let modules: usize = before.values().map(Vec::len).sum();
+    assert_eq!(modules, 26, "25 modules and one script of the example");
+    for (p, ms) in &before {
+        for m in ms {
+            assert_eq!(
+                partition::partitioning::partition_of(&m.name, PARTITIONS),
+                *p,
+                "{} in the wrong partition",
+                m.name
+            );
+        }
+    }
+
+    // A request planned with an older map, and a partition it does not hold.
+    let stale = client
+        .summaries(context::current(), 0, vec![0])
+        .await
+        .unwrap();
+    assert_eq!(stale, Err(CpgError::StaleEpoch { current: 1 }));
+    client
+        .assign(context::current(), 2, vec![0, 1])
+        .await
+        .unwrap()
+        .unwrap();
+    let missing = client
+        .summaries(context::current(), 2, vec![1, 2, 3])
+        .await
+        .unwrap();
+    assert_eq!(
+        missing,
+        Err(CpgError::Unavailable {
+            partitions: vec![2, 3]
+        })
+    );
+    client
+        .assign(context::current(), 3, (0..PARTITIONS).collect())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A peer sending garbage loses only its own connection.
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    raw.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5])
+        .await
+        .unwrap();
+    raw.write_all(b"not a frame at all").await.unwrap();
+    drop(raw);
+    assert_eq!(client.health(context::current()).await.unwrap().epoch, 3);
+
+    // Stop the node and start it again on the same data dir.
+    stop.send(()).unwrap();
+    handle.await.unwrap();
+    drop(client);
+    let (addr, stop, handle) = start(dir.path()).await;
+    let client = connect(addr).await;
+    client
+        .assign(context::current(), 3, (0..PARTITIONS).collect())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(all_summaries(&client, 3).await, before);
+    let health = client.health(context::current()).await.unwrap();
+    assert_eq!(health.files, 24);
+    stop.send(()).unwrap();
+    handle.await.unwrap();
+}

@@ -1,0 +1,35 @@
+//! Structured errors that cross the wire: each carries what the caller needs
+//! to act (where the leader is, the current epoch, which partitions are
+//! missing, what limit was hit).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CpgError {
+    /// This coordinator is not the Raft leader; retry there.
+    #[error("this coordinator is not the leader (leader: {})", leader.as_deref().unwrap_or("unknown, election in progress"))]
+    NotLeader { leader: Option<String> },
+    /// The request was planned with an older partition map; refresh and retry.
+    #[error("the request's partition map is stale; the current epoch is {current}")]
+    StaleEpoch { current: u64 },
+    /// These partitions have no replica able to answer.
+    #[error("partitions unavailable: {partitions:?}")]
+    Unavailable { partitions: Vec<u32> },
+    /// The request itself is wrong; retrying will not help.
+    #[error("invalid input: {reason}")]
+    InvalidInput { reason: String },
+    /// A limit was reached (memory, frame size, queue); retry later or smaller.
+    #[error("resource exhausted: {what} (limit {limit})")]
+    ResourceExhausted { what: String, limit: u64 },
+    /// A fault on the serving side (a disk error, a bug); reported, not hidden.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CpgError {
+    /// Whether the same request may succeed if sent again (possibly
+    /// elsewhere or after a refresh), as opposed to a request that is wrong.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, CpgError::InvalidInput { .. })
+    }
+}
