@@ -4,6 +4,7 @@
 //! `cpg-coordinator` service itself arrives with the rest of issue #3.
 
 pub mod cli;
+pub mod cluster;
 pub mod embedded;
 pub mod placement;
 pub mod raft;

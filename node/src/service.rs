@@ -283,8 +283,9 @@ impl NodeService for NodeServer {
     }
 }
 
-/// Serve `node` on `listener` until `shutdown` completes. Each connection is
-/// framed with `proto::wire` (bounded frames); a peer sending garbage only
+/// Serve `node` on `listener` until `shutdown` completes; then every open
+/// connection is closed too (a stopped node answers nobody). Each connection
+/// is framed with `proto::wire` (bounded frames); a peer sending garbage only
 /// loses its own connection.
 pub async fn run(
     listener: tokio::net::TcpListener,
@@ -292,9 +293,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
         tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => {
+                connections.shutdown().await;
+                return Ok(());
+            }
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
                     Ok(conn) => conn,
@@ -305,12 +312,10 @@ pub async fn run(
                 let _ = stream.set_nodelay(true);
                 let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
                 let server = NodeServer(node.clone());
-                tokio::spawn(
+                connections.spawn(
                     BaseChannel::with_defaults(transport)
                         .execute(server.serve())
-                        .for_each(|response| async move {
-                            tokio::spawn(response);
-                        }),
+                        .for_each_concurrent(None, |response| response),
                 );
             }
         }

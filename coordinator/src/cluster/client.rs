@@ -1,0 +1,115 @@
+//! A storage-node client that survives the node restarting.
+//!
+//! tarpc clients do not reconnect: once the connection drops, every call
+//! fails with `Shutdown`. `NodeClient` keeps the current connection, drops it
+//! on a transport failure and dials again (once per call, with a short
+//! backoff), so a restarted node is reached again without the caller noticing.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use proto::node_api::NodeServiceClient;
+use proto::CpgError;
+use tarpc::client::RpcError;
+use tarpc::context::Context;
+use tarpc::tokio_serde::formats::Bincode;
+
+/// How long dialling a node may take before the node counts as unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub struct NodeClient {
+    pub node_id: u64,
+    pub addr: SocketAddr,
+    /// The live connection, if any. Cloning a tarpc client is cheap; the lock
+    /// is only held to read or replace it, never across a call.
+    conn: tokio::sync::Mutex<Option<NodeServiceClient>>,
+}
+
+/// What went wrong talking to a node, for the caller to decide on a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The node answered with an error.
+    Node(CpgError),
+    /// The node could not be reached, or did not answer within the deadline.
+    Unreachable(String),
+}
+
+impl NodeClient {
+    pub fn new(node_id: u64, addr: SocketAddr) -> NodeClient {
+        NodeClient {
+            node_id,
+            addr,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn connection(&self) -> Result<NodeServiceClient, CallError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let stream =
+            tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(self.addr))
+                .await
+                .map_err(|_| {
+                    CallError::Unreachable(format!(
+                        "node {} at {}: connect timed out",
+                        self.node_id, self.addr
+                    ))
+                })?
+                .map_err(|e| {
+                    CallError::Unreachable(format!("node {} at {}: {e}", self.node_id, self.addr))
+                })?;
+        let _ = stream.set_nodelay(true);
+        let transport =
+            tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+        let client = NodeServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    async fn forget(&self) {
+        *self.conn.lock().await = None;
+    }
+
+    /// Call the node with a deadline. A broken connection is redialled once.
+    pub async fn call<T, F, Fut>(&self, deadline: Duration, f: F) -> Result<T, CallError>
+    where
+        F: Fn(NodeServiceClient, Context) -> Fut,
+        Fut: Future<Output = Result<Result<T, CpgError>, RpcError>>,
+    {
+        let mut last = String::new();
+        for attempt in 0..2 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let client = match self.connection().await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = format!("{e:?}");
+                    continue;
+                }
+            };
+            let mut ctx = tarpc::context::current();
+            ctx.deadline = Instant::now() + deadline;
+            match f(client, ctx).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => return Err(CallError::Node(e)),
+                Err(RpcError::DeadlineExceeded) => {
+                    return Err(CallError::Unreachable(format!(
+                        "node {} at {}: no answer within {deadline:?}",
+                        self.node_id, self.addr
+                    )))
+                }
+                Err(e) => {
+                    // Shutdown, send or channel failures: the connection is gone.
+                    last = format!("node {} at {}: {e}", self.node_id, self.addr);
+                    self.forget().await;
+                }
+            }
+        }
+        Err(CallError::Unreachable(last))
+    }
+}

@@ -1,0 +1,13 @@
+//! Talking to storage nodes: a client that redials restarted nodes, routed
+//! ingest (parse on the nodes, write to every replica) and scatter-gather of
+//! partition summaries with per-round deadlines and replica failover. The
+//! global analyses then run on the gathered summaries with the same code as
+//! in embedded mode.
+
+pub mod client;
+pub mod gather;
+pub mod ingest;
+
+pub use client::{CallError, NodeClient};
+pub use gather::{gather_summaries, Gathered};
+pub use ingest::{held_files, ingest, Held, IngestReport};
