@@ -10,6 +10,7 @@ pub mod fragment;
 pub mod kinds;
 pub mod mfa;
 pub mod node_api;
+pub mod raft_api;
 pub mod summary;
 pub mod wire;
 

@@ -3,6 +3,7 @@
 
 mod cluster_state;
 mod log_store;
+mod network;
 mod state_machine;
 
 use std::io::Cursor;
@@ -12,6 +13,7 @@ pub use cluster_state::{
     PartitionMap,
 };
 pub use log_store::LogStore;
+pub use network::{serve_raft, Network, Raft};
 pub use state_machine::StateMachine;
 
 openraft::declare_raft_types!(

@@ -1,0 +1,211 @@
+//! Raft between coordinators over tarpc: openraft's requests are encoded here
+//! and carried by `proto::raft_api::RaftService` as bytes. The client side
+//! redials a peer whose connection broke (tarpc clients do not); the server
+//! side hands requests to the local `Raft`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use partition::durable;
+use proto::raft_api::{RaftRpc, RaftService, RaftServiceClient};
+use proto::CpgError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tarpc::context::Context;
+use tarpc::server::{BaseChannel, Channel};
+use tarpc::tokio_serde::formats::Bincode;
+
+use super::TypeConfig;
+
+type NodeId = u64;
+/// The coordinator group's Raft handle.
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// Creates one [`Peer`] per target coordinator.
+#[derive(Debug, Clone, Default)]
+pub struct Network;
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
+        Peer {
+            target,
+            addr: node.addr.clone(),
+            client: None,
+        }
+    }
+}
+
+/// The connection to one other coordinator.
+#[derive(Debug)]
+pub struct Peer {
+    target: NodeId,
+    addr: String,
+    client: Option<RaftServiceClient>,
+}
+
+impl Peer {
+    async fn connect(&mut self) -> Result<RaftServiceClient, std::io::Error> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        let stream = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(&self.addr),
+        )
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("connecting to {}", self.addr),
+            )
+        })??;
+        let _ = stream.set_nodelay(true);
+        let transport =
+            tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+        let client = RaftServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Send one request and decode the peer's `Result<Resp, E>`. Transport
+    /// failures drop the connection (redialled next time) and are reported
+    /// as unreachable, which openraft retries with backoff.
+    async fn send<Req, Resp, E>(
+        &mut self,
+        rpc: RaftRpc,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let payload = durable::encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let client = self
+            .connect()
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        let mut ctx = tarpc::context::current();
+        ctx.deadline = Instant::now() + option.hard_ttl();
+        let reply = match client.raft(ctx, rpc, payload).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(e)) => return Err(RPCError::Network(NetworkError::new(&e))),
+            Err(e) => {
+                self.client = None;
+                return Err(RPCError::Unreachable(Unreachable::new(&e)));
+            }
+        };
+        let decoded: Result<Resp, RaftError<NodeId, E>> =
+            durable::decode(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        decoded.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.send(RaftRpc::AppendEntries, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.send(RaftRpc::InstallSnapshot, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.send(RaftRpc::Vote, &rpc, &option).await
+    }
+}
+
+/// The server side: decode, hand to the local Raft, encode its answer.
+#[derive(Clone)]
+struct RaftServer(Arc<Raft>);
+
+fn bad_request(e: std::io::Error) -> CpgError {
+    CpgError::InvalidInput {
+        reason: format!("undecodable raft message: {e}"),
+    }
+}
+
+fn encode_reply<T: Serialize>(reply: &T) -> Result<Vec<u8>, CpgError> {
+    durable::encode(reply).map_err(|e| CpgError::Internal(format!("cannot encode raft reply: {e}")))
+}
+
+impl RaftService for RaftServer {
+    async fn raft(self, _: Context, rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError> {
+        match rpc {
+            RaftRpc::AppendEntries => {
+                let req: AppendEntriesRequest<TypeConfig> =
+                    durable::decode(&payload).map_err(bad_request)?;
+                encode_reply(&self.0.append_entries(req).await)
+            }
+            RaftRpc::InstallSnapshot => {
+                let req: InstallSnapshotRequest<TypeConfig> =
+                    durable::decode(&payload).map_err(bad_request)?;
+                encode_reply(&self.0.install_snapshot(req).await)
+            }
+            RaftRpc::Vote => {
+                let req: VoteRequest<NodeId> = durable::decode(&payload).map_err(bad_request)?;
+                encode_reply(&self.0.vote(req).await)
+            }
+        }
+    }
+}
+
+/// Serve Raft RPCs for `raft` on `listener` until `shutdown`; open
+/// connections are closed with it.
+pub async fn serve_raft(
+    listener: tokio::net::TcpListener,
+    raft: Arc<Raft>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        tokio::select! {
+            _ = &mut shutdown => {
+                connections.shutdown().await;
+                return Ok(());
+            }
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+                let server = RaftServer(raft.clone());
+                connections.spawn(
+                    BaseChannel::with_defaults(transport)
+                        .execute(server.serve())
+                        .for_each_concurrent(None, |response| response),
+                );
+            }
+        }
+    }
+}
