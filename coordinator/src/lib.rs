@@ -9,3 +9,4 @@ pub mod embedded;
 pub mod placement;
 pub mod raft;
 pub mod report;
+pub mod service;

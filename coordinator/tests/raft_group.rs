@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::raft::{self, serve_raft, Command, CommandResult, Network, Raft, StateMachine};
-use openraft::{BasicNode, Config};
+use coordinator::raft::{Command, CommandResult, Raft, StateMachine};
+use coordinator::service::{run, Coordinator, CoordinatorConfig};
+use openraft::BasicNode;
 
 struct Member {
     raft: Raft,
@@ -22,28 +22,23 @@ struct Member {
 }
 
 async fn start(id: u64, dir: &Path, listener: tokio::net::TcpListener) -> Member {
-    let config = Config {
-        heartbeat_interval: 100,
-        election_timeout_min: 400,
-        election_timeout_max: 800,
-        ..Config::default()
+    let address = listener.local_addr().unwrap().to_string();
+    let config = CoordinatorConfig {
+        id,
+        data_dir: dir.to_path_buf(),
+        address,
+        heartbeat_ms: 100,
     };
-    let config = Arc::new(config.validate().unwrap());
-    let (log, sm) = raft::open(dir).unwrap();
-    let raft = Raft::new(id, config, Network, log, sm.clone())
+    let coordinator = Coordinator::start(&config).await.unwrap();
+    let (raft, sm) = (coordinator.raft.clone(), coordinator.state_machine());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        run(listener, coordinator, async move {
+            let _ = rx.await;
+        })
         .await
         .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = {
-        let raft = Arc::new(raft.clone());
-        tokio::spawn(async move {
-            serve_raft(listener, raft, async move {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        })
-    };
+    });
     Member {
         raft,
         sm,

@@ -71,6 +71,22 @@ impl Node {
         Ok((Arc::new(node), loaded.quarantined))
     }
 
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Take on `partitions` from `epoch` on; an older epoch is ignored.
+    /// Returns whether the assignment was applied.
+    pub fn set_assignment(&self, epoch: u64, partitions: BTreeSet<u32>) -> bool {
+        let mut assigned = self.assigned.write().unwrap_or_else(|e| e.into_inner());
+        if epoch < self.epoch.load(Ordering::Acquire) {
+            return false;
+        }
+        *assigned = partitions;
+        self.epoch.store(epoch, Ordering::Release);
+        true
+    }
+
     fn store(&self, partition: u32) -> Arc<Store> {
         self.stores
             .entry(partition)
@@ -268,14 +284,16 @@ impl NodeService for NodeServer {
     }
 
     async fn assign(self, _: Context, epoch: u64, partitions: Vec<u32>) -> Result<(), CpgError> {
-        let current = self.0.epoch.load(Ordering::Acquire);
-        if epoch < current {
-            return Err(CpgError::StaleEpoch { current });
+        if self
+            .0
+            .set_assignment(epoch, partitions.into_iter().collect())
+        {
+            Ok(())
+        } else {
+            Err(CpgError::StaleEpoch {
+                current: self.0.epoch.load(Ordering::Acquire),
+            })
         }
-        *self.0.assigned.write().unwrap_or_else(|e| e.into_inner()) =
-            partitions.into_iter().collect();
-        self.0.epoch.store(epoch, Ordering::Release);
-        Ok(())
     }
 
     async fn health(self, _: Context) -> NodeHealth {

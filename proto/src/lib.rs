@@ -5,12 +5,12 @@
 //! structured [`CpgError`], the tarpc services (`node_api`) and the framing
 //! of connections (`wire`). No logic beyond parsing and display helpers.
 
+pub mod coordinator_api;
 pub mod error;
 pub mod fragment;
 pub mod kinds;
 pub mod mfa;
 pub mod node_api;
-pub mod raft_api;
 pub mod summary;
 pub mod wire;
 

@@ -13,7 +13,7 @@ pub use cluster_state::{
     PartitionMap,
 };
 pub use log_store::LogStore;
-pub use network::{serve_raft, Network, Raft};
+pub use network::{handle_raft, Network, Raft};
 pub use state_machine::StateMachine;
 
 openraft::declare_raft_types!(

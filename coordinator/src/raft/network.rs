@@ -1,13 +1,11 @@
 //! Raft between coordinators over tarpc: openraft's requests are encoded here
-//! and carried by `proto::raft_api::RaftService` as bytes. The client side
-//! redials a peer whose connection broke (tarpc clients do not); the server
-//! side hands requests to the local `Raft`.
+//! and carried as bytes by the `raft` method of
+//! `proto::coordinator_api::CoordinatorService`. The client side redials a
+//! peer whose connection broke (tarpc clients do not); `handle_raft` is the
+//! server side, handing requests to the local `Raft`.
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -18,12 +16,10 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 use partition::durable;
-use proto::raft_api::{RaftRpc, RaftService, RaftServiceClient};
+use proto::coordinator_api::{CoordinatorServiceClient, RaftRpc};
 use proto::CpgError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tarpc::context::Context;
-use tarpc::server::{BaseChannel, Channel};
 use tarpc::tokio_serde::formats::Bincode;
 
 use super::TypeConfig;
@@ -53,11 +49,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct Peer {
     target: NodeId,
     addr: String,
-    client: Option<RaftServiceClient>,
+    client: Option<CoordinatorServiceClient>,
 }
 
 impl Peer {
-    async fn connect(&mut self) -> Result<RaftServiceClient, std::io::Error> {
+    async fn connect(&mut self) -> Result<CoordinatorServiceClient, std::io::Error> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
@@ -75,7 +71,8 @@ impl Peer {
         let _ = stream.set_nodelay(true);
         let transport =
             tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
-        let client = RaftServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+        let client =
+            CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
         self.client = Some(client.clone());
         Ok(client)
     }
@@ -144,10 +141,6 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 }
 
-/// The server side: decode, hand to the local Raft, encode its answer.
-#[derive(Clone)]
-struct RaftServer(Arc<Raft>);
-
 fn bad_request(e: std::io::Error) -> CpgError {
     CpgError::InvalidInput {
         reason: format!("undecodable raft message: {e}"),
@@ -158,54 +151,23 @@ fn encode_reply<T: Serialize>(reply: &T) -> Result<Vec<u8>, CpgError> {
     durable::encode(reply).map_err(|e| CpgError::Internal(format!("cannot encode raft reply: {e}")))
 }
 
-impl RaftService for RaftServer {
-    async fn raft(self, _: Context, rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError> {
-        match rpc {
-            RaftRpc::AppendEntries => {
-                let req: AppendEntriesRequest<TypeConfig> =
-                    durable::decode(&payload).map_err(bad_request)?;
-                encode_reply(&self.0.append_entries(req).await)
-            }
-            RaftRpc::InstallSnapshot => {
-                let req: InstallSnapshotRequest<TypeConfig> =
-                    durable::decode(&payload).map_err(bad_request)?;
-                encode_reply(&self.0.install_snapshot(req).await)
-            }
-            RaftRpc::Vote => {
-                let req: VoteRequest<NodeId> = durable::decode(&payload).map_err(bad_request)?;
-                encode_reply(&self.0.vote(req).await)
-            }
+/// The server side of one Raft RPC: decode, hand to the local Raft, encode
+/// its answer (the coordinator service calls this).
+pub async fn handle_raft(raft: &Raft, rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError> {
+    match rpc {
+        RaftRpc::AppendEntries => {
+            let req: AppendEntriesRequest<TypeConfig> =
+                durable::decode(&payload).map_err(bad_request)?;
+            encode_reply(&raft.append_entries(req).await)
         }
-    }
-}
-
-/// Serve Raft RPCs for `raft` on `listener` until `shutdown`; open
-/// connections are closed with it.
-pub async fn serve_raft(
-    listener: tokio::net::TcpListener,
-    raft: Arc<Raft>,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    tokio::pin!(shutdown);
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        tokio::select! {
-            _ = &mut shutdown => {
-                connections.shutdown().await;
-                return Ok(());
-            }
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
-                let server = RaftServer(raft.clone());
-                connections.spawn(
-                    BaseChannel::with_defaults(transport)
-                        .execute(server.serve())
-                        .for_each_concurrent(None, |response| response),
-                );
-            }
+        RaftRpc::InstallSnapshot => {
+            let req: InstallSnapshotRequest<TypeConfig> =
+                durable::decode(&payload).map_err(bad_request)?;
+            encode_reply(&raft.install_snapshot(req).await)
+        }
+        RaftRpc::Vote => {
+            let req: VoteRequest<NodeId> = durable::decode(&payload).map_err(bad_request)?;
+            encode_reply(&raft.vote(req).await)
         }
     }
 }

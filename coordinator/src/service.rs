@@ -1,0 +1,268 @@
+//! `cpg-coordinator`: one member of the coordinators' Raft group, serving
+//! Raft to its peers and the cluster API to storage nodes and clients on one
+//! address. Writes go through the leader (`NotLeader { leader }` elsewhere);
+//! the leader places partitions on the hash ring and commits the assignment.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, Config};
+use proto::coordinator_api::{ClusterView, CoordinatorService, NodeInfo, RaftRpc};
+use proto::CpgError;
+use tarpc::context::Context;
+use tarpc::server::{BaseChannel, Channel};
+use tarpc::tokio_serde::formats::Bincode;
+
+use crate::placement::Ring;
+use crate::raft::{
+    self, handle_raft, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
+    StateMachine,
+};
+
+/// How a coordinator starts.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    pub id: u64,
+    pub data_dir: PathBuf,
+    /// The address peers, nodes and clients reach this coordinator at.
+    pub address: String,
+    /// Raft heartbeat interval in milliseconds (elections time out at 4-8×).
+    pub heartbeat_ms: u64,
+}
+
+/// One coordinator's state.
+pub struct Coordinator {
+    pub id: u64,
+    pub address: String,
+    pub raft: Raft,
+    sm: StateMachine,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("id", &self.id)
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Coordinator {
+    /// Open the Raft storage under the data dir and start the Raft member.
+    pub async fn start(config: &CoordinatorConfig) -> std::io::Result<Arc<Coordinator>> {
+        let raft_config = Config {
+            heartbeat_interval: config.heartbeat_ms,
+            election_timeout_min: config.heartbeat_ms * 4,
+            election_timeout_max: config.heartbeat_ms * 8,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let (log, sm) = raft::open(&config.data_dir)?;
+        let raft = Raft::new(config.id, Arc::new(raft_config), Network, log, sm.clone())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Arc::new(Coordinator {
+            id: config.id,
+            address: config.address.clone(),
+            raft,
+            sm,
+        }))
+    }
+
+    /// Create the cluster: make `members` the Raft group (call on one member,
+    /// once). The cluster configuration is committed by the first leader.
+    pub async fn initialize(&self, members: BTreeMap<u64, String>) -> Result<(), CpgError> {
+        let nodes: BTreeMap<u64, BasicNode> = members
+            .into_iter()
+            .map(|(id, a)| (id, BasicNode::new(a)))
+            .collect();
+        self.raft
+            .initialize(nodes)
+            .await
+            .map_err(|e| CpgError::Internal(format!("initialize: {e}")))
+    }
+
+    /// Set P, R and virtual nodes (before partitions are placed).
+    pub async fn configure(&self, config: ClusterConfig) -> Result<(), CpgError> {
+        match self.write(Command::Configure(config)).await? {
+            CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The local replica of the cluster state machine.
+    pub fn state_machine(&self) -> StateMachine {
+        self.sm.clone()
+    }
+
+    /// The leader's address, from Raft's membership.
+    pub fn leader_address(&self) -> Option<String> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
+    }
+
+    pub fn view(&self) -> ClusterView {
+        let s = self.sm.state();
+        ClusterView {
+            leader: self.leader_address(),
+            epoch: s.partition_map.epoch,
+            partitions: s.config.partitions,
+            replication: s.config.replication,
+            assignment: s.partition_map.assignment.clone(),
+            nodes: s
+                .nodes
+                .iter()
+                .map(|(id, n)| NodeInfo {
+                    id: *id,
+                    address: n.address.clone(),
+                    state: match n.state {
+                        NodeState::Up => "up",
+                        NodeState::Suspect => "suspect",
+                        NodeState::Gone => "gone",
+                    }
+                    .to_string(),
+                    last_heartbeat_ms: n.last_heartbeat_ms,
+                })
+                .collect(),
+            generation: s.generation,
+        }
+    }
+
+    /// Commit a command through Raft (leader only).
+    pub async fn write(&self, command: Command) -> Result<CommandResult, CpgError> {
+        match self.raft.client_write(command).await {
+            Ok(reply) => Ok(reply.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(CpgError::NotLeader {
+                    leader: f.leader_node.map(|n| n.addr),
+                })
+            }
+            Err(e) => Err(CpgError::Internal(format!("raft write failed: {e}"))),
+        }
+    }
+
+    /// Place partitions on the nodes that are up, and commit the assignment
+    /// with the next epoch if it changed. Placement is computed here, on the
+    /// leader, and nowhere else.
+    pub async fn rebalance(&self) -> Result<(), CpgError> {
+        let s = self.sm.state();
+        let up = s
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.state == NodeState::Up)
+            .map(|(id, _)| *id);
+        let assignment = Ring::new(up, s.config.vnodes)
+            .assign(s.config.partitions, s.config.replication as usize);
+        if assignment == s.partition_map.assignment {
+            return Ok(());
+        }
+        let epoch = s.partition_map.epoch + 1;
+        match self
+            .write(Command::AssignPartitions { epoch, assignment })
+            .await?
+        {
+            CommandResult::Rejected(reason) => {
+                Err(CpgError::Internal(format!("rebalance rejected: {reason}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct CoordinatorServer(Arc<Coordinator>);
+
+impl CoordinatorService for CoordinatorServer {
+    async fn raft(self, _: Context, rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError> {
+        handle_raft(&self.0.raft, rpc, payload).await
+    }
+
+    async fn register_node(
+        self,
+        _: Context,
+        id: u64,
+        address: String,
+    ) -> Result<ClusterView, CpgError> {
+        if address.is_empty() {
+            return Err(CpgError::InvalidInput {
+                reason: "a node must register with the address it serves on".into(),
+            });
+        }
+        self.0
+            .write(Command::RegisterNode {
+                id,
+                address,
+                now_ms: now_ms(),
+            })
+            .await?;
+        self.0.rebalance().await?;
+        Ok(self.0.view())
+    }
+
+    async fn heartbeat(self, _: Context, id: u64) -> Result<ClusterView, CpgError> {
+        match self
+            .0
+            .write(Command::Heartbeat {
+                id,
+                now_ms: now_ms(),
+            })
+            .await?
+        {
+            CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
+            _ => Ok(self.0.view()),
+        }
+    }
+
+    async fn cluster_view(self, _: Context) -> Result<ClusterView, CpgError> {
+        Ok(self.0.view())
+    }
+}
+
+/// Serve `coordinator` on `listener` until `shutdown`; open connections are
+/// closed with it. The Raft member itself is shut down by the caller.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    coordinator: Arc<Coordinator>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        tokio::select! {
+            _ = &mut shutdown => {
+                connections.shutdown().await;
+                return Ok(());
+            }
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+                let server = CoordinatorServer(coordinator.clone());
+                connections.spawn(
+                    BaseChannel::with_defaults(transport)
+                        .execute(server.serve())
+                        .for_each_concurrent(None, |response| response),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! A storage node's membership: register with the coordinators (following
+//! `NotLeader` redirects, trying the next coordinator when one is down), then
+//! heartbeat; every reply carries the partition map, and the node takes on the
+//! partitions it is given at that epoch.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
+use proto::CpgError;
+use tarpc::tokio_serde::formats::Bincode;
+
+use crate::service::Node;
+
+/// Where the node reports, and how often.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// Coordinator addresses to try, in order.
+    pub coordinators: Vec<String>,
+    /// The address this node serves its own API on.
+    pub advertise: String,
+    pub interval: Duration,
+}
+
+async fn connect(address: &str) -> Option<CoordinatorServiceClient> {
+    let stream = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let _ = stream.set_nodelay(true);
+    let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+    Some(CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn())
+}
+
+/// One call to whichever coordinator leads, following redirects; `None` when
+/// no coordinator could be reached this time.
+async fn call_leader(
+    membership: &Membership,
+    current: &mut Option<(String, CoordinatorServiceClient)>,
+    registered: bool,
+    node_id: u64,
+) -> Option<Result<ClusterView, CpgError>> {
+    let mut candidates: Vec<String> = current.iter().map(|(a, _)| a.clone()).collect();
+    candidates.extend(membership.coordinators.iter().cloned());
+    let mut tried = 0;
+    while let Some(address) = candidates.first().cloned() {
+        candidates.remove(0);
+        tried += 1;
+        if tried > membership.coordinators.len() + 3 {
+            return None;
+        }
+        let client = match current.as_ref().filter(|(a, _)| *a == address) {
+            Some((_, c)) => c.clone(),
+            None => match connect(&address).await {
+                Some(c) => c,
+                None => continue,
+            },
+        };
+        let mut ctx = tarpc::context::current();
+        ctx.deadline = Instant::now() + Duration::from_secs(5);
+        let reply = if registered {
+            client.heartbeat(ctx, node_id).await
+        } else {
+            client
+                .register_node(ctx, node_id, membership.advertise.clone())
+                .await
+        };
+        match reply {
+            Ok(Err(CpgError::NotLeader {
+                leader: Some(leader),
+            })) if leader != address => {
+                *current = None;
+                candidates.insert(0, leader);
+            }
+            Ok(result) => {
+                *current = Some((address, client));
+                return Some(result);
+            }
+            Err(_) => *current = None,
+        }
+    }
+    None
+}
+
+/// Register, then heartbeat every `interval` until `shutdown`.
+pub async fn run(node: Arc<Node>, membership: Membership, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut current = None;
+    let mut registered = false;
+    loop {
+        match call_leader(&membership, &mut current, registered, node.id()).await {
+            Some(Ok(view)) => {
+                registered = true;
+                let mine = view
+                    .assignment
+                    .iter()
+                    .filter(|(_, replicas)| replicas.contains(&node.id()))
+                    .map(|(p, _)| *p)
+                    .collect();
+                node.set_assignment(view.epoch, mine);
+            }
+            // Not registered any more (a new cluster, a wiped registry): join again.
+            Some(Err(CpgError::InvalidInput { .. })) => registered = false,
+            Some(Err(_)) | None => {}
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(membership.interval) => {}
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The coordinator's RPC service: Raft between coordinators (openraft's
+//! messages carried as bytes; this crate does not depend on openraft), and
+//! the API of storage nodes and clients. One address per coordinator serves
+//! all of it, so the Raft membership's address of the leader is where
+//! `NotLeader` sends callers.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CpgError;
+
+/// Which openraft RPC a payload holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RaftRpc {
+    AppendEntries,
+    InstallSnapshot,
+    Vote,
+}
+
+/// A registered storage node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: u64,
+    pub address: String,
+    /// `up`, `suspect` or `gone`.
+    pub state: String,
+    pub last_heartbeat_ms: u64,
+}
+
+/// What a coordinator knows of the cluster (from its replica of the state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// The leader's address, when known.
+    pub leader: Option<String>,
+    pub epoch: u64,
+    pub partitions: u32,
+    pub replication: u32,
+    pub assignment: BTreeMap<u32, Vec<u64>>,
+    pub nodes: Vec<NodeInfo>,
+    /// Catalog generation.
+    pub generation: u64,
+}
+
+#[tarpc::service]
+pub trait CoordinatorService {
+    /// Deliver one openraft request; the reply is the encoded
+    /// `Result<response, openraft error>`.
+    async fn raft(rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError>;
+    /// A storage node joins (or rejoins) the cluster; the leader places
+    /// partitions on it. Only the leader accepts (`NotLeader` otherwise).
+    async fn register_node(id: u64, address: String) -> Result<ClusterView, CpgError>;
+    /// A storage node is alive; the reply tells it the current map.
+    async fn heartbeat(id: u64) -> Result<ClusterView, CpgError>;
+    /// The cluster as this coordinator sees it (any member answers).
+    async fn cluster_view() -> Result<ClusterView, CpgError>;
+}
