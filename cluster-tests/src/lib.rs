@@ -1,2 +1,233 @@
-//! Harness for tests that start real `cpg` processes on loopback: differential,
-//! failover, load and chaos tests arrive with the cluster issue (#3).
+//! Harness for tests that start real `cpg-coordinator` and `cpg-node`
+//! processes on loopback. A [`Cluster`] owns its processes, data dirs and
+//! ports; it starts, kills (`SIGKILL`) and restarts them, and kills whatever
+//! is left when dropped, so a failing test leaves nothing running.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
+use tarpc::tokio_serde::formats::Bincode;
+
+/// Where cargo put the workspace's binaries: next to this test's executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests with `cargo test --workspace` (which builds every binary) \
+         or `cargo build --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// A free loopback port (bound and released; the tests' own ports are
+/// chosen by the OS so parallel tests do not collide).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// One process of the cluster.
+#[derive(Debug)]
+pub struct Proc {
+    pub id: u64,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+    args: Vec<String>,
+    program: PathBuf,
+}
+
+impl Proc {
+    fn spawn(&mut self) {
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
+        self.child = Some(child);
+    }
+
+    /// `kill -9`: no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start again on the same data dir and address.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A cluster of real processes.
+#[derive(Debug)]
+pub struct Cluster {
+    pub coordinators: Vec<Proc>,
+    pub nodes: Vec<Proc>,
+    _root: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Start `coordinators` coordinators (the first initializes the group
+    /// with P partitions and R replicas) and `nodes` storage nodes.
+    pub fn start(coordinators: usize, nodes: usize, partitions: u32, replication: u32) -> Cluster {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let caddrs: Vec<String> = (0..coordinators)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let init = caddrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = Cluster {
+            coordinators: Vec::new(),
+            nodes: Vec::new(),
+            _root: root,
+        };
+        for (i, addr) in caddrs.iter().enumerate() {
+            let id = i as u64 + 1;
+            let data_dir = cluster._root.path().join(format!("coordinator-{id}"));
+            let mut args = vec![
+                "--id".into(),
+                id.to_string(),
+                "--listen".into(),
+                addr.clone(),
+                "--data-dir".into(),
+                data_dir.display().to_string(),
+                "--heartbeat-ms".into(),
+                "100".into(),
+                "--partitions".into(),
+                partitions.to_string(),
+                "--replication".into(),
+                replication.to_string(),
+            ];
+            if i == 0 {
+                args.extend(["--init".into(), init.clone()]);
+            }
+            let mut p = Proc {
+                id,
+                addr: addr.clone(),
+                data_dir,
+                child: None,
+                args,
+                program: binary("cpg-coordinator"),
+            };
+            p.spawn();
+            cluster.coordinators.push(p);
+        }
+        for i in 0..nodes {
+            let id = i as u64 + 1;
+            let addr = format!("127.0.0.1:{}", free_port());
+            let data_dir = cluster._root.path().join(format!("node-{id}"));
+            let args = vec![
+                "--id".into(),
+                id.to_string(),
+                "--listen".into(),
+                addr.clone(),
+                "--data-dir".into(),
+                data_dir.display().to_string(),
+                "--coordinator".into(),
+                caddrs.join(","),
+                "--heartbeat-ms".into(),
+                "100".into(),
+            ];
+            let mut p = Proc {
+                id,
+                addr,
+                data_dir,
+                child: None,
+                args,
+                program: binary("cpg-node"),
+            };
+            p.spawn();
+            cluster.nodes.push(p);
+        }
+        cluster
+    }
+
+    /// The view of the first coordinator that answers.
+    pub async fn view(&self) -> Option<ClusterView> {
+        for c in &self.coordinators {
+            let Ok(Ok(stream)) = tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::net::TcpStream::connect(&c.addr),
+            )
+            .await
+            else {
+                continue;
+            };
+            let transport =
+                tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+            let client =
+                CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+            if let Ok(Ok(view)) = client.cluster_view(tarpc::context::current()).await {
+                return Some(view);
+            }
+        }
+        None
+    }
+
+    /// Wait until every node is registered and placed with the configured
+    /// partition count, and nodes have had time to take on the map.
+    pub async fn must_be_ready(&self, partitions: u32, within: Duration) -> ClusterView {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(view) = self.view().await {
+                let placed: std::collections::BTreeSet<u64> =
+                    view.assignment.values().flatten().copied().collect();
+                if view.partitions == partitions
+                    && view.nodes.len() == self.nodes.len()
+                    && placed.len() == self.nodes.len()
+                    && view.assignment.len() == partitions as usize
+                {
+                    // Nodes learn the map from their next heartbeat reply.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if let Some(v) = self.view().await.filter(|v| v.epoch == view.epoch) {
+                        return v;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cluster not ready within {within:?}: {:?}",
+                self.view().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Node addresses by id, from a view.
+    pub fn node_addresses(view: &ClusterView) -> BTreeMap<u64, String> {
+        view.nodes
+            .iter()
+            .map(|n| (n.id, n.address.clone()))
+            .collect()
+    }
+}

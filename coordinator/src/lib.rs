@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod daemon;
 pub mod embedded;
 pub mod placement;
 pub mod raft;

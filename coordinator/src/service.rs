@@ -234,6 +234,22 @@ impl CoordinatorService for CoordinatorServer {
     async fn cluster_view(self, _: Context) -> Result<ClusterView, CpgError> {
         Ok(self.0.view())
     }
+
+    async fn configure(
+        self,
+        _: Context,
+        partitions: u32,
+        replication: u32,
+        vnodes: u32,
+    ) -> Result<(), CpgError> {
+        self.0
+            .configure(ClusterConfig {
+                partitions,
+                replication,
+                vnodes,
+            })
+            .await
+    }
 }
 
 /// Serve `coordinator` on `listener` until `shutdown`; open connections are

@@ -5,6 +5,7 @@
 //! coordinators, `membership`). The `cpg-node` binary arrives with the rest of
 //! the cluster issue (#3).
 
+pub mod daemon;
 pub mod disk;
 pub mod membership;
 pub mod service;

@@ -54,4 +54,7 @@ pub trait CoordinatorService {
     async fn heartbeat(id: u64) -> Result<ClusterView, CpgError>;
     /// The cluster as this coordinator sees it (any member answers).
     async fn cluster_view() -> Result<ClusterView, CpgError>;
+    /// Set partition count, replication and virtual nodes; refused once
+    /// partitions are placed with a different configuration. Leader only.
+    async fn configure(partitions: u32, replication: u32, vnodes: u32) -> Result<(), CpgError>;
 }

@@ -1,0 +1,15 @@
+//! `cpg-coordinator`: parse flags, run the coordinator, report errors.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = coordinator::daemon::Args::parse();
+    match coordinator::daemon::run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cpg-coordinator: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

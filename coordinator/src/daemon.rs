@@ -1,0 +1,195 @@
+//! `cpg-coordinator`'s command line and the loop it runs: one member of the
+//! coordinators' Raft group, serving until asked to stop.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use proto::coordinator_api::CoordinatorServiceClient;
+use proto::CpgError;
+use tarpc::tokio_serde::formats::Bincode;
+
+use crate::raft::ClusterConfig;
+use crate::service::{self, Coordinator, CoordinatorConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cpg-coordinator",
+    version,
+    about = "A coordinator of a cpg cluster: Raft-replicated partition metadata and placement."
+)]
+pub struct Args {
+    /// This coordinator's id in the Raft group.
+    #[arg(long)]
+    pub id: u64,
+    /// Address to serve on (Raft peers, nodes and clients).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub listen: String,
+    /// Address others reach this coordinator at (default: the listen address).
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Where the Raft log, vote and snapshots are kept.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Create the cluster with these members (`1=host:port,2=host:port,...`);
+    /// give it to one member, once. Ignored when the group already exists.
+    #[arg(long, value_delimiter = ',')]
+    pub init: Vec<String>,
+    /// Partition count P, fixed at creation.
+    #[arg(long, default_value_t = 64)]
+    pub partitions: u32,
+    /// Replication factor R.
+    #[arg(long, default_value_t = 2)]
+    pub replication: u32,
+    /// Virtual nodes per storage node on the hash ring.
+    #[arg(long, default_value_t = 128)]
+    pub vnodes: u32,
+    /// Raft heartbeat interval in milliseconds.
+    #[arg(long, default_value_t = 250)]
+    pub heartbeat_ms: u64,
+}
+
+fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
+    init.iter()
+        .map(|m| {
+            let (id, addr) = m
+                .split_once('=')
+                .ok_or_else(|| format!("--init member {m:?} is not id=host:port"))?;
+            let id = id
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("--init member {m:?}: the id is not a number"))?;
+            Ok((id, addr.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Run a coordinator until stopped.
+pub async fn run(args: Args) -> std::io::Result<()> {
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    let members = parse_members(&args.init).map_err(invalid)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.listen))
+        })?;
+    let address = args.advertise.clone().unwrap_or_else(|| {
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| args.listen.clone())
+    });
+    let config = CoordinatorConfig {
+        id: args.id,
+        data_dir: args.data_dir.clone(),
+        address: address.clone(),
+        heartbeat_ms: args.heartbeat_ms,
+    };
+    let coordinator = Coordinator::start(&config).await?;
+    eprintln!(
+        "cpg-coordinator {}: serving on {address}, data in {}",
+        args.id,
+        args.data_dir.display()
+    );
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = {
+        let c = coordinator.clone();
+        tokio::spawn(async move {
+            service::run(listener, c, async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+        })
+    };
+    if !members.is_empty() {
+        // A group that exists already refuses initialization: that is fine.
+        let _ = coordinator.initialize(members).await;
+        let cluster = ClusterConfig {
+            partitions: args.partitions,
+            replication: args.replication,
+            vnodes: args.vnodes,
+        };
+        configure_when_leader(&coordinator, cluster).await;
+    }
+    crate::daemon::stop_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = coordinator.raft.shutdown().await;
+    server
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+}
+
+/// Commit P, R and virtual nodes through whichever member leads.
+async fn configure_when_leader(coordinator: &Coordinator, cluster: ClusterConfig) {
+    for _ in 0..200 {
+        let result = match coordinator.configure(cluster).await {
+            Err(CpgError::NotLeader {
+                leader: Some(leader),
+            }) => configure_at(&leader, cluster).await,
+            other => other,
+        };
+        match result {
+            Ok(()) => return,
+            Err(CpgError::InvalidInput { reason }) => {
+                eprintln!("cpg-coordinator: cluster configuration refused: {reason}");
+                return;
+            }
+            // No leader yet, or it just changed: try again.
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    eprintln!("cpg-coordinator: no leader accepted the cluster configuration within 20 s");
+}
+
+async fn configure_at(leader: &str, cluster: ClusterConfig) -> Result<(), CpgError> {
+    let unreachable = |e: String| CpgError::Internal(format!("leader {leader}: {e}"));
+    let stream = tokio::net::TcpStream::connect(leader)
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+    let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+    client
+        .configure(
+            tarpc::context::current(),
+            cluster.partitions,
+            cluster.replication,
+            cluster.vnodes,
+        )
+        .await
+        .map_err(|e| unreachable(e.to_string()))?
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_members_are_id_equals_address() {
+        let m = parse_members(&["1=127.0.0.1:7000".into(), " 2 = 127.0.0.1:7001".into()]).unwrap();
+        assert_eq!(m[&2], "127.0.0.1:7001");
+        assert!(parse_members(&["x=1".into()])
+            .unwrap_err()
+            .contains("not a number"));
+        assert!(parse_members(&["127.0.0.1:7000".into()])
+            .unwrap_err()
+            .contains("id=host:port"));
+    }
+}

@@ -1,0 +1,15 @@
+//! `cpg-node`: parse flags, run the node, report errors.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = node::daemon::Args::parse();
+    match node::daemon::run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cpg-node: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

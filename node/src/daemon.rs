@@ -1,0 +1,118 @@
+//! `cpg-node`'s command line and the loop it runs: serve the node's API and
+//! keep its membership with the coordinators until asked to stop.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::membership::{self, Membership};
+use crate::service::{self, Node, NodeConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cpg-node",
+    version,
+    about = "A storage node of a cpg cluster: holds CPG partitions and answers queries on them."
+)]
+pub struct Args {
+    /// This node's id, unique in the cluster.
+    #[arg(long)]
+    pub id: u64,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:7100")]
+    pub listen: String,
+    /// Address others reach this node at (default: the listen address).
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Where the node keeps its partitions.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Coordinator addresses, comma-separated.
+    #[arg(long, env = "CPG_COORDINATOR", value_delimiter = ',', required = true)]
+    pub coordinator: Vec<String>,
+    /// Heartbeat interval in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub heartbeat_ms: u64,
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Run a node until stopped.
+pub async fn run(args: Args) -> std::io::Result<()> {
+    let (node, quarantined) = Node::open(&NodeConfig {
+        node_id: args.id,
+        data_dir: args.data_dir.clone(),
+    })?;
+    for (path, reason) in &quarantined {
+        eprintln!("cpg-node: moved damaged {} aside: {reason}", path.display());
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.listen))
+        })?;
+    let advertise = args.advertise.clone().unwrap_or_else(|| {
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| args.listen.clone())
+    });
+    eprintln!(
+        "cpg-node {}: serving on {advertise}, data in {}",
+        args.id,
+        args.data_dir.display()
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let membership = Membership {
+        coordinators: args.coordinator.clone(),
+        advertise,
+        interval: Duration::from_millis(args.heartbeat_ms.max(10)),
+    };
+    let beat = {
+        let node = node.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            membership::run(node, membership, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+        })
+    };
+    let mut rx = stop_rx;
+    let served = service::run(listener, node, async move {
+        let _ = rx.wait_for(|s| *s).await;
+    });
+    tokio::pin!(served);
+    let result = tokio::select! {
+        r = &mut served => r,
+        _ = stop_signal() => {
+            let _ = stop_tx.send(true);
+            served.await
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = beat.await;
+    result
+}
