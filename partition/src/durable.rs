@@ -30,10 +30,15 @@ pub fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Decode; also used on bytes from peers, so decoding may claim at most
+/// `MAX_RECORD` bytes of memory whatever lengths the input declares.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-        .map(|(v, _)| v)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    bincode::serde::decode_from_slice(
+        bytes,
+        bincode::config::standard().with_limit::<MAX_RECORD>(),
+    )
+    .map(|(v, _)| v)
+    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// fsync a directory so that a rename or a new file in it is durable.
@@ -189,6 +194,14 @@ mod tests {
         let (_, records) = RecordLog::open(&path).unwrap();
         assert_eq!(records.len(), 3);
         assert_eq!(records[2], b"three");
+    }
+
+    #[test]
+    fn hostile_lengths_are_refused_not_allocated() {
+        // A varint claiming a vector of 2^62 elements, and nothing behind it.
+        let hostile = [0xff, 0, 0, 0, 0, 0, 0, 0, 0x40];
+        assert!(decode::<Vec<u64>>(&hostile).is_err());
+        assert!(decode::<String>(&hostile).is_err());
     }
 
     #[test]
