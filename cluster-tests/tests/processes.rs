@@ -161,3 +161,83 @@ async fn corpus_on_real_processes_survives_kill_9() {
     assert!(!survived.is_empty());
     assert_eq!(survived, of_node_1(&before.summaries));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
+    let cluster = Cluster::start(3, 3, P, 2);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let coordinators: Vec<String> = cluster
+        .coordinators
+        .iter()
+        .map(|c| c.addr.clone())
+        .collect();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let cpg = cluster_tests::binary("cpg");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&cpg)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let joined = coordinators.join(",");
+    let ingested = run(&[
+        "--coordinator",
+        &joined,
+        "ingest",
+        example.to_str().unwrap(),
+    ]);
+    assert!(
+        ingested.starts_with("24 files: 24 parsed, 0 unchanged"),
+        "{ingested}"
+    );
+    let again = run(&[
+        "--coordinator",
+        &joined,
+        "ingest",
+        example.to_str().unwrap(),
+    ]);
+    assert!(
+        again.starts_with("24 files: 0 parsed, 24 unchanged"),
+        "{again}"
+    );
+
+    let embedded = run(&[
+        "export",
+        "call-graph",
+        example.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    let on_cluster = run(&[
+        "--coordinator",
+        &joined,
+        "export",
+        "call-graph",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(on_cluster, embedded);
+    // The environment variable works like the flag, and any coordinator will do.
+    let out = std::process::Command::new(&cpg)
+        .env("CPG_COORDINATOR", &coordinators[2])
+        .args(["callers", "String.to_atom/1", "--depth", "5"])
+        .output()
+        .unwrap();
+    let via_env = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        via_env,
+        run(&[
+            "callers",
+            "String.to_atom/1",
+            example.to_str().unwrap(),
+            "--depth",
+            "5"
+        ])
+    );
+}

@@ -1,14 +1,24 @@
-//! The `cpg` command line. Without a cluster (the default) every command runs
-//! embedded: it builds the CPG of PATH in this process and answers from it.
+//! The `cpg` command line. Without `--coordinator` (the default) every command
+//! runs embedded: it builds the CPG of PATH in this process and answers from
+//! it. With `--coordinator`, `cpg ingest PATH` sends a tree to the cluster and
+//! the queries run the same analysis code on summaries gathered from it.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use partition::analysis::{CallGraph, Reached};
-use proto::Mfa;
+use partition::store::{MemoryReport, StoreStats};
+use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
+use proto::node_api::SourceUpload;
+use proto::{Diagnostic, FunKind, Mfa, ModuleKind, ModuleSummary};
+use tarpc::tokio_serde::formats::Bincode;
 
+use crate::cluster::{self, NodeClient};
 use crate::embedded;
 use crate::report;
 
@@ -19,16 +29,21 @@ use crate::report;
     about = "Code property graphs of Elixir code bases: build, query, analyze."
 )]
 pub struct Cli {
+    /// Talk to a cluster: coordinator addresses, comma-separated (any member
+    /// will do). Without it, commands run embedded on PATH.
+    #[arg(long, global = true, env = "CPG_COORDINATOR", value_delimiter = ',')]
+    pub coordinator: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build the CPG of every .ex/.exs file under PATH and report on it.
+    /// Build the CPG of every .ex/.exs file under PATH and report on it
+    /// (with --coordinator: report on what the cluster holds).
     Analyze {
         /// A directory (or one file) of Elixir source.
-        path: PathBuf,
+        path: Option<PathBuf>,
         /// Print one JSON object instead of the report.
         #[arg(long)]
         json: bool,
@@ -45,13 +60,17 @@ pub enum Command {
     Callers(WalkArgs),
     /// Functions that M.f/a calls (transitively, up to --depth).
     Callees(WalkArgs),
+    /// Send the Elixir files under PATH to the cluster (needs --coordinator):
+    /// changed files replace their modules, unchanged ones are skipped,
+    /// deleted ones are removed.
+    Ingest { path: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ExportKind {
     /// One row per call site: caller, callee, file and line.
     CallGraph {
-        path: PathBuf,
+        path: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
         /// Write here instead of standard output.
@@ -71,7 +90,7 @@ pub enum Format {
 pub struct WalkArgs {
     /// The function, as Module.fun/arity (e.g. Enum.map/2, :ets.insert/2).
     pub function: String,
-    pub path: PathBuf,
+    pub path: Option<PathBuf>,
     /// 1 lists direct callers (callees) only.
     #[arg(long, default_value_t = 1)]
     pub depth: u32,
@@ -79,9 +98,13 @@ pub struct WalkArgs {
     pub json: bool,
 }
 
+/// Deadline of each request to a node.
+const NODE_DEADLINE: Duration = Duration::from_secs(60);
+
 pub fn run(cli: Cli) -> Result<()> {
+    let coordinators = cli.coordinator;
     match cli.command {
-        Command::Analyze { path, json, top } => analyze(path, json, top),
+        Command::Analyze { path, json, top } => analyze(&coordinators, path, json, top),
         Command::Export {
             what:
                 ExportKind::CallGraph {
@@ -89,37 +112,170 @@ pub fn run(cli: Cli) -> Result<()> {
                     format,
                     output,
                 },
-        } => export_call_graph(path, format, output),
-        Command::Callers(args) => walk(args, true),
-        Command::Callees(args) => walk(args, false),
+        } => export_call_graph(&coordinators, path, format, output),
+        Command::Callers(args) => walk(&coordinators, args, true),
+        Command::Callees(args) => walk(&coordinators, args, false),
+        Command::Ingest { path } => ingest(&coordinators, &path),
     }
 }
 
-fn build(path: &std::path::Path) -> Result<embedded::Built> {
-    Ok(embedded::build(path)?)
+/// What a query runs on: summaries, their call graph, and how they were had.
+struct Loaded {
+    summaries: Vec<Arc<ModuleSummary>>,
+    graph: Arc<CallGraph>,
+    stats: StoreStats,
+    diagnostics: Vec<Diagnostic>,
+    memory: MemoryReport,
+    build_ms: u64,
+    /// Partitions the cluster could not answer for (empty: complete).
+    missing: Vec<u32>,
 }
 
-/// The linked call graph of the built store, through the store's analysis
-/// cache (keyed by the data generation, so a later ingest invalidates it).
-fn call_graph(built: &embedded::Built) -> std::sync::Arc<CallGraph> {
-    built
-        .store
-        .cached("call_graph", || CallGraph::build(&built.store.summaries()))
+/// Load from the cluster when coordinators are given, else build PATH.
+fn load(coordinators: &[String], path: Option<PathBuf>) -> Result<Loaded> {
+    if coordinators.is_empty() {
+        let Some(path) = path else {
+            bail!("give a PATH to analyze, or --coordinator HOST:PORT to query a cluster");
+        };
+        let built = embedded::build(&path)?;
+        let summaries = built.store.summaries();
+        let graph = built
+            .store
+            .cached("call_graph", || CallGraph::build(&built.store.summaries()));
+        return Ok(Loaded {
+            stats: built.store.stats(),
+            memory: built.store.memory(),
+            build_ms: built.elapsed.as_millis() as u64,
+            summaries,
+            graph,
+            diagnostics: built.diagnostics,
+            missing: Vec::new(),
+        });
+    }
+    if let Some(path) = path {
+        bail!(
+            "with --coordinator, queries run on what the cluster holds; send {} with `cpg ingest` first and leave PATH out",
+            path.display()
+        );
+    }
+    let started = Instant::now();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (view, clients) = runtime.block_on(connect(coordinators))?;
+    let gathered = runtime.block_on(cluster::gather_summaries(
+        &clients,
+        view.epoch,
+        &view.assignment,
+        NODE_DEADLINE,
+    ));
+    if !gathered.complete {
+        eprintln!(
+            "cpg: warning: partitions {:?} did not answer; results leave out their modules ({})",
+            gathered.missing,
+            gathered
+                .failures
+                .iter()
+                .map(|(n, e)| format!("node {n}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    let summaries = gathered.summaries;
+    let graph = Arc::new(CallGraph::build(&summaries));
+    Ok(Loaded {
+        stats: stats_of(&summaries),
+        memory: MemoryReport::default(),
+        build_ms: started.elapsed().as_millis() as u64,
+        summaries,
+        graph,
+        diagnostics: Vec::new(),
+        missing: gathered.missing,
+    })
 }
 
-fn analyze(path: PathBuf, json: bool, top: usize) -> Result<()> {
-    let built = build(&path)?;
-    let summaries = built.store.summaries();
-    let graph = call_graph(&built);
-    let report = report::analyze_report(
-        built.store.stats(),
-        &summaries,
-        &graph,
-        built.diagnostics,
-        &built.store.memory(),
-        built.elapsed.as_millis() as u64,
+/// The figures an embedded store reports, computed from summaries.
+fn stats_of(summaries: &[Arc<ModuleSummary>]) -> StoreStats {
+    let files: BTreeSet<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
+    let scripts = summaries
+        .iter()
+        .filter(|m| m.kind == ModuleKind::Script)
+        .count() as u64;
+    StoreStats {
+        files: files.len() as u64,
+        modules: summaries.len() as u64 - scripts,
+        scripts,
+        functions: summaries
+            .iter()
+            .map(|m| {
+                m.functions
+                    .iter()
+                    .filter(|f| f.kind != FunKind::ModuleBody)
+                    .count() as u64
+            })
+            .sum(),
+        nodes: summaries.iter().map(|m| u64::from(m.nodes)).sum(),
+        edges: summaries.iter().map(|m| u64::from(m.edges)).sum(),
+        generation: 0,
+    }
+}
+
+/// The cluster view from the first coordinator that answers, and a client
+/// per registered node.
+async fn connect(coordinators: &[String]) -> Result<(ClusterView, HashMap<u64, Arc<NodeClient>>)> {
+    let mut errors = Vec::new();
+    for address in coordinators {
+        let stream = match tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                errors.push(format!("{address}: {e}"));
+                continue;
+            }
+            Err(_) => {
+                errors.push(format!("{address}: no answer within 3 s"));
+                continue;
+            }
+        };
+        let transport =
+            tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+        let client =
+            CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+        match client.cluster_view(tarpc::context::current()).await {
+            Ok(Ok(view)) => {
+                if view.assignment.is_empty() {
+                    bail!("the cluster at {address} has no storage nodes yet; start cpg-node processes first");
+                }
+                let mut clients = HashMap::new();
+                for n in &view.nodes {
+                    let addr = n.address.parse().with_context(|| {
+                        format!("node {} has a bad address {:?}", n.id, n.address)
+                    })?;
+                    clients.insert(n.id, Arc::new(NodeClient::new(n.id, addr)));
+                }
+                return Ok((view, clients));
+            }
+            Ok(Err(e)) => errors.push(format!("{address}: {e}")),
+            Err(e) => errors.push(format!("{address}: {e}")),
+        }
+    }
+    bail!("no coordinator answered ({})", errors.join("; "))
+}
+
+fn analyze(coordinators: &[String], path: Option<PathBuf>, json: bool, top: usize) -> Result<()> {
+    let loaded = load(coordinators, path)?;
+    let mut report = report::analyze_report(
+        loaded.stats,
+        &loaded.summaries,
+        &loaded.graph,
+        loaded.diagnostics,
+        &loaded.memory,
+        loaded.build_ms,
         top,
     );
+    report.missing_partitions = loaded.missing;
     let out = if json {
         let mut s = serde_json::to_string_pretty(&report)?;
         s.push('\n');
@@ -130,10 +286,14 @@ fn analyze(path: PathBuf, json: bool, top: usize) -> Result<()> {
     write_stdout(&out)
 }
 
-fn export_call_graph(path: PathBuf, format: Format, output: Option<PathBuf>) -> Result<()> {
-    let built = build(&path)?;
-    let graph = call_graph(&built);
-    let rows = report::call_rows(&graph);
+fn export_call_graph(
+    coordinators: &[String],
+    path: Option<PathBuf>,
+    format: Format,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let loaded = load(coordinators, path)?;
+    let rows = report::call_rows(&loaded.graph);
     let text = match format {
         Format::Csv => report::render_csv(&rows),
         Format::Json => serde_json::to_string_pretty(&rows)? + "\n",
@@ -147,18 +307,20 @@ fn export_call_graph(path: PathBuf, format: Format, output: Option<PathBuf>) -> 
     }
 }
 
-fn walk(args: WalkArgs, callers: bool) -> Result<()> {
+fn walk(coordinators: &[String], args: WalkArgs, callers: bool) -> Result<()> {
     let mfa: Mfa = args.function.parse()?;
     if args.depth == 0 {
-        anyhow::bail!("--depth must be at least 1");
+        bail!("--depth must be at least 1");
     }
-    let built = build(&args.path)?;
-    let graph = call_graph(&built);
+    let loaded = load(coordinators, args.path.clone())?;
+    let graph = &loaded.graph;
     if graph.id(&mfa).is_none() {
-        anyhow::bail!(
-            "{mfa} is neither defined nor called in {}; check the module name, function name and arity",
-            args.path.display()
-        );
+        let place = args
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the cluster".into());
+        bail!("{mfa} is neither defined nor called in {place}; check the module name, function name and arity");
     }
     let reached: Vec<Reached> = if callers {
         graph.callers(&mfa, args.depth)
@@ -180,6 +342,53 @@ fn walk(args: WalkArgs, callers: bool) -> Result<()> {
         s
     };
     write_stdout(&text)
+}
+
+fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg ingest sends files to a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (without a cluster, run cpg analyze PATH)");
+    }
+    let files = embedded::discover(path)?;
+    let mut sources = Vec::with_capacity(files.len());
+    for f in &files {
+        let bytes =
+            std::fs::read(&f.disk).with_context(|| format!("cannot read {}", f.disk.display()))?;
+        sources.push(SourceUpload {
+            file: f.name.clone(),
+            bytes,
+        });
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(async {
+        let (view, clients) = connect(coordinators).await?;
+        let held =
+            cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
+        let bar = embedded::progress(sources.len(), "ingesting");
+        let report = cluster::ingest(
+            &clients,
+            view.epoch,
+            view.partitions,
+            &view.assignment,
+            &held,
+            sources,
+            NODE_DEADLINE,
+            &|n| bar.inc(n),
+        )
+        .await?;
+        bar.finish_and_clear();
+        anyhow::Ok(report)
+    })?;
+    for d in &report.diagnostics {
+        eprintln!("{}:{}:{}: {}", d.file, d.line, d.column, d.message);
+    }
+    write_stdout(&format!(
+        "{} files: {} parsed, {} unchanged, {} removed; {} partition writes on every replica\n",
+        report.files_seen,
+        report.files_parsed,
+        report.files_unchanged,
+        report.files_removed,
+        report.writes
+    ))
 }
 
 /// Write to stdout; a closed pipe (`cpg ... | head`) is not an error.

@@ -33,6 +33,9 @@ pub struct AnalyzeReport {
     /// Peak resident set size of this process (Linux `VmHWM`), when known.
     pub peak_rss_bytes: Option<u64>,
     pub build_ms: u64,
+    /// Cluster mode: partitions that did not answer (their modules are left
+    /// out of every figure). Always empty embedded.
+    pub missing_partitions: Vec<u32>,
 }
 
 pub fn analyze_report(
@@ -62,6 +65,7 @@ pub fn analyze_report(
         memory_bytes: memory.total,
         peak_rss_bytes: peak_rss_bytes(),
         build_ms,
+        missing_partitions: Vec::new(),
     }
 }
 
@@ -69,6 +73,13 @@ pub fn analyze_report(
 pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Code property graph built in {} ms", r.build_ms);
+    if !r.missing_partitions.is_empty() {
+        let _ = writeln!(
+            s,
+            "  INCOMPLETE: partitions {:?} did not answer; their modules are left out",
+            r.missing_partitions
+        );
+    }
     let _ = writeln!(s, "  files      {:>10}", r.files);
     let _ = writeln!(s, "  modules    {:>10}", r.modules);
     let _ = writeln!(
