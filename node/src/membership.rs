@@ -92,7 +92,12 @@ pub async fn run(node: Arc<Node>, membership: Membership, shutdown: impl Future<
     let mut current = None;
     let mut registered = false;
     loop {
-        match call_leader(&membership, &mut current, registered, node.id()).await {
+        // A stop request does not wait for an in-flight call to finish.
+        let reply = tokio::select! {
+            _ = &mut shutdown => return,
+            reply = call_leader(&membership, &mut current, registered, node.id()) => reply,
+        };
+        match reply {
             Some(Ok(view)) => {
                 registered = true;
                 let mine = view
