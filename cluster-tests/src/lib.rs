@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
-use tarpc::tokio_serde::formats::Bincode;
 
 /// Where cargo put the workspace's binaries: next to this test's executable.
 pub fn binary(name: &str) -> PathBuf {
@@ -175,16 +174,9 @@ impl Cluster {
     /// The view of the first coordinator that answers.
     pub async fn view(&self) -> Option<ClusterView> {
         for c in &self.coordinators {
-            let Ok(Ok(stream)) = tokio::time::timeout(
-                Duration::from_secs(1),
-                tokio::net::TcpStream::connect(&c.addr),
-            )
-            .await
-            else {
+            let Ok(transport) = proto::wire::dial(&c.addr, Duration::from_secs(1)).await else {
                 continue;
             };
-            let transport =
-                tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
             let client =
                 CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
             if let Ok(Ok(view)) = client.cluster_view(tarpc::context::current()).await {

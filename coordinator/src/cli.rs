@@ -16,7 +16,6 @@ use partition::store::{MemoryReport, StoreStats};
 use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
 use proto::node_api::SourceUpload;
 use proto::{Diagnostic, FunKind, Mfa, ModuleKind, ModuleSummary};
-use tarpc::tokio_serde::formats::Bincode;
 
 use crate::cluster::{self, NodeClient};
 use crate::embedded;
@@ -223,24 +222,13 @@ fn stats_of(summaries: &[Arc<ModuleSummary>]) -> StoreStats {
 async fn connect(coordinators: &[String]) -> Result<(ClusterView, HashMap<u64, Arc<NodeClient>>)> {
     let mut errors = Vec::new();
     for address in coordinators {
-        let stream = match tokio::time::timeout(
-            Duration::from_secs(3),
-            tokio::net::TcpStream::connect(address),
-        )
-        .await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
+        let transport = match proto::wire::dial(address, Duration::from_secs(3)).await {
+            Ok(t) => t,
+            Err(e) => {
                 errors.push(format!("{address}: {e}"));
                 continue;
             }
-            Err(_) => {
-                errors.push(format!("{address}: no answer within 3 s"));
-                continue;
-            }
         };
-        let transport =
-            tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
         let client =
             CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
         match client.cluster_view(tarpc::context::current()).await {

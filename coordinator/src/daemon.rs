@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::Parser;
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::CpgError;
-use tarpc::tokio_serde::formats::Bincode;
 
 use crate::raft::ClusterConfig;
 use crate::service::{self, Coordinator, CoordinatorConfig};
@@ -144,10 +143,9 @@ async fn configure_when_leader(coordinator: &Coordinator, cluster: ClusterConfig
 
 async fn configure_at(leader: &str, cluster: ClusterConfig) -> Result<(), CpgError> {
     let unreachable = |e: String| CpgError::Internal(format!("leader {leader}: {e}"));
-    let stream = tokio::net::TcpStream::connect(leader)
+    let transport = proto::wire::dial(leader, Duration::from_secs(3))
         .await
         .map_err(|e| unreachable(e.to_string()))?;
-    let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
     let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
     client
         .configure(

@@ -16,7 +16,6 @@ use proto::coordinator_api::{ClusterView, CoordinatorService, NodeInfo, RaftRpc}
 use proto::CpgError;
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
-use tarpc::tokio_serde::formats::Bincode;
 
 use crate::placement::Ring;
 use crate::raft::{
@@ -252,33 +251,17 @@ impl CoordinatorService for CoordinatorServer {
     }
 }
 
-/// Serve `coordinator` on `listener` until `shutdown`; open connections are
-/// closed with it. The Raft member itself is shut down by the caller.
+/// Serve `coordinator` on `listener` until `shutdown` (open connections are
+/// closed with it). The Raft member itself is shut down by the caller.
 pub async fn run(
     listener: tokio::net::TcpListener,
     coordinator: Arc<Coordinator>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    tokio::pin!(shutdown);
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        tokio::select! {
-            _ = &mut shutdown => {
-                connections.shutdown().await;
-                return Ok(());
-            }
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
-                let server = CoordinatorServer(coordinator.clone());
-                connections.spawn(
-                    BaseChannel::with_defaults(transport)
-                        .execute(server.serve())
-                        .for_each_concurrent(None, |response| response),
-                );
-            }
-        }
-    }
+    proto::wire::serve_connections(listener, shutdown, move |stream| {
+        BaseChannel::with_defaults(proto::wire::transport(stream))
+            .execute(CoordinatorServer(coordinator.clone()).serve())
+            .for_each_concurrent(None, |response| response)
+    })
+    .await
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
 use proto::CpgError;
-use tarpc::tokio_serde::formats::Bincode;
 
 use crate::service::Node;
 
@@ -24,15 +23,9 @@ pub struct Membership {
 }
 
 async fn connect(address: &str) -> Option<CoordinatorServiceClient> {
-    let stream = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(address),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    let _ = stream.set_nodelay(true);
-    let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+    let transport = proto::wire::dial(address, Duration::from_secs(2))
+        .await
+        .ok()?;
     Some(CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn())
 }
 

@@ -19,7 +19,6 @@ use proto::{CpgError, FileCpg, ModuleSummary};
 use rayon::prelude::*;
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
-use tarpc::tokio_serde::formats::Bincode;
 
 use crate::disk::{PartitionDisk, StoredFile};
 
@@ -301,41 +300,18 @@ impl NodeService for NodeServer {
     }
 }
 
-/// Serve `node` on `listener` until `shutdown` completes; then every open
-/// connection is closed too (a stopped node answers nobody). Each connection
-/// is framed with `proto::wire` (bounded frames); a peer sending garbage only
-/// loses its own connection.
+/// Serve `node` on `listener` until `shutdown` completes (open connections
+/// are closed with it). Each connection is framed with `proto::wire`
+/// (bounded frames); a peer sending garbage only loses its own connection.
 pub async fn run(
     listener: tokio::net::TcpListener,
     node: Arc<Node>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    tokio::pin!(shutdown);
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        // Reap finished connections so the set does not grow without bound.
-        while connections.try_join_next().is_some() {}
-        tokio::select! {
-            _ = &mut shutdown => {
-                connections.shutdown().await;
-                return Ok(());
-            }
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(conn) => conn,
-                    // Transient accept failures (fd exhaustion, aborted
-                    // handshakes) must not stop the node.
-                    Err(_) => continue,
-                };
-                let _ = stream.set_nodelay(true);
-                let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
-                let server = NodeServer(node.clone());
-                connections.spawn(
-                    BaseChannel::with_defaults(transport)
-                        .execute(server.serve())
-                        .for_each_concurrent(None, |response| response),
-                );
-            }
-        }
-    }
+    proto::wire::serve_connections(listener, shutdown, move |stream| {
+        BaseChannel::with_defaults(proto::wire::transport(stream))
+            .execute(NodeServer(node.clone()).serve())
+            .for_each_concurrent(None, |response| response)
+    })
+    .await
 }

@@ -13,7 +13,6 @@ use proto::node_api::NodeServiceClient;
 use proto::CpgError;
 use tarpc::client::RpcError;
 use tarpc::context::Context;
-use tarpc::tokio_serde::formats::Bincode;
 
 /// How long dialling a node may take before the node counts as unavailable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,21 +49,11 @@ impl NodeClient {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let stream =
-            tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(self.addr))
-                .await
-                .map_err(|_| {
-                    CallError::Unreachable(format!(
-                        "node {} at {}: connect timed out",
-                        self.node_id, self.addr
-                    ))
-                })?
-                .map_err(|e| {
-                    CallError::Unreachable(format!("node {} at {}: {e}", self.node_id, self.addr))
-                })?;
-        let _ = stream.set_nodelay(true);
-        let transport =
-            tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+        let transport = proto::wire::dial(&self.addr.to_string(), CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| {
+                CallError::Unreachable(format!("node {} at {}: {e}", self.node_id, self.addr))
+            })?;
         let client = NodeServiceClient::new(tarpc::client::Config::default(), transport).spawn();
         *slot = Some(client.clone());
         Ok(client)

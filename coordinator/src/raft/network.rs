@@ -20,7 +20,6 @@ use proto::coordinator_api::{CoordinatorServiceClient, RaftRpc};
 use proto::CpgError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tarpc::tokio_serde::formats::Bincode;
 
 use super::TypeConfig;
 
@@ -57,20 +56,7 @@ impl Peer {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let stream = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::TcpStream::connect(&self.addr),
-        )
-        .await
-        .map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("connecting to {}", self.addr),
-            )
-        })??;
-        let _ = stream.set_nodelay(true);
-        let transport =
-            tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+        let transport = proto::wire::dial(&self.addr, Duration::from_secs(2)).await?;
         let client =
             CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
         self.client = Some(client.clone());
