@@ -206,6 +206,13 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
         again.starts_with("24 files: 0 parsed, 24 unchanged"),
         "{again}"
     );
+    assert!(ingested.contains("catalog generation 1"), "{ingested}");
+    assert!(
+        again.contains("catalog generation 1"),
+        "an unchanged tree is not a new generation: {again}"
+    );
+    let view = cluster.view().await.unwrap();
+    assert_eq!((view.files, view.generation), (24, 1));
 
     let embedded = run(&[
         "export",

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use partition::analysis::{CallGraph, Reached};
 use partition::store::{MemoryReport, StoreStats};
-use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
+use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient};
 use proto::node_api::SourceUpload;
 use proto::{Diagnostic, FunKind, Mfa, ModuleKind, ModuleSummary};
 
@@ -364,19 +364,49 @@ fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
         )
         .await?;
         bar.finish_and_clear();
-        anyhow::Ok(report)
+        // Every replica has the data: now the catalog records it.
+        let mut generation = view.generation;
+        if !report.put.is_empty() || !report.removed.is_empty() {
+            let leader = view
+                .leader
+                .clone()
+                .unwrap_or_else(|| coordinators[0].clone());
+            generation = record_ingest(&leader, report.put.clone(), report.removed.clone()).await?;
+        }
+        anyhow::Ok((report, generation))
     })?;
+    let (report, generation) = report;
     for d in &report.diagnostics {
         eprintln!("{}:{}:{}: {}", d.file, d.line, d.column, d.message);
     }
     write_stdout(&format!(
-        "{} files: {} parsed, {} unchanged, {} removed; {} partition writes on every replica\n",
+        "{} files: {} parsed, {} unchanged, {} removed; {} partition writes on every replica; catalog generation {generation}\n",
         report.files_seen,
         report.files_parsed,
         report.files_unchanged,
         report.files_removed,
         report.writes
     ))
+}
+
+/// Record an ingest in the catalog through the leader, following one
+/// `NotLeader` redirect (leadership may have moved since the view was read).
+async fn record_ingest(leader: &str, put: Vec<CatalogFile>, removed: Vec<String>) -> Result<u64> {
+    let mut address = leader.to_string();
+    for _ in 0..2 {
+        let transport = proto::wire::dial(&address, Duration::from_secs(3)).await?;
+        let client =
+            CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+        match client
+            .record_ingest(tarpc::context::current(), put.clone(), removed.clone())
+            .await?
+        {
+            Ok(generation) => return Ok(generation),
+            Err(proto::CpgError::NotLeader { leader: Some(l) }) => address = l,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bail!("the data is on every replica, but no coordinator leader recorded the ingest in the catalog; run cpg ingest again")
 }
 
 /// Write to stdout; a closed pipe (`cpg ... | head`) is not an error.

@@ -12,14 +12,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config};
-use proto::coordinator_api::{ClusterView, CoordinatorService, NodeInfo, RaftRpc};
+use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorService, NodeInfo, RaftRpc};
 use proto::CpgError;
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
 use crate::placement::Ring;
 use crate::raft::{
-    self, handle_raft, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
+    self, handle_raft, CatalogPut, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
     StateMachine,
 };
 
@@ -142,6 +142,7 @@ impl Coordinator {
                 })
                 .collect(),
             generation: s.generation,
+            files: s.catalog.len() as u64,
         }
     }
 
@@ -232,6 +233,27 @@ impl CoordinatorService for CoordinatorServer {
 
     async fn cluster_view(self, _: Context) -> Result<ClusterView, CpgError> {
         Ok(self.0.view())
+    }
+
+    async fn record_ingest(
+        self,
+        _: Context,
+        put: Vec<CatalogFile>,
+        removed: Vec<String>,
+    ) -> Result<u64, CpgError> {
+        let put = put
+            .into_iter()
+            .map(|f| CatalogPut {
+                file: f.file,
+                content_hash: f.content_hash,
+                modules: f.modules,
+            })
+            .collect();
+        match self.0.write(Command::RecordIngest { put, removed }).await? {
+            CommandResult::Generation(g) => Ok(g),
+            CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
+            CommandResult::Ok => Ok(self.0.view().generation),
+        }
     }
 
     async fn configure(

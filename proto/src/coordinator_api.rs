@@ -40,6 +40,17 @@ pub struct ClusterView {
     pub nodes: Vec<NodeInfo>,
     /// Catalog generation.
     pub generation: u64,
+    /// Files in the catalog.
+    pub files: u64,
+}
+
+/// One ingested file for the catalog: its content hash and its modules with
+/// their partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogFile {
+    pub file: String,
+    pub content_hash: u64,
+    pub modules: Vec<(String, u32)>,
 }
 
 #[tarpc::service]
@@ -54,6 +65,10 @@ pub trait CoordinatorService {
     async fn heartbeat(id: u64) -> Result<ClusterView, CpgError>;
     /// The cluster as this coordinator sees it (any member answers).
     async fn cluster_view() -> Result<ClusterView, CpgError>;
+    /// Record an ingest in the module catalog, as one Raft entry: files put
+    /// (added or changed) and files removed. Returns the new catalog
+    /// generation. Leader only.
+    async fn record_ingest(put: Vec<CatalogFile>, removed: Vec<String>) -> Result<u64, CpgError>;
     /// Set partition count, replication and virtual nodes; refused once
     /// partitions are placed with a different configuration. Leader only.
     async fn configure(partitions: u32, replication: u32, vnodes: u32) -> Result<(), CpgError>;

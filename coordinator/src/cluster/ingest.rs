@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use partition::frontend::content_hash;
+use proto::coordinator_api::CatalogFile;
 use proto::node_api::{ParsedFile, PartitionWrite, SourceUpload};
 use proto::{CpgError, Diagnostic};
 use serde::Serialize;
@@ -29,6 +30,10 @@ pub struct IngestReport {
     /// Partition writes acknowledged by every replica.
     pub writes: u64,
     pub diagnostics: Vec<Diagnostic>,
+    /// For the catalog: files added or changed, with their modules.
+    pub put: Vec<CatalogFile>,
+    /// For the catalog: files deleted from the tree.
+    pub removed: Vec<String>,
 }
 
 /// What the cluster holds: file → (content hash, partitions with its modules).
@@ -118,6 +123,15 @@ pub async fn ingest(
     let mut writes: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
     for f in parsed {
         report.diagnostics.extend(f.diagnostics.iter().cloned());
+        report.put.push(CatalogFile {
+            file: f.file.clone(),
+            content_hash: f.content_hash,
+            modules: f
+                .by_partition
+                .iter()
+                .flat_map(|(p, frags)| frags.iter().map(move |fr| (fr.name.clone(), *p)))
+                .collect(),
+        });
         let now: BTreeSet<PartitionId> = f.by_partition.iter().map(|(p, _)| *p).collect();
         if let Some((_, before)) = held.get(&f.file) {
             for p in before.difference(&now) {
@@ -140,6 +154,7 @@ pub async fn ingest(
     }
     for (file, (hash, before)) in held.iter().filter(|(f, _)| !present.contains(*f)) {
         report.files_removed += 1;
+        report.removed.push(file.clone());
         for p in before {
             writes.entry(*p).or_default().push(PartitionWrite {
                 partition: *p,

@@ -63,6 +63,14 @@ pub struct FileEntry {
     pub modules: Vec<(String, PartitionId)>,
 }
 
+/// A file added or changed by an ingest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogPut {
+    pub file: String,
+    pub content_hash: u64,
+    pub modules: Vec<(String, PartitionId)>,
+}
+
 /// A change to the cluster metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
@@ -94,6 +102,11 @@ pub enum Command {
     },
     RemoveFile {
         file: String,
+    },
+    /// One ingest: files put and removed together (one generation step).
+    RecordIngest {
+        put: Vec<CatalogPut>,
+        removed: Vec<String>,
     },
 }
 
@@ -197,6 +210,24 @@ impl ClusterState {
                 );
                 CommandResult::Generation(self.generation)
             }
+            Command::RecordIngest { put, removed } => {
+                if put.is_empty() && removed.iter().all(|f| !self.catalog.contains_key(f)) {
+                    return CommandResult::Generation(self.generation);
+                }
+                self.generation += 1;
+                for p in put {
+                    let entry = FileEntry {
+                        content_hash: p.content_hash,
+                        generation: self.generation,
+                        modules: p.modules.clone(),
+                    };
+                    self.catalog.insert(p.file.clone(), entry);
+                }
+                for file in removed {
+                    self.catalog.remove(file);
+                }
+                CommandResult::Generation(self.generation)
+            }
             Command::RemoveFile { file } => {
                 if self.catalog.remove(file).is_some() {
                     self.generation += 1;
@@ -240,6 +271,43 @@ mod tests {
         assert_eq!(
             s.apply(&Command::Configure(ClusterConfig::default())),
             CommandResult::Ok
+        );
+    }
+
+    #[test]
+    fn an_ingest_is_one_generation_step() {
+        let mut s = ClusterState::default();
+        let put = vec![
+            CatalogPut {
+                file: "a.ex".into(),
+                content_hash: 1,
+                modules: vec![("A".into(), 0)],
+            },
+            CatalogPut {
+                file: "b.ex".into(),
+                content_hash: 2,
+                modules: vec![],
+            },
+        ];
+        let first = Command::RecordIngest {
+            put,
+            removed: vec![],
+        };
+        assert_eq!(s.apply(&first), CommandResult::Generation(1));
+        let second = Command::RecordIngest {
+            put: vec![],
+            removed: vec!["a.ex".into(), "nope.ex".into()],
+        };
+        assert_eq!(s.apply(&second), CommandResult::Generation(2));
+        assert_eq!(s.catalog.keys().collect::<Vec<_>>(), vec!["b.ex"]);
+        let nothing = Command::RecordIngest {
+            put: vec![],
+            removed: vec!["a.ex".into()],
+        };
+        assert_eq!(
+            s.apply(&nothing),
+            CommandResult::Generation(2),
+            "no change, no new generation"
         );
     }
 

@@ -9,8 +9,8 @@ mod state_machine;
 use std::io::Cursor;
 
 pub use cluster_state::{
-    ClusterConfig, ClusterState, Command, CommandResult, FileEntry, NodeEntry, NodeState,
-    PartitionMap,
+    CatalogPut, ClusterConfig, ClusterState, Command, CommandResult, FileEntry, NodeEntry,
+    NodeState, PartitionMap,
 };
 pub use log_store::LogStore;
 pub use network::{handle_raft, Network, Raft};
