@@ -15,7 +15,6 @@ use coordinator::cluster::{gather_summaries, held_files, ingest, NodeClient};
 use coordinator::embedded;
 use coordinator::report::{call_rows, render_csv};
 use partition::analysis::CallGraph;
-use proto::node_api::SourceUpload;
 
 const P: u32 = 16;
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -44,14 +43,7 @@ async fn corpus_on_real_processes_survives_kill_9() {
         .collect();
 
     let root = corpus();
-    let sources: Vec<SourceUpload> = embedded::discover(&root)
-        .unwrap()
-        .into_iter()
-        .map(|f| SourceUpload {
-            file: f.name,
-            bytes: std::fs::read(&f.disk).unwrap(),
-        })
-        .collect();
+    let sources = embedded::read_sources(&root).unwrap();
     let held = held_files(&clients, view.epoch, &view.assignment, DEADLINE)
         .await
         .unwrap();

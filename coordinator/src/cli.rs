@@ -14,7 +14,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use partition::analysis::{CallGraph, Reached};
 use partition::store::{MemoryReport, StoreStats};
 use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient};
-use proto::node_api::SourceUpload;
 use proto::{Diagnostic, FunKind, Mfa, ModuleKind, ModuleSummary};
 
 use crate::cluster::{self, NodeClient};
@@ -140,7 +139,7 @@ fn load(coordinators: &[String], path: Option<PathBuf>) -> Result<Loaded> {
         let summaries = built.store.summaries();
         let graph = built
             .store
-            .cached("call_graph", || CallGraph::build(&built.store.summaries()));
+            .cached("call_graph", || CallGraph::build(&summaries));
         return Ok(Loaded {
             stats: built.store.stats(),
             memory: built.store.memory(),
@@ -336,16 +335,7 @@ fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
     if coordinators.is_empty() {
         bail!("cpg ingest sends files to a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (without a cluster, run cpg analyze PATH)");
     }
-    let files = embedded::discover(path)?;
-    let mut sources = Vec::with_capacity(files.len());
-    for f in &files {
-        let bytes =
-            std::fs::read(&f.disk).with_context(|| format!("cannot read {}", f.disk.display()))?;
-        sources.push(SourceUpload {
-            file: f.name.clone(),
-            bytes,
-        });
-    }
+    let sources = embedded::read_sources(path)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(async {
         let (view, clients) = connect(coordinators).await?;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use partition::frontend::build_file;
 use partition::store::{PreparedFile, Store};
+use proto::node_api::SourceUpload;
 use proto::{Diagnostic, FileCpg};
 use rayon::prelude::*;
 
@@ -119,6 +120,24 @@ pub fn discover(root: &Path) -> Result<Vec<SourceFile>, EmbeddedError> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// Every Elixir file under `root` with its bytes, named as in the CPG: what
+/// `cpg ingest` sends to a cluster.
+pub fn read_sources(root: &Path) -> Result<Vec<SourceUpload>, EmbeddedError> {
+    discover(root)?
+        .into_iter()
+        .map(|f| match std::fs::read(&f.disk) {
+            Ok(bytes) => Ok(SourceUpload {
+                file: f.name,
+                bytes,
+            }),
+            Err(source) => Err(EmbeddedError::Unreadable {
+                path: f.disk,
+                source,
+            }),
+        })
+        .collect()
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

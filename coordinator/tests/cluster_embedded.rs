@@ -69,14 +69,7 @@ impl TestNode {
 }
 
 fn sources(root: &Path) -> Vec<SourceUpload> {
-    embedded::discover(root)
-        .unwrap()
-        .into_iter()
-        .map(|f| SourceUpload {
-            file: f.name,
-            bytes: std::fs::read(&f.disk).unwrap(),
-        })
-        .collect()
+    embedded::read_sources(root).unwrap()
 }
 
 fn embedded_csv(root: &Path) -> String {

@@ -21,7 +21,6 @@ use node::membership::Membership;
 use node::service::{Node, NodeConfig};
 use partition::analysis::CallGraph;
 use proto::coordinator_api::ClusterView;
-use proto::node_api::SourceUpload;
 use proto::CpgError;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -223,14 +222,7 @@ async fn nodes_join_through_raft_and_the_cluster_serves_what_embedded_does() {
         })
         .collect();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
-    let sources: Vec<SourceUpload> = embedded::discover(&example)
-        .unwrap()
-        .into_iter()
-        .map(|f| SourceUpload {
-            file: f.name,
-            bytes: std::fs::read(&f.disk).unwrap(),
-        })
-        .collect();
+    let sources = embedded::read_sources(&example).unwrap();
     let held = held_files(&clients, view.epoch, &view.assignment, DEADLINE)
         .await
         .unwrap();
