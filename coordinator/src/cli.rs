@@ -3,7 +3,7 @@
 //! it. With `--coordinator`, `cpg ingest PATH` sends a tree to the cluster and
 //! the queries run the same analysis code on summaries gathered from it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,13 +11,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use partition::analysis::{CallGraph, Reached};
-use partition::store::{MemoryReport, StoreStats};
 use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient};
-use proto::{Diagnostic, FunKind, Mfa, ModuleKind, ModuleSummary};
+use proto::{Answer, CpgError, Mfa, Query, QueryResult};
 
 use crate::cluster::{self, NodeClient};
 use crate::embedded;
+use crate::query::{answer, Snapshot};
 use crate::report;
 
 #[derive(Debug, Parser)]
@@ -98,6 +97,9 @@ pub struct WalkArgs {
 
 /// Deadline of each request to a node.
 const NODE_DEADLINE: Duration = Duration::from_secs(60);
+/// Deadline of a query to a coordinator (the first query after an ingest
+/// gathers every partition's summaries).
+const QUERY_DEADLINE: Duration = Duration::from_secs(300);
 
 pub fn run(cli: Cli) -> Result<()> {
     let coordinators = cli.coordinator;
@@ -117,37 +119,19 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// What a query runs on: summaries, their call graph, and how they were had.
-struct Loaded {
-    summaries: Vec<Arc<ModuleSummary>>,
-    graph: Arc<CallGraph>,
-    stats: StoreStats,
-    diagnostics: Vec<Diagnostic>,
-    memory: MemoryReport,
-    build_ms: u64,
-    /// Partitions the cluster could not answer for (empty: complete).
-    missing: Vec<u32>,
-}
-
-/// Load from the cluster when coordinators are given, else build PATH.
-fn load(coordinators: &[String], path: Option<PathBuf>) -> Result<Loaded> {
+/// Run `query` embedded on PATH, or on the cluster when coordinators are
+/// given (any of them answers; the next is tried when one cannot be reached).
+fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<Answer> {
     if coordinators.is_empty() {
         let Some(path) = path else {
             bail!("give a PATH to analyze, or --coordinator HOST:PORT to query a cluster");
         };
         let built = embedded::build(&path)?;
-        let summaries = built.store.summaries();
-        let graph = built
-            .store
-            .cached("call_graph", || CallGraph::build(&summaries));
-        return Ok(Loaded {
-            stats: built.store.stats(),
-            memory: built.store.memory(),
-            build_ms: built.elapsed.as_millis() as u64,
-            summaries,
-            graph,
-            diagnostics: built.diagnostics,
-            missing: Vec::new(),
+        return answer(&Snapshot::of_build(&built), &query).map_err(|e| match e {
+            CpgError::InvalidInput { reason } => {
+                anyhow::anyhow!("{}: {reason}", path.display())
+            }
+            e => e.into(),
         });
     }
     if let Some(path) = path {
@@ -156,64 +140,42 @@ fn load(coordinators: &[String], path: Option<PathBuf>) -> Result<Loaded> {
             path.display()
         );
     }
-    let started = Instant::now();
     let runtime = tokio::runtime::Runtime::new()?;
-    let (view, clients) = runtime.block_on(connect(coordinators))?;
-    let gathered = runtime.block_on(cluster::gather_summaries(
-        &clients,
-        view.epoch,
-        &view.assignment,
-        NODE_DEADLINE,
-    ));
-    if !gathered.complete {
+    let answer = runtime.block_on(async {
+        let mut errors = Vec::new();
+        for address in coordinators {
+            let transport = match proto::wire::dial(address, Duration::from_secs(3)).await {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(format!("{address}: {e}"));
+                    continue;
+                }
+            };
+            let client =
+                CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+            let mut ctx = tarpc::context::current();
+            ctx.deadline = Instant::now() + QUERY_DEADLINE;
+            match client.query(ctx, query.clone()).await {
+                Ok(Ok(answer)) => return Ok(answer),
+                Ok(Err(CpgError::Unavailable { partitions })) if partitions.is_empty() => {
+                    errors.push(format!("{address}: the cluster has no partitions yet"))
+                }
+                Ok(Err(CpgError::Unavailable { .. })) => errors.push(format!(
+                    "{address}: the cluster has no storage nodes yet; start cpg-node processes first"
+                )),
+                Ok(Err(e)) => return Err(anyhow::Error::from(e)),
+                Err(e) => errors.push(format!("{address}: {e}")),
+            }
+        }
+        bail!("no coordinator answered ({})", errors.join("; "))
+    })?;
+    if !answer.missing.is_empty() {
         eprintln!(
-            "cpg: warning: partitions {:?} did not answer; results leave out their modules ({})",
-            gathered.missing,
-            gathered
-                .failures
-                .iter()
-                .map(|(n, e)| format!("node {n}: {e}"))
-                .collect::<Vec<_>>()
-                .join("; ")
+            "cpg: warning: partitions {:?} did not answer; results leave out their modules",
+            answer.missing
         );
     }
-    let summaries = gathered.summaries;
-    let graph = Arc::new(CallGraph::build(&summaries));
-    Ok(Loaded {
-        stats: stats_of(&summaries),
-        memory: MemoryReport::default(),
-        build_ms: started.elapsed().as_millis() as u64,
-        summaries,
-        graph,
-        diagnostics: Vec::new(),
-        missing: gathered.missing,
-    })
-}
-
-/// The figures an embedded store reports, computed from summaries.
-fn stats_of(summaries: &[Arc<ModuleSummary>]) -> StoreStats {
-    let files: BTreeSet<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
-    let scripts = summaries
-        .iter()
-        .filter(|m| m.kind == ModuleKind::Script)
-        .count() as u64;
-    StoreStats {
-        files: files.len() as u64,
-        modules: summaries.len() as u64 - scripts,
-        scripts,
-        functions: summaries
-            .iter()
-            .map(|m| {
-                m.functions
-                    .iter()
-                    .filter(|f| f.kind != FunKind::ModuleBody)
-                    .count() as u64
-            })
-            .sum(),
-        nodes: summaries.iter().map(|m| u64::from(m.nodes)).sum(),
-        edges: summaries.iter().map(|m| u64::from(m.edges)).sum(),
-        generation: 0,
-    }
+    Ok(answer)
 }
 
 /// The cluster view from the first coordinator that answers, and a client
@@ -252,17 +214,10 @@ async fn connect(coordinators: &[String]) -> Result<(ClusterView, HashMap<u64, A
 }
 
 fn analyze(coordinators: &[String], path: Option<PathBuf>, json: bool, top: usize) -> Result<()> {
-    let loaded = load(coordinators, path)?;
-    let mut report = report::analyze_report(
-        loaded.stats,
-        &loaded.summaries,
-        &loaded.graph,
-        loaded.diagnostics,
-        &loaded.memory,
-        loaded.build_ms,
-        top,
-    );
-    report.missing_partitions = loaded.missing;
+    let answer = ask(coordinators, path, Query::Analyze { top: top as u32 })?;
+    let QueryResult::Analyze(report) = answer.result else {
+        bail!("the coordinator answered an analyze query with something else");
+    };
     let out = if json {
         let mut s = serde_json::to_string_pretty(&report)?;
         s.push('\n');
@@ -279,8 +234,10 @@ fn export_call_graph(
     format: Format,
     output: Option<PathBuf>,
 ) -> Result<()> {
-    let loaded = load(coordinators, path)?;
-    let rows = report::call_rows(&loaded.graph);
+    let answer = ask(coordinators, path, Query::CallGraph)?;
+    let QueryResult::CallGraph(rows) = answer.result else {
+        bail!("the coordinator answered a call-graph query with something else");
+    };
     let text = match format {
         Format::Csv => report::render_csv(&rows),
         Format::Json => serde_json::to_string_pretty(&rows)? + "\n",
@@ -295,34 +252,31 @@ fn export_call_graph(
 }
 
 fn walk(coordinators: &[String], args: WalkArgs, callers: bool) -> Result<()> {
-    let mfa: Mfa = args.function.parse()?;
+    let function: Mfa = args.function.parse()?;
     if args.depth == 0 {
         bail!("--depth must be at least 1");
     }
-    let loaded = load(coordinators, args.path.clone())?;
-    let graph = &loaded.graph;
-    if graph.id(&mfa).is_none() {
-        let place = args
-            .path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "the cluster".into());
-        bail!("{mfa} is neither defined nor called in {place}; check the module name, function name and arity");
-    }
-    let reached: Vec<Reached> = if callers {
-        graph.callers(&mfa, args.depth)
+    let depth = args.depth;
+    let query = if callers {
+        Query::Callers {
+            function: function.clone(),
+            depth,
+        }
     } else {
-        graph.callees(&mfa, args.depth)
+        Query::Callees {
+            function: function.clone(),
+            depth,
+        }
+    };
+    let answer = ask(coordinators, args.path, query)?;
+    let QueryResult::Reached(reached) = answer.result else {
+        bail!("the coordinator answered a walk with something else");
     };
     let text = if args.json {
         serde_json::to_string_pretty(&reached)? + "\n"
     } else {
         let what = if callers { "callers" } else { "callees" };
-        let mut s = format!(
-            "{} {what} of {mfa} (depth {}):\n",
-            reached.len(),
-            args.depth
-        );
+        let mut s = format!("{} {what} of {function} (depth {depth}):\n", reached.len());
         for r in &reached {
             s.push_str(&format!("  {:>3}  {}\n", r.depth, r.mfa));
         }

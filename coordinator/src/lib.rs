@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod embedded;
 pub mod placement;
+pub mod query;
 pub mod raft;
 pub mod report;
 pub mod service;

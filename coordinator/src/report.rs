@@ -4,46 +4,17 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use partition::analysis::{
-    module_cycles, most_called, most_complex, CallGraph, FunctionRank, ModuleCycle,
-};
-use partition::store::{MemoryReport, StoreStats};
+use partition::analysis::{module_cycles, most_called, most_complex, CallGraph};
+use partition::store::StoreStats;
+pub use proto::{AnalyzeReport, CallRow};
 use proto::{Diagnostic, ModuleSummary};
-use serde::Serialize;
-
-/// The `cpg analyze` report. `--json` prints exactly this object.
-#[derive(Debug, Serialize)]
-pub struct AnalyzeReport {
-    pub files: u64,
-    pub modules: u64,
-    /// Scripts with top-level code (each a pseudo-module named after its file).
-    pub scripts: u64,
-    pub functions: u64,
-    pub nodes: u64,
-    pub edges: u64,
-    pub calls: u64,
-    pub unresolved_calls: u64,
-    pub dynamic_calls: u64,
-    pub parse_diagnostics: Vec<Diagnostic>,
-    pub most_complex: Vec<FunctionRank>,
-    pub most_called: Vec<FunctionRank>,
-    pub module_cycles: Vec<ModuleCycle>,
-    /// Bytes the store accounts for in its own tables and indexes.
-    pub memory_bytes: usize,
-    /// Peak resident set size of this process (Linux `VmHWM`), when known.
-    pub peak_rss_bytes: Option<u64>,
-    pub build_ms: u64,
-    /// Cluster mode: partitions that did not answer (their modules are left
-    /// out of every figure). Always empty embedded.
-    pub missing_partitions: Vec<u32>,
-}
 
 pub fn analyze_report(
     stats: StoreStats,
     summaries: &[Arc<ModuleSummary>],
     graph: &CallGraph,
     diagnostics: Vec<Diagnostic>,
-    memory: &MemoryReport,
+    memory_bytes: usize,
     build_ms: u64,
     top: usize,
 ) -> AnalyzeReport {
@@ -62,7 +33,7 @@ pub fn analyze_report(
         most_complex: most_complex(summaries, top),
         most_called: most_called(graph, top),
         module_cycles: module_cycles(summaries, graph),
-        memory_bytes: memory.total,
+        memory_bytes,
         peak_rss_bytes: peak_rss_bytes(),
         build_ms,
         missing_partitions: Vec::new(),
@@ -188,20 +159,6 @@ fn abbreviate(items: &[String], n: usize) -> String {
     } else {
         format!("{}, ... ({} more)", items[..n].join(", "), items.len() - n)
     }
-}
-
-/// One exported call-graph row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CallRow {
-    pub caller_module: String,
-    pub caller_function: String,
-    pub caller_arity: u16,
-    pub callee_module: String,
-    pub callee_function: String,
-    pub callee_arity: u16,
-    pub file: String,
-    pub line: u32,
-    pub kind: String,
 }
 
 pub fn call_rows(graph: &CallGraph) -> Vec<CallRow> {

@@ -7,21 +7,25 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config};
 use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorService, NodeInfo, RaftRpc};
-use proto::CpgError;
+use proto::{Answer, CpgError, Diagnostic, Query};
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
 use crate::placement::Ring;
+use crate::query::{answer, QueryEngine};
 use crate::raft::{
-    self, handle_raft, CatalogPut, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
+    self, handle_raft, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
     StateMachine,
 };
+
+/// Deadline of each request a coordinator makes to a storage node.
+const NODE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// How a coordinator starts.
 #[derive(Debug, Clone)]
@@ -40,6 +44,7 @@ pub struct Coordinator {
     pub address: String,
     pub raft: Raft,
     sm: StateMachine,
+    queries: QueryEngine,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -78,6 +83,7 @@ impl Coordinator {
             address: config.address.clone(),
             raft,
             sm,
+            queries: QueryEngine::new(NODE_DEADLINE),
         }))
     }
 
@@ -98,7 +104,8 @@ impl Coordinator {
     pub async fn configure(&self, config: ClusterConfig) -> Result<(), CpgError> {
         match self.write(Command::Configure(config)).await? {
             CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
-            _ => Ok(()),
+            // Nodes may have registered already.
+            _ => self.rebalance().await,
         }
     }
 
@@ -119,9 +126,9 @@ impl Coordinator {
     }
 
     pub fn view(&self) -> ClusterView {
-        let s = self.sm.state();
-        ClusterView {
-            leader: self.leader_address(),
+        let leader = self.leader_address();
+        self.sm.read(|s| ClusterView {
+            leader,
             epoch: s.partition_map.epoch,
             partitions: s.config.partitions,
             replication: s.config.replication,
@@ -143,7 +150,28 @@ impl Coordinator {
                 .collect(),
             generation: s.generation,
             files: s.catalog.len() as u64,
-        }
+        })
+    }
+
+    /// Answer an analysis query from the current snapshot of the cluster's
+    /// summaries (gathered again when the catalog or the map changed).
+    pub async fn query(&self, query: &Query) -> Result<Answer, CpgError> {
+        let view = self.view();
+        let sm = self.sm.clone();
+        let snapshot = self
+            .queries
+            .snapshot(&view, move || {
+                let mut d: Vec<Diagnostic> = sm.read(|s| {
+                    s.catalog
+                        .values()
+                        .flat_map(|e| e.diagnostics.iter().cloned())
+                        .collect()
+                });
+                d.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+                d
+            })
+            .await?;
+        answer(&snapshot, query)
     }
 
     /// Commit a command through Raft (leader only).
@@ -164,6 +192,9 @@ impl Coordinator {
     /// leader, and nowhere else.
     pub async fn rebalance(&self) -> Result<(), CpgError> {
         let s = self.sm.state();
+        if !s.configured {
+            return Ok(());
+        }
         let up = s
             .nodes
             .iter()
@@ -227,7 +258,16 @@ impl CoordinatorService for CoordinatorServer {
             .await?
         {
             CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
-            _ => Ok(self.0.view()),
+            _ => {
+                // Nodes that registered before the configuration was
+                // committed are placed now.
+                let view = self.0.view();
+                if !view.assignment.values().flatten().any(|n| *n == id) {
+                    self.0.rebalance().await?;
+                    return Ok(self.0.view());
+                }
+                Ok(view)
+            }
         }
     }
 
@@ -241,14 +281,6 @@ impl CoordinatorService for CoordinatorServer {
         put: Vec<CatalogFile>,
         removed: Vec<String>,
     ) -> Result<u64, CpgError> {
-        let put = put
-            .into_iter()
-            .map(|f| CatalogPut {
-                file: f.file,
-                content_hash: f.content_hash,
-                modules: f.modules,
-            })
-            .collect();
         match self.0.write(Command::RecordIngest { put, removed }).await? {
             CommandResult::Generation(g) => Ok(g),
             CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
@@ -270,6 +302,10 @@ impl CoordinatorService for CoordinatorServer {
                 vnodes,
             })
             .await
+    }
+
+    async fn query(self, _: Context, query: Query) -> Result<Answer, CpgError> {
+        self.0.query(&query).await
     }
 }
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use coordinator::raft::{Command, CommandResult, Raft, StateMachine};
+use coordinator::raft::{CatalogPut, Command, CommandResult, Raft, StateMachine};
 use coordinator::service::{run, Coordinator, CoordinatorConfig};
 use openraft::BasicNode;
 
@@ -91,10 +91,14 @@ async fn wait_for(sm: &StateMachine, files: usize) {
 }
 
 fn put(file: &str) -> Command {
-    Command::PutFile {
-        file: file.into(),
-        content_hash: 1,
-        modules: vec![("M".into(), 0)],
+    Command::RecordIngest {
+        put: vec![CatalogPut {
+            file: file.into(),
+            content_hash: 1,
+            modules: vec![("M".into(), 0)],
+            diagnostics: vec![],
+        }],
+        removed: vec![],
     }
 }
 

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use coordinator::raft::{self, Command, LogStore, StateMachine, TypeConfig};
+use coordinator::raft::{self, CatalogPut, Command, LogStore, StateMachine, TypeConfig};
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftLogReader, StorageError, Vote};
@@ -46,10 +46,14 @@ async fn everything_acknowledged_survives_a_restart() {
                 entry(
                     3,
                     i,
-                    Some(Command::PutFile {
-                        file: format!("f{i}.ex"),
-                        content_hash: i,
-                        modules: vec![],
+                    Some(Command::RecordIngest {
+                        put: vec![CatalogPut {
+                            file: format!("f{i}.ex"),
+                            content_hash: i,
+                            modules: vec![],
+                            diagnostics: vec![],
+                        }],
+                        removed: vec![],
                     }),
                 )
             })

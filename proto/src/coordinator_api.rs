@@ -51,6 +51,9 @@ pub struct CatalogFile {
     pub file: String,
     pub content_hash: u64,
     pub modules: Vec<(String, u32)>,
+    /// What parsing the file reported, so that a cluster's `cpg analyze`
+    /// lists the same diagnostics as an embedded run.
+    pub diagnostics: Vec<crate::Diagnostic>,
 }
 
 #[tarpc::service]
@@ -72,4 +75,6 @@ pub trait CoordinatorService {
     /// Set partition count, replication and virtual nodes; refused once
     /// partitions are placed with a different configuration. Leader only.
     async fn configure(partitions: u32, replication: u32, vnodes: u32) -> Result<(), CpgError>;
+    /// Run an analysis on what the cluster holds (any member answers).
+    async fn query(query: crate::Query) -> Result<crate::Answer, CpgError>;
 }

@@ -11,6 +11,7 @@ pub mod fragment;
 pub mod kinds;
 pub mod mfa;
 pub mod node_api;
+pub mod results;
 pub mod summary;
 pub mod wire;
 
@@ -21,4 +22,8 @@ pub use fragment::{
 };
 pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
 pub use mfa::{Mfa, MfaParseError};
+pub use results::{
+    AnalyzeReport, Answer, CallRow, FunctionRank, ModuleCycle, ModuleEdge, Query, QueryResult,
+    Reached,
+};
 pub use summary::{CallSummary, DepSummary, FunctionMetrics, FunctionSummary, ModuleSummary};

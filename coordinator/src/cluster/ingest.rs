@@ -124,6 +124,7 @@ pub async fn ingest(
     for f in parsed {
         report.diagnostics.extend(f.diagnostics.iter().cloned());
         report.put.push(CatalogFile {
+            diagnostics: f.diagnostics.clone(),
             file: f.file.clone(),
             content_hash: f.content_hash,
             modules: f

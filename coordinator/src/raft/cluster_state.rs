@@ -61,15 +61,12 @@ pub struct FileEntry {
     pub generation: u64,
     /// Modules the file defines, with their partition.
     pub modules: Vec<(String, PartitionId)>,
+    /// What parsing it reported (syntax errors and the like).
+    pub diagnostics: Vec<proto::Diagnostic>,
 }
 
-/// A file added or changed by an ingest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogPut {
-    pub file: String,
-    pub content_hash: u64,
-    pub modules: Vec<(String, PartitionId)>,
-}
+/// A file added or changed by an ingest (the wire type, recorded as is).
+pub type CatalogPut = proto::coordinator_api::CatalogFile;
 
 /// A change to the cluster metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,15 +90,6 @@ pub enum Command {
     AssignPartitions {
         epoch: u64,
         assignment: Assignment,
-    },
-    /// A file was (re)ingested.
-    PutFile {
-        file: String,
-        content_hash: u64,
-        modules: Vec<(String, PartitionId)>,
-    },
-    RemoveFile {
-        file: String,
     },
     /// One ingest: files put and removed together (one generation step).
     RecordIngest {
@@ -129,6 +117,10 @@ pub struct ClusterState {
     pub catalog: BTreeMap<String, FileEntry>,
     /// Incremented by every catalog change; caches key on it.
     pub generation: u64,
+    /// Whether `config` was committed (by the member that initialized the
+    /// group). Partitions are placed only once it is, so nodes that register
+    /// early do not fix the defaults.
+    pub configured: bool,
 }
 
 impl ClusterState {
@@ -147,6 +139,7 @@ impl ClusterState {
                     );
                 }
                 self.config = *config;
+                self.configured = true;
                 CommandResult::Ok
             }
             Command::RegisterNode {
@@ -194,22 +187,6 @@ impl ClusterState {
                 };
                 CommandResult::Ok
             }
-            Command::PutFile {
-                file,
-                content_hash,
-                modules,
-            } => {
-                self.generation += 1;
-                self.catalog.insert(
-                    file.clone(),
-                    FileEntry {
-                        content_hash: *content_hash,
-                        generation: self.generation,
-                        modules: modules.clone(),
-                    },
-                );
-                CommandResult::Generation(self.generation)
-            }
             Command::RecordIngest { put, removed } => {
                 if put.is_empty() && removed.iter().all(|f| !self.catalog.contains_key(f)) {
                     return CommandResult::Generation(self.generation);
@@ -220,17 +197,12 @@ impl ClusterState {
                         content_hash: p.content_hash,
                         generation: self.generation,
                         modules: p.modules.clone(),
+                        diagnostics: p.diagnostics.clone(),
                     };
                     self.catalog.insert(p.file.clone(), entry);
                 }
                 for file in removed {
                     self.catalog.remove(file);
-                }
-                CommandResult::Generation(self.generation)
-            }
-            Command::RemoveFile { file } => {
-                if self.catalog.remove(file).is_some() {
-                    self.generation += 1;
                 }
                 CommandResult::Generation(self.generation)
             }
@@ -282,11 +254,13 @@ mod tests {
                 file: "a.ex".into(),
                 content_hash: 1,
                 modules: vec![("A".into(), 0)],
+                diagnostics: vec![],
             },
             CatalogPut {
                 file: "b.ex".into(),
                 content_hash: 2,
                 modules: vec![],
+                diagnostics: vec![],
             },
         ];
         let first = Command::RecordIngest {
@@ -312,26 +286,8 @@ mod tests {
     }
 
     #[test]
-    fn catalog_changes_bump_the_generation() {
+    fn heartbeats_of_unknown_nodes_are_rejected() {
         let mut s = ClusterState::default();
-        let put = Command::PutFile {
-            file: "a.ex".into(),
-            content_hash: 7,
-            modules: vec![("A".into(), 3)],
-        };
-        assert_eq!(s.apply(&put), CommandResult::Generation(1));
-        assert_eq!(
-            s.apply(&Command::RemoveFile {
-                file: "a.ex".into()
-            }),
-            CommandResult::Generation(2)
-        );
-        assert_eq!(
-            s.apply(&Command::RemoveFile {
-                file: "a.ex".into()
-            }),
-            CommandResult::Generation(2)
-        );
         assert!(matches!(
             s.apply(&Command::Heartbeat { id: 9, now_ms: 1 }),
             CommandResult::Rejected(_)

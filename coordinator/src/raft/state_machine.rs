@@ -90,6 +90,11 @@ impl StateMachine {
     pub fn state(&self) -> ClusterState {
         self.lock().state.clone()
     }
+
+    /// Read part of the current state without copying all of it.
+    pub fn read<T>(&self, f: impl FnOnce(&ClusterState) -> T) -> T {
+        f(&self.lock().state)
+    }
 }
 
 impl SmInner {

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use proto::{CallKind, CallSummary, DepKind, FunKind, Mfa, ModuleSummary};
+use proto::{CallKind, CallSummary, DepKind, FunKind, Mfa, ModuleSummary, Reached};
 
 use crate::frontend::USE_EFFECTS;
 use serde::Serialize;
@@ -34,13 +34,6 @@ pub struct CallEdge {
     pub file: Arc<str>,
     pub line: u32,
     pub column: u32,
-}
-
-/// A function reached by a transitive walk, at its shortest distance.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Reached {
-    pub depth: u32,
-    pub mfa: Mfa,
 }
 
 #[derive(Debug, Default)]

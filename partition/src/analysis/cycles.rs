@@ -6,28 +6,9 @@ use std::sync::Arc;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
-use proto::{CallKind, DepKind, ModuleSummary};
-use serde::Serialize;
+use proto::{CallKind, DepKind, ModuleCycle, ModuleEdge, ModuleSummary};
 
 use super::CallGraph;
-
-/// One module-to-module edge and why it exists.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct ModuleEdge {
-    pub from: String,
-    pub to: String,
-    /// `call` for a runtime remote call, else the dependency kind.
-    pub kinds: Vec<String>,
-    /// Whether any reason forces recompilation (`mix xref` compile-time edge).
-    pub compile_time: bool,
-}
-
-/// A set of modules that all reach each other, and the edges among them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ModuleCycle {
-    pub modules: Vec<String>,
-    pub edges: Vec<ModuleEdge>,
-}
 
 /// Every module cycle among the ingested modules, largest first. Edges come
 /// from dependencies (except `alias`, which by itself depends on nothing) and

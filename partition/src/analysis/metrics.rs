@@ -2,19 +2,9 @@
 
 use std::sync::Arc;
 
-use proto::{FunKind, Mfa, ModuleSummary};
-use serde::Serialize;
+use proto::{FunKind, FunctionRank, Mfa, ModuleSummary};
 
 use super::CallGraph;
-
-/// A function and a figure about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FunctionRank {
-    pub mfa: Mfa,
-    pub value: u32,
-    pub file: String,
-    pub line: u32,
-}
 
 /// The `n` functions with the highest cyclomatic complexity (ties by name).
 pub fn most_complex(summaries: &[Arc<ModuleSummary>], n: usize) -> Vec<FunctionRank> {

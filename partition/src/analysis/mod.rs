@@ -6,6 +6,7 @@ mod callgraph;
 mod cycles;
 mod metrics;
 
-pub use callgraph::{CallEdge, CallGraph, FnInfo, Reached};
-pub use cycles::{module_cycles, ModuleCycle, ModuleEdge};
-pub use metrics::{most_called, most_complex, FunctionRank};
+pub use callgraph::{CallEdge, CallGraph, FnInfo};
+pub use cycles::module_cycles;
+pub use metrics::{most_called, most_complex};
+pub use proto::{FunctionRank, ModuleCycle, ModuleEdge, Reached};

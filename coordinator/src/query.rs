@@ -1,0 +1,219 @@
+//! Answering analysis queries. A [`Snapshot`] is what every analysis runs on:
+//! module summaries, their linked call graph and the figures about them. The
+//! embedded mode takes it from one store; a coordinator gathers it from the
+//! storage nodes and keeps it for as long as the catalog generation and the
+//! partition map stay the same, so repeated queries cost a lookup, not a
+//! scatter-gather. Both modes answer with [`answer`], so they agree by
+//! construction.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use partition::analysis::CallGraph;
+use partition::store::StoreStats;
+use proto::coordinator_api::ClusterView;
+use proto::{Answer, CpgError, Diagnostic, FunKind, ModuleKind, ModuleSummary, Query, QueryResult};
+
+use crate::cluster::{gather_summaries, NodeClient};
+use crate::embedded::Built;
+use crate::report;
+
+/// Everything the analyses need, taken at one moment.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Catalog generation the snapshot was taken at (0 embedded).
+    pub generation: u64,
+    /// Partition-map epoch it was gathered under (0 embedded).
+    pub epoch: u64,
+    pub summaries: Vec<Arc<ModuleSummary>>,
+    pub graph: Arc<CallGraph>,
+    pub stats: StoreStats,
+    /// Sorted by (file, line, column).
+    pub diagnostics: Vec<Diagnostic>,
+    pub memory_bytes: usize,
+    /// Time to build (embedded) or gather and link (cluster).
+    pub build_ms: u64,
+    /// Partitions that did not answer; their modules are missing.
+    pub missing: Vec<u32>,
+    taken: Instant,
+}
+
+impl Snapshot {
+    /// The snapshot of an embedded build.
+    pub fn of_build(built: &Built) -> Snapshot {
+        let summaries = built.store.summaries();
+        let graph = built
+            .store
+            .cached("call_graph", || CallGraph::build(&summaries));
+        Snapshot {
+            generation: 0,
+            epoch: 0,
+            stats: built.store.stats(),
+            memory_bytes: built.store.memory().total,
+            build_ms: built.elapsed.as_millis() as u64,
+            summaries,
+            graph,
+            diagnostics: built.diagnostics.clone(),
+            missing: Vec::new(),
+            taken: Instant::now(),
+        }
+    }
+}
+
+/// The figures an embedded store reports, computed from summaries.
+pub fn stats_of(summaries: &[Arc<ModuleSummary>]) -> StoreStats {
+    let files: BTreeSet<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
+    let scripts = summaries
+        .iter()
+        .filter(|m| m.kind == ModuleKind::Script)
+        .count() as u64;
+    StoreStats {
+        files: files.len() as u64,
+        modules: summaries.len() as u64 - scripts,
+        scripts,
+        functions: summaries
+            .iter()
+            .map(|m| {
+                m.functions
+                    .iter()
+                    .filter(|f| f.kind != FunKind::ModuleBody)
+                    .count() as u64
+            })
+            .sum(),
+        nodes: summaries.iter().map(|m| u64::from(m.nodes)).sum(),
+        edges: summaries.iter().map(|m| u64::from(m.edges)).sum(),
+        generation: 0,
+    }
+}
+
+/// Run `query` on `snapshot`.
+pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
+    let graph = &snapshot.graph;
+    let result = match query {
+        Query::Analyze { top } => {
+            let mut r = report::analyze_report(
+                snapshot.stats,
+                &snapshot.summaries,
+                graph,
+                snapshot.diagnostics.clone(),
+                snapshot.memory_bytes,
+                snapshot.build_ms,
+                *top as usize,
+            );
+            r.missing_partitions = snapshot.missing.clone();
+            QueryResult::Analyze(Box::new(r))
+        }
+        Query::CallGraph => QueryResult::CallGraph(report::call_rows(graph)),
+        Query::Callers { function, depth } | Query::Callees { function, depth } => {
+            if *depth == 0 {
+                return Err(CpgError::InvalidInput {
+                    reason: "depth must be at least 1".into(),
+                });
+            }
+            if graph.id(function).is_none() {
+                return Err(CpgError::InvalidInput {
+                    reason: format!(
+                        "{function} is neither defined nor called in the analyzed code; check the module name, function name and arity"
+                    ),
+                });
+            }
+            QueryResult::Reached(match query {
+                Query::Callers { .. } => graph.callers(function, *depth),
+                _ => graph.callees(function, *depth),
+            })
+        }
+    };
+    Ok(Answer {
+        generation: snapshot.generation,
+        missing: snapshot.missing.clone(),
+        result,
+    })
+}
+
+/// How long an incomplete snapshot is reused before asking the missing
+/// partitions again.
+const RETRY_INCOMPLETE: Duration = Duration::from_secs(1);
+
+/// A coordinator's query side: node clients and the current snapshot.
+#[derive(Debug)]
+pub struct QueryEngine {
+    clients: std::sync::Mutex<HashMap<u64, Arc<NodeClient>>>,
+    /// Held while a snapshot is gathered, so concurrent queries wait for
+    /// one gather instead of each starting their own.
+    current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    /// Deadline of each request to a node.
+    deadline: Duration,
+}
+
+impl QueryEngine {
+    pub fn new(deadline: Duration) -> QueryEngine {
+        QueryEngine {
+            clients: std::sync::Mutex::new(HashMap::new()),
+            current: tokio::sync::Mutex::new(None),
+            deadline,
+        }
+    }
+
+    /// Clients for the nodes of `view`, reusing live connections.
+    fn clients(&self, view: &ClusterView) -> HashMap<u64, Arc<NodeClient>> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients.retain(|id, c| {
+            view.nodes
+                .iter()
+                .any(|n| n.id == *id && n.address == c.addr.to_string())
+        });
+        for n in &view.nodes {
+            if clients.contains_key(&n.id) {
+                continue;
+            }
+            if let Ok(addr) = n.address.parse() {
+                clients.insert(n.id, Arc::new(NodeClient::new(n.id, addr)));
+            }
+        }
+        clients.clone()
+    }
+
+    /// The snapshot for `view`: the current one if it is still valid, else
+    /// a fresh gather. `diagnostics` come from the catalog.
+    pub async fn snapshot(
+        &self,
+        view: &ClusterView,
+        diagnostics: impl FnOnce() -> Vec<Diagnostic>,
+    ) -> Result<Arc<Snapshot>, CpgError> {
+        if view.assignment.is_empty() {
+            return Err(CpgError::Unavailable {
+                partitions: (0..view.partitions).collect(),
+            });
+        }
+        let mut slot = self.current.lock().await;
+        if let Some(s) = slot.as_ref() {
+            if s.generation == view.generation
+                && s.epoch == view.epoch
+                && (s.missing.is_empty() || s.taken.elapsed() < RETRY_INCOMPLETE)
+            {
+                return Ok(s.clone());
+            }
+        }
+        let started = Instant::now();
+        let clients = self.clients(view);
+        let gathered =
+            gather_summaries(&clients, view.epoch, &view.assignment, self.deadline).await;
+        let summaries = gathered.summaries;
+        let graph = Arc::new(CallGraph::build(&summaries));
+        let snapshot = Arc::new(Snapshot {
+            generation: view.generation,
+            epoch: view.epoch,
+            stats: stats_of(&summaries),
+            memory_bytes: 0,
+            build_ms: started.elapsed().as_millis() as u64,
+            summaries,
+            graph,
+            diagnostics: diagnostics(),
+            missing: gathered.missing,
+            taken: Instant::now(),
+        });
+        *slot = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+}

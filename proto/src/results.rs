@@ -1,0 +1,115 @@
+//! Results of the analyses, as they cross the wire: the same types are what
+//! the embedded mode computes, what a coordinator answers with, and what the
+//! CLI prints. Computing them is `partition::analysis`'s business.
+
+use serde::{Deserialize, Serialize};
+
+use crate::fragment::Diagnostic;
+use crate::mfa::Mfa;
+
+/// A function reached by a transitive walk, at its shortest distance.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Reached {
+    pub depth: u32,
+    pub mfa: Mfa,
+}
+
+/// One module-to-module edge and why it exists.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ModuleEdge {
+    pub from: String,
+    pub to: String,
+    /// `call` for a runtime remote call, else the dependency kind.
+    pub kinds: Vec<String>,
+    /// Whether any reason forces recompilation (`mix xref` compile-time edge).
+    pub compile_time: bool,
+}
+
+/// A set of modules that all reach each other, and the edges among them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleCycle {
+    pub modules: Vec<String>,
+    pub edges: Vec<ModuleEdge>,
+}
+
+/// A function and a figure about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionRank {
+    pub mfa: Mfa,
+    pub value: u32,
+    pub file: String,
+    pub line: u32,
+}
+
+/// One exported call-graph row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRow {
+    pub caller_module: String,
+    pub caller_function: String,
+    pub caller_arity: u16,
+    pub callee_module: String,
+    pub callee_function: String,
+    pub callee_arity: u16,
+    pub file: String,
+    pub line: u32,
+    pub kind: String,
+}
+
+/// The `cpg analyze` report. `--json` prints exactly this object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalyzeReport {
+    pub files: u64,
+    pub modules: u64,
+    /// Scripts with top-level code (each a pseudo-module named after its file).
+    pub scripts: u64,
+    pub functions: u64,
+    pub nodes: u64,
+    pub edges: u64,
+    pub calls: u64,
+    pub unresolved_calls: u64,
+    pub dynamic_calls: u64,
+    pub parse_diagnostics: Vec<Diagnostic>,
+    pub most_complex: Vec<FunctionRank>,
+    pub most_called: Vec<FunctionRank>,
+    pub module_cycles: Vec<ModuleCycle>,
+    /// Bytes the store accounts for in its own tables and indexes (embedded).
+    pub memory_bytes: usize,
+    /// Peak resident set size of the process that computed the report
+    /// (Linux `VmHWM`), when known.
+    pub peak_rss_bytes: Option<u64>,
+    /// Time to build the CPG (embedded) or to gather the summaries (cluster).
+    pub build_ms: u64,
+    /// Cluster mode: partitions that did not answer (their modules are left
+    /// out of every figure). Always empty embedded.
+    pub missing_partitions: Vec<u32>,
+}
+
+/// An analysis request to a coordinator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Query {
+    /// The `cpg analyze` report, rankings `top` long.
+    Analyze { top: u32 },
+    /// Every call site, in export order.
+    CallGraph,
+    /// Functions calling `function`, transitively to `depth` (1: direct).
+    Callers { function: Mfa, depth: u32 },
+    /// Functions `function` calls, transitively to `depth`.
+    Callees { function: Mfa, depth: u32 },
+}
+
+/// What a query found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueryResult {
+    Analyze(Box<AnalyzeReport>),
+    CallGraph(Vec<CallRow>),
+    Reached(Vec<Reached>),
+}
+
+/// A coordinator's answer: the result, the catalog generation it reflects,
+/// and the partitions that did not answer (empty: the result is complete).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    pub generation: u64,
+    pub missing: Vec<u32>,
+    pub result: QueryResult,
+}
