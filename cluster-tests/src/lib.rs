@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
+use proto::node_api::NodeServiceClient;
+use proto::{Answer, Query};
 
 /// Where cargo put the workspace's binaries: next to this test's executable.
 pub fn binary(name: &str) -> PathBuf {
@@ -39,6 +41,22 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// Run `query` on the coordinator at `address`. A `CpgError` answer is
+/// returned as `Err` with the error's text.
+pub async fn query_at(address: &str, query: &Query) -> Result<Answer, String> {
+    let transport = proto::wire::dial(address, Duration::from_secs(2))
+        .await
+        .map_err(|e| e.to_string())?;
+    let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+    let mut ctx = tarpc::context::current();
+    ctx.deadline = Instant::now() + Duration::from_secs(120);
+    match client.query(ctx, query.clone()).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("{e} ({e:?})")),
+    }
+}
+
 /// One process of the cluster.
 #[derive(Debug)]
 pub struct Proc {
@@ -51,12 +69,25 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Its log: standard output and error, across restarts.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.with_extension("log")
+    }
+
     fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.log_path().display()));
+        let err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot share the log file: {e}"));
         let child = Command::new(&self.program)
             .args(&self.args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log)
+            .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
         self.child = Some(child);
@@ -80,6 +111,23 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+impl Drop for Cluster {
+    /// A failing test shows what its processes logged.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for p in self.coordinators.iter().chain(&self.nodes) {
+            let log = std::fs::read_to_string(p.log_path()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("--- {} (last {} lines)", p.log_path().display(), tail.len());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -213,6 +261,57 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Wait until node `index` serves again (a restarted node loads its
+    /// partitions from disk before it listens) and knows a partition map.
+    pub async fn node_serves(&self, index: usize, within: Duration) {
+        let addr = &self.nodes[index].addr;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(transport) = proto::wire::dial(addr, Duration::from_secs(1)).await {
+                let client =
+                    NodeServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+                if let Ok(health) = client.health(tarpc::context::current()).await {
+                    if health.epoch > 0 {
+                        return;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} at {addr} does not serve within {within:?}",
+                self.nodes[index].id
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Coordinator addresses, comma-separated (for `--coordinator`).
+    pub fn coordinator_list(&self) -> String {
+        self.coordinators
+            .iter()
+            .map(|c| c.addr.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The Raft leader's index in `coordinators`, from any member's view.
+    pub async fn leader(&self) -> Option<usize> {
+        let leader = self.view().await?.leader?;
+        self.coordinators.iter().position(|c| c.addr == leader)
+    }
+
+    /// Run `query` on the first coordinator that answers.
+    pub async fn query(&self, query: &Query) -> Result<Answer, String> {
+        let mut errors = Vec::new();
+        for c in &self.coordinators {
+            match query_at(&c.addr, query).await {
+                Ok(a) => return Ok(a),
+                Err(e) => errors.push(format!("{}: {e}", c.addr)),
+            }
+        }
+        Err(errors.join("; "))
     }
 
     /// Node addresses by id, from a view.

@@ -1,25 +1,28 @@
 //! Real processes on loopback: three coordinators and three storage nodes.
-//! The corpus ingested into them gives the embedded build's call graph; a
-//! node killed with SIGKILL is covered by its replicas, and after restarting
-//! on its data dir the cluster answers the same again.
+//! Every analysis on the cluster equals the embedded run over the same tree;
+//! every process can be killed with SIGKILL and restarted, one after the
+//! other, without changing an answer or losing data; killing the Raft leader
+//! elects another and lets ingests and queries go on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cluster_tests::Cluster;
+use cluster_tests::{query_at, Cluster};
 use coordinator::cluster::{gather_summaries, held_files, ingest, NodeClient};
 use coordinator::embedded;
+use coordinator::query::{answer, Snapshot};
 use coordinator::report::{call_rows, render_csv};
 use partition::analysis::CallGraph;
+use proto::{Mfa, Query, QueryResult};
 
 const P: u32 = 16;
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn corpus() -> std::path::PathBuf {
+fn corpus() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-corpus.sh");
     let out = std::process::Command::new("bash")
         .arg(&script)
@@ -30,7 +33,259 @@ fn corpus() -> std::path::PathBuf {
         "fetch-corpus.sh failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Run the `cpg` binary; it must succeed. Returns its standard output.
+fn cpg(args: &[&str]) -> String {
+    let out = std::process::Command::new(cluster_tests::binary("cpg"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cpg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The figures that depend on the process that computed them, not on the
+/// code: left out of comparisons.
+fn comparable(result: QueryResult) -> QueryResult {
+    match result {
+        QueryResult::Analyze(mut r) => {
+            r.memory_bytes = 0;
+            r.peak_rss_bytes = None;
+            r.build_ms = 0;
+            QueryResult::Analyze(r)
+        }
+        other => other,
+    }
+}
+
+/// Every analysis with parameters taken from the tree itself: the report,
+/// the call graph, and callers and callees at several depths of the most
+/// called and most complex functions, plus a function that does not exist.
+/// Returns each query with the embedded answer (or error text).
+fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
+    let built = embedded::build(root).unwrap();
+    let snapshot = Snapshot::of_build(&built);
+    let mut queries = vec![Query::Analyze { top: 15 }, Query::CallGraph];
+    let Ok(QueryResult::Analyze(report)) =
+        answer(&snapshot, &Query::Analyze { top: 3 }).map(|a| a.result)
+    else {
+        panic!("embedded analyze failed");
+    };
+    let called: Vec<Mfa> = report.most_called.iter().map(|f| f.mfa.clone()).collect();
+    let complex: Vec<Mfa> = report.most_complex.iter().map(|f| f.mfa.clone()).collect();
+    for function in called.iter().chain(&complex) {
+        for depth in [1, 3] {
+            queries.push(Query::Callers {
+                function: function.clone(),
+                depth,
+            });
+            queries.push(Query::Callees {
+                function: function.clone(),
+                depth,
+            });
+        }
+    }
+    queries.push(Query::Callers {
+        function: "No.Such.Module.f/1".parse().unwrap(),
+        depth: 1,
+    });
+    queries
+        .into_iter()
+        .map(|q| {
+            let a = answer(&snapshot, &q)
+                .map(|a| comparable(a.result))
+                .map_err(|e| e.to_string());
+            (q, a)
+        })
+        .collect()
+}
+
+/// Every query answered by the coordinator at `address` equals the
+/// embedded answer, and is complete.
+async fn assert_same_at(
+    address: &str,
+    expected: &[(Query, Result<QueryResult, String>)],
+    when: &str,
+) {
+    for (q, want) in expected {
+        let got = query_at(address, q).await.map(|a| {
+            assert!(
+                a.missing.is_empty(),
+                "{when}: {q:?} at {address} is missing partitions {:?} ({:?})",
+                a.missing,
+                a.failures
+            );
+            comparable(a.result)
+        });
+        if got != *want {
+            panic!(
+                "{when}: {q:?} at {address} differs from the embedded answer: {}",
+                first_difference(&got, want)
+            );
+        }
+    }
+}
+
+/// The first line where the two answers' JSON differ, for the failure message.
+fn first_difference(
+    got: &Result<QueryResult, String>,
+    want: &Result<QueryResult, String>,
+) -> String {
+    let text = |r: &Result<QueryResult, String>| serde_json::to_string_pretty(r).unwrap();
+    let (g, w) = (text(got), text(want));
+    g.lines()
+        .zip(w.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .map(|(n, (a, b))| format!("line {n}: cluster {a:?}, embedded {b:?}"))
+        .unwrap_or_else(|| format!("{} lines against {}", g.lines().count(), w.lines().count()))
+}
+
+/// Wait until the coordinator at `address` answers a cluster view.
+async fn coordinator_answers(address: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if query_at(address, &Query::Analyze { top: 1 }).await.is_ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "coordinator {address} did not come back within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_differential_then_every_process_killed_and_restarted_in_turn() {
+    let mut cluster = Cluster::start(3, 3, P, 2);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let root = corpus();
+    let list = cluster.coordinator_list();
+    let first = cpg(&["--coordinator", &list, "ingest", root.to_str().unwrap()]);
+    assert!(first.contains(" 0 unchanged, 0 removed"), "{first}");
+    let expected = expected_answers(&root);
+    assert!(expected.len() > 10);
+    for c in &cluster.coordinators {
+        assert_same_at(&c.addr, &expected, "after the ingest").await;
+    }
+
+    for i in 0..3 {
+        // A coordinator down: the others answer.
+        cluster.coordinators[i].kill();
+        let other = cluster.coordinators[(i + 1) % 3].addr.clone();
+        assert_same_at(
+            &other,
+            &expected[..2],
+            &format!("coordinator {} down", i + 1),
+        )
+        .await;
+        // A node down as well; the coordinator restarted from its data dir
+        // has no snapshot yet, so it gathers with node i+1 gone and must get
+        // every partition from the other replica.
+        cluster.nodes[i].kill();
+        cluster.coordinators[i].restart();
+        let addr = cluster.coordinators[i].addr.clone();
+        coordinator_answers(&addr, Duration::from_secs(30)).await;
+        assert_same_at(
+            &addr,
+            &expected,
+            &format!("coordinator {0} restarted, node {0} down", i + 1),
+        )
+        .await;
+        cluster.nodes[i].restart();
+        cluster.node_serves(i, Duration::from_secs(60)).await;
+    }
+
+    // Nothing was lost: every file is still held with the same content.
+    let again = cpg(&["--coordinator", &list, "ingest", root.to_str().unwrap()]);
+    assert!(again.contains(" 0 parsed, "), "{again}");
+    // Restart every coordinator so that nothing is answered from a kept
+    // snapshot: the answers come from what the restarted nodes hold.
+    for c in &mut cluster.coordinators {
+        c.restart();
+    }
+    for c in &cluster.coordinators {
+        coordinator_answers(&c.addr, Duration::from_secs(30)).await;
+    }
+    for c in &cluster.coordinators {
+        assert_same_at(&c.addr, &expected, "after every restart").await;
+    }
+}
+
+/// Copy a directory tree (small test trees only).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
+    let mut cluster = Cluster::start(3, 3, P, 2);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let tree = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    copy_tree(&example, tree.path());
+    let list = cluster.coordinator_list();
+    let path = tree.path().to_str().unwrap();
+    let first = cpg(&["--coordinator", &list, "ingest", path]);
+    assert!(first.contains("catalog generation 1"), "{first}");
+
+    let old = cluster.leader().await.expect("a leader");
+    cluster.coordinators[old].kill();
+    // Queries go on at once: any member answers from its replica.
+    let expected = expected_answers(tree.path());
+    let survivor = cluster.coordinators[(old + 1) % 3].addr.clone();
+    assert_same_at(&survivor, &expected, "right after the leader died").await;
+
+    // An ingest of a changed tree goes on: a new leader records it.
+    let lib = tree.path().join("lib/shop/audit.ex");
+    std::fs::write(
+        &lib,
+        "defmodule Shop.Audit do\n  def record(event), do: Shop.Util.Sorting.sort_key(event)\nend\n",
+    )
+    .unwrap();
+    let second = cpg(&["--coordinator", &list, "ingest", path]);
+    assert!(
+        second.contains("1 parsed") && second.contains("catalog generation 2"),
+        "{second}"
+    );
+    let view = cluster.view().await.unwrap();
+    assert!(
+        view.leader.is_some()
+            && view.leader.as_deref() != Some(cluster.coordinators[old].addr.as_str())
+    );
+    let expected = expected_answers(tree.path());
+    assert_same_at(&survivor, &expected, "after the ingest under a new leader").await;
+
+    // The old leader comes back as a follower and catches up.
+    cluster.coordinators[old].restart();
+    let addr = cluster.coordinators[old].addr.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(a) = query_at(&addr, &Query::CallGraph).await {
+            if a.generation == 2 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the old leader did not catch up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_same_at(&addr, &expected, "the old leader, back").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,4 +494,67 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
             "5"
         ])
     );
+}
+
+/// Stops a dev cluster when the test ends, passing or failing.
+struct DevCluster(PathBuf);
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(cluster_tests::binary("cpg"))
+            .args(["dev-cluster", "down", "--data-dir"])
+            .arg(&self.0)
+            .output();
+    }
+}
+
+#[test]
+fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cluster");
+    let guard = DevCluster(data.clone());
+    let d = data.to_str().unwrap();
+    let up = cpg(&["dev-cluster", "up", "--data-dir", d, "--partitions", "8"]);
+    let list = up
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export CPG_COORDINATOR="))
+        .unwrap_or_else(|| panic!("no coordinator list in {up}"))
+        .to_string();
+    assert_eq!(list.split(',').count(), 3, "{up}");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = example.to_str().unwrap();
+    cpg(&["--coordinator", &list, "ingest", example]);
+    let status = cpg(&["dev-cluster", "status", "--data-dir", d]);
+    assert_eq!(status.matches("running").count(), 6, "{status}");
+    assert!(status.contains("Raft leader"), "{status}");
+    assert!(
+        status.contains("catalog generation 1 with 24 files"),
+        "{status}"
+    );
+
+    let down = cpg(&["dev-cluster", "down", "--data-dir", d]);
+    assert!(down.starts_with("stopped 6 processes"), "{down}");
+    let status = cpg(&["dev-cluster", "status", "--data-dir", d]);
+    assert_eq!(status.matches("stopped").count(), 6, "{status}");
+    assert!(status.contains("no coordinator answers"), "{status}");
+
+    let again = cpg(&["dev-cluster", "up", "--data-dir", d]);
+    assert!(
+        again.contains(&list),
+        "the same addresses come back: {again}"
+    );
+    let walk = ["callers", "String.to_atom/1", "--depth", "5"];
+    let mut on_cluster = vec!["--coordinator", &list];
+    on_cluster.extend(walk);
+    let mut embedded = walk.to_vec();
+    embedded.push(example);
+    assert_eq!(cpg(&on_cluster), cpg(&embedded));
+    let status = cpg(&["dev-cluster", "status", "--data-dir", d]);
+    assert!(
+        status.contains("catalog generation 1 with 24 files"),
+        "{status}"
+    );
+    drop(guard);
+    let status = cpg(&["dev-cluster", "status", "--data-dir", d]);
+    assert_eq!(status.matches("stopped").count(), 6, "{status}");
 }

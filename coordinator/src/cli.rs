@@ -15,6 +15,7 @@ use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient}
 use proto::{Answer, CpgError, Mfa, Query, QueryResult};
 
 use crate::cluster::{self, NodeClient};
+use crate::devcluster;
 use crate::embedded;
 use crate::query::{answer, Snapshot};
 use crate::report;
@@ -61,6 +62,49 @@ pub enum Command {
     /// changed files replace their modules, unchanged ones are skipped,
     /// deleted ones are removed.
     Ingest { path: PathBuf },
+    /// A local cluster of real processes on 127.0.0.1, without containers.
+    DevCluster {
+        #[command(subcommand)]
+        action: DevClusterAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevClusterAction {
+    /// Start the cluster (or start it again: the same ids, addresses and
+    /// data), wait until it is ready and print the coordinator addresses.
+    Up {
+        #[arg(long, default_value_t = 3)]
+        coordinators: usize,
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Processes' data and logs, and the cluster's layout.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Partition count (fixed when the cluster is first created).
+        #[arg(long, default_value_t = 64)]
+        partitions: u32,
+        /// Replication factor.
+        #[arg(long, default_value_t = 2)]
+        replication: u32,
+        /// First of consecutive ports to use (default: free ports chosen
+        /// by the system, remembered for later `up`s).
+        #[arg(long)]
+        base_port: Option<u16>,
+        /// How long to wait for the cluster to become ready, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_secs: u64,
+    },
+    /// The processes, which of them run, and what the cluster reports.
+    Status {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Stop every process of the cluster; the data stays for the next `up`.
+    Down {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +160,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Callers(args) => walk(&coordinators, args, true),
         Command::Callees(args) => walk(&coordinators, args, false),
         Command::Ingest { path } => ingest(&coordinators, &path),
+        Command::DevCluster { action } => dev_cluster(action),
     }
 }
 
@@ -171,8 +216,9 @@ fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<A
     })?;
     if !answer.missing.is_empty() {
         eprintln!(
-            "cpg: warning: partitions {:?} did not answer; results leave out their modules",
-            answer.missing
+            "cpg: warning: partitions {:?} did not answer; results leave out their modules ({})",
+            answer.missing,
+            answer.failures.join("; ")
         );
     }
     Ok(answer)
@@ -311,11 +357,13 @@ fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
         // Every replica has the data: now the catalog records it.
         let mut generation = view.generation;
         if !report.put.is_empty() || !report.removed.is_empty() {
-            let leader = view
-                .leader
-                .clone()
-                .unwrap_or_else(|| coordinators[0].clone());
-            generation = record_ingest(&leader, report.put.clone(), report.removed.clone()).await?;
+            generation = record_ingest(
+                coordinators,
+                view.leader.clone(),
+                report.put.clone(),
+                report.removed.clone(),
+            )
+            .await?;
         }
         anyhow::Ok((report, generation))
     })?;
@@ -333,24 +381,99 @@ fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
     ))
 }
 
-/// Record an ingest in the catalog through the leader, following one
-/// `NotLeader` redirect (leadership may have moved since the view was read).
-async fn record_ingest(leader: &str, put: Vec<CatalogFile>, removed: Vec<String>) -> Result<u64> {
-    let mut address = leader.to_string();
-    for _ in 0..2 {
-        let transport = proto::wire::dial(&address, Duration::from_secs(3)).await?;
-        let client =
-            CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
-        match client
-            .record_ingest(tarpc::context::current(), put.clone(), removed.clone())
-            .await?
-        {
-            Ok(generation) => return Ok(generation),
-            Err(proto::CpgError::NotLeader { leader: Some(l) }) => address = l,
-            Err(e) => return Err(e.into()),
+fn dev_cluster(action: DevClusterAction) -> Result<()> {
+    match action {
+        DevClusterAction::Up {
+            coordinators,
+            nodes,
+            data_dir,
+            partitions,
+            replication,
+            base_port,
+            wait_secs,
+        } => {
+            let options = devcluster::UpOptions {
+                coordinators,
+                nodes,
+                partitions,
+                replication,
+                base_port,
+                wait: Duration::from_secs(wait_secs),
+            };
+            let layout = devcluster::up(&data_dir, &options)?;
+            let list = devcluster::coordinator_list(&layout);
+            write_stdout(&format!(
+                "dev cluster ready: {} coordinators, {} nodes, {} partitions (R={}); data and logs in {}\n\
+                 use it with:\n  export CPG_COORDINATOR={list}\n  cpg ingest PATH\n\
+                 stop it with:\n  cpg dev-cluster down --data-dir {}\n",
+                layout.coordinators.len(),
+                layout.nodes.len(),
+                layout.partitions,
+                layout.replication,
+                data_dir.display(),
+                data_dir.display()
+            ))
+        }
+        DevClusterAction::Status { data_dir } => write_stdout(&devcluster::status(&data_dir)?),
+        DevClusterAction::Down { data_dir } => {
+            let stopped = devcluster::down(&data_dir, Duration::from_secs(10))?;
+            write_stdout(&format!(
+                "stopped {stopped} processes; the data stays in {} (`cpg dev-cluster up --data-dir {}` brings the cluster back)\n",
+                data_dir.display(),
+                data_dir.display()
+            ))
         }
     }
-    bail!("the data is on every replica, but no coordinator leader recorded the ingest in the catalog; run cpg ingest again")
+}
+
+/// How long recording an ingest may wait for a leader (an election after
+/// the leader died takes a few heartbeats).
+const LEADER_WAIT: Duration = Duration::from_secs(30);
+
+/// Record an ingest in the catalog through the leader: the hinted one
+/// first, then whichever coordinator a `NotLeader` names or answers at all,
+/// until a leader takes it or [`LEADER_WAIT`] passes.
+pub async fn record_ingest(
+    coordinators: &[String],
+    hint: Option<String>,
+    put: Vec<CatalogFile>,
+    removed: Vec<String>,
+) -> Result<u64> {
+    let deadline = Instant::now() + LEADER_WAIT;
+    let mut next = hint;
+    let mut last = String::from("no coordinator was tried");
+    loop {
+        let mut candidates: Vec<String> = next.take().into_iter().collect();
+        candidates.extend(coordinators.iter().cloned());
+        for address in candidates {
+            let transport = match proto::wire::dial(&address, Duration::from_secs(2)).await {
+                Ok(t) => t,
+                Err(e) => {
+                    last = format!("{address}: {e}");
+                    continue;
+                }
+            };
+            let client =
+                CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+            match client
+                .record_ingest(tarpc::context::current(), put.clone(), removed.clone())
+                .await
+            {
+                Ok(Ok(generation)) => return Ok(generation),
+                Ok(Err(CpgError::NotLeader { leader: Some(l) })) if l != address => {
+                    next = Some(l);
+                    break;
+                }
+                Ok(Err(e @ CpgError::InvalidInput { .. })) => return Err(e.into()),
+                Ok(Err(e)) => last = format!("{address}: {e}"),
+                Err(e) => last = format!("{address}: {e}"),
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the data is on every replica, but no coordinator leader recorded the ingest in the catalog within {LEADER_WAIT:?} (last: {last}); run cpg ingest again");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Write to stdout; a closed pipe (`cpg ... | head`) is not an error.

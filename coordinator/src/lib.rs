@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod daemon;
+pub mod devcluster;
 pub mod embedded;
 pub mod placement;
 pub mod query;

@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub build_ms: u64,
     /// Partitions that did not answer; their modules are missing.
     pub missing: Vec<u32>,
+    /// Replica failures met while gathering.
+    pub failures: Vec<String>,
     taken: Instant,
 }
 
@@ -56,6 +58,7 @@ impl Snapshot {
             graph,
             diagnostics: built.diagnostics.clone(),
             missing: Vec::new(),
+            failures: Vec::new(),
             taken: Instant::now(),
         }
     }
@@ -127,6 +130,7 @@ pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
     Ok(Answer {
         generation: snapshot.generation,
         missing: snapshot.missing.clone(),
+        failures: snapshot.failures.clone(),
         result,
     })
 }
@@ -199,6 +203,9 @@ impl QueryEngine {
         let clients = self.clients(view);
         let gathered =
             gather_summaries(&clients, view.epoch, &view.assignment, self.deadline).await;
+        for (node, why) in &gathered.failures {
+            eprintln!("cpg-coordinator: gathering summaries: node {node} failed: {why}");
+        }
         let summaries = gathered.summaries;
         let graph = Arc::new(CallGraph::build(&summaries));
         let snapshot = Arc::new(Snapshot {
@@ -211,6 +218,11 @@ impl QueryEngine {
             graph,
             diagnostics: diagnostics(),
             missing: gathered.missing,
+            failures: gathered
+                .failures
+                .iter()
+                .map(|(node, why)| format!("node {node}: {why}"))
+                .collect(),
             taken: Instant::now(),
         });
         *slot = Some(snapshot.clone());

@@ -108,6 +108,7 @@ pub async fn run(node: Arc<Node>, membership: Membership, shutdown: impl Future<
         tokio::select! {
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(membership.interval) => {}
+            _ = node.behind.notified() => {}
         }
     }
 }

@@ -43,7 +43,13 @@ pub struct Node {
     epoch: AtomicU64,
     /// Partitions assigned at `epoch`.
     assigned: RwLock<BTreeSet<u32>>,
+    /// Wakes the membership loop to heartbeat now: a request came with a
+    /// newer partition map than this node knows.
+    pub behind: tokio::sync::Notify,
 }
+
+/// How long a request planned with a newer map waits for this node to learn it.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Node {
     /// Open the node's data dir and load every partition it stored. Damaged
@@ -57,6 +63,7 @@ impl Node {
             stores: DashMap::new(),
             epoch: AtomicU64::new(0),
             assigned: RwLock::new(BTreeSet::new()),
+            behind: tokio::sync::Notify::new(),
         };
         for stored in loaded.files {
             let cpg = FileCpg {
@@ -98,6 +105,26 @@ impl Node {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// A request planned with a newer map than this node knows: ask the
+    /// membership loop for the map now and wait (briefly) until it arrives,
+    /// then check as usual.
+    async fn check_at(
+        &self,
+        epoch: u64,
+        partitions: impl IntoIterator<Item = u32>,
+    ) -> Result<(), CpgError> {
+        if epoch > self.epoch.load(Ordering::Acquire) {
+            let deadline = tokio::time::Instant::now() + CATCH_UP;
+            while epoch > self.epoch.load(Ordering::Acquire)
+                && tokio::time::Instant::now() < deadline
+            {
+                self.behind.notify_one();
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        self.check(epoch, partitions)
     }
 
     /// Requests planned with an older partition map are refused.
@@ -236,7 +263,9 @@ impl NodeService for NodeServer {
         epoch: u64,
         writes: Vec<PartitionWrite>,
     ) -> Result<u64, CpgError> {
-        self.0.check(epoch, writes.iter().map(|w| w.partition))?;
+        self.0
+            .check_at(epoch, writes.iter().map(|w| w.partition))
+            .await?;
         let node = self.0.clone();
         blocking(move || node.write_blocking(writes)).await
     }
@@ -247,7 +276,7 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<PartitionSummaries>, CpgError> {
-        self.0.check(epoch, partitions.iter().copied())?;
+        self.0.check_at(epoch, partitions.iter().copied()).await?;
         Ok(partitions
             .into_iter()
             .map(|p| {
@@ -269,7 +298,7 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<(u32, String, u64)>, CpgError> {
-        self.0.check(epoch, partitions.iter().copied())?;
+        self.0.check_at(epoch, partitions.iter().copied()).await?;
         let mut out = Vec::new();
         for p in partitions {
             let store = self.0.store(p);

@@ -111,5 +111,8 @@ pub enum QueryResult {
 pub struct Answer {
     pub generation: u64,
     pub missing: Vec<u32>,
+    /// Why replicas failed while the result was gathered (`node N: reason`),
+    /// including failures another replica made up for.
+    pub failures: Vec<String>,
     pub result: QueryResult,
 }
