@@ -57,21 +57,27 @@ impl PartitionDisk {
 
     /// Store (or replace) a file's fragments for a partition; durable when it returns.
     pub fn save(&self, stored: &StoredFile) -> std::io::Result<()> {
-        let bytes = durable::encode(stored)?;
-        durable::write_checked(&self.path(stored.partition, &stored.file), &bytes)
+        self.commit(std::slice::from_ref(stored), &[])
+    }
+
+    /// Store (or replace) and forget many files' fragments at once; all of
+    /// it durable when it returns (one group commit, see
+    /// [`durable::replace_batch`]).
+    pub fn commit(&self, puts: &[StoredFile], removes: &[(u32, String)]) -> std::io::Result<()> {
+        let encoded = puts
+            .iter()
+            .map(|s| Ok((self.path(s.partition, &s.file), durable::encode(s)?)))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let deletes: Vec<PathBuf> = removes.iter().map(|(p, f)| self.path(*p, f)).collect();
+        durable::replace_batch(&self.root.join("partitions"), &encoded, &deletes)
     }
 
     /// Forget a file's fragments in a partition; durable when it returns.
+    /// Whether there was anything to forget.
     pub fn remove(&self, partition: u32, file: &str) -> std::io::Result<bool> {
-        let path = self.path(partition, file);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {
-                durable::sync_dir(&self.partition_dir(partition))?;
-                Ok(true)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
+        let existed = self.path(partition, file).exists();
+        self.commit(&[], &[(partition, file.to_string())])?;
+        Ok(existed)
     }
 
     /// Everything stored, in a stable order (partition, file). Temporary

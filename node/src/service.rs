@@ -1,7 +1,7 @@
 //! The storage node's state and its tarpc service: one partition store per
 //! partition it holds, persisted on disk before any write is acknowledged.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +46,8 @@ pub struct Node {
     /// Wakes the membership loop to heartbeat now: a request came with a
     /// newer partition map than this node knows.
     pub behind: tokio::sync::Notify,
+    /// Held while a write batch is persisted and applied.
+    writing: std::sync::Mutex<()>,
 }
 
 /// How long a request planned with a newer map waits for this node to learn it.
@@ -64,6 +66,7 @@ impl Node {
             epoch: AtomicU64::new(0),
             assigned: RwLock::new(BTreeSet::new()),
             behind: tokio::sync::Notify::new(),
+            writing: std::sync::Mutex::new(()),
         };
         for stored in loaded.files {
             let cpg = FileCpg {
@@ -147,39 +150,59 @@ impl Node {
         }
     }
 
-    /// Persist, then apply: a write is on disk before it is visible or acked.
+    /// Persist, then apply: a write is on disk before it is visible or
+    /// acked. The whole batch is one group commit; then each partition's
+    /// store takes its files (partitions in parallel). Batches are applied
+    /// one at a time, so disk and memory see them in the same order.
     fn write_blocking(&self, writes: Vec<PartitionWrite>) -> Result<u64, CpgError> {
-        let mut changed = 0;
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut puts: Vec<StoredFile> = Vec::new();
+        let mut removes: Vec<(u32, String)> = Vec::new();
         for w in writes {
             let store = self.store(w.partition);
-            if store.file_hash(&w.file) == Some(w.content_hash) && !w.fragments.is_empty() {
-                continue;
-            }
-            let io = if w.fragments.is_empty() {
-                self.disk.remove(w.partition, &w.file).map(|_| ())
-            } else {
-                self.disk.save(&StoredFile {
-                    partition: w.partition,
-                    file: w.file.clone(),
-                    content_hash: w.content_hash,
-                    fragments: w.fragments.clone(),
-                })
-            };
-            io.map_err(|e| {
-                CpgError::Internal(format!("node {}: cannot persist {}: {e}", self.id, w.file))
-            })?;
             if w.fragments.is_empty() {
-                store.remove_file(&w.file);
-            } else {
-                store.apply_file(FileCpg {
+                removes.push((w.partition, w.file));
+            } else if store.file_hash(&w.file) != Some(w.content_hash) {
+                puts.push(StoredFile {
+                    partition: w.partition,
                     file: w.file,
                     content_hash: w.content_hash,
                     fragments: w.fragments,
+                });
+            }
+        }
+        self.disk.commit(&puts, &removes).map_err(|e| {
+            CpgError::Internal(format!(
+                "node {}: cannot persist {} files: {e}",
+                self.id,
+                puts.len() + removes.len()
+            ))
+        })?;
+        let changed = (puts.len() + removes.len()) as u64;
+        let mut by_partition: BTreeMap<u32, (Vec<StoredFile>, Vec<String>)> = BTreeMap::new();
+        for s in puts {
+            by_partition.entry(s.partition).or_default().0.push(s);
+        }
+        for (p, f) in removes {
+            by_partition.entry(p).or_default().1.push(f);
+        }
+        let work: Vec<(Arc<Store>, (Vec<StoredFile>, Vec<String>))> = by_partition
+            .into_iter()
+            .map(|(p, w)| (self.store(p), w))
+            .collect();
+        work.into_par_iter().for_each(|(store, (puts, removes))| {
+            for file in removes {
+                store.remove_file(&file);
+            }
+            for s in puts {
+                store.apply_file(FileCpg {
+                    file: s.file,
+                    content_hash: s.content_hash,
+                    fragments: s.fragments,
                     diagnostics: Vec::new(),
                 });
             }
-            changed += 1;
-        }
+        });
         Ok(changed)
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use futures::StreamExt;
 use partition::frontend::content_hash;
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{ParsedFile, PartitionWrite, SourceUpload};
@@ -17,9 +18,6 @@ use serde::Serialize;
 
 use super::client::{CallError, NodeClient};
 use crate::placement::{Assignment, NodeId, PartitionId};
-
-/// Source bytes per parse request, so that requests stay well under the frame limit.
-const PARSE_BATCH_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct IngestReport {
@@ -46,7 +44,109 @@ fn unreachable(e: CallError) -> CpgError {
     }
 }
 
+/// Source bytes per parse request: small enough that several batches are in
+/// flight at once (parsing on one node while another batch is written), and
+/// far under the frame limit.
+const PARSE_BATCH_BYTES: usize = 256 << 10;
+
+/// Batches in flight per storage node.
+const IN_FLIGHT_PER_NODE: usize = 2;
+
+/// What one batch contributed to the report.
+#[derive(Default)]
+struct BatchDone {
+    files: u64,
+    writes: u64,
+    diagnostics: Vec<Diagnostic>,
+    put: Vec<CatalogFile>,
+}
+
+/// The writes a file's parse implies: its fragments to each partition that
+/// has its modules now, and removals from partitions that had them before.
+fn writes_for(f: ParsedFile, held: &Held, out: &mut BTreeMap<PartitionId, Vec<PartitionWrite>>) {
+    let now: BTreeSet<PartitionId> = f.by_partition.iter().map(|(p, _)| *p).collect();
+    if let Some((_, before)) = held.get(&f.file) {
+        for p in before.difference(&now) {
+            out.entry(*p).or_default().push(PartitionWrite {
+                partition: *p,
+                file: f.file.clone(),
+                content_hash: f.content_hash,
+                fragments: Vec::new(),
+            });
+        }
+    }
+    for (p, fragments) in f.by_partition {
+        out.entry(p).or_default().push(PartitionWrite {
+            partition: p,
+            file: f.file.clone(),
+            content_hash: f.content_hash,
+            fragments,
+        });
+    }
+}
+
+/// Send `writes` to every replica of their partitions, one request per node.
+/// `Err` names the partitions some replica did not acknowledge.
+async fn write_replicas(
+    nodes: &HashMap<NodeId, Arc<NodeClient>>,
+    epoch: u64,
+    assignment: &Assignment,
+    writes: BTreeMap<PartitionId, Vec<PartitionWrite>>,
+    deadline: Duration,
+) -> Result<u64, BTreeSet<PartitionId>> {
+    let mut per_node: BTreeMap<NodeId, Vec<PartitionWrite>> = BTreeMap::new();
+    let mut failed: BTreeSet<PartitionId> = BTreeSet::new();
+    for (p, ws) in &writes {
+        match assignment.get(p) {
+            Some(replicas) => {
+                for node in replicas {
+                    per_node
+                        .entry(*node)
+                        .or_default()
+                        .extend(ws.iter().cloned());
+                }
+            }
+            None => {
+                failed.insert(*p);
+            }
+        }
+    }
+    let calls = per_node.into_iter().map(|(node, ws)| {
+        let client = nodes.get(&node).cloned();
+        async move {
+            let parts: BTreeSet<PartitionId> = ws.iter().map(|w| w.partition).collect();
+            let Some(client) = client else {
+                return Err(parts);
+            };
+            let ws = Arc::new(ws);
+            client
+                .call(deadline, move |c, ctx| {
+                    let ws = ws.clone();
+                    async move { c.write(ctx, epoch, (*ws).clone()).await }
+                })
+                .await
+                .map_err(|_| parts)
+        }
+    });
+    for r in join_all(calls).await {
+        if let Err(parts) = r {
+            failed.extend(parts);
+        }
+    }
+    if failed.is_empty() {
+        Ok(writes.values().map(|w| w.len() as u64).sum())
+    } else {
+        Err(failed)
+    }
+}
+
 /// Ingest `sources` (the whole tree) into a cluster that holds `held`.
+///
+/// Changed files go in small batches, dealt round-robin over the nodes; each
+/// batch is parsed on its node, then written to every replica of the
+/// partitions its modules fall in, and only then counted (`progress`). A few
+/// batches per node are in flight, so parsing and writing overlap. A batch
+/// whose parser fails is parsed on the next node.
 #[allow(clippy::too_many_arguments)]
 pub async fn ingest(
     nodes: &HashMap<NodeId, Arc<NodeClient>>,
@@ -69,7 +169,6 @@ pub async fn ingest(
         .collect();
     report.files_unchanged = report.files_seen - changed.len() as u64;
 
-    // Parse on the nodes: batches dealt round-robin over every node.
     let parsers: Vec<Arc<NodeClient>> = {
         let mut ids: Vec<&NodeId> = nodes.keys().collect();
         ids.sort();
@@ -94,70 +193,83 @@ pub async fn ingest(
             b.push(s);
         }
     }
-    let parse_calls = batches
-        .into_iter()
-        .filter(|b| !b.is_empty())
-        .enumerate()
-        .map(|(i, batch)| {
-            let client = parsers[i % parsers.len()].clone();
-            async move {
-                let n = batch.len() as u64;
-                let r = client
-                    .call(deadline, move |c, ctx| {
-                        let batch = batch.clone();
-                        async move { c.parse(ctx, partitions, batch).await }
-                    })
-                    .await;
-                progress(n);
-                r
-            }
-        });
-    let mut parsed: Vec<ParsedFile> = Vec::new();
-    for r in join_all(parse_calls).await {
-        parsed.extend(r.map_err(unreachable)?);
-    }
-    report.files_parsed = parsed.len() as u64;
+    batches.retain(|b| !b.is_empty());
 
-    // Writes per partition: new fragments, and removals where a file's
-    // modules left a partition or the file is gone.
-    let mut writes: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
-    for f in parsed {
-        report.diagnostics.extend(f.diagnostics.iter().cloned());
-        report.put.push(CatalogFile {
-            diagnostics: f.diagnostics.clone(),
-            file: f.file.clone(),
-            content_hash: f.content_hash,
-            modules: f
-                .by_partition
-                .iter()
-                .flat_map(|(p, frags)| frags.iter().map(move |fr| (fr.name.clone(), *p)))
-                .collect(),
-        });
-        let now: BTreeSet<PartitionId> = f.by_partition.iter().map(|(p, _)| *p).collect();
-        if let Some((_, before)) = held.get(&f.file) {
-            for p in before.difference(&now) {
-                writes.entry(*p).or_default().push(PartitionWrite {
-                    partition: *p,
-                    file: f.file.clone(),
-                    content_hash: f.content_hash,
-                    fragments: Vec::new(),
-                });
+    let parsers = &parsers;
+    let pipeline = batches.into_iter().enumerate().map(|(i, batch)| async move {
+        let batch = Arc::new(batch);
+        let mut parsed = Err(CpgError::Internal("no node to parse on".into()));
+        for attempt in 0..parsers.len() {
+            let client = parsers[(i + attempt) % parsers.len()].clone();
+            let b = batch.clone();
+            parsed = client
+                .call(deadline, move |c, ctx| {
+                    let b = b.clone();
+                    async move { c.parse(ctx, partitions, (*b).clone()).await }
+                })
+                .await
+                .map_err(unreachable);
+            if !matches!(parsed, Err(CpgError::Internal(_))) {
+                break;
             }
         }
-        for (p, fragments) in f.by_partition {
-            writes.entry(p).or_default().push(PartitionWrite {
-                partition: p,
+        let parsed = parsed?;
+        let mut done = BatchDone {
+            files: parsed.len() as u64,
+            ..BatchDone::default()
+        };
+        let mut writes: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
+        for f in parsed {
+            done.diagnostics.extend(f.diagnostics.iter().cloned());
+            done.put.push(CatalogFile {
+                diagnostics: f.diagnostics.clone(),
                 file: f.file.clone(),
                 content_hash: f.content_hash,
-                fragments,
+                modules: f
+                    .by_partition
+                    .iter()
+                    .flat_map(|(p, frags)| frags.iter().map(move |fr| (fr.name.clone(), *p)))
+                    .collect(),
             });
+            writes_for(f, held, &mut writes);
+        }
+        done.writes = write_replicas(nodes, epoch, assignment, writes, deadline)
+            .await
+            .map_err(|failed| CpgError::Unavailable {
+                partitions: failed.into_iter().collect(),
+            })?;
+        progress(done.files);
+        Ok::<BatchDone, CpgError>(done)
+    });
+    let mut results = futures::stream::iter(pipeline)
+        .buffer_unordered(parsers.len().max(1) * IN_FLIGHT_PER_NODE);
+    let mut failed: BTreeSet<PartitionId> = BTreeSet::new();
+    let mut first_error = None;
+    while let Some(r) = results.next().await {
+        match r {
+            Ok(done) => {
+                report.files_parsed += done.files;
+                report.writes += done.writes;
+                report.diagnostics.extend(done.diagnostics);
+                report.put.extend(done.put);
+            }
+            // Not every replica has the data: the ingest has not succeeded,
+            // but the other batches go on so a retry has less to do.
+            Err(CpgError::Unavailable { partitions }) => failed.extend(partitions),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
+    drop(results);
+
+    // Files deleted from the tree.
+    let mut removals: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
     for (file, (hash, before)) in held.iter().filter(|(f, _)| !present.contains(*f)) {
         report.files_removed += 1;
         report.removed.push(file.clone());
         for p in before {
-            writes.entry(*p).or_default().push(PartitionWrite {
+            removals.entry(*p).or_default().push(PartitionWrite {
                 partition: *p,
                 file: file.clone(),
                 content_hash: *hash,
@@ -165,53 +277,29 @@ pub async fn ingest(
             });
         }
     }
-
-    // Every replica of every partition, one batched request per node.
-    let mut per_node: BTreeMap<NodeId, Vec<PartitionWrite>> = BTreeMap::new();
-    for (p, ws) in &writes {
-        let replicas = assignment.get(p).ok_or(CpgError::Unavailable {
-            partitions: vec![*p],
-        })?;
-        for node in replicas {
-            per_node
-                .entry(*node)
-                .or_default()
-                .extend(ws.iter().cloned());
+    if !removals.is_empty() {
+        match write_replicas(nodes, epoch, assignment, removals, deadline).await {
+            Ok(n) => report.writes += n,
+            Err(parts) => failed.extend(parts),
         }
     }
-    let write_calls = per_node.into_iter().map(|(node, ws)| {
-        let client = nodes.get(&node).cloned();
-        async move {
-            let parts: BTreeSet<PartitionId> = ws.iter().map(|w| w.partition).collect();
-            let Some(client) = client else {
-                return Err(parts);
-            };
-            client
-                .call(deadline, move |c, ctx| {
-                    let ws = ws.clone();
-                    async move { c.write(ctx, epoch, ws).await }
-                })
-                .await
-                .map_err(|_| parts)
-        }
-    });
-    let mut failed: BTreeSet<PartitionId> = BTreeSet::new();
-    for r in join_all(write_calls).await {
-        if let Err(parts) = r {
-            failed.extend(parts);
-        }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     if !failed.is_empty() {
-        // Not every replica has the data: the ingest has not succeeded.
         return Err(CpgError::Unavailable {
             partitions: failed.into_iter().collect(),
         });
     }
-    report.writes = writes.values().map(|w| w.len() as u64).sum();
+    report.put.sort_by(|a, b| a.file.cmp(&b.file));
+    report
+        .diagnostics
+        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     Ok(report)
 }
 
-/// What the cluster holds, from one replica per partition.
+/// What the cluster holds, from one replica per partition: one request per
+/// node per round; partitions whose replica failed are asked of the next one.
 pub async fn held_files(
     nodes: &HashMap<NodeId, Arc<NodeClient>>,
     epoch: u64,
@@ -219,38 +307,49 @@ pub async fn held_files(
     deadline: Duration,
 ) -> Result<Held, CpgError> {
     let mut held = Held::new();
-    let mut missing = Vec::new();
-    for (p, replicas) in assignment {
-        let mut answered = false;
-        for node in replicas {
-            let Some(client) = nodes.get(node) else {
-                continue;
-            };
-            let asked = *p;
-            let r = client
-                .call(deadline, move |c, ctx| async move {
-                    c.file_hashes(ctx, epoch, vec![asked]).await
-                })
-                .await;
-            if let Ok(rows) = r {
-                for (partition, file, hash) in rows {
-                    let entry = held.entry(file).or_insert((hash, BTreeSet::new()));
-                    entry.0 = hash;
-                    entry.1.insert(partition);
-                }
-                answered = true;
-                break;
+    let mut pending: BTreeSet<PartitionId> = assignment.keys().copied().collect();
+    let rounds = assignment.values().map(Vec::len).max().unwrap_or(0);
+    for round in 0..rounds {
+        if pending.is_empty() {
+            break;
+        }
+        let mut by_node: BTreeMap<NodeId, Vec<PartitionId>> = BTreeMap::new();
+        for p in &pending {
+            if let Some(node) = assignment.get(p).and_then(|r| r.get(round)) {
+                by_node.entry(*node).or_default().push(*p);
             }
         }
-        if !answered {
-            missing.push(*p);
+        let calls = by_node.into_iter().map(|(node, asked)| {
+            let client = nodes.get(&node).cloned();
+            async move {
+                let client = client?;
+                let question = asked.clone();
+                let rows = client
+                    .call(deadline, move |c, ctx| {
+                        let question = question.clone();
+                        async move { c.file_hashes(ctx, epoch, question).await }
+                    })
+                    .await
+                    .ok()?;
+                Some((asked, rows))
+            }
+        });
+        for (asked, rows) in join_all(calls).await.into_iter().flatten() {
+            for p in asked {
+                pending.remove(&p);
+            }
+            for (partition, file, hash) in rows {
+                let entry = held.entry(file).or_insert((hash, BTreeSet::new()));
+                entry.0 = hash;
+                entry.1.insert(partition);
+            }
         }
     }
-    if missing.is_empty() {
+    if pending.is_empty() {
         Ok(held)
     } else {
         Err(CpgError::Unavailable {
-            partitions: missing,
+            partitions: pending.into_iter().collect(),
         })
     }
 }
