@@ -45,6 +45,8 @@ pub struct Coordinator {
     pub raft: Raft,
     sm: StateMachine,
     queries: QueryEngine,
+    /// Last heartbeat of each node seen by this coordinator (as leader).
+    heartbeats: std::sync::Mutex<BTreeMap<u64, u64>>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -84,6 +86,7 @@ impl Coordinator {
             raft,
             sm,
             queries: QueryEngine::new(NODE_DEADLINE),
+            heartbeats: std::sync::Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -127,6 +130,11 @@ impl Coordinator {
 
     pub fn view(&self) -> ClusterView {
         let leader = self.leader_address();
+        let beats = self
+            .heartbeats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         self.sm.read(|s| ClusterView {
             leader,
             epoch: s.partition_map.epoch,
@@ -145,12 +153,51 @@ impl Coordinator {
                         NodeState::Gone => "gone",
                     }
                     .to_string(),
-                    last_heartbeat_ms: n.last_heartbeat_ms,
+                    last_heartbeat_ms: beats.get(id).copied().unwrap_or(0).max(n.last_heartbeat_ms),
                 })
                 .collect(),
             generation: s.generation,
             files: s.catalog.len() as u64,
         })
+    }
+
+    /// A node is alive. Heartbeats are the leader's soft state, not Raft
+    /// entries (a write per node per second would load the log for
+    /// nothing); only a change of a node's state is committed.
+    pub async fn heartbeat(&self, id: u64) -> Result<ClusterView, CpgError> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        if leader != Some(self.id) {
+            return Err(CpgError::NotLeader {
+                leader: self.leader_address(),
+            });
+        }
+        match self.sm.read(|s| s.nodes.get(&id).map(|n| n.state)) {
+            None => {
+                return Err(CpgError::InvalidInput {
+                    reason: format!("node {id} is not registered"),
+                })
+            }
+            Some(NodeState::Up) => {}
+            Some(_) => {
+                self.write(Command::SetNodeState {
+                    id,
+                    state: NodeState::Up,
+                })
+                .await?;
+            }
+        }
+        self.heartbeats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, now_ms());
+        // Nodes that registered before the configuration was committed are
+        // placed now.
+        let view = self.view();
+        if !view.assignment.values().flatten().any(|n| *n == id) {
+            self.rebalance().await?;
+            return Ok(self.view());
+        }
+        Ok(view)
     }
 
     /// Answer an analysis query from the current snapshot of the cluster's
@@ -249,26 +296,7 @@ impl CoordinatorService for CoordinatorServer {
     }
 
     async fn heartbeat(self, _: Context, id: u64) -> Result<ClusterView, CpgError> {
-        match self
-            .0
-            .write(Command::Heartbeat {
-                id,
-                now_ms: now_ms(),
-            })
-            .await?
-        {
-            CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
-            _ => {
-                // Nodes that registered before the configuration was
-                // committed are placed now.
-                let view = self.0.view();
-                if !view.assignment.values().flatten().any(|n| *n == id) {
-                    self.0.rebalance().await?;
-                    return Ok(self.0.view());
-                }
-                Ok(view)
-            }
-        }
+        self.0.heartbeat(id).await
     }
 
     async fn cluster_view(self, _: Context) -> Result<ClusterView, CpgError> {

@@ -25,6 +25,9 @@ pub struct NodeInfo {
     pub address: String,
     /// `up`, `suspect` or `gone`.
     pub state: String,
+    /// Unix time (ms) of the last heartbeat the answering coordinator saw:
+    /// heartbeats go to the leader and are not replicated, so other members
+    /// know the registration time only.
     pub last_heartbeat_ms: u64,
 }
 

@@ -196,53 +196,56 @@ pub async fn ingest(
     batches.retain(|b| !b.is_empty());
 
     let parsers = &parsers;
-    let pipeline = batches.into_iter().enumerate().map(|(i, batch)| async move {
-        let batch = Arc::new(batch);
-        let mut parsed = Err(CpgError::Internal("no node to parse on".into()));
-        for attempt in 0..parsers.len() {
-            let client = parsers[(i + attempt) % parsers.len()].clone();
-            let b = batch.clone();
-            parsed = client
-                .call(deadline, move |c, ctx| {
-                    let b = b.clone();
-                    async move { c.parse(ctx, partitions, (*b).clone()).await }
-                })
-                .await
-                .map_err(unreachable);
-            if !matches!(parsed, Err(CpgError::Internal(_))) {
-                break;
+    let pipeline = batches
+        .into_iter()
+        .enumerate()
+        .map(|(i, batch)| async move {
+            let batch = Arc::new(batch);
+            let mut parsed = Err(CpgError::Internal("no node to parse on".into()));
+            for attempt in 0..parsers.len() {
+                let client = parsers[(i + attempt) % parsers.len()].clone();
+                let b = batch.clone();
+                parsed = client
+                    .call(deadline, move |c, ctx| {
+                        let b = b.clone();
+                        async move { c.parse(ctx, partitions, (*b).clone()).await }
+                    })
+                    .await
+                    .map_err(unreachable);
+                if !matches!(parsed, Err(CpgError::Internal(_))) {
+                    break;
+                }
             }
-        }
-        let parsed = parsed?;
-        let mut done = BatchDone {
-            files: parsed.len() as u64,
-            ..BatchDone::default()
-        };
-        let mut writes: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
-        for f in parsed {
-            done.diagnostics.extend(f.diagnostics.iter().cloned());
-            done.put.push(CatalogFile {
-                diagnostics: f.diagnostics.clone(),
-                file: f.file.clone(),
-                content_hash: f.content_hash,
-                modules: f
-                    .by_partition
-                    .iter()
-                    .flat_map(|(p, frags)| frags.iter().map(move |fr| (fr.name.clone(), *p)))
-                    .collect(),
-            });
-            writes_for(f, held, &mut writes);
-        }
-        done.writes = write_replicas(nodes, epoch, assignment, writes, deadline)
-            .await
-            .map_err(|failed| CpgError::Unavailable {
-                partitions: failed.into_iter().collect(),
-            })?;
-        progress(done.files);
-        Ok::<BatchDone, CpgError>(done)
-    });
-    let mut results = futures::stream::iter(pipeline)
-        .buffer_unordered(parsers.len().max(1) * IN_FLIGHT_PER_NODE);
+            let parsed = parsed?;
+            let mut done = BatchDone {
+                files: parsed.len() as u64,
+                ..BatchDone::default()
+            };
+            let mut writes: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
+            for f in parsed {
+                done.diagnostics.extend(f.diagnostics.iter().cloned());
+                done.put.push(CatalogFile {
+                    diagnostics: f.diagnostics.clone(),
+                    file: f.file.clone(),
+                    content_hash: f.content_hash,
+                    modules: f
+                        .by_partition
+                        .iter()
+                        .flat_map(|(p, frags)| frags.iter().map(move |fr| (fr.name.clone(), *p)))
+                        .collect(),
+                });
+                writes_for(f, held, &mut writes);
+            }
+            done.writes = write_replicas(nodes, epoch, assignment, writes, deadline)
+                .await
+                .map_err(|failed| CpgError::Unavailable {
+                    partitions: failed.into_iter().collect(),
+                })?;
+            progress(done.files);
+            Ok::<BatchDone, CpgError>(done)
+        });
+    let mut results =
+        futures::stream::iter(pipeline).buffer_unordered(parsers.len().max(1) * IN_FLIGHT_PER_NODE);
     let mut failed: BTreeSet<PartitionId> = BTreeSet::new();
     let mut first_error = None;
     while let Some(r) = results.next().await {

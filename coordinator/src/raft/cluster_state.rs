@@ -78,10 +78,6 @@ pub enum Command {
         address: String,
         now_ms: u64,
     },
-    Heartbeat {
-        id: NodeId,
-        now_ms: u64,
-    },
     SetNodeState {
         id: NodeId,
         state: NodeState,
@@ -157,16 +153,6 @@ impl ClusterState {
                 );
                 CommandResult::Ok
             }
-            Command::Heartbeat { id, now_ms } => match self.nodes.get_mut(id) {
-                Some(node) => {
-                    node.last_heartbeat_ms = node.last_heartbeat_ms.max(*now_ms);
-                    if node.state == NodeState::Suspect {
-                        node.state = NodeState::Up;
-                    }
-                    CommandResult::Ok
-                }
-                None => CommandResult::Rejected(format!("node {id} is not registered")),
-            },
             Command::SetNodeState { id, state } => match self.nodes.get_mut(id) {
                 Some(node) => {
                     node.state = *state;
@@ -286,10 +272,13 @@ mod tests {
     }
 
     #[test]
-    fn heartbeats_of_unknown_nodes_are_rejected() {
+    fn unknown_nodes_cannot_change_state() {
         let mut s = ClusterState::default();
         assert!(matches!(
-            s.apply(&Command::Heartbeat { id: 9, now_ms: 1 }),
+            s.apply(&Command::SetNodeState {
+                id: 9,
+                state: NodeState::Suspect
+            }),
             CommandResult::Rejected(_)
         ));
     }
