@@ -1,12 +1,22 @@
-//! What a storage node keeps on disk: for each partition it holds and each
-//! source file with modules in that partition, those modules' fragments, as
-//! one checksummed file replaced atomically (`partition::durable`). A crash at
-//! any moment (`kill -9` included) leaves every such file either at its old or
-//! at its new content; restarting loads exactly what was acknowledged.
+//! What a storage node keeps on disk: one append-only record log per
+//! partition (`partitions/pNNNNN.log`, a `partition::durable::RecordLog`).
+//! A record puts a source file's fragments in the partition (replacing what
+//! it had of that file) or removes them. A write batch appends its records
+//! to the logs it touches and makes them durable with one flush, so an ingest
+//! costs no new file per (partition, file) and two flushes per batch.
+//!
+//! A crash at any moment (`kill -9` included) leaves each log with every
+//! acknowledged batch and at most a torn last append, which loading cuts;
+//! whatever is cut (a torn append, or a damaged record and everything after
+//! it) is first copied to `quarantine/` and reported, never dropped silently.
+//! A log holding more than twice as many records as live files is rewritten
+//! with the live ones (atomically).
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use partition::durable;
+use partition::durable::{self, RecordLog};
 use proto::ModuleFragment;
 use serde::{Deserialize, Serialize};
 
@@ -19,19 +29,44 @@ pub struct StoredFile {
     pub fragments: Vec<ModuleFragment>,
 }
 
+/// One record of a partition log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Record {
+    Put(StoredFile),
+    Remove { file: String },
+}
+
 /// What loading found.
 #[derive(Debug, Default)]
 pub struct Loaded {
+    /// Ordered by (partition, file).
     pub files: Vec<StoredFile>,
-    /// Files that failed their checksum or could not be decoded: moved aside
-    /// to `quarantine/` (never silently dropped), with the reason.
+    /// Bytes cut from damaged logs and records that could not be decoded:
+    /// kept under `quarantine/` (never silently dropped), with the reason.
     pub quarantined: Vec<(PathBuf, String)>,
 }
 
+/// One partition's log and what it holds.
+#[derive(Debug)]
+struct PartitionLog {
+    log: RecordLog,
+    records: usize,
+    /// Files live in the partition.
+    files: HashSet<String>,
+}
+
+/// Rewrite a log once it holds this many more records than twice its live files.
+const COMPACT_SLACK: usize = 32;
+
 /// The partitions directory of one node.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PartitionDisk {
     root: PathBuf,
+    logs: Mutex<BTreeMap<u32, PartitionLog>>,
+}
+
+fn invalid(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
 }
 
 impl PartitionDisk {
@@ -39,20 +74,79 @@ impl PartitionDisk {
         std::fs::create_dir_all(root.join("partitions"))?;
         Ok(PartitionDisk {
             root: root.to_path_buf(),
+            logs: Mutex::new(BTreeMap::new()),
         })
     }
 
-    fn partition_dir(&self, partition: u32) -> PathBuf {
-        self.root
-            .join("partitions")
-            .join(format!("p{partition:05}"))
+    fn dir(&self) -> PathBuf {
+        self.root.join("partitions")
     }
 
-    /// One file per (partition, source file), named by the xxh3 of the source
-    /// path; the path itself is stored inside and checked on load.
-    fn path(&self, partition: u32, file: &str) -> PathBuf {
-        let name = format!("{:016x}.cpg", xxhash_rust::xxh3::xxh3_64(file.as_bytes()));
-        self.partition_dir(partition).join(name)
+    fn log_path(&self, partition: u32) -> PathBuf {
+        self.dir().join(format!("p{partition:05}.log"))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, PartitionLog>> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Open a partition's log and replay it: the live files, in file order.
+    fn replay(
+        &self,
+        partition: u32,
+        quarantined: &mut Vec<(PathBuf, String)>,
+    ) -> std::io::Result<(PartitionLog, Vec<StoredFile>)> {
+        let path = self.log_path(partition);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let aside = self
+            .root
+            .join("quarantine")
+            .join(format!("p{partition:05}-{stamp}.tail"));
+        let (log, records, cut) = RecordLog::open_keeping(&path, Some(&aside))?;
+        if cut > 0 {
+            quarantined.push((
+                aside,
+                format!(
+                    "{}: {cut} bytes after the last intact record (a torn write or damage)",
+                    path.display()
+                ),
+            ));
+        }
+        let mut live: BTreeMap<String, StoredFile> = BTreeMap::new();
+        for (i, bytes) in records.iter().enumerate() {
+            match durable::decode::<Record>(bytes) {
+                Ok(Record::Put(stored)) if stored.partition == partition => {
+                    live.insert(stored.file.clone(), stored);
+                }
+                Ok(Record::Put(stored)) => quarantined.push((
+                    path.clone(),
+                    format!(
+                        "record {i} holds {} of partition {}, which belongs elsewhere; skipped",
+                        stored.file, stored.partition
+                    ),
+                )),
+                Ok(Record::Remove { file }) => {
+                    live.remove(&file);
+                }
+                Err(e) => {
+                    let aside = self
+                        .root
+                        .join("quarantine")
+                        .join(format!("p{partition:05}-{stamp}-record{i}"));
+                    durable::write_checked(&aside, bytes)?;
+                    quarantined.push((aside, format!("record {i} cannot be decoded: {e}")));
+                }
+            }
+        }
+        let state = PartitionLog {
+            log,
+            records: records.len(),
+            files: live.keys().cloned().collect(),
+        };
+        Ok((state, live.into_values().collect()))
     }
 
     /// Store (or replace) a file's fragments for a partition; durable when it returns.
@@ -60,94 +154,133 @@ impl PartitionDisk {
         self.commit(std::slice::from_ref(stored), &[])
     }
 
-    /// Store (or replace) and forget many files' fragments at once; all of
-    /// it durable when it returns (one group commit, see
-    /// [`durable::replace_batch`]).
-    pub fn commit(&self, puts: &[StoredFile], removes: &[(u32, String)]) -> std::io::Result<()> {
-        let encoded = puts
-            .iter()
-            .map(|s| Ok((self.path(s.partition, &s.file), durable::encode(s)?)))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        let deletes: Vec<PathBuf> = removes.iter().map(|(p, f)| self.path(*p, f)).collect();
-        durable::replace_batch(&self.root.join("partitions"), &encoded, &deletes)
-    }
-
     /// Forget a file's fragments in a partition; durable when it returns.
     /// Whether there was anything to forget.
     pub fn remove(&self, partition: u32, file: &str) -> std::io::Result<bool> {
-        let existed = self.path(partition, file).exists();
+        let existed = self
+            .lock()
+            .get(&partition)
+            .is_some_and(|l| l.files.contains(file));
         self.commit(&[], &[(partition, file.to_string())])?;
         Ok(existed)
     }
 
-    /// Everything stored, in a stable order (partition, file). Temporary
-    /// files left by a crash mid-write are deleted (the previous version, if
-    /// any, is intact); damaged files are quarantined and reported.
-    pub fn load_all(&self) -> std::io::Result<Loaded> {
-        let mut loaded = Loaded::default();
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.root.join("partitions"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect();
-        dirs.sort();
-        for dir in dirs {
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            paths.sort();
-            for path in paths {
-                match path.extension().and_then(|e| e.to_str()) {
-                    Some("tmp") => std::fs::remove_file(&path)?,
-                    Some("cpg") => match self.read_one(&path) {
-                        Ok(stored) => loaded.files.push(stored),
-                        Err(reason) => {
-                            let aside = self.quarantine(&path)?;
-                            loaded.quarantined.push((aside, reason));
-                        }
-                    },
-                    _ => {}
-                }
+    /// Store (or replace) and forget many files' fragments at once; all of
+    /// it durable when it returns. Removals are applied before puts.
+    pub fn commit(&self, puts: &[StoredFile], removes: &[(u32, String)]) -> std::io::Result<()> {
+        let mut by_partition: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
+        let mut changes: BTreeMap<u32, Vec<(String, bool)>> = BTreeMap::new();
+        for (p, file) in removes {
+            let record = Record::Remove { file: file.clone() };
+            by_partition
+                .entry(*p)
+                .or_default()
+                .push(durable::encode(&record)?);
+            changes.entry(*p).or_default().push((file.clone(), false));
+        }
+        for s in puts {
+            // Encoding borrows: `Record::Put` would need an owned copy.
+            let bytes = encode_put(s)?;
+            by_partition.entry(s.partition).or_default().push(bytes);
+            changes
+                .entry(s.partition)
+                .or_default()
+                .push((s.file.clone(), true));
+        }
+        if by_partition.is_empty() {
+            return Ok(());
+        }
+        let mut logs = self.lock();
+        for (p, payloads) in &by_partition {
+            if !logs.contains_key(p) {
+                let (state, _) = self.replay(*p, &mut Vec::new())?;
+                logs.insert(*p, state);
+            }
+            let state = logs
+                .get_mut(p)
+                .ok_or_else(|| invalid("partition log vanished"))?;
+            state.log.append_unsynced(payloads)?;
+            state.records += payloads.len();
+        }
+        #[cfg(target_os = "linux")]
+        durable::sync_filesystem_of(&self.dir())?;
+        #[cfg(not(target_os = "linux"))]
+        for p in by_partition.keys() {
+            if let Some(state) = logs.get(p) {
+                state.log.sync()?;
             }
         }
-        loaded
-            .files
-            .sort_by(|a, b| (a.partition, &a.file).cmp(&(b.partition, &b.file)));
+        for (p, changed) in changes {
+            let Some(state) = logs.get_mut(&p) else {
+                continue;
+            };
+            for (file, put) in changed {
+                if put {
+                    state.files.insert(file);
+                } else {
+                    state.files.remove(&file);
+                }
+            }
+            if state.records > 2 * state.files.len() + COMPACT_SLACK {
+                self.compact(p, state)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrite a partition's log with its live files only.
+    fn compact(&self, partition: u32, state: &mut PartitionLog) -> std::io::Result<()> {
+        let mut quarantined = Vec::new();
+        let (_, live) = self.replay(partition, &mut quarantined)?;
+        let payloads = live
+            .iter()
+            .map(encode_put)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        state.log.rewrite(&payloads)?;
+        state.records = payloads.len();
+        Ok(())
+    }
+
+    /// Everything stored, ordered by (partition, file). Damage is set aside
+    /// and reported; leftovers of an interrupted compaction are deleted (the
+    /// log it was replacing is intact).
+    pub fn load_all(&self) -> std::io::Result<Loaded> {
+        let mut loaded = Loaded::default();
+        let mut partitions = Vec::new();
+        for entry in std::fs::read_dir(self.dir())? {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.ends_with(".rewrite") {
+                std::fs::remove_file(&path)?;
+            } else if let Some(p) = name
+                .strip_prefix('p')
+                .and_then(|n| n.strip_suffix(".log"))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                partitions.push(p);
+            }
+        }
+        partitions.sort();
+        let mut logs = self.lock();
+        for p in partitions {
+            let (state, files) = self.replay(p, &mut loaded.quarantined)?;
+            logs.insert(p, state);
+            loaded.files.extend(files);
+        }
         Ok(loaded)
     }
+}
 
-    fn read_one(&self, path: &Path) -> Result<StoredFile, String> {
-        let bytes = durable::read_checked(path)
-            .map_err(|e| e.to_string())?
-            .ok_or("vanished while loading")?;
-        let stored: StoredFile =
-            durable::decode(&bytes).map_err(|e| format!("cannot decode: {e}"))?;
-        if self.path(stored.partition, &stored.file) != path {
-            return Err(format!(
-                "holds {} of partition {}, which belongs elsewhere",
-                stored.file, stored.partition
-            ));
-        }
-        Ok(stored)
+/// The bytes of `Record::Put(stored)`, without copying the fragments.
+fn encode_put(stored: &StoredFile) -> std::io::Result<Vec<u8>> {
+    #[derive(Serialize)]
+    enum RecordRef<'a> {
+        Put(&'a StoredFile),
     }
-
-    fn quarantine(&self, path: &Path) -> std::io::Result<PathBuf> {
-        let dir = self.root.join("quarantine");
-        std::fs::create_dir_all(&dir)?;
-        let name = format!(
-            "{}-{}",
-            path.parent()
-                .and_then(|p| p.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        );
-        let aside = dir.join(name);
-        std::fs::rename(path, &aside)?;
-        durable::sync_dir(&dir)?;
-        Ok(aside)
-    }
+    durable::encode(&RecordRef::Put(stored))
 }
 
 #[cfg(test)]
@@ -188,31 +321,74 @@ mod tests {
     }
 
     #[test]
-    fn crash_leftovers_are_cleaned_and_damage_is_quarantined_not_lost() {
+    fn a_torn_append_and_a_damaged_record_are_set_aside_not_lost() {
         let dir = tempfile::tempdir().unwrap();
         let disk = PartitionDisk::open(dir.path()).unwrap();
         let a = stored(0, "lib/a.ex", "defmodule A do\nend\n");
         let b = stored(0, "lib/b.ex", "defmodule B do\nend\n");
         disk.save(&a).unwrap();
+        let a_end = std::fs::metadata(disk.log_path(0)).unwrap().len() as usize;
         disk.save(&b).unwrap();
-        // A crash while replacing a.ex: its temporary file is left behind.
-        let a_path = disk.path(0, "lib/a.ex");
-        std::fs::write(a_path.with_extension("tmp"), b"half a file").unwrap();
-        // A disk fault flips a byte of b.ex.
-        let b_path = disk.path(0, "lib/b.ex");
-        let mut bytes = std::fs::read(&b_path).unwrap();
-        let mid = bytes.len() / 2;
-        bytes[mid] ^= 0x40;
-        std::fs::write(&b_path, bytes).unwrap();
-        let loaded = disk.load_all().unwrap();
+        let log = disk.log_path(0);
+        drop(disk);
+        // A crash in the middle of a third append.
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3]);
+        std::fs::write(&log, &bytes).unwrap();
+        let loaded = PartitionDisk::open(dir.path()).unwrap().load_all().unwrap();
+        assert_eq!(loaded.files, vec![a.clone(), b.clone()]);
+        assert_eq!(loaded.quarantined.len(), 1, "{:?}", loaded.quarantined);
+        assert_eq!(
+            std::fs::read(&loaded.quarantined[0].0).unwrap(),
+            [200, 0, 0, 0, 1, 2, 3]
+        );
+        // Cut once: the next load finds the log intact.
+        let again = PartitionDisk::open(dir.path()).unwrap().load_all().unwrap();
+        assert!(again.quarantined.is_empty());
+        // A disk fault flips a byte of b's record: b is set aside, a stays.
+        let mut bytes = std::fs::read(&log).unwrap();
+        let in_b = a_end + (bytes.len() - a_end) / 2;
+        bytes[in_b] ^= 0x40;
+        std::fs::write(&log, &bytes).unwrap();
+        let loaded = PartitionDisk::open(dir.path()).unwrap().load_all().unwrap();
         assert_eq!(loaded.files, vec![a]);
         assert_eq!(loaded.quarantined.len(), 1);
-        assert!(
-            loaded.quarantined[0].1.contains("checksum"),
-            "{:?}",
-            loaded.quarantined
+        assert_eq!(
+            std::fs::read(&loaded.quarantined[0].0).unwrap(),
+            bytes[a_end..],
+            "the damaged record is kept whole"
         );
-        assert!(loaded.quarantined[0].0.exists());
-        assert!(!a_path.with_extension("tmp").exists());
+    }
+
+    #[test]
+    fn a_log_of_many_replacements_is_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = PartitionDisk::open(dir.path()).unwrap();
+        let mut last = None;
+        for i in 0..200 {
+            let s = stored(
+                5,
+                "lib/a.ex",
+                &format!("defmodule A do\n  def f, do: {i}\nend\n"),
+            );
+            disk.save(&s).unwrap();
+            last = Some(s);
+        }
+        let records = disk.lock()[&5].records;
+        assert!(
+            records <= 2 + COMPACT_SLACK,
+            "{records} records for one live file"
+        );
+        drop(disk);
+        let loaded = PartitionDisk::open(dir.path()).unwrap().load_all().unwrap();
+        assert_eq!(loaded.files, vec![last.unwrap()]);
+    }
+
+    #[test]
+    fn a_put_is_encoded_as_the_record_it_is_decoded_as() {
+        let s = stored(2, "lib/a.ex", "defmodule A do\nend\n");
+        let bytes = encode_put(&s).unwrap();
+        assert_eq!(bytes, durable::encode(&Record::Put(s.clone())).unwrap());
+        assert_eq!(durable::decode::<Record>(&bytes).unwrap(), Record::Put(s));
     }
 }

@@ -50,6 +50,9 @@ pub struct Node {
     writing: std::sync::Mutex<()>,
 }
 
+/// One partition's share of a write batch: files put, files removed.
+type PartitionBatch = (Vec<StoredFile>, Vec<String>);
+
 /// How long a request planned with a newer map waits for this node to learn it.
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -179,14 +182,14 @@ impl Node {
             ))
         })?;
         let changed = (puts.len() + removes.len()) as u64;
-        let mut by_partition: BTreeMap<u32, (Vec<StoredFile>, Vec<String>)> = BTreeMap::new();
+        let mut by_partition: BTreeMap<u32, PartitionBatch> = BTreeMap::new();
         for s in puts {
             by_partition.entry(s.partition).or_default().0.push(s);
         }
         for (p, f) in removes {
             by_partition.entry(p).or_default().1.push(f);
         }
-        let work: Vec<(Arc<Store>, (Vec<StoredFile>, Vec<String>))> = by_partition
+        let work: Vec<(Arc<Store>, PartitionBatch)> = by_partition
             .into_iter()
             .map(|(p, w)| (self.store(p), w))
             .collect();

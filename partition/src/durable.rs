@@ -46,51 +46,12 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Replace and delete many files at once, each atomically, all durably when
-/// this returns: every temporary file is written, one `syncfs` makes them
-/// all durable, the renames and deletions follow, and a second `syncfs`
-/// makes those durable. Two flushes for the whole batch instead of two per
-/// file; after a crash each target holds its old or its new content.
-/// `anchor` is a directory on the same file system (it must exist).
-pub fn replace_batch(
-    anchor: &Path,
-    puts: &[(PathBuf, Vec<u8>)],
-    deletes: &[PathBuf],
-) -> io::Result<()> {
-    if puts.is_empty() && deletes.is_empty() {
-        return Ok(());
-    }
-    let anchor = File::open(anchor)?;
-    let mut tmps = Vec::with_capacity(puts.len());
-    for (path, payload) in puts {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let tmp: PathBuf = path.with_extension("tmp");
-        let mut f = File::create(&tmp)?;
-        f.write_all(MAGIC)?;
-        f.write_all(&checksum(payload).to_le_bytes())?;
-        f.write_all(payload)?;
-        tmps.push(tmp);
-    }
-    sync_filesystem(&anchor, tmps.iter())?;
-    for (tmp, (path, _)) in tmps.iter().zip(puts) {
-        std::fs::rename(tmp, path)?;
-    }
-    for path in deletes {
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    let mut dirs: Vec<&Path> = puts
-        .iter()
-        .map(|(p, _)| p)
-        .chain(deletes)
-        .map(|p| p.parent().unwrap_or(Path::new(".")))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    sync_filesystem(&anchor, dirs.into_iter())
+/// Make everything written so far to the file system holding `dir` durable
+/// (one `syncfs` on Linux). Elsewhere it syncs `dir` only: callers there
+/// must sync their files themselves.
+pub fn sync_filesystem_of(dir: &Path) -> io::Result<()> {
+    let anchor = File::open(dir)?;
+    sync_filesystem(&anchor, std::iter::once(dir))
 }
 
 /// Make everything written to the file system of `anchor` durable: one
@@ -166,6 +127,18 @@ impl RecordLog {
     /// Open (creating it if needed) and return the intact records; a torn or
     /// corrupt tail is cut off.
     pub fn open(path: &Path) -> io::Result<(RecordLog, Vec<Vec<u8>>)> {
+        let (log, records, _) = RecordLog::open_keeping(path, None)?;
+        Ok((log, records))
+    }
+
+    /// Like [`RecordLog::open`], but bytes that would be cut (a torn append,
+    /// or everything from a damaged record on) are first written to `aside`
+    /// and made durable, so nothing is lost silently. Returns how many bytes
+    /// were set aside (0: the log was intact).
+    pub fn open_keeping(
+        path: &Path,
+        aside: Option<&Path>,
+    ) -> io::Result<(RecordLog, Vec<Vec<u8>>, usize)> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -193,7 +166,19 @@ impl RecordLog {
             records.push(payload.to_vec());
             at += 12 + len;
         }
-        if at < bytes.len() {
+        let cut = bytes.len() - at;
+        if cut > 0 {
+            if let Some(aside) = aside {
+                if let Some(dir) = aside.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut f = File::create(aside)?;
+                f.write_all(&bytes[at..])?;
+                f.sync_all()?;
+                if let Some(dir) = aside.parent() {
+                    sync_dir(dir)?;
+                }
+            }
             file.set_len(at as u64)?;
             file.sync_all()?;
         }
@@ -203,20 +188,34 @@ impl RecordLog {
                 file,
             },
             records,
+            cut,
         ))
     }
 
     /// Append records and fsync: when this returns, they survive a crash.
     pub fn append(&mut self, payloads: &[Vec<u8>]) -> io::Result<()> {
+        self.append_unsynced(payloads)?;
+        self.sync()
+    }
+
+    /// Append records without waiting for the disk; durable after
+    /// [`RecordLog::sync`] (or a `syncfs` of its file system).
+    pub fn append_unsynced(&mut self, payloads: &[Vec<u8>]) -> io::Result<()> {
         let mut buf = Vec::with_capacity(payloads.iter().map(|p| p.len() + 12).sum());
         for p in payloads {
             let len = u32::try_from(p.len())
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record over 4 GiB"))?;
+                .ok()
+                .filter(|l| *l as usize <= MAX_RECORD)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "record too large"))?;
             buf.extend_from_slice(&len.to_le_bytes());
             buf.extend_from_slice(&checksum(p).to_le_bytes());
             buf.extend_from_slice(p);
         }
-        self.file.write_all(&buf)?;
+        self.file.write_all(&buf)
+    }
+
+    /// Make every append so far durable.
+    pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
     }
 
@@ -243,34 +242,6 @@ impl RecordLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_batch_replaces_and_deletes_and_leaves_no_temporaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b, gone) = (
-            dir.path().join("p1/a"),
-            dir.path().join("p2/b"),
-            dir.path().join("p1/gone"),
-        );
-        write_checked(&a, b"old a").unwrap();
-        write_checked(&gone, b"bye").unwrap();
-        replace_batch(
-            dir.path(),
-            &[(a.clone(), b"new a".to_vec()), (b.clone(), b"b".to_vec())],
-            &[gone.clone(), dir.path().join("p1/never-was")],
-        )
-        .unwrap();
-        assert_eq!(read_checked(&a).unwrap().unwrap(), b"new a");
-        assert_eq!(read_checked(&b).unwrap().unwrap(), b"b");
-        assert_eq!(read_checked(&gone).unwrap(), None);
-        for d in ["p1", "p2"] {
-            for e in std::fs::read_dir(dir.path().join(d)).unwrap() {
-                let name = e.unwrap().file_name();
-                assert!(!name.to_string_lossy().ends_with(".tmp"), "{name:?} left");
-            }
-        }
-        replace_batch(dir.path(), &[], &[]).unwrap();
-    }
 
     #[test]
     fn a_torn_tail_is_cut_and_appends_continue() {
