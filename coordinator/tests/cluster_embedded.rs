@@ -16,7 +16,7 @@ use coordinator::placement::{Assignment, Ring};
 use coordinator::report::{call_rows, render_csv};
 use node::service::{run, Node, NodeConfig};
 use partition::analysis::CallGraph;
-use proto::node_api::SourceUpload;
+use proto::node_api::{NodeMap, SourceUpload};
 
 const P: u32 = 16;
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -77,17 +77,30 @@ fn embedded_csv(root: &Path) -> String {
     render_csv(&call_rows(&CallGraph::build(&built.store.summaries())))
 }
 
-async fn assign_all(clients: &HashMap<u64, Arc<NodeClient>>, epoch: u64, assignment: &Assignment) {
-    for (id, client) in clients {
-        let mine: Vec<u32> = assignment
+/// The map the coordinator would send: the assignment and every node's address.
+fn node_map(
+    clients: &HashMap<u64, Arc<NodeClient>>,
+    epoch: u64,
+    assignment: &Assignment,
+) -> NodeMap {
+    NodeMap {
+        epoch,
+        assignment: assignment.clone(),
+        nodes: clients
             .iter()
-            .filter(|(_, r)| r.contains(id))
-            .map(|(p, _)| *p)
-            .collect();
+            .map(|(id, c)| (*id, c.addr.to_string()))
+            .collect(),
+    }
+}
+
+async fn assign_all(clients: &HashMap<u64, Arc<NodeClient>>, epoch: u64, assignment: &Assignment) {
+    let map = node_map(clients, epoch, assignment);
+    for client in clients.values() {
+        let map = map.clone();
         client
             .call(DEADLINE, move |c, ctx| {
-                let mine = mine.clone();
-                async move { c.assign(ctx, epoch, mine).await }
+                let map = map.clone();
+                async move { c.assign(ctx, map).await }
             })
             .await
             .unwrap();
@@ -208,15 +221,11 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
     let addr = nodes[0].1;
     let (restarted, _) = TestNode::start(1, dirs[0].path(), Some(addr)).await;
     nodes[0].0 = restarted;
-    let mine: Vec<u32> = assignment
-        .iter()
-        .filter(|(_, r)| r.contains(&1))
-        .map(|(p, _)| *p)
-        .collect();
+    let map = node_map(&clients, 1, &assignment);
     clients[&1]
         .call(DEADLINE, move |c, ctx| {
-            let mine = mine.clone();
-            async move { c.assign(ctx, 1, mine).await }
+            let map = map.clone();
+            async move { c.assign(ctx, map).await }
         })
         .await
         .unwrap();

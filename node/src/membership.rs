@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
+use proto::node_api::NodeMap;
 use proto::CpgError;
 
 use crate::service::Node;
@@ -93,13 +94,11 @@ pub async fn run(node: Arc<Node>, membership: Membership, shutdown: impl Future<
         match reply {
             Some(Ok(view)) => {
                 registered = true;
-                let mine = view
-                    .assignment
-                    .iter()
-                    .filter(|(_, replicas)| replicas.contains(&node.id()))
-                    .map(|(p, _)| *p)
-                    .collect();
-                node.set_assignment(view.epoch, mine);
+                node.set_map(NodeMap {
+                    epoch: view.epoch,
+                    assignment: view.assignment,
+                    nodes: view.nodes.into_iter().map(|n| (n.id, n.address)).collect(),
+                });
             }
             // Not registered any more (a new cluster, a wiped registry): join again.
             Some(Err(CpgError::InvalidInput { .. })) => registered = false,

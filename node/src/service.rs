@@ -12,9 +12,12 @@ use futures::StreamExt;
 use partition::frontend::build_file;
 use partition::partitioning::partition_of;
 use partition::store::Store;
+use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
-    NodeHealth, NodeService, ParsedFile, PartitionSummaries, PartitionWrite, SourceUpload,
+    IngestFile, IngestReply, NodeHealth, NodeMap, NodeService, ParsedFile, PartitionSummaries,
+    PartitionWrite, SourceUpload,
 };
+use proto::node_client::NodeClient;
 use proto::{CpgError, FileCpg, ModuleSummary};
 use rayon::prelude::*;
 use tarpc::context::Context;
@@ -41,8 +44,10 @@ pub struct Node {
     /// no `Ref` into this map is held across an `.await`.
     stores: DashMap<u32, Arc<Store>>,
     epoch: AtomicU64,
-    /// Partitions assigned at `epoch`.
-    assigned: RwLock<BTreeSet<u32>>,
+    /// The partition map at `epoch`.
+    map: RwLock<NodeMap>,
+    /// Clients of the other nodes of the map, for writing replicas.
+    peers: std::sync::Mutex<BTreeMap<u64, Arc<NodeClient>>>,
     /// Wakes the membership loop to heartbeat now: a request came with a
     /// newer partition map than this node knows.
     pub behind: tokio::sync::Notify,
@@ -67,7 +72,8 @@ impl Node {
             disk,
             stores: DashMap::new(),
             epoch: AtomicU64::new(0),
-            assigned: RwLock::new(BTreeSet::new()),
+            map: RwLock::new(NodeMap::default()),
+            peers: std::sync::Mutex::new(BTreeMap::new()),
             behind: tokio::sync::Notify::new(),
             writing: std::sync::Mutex::new(()),
         };
@@ -87,16 +93,40 @@ impl Node {
         self.id
     }
 
-    /// Take on `partitions` from `epoch` on; an older epoch is ignored.
-    /// Returns whether the assignment was applied.
-    pub fn set_assignment(&self, epoch: u64, partitions: BTreeSet<u32>) -> bool {
-        let mut assigned = self.assigned.write().unwrap_or_else(|e| e.into_inner());
-        if epoch < self.epoch.load(Ordering::Acquire) {
+    /// Take on `map`; an older epoch is ignored. Returns whether the map
+    /// was applied.
+    pub fn set_map(&self, map: NodeMap) -> bool {
+        let mut current = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if map.epoch < self.epoch.load(Ordering::Acquire) {
             return false;
         }
-        *assigned = partitions;
-        self.epoch.store(epoch, Ordering::Release);
+        {
+            let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            peers.retain(|id, c| map.nodes.get(id).is_some_and(|a| *a == c.addr.to_string()));
+            for (id, address) in &map.nodes {
+                if *id == self.id || peers.contains_key(id) {
+                    continue;
+                }
+                if let Ok(addr) = address.parse() {
+                    peers.insert(*id, Arc::new(NodeClient::new(*id, addr)));
+                }
+            }
+        }
+        self.epoch.store(map.epoch, Ordering::Release);
+        *current = map;
         true
+    }
+
+    fn map(&self) -> NodeMap {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn peer(&self, id: u64) -> Option<Arc<NodeClient>> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     fn store(&self, partition: u32) -> Arc<Store> {
@@ -107,10 +137,14 @@ impl Node {
     }
 
     fn assigned(&self) -> BTreeSet<u32> {
-        self.assigned
+        self.map
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .assignment
+            .iter()
+            .filter(|(_, replicas)| replicas.contains(&self.id))
+            .map(|(p, _)| *p)
+            .collect()
     }
 
     /// A request planned with a newer map than this node knows: ask the
@@ -209,6 +243,70 @@ impl Node {
         Ok(changed)
     }
 
+    /// Write `writes` to every replica of their partitions under `map`: this
+    /// node's own directly, the others' with one `write` per peer, all at
+    /// once. `Err(Unavailable)` names the partitions some replica did not
+    /// acknowledge.
+    async fn replicate(
+        self: &Arc<Self>,
+        map: &NodeMap,
+        writes: BTreeMap<u32, Vec<PartitionWrite>>,
+    ) -> Result<(), CpgError> {
+        let mut per_node: BTreeMap<u64, Vec<PartitionWrite>> = BTreeMap::new();
+        let mut failed: BTreeSet<u32> = BTreeSet::new();
+        for (p, ws) in writes {
+            let Some((last, others)) = map.assignment.get(&p).and_then(|r| r.split_last()) else {
+                failed.insert(p);
+                continue;
+            };
+            for node in others {
+                per_node
+                    .entry(*node)
+                    .or_default()
+                    .extend(ws.iter().cloned());
+            }
+            per_node.entry(*last).or_default().extend(ws);
+        }
+        let epoch = map.epoch;
+        let calls = per_node.into_iter().map(|(node, ws)| {
+            let this = self.clone();
+            async move {
+                let parts: BTreeSet<u32> = ws.iter().map(|w| w.partition).collect();
+                let result = if node == this.id {
+                    let local = this.clone();
+                    blocking(move || local.write_blocking(ws)).await.map(|_| ())
+                } else {
+                    match this.peer(node) {
+                        None => Err(CpgError::Internal(format!("node {node} has no address"))),
+                        Some(peer) => {
+                            let ws = Arc::new(ws);
+                            peer.call(PEER_DEADLINE, move |c, ctx| {
+                                let ws = ws.clone();
+                                async move { c.write(ctx, epoch, (*ws).clone()).await }
+                            })
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| CpgError::Internal(format!("{e:?}")))
+                        }
+                    }
+                };
+                result.map_err(|_| parts)
+            }
+        });
+        for r in futures::future::join_all(calls).await {
+            if let Err(parts) = r {
+                failed.extend(parts);
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(CpgError::Unavailable {
+                partitions: failed.into_iter().collect(),
+            })
+        }
+    }
+
     pub fn health(&self) -> NodeHealth {
         let (mut files, mut nodes, mut edges) = (BTreeSet::new(), 0, 0);
         for entry in self.stores.iter() {
@@ -236,6 +334,34 @@ impl Node {
 #[derive(Debug, Clone)]
 struct NodeServer(Arc<Node>);
 
+/// Parse files (on all cores) and group each file's fragments by partition.
+fn parse_files(partitions: u32, files: Vec<SourceUpload>) -> Vec<ParsedFile> {
+    files
+        .into_par_iter()
+        .map(|f| {
+            let cpg = build_file(&f.file, &f.bytes);
+            let mut by_partition: Vec<(u32, Vec<proto::ModuleFragment>)> = Vec::new();
+            for frag in cpg.fragments {
+                let p = partition_of(&frag.name, partitions);
+                match by_partition.iter_mut().find(|(q, _)| *q == p) {
+                    Some((_, v)) => v.push(frag),
+                    None => by_partition.push((p, vec![frag])),
+                }
+            }
+            by_partition.sort_by_key(|(p, _)| *p);
+            ParsedFile {
+                file: cpg.file,
+                content_hash: cpg.content_hash,
+                diagnostics: cpg.diagnostics,
+                by_partition,
+            }
+        })
+        .collect()
+}
+
+/// Deadline of a replica write to a peer.
+const PEER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Run CPU- or disk-bound work off the async workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, CpgError> + Send + 'static,
@@ -257,30 +383,71 @@ impl NodeService for NodeServer {
                 reason: "partition count must be at least 1".into(),
             });
         }
-        blocking(move || {
-            Ok(files
-                .into_par_iter()
-                .map(|f| {
-                    let cpg = build_file(&f.file, &f.bytes);
-                    let mut by_partition: Vec<(u32, Vec<proto::ModuleFragment>)> = Vec::new();
-                    for frag in cpg.fragments {
-                        let p = partition_of(&frag.name, partitions);
-                        match by_partition.iter_mut().find(|(q, _)| *q == p) {
-                            Some((_, v)) => v.push(frag),
-                            None => by_partition.push((p, vec![frag])),
-                        }
-                    }
-                    by_partition.sort_by_key(|(p, _)| *p);
-                    ParsedFile {
-                        file: cpg.file,
-                        content_hash: cpg.content_hash,
-                        diagnostics: cpg.diagnostics,
-                        by_partition,
-                    }
-                })
-                .collect())
+        blocking(move || Ok(parse_files(partitions, files))).await
+    }
+
+    async fn ingest(
+        self,
+        _: Context,
+        epoch: u64,
+        partitions: u32,
+        files: Vec<IngestFile>,
+    ) -> Result<IngestReply, CpgError> {
+        if partitions == 0 {
+            return Err(CpgError::InvalidInput {
+                reason: "partition count must be at least 1".into(),
+            });
+        }
+        self.0.check_at(epoch, std::iter::empty()).await?;
+        let map = self.0.map();
+        if map.epoch != epoch {
+            return Err(CpgError::StaleEpoch { current: map.epoch });
+        }
+        let before: BTreeMap<String, Vec<u32>> = files
+            .iter()
+            .map(|f| (f.upload.file.clone(), f.before.clone()))
+            .collect();
+        let uploads: Vec<SourceUpload> = files.into_iter().map(|f| f.upload).collect();
+        let parsed = blocking(move || Ok(parse_files(partitions, uploads))).await?;
+        let mut catalog = Vec::with_capacity(parsed.len());
+        let mut writes: BTreeMap<u32, Vec<PartitionWrite>> = BTreeMap::new();
+        for f in parsed {
+            catalog.push(CatalogFile {
+                file: f.file.clone(),
+                content_hash: f.content_hash,
+                modules: f
+                    .by_partition
+                    .iter()
+                    .flat_map(|(p, frags)| frags.iter().map(move |fr| (fr.name.clone(), *p)))
+                    .collect(),
+                diagnostics: f.diagnostics,
+            });
+            let now: BTreeSet<u32> = f.by_partition.iter().map(|(p, _)| *p).collect();
+            for p in before.get(&f.file).into_iter().flatten() {
+                if !now.contains(p) {
+                    writes.entry(*p).or_default().push(PartitionWrite {
+                        partition: *p,
+                        file: f.file.clone(),
+                        content_hash: f.content_hash,
+                        fragments: Vec::new(),
+                    });
+                }
+            }
+            for (p, fragments) in f.by_partition {
+                writes.entry(p).or_default().push(PartitionWrite {
+                    partition: p,
+                    file: f.file.clone(),
+                    content_hash: f.content_hash,
+                    fragments,
+                });
+            }
+        }
+        let count = writes.values().map(|w| w.len() as u64).sum();
+        self.0.replicate(&map, writes).await?;
+        Ok(IngestReply {
+            files: catalog,
+            writes: count,
         })
-        .await
     }
 
     async fn write(
@@ -337,11 +504,8 @@ impl NodeService for NodeServer {
         Ok(out)
     }
 
-    async fn assign(self, _: Context, epoch: u64, partitions: Vec<u32>) -> Result<(), CpgError> {
-        if self
-            .0
-            .set_assignment(epoch, partitions.into_iter().collect())
-        {
+    async fn assign(self, _: Context, map: NodeMap) -> Result<(), CpgError> {
+        if self.0.set_map(map) {
             Ok(())
         } else {
             Err(CpgError::StaleEpoch {

@@ -95,7 +95,7 @@ async fn parse_write_read_restart_and_refuse() {
     let (addr, stop, handle) = start(dir.path()).await;
     let client = connect(addr).await;
     client
-        .assign(context::current(), 1, (0..PARTITIONS).collect())
+        .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
         .await
         .unwrap()
         .unwrap();
@@ -154,7 +154,7 @@ async fn parse_write_read_restart_and_refuse() {
         .unwrap();
     assert_eq!(stale, Err(CpgError::StaleEpoch { current: 1 }));
     client
-        .assign(context::current(), 2, vec![0, 1])
+        .assign(context::current(), only_me(2, vec![0, 1]))
         .await
         .unwrap()
         .unwrap();
@@ -169,7 +169,7 @@ async fn parse_write_read_restart_and_refuse() {
         })
     );
     client
-        .assign(context::current(), 3, (0..PARTITIONS).collect())
+        .assign(context::current(), only_me(3, (0..PARTITIONS).collect()))
         .await
         .unwrap()
         .unwrap();
@@ -190,7 +190,7 @@ async fn parse_write_read_restart_and_refuse() {
     let (addr, stop, handle) = start(dir.path()).await;
     let client = connect(addr).await;
     client
-        .assign(context::current(), 3, (0..PARTITIONS).collect())
+        .assign(context::current(), only_me(3, (0..PARTITIONS).collect()))
         .await
         .unwrap()
         .unwrap();
@@ -199,4 +199,13 @@ async fn parse_write_read_restart_and_refuse() {
     assert_eq!(health.files, 24);
     stop.send(()).unwrap();
     handle.await.unwrap();
+}
+
+/// The map of a one-node cluster (node 1) at `epoch` holding `partitions`.
+fn only_me(epoch: u64, partitions: Vec<u32>) -> proto::node_api::NodeMap {
+    proto::node_api::NodeMap {
+        epoch,
+        assignment: partitions.into_iter().map(|p| (p, vec![1])).collect(),
+        nodes: Default::default(),
+    }
 }

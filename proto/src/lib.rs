@@ -11,6 +11,7 @@ pub mod fragment;
 pub mod kinds;
 pub mod mfa;
 pub mod node_api;
+pub mod node_client;
 pub mod results;
 pub mod summary;
 pub mod wire;

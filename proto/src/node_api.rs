@@ -1,7 +1,10 @@
 //! The storage node's RPC service and its messages.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::coordinator_api::CatalogFile;
 use crate::error::CpgError;
 use crate::fragment::{Diagnostic, ModuleFragment};
 use crate::summary::ModuleSummary;
@@ -11,6 +14,31 @@ use crate::summary::ModuleSummary;
 pub struct SourceUpload {
     pub file: String,
     pub bytes: Vec<u8>,
+}
+
+/// The partition map as a node needs it: which nodes replicate each
+/// partition, and where the nodes are (to write replicas on its peers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeMap {
+    pub epoch: u64,
+    pub assignment: BTreeMap<u32, Vec<u64>>,
+    pub nodes: BTreeMap<u64, String>,
+}
+
+/// A file to ingest, with the partitions the cluster holds its modules in
+/// now (so that partitions its modules leave are cleared).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestFile {
+    pub upload: SourceUpload,
+    pub before: Vec<u32>,
+}
+
+/// What a node did with a batch of files: each file's catalog entry, and how
+/// many partition writes every replica acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReply {
+    pub files: Vec<CatalogFile>,
+    pub writes: u64,
 }
 
 /// A parsed file: its fragments grouped by the partition they belong to.
@@ -70,7 +98,17 @@ pub trait NodeService {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<(u32, String, u64)>, CpgError>;
-    /// The partitions this node holds from `epoch` on (sent by the coordinator).
-    async fn assign(epoch: u64, partitions: Vec<u32>) -> Result<(), CpgError>;
+    /// Parse files and write their fragments to every replica of their
+    /// partitions under the map of `epoch` (this node's own replicas
+    /// directly, its peers' by `write`), then report. Fragments never travel
+    /// back to the caller.
+    async fn ingest(
+        epoch: u64,
+        partitions: u32,
+        files: Vec<IngestFile>,
+    ) -> Result<IngestReply, CpgError>;
+    /// Take on the partition map `map` (sent by a coordinator's heartbeat
+    /// reply, or by tests without coordinators); an older epoch is refused.
+    async fn assign(map: NodeMap) -> Result<(), CpgError>;
     async fn health() -> NodeHealth;
 }

@@ -12,8 +12,8 @@ use proto::node_api::PartitionSummaries;
 use proto::ModuleSummary;
 use serde::Serialize;
 
-use super::client::{CallError, NodeClient};
 use crate::placement::{Assignment, NodeId, PartitionId};
+use proto::node_client::{CallError, NodeClient};
 
 /// Module summaries gathered from the cluster.
 #[derive(Debug, Clone, Serialize)]

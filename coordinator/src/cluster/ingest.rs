@@ -12,12 +12,12 @@ use futures::future::join_all;
 use futures::StreamExt;
 use partition::frontend::content_hash;
 use proto::coordinator_api::CatalogFile;
-use proto::node_api::{ParsedFile, PartitionWrite, SourceUpload};
+use proto::node_api::{IngestFile, PartitionWrite, SourceUpload};
 use proto::{CpgError, Diagnostic};
 use serde::Serialize;
 
-use super::client::{CallError, NodeClient};
 use crate::placement::{Assignment, NodeId, PartitionId};
+use proto::node_client::{CallError, NodeClient};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct IngestReport {
@@ -59,30 +59,6 @@ struct BatchDone {
     writes: u64,
     diagnostics: Vec<Diagnostic>,
     put: Vec<CatalogFile>,
-}
-
-/// The writes a file's parse implies: its fragments to each partition that
-/// has its modules now, and removals from partitions that had them before.
-fn writes_for(f: ParsedFile, held: &Held, out: &mut BTreeMap<PartitionId, Vec<PartitionWrite>>) {
-    let now: BTreeSet<PartitionId> = f.by_partition.iter().map(|(p, _)| *p).collect();
-    if let Some((_, before)) = held.get(&f.file) {
-        for p in before.difference(&now) {
-            out.entry(*p).or_default().push(PartitionWrite {
-                partition: *p,
-                file: f.file.clone(),
-                content_hash: f.content_hash,
-                fragments: Vec::new(),
-            });
-        }
-    }
-    for (p, fragments) in f.by_partition {
-        out.entry(p).or_default().push(PartitionWrite {
-            partition: p,
-            file: f.file.clone(),
-            content_hash: f.content_hash,
-            fragments,
-        });
-    }
 }
 
 /// Send `writes` to every replica of their partitions, one request per node.
@@ -142,11 +118,13 @@ async fn write_replicas(
 
 /// Ingest `sources` (the whole tree) into a cluster that holds `held`.
 ///
-/// Changed files go in small batches, dealt round-robin over the nodes; each
-/// batch is parsed on its node, then written to every replica of the
-/// partitions its modules fall in, and only then counted (`progress`). A few
-/// batches per node are in flight, so parsing and writing overlap. A batch
-/// whose parser fails is parsed on the next node.
+/// Changed files go in small batches, dealt round-robin over the nodes; the
+/// node of a batch parses it and writes the fragments to every replica of
+/// their partitions (itself included) before it answers, and only then is
+/// the batch counted (`progress`). Fragments never come back through this
+/// client. A few batches per node are in flight, so parsing and writing
+/// overlap. A batch whose node fails goes to the next node (writes replace,
+/// so a repeated batch does no harm).
 #[allow(clippy::too_many_arguments)]
 pub async fn ingest(
     nodes: &HashMap<NodeId, Arc<NodeClient>>,
@@ -200,48 +178,47 @@ pub async fn ingest(
         .into_iter()
         .enumerate()
         .map(|(i, batch)| async move {
-            let batch = Arc::new(batch);
-            let mut parsed = Err(CpgError::Internal("no node to parse on".into()));
+            let n = batch.len() as u64;
+            let files: Arc<Vec<IngestFile>> = Arc::new(
+                batch
+                    .into_iter()
+                    .map(|upload| IngestFile {
+                        before: held
+                            .get(&upload.file)
+                            .map(|(_, ps)| ps.iter().copied().collect())
+                            .unwrap_or_default(),
+                        upload,
+                    })
+                    .collect(),
+            );
+            // The node parses and writes every replica itself; a node that
+            // cannot be reached (or fails) hands the batch to the next one.
+            let mut reply = Err(CpgError::Internal("no node to parse on".into()));
             for attempt in 0..parsers.len() {
                 let client = parsers[(i + attempt) % parsers.len()].clone();
-                let b = batch.clone();
-                parsed = client
+                let files = files.clone();
+                reply = client
                     .call(deadline, move |c, ctx| {
-                        let b = b.clone();
-                        async move { c.parse(ctx, partitions, (*b).clone()).await }
+                        let files = files.clone();
+                        async move { c.ingest(ctx, epoch, partitions, (*files).clone()).await }
                     })
                     .await
                     .map_err(unreachable);
-                if !matches!(parsed, Err(CpgError::Internal(_))) {
+                if !matches!(reply, Err(CpgError::Internal(_))) {
                     break;
                 }
             }
-            let parsed = parsed?;
+            let reply = reply?;
+            progress(n);
             let mut done = BatchDone {
-                files: parsed.len() as u64,
+                files: reply.files.len() as u64,
+                writes: reply.writes,
                 ..BatchDone::default()
             };
-            let mut writes: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
-            for f in parsed {
+            for f in reply.files {
                 done.diagnostics.extend(f.diagnostics.iter().cloned());
-                done.put.push(CatalogFile {
-                    diagnostics: f.diagnostics.clone(),
-                    file: f.file.clone(),
-                    content_hash: f.content_hash,
-                    modules: f
-                        .by_partition
-                        .iter()
-                        .flat_map(|(p, frags)| frags.iter().map(move |fr| (fr.name.clone(), *p)))
-                        .collect(),
-                });
-                writes_for(f, held, &mut writes);
+                done.put.push(f);
             }
-            done.writes = write_replicas(nodes, epoch, assignment, writes, deadline)
-                .await
-                .map_err(|failed| CpgError::Unavailable {
-                    partitions: failed.into_iter().collect(),
-                })?;
-            progress(done.files);
             Ok::<BatchDone, CpgError>(done)
         });
     let mut results =

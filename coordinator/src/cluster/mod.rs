@@ -4,10 +4,9 @@
 //! global analyses then run on the gathered summaries with the same code as
 //! in embedded mode.
 
-pub mod client;
 pub mod gather;
 pub mod ingest;
 
-pub use client::{CallError, NodeClient};
 pub use gather::{gather_summaries, Gathered};
 pub use ingest::{held_files, ingest, Held, IngestReport};
+pub use proto::node_client::{CallError, NodeClient};

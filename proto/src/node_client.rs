@@ -9,8 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use proto::node_api::NodeServiceClient;
-use proto::CpgError;
+use crate::node_api::NodeServiceClient;
+use crate::CpgError;
 use tarpc::client::RpcError;
 use tarpc::context::Context;
 
@@ -49,7 +49,7 @@ impl NodeClient {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let transport = proto::wire::dial(&self.addr.to_string(), CONNECT_TIMEOUT)
+        let transport = crate::wire::dial(&self.addr.to_string(), CONNECT_TIMEOUT)
             .await
             .map_err(|e| {
                 CallError::Unreachable(format!("node {} at {}: {e}", self.node_id, self.addr))
