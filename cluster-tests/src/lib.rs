@@ -189,34 +189,40 @@ impl Cluster {
             p.spawn();
             cluster.coordinators.push(p);
         }
-        for i in 0..nodes {
-            let id = i as u64 + 1;
-            let addr = format!("127.0.0.1:{}", free_port());
-            let data_dir = cluster._root.path().join(format!("node-{id}"));
-            let args = vec![
-                "--id".into(),
-                id.to_string(),
-                "--listen".into(),
-                addr.clone(),
-                "--data-dir".into(),
-                data_dir.display().to_string(),
-                "--coordinator".into(),
-                caddrs.join(","),
-                "--heartbeat-ms".into(),
-                "100".into(),
-            ];
-            let mut p = Proc {
-                id,
-                addr,
-                data_dir,
-                child: None,
-                args,
-                program: binary("cpg-node"),
-            };
-            p.spawn();
-            cluster.nodes.push(p);
+        for _ in 0..nodes {
+            cluster.add_node();
         }
         cluster
+    }
+
+    /// Start one more storage node (the next id) on a fresh data dir.
+    pub fn add_node(&mut self) -> &Proc {
+        let id = self.nodes.len() as u64 + 1;
+        let addr = format!("127.0.0.1:{}", free_port());
+        let data_dir = self._root.path().join(format!("node-{id}"));
+        let args = vec![
+            "--id".into(),
+            id.to_string(),
+            "--listen".into(),
+            addr.clone(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--coordinator".into(),
+            self.coordinator_list(),
+            "--heartbeat-ms".into(),
+            "100".into(),
+        ];
+        let mut p = Proc {
+            id,
+            addr,
+            data_dir,
+            child: None,
+            args,
+            program: binary("cpg-node"),
+        };
+        p.spawn();
+        self.nodes.push(p);
+        &self.nodes[self.nodes.len() - 1]
     }
 
     /// The view of the first coordinator that answers.

@@ -219,6 +219,36 @@ async fn corpus_differential_then_every_process_killed_and_restarted_in_turn() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_after_data_arrived_gets_no_partitions_and_answers_stay_whole() {
+    let mut cluster = Cluster::start(3, 2, P, 2);
+    let before = cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", example.to_str().unwrap()]);
+    let expected = expected_answers(&example);
+
+    // Moving data to a new node is not built yet: it registers, but the map
+    // stays as it was, so no partition is served by an empty replica.
+    cluster.add_node();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = cluster.view().await.unwrap();
+        if view.nodes.len() == 3 {
+            assert_eq!(
+                (view.epoch, &view.assignment),
+                (before.epoch, &before.assignment)
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the third node did not register");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for c in &cluster.coordinators {
+        assert_same_at(&c.addr, &expected, "after a node joined").await;
+    }
+}
+
 /// Copy a directory tree (small test trees only).
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

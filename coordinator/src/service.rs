@@ -193,7 +193,7 @@ impl Coordinator {
         // Nodes that registered before the configuration was committed are
         // placed now.
         let view = self.view();
-        if !view.assignment.values().flatten().any(|n| *n == id) {
+        if view.generation == 0 && !view.assignment.values().flatten().any(|n| *n == id) {
             self.rebalance().await?;
             return Ok(self.view());
         }
@@ -250,6 +250,15 @@ impl Coordinator {
         let assignment = Ring::new(up, s.config.vnodes)
             .assign(s.config.partitions, s.config.replication as usize);
         if assignment == s.partition_map.assignment {
+            return Ok(());
+        }
+        if s.generation > 0 && !s.partition_map.assignment.is_empty() {
+            // Partitions hold data now, and a replica set that changed would
+            // leave a new replica empty until data moves (not built yet):
+            // keep the map, so no answer silently leaves modules out.
+            eprintln!(
+                "cpg-coordinator: the node set changed but the catalog holds data; partitions stay where they are (moving data is not supported yet)"
+            );
             return Ok(());
         }
         let epoch = s.partition_map.epoch + 1;
