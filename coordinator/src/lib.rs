@@ -1,7 +1,8 @@
-//! The coordinator crate: the `cpg` command line and its embedded mode, and the
-//! pieces of the Raft-replicated coordinator built so far (placement on the
-//! hash ring, the Raft storage and the cluster state machine). The
-//! `cpg-coordinator` service itself arrives with the rest of issue #3.
+//! The coordinator crate: the `cpg` command line (embedded mode, cluster
+//! client and `dev-cluster`), the `cpg-coordinator` service (a Raft member
+//! holding the cluster state, placing partitions on the hash ring, answering
+//! queries from gathered summaries), and the client side of ingest and
+//! scatter-gather.
 
 pub mod cli;
 pub mod cluster;
