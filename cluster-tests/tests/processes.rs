@@ -91,6 +91,17 @@ fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
             });
         }
     }
+    queries.push(Query::Cycles);
+    for function in called.iter().chain(&complex).take(3) {
+        queries.push(Query::Impact {
+            target: function.to_string(),
+            depth: 3,
+        });
+        queries.push(Query::Impact {
+            target: function.module.clone(),
+            depth: 2,
+        });
+    }
     queries.push(Query::Callers {
         function: "No.Such.Module.f/1".parse().unwrap(),
         depth: 1,

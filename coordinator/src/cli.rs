@@ -39,7 +39,11 @@ pub struct Cli {
 pub enum Command {
     /// Build the CPG of every .ex/.exs file under PATH and report on it
     /// (with --coordinator: report on what the cluster holds).
+    #[command(args_conflicts_with_subcommands = true)]
     Analyze {
+        /// A cross-module analysis; without one, the overall report.
+        #[command(subcommand)]
+        kind: Option<AnalysisKind>,
         /// A directory (or one file) of Elixir source.
         path: Option<PathBuf>,
         /// Print one JSON object instead of the report.
@@ -108,6 +112,30 @@ pub enum DevClusterAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AnalysisKind {
+    /// Module-level and function-level cycles (strongly connected
+    /// components) with the edges that form them, each labelled
+    /// compile-time (require, import, use, macros, @behaviour, module-body
+    /// calls) or runtime (remote calls).
+    Cycles {
+        path: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What is affected when a function (Module.fun/arity) or a module
+    /// changes (upstream) and what it depends on (downstream), to a depth.
+    Impact {
+        /// Module.fun/arity, or a module name.
+        target: String,
+        path: Option<PathBuf>,
+        #[arg(long, default_value_t = 3)]
+        depth: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ExportKind {
     /// One row per call site: caller, callee, file and line.
     CallGraph {
@@ -148,7 +176,15 @@ const QUERY_DEADLINE: Duration = Duration::from_secs(300);
 pub fn run(cli: Cli) -> Result<()> {
     let coordinators = cli.coordinator;
     match cli.command {
-        Command::Analyze { path, json, top } => analyze(&coordinators, path, json, top),
+        Command::Analyze {
+            kind: None,
+            path,
+            json,
+            top,
+        } => analyze(&coordinators, path, json, top),
+        Command::Analyze {
+            kind: Some(kind), ..
+        } => analysis(&coordinators, kind),
         Command::Export {
             what:
                 ExportKind::CallGraph {
@@ -272,6 +308,32 @@ fn analyze(coordinators: &[String], path: Option<PathBuf>, json: bool, top: usiz
         report::render_analyze(&report, top)
     };
     write_stdout(&out)
+}
+
+fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
+    let (path, query, json) = match kind {
+        AnalysisKind::Cycles { path, json } => (path, Query::Cycles, json),
+        AnalysisKind::Impact {
+            target,
+            path,
+            depth,
+            json,
+        } => {
+            if depth == 0 {
+                bail!("--depth must be at least 1");
+            }
+            (path, Query::Impact { target, depth }, json)
+        }
+    };
+    let answer = ask(coordinators, path, query)?;
+    let text = match (&answer.result, json) {
+        (QueryResult::Cycles(c), true) => serde_json::to_string_pretty(c)? + "\n",
+        (QueryResult::Impact(i), true) => serde_json::to_string_pretty(i)? + "\n",
+        (QueryResult::Cycles(c), false) => report::render_cycles(c),
+        (QueryResult::Impact(i), false) => report::render_impact(i),
+        _ => bail!("the coordinator answered with a different analysis"),
+    };
+    write_stdout(&text)
 }
 
 fn export_call_graph(

@@ -10,10 +10,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use partition::analysis::CallGraph;
+use partition::analysis::{
+    function_cycles, function_impact, module_cycles, module_impact, CallGraph,
+};
 use partition::store::StoreStats;
 use proto::coordinator_api::ClusterView;
-use proto::{Answer, CpgError, Diagnostic, FunKind, ModuleKind, ModuleSummary, Query, QueryResult};
+use proto::{
+    Answer, CpgError, Cycles, Diagnostic, FunKind, Mfa, ModuleKind, ModuleSummary, Query,
+    QueryResult,
+};
 
 use crate::cluster::{gather_summaries, NodeClient};
 use crate::embedded::Built;
@@ -125,6 +130,36 @@ pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                 Query::Callers { .. } => graph.callers(function, *depth),
                 _ => graph.callees(function, *depth),
             })
+        }
+        Query::Cycles => QueryResult::Cycles(Cycles {
+            modules: module_cycles(&snapshot.summaries, graph),
+            functions: function_cycles(graph),
+        }),
+        Query::Impact { target, depth } => {
+            if *depth == 0 {
+                return Err(CpgError::InvalidInput {
+                    reason: "depth must be at least 1".into(),
+                });
+            }
+            let found = if target.contains('/') {
+                let function: Mfa =
+                    target
+                        .parse()
+                        .map_err(|e: proto::MfaParseError| CpgError::InvalidInput {
+                            reason: e.to_string(),
+                        })?;
+                function_impact(graph, &function, *depth)
+            } else {
+                module_impact(&snapshot.summaries, graph, target, *depth)
+            };
+            let Some(found) = found else {
+                return Err(CpgError::InvalidInput {
+                    reason: format!(
+                        "{target} is not in the analyzed code; give a module name or Module.fun/arity"
+                    ),
+                });
+            };
+            QueryResult::Impact(Box::new(found))
         }
     };
     Ok(Answer {

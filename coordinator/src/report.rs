@@ -7,6 +7,7 @@ use std::sync::Arc;
 use partition::analysis::{module_cycles, most_called, most_complex, CallGraph};
 use partition::store::StoreStats;
 pub use proto::{AnalyzeReport, CallRow};
+use proto::{Cycles, Impact};
 use proto::{Diagnostic, ModuleSummary};
 
 pub fn analyze_report(
@@ -242,5 +243,77 @@ pub fn render_dot(rows: &[CallRow]) -> String {
         }
     }
     s.push_str("}\n");
+    s
+}
+
+/// Cycles as a person reads them.
+pub fn render_cycles(c: &Cycles) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} module cycles, {} function cycles",
+        c.modules.len(),
+        c.functions.len()
+    );
+    let label = |compile: bool| if compile { "compile-time" } else { "runtime" };
+    for (i, m) in c.modules.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "\nmodule cycle {} ({} modules): {}",
+            i + 1,
+            m.modules.len(),
+            m.modules.join(", ")
+        );
+        for e in &m.edges {
+            let _ = writeln!(
+                s,
+                "  {} -> {}  [{}] {}",
+                e.from,
+                e.to,
+                label(e.compile_time),
+                e.kinds.join(", ")
+            );
+        }
+    }
+    for (i, f) in c.functions.iter().enumerate() {
+        let names: Vec<String> = f.functions.iter().map(|m| m.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "\nfunction cycle {} ({} functions): {}",
+            i + 1,
+            names.len(),
+            names.join(", ")
+        );
+        for e in &f.edges {
+            let _ = writeln!(s, "  {} -> {}  [{}]", e.from, e.to, label(e.compile_time));
+        }
+    }
+    s
+}
+
+/// An impact analysis as a person reads it.
+pub fn render_impact(i: &Impact) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Impact of {} ({}), depth {}: score {:.4}",
+        i.target, i.kind, i.depth, i.impact_score
+    );
+    let _ = writeln!(
+        s,
+        "upstream (affected by a change): {} direct, {} within depth {}",
+        i.direct_upstream, i.transitive_upstream, i.depth
+    );
+    for a in &i.upstream {
+        let _ = writeln!(s, "  {:>3}  {}", a.depth, a.name);
+    }
+    let _ = writeln!(
+        s,
+        "downstream (what it depends on): {} direct, {} within depth {}",
+        i.direct_downstream, i.transitive_downstream, i.depth
+    );
+    for a in &i.downstream {
+        let _ = writeln!(s, "  {:>3}  {}", a.depth, a.name);
+    }
     s
 }

@@ -223,3 +223,60 @@ fn a_file_with_syntax_errors_is_reported_not_fatal() {
         "Good and (what could be built of) Bad"
     );
 }
+
+#[test]
+fn analyze_cycles_and_impact_on_the_example() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let out = stdout(&cpg(&["analyze", "cycles", ex, "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["modules"][0]["modules"],
+        serde_json::json!(["Shop.Discounts", "Shop.Pricing"])
+    );
+    assert_eq!(v["functions"], serde_json::json!([]));
+    let text = stdout(&cpg(&["analyze", "cycles", ex]));
+    assert!(
+        text.starts_with("1 module cycles, 0 function cycles"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Shop.Pricing -> Shop.Discounts  [runtime] call"),
+        "{text}"
+    );
+
+    let out = stdout(&cpg(&[
+        "analyze",
+        "impact",
+        "Shop.Util.Sorting.sort_key/1",
+        ex,
+        "--depth",
+        "2",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["upstream"],
+        serde_json::json!([
+            {"depth": 1, "name": "Shop.Catalog.list_products/1"},
+            {"depth": 2, "name": "Shop.Catalog.list_products/0"},
+            {"depth": 2, "name": "ShopWeb.ProductController.index/2"}
+        ])
+    );
+    // Guards are calls too.
+    assert_eq!(
+        v["downstream"],
+        serde_json::json!([
+            {"depth": 1, "name": "Kernel.is_atom/1"},
+            {"depth": 1, "name": "Kernel.is_binary/1"},
+            {"depth": 1, "name": "String.to_atom/1"}
+        ])
+    );
+    let text = stdout(&cpg(&["analyze", "impact", "Shop.Pricing", ex]));
+    assert!(text.contains("Impact of Shop.Pricing (module)"), "{text}");
+    // The plain report still works with a path only.
+    assert!(stdout(&cpg(&["analyze", ex])).contains("Module dependency cycles (1)"));
+    let unknown = cpg(&["analyze", "impact", "Shop.Nope", ex]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("is not in the analyzed code"));
+}

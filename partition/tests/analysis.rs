@@ -1,10 +1,12 @@
 //! Summaries and global analyses on small programs whose answers were worked
 //! out by hand: cyclomatic complexity, nesting, parameter flows, the link
-//! step, callers/callees to a depth and module cycles.
+//! step, callers/callees to a depth, module and function cycles, impact.
 
 use std::sync::Arc;
 
-use partition::analysis::{module_cycles, CallGraph};
+use partition::analysis::{
+    function_cycles, function_impact, module_cycles, module_impact, CallGraph,
+};
 use partition::frontend::build_file;
 use partition::summary::summarize;
 use proto::{FunctionSummary, Mfa, ModuleSummary};
@@ -259,4 +261,211 @@ fn module_cycles_with_their_edges_and_without_alias_only_links() {
             ("R".into(), "P".into(), vec!["call".to_string()], false),
         ]
     );
+}
+
+const RING: &str = r#"
+defmodule A do
+  def even?(0), do: true
+  def even?(n), do: odd?(n - 1)
+  def odd?(0), do: false
+  def odd?(n), do: even?(n - 1)
+  def run(x), do: B.go(x)
+  defmacro twice(x), do: helper(x)
+  def helper(x), do: quote(do: unquote(x))
+end
+
+defmodule B do
+  def go(x), do: C.step(x)
+  def limit, do: 3
+end
+
+defmodule C do
+  def step(x), do: A.run(x)
+  def leaf, do: B.limit()
+end
+
+defmodule D do
+  def top(x), do: A.run(x)
+end
+"#;
+
+#[test]
+fn function_cycles_by_hand() {
+    let s = summaries(&[("ring.ex", RING)]);
+    let g = CallGraph::build(&s);
+    let cycles = function_cycles(&g);
+    let shape: Vec<(Vec<String>, Vec<(String, String, bool)>)> = cycles
+        .iter()
+        .map(|c| {
+            (
+                c.functions.iter().map(|f| f.to_string()).collect(),
+                c.edges
+                    .iter()
+                    .map(|e| (e.from.to_string(), e.to.to_string(), e.compile_time))
+                    .collect(),
+            )
+        })
+        .collect();
+    // A.run -> B.go -> C.step -> A.run, then even?/odd? (largest first);
+    // recursion of a function on itself is not a cycle between functions,
+    // and the macro calls a function that does not call back.
+    assert_eq!(
+        shape,
+        vec![
+            (
+                vec!["A.run/1".into(), "B.go/1".into(), "C.step/1".into()],
+                vec![
+                    ("A.run/1".into(), "B.go/1".into(), false),
+                    ("B.go/1".into(), "C.step/1".into(), false),
+                    ("C.step/1".into(), "A.run/1".into(), false),
+                ]
+            ),
+            (
+                vec!["A.even?/1".into(), "A.odd?/1".into()],
+                vec![
+                    ("A.even?/1".into(), "A.odd?/1".into(), false),
+                    ("A.odd?/1".into(), "A.even?/1".into(), false),
+                ]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_macro_calling_back_into_its_caller_is_a_compile_time_edge() {
+    let s = summaries(&[(
+        "m.ex",
+        r#"
+defmodule M do
+  defmacro expand(x), do: build(x)
+  def build(x), do: rebuild(x)
+  def rebuild(x), do: expand(x)
+end
+"#,
+    )]);
+    let g = CallGraph::build(&s);
+    let cycles = function_cycles(&g);
+    assert_eq!(cycles.len(), 1);
+    let labels: Vec<(String, bool)> = cycles[0]
+        .edges
+        .iter()
+        .map(|e| (format!("{} -> {}", e.from, e.to), e.compile_time))
+        .collect();
+    assert_eq!(
+        labels,
+        vec![
+            ("M.build/1 -> M.rebuild/1".into(), false),
+            ("M.expand/1 -> M.build/1".into(), true),
+            ("M.rebuild/1 -> M.expand/1".into(), false),
+        ]
+    );
+}
+
+#[test]
+fn impact_of_a_function_and_of_a_module_by_hand() {
+    let s = summaries(&[("ring.ex", RING)]);
+    let g = CallGraph::build(&s);
+    let names = |v: &[proto::Affected]| -> Vec<(u32, String)> {
+        v.iter().map(|a| (a.depth, a.name.clone())).collect()
+    };
+    let run: Mfa = "A.run/1".parse().unwrap();
+    let i = function_impact(&g, &run, 2).unwrap();
+    // Upstream of A.run: C.step and D.top call it (1); B.go calls C.step (2).
+    assert_eq!(
+        names(&i.upstream),
+        vec![
+            (1, "C.step/1".into()),
+            (1, "D.top/1".into()),
+            (2, "B.go/1".into())
+        ]
+    );
+    assert_eq!(
+        names(&i.downstream),
+        vec![(1, "B.go/1".into()), (2, "C.step/1".into())]
+    );
+    assert_eq!((i.direct_upstream, i.transitive_upstream), (2, 3));
+    assert_eq!((i.direct_downstream, i.transitive_downstream), (1, 2));
+    // The score: upstream functions over the other defined functions.
+    let defined = g.functions.iter().filter(|f| f.kind.is_some()).count();
+    assert!((i.impact_score - 3.0 / (defined - 1) as f64).abs() < 1e-12);
+    // Depth grows the upstream set monotonically.
+    let deeper = function_impact(&g, &run, 5).unwrap();
+    assert!(i
+        .upstream
+        .iter()
+        .all(|a| deeper.upstream.iter().any(|b| b.name == a.name)));
+
+    // Modules: A -> B -> C -> A and C -> B (limit), D -> A.
+    let m = module_impact(&s, &g, "B", 1).unwrap();
+    assert_eq!(names(&m.upstream), vec![(1, "A".into()), (1, "C".into())]);
+    assert_eq!(names(&m.downstream), vec![(1, "C".into())]);
+    let m = module_impact(&s, &g, "B", 3).unwrap();
+    assert_eq!(
+        names(&m.upstream),
+        vec![(1, "A".into()), (1, "C".into()), (2, "D".into())]
+    );
+    assert!((m.impact_score - 3.0 / 3.0).abs() < 1e-12);
+    assert!(module_impact(&s, &g, "Nope", 1).is_none());
+    assert!(function_impact(&g, &"Nope.f/0".parse().unwrap(), 1).is_none());
+}
+
+/// Elixir source for a random call graph: `n` functions spread over three
+/// modules, function `i` calling each function in `calls[i]`.
+fn random_program(calls: &[Vec<usize>]) -> Vec<(String, String)> {
+    let name = |i: usize| (format!("R{}", i % 3), format!("f{i}"));
+    (0..3)
+        .map(|m| {
+            let mut src = format!("defmodule R{m} do\n");
+            for (i, targets) in calls.iter().enumerate().filter(|(i, _)| i % 3 == m) {
+                let body: Vec<String> = targets
+                    .iter()
+                    .map(|t| {
+                        let (module, f) = name(*t);
+                        format!("{module}.{f}(x)")
+                    })
+                    .chain(std::iter::once("x".to_string()))
+                    .collect();
+                src.push_str(&format!(
+                    "  def {}(x) do\n    {}\n  end\n",
+                    name(i).1,
+                    body.join("\n    ")
+                ));
+            }
+            src.push_str("end\n");
+            (format!("r{m}.ex"), src)
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    #[test]
+    fn cycle_members_reach_each_other_and_impact_grows_with_depth(
+        calls in proptest::collection::vec(proptest::collection::vec(0usize..12, 0..3), 12)
+    ) {
+        let files = random_program(&calls);
+        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let s = summaries(&refs);
+        let g = CallGraph::build(&s);
+        for cycle in function_cycles(&g) {
+            for a in &cycle.functions {
+                let reached: Vec<Mfa> = g.callees(a, 12).into_iter().map(|r| r.mfa).collect();
+                for b in cycle.functions.iter().filter(|b| *b != a) {
+                    proptest::prop_assert!(reached.contains(b), "{a} does not reach {b}");
+                }
+            }
+        }
+        for i in 0..calls.len() {
+            let f: Mfa = format!("R{}.f{i}/1", i % 3).parse().unwrap();
+            let mut before: Vec<String> = Vec::new();
+            for depth in 1..6 {
+                let impact = function_impact(&g, &f, depth).unwrap();
+                let now: Vec<String> = impact.upstream.iter().map(|a| a.name.clone()).collect();
+                proptest::prop_assert!(before.iter().all(|n| now.contains(n)));
+                proptest::prop_assert!(impact.impact_score >= 0.0 && impact.impact_score <= 1.0);
+                before = now;
+            }
+        }
+    }
 }

@@ -24,7 +24,7 @@ pub use fragment::{
 pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
 pub use mfa::{Mfa, MfaParseError};
 pub use results::{
-    AnalyzeReport, Answer, CallRow, FunctionRank, ModuleCycle, ModuleEdge, Query, QueryResult,
-    Reached,
+    Affected, AnalyzeReport, Answer, CallRow, Cycles, FunctionCycle, FunctionEdge, FunctionRank,
+    Impact, ModuleCycle, ModuleEdge, Query, QueryResult, Reached,
 };
 pub use summary::{CallSummary, DepSummary, FunctionMetrics, FunctionSummary, ModuleSummary};

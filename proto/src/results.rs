@@ -32,6 +32,56 @@ pub struct ModuleCycle {
     pub edges: Vec<ModuleEdge>,
 }
 
+/// One call inside a function cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionEdge {
+    pub from: Mfa,
+    pub to: Mfa,
+    /// Made from a module body, so it runs when the module compiles.
+    pub compile_time: bool,
+}
+
+/// Functions that all reach each other through calls, and those calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionCycle {
+    pub functions: Vec<Mfa>,
+    pub edges: Vec<FunctionEdge>,
+}
+
+/// Module-level and function-level cycles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cycles {
+    pub modules: Vec<ModuleCycle>,
+    pub functions: Vec<FunctionCycle>,
+}
+
+/// Something reached from an impact target, at its shortest distance.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Affected {
+    pub depth: u32,
+    /// `Module.fun/arity` for a function target, the module name for a module.
+    pub name: String,
+}
+
+/// What depends on a function or a module (upstream: it is affected when the
+/// target changes) and what it depends on (downstream), to a depth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Impact {
+    pub target: String,
+    /// `function` or `module`.
+    pub kind: String,
+    pub depth: u32,
+    pub upstream: Vec<Affected>,
+    pub downstream: Vec<Affected>,
+    pub direct_upstream: u32,
+    pub transitive_upstream: u32,
+    pub direct_downstream: u32,
+    pub transitive_downstream: u32,
+    /// Share of the other ingested functions (or modules) upstream within
+    /// `depth`: 0 affects nothing, 1 affects everything.
+    pub impact_score: f64,
+}
+
 /// A function and a figure about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionRank {
@@ -95,19 +145,25 @@ pub enum Query {
     Callers { function: Mfa, depth: u32 },
     /// Functions `function` calls, transitively to `depth`.
     Callees { function: Mfa, depth: u32 },
+    /// Module and function cycles.
+    Cycles,
+    /// Impact of changing `target` (`Module.fun/arity` or a module name).
+    Impact { target: String, depth: u32 },
 }
 
 /// What a query found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum QueryResult {
     Analyze(Box<AnalyzeReport>),
     CallGraph(Vec<CallRow>),
     Reached(Vec<Reached>),
+    Cycles(Cycles),
+    Impact(Box<Impact>),
 }
 
 /// A coordinator's answer: the result, the catalog generation it reflects,
 /// and the partitions that did not answer (empty: the result is complete).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
     pub generation: u64,
     pub missing: Vec<u32>,

@@ -6,14 +6,17 @@ use std::sync::Arc;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
-use proto::{CallKind, DepKind, ModuleCycle, ModuleEdge, ModuleSummary};
+use proto::{
+    CallKind, DepKind, FunKind, FunctionCycle, FunctionEdge, Mfa, ModuleCycle, ModuleEdge,
+    ModuleSummary,
+};
 
 use super::CallGraph;
 
-/// Every module cycle among the ingested modules, largest first. Edges come
-/// from dependencies (except `alias`, which by itself depends on nothing) and
-/// from calls to other ingested modules.
-pub fn module_cycles(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec<ModuleCycle> {
+/// Every module-to-module edge among the ingested modules, sorted by (from,
+/// to). Edges come from dependencies (except `alias`, which by itself depends
+/// on nothing) and from calls to other ingested modules.
+pub fn module_edges(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec<ModuleEdge> {
     let known: BTreeSet<&str> = summaries.iter().map(|m| m.name.as_str()).collect();
     let mut reasons: BTreeMap<(&str, &str), BTreeSet<String>> = BTreeMap::new();
     let mut compile: BTreeSet<(&str, &str)> = BTreeSet::new();
@@ -43,28 +46,39 @@ pub fn module_cycles(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec
                 .insert("call".to_string());
         }
     }
+    reasons
+        .into_iter()
+        .map(|((f, t), kinds)| ModuleEdge {
+            from: f.to_string(),
+            to: t.to_string(),
+            kinds: kinds.into_iter().collect(),
+            compile_time: compile.contains(&(f, t)),
+        })
+        .collect()
+}
+
+/// Every module cycle among the ingested modules, largest first, with the
+/// edges of [`module_edges`] that form it.
+pub fn module_cycles(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec<ModuleCycle> {
+    let known: BTreeSet<&str> = summaries.iter().map(|m| m.name.as_str()).collect();
+    let edges = module_edges(summaries, calls);
     let mut graph = DiGraph::<&str, ()>::new();
     let mut ids = HashMap::new();
     for name in &known {
         ids.insert(*name, graph.add_node(*name));
     }
-    for (from, to) in reasons.keys() {
-        graph.add_edge(ids[from], ids[to], ());
+    for e in &edges {
+        graph.add_edge(ids[e.from.as_str()], ids[e.to.as_str()], ());
     }
     let mut cycles: Vec<ModuleCycle> = tarjan_scc(&graph)
         .into_iter()
         .filter(|scc| scc.len() > 1)
         .map(|scc| {
             let members: BTreeSet<&str> = scc.iter().map(|i| graph[*i]).collect();
-            let edges = reasons
+            let edges = edges
                 .iter()
-                .filter(|((f, t), _)| members.contains(f) && members.contains(t))
-                .map(|((f, t), kinds)| ModuleEdge {
-                    from: f.to_string(),
-                    to: t.to_string(),
-                    kinds: kinds.iter().cloned().collect(),
-                    compile_time: compile.contains(&(*f, *t)),
-                })
+                .filter(|e| members.contains(e.from.as_str()) && members.contains(e.to.as_str()))
+                .cloned()
                 .collect();
             ModuleCycle {
                 modules: members.iter().map(|s| s.to_string()).collect(),
@@ -77,6 +91,59 @@ pub fn module_cycles(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec
             .len()
             .cmp(&a.modules.len())
             .then_with(|| a.modules.cmp(&b.modules))
+    });
+    cycles
+}
+
+/// Every set of two or more ingested functions that call each other
+/// (mutual recursion), largest first, with the calls that form it. A call
+/// made from a macro (or a module body) runs when the calling code compiles:
+/// it is labelled compile-time.
+pub fn function_cycles(calls: &CallGraph) -> Vec<FunctionCycle> {
+    let mut graph = DiGraph::<u32, ()>::new();
+    let mut ids = HashMap::new();
+    for (i, f) in calls.functions.iter().enumerate() {
+        if f.kind.is_some() {
+            ids.insert(i as u32, graph.add_node(i as u32));
+        }
+    }
+    let mut pairs: BTreeSet<(u32, u32)> = BTreeSet::new();
+    for c in &calls.calls {
+        if c.caller != c.callee && ids.contains_key(&c.caller) && ids.contains_key(&c.callee) {
+            pairs.insert((c.caller, c.callee));
+        }
+    }
+    for (f, t) in &pairs {
+        graph.add_edge(ids[f], ids[t], ());
+    }
+    let mut cycles: Vec<FunctionCycle> = tarjan_scc(&graph)
+        .into_iter()
+        .filter(|scc| scc.len() > 1)
+        .map(|scc| {
+            let members: BTreeSet<u32> = scc.iter().map(|i| graph[*i]).collect();
+            let mut functions: Vec<Mfa> = members.iter().map(|i| calls.mfa(*i).clone()).collect();
+            functions.sort();
+            let mut edges: Vec<FunctionEdge> = pairs
+                .iter()
+                .filter(|(f, t)| members.contains(f) && members.contains(t))
+                .map(|(f, t)| FunctionEdge {
+                    from: calls.mfa(*f).clone(),
+                    to: calls.mfa(*t).clone(),
+                    compile_time: matches!(
+                        calls.functions[*f as usize].kind,
+                        Some(FunKind::ModuleBody | FunKind::Defmacro | FunKind::Defmacrop)
+                    ),
+                })
+                .collect();
+            edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+            FunctionCycle { functions, edges }
+        })
+        .collect();
+    cycles.sort_by(|a, b| {
+        b.functions
+            .len()
+            .cmp(&a.functions.len())
+            .then_with(|| a.functions.cmp(&b.functions))
     });
     cycles
 }

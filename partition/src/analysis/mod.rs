@@ -4,9 +4,11 @@
 
 mod callgraph;
 mod cycles;
+mod impact;
 mod metrics;
 
 pub use callgraph::{CallEdge, CallGraph, FnInfo};
-pub use cycles::module_cycles;
+pub use cycles::{function_cycles, module_cycles, module_edges};
+pub use impact::{function_impact, module_impact};
 pub use metrics::{most_called, most_complex};
 pub use proto::{FunctionRank, ModuleCycle, ModuleEdge, Reached};
