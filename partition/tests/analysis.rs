@@ -289,12 +289,15 @@ defmodule D do
 end
 "#;
 
+/// A cycle's functions and its (from, to, compile-time) edges, as text.
+type CycleShape = (Vec<String>, Vec<(String, String, bool)>);
+
 #[test]
 fn function_cycles_by_hand() {
     let s = summaries(&[("ring.ex", RING)]);
     let g = CallGraph::build(&s);
     let cycles = function_cycles(&g);
-    let shape: Vec<(Vec<String>, Vec<(String, String, bool)>)> = cycles
+    let shape: Vec<CycleShape> = cycles
         .iter()
         .map(|c| {
             (
