@@ -92,6 +92,11 @@ fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
         }
     }
     queries.push(Query::Cycles);
+    queries.push(Query::Centrality {
+        graph: proto::GraphKind::Modules,
+        by: proto::Metric::Betweenness,
+        top: 20,
+    });
     for function in called.iter().chain(&complex).take(3) {
         queries.push(Query::Impact {
             target: function.to_string(),
@@ -289,7 +294,15 @@ async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
     let old = cluster.leader().await.expect("a leader");
     cluster.coordinators[old].kill();
     // Queries go on at once: any member answers from its replica.
-    let expected = expected_answers(tree.path());
+    let mut expected = expected_answers(tree.path());
+    let built = embedded::build(tree.path()).unwrap();
+    let functions = Query::Centrality {
+        graph: proto::GraphKind::Functions,
+        by: proto::Metric::PageRank,
+        top: 10,
+    };
+    let a = answer(&Snapshot::of_build(&built), &functions).unwrap();
+    expected.push((functions, Ok(a.result)));
     let survivor = cluster.coordinators[(old + 1) % 3].addr.clone();
     assert_same_at(&survivor, &expected, "right after the leader died").await;
 

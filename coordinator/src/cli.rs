@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient};
-use proto::{Answer, CpgError, Mfa, Query, QueryResult};
+use proto::{Answer, CpgError, GraphKind, Metric, Mfa, Query, QueryResult};
 
 use crate::cluster::{self, NodeClient};
 use crate::devcluster;
@@ -133,6 +133,36 @@ pub enum AnalysisKind {
         #[arg(long)]
         json: bool,
     },
+    /// The most central functions or modules: in/out degree, PageRank
+    /// (damping 0.85), betweenness (Brandes) and closeness.
+    Centrality {
+        path: Option<PathBuf>,
+        /// The function call graph (ingested functions) or the module graph.
+        #[arg(long, value_enum, default_value_t = GraphArg::Functions)]
+        graph: GraphArg,
+        /// The figure to rank by.
+        #[arg(long, value_enum, default_value_t = MetricArg::Pagerank)]
+        by: MetricArg,
+        #[arg(long, default_value_t = 10)]
+        top: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphArg {
+    Functions,
+    Modules,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricArg {
+    InDegree,
+    OutDegree,
+    Pagerank,
+    Betweenness,
+    Closeness,
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,6 +354,26 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
             }
             (path, Query::Impact { target, depth }, json)
         }
+        AnalysisKind::Centrality {
+            path,
+            graph,
+            by,
+            top,
+            json,
+        } => {
+            let graph = match graph {
+                GraphArg::Functions => GraphKind::Functions,
+                GraphArg::Modules => GraphKind::Modules,
+            };
+            let by = match by {
+                MetricArg::InDegree => Metric::InDegree,
+                MetricArg::OutDegree => Metric::OutDegree,
+                MetricArg::Pagerank => Metric::PageRank,
+                MetricArg::Betweenness => Metric::Betweenness,
+                MetricArg::Closeness => Metric::Closeness,
+            };
+            (path, Query::Centrality { graph, by, top }, json)
+        }
     };
     let answer = ask(coordinators, path, query)?;
     let text = match (&answer.result, json) {
@@ -331,6 +381,8 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
         (QueryResult::Impact(i), true) => serde_json::to_string_pretty(i)? + "\n",
         (QueryResult::Cycles(c), false) => report::render_cycles(c),
         (QueryResult::Impact(i), false) => report::render_impact(i),
+        (QueryResult::Centrality(c), true) => serde_json::to_string_pretty(c)? + "\n",
+        (QueryResult::Centrality(c), false) => report::render_centrality(c),
         _ => bail!("the coordinator answered with a different analysis"),
     };
     write_stdout(&text)

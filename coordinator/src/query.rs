@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use partition::analysis::{
-    function_cycles, function_impact, module_cycles, module_impact, CallGraph,
+    centrality, function_cycles, function_impact, module_cycles, module_impact, CallGraph,
+    NameGraph,
 };
 use partition::store::StoreStats;
 use proto::coordinator_api::ClusterView;
 use proto::{
-    Answer, CpgError, Cycles, Diagnostic, FunKind, Mfa, ModuleKind, ModuleSummary, Query,
-    QueryResult,
+    Answer, Centrality, CentralityRow, CpgError, Cycles, Diagnostic, FunKind, GraphKind, Metric,
+    Mfa, ModuleKind, ModuleSummary, Query, QueryResult,
 };
 
 use crate::cluster::{gather_summaries, NodeClient};
@@ -160,6 +161,33 @@ pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                 });
             };
             QueryResult::Impact(Box::new(found))
+        }
+        Query::Centrality {
+            graph: kind,
+            by,
+            top,
+        } => {
+            let g = match kind {
+                GraphKind::Functions => NameGraph::of_functions(graph),
+                GraphKind::Modules => NameGraph::of_modules(&snapshot.summaries, graph),
+            };
+            let mut rows = centrality(&g);
+            let key = |r: &CentralityRow| match by {
+                Metric::InDegree => f64::from(r.in_degree),
+                Metric::OutDegree => f64::from(r.out_degree),
+                Metric::PageRank => r.pagerank,
+                Metric::Betweenness => r.betweenness,
+                Metric::Closeness => r.closeness,
+            };
+            rows.sort_by(|a, b| key(b).total_cmp(&key(a)).then_with(|| a.name.cmp(&b.name)));
+            rows.truncate(*top as usize);
+            QueryResult::Centrality(Centrality {
+                graph: *kind,
+                by: *by,
+                nodes: g.names.len() as u32,
+                edges: g.edges() as u32,
+                top: rows,
+            })
         }
     };
     Ok(Answer {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use partition::analysis::{module_cycles, most_called, most_complex, CallGraph};
 use partition::store::StoreStats;
 pub use proto::{AnalyzeReport, CallRow};
-use proto::{Cycles, Impact};
+use proto::{Centrality, Cycles, Impact};
 use proto::{Diagnostic, ModuleSummary};
 
 pub fn analyze_report(
@@ -314,6 +314,33 @@ pub fn render_impact(i: &Impact) -> String {
     );
     for a in &i.downstream {
         let _ = writeln!(s, "  {:>3}  {}", a.depth, a.name);
+    }
+    s
+}
+
+/// A centrality ranking as a person reads it.
+pub fn render_centrality(c: &Centrality) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:?} graph: {} nodes, {} edges; top {} by {:?}",
+        c.graph,
+        c.nodes,
+        c.edges,
+        c.top.len(),
+        c.by
+    );
+    let _ = writeln!(
+        s,
+        "{:>4} {:>4} {:>9} {:>12} {:>9}  name",
+        "in", "out", "pagerank", "betweenness", "closeness"
+    );
+    for r in &c.top {
+        let _ = writeln!(
+            s,
+            "{:>4} {:>4} {:>9.5} {:>12.1} {:>9.4}  {}",
+            r.in_degree, r.out_degree, r.pagerank, r.betweenness, r.closeness, r.name
+        );
     }
     s
 }

@@ -280,3 +280,38 @@ fn analyze_cycles_and_impact_on_the_example() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("is not in the analyzed code"));
 }
+
+#[test]
+fn analyze_centrality_ranks_by_the_chosen_figure() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    for (graph, by, field) in [
+        ("modules", "pagerank", "pagerank"),
+        ("functions", "betweenness", "betweenness"),
+        ("functions", "in-degree", "in_degree"),
+    ] {
+        let out = stdout(&cpg(&[
+            "analyze",
+            "centrality",
+            ex,
+            "--graph",
+            graph,
+            "--by",
+            by,
+            "--top",
+            "5",
+            "--json",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let top = v["top"].as_array().unwrap();
+        assert_eq!(top.len(), 5, "{v}");
+        let figures: Vec<f64> = top.iter().map(|r| r[field].as_f64().unwrap()).collect();
+        assert!(
+            figures.windows(2).all(|w| w[0] >= w[1]),
+            "{by}: {figures:?}"
+        );
+        assert!(v["nodes"].as_u64().unwrap() >= 20);
+    }
+    let text = stdout(&cpg(&["analyze", "centrality", ex, "--graph", "modules"]));
+    assert!(text.starts_with("Modules graph: "), "{text}");
+}

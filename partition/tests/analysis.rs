@@ -472,3 +472,77 @@ proptest::proptest! {
         }
     }
 }
+
+fn name_graph(edges: &[(&str, &str)]) -> partition::analysis::NameGraph {
+    let names: std::collections::BTreeSet<String> = edges
+        .iter()
+        .flat_map(|(a, b)| [a.to_string(), b.to_string()])
+        .collect();
+    partition::analysis::NameGraph::new(
+        names,
+        edges.iter().map(|(a, b)| (a.to_string(), b.to_string())),
+    )
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn centrality_by_hand() {
+    use partition::analysis::{betweenness_and_closeness, pagerank};
+    // a -> b -> c: only b lies between two others; a reaches 2 nodes at
+    // distances 1 and 2, b reaches 1 at distance 1, c reaches nothing.
+    let path = name_graph(&[("a", "b"), ("b", "c")]);
+    let (between, closeness) = betweenness_and_closeness(&path);
+    assert_eq!(between, vec![0.0, 1.0, 0.0]);
+    assert!(close(closeness[0], (2.0 / 2.0) * (2.0 / 3.0)));
+    assert!(close(closeness[1], (1.0 / 2.0) * (1.0 / 1.0)));
+    assert_eq!(closeness[2], 0.0);
+    let rank = pagerank(&path);
+    assert!(rank[2] > rank[1] && rank[1] > rank[0], "{rank:?}");
+    // A diamond: the two shortest a..d paths split the credit.
+    let diamond = name_graph(&[("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")]);
+    let (between, _) = betweenness_and_closeness(&diamond);
+    assert_eq!(between, vec![0.0, 0.5, 0.5, 0.0]);
+    // A directed 3-cycle is symmetric: every rank is 1/3.
+    let ring = name_graph(&[("a", "b"), ("b", "c"), ("c", "a")]);
+    for r in pagerank(&ring) {
+        assert!(close(r, 1.0 / 3.0));
+    }
+    // Closed form for one edge x -> y with y dangling (damping d, n = 2):
+    // r_x = (1-d)/2 + d*r_y/2, r_y = (1-d)/2 + d*r_y/2 + d*r_x.
+    let d = partition::analysis::DAMPING;
+    let pair = pagerank(&name_graph(&[("x", "y")]));
+    let rx = (1.0 - d) / 2.0 + d * pair[1] / 2.0;
+    assert!(close(pair[0], rx), "{pair:?}");
+    assert!(close(pair[0] + pair[1], 1.0));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    #[test]
+    fn pagerank_sums_to_one_and_figures_are_sane(
+        edges in proptest::collection::vec((0u8..15, 0u8..15), 0..60)
+    ) {
+        let names: Vec<(String, String)> = edges
+            .iter()
+            .map(|(a, b)| (format!("n{a}"), format!("n{b}")))
+            .collect();
+        let refs: Vec<(&str, &str)> = names.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let g = name_graph(&refs);
+        let rows = partition::analysis::centrality(&g);
+        if !rows.is_empty() {
+            let total: f64 = rows.iter().map(|r| r.pagerank).sum();
+            proptest::prop_assert!((total - 1.0).abs() < 1e-9, "sum {total}");
+        }
+        let n = rows.len() as f64;
+        for r in &rows {
+            proptest::prop_assert!(r.betweenness >= 0.0);
+            // At most every ordered pair of other nodes passes through it.
+            proptest::prop_assert!(r.betweenness <= (n - 1.0) * (n - 2.0) + 1e-9);
+            proptest::prop_assert!((0.0..=1.0 + 1e-12).contains(&r.closeness));
+        }
+    }
+}

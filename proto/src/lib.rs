@@ -24,7 +24,8 @@ pub use fragment::{
 pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
 pub use mfa::{Mfa, MfaParseError};
 pub use results::{
-    Affected, AnalyzeReport, Answer, CallRow, Cycles, FunctionCycle, FunctionEdge, FunctionRank,
-    Impact, ModuleCycle, ModuleEdge, Query, QueryResult, Reached,
+    Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow, Cycles, FunctionCycle,
+    FunctionEdge, FunctionRank, GraphKind, Impact, Metric, ModuleCycle, ModuleEdge, Query,
+    QueryResult, Reached,
 };
 pub use summary::{CallSummary, DepSummary, FunctionMetrics, FunctionSummary, ModuleSummary};

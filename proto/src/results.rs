@@ -82,6 +82,50 @@ pub struct Impact {
     pub impact_score: f64,
 }
 
+/// Which graph a graph analysis runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GraphKind {
+    /// Ingested functions and the calls among them.
+    Functions,
+    /// Ingested modules and their dependencies (calls and compile-time).
+    Modules,
+}
+
+/// A centrality figure to rank by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Metric {
+    InDegree,
+    OutDegree,
+    PageRank,
+    Betweenness,
+    Closeness,
+}
+
+/// One node's centrality figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CentralityRow {
+    pub name: String,
+    pub in_degree: u32,
+    pub out_degree: u32,
+    /// PageRank with damping 0.85 (all nodes sum to 1).
+    pub pagerank: f64,
+    /// Brandes betweenness, unnormalized.
+    pub betweenness: f64,
+    /// Wasserman–Faust closeness over outgoing paths.
+    pub closeness: f64,
+}
+
+/// The top nodes of a graph by one centrality figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Centrality {
+    pub graph: GraphKind,
+    pub by: Metric,
+    pub nodes: u32,
+    pub edges: u32,
+    /// Highest first (ties by name).
+    pub top: Vec<CentralityRow>,
+}
+
 /// A function and a figure about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionRank {
@@ -149,6 +193,12 @@ pub enum Query {
     Cycles,
     /// Impact of changing `target` (`Module.fun/arity` or a module name).
     Impact { target: String, depth: u32 },
+    /// The `top` nodes of `graph` by `by`.
+    Centrality {
+        graph: GraphKind,
+        by: Metric,
+        top: u32,
+    },
 }
 
 /// What a query found.
@@ -159,6 +209,7 @@ pub enum QueryResult {
     Reached(Vec<Reached>),
     Cycles(Cycles),
     Impact(Box<Impact>),
+    Centrality(Centrality),
 }
 
 /// A coordinator's answer: the result, the catalog generation it reflects,

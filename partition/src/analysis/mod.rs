@@ -3,11 +3,13 @@
 //! partitions, so both modes give the same answers by construction.
 
 mod callgraph;
+mod centrality;
 mod cycles;
 mod impact;
 mod metrics;
 
 pub use callgraph::{CallEdge, CallGraph, FnInfo};
+pub use centrality::{betweenness_and_closeness, centrality, pagerank, NameGraph, DAMPING};
 pub use cycles::{function_cycles, module_cycles, module_edges};
 pub use impact::{function_impact, module_impact};
 pub use metrics::{most_called, most_complex};
