@@ -92,6 +92,17 @@ fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
         }
     }
     queries.push(Query::Cycles);
+    if let Some(target) = called.first() {
+        let farthest = snapshot.graph.callers(target, 3).into_iter().max();
+        if let Some(start) = farthest {
+            queries.push(Query::Paths {
+                from: start.mfa,
+                to: target.clone(),
+                max_depth: 4,
+                max_paths: 10,
+            });
+        }
+    }
     queries.push(Query::Centrality {
         graph: proto::GraphKind::Modules,
         by: proto::Metric::Betweenness,

@@ -133,6 +133,21 @@ pub enum AnalysisKind {
         #[arg(long)]
         json: bool,
     },
+    /// Call paths from one function to another: the shortest, and every
+    /// simple path of at most --max-depth calls (at most --max-paths).
+    Paths {
+        /// Module.fun/arity the paths start at.
+        from: String,
+        /// Module.fun/arity the paths end at.
+        to: String,
+        path: Option<PathBuf>,
+        #[arg(long, default_value_t = 6)]
+        max_depth: u32,
+        #[arg(long, default_value_t = 20)]
+        max_paths: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// The most central functions or modules: in/out degree, PageRank
     /// (damping 0.85), betweenness (Brandes) and closeness.
     Centrality {
@@ -354,6 +369,25 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
             }
             (path, Query::Impact { target, depth }, json)
         }
+        AnalysisKind::Paths {
+            from,
+            to,
+            path,
+            max_depth,
+            max_paths,
+            json,
+        } => {
+            if max_depth == 0 {
+                bail!("--max-depth must be at least 1");
+            }
+            let query = Query::Paths {
+                from: from.parse()?,
+                to: to.parse()?,
+                max_depth,
+                max_paths,
+            };
+            (path, query, json)
+        }
         AnalysisKind::Centrality {
             path,
             graph,
@@ -383,6 +417,8 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
         (QueryResult::Impact(i), false) => report::render_impact(i),
         (QueryResult::Centrality(c), true) => serde_json::to_string_pretty(c)? + "\n",
         (QueryResult::Centrality(c), false) => report::render_centrality(c),
+        (QueryResult::Paths(p), true) => serde_json::to_string_pretty(p)? + "\n",
+        (QueryResult::Paths(p), false) => report::render_paths(p),
         _ => bail!("the coordinator answered with a different analysis"),
     };
     write_stdout(&text)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use partition::analysis::{
-    centrality, function_cycles, function_impact, module_cycles, module_impact, CallGraph,
+    centrality, function_cycles, function_impact, module_cycles, module_impact, paths, CallGraph,
     NameGraph,
 };
 use partition::store::StoreStats;
@@ -161,6 +161,28 @@ pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                 });
             };
             QueryResult::Impact(Box::new(found))
+        }
+        Query::Paths {
+            from,
+            to,
+            max_depth,
+            max_paths,
+        } => {
+            for f in [from, to] {
+                if graph.id(f).is_none() {
+                    return Err(CpgError::InvalidInput {
+                        reason: format!(
+                            "{f} is neither defined nor called in the analyzed code; check the module name, function name and arity"
+                        ),
+                    });
+                }
+            }
+            if *max_depth == 0 {
+                return Err(CpgError::InvalidInput {
+                    reason: "max depth must be at least 1".into(),
+                });
+            }
+            QueryResult::Paths(paths(graph, from, to, *max_depth, *max_paths))
         }
         Query::Centrality {
             graph: kind,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use partition::analysis::{module_cycles, most_called, most_complex, CallGraph};
 use partition::store::StoreStats;
 pub use proto::{AnalyzeReport, CallRow};
-use proto::{Centrality, Cycles, Impact};
+use proto::{Centrality, Cycles, Impact, Paths};
 use proto::{Diagnostic, ModuleSummary};
 
 pub fn analyze_report(
@@ -341,6 +341,40 @@ pub fn render_centrality(c: &Centrality) -> String {
             "{:>4} {:>4} {:>9.5} {:>12.1} {:>9.4}  {}",
             r.in_degree, r.out_degree, r.pagerank, r.betweenness, r.closeness, r.name
         );
+    }
+    s
+}
+
+/// Call paths as a person reads them.
+pub fn render_paths(p: &Paths) -> String {
+    let mut s = String::new();
+    let line = |path: &[proto::Mfa]| {
+        path.iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(" -> ")
+    };
+    match &p.shortest {
+        Some(path) => {
+            let _ = writeln!(
+                s,
+                "shortest ({} calls): {}",
+                path.len().saturating_sub(1),
+                line(path)
+            );
+        }
+        None => {
+            let _ = writeln!(s, "{} does not reach {}", p.from, p.to);
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{} paths{}:",
+        p.all.len(),
+        if p.truncated { " (more left out)" } else { "" }
+    );
+    for path in &p.all {
+        let _ = writeln!(s, "  {}", line(path));
     }
     s
 }

@@ -315,3 +315,21 @@ fn analyze_centrality_ranks_by_the_chosen_figure() {
     let text = stdout(&cpg(&["analyze", "centrality", ex, "--graph", "modules"]));
     assert!(text.starts_with("Modules graph: "), "{text}");
 }
+
+#[test]
+fn analyze_paths_from_the_controller_to_the_sink() {
+    let ex = example();
+    let out = stdout(&cpg(&[
+        "analyze",
+        "paths",
+        "ShopWeb.ProductController.index/2",
+        "String.to_atom/1",
+        ex.to_str().unwrap(),
+    ]));
+    assert!(
+        out.starts_with(
+            "shortest (3 calls): ShopWeb.ProductController.index/2 -> Shop.Catalog.list_products/1 -> Shop.Util.Sorting.sort_key/1 -> String.to_atom/1"
+        ),
+        "{out}"
+    );
+}

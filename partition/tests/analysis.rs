@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use partition::analysis::{
-    function_cycles, function_impact, module_cycles, module_impact, CallGraph,
+    function_cycles, function_impact, module_cycles, module_impact, paths, CallGraph,
 };
 use partition::frontend::build_file;
 use partition::summary::summarize;
@@ -460,6 +460,21 @@ proptest::proptest! {
             }
         }
         for i in 0..calls.len() {
+            let from: Mfa = format!("R{}.f{i}/1", i % 3).parse().unwrap();
+            let to: Mfa = format!("R{}.f{}/1", (i + 5) % 12 % 3, (i + 5) % 12).parse().unwrap();
+            let p = paths(&g, &from, &to, 6, 50);
+            match &p.shortest {
+                Some(shortest) => {
+                    for path in &p.all {
+                        proptest::prop_assert!(shortest.len() <= path.len());
+                        proptest::prop_assert_eq!(path.first(), Some(&from));
+                        proptest::prop_assert_eq!(path.last(), Some(&to));
+                    }
+                }
+                None => proptest::prop_assert!(p.all.is_empty()),
+            }
+        }
+        for i in 0..calls.len() {
             let f: Mfa = format!("R{}.f{i}/1", i % 3).parse().unwrap();
             let mut before: Vec<String> = Vec::new();
             for depth in 1..6 {
@@ -545,4 +560,50 @@ proptest::proptest! {
             proptest::prop_assert!((0.0..=1.0 + 1e-12).contains(&r.closeness));
         }
     }
+}
+
+#[test]
+fn call_paths_by_hand() {
+    let s = summaries(&[(
+        "p.ex",
+        r#"
+defmodule P do
+  def a do
+    b()
+    c()
+  end
+
+  def b, do: d()
+
+  def c do
+    d()
+    e()
+  end
+
+  def d, do: e()
+  def e, do: :ok
+  def lone, do: :ok
+end
+"#,
+    )]);
+    let g = CallGraph::build(&s);
+    let f = |n: &str| -> Mfa { format!("P.{n}/0").parse().unwrap() };
+    let text = |path: &Vec<Mfa>| {
+        path.iter()
+            .map(|m| m.name.clone())
+            .collect::<Vec<_>>()
+            .join("")
+    };
+    let p = paths(&g, &f("a"), &f("e"), 3, 10);
+    assert_eq!(p.shortest.as_ref().map(text), Some("ace".to_string()));
+    let mut all: Vec<String> = p.all.iter().map(text).collect();
+    all.sort();
+    assert_eq!(all, vec!["abde", "acde", "ace"]);
+    assert!(!p.truncated);
+    let short = paths(&g, &f("a"), &f("e"), 2, 10);
+    assert_eq!(short.all.iter().map(text).collect::<Vec<_>>(), vec!["ace"]);
+    let one = paths(&g, &f("a"), &f("e"), 3, 1);
+    assert_eq!((one.all.len(), one.truncated), (1, true));
+    let none = paths(&g, &f("a"), &f("lone"), 5, 10);
+    assert_eq!((none.shortest, none.all.len()), (None, 0));
 }

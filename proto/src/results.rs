@@ -126,6 +126,20 @@ pub struct Centrality {
     pub top: Vec<CentralityRow>,
 }
 
+/// Call paths between two functions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paths {
+    pub from: Mfa,
+    pub to: Mfa,
+    /// The shortest path (fewest calls), both ends included; `None` when
+    /// `to` cannot be reached from `from`.
+    pub shortest: Option<Vec<Mfa>>,
+    /// Simple paths within the length limit, depth-first.
+    pub all: Vec<Vec<Mfa>>,
+    /// More paths exist than the limit on their number let through.
+    pub truncated: bool,
+}
+
 /// A function and a figure about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionRank {
@@ -193,6 +207,14 @@ pub enum Query {
     Cycles,
     /// Impact of changing `target` (`Module.fun/arity` or a module name).
     Impact { target: String, depth: u32 },
+    /// Call paths from `from` to `to`: the shortest, and all simple ones
+    /// of at most `max_depth` calls, at most `max_paths` of them.
+    Paths {
+        from: Mfa,
+        to: Mfa,
+        max_depth: u32,
+        max_paths: u32,
+    },
     /// The `top` nodes of `graph` by `by`.
     Centrality {
         graph: GraphKind,
@@ -210,6 +232,7 @@ pub enum QueryResult {
     Cycles(Cycles),
     Impact(Box<Impact>),
     Centrality(Centrality),
+    Paths(Paths),
 }
 
 /// A coordinator's answer: the result, the catalog generation it reflects,

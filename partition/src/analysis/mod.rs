@@ -7,10 +7,12 @@ mod centrality;
 mod cycles;
 mod impact;
 mod metrics;
+mod paths;
 
 pub use callgraph::{CallEdge, CallGraph, FnInfo};
 pub use centrality::{betweenness_and_closeness, centrality, pagerank, NameGraph, DAMPING};
 pub use cycles::{function_cycles, module_cycles, module_edges};
 pub use impact::{function_impact, module_impact};
 pub use metrics::{most_called, most_complex};
+pub use paths::{paths, shortest_path};
 pub use proto::{FunctionRank, ModuleCycle, ModuleEdge, Reached};
