@@ -45,6 +45,8 @@ pub struct Snapshot {
     /// Replica failures met while gathering.
     pub failures: Vec<String>,
     taken: Instant,
+    /// Answers already given from this snapshot.
+    answers: std::sync::Mutex<HashMap<Query, Result<Answer, CpgError>>>,
 }
 
 impl Snapshot {
@@ -66,6 +68,7 @@ impl Snapshot {
             missing: Vec::new(),
             failures: Vec::new(),
             taken: Instant::now(),
+            answers: std::sync::Mutex::new(HashMap::new()),
         }
     }
 }
@@ -97,7 +100,34 @@ pub fn stats_of(summaries: &[Arc<ModuleSummary>]) -> StoreStats {
 }
 
 /// Run `query` on `snapshot`.
+/// Run `query` on `snapshot`, or return the answer it gave before: a
+/// snapshot never changes, so an answer stays right for as long as the
+/// snapshot is the current one (a new catalog generation or partition map
+/// makes a new snapshot, with an empty cache).
 pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
+    let cached = snapshot
+        .answers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(query)
+        .cloned();
+    if let Some(a) = cached {
+        return a;
+    }
+    let fresh = compute(snapshot, query);
+    let mut answers = snapshot.answers.lock().unwrap_or_else(|e| e.into_inner());
+    if answers.len() >= MAX_CACHED_ANSWERS {
+        answers.clear();
+    }
+    answers.insert(query.clone(), fresh.clone());
+    fresh
+}
+
+/// Answers kept per snapshot (queries differ by their parameters).
+const MAX_CACHED_ANSWERS: usize = 256;
+
+/// Run `query` on `snapshot`.
+pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
     let graph = &snapshot.graph;
     let result = match query {
         Query::Analyze { top } => {
@@ -309,8 +339,67 @@ impl QueryEngine {
                 .map(|(node, why)| format!("node {node}: {why}"))
                 .collect(),
             taken: Instant::now(),
+            answers: std::sync::Mutex::new(HashMap::new()),
         });
         *slot = Some(snapshot.clone());
         Ok(snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_answers_equal_fresh_ones() {
+        let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+        let built = crate::embedded::build(&shop).expect("the example builds");
+        let snapshot = Snapshot::of_build(&built);
+        let sink: Mfa = "String.to_atom/1".parse().expect("an mfa");
+        let queries = [
+            Query::Analyze { top: 5 },
+            Query::CallGraph,
+            Query::Callers {
+                function: sink.clone(),
+                depth: 4,
+            },
+            Query::Cycles,
+            Query::Impact {
+                target: "Shop.Pricing".into(),
+                depth: 2,
+            },
+            Query::Centrality {
+                graph: GraphKind::Functions,
+                by: Metric::Betweenness,
+                top: 5,
+            },
+            Query::Paths {
+                from: "ShopWeb.ProductController.index/2".parse().expect("an mfa"),
+                to: sink,
+                max_depth: 5,
+                max_paths: 5,
+            },
+            Query::Impact {
+                target: "Nope".into(),
+                depth: 1,
+            },
+        ];
+        // The process's peak memory is read when a report is computed.
+        let same = |r: Result<Answer, CpgError>| {
+            r.map(|mut a| {
+                if let QueryResult::Analyze(report) = &mut a.result {
+                    report.peak_rss_bytes = None;
+                }
+                a
+            })
+        };
+        for q in &queries {
+            let first = answer(&snapshot, q);
+            let again = answer(&snapshot, q);
+            assert_eq!(first, again, "{q:?}");
+            assert_eq!(same(first), same(compute(&snapshot, q)), "{q:?}");
+        }
+        let cached = snapshot.answers.lock().map(|a| a.len()).unwrap_or(0);
+        assert_eq!(cached, queries.len(), "every answer is kept");
     }
 }

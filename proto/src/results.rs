@@ -83,7 +83,7 @@ pub struct Impact {
 }
 
 /// Which graph a graph analysis runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum GraphKind {
     /// Ingested functions and the calls among them.
     Functions,
@@ -92,7 +92,7 @@ pub enum GraphKind {
 }
 
 /// A centrality figure to rank by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Metric {
     InDegree,
     OutDegree,
@@ -193,7 +193,7 @@ pub struct AnalyzeReport {
 }
 
 /// An analysis request to a coordinator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Query {
     /// The `cpg analyze` report, rankings `top` long.
     Analyze { top: u32 },
