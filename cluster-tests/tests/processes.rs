@@ -92,6 +92,12 @@ fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
         }
     }
     queries.push(Query::Cycles);
+    for algorithm in [
+        proto::CommunityAlgorithm::Louvain,
+        proto::CommunityAlgorithm::LabelPropagation,
+    ] {
+        queries.push(Query::Communities { algorithm });
+    }
     if let Some(target) = called.first() {
         let farthest = snapshot.graph.callers(target, 3).into_iter().max();
         if let Some(start) = farthest {

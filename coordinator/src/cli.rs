@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient};
-use proto::{Answer, CpgError, GraphKind, Metric, Mfa, Query, QueryResult};
+use proto::{Answer, CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult};
 
 use crate::cluster::{self, NodeClient};
 use crate::devcluster;
@@ -133,6 +133,14 @@ pub enum AnalysisKind {
         #[arg(long)]
         json: bool,
     },
+    /// Communities of the module graph, with their modularity.
+    Communities {
+        path: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = AlgorithmArg::Louvain)]
+        algorithm: AlgorithmArg,
+        #[arg(long)]
+        json: bool,
+    },
     /// Call paths from one function to another: the shortest, and every
     /// simple path of at most --max-depth calls (at most --max-paths).
     Paths {
@@ -163,6 +171,12 @@ pub enum AnalysisKind {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlgorithmArg {
+    Louvain,
+    LabelPropagation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -369,6 +383,17 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
             }
             (path, Query::Impact { target, depth }, json)
         }
+        AnalysisKind::Communities {
+            path,
+            algorithm,
+            json,
+        } => {
+            let algorithm = match algorithm {
+                AlgorithmArg::Louvain => CommunityAlgorithm::Louvain,
+                AlgorithmArg::LabelPropagation => CommunityAlgorithm::LabelPropagation,
+            };
+            (path, Query::Communities { algorithm }, json)
+        }
         AnalysisKind::Paths {
             from,
             to,
@@ -418,6 +443,8 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
         (QueryResult::Centrality(c), true) => serde_json::to_string_pretty(c)? + "\n",
         (QueryResult::Centrality(c), false) => report::render_centrality(c),
         (QueryResult::Paths(p), true) => serde_json::to_string_pretty(p)? + "\n",
+        (QueryResult::Communities(c), true) => serde_json::to_string_pretty(c)? + "\n",
+        (QueryResult::Communities(c), false) => report::render_communities(c),
         (QueryResult::Paths(p), false) => report::render_paths(p),
         _ => bail!("the coordinator answered with a different analysis"),
     };

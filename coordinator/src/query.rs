@@ -6,19 +6,19 @@
 //! scatter-gather. Both modes answer with [`answer`], so they agree by
 //! construction.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use partition::analysis::{
-    centrality, function_cycles, function_impact, module_cycles, module_impact, paths, CallGraph,
-    NameGraph,
+    centrality, function_cycles, function_impact, label_propagation, louvain, modularity,
+    module_cycles, module_impact, paths, CallGraph, NameGraph,
 };
 use partition::store::StoreStats;
 use proto::coordinator_api::ClusterView;
 use proto::{
-    Answer, Centrality, CentralityRow, CpgError, Cycles, Diagnostic, FunKind, GraphKind, Metric,
-    Mfa, ModuleKind, ModuleSummary, Query, QueryResult,
+    Answer, Centrality, CentralityRow, Communities, CommunityAlgorithm, CpgError, Cycles,
+    Diagnostic, FunKind, GraphKind, Metric, Mfa, ModuleKind, ModuleSummary, Query, QueryResult,
 };
 
 use crate::cluster::{gather_summaries, NodeClient};
@@ -191,6 +191,24 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                 });
             };
             QueryResult::Impact(Box::new(found))
+        }
+        Query::Communities { algorithm } => {
+            let g = NameGraph::of_modules(&snapshot.summaries, graph);
+            let membership = match algorithm {
+                CommunityAlgorithm::Louvain => louvain(&g).0,
+                CommunityAlgorithm::LabelPropagation => label_propagation(&g),
+            };
+            let mut groups: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+            for (i, c) in membership.iter().enumerate() {
+                groups.entry(*c).or_default().push(g.names[i].clone());
+            }
+            let mut communities: Vec<Vec<String>> = groups.into_values().collect();
+            communities.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            QueryResult::Communities(Communities {
+                algorithm: *algorithm,
+                modularity: modularity(&g, &membership),
+                communities,
+            })
         }
         Query::Paths {
             from,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use partition::analysis::{module_cycles, most_called, most_complex, CallGraph};
 use partition::store::StoreStats;
 pub use proto::{AnalyzeReport, CallRow};
-use proto::{Centrality, Cycles, Impact, Paths};
+use proto::{Centrality, Communities, Cycles, Impact, Paths};
 use proto::{Diagnostic, ModuleSummary};
 
 pub fn analyze_report(
@@ -375,6 +375,28 @@ pub fn render_paths(p: &Paths) -> String {
     );
     for path in &p.all {
         let _ = writeln!(s, "  {}", line(path));
+    }
+    s
+}
+
+/// Communities as a person reads them.
+pub fn render_communities(c: &Communities) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} communities ({:?}), modularity {:.4}",
+        c.communities.len(),
+        c.algorithm,
+        c.modularity
+    );
+    for (i, members) in c.communities.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  {:>3}. {} modules: {}",
+            i + 1,
+            members.len(),
+            abbreviate(members, 8)
+        );
     }
     s
 }

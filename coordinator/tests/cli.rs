@@ -333,3 +333,35 @@ fn analyze_paths_from_the_controller_to_the_sink() {
         "{out}"
     );
 }
+
+#[test]
+fn analyze_communities_puts_every_module_in_one() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&cpg(&["analyze", ex, "--json"]))).unwrap();
+    let modules = report["modules"].as_u64().unwrap() + report["scripts"].as_u64().unwrap();
+    for algorithm in ["louvain", "label-propagation"] {
+        let out = stdout(&cpg(&[
+            "analyze",
+            "communities",
+            ex,
+            "--algorithm",
+            algorithm,
+            "--json",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut names: Vec<&str> = v["communities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c.as_array().unwrap().iter().map(|m| m.as_str().unwrap()))
+            .collect();
+        let total = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!((names.len(), total as u64), (total, modules), "{algorithm}");
+        let q = v["modularity"].as_f64().unwrap();
+        assert!(q > 0.3, "{algorithm}: modularity {q}");
+    }
+}

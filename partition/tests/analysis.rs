@@ -607,3 +607,62 @@ end
     let none = paths(&g, &f("a"), &f("lone"), 5, 10);
     assert_eq!((none.shortest, none.all.len()), (None, 0));
 }
+
+#[test]
+fn communities_by_hand() {
+    use partition::analysis::{label_propagation, louvain, modularity};
+    // Two directed triangles: two communities, modularity 2 * (3/6 - (6/12)^2).
+    let two = name_graph(&[
+        ("a", "b"),
+        ("b", "c"),
+        ("c", "a"),
+        ("d", "e"),
+        ("e", "f"),
+        ("f", "d"),
+    ]);
+    let (membership, q) = louvain(&two);
+    assert_eq!(membership, vec![0, 0, 0, 1, 1, 1]);
+    assert!(close(q, 0.5), "{q}");
+    assert_eq!(label_propagation(&two), vec![0, 0, 0, 1, 1, 1]);
+    // Joined by one edge: still two communities, modularity
+    // 2 * (3/7 - (7/14)^2) = 5/14.
+    let joined = name_graph(&[
+        ("a", "b"),
+        ("b", "c"),
+        ("c", "a"),
+        ("c", "d"),
+        ("d", "e"),
+        ("e", "f"),
+        ("f", "d"),
+    ]);
+    let (membership, q) = louvain(&joined);
+    assert_eq!(membership, vec![0, 0, 0, 1, 1, 1]);
+    assert!(close(q, 5.0 / 14.0), "{q}");
+    assert!(close(modularity(&joined, &[0, 0, 0, 0, 0, 0]), 0.0));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    #[test]
+    fn every_module_gets_one_community_and_louvain_never_loses_modularity(
+        edges in proptest::collection::vec((0u8..20, 0u8..20), 1..60)
+    ) {
+        use partition::analysis::{label_propagation, louvain, modularity};
+        let names: Vec<(String, String)> = edges
+            .iter()
+            .map(|(a, b)| (format!("m{a:02}"), format!("m{b:02}")))
+            .collect();
+        let refs: Vec<(&str, &str)> = names.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let g = name_graph(&refs);
+        let n = g.names.len();
+        let (membership, q) = louvain(&g);
+        let lp = label_propagation(&g);
+        proptest::prop_assert_eq!(membership.len(), n);
+        proptest::prop_assert_eq!(lp.len(), n);
+        let singletons: Vec<usize> = (0..n).collect();
+        proptest::prop_assert!(q + 1e-9 >= modularity(&g, &singletons), "{} < singletons", q);
+        proptest::prop_assert!((-0.5 - 1e-9..=1.0).contains(&q));
+        proptest::prop_assert!(close(q, modularity(&g, &membership)));
+    }
+}

@@ -24,8 +24,8 @@ pub use fragment::{
 pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
 pub use mfa::{Mfa, MfaParseError};
 pub use results::{
-    Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow, Cycles, FunctionCycle,
-    FunctionEdge, FunctionRank, GraphKind, Impact, Metric, ModuleCycle, ModuleEdge, Paths, Query,
-    QueryResult, Reached,
+    Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow, Communities,
+    CommunityAlgorithm, Cycles, FunctionCycle, FunctionEdge, FunctionRank, GraphKind, Impact,
+    Metric, ModuleCycle, ModuleEdge, Paths, Query, QueryResult, Reached,
 };
 pub use summary::{CallSummary, DepSummary, FunctionMetrics, FunctionSummary, ModuleSummary};

@@ -126,6 +126,26 @@ pub struct Centrality {
     pub top: Vec<CentralityRow>,
 }
 
+/// How communities are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CommunityAlgorithm {
+    /// Greedy modularity optimization with aggregation (Blondel et al.).
+    Louvain,
+    /// Each module takes its neighbours' most common label.
+    LabelPropagation,
+}
+
+/// Communities of the module graph (taken as undirected).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Communities {
+    pub algorithm: CommunityAlgorithm,
+    /// Newman's modularity of the partition found.
+    pub modularity: f64,
+    /// Every ingested module in exactly one community; largest first (ties
+    /// by first name), names sorted.
+    pub communities: Vec<Vec<String>>,
+}
+
 /// Call paths between two functions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Paths {
@@ -215,6 +235,8 @@ pub enum Query {
         max_depth: u32,
         max_paths: u32,
     },
+    /// Communities of the module graph.
+    Communities { algorithm: CommunityAlgorithm },
     /// The `top` nodes of `graph` by `by`.
     Centrality {
         graph: GraphKind,
@@ -233,6 +255,7 @@ pub enum QueryResult {
     Impact(Box<Impact>),
     Centrality(Centrality),
     Paths(Paths),
+    Communities(Communities),
 }
 
 /// A coordinator's answer: the result, the catalog generation it reflects,

@@ -4,6 +4,7 @@
 
 mod callgraph;
 mod centrality;
+mod communities;
 mod cycles;
 mod impact;
 mod metrics;
@@ -11,6 +12,7 @@ mod paths;
 
 pub use callgraph::{CallEdge, CallGraph, FnInfo};
 pub use centrality::{betweenness_and_closeness, centrality, pagerank, NameGraph, DAMPING};
+pub use communities::{label_propagation, louvain, modularity};
 pub use cycles::{function_cycles, module_cycles, module_edges};
 pub use impact::{function_impact, module_impact};
 pub use metrics::{most_called, most_complex};
