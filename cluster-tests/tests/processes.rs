@@ -92,6 +92,7 @@ fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
         }
     }
     queries.push(Query::Cycles);
+    queries.push(Query::DeadCode { entries: vec![] });
     for algorithm in [
         proto::CommunityAlgorithm::Louvain,
         proto::CommunityAlgorithm::LabelPropagation,

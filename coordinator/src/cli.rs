@@ -133,6 +133,20 @@ pub enum AnalysisKind {
         #[arg(long)]
         json: bool,
     },
+    /// Public functions nothing in the code calls (behaviour callbacks,
+    /// protocol implementations and conventional entry points excepted).
+    DeadCode {
+        path: Option<PathBuf>,
+        /// Called from outside the code: Module.fun/arity, or a module for
+        /// all its functions (repeatable).
+        #[arg(long = "entry")]
+        entries: Vec<String>,
+        /// A file listing entry points, one per line (`#` starts a comment).
+        #[arg(long)]
+        entries_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Communities of the module graph, with their modularity.
     Communities {
         path: Option<PathBuf>,
@@ -383,6 +397,28 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
             }
             (path, Query::Impact { target, depth }, json)
         }
+        AnalysisKind::DeadCode {
+            path,
+            mut entries,
+            entries_file,
+            json,
+        } => {
+            if let Some(file) = entries_file {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read entry points from {}", file.display()))?;
+                for line in text.lines() {
+                    let entry = line.split('#').next().unwrap_or("").trim();
+                    if !entry.is_empty() {
+                        entries.push(entry.to_string());
+                    }
+                }
+            }
+            for e in entries.iter().filter(|e| e.contains('/')) {
+                e.parse::<Mfa>()
+                    .with_context(|| format!("entry point {e:?} is not Module.fun/arity"))?;
+            }
+            (path, Query::DeadCode { entries }, json)
+        }
         AnalysisKind::Communities {
             path,
             algorithm,
@@ -444,6 +480,8 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
         (QueryResult::Centrality(c), false) => report::render_centrality(c),
         (QueryResult::Paths(p), true) => serde_json::to_string_pretty(p)? + "\n",
         (QueryResult::Communities(c), true) => serde_json::to_string_pretty(c)? + "\n",
+        (QueryResult::DeadCode(d), true) => serde_json::to_string_pretty(d)? + "\n",
+        (QueryResult::DeadCode(d), false) => report::render_dead_code(d),
         (QueryResult::Communities(c), false) => report::render_communities(c),
         (QueryResult::Paths(p), false) => report::render_paths(p),
         _ => bail!("the coordinator answered with a different analysis"),

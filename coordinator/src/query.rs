@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use partition::analysis::{
-    centrality, function_cycles, function_impact, label_propagation, louvain, modularity,
-    module_cycles, module_impact, paths, CallGraph, NameGraph,
+    centrality, dead_code, function_cycles, function_impact, label_propagation, louvain,
+    modularity, module_cycles, module_impact, paths, CallGraph, NameGraph,
 };
 use partition::store::StoreStats;
 use proto::coordinator_api::ClusterView;
@@ -191,6 +191,9 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                 });
             };
             QueryResult::Impact(Box::new(found))
+        }
+        Query::DeadCode { entries } => {
+            QueryResult::DeadCode(dead_code(&snapshot.summaries, graph, entries))
         }
         Query::Communities { algorithm } => {
             let g = NameGraph::of_modules(&snapshot.summaries, graph);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use partition::analysis::{module_cycles, most_called, most_complex, CallGraph};
 use partition::store::StoreStats;
 pub use proto::{AnalyzeReport, CallRow};
-use proto::{Centrality, Communities, Cycles, Impact, Paths};
+use proto::{Centrality, Communities, Cycles, DeadFunction, Impact, Paths};
 use proto::{Diagnostic, ModuleSummary};
 
 pub fn analyze_report(
@@ -397,6 +397,15 @@ pub fn render_communities(c: &Communities) -> String {
             members.len(),
             abbreviate(members, 8)
         );
+    }
+    s
+}
+
+/// Dead code as a person reads it.
+pub fn render_dead_code(d: &[DeadFunction]) -> String {
+    let mut s = format!("{} public functions nothing calls:\n", d.len());
+    for f in d {
+        let _ = writeln!(s, "  {}:{}  {} {}", f.file, f.line, f.kind, f.mfa);
     }
     s
 }

@@ -365,3 +365,54 @@ fn analyze_communities_puts_every_module_in_one() {
         assert!(q > 0.3, "{algorithm}: modularity {q}");
     }
 }
+
+#[test]
+fn analyze_dead_code_on_the_example() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    // Read from the source: nothing calls these four (the router is the
+    // application's entry point, called by the web server).
+    let out = stdout(&cpg(&["analyze", "dead-code", ex, "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let m = &d["mfa"];
+            format!(
+                "{}.{}/{}",
+                m["module"].as_str().unwrap(),
+                m["name"].as_str().unwrap(),
+                m["arity"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "Shop.Inventory.release/2",
+            "Shop.Inventory.stock/1",
+            "Shop.Util.Format.percent/1",
+            "ShopWeb.Router.call/2"
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let entries = dir.path().join("entries.txt");
+    std::fs::write(
+        &entries,
+        "# called by the web server\nShopWeb.Router.call/2\nShop.Inventory\n",
+    )
+    .unwrap();
+    let text = stdout(&cpg(&[
+        "analyze",
+        "dead-code",
+        ex,
+        "--entries-file",
+        entries.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        text,
+        "1 public functions nothing calls:\n  lib/shop/util/format.ex:10  def Shop.Util.Format.percent/1\n"
+    );
+}

@@ -666,3 +666,59 @@ proptest::proptest! {
         proptest::prop_assert!(close(q, modularity(&g, &membership)));
     }
 }
+
+#[test]
+fn dead_code_by_hand() {
+    use partition::analysis::dead_code;
+    let s = summaries(&[(
+        "lib/dead.ex",
+        r#"
+defmodule Worker do
+  use GenServer
+  def start_link(arg), do: GenServer.start_link(__MODULE__, arg)
+  def init(arg), do: {:ok, arg}
+  def handle_call(:ping, _from, s), do: {:reply, helper(s), s}
+  @impl true
+  def handle_info(_msg, s), do: {:noreply, s}
+  def helper(s), do: s
+  def unused(x), do: x
+  defp private(x), do: x
+end
+
+defmodule Mix.Tasks.Hello do
+  use Mix.Task
+  def run(_args), do: Greeter.greet("hi")
+end
+
+defmodule Greeter do
+  defmacro __using__(_), do: :ok
+  def greet(name, punctuation \\ "!"), do: name <> punctuation
+  def wave, do: :wave
+  def also_unused, do: wave()
+end
+
+defprotocol Size do
+  def size(x)
+end
+
+defimpl Size, for: Map do
+  def size(m), do: map_size(m)
+end
+"#,
+    )]);
+    let g = CallGraph::build(&s);
+    let names = |entries: &[&str]| -> Vec<String> {
+        let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+        dead_code(&s, &g, &entries)
+            .iter()
+            .map(|d| d.mfa.to_string())
+            .collect()
+    };
+    // Callbacks of GenServer (declared through `use`), @impl, start_link,
+    // the Mix task, __using__, the default-argument arity of greet, the
+    // protocol and its implementation are not dead; helper and wave are
+    // called; private functions are not public.
+    assert_eq!(names(&[]), vec!["Greeter.also_unused/0", "Worker.unused/1"]);
+    assert_eq!(names(&["Worker.unused/1"]), vec!["Greeter.also_unused/0"]);
+    assert_eq!(names(&["Greeter"]), vec!["Worker.unused/1"]);
+}

@@ -126,6 +126,16 @@ pub struct Centrality {
     pub top: Vec<CentralityRow>,
 }
 
+/// A public function nothing calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadFunction {
+    pub mfa: Mfa,
+    /// `def`, `defmacro`, `defdelegate`, ...
+    pub kind: String,
+    pub file: String,
+    pub line: u32,
+}
+
 /// How communities are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CommunityAlgorithm {
@@ -235,6 +245,9 @@ pub enum Query {
         max_depth: u32,
         max_paths: u32,
     },
+    /// Public functions nothing calls; `entries` are called from outside
+    /// (`Module.fun/arity`, or a module for all its functions).
+    DeadCode { entries: Vec<String> },
     /// Communities of the module graph.
     Communities { algorithm: CommunityAlgorithm },
     /// The `top` nodes of `graph` by `by`.
@@ -256,6 +269,7 @@ pub enum QueryResult {
     Centrality(Centrality),
     Paths(Paths),
     Communities(Communities),
+    DeadCode(Vec<DeadFunction>),
 }
 
 /// A coordinator's answer: the result, the catalog generation it reflects,
