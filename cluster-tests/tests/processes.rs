@@ -319,8 +319,11 @@ async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
         by: proto::Metric::PageRank,
         top: 10,
     };
-    let a = answer(&Snapshot::of_build(&built), &functions).unwrap();
-    expected.push((functions, Ok(a.result)));
+    let snapshot = Snapshot::of_build(&built);
+    for q in [functions, Query::Features] {
+        let a = answer(&snapshot, &q).unwrap();
+        expected.push((q, Ok(a.result)));
+    }
     let survivor = cluster.coordinators[(old + 1) % 3].addr.clone();
     assert_same_at(&survivor, &expected, "right after the leader died").await;
 

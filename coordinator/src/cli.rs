@@ -147,6 +147,17 @@ pub enum AnalysisKind {
         #[arg(long)]
         json: bool,
     },
+    /// One row per function for machine-learning pipelines: lines,
+    /// clauses, cyclomatic complexity, nesting, fan-in, fan-out, PageRank,
+    /// betweenness, community, in a cycle or not.
+    Features {
+        path: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Csv)]
+        format: TableFormat,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Communities of the module graph, with their modularity.
     Communities {
         path: Option<PathBuf>,
@@ -185,6 +196,12 @@ pub enum AnalysisKind {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -384,7 +401,28 @@ fn analyze(coordinators: &[String], path: Option<PathBuf>, json: bool, top: usiz
 }
 
 fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
+    if let AnalysisKind::Features {
+        path,
+        format,
+        output,
+    } = kind
+    {
+        let answer = ask(coordinators, path, Query::Features)?;
+        let QueryResult::Features(rows) = answer.result else {
+            bail!("the coordinator answered with a different analysis");
+        };
+        let text = match format {
+            TableFormat::Csv => report::render_features_csv(&rows),
+            TableFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
+        };
+        return match output {
+            Some(file) => std::fs::write(&file, text)
+                .with_context(|| format!("cannot write {}", file.display())),
+            None => write_stdout(&text),
+        };
+    }
     let (path, query, json) = match kind {
+        AnalysisKind::Features { .. } => bail!("features are written as a table, above"),
         AnalysisKind::Cycles { path, json } => (path, Query::Cycles, json),
         AnalysisKind::Impact {
             target,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use partition::analysis::{
-    centrality, dead_code, function_cycles, function_impact, label_propagation, louvain,
+    centrality, dead_code, features, function_cycles, function_impact, label_propagation, louvain,
     modularity, module_cycles, module_impact, paths, CallGraph, NameGraph,
 };
 use partition::store::StoreStats;
@@ -192,6 +192,7 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
             };
             QueryResult::Impact(Box::new(found))
         }
+        Query::Features => QueryResult::Features(features(&snapshot.summaries, graph)),
         Query::DeadCode { entries } => {
             QueryResult::DeadCode(dead_code(&snapshot.summaries, graph, entries))
         }

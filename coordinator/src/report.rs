@@ -7,7 +7,7 @@ use std::sync::Arc;
 use partition::analysis::{module_cycles, most_called, most_complex, CallGraph};
 use partition::store::StoreStats;
 pub use proto::{AnalyzeReport, CallRow};
-use proto::{Centrality, Communities, Cycles, DeadFunction, Impact, Paths};
+use proto::{Centrality, Communities, Cycles, DeadFunction, FeatureRow, Impact, Paths};
 use proto::{Diagnostic, ModuleSummary};
 
 pub fn analyze_report(
@@ -406,6 +406,35 @@ pub fn render_dead_code(d: &[DeadFunction]) -> String {
     let mut s = format!("{} public functions nothing calls:\n", d.len());
     for f in d {
         let _ = writeln!(s, "  {}:{}  {} {}", f.file, f.line, f.kind, f.mfa);
+    }
+    s
+}
+
+/// Features as CSV, one row per function.
+pub fn render_features_csv(rows: &[FeatureRow]) -> String {
+    let mut s = String::from(
+        "module,function,arity,file,line,lines,clauses,cyclomatic,nesting,fan_in,fan_out,pagerank,betweenness,community,in_cycle\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&r.module),
+            csv_field(&r.function),
+            r.arity,
+            csv_field(&r.file),
+            r.line,
+            r.lines,
+            r.clauses,
+            r.cyclomatic,
+            r.nesting,
+            r.fan_in,
+            r.fan_out,
+            r.pagerank,
+            r.betweenness,
+            r.community,
+            r.in_cycle
+        );
     }
     s
 }

@@ -416,3 +416,32 @@ fn analyze_dead_code_on_the_example() {
         "1 public functions nothing calls:\n  lib/shop/util/format.ex:10  def Shop.Util.Format.percent/1\n"
     );
 }
+
+#[test]
+fn analyze_features_has_a_row_per_function() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let csv = stdout(&cpg(&["analyze", "features", ex]));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("module,function,arity,file,line,lines,clauses,cyclomatic,nesting,fan_in,fan_out,pagerank,betweenness,community,in_cycle")
+    );
+    // sort_key/1 (lib/shop/util/sorting.ex:8): two clauses; called by
+    // Catalog.list_products/1 only; calls is_binary/1, String.to_atom/1
+    // and is_atom/1 (guards are calls).
+    let row = lines
+        .find(|l| l.starts_with("Shop.Util.Sorting,sort_key,1,"))
+        .expect("a row for sort_key/1");
+    let f: Vec<&str> = row.split(',').collect();
+    assert_eq!(
+        (f[4], f[6], f[9], f[10], f[14]),
+        ("8", "2", "1", "3", "false"),
+        "{row}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&cpg(&[
+        "analyze", "features", ex, "--format", "json",
+    ])))
+    .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), csv.lines().count() - 1);
+}

@@ -25,7 +25,8 @@ pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKin
 pub use mfa::{Mfa, MfaParseError};
 pub use results::{
     Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow, Communities,
-    CommunityAlgorithm, Cycles, DeadFunction, FunctionCycle, FunctionEdge, FunctionRank, GraphKind,
-    Impact, Metric, ModuleCycle, ModuleEdge, Paths, Query, QueryResult, Reached,
+    CommunityAlgorithm, Cycles, DeadFunction, FeatureRow, FunctionCycle, FunctionEdge,
+    FunctionRank, GraphKind, Impact, Metric, ModuleCycle, ModuleEdge, Paths, Query, QueryResult,
+    Reached,
 };
 pub use summary::{CallSummary, DepSummary, FunctionMetrics, FunctionSummary, ModuleSummary};

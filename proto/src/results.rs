@@ -126,6 +126,31 @@ pub struct Centrality {
     pub top: Vec<CentralityRow>,
 }
 
+/// One function's features (`cpg analyze features`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureRow {
+    pub module: String,
+    pub function: String,
+    pub arity: u16,
+    pub file: String,
+    pub line: u32,
+    pub lines: u32,
+    pub clauses: u32,
+    pub cyclomatic: u32,
+    pub nesting: u32,
+    /// Distinct functions calling it.
+    pub fan_in: u32,
+    /// Distinct functions it calls (ingested or not).
+    pub fan_out: u32,
+    /// Over the graph of ingested functions.
+    pub pagerank: f64,
+    pub betweenness: f64,
+    /// Louvain community of its module.
+    pub community: u32,
+    /// Member of a function-level cycle.
+    pub in_cycle: bool,
+}
+
 /// A public function nothing calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadFunction {
@@ -248,6 +273,8 @@ pub enum Query {
     /// Public functions nothing calls; `entries` are called from outside
     /// (`Module.fun/arity`, or a module for all its functions).
     DeadCode { entries: Vec<String> },
+    /// One row of features per ingested function.
+    Features,
     /// Communities of the module graph.
     Communities { algorithm: CommunityAlgorithm },
     /// The `top` nodes of `graph` by `by`.
@@ -270,6 +297,7 @@ pub enum QueryResult {
     Paths(Paths),
     Communities(Communities),
     DeadCode(Vec<DeadFunction>),
+    Features(Vec<FeatureRow>),
 }
 
 /// A coordinator's answer: the result, the catalog generation it reflects,

@@ -7,6 +7,7 @@ mod centrality;
 mod communities;
 mod cycles;
 mod deadcode;
+mod features;
 mod impact;
 mod metrics;
 mod paths;
@@ -16,6 +17,7 @@ pub use centrality::{betweenness_and_closeness, centrality, pagerank, NameGraph,
 pub use communities::{label_propagation, louvain, modularity};
 pub use cycles::{function_cycles, module_cycles, module_edges};
 pub use deadcode::dead_code;
+pub use features::features;
 pub use impact::{function_impact, module_impact};
 pub use metrics::{most_called, most_complex};
 pub use paths::{paths, shortest_path};
