@@ -415,11 +415,7 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
             TableFormat::Csv => report::render_features_csv(&rows),
             TableFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
         };
-        return match output {
-            Some(file) => std::fs::write(&file, text)
-                .with_context(|| format!("cannot write {}", file.display())),
-            None => write_stdout(&text),
-        };
+        return write_output(output, &text);
     }
     let (path, query, json) = match kind {
         AnalysisKind::Features { .. } => bail!("features are written as a table, above"),
@@ -542,12 +538,7 @@ fn export_call_graph(
         Format::Json => serde_json::to_string_pretty(&rows)? + "\n",
         Format::Dot => report::render_dot(&rows),
     };
-    match output {
-        Some(file) => {
-            std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))
-        }
-        None => write_stdout(&text),
-    }
+    write_output(output, &text)
 }
 
 fn walk(coordinators: &[String], args: WalkArgs, callers: bool) -> Result<()> {
@@ -726,6 +717,16 @@ pub async fn record_ingest(
             bail!("the data is on every replica, but no coordinator leader recorded the ingest in the catalog within {LEADER_WAIT:?} (last: {last}); run cpg ingest again");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Write to `output`, or to stdout without one.
+fn write_output(output: Option<PathBuf>, text: &str) -> Result<()> {
+    match output {
+        Some(file) => {
+            std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))
+        }
+        None => write_stdout(text),
     }
 }
 

@@ -126,6 +126,18 @@ pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
 /// Answers kept per snapshot (queries differ by their parameters).
 const MAX_CACHED_ANSWERS: usize = 256;
 
+/// `InvalidInput` unless `function` is defined or called in the code.
+fn known(graph: &CallGraph, function: &Mfa) -> Result<(), CpgError> {
+    match graph.id(function) {
+        Some(_) => Ok(()),
+        None => Err(CpgError::InvalidInput {
+            reason: format!(
+                "{function} is neither defined nor called in the analyzed code; check the module name, function name and arity"
+            ),
+        }),
+    }
+}
+
 /// Run `query` on `snapshot`.
 pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
     let graph = &snapshot.graph;
@@ -150,13 +162,7 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                     reason: "depth must be at least 1".into(),
                 });
             }
-            if graph.id(function).is_none() {
-                return Err(CpgError::InvalidInput {
-                    reason: format!(
-                        "{function} is neither defined nor called in the analyzed code; check the module name, function name and arity"
-                    ),
-                });
-            }
+            known(graph, function)?;
             QueryResult::Reached(match query {
                 Query::Callers { .. } => graph.callers(function, *depth),
                 _ => graph.callees(function, *depth),
@@ -220,15 +226,8 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
             max_depth,
             max_paths,
         } => {
-            for f in [from, to] {
-                if graph.id(f).is_none() {
-                    return Err(CpgError::InvalidInput {
-                        reason: format!(
-                            "{f} is neither defined nor called in the analyzed code; check the module name, function name and arity"
-                        ),
-                    });
-                }
-            }
+            known(graph, from)?;
+            known(graph, to)?;
             if *max_depth == 0 {
                 return Err(CpgError::InvalidInput {
                     reason: "max depth must be at least 1".into(),

@@ -29,7 +29,7 @@ pub struct Gathered {
 
 /// The partitions to ask each node for in one round: each pending partition
 /// goes to its `round`-th replica.
-fn plan(
+pub(crate) fn plan(
     assignment: &Assignment,
     pending: &BTreeSet<PartitionId>,
     round: usize,

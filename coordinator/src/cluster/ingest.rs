@@ -19,6 +19,8 @@ use serde::Serialize;
 use crate::placement::{Assignment, NodeId, PartitionId};
 use proto::node_client::{CallError, NodeClient};
 
+use super::gather::plan;
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct IngestReport {
     pub files_seen: u64,
@@ -293,27 +295,23 @@ pub async fn held_files(
         if pending.is_empty() {
             break;
         }
-        let mut by_node: BTreeMap<NodeId, Vec<PartitionId>> = BTreeMap::new();
-        for p in &pending {
-            if let Some(node) = assignment.get(p).and_then(|r| r.get(round)) {
-                by_node.entry(*node).or_default().push(*p);
-            }
-        }
-        let calls = by_node.into_iter().map(|(node, asked)| {
-            let client = nodes.get(&node).cloned();
-            async move {
-                let client = client?;
-                let question = asked.clone();
-                let rows = client
-                    .call(deadline, move |c, ctx| {
-                        let question = question.clone();
-                        async move { c.file_hashes(ctx, epoch, question).await }
-                    })
-                    .await
-                    .ok()?;
-                Some((asked, rows))
-            }
-        });
+        let calls = plan(assignment, &pending, round)
+            .into_iter()
+            .map(|(node, asked)| {
+                let client = nodes.get(&node).cloned();
+                async move {
+                    let client = client?;
+                    let question = asked.clone();
+                    let rows = client
+                        .call(deadline, move |c, ctx| {
+                            let question = question.clone();
+                            async move { c.file_hashes(ctx, epoch, question).await }
+                        })
+                        .await
+                        .ok()?;
+                    Some((asked, rows))
+                }
+            });
         for (asked, rows) in join_all(calls).await.into_iter().flatten() {
             for p in asked {
                 pending.remove(&p);
