@@ -27,9 +27,10 @@ pub fn analyze_report(
         functions: stats.functions,
         nodes: stats.nodes,
         edges: stats.edges,
-        calls: graph.calls.len() as u64,
+        calls: graph.calls.len() as u64 - count(proto::CallKind::Process),
         unresolved_calls: count(proto::CallKind::Unresolved),
         dynamic_calls: count(proto::CallKind::Dynamic),
+        process_edges: count(proto::CallKind::Process),
         parse_diagnostics: diagnostics,
         most_complex: most_complex(summaries, top),
         most_called: most_called(graph, top),
@@ -66,6 +67,11 @@ pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
         s,
         "  call sites {:>10}  ({} unresolved, {} dynamic)",
         r.calls, r.unresolved_calls, r.dynamic_calls
+    );
+    let _ = writeln!(
+        s,
+        "  process    {:>10}  (edges through GenServer calls, send, spawn)",
+        r.process_edges
     );
     let _ = writeln!(
         s,

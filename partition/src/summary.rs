@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use proto::{
-    CallSummary, DepSummary, EdgeKind, FunctionMetrics, FunctionSummary, Label, ModuleDep,
-    ModuleFragment, ModuleSummary, NodeKind,
+    CallSummary, DepSummary, EdgeKind, FieldRead, FunctionMetrics, FunctionSummary, Label,
+    ModuleDep, ModuleFragment, ModuleSummary, NodeKind, Origin,
 };
 
 /// Summarize one fragment.
@@ -40,13 +40,10 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         dfg[*slot as usize] = (e.dst, e.label, e.index);
         *slot += 1;
     }
-    let call_of: HashMap<u32, usize> = frag
-        .calls
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.node, i))
-        .collect();
 
+    let process = process_calls(frag);
+    let mut seen = vec![0u32; n];
+    let mut stamp = 0u32;
     let mut functions = Vec::with_capacity(frag.functions.len());
     for (fi, f) in frag.functions.iter().enumerate() {
         let mut metrics = FunctionMetrics {
@@ -55,9 +52,18 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
             nesting: f.nesting,
             ..FunctionMetrics::default()
         };
-        // Param → call argument pairs, keyed by call index.
-        let mut param_args: HashMap<usize, Vec<(u8, u8)>> = HashMap::new();
-        let mut params_to_return = 0u64;
+        // The function's calls, in order: frag call index → position.
+        let own: Vec<usize> = (0..frag.calls.len())
+            .filter(|&ci| frag.calls[ci].caller as usize == fi)
+            .collect();
+        let pos_of_node: HashMap<u32, u32> = own
+            .iter()
+            .enumerate()
+            .map(|(pos, &ci)| (frag.calls[ci].node, pos as u32))
+            .collect();
+        let mut inputs: Vec<Vec<(Origin, u8)>> = vec![Vec::new(); own.len()];
+        let mut returns: Vec<Origin> = Vec::new();
+        let mut fields: Vec<FieldRead> = Vec::new();
         for clause in &f.clauses {
             let range = clause.node..clause.end.min(n as u32);
             metrics.nodes += range.len() as u32;
@@ -67,39 +73,61 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                 .map(|i| cfg_out[i as usize].saturating_sub(1))
                 .sum();
             metrics.cyclomatic += 1 + extra;
-            for p in range
-                .clone()
-                .filter(|&i| frag.nodes[i as usize].kind == NodeKind::Parameter)
-            {
-                let index = frag.nodes[p as usize].sub;
-                // Forward reachability over DFG edges inside the clause; a call
-                // reached through an argument passes the taint to its result.
-                let mut seen = vec![false; range.len()];
-                let mut stack = vec![p];
+            for o in range.clone() {
+                let node = &frag.nodes[o as usize];
+                let field = node.kind == NodeKind::Operator
+                    && frag.str(node.name).len() > 1
+                    && frag.str(node.name).starts_with('.');
+                let mut origin = match node.kind {
+                    NodeKind::Parameter => Origin::Param(node.sub),
+                    NodeKind::Call => match pos_of_node.get(&o) {
+                        Some(&pos) => Origin::Call(pos),
+                        None => continue,
+                    },
+                    _ if field => Origin::Field(u32::MAX),
+                    _ => continue,
+                };
+                // Forward over DFG edges inside the clause, stopping at calls:
+                // a call's result is an origin of its own, so that the
+                // stitching step can decide what passes through the call.
+                stamp += 1;
+                let mut stack = vec![o];
                 while let Some(x) = stack.pop() {
                     let (lo, hi) = (
                         dfg_start[x as usize] as usize,
                         dfg_start[x as usize + 1] as usize,
                     );
                     for &(dst, label, idx) in &dfg[lo..hi] {
-                        if dst == clause.exit && label == Label::Return && index < 64 {
-                            params_to_return |= 1 << index;
-                        }
-                        if !range.contains(&dst) {
+                        let hit = if dst == clause.exit && label == Label::Return {
+                            Some(None)
+                        } else if !range.contains(&dst) {
+                            continue;
+                        } else if frag.nodes[dst as usize].kind == NodeKind::Call {
+                            match pos_of_node.get(&dst) {
+                                Some(&pos) if matches!(label, Label::Arg | Label::Pipe) => {
+                                    Some(Some((pos, idx.min(255) as u8)))
+                                }
+                                _ => continue,
+                            }
+                        } else {
+                            None
+                        };
+                        if let Some(target) = hit {
+                            if origin == Origin::Field(u32::MAX) {
+                                origin = Origin::Field(fields.len() as u32);
+                                fields.push(FieldRead {
+                                    field: frag.str(node.name)[1..].to_string(),
+                                    line: node.span.line,
+                                });
+                            }
+                            match target {
+                                None => returns.push(origin),
+                                Some((pos, arg)) => inputs[pos as usize].push((origin, arg)),
+                            }
                             continue;
                         }
-                        let slot = (dst - range.start) as usize;
-                        if label == Label::Arg || label == Label::Pipe {
-                            if let Some(&ci) = call_of.get(&dst) {
-                                let pair = (index, idx.min(255) as u8);
-                                let v = param_args.entry(ci).or_default();
-                                if !v.contains(&pair) {
-                                    v.push(pair);
-                                }
-                            }
-                        }
-                        if !seen[slot] {
-                            seen[slot] = true;
+                        if seen[dst as usize] != stamp {
+                            seen[dst as usize] = stamp;
                             stack.push(dst);
                         }
                     }
@@ -109,15 +137,16 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         if f.clauses.is_empty() {
             metrics.cyclomatic = 0;
         }
-        let calls = frag
-            .calls
+        returns.sort_unstable();
+        returns.dedup();
+        let calls = own
             .iter()
-            .enumerate()
-            .filter(|(_, c)| c.caller as usize == fi)
-            .map(|(ci, c)| {
+            .zip(inputs)
+            .map(|(&ci, mut inputs)| {
+                let c = &frag.calls[ci];
                 let node = frag.nodes.get(c.node as usize);
-                let mut pa = param_args.remove(&ci).unwrap_or_default();
-                pa.sort_unstable();
+                inputs.sort_unstable();
+                inputs.dedup();
                 CallSummary {
                     module: c.module.map(|m| frag.str(m).to_string()),
                     name: frag.str(c.name).to_string(),
@@ -131,7 +160,8 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                         .collect(),
                     line: node.map(|n| n.span.line).unwrap_or(0),
                     column: node.map(|n| n.span.col as u32 + 1).unwrap_or(0),
-                    param_args: pa,
+                    inputs,
+                    targets: process.targets.get(&c.node).cloned().unwrap_or_default(),
                 }
             })
             .collect();
@@ -144,7 +174,8 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
             default_of: f.default_of,
             metrics,
             calls,
-            params_to_return,
+            fields,
+            returns,
         });
     }
     ModuleSummary {
@@ -163,6 +194,7 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
             .implements
             .map(|(p, t)| (frag.str(p).to_string(), frag.str(t).to_string())),
         using: dep_summaries(frag, &frag.using),
+        registers: process.registers,
         nodes: frag.nodes.len() as u32,
         edges: (frag.edges.len() + frag.calls.len() + frag.deps.len()) as u32,
     }
@@ -176,4 +208,129 @@ fn dep_summaries(frag: &ModuleFragment, deps: &[ModuleDep]) -> Vec<DepSummary> {
             line: d.line,
         })
         .collect()
+}
+
+/// Whether a call hands work to another process, and which of its first
+/// arguments name the target: `GenServer.call(Target, msg)`,
+/// `send(:name, msg)`, `spawn(Module, :fun, args)`.
+pub fn is_process_call(module: Option<&str>, name: &str, arity: u16) -> bool {
+    matches!(
+        (module.unwrap_or("Kernel"), name, arity),
+        ("GenServer", "call", 2 | 3)
+            | ("GenServer", "cast", 2)
+            | ("Kernel", "send", 2)
+            | ("Process", "send", 3)
+            | ("Kernel", "spawn" | "spawn_link" | "spawn_monitor", 3)
+            | ("Process", "spawn", 4)
+            | ("Task", "async" | "start" | "start_link", 3)
+    )
+}
+
+/// Literal targets of a module's process calls, and the names it registers.
+#[derive(Default)]
+struct ProcessInfo {
+    /// Call node → literal module or atom names among its first two arguments.
+    targets: HashMap<u32, Vec<String>>,
+    registers: Vec<String>,
+}
+
+fn process_calls(frag: &ModuleFragment) -> ProcessInfo {
+    let mut info = ProcessInfo::default();
+    // Call node → (is a process call, is a registration).
+    let mut interesting: HashMap<u32, (bool, bool)> = HashMap::new();
+    for c in &frag.calls {
+        let module = c.module.map(|m| frag.str(m));
+        let (name, arity) = (frag.str(c.name), c.arity);
+        let registration = matches!(
+            (module, name, arity),
+            (Some("GenServer" | "Agent"), "start_link" | "start", 3)
+                | (Some("Process"), "register", 2)
+        );
+        if is_process_call(module, name, arity) {
+            info.targets.insert(c.node, vec![String::new(); 2]);
+        }
+        if is_process_call(module, name, arity) || registration {
+            interesting.insert(c.node, (!registration, registration));
+        }
+    }
+    if interesting.is_empty() {
+        return info;
+    }
+    // A literal module or atom name; `self()` names the module itself.
+    let literal = |i: u32| {
+        let node = frag.nodes.get(i as usize)?;
+        match node.kind {
+            NodeKind::Literal => Some(frag.str(node.name)).filter(|s| is_name(s)),
+            NodeKind::Call if frag.str(node.name) == "self" => Some(frag.name.as_str()),
+            _ => None,
+        }
+    };
+    // Options lists of start calls (their atoms are `name: :atom`).
+    let mut options: HashMap<u32, u32> = HashMap::new();
+    for e in frag
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Dfg && e.label == Label::Arg)
+    {
+        let Some(&(process, registration)) = interesting.get(&e.dst) else {
+            continue;
+        };
+        let call = &frag.nodes[e.dst as usize];
+        let register_call = frag.str(call.name) == "register";
+        match (e.index, literal(e.src)) {
+            (i @ (0 | 1), Some(name)) if process => {
+                if let Some(slots) = info.targets.get_mut(&e.dst) {
+                    slots[i as usize] = name.to_string();
+                }
+            }
+            (1, Some(name)) if registration && register_call && name.starts_with(':') => {
+                info.registers.push(name.to_string());
+            }
+            (2, None) if registration && !register_call => {
+                options.insert(e.dst, e.src);
+            }
+            _ => {}
+        }
+    }
+    // `GenServer.start_link(__MODULE__, arg, name: :atom)` registers :atom
+    // for this module (the only atom-valued start option is the name).
+    let own = |call: u32| {
+        frag.edges.iter().any(|e| {
+            e.kind == EdgeKind::Dfg
+                && e.dst == call
+                && e.index == 0
+                && literal(e.src) == Some(frag.name.as_str())
+        })
+    };
+    let own_lists: Vec<u32> = options
+        .iter()
+        .filter(|(call, _)| own(**call))
+        .map(|(_, list)| *list)
+        .collect();
+    for e in frag
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Dfg && e.label == Label::None && own_lists.contains(&e.dst))
+    {
+        if let Some(name) = literal(e.src).filter(|n| n.starts_with(':')) {
+            info.registers.push(name.to_string());
+        }
+    }
+    info.registers.sort();
+    info.registers.dedup();
+    info
+}
+
+/// A module name (`Shop.Worker`) or an atom (`:worker`), not a string or number.
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(':') => chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_'),
+        Some(c) => {
+            c.is_ascii_uppercase() && s.chars().all(|c| c.is_alphanumeric() || "._".contains(c))
+        }
+        None => false,
+    }
 }

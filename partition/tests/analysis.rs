@@ -9,7 +9,7 @@ use partition::analysis::{
 };
 use partition::frontend::build_file;
 use partition::summary::summarize;
-use proto::{FunctionSummary, Mfa, ModuleSummary};
+use proto::{CallKind, FunctionSummary, Mfa, ModuleSummary, Origin};
 
 fn summaries(files: &[(&str, &str)]) -> Vec<Arc<ModuleSummary>> {
     files
@@ -139,17 +139,61 @@ end
     )]);
     let f = function(&s, "Flow", "f", 3);
     let call = |name: &str| f.calls.iter().find(|c| c.name == name).unwrap();
-    // a → x → g's argument 0; g's result (carrying a) is piped into h's
+    // a → x → g's argument 0; g's result (calls[0]) is piped into h's
     // argument 0; b is h's argument 1; c reaches nothing. f returns :ok.
-    assert_eq!(call("g").param_args, vec![(0, 0)]);
-    assert_eq!(call("h").param_args, vec![(0, 0), (1, 1)]);
-    assert_eq!(f.params_to_return, 0);
+    // Flows stop at calls: a reaches h only through g's result.
+    assert_eq!(f.calls[0].name, "g");
+    assert_eq!(call("g").inputs, vec![(Origin::Param(0), 0)]);
     assert_eq!(
-        function(&s, "Flow", "passthrough", 2).params_to_return,
+        call("h").inputs,
+        vec![(Origin::Param(1), 1), (Origin::Call(0), 0)]
+    );
+    assert_eq!(f.returns, vec![]);
+    assert_eq!(f.params_to_return(), 0);
+    assert_eq!(
+        function(&s, "Flow", "passthrough", 2).params_to_return(),
         0b01
     );
     // Through a case: a via the bound v, b directly.
-    assert_eq!(function(&s, "Flow", "branch", 2).params_to_return, 0b11);
+    assert_eq!(function(&s, "Flow", "branch", 2).params_to_return(), 0b11);
+}
+
+#[test]
+fn field_reads_and_call_results_reaching_calls_and_the_return_value() {
+    let s = summaries(&[(
+        "web.ex",
+        r#"
+defmodule Web do
+  def action(conn) do
+    id = conn.params["id"]
+    atom = String.to_atom(id)
+    {atom, conn.assigns}
+  end
+end
+"#,
+    )]);
+    let f = function(&s, "Web", "action", 1);
+    let names: Vec<&str> = f.calls.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["get", "to_atom"]);
+    let fields: Vec<(&str, u32)> = f
+        .fields
+        .iter()
+        .map(|r| (r.field.as_str(), r.line))
+        .collect();
+    assert_eq!(fields, vec![("params", 4), ("assigns", 6)]);
+    // conn.params (and conn through it) is Access.get's argument 0, its
+    // result String.to_atom's.
+    assert_eq!(
+        f.calls[0].inputs,
+        vec![(Origin::Param(0), 0), (Origin::Field(0), 0)]
+    );
+    assert_eq!(f.calls[1].inputs, vec![(Origin::Call(0), 0)]);
+    // The tuple returns the atom and conn.assigns; conn itself reaches both
+    // field reads, which are not calls, so it reaches the return too.
+    assert_eq!(
+        f.returns,
+        vec![Origin::Param(0), Origin::Call(1), Origin::Field(1)]
+    );
 }
 
 #[test]
@@ -721,4 +765,84 @@ end
     assert_eq!(names(&[]), vec!["Greeter.also_unused/0", "Worker.unused/1"]);
     assert_eq!(names(&["Worker.unused/1"]), vec!["Greeter.also_unused/0"]);
     assert_eq!(names(&["Greeter"]), vec!["Worker.unused/1"]);
+}
+
+#[test]
+fn process_edges_by_hand() {
+    let s = summaries(&[
+        (
+            "counter.ex",
+            r#"
+defmodule Counter do
+  use GenServer
+
+  def start_link(n), do: GenServer.start_link(__MODULE__, n, name: :counter)
+  def bump(by), do: GenServer.call(__MODULE__, {:bump, by})
+  def reset, do: GenServer.cast(Counter, :reset)
+  def ping, do: send(:counter, :ping)
+  def tick(pid), do: send(pid, :tick)
+  def again, do: send(self(), :ping)
+  def via(id), do: GenServer.cast({:via, Registry, {R, id}}, :reset)
+  def spawn_worker(x), do: spawn(Worker, :run, [x])
+  def task, do: Task.start(Worker, :run, [])
+  def nobody, do: GenServer.call(Elsewhere, :hi)
+
+  @impl true
+  def init(n), do: {:ok, n}
+  @impl true
+  def handle_call({:bump, by}, _from, n), do: {:reply, n + by, n + by}
+  @impl true
+  def handle_cast(:reset, _n), do: {:noreply, 0}
+  @impl true
+  def handle_info(:ping, n), do: {:noreply, n}
+end
+"#,
+        ),
+        (
+            "worker.ex",
+            "defmodule Worker do\n  def run(x), do: x\n  def run, do: :ok\n  defp run(a, b), do: {a, b}\nend\n",
+        ),
+    ]);
+    assert_eq!(
+        s.iter().find(|m| m.name == "Counter").unwrap().registers,
+        vec![":counter"]
+    );
+    let g = CallGraph::build(&s);
+    let process = |name: &str, arity: u16| -> Vec<String> {
+        let id = g.id(&Mfa::new("Counter", name, arity)).unwrap();
+        let mut v: Vec<String> = g
+            .calls_from(id)
+            .filter(|c| c.kind == CallKind::Process)
+            .map(|c| g.mfa(c.callee).to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(process("bump", 1), vec!["Counter.handle_call/3"]);
+    assert_eq!(process("reset", 0), vec!["Counter.handle_cast/2"]);
+    assert_eq!(process("ping", 0), vec!["Counter.handle_info/2"]);
+    // A pid is unknown until run time; Elsewhere is not in the code.
+    assert_eq!(process("tick", 1), Vec::<String>::new());
+    assert_eq!(process("again", 0), vec!["Counter.handle_info/2"]);
+    // A computed server in a module that handles casts: its own server.
+    assert_eq!(process("via", 1), vec!["Counter.handle_cast/2"]);
+    assert_eq!(process("nobody", 0), Vec::<String>::new());
+    // Every public arity of Worker.run (the argument list's length is not
+    // looked at), not the private run/2.
+    assert_eq!(
+        process("spawn_worker", 1),
+        vec!["Worker.run/0", "Worker.run/1"]
+    );
+    assert_eq!(process("task", 0), vec!["Worker.run/0", "Worker.run/1"]);
+    // Process edges take part in paths and impact.
+    let from = Mfa::new("Counter", "bump", 1);
+    let to = Mfa::new("Counter", "handle_call", 3);
+    assert!(paths(&g, &from, &to, 2, 5).shortest.is_some());
+    let up: Vec<String> = function_impact(&g, &to, 3)
+        .unwrap()
+        .upstream
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    assert!(up.contains(&"Counter.bump/1".to_string()), "{up:?}");
 }

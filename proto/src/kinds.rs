@@ -125,6 +125,10 @@ named_enum! {
         Dynamic => "dynamic",
         /// A bare call that matches no local function and no known import.
         Unresolved => "unresolved",
+        /// Work handed to another process: `GenServer.call/cast` to the
+        /// module's `handle_call`/`handle_cast`, `send` to a registered name's
+        /// `handle_info`, `spawn(M, :f, args)` to `M.f`. Added by the link step.
+        Process => "process",
     }
 }
 

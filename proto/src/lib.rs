@@ -29,4 +29,6 @@ pub use results::{
     FunctionRank, GraphKind, Impact, Metric, ModuleCycle, ModuleEdge, Paths, Query, QueryResult,
     Reached,
 };
-pub use summary::{CallSummary, DepSummary, FunctionMetrics, FunctionSummary, ModuleSummary};
+pub use summary::{
+    CallSummary, DepSummary, FieldRead, FunctionMetrics, FunctionSummary, ModuleSummary, Origin,
+};

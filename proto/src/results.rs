@@ -231,6 +231,9 @@ pub struct AnalyzeReport {
     pub calls: u64,
     pub unresolved_calls: u64,
     pub dynamic_calls: u64,
+    /// Edges through processes (`GenServer.call` → `handle_call`, ...), not
+    /// counted in `calls`.
+    pub process_edges: u64,
     pub parse_diagnostics: Vec<Diagnostic>,
     pub most_complex: Vec<FunctionRank>,
     pub most_called: Vec<FunctionRank>,

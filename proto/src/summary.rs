@@ -22,9 +22,33 @@ pub struct CallSummary {
     pub candidates: Vec<String>,
     pub line: u32,
     pub column: u32,
-    /// Which parameters of the caller reach which argument of this call:
-    /// `(parameter index, argument index)` pairs.
-    pub param_args: Vec<(u8, u8)>,
+    /// What reaches each argument directly (through variables, operators and
+    /// data structures, not through other calls): `(origin, argument index)`.
+    pub inputs: Vec<(Origin, u8)>,
+    /// For calls that hand work to another process (`GenServer.call/cast`,
+    /// `send`, `spawn/3`, `Task.start/3`, ...): the literal module or atom
+    /// names of the first two arguments (empty when not a literal name), for
+    /// the link step. Empty for other calls.
+    pub targets: Vec<String>,
+}
+
+/// Where a value inside a function comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Origin {
+    /// The n-th parameter.
+    Param(u8),
+    /// The result of the n-th call of the function (index into `calls`).
+    Call(u32),
+    /// The n-th field read of the function (index into `fields`).
+    Field(u32),
+}
+
+/// A field read `value.field` whose result goes somewhere (an argument or
+/// the return value): sources such as `conn.params` are field reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldRead {
+    pub field: String,
+    pub line: u32,
 }
 
 /// Size and shape of a function.
@@ -52,8 +76,20 @@ pub struct FunctionSummary {
     pub default_of: Option<u16>,
     pub metrics: FunctionMetrics,
     pub calls: Vec<CallSummary>,
-    /// Bit i set: parameter i reaches the return value.
-    pub params_to_return: u64,
+    /// Field reads that reach an argument or the return value.
+    pub fields: Vec<FieldRead>,
+    /// What reaches the return value directly, sorted.
+    pub returns: Vec<Origin>,
+}
+
+impl FunctionSummary {
+    /// Bit i set: parameter i reaches the return value directly.
+    pub fn params_to_return(&self) -> u64 {
+        self.returns.iter().fold(0, |bits, o| match o {
+            Origin::Param(i) if *i < 64 => bits | 1 << i,
+            _ => bits,
+        })
+    }
 }
 
 /// One dependency edge.
@@ -77,6 +113,10 @@ pub struct ModuleSummary {
     pub implements: Option<(String, String)>,
     /// Directives this module's `__using__` injects into modules that use it.
     pub using: Vec<DepSummary>,
+    /// Atom names this module's processes register under
+    /// (`GenServer.start_link(__MODULE__, arg, name: :name)`,
+    /// `Process.register(pid, :name)`), for `send(:name, msg)` edges.
+    pub registers: Vec<String>,
     pub nodes: u32,
     pub edges: u32,
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use proto::{CallKind, CallSummary, DepKind, FunKind, Mfa, ModuleSummary, Reached};
 
 use crate::frontend::USE_EFFECTS;
+use crate::summary::is_process_call;
 use serde::Serialize;
 
 /// One function of the graph: defined in the ingested code or only called.
@@ -95,6 +96,17 @@ impl CallGraph {
                         line: c.line,
                         column: c.column,
                     });
+                    for target in linker.process_targets(&m.name, c) {
+                        let callee = g.intern(target);
+                        g.calls.push(CallEdge {
+                            caller,
+                            callee,
+                            kind: CallKind::Process,
+                            file: file.clone(),
+                            line: c.line,
+                            column: c.column,
+                        });
+                    }
                 }
             }
         }
@@ -210,6 +222,8 @@ impl CallGraph {
 struct Linker<'a> {
     exports: HashMap<&'a str, HashSet<(&'a str, u16)>>,
     modules: HashMap<&'a str, &'a ModuleSummary>,
+    /// Registered process name (`:atom`) → the module registering it.
+    registered: HashMap<&'a str, &'a str>,
     /// Imports each module gets through its `use` directives (memoized).
     via_use: RefCell<HashMap<String, Arc<Vec<String>>>>,
 }
@@ -220,9 +234,16 @@ impl<'a> Linker<'a> {
         for m in summaries {
             modules.entry(m.name.as_str()).or_insert(&**m);
         }
+        let mut registered = HashMap::new();
+        for m in summaries {
+            for name in &m.registers {
+                registered.entry(name.as_str()).or_insert(m.name.as_str());
+            }
+        }
         Linker {
             exports: exports(summaries),
             modules,
+            registered,
             via_use: RefCell::default(),
         }
     }
@@ -285,6 +306,74 @@ impl<'a> Linker<'a> {
         {
             self.use_effects("ExUnit.Case", seen, out);
         }
+    }
+
+    /// Where a call that hands work to another process leads, when its
+    /// target is named in the code: `GenServer.call(M, msg)` to
+    /// `M.handle_call/3`, `GenServer.cast` to `handle_cast/2`, `send(M or
+    /// :registered, msg)` to `handle_info/2`, `spawn(M, :f, args)` and
+    /// `Task.start(M, :f, args)` to every public `M.f`; `self()` names the
+    /// calling module. Only functions the ingested code defines.
+    fn process_targets(&self, caller: &str, c: &CallSummary) -> Vec<Mfa> {
+        if c.targets.is_empty() || !is_process_call(c.module.as_deref(), &c.name, c.arity) {
+            return Vec::new();
+        }
+        let module_of = |name: &str| -> Option<&'a ModuleSummary> {
+            let module = if name.starts_with(':') {
+                self.registered.get(name).copied()?
+            } else {
+                name
+            };
+            self.modules.get(module).copied()
+        };
+        let named = c.targets.first().filter(|t| !t.is_empty());
+        let target = match named {
+            Some(t) => module_of(t),
+            // `GenServer.call(server, msg)` with the server computed (a pid,
+            // a `{:via, ...}` tuple) inside a module that handles such calls:
+            // the client-API idiom, the module calls its own server.
+            None if matches!(c.name.as_str(), "call" | "cast") => self.modules.get(caller).copied(),
+            // Otherwise unknown until run time.
+            None => None,
+        };
+        let Some(target) = target else {
+            return Vec::new();
+        };
+        let defines = |name: &str, arity: u16| {
+            target
+                .functions
+                .iter()
+                .any(|f| f.name == name && f.arity == arity)
+        };
+        let handler = match c.name.as_str() {
+            "call" => Some(("handle_call", 3)),
+            "cast" => Some(("handle_cast", 2)),
+            "send" => Some(("handle_info", 2)),
+            _ => None,
+        };
+        if let Some((name, arity)) = handler {
+            return if defines(name, arity) {
+                vec![Mfa::new(&target.name, name, arity)]
+            } else {
+                Vec::new()
+            };
+        }
+        // spawn/Task with (module, :function, args): any arity of the function.
+        let Some(fun) = c.targets.get(1).and_then(|f| f.strip_prefix(':')) else {
+            return Vec::new();
+        };
+        let mut arities: Vec<u16> = target
+            .functions
+            .iter()
+            .filter(|f| f.name == fun && f.kind.is_public())
+            .map(|f| f.arity)
+            .collect();
+        arities.sort_unstable();
+        arities.dedup();
+        arities
+            .into_iter()
+            .map(|a| Mfa::new(&target.name, fun, a))
+            .collect()
     }
 
     /// The callee module of a call made in `module`, and its kind.

@@ -543,8 +543,10 @@ impl<'s> FileBuilder<'s> {
         }
         let has_parens = kids(ts).iter().any(|c| c.kind() == "arguments");
         if !has_parens && piped.is_none() {
-            // `map.field`: a field access, not a call.
-            return Some(self.operator_node(".", ts, parent, &[left]));
+            // `map.field`: a field access, not a call. The node is named
+            // `.field` so that summaries can tell which field is read.
+            let name = format!(".{}", &fname[..floor_char(fname, 64)]);
+            return Some(self.operator_node(&name, ts, parent, &[left]));
         }
         // `mod.fun(x)` with `mod` computed at run time.
         let base = self.expr(left, parent);
