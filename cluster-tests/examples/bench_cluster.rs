@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_tests::{query_at, Cluster};
+use cluster_tests::{comparable, query_at, Cluster};
 use coordinator::cluster::{held_files, ingest, NodeClient};
 use coordinator::embedded;
 use coordinator::query::{answer, Snapshot};
@@ -194,8 +194,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let c = query_at(&coordinator, q).await?;
             warm.push(t.elapsed());
             assert_eq!(
-                format!("{:?}", strip(c.result)),
-                format!("{:?}", strip(a.result)),
+                format!("{:?}", comparable(c.result)),
+                format!("{:?}", comparable(a.result)),
                 "{name}: cluster and embedded differ"
             );
         }
@@ -277,17 +277,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ms(percentile(&all, 1.0))
     );
     Ok(())
-}
-
-/// Leave out the figures that describe the process, not the code.
-fn strip(r: proto::QueryResult) -> proto::QueryResult {
-    match r {
-        proto::QueryResult::Analyze(mut a) => {
-            a.memory_bytes = 0;
-            a.peak_rss_bytes = None;
-            a.build_ms = 0;
-            proto::QueryResult::Analyze(a)
-        }
-        other => other,
-    }
 }

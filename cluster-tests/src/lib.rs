@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
 use proto::node_api::NodeServiceClient;
-use proto::{Answer, Query};
+use proto::{Answer, Query, QueryResult};
 
 /// Where cargo put the workspace's binaries: next to this test's executable.
 pub fn binary(name: &str) -> PathBuf {
@@ -326,5 +326,19 @@ impl Cluster {
             .iter()
             .map(|n| (n.id, n.address.clone()))
             .collect()
+    }
+}
+
+/// The figures that depend on the process that computed them, not on the
+/// code: left out of comparisons.
+pub fn comparable(result: QueryResult) -> QueryResult {
+    match result {
+        QueryResult::Analyze(mut r) => {
+            r.memory_bytes = 0;
+            r.peak_rss_bytes = None;
+            r.build_ms = 0;
+            QueryResult::Analyze(r)
+        }
+        other => other,
     }
 }

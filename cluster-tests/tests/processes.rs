@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_tests::{query_at, Cluster};
+use cluster_tests::{comparable, query_at, Cluster};
 use coordinator::cluster::{gather_summaries, held_files, ingest, NodeClient};
 use coordinator::embedded;
 use coordinator::query::{answer, Snapshot};
@@ -50,20 +50,6 @@ fn cpg(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The figures that depend on the process that computed them, not on the
-/// code: left out of comparisons.
-fn comparable(result: QueryResult) -> QueryResult {
-    match result {
-        QueryResult::Analyze(mut r) => {
-            r.memory_bytes = 0;
-            r.peak_rss_bytes = None;
-            r.build_ms = 0;
-            QueryResult::Analyze(r)
-        }
-        other => other,
-    }
-}
-
 /// Every analysis with parameters taken from the tree itself: the report,
 /// the call graph, and callers and callees at several depths of the most
 /// called and most complex functions, plus a function that does not exist.
@@ -93,6 +79,12 @@ fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
     }
     queries.push(Query::Cycles);
     queries.push(Query::DeadCode { entries: vec![] });
+    queries.push(Query::Taint {
+        rules: partition::analysis::default_taint_rules(),
+    });
+    queries.push(Query::Smells {
+        thresholds: proto::SmellThresholds::default(),
+    });
     for algorithm in [
         proto::CommunityAlgorithm::Louvain,
         proto::CommunityAlgorithm::LabelPropagation,

@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use partition::analysis;
 use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient};
-use proto::{Answer, CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult};
+use proto::{
+    Answer, CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult,
+    SmellThresholds,
+};
 
 use crate::cluster::{self, NodeClient};
 use crate::devcluster;
@@ -178,6 +182,35 @@ pub enum AnalysisKind {
         max_depth: u32,
         #[arg(long, default_value_t = 20)]
         max_paths: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Untrusted data reaching dangerous calls across modules: request
+    /// parameters, environment, standard input and sockets into atom
+    /// creation, code evaluation, commands, file paths, raw SQL and raw
+    /// HTML, each finding with every step's file:line.
+    Taint {
+        path: Option<PathBuf>,
+        /// Rules as TOML instead of the defaults (see --print-rules).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Print the default rules (to copy and edit) and exit.
+        #[arg(long)]
+        print_rules: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Code smells: god modules, cyclic dependencies, shotgun surgery,
+    /// feature envy, high fan-in/fan-out, long, complex and deeply nested
+    /// functions.
+    Smells {
+        path: Option<PathBuf>,
+        /// Thresholds as TOML instead of the defaults (see --print-thresholds).
+        #[arg(long)]
+        thresholds: Option<PathBuf>,
+        /// Print the default thresholds (to copy and edit) and exit.
+        #[arg(long)]
+        print_thresholds: bool,
         #[arg(long)]
         json: bool,
     },
@@ -420,6 +453,56 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
     let (path, query, json) = match kind {
         AnalysisKind::Features { .. } => bail!("features are written as a table, above"),
         AnalysisKind::Cycles { path, json } => (path, Query::Cycles, json),
+        AnalysisKind::Taint {
+            path,
+            rules,
+            print_rules,
+            json,
+        } => {
+            if print_rules {
+                return write_stdout(analysis::DEFAULT_TAINT_RULES);
+            }
+            let rules = match rules {
+                Some(file) => {
+                    let text = std::fs::read_to_string(&file).with_context(|| {
+                        format!("cannot read taint rules from {}", file.display())
+                    })?;
+                    analysis::parse_taint_rules(&text).map_err(|e| {
+                        anyhow::anyhow!(
+                            "taint rules in {}: {e}\n(`cpg analyze taint --print-rules` shows the expected form)",
+                            file.display()
+                        )
+                    })?
+                }
+                None => analysis::default_taint_rules(),
+            };
+            (path, Query::Taint { rules }, json)
+        }
+        AnalysisKind::Smells {
+            path,
+            thresholds,
+            print_thresholds,
+            json,
+        } => {
+            if print_thresholds {
+                return write_stdout(&analysis::default_smell_thresholds_toml());
+            }
+            let thresholds = match thresholds {
+                Some(file) => {
+                    let text = std::fs::read_to_string(&file).with_context(|| {
+                        format!("cannot read thresholds from {}", file.display())
+                    })?;
+                    analysis::parse_smell_thresholds(&text).map_err(|e| {
+                        anyhow::anyhow!(
+                            "thresholds in {}: {e}\n(`cpg analyze smells --print-thresholds` shows the expected form)",
+                            file.display()
+                        )
+                    })?
+                }
+                None => SmellThresholds::default(),
+            };
+            (path, Query::Smells { thresholds }, json)
+        }
         AnalysisKind::Impact {
             target,
             path,
@@ -518,6 +601,10 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
         (QueryResult::DeadCode(d), false) => report::render_dead_code(d),
         (QueryResult::Communities(c), false) => report::render_communities(c),
         (QueryResult::Paths(p), false) => report::render_paths(p),
+        (QueryResult::Taint(t), true) => serde_json::to_string_pretty(t)? + "\n",
+        (QueryResult::Taint(t), false) => report::render_taint(t),
+        (QueryResult::Smells(t), true) => serde_json::to_string_pretty(t)? + "\n",
+        (QueryResult::Smells(t), false) => report::render_smells(t),
         _ => bail!("the coordinator answered with a different analysis"),
     };
     write_stdout(&text)

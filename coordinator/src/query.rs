@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use partition::analysis::{
     centrality, dead_code, features, function_cycles, function_impact, label_propagation, louvain,
-    modularity, module_cycles, module_impact, paths, CallGraph, NameGraph,
+    modularity, module_cycles, module_impact, paths, smells, taint, CallGraph, NameGraph,
 };
 use partition::store::StoreStats;
 use proto::coordinator_api::ClusterView;
@@ -199,6 +199,10 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
             QueryResult::Impact(Box::new(found))
         }
         Query::Features => QueryResult::Features(features(&snapshot.summaries, graph)),
+        Query::Taint { rules } => QueryResult::Taint(taint(graph, &snapshot.summaries, rules)),
+        Query::Smells { thresholds } => {
+            QueryResult::Smells(smells(&snapshot.summaries, graph, thresholds))
+        }
         Query::DeadCode { entries } => {
             QueryResult::DeadCode(dead_code(&snapshot.summaries, graph, entries))
         }

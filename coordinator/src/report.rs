@@ -7,7 +7,9 @@ use std::sync::Arc;
 use partition::analysis::{module_cycles, most_called, most_complex, CallGraph};
 use partition::store::StoreStats;
 pub use proto::{AnalyzeReport, CallRow};
-use proto::{Centrality, Communities, Cycles, DeadFunction, FeatureRow, Impact, Paths};
+use proto::{
+    Centrality, Communities, Cycles, DeadFunction, FeatureRow, Impact, Paths, Smell, Taint,
+};
 use proto::{Diagnostic, ModuleSummary};
 
 pub fn analyze_report(
@@ -412,6 +414,50 @@ pub fn render_dead_code(d: &[DeadFunction]) -> String {
     let mut s = format!("{} public functions nothing calls:\n", d.len());
     for f in d {
         let _ = writeln!(s, "  {}:{}  {} {}", f.file, f.line, f.kind, f.mfa);
+    }
+    s
+}
+
+pub fn render_taint(t: &Taint) -> String {
+    let mut s = format!(
+        "{} taint findings ({} source locations matched){}\n",
+        t.findings.len(),
+        t.sources,
+        if t.truncated {
+            "; the search hit its work limit, more may exist"
+        } else {
+            ""
+        }
+    );
+    for (i, f) in t.findings.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "\n{}. {} → {} ({})",
+            i + 1,
+            f.source,
+            f.sink,
+            f.sink_call
+        );
+        for step in &f.steps {
+            let _ = writeln!(
+                s,
+                "   {}:{}  {}  [{}]",
+                step.file, step.line, step.what, step.function
+            );
+        }
+    }
+    s
+}
+
+pub fn render_smells(smells: &[Smell]) -> String {
+    let mut s = format!("{} smells\n", smells.len());
+    let mut kind = "";
+    for m in smells {
+        if m.kind != kind {
+            kind = &m.kind;
+            let _ = writeln!(s, "\n{kind}:");
+        }
+        let _ = writeln!(s, "  {}:{}  {}  {}", m.file, m.line, m.subject, m.detail);
     }
     s
 }

@@ -37,7 +37,7 @@ fn analyze_json_has_the_documented_fields() {
             "{key} missing or zero in {v}"
         );
     }
-    assert_eq!(v["files"], 24);
+    assert_eq!(v["files"], 26);
     assert!(v["modules"].as_u64().unwrap() >= 20);
     assert_eq!(v["parse_diagnostics"], serde_json::json!([]));
     // The one designed cycle: Pricing and Discounts call each other.
@@ -144,7 +144,10 @@ fn callers_walk_from_string_to_atom_back_to_the_controller() {
     assert_eq!(at("Shop.Util.Sorting.sort_key/1"), Some(1));
     assert_eq!(at("Shop.Catalog.list_products/1"), Some(2));
     assert_eq!(at("ShopWeb.ProductController.index/2"), Some(3));
-    assert_eq!(at("ShopWeb.Router.call/2"), Some(4));
+    // The router also reaches it through ReportController.index/2 and
+    // Format.label/1: depth 3.
+    assert_eq!(at("ShopWeb.Router.call/2"), Some(3));
+    assert_eq!(at("Shop.Util.Format.label/1"), Some(1));
     let callees = stdout(&cpg(&[
         "callees",
         "Shop.Cart.total/1",
@@ -444,4 +447,120 @@ fn analyze_features_has_a_row_per_function() {
     ])))
     .unwrap();
     assert_eq!(json.as_array().unwrap().len(), csv.lines().count() - 1);
+}
+
+#[test]
+fn analyze_taint_finds_the_planted_paths_and_nothing_else() {
+    let ex = example();
+    let out = stdout(&cpg(&["analyze", "taint", ex.to_str().unwrap(), "--json"]));
+    let t: proto::Taint = serde_json::from_str(&out).unwrap();
+    let got: Vec<String> = t
+        .findings
+        .iter()
+        .map(|f| {
+            let (first, last) = (&f.steps[0], f.steps.last().unwrap());
+            format!(
+                "{}:{} {} -> {}:{} {} ({})",
+                first.file, first.line, f.source, last.file, last.line, f.sink_call, f.sink
+            )
+        })
+        .collect();
+    // The paths planted in the example (see the comments next to them);
+    // the sanitized page number and Format.label/1's clean caller are not.
+    assert_eq!(
+        got,
+        vec![
+            "lib/shop_web/controllers/report_controller.ex:9 request parameters -> lib/shop/exporter.ex:18 File.write/2 (file path)",
+            "lib/shop/exporter.ex:25 environment -> lib/shop/exporter.ex:23 System.cmd/2 (command execution)",
+            "lib/shop_web/controllers/report_controller.ex:9 request parameters -> lib/shop/exporter.ex:23 System.cmd/2 (command execution)",
+            "lib/shop_web/controllers/product_controller.ex:9 request parameters -> lib/shop/util/sorting.ex:8 String.to_atom/1 (atom creation)",
+        ],
+        "{out}"
+    );
+    // The atom path, step by step, each with file:line.
+    let text = stdout(&cpg(&["analyze", "taint", ex.to_str().unwrap()]));
+    expect_test::expect![[r#"
+        4. request parameters → atom creation (String.to_atom/1)
+           lib/shop_web/controllers/product_controller.ex:9  source: parameter 1 of ShopWeb.ProductController.index/2  [ShopWeb.ProductController.index/2]
+           lib/shop_web/controllers/product_controller.ex:10  through Access.get/2  [ShopWeb.ProductController.index/2]
+           lib/shop_web/controllers/product_controller.ex:10  passed as argument 0 to Shop.Catalog.list_products/1  [ShopWeb.ProductController.index/2]
+           lib/shop/catalog.ex:25  through Keyword.get/3  [Shop.Catalog.list_products/1]
+           lib/shop/catalog.ex:25  passed as argument 0 to Shop.Util.Sorting.sort_key/1  [Shop.Catalog.list_products/1]
+           lib/shop/util/sorting.ex:8  sink: argument 0 of String.to_atom/1 (atom creation)  [Shop.Util.Sorting.sort_key/1]
+    "#]]
+    .assert_eq(&text[text.find("4. ").unwrap()..]);
+}
+
+#[test]
+fn taint_rules_can_be_printed_edited_and_rejected() {
+    let ex = example();
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = stdout(&cpg(&["analyze", "taint", "--print-rules"]));
+    // Declaring Path.join/2 a sanitizer removes the two request paths
+    // through Exporter.handle_call/3.
+    let edited =
+        format!("{defaults}\n[[sanitizer]]\nname = \"trusted joins\"\ncalls = [\"Path.join/2\"]\n");
+    let rules = dir.path().join("taint.toml");
+    std::fs::write(&rules, edited).unwrap();
+    let out = stdout(&cpg(&[
+        "analyze",
+        "taint",
+        ex.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--json",
+    ]));
+    let t: proto::Taint = serde_json::from_str(&out).unwrap();
+    let sinks: Vec<&str> = t.findings.iter().map(|f| f.sink.as_str()).collect();
+    assert_eq!(sinks, vec!["command execution", "atom creation"], "{out}");
+    std::fs::write(&rules, "[[sink]]\nname = \"x\"\ncalls = [\"to_atom\"]\n").unwrap();
+    let bad = cpg(&[
+        "analyze",
+        "taint",
+        ex.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("taint.toml") && err.contains("no /arity"),
+        "{err}"
+    );
+}
+
+#[test]
+fn analyze_smells_with_default_and_edited_thresholds() {
+    let ex = example();
+    let out = stdout(&cpg(&["analyze", "smells", ex.to_str().unwrap()]));
+    // The example is small and tidy but for its one designed cycle.
+    assert!(
+        out.starts_with("1 smells")
+            && out.contains("cyclic_dependency")
+            && out.contains("Shop.Discounts ↔ Shop.Pricing"),
+        "{out}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("smells.toml");
+    std::fs::write(
+        &file,
+        "long_function_lines = 8\ncomplex_function_cyclomatic = 4\n",
+    )
+    .unwrap();
+    let out = stdout(&cpg(&[
+        "analyze",
+        "smells",
+        ex.to_str().unwrap(),
+        "--thresholds",
+        file.to_str().unwrap(),
+        "--json",
+    ]));
+    let smells: Vec<proto::Smell> = serde_json::from_str(&out).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = smells.iter().map(|s| s.kind.as_str()).collect();
+    assert!(
+        kinds.contains("long_function") && kinds.contains("complex_function"),
+        "{out}"
+    );
+    let defaults = stdout(&cpg(&["analyze", "smells", "--print-thresholds"]));
+    assert!(defaults.contains("fan_in = 30"), "{defaults}");
 }

@@ -846,3 +846,228 @@ end
         .collect();
     assert!(up.contains(&"Counter.bump/1".to_string()), "{up:?}");
 }
+
+fn taint_of(files: &[(&str, &str)], rules: &str) -> proto::Taint {
+    let s = summaries(files);
+    let g = CallGraph::build(&s);
+    let rules = partition::analysis::parse_taint_rules(rules).expect("rules parse");
+    partition::analysis::taint(&g, &s, &rules)
+}
+
+/// Each finding as "source -> sink_call @ file:line of the sink", and its
+/// steps' lines.
+fn findings(t: &proto::Taint) -> Vec<(String, Vec<u32>)> {
+    t.findings
+        .iter()
+        .map(|f| {
+            let last = f.steps.last().expect("a sink step");
+            (
+                format!(
+                    "{} -> {} @ {}:{}",
+                    f.source, f.sink_call, last.file, last.line
+                ),
+                f.steps.iter().map(|s| s.line).collect(),
+            )
+        })
+        .collect()
+}
+
+const TAINT_RULES: &str = r#"
+[[source]]
+name = "input"
+calls = ["Src.read/0"]
+parameters = [{ function = "*Controller.*/2", index = 1 }]
+fields = ["params"]
+
+[[sink]]
+name = "danger"
+calls = ["Sink.run/*"]
+args = [0]
+
+[[sanitizer]]
+name = "clean"
+calls = ["Clean.*/1"]
+"#;
+
+#[test]
+fn taint_by_hand() {
+    let t = taint_of(
+        &[(
+            "t.ex",
+            r#"
+defmodule WebController do
+  def direct(conn, params) do
+    Sink.run(params["x"], conn)
+  end
+
+  def helper(conn, params), do: Mid.pass(params) |> Sink.run()
+
+  def cleaned(_conn, params), do: params |> Clean.it() |> Sink.run()
+
+  def second_arg(conn, params), do: Sink.run(conn, params)
+
+  defp private(_conn, params), do: Sink.run(params)
+end
+
+defmodule Mid do
+  def pass(x), do: ident(x)
+  defp ident(y), do: y
+
+  def clean_user, do: Sink.run(pass("constant"))
+
+  def from_field(conn), do: Sink.run(conn.params)
+
+  def from_call do
+    v = fresh()
+    Sink.run(v)
+  end
+
+  defp fresh, do: Src.read()
+
+  def deep(x), do: Sink.run(x)
+  def caller_of_deep, do: deep(Src.read())
+end
+"#,
+        )],
+        TAINT_RULES,
+    );
+    let got = findings(&t);
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "input -> Sink.run/2 @ t.ex:4",
+            "input -> Sink.run/1 @ t.ex:7",
+            "input -> Sink.run/1 @ t.ex:22",
+            "input -> Sink.run/1 @ t.ex:26",
+            "input -> Sink.run/1 @ t.ex:31",
+        ],
+        "{got:#?}"
+    );
+    // Source (the action, line 7), returned by Mid.pass/1 (through its
+    // private ident/1), into the sink.
+    assert_eq!(got[1].1, vec![7, 7, 7]);
+    // Src.read/0's result leaves fresh/0 (29) for from_call's v (25), then
+    // the sink (26).
+    assert_eq!(got[3].1, vec![29, 25, 26]);
+    // Into deep/1 (32), then its sink (31).
+    assert_eq!(got[4].1, vec![32, 32, 31]);
+    // Not findings: a sanitizer stops the flow (cleaned/2); args = [0]
+    // ignores the sink's second argument (second_arg/2); private functions
+    // are not actions (private/2); pass/1 returning tainted data to one
+    // caller leaves clean_user's call clean. Sources: four public actions,
+    // one field read, two calls.
+    assert_eq!(t.sources, 7, "{t:#?}");
+    assert!(!t.truncated);
+}
+
+#[test]
+fn taint_rules_are_checked() {
+    let rules = partition::analysis::default_taint_rules();
+    assert!(
+        rules.sources.len() >= 4 && rules.sinks.len() >= 6,
+        "{rules:#?}"
+    );
+    let err = |text: &str| partition::analysis::parse_taint_rules(text).unwrap_err();
+    assert!(err("[[sink]]\nname = \"x\"\ncalls = [\"to_atom\"]\n").contains("no /arity"));
+    assert!(err("[[sink]]\nname = \"x\"\nfields = [\"params\"]\n").contains("only sources"));
+    assert!(err("[[sorce]]\nname = \"x\"\n").contains("sorce"));
+    assert!(err("[[source]]\nname = \"x\"\ncalls = [\"A.b/x\"]\n").contains("arity"));
+}
+
+#[test]
+fn taint_through_a_process() {
+    let t = taint_of(
+        &[(
+            "s.ex",
+            r#"
+defmodule Server do
+  use GenServer
+  def put(v), do: GenServer.cast(__MODULE__, {:put, v})
+  def handle_cast({:put, v}, state), do: {:noreply, Sink.run(v, state)}
+end
+
+defmodule Caller do
+  def go, do: Server.put(Src.read())
+end
+"#,
+        )],
+        TAINT_RULES,
+    );
+    let got = findings(&t);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].0, "input -> Sink.run/2 @ s.ex:5");
+    // Source and into put/1 (9), the cast (4), the handler's sink (5).
+    assert_eq!(got[0].1, vec![9, 9, 4, 5]);
+}
+
+#[test]
+fn smells_by_hand() {
+    let s = summaries(&[(
+        "m.ex",
+        r#"
+defmodule Hub do
+  def a(x), do: Other.f(x) + Other.g(x) + own(x)
+  def own(x), do: x
+  def long(x) do
+    y = x + 1
+    z = y + 1
+    if z > 3 do
+      case z do
+        4 -> :four
+        _ -> :more
+      end
+    else
+      :less
+    end
+  end
+end
+
+defmodule Other do
+  def f(x), do: Hub.own(x)
+  def g(x), do: x
+end
+
+defmodule Third do
+  def t(x), do: Hub.own(x)
+end
+"#,
+    )]);
+    let g = CallGraph::build(&s);
+    let t = proto::SmellThresholds {
+        god_module_functions: 3,
+        god_module_lines: 1000,
+        god_module_dependencies: 1,
+        feature_envy_calls: 2,
+        feature_envy_percent: 60,
+        shotgun_surgery_modules: 2,
+        fan_in: 3,
+        fan_out: 3,
+        long_function_lines: 12,
+        complex_function_cyclomatic: 4,
+        deep_nesting: 2,
+    };
+    let found: Vec<String> = partition::analysis::smells(&s, &g, &t)
+        .into_iter()
+        .map(|m| format!("{} {}", m.kind, m.subject))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            // 3 functions, depends on Other (which has 2).
+            "god_module Hub",
+            "cyclic_dependency Hub ↔ Other",
+            // own/1 is called from Other and Third.
+            "shotgun_surgery Hub.own/1",
+            // 2 of a/1's 3 calls into the code go to Other.
+            "feature_envy Hub.a/1",
+            // a/1, Other.f/1, Third.t/1.
+            "high_fan_in Hub.own/1",
+            // Other.f, Other.g and own (the + operators are not calls).
+            "high_fan_out Hub.a/1",
+            "long_function Hub.long/1",
+            // if (2 ways) and case (2 arms): 1 + 1 + 1 = 3 < 4; not complex.
+            "deep_nesting Hub.long/1",
+        ]
+    );
+}

@@ -250,6 +250,148 @@ pub struct AnalyzeReport {
     pub missing_partitions: Vec<u32>,
 }
 
+/// Taint rules: what produces untrusted data, what must not receive it, and
+/// what makes it safe. Users edit them as TOML (`cpg analyze taint
+/// --print-rules` shows the defaults); the client sends them with the query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaintRules {
+    #[serde(default, rename = "source")]
+    pub sources: Vec<TaintRule>,
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<TaintRule>,
+    #[serde(default, rename = "sanitizer")]
+    pub sanitizers: Vec<TaintRule>,
+}
+
+/// One rule. Function patterns are `Module.fun/arity` where `*` matches any
+/// run of characters in the module, the name or the arity
+/// (`*Controller.*/2`, `File.*/*`, `:os.cmd/1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaintRule {
+    /// Shown in findings (`request parameters`, `atom creation`).
+    pub name: String,
+    /// Calls: a source's result is tainted; a sink's arguments must not be;
+    /// a sanitizer's result is clean.
+    #[serde(default)]
+    pub calls: Vec<String>,
+    /// Sources only: field reads such as `conn.params` (`params`).
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Sources only: parameters of matching functions (public ones), by
+    /// position from 0, e.g. a Phoenix action's `params`.
+    #[serde(default)]
+    pub parameters: Vec<ParameterRule>,
+    /// Sinks only: the argument positions (from 0) that matter; empty: all.
+    #[serde(default)]
+    pub args: Vec<u8>,
+}
+
+/// Parameters of functions matching `function` at position `index`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterRule {
+    pub function: String,
+    pub index: u8,
+}
+
+/// One step of a taint finding: where the data is and how it got there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaintStep {
+    pub file: String,
+    pub line: u32,
+    /// The function the step happens in.
+    pub function: Mfa,
+    /// What happens: `source: parameter 1 of ...`, `passed to ...`, ...
+    pub what: String,
+}
+
+/// Untrusted data from a source reaching a sink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaintFinding {
+    /// The source rule's name.
+    pub source: String,
+    /// The sink rule's name.
+    pub sink: String,
+    /// The sink function called, `String.to_atom/1`.
+    pub sink_call: Mfa,
+    /// From the source to the sink call, every call boundary crossed.
+    pub steps: Vec<TaintStep>,
+}
+
+/// All findings, sorted by sink location then source location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Taint {
+    pub findings: Vec<TaintFinding>,
+    /// Source locations the rules matched in the code.
+    pub sources: u32,
+    /// The search stopped at its work limit; more findings may exist.
+    pub truncated: bool,
+}
+
+/// Thresholds for code smells. Users edit them as TOML (`cpg analyze smells
+/// --print-thresholds` shows the defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmellThresholds {
+    /// God module: at least this many functions...
+    pub god_module_functions: u32,
+    /// ...or this many lines of function code, with outgoing dependencies on
+    /// at least `god_module_dependencies` modules.
+    pub god_module_lines: u32,
+    pub god_module_dependencies: u32,
+    /// Feature envy: a function making at least this many calls to one other
+    /// module...
+    pub feature_envy_calls: u32,
+    /// ...and at least this share (percent) of its calls to ingested code
+    /// going there, more than to its own module.
+    pub feature_envy_percent: u32,
+    /// Shotgun surgery: a function called from at least this many modules.
+    pub shotgun_surgery_modules: u32,
+    /// High fan-in / fan-out: distinct calling / called functions.
+    pub fan_in: u32,
+    pub fan_out: u32,
+    /// Long function: lines.
+    pub long_function_lines: u32,
+    /// Complex function: cyclomatic complexity, or nesting depth.
+    pub complex_function_cyclomatic: u32,
+    pub deep_nesting: u32,
+}
+
+impl Default for SmellThresholds {
+    fn default() -> SmellThresholds {
+        SmellThresholds {
+            god_module_functions: 50,
+            god_module_lines: 1000,
+            god_module_dependencies: 15,
+            feature_envy_calls: 4,
+            feature_envy_percent: 60,
+            shotgun_surgery_modules: 15,
+            fan_in: 30,
+            fan_out: 20,
+            long_function_lines: 60,
+            complex_function_cyclomatic: 15,
+            deep_nesting: 5,
+        }
+    }
+}
+
+/// One smell found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Smell {
+    /// `god_module`, `feature_envy`, `shotgun_surgery`, `cyclic_dependency`,
+    /// `high_fan_in`, `high_fan_out`, `long_function`, `complex_function`,
+    /// `deep_nesting`.
+    pub kind: String,
+    /// The module or `Module.fun/arity`.
+    pub subject: String,
+    pub file: String,
+    pub line: u32,
+    /// The measured figure against its threshold, in words.
+    pub detail: String,
+}
+
 /// An analysis request to a coordinator.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Query {
@@ -286,6 +428,10 @@ pub enum Query {
         by: Metric,
         top: u32,
     },
+    /// Source-to-sink flows under `rules`.
+    Taint { rules: TaintRules },
+    /// Code smells under `thresholds`.
+    Smells { thresholds: SmellThresholds },
 }
 
 /// What a query found.
@@ -301,6 +447,8 @@ pub enum QueryResult {
     Communities(Communities),
     DeadCode(Vec<DeadFunction>),
     Features(Vec<FeatureRow>),
+    Taint(Taint),
+    Smells(Vec<Smell>),
 }
 
 /// A coordinator's answer: the result, the catalog generation it reflects,

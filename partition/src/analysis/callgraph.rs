@@ -35,6 +35,9 @@ pub struct CallEdge {
     pub file: Arc<str>,
     pub line: u32,
     pub column: u32,
+    /// Position of the call in the caller's [`proto::FunctionSummary::calls`].
+    #[serde(skip)]
+    pub site: u32,
 }
 
 #[derive(Debug, Default)]
@@ -81,7 +84,8 @@ impl CallGraph {
             let file: Arc<str> = Arc::from(m.file.as_str());
             for f in &m.functions {
                 let caller = g.intern(Mfa::new(&m.name, &f.name, f.arity));
-                for c in f.calls.iter().filter(|c| !c.quoted) {
+                for (site, c) in f.calls.iter().enumerate().filter(|(_, c)| !c.quoted) {
+                    let site = site as u32;
                     let (module, kind) = linker.link(&m.name, c);
                     let callee = match module {
                         Some(module) => Mfa::new(module.as_ref(), &c.name, c.arity),
@@ -95,6 +99,7 @@ impl CallGraph {
                         file: file.clone(),
                         line: c.line,
                         column: c.column,
+                        site,
                     });
                     for target in linker.process_targets(&m.name, c) {
                         let callee = g.intern(target);
@@ -105,6 +110,7 @@ impl CallGraph {
                             file: file.clone(),
                             line: c.line,
                             column: c.column,
+                            site,
                         });
                     }
                 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use proto::{CentralityRow, ModuleSummary};
+use rayon::prelude::*;
 
 use super::{module_edges, CallGraph};
 
@@ -50,19 +51,39 @@ impl NameGraph {
 
     /// Ingested functions and the calls among them.
     pub fn of_functions(graph: &CallGraph) -> NameGraph {
-        let defined: BTreeSet<String> = graph
+        let mut defined: Vec<(String, usize)> = graph
             .functions
             .iter()
-            .filter(|f| f.kind.is_some())
-            .map(|f| f.mfa.to_string())
+            .enumerate()
+            .filter(|(_, f)| f.kind.is_some())
+            .map(|(id, f)| (f.mfa.to_string(), id))
             .collect();
-        let edges = graph.calls.iter().map(|c| {
-            (
-                graph.mfa(c.caller).to_string(),
-                graph.mfa(c.callee).to_string(),
-            )
-        });
-        NameGraph::new(defined, edges)
+        defined.sort();
+        defined.dedup_by(|a, b| a.0 == b.0);
+        let mut index = vec![usize::MAX; graph.functions.len()];
+        for (i, (_, id)) in defined.iter().enumerate() {
+            index[*id] = i;
+        }
+        let mut pairs: Vec<(usize, usize)> = graph
+            .calls
+            .iter()
+            .map(|c| (index[c.caller as usize], index[c.callee as usize]))
+            .filter(|&(a, b)| a != usize::MAX && b != usize::MAX && a != b)
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let n = defined.len();
+        let mut out = vec![Vec::new(); n];
+        let mut inc = vec![Vec::new(); n];
+        for (a, b) in pairs {
+            out[a].push(b);
+            inc[b].push(a);
+        }
+        NameGraph {
+            names: defined.into_iter().map(|(name, _)| name).collect(),
+            out,
+            inc,
+        }
     }
 
     /// Ingested modules and their dependencies (calls and compile-time).
@@ -119,16 +140,44 @@ pub fn pagerank(g: &NameGraph) -> Vec<f64> {
 /// over the `r` nodes a node reaches), from one breadth-first search per node.
 pub fn betweenness_and_closeness(g: &NameGraph) -> (Vec<f64>, Vec<f64>) {
     let n = g.names.len();
+    // Sources in fixed chunks, run in parallel, summed in chunk order: the
+    // same floating-point result whatever the number of threads.
+    let chunk = n.div_ceil(64).max(1);
+    let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+    let partial: Vec<Contribution> = starts
+        .par_iter()
+        .map(|&from| brandes(g, from..(from + chunk).min(n)))
+        .collect();
     let mut between = vec![0.0; n];
     let mut close = vec![0.0; n];
+    for (b, c) in partial {
+        for (acc, x) in between.iter_mut().zip(b) {
+            *acc += x;
+        }
+        for (s, x) in c {
+            close[s] = x;
+        }
+    }
+    (between, close)
+}
+
+/// Betweenness contributions of some sources, and each source's closeness.
+type Contribution = (Vec<f64>, Vec<(usize, f64)>);
+
+/// Brandes' accumulation for the sources in `sources`.
+fn brandes(g: &NameGraph, sources: std::ops::Range<usize>) -> Contribution {
+    let n = g.names.len();
+    let mut between = vec![0.0; n];
+    let mut close = Vec::with_capacity(sources.len());
     let mut sigma = vec![0.0f64; n];
     let mut dist = vec![-1i64; n];
     let mut delta = vec![0.0f64; n];
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut order = Vec::with_capacity(n);
+    let mut order: Vec<usize> = Vec::with_capacity(n);
     let mut queue = VecDeque::new();
-    for s in 0..n {
-        for v in 0..n {
+    for s in sources {
+        // Only what the previous search touched needs resetting.
+        for &v in &order {
             sigma[v] = 0.0;
             dist[v] = -1;
             delta[v] = 0.0;
@@ -155,7 +204,7 @@ pub fn betweenness_and_closeness(g: &NameGraph) -> (Vec<f64>, Vec<f64>) {
         let total: i64 = order.iter().map(|v| dist[*v]).sum();
         if reached > 0 && total > 0 && n > 1 {
             let r = reached as f64;
-            close[s] = (r / (n - 1) as f64) * (r / total as f64);
+            close.push((s, (r / (n - 1) as f64) * (r / total as f64)));
         }
         for &w in order.iter().rev() {
             for &v in &preds[w] {

@@ -1,7 +1,7 @@
 //! Module dependency cycles: strongly connected components of the module
 //! graph, with the edges that form them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use petgraph::algo::tarjan_scc;
@@ -18,40 +18,44 @@ use super::CallGraph;
 /// on nothing) and from calls to other ingested modules.
 pub fn module_edges(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec<ModuleEdge> {
     let known: BTreeSet<&str> = summaries.iter().map(|m| m.name.as_str()).collect();
-    let mut reasons: BTreeMap<(&str, &str), BTreeSet<String>> = BTreeMap::new();
+    let mut reasons: BTreeMap<(&str, &str), BTreeSet<&'static str>> = BTreeMap::new();
     let mut compile: BTreeSet<(&str, &str)> = BTreeSet::new();
     for m in summaries {
         for d in m.deps.iter().filter(|d| d.kind != DepKind::Alias) {
-            if d.target != m.name && known.contains(d.target.as_str()) {
-                let key = (
-                    m.name.as_str(),
-                    known.get(d.target.as_str()).copied().unwrap_or(""),
-                );
-                reasons.entry(key).or_default().insert(d.kind.to_string());
-                if d.kind.is_compile_time() {
-                    compile.insert(key);
+            if d.target != m.name {
+                if let Some(target) = known.get(d.target.as_str()) {
+                    let key = (m.name.as_str(), *target);
+                    reasons.entry(key).or_default().insert(d.kind.as_str());
+                    if d.kind.is_compile_time() {
+                        compile.insert(key);
+                    }
                 }
             }
         }
     }
-    for c in &calls.calls {
-        let (from, to) = (&calls.mfa(c.caller).module, &calls.mfa(c.callee).module);
-        if from == to || c.kind == CallKind::Local {
-            continue;
+    // The ingested module of each function of the graph, looked up once.
+    let module_of: Vec<Option<&str>> = calls
+        .functions
+        .iter()
+        .map(|f| known.get(f.mfa.module.as_str()).copied())
+        .collect();
+    let mut called: HashSet<(&str, &str)> = HashSet::new();
+    for c in calls.calls.iter().filter(|c| c.kind != CallKind::Local) {
+        if let (Some(f), Some(t)) = (module_of[c.caller as usize], module_of[c.callee as usize]) {
+            if f != t {
+                called.insert((f, t));
+            }
         }
-        if let (Some(f), Some(t)) = (known.get(from.as_str()), known.get(to.as_str())) {
-            reasons
-                .entry((*f, *t))
-                .or_default()
-                .insert("call".to_string());
-        }
+    }
+    for key in called {
+        reasons.entry(key).or_default().insert("call");
     }
     reasons
         .into_iter()
         .map(|((f, t), kinds)| ModuleEdge {
             from: f.to_string(),
             to: t.to_string(),
-            kinds: kinds.into_iter().collect(),
+            kinds: kinds.into_iter().map(str::to_string).collect(),
             compile_time: compile.contains(&(f, t)),
         })
         .collect()

@@ -11,6 +11,8 @@ mod features;
 mod impact;
 mod metrics;
 mod paths;
+mod smells;
+mod taint;
 
 pub use callgraph::{CallEdge, CallGraph, FnInfo};
 pub use centrality::{betweenness_and_closeness, centrality, pagerank, NameGraph, DAMPING};
@@ -22,3 +24,5 @@ pub use impact::{function_impact, module_impact};
 pub use metrics::{most_called, most_complex};
 pub use paths::{paths, shortest_path};
 pub use proto::{FunctionRank, ModuleCycle, ModuleEdge, Reached};
+pub use smells::{default_smell_thresholds_toml, parse_smell_thresholds, smells};
+pub use taint::{default_taint_rules, parse_taint_rules, taint, DEFAULT_TAINT_RULES};

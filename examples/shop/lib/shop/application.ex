@@ -6,6 +6,7 @@ defmodule Shop.Application do
   def start(_type, _args) do
     children = [
       Shop.Inventory,
+      {Shop.Exporter, "/tmp/shop-reports"},
       {Registry, keys: :unique, name: Shop.CartRegistry}
     ]
 

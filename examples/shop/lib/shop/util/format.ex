@@ -8,4 +8,9 @@ defmodule Shop.Util.Format do
   end
 
   def percent(ratio), do: "#{Float.round(ratio * 100, 1)}%"
+
+  def squish(text), do: text |> String.trim() |> String.replace(~r/\s+/, "_")
+
+  @doc "A label atom: callers must pass trusted text."
+  def label(text), do: String.to_atom(text)
 end

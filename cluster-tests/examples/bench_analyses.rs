@@ -1,0 +1,295 @@
+//! Benchmark of every analysis on a 3-node cluster (3 coordinators, 3
+//! storage nodes, P=64, R=2) holding one source tree (the Elixir corpus: see
+//! scripts/bench-analyses.sh), with real processes on loopback.
+//!
+//! `cargo run --release -p cluster-tests --example bench_analyses -- DIR [ROUNDS]`
+//!
+//! Each round changes one file of a copy of DIR (a comment appended) and
+//! ingests it again, so that every coordinator's snapshot and answer cache
+//! start empty. Then, on each coordinator: one walk query takes the
+//! snapshot (gather the summaries of every partition, link the call graph),
+//! each analysis is asked once (cold: computed) and then 5 more times
+//! (cached). Every cluster answer is compared with the embedded answer on
+//! the same tree. Prints medians and maxima over ROUNDS x 3 coordinators.
+//! ROUNDS 0 times the embedded answers only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cluster_tests::{binary, comparable, Cluster};
+use coordinator::embedded;
+use coordinator::query::Snapshot;
+use proto::coordinator_api::CoordinatorServiceClient;
+use proto::{CommunityAlgorithm, GraphKind, Metric, Mfa, Query, QueryResult};
+
+const P: u32 = 64;
+const R: u32 = 2;
+const CACHED: usize = 5;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let status = Command::new("cp").arg("-r").arg(from).arg(to).status()?;
+    if !status.success() {
+        return Err(format!("cp -r {} {} failed", from.display(), to.display()).into());
+    }
+    Ok(())
+}
+
+fn cpg_ingest(cluster: &Cluster, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let out = Command::new(binary("cpg"))
+        .arg("--coordinator")
+        .arg(cluster.coordinator_list())
+        .arg("ingest")
+        .arg(dir)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("cpg ingest: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(())
+}
+
+async fn client(address: &str) -> Result<CoordinatorServiceClient, std::io::Error> {
+    let transport = proto::wire::dial(address, Duration::from_secs(2)).await?;
+    Ok(CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn())
+}
+
+async fn ask(
+    client: &CoordinatorServiceClient,
+    q: &Query,
+) -> Result<(QueryResult, Duration), String> {
+    let mut ctx = tarpc::context::current();
+    ctx.deadline = Instant::now() + Duration::from_secs(120);
+    let t = Instant::now();
+    match client.query(ctx, q.clone()).await {
+        Ok(Ok(a)) => Ok((a.result, t.elapsed())),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The analyses, with parameters taken from the tree.
+fn queries(snapshot: &Snapshot) -> Vec<(String, Query)> {
+    let g = &snapshot.graph;
+    let defined: Vec<&Mfa> = g
+        .functions
+        .iter()
+        .filter(|f| f.kind.is_some())
+        .map(|f| &f.mfa)
+        .collect();
+    let most_called = defined
+        .iter()
+        .max_by_key(|f| g.callers(f, 1).len())
+        .map(|f| (*f).clone())
+        .unwrap_or_else(|| Mfa::new("", "", 0));
+    let farthest = g
+        .callers(&most_called, 3)
+        .into_iter()
+        .max()
+        .map(|r| r.mfa)
+        .unwrap_or_else(|| most_called.clone());
+    let mut v = vec![
+        (
+            "analyze report (top 10)".to_string(),
+            Query::Analyze { top: 10 },
+        ),
+        (
+            format!("callers depth 3 of {most_called}"),
+            Query::Callers {
+                function: most_called.clone(),
+                depth: 3,
+            },
+        ),
+        ("cycles (modules and functions)".into(), Query::Cycles),
+        (
+            format!("impact of {most_called}, depth 3"),
+            Query::Impact {
+                target: most_called.to_string(),
+                depth: 3,
+            },
+        ),
+        (
+            format!("impact of module {}, depth 3", most_called.module),
+            Query::Impact {
+                target: most_called.module.clone(),
+                depth: 3,
+            },
+        ),
+        (
+            format!("paths {farthest} -> {most_called}"),
+            Query::Paths {
+                from: farthest,
+                to: most_called.clone(),
+                max_depth: 6,
+                max_paths: 20,
+            },
+        ),
+    ];
+    for (graph, name) in [
+        (GraphKind::Functions, "functions"),
+        (GraphKind::Modules, "modules"),
+    ] {
+        for (by, m) in [
+            (Metric::PageRank, "pagerank"),
+            (Metric::Betweenness, "betweenness"),
+            (Metric::Closeness, "closeness"),
+            (Metric::InDegree, "in-degree"),
+        ] {
+            v.push((
+                format!("centrality {name} by {m} (top 10)"),
+                Query::Centrality { graph, by, top: 10 },
+            ));
+        }
+    }
+    v.push((
+        "communities (Louvain)".into(),
+        Query::Communities {
+            algorithm: CommunityAlgorithm::Louvain,
+        },
+    ));
+    v.push((
+        "communities (label propagation)".into(),
+        Query::Communities {
+            algorithm: CommunityAlgorithm::LabelPropagation,
+        },
+    ));
+    v.push(("dead code".into(), Query::DeadCode { entries: vec![] }));
+    v.push((
+        "taint (default rules)".into(),
+        Query::Taint {
+            rules: partition::analysis::default_taint_rules(),
+        },
+    ));
+    v.push((
+        "smells (default thresholds)".into(),
+        Query::Smells {
+            thresholds: proto::SmellThresholds::default(),
+        },
+    ));
+    v.push(("features (every function)".into(), Query::Features));
+    v
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .ok_or("usage: bench_analyses DIR [ROUNDS]")?,
+    );
+    let rounds: usize = std::env::args()
+        .nth(2)
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(3);
+    let work = tempfile::tempdir()?;
+    let tree = work.path().join("tree");
+    copy_tree(&dir, &tree)?;
+    let touched = embedded::read_sources(&tree)?
+        .into_iter()
+        .map(|s| tree.join(&s.file))
+        .find(|p| p.extension().is_some_and(|e| e == "ex"))
+        .ok_or("no .ex file in the tree")?;
+
+    let built = embedded::build(&tree)?;
+    let snapshot = Snapshot::of_build(&built);
+    let queries = queries(&snapshot);
+    let mut expected = Vec::new();
+    let mut embedded_ms = Vec::new();
+    for (_, q) in &queries {
+        let mut times = Vec::new();
+        let mut result = None;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let a = coordinator::query::compute(&snapshot, q)?;
+            times.push(t.elapsed());
+            result = Some(comparable(a.result));
+        }
+        expected.push(result);
+        embedded_ms.push(median(times));
+    }
+
+    if rounds == 0 {
+        println!("== embedded only (ROUNDS 0), medians of 3");
+        for (i, (name, _)) in queries.iter().enumerate() {
+            println!("{name:<58} {:>10.2}", ms(embedded_ms[i]));
+        }
+        return Ok(());
+    }
+    let cluster = Cluster::start(3, 3, P, R);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let mut clients = Vec::new();
+    for c in &cluster.coordinators {
+        clients.push(client(&c.addr).await?);
+    }
+    let mut gather = Vec::new();
+    let mut cold: Vec<Vec<Duration>> = vec![Vec::new(); queries.len()];
+    let mut cached: Vec<Vec<Duration>> = vec![Vec::new(); queries.len()];
+    for round in 0..rounds {
+        if round > 0 {
+            let mut text = std::fs::read_to_string(&touched)?;
+            text.push_str(&format!("\n# benchmark round {round}\n"));
+            std::fs::write(&touched, text)?;
+        }
+        cpg_ingest(&cluster, &tree)?;
+        for client in &clients {
+            let walk = &queries[1].1;
+            gather.push(ask(client, walk).await?.1);
+            for (i, (name, q)) in queries.iter().enumerate() {
+                let (result, took) = ask(client, q).await?;
+                if i != 1 {
+                    cold[i].push(took);
+                }
+                if Some(comparable(result)) != expected[i] {
+                    return Err(
+                        format!("{name}: the cluster's answer differs from embedded").into(),
+                    );
+                }
+                for _ in 0..CACHED {
+                    cached[i].push(ask(client, q).await?.1);
+                }
+            }
+        }
+    }
+    let stats = built.store.stats();
+    println!(
+        "== {} files, {} modules, {} functions; 3 coordinators, 3 nodes, P={P}, R={R}; {rounds} rounds x 3 coordinators",
+        stats.files, stats.modules, stats.functions
+    );
+    println!(
+        "snapshot (first query after an ingest: gather {P} partitions, link): median {:.1} ms, max {:.1} ms",
+        ms(median(gather.clone())),
+        ms(gather.iter().copied().max().unwrap_or_default())
+    );
+    println!(
+        "{:<58} {:>10} {:>10} {:>10} {:>10}",
+        "analysis (answers equal to embedded)", "embedded", "cold p50", "cold max", "cached p50"
+    );
+    for (i, (name, _)) in queries.iter().enumerate() {
+        let (c, cmax) = if cold[i].is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (
+                ms(median(cold[i].clone())),
+                ms(cold[i].iter().copied().max().unwrap_or_default()),
+            )
+        };
+        println!(
+            "{name:<58} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+            ms(embedded_ms[i]),
+            c,
+            cmax,
+            ms(median(cached[i].clone()))
+        );
+    }
+    println!("(ms; the callers walk's cold time is the snapshot line above)");
+    Ok(())
+}

@@ -1,0 +1,737 @@
+//! Taint: untrusted data from a source reaching a sink, across modules.
+//!
+//! Each partition summarizes its functions on its own: what reaches each call
+//! argument and the return value directly (parameters, results of other
+//! calls, field reads), stopping at calls. This step stitches the summaries
+//! along the linked call graph:
+//!
+//! - a tainted argument of a call to an ingested function taints that
+//!   function's parameter (followed inside it), and taints the call's result
+//!   when the parameter reaches the callee's return value — through any depth
+//!   of calls (a fixpoint over the call graph, so identity-like helpers called
+//!   with clean data elsewhere stay clean there);
+//! - a call outside the ingested code passes taint from its arguments to its
+//!   result, unless it is a sanitizer or a predicate (`valid?/1`,
+//!   `is_binary/1`: a yes or no carries no data);
+//! - a function whose own source reaches its return value taints the result
+//!   at every call site;
+//! - process edges carry the message: `GenServer.call(server, msg)` taints
+//!   `handle_call`'s first parameter, `spawn(M, :f, args)` every parameter
+//!   of `M.f`.
+//!
+//! Findings list each call boundary crossed with its `file:line`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use proto::{
+    CallKind, FunctionSummary, Mfa, ModuleSummary, Origin, Taint, TaintFinding, TaintRule,
+    TaintRules, TaintStep,
+};
+
+use super::CallGraph;
+
+/// The rules the project ships with (Elixir, Phoenix, Plug, Ecto).
+pub const DEFAULT_TAINT_RULES: &str = include_str!("taint_rules.toml");
+
+/// Read rules from TOML, checking every function pattern.
+pub fn parse_taint_rules(text: &str) -> Result<TaintRules, String> {
+    let rules: TaintRules = toml::from_str(text).map_err(|e| e.to_string())?;
+    let groups = [
+        ("source", &rules.sources),
+        ("sink", &rules.sinks),
+        ("sanitizer", &rules.sanitizers),
+    ];
+    for (what, list) in groups {
+        for r in list {
+            for p in r
+                .calls
+                .iter()
+                .chain(r.parameters.iter().map(|p| &p.function))
+            {
+                Pattern::parse(p).map_err(|e| format!("{what} {:?}: {e}", r.name))?;
+            }
+            if what != "source" && (!r.fields.is_empty() || !r.parameters.is_empty()) {
+                return Err(format!(
+                    "{what} {:?}: only sources have `fields` and `parameters`",
+                    r.name
+                ));
+            }
+            if what != "sink" && !r.args.is_empty() {
+                return Err(format!("{what} {:?}: only sinks have `args`", r.name));
+            }
+        }
+    }
+    Ok(rules)
+}
+
+/// The default rules, parsed.
+pub fn default_taint_rules() -> TaintRules {
+    // The file is part of the binary and covered by a test.
+    parse_taint_rules(DEFAULT_TAINT_RULES).unwrap_or_default()
+}
+
+/// `Module.fun/arity` with `*` wildcards in each part.
+#[derive(Debug, Clone)]
+struct Pattern {
+    module: Glob,
+    name: Glob,
+    /// `None` for `*`.
+    arity: Option<u16>,
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Result<Pattern, String> {
+        let bad = |why: &str| {
+            format!("cannot read {text:?} as a Module.fun/arity pattern ({why}); write it like String.to_atom/1 or File.*/*")
+        };
+        let (head, arity) = text.rsplit_once('/').ok_or_else(|| bad("no /arity"))?;
+        let (module, name) = head.rsplit_once('.').ok_or_else(|| bad("no Module."))?;
+        if module.is_empty() || name.is_empty() {
+            return Err(bad("empty module or name"));
+        }
+        let arity = match arity {
+            "*" => None,
+            a => Some(
+                a.parse::<u16>()
+                    .map_err(|_| bad("the arity is neither a number nor *"))?,
+            ),
+        };
+        Ok(Pattern {
+            module: Glob::new(module),
+            name: Glob::new(name),
+            arity,
+        })
+    }
+
+    fn matches(&self, mfa: &Mfa) -> bool {
+        self.arity.is_none_or(|a| a == mfa.arity)
+            && self.name.matches(&mfa.name)
+            && self.module.matches(&mfa.module)
+    }
+}
+
+/// A text pattern where `*` matches any run of characters.
+#[derive(Debug, Clone)]
+struct Glob {
+    /// The pattern split at its stars: one part means no star.
+    parts: Vec<String>,
+}
+
+impl Glob {
+    fn new(pattern: &str) -> Glob {
+        Glob {
+            parts: pattern.split('*').map(str::to_string).collect(),
+        }
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        let Some((first, rest_parts)) = self.parts.split_first() else {
+            return text.is_empty();
+        };
+        let Some(mut rest) = text.strip_prefix(first.as_str()) else {
+            return false;
+        };
+        let Some((last, middle)) = rest_parts.split_last() else {
+            return rest.is_empty();
+        };
+        for p in middle {
+            match rest.find(p.as_str()) {
+                Some(i) => rest = &rest[i + p.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last.as_str())
+    }
+}
+
+struct Compiled<'r> {
+    rule: &'r TaintRule,
+    calls: Vec<Pattern>,
+    parameters: Vec<(Pattern, u8)>,
+}
+
+fn compile(rules: &[TaintRule]) -> Vec<Compiled<'_>> {
+    rules
+        .iter()
+        .map(|rule| Compiled {
+            rule,
+            calls: rule
+                .calls
+                .iter()
+                .filter_map(|p| Pattern::parse(p).ok())
+                .collect(),
+            parameters: rule
+                .parameters
+                .iter()
+                .filter_map(|p| Pattern::parse(&p.function).ok().map(|f| (f, p.index)))
+                .collect(),
+        })
+        .collect()
+}
+
+/// A tainted value: in function `f`, from `origin`; `entered` when the taint
+/// came in through a parameter from a caller (its way back out is decided at
+/// that call site, by the callee's summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Fact {
+    f: u32,
+    origin: Origin,
+    entered: bool,
+}
+
+/// How a fact was reached from its parent.
+#[derive(Debug, Clone, Copy)]
+enum How {
+    Source,
+    /// Passed as argument `arg` to the ingested function `callee` (site in parent's function).
+    Into {
+        site: u32,
+        arg: u8,
+        callee: u32,
+    },
+    /// Through a function outside the ingested code.
+    Through {
+        site: u32,
+        callee: u32,
+    },
+    /// Returned by an ingested callee whose parameter reaches its result.
+    Returned {
+        site: u32,
+        callee: u32,
+    },
+    /// Returned by the parent's function to a caller's call site.
+    ReturnedTo {
+        site: u32,
+    },
+    /// Handed to another process.
+    Sent {
+        site: u32,
+        via: u32,
+        handler: u32,
+    },
+}
+
+/// Work limit (facts visited over all sources) keeping big code bases bounded.
+const MAX_FACTS: usize = 2_000_000;
+
+struct Source<'r> {
+    rule: &'r TaintRule,
+    fact: Fact,
+    what: String,
+    line: u32,
+}
+
+/// Find source-to-sink flows.
+pub fn taint(graph: &CallGraph, summaries: &[Arc<ModuleSummary>], rules: &TaintRules) -> Taint {
+    Stitcher::new(graph, summaries, rules).run()
+}
+
+struct Stitcher<'a> {
+    graph: &'a CallGraph,
+    /// Graph function id → its module and summary (the first definition).
+    fns: Vec<Option<(&'a ModuleSummary, &'a FunctionSummary)>>,
+    /// (caller, site) → call edges of that site.
+    sites: HashMap<(u32, u32), Vec<u32>>,
+    /// Per function: origin → the (site, argument) pairs it reaches directly.
+    flows: Vec<HashMap<Origin, Vec<(u32, u8)>>>,
+    /// Per function: bit i set when parameter i reaches the return value,
+    /// through calls too.
+    passes: Vec<u64>,
+    sources: Vec<Compiled<'a>>,
+    sinks: Vec<Compiled<'a>>,
+    sanitizer: Vec<bool>,
+    /// Callee id → the sink rules it matches.
+    sink_of: HashMap<u32, Vec<usize>>,
+    /// Callee id → the first source rule it matches.
+    source_of: HashMap<u32, usize>,
+}
+
+impl<'a> Stitcher<'a> {
+    fn new(
+        graph: &'a CallGraph,
+        summaries: &'a [Arc<ModuleSummary>],
+        rules: &'a TaintRules,
+    ) -> Stitcher<'a> {
+        let n = graph.functions.len();
+        let mut fns = vec![None; n];
+        for m in summaries {
+            for f in &m.functions {
+                if let Some(id) = graph.id(&Mfa::new(&m.name, &f.name, f.arity)) {
+                    let slot = &mut fns[id as usize];
+                    if slot.is_none() {
+                        *slot = Some((&**m, f));
+                    }
+                }
+            }
+        }
+        let mut sites: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+        for (i, e) in graph.calls.iter().enumerate() {
+            if let Some((m, _)) = fns[e.caller as usize] {
+                if *e.file == *m.file {
+                    sites.entry((e.caller, e.site)).or_default().push(i as u32);
+                }
+            }
+        }
+        let flows = fns
+            .iter()
+            .map(|f| {
+                let mut map: HashMap<Origin, Vec<(u32, u8)>> = HashMap::new();
+                if let Some((_, f)) = f {
+                    for (site, c) in f.calls.iter().enumerate() {
+                        for &(origin, arg) in &c.inputs {
+                            map.entry(origin).or_default().push((site as u32, arg));
+                        }
+                    }
+                }
+                map
+            })
+            .collect();
+        let sanitizers = compile(&rules.sanitizers);
+        let sinks = compile(&rules.sinks);
+        // Predicates (`valid?/1`, `is_binary/1`) answer yes or no: their
+        // results carry no data, like a sanitizer's.
+        let predicate = |m: &Mfa| m.name.ends_with('?') || m.name.starts_with("is_");
+        let mut sanitizer = vec![false; n];
+        let sources = compile(&rules.sources);
+        let mut sink_of: HashMap<u32, Vec<usize>> = HashMap::new();
+        let mut source_of: HashMap<u32, usize> = HashMap::new();
+        let called: HashSet<u32> = graph.calls.iter().map(|e| e.callee).collect();
+        for id in called {
+            let mfa = graph.mfa(id);
+            sanitizer[id as usize] = predicate(mfa)
+                || sanitizers
+                    .iter()
+                    .any(|s| s.calls.iter().any(|p| p.matches(mfa)));
+            let hits: Vec<usize> = sinks
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.calls.iter().any(|p| p.matches(mfa)))
+                .map(|(i, _)| i)
+                .collect();
+            if !hits.is_empty() {
+                sink_of.insert(id, hits);
+            }
+            if let Some(i) = sources
+                .iter()
+                .position(|s| s.calls.iter().any(|p| p.matches(mfa)))
+            {
+                source_of.insert(id, i);
+            }
+        }
+        let mut t = Stitcher {
+            graph,
+            fns,
+            sites,
+            flows,
+            passes: vec![0; n],
+            sources,
+            sinks,
+            sanitizer,
+            sink_of,
+            source_of,
+        };
+        t.compute_passes();
+        t
+    }
+
+    fn summary(&self, f: u32) -> Option<&'a FunctionSummary> {
+        self.fns[f as usize].map(|(_, s)| s)
+    }
+
+    fn file(&self, f: u32) -> &'a str {
+        self.fns[f as usize]
+            .map(|(m, _)| m.file.as_str())
+            .unwrap_or("")
+    }
+
+    /// The ordinary (non-process) callee of a call site.
+    fn callee(&self, f: u32, site: u32) -> Option<u32> {
+        self.sites.get(&(f, site))?.iter().find_map(|&e| {
+            let e = &self.graph.calls[e as usize];
+            (e.kind != CallKind::Process).then_some(e.callee)
+        })
+    }
+
+    /// Whether a tainted argument `arg` of the call at `site` taints its result.
+    fn through(&self, f: u32, site: u32, arg: u8) -> bool {
+        let Some(g) = self.callee(f, site) else {
+            return true;
+        };
+        if self.sanitizer[g as usize] {
+            return false;
+        }
+        match self.summary(g) {
+            Some(_) => arg < 64 && self.passes[g as usize] & (1 << arg) != 0,
+            None => true,
+        }
+    }
+
+    /// Origins of `f` reached from `start` inside `f` (results of calls the
+    /// data passes through included).
+    fn reach_inside(&self, f: u32, start: Origin) -> Vec<Origin> {
+        let mut seen = HashSet::from([start]);
+        let mut queue = vec![start];
+        while let Some(o) = queue.pop() {
+            for &(site, arg) in self.flows[f as usize].get(&o).into_iter().flatten() {
+                let next = Origin::Call(site);
+                if !seen.contains(&next) && self.through(f, site, arg) {
+                    seen.insert(next);
+                    queue.push(next);
+                }
+            }
+        }
+        seen.into_iter().collect()
+    }
+
+    /// The fixpoint of `passes`: bits only ever get set, and a change in a
+    /// function puts its callers back on the worklist.
+    fn compute_passes(&mut self) {
+        let n = self.fns.len();
+        let mut queued: Vec<bool> = self.fns.iter().map(Option::is_some).collect();
+        let mut work: VecDeque<u32> = (0..n as u32).filter(|&f| queued[f as usize]).collect();
+        while let Some(f) = work.pop_front() {
+            queued[f as usize] = false;
+            let Some(s) = self.summary(f) else { continue };
+            let mut bits = self.passes[f as usize];
+            for i in 0..s.arity.min(64) as u8 {
+                if bits & (1 << i) != 0 {
+                    continue;
+                }
+                let reached = self.reach_inside(f, Origin::Param(i));
+                if reached.iter().any(|o| s.returns.contains(o)) {
+                    bits |= 1 << i;
+                }
+            }
+            if bits != self.passes[f as usize] {
+                self.passes[f as usize] = bits;
+                for e in self.graph.calls_to(f) {
+                    if !queued[e.caller as usize] && self.fns[e.caller as usize].is_some() {
+                        queued[e.caller as usize] = true;
+                        work.push_back(e.caller);
+                    }
+                }
+            }
+        }
+    }
+
+    fn find_sources(&self) -> Vec<Source<'a>> {
+        let mut out = Vec::new();
+        for (i, e) in self.graph.calls.iter().enumerate() {
+            if e.kind == CallKind::Process || self.fns[e.caller as usize].is_none() {
+                continue;
+            }
+            if !self
+                .sites
+                .get(&(e.caller, e.site))
+                .is_some_and(|s| s.contains(&(i as u32)))
+            {
+                continue;
+            }
+            if let Some(&i) = self.source_of.get(&e.callee) {
+                let mfa = self.graph.mfa(e.callee);
+                out.push(Source {
+                    rule: self.sources[i].rule,
+                    fact: Fact {
+                        f: e.caller,
+                        origin: Origin::Call(e.site),
+                        entered: false,
+                    },
+                    what: format!("source: result of {mfa}"),
+                    line: e.line,
+                });
+            }
+        }
+        for (id, f) in self.fns.iter().enumerate() {
+            let Some((m, s)) = f else { continue };
+            for (k, read) in s.fields.iter().enumerate() {
+                if let Some(src) = self
+                    .sources
+                    .iter()
+                    .find(|src| src.rule.fields.contains(&read.field))
+                {
+                    out.push(Source {
+                        rule: src.rule,
+                        fact: Fact {
+                            f: id as u32,
+                            origin: Origin::Field(k as u32),
+                            entered: false,
+                        },
+                        what: format!("source: field read .{}", read.field),
+                        line: read.line,
+                    });
+                }
+            }
+            if !s.kind.is_public() || s.kind.is_macro() {
+                continue;
+            }
+            let mfa = Mfa::new(&m.name, &s.name, s.arity);
+            for src in &self.sources {
+                for (p, index) in &src.parameters {
+                    if u16::from(*index) < s.arity && p.matches(&mfa) {
+                        out.push(Source {
+                            rule: src.rule,
+                            fact: Fact {
+                                f: id as u32,
+                                origin: Origin::Param(*index),
+                                entered: false,
+                            },
+                            what: format!("source: parameter {index} of {mfa}"),
+                            line: s.line,
+                        });
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (self.file(a.fact.f), a.line, &a.what).cmp(&(self.file(b.fact.f), b.line, &b.what))
+        });
+        out.dedup_by(|a, b| a.fact == b.fact);
+        out
+    }
+
+    fn run(&self) -> Taint {
+        let sources = self.find_sources();
+        let mut findings = Vec::new();
+        let mut budget = MAX_FACTS;
+        let mut truncated = false;
+        for source in &sources {
+            if budget == 0 {
+                truncated = true;
+                break;
+            }
+            self.search(source, &mut budget, &mut findings);
+        }
+        truncated |= budget == 0;
+        findings.sort_by(|a: &TaintFinding, b: &TaintFinding| {
+            let key = |f: &TaintFinding| {
+                let last = f.steps.last().map(|s| (s.file.clone(), s.line));
+                let first = f.steps.first().map(|s| (s.file.clone(), s.line));
+                (last, first, f.sink.clone(), f.source.clone())
+            };
+            key(a).cmp(&key(b))
+        });
+        Taint {
+            findings,
+            sources: sources.len() as u32,
+            truncated,
+        }
+    }
+
+    /// Breadth-first from one source: the first (shortest) way to each sink
+    /// call is the one reported.
+    fn search(&self, source: &Source<'a>, budget: &mut usize, out: &mut Vec<TaintFinding>) {
+        let mut facts: Vec<(Fact, usize, How)> = vec![(source.fact, usize::MAX, How::Source)];
+        let mut seen: HashSet<Fact> = HashSet::from([source.fact]);
+        let mut reported: HashSet<(u32, u32, usize)> = HashSet::new();
+        let mut next = 0;
+        while next < facts.len() {
+            if *budget == 0 {
+                return;
+            }
+            *budget -= 1;
+            let (fact, _, _) = facts[next];
+            let at = next;
+            next += 1;
+            let mut push = |facts: &mut Vec<(Fact, usize, How)>, f: Fact, how: How| {
+                if seen.insert(f) {
+                    facts.push((f, at, how));
+                }
+            };
+            let Some(summary) = self.summary(fact.f) else {
+                continue;
+            };
+            for &(site, arg) in self.flows[fact.f as usize]
+                .get(&fact.origin)
+                .into_iter()
+                .flatten()
+            {
+                let Some(edges) = self.sites.get(&(fact.f, site)) else {
+                    continue;
+                };
+                let call = &summary.calls[site as usize];
+                for &e in edges {
+                    let edge = &self.graph.calls[e as usize];
+                    let g = edge.callee;
+                    if edge.kind == CallKind::Process {
+                        let (msg_arg, all_params) = match call.name.as_str() {
+                            "call" | "cast" | "send" => (1, false),
+                            _ => (2, true),
+                        };
+                        if arg != msg_arg {
+                            continue;
+                        }
+                        let arity = self.summary(g).map(|s| s.arity).unwrap_or(0);
+                        let params = if all_params {
+                            0..arity
+                        } else {
+                            0..arity.min(1)
+                        };
+                        for p in params {
+                            let f = Fact {
+                                f: g,
+                                origin: Origin::Param(p as u8),
+                                entered: true,
+                            };
+                            let how = How::Sent {
+                                site,
+                                via: self.callee(fact.f, site).unwrap_or(g),
+                                handler: g,
+                            };
+                            push(&mut facts, f, how);
+                        }
+                        continue;
+                    }
+                    let sink = self.sink_of.get(&g);
+                    if let Some(rules) = sink {
+                        for &r in rules {
+                            let args = &self.sinks[r].rule.args;
+                            if (args.is_empty() || args.contains(&arg))
+                                && reported.insert((fact.f, site, r))
+                            {
+                                out.push(self.finding(source, &facts, at, r, site, arg, g));
+                            }
+                        }
+                    }
+                    if self.sanitizer[g as usize] {
+                        continue;
+                    }
+                    let result = Fact {
+                        f: fact.f,
+                        origin: Origin::Call(site),
+                        entered: fact.entered,
+                    };
+                    match self.summary(g) {
+                        Some(_) => {
+                            // A sink is where a flow ends: its own insides
+                            // (File.rm_rf/1 calling File.do_rm_rf/3 when
+                            // Elixir itself is analyzed) are not more findings.
+                            if sink.is_none() {
+                                let into = Fact {
+                                    f: g,
+                                    origin: Origin::Param(arg),
+                                    entered: true,
+                                };
+                                push(
+                                    &mut facts,
+                                    into,
+                                    How::Into {
+                                        site,
+                                        arg,
+                                        callee: g,
+                                    },
+                                );
+                            }
+                            if arg < 64 && self.passes[g as usize] & (1 << arg) != 0 {
+                                push(&mut facts, result, How::Returned { site, callee: g });
+                            }
+                        }
+                        None => push(&mut facts, result, How::Through { site, callee: g }),
+                    }
+                }
+            }
+            // A value of the function's own making leaving it: every caller's
+            // result is tainted. (Values that came in through a parameter
+            // leave through the callee's summary, at the call site.)
+            if !fact.entered && summary.returns.contains(&fact.origin) {
+                for e in self.graph.calls_to(fact.f) {
+                    if e.kind == CallKind::Process || self.fns[e.caller as usize].is_none() {
+                        continue;
+                    }
+                    let f = Fact {
+                        f: e.caller,
+                        origin: Origin::Call(e.site),
+                        entered: false,
+                    };
+                    push(&mut facts, f, How::ReturnedTo { site: e.site });
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finding(
+        &self,
+        source: &Source<'a>,
+        facts: &[(Fact, usize, How)],
+        at: usize,
+        rule: usize,
+        site: u32,
+        arg: u8,
+        sink: u32,
+    ) -> TaintFinding {
+        let line_of = |f: u32, site: u32| {
+            self.summary(f)
+                .and_then(|s| s.calls.get(site as usize))
+                .map(|c| c.line)
+                .unwrap_or(0)
+        };
+        let step = |f: u32, line: u32, what: String| TaintStep {
+            file: self.file(f).to_string(),
+            line,
+            function: self.graph.mfa(f).clone(),
+            what,
+        };
+        let mut chain = Vec::new();
+        let mut i = at;
+        while i != usize::MAX {
+            chain.push(i);
+            i = facts[i].1;
+        }
+        chain.reverse();
+        let mut steps = Vec::with_capacity(chain.len() + 1);
+        for &i in &chain {
+            let (fact, parent, how) = facts[i];
+            let from = if parent == usize::MAX {
+                fact.f
+            } else {
+                facts[parent].0.f
+            };
+            let mfa = |id: u32| self.graph.mfa(id);
+            steps.push(match how {
+                How::Source => step(fact.f, source.line, source.what.clone()),
+                How::Into { site, arg, callee } => step(
+                    from,
+                    line_of(from, site),
+                    format!("passed as argument {arg} to {}", mfa(callee)),
+                ),
+                How::Through { site, callee } => step(
+                    from,
+                    line_of(from, site),
+                    format!("through {}", mfa(callee)),
+                ),
+                How::Returned { site, callee } => step(
+                    from,
+                    line_of(from, site),
+                    format!("returned by {}", mfa(callee)),
+                ),
+                How::ReturnedTo { site } => step(
+                    fact.f,
+                    line_of(fact.f, site),
+                    format!("returned by {} to {}", mfa(from), mfa(fact.f)),
+                ),
+                How::Sent { site, via, handler } => step(
+                    from,
+                    line_of(from, site),
+                    format!("sent with {} to {}", mfa(via), mfa(handler)),
+                ),
+            });
+        }
+        let f = facts[at].0.f;
+        steps.push(step(
+            f,
+            line_of(f, site),
+            format!(
+                "sink: argument {arg} of {} ({})",
+                self.graph.mfa(sink),
+                self.sinks[rule].rule.name
+            ),
+        ));
+        TaintFinding {
+            source: source.rule.name.clone(),
+            sink: self.sinks[rule].rule.name.clone(),
+            sink_call: self.graph.mfa(sink).clone(),
+            steps,
+        }
+    }
+}
