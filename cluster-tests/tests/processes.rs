@@ -507,7 +507,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
         example.to_str().unwrap(),
     ]);
     assert!(
-        ingested.starts_with("24 files: 24 parsed, 0 unchanged"),
+        ingested.starts_with("26 files: 26 parsed, 0 unchanged"),
         "{ingested}"
     );
     let again = run(&[
@@ -517,7 +517,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
         example.to_str().unwrap(),
     ]);
     assert!(
-        again.starts_with("24 files: 0 parsed, 24 unchanged"),
+        again.starts_with("26 files: 0 parsed, 26 unchanged"),
         "{again}"
     );
     assert!(ingested.contains("catalog generation 1"), "{ingested}");
@@ -526,7 +526,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
         "an unchanged tree is not a new generation: {again}"
     );
     let view = cluster.view().await.unwrap();
-    assert_eq!((view.files, view.generation), (24, 1));
+    assert_eq!((view.files, view.generation), (26, 1));
 
     let embedded = run(&[
         "export",
@@ -595,7 +595,7 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
     assert_eq!(status.matches("running").count(), 6, "{status}");
     assert!(status.contains("Raft leader"), "{status}");
     assert!(
-        status.contains("catalog generation 1 with 24 files"),
+        status.contains("catalog generation 1 with 26 files"),
         "{status}"
     );
 
@@ -618,7 +618,7 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
     assert_eq!(cpg(&on_cluster), cpg(&embedded));
     let status = cpg(&["dev-cluster", "status", "--data-dir", d]);
     assert!(
-        status.contains("catalog generation 1 with 24 files"),
+        status.contains("catalog generation 1 with 26 files"),
         "{status}"
     );
     drop(guard);
