@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_tests::{binary, comparable, Cluster};
@@ -65,7 +66,7 @@ async fn client(address: &str) -> Result<CoordinatorServiceClient, std::io::Erro
 async fn ask(
     client: &CoordinatorServiceClient,
     q: &Query,
-) -> Result<(QueryResult, Duration), String> {
+) -> Result<(Arc<QueryResult>, Duration), String> {
     let mut ctx = tarpc::context::current();
     ctx.deadline = Instant::now() + Duration::from_secs(120);
     let t = Instant::now();

@@ -331,8 +331,8 @@ impl Cluster {
 
 /// The figures that depend on the process that computed them, not on the
 /// code: left out of comparisons.
-pub fn comparable(result: QueryResult) -> QueryResult {
-    match result {
+pub fn comparable(result: std::sync::Arc<QueryResult>) -> QueryResult {
+    match std::sync::Arc::unwrap_or_clone(result) {
         QueryResult::Analyze(mut r) => {
             r.memory_bytes = 0;
             r.peak_rss_bytes = None;

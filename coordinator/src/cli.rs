@@ -420,7 +420,7 @@ async fn connect(coordinators: &[String]) -> Result<(ClusterView, HashMap<u64, A
 
 fn analyze(coordinators: &[String], path: Option<PathBuf>, json: bool, top: usize) -> Result<()> {
     let answer = ask(coordinators, path, Query::Analyze { top: top as u32 })?;
-    let QueryResult::Analyze(report) = answer.result else {
+    let QueryResult::Analyze(report) = Arc::unwrap_or_clone(answer.result) else {
         bail!("the coordinator answered an analyze query with something else");
     };
     let out = if json {
@@ -441,7 +441,7 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
     } = kind
     {
         let answer = ask(coordinators, path, Query::Features)?;
-        let QueryResult::Features(rows) = answer.result else {
+        let QueryResult::Features(rows) = Arc::unwrap_or_clone(answer.result) else {
             bail!("the coordinator answered with a different analysis");
         };
         let text = match format {
@@ -588,7 +588,7 @@ fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
         }
     };
     let answer = ask(coordinators, path, query)?;
-    let text = match (&answer.result, json) {
+    let text = match (&*answer.result, json) {
         (QueryResult::Cycles(c), true) => serde_json::to_string_pretty(c)? + "\n",
         (QueryResult::Impact(i), true) => serde_json::to_string_pretty(i)? + "\n",
         (QueryResult::Cycles(c), false) => report::render_cycles(c),
@@ -617,7 +617,7 @@ fn export_call_graph(
     output: Option<PathBuf>,
 ) -> Result<()> {
     let answer = ask(coordinators, path, Query::CallGraph)?;
-    let QueryResult::CallGraph(rows) = answer.result else {
+    let QueryResult::CallGraph(rows) = Arc::unwrap_or_clone(answer.result) else {
         bail!("the coordinator answered a call-graph query with something else");
     };
     let text = match format {
@@ -646,7 +646,7 @@ fn walk(coordinators: &[String], args: WalkArgs, callers: bool) -> Result<()> {
         }
     };
     let answer = ask(coordinators, args.path, query)?;
-    let QueryResult::Reached(reached) = answer.result else {
+    let QueryResult::Reached(reached) = Arc::unwrap_or_clone(answer.result) else {
         bail!("the coordinator answered a walk with something else");
     };
     let text = if args.json {

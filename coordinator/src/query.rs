@@ -271,7 +271,7 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
         generation: snapshot.generation,
         missing: snapshot.missing.clone(),
         failures: snapshot.failures.clone(),
-        result,
+        result: Arc::new(result),
     })
 }
 
@@ -408,11 +408,22 @@ mod tests {
                 target: "Nope".into(),
                 depth: 1,
             },
+            Query::Taint {
+                rules: partition::analysis::default_taint_rules(),
+            },
+            Query::Smells {
+                thresholds: proto::SmellThresholds::default(),
+            },
+            Query::Features,
+            Query::DeadCode { entries: vec![] },
+            Query::Communities {
+                algorithm: CommunityAlgorithm::Louvain,
+            },
         ];
         // The process's peak memory is read when a report is computed.
         let same = |r: Result<Answer, CpgError>| {
             r.map(|mut a| {
-                if let QueryResult::Analyze(report) = &mut a.result {
+                if let QueryResult::Analyze(report) = Arc::make_mut(&mut a.result) {
                     report.peak_rss_bytes = None;
                 }
                 a

@@ -460,5 +460,6 @@ pub struct Answer {
     /// Why replicas failed while the result was gathered (`node N: reason`),
     /// including failures another replica made up for.
     pub failures: Vec<String>,
-    pub result: QueryResult,
+    /// Shared with the coordinator's answer cache (sent as the plain value).
+    pub result: std::sync::Arc<QueryResult>,
 }
