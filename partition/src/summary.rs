@@ -195,6 +195,7 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
             .map(|(p, t)| (frag.str(p).to_string(), frag.str(t).to_string())),
         using: dep_summaries(frag, &frag.using),
         registers: process.registers,
+        callbacks: declared_callbacks(frag),
         nodes: frag.nodes.len() as u32,
         edges: (frag.edges.len() + frag.calls.len() + frag.deps.len()) as u32,
     }
@@ -333,4 +334,28 @@ fn is_name(s: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// The `name/arity` literals the front end puts under `@callback` and
+/// `@macrocallback` attribute nodes.
+fn declared_callbacks(frag: &ModuleFragment) -> Vec<(String, u16)> {
+    let is_callback = |i: u32| {
+        frag.nodes.get(i as usize).is_some_and(|n| {
+            n.kind == NodeKind::Attribute
+                && matches!(frag.str(n.name), "callback" | "macrocallback")
+        })
+    };
+    let mut out: Vec<(String, u16)> = frag
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Ast && is_callback(e.src))
+        .filter_map(|e| {
+            let node = frag.nodes.get(e.dst as usize)?;
+            let (name, arity) = frag.str(node.name).rsplit_once('/')?;
+            Some((name.to_string(), arity.parse().ok()?))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }

@@ -748,8 +748,30 @@ end
 defimpl Size, for: Map do
   def size(m), do: map_size(m)
 end
+
+defmodule Store do
+  @callback fetch(key :: term) :: {:ok, term} | :error
+  @callback put(term, term) :: :ok when term: any
+  @macrocallback build :: Macro.t()
+end
+
+defmodule MemStore do
+  @behaviour Store
+  def fetch(_key), do: :error
+  def put(_k, _v), do: :ok
+  def build, do: :ok
+  def extra, do: :extra
+end
 "#,
     )]);
+    assert_eq!(
+        s.iter().find(|m| m.name == "Store").unwrap().callbacks,
+        vec![
+            ("build".to_string(), 0),
+            ("fetch".to_string(), 1),
+            ("put".to_string(), 2)
+        ]
+    );
     let g = CallGraph::build(&s);
     let names = |entries: &[&str]| -> Vec<String> {
         let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
@@ -760,11 +782,25 @@ end
     };
     // Callbacks of GenServer (declared through `use`), @impl, start_link,
     // the Mix task, __using__, the default-argument arity of greet, the
-    // protocol and its implementation are not dead; helper and wave are
-    // called; private functions are not public.
-    assert_eq!(names(&[]), vec!["Greeter.also_unused/0", "Worker.unused/1"]);
-    assert_eq!(names(&["Worker.unused/1"]), vec!["Greeter.also_unused/0"]);
-    assert_eq!(names(&["Greeter"]), vec!["Worker.unused/1"]);
+    // protocol and its implementation, and the callbacks Store declares
+    // (MemStore implements them without @impl) are not dead; helper and wave
+    // are called; private functions are not public.
+    assert_eq!(
+        names(&[]),
+        vec![
+            "Greeter.also_unused/0",
+            "MemStore.extra/0",
+            "Worker.unused/1"
+        ]
+    );
+    assert_eq!(
+        names(&["Worker.unused/1", "MemStore"]),
+        vec!["Greeter.also_unused/0"]
+    );
+    assert_eq!(
+        names(&["Greeter"]),
+        vec!["MemStore.extra/0", "Worker.unused/1"]
+    );
 }
 
 #[test]

@@ -117,6 +117,9 @@ pub struct ModuleSummary {
     /// (`GenServer.start_link(__MODULE__, arg, name: :name)`,
     /// `Process.register(pid, :name)`), for `send(:name, msg)` edges.
     pub registers: Vec<String>,
+    /// `name/arity` this module declares with `@callback`/`@macrocallback`
+    /// (it defines a behaviour), sorted.
+    pub callbacks: Vec<(String, u16)>,
     pub nodes: u32,
     pub edges: u32,
 }

@@ -1,7 +1,7 @@
 //! Dead code: public functions that nothing in the ingested code calls, and
 //! that are not reached from outside it in ways Elixir code commonly is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use proto::{DeadFunction, FunKind, Mfa, ModuleKind, ModuleSummary};
@@ -54,8 +54,9 @@ const CONVENTIONAL: &[&str] = &[
 ];
 
 /// Public functions of ingested modules (scripts and `.exs` files left out)
-/// that no ingested code calls, except behaviour callbacks (`@impl`, or a
-/// known callback of a declared standard behaviour), protocol
+/// that no ingested code calls, except behaviour callbacks (`@impl`, a
+/// known callback of a declared standard behaviour, or a `@callback` of a
+/// behaviour defined in the ingested code), protocol
 /// implementations, the lower arities default arguments create,
 /// conventional entry points, and the `entries` given
 /// (`Module.fun/arity`, or a module name for all of its functions). Sorted
@@ -71,6 +72,14 @@ pub fn dead_code(
         .filter(|e| !e.contains('/'))
         .map(String::as_str)
         .collect();
+    // Behaviours defined in the ingested code: their declared callbacks.
+    let mut declared: BTreeMap<&str, BTreeSet<(&str, u16)>> = BTreeMap::new();
+    for m in summaries {
+        declared
+            .entry(m.name.as_str())
+            .or_default()
+            .extend(m.callbacks.iter().map(|(n, a)| (n.as_str(), *a)));
+    }
     let mut dead = Vec::new();
     for m in summaries {
         if m.kind == ModuleKind::Script
@@ -88,6 +97,7 @@ pub fn dead_code(
                     .iter()
                     .filter(move |(name, _)| name == b)
                     .flat_map(|(_, cbs)| cbs.iter().copied())
+                    .chain(declared.get(b.as_str()).into_iter().flatten().copied())
             })
             .collect();
         for f in &m.functions {

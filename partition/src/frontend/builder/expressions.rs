@@ -338,6 +338,14 @@ impl<'s> FileBuilder<'s> {
                     self.m.behaviours.push(id);
                 }
             }
+            ("callback" | "macrocallback", Some(v)) => {
+                // The declared `name/arity`, kept as a literal under the
+                // attribute: implementations of it are called by whoever
+                // drives the behaviour.
+                if let Some(declared) = self.callback_spec(v) {
+                    self.add(NodeKind::Literal, 0, &declared, v, n);
+                }
+            }
             (_, Some(v)) if !NON_CODE_ATTRIBUTES.contains(&name) => {
                 if let Some(val) = self.expr(v, n) {
                     self.dfg(val, n, Label::None, 0);
@@ -347,6 +355,27 @@ impl<'s> FileBuilder<'s> {
         }
         self.step(n);
         n
+    }
+
+    /// `name(args) :: type` (possibly `... when constraints`) → `name/arity`.
+    fn callback_spec(&self, spec: Ts) -> Option<String> {
+        let mut head = spec;
+        while head.kind() == "binary_operator" && matches!(operator(head, self.src), "::" | "when")
+        {
+            head = head.child_by_field_name("left")?;
+        }
+        match head.kind() {
+            "call" => {
+                let name = self.text(head.child_by_field_name("target")?);
+                let arity = kids(head)
+                    .into_iter()
+                    .find(|c| c.kind() == "arguments")
+                    .map_or(0, |a| kids(a).len());
+                Some(format!("{name}/{arity}"))
+            }
+            "identifier" => Some(format!("{}/0", self.text(head))),
+            _ => None,
+        }
     }
 
     pub(super) fn capture(&mut self, ts: Ts, operand: Ts, parent: u32) -> u32 {
