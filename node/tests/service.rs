@@ -105,7 +105,7 @@ async fn parse_write_read_restart_and_refuse() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(parsed.len(), 24);
+    assert_eq!(parsed.len(), 26);
     let writes: Vec<PartitionWrite> = parsed
         .iter()
         .flat_map(|f| {
@@ -135,7 +135,7 @@ async fn parse_write_read_restart_and_refuse() {
 
     let before = all_summaries(&client, 1).await;
     let modules: usize = before.values().map(Vec::len).sum();
-    assert_eq!(modules, 26, "25 modules and one script of the example");
+    assert_eq!(modules, 28, "27 modules and one script of the example");
     for (p, ms) in &before {
         for m in ms {
             assert_eq!(
@@ -196,7 +196,7 @@ async fn parse_write_read_restart_and_refuse() {
         .unwrap();
     assert_eq!(all_summaries(&client, 3).await, before);
     let health = client.health(context::current()).await.unwrap();
-    assert_eq!(health.files, 24);
+    assert_eq!(health.files, 26);
     stop.send(()).unwrap();
     handle.await.unwrap();
 }
