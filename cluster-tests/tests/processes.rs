@@ -625,3 +625,82 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
     let status = cpg(&["dev-cluster", "status", "--data-dir", d]);
     assert_eq!(status.matches("stopped").count(), 6, "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_the_cluster_and_a_lost_node() {
+    let mut cluster = Cluster::start(3, 3, P, 2);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let cpg = cluster_tests::binary("cpg");
+    let run = |args: &[&str]| {
+        std::process::Command::new(&cpg)
+            .arg("--coordinator")
+            .arg(&list)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ingested = run(&["ingest", example.to_str().unwrap()]);
+    assert!(ingested.status.success(), "{ingested:?}");
+    // The same analysis twice: one miss, then a hit.
+    for _ in 0..2 {
+        assert!(run(&["analyze", "cycles"]).status.success());
+    }
+    let health = |out: std::process::Output| -> proto::ClusterHealth {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let h = health(run(&["health", "--json"]));
+    assert_eq!(h.cpg_tables_status, proto::TablesStatus::Healthy, "{h:#?}");
+    assert!(h.reasons.is_empty(), "{:?}", h.reasons);
+    assert_eq!((h.partitions_total, h.replication), (P, 2), "{h:#?}");
+    assert!(h.partitions_under_replicated.is_empty() && h.partitions_unavailable.is_empty());
+    assert_eq!(h.raft.members.len(), 3);
+    assert!(h.raft.leader.is_some() && h.raft.term > 0);
+    assert_eq!(h.nodes.len(), 3);
+    assert!(h.nodes.iter().all(|n| n.health.is_some()), "{h:#?}");
+    // Counted once per partition: the embedded build's figures.
+    let built = coordinator::embedded::build(&example).unwrap();
+    let stats = built.store.stats();
+    assert_eq!(
+        (h.total_cpg_nodes, h.total_cpg_edges),
+        (stats.nodes, stats.edges)
+    );
+    // Replicas hold twice the CPG.
+    let held: u64 = h
+        .nodes
+        .iter()
+        .filter_map(|n| n.health.as_ref())
+        .map(|x| x.total_cpg_nodes)
+        .sum();
+    assert_eq!(held, 2 * stats.nodes);
+    assert_eq!(h.cache_hit_rate, 0.5, "one miss, one hit");
+    assert!(h.queries.count >= 2 && h.queries.p99_query_time_ms >= h.queries.p50_query_time_ms);
+    assert!(h.memory_usage_mb > 0.0);
+
+    // A node lost: its partitions are under-replicated, none unavailable
+    // (R=2), the report says which node and the cluster is degraded.
+    let lost = cluster.nodes[1].id;
+    cluster.nodes[1].kill();
+    let out = run(&["health", "--json"]);
+    assert!(out.status.success(), "degraded is not unhealthy");
+    let h = health(out);
+    assert_eq!(h.cpg_tables_status, proto::TablesStatus::Degraded, "{h:#?}");
+    assert!(!h.partitions_under_replicated.is_empty());
+    assert!(h.partitions_unavailable.is_empty());
+    assert!(
+        h.reasons
+            .iter()
+            .any(|r| r.contains(&format!("node {lost} at"))),
+        "{:?}",
+        h.reasons
+    );
+    let entry = h.nodes.iter().find(|n| n.id == lost).unwrap();
+    assert!(entry.health.is_none() && entry.error.is_some());
+    let text = String::from_utf8(run(&["health"]).stdout).unwrap();
+    assert!(
+        text.starts_with("cluster: degraded") && text.contains("under-replicated"),
+        "{text}"
+    );
+}

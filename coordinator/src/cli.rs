@@ -70,6 +70,15 @@ pub enum Command {
     /// changed files replace their modules, unchanged ones are skipped,
     /// deleted ones are removed.
     Ingest { path: PathBuf },
+    /// The cluster's health (needs --coordinator): status with reasons,
+    /// CPG size, partitions under-replicated or unavailable, the Raft
+    /// leader, term and members, and per node its tables, cache hit rate,
+    /// recent query times (avg, p50, p95, p99) and memory.
+    Health {
+        /// Print one JSON object (field names as in the operations guide).
+        #[arg(long)]
+        json: bool,
+    },
     /// A local cluster of real processes on 127.0.0.1, without containers.
     DevCluster {
         #[command(subcommand)]
@@ -319,6 +328,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Callers(args) => walk(&coordinators, args, true),
         Command::Callees(args) => walk(&coordinators, args, false),
         Command::Ingest { path } => ingest(&coordinators, &path),
+        Command::Health { json } => health(&coordinators, json),
         Command::DevCluster { action } => dev_cluster(action),
     }
 }
@@ -381,6 +391,45 @@ fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<A
         );
     }
     Ok(answer)
+}
+
+/// `cpg health`: the first coordinator that answers reports. Exits with
+/// status 1 when the cluster is unhealthy, so scripts can wait on it.
+fn health(coordinators: &[String], json: bool) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg health reports on a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(async {
+        let mut errors = Vec::new();
+        for address in coordinators {
+            let transport = match proto::wire::dial(address, Duration::from_secs(3)).await {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(format!("{address}: {e}"));
+                    continue;
+                }
+            };
+            let client =
+                CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+            match client.health(tarpc::context::current()).await {
+                Ok(Ok(h)) => return Ok(h),
+                Ok(Err(e)) => errors.push(format!("{address}: {e}")),
+                Err(e) => errors.push(format!("{address}: {e}")),
+            }
+        }
+        bail!("no coordinator answered ({})", errors.join("; "))
+    })?;
+    let text = if json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        crate::health::render(&report)
+    };
+    write_stdout(&text)?;
+    if report.cpg_tables_status == proto::TablesStatus::Unhealthy {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// The cluster view from the first coordinator that answers, and a client

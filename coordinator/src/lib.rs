@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod devcluster;
 pub mod embedded;
+pub mod health;
 pub mod placement;
 pub mod query;
 pub mod raft;

@@ -15,11 +15,13 @@ use partition::analysis::{
     modularity, module_cycles, module_impact, paths, smells, taint, CallGraph, NameGraph,
 };
 use partition::store::StoreStats;
+use partition::vitals::LatencyWindow;
 use proto::coordinator_api::ClusterView;
 use proto::{
     Answer, Centrality, CentralityRow, Communities, CommunityAlgorithm, CpgError, Cycles,
     Diagnostic, FunKind, GraphKind, Metric, Mfa, ModuleKind, ModuleSummary, Query, QueryResult,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cluster::{gather_summaries, NodeClient};
 use crate::embedded::Built;
@@ -105,6 +107,11 @@ pub fn stats_of(summaries: &[Arc<ModuleSummary>]) -> StoreStats {
 /// snapshot is the current one (a new catalog generation or partition map
 /// makes a new snapshot, with an empty cache).
 pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
+    answer_counted(snapshot, query).0
+}
+
+/// [`answer`], and whether it came from the cache.
+pub fn answer_counted(snapshot: &Snapshot, query: &Query) -> (Result<Answer, CpgError>, bool) {
     let cached = snapshot
         .answers
         .lock()
@@ -112,7 +119,7 @@ pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
         .get(query)
         .cloned();
     if let Some(a) = cached {
-        return a;
+        return (a, true);
     }
     let fresh = compute(snapshot, query);
     let mut answers = snapshot.answers.lock().unwrap_or_else(|e| e.into_inner());
@@ -120,7 +127,7 @@ pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
         answers.clear();
     }
     answers.insert(query.clone(), fresh.clone());
-    fresh
+    (fresh, false)
 }
 
 /// Answers kept per snapshot (queries differ by their parameters).
@@ -288,6 +295,10 @@ pub struct QueryEngine {
     current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     /// Deadline of each request to a node.
     deadline: Duration,
+    /// Recent analysis queries, and the answer cache's hits and misses.
+    pub latency: LatencyWindow,
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
 }
 
 impl QueryEngine {
@@ -296,11 +307,27 @@ impl QueryEngine {
             clients: std::sync::Mutex::new(HashMap::new()),
             current: tokio::sync::Mutex::new(None),
             deadline,
+            latency: LatencyWindow::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Hits / (hits + misses) of the answer cache so far (0 before any query).
+    pub fn cache_hit_rate(&self) -> f64 {
+        let (h, m) = (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        );
+        if h + m == 0 {
+            0.0
+        } else {
+            h as f64 / (h + m) as f64
         }
     }
 
     /// Clients for the nodes of `view`, reusing live connections.
-    fn clients(&self, view: &ClusterView) -> HashMap<u64, Arc<NodeClient>> {
+    pub fn clients(&self, view: &ClusterView) -> HashMap<u64, Arc<NodeClient>> {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         clients.retain(|id, c| {
             view.nodes

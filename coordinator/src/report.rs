@@ -156,10 +156,7 @@ pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
 
 /// Peak resident set size of this process, from `/proc/self/status` (Linux).
 pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    partition::vitals::peak_resident_bytes()
 }
 
 fn abbreviate(items: &[String], n: usize) -> String {

@@ -13,12 +13,12 @@ use futures::StreamExt;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config};
 use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorService, NodeInfo, RaftRpc};
-use proto::{Answer, CpgError, Diagnostic, Query};
+use proto::{Answer, ClusterHealth, CpgError, Diagnostic, NodeHealth, Query, RaftHealth};
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
 use crate::placement::Ring;
-use crate::query::{answer, QueryEngine};
+use crate::query::{answer_counted, QueryEngine};
 use crate::raft::{
     self, handle_raft, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
     StateMachine,
@@ -26,6 +26,9 @@ use crate::raft::{
 
 /// Deadline of each request a coordinator makes to a storage node.
 const NODE_DEADLINE: Duration = Duration::from_secs(30);
+/// Deadline of a health request to a node: a node slower than this is
+/// reported as not answering.
+const HEALTH_DEADLINE: Duration = Duration::from_secs(2);
 
 /// How a coordinator starts.
 #[derive(Debug, Clone)]
@@ -218,7 +221,57 @@ impl Coordinator {
                 d
             })
             .await?;
-        answer(&snapshot, query)
+        let (answer, hit) = answer_counted(&snapshot, query);
+        let counter = if hit {
+            &self.queries.hits
+        } else {
+            &self.queries.misses
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        answer
+    }
+
+    /// The cluster's health as this coordinator sees it: every registered
+    /// node is asked for its report (a short deadline each).
+    pub async fn health(&self) -> Result<ClusterHealth, CpgError> {
+        let view = self.view();
+        let clients = self.queries.clients(&view);
+        let asked = view.nodes.iter().map(|n| {
+            let client = clients.get(&n.id).cloned();
+            async move {
+                let Some(client) = client else {
+                    return (
+                        n.id,
+                        Err(format!("address {} cannot be dialled", n.address)),
+                    );
+                };
+                let r = client
+                    .call(HEALTH_DEADLINE, |c, ctx| async move {
+                        c.health(ctx).await.map(Ok)
+                    })
+                    .await
+                    .map_err(|e| e.to_string());
+                (n.id, r)
+            }
+        });
+        let reports: BTreeMap<u64, Result<NodeHealth, String>> =
+            futures::future::join_all(asked).await.into_iter().collect();
+        let metrics = self.raft.metrics().borrow().clone();
+        let raft = RaftHealth {
+            this: self.id,
+            leader: metrics.current_leader,
+            leader_address: self.leader_address(),
+            term: metrics.current_term,
+            members: metrics.membership_config.membership().voter_ids().collect(),
+            last_applied: metrics.last_applied.map(|l| l.index),
+        };
+        let own = crate::health::OwnVitals {
+            cache_hit_rate: self.queries.cache_hit_rate(),
+            queries: self.queries.latency.summary(),
+            memory_usage_mb: partition::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0,
+            memory_limit_mb: None,
+        };
+        Ok(crate::health::cluster_health(&view, reports, raft, own))
     }
 
     /// Commit a command through Raft (leader only).
@@ -342,7 +395,14 @@ impl CoordinatorService for CoordinatorServer {
     }
 
     async fn query(self, _: Context, query: Query) -> Result<Answer, CpgError> {
-        self.0.query(&query).await
+        let started = std::time::Instant::now();
+        let r = self.0.query(&query).await;
+        self.0.queries.latency.record(started.elapsed());
+        r
+    }
+
+    async fn health(self, _: Context) -> Result<ClusterHealth, CpgError> {
+        self.0.health().await
     }
 }
 

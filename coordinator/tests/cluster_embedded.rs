@@ -35,6 +35,7 @@ impl TestNode {
         let (node, _) = Node::open(&NodeConfig {
             node_id: id,
             data_dir: dir.to_path_buf(),
+            memory_limit_mb: None,
         })
         .unwrap();
         let listener = tokio::net::TcpListener::bind(addr.unwrap_or(([127, 0, 0, 1], 0).into()))

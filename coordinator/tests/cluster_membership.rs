@@ -81,6 +81,7 @@ async fn start_node(
     let (node, _) = Node::open(&NodeConfig {
         node_id: id,
         data_dir: dir.to_path_buf(),
+        memory_limit_mb: None,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

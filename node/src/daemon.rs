@@ -34,6 +34,10 @@ pub struct Args {
     /// Heartbeat interval in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub heartbeat_ms: u64,
+    /// Resident memory (MB) the node should stay under; `cpg health` reports
+    /// the node degraded above 80% of it.
+    #[arg(long, env = "CPG_MEMORY_LIMIT_MB")]
+    pub memory_limit_mb: Option<u64>,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -64,6 +68,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     let (node, quarantined) = Node::open(&NodeConfig {
         node_id: args.id,
         data_dir: args.data_dir.clone(),
+        memory_limit_mb: args.memory_limit_mb,
     })?;
     for (path, reason) in &quarantined {
         eprintln!("cpg-node: moved damaged {} aside: {reason}", path.display());

@@ -12,13 +12,14 @@ use futures::StreamExt;
 use partition::frontend::build_file;
 use partition::partitioning::partition_of;
 use partition::store::Store;
+use partition::vitals::{resident_bytes, LatencyWindow};
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
-    IngestFile, IngestReply, NodeHealth, NodeMap, NodeService, ParsedFile, PartitionSummaries,
-    PartitionWrite, SourceUpload,
+    IngestFile, IngestReply, NodeMap, NodeService, ParsedFile, PartitionSummaries, PartitionWrite,
+    SourceUpload,
 };
 use proto::node_client::NodeClient;
-use proto::{CpgError, FileCpg, ModuleSummary};
+use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth, PartitionHealth, TablesStatus};
 use rayon::prelude::*;
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
@@ -33,6 +34,9 @@ pub type Quarantined = Vec<(PathBuf, String)>;
 pub struct NodeConfig {
     pub node_id: u64,
     pub data_dir: PathBuf,
+    /// Resident memory the node should stay under (reported by `health`,
+    /// which calls the node degraded above 80% of it).
+    pub memory_limit_mb: Option<u64>,
 }
 
 /// A storage node's state, shared by every connection.
@@ -53,6 +57,11 @@ pub struct Node {
     pub behind: tokio::sync::Notify,
     /// Held while a write batch is persisted and applied.
     writing: std::sync::Mutex<()>,
+    /// Latencies of recent read requests (summaries, file hashes).
+    reads: LatencyWindow,
+    memory_limit_mb: Option<u64>,
+    /// Records cut from damaged partition logs when the node opened.
+    quarantined_at_open: usize,
 }
 
 /// One partition's share of a write batch: files put, files removed.
@@ -76,6 +85,9 @@ impl Node {
             peers: std::sync::Mutex::new(BTreeMap::new()),
             behind: tokio::sync::Notify::new(),
             writing: std::sync::Mutex::new(()),
+            reads: LatencyWindow::default(),
+            memory_limit_mb: config.memory_limit_mb,
+            quarantined_at_open: loaded.quarantined.len(),
         };
         for stored in loaded.files {
             let cpg = FileCpg {
@@ -308,24 +320,84 @@ impl Node {
     }
 
     pub fn health(&self) -> NodeHealth {
-        let (mut files, mut nodes, mut edges) = (BTreeSet::new(), 0, 0);
-        for entry in self.stores.iter() {
-            let store = entry.value();
+        let assigned: Vec<u32> = self.assigned().into_iter().collect();
+        let (mut files, mut held) = (BTreeSet::new(), Vec::new());
+        let (mut nodes, mut edges, mut hits, mut misses) = (0, 0, 0, 0);
+        for &p in &assigned {
+            let Some(store) = self.stores.get(&p).map(|s| s.value().clone()) else {
+                held.push(PartitionHealth {
+                    partition: p,
+                    files: 0,
+                    modules: 0,
+                    cpg_nodes: 0,
+                    cpg_edges: 0,
+                });
+                continue;
+            };
             let s = store.stats();
+            let c = store.cache.stats();
             nodes += s.nodes;
             edges += s.edges;
+            hits += c.hits;
+            misses += c.misses;
+            held.push(PartitionHealth {
+                partition: p,
+                files: s.files,
+                modules: s.modules,
+                cpg_nodes: s.nodes,
+                cpg_edges: s.edges,
+            });
             // A file whose modules span partitions counts once.
             let t = store.read();
             files.extend(t.file_hashes.keys().map(|f| t.str(*f).to_string()));
         }
-        let files = files.len() as u64;
+        let queries = self.reads.summary();
+        let memory_usage_mb = resident_bytes().unwrap_or(0) as f64 / 1048576.0;
+        let mut reasons = Vec::new();
+        if let Some(limit) = self.memory_limit_mb {
+            if memory_usage_mb > 0.8 * limit as f64 {
+                reasons.push(format!(
+                    "memory {memory_usage_mb:.0} MB is above 80% of the {limit} MB limit"
+                ));
+            }
+        }
+        if queries.p99_query_time_ms > 500.0 {
+            reasons.push(format!(
+                "p99 read time {:.0} ms is above 500 ms",
+                queries.p99_query_time_ms
+            ));
+        }
+        if self.quarantined_at_open > 0 {
+            reasons.push(format!(
+                "{} damaged records were cut from partition logs when the node opened (see quarantine/)",
+                self.quarantined_at_open
+            ));
+        }
+        if assigned.is_empty() && self.epoch.load(Ordering::Acquire) > 0 {
+            reasons.push("the partition map gives this node no partitions".to_string());
+        }
         NodeHealth {
             node_id: self.id,
             epoch: self.epoch.load(Ordering::Acquire),
-            partitions: self.assigned().into_iter().collect(),
-            files,
-            nodes,
-            edges,
+            cpg_tables_status: if reasons.is_empty() {
+                TablesStatus::Healthy
+            } else {
+                TablesStatus::Degraded
+            },
+            reasons,
+            partitions: assigned,
+            held,
+            files: files.len() as u64,
+            total_cpg_nodes: nodes,
+            total_cpg_edges: edges,
+            cache_hit_rate: if hits + misses == 0 {
+                0.0
+            } else {
+                hits as f64 / (hits + misses) as f64
+            },
+            queries,
+            memory_usage_mb,
+            memory_limit_mb: self.memory_limit_mb,
         }
     }
 }
@@ -469,8 +541,9 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<PartitionSummaries>, CpgError> {
+        let started = std::time::Instant::now();
         self.0.check_at(epoch, partitions.iter().copied()).await?;
-        Ok(partitions
+        let out = partitions
             .into_iter()
             .map(|p| {
                 let store = self.0.store(p);
@@ -482,7 +555,9 @@ impl NodeService for NodeServer {
                     modules,
                 }
             })
-            .collect())
+            .collect();
+        self.0.reads.record(started.elapsed());
+        Ok(out)
     }
 
     async fn file_hashes(
@@ -491,6 +566,7 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<(u32, String, u64)>, CpgError> {
+        let started = std::time::Instant::now();
         self.0.check_at(epoch, partitions.iter().copied()).await?;
         let mut out = Vec::new();
         for p in partitions {
@@ -501,6 +577,7 @@ impl NodeService for NodeServer {
             }
         }
         out.sort();
+        self.0.reads.record(started.elapsed());
         Ok(out)
     }
 

@@ -27,6 +27,7 @@ async fn start(
     let (node, quarantined) = Node::open(&NodeConfig {
         node_id: 1,
         data_dir: dir.to_path_buf(),
+        memory_limit_mb: None,
     })
     .unwrap();
     assert!(quarantined.is_empty());

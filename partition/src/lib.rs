@@ -11,3 +11,4 @@ pub mod partitioning;
 pub mod snapshot;
 pub mod store;
 pub mod summary;
+pub mod vitals;

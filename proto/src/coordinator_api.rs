@@ -80,4 +80,6 @@ pub trait CoordinatorService {
     async fn configure(partitions: u32, replication: u32, vnodes: u32) -> Result<(), CpgError>;
     /// Run an analysis on what the cluster holds (any member answers).
     async fn query(query: crate::Query) -> Result<crate::Answer, CpgError>;
+    /// The cluster's health as this coordinator sees it, every node asked.
+    async fn health() -> Result<crate::ClusterHealth, CpgError>;
 }

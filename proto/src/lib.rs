@@ -8,6 +8,7 @@
 pub mod coordinator_api;
 pub mod error;
 pub mod fragment;
+pub mod health;
 pub mod kinds;
 pub mod mfa;
 pub mod node_api;
@@ -20,6 +21,9 @@ pub use error::CpgError;
 pub use fragment::{
     CallSite, ClauseDef, Diagnostic, Edge, FileCpg, FunctionDef, ModuleDep, ModuleFragment, Node,
     Span, StrId,
+};
+pub use health::{
+    ClusterHealth, LatencySummary, NodeEntry, NodeHealth, PartitionHealth, RaftHealth, TablesStatus,
 };
 pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
 pub use mfa::{Mfa, MfaParseError};

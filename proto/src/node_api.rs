@@ -68,18 +68,6 @@ pub struct PartitionSummaries {
     pub modules: Vec<ModuleSummary>,
 }
 
-/// What a node reports about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeHealth {
-    pub node_id: u64,
-    pub epoch: u64,
-    pub partitions: Vec<u32>,
-    /// Distinct source files with modules in the partitions held.
-    pub files: u64,
-    pub nodes: u64,
-    pub edges: u64,
-}
-
 #[tarpc::service]
 pub trait NodeService {
     /// Parse files (the CPU-heavy step) and group their fragments by
@@ -110,5 +98,5 @@ pub trait NodeService {
     /// Take on the partition map `map` (sent by a coordinator's heartbeat
     /// reply, or by tests without coordinators); an older epoch is refused.
     async fn assign(map: NodeMap) -> Result<(), CpgError>;
-    async fn health() -> NodeHealth;
+    async fn health() -> crate::NodeHealth;
 }

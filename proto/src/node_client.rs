@@ -35,6 +35,15 @@ pub enum CallError {
     Unreachable(String),
 }
 
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Node(e) => write!(f, "{e}"),
+            CallError::Unreachable(why) => f.write_str(why),
+        }
+    }
+}
+
 impl NodeClient {
     pub fn new(node_id: u64, addr: SocketAddr) -> NodeClient {
         NodeClient {

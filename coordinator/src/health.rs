@@ -1,0 +1,232 @@
+//! The cluster's health from one coordinator: node reports combined with
+//! the partition map and the Raft group, judged against the thresholds of
+//! the operations guide, and rendered for people.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use proto::coordinator_api::ClusterView;
+use proto::{ClusterHealth, LatencySummary, NodeEntry, NodeHealth, RaftHealth, TablesStatus};
+
+/// What the answering coordinator measures about itself.
+#[derive(Debug, Clone)]
+pub struct OwnVitals {
+    pub cache_hit_rate: f64,
+    pub queries: LatencySummary,
+    pub memory_usage_mb: f64,
+    pub memory_limit_mb: Option<u64>,
+}
+
+/// Query time above which a process is degraded (the operations guide).
+const SLOW_P99_MS: f64 = 500.0;
+
+/// Combine the node reports (`Err`: why a node could not be asked) with the
+/// partition map: totals once per partition, partitions with too few or no
+/// answering replicas, and a status with its reasons.
+pub fn cluster_health(
+    view: &ClusterView,
+    reports: BTreeMap<u64, Result<NodeHealth, String>>,
+    raft: RaftHealth,
+    own: OwnVitals,
+) -> ClusterHealth {
+    let mut reasons = Vec::new();
+    let mut under = Vec::new();
+    let mut unavailable = Vec::new();
+    let (mut nodes_total, mut edges_total) = (0, 0);
+    for p in 0..view.partitions {
+        let replicas = view.assignment.get(&p).cloned().unwrap_or_default();
+        // Replicas that answered and hold the partition under the map.
+        let serving: Vec<&NodeHealth> = replicas
+            .iter()
+            .filter_map(|id| reports.get(id).and_then(|r| r.as_ref().ok()))
+            .filter(|h| h.partitions.contains(&p))
+            .collect();
+        if serving.is_empty() {
+            unavailable.push(p);
+        } else if (serving.len() as u32) < view.replication.min(view.nodes.len().max(1) as u32) {
+            under.push(p);
+        }
+        if let Some(held) = serving
+            .first()
+            .and_then(|h| h.held.iter().find(|x| x.partition == p))
+        {
+            nodes_total += held.cpg_nodes;
+            edges_total += held.cpg_edges;
+        }
+    }
+    if raft.leader.is_none() {
+        reasons.push("the Raft group has no leader: metadata writes (ingests) are refused".into());
+    }
+    if view.assignment.is_empty() && view.partitions > 0 {
+        reasons.push("no partitions are placed yet: start storage nodes".into());
+    }
+    if !unavailable.is_empty() {
+        reasons.push(format!(
+            "{} partitions have no replica answering: queries leave their modules out",
+            unavailable.len()
+        ));
+    }
+    if !under.is_empty() {
+        reasons.push(format!(
+            "{} partitions have fewer than {} replicas answering",
+            under.len(),
+            view.replication
+        ));
+    }
+    let mut entries = Vec::new();
+    for n in &view.nodes {
+        let (health, error) = match reports.get(&n.id) {
+            Some(Ok(h)) => {
+                if h.cpg_tables_status != TablesStatus::Healthy {
+                    reasons.push(format!(
+                        "node {} is {}: {}",
+                        n.id,
+                        h.cpg_tables_status.as_str(),
+                        h.reasons.join("; ")
+                    ));
+                }
+                (Some(h.clone()), None)
+            }
+            Some(Err(e)) => {
+                reasons.push(format!(
+                    "node {} at {} does not answer: {e}",
+                    n.id, n.address
+                ));
+                (None, Some(e.clone()))
+            }
+            None => (None, Some("not asked".to_string())),
+        };
+        entries.push(NodeEntry {
+            id: n.id,
+            address: n.address.clone(),
+            state: n.state.clone(),
+            health,
+            error,
+        });
+    }
+    if own.queries.p99_query_time_ms > SLOW_P99_MS {
+        reasons.push(format!(
+            "this coordinator's p99 query time {:.0} ms is above {SLOW_P99_MS:.0} ms",
+            own.queries.p99_query_time_ms
+        ));
+    }
+    if let Some(limit) = own.memory_limit_mb {
+        if own.memory_usage_mb > 0.8 * limit as f64 {
+            reasons.push(format!(
+                "this coordinator's memory {:.0} MB is above 80% of its {limit} MB limit",
+                own.memory_usage_mb
+            ));
+        }
+    }
+    let status = if !unavailable.is_empty() || raft.leader.is_none() || view.assignment.is_empty() {
+        TablesStatus::Unhealthy
+    } else if reasons.is_empty() {
+        TablesStatus::Healthy
+    } else {
+        TablesStatus::Degraded
+    };
+    ClusterHealth {
+        cpg_tables_status: status,
+        reasons,
+        total_cpg_nodes: nodes_total,
+        total_cpg_edges: edges_total,
+        cache_hit_rate: own.cache_hit_rate,
+        queries: own.queries,
+        memory_usage_mb: own.memory_usage_mb,
+        memory_limit_mb: own.memory_limit_mb,
+        partitions_total: view.partitions,
+        replication: view.replication,
+        partitions_under_replicated: under,
+        partitions_unavailable: unavailable,
+        catalog_generation: view.generation,
+        catalog_files: view.files,
+        raft,
+        nodes: entries,
+    }
+}
+
+fn latency(l: &LatencySummary) -> String {
+    if l.count == 0 {
+        return "no queries yet".to_string();
+    }
+    format!(
+        "avg {:.2} ms, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms over the last {}",
+        l.avg_query_time_ms, l.p50_query_time_ms, l.p95_query_time_ms, l.p99_query_time_ms, l.count
+    )
+}
+
+fn memory(used: f64, limit: Option<u64>) -> String {
+    match limit {
+        Some(l) => format!("{used:.0} MB of {l} MB"),
+        None => format!("{used:.0} MB (no limit set)"),
+    }
+}
+
+/// The report as a person reads it.
+pub fn render(h: &ClusterHealth) -> String {
+    let mut s = format!("cluster: {}\n", h.cpg_tables_status.as_str());
+    for r in &h.reasons {
+        let _ = writeln!(s, "  - {r}");
+    }
+    let _ = writeln!(
+        s,
+        "CPG: {} nodes, {} edges; catalog generation {} with {} files",
+        h.total_cpg_nodes, h.total_cpg_edges, h.catalog_generation, h.catalog_files
+    );
+    let _ = writeln!(
+        s,
+        "partitions: {} (R={}), {} under-replicated, {} unavailable",
+        h.partitions_total,
+        h.replication,
+        h.partitions_under_replicated.len(),
+        h.partitions_unavailable.len()
+    );
+    let _ = writeln!(
+        s,
+        "raft: leader {} ({}), term {}, members {:?}; answered by coordinator {}",
+        h.raft.leader.map_or("none".to_string(), |l| l.to_string()),
+        h.raft.leader_address.as_deref().unwrap_or("-"),
+        h.raft.term,
+        h.raft.members,
+        h.raft.this
+    );
+    let _ = writeln!(
+        s,
+        "coordinator: cache hit rate {:.2}; queries {}; memory {}",
+        h.cache_hit_rate,
+        latency(&h.queries),
+        memory(h.memory_usage_mb, h.memory_limit_mb)
+    );
+    for n in &h.nodes {
+        match &n.health {
+            Some(x) => {
+                let _ = writeln!(
+                    s,
+                    "node {} at {} ({}): {}; {} partitions, {} files, {} CPG nodes, {} edges; cache hit rate {:.2}; reads {}; memory {}",
+                    n.id,
+                    n.address,
+                    n.state,
+                    x.cpg_tables_status.as_str(),
+                    x.partitions.len(),
+                    x.files,
+                    x.total_cpg_nodes,
+                    x.total_cpg_edges,
+                    x.cache_hit_rate,
+                    latency(&x.queries),
+                    memory(x.memory_usage_mb, x.memory_limit_mb)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "node {} at {} ({}): not answering: {}",
+                    n.id,
+                    n.address,
+                    n.state,
+                    n.error.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    s
+}

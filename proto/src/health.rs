@@ -1,0 +1,121 @@
+//! Health reports: per storage node, and for the whole cluster as one
+//! coordinator sees it. Field names are the ones `cpg health --json` prints
+//! (those of the CPG Operations Guide where it names them).
+
+use serde::{Deserialize, Serialize};
+
+/// Recent request latencies (a sliding window of the last requests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Requests in the window.
+    pub count: u64,
+    pub avg_query_time_ms: f64,
+    pub p50_query_time_ms: f64,
+    pub p95_query_time_ms: f64,
+    pub p99_query_time_ms: f64,
+}
+
+/// `healthy`, `degraded` or `unhealthy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TablesStatus {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+impl TablesStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TablesStatus::Healthy => "healthy",
+            TablesStatus::Degraded => "degraded",
+            TablesStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// One partition replica on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionHealth {
+    pub partition: u32,
+    pub files: u64,
+    pub modules: u64,
+    pub cpg_nodes: u64,
+    pub cpg_edges: u64,
+}
+
+/// What a storage node reports about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeHealth {
+    pub node_id: u64,
+    pub epoch: u64,
+    pub cpg_tables_status: TablesStatus,
+    /// Why the status is not `healthy`, one measured reason each.
+    pub reasons: Vec<String>,
+    /// Partitions the map assigns to this node.
+    pub partitions: Vec<u32>,
+    /// What it holds, per assigned partition.
+    pub held: Vec<PartitionHealth>,
+    /// Distinct source files with modules in the partitions held.
+    pub files: u64,
+    pub total_cpg_nodes: u64,
+    pub total_cpg_edges: u64,
+    /// Hits / (hits + misses) of the partitions' analysis caches (0 when unused).
+    pub cache_hit_rate: f64,
+    /// Read requests (summaries, file hashes) served recently.
+    pub queries: LatencySummary,
+    pub memory_usage_mb: f64,
+    /// The configured limit, if any.
+    pub memory_limit_mb: Option<u64>,
+}
+
+/// The Raft group as the answering coordinator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftHealth {
+    /// The coordinator that answered.
+    pub this: u64,
+    pub leader: Option<u64>,
+    pub leader_address: Option<String>,
+    pub term: u64,
+    pub members: Vec<u64>,
+    pub last_applied: Option<u64>,
+}
+
+/// A registered node and what it answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeEntry {
+    pub id: u64,
+    pub address: String,
+    /// The registry's state (`up`, `suspect`, `gone`).
+    pub state: String,
+    /// Its report; `None` with `error` when it could not be had.
+    pub health: Option<NodeHealth>,
+    pub error: Option<String>,
+}
+
+/// The cluster's health from one coordinator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterHealth {
+    pub cpg_tables_status: TablesStatus,
+    pub reasons: Vec<String>,
+    /// Counted once per partition (from one replica that answered).
+    pub total_cpg_nodes: u64,
+    pub total_cpg_edges: u64,
+    /// The answering coordinator's answer cache.
+    pub cache_hit_rate: f64,
+    /// The answering coordinator's recent analysis queries.
+    pub queries: LatencySummary,
+    /// The answering coordinator's resident memory.
+    pub memory_usage_mb: f64,
+    pub memory_limit_mb: Option<u64>,
+    pub partitions_total: u32,
+    pub replication: u32,
+    /// Partitions with fewer answering replicas than `replication`.
+    pub partitions_under_replicated: Vec<u32>,
+    /// Partitions no replica answered for.
+    pub partitions_unavailable: Vec<u32>,
+    pub catalog_generation: u64,
+    pub catalog_files: u64,
+    pub raft: RaftHealth,
+    pub nodes: Vec<NodeEntry>,
+}
