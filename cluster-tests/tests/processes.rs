@@ -627,7 +627,7 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_reports_the_cluster_and_a_lost_node() {
+async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
     let mut cluster = Cluster::start(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
@@ -678,6 +678,39 @@ async fn health_reports_the_cluster_and_a_lost_node() {
     assert_eq!(h.cache_hit_rate, 0.5, "one miss, one hit");
     assert!(h.queries.count >= 2 && h.queries.p99_query_time_ms >= h.queries.p50_query_time_ms);
     assert!(h.memory_usage_mb > 0.0);
+
+    // Defragmentation: nothing is over the threshold after a first ingest;
+    // forced, every held partition is rebuilt and answers stay the same.
+    let export = |out: std::process::Output| String::from_utf8(out.stdout).unwrap();
+    let calls_before = export(run(&["export", "call-graph"]));
+    let defrag = |args: &[&str]| -> serde_json::Value {
+        let out = run(args);
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let rebuilt = |v: &serde_json::Value| -> usize {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|n| n["partitions"].as_array().unwrap())
+            .filter(|p| p["rebuilt"] == true)
+            .count()
+    };
+    assert_eq!(rebuilt(&defrag(&["defrag", "--json"])), 0);
+    let forced = defrag(&["defrag", "--force", "--json"]);
+    assert_eq!(rebuilt(&forced), 2 * P as usize, "every replica: {forced}");
+    for p in forced
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["partitions"].as_array().unwrap())
+    {
+        assert!(
+            p["bytes_after"].as_u64() <= p["bytes_before"].as_u64(),
+            "{p}"
+        );
+    }
+    assert_eq!(export(run(&["export", "call-graph"])), calls_before);
 
     // A node lost: its partitions are under-replicated, none unavailable
     // (R=2), the report says which node and the cluster is degraded.

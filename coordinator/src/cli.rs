@@ -79,6 +79,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the tables of partitions whose share of deleted rows (left by
+    /// replaced or removed modules) is over each node's threshold (needs
+    /// --coordinator); queries go on meanwhile. Reports bytes before and after.
+    Defrag {
+        /// Rebuild every partition, whatever its share of deleted rows.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// A local cluster of real processes on 127.0.0.1, without containers.
     DevCluster {
         #[command(subcommand)]
@@ -329,6 +339,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Callees(args) => walk(&coordinators, args, false),
         Command::Ingest { path } => ingest(&coordinators, &path),
         Command::Health { json } => health(&coordinators, json),
+        Command::Defrag { force, json } => defrag(&coordinators, force, json),
         Command::DevCluster { action } => dev_cluster(action),
     }
 }
@@ -428,6 +439,98 @@ fn health(coordinators: &[String], json: bool) -> Result<()> {
     write_stdout(&text)?;
     if report.cpg_tables_status == proto::TablesStatus::Unhealthy {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// One node's answer to `cpg defrag`.
+#[derive(Debug, serde::Serialize)]
+struct NodeDefrag {
+    node_id: u64,
+    address: String,
+    partitions: Vec<proto::PartitionDefrag>,
+    error: Option<String>,
+}
+
+/// `cpg defrag`: every registered node, one after the other (a rebuild
+/// takes CPU; one node at a time keeps the others answering at full speed).
+fn defrag(coordinators: &[String], force: bool, json: bool) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg defrag works on a cluster's nodes: give --coordinator HOST:PORT or set CPG_COORDINATOR (an embedded run builds fresh tables every time)");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let results = runtime.block_on(async {
+        let (view, clients) = connect(coordinators).await?;
+        let mut out = Vec::new();
+        for n in &view.nodes {
+            let Some(client) = clients.get(&n.id) else {
+                continue;
+            };
+            let r = client
+                .call(Duration::from_secs(600), |c, ctx| async move {
+                    c.defrag(ctx, force).await.map(Ok)
+                })
+                .await;
+            let (partitions, error) = match r {
+                Ok(p) => (p, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
+            out.push(NodeDefrag {
+                node_id: n.id,
+                address: n.address.clone(),
+                partitions,
+                error,
+            });
+        }
+        Ok::<_, anyhow::Error>(out)
+    })?;
+    let text = if json {
+        serde_json::to_string_pretty(&results)? + "\n"
+    } else {
+        let mut s = String::new();
+        let (mut before, mut after) = (0u64, 0u64);
+        for n in &results {
+            if let Some(e) = &n.error {
+                s.push_str(&format!(
+                    "node {} at {}: not answering: {e}\n",
+                    n.node_id, n.address
+                ));
+                continue;
+            }
+            let rebuilt: Vec<&proto::PartitionDefrag> =
+                n.partitions.iter().filter(|p| p.rebuilt).collect();
+            let b: u64 = n.partitions.iter().map(|p| p.bytes_before).sum();
+            let a: u64 = n.partitions.iter().map(|p| p.bytes_after).sum();
+            before += b;
+            after += a;
+            s.push_str(&format!(
+                "node {}: {} of {} partitions rebuilt; tables {:.1} MiB -> {:.1} MiB\n",
+                n.node_id,
+                rebuilt.len(),
+                n.partitions.len(),
+                b as f64 / 1048576.0,
+                a as f64 / 1048576.0
+            ));
+            for p in rebuilt {
+                s.push_str(&format!(
+                    "  partition {}: {:.0}% deleted rows, {} -> {} bytes\n",
+                    p.partition,
+                    p.deleted_ratio_before * 100.0,
+                    p.bytes_before,
+                    p.bytes_after
+                ));
+            }
+        }
+        s.push_str(&format!(
+            "all nodes: {:.1} MiB -> {:.1} MiB\n",
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0
+        ));
+        s
+    };
+    write_stdout(&text)?;
+    if results.iter().any(|n| n.error.is_some()) {
+        bail!("some nodes did not answer (listed above)");
     }
     Ok(())
 }

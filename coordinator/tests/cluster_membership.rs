@@ -82,6 +82,7 @@ async fn start_node(
         node_id: id,
         data_dir: dir.to_path_buf(),
         memory_limit_mb: None,
+        defrag_threshold: node::service::DEFRAG_THRESHOLD,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

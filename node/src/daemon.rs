@@ -38,6 +38,10 @@ pub struct Args {
     /// the node degraded above 80% of it.
     #[arg(long, env = "CPG_MEMORY_LIMIT_MB")]
     pub memory_limit_mb: Option<u64>,
+    /// A partition rebuilds its tables when more than this share of its
+    /// rows are deleted (0..=1).
+    #[arg(long, default_value_t = service::DEFRAG_THRESHOLD)]
+    pub defrag_threshold: f64,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -69,6 +73,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         node_id: args.id,
         data_dir: args.data_dir.clone(),
         memory_limit_mb: args.memory_limit_mb,
+        defrag_threshold: args.defrag_threshold,
     })?;
     for (path, reason) in &quarantined {
         eprintln!("cpg-node: moved damaged {} aside: {reason}", path.display());

@@ -37,7 +37,13 @@ pub struct NodeConfig {
     /// Resident memory the node should stay under (reported by `health`,
     /// which calls the node degraded above 80% of it).
     pub memory_limit_mb: Option<u64>,
+    /// A partition rebuilds its tables after a write leaves more than this
+    /// share of deleted rows (the operations guide's 30%).
+    pub defrag_threshold: f64,
 }
+
+/// The operations guide's default: defragment above 30% deleted entries.
+pub const DEFRAG_THRESHOLD: f64 = 0.30;
 
 /// A storage node's state, shared by every connection.
 #[derive(Debug)]
@@ -60,6 +66,7 @@ pub struct Node {
     /// Latencies of recent read requests (summaries, file hashes).
     reads: LatencyWindow,
     memory_limit_mb: Option<u64>,
+    defrag_threshold: f64,
     /// Records cut from damaged partition logs when the node opened.
     quarantined_at_open: usize,
 }
@@ -87,6 +94,7 @@ impl Node {
             writing: std::sync::Mutex::new(()),
             reads: LatencyWindow::default(),
             memory_limit_mb: config.memory_limit_mb,
+            defrag_threshold: config.defrag_threshold,
             quarantined_at_open: loaded.quarantined.len(),
         };
         for stored in loaded.files {
@@ -239,6 +247,7 @@ impl Node {
             .into_iter()
             .map(|(p, w)| (self.store(p), w))
             .collect();
+        let threshold = self.defrag_threshold;
         work.into_par_iter().for_each(|(store, (puts, removes))| {
             for file in removes {
                 store.remove_file(&file);
@@ -251,8 +260,42 @@ impl Node {
                     diagnostics: Vec::new(),
                 });
             }
+            if store.counts().deleted_ratio() > threshold {
+                store.compact();
+            }
         });
         Ok(changed)
+    }
+
+    /// Rebuild the tables of held partitions over the threshold (or all,
+    /// with `force`), reporting bytes before and after.
+    pub fn defrag(&self, force: bool) -> Vec<proto::PartitionDefrag> {
+        // Every assigned partition; one never written to has empty tables.
+        let stores: Vec<(u32, Arc<Store>)> = self
+            .assigned()
+            .into_iter()
+            .map(|p| (p, self.store(p)))
+            .collect();
+        stores
+            .into_iter()
+            .map(|(partition, store)| {
+                let ratio = store.counts().deleted_ratio();
+                let rebuilt = force || ratio > self.defrag_threshold;
+                let (before, after) = if rebuilt {
+                    store.compact()
+                } else {
+                    let bytes = store.memory().total;
+                    (bytes, bytes)
+                };
+                proto::PartitionDefrag {
+                    partition,
+                    deleted_ratio_before: ratio,
+                    bytes_before: before as u64,
+                    bytes_after: after as u64,
+                    rebuilt,
+                }
+            })
+            .collect()
     }
 
     /// Write `writes` to every replica of their partitions under `map`: this
@@ -331,6 +374,8 @@ impl Node {
                     modules: 0,
                     cpg_nodes: 0,
                     cpg_edges: 0,
+                    deleted_ratio: 0.0,
+                    table_bytes: 0,
                 });
                 continue;
             };
@@ -346,6 +391,8 @@ impl Node {
                 modules: s.modules,
                 cpg_nodes: s.nodes,
                 cpg_edges: s.edges,
+                deleted_ratio: store.counts().deleted_ratio(),
+                table_bytes: store.memory().total as u64,
             });
             // A file whose modules span partitions counts once.
             let t = store.read();
@@ -593,6 +640,13 @@ impl NodeService for NodeServer {
 
     async fn health(self, _: Context) -> NodeHealth {
         self.0.health()
+    }
+
+    async fn defrag(self, _: Context, force: bool) -> Vec<proto::PartitionDefrag> {
+        let node = self.0.clone();
+        tokio::task::spawn_blocking(move || node.defrag(force))
+            .await
+            .unwrap_or_default()
     }
 }
 

@@ -19,6 +19,7 @@ const PARTITIONS: u32 = 4;
 
 async fn start(
     dir: &Path,
+    defrag_threshold: f64,
 ) -> (
     SocketAddr,
     tokio::sync::oneshot::Sender<()>,
@@ -28,6 +29,7 @@ async fn start(
         node_id: 1,
         data_dir: dir.to_path_buf(),
         memory_limit_mb: None,
+        defrag_threshold,
     })
     .unwrap();
     assert!(quarantined.is_empty());
@@ -93,7 +95,7 @@ async fn all_summaries(
 #[tokio::test]
 async fn parse_write_read_restart_and_refuse() {
     let dir = tempfile::tempdir().unwrap();
-    let (addr, stop, handle) = start(dir.path()).await;
+    let (addr, stop, handle) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
     let client = connect(addr).await;
     client
         .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
@@ -188,7 +190,7 @@ async fn parse_write_read_restart_and_refuse() {
     stop.send(()).unwrap();
     handle.await.unwrap();
     drop(client);
-    let (addr, stop, handle) = start(dir.path()).await;
+    let (addr, stop, handle) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
     let client = connect(addr).await;
     client
         .assign(context::current(), only_me(3, (0..PARTITIONS).collect()))
@@ -209,4 +211,100 @@ fn only_me(epoch: u64, partitions: Vec<u32>) -> proto::node_api::NodeMap {
         assignment: partitions.into_iter().map(|p| (p, vec![1])).collect(),
         nodes: Default::default(),
     }
+}
+
+/// The example's files, each with a comment appended (new content hashes,
+/// the same modules), as writes for partitions of `PARTITIONS`.
+async fn example_writes(client: &NodeServiceClient, edit: bool) -> Vec<PartitionWrite> {
+    let mut sources = example_sources();
+    if edit {
+        for s in &mut sources {
+            s.bytes.extend_from_slice(b"\n# edited\n");
+        }
+    }
+    client
+        .parse(context::current(), PARTITIONS, sources)
+        .await
+        .unwrap()
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            f.by_partition.iter().map(|(p, frags)| PartitionWrite {
+                partition: *p,
+                file: f.file.clone(),
+                content_hash: f.content_hash,
+                fragments: frags.clone(),
+            })
+        })
+        .collect()
+}
+
+fn ratios(h: &proto::NodeHealth) -> Vec<f64> {
+    h.held.iter().map(|p| p.deleted_ratio).collect()
+}
+
+#[tokio::test]
+async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
+    // Never on its own (threshold 1): every file replaced once leaves half
+    // of each partition's rows deleted; a forced defrag rebuilds them.
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, stop, handle) = start(dir.path(), 1.0).await;
+    let client = connect(addr).await;
+    client
+        .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
+        .await
+        .unwrap()
+        .unwrap();
+    for edit in [false, true] {
+        let writes = example_writes(&client, edit).await;
+        client
+            .write(context::current(), 1, writes)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let before = all_summaries(&client, 1).await;
+    let h = client.health(context::current()).await.unwrap();
+    assert!(
+        ratios(&h).iter().all(|r| (0.45..=0.55).contains(r)),
+        "{:?}",
+        ratios(&h)
+    );
+    let unforced = client.defrag(context::current(), false).await.unwrap();
+    assert!(unforced
+        .iter()
+        .all(|d| !d.rebuilt && d.bytes_after == d.bytes_before));
+    let forced = client.defrag(context::current(), true).await.unwrap();
+    assert_eq!(forced.len(), PARTITIONS as usize);
+    for d in &forced {
+        assert!(d.rebuilt && d.bytes_after < d.bytes_before, "{d:?}");
+    }
+    let h = client.health(context::current()).await.unwrap();
+    assert!(ratios(&h).iter().all(|r| *r == 0.0), "{:?}", ratios(&h));
+    assert_eq!(all_summaries(&client, 1).await, before, "nothing lost");
+    let _ = stop.send(());
+    handle.await.unwrap();
+
+    // At the default 30%, the write that replaced them rebuilt on its own.
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, stop, handle) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
+    let client = connect(addr).await;
+    client
+        .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
+        .await
+        .unwrap()
+        .unwrap();
+    for edit in [false, true] {
+        let writes = example_writes(&client, edit).await;
+        client
+            .write(context::current(), 1, writes)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let h = client.health(context::current()).await.unwrap();
+    assert!(ratios(&h).iter().all(|r| *r == 0.0), "{:?}", ratios(&h));
+    assert_eq!(all_summaries(&client, 1).await, before);
+    let _ = stop.send(());
+    handle.await.unwrap();
 }

@@ -35,13 +35,29 @@ impl TablesStatus {
 }
 
 /// One partition replica on a node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionHealth {
     pub partition: u32,
     pub files: u64,
     pub modules: u64,
     pub cpg_nodes: u64,
     pub cpg_edges: u64,
+    /// Share of table rows that are tombstones of replaced or removed
+    /// modules (0..=1); the partition defragments itself above a threshold.
+    pub deleted_ratio: f64,
+    /// Bytes its tables and indexes take.
+    pub table_bytes: u64,
+}
+
+/// One partition's defragmentation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionDefrag {
+    pub partition: u32,
+    pub deleted_ratio_before: f64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Whether its tables were rebuilt (forced, or over the threshold).
+    pub rebuilt: bool,
 }
 
 /// What a storage node reports about itself.

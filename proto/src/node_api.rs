@@ -99,4 +99,8 @@ pub trait NodeService {
     /// reply, or by tests without coordinators); an older epoch is refused.
     async fn assign(map: NodeMap) -> Result<(), CpgError>;
     async fn health() -> crate::NodeHealth;
+    /// Rebuild the tables of held partitions whose share of deleted rows is
+    /// over the node's threshold, or of all of them with `force`. Queries
+    /// are served from the old tables meanwhile.
+    async fn defrag(force: bool) -> Vec<crate::PartitionDefrag>;
 }

@@ -309,6 +309,10 @@ impl Tables {
     /// ids, indexes are remapped, strings no longer used are dropped.
     pub fn compact(&self) -> Tables {
         let mut out = Tables::new();
+        // Exactly the live rows: no growth slack left in the rebuilt tables.
+        out.nodes.reserve_exact(self.counts.live_nodes as usize);
+        out.edges.reserve_exact(self.counts.live_edges as usize);
+        out.calls.reserve_exact(self.counts.live_calls as usize);
         let mut slot_map: Vec<Option<Moved>> = vec![None; self.slots.len()];
         for (old_id, slot) in self.slots.iter().enumerate().filter(|(_, s)| s.live) {
             let new_id = out.slots.len() as u32;
