@@ -136,6 +136,8 @@ impl Drop for Cluster {
 pub struct Cluster {
     pub coordinators: Vec<Proc>,
     pub nodes: Vec<Proc>,
+    /// Flags given to every process.
+    extra: Vec<String>,
     _root: tempfile::TempDir,
 }
 
@@ -143,6 +145,18 @@ impl Cluster {
     /// Start `coordinators` coordinators (the first initializes the group
     /// with P partitions and R replicas) and `nodes` storage nodes.
     pub fn start(coordinators: usize, nodes: usize, partitions: u32, replication: u32) -> Cluster {
+        Cluster::start_with(coordinators, nodes, partitions, replication, &[])
+    }
+
+    /// [`Cluster::start`] with `extra` flags for every process (coordinators
+    /// and nodes, those added later too).
+    pub fn start_with(
+        coordinators: usize,
+        nodes: usize,
+        partitions: u32,
+        replication: u32,
+        extra: &[&str],
+    ) -> Cluster {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let caddrs: Vec<String> = (0..coordinators)
             .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -156,6 +170,7 @@ impl Cluster {
         let mut cluster = Cluster {
             coordinators: Vec::new(),
             nodes: Vec::new(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
             _root: root,
         };
         for (i, addr) in caddrs.iter().enumerate() {
@@ -178,6 +193,7 @@ impl Cluster {
             if i == 0 {
                 args.extend(["--init".into(), init.clone()]);
             }
+            args.extend(cluster.extra.iter().cloned());
             let mut p = Proc {
                 id,
                 addr: addr.clone(),
@@ -200,7 +216,7 @@ impl Cluster {
         let id = self.nodes.len() as u64 + 1;
         let addr = format!("127.0.0.1:{}", free_port());
         let data_dir = self._root.path().join(format!("node-{id}"));
-        let args = vec![
+        let mut args: Vec<String> = vec![
             "--id".into(),
             id.to_string(),
             "--listen".into(),
@@ -212,6 +228,7 @@ impl Cluster {
             "--heartbeat-ms".into(),
             "100".into(),
         ];
+        args.extend(self.extra.iter().cloned());
         let mut p = Proc {
             id,
             addr,

@@ -737,3 +737,65 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
+    // TTL 2 s and no periodic sweep: what expires stays until a cleanup.
+    let cluster = Cluster::start_with(
+        1,
+        2,
+        8,
+        2,
+        &["--cache-ttl-secs", "2", "--cache-sweep-secs", "0"],
+    );
+    cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let cpg = cluster_tests::binary("cpg");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&cpg)
+            .arg("--coordinator")
+            .arg(&list)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cpg {args:?}: {out:?}");
+        out.stdout
+    };
+    run(&["ingest", example.to_str().unwrap()]);
+    let cycles = run(&["analyze", "cycles"]);
+    let cleanup = || -> Vec<(String, u64, u64)> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&run(&["cache", "cleanup", "--json"])).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["process"].as_str().unwrap().to_string(),
+                    r["cleanup"]["removed"].as_u64().unwrap(),
+                    r["cleanup"]["entries"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // Fresh: nothing removed; the coordinator holds the answer, each node
+    // the summaries of every partition it holds (8 partitions x 2 replicas).
+    let fresh = cleanup();
+    assert_eq!(fresh.len(), 3, "{fresh:?}");
+    assert!(
+        fresh.iter().all(|(_, removed, _)| *removed == 0),
+        "{fresh:?}"
+    );
+    assert_eq!(fresh[0].2, 1, "{fresh:?}");
+    let node_entries: u64 = fresh[1..].iter().map(|(_, _, e)| e).sum();
+    assert!(node_entries > 0 && node_entries <= 16, "{fresh:?}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Expired: the cleanup removes exactly what was there.
+    let expired = cleanup();
+    for ((p, removed, left), (_, _, before)) in expired.iter().zip(&fresh) {
+        assert_eq!((*removed, *left), (*before, 0), "{p}: {expired:?}");
+    }
+    // And the next query computes again, with the same answer.
+    assert_eq!(run(&["analyze", "cycles"]), cycles);
+}

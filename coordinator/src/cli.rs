@@ -79,6 +79,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The analysis caches of the cluster's processes (needs --coordinator).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Rebuild the tables of partitions whose share of deleted rows (left by
     /// replaced or removed modules) is over each node's threshold (needs
     /// --coordinator); queries go on meanwhile. Reports bytes before and after.
@@ -131,6 +136,17 @@ pub enum DevClusterAction {
     Down {
         #[arg(long)]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Remove cached results that outlived their TTL (or whose data has
+    /// changed) on every coordinator given and every node, now; report how
+    /// many each removed. (Processes also do this every quarter of the TTL.)
+    Cleanup {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -340,6 +356,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ingest { path } => ingest(&coordinators, &path),
         Command::Health { json } => health(&coordinators, json),
         Command::Defrag { force, json } => defrag(&coordinators, force, json),
+        Command::Cache {
+            action: CacheAction::Cleanup { json },
+        } => cache_cleanup(&coordinators, json),
         Command::DevCluster { action } => dev_cluster(action),
     }
 }
@@ -439,6 +458,89 @@ fn health(coordinators: &[String], json: bool) -> Result<()> {
     write_stdout(&text)?;
     if report.cpg_tables_status == proto::TablesStatus::Unhealthy {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// One process's answer to `cpg cache cleanup`.
+#[derive(Debug, serde::Serialize)]
+struct CacheReport {
+    /// `coordinator ADDRESS` or `node ID`.
+    process: String,
+    cleanup: Option<proto::CacheCleanup>,
+    error: Option<String>,
+}
+
+fn cache_cleanup(coordinators: &[String], json: bool) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg cache cleanup works on a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (an embedded run keeps no cache between runs)");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let reports = runtime.block_on(async {
+        let mut out = Vec::new();
+        for address in coordinators {
+            let r = async {
+                let transport = proto::wire::dial(address, Duration::from_secs(3)).await?;
+                let client =
+                    CoordinatorServiceClient::new(tarpc::client::Config::default(), transport)
+                        .spawn();
+                Ok::<_, anyhow::Error>(client.cache_cleanup(tarpc::context::current()).await?)
+            }
+            .await;
+            out.push(CacheReport {
+                process: format!("coordinator {address}"),
+                cleanup: r.as_ref().ok().copied(),
+                error: r.err().map(|e| e.to_string()),
+            });
+        }
+        let (view, clients) = connect(coordinators).await?;
+        for n in &view.nodes {
+            let Some(client) = clients.get(&n.id) else {
+                continue;
+            };
+            let r = client
+                .call(Duration::from_secs(30), |c, ctx| async move {
+                    c.cache_cleanup(ctx).await.map(Ok)
+                })
+                .await;
+            out.push(CacheReport {
+                process: format!("node {} at {}", n.id, n.address),
+                cleanup: r.as_ref().ok().copied(),
+                error: r.err().map(|e| e.to_string()),
+            });
+        }
+        Ok::<_, anyhow::Error>(out)
+    })?;
+    let text = if json {
+        serde_json::to_string_pretty(&reports)? + "\n"
+    } else {
+        let mut s = String::new();
+        for r in &reports {
+            match (&r.cleanup, &r.error) {
+                (Some(c), _) => {
+                    let asked = c.hits + c.misses;
+                    let rate = if asked == 0 {
+                        "no lookups yet".to_string()
+                    } else {
+                        format!("hit rate {:.2}", c.hits as f64 / asked as f64)
+                    };
+                    s.push_str(&format!(
+                        "{}: removed {}, {} left (TTL {} s, {rate})\n",
+                        r.process, c.removed, c.entries, c.ttl_secs
+                    ));
+                }
+                (None, e) => s.push_str(&format!(
+                    "{}: not answering: {}\n",
+                    r.process,
+                    e.as_deref().unwrap_or("")
+                )),
+            }
+        }
+        s
+    };
+    write_stdout(&text)?;
+    if reports.iter().any(|r| r.error.is_some()) {
+        bail!("some processes did not answer (listed above)");
     }
     Ok(())
 }

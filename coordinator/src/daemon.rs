@@ -47,6 +47,14 @@ pub struct Args {
     /// Raft heartbeat interval in milliseconds.
     #[arg(long, default_value_t = 250)]
     pub heartbeat_ms: u64,
+    /// Lifetime of a cached analysis answer in seconds; expired answers are
+    /// swept periodically (every quarter of it) and by `cpg cache cleanup`.
+    #[arg(long, default_value_t = service::CACHE_TTL.as_secs())]
+    pub cache_ttl_secs: u64,
+    /// Seconds between periodic cache sweeps (default: a quarter of the
+    /// TTL; 0 turns them off, leaving `cpg cache cleanup`).
+    #[arg(long)]
+    pub cache_sweep_secs: Option<u64>,
 }
 
 fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
@@ -84,8 +92,23 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         data_dir: args.data_dir.clone(),
         address: address.clone(),
         heartbeat_ms: args.heartbeat_ms,
+        cache_ttl: Duration::from_secs(args.cache_ttl_secs.max(1)),
     };
     let coordinator = Coordinator::start(&config).await?;
+    let sweeper = {
+        let c = coordinator.clone();
+        let every = args
+            .cache_sweep_secs
+            .unwrap_or((args.cache_ttl_secs / 4).max(1));
+        let every = (every > 0).then(|| Duration::from_secs(every));
+        tokio::spawn(async move {
+            let Some(every) = every else { return };
+            loop {
+                tokio::time::sleep(every).await;
+                c.queries.cache_sweep().await;
+            }
+        })
+    };
     eprintln!(
         "cpg-coordinator {}: serving on {address}, data in {}",
         args.id,
@@ -112,6 +135,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         configure_when_leader(&coordinator, cluster).await;
     }
     crate::daemon::stop_signal().await;
+    sweeper.abort();
     let _ = stop_tx.send(true);
     let _ = coordinator.raft.shutdown().await;
     server

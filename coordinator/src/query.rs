@@ -47,9 +47,12 @@ pub struct Snapshot {
     /// Replica failures met while gathering.
     pub failures: Vec<String>,
     taken: Instant,
-    /// Answers already given from this snapshot.
-    answers: std::sync::Mutex<HashMap<Query, Result<Answer, CpgError>>>,
+    /// Answers already given from this snapshot, with when they were computed.
+    answers: std::sync::Mutex<HashMap<Query, CachedAnswer>>,
 }
+
+/// When an answer was computed, and the answer.
+type CachedAnswer = (Instant, Result<Answer, CpgError>);
 
 impl Snapshot {
     /// The snapshot of an embedded build.
@@ -107,17 +110,23 @@ pub fn stats_of(summaries: &[Arc<ModuleSummary>]) -> StoreStats {
 /// snapshot is the current one (a new catalog generation or partition map
 /// makes a new snapshot, with an empty cache).
 pub fn answer(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
-    answer_counted(snapshot, query).0
+    answer_counted(snapshot, query, Duration::MAX).0
 }
 
-/// [`answer`], and whether it came from the cache.
-pub fn answer_counted(snapshot: &Snapshot, query: &Query) -> (Result<Answer, CpgError>, bool) {
+/// [`answer`] with cached answers kept at most `ttl`, and whether the answer
+/// came from the cache.
+pub fn answer_counted(
+    snapshot: &Snapshot,
+    query: &Query,
+    ttl: Duration,
+) -> (Result<Answer, CpgError>, bool) {
     let cached = snapshot
         .answers
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(query)
-        .cloned();
+        .filter(|(at, _)| at.elapsed() < ttl)
+        .map(|(_, a)| a.clone());
     if let Some(a) = cached {
         return (a, true);
     }
@@ -126,8 +135,23 @@ pub fn answer_counted(snapshot: &Snapshot, query: &Query) -> (Result<Answer, Cpg
     if answers.len() >= MAX_CACHED_ANSWERS {
         answers.clear();
     }
-    answers.insert(query.clone(), fresh.clone());
+    answers.insert(query.clone(), (Instant::now(), fresh.clone()));
     (fresh, false)
+}
+
+impl Snapshot {
+    /// Drop answers older than `ttl`; returns how many were dropped.
+    pub fn sweep_answers(&self, ttl: Duration) -> usize {
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        let before = answers.len();
+        answers.retain(|_, (at, _)| at.elapsed() < ttl);
+        before - answers.len()
+    }
+
+    /// Answers held.
+    pub fn cached_answers(&self) -> usize {
+        self.answers.lock().map(|a| a.len()).unwrap_or(0)
+    }
 }
 
 /// Answers kept per snapshot (queries differ by their parameters).
@@ -295,14 +319,18 @@ pub struct QueryEngine {
     current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     /// Deadline of each request to a node.
     deadline: Duration,
-    /// Recent analysis queries, and the answer cache's hits and misses.
+    /// Recent analysis queries, and the answer cache's hits, misses and
+    /// removals (expired, or the snapshot replaced).
     pub latency: LatencyWindow,
     pub hits: AtomicU64,
     pub misses: AtomicU64,
+    pub evictions: AtomicU64,
+    /// Lifetime of a cached answer.
+    pub ttl: Duration,
 }
 
 impl QueryEngine {
-    pub fn new(deadline: Duration) -> QueryEngine {
+    pub fn new(deadline: Duration, ttl: Duration) -> QueryEngine {
         QueryEngine {
             clients: std::sync::Mutex::new(HashMap::new()),
             current: tokio::sync::Mutex::new(None),
@@ -310,6 +338,22 @@ impl QueryEngine {
             latency: LatencyWindow::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            ttl,
+        }
+    }
+
+    /// Remove expired answers from the current snapshot now.
+    pub async fn cache_sweep(&self) -> proto::CacheCleanup {
+        let current = self.current.lock().await.clone();
+        let removed = current.as_ref().map_or(0, |s| s.sweep_answers(self.ttl)) as u64;
+        self.evictions.fetch_add(removed, Ordering::Relaxed);
+        proto::CacheCleanup {
+            removed,
+            entries: current.map_or(0, |s| s.cached_answers()) as u64,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            ttl_secs: self.ttl.as_secs(),
         }
     }
 
@@ -393,7 +437,10 @@ impl QueryEngine {
             taken: Instant::now(),
             answers: std::sync::Mutex::new(HashMap::new()),
         });
-        *slot = Some(snapshot.clone());
+        if let Some(old) = slot.replace(snapshot.clone()) {
+            self.evictions
+                .fetch_add(old.cached_answers() as u64, Ordering::Relaxed);
+        }
         Ok(snapshot)
     }
 }

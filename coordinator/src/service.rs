@@ -39,7 +39,12 @@ pub struct CoordinatorConfig {
     pub address: String,
     /// Raft heartbeat interval in milliseconds (elections time out at 4-8×).
     pub heartbeat_ms: u64,
+    /// How long a cached analysis answer is kept.
+    pub cache_ttl: Duration,
 }
+
+/// Default lifetime of a cached answer.
+pub const CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// One coordinator's state.
 pub struct Coordinator {
@@ -47,7 +52,7 @@ pub struct Coordinator {
     pub address: String,
     pub raft: Raft,
     sm: StateMachine,
-    queries: QueryEngine,
+    pub queries: QueryEngine,
     /// Last heartbeat of each node seen by this coordinator (as leader).
     heartbeats: std::sync::Mutex<BTreeMap<u64, u64>>,
 }
@@ -88,7 +93,7 @@ impl Coordinator {
             address: config.address.clone(),
             raft,
             sm,
-            queries: QueryEngine::new(NODE_DEADLINE),
+            queries: QueryEngine::new(NODE_DEADLINE, config.cache_ttl),
             heartbeats: std::sync::Mutex::new(BTreeMap::new()),
         }))
     }
@@ -221,7 +226,7 @@ impl Coordinator {
                 d
             })
             .await?;
-        let (answer, hit) = answer_counted(&snapshot, query);
+        let (answer, hit) = answer_counted(&snapshot, query, self.queries.ttl);
         let counter = if hit {
             &self.queries.hits
         } else {
@@ -403,6 +408,10 @@ impl CoordinatorService for CoordinatorServer {
 
     async fn health(self, _: Context) -> Result<ClusterHealth, CpgError> {
         self.0.health().await
+    }
+
+    async fn cache_cleanup(self, _: Context) -> proto::CacheCleanup {
+        self.0.queries.cache_sweep().await
     }
 }
 

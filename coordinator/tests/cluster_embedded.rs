@@ -37,6 +37,7 @@ impl TestNode {
             data_dir: dir.to_path_buf(),
             memory_limit_mb: None,
             defrag_threshold: node::service::DEFRAG_THRESHOLD,
+            cache_ttl: node::service::CACHE_TTL,
         })
         .unwrap();
         let listener = tokio::net::TcpListener::bind(addr.unwrap_or(([127, 0, 0, 1], 0).into()))

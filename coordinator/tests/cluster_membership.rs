@@ -52,6 +52,7 @@ async fn start_coordinator(
         data_dir: dir.to_path_buf(),
         address,
         heartbeat_ms: 100,
+        cache_ttl: coordinator::service::CACHE_TTL,
     })
     .await
     .unwrap();
@@ -83,6 +84,7 @@ async fn start_node(
         data_dir: dir.to_path_buf(),
         memory_limit_mb: None,
         defrag_threshold: node::service::DEFRAG_THRESHOLD,
+        cache_ttl: node::service::CACHE_TTL,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -28,6 +28,7 @@ async fn start(id: u64, dir: &Path, listener: tokio::net::TcpListener) -> Member
         data_dir: dir.to_path_buf(),
         address,
         heartbeat_ms: 100,
+        cache_ttl: coordinator::service::CACHE_TTL,
     };
     let coordinator = Coordinator::start(&config).await.unwrap();
     let (raft, sm) = (coordinator.raft.clone(), coordinator.state_machine());

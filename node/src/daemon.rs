@@ -42,6 +42,14 @@ pub struct Args {
     /// rows are deleted (0..=1).
     #[arg(long, default_value_t = service::DEFRAG_THRESHOLD)]
     pub defrag_threshold: f64,
+    /// Lifetime of cached results in seconds; expired ones are swept
+    /// periodically (every quarter of it) and by `cpg cache cleanup`.
+    #[arg(long, default_value_t = service::CACHE_TTL.as_secs())]
+    pub cache_ttl_secs: u64,
+    /// Seconds between periodic cache sweeps (default: a quarter of the
+    /// TTL; 0 turns them off, leaving `cpg cache cleanup`).
+    #[arg(long)]
+    pub cache_sweep_secs: Option<u64>,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -74,7 +82,22 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         data_dir: args.data_dir.clone(),
         memory_limit_mb: args.memory_limit_mb,
         defrag_threshold: args.defrag_threshold,
+        cache_ttl: Duration::from_secs(args.cache_ttl_secs.max(1)),
     })?;
+    let sweeper = {
+        let node = node.clone();
+        let every = args
+            .cache_sweep_secs
+            .unwrap_or((args.cache_ttl_secs / 4).max(1));
+        let every = (every > 0).then(|| Duration::from_secs(every));
+        tokio::spawn(async move {
+            let Some(every) = every else { return };
+            loop {
+                tokio::time::sleep(every).await;
+                node.cache_sweep();
+            }
+        })
+    };
     for (path, reason) in &quarantined {
         eprintln!("cpg-node: moved damaged {} aside: {reason}", path.display());
     }
@@ -124,5 +147,6 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     };
     let _ = stop_tx.send(true);
     let _ = beat.await;
+    sweeper.abort();
     result
 }

@@ -40,7 +40,12 @@ pub struct NodeConfig {
     /// A partition rebuilds its tables after a write leaves more than this
     /// share of deleted rows (the operations guide's 30%).
     pub defrag_threshold: f64,
+    /// How long a cached result (a partition's summaries reply) lives.
+    pub cache_ttl: std::time::Duration,
 }
+
+/// Default lifetime of cached results.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The operations guide's default: defragment above 30% deleted entries.
 pub const DEFRAG_THRESHOLD: f64 = 0.30;
@@ -67,6 +72,7 @@ pub struct Node {
     reads: LatencyWindow,
     memory_limit_mb: Option<u64>,
     defrag_threshold: f64,
+    cache_ttl: std::time::Duration,
     /// Records cut from damaged partition logs when the node opened.
     quarantined_at_open: usize,
 }
@@ -95,6 +101,7 @@ impl Node {
             reads: LatencyWindow::default(),
             memory_limit_mb: config.memory_limit_mb,
             defrag_threshold: config.defrag_threshold,
+            cache_ttl: config.cache_ttl,
             quarantined_at_open: loaded.quarantined.len(),
         };
         for stored in loaded.files {
@@ -152,7 +159,7 @@ impl Node {
     fn store(&self, partition: u32) -> Arc<Store> {
         self.stores
             .entry(partition)
-            .or_insert_with(|| Arc::new(Store::default()))
+            .or_insert_with(|| Arc::new(Store::new(self.cache_ttl)))
             .clone()
     }
 
@@ -265,6 +272,16 @@ impl Node {
             }
         });
         Ok(changed)
+    }
+
+    /// Remove cached results that outlived the TTL or whose partition has
+    /// changed since; returns how many were removed.
+    pub fn cache_sweep(&self) -> u64 {
+        let stores: Vec<Arc<Store>> = self.stores.iter().map(|s| s.value().clone()).collect();
+        stores
+            .iter()
+            .map(|s| s.cache.sweep(s.generation()) as u64)
+            .sum()
     }
 
     /// Rebuild the tables of held partitions over the threshold (or all,
@@ -594,8 +611,15 @@ impl NodeService for NodeServer {
             .into_iter()
             .map(|p| {
                 let store = self.0.store(p);
-                let modules: Vec<ModuleSummary> =
-                    store.summaries().iter().map(|m| (**m).clone()).collect();
+                // Every coordinator gathers the same replies after an ingest.
+                let cached = store.cached("summaries", || {
+                    store
+                        .summaries()
+                        .iter()
+                        .map(|m| (**m).clone())
+                        .collect::<Vec<ModuleSummary>>()
+                });
+                let modules: Vec<ModuleSummary> = (*cached).clone();
                 PartitionSummaries {
                     partition: p,
                     generation: store.generation(),
@@ -640,6 +664,24 @@ impl NodeService for NodeServer {
 
     async fn health(self, _: Context) -> NodeHealth {
         self.0.health()
+    }
+
+    async fn cache_cleanup(self, _: Context) -> proto::CacheCleanup {
+        let removed = self.0.cache_sweep();
+        let (mut entries, mut hits, mut misses) = (0, 0, 0);
+        for s in self.0.stores.iter() {
+            let c = s.value().cache.stats();
+            entries += c.entries;
+            hits += c.hits;
+            misses += c.misses;
+        }
+        proto::CacheCleanup {
+            removed,
+            entries,
+            hits,
+            misses,
+            ttl_secs: self.0.cache_ttl.as_secs(),
+        }
     }
 
     async fn defrag(self, _: Context, force: bool) -> Vec<proto::PartitionDefrag> {

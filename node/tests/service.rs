@@ -30,6 +30,7 @@ async fn start(
         data_dir: dir.to_path_buf(),
         memory_limit_mb: None,
         defrag_threshold,
+        cache_ttl: node::service::CACHE_TTL,
     })
     .unwrap();
     assert!(quarantined.is_empty());

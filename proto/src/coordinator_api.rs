@@ -82,4 +82,7 @@ pub trait CoordinatorService {
     async fn query(query: crate::Query) -> Result<crate::Answer, CpgError>;
     /// The cluster's health as this coordinator sees it, every node asked.
     async fn health() -> Result<crate::ClusterHealth, CpgError>;
+    /// Remove this coordinator's cached answers that outlived their TTL now
+    /// (it also does so periodically).
+    async fn cache_cleanup() -> crate::CacheCleanup;
 }

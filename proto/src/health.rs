@@ -135,3 +135,15 @@ pub struct ClusterHealth {
     pub raft: RaftHealth,
     pub nodes: Vec<NodeEntry>,
 }
+
+/// What a cache cleanup removed, and what the cache holds after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheCleanup {
+    /// Entries removed: older than the TTL, or computed from data that has
+    /// changed since.
+    pub removed: u64,
+    pub entries: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub ttl_secs: u64,
+}

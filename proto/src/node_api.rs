@@ -103,4 +103,7 @@ pub trait NodeService {
     /// over the node's threshold, or of all of them with `force`. Queries
     /// are served from the old tables meanwhile.
     async fn defrag(force: bool) -> Vec<crate::PartitionDefrag>;
+    /// Remove cached results past their TTL or their data's generation now
+    /// (nodes also do it periodically).
+    async fn cache_cleanup() -> crate::CacheCleanup;
 }
