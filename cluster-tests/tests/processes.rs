@@ -712,6 +712,25 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
     }
     assert_eq!(export(run(&["export", "call-graph"])), calls_before);
 
+    // Diagnosis: every node scans its tables and judges its indicators.
+    let out = run(&["diagnose", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = d.as_array().unwrap();
+    assert_eq!(d.len(), 3);
+    for n in d {
+        assert!(n["diagnosis"]["scanned_entries"].as_u64() > Some(0), "{n}");
+        assert!(
+            !n["diagnosis"]["indicators"].as_array().unwrap().is_empty(),
+            "{n}"
+        );
+    }
+    let text = export(run(&["diagnose"]));
+    assert!(
+        text.contains("scan: ") && text.contains("deleted_entries_ratio"),
+        "{text}"
+    );
+
     // A node lost: its partitions are under-replicated, none unavailable
     // (R=2), the report says which node and the cluster is degraded.
     let lost = cluster.nodes[1].id;

@@ -79,6 +79,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Per storage node: a scan benchmark over its real tables, its cache's
+    /// effectiveness, memory-pressure indicators against their thresholds,
+    /// and what to do about each one breached (needs --coordinator).
+    Diagnose {
+        #[arg(long)]
+        json: bool,
+    },
     /// The analysis caches of the cluster's processes (needs --coordinator).
     Cache {
         #[command(subcommand)]
@@ -356,6 +363,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ingest { path } => ingest(&coordinators, &path),
         Command::Health { json } => health(&coordinators, json),
         Command::Defrag { force, json } => defrag(&coordinators, force, json),
+        Command::Diagnose { json } => diagnose(&coordinators, json),
         Command::Cache {
             action: CacheAction::Cleanup { json },
         } => cache_cleanup(&coordinators, json),
@@ -458,6 +466,92 @@ fn health(coordinators: &[String], json: bool) -> Result<()> {
     write_stdout(&text)?;
     if report.cpg_tables_status == proto::TablesStatus::Unhealthy {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// One node's answer to `cpg diagnose`.
+#[derive(Debug, serde::Serialize)]
+struct DiagnoseReport {
+    node_id: u64,
+    address: String,
+    diagnosis: Option<proto::NodeDiagnosis>,
+    error: Option<String>,
+}
+
+fn diagnose(coordinators: &[String], json: bool) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg diagnose examines a cluster's nodes: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let reports = runtime.block_on(async {
+        let (view, clients) = connect(coordinators).await?;
+        let mut out = Vec::new();
+        for n in &view.nodes {
+            let Some(client) = clients.get(&n.id) else {
+                continue;
+            };
+            let r = client
+                .call(Duration::from_secs(120), |c, ctx| async move {
+                    c.diagnose(ctx).await.map(Ok)
+                })
+                .await;
+            out.push(DiagnoseReport {
+                node_id: n.id,
+                address: n.address.clone(),
+                diagnosis: r.as_ref().ok().cloned(),
+                error: r.err().map(|e| e.to_string()),
+            });
+        }
+        Ok::<_, anyhow::Error>(out)
+    })?;
+    let text = if json {
+        serde_json::to_string_pretty(&reports)? + "\n"
+    } else {
+        let mut s = String::new();
+        for r in &reports {
+            let Some(d) = &r.diagnosis else {
+                s.push_str(&format!(
+                    "node {} at {}: not answering: {}\n\n",
+                    r.node_id,
+                    r.address,
+                    r.error.as_deref().unwrap_or("")
+                ));
+                continue;
+            };
+            s.push_str(&format!("node {} at {}\n", r.node_id, r.address));
+            s.push_str(&format!(
+                "  scan: {} table rows in {:.2} ms ({:.1} million rows/s)\n",
+                d.scanned_entries,
+                d.scan_ms,
+                d.scan_entries_per_second / 1e6
+            ));
+            s.push_str(&format!(
+                "  cache: {} entries, {} hits, {} misses, {} evictions, TTL {} s\n",
+                d.cache_entries, d.cache_hits, d.cache_misses, d.cache_evictions, d.cache_ttl_secs
+            ));
+            for i in &d.indicators {
+                s.push_str(&format!(
+                    "  {} {}: {:.3} (threshold {})\n",
+                    if i.breached { "!!" } else { "ok" },
+                    i.name,
+                    i.value,
+                    i.threshold
+                ));
+            }
+            if d.recommendations.is_empty() {
+                s.push_str("  nothing to do\n");
+            }
+            for a in &d.recommendations {
+                s.push_str(&format!("  -> {}\n", a.action));
+            }
+            s.push('\n');
+        }
+        s
+    };
+    write_stdout(&text)?;
+    if reports.iter().any(|r| r.error.is_some()) {
+        bail!("some nodes did not answer (listed above)");
     }
     Ok(())
 }

@@ -271,6 +271,24 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
         "{:?}",
         ratios(&h)
     );
+    // The diagnosis scans every live row (nodes, edges, call rows), judges
+    // the deleted share against the guide's 30% and says to defragment.
+    let d = client.diagnose(context::current()).await.unwrap();
+    let live: u64 = h.held.iter().map(|p| p.cpg_nodes + p.cpg_edges).sum();
+    assert!(d.scanned_entries > 0 && d.scanned_entries <= live, "{d:?}");
+    assert!(d.scan_entries_per_second > 0.0, "{d:?}");
+    let deleted = d
+        .indicators
+        .iter()
+        .find(|i| i.name == "deleted_entries_ratio")
+        .unwrap();
+    assert!(deleted.value > 0.45 && deleted.breached, "{d:?}");
+    assert!(
+        d.recommendations
+            .iter()
+            .any(|r| r.indicator == "deleted_entries_ratio" && r.action.contains("cpg defrag")),
+        "{d:?}"
+    );
     let unforced = client.defrag(context::current(), false).await.unwrap();
     assert!(unforced
         .iter()
@@ -283,6 +301,13 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
     let h = client.health(context::current()).await.unwrap();
     assert!(ratios(&h).iter().all(|r| *r == 0.0), "{:?}", ratios(&h));
     assert_eq!(all_summaries(&client, 1).await, before, "nothing lost");
+    let d = client.diagnose(context::current()).await.unwrap();
+    assert!(
+        d.indicators
+            .iter()
+            .any(|i| i.name == "deleted_entries_ratio" && i.value == 0.0 && !i.breached),
+        "{d:?}"
+    );
     let _ = stop.send(());
     handle.await.unwrap();
 

@@ -60,6 +60,116 @@ impl LatencyWindow {
     }
 }
 
+/// The figures a diagnosis judges. `None`: not applicable (no limit set,
+/// too few lookups to tell).
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    pub memory_usage_mb: f64,
+    pub memory_limit_mb: Option<u64>,
+    pub p99_query_time_ms: Option<f64>,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_evictions: u64,
+    /// The largest share of deleted rows among the partitions, and the
+    /// threshold above which a partition defragments itself.
+    pub deleted_ratio: Option<(f64, f64)>,
+    pub scan_entries_per_second: Option<f64>,
+}
+
+/// Cache lookups below which hit and eviction rates say nothing yet.
+const MIN_LOOKUPS: u64 = 20;
+/// Rows per second under which a table scan is called slow: this machine's
+/// debug build scans tens of millions.
+const SLOW_SCAN: f64 = 1_000_000.0;
+
+/// Judge the figures: memory above 80% of the limit, p99 query time above
+/// 500 ms, frequent evictions, too many deleted entries (the operations
+/// guide's pressure indicators), a poor cache hit rate and a slow scan; a
+/// recommendation for each breached one.
+pub fn judge(f: &Figures) -> (Vec<proto::Indicator>, Vec<proto::Recommendation>) {
+    let mut out = Vec::new();
+    let mut advice = Vec::new();
+    let mut check = |name: &str, value: f64, threshold: f64, above: bool, action: String| {
+        let breached = if above {
+            value > threshold
+        } else {
+            value < threshold
+        };
+        out.push(proto::Indicator {
+            name: name.to_string(),
+            value,
+            threshold,
+            breached,
+        });
+        if breached {
+            advice.push(proto::Recommendation {
+                indicator: name.to_string(),
+                action,
+            });
+        }
+    };
+    if let Some(limit) = f.memory_limit_mb.filter(|l| *l > 0) {
+        let pct = 100.0 * f.memory_usage_mb / limit as f64;
+        check(
+            "memory_usage_percent_of_limit",
+            pct,
+            80.0,
+            true,
+            format!("memory is at {pct:.0}% of the {limit} MB limit: add storage nodes so partitions spread over more memory, or raise --memory-limit-mb"),
+        );
+    }
+    if let Some(p99) = f.p99_query_time_ms {
+        check(
+            "p99_query_time_ms",
+            p99,
+            500.0,
+            true,
+            format!("p99 query time is {p99:.0} ms: check the scan rate and the CPU the node gets; spread partitions over more nodes"),
+        );
+    }
+    let lookups = f.cache_hits + f.cache_misses;
+    if lookups >= MIN_LOOKUPS {
+        let rate = f.cache_evictions as f64 / lookups as f64;
+        check(
+            "eviction_rate",
+            rate,
+            0.10,
+            true,
+            format!("{:.0}% of cache lookups end in an eviction: raise --cache-ttl-secs so results live longer between ingests", rate * 100.0),
+        );
+        let hit = f.cache_hits as f64 / lookups as f64;
+        check(
+            "cache_hit_rate",
+            hit,
+            0.5,
+            false,
+            format!(
+                "only {:.0}% of cache lookups hit: raise --cache-ttl-secs, or ingest less often",
+                hit * 100.0
+            ),
+        );
+    }
+    if let Some((ratio, threshold)) = f.deleted_ratio {
+        check(
+            "deleted_entries_ratio",
+            ratio,
+            threshold,
+            true,
+            format!("{:.0}% of a partition's rows are deleted: run `cpg defrag` (or lower --defrag-threshold so nodes do it after writes)", ratio * 100.0),
+        );
+    }
+    if let Some(rate) = f.scan_entries_per_second {
+        check(
+            "scan_entries_per_second",
+            rate,
+            SLOW_SCAN,
+            false,
+            format!("tables scan at {rate:.0} rows/s: the node is short of CPU or memory bandwidth; give it more, or fewer neighbours"),
+        );
+    }
+    (out, advice)
+}
+
 /// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`); `None` where
 /// there is no procfs.
 fn status_bytes(field: &str) -> Option<u64> {
@@ -97,6 +207,60 @@ mod tests {
         assert!((s.p50_query_time_ms - 150.0).abs() < 1e-9, "{s:?}");
         assert!((s.p95_query_time_ms - 195.0).abs() < 1e-9, "{s:?}");
         assert!((s.p99_query_time_ms - 199.0).abs() < 1e-9, "{s:?}");
+    }
+
+    #[test]
+    fn indicators_are_judged_against_their_thresholds() {
+        let calm = Figures {
+            memory_usage_mb: 100.0,
+            memory_limit_mb: Some(1000),
+            p99_query_time_ms: Some(3.0),
+            cache_hits: 90,
+            cache_misses: 10,
+            cache_evictions: 2,
+            deleted_ratio: Some((0.1, 0.3)),
+            scan_entries_per_second: Some(5e7),
+        };
+        let (ind, advice) = judge(&calm);
+        assert_eq!(ind.len(), 6);
+        assert!(
+            ind.iter().all(|i| !i.breached) && advice.is_empty(),
+            "{ind:?}"
+        );
+        let pressed = Figures {
+            memory_usage_mb: 900.0,
+            p99_query_time_ms: Some(800.0),
+            cache_hits: 5,
+            cache_misses: 45,
+            cache_evictions: 30,
+            deleted_ratio: Some((0.5, 0.3)),
+            scan_entries_per_second: Some(1e5),
+            ..calm
+        };
+        let (_, advice) = judge(&pressed);
+        let names: Vec<&str> = advice.iter().map(|a| a.indicator.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "memory_usage_percent_of_limit",
+                "p99_query_time_ms",
+                "eviction_rate",
+                "cache_hit_rate",
+                "deleted_entries_ratio",
+                "scan_entries_per_second"
+            ]
+        );
+        assert!(advice[4].action.contains("cpg defrag"));
+        // Too few lookups to judge the cache; no limit, no memory indicator.
+        let quiet = Figures {
+            cache_hits: 1,
+            cache_misses: 1,
+            cache_evictions: 1,
+            memory_limit_mb: None,
+            ..calm
+        };
+        let (ind, _) = judge(&quiet);
+        assert_eq!(ind.len(), 3, "{ind:?}");
     }
 
     #[test]

@@ -147,3 +147,42 @@ pub struct CacheCleanup {
     pub misses: u64,
     pub ttl_secs: u64,
 }
+
+/// One measured figure against the threshold the operations guide (or this
+/// project) sets for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Indicator {
+    /// `memory_usage_percent_of_limit`, `p99_query_time_ms`, `eviction_rate`,
+    /// `deleted_entries_ratio`, `cache_hit_rate`, `scan_entries_per_second`.
+    pub name: String,
+    pub value: f64,
+    pub threshold: f64,
+    /// Whether the value is on the wrong side of the threshold.
+    pub breached: bool,
+}
+
+/// What to do about a breached indicator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// The indicator it answers.
+    pub indicator: String,
+    pub action: String,
+}
+
+/// A storage node's diagnosis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeDiagnosis {
+    pub node_id: u64,
+    /// Live table rows scanned (CPG nodes, edges, call rows of every held
+    /// partition) and the rate.
+    pub scanned_entries: u64,
+    pub scan_ms: f64,
+    pub scan_entries_per_second: f64,
+    pub cache_entries: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_evictions: u64,
+    pub cache_ttl_secs: u64,
+    pub indicators: Vec<Indicator>,
+    pub recommendations: Vec<Recommendation>,
+}

@@ -23,8 +23,8 @@ pub use fragment::{
     Span, StrId,
 };
 pub use health::{
-    CacheCleanup, ClusterHealth, LatencySummary, NodeEntry, NodeHealth, PartitionDefrag,
-    PartitionHealth, RaftHealth, TablesStatus,
+    CacheCleanup, ClusterHealth, Indicator, LatencySummary, NodeDiagnosis, NodeEntry, NodeHealth,
+    PartitionDefrag, PartitionHealth, RaftHealth, Recommendation, TablesStatus,
 };
 pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
 pub use mfa::{Mfa, MfaParseError};

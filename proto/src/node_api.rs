@@ -106,4 +106,6 @@ pub trait NodeService {
     /// Remove cached results past their TTL or their data's generation now
     /// (nodes also do it periodically).
     async fn cache_cleanup() -> crate::CacheCleanup;
+    /// Benchmark a scan of the node's tables and judge its indicators.
+    async fn diagnose() -> crate::NodeDiagnosis;
 }
