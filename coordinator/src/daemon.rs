@@ -55,6 +55,9 @@ pub struct Args {
     /// TTL; 0 turns them off, leaving `cpg cache cleanup`).
     #[arg(long)]
     pub cache_sweep_secs: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
 }
 
 fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
@@ -95,6 +98,20 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         cache_ttl: Duration::from_secs(args.cache_ttl_secs.max(1)),
     };
     let coordinator = Coordinator::start(&config).await?;
+    let metrics = match &args.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
+            })?;
+            let c = coordinator.clone();
+            Some(tokio::spawn(proto::metrics::serve_metrics(
+                listener,
+                move || c.metrics(),
+                std::future::pending(),
+            )))
+        }
+        None => None,
+    };
     let sweeper = {
         let c = coordinator.clone();
         let every = args
@@ -136,6 +153,9 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     }
     crate::daemon::stop_signal().await;
     sweeper.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     let _ = stop_tx.send(true);
     let _ = coordinator.raft.shutdown().await;
     server

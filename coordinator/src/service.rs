@@ -236,6 +236,87 @@ impl Coordinator {
         answer
     }
 
+    /// The coordinator's figures in Prometheus' text format: its queries,
+    /// answer cache, Raft state and what its replica of the state holds.
+    pub fn metrics(&self) -> String {
+        let view = self.view();
+        let m = self.raft.metrics().borrow().clone();
+        let q = &self.queries;
+        let mut e = proto::metrics::Exposition::default();
+        e.gauge("cpg_raft_term", "current Raft term", m.current_term as f64);
+        e.gauge(
+            "cpg_raft_is_leader",
+            "1 when this coordinator leads",
+            f64::from(u8::from(m.current_leader == Some(self.id))),
+        );
+        e.gauge(
+            "cpg_raft_has_leader",
+            "1 when a leader is known",
+            f64::from(u8::from(m.current_leader.is_some())),
+        );
+        e.gauge(
+            "cpg_raft_last_applied",
+            "index of the last applied log entry",
+            m.last_applied.map_or(0.0, |l| l.index as f64),
+        );
+        e.gauge(
+            "cpg_raft_members",
+            "voting members of the group",
+            m.membership_config.membership().voter_ids().count() as f64,
+        );
+        e.gauge("cpg_map_epoch", "partition map epoch", view.epoch as f64);
+        e.gauge(
+            "cpg_partitions",
+            "partition count",
+            f64::from(view.partitions),
+        );
+        e.gauge(
+            "cpg_nodes_registered",
+            "storage nodes registered",
+            view.nodes.len() as f64,
+        );
+        e.gauge(
+            "cpg_catalog_generation",
+            "catalog generation",
+            view.generation as f64,
+        );
+        e.gauge(
+            "cpg_catalog_files",
+            "files in the catalog",
+            view.files as f64,
+        );
+        use std::sync::atomic::Ordering::Relaxed;
+        e.counter(
+            "cpg_answer_cache_hits_total",
+            "answers served from the cache",
+            q.hits.load(Relaxed),
+        );
+        e.counter(
+            "cpg_answer_cache_misses_total",
+            "answers computed",
+            q.misses.load(Relaxed),
+        );
+        e.counter(
+            "cpg_answer_cache_evictions_total",
+            "cached answers removed (expired or stale snapshot)",
+            q.evictions.load(Relaxed),
+        );
+        e.gauge(
+            "cpg_memory_usage_bytes",
+            "resident memory",
+            partition::vitals::resident_bytes().unwrap_or(0) as f64,
+        );
+        let (buckets, sum, count) = q.latency.histogram();
+        e.histogram(
+            "cpg_query_seconds",
+            "latency of analysis queries",
+            &buckets,
+            sum,
+            count,
+        );
+        e.finish()
+    }
+
     /// The cluster's health as this coordinator sees it: every registered
     /// node is asked for its report (a short deadline each).
     pub async fn health(&self) -> Result<ClusterHealth, CpgError> {

@@ -266,6 +266,17 @@ async fn nodes_join_through_raft_and_the_cluster_serves_what_embedded_does() {
         .collect();
     let new_leader = until("a new leader", async || leader(&survivors)).await;
     assert_ne!(new_leader.id, first_leader.id);
+    // Its metrics say so, next to the catalog and the query histogram.
+    let metrics = new_leader.metrics();
+    for line in [
+        "cpg_raft_is_leader 1\n",
+        "cpg_raft_has_leader 1\n",
+        "cpg_raft_members 3\n",
+        "cpg_nodes_registered 3\n",
+        "# TYPE cpg_query_seconds histogram\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
     let after: u64 = now_ms();
     until("heartbeats through the new leader", async || {
         let view = new_leader.view();

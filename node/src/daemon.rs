@@ -50,6 +50,9 @@ pub struct Args {
     /// TTL; 0 turns them off, leaving `cpg cache cleanup`).
     #[arg(long)]
     pub cache_sweep_secs: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -97,6 +100,20 @@ pub async fn run(args: Args) -> std::io::Result<()> {
                 node.cache_sweep();
             }
         })
+    };
+    let metrics = match &args.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
+            })?;
+            let node = node.clone();
+            Some(tokio::spawn(proto::metrics::serve_metrics(
+                listener,
+                move || node.metrics(),
+                std::future::pending(),
+            )))
+        }
+        None => None,
     };
     for (path, reason) in &quarantined {
         eprintln!("cpg-node: moved damaged {} aside: {reason}", path.display());
@@ -148,5 +165,8 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     let _ = stop_tx.send(true);
     let _ = beat.await;
     sweeper.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     result
 }

@@ -274,6 +274,96 @@ impl Node {
         Ok(changed)
     }
 
+    /// The node's figures in Prometheus' text format.
+    pub fn metrics(&self) -> String {
+        let h = self.health();
+        let mut e = proto::metrics::Exposition::default();
+        let status = match h.cpg_tables_status {
+            TablesStatus::Healthy => 0.0,
+            TablesStatus::Degraded => 1.0,
+            TablesStatus::Unhealthy => 2.0,
+        };
+        e.gauge(
+            "cpg_tables_status",
+            "0 healthy, 1 degraded, 2 unhealthy",
+            status,
+        );
+        e.gauge(
+            "cpg_node_epoch",
+            "partition map epoch known",
+            h.epoch as f64,
+        );
+        e.gauge(
+            "cpg_partitions",
+            "partitions assigned to this node",
+            h.partitions.len() as f64,
+        );
+        e.gauge("cpg_files", "source files held", h.files as f64);
+        e.gauge(
+            "cpg_total_cpg_nodes",
+            "CPG nodes held",
+            h.total_cpg_nodes as f64,
+        );
+        e.gauge(
+            "cpg_total_cpg_edges",
+            "CPG edges held",
+            h.total_cpg_edges as f64,
+        );
+        let worst = h.held.iter().map(|p| p.deleted_ratio).fold(0.0, f64::max);
+        e.gauge(
+            "cpg_deleted_entries_ratio",
+            "largest share of deleted rows among held partitions",
+            worst,
+        );
+        let bytes: u64 = h.held.iter().map(|p| p.table_bytes).sum();
+        e.gauge(
+            "cpg_table_bytes",
+            "bytes of tables and indexes",
+            bytes as f64,
+        );
+        let (mut hits, mut misses, mut evictions, mut entries) = (0, 0, 0, 0);
+        for s in self.stores.iter() {
+            let c = s.value().cache.stats();
+            hits += c.hits;
+            misses += c.misses;
+            evictions += c.evictions;
+            entries += c.entries;
+        }
+        e.counter("cpg_cache_hits_total", "cache lookups that hit", hits);
+        e.counter(
+            "cpg_cache_misses_total",
+            "cache lookups that missed",
+            misses,
+        );
+        e.counter(
+            "cpg_cache_evictions_total",
+            "cache entries removed (expired or stale)",
+            evictions,
+        );
+        e.gauge("cpg_cache_entries", "cache entries held", entries as f64);
+        e.gauge(
+            "cpg_memory_usage_bytes",
+            "resident memory",
+            h.memory_usage_mb * 1048576.0,
+        );
+        if let Some(limit) = h.memory_limit_mb {
+            e.gauge(
+                "cpg_memory_limit_bytes",
+                "configured memory limit",
+                limit as f64 * 1048576.0,
+            );
+        }
+        let (buckets, sum, count) = self.reads.histogram();
+        e.histogram(
+            "cpg_read_seconds",
+            "latency of read requests (summaries, file hashes)",
+            &buckets,
+            sum,
+            count,
+        );
+        e.finish()
+    }
+
     /// Scan every held partition's tables (a benchmark over the real data),
     /// read the cache's counters, and judge the indicators.
     pub fn diagnose(&self) -> proto::NodeDiagnosis {

@@ -24,6 +24,7 @@ async fn start(
     SocketAddr,
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
+    std::sync::Arc<Node>,
 ) {
     let (node, quarantined) = Node::open(&NodeConfig {
         node_id: 1,
@@ -37,14 +38,15 @@ async fn start(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let served = node.clone();
     let handle = tokio::spawn(async move {
-        run(listener, node, async move {
+        run(listener, served, async move {
             let _ = rx.await;
         })
         .await
         .unwrap();
     });
-    (addr, tx, handle)
+    (addr, tx, handle, node)
 }
 
 async fn connect(addr: SocketAddr) -> NodeServiceClient {
@@ -96,7 +98,7 @@ async fn all_summaries(
 #[tokio::test]
 async fn parse_write_read_restart_and_refuse() {
     let dir = tempfile::tempdir().unwrap();
-    let (addr, stop, handle) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
+    let (addr, stop, handle, _) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
     let client = connect(addr).await;
     client
         .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
@@ -191,7 +193,7 @@ async fn parse_write_read_restart_and_refuse() {
     stop.send(()).unwrap();
     handle.await.unwrap();
     drop(client);
-    let (addr, stop, handle) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
+    let (addr, stop, handle, _) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
     let client = connect(addr).await;
     client
         .assign(context::current(), only_me(3, (0..PARTITIONS).collect()))
@@ -249,7 +251,7 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
     // Never on its own (threshold 1): every file replaced once leaves half
     // of each partition's rows deleted; a forced defrag rebuilds them.
     let dir = tempfile::tempdir().unwrap();
-    let (addr, stop, handle) = start(dir.path(), 1.0).await;
+    let (addr, stop, handle, served) = start(dir.path(), 1.0).await;
     let client = connect(addr).await;
     client
         .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
@@ -266,6 +268,17 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
     }
     let before = all_summaries(&client, 1).await;
     let h = client.health(context::current()).await.unwrap();
+    // The same figures over HTTP, for Prometheus (one summaries read so far).
+    let metrics = metrics_of(&served).await;
+    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    for line in [
+        format!("cpg_total_cpg_nodes {}\n", h.total_cpg_nodes),
+        format!("cpg_partitions {PARTITIONS}\n"),
+        "cpg_read_seconds_count 1\n".to_string(),
+        "cpg_tables_status 0\n".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "{line} missing in\n{metrics}");
+    }
     assert!(
         ratios(&h).iter().all(|r| (0.45..=0.55).contains(r)),
         "{:?}",
@@ -313,7 +326,7 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
 
     // At the default 30%, the write that replaced them rebuilt on its own.
     let dir = tempfile::tempdir().unwrap();
-    let (addr, stop, handle) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
+    let (addr, stop, handle, _) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
     let client = connect(addr).await;
     client
         .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
@@ -333,4 +346,25 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
     assert_eq!(all_summaries(&client, 1).await, before);
     let _ = stop.send(());
     handle.await.unwrap();
+}
+
+/// `GET /metrics` from a metrics server started for `node`.
+async fn metrics_of(node: &std::sync::Arc<Node>) -> String {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let n = node.clone();
+    let server = tokio::spawn(proto::metrics::serve_metrics(
+        listener,
+        move || n.metrics(),
+        std::future::pending(),
+    ));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: node\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    server.abort();
+    out
 }

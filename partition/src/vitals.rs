@@ -2,16 +2,26 @@
 //! recent requests (a sliding window) and its resident memory.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use proto::LatencySummary;
 
-/// The last `capacity` request latencies.
+/// Upper bounds (seconds) of the latency histogram's buckets.
+pub const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The last `capacity` request latencies, and a histogram of all of them
+/// since the process started (for Prometheus).
 #[derive(Debug)]
 pub struct LatencyWindow {
     capacity: usize,
     recent: Mutex<VecDeque<f64>>,
+    /// Per bucket of [`BUCKETS`] plus one for larger: counts (not cumulative).
+    buckets: Vec<AtomicU64>,
+    total_micros: AtomicU64,
 }
 
 impl Default for LatencyWindow {
@@ -25,10 +35,33 @@ impl LatencyWindow {
         LatencyWindow {
             capacity: capacity.max(1),
             recent: Mutex::new(VecDeque::with_capacity(capacity.max(1))),
+            buckets: (0..=BUCKETS.len()).map(|_| AtomicU64::new(0)).collect(),
+            total_micros: AtomicU64::new(0),
         }
     }
 
+    /// Cumulative `(upper bound in seconds, count)` per bucket, the last
+    /// unbounded; the sum of all latencies in seconds; their count.
+    pub fn histogram(&self) -> (Vec<(f64, u64)>, f64, u64) {
+        let mut running = 0;
+        let mut out = Vec::with_capacity(self.buckets.len());
+        for (i, b) in self.buckets.iter().enumerate() {
+            running += b.load(Ordering::Relaxed);
+            out.push((BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), running));
+        }
+        let sum = self.total_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        (out, sum, running)
+    }
+
     pub fn record(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.total_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() == self.capacity {
             recent.pop_front();
@@ -203,6 +236,14 @@ mod tests {
         }
         let s = w.summary();
         assert_eq!(s.count, 100);
+        // The histogram counts all 200: 1 ms in the 1 ms bucket, 2 in 2.5 ms...
+        let (buckets, sum, count) = w.histogram();
+        assert_eq!(count, 200);
+        assert!((sum - 20.1).abs() < 1e-6, "{sum}");
+        assert_eq!(buckets[1], (0.001, 1));
+        assert_eq!(buckets[2], (0.0025, 2));
+        assert_eq!(buckets.last(), Some(&(f64::INFINITY, 200)));
+        assert_eq!(buckets[8], (0.25, 200));
         assert!((s.avg_query_time_ms - 150.5).abs() < 1e-9, "{s:?}");
         assert!((s.p50_query_time_ms - 150.0).abs() < 1e-9, "{s:?}");
         assert!((s.p95_query_time_ms - 195.0).abs() < 1e-9, "{s:?}");
