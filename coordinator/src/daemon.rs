@@ -126,10 +126,11 @@ pub async fn run(args: Args) -> std::io::Result<()> {
             }
         })
     };
-    eprintln!(
-        "cpg-coordinator {}: serving on {address}, data in {}",
-        args.id,
-        args.data_dir.display()
+    tracing::info!(
+        coordinator = args.id,
+        %address,
+        data_dir = %args.data_dir.display(),
+        "serving"
     );
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = {
@@ -175,14 +176,14 @@ async fn configure_when_leader(coordinator: &Coordinator, cluster: ClusterConfig
         match result {
             Ok(()) => return,
             Err(CpgError::InvalidInput { reason }) => {
-                eprintln!("cpg-coordinator: cluster configuration refused: {reason}");
+                tracing::error!(%reason, "cluster configuration refused");
                 return;
             }
             // No leader yet, or it just changed: try again.
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
-    eprintln!("cpg-coordinator: no leader accepted the cluster configuration within 20 s");
+    tracing::error!("no leader accepted the cluster configuration within 20 s");
 }
 
 async fn configure_at(leader: &str, cluster: ClusterConfig) -> Result<(), CpgError> {

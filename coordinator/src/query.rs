@@ -415,7 +415,7 @@ impl QueryEngine {
         let gathered =
             gather_summaries(&clients, view.epoch, &view.assignment, self.deadline).await;
         for (node, why) in &gathered.failures {
-            eprintln!("cpg-coordinator: gathering summaries: node {node} failed: {why}");
+            tracing::warn!(node, %why, "gathering summaries: a replica failed");
         }
         let summaries = gathered.summaries;
         let graph = Arc::new(CallGraph::build(&summaries));

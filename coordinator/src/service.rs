@@ -395,8 +395,8 @@ impl Coordinator {
             // Partitions hold data now, and a replica set that changed would
             // leave a new replica empty until data moves (not built yet):
             // keep the map, so no answer silently leaves modules out.
-            eprintln!(
-                "cpg-coordinator: the node set changed but the catalog holds data; partitions stay where they are (moving data is not supported yet)"
+            tracing::warn!(
+                "the node set changed but the catalog holds data; partitions stay where they are (moving data is not supported yet)"
             );
             return Ok(());
         }

@@ -116,7 +116,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         None => None,
     };
     for (path, reason) in &quarantined {
-        eprintln!("cpg-node: moved damaged {} aside: {reason}", path.display());
+        tracing::warn!(path = %path.display(), %reason, "moved damaged data aside");
     }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -129,10 +129,11 @@ pub async fn run(args: Args) -> std::io::Result<()> {
             .map(|a| a.to_string())
             .unwrap_or_else(|_| args.listen.clone())
     });
-    eprintln!(
-        "cpg-node {}: serving on {advertise}, data in {}",
-        args.id,
-        args.data_dir.display()
+    tracing::info!(
+        node = args.id,
+        address = %advertise,
+        data_dir = %args.data_dir.display(),
+        "serving"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let membership = Membership {

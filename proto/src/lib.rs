@@ -10,6 +10,7 @@ pub mod error;
 pub mod fragment;
 pub mod health;
 pub mod kinds;
+pub mod logging;
 pub mod metrics;
 pub mod mfa;
 pub mod node_api;

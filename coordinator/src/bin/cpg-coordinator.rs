@@ -5,6 +5,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = coordinator::daemon::Args::parse();
+    proto::logging::init();
     match coordinator::daemon::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
