@@ -136,7 +136,7 @@ impl Drop for Cluster {
 pub struct Cluster {
     pub coordinators: Vec<Proc>,
     pub nodes: Vec<Proc>,
-    /// Flags given to every process.
+    /// Flags given to every node (those added later too).
     extra: Vec<String>,
     _root: tempfile::TempDir,
 }
@@ -157,6 +157,18 @@ impl Cluster {
         replication: u32,
         extra: &[&str],
     ) -> Cluster {
+        Cluster::start_roles(coordinators, nodes, partitions, replication, extra, extra)
+    }
+
+    /// [`Cluster::start`] with flags for the coordinators and for the nodes.
+    pub fn start_roles(
+        coordinators: usize,
+        nodes: usize,
+        partitions: u32,
+        replication: u32,
+        coordinator_extra: &[&str],
+        node_extra: &[&str],
+    ) -> Cluster {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let caddrs: Vec<String> = (0..coordinators)
             .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -170,7 +182,7 @@ impl Cluster {
         let mut cluster = Cluster {
             coordinators: Vec::new(),
             nodes: Vec::new(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra: node_extra.iter().map(|s| s.to_string()).collect(),
             _root: root,
         };
         for (i, addr) in caddrs.iter().enumerate() {
@@ -193,7 +205,7 @@ impl Cluster {
             if i == 0 {
                 args.extend(["--init".into(), init.clone()]);
             }
-            args.extend(cluster.extra.iter().cloned());
+            args.extend(coordinator_extra.iter().map(|s| s.to_string()));
             let mut p = Proc {
                 id,
                 addr: addr.clone(),

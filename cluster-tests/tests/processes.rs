@@ -818,3 +818,59 @@ async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
     // And the next query computes again, with the same answer.
     assert_eq!(run(&["analyze", "cycles"]), cycles);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_memory_pressure_heavy_work_is_refused_and_point_queries_answer() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let cpg = cluster_tests::binary("cpg");
+    let run = |list: &str, args: &[&str]| {
+        std::process::Command::new(&cpg)
+            .arg("--coordinator")
+            .arg(list)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Coordinators over a 1 MB limit: the ingest (nodes' work) goes
+    // through, walks from a function answer, whole-graph analyses are
+    // refused with the coordinator's figures.
+    let cluster = Cluster::start_roles(1, 2, 8, 2, &["--memory-limit-mb", "1"], &[]);
+    cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let ingest = run(&list, &["ingest", example.to_str().unwrap()]);
+    assert!(ingest.status.success(), "{ingest:?}");
+    let callers = run(&list, &["callers", "String.to_atom/1", "--depth", "3"]);
+    assert!(callers.status.success(), "{callers:?}");
+    assert!(String::from_utf8_lossy(&callers.stdout).contains("Shop.Util.Sorting.sort_key/1"));
+    let cycles = run(&list, &["analyze", "cycles"]);
+    assert!(!cycles.status.success());
+    let err = String::from_utf8_lossy(&cycles.stderr);
+    assert!(
+        err.contains("coordinator 1")
+            && err.contains("1 MB limit")
+            && err.contains("point queries"),
+        "{err}"
+    );
+    let health: proto::ClusterHealth =
+        serde_json::from_slice(&run(&list, &["health", "--json"]).stdout).unwrap();
+    assert!(
+        health
+            .reasons
+            .iter()
+            .any(|r| r.contains("80% of its 1 MB limit")),
+        "{health:#?}"
+    );
+    drop(cluster);
+
+    // Nodes over the limit: an ingest is refused, naming a node, and nothing
+    // is recorded.
+    let cluster = Cluster::start_roles(1, 2, 8, 2, &[], &["--memory-limit-mb", "1"]);
+    cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let ingest = run(&list, &["ingest", example.to_str().unwrap()]);
+    assert!(!ingest.status.success());
+    let err = String::from_utf8_lossy(&ingest.stderr);
+    assert!(err.contains("node ") && err.contains("1 MB limit"), "{err}");
+    let view = cluster.view().await.unwrap();
+    assert_eq!((view.generation, view.files), (0, 0));
+}

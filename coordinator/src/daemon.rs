@@ -58,6 +58,10 @@ pub struct Args {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long)]
     pub metrics_listen: Option<String>,
+    /// Resident memory (MB) to stay under: above 80% the answer cache is
+    /// dropped, above 90% whole-graph analyses are refused until it falls.
+    #[arg(long, env = "CPG_MEMORY_LIMIT_MB")]
+    pub memory_limit_mb: Option<u64>,
 }
 
 fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
@@ -96,6 +100,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         address: address.clone(),
         heartbeat_ms: args.heartbeat_ms,
         cache_ttl: Duration::from_secs(args.cache_ttl_secs.max(1)),
+        memory_limit_mb: args.memory_limit_mb,
     };
     let coordinator = Coordinator::start(&config).await?;
     let metrics = match &args.metrics_listen {

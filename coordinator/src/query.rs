@@ -148,6 +148,14 @@ impl Snapshot {
         before - answers.len()
     }
 
+    /// Whether an answer to `query` younger than `ttl` is held.
+    pub fn has_answer(&self, query: &Query, ttl: Duration) -> bool {
+        self.answers
+            .lock()
+            .map(|a| a.get(query).is_some_and(|(at, _)| at.elapsed() < ttl))
+            .unwrap_or(false)
+    }
+
     /// Answers held.
     pub fn cached_answers(&self) -> usize {
         self.answers.lock().map(|a| a.len()).unwrap_or(0)

@@ -41,6 +41,9 @@ pub struct CoordinatorConfig {
     pub heartbeat_ms: u64,
     /// How long a cached analysis answer is kept.
     pub cache_ttl: Duration,
+    /// Resident memory to stay under: whole-graph analyses not already
+    /// answered are refused above 90% of it (point queries go on).
+    pub memory_limit_mb: Option<u64>,
 }
 
 /// Default lifetime of a cached answer.
@@ -53,6 +56,7 @@ pub struct Coordinator {
     pub raft: Raft,
     sm: StateMachine,
     pub queries: QueryEngine,
+    memory_limit_mb: Option<u64>,
     /// Last heartbeat of each node seen by this coordinator (as leader).
     heartbeats: std::sync::Mutex<BTreeMap<u64, u64>>,
 }
@@ -94,6 +98,7 @@ impl Coordinator {
             raft,
             sm,
             queries: QueryEngine::new(NODE_DEADLINE, config.cache_ttl),
+            memory_limit_mb: config.memory_limit_mb,
             heartbeats: std::sync::Mutex::new(BTreeMap::new()),
         }))
     }
@@ -226,6 +231,9 @@ impl Coordinator {
                 d
             })
             .await?;
+        if is_heavy(query) && !snapshot.has_answer(query, self.queries.ttl) {
+            self.admit_heavy(&snapshot, query)?;
+        }
         let (answer, hit) = answer_counted(&snapshot, query, self.queries.ttl);
         let counter = if hit {
             &self.queries.hits
@@ -234,6 +242,48 @@ impl Coordinator {
         };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         answer
+    }
+
+    /// Whether a whole-graph analysis may be computed: above 80% of the
+    /// memory limit the answer cache is dropped first, above 90% after that
+    /// the analysis is refused with `ResourceExhausted` (answers already
+    /// cached and point queries are still given). Checked per query, so the
+    /// coordinator takes them again by itself once memory falls.
+    fn admit_heavy(
+        &self,
+        snapshot: &crate::query::Snapshot,
+        query: &Query,
+    ) -> Result<(), CpgError> {
+        let Some(limit) = self.memory_limit_mb else {
+            return Ok(());
+        };
+        let used = || partition::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0;
+        if used() <= 0.8 * limit as f64 {
+            return Ok(());
+        }
+        let dropped = snapshot.sweep_answers(Duration::ZERO);
+        self.queries
+            .evictions
+            .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+        let now = used();
+        if now <= 0.9 * limit as f64 {
+            return Ok(());
+        }
+        let kind = format!("{query:?}");
+        let kind = kind.split([' ', '{', '(']).next().unwrap_or("the");
+        tracing::warn!(
+            used_mb = now,
+            limit_mb = limit,
+            kind,
+            "refusing an analysis under memory pressure"
+        );
+        Err(CpgError::ResourceExhausted {
+            what: format!(
+                "coordinator {}: the {kind} analysis refused, memory {now:.0} MB is above 90% of its {limit} MB limit; point queries (callers, callees, impact, paths) still answer; retry later or raise --memory-limit-mb",
+                self.id
+            ),
+            limit,
+        })
     }
 
     /// The coordinator's figures in Prometheus' text format: its queries,
@@ -355,7 +405,7 @@ impl Coordinator {
             cache_hit_rate: self.queries.cache_hit_rate(),
             queries: self.queries.latency.summary(),
             memory_usage_mb: partition::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0,
-            memory_limit_mb: None,
+            memory_limit_mb: self.memory_limit_mb,
         };
         Ok(crate::health::cluster_health(&view, reports, raft, own))
     }
@@ -509,4 +559,12 @@ pub async fn run(
             .for_each_concurrent(None, |response| response)
     })
     .await
+}
+
+/// Analyses over the whole graph (as opposed to walks from one function).
+fn is_heavy(query: &Query) -> bool {
+    !matches!(
+        query,
+        Query::Callers { .. } | Query::Callees { .. } | Query::Impact { .. } | Query::Paths { .. }
+    )
 }

@@ -53,6 +53,7 @@ async fn start_coordinator(
         address,
         heartbeat_ms: 100,
         cache_ttl: coordinator::service::CACHE_TTL,
+        memory_limit_mb: None,
     })
     .await
     .unwrap();

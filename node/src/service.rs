@@ -274,6 +274,41 @@ impl Node {
         Ok(changed)
     }
 
+    /// Whether work that grows memory (parsing, writing) may start. Under
+    /// pressure (resident memory above 80% of the limit) the caches are
+    /// dropped first; above 90% after that, the work is refused with
+    /// `ResourceExhausted` naming the node, its use and its limit, while
+    /// reads of held data go on. Checked per request, so the node takes work
+    /// again by itself once memory falls.
+    pub fn admit_heavy(&self, what: &str) -> Result<(), CpgError> {
+        let Some(limit) = self.memory_limit_mb else {
+            return Ok(());
+        };
+        let used = || resident_bytes().unwrap_or(0) as f64 / 1048576.0;
+        if used() <= 0.8 * limit as f64 {
+            return Ok(());
+        }
+        let dropped: usize = self.stores.iter().map(|s| s.value().cache.clear()).sum();
+        let now = used();
+        if now <= 0.9 * limit as f64 {
+            return Ok(());
+        }
+        tracing::warn!(
+            node = self.id,
+            used_mb = now,
+            limit_mb = limit,
+            dropped,
+            "refusing {what} under memory pressure"
+        );
+        Err(CpgError::ResourceExhausted {
+            what: format!(
+                "node {}: {what} refused, memory {now:.0} MB is above 90% of its {limit} MB limit after dropping {dropped} cached results; reads still answer; retry later, add nodes or raise --memory-limit-mb",
+                self.id
+            ),
+            limit,
+        })
+    }
+
     /// The node's figures in Prometheus' text format.
     pub fn metrics(&self) -> String {
         let h = self.health();
@@ -661,6 +696,7 @@ impl NodeService for NodeServer {
                 reason: "partition count must be at least 1".into(),
             });
         }
+        self.0.admit_heavy("parsing")?;
         blocking(move || Ok(parse_files(partitions, files))).await
     }
 
@@ -677,6 +713,7 @@ impl NodeService for NodeServer {
             });
         }
         self.0.check_at(epoch, std::iter::empty()).await?;
+        self.0.admit_heavy("an ingest")?;
         let map = self.0.map();
         if map.epoch != epoch {
             return Err(CpgError::StaleEpoch { current: map.epoch });
@@ -737,6 +774,7 @@ impl NodeService for NodeServer {
         self.0
             .check_at(epoch, writes.iter().map(|w| w.partition))
             .await?;
+        self.0.admit_heavy("a write")?;
         let node = self.0.clone();
         blocking(move || node.write_blocking(writes)).await
     }

@@ -368,3 +368,86 @@ async fn metrics_of(node: &std::sync::Arc<Node>) -> String {
     server.abort();
     out
 }
+
+#[tokio::test]
+async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // Write the example first, without a limit.
+    let (addr, stop, handle, _) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
+    let client = connect(addr).await;
+    client
+        .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
+        .await
+        .unwrap()
+        .unwrap();
+    let writes = example_writes(&client, false).await;
+    client
+        .write(context::current(), 1, writes)
+        .await
+        .unwrap()
+        .unwrap();
+    let before = all_summaries(&client, 1).await;
+    let _ = stop.send(());
+    handle.await.unwrap();
+
+    // Reopened with a limit this process is always above (1 MB).
+    let (node, _) = Node::open(&NodeConfig {
+        node_id: 1,
+        data_dir: dir.path().to_path_buf(),
+        memory_limit_mb: Some(1),
+        defrag_threshold: node::service::DEFRAG_THRESHOLD,
+        cache_ttl: node::service::CACHE_TTL,
+    })
+    .unwrap();
+    node.set_map(only_me(1, (0..PARTITIONS).collect()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = node.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        run(listener, served, async move {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    let client = connect(addr).await;
+    match client
+        .parse(context::current(), PARTITIONS, example_sources())
+        .await
+        .unwrap()
+    {
+        Err(CpgError::ResourceExhausted { what, limit }) => {
+            assert_eq!(limit, 1);
+            assert!(
+                what.contains("node 1:")
+                    && what.contains("MB")
+                    && what.contains("reads still answer"),
+                "{what}"
+            );
+        }
+        other => panic!("expected ResourceExhausted, got {other:?}"),
+    }
+    let refused = client
+        .write(context::current(), 1, Vec::new())
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(CpgError::ResourceExhausted { .. })),
+        "{refused:?}"
+    );
+    // Reads of what is held go on, unchanged, and health says why.
+    assert_eq!(all_summaries(&client, 1).await, before);
+    let h = client.health(context::current()).await.unwrap();
+    assert_eq!(h.cpg_tables_status, proto::TablesStatus::Degraded);
+    assert!(
+        h.reasons
+            .iter()
+            .any(|r| r.contains("80% of the 1 MB limit")),
+        "{:?}",
+        h.reasons
+    );
+    assert!(node.admit_heavy("a test").is_err());
+    let _ = tx.send(());
+    handle.await.unwrap();
+}
