@@ -874,3 +874,96 @@ async fn under_memory_pressure_heavy_work_is_refused_and_point_queries_answer() 
     let view = cluster.view().await.unwrap();
     assert_eq!((view.generation, view.files), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_follows_a_working_tree() {
+    use std::io::BufRead;
+    let cluster = Cluster::start(1, 2, 8, 2);
+    cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("shop");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    assert!(std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&example)
+        .arg(&tree)
+        .status()
+        .unwrap()
+        .success());
+    let cpg = cluster_tests::binary("cpg");
+    /// Killed when dropped, so a failing assertion leaves no process behind.
+    struct Watcher(std::process::Child);
+    impl Drop for Watcher {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut watcher = Watcher(
+        std::process::Command::new(&cpg)
+            .args(["--coordinator", &list, "watch"])
+            .arg(&tree)
+            .args(["--interval-ms", "100"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = watcher.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| {
+        lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no watch output for {what}"))
+    };
+    let first = next("the first ingest");
+    assert!(
+        first.starts_with("26 parsed, 0 removed, 0 unchanged: catalog generation 1"),
+        "{first}"
+    );
+    let callees = |f: &str| {
+        std::process::Command::new(&cpg)
+            .args(["--coordinator", &list, "callees", f])
+            .output()
+            .unwrap()
+    };
+    assert!(!callees("Shop.Util.Format.shout/1").status.success());
+    // A function added and saved: only that file is parsed again.
+    let format = tree.join("lib/shop/util/format.ex");
+    let text = std::fs::read_to_string(&format).unwrap();
+    let edited = text.replacen(
+        "  def percent(ratio)",
+        "  def shout(text), do: String.upcase(text)\n\n  def percent(ratio)",
+        1,
+    );
+    std::fs::write(&format, edited).unwrap();
+    let second = next("the edit");
+    assert!(
+        second.starts_with("1 parsed, 0 removed, 25 unchanged: catalog generation 2"),
+        "{second}"
+    );
+    let out = callees("Shop.Util.Format.shout/1");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("String.upcase/1"),
+        "{out:?}"
+    );
+    // A file deleted: its modules go.
+    std::fs::remove_file(tree.join("lib/shop_web/controllers/report_controller.ex")).unwrap();
+    let third = next("the deletion");
+    assert!(
+        third.starts_with("0 parsed, 1 removed, 25 unchanged: catalog generation 3"),
+        "{third}"
+    );
+    drop(watcher);
+}

@@ -70,6 +70,16 @@ pub enum Command {
     /// changed files replace their modules, unchanged ones are skipped,
     /// deleted ones are removed.
     Ingest { path: PathBuf },
+    /// Keep the cluster up to date with a working tree (needs
+    /// --coordinator): ingest PATH, then again whenever an Elixir file under
+    /// it is saved, added or deleted (only changed files are parsed), until
+    /// Ctrl-C.
+    Watch {
+        path: PathBuf,
+        /// How often to look for changes, in milliseconds.
+        #[arg(long, default_value_t = 300)]
+        interval_ms: u64,
+    },
     /// The cluster's health (needs --coordinator): status with reasons,
     /// CPG size, partitions under-replicated or unavailable, the Raft
     /// leader, term and members, and per node its tables, cache hit rate,
@@ -362,6 +372,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Callees(args) => walk(&coordinators, args, false),
         Command::Ingest { path } => ingest(&coordinators, &path),
         Command::Health { json } => health(&coordinators, json),
+        Command::Watch { path, interval_ms } => watch(
+            &coordinators,
+            &path,
+            Duration::from_millis(interval_ms.max(20)),
+        ),
         Command::Defrag { force, json } => defrag(&coordinators, force, json),
         Command::Diagnose { json } => diagnose(&coordinators, json),
         Command::Cache {
@@ -1014,39 +1029,8 @@ fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
     if coordinators.is_empty() {
         bail!("cpg ingest sends files to a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (without a cluster, run cpg analyze PATH)");
     }
-    let sources = embedded::read_sources(path)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let report = runtime.block_on(async {
-        let (view, clients) = connect(coordinators).await?;
-        let held =
-            cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
-        let bar = embedded::progress(sources.len(), "ingesting");
-        let report = cluster::ingest(
-            &clients,
-            view.epoch,
-            view.partitions,
-            &view.assignment,
-            &held,
-            sources,
-            NODE_DEADLINE,
-            &|n| bar.inc(n),
-        )
-        .await?;
-        bar.finish_and_clear();
-        // Every replica has the data: now the catalog records it.
-        let mut generation = view.generation;
-        if !report.put.is_empty() || !report.removed.is_empty() {
-            generation = record_ingest(
-                coordinators,
-                view.leader.clone(),
-                report.put.clone(),
-                report.removed.clone(),
-            )
-            .await?;
-        }
-        anyhow::Ok((report, generation))
-    })?;
-    let (report, generation) = report;
+    let (report, generation) = runtime.block_on(ingest_once(coordinators, path, true))?;
     for d in &report.diagnostics {
         eprintln!("{}:{}:{}: {}", d.file, d.line, d.column, d.message);
     }
@@ -1058,6 +1042,108 @@ fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
         report.files_removed,
         report.writes
     ))
+}
+
+/// Send the tree at `path` to the cluster: files whose content changed
+/// since the nodes got them are parsed and written to every replica, files
+/// gone are removed, then the catalog records it. Returns the report and
+/// the catalog generation after it.
+async fn ingest_once(
+    coordinators: &[String],
+    path: &Path,
+    progress: bool,
+) -> Result<(cluster::IngestReport, u64)> {
+    let sources = embedded::read_sources(path)?;
+    let (view, clients) = connect(coordinators).await?;
+    let held = cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
+    let bar = if progress {
+        embedded::progress(sources.len(), "ingesting")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let report = cluster::ingest(
+        &clients,
+        view.epoch,
+        view.partitions,
+        &view.assignment,
+        &held,
+        sources,
+        NODE_DEADLINE,
+        &|n| bar.inc(n),
+    )
+    .await?;
+    bar.finish_and_clear();
+    // Every replica has the data: now the catalog records it.
+    let mut generation = view.generation;
+    if !report.put.is_empty() || !report.removed.is_empty() {
+        generation = record_ingest(
+            coordinators,
+            view.leader.clone(),
+            report.put.clone(),
+            report.removed.clone(),
+        )
+        .await?;
+    }
+    Ok((report, generation))
+}
+
+/// Size and modification time of every Elixir file under `path`: a change
+/// in any of them (or a file added or gone) means an ingest is due.
+fn fingerprint(path: &Path) -> Result<Vec<(String, u64, Option<std::time::SystemTime>)>> {
+    Ok(embedded::discover(path)?
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f.disk).ok();
+            (
+                f.name,
+                meta.as_ref().map_or(0, |m| m.len()),
+                meta.and_then(|m| m.modified().ok()),
+            )
+        })
+        .collect())
+}
+
+/// `cpg watch`: ingest the tree, then again whenever a file changes, until
+/// interrupted. A failed round is reported and retried at the next change.
+fn watch(coordinators: &[String], path: &Path, interval: Duration) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg watch keeps a cluster up to date with a working tree: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut last = Vec::new();
+        let stop = tokio::signal::ctrl_c();
+        tokio::pin!(stop);
+        eprintln!("cpg: watching {} (Ctrl-C stops)", path.display());
+        loop {
+            let now = fingerprint(path)?;
+            if now != last {
+                let started = Instant::now();
+                match ingest_once(coordinators, path, false).await {
+                    Ok((r, generation)) => {
+                        for d in &r.diagnostics {
+                            eprintln!("{}:{}:{}: {}", d.file, d.line, d.column, d.message);
+                        }
+                        if r.files_parsed + r.files_removed > 0 || last.is_empty() {
+                            write_stdout(&format!(
+                                "{} parsed, {} removed, {} unchanged: catalog generation {generation} ({} ms)\n",
+                                r.files_parsed,
+                                r.files_removed,
+                                r.files_unchanged,
+                                started.elapsed().as_millis()
+                            ))?;
+                        }
+                        last = now;
+                    }
+                    Err(e) => eprintln!("cpg: this round failed, retrying at the next change: {e:#}"),
+                }
+            }
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    })
 }
 
 fn dev_cluster(action: DevClusterAction) -> Result<()> {
