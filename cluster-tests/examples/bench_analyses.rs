@@ -232,6 +232,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         clients.push(client(&c.addr).await?);
     }
     let mut gather = Vec::new();
+    let mut full_ingest = None;
+    let (mut one_file, mut visible) = (Vec::new(), Vec::new());
     let mut cold: Vec<Vec<Duration>> = vec![Vec::new(); queries.len()];
     let mut cached: Vec<Vec<Duration>> = vec![Vec::new(); queries.len()];
     for round in 0..rounds {
@@ -240,10 +242,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             text.push_str(&format!("\n# benchmark round {round}\n"));
             std::fs::write(&touched, text)?;
         }
+        let started = Instant::now();
         cpg_ingest(&cluster, &tree)?;
-        for client in &clients {
+        let ingest_took = started.elapsed();
+        for (c, client) in clients.iter().enumerate() {
             let walk = &queries[1].1;
-            gather.push(ask(client, walk).await?.1);
+            let first = ask(client, walk).await?.1;
+            gather.push(first);
+            if c == 0 {
+                if round == 0 {
+                    full_ingest = Some(ingest_took);
+                } else {
+                    one_file.push(ingest_took);
+                    visible.push(ingest_took + first);
+                }
+            }
             for (i, (name, q)) in queries.iter().enumerate() {
                 let (result, took) = ask(client, q).await?;
                 if i != 1 {
@@ -270,6 +283,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ms(median(gather.clone())),
         ms(gather.iter().copied().max().unwrap_or_default())
     );
+    if let Some(full) = full_ingest {
+        println!(
+            "full ingest of the tree into the empty cluster (`cpg ingest`, a new process): {:.0} ms",
+            ms(full)
+        );
+    }
+    if !one_file.is_empty() {
+        let (i, v) = (median(one_file.clone()), median(visible.clone()));
+        println!(
+            "one file changed: `cpg ingest` {:.0} ms, visible in the first query after it {:.0} ms (medians of {}); full ingest / visible: {:.1}",
+            ms(i),
+            ms(v),
+            one_file.len(),
+            full_ingest.map_or(f64::NAN, |f| f.as_secs_f64() / v.as_secs_f64())
+        );
+    }
     println!(
         "{:<58} {:>10} {:>10} {:>10} {:>10}",
         "analysis (answers equal to embedded)", "embedded", "cold p50", "cold max", "cached p50"
