@@ -408,34 +408,24 @@ fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<A
         );
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let answer = runtime.block_on(async {
-        let mut errors = Vec::new();
-        for address in coordinators {
-            let transport = match proto::wire::dial(address, Duration::from_secs(3)).await {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(format!("{address}: {e}"));
-                    continue;
-                }
-            };
-            let client =
-                CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+    let answer = runtime.block_on(on_first_coordinator(coordinators, |client| {
+        let query = query.clone();
+        async move {
             let mut ctx = tarpc::context::current();
             ctx.deadline = Instant::now() + QUERY_DEADLINE;
-            match client.query(ctx, query.clone()).await {
-                Ok(Ok(answer)) => return Ok(answer),
+            match client.query(ctx, query).await {
+                Ok(Ok(answer)) => Reply::Done(answer),
                 Ok(Err(CpgError::Unavailable { partitions })) if partitions.is_empty() => {
-                    errors.push(format!("{address}: the cluster has no partitions yet"))
+                    Reply::Next("the cluster has no partitions yet".into())
                 }
-                Ok(Err(CpgError::Unavailable { .. })) => errors.push(format!(
-                    "{address}: the cluster has no storage nodes yet; start cpg-node processes first"
-                )),
-                Ok(Err(e)) => return Err(anyhow::Error::from(e)),
-                Err(e) => errors.push(format!("{address}: {e}")),
+                Ok(Err(CpgError::Unavailable { .. })) => Reply::Next(
+                    "the cluster has no storage nodes yet; start cpg-node processes first".into(),
+                ),
+                Ok(Err(e)) => Reply::Fail(e.into()),
+                Err(e) => Reply::Next(e.to_string()),
             }
         }
-        bail!("no coordinator answered ({})", errors.join("; "))
-    })?;
+    }))?;
     if !answer.missing.is_empty() {
         eprintln!(
             "cpg: warning: partitions {:?} did not answer; results leave out their modules ({})",
@@ -446,6 +436,42 @@ fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<A
     Ok(answer)
 }
 
+/// What one coordinator said to a request.
+enum Reply<T> {
+    /// The answer: done.
+    Done(T),
+    /// A failure the next coordinator may not have (why, for the message).
+    Next(String),
+    /// A failure every coordinator would give.
+    Fail(anyhow::Error),
+}
+
+/// Send a request to each coordinator in turn until one answers.
+async fn on_first_coordinator<T, F, Fut>(coordinators: &[String], request: F) -> Result<T>
+where
+    F: Fn(CoordinatorServiceClient) -> Fut,
+    Fut: std::future::Future<Output = Reply<T>>,
+{
+    let mut errors = Vec::new();
+    for address in coordinators {
+        let transport = match proto::wire::dial(address, Duration::from_secs(3)).await {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(format!("{address}: {e}"));
+                continue;
+            }
+        };
+        let client =
+            CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+        match request(client).await {
+            Reply::Done(v) => return Ok(v),
+            Reply::Next(why) => errors.push(format!("{address}: {why}")),
+            Reply::Fail(e) => return Err(e),
+        }
+    }
+    bail!("no coordinator answered ({})", errors.join("; "))
+}
+
 /// `cpg health`: the first coordinator that answers reports. Exits with
 /// status 1 when the cluster is unhealthy, so scripts can wait on it.
 fn health(coordinators: &[String], json: bool) -> Result<()> {
@@ -453,26 +479,13 @@ fn health(coordinators: &[String], json: bool) -> Result<()> {
         bail!("cpg health reports on a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let report = runtime.block_on(async {
-        let mut errors = Vec::new();
-        for address in coordinators {
-            let transport = match proto::wire::dial(address, Duration::from_secs(3)).await {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(format!("{address}: {e}"));
-                    continue;
-                }
-            };
-            let client =
-                CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
-            match client.health(tarpc::context::current()).await {
-                Ok(Ok(h)) => return Ok(h),
-                Ok(Err(e)) => errors.push(format!("{address}: {e}")),
-                Err(e) => errors.push(format!("{address}: {e}")),
-            }
+    let report = runtime.block_on(on_first_coordinator(coordinators, |client| async move {
+        match client.health(tarpc::context::current()).await {
+            Ok(Ok(h)) => Reply::Done(h),
+            Ok(Err(e)) => Reply::Next(e.to_string()),
+            Err(e) => Reply::Next(e.to_string()),
         }
-        bail!("no coordinator answered ({})", errors.join("; "))
-    })?;
+    }))?;
     let text = if json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
@@ -749,36 +762,26 @@ fn defrag(coordinators: &[String], force: bool, json: bool) -> Result<()> {
 /// The cluster view from the first coordinator that answers, and a client
 /// per registered node.
 async fn connect(coordinators: &[String]) -> Result<(ClusterView, HashMap<u64, Arc<NodeClient>>)> {
-    let mut errors = Vec::new();
-    for address in coordinators {
-        let transport = match proto::wire::dial(address, Duration::from_secs(3)).await {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(format!("{address}: {e}"));
-                continue;
-            }
-        };
-        let client =
-            CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+    let view = on_first_coordinator(coordinators, |client| async move {
         match client.cluster_view(tarpc::context::current()).await {
-            Ok(Ok(view)) => {
-                if view.assignment.is_empty() {
-                    bail!("the cluster at {address} has no storage nodes yet; start cpg-node processes first");
-                }
-                let mut clients = HashMap::new();
-                for n in &view.nodes {
-                    let addr = n.address.parse().with_context(|| {
-                        format!("node {} has a bad address {:?}", n.id, n.address)
-                    })?;
-                    clients.insert(n.id, Arc::new(NodeClient::new(n.id, addr)));
-                }
-                return Ok((view, clients));
-            }
-            Ok(Err(e)) => errors.push(format!("{address}: {e}")),
-            Err(e) => errors.push(format!("{address}: {e}")),
+            Ok(Ok(view)) => Reply::Done(view),
+            Ok(Err(e)) => Reply::Next(e.to_string()),
+            Err(e) => Reply::Next(e.to_string()),
         }
+    })
+    .await?;
+    if view.assignment.is_empty() {
+        bail!("the cluster has no storage nodes yet; start cpg-node processes first");
     }
-    bail!("no coordinator answered ({})", errors.join("; "))
+    let mut clients = HashMap::new();
+    for n in &view.nodes {
+        let addr = n
+            .address
+            .parse()
+            .with_context(|| format!("node {} has a bad address {:?}", n.id, n.address))?;
+        clients.insert(n.id, Arc::new(NodeClient::new(n.id, addr)));
+    }
+    Ok((view, clients))
 }
 
 fn analyze(coordinators: &[String], path: Option<PathBuf>, json: bool, top: usize) -> Result<()> {

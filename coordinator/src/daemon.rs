@@ -103,19 +103,9 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         memory_limit_mb: args.memory_limit_mb,
     };
     let coordinator = Coordinator::start(&config).await?;
-    let metrics = match &args.metrics_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
-            })?;
-            let c = coordinator.clone();
-            Some(tokio::spawn(proto::metrics::serve_metrics(
-                listener,
-                move || c.metrics(),
-                std::future::pending(),
-            )))
-        }
-        None => None,
+    let metrics = {
+        let c = coordinator.clone();
+        proto::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || c.metrics()).await?
     };
     let sweeper = {
         let c = coordinator.clone();

@@ -101,19 +101,10 @@ pub async fn run(args: Args) -> std::io::Result<()> {
             }
         })
     };
-    let metrics = match &args.metrics_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
-            })?;
-            let node = node.clone();
-            Some(tokio::spawn(proto::metrics::serve_metrics(
-                listener,
-                move || node.metrics(),
-                std::future::pending(),
-            )))
-        }
-        None => None,
+    let metrics = {
+        let node = node.clone();
+        proto::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || node.metrics())
+            .await?
     };
     for (path, reason) in &quarantined {
         tracing::warn!(path = %path.display(), %reason, "moved damaged data aside");

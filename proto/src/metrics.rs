@@ -114,6 +114,29 @@ where
     }
 }
 
+/// Serve metrics on `address` in the background if one is given (a
+/// daemon's `--metrics-listen`); the listener is bound before returning, so
+/// a bad address is an error at startup.
+pub async fn spawn_if_asked<R>(
+    address: Option<&str>,
+    render: R,
+) -> std::io::Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>>
+where
+    R: Fn() -> String + Send + Sync + Clone + 'static,
+{
+    let Some(address) = address else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot serve metrics on {address}: {e}"))
+    })?;
+    Ok(Some(tokio::spawn(serve_metrics(
+        listener,
+        render,
+        std::future::pending(),
+    ))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
