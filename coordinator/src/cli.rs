@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use partition::analysis;
-use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient};
+use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient, NodeInfo};
 use proto::{
     Answer, CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult,
     SmellThresholds,
@@ -512,27 +512,20 @@ fn diagnose(coordinators: &[String], json: bool) -> Result<()> {
         bail!("cpg diagnose examines a cluster's nodes: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let reports = runtime.block_on(async {
-        let (view, clients) = connect(coordinators).await?;
-        let mut out = Vec::new();
-        for n in &view.nodes {
-            let Some(client) = clients.get(&n.id) else {
-                continue;
-            };
-            let r = client
-                .call(Duration::from_secs(120), |c, ctx| async move {
-                    c.diagnose(ctx).await.map(Ok)
-                })
-                .await;
-            out.push(DiagnoseReport {
-                node_id: n.id,
-                address: n.address.clone(),
-                diagnosis: r.as_ref().ok().cloned(),
-                error: r.err().map(|e| e.to_string()),
-            });
-        }
-        Ok::<_, anyhow::Error>(out)
-    })?;
+    let reports: Vec<DiagnoseReport> = runtime
+        .block_on(each_node(
+            coordinators,
+            Duration::from_secs(120),
+            |c, ctx| async move { c.diagnose(ctx).await.map(Ok) },
+        ))?
+        .into_iter()
+        .map(|(n, r)| DiagnoseReport {
+            node_id: n.id,
+            address: n.address,
+            diagnosis: r.as_ref().ok().cloned(),
+            error: r.err(),
+        })
+        .collect();
     let text = if json {
         serde_json::to_string_pretty(&reports)? + "\n"
     } else {
@@ -615,22 +608,15 @@ fn cache_cleanup(coordinators: &[String], json: bool) -> Result<()> {
                 error: r.err().map(|e| e.to_string()),
             });
         }
-        let (view, clients) = connect(coordinators).await?;
-        for n in &view.nodes {
-            let Some(client) = clients.get(&n.id) else {
-                continue;
-            };
-            let r = client
-                .call(Duration::from_secs(30), |c, ctx| async move {
-                    c.cache_cleanup(ctx).await.map(Ok)
-                })
-                .await;
-            out.push(CacheReport {
-                process: format!("node {} at {}", n.id, n.address),
-                cleanup: r.as_ref().ok().copied(),
-                error: r.err().map(|e| e.to_string()),
-            });
-        }
+        let nodes = each_node(coordinators, Duration::from_secs(30), |c, ctx| async move {
+            c.cache_cleanup(ctx).await.map(Ok)
+        })
+        .await?;
+        out.extend(nodes.into_iter().map(|(n, r)| CacheReport {
+            process: format!("node {} at {}", n.id, n.address),
+            cleanup: r.as_ref().ok().copied(),
+            error: r.err(),
+        }));
         Ok::<_, anyhow::Error>(out)
     })?;
     let text = if json {
@@ -683,31 +669,26 @@ fn defrag(coordinators: &[String], force: bool, json: bool) -> Result<()> {
         bail!("cpg defrag works on a cluster's nodes: give --coordinator HOST:PORT or set CPG_COORDINATOR (an embedded run builds fresh tables every time)");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let results = runtime.block_on(async {
-        let (view, clients) = connect(coordinators).await?;
-        let mut out = Vec::new();
-        for n in &view.nodes {
-            let Some(client) = clients.get(&n.id) else {
-                continue;
-            };
-            let r = client
-                .call(Duration::from_secs(600), |c, ctx| async move {
-                    c.defrag(ctx, force).await.map(Ok)
-                })
-                .await;
+    let results: Vec<NodeDefrag> = runtime
+        .block_on(each_node(
+            coordinators,
+            Duration::from_secs(600),
+            |c, ctx| async move { c.defrag(ctx, force).await.map(Ok) },
+        ))?
+        .into_iter()
+        .map(|(n, r)| {
             let (partitions, error) = match r {
                 Ok(p) => (p, None),
-                Err(e) => (Vec::new(), Some(e.to_string())),
+                Err(e) => (Vec::new(), Some(e)),
             };
-            out.push(NodeDefrag {
+            NodeDefrag {
                 node_id: n.id,
-                address: n.address.clone(),
+                address: n.address,
                 partitions,
                 error,
-            });
-        }
-        Ok::<_, anyhow::Error>(out)
-    })?;
+            }
+        })
+        .collect();
     let text = if json {
         serde_json::to_string_pretty(&results)? + "\n"
     } else {
@@ -757,6 +738,32 @@ fn defrag(coordinators: &[String], force: bool, json: bool) -> Result<()> {
         bail!("some nodes did not answer (listed above)");
     }
     Ok(())
+}
+
+/// Ask every registered node in turn (not at once: the operations that use
+/// this take CPU on the node); each node with its reply or why it gave none.
+async fn each_node<T, F, Fut>(
+    coordinators: &[String],
+    deadline: Duration,
+    request: F,
+) -> Result<Vec<(NodeInfo, Result<T, String>)>>
+where
+    F: Fn(proto::node_api::NodeServiceClient, tarpc::context::Context) -> Fut,
+    Fut: std::future::Future<Output = Result<Result<T, CpgError>, tarpc::client::RpcError>>,
+{
+    let (view, clients) = connect(coordinators).await?;
+    let mut out = Vec::new();
+    for n in view.nodes {
+        let Some(client) = clients.get(&n.id) else {
+            continue;
+        };
+        let r = client
+            .call(deadline, &request)
+            .await
+            .map_err(|e| e.to_string());
+        out.push((n, r));
+    }
+    Ok(out)
 }
 
 /// The cluster view from the first coordinator that answers, and a client

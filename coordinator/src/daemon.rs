@@ -109,10 +109,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     };
     let sweeper = {
         let c = coordinator.clone();
-        let every = args
-            .cache_sweep_secs
-            .unwrap_or((args.cache_ttl_secs / 4).max(1));
-        let every = (every > 0).then(|| Duration::from_secs(every));
+        let every = partition::store::sweep_interval(args.cache_ttl_secs, args.cache_sweep_secs);
         tokio::spawn(async move {
             let Some(every) = every else { return };
             loop {

@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use futures::StreamExt;
 use partition::frontend::build_file;
 use partition::partitioning::partition_of;
-use partition::store::Store;
+use partition::store::{CacheStats, Store};
 use partition::vitals::{resident_bytes, LatencyWindow};
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
@@ -356,14 +356,13 @@ impl Node {
             "bytes of tables and indexes",
             bytes as f64,
         );
-        let (mut hits, mut misses, mut evictions, mut entries) = (0, 0, 0, 0);
-        for s in self.stores.iter() {
-            let c = s.value().cache.stats();
-            hits += c.hits;
-            misses += c.misses;
-            evictions += c.evictions;
-            entries += c.entries;
-        }
+        let CacheStats {
+            hits,
+            misses,
+            evictions,
+            entries,
+            ..
+        } = self.cache_totals();
         e.counter("cpg_cache_hits_total", "cache lookups that hit", hits);
         e.counter(
             "cpg_cache_misses_total",
@@ -408,19 +407,20 @@ impl Node {
             .filter_map(|p| self.stores.get(&p).map(|s| s.value().clone()))
             .collect();
         let (mut rows, mut took) = (0u64, std::time::Duration::ZERO);
-        let (mut entries, mut hits, mut misses, mut evictions) = (0, 0, 0, 0);
         let mut worst_deleted: f64 = 0.0;
         for s in &stores {
             let (r, t) = s.scan();
             rows += r;
             took += t;
-            let c = s.cache.stats();
-            entries += c.entries;
-            hits += c.hits;
-            misses += c.misses;
-            evictions += c.evictions;
             worst_deleted = worst_deleted.max(s.counts().deleted_ratio());
         }
+        let CacheStats {
+            entries,
+            hits,
+            misses,
+            evictions,
+            ..
+        } = cache_totals(stores.iter().map(|s| &**s));
         let rate = (rows > 0 && !took.is_zero()).then(|| rows as f64 / took.as_secs_f64());
         let queries = self.reads.summary();
         let figures = partition::vitals::Figures {
@@ -449,6 +449,12 @@ impl Node {
             indicators,
             recommendations,
         }
+    }
+
+    /// The caches of every partition store, summed.
+    fn cache_totals(&self) -> CacheStats {
+        let stores: Vec<Arc<Store>> = self.stores.iter().map(|s| s.value().clone()).collect();
+        cache_totals(stores.iter().map(|s| &**s))
     }
 
     /// Remove cached results that outlived the TTL or whose partition has
@@ -641,6 +647,19 @@ impl Node {
             memory_limit_mb: self.memory_limit_mb,
         }
     }
+}
+
+/// Cache counters of `stores`, summed (the TTL is the same for all).
+fn cache_totals<'a>(stores: impl Iterator<Item = &'a Store>) -> CacheStats {
+    stores.fold(CacheStats::default(), |mut t, s| {
+        let c = s.cache.stats();
+        t.entries += c.entries;
+        t.hits += c.hits;
+        t.misses += c.misses;
+        t.evictions += c.evictions;
+        t.ttl_secs = c.ttl_secs;
+        t
+    })
 }
 
 /// The per-connection handle implementing the service.
@@ -848,13 +867,12 @@ impl NodeService for NodeServer {
 
     async fn cache_cleanup(self, _: Context) -> proto::CacheCleanup {
         let removed = self.0.cache_sweep();
-        let (mut entries, mut hits, mut misses) = (0, 0, 0);
-        for s in self.0.stores.iter() {
-            let c = s.value().cache.stats();
-            entries += c.entries;
-            hits += c.hits;
-            misses += c.misses;
-        }
+        let CacheStats {
+            entries,
+            hits,
+            misses,
+            ..
+        } = self.0.cache_totals();
         proto::CacheCleanup {
             removed,
             entries,
