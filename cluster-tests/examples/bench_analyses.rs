@@ -218,6 +218,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         embedded_ms.push(median(times));
     }
 
+    let link = median(
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                partition::analysis::CallGraph::build(&snapshot.summaries);
+                t.elapsed()
+            })
+            .collect(),
+    );
+    println!(
+        "== linking the call graph of {} modules: {:.1} ms (median of 3)",
+        snapshot.summaries.len(),
+        ms(link)
+    );
     if rounds == 0 {
         println!("== embedded only (ROUNDS 0), medians of 3");
         for (i, (name, _)) in queries.iter().enumerate() {

@@ -5,7 +5,6 @@
 //! `name/arity`, and imports injected by `use` (through `__using__` quotes of
 //! ingested modules, or known effects of standard ones) are taken into account.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -43,16 +42,45 @@ pub struct CallEdge {
 #[derive(Debug, Default)]
 pub struct CallGraph {
     pub functions: Vec<FnInfo>,
-    index: HashMap<Mfa, u32>,
+    index: FastMap<Mfa, u32>,
     /// Sorted by (caller module, caller function, arity, file, line, column, callee).
     pub calls: Vec<CallEdge>,
-    out: Vec<Vec<u32>>,
-    inc: Vec<Vec<u32>>,
+    /// Edge indexes by caller and by callee, each function's run starting
+    /// at its entry in the `_start` vector (compressed rows).
+    out: Vec<u32>,
+    out_start: Vec<u32>,
+    inc: Vec<u32>,
+    inc_start: Vec<u32>,
 }
 
+/// Compressed rows: for each of `n` rows, the indexes `i` of `items` with
+/// `row(items[i]) == row`, in index order; and where each row starts.
+fn rows<T>(items: &[T], n: usize, row: impl Fn(&T) -> u32) -> (Vec<u32>, Vec<u32>) {
+    let mut start = vec![0u32; n + 1];
+    for t in items {
+        start[row(t) as usize + 1] += 1;
+    }
+    for r in 0..n {
+        start[r + 1] += start[r];
+    }
+    let mut next = start.clone();
+    let mut out = vec![0u32; items.len()];
+    for (i, t) in items.iter().enumerate() {
+        let r = row(t) as usize;
+        out[next[r] as usize] = i as u32;
+        next[r] += 1;
+    }
+    (out, start)
+}
+
+/// A hash map with a fast non-cryptographic hasher: the keys are names from
+/// the analysed code, and linking hashes one per call.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
+
 /// The module's public `name/arity` set, for linking.
-fn exports(summaries: &[Arc<ModuleSummary>]) -> HashMap<&str, HashSet<(&str, u16)>> {
-    let mut out: HashMap<&str, HashSet<(&str, u16)>> = HashMap::new();
+fn exports(summaries: &[Arc<ModuleSummary>]) -> FastMap<&str, FastSet<(&str, u16)>> {
+    let mut out: FastMap<&str, FastSet<(&str, u16)>> = FastMap::default();
     for m in summaries {
         let e = out.entry(m.name.as_str()).or_default();
         for f in m.functions.iter().filter(|f| f.kind.is_public()) {
@@ -65,90 +93,130 @@ fn exports(summaries: &[Arc<ModuleSummary>]) -> HashMap<&str, HashSet<(&str, u16
 impl CallGraph {
     /// Link the summaries into a call graph. Calls inside `quote` are code for
     /// other modules and are left out; dynamic calls stay, with their kind.
-    pub fn build(summaries: &[Arc<ModuleSummary>]) -> CallGraph {
+    pub fn build<'s>(summaries: &'s [Arc<ModuleSummary>]) -> CallGraph {
         let linker = Linker::new(summaries);
-        let mut g = CallGraph::default();
-        for m in summaries {
-            let file: Arc<str> = Arc::from(m.file.as_str());
+        // Functions are interned by borrowed (module, name, arity) while
+        // linking, so a call costs a hash lookup, not two allocations.
+        let mut ids: FastMap<(&'s str, &'s str, u16), u32> = FastMap::default();
+        let mut functions: Vec<FnInfo> = Vec::new();
+        let mut intern = |key: (&'s str, &'s str, u16)| -> u32 {
+            *ids.entry(key).or_insert_with(|| {
+                functions.push(FnInfo {
+                    mfa: Mfa::new(key.0, key.1, key.2),
+                    kind: None,
+                    file: None,
+                    line: 0,
+                });
+                functions.len() as u32 - 1
+            })
+        };
+        let files: Vec<Arc<str>> = summaries
+            .iter()
+            .map(|m| Arc::from(m.file.as_str()))
+            .collect();
+        let mut defined = Vec::new();
+        for (m, file) in summaries.iter().zip(&files) {
             for f in &m.functions {
-                let id = g.intern(Mfa::new(&m.name, &f.name, f.arity));
-                let info = &mut g.functions[id as usize];
-                if info.kind.is_none() {
-                    info.kind = Some(f.kind);
-                    info.file = Some(file.clone());
-                    info.line = f.line;
-                }
+                defined.push((intern((&m.name, &f.name, f.arity)), f, file));
             }
         }
-        for m in summaries {
-            let file: Arc<str> = Arc::from(m.file.as_str());
+        let mut calls = Vec::new();
+        for (mi, m) in summaries.iter().enumerate() {
             for f in &m.functions {
-                let caller = g.intern(Mfa::new(&m.name, &f.name, f.arity));
+                let caller = intern((&m.name, &f.name, f.arity));
                 for (site, c) in f.calls.iter().enumerate().filter(|(_, c)| !c.quoted) {
                     let site = site as u32;
                     let (module, kind) = linker.link(&m.name, c);
-                    let callee = match module {
-                        Some(module) => Mfa::new(module.as_ref(), &c.name, c.arity),
-                        None => Mfa::new("", &c.name, c.arity),
-                    };
-                    let callee = g.intern(callee);
-                    g.calls.push(CallEdge {
-                        caller,
-                        callee,
-                        kind,
-                        file: file.clone(),
-                        line: c.line,
-                        column: c.column,
-                        site,
-                    });
+                    let callee = intern((module.unwrap_or(""), &c.name, c.arity));
+                    calls.push((caller, callee, kind, c, site, mi));
                     for target in linker.process_targets(&m.name, c) {
-                        let callee = g.intern(target);
-                        g.calls.push(CallEdge {
-                            caller,
-                            callee,
-                            kind: CallKind::Process,
-                            file: file.clone(),
-                            line: c.line,
-                            column: c.column,
-                            site,
-                        });
+                        calls.push((caller, intern(target), CallKind::Process, c, site, mi));
                     }
                 }
             }
         }
-        let fns = &g.functions;
-        g.calls.sort_by(|a, b| {
-            let (ca, cb) = (&fns[a.caller as usize].mfa, &fns[b.caller as usize].mfa);
-            (ca, &a.file, a.line, a.column, &fns[a.callee as usize].mfa).cmp(&(
-                cb,
-                &b.file,
-                b.line,
-                b.column,
-                &fns[b.callee as usize].mfa,
-            ))
-        });
-        g.out = vec![Vec::new(); g.functions.len()];
-        g.inc = vec![Vec::new(); g.functions.len()];
-        for (i, c) in g.calls.iter().enumerate() {
-            g.out[c.caller as usize].push(i as u32);
-            g.inc[c.callee as usize].push(i as u32);
+        for (id, f, file) in defined {
+            let info = &mut functions[id as usize];
+            if info.kind.is_none() {
+                info.kind = Some(f.kind);
+                info.file = Some(file.clone());
+                info.line = f.line;
+            }
         }
-        g
-    }
-
-    fn intern(&mut self, mfa: Mfa) -> u32 {
-        if let Some(&i) = self.index.get(&mfa) {
-            return i;
+        // Order calls by (caller, file, line, column, callee) with integer
+        // keys: the rank of each function's name and of each file.
+        let mut by_name: Vec<u32> = (0..functions.len() as u32).collect();
+        by_name
+            .sort_unstable_by(|&a, &b| functions[a as usize].mfa.cmp(&functions[b as usize].mfa));
+        let mut rank = vec![0u32; functions.len()];
+        for (r, &id) in by_name.iter().enumerate() {
+            rank[id as usize] = r as u32;
         }
-        let i = self.functions.len() as u32;
-        self.index.insert(mfa.clone(), i);
-        self.functions.push(FnInfo {
-            mfa,
-            kind: None,
-            file: None,
-            line: 0,
-        });
-        i
+        let mut file_names: Vec<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
+        file_names.sort_unstable();
+        file_names.dedup();
+        let file_rank: FastMap<&str, u32> = file_names
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (*f, i as u32))
+            .collect();
+        let module_file: Vec<u32> = summaries
+            .iter()
+            .map(|m| file_rank.get(m.file.as_str()).copied().unwrap_or(0))
+            .collect();
+        // Callers in name order, each one's calls sorted among themselves;
+        // the position in `calls` breaks ties, which keeps identical keys
+        // in the order they were linked.
+        let (by_caller, caller_start) = rows(&calls, functions.len(), |c| c.0);
+        let mut order: Vec<u32> = Vec::with_capacity(calls.len());
+        let mut group: Vec<([u32; 4], u32)> = Vec::new();
+        for &caller in &by_name {
+            group.clear();
+            group.extend(
+                Self::row(&by_caller, &caller_start, caller)
+                    .iter()
+                    .map(|&i| {
+                        let (_, callee, _, c, _, mi) = calls[i as usize];
+                        (
+                            [module_file[mi], c.line, c.column, rank[callee as usize]],
+                            i,
+                        )
+                    }),
+            );
+            group.sort_unstable();
+            order.extend(group.iter().map(|(_, i)| *i));
+        }
+        let calls: Vec<CallEdge> = order
+            .into_iter()
+            .map(|i| {
+                let (caller, callee, kind, c, site, mi) = calls[i as usize];
+                CallEdge {
+                    caller,
+                    callee,
+                    kind,
+                    file: files[mi].clone(),
+                    line: c.line,
+                    column: c.column,
+                    site,
+                }
+            })
+            .collect();
+        let n = functions.len();
+        let (out, out_start) = rows(&calls, n, |c| c.caller);
+        let (inc, inc_start) = rows(&calls, n, |c| c.callee);
+        CallGraph {
+            index: functions
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.mfa.clone(), i as u32))
+                .collect(),
+            functions,
+            calls,
+            out,
+            out_start,
+            inc,
+            inc_start,
+        }
     }
 
     pub fn id(&self, mfa: &Mfa) -> Option<u32> {
@@ -161,19 +229,22 @@ impl CallGraph {
 
     /// Calls made by a function (edge indexes).
     pub fn calls_from(&self, id: u32) -> impl Iterator<Item = &CallEdge> {
-        self.out
-            .get(id as usize)
-            .into_iter()
-            .flatten()
+        Self::row(&self.out, &self.out_start, id)
+            .iter()
             .map(|&i| &self.calls[i as usize])
+    }
+
+    fn row<'g>(items: &'g [u32], start: &[u32], id: u32) -> &'g [u32] {
+        match (start.get(id as usize), start.get(id as usize + 1)) {
+            (Some(&a), Some(&b)) => &items[a as usize..b as usize],
+            _ => &[],
+        }
     }
 
     /// Calls into a function (edge indexes).
     pub fn calls_to(&self, id: u32) -> impl Iterator<Item = &CallEdge> {
-        self.inc
-            .get(id as usize)
-            .into_iter()
-            .flatten()
+        Self::row(&self.inc, &self.inc_start, id)
+            .iter()
             .map(|&i| &self.calls[i as usize])
     }
 
@@ -226,21 +297,21 @@ impl CallGraph {
 /// What the link step knows about the whole program: who exports what, and
 /// which imports a `use` injects.
 struct Linker<'a> {
-    exports: HashMap<&'a str, HashSet<(&'a str, u16)>>,
-    modules: HashMap<&'a str, &'a ModuleSummary>,
+    exports: FastMap<&'a str, FastSet<(&'a str, u16)>>,
+    modules: FastMap<&'a str, &'a ModuleSummary>,
     /// Registered process name (`:atom`) → the module registering it.
-    registered: HashMap<&'a str, &'a str>,
+    registered: FastMap<&'a str, &'a str>,
     /// Imports each module gets through its `use` directives (memoized).
-    via_use: RefCell<HashMap<String, Arc<Vec<String>>>>,
+    via_use: RefCell<FastMap<&'a str, Arc<Vec<&'a str>>>>,
 }
 
 impl<'a> Linker<'a> {
     fn new(summaries: &'a [Arc<ModuleSummary>]) -> Linker<'a> {
-        let mut modules = HashMap::new();
+        let mut modules = FastMap::default();
         for m in summaries {
             modules.entry(m.name.as_str()).or_insert(&**m);
         }
-        let mut registered = HashMap::new();
+        let mut registered = FastMap::default();
         for m in summaries {
             for name in &m.registers {
                 registered.entry(name.as_str()).or_insert(m.name.as_str());
@@ -261,33 +332,31 @@ impl<'a> Linker<'a> {
     }
 
     /// Modules imported into `module` by the `__using__` of what it uses.
-    fn imports_via_use(&self, module: &str) -> Arc<Vec<String>> {
+    fn imports_via_use(&self, module: &'a str) -> Arc<Vec<&'a str>> {
         if let Some(v) = self.via_use.borrow().get(module) {
             return v.clone();
         }
         let mut out = Vec::new();
         if let Some(m) = self.modules.get(module) {
-            let mut seen = HashSet::new();
+            let mut seen = FastSet::default();
             for d in m.deps.iter().filter(|d| d.kind == DepKind::Use) {
                 self.use_effects(&d.target, &mut seen, &mut out);
             }
         }
         let out = Arc::new(out);
-        self.via_use
-            .borrow_mut()
-            .insert(module.to_string(), out.clone());
+        self.via_use.borrow_mut().insert(module, out.clone());
         out
     }
 
     /// What `use used` imports: the known effects of standard modules, and
     /// the directives quoted in an ingested module's `__using__`.
-    fn use_effects(&self, used: &str, seen: &mut HashSet<String>, out: &mut Vec<String>) {
-        if !seen.insert(used.to_string()) {
+    fn use_effects(&self, used: &'a str, seen: &mut FastSet<&'a str>, out: &mut Vec<&'a str>) {
+        if !seen.insert(used) {
             return;
         }
-        let push = |m: &str, out: &mut Vec<String>| {
-            if !out.iter().any(|x| x == m) {
-                out.push(m.to_string());
+        let push = |m: &'a str, out: &mut Vec<&'a str>| {
+            if !out.contains(&m) {
+                out.push(m);
             }
         };
         if let Some((_, imports, _)) = USE_EFFECTS.iter().find(|(m, _, _)| *m == used) {
@@ -320,7 +389,7 @@ impl<'a> Linker<'a> {
     /// :registered, msg)` to `handle_info/2`, `spawn(M, :f, args)` and
     /// `Task.start(M, :f, args)` to every public `M.f`; `self()` names the
     /// calling module. Only functions the ingested code defines.
-    fn process_targets(&self, caller: &str, c: &CallSummary) -> Vec<Mfa> {
+    fn process_targets(&self, caller: &str, c: &'a CallSummary) -> Vec<(&'a str, &'a str, u16)> {
         if c.targets.is_empty() || !is_process_call(c.module.as_deref(), &c.name, c.arity) {
             return Vec::new();
         }
@@ -359,7 +428,7 @@ impl<'a> Linker<'a> {
         };
         if let Some((name, arity)) = handler {
             return if defines(name, arity) {
-                vec![Mfa::new(&target.name, name, arity)]
+                vec![(target.name.as_str(), name, arity)]
             } else {
                 Vec::new()
             };
@@ -378,14 +447,14 @@ impl<'a> Linker<'a> {
         arities.dedup();
         arities
             .into_iter()
-            .map(|a| Mfa::new(&target.name, fun, a))
+            .map(|a| (target.name.as_str(), fun, a))
             .collect()
     }
 
     /// The callee module of a call made in `module`, and its kind.
-    fn link<'c>(&self, module: &str, c: &'c CallSummary) -> (Option<Cow<'c, str>>, CallKind) {
+    fn link(&self, module: &'a str, c: &'a CallSummary) -> (Option<&'a str>, CallKind) {
         if c.candidates.is_empty() && c.kind != CallKind::Unresolved {
-            return (c.module.as_deref().map(Cow::Borrowed), c.kind);
+            return (c.module.as_deref(), c.kind);
         }
         let (name, arity) = (c.name.as_str(), c.arity);
         // 1. An explicit import known to export it (the compiler rejects
@@ -395,7 +464,7 @@ impl<'a> Linker<'a> {
             .iter()
             .find(|m| self.provides(m, name, arity) == Some(true))
         {
-            return (Some(Cow::Borrowed(m.as_str())), CallKind::Imported);
+            return (Some(m.as_str()), CallKind::Imported);
         }
         // 2. An import injected by `use`, known to export it.
         let via_use = self.imports_via_use(module);
@@ -403,7 +472,7 @@ impl<'a> Linker<'a> {
             .iter()
             .find(|m| self.provides(m, name, arity) == Some(true))
         {
-            return (Some(Cow::Owned(m.clone())), CallKind::Imported);
+            return (Some(*m), CallKind::Imported);
         }
         // 3. An explicit import whose exports we cannot see (outside the
         //    ingested code): the best guess left.
@@ -412,7 +481,7 @@ impl<'a> Linker<'a> {
             .iter()
             .find(|m| self.provides(m, name, arity).is_none())
         {
-            return (Some(Cow::Borrowed(m.as_str())), CallKind::Imported);
+            return (Some(m.as_str()), CallKind::Imported);
         }
         (None, CallKind::Unresolved)
     }
