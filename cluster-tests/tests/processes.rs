@@ -967,3 +967,93 @@ async fn watch_follows_a_working_tree() {
     );
     drop(watcher);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_file_change_fetches_only_its_partitions() {
+    let cluster = Cluster::start(1, 2, 16, 2);
+    cluster.must_be_ready(16, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("shop");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
+        &tree,
+    );
+    let cpg = cluster_tests::binary("cpg");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&cpg)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cpg {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let on_cluster = |args: &[&str]| run(&[&["--coordinator", &list], args].concat());
+    let snapshot = || -> proto::SnapshotHealth {
+        let h: proto::ClusterHealth =
+            serde_json::from_str(&on_cluster(&["health", "--json"])).unwrap();
+        h.snapshot.expect("a snapshot after a query")
+    };
+    let tree_arg = tree.to_str().unwrap();
+    on_cluster(&["ingest", tree_arg]);
+    on_cluster(&["analyze", "cycles", "--json"]);
+    on_cluster(&["analyze", "smells", "--json"]);
+    let first = snapshot();
+    assert_eq!(
+        (first.partitions_regathered, first.partitions_reused),
+        (16, 0)
+    );
+
+    // A comment appended: one file's partition is fetched again, its
+    // modules come out equal, and both answers carry over.
+    let format = tree.join("lib/shop/util/format.ex");
+    let text = std::fs::read_to_string(&format).unwrap();
+    std::fs::write(&format, format!("{text}\n# formatting helpers\n")).unwrap();
+    on_cluster(&["ingest", tree_arg]);
+    on_cluster(&["analyze", "cycles", "--json"]);
+    let commented = snapshot();
+    assert_eq!(commented.generation, first.generation + 1);
+    assert_eq!(
+        (
+            commented.partitions_regathered,
+            commented.partitions_reused,
+            commented.answers_carried
+        ),
+        (1, 15, 2),
+        "{commented:?}"
+    );
+
+    // A function added: again one partition, no answer carried, and every
+    // answer equals an embedded run on the edited tree.
+    let edited = text.replacen(
+        "  def percent(ratio)",
+        "  def shout(text), do: String.upcase(text)\n\n  def percent(ratio)",
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&format, edited).unwrap();
+    on_cluster(&["ingest", tree_arg]);
+    let smells = on_cluster(&["analyze", "smells", "--json"]);
+    let changed = snapshot();
+    assert_eq!(
+        (
+            changed.partitions_regathered,
+            changed.partitions_reused,
+            changed.answers_carried
+        ),
+        (1, 15, 0),
+        "{changed:?}"
+    );
+    assert_eq!(smells, run(&["analyze", "smells", "--json", tree_arg]));
+    for args in [
+        &["analyze", "cycles", "--json"][..],
+        &["callees", "Shop.Util.Format.shout/1", "--json"],
+        &["analyze", "features", "--format", "json"],
+    ] {
+        assert_eq!(
+            on_cluster(args),
+            run(&[args, &[tree_arg]].concat()),
+            "{args:?}"
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub struct OwnVitals {
     pub queries: LatencySummary,
     pub memory_usage_mb: f64,
     pub memory_limit_mb: Option<u64>,
+    pub snapshot: Option<proto::SnapshotHealth>,
 }
 
 /// Query time above which a process is degraded (the operations guide).
@@ -140,6 +141,7 @@ pub fn cluster_health(
         partitions_unavailable: unavailable,
         catalog_generation: view.generation,
         catalog_files: view.files,
+        snapshot: own.snapshot,
         raft,
         nodes: entries,
     }
@@ -197,6 +199,13 @@ pub fn render(h: &ClusterHealth) -> String {
         latency(&h.queries),
         memory(h.memory_usage_mb, h.memory_limit_mb)
     );
+    if let Some(x) = &h.snapshot {
+        let _ = writeln!(
+            s,
+            "snapshot: generation {}, {} partitions fetched and {} reused after the last change, {} answers carried over; {} ms",
+            x.generation, x.partitions_regathered, x.partitions_reused, x.answers_carried, x.build_ms
+        );
+    }
     for n in &h.nodes {
         match &n.health {
             Some(x) => {

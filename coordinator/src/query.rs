@@ -23,7 +23,7 @@ use proto::{
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cluster::{gather_summaries, NodeClient};
+use crate::cluster::{gather_partitions, NodeClient};
 use crate::embedded::Built;
 use crate::report;
 
@@ -46,6 +46,15 @@ pub struct Snapshot {
     pub missing: Vec<u32>,
     /// Replica failures met while gathering.
     pub failures: Vec<String>,
+    /// Per partition gathered (cluster only): the catalog's fingerprint of
+    /// its content when gathered, and its modules. A later snapshot reuses
+    /// the modules of every partition whose fingerprint stayed the same.
+    parts: BTreeMap<u32, (u64, Vec<Arc<ModuleSummary>>)>,
+    /// Partitions this snapshot asked the nodes for (the others were reused).
+    pub regathered: usize,
+    pub reused: usize,
+    /// Answers carried over from the snapshot before.
+    pub carried: usize,
     taken: Instant,
     /// Answers already given from this snapshot, with when they were computed.
     answers: std::sync::Mutex<HashMap<Query, CachedAnswer>>,
@@ -72,6 +81,10 @@ impl Snapshot {
             diagnostics: built.diagnostics.clone(),
             missing: Vec::new(),
             failures: Vec::new(),
+            parts: BTreeMap::new(),
+            regathered: 0,
+            reused: 0,
+            carried: 0,
             taken: Instant::now(),
             answers: std::sync::Mutex::new(HashMap::new()),
         }
@@ -335,6 +348,9 @@ pub struct QueryEngine {
     pub evictions: AtomicU64,
     /// Lifetime of a cached answer.
     pub ttl: Duration,
+    /// The current snapshot's figures, readable without waiting for a
+    /// gather in progress.
+    last_snapshot: std::sync::Mutex<Option<proto::SnapshotHealth>>,
 }
 
 impl QueryEngine {
@@ -348,6 +364,7 @@ impl QueryEngine {
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             ttl,
+            last_snapshot: std::sync::Mutex::new(None),
         }
     }
 
@@ -363,6 +380,11 @@ impl QueryEngine {
             misses: self.misses.load(Ordering::Relaxed),
             ttl_secs: self.ttl.as_secs(),
         }
+    }
+
+    /// What the current snapshot reused and fetched (none before a query).
+    pub fn snapshot_health(&self) -> Option<proto::SnapshotHealth> {
+        *self.last_snapshot.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Hits / (hits + misses) of the answer cache so far (0 before any query).
@@ -398,11 +420,16 @@ impl QueryEngine {
     }
 
     /// The snapshot for `view`: the current one if it is still valid, else
-    /// a fresh gather. `diagnostics` come from the catalog.
+    /// a new one. `catalog` tells what the catalog holds: diagnostics, and
+    /// a fingerprint of each partition's content; the new snapshot asks
+    /// the nodes only for partitions whose fingerprint changed (or that
+    /// were missing, or all of them after the partition map changed) and
+    /// reuses the rest. When the modules came out equal (a comment or
+    /// blank line changed), the answers given carry over.
     pub async fn snapshot(
         &self,
         view: &ClusterView,
-        diagnostics: impl FnOnce() -> Vec<Diagnostic>,
+        catalog: impl FnOnce() -> CatalogFacts,
     ) -> Result<Arc<Snapshot>, CpgError> {
         if view.assignment.is_empty() {
             return Err(CpgError::Unavailable {
@@ -419,14 +446,66 @@ impl QueryEngine {
             }
         }
         let started = Instant::now();
+        let facts = catalog();
+        let old = slot.as_ref().filter(|s| s.epoch == view.epoch);
+        let mut parts: BTreeMap<u32, (u64, Vec<Arc<ModuleSummary>>)> = BTreeMap::new();
+        let mut wanted = BTreeSet::new();
+        for &p in view.assignment.keys() {
+            let fingerprint = facts.fingerprints.get(&p).copied().unwrap_or(0);
+            match old.and_then(|o| o.parts.get(&p)) {
+                Some((f, modules)) if *f == fingerprint => {
+                    parts.insert(p, (fingerprint, modules.clone()));
+                }
+                _ => {
+                    wanted.insert(p);
+                }
+            }
+        }
+        let regathered = wanted.len();
         let clients = self.clients(view);
-        let gathered =
-            gather_summaries(&clients, view.epoch, &view.assignment, self.deadline).await;
+        let gathered = gather_partitions(
+            &clients,
+            view.epoch,
+            &view.assignment,
+            wanted,
+            self.deadline,
+        )
+        .await;
         for (node, why) in &gathered.failures {
             tracing::warn!(node, %why, "gathering summaries: a replica failed");
         }
-        let summaries = gathered.summaries;
-        let graph = Arc::new(CallGraph::build(&summaries));
+        for (p, modules) in gathered.partitions {
+            let fingerprint = facts.fingerprints.get(&p).copied().unwrap_or(0);
+            parts.insert(p, (fingerprint, modules));
+        }
+        let mut summaries: Vec<Arc<ModuleSummary>> = parts
+            .values()
+            .flat_map(|(_, modules)| modules.iter().cloned())
+            .collect();
+        summaries.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+        let gathered_ms = started.elapsed().as_millis() as u64;
+        // Unchanged modules and diagnostics: every answer still holds.
+        let same = old.filter(|o| {
+            o.missing.is_empty()
+                && gathered.missing.is_empty()
+                && o.diagnostics == facts.diagnostics
+                && o.summaries.len() == summaries.len()
+                && o.summaries
+                    .iter()
+                    .zip(&summaries)
+                    .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+        });
+        let graph = match same {
+            Some(o) => o.graph.clone(),
+            None => Arc::new(CallGraph::build(&summaries)),
+        };
+        let answers = same.map_or_else(HashMap::new, |o| {
+            let mut answers = o.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            // The report says how long the snapshot took: not carried.
+            answers.retain(|q, _| !matches!(q, Query::Analyze { .. }));
+            answers
+        });
+        let carried = answers.len();
         let snapshot = Arc::new(Snapshot {
             generation: view.generation,
             epoch: view.epoch,
@@ -435,22 +514,73 @@ impl QueryEngine {
             build_ms: started.elapsed().as_millis() as u64,
             summaries,
             graph,
-            diagnostics: diagnostics(),
+            diagnostics: facts.diagnostics,
             missing: gathered.missing,
             failures: gathered
                 .failures
                 .iter()
                 .map(|(node, why)| format!("node {node}: {why}"))
                 .collect(),
+            parts,
+            regathered,
+            reused: view.assignment.len() - regathered,
+            carried,
             taken: Instant::now(),
-            answers: std::sync::Mutex::new(HashMap::new()),
+            answers: std::sync::Mutex::new(answers),
         });
+        tracing::debug!(
+            generation = view.generation,
+            regathered,
+            partitions = view.assignment.len(),
+            gathered_ms,
+            total_ms = snapshot.build_ms,
+            carried,
+            "new snapshot"
+        );
+        *self.last_snapshot.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(proto::SnapshotHealth {
+                generation: snapshot.generation,
+                epoch: snapshot.epoch,
+                partitions_regathered: snapshot.regathered as u32,
+                partitions_reused: snapshot.reused as u32,
+                answers_carried: snapshot.carried as u32,
+                build_ms: snapshot.build_ms,
+            });
         if let Some(old) = slot.replace(snapshot.clone()) {
-            self.evictions
-                .fetch_add(old.cached_answers() as u64, Ordering::Relaxed);
+            let dropped = old.cached_answers().saturating_sub(carried);
+            self.evictions.fetch_add(dropped as u64, Ordering::Relaxed);
         }
         Ok(snapshot)
     }
+}
+
+/// What a coordinator's catalog says about the code, for a snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogFacts {
+    /// Sorted by (file, line, column).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Partition → fingerprint of what it holds ([`partition_fingerprints`]).
+    pub fingerprints: BTreeMap<u32, u64>,
+}
+
+/// An order-independent fingerprint of each partition's content: the sum
+/// of a hash of (file, content hash) over the files with a module in it.
+/// It changes when a file of the partition is added, changed or removed.
+pub fn partition_fingerprints<'a>(
+    files: impl Iterator<Item = (&'a str, u64, &'a [(String, u32)])>,
+) -> BTreeMap<u32, u64> {
+    let mut out: BTreeMap<u32, u64> = BTreeMap::new();
+    for (file, content_hash, modules) in files {
+        let h = xxhash_rust::xxh3::xxh3_64_with_seed(file.as_bytes(), content_hash);
+        let mut seen: Vec<u32> = modules.iter().map(|(_, p)| *p).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for p in seen {
+            let f = out.entry(p).or_insert(0);
+            *f = f.wrapping_add(h);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
 use crate::placement::Ring;
-use crate::query::{answer_counted, QueryEngine};
+use crate::query::{answer_counted, partition_fingerprints, CatalogFacts, QueryEngine};
 use crate::raft::{
     self, handle_raft, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
     StateMachine,
@@ -221,14 +221,25 @@ impl Coordinator {
         let snapshot = self
             .queries
             .snapshot(&view, move || {
-                let mut d: Vec<Diagnostic> = sm.read(|s| {
-                    s.catalog
+                let (mut diagnostics, fingerprints) = sm.read(|s| {
+                    let d: Vec<Diagnostic> = s
+                        .catalog
                         .values()
                         .flat_map(|e| e.diagnostics.iter().cloned())
-                        .collect()
+                        .collect();
+                    let f = partition_fingerprints(
+                        s.catalog
+                            .iter()
+                            .map(|(file, e)| (file.as_str(), e.content_hash, &e.modules[..])),
+                    );
+                    (d, f)
                 });
-                d.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-                d
+                diagnostics
+                    .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+                CatalogFacts {
+                    diagnostics,
+                    fingerprints,
+                }
             })
             .await?;
         if is_heavy(query) && !snapshot.has_answer(query, self.queries.ttl) {
@@ -356,6 +367,28 @@ impl Coordinator {
             "resident memory",
             partition::vitals::resident_bytes().unwrap_or(0) as f64,
         );
+        if let Some(s) = q.snapshot_health() {
+            e.gauge(
+                "cpg_snapshot_generation",
+                "catalog generation of the current snapshot",
+                s.generation as f64,
+            );
+            e.gauge(
+                "cpg_snapshot_partitions_regathered",
+                "partitions the current snapshot fetched from the nodes (the rest were reused)",
+                f64::from(s.partitions_regathered),
+            );
+            e.gauge(
+                "cpg_snapshot_answers_carried",
+                "answers the current snapshot carried over from the one before",
+                f64::from(s.answers_carried),
+            );
+            e.gauge(
+                "cpg_snapshot_build_seconds",
+                "time to gather and link the current snapshot",
+                s.build_ms as f64 / 1000.0,
+            );
+        }
         let (buckets, sum, count) = q.latency.histogram();
         e.histogram(
             "cpg_query_seconds",
@@ -406,6 +439,7 @@ impl Coordinator {
             queries: self.queries.latency.summary(),
             memory_usage_mb: partition::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_limit_mb: self.memory_limit_mb,
+            snapshot: self.queries.snapshot_health(),
         };
         Ok(crate::health::cluster_health(&view, reports, raft, own))
     }

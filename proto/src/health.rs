@@ -132,8 +132,26 @@ pub struct ClusterHealth {
     pub partitions_unavailable: Vec<u32>,
     pub catalog_generation: u64,
     pub catalog_files: u64,
+    /// The answering coordinator's current snapshot, once a query took one.
+    pub snapshot: Option<SnapshotHealth>,
     pub raft: RaftHealth,
     pub nodes: Vec<NodeEntry>,
+}
+
+/// A coordinator's snapshot (module summaries and call graph the analyses
+/// run on): how much of it the last change made it fetch again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotHealth {
+    pub generation: u64,
+    pub epoch: u64,
+    /// Partitions asked of the nodes for it; the others were reused from
+    /// the snapshot before, their content unchanged.
+    pub partitions_regathered: u32,
+    pub partitions_reused: u32,
+    /// Answers carried over from the snapshot before (modules unchanged).
+    pub answers_carried: u32,
+    /// Time to gather and link it.
+    pub build_ms: u64,
 }
 
 /// What a cache cleanup removed, and what the cache holds after it.

@@ -26,7 +26,7 @@ pub use fragment::{
 };
 pub use health::{
     CacheCleanup, ClusterHealth, Indicator, LatencySummary, NodeDiagnosis, NodeEntry, NodeHealth,
-    PartitionDefrag, PartitionHealth, RaftHealth, Recommendation, TablesStatus,
+    PartitionDefrag, PartitionHealth, RaftHealth, Recommendation, SnapshotHealth, TablesStatus,
 };
 pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
 pub use mfa::{Mfa, MfaParseError};

@@ -43,6 +43,14 @@ pub(crate) fn plan(
     by_node
 }
 
+/// Module summaries of some partitions, by partition.
+#[derive(Debug, Clone, Default)]
+pub struct GatheredPartitions {
+    pub partitions: BTreeMap<PartitionId, Vec<Arc<ModuleSummary>>>,
+    pub missing: Vec<PartitionId>,
+    pub failures: Vec<(NodeId, String)>,
+}
+
 /// Gather the summaries of every partition of `assignment` at `epoch`.
 pub async fn gather_summaries(
     nodes: &HashMap<NodeId, Arc<NodeClient>>,
@@ -50,7 +58,28 @@ pub async fn gather_summaries(
     assignment: &Assignment,
     deadline: Duration,
 ) -> Gathered {
-    let mut pending: BTreeSet<PartitionId> = assignment.keys().copied().collect();
+    let all = assignment.keys().copied().collect();
+    let got = gather_partitions(nodes, epoch, assignment, all, deadline).await;
+    let mut summaries: Vec<Arc<ModuleSummary>> = got.partitions.into_values().flatten().collect();
+    summaries.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+    Gathered {
+        summaries,
+        complete: got.missing.is_empty(),
+        missing: got.missing,
+        failures: got.failures,
+    }
+}
+
+/// Gather the summaries of the partitions `wanted` (of `assignment`) at
+/// `epoch`.
+pub async fn gather_partitions(
+    nodes: &HashMap<NodeId, Arc<NodeClient>>,
+    epoch: u64,
+    assignment: &Assignment,
+    wanted: BTreeSet<PartitionId>,
+    deadline: Duration,
+) -> GatheredPartitions {
+    let mut pending = wanted;
     let mut got: Vec<PartitionSummaries> = Vec::new();
     let mut failures = Vec::new();
     let rounds = assignment.values().map(Vec::len).max().unwrap_or(0);
@@ -94,16 +123,12 @@ pub async fn gather_summaries(
             }
         }
     }
-    let mut summaries: Vec<Arc<ModuleSummary>> = got
-        .into_iter()
-        .flat_map(|p| p.modules.into_iter().map(Arc::new))
-        .collect();
-    summaries.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
-    let missing: Vec<PartitionId> = pending.into_iter().collect();
-    Gathered {
-        summaries,
-        complete: missing.is_empty(),
-        missing,
+    GatheredPartitions {
+        partitions: got
+            .into_iter()
+            .map(|p| (p.partition, p.modules.into_iter().map(Arc::new).collect()))
+            .collect(),
+        missing: pending.into_iter().collect(),
         failures,
     }
 }
