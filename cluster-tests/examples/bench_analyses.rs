@@ -4,13 +4,16 @@
 //!
 //! `cargo run --release -p cluster-tests --example bench_analyses -- DIR [ROUNDS]`
 //!
-//! Each round changes one file of a copy of DIR (a comment appended) and
-//! ingests it again, so that every coordinator's snapshot and answer cache
-//! start empty. Then, on each coordinator: one walk query takes the
-//! snapshot (gather the summaries of every partition, link the call graph),
-//! each analysis is asked once (cold: computed) and then 5 more times
-//! (cached). Every cluster answer is compared with the embedded answer on
-//! the same tree. Prints medians and maxima over ROUNDS x 3 coordinators.
+//! The first round ingests the tree into the empty cluster. Each later
+//! round adds a function to one file, ingests, and times until a query
+//! shows the function (a one-file change made visible), then puts the file
+//! back and ingests again, so that every coordinator starts from a new
+//! snapshot with an empty answer cache. Then, on each coordinator: one walk
+//! query takes the snapshot (the first round: gather every partition;
+//! later: the changed file's, reusing the rest; link the call graph), each
+//! analysis is asked once (cold: computed) and then 5 more times (cached).
+//! Every cluster answer is compared with the embedded answer on the same
+//! tree. Prints medians and maxima over ROUNDS x 3 coordinators.
 //! ROUNDS 0 times the embedded answers only.
 
 use std::path::{Path, PathBuf};
@@ -194,14 +197,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;
     let tree = work.path().join("tree");
     copy_tree(&dir, &tree)?;
-    let touched = embedded::read_sources(&tree)?
+    // The file each round edits: the first .ex file defining one module
+    // and ending with its `end`, where a new function goes.
+    let (touched, original) = embedded::read_sources(&tree)?
         .into_iter()
-        .map(|s| tree.join(&s.file))
-        .find(|p| p.extension().is_some_and(|e| e == "ex"))
-        .ok_or("no .ex file in the tree")?;
+        .filter(|s| s.file.ends_with(".ex"))
+        .find_map(|s| {
+            let text = String::from_utf8(s.bytes).ok()?;
+            (text.matches("defmodule ").count() == 1 && text.ends_with("\nend\n"))
+                .then_some((s.file, text))
+        })
+        .ok_or("no .ex file defining one module in the tree")?;
 
     let built = embedded::build(&tree)?;
     let snapshot = Snapshot::of_build(&built);
+    let module = snapshot
+        .summaries
+        .iter()
+        .find(|m| m.file == touched && original.contains(&format!("defmodule {} do", m.name)))
+        .map(|m| m.name.clone())
+        .ok_or("no module found for the edited file")?;
+    let touched = tree.join(touched);
     let queries = queries(&snapshot);
     let mut expected = Vec::new();
     let mut embedded_ms = Vec::new();
@@ -245,31 +261,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for c in &cluster.coordinators {
         clients.push(client(&c.addr).await?);
     }
-    let mut gather = Vec::new();
+    let (mut gather_full, mut gather_one) = (Vec::new(), Vec::new());
     let mut full_ingest = None;
     let (mut one_file, mut visible) = (Vec::new(), Vec::new());
     let mut cold: Vec<Vec<Duration>> = vec![Vec::new(); queries.len()];
     let mut cached: Vec<Vec<Duration>> = vec![Vec::new(); queries.len()];
     for round in 0..rounds {
         if round > 0 {
-            let mut text = std::fs::read_to_string(&touched)?;
-            text.push_str(&format!("\n# benchmark round {round}\n"));
-            std::fs::write(&touched, text)?;
+            // A function added to one file: time until a query shows it.
+            let name = format!("bench_round_{round}");
+            let body = original.strip_suffix("end\n").unwrap_or(&original);
+            let edited = format!("{body}\n  def {name}(x), do: String.upcase(x)\nend\n");
+            std::fs::write(&touched, edited)?;
+            let started = Instant::now();
+            cpg_ingest(&cluster, &tree)?;
+            let ingest_took = started.elapsed();
+            let new = Query::Callees {
+                function: Mfa::new(&module, &name, 1),
+                depth: 1,
+            };
+            let (result, first) = ask(&clients[0], &new).await?;
+            match &*result {
+                QueryResult::Reached(r)
+                    if r.iter().any(|x| x.mfa.to_string() == "String.upcase/1") => {}
+                other => return Err(format!("the added function is not visible: {other:?}").into()),
+            }
+            one_file.push(ingest_took);
+            visible.push(ingest_took + first);
+            // Every coordinator takes the edited snapshot, so that none
+            // carries answers over when the file goes back.
+            for client in &clients[1..] {
+                ask(client, &new).await?;
+            }
+            // And back, so answers compare with the embedded ones.
+            std::fs::write(&touched, &original)?;
         }
         let started = Instant::now();
         cpg_ingest(&cluster, &tree)?;
-        let ingest_took = started.elapsed();
-        for (c, client) in clients.iter().enumerate() {
+        if round == 0 {
+            full_ingest = Some(started.elapsed());
+        }
+        for client in &clients {
             let walk = &queries[1].1;
             let first = ask(client, walk).await?.1;
-            gather.push(first);
-            if c == 0 {
-                if round == 0 {
-                    full_ingest = Some(ingest_took);
-                } else {
-                    one_file.push(ingest_took);
-                    visible.push(ingest_took + first);
-                }
+            if round == 0 {
+                gather_full.push(first);
+            } else {
+                gather_one.push(first);
             }
             for (i, (name, q)) in queries.iter().enumerate() {
                 let (result, took) = ask(client, q).await?;
@@ -293,10 +331,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.files, stats.modules, stats.functions
     );
     println!(
-        "snapshot (first query after an ingest: gather {P} partitions, link): median {:.1} ms, max {:.1} ms",
-        ms(median(gather.clone())),
-        ms(gather.iter().copied().max().unwrap_or_default())
+        "snapshot (first query after the first ingest: gather {P} partitions, link): median {:.1} ms, max {:.1} ms",
+        ms(median(gather_full.clone())),
+        ms(gather_full.iter().copied().max().unwrap_or_default())
     );
+    if !gather_one.is_empty() {
+        println!(
+            "snapshot (first query after a one-file change: gather its partitions, link): median {:.1} ms, max {:.1} ms",
+            ms(median(gather_one.clone())),
+            ms(gather_one.iter().copied().max().unwrap_or_default())
+        );
+    }
     if let Some(full) = full_ingest {
         println!(
             "full ingest of the tree into the empty cluster (`cpg ingest`, a new process): {:.0} ms",
@@ -334,6 +379,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ms(median(cached[i].clone()))
         );
     }
-    println!("(ms; the callers walk's cold time is the snapshot line above)");
+    println!("(ms; the callers walk's cold time is the snapshot lines above)");
     Ok(())
 }

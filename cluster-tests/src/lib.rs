@@ -3,6 +3,8 @@
 //! ports; it starts, kills (`SIGKILL`) and restarts them, and kills whatever
 //! is left when dropped, so a failing test leaves nothing running.
 
+pub mod load;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -99,6 +101,20 @@ impl Proc {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Whether the process is still running (it did not exit or crash).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Start again on the same data dir and address, with `extra` flags
+    /// added to its command line from now on.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+        self.restart();
     }
 
     /// Start again on the same data dir and address.
@@ -370,4 +386,110 @@ pub fn comparable(result: std::sync::Arc<QueryResult>) -> QueryResult {
         }
         other => other,
     }
+}
+
+/// The Elixir corpus's directory, fetched by scripts/fetch-corpus.sh if
+/// it is not here yet.
+pub fn corpus() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-corpus.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("running scripts/fetch-corpus.sh");
+    assert!(
+        out.status.success(),
+        "fetch-corpus.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Copy the directory `from` to `to` (created), recursively.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Top-level namespaces of the modules a tree defines (`Mix` for
+/// `Mix.Project`), the names [`renamed_copy`] prefixes.
+pub fn namespaces(snapshot: &coordinator::query::Snapshot) -> std::collections::BTreeSet<String> {
+    snapshot
+        .summaries
+        .iter()
+        .filter(|m| m.kind == proto::ModuleKind::Module)
+        .filter_map(|m| m.name.split('.').next())
+        .filter(|n| n.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `text` with every alias whose first segment is in `namespaces` prefixed
+/// by `prefix` (`Mix.Project` → `C2Mix.Project`), so that a copy of a code
+/// base defines and calls its own modules, as another code base of the same
+/// shape would.
+pub fn rename_modules(
+    text: &str,
+    prefix: &str,
+    namespaces: &std::collections::BTreeSet<String>,
+) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let before = if i == 0 { b' ' } else { bytes[i - 1] };
+        let starts_alias = c.is_ascii_uppercase()
+            && !(before.is_ascii_alphanumeric() || matches!(before, b'_' | b'.' | b':' | b'@'));
+        if starts_alias {
+            let end = bytes[i..]
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+                .map_or(bytes.len(), |n| i + n);
+            let word = &text[i..end];
+            if namespaces.contains(word) {
+                out.push_str(prefix);
+            }
+            out.push_str(word);
+            i = end;
+        } else {
+            let len = text[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&text[i..i + len]);
+            i += len;
+        }
+    }
+    out
+}
+
+/// Copy the Elixir sources under `from` to `to` with module names renamed
+/// ([`rename_modules`]); only `.ex` and `.exs` files, and of them only those
+/// `keep` accepts (by path relative to `from`). Returns the files written.
+pub fn renamed_copy(
+    from: &Path,
+    to: &Path,
+    prefix: &str,
+    namespaces: &std::collections::BTreeSet<String>,
+    keep: &dyn Fn(&str) -> bool,
+) -> std::io::Result<usize> {
+    let sources = coordinator::embedded::read_sources(from)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut written = 0;
+    for s in sources.into_iter().filter(|s| keep(&s.file)) {
+        let target = to.join(&s.file);
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let text = String::from_utf8_lossy(&s.bytes);
+        std::fs::write(target, rename_modules(&text, prefix, namespaces))?;
+        written += 1;
+    }
+    Ok(written)
 }

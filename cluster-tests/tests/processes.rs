@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_tests::{comparable, query_at, Cluster};
+use cluster_tests::{comparable, copy_tree, corpus, query_at, Cluster};
 use coordinator::cluster::{gather_summaries, held_files, ingest, NodeClient};
 use coordinator::embedded;
 use coordinator::query::{answer, Snapshot};
@@ -21,20 +21,6 @@ use proto::{Mfa, Query, QueryResult};
 
 const P: u32 = 16;
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn corpus() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-corpus.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "fetch-corpus.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
 
 /// Run the `cpg` binary; it must succeed. Returns its standard output.
 fn cpg(args: &[&str]) -> String {
@@ -276,26 +262,13 @@ async fn a_node_joining_after_data_arrived_gets_no_partitions_and_answers_stay_w
 }
 
 /// Copy a directory tree (small test trees only).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
     let mut cluster = Cluster::start(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let tree = tempfile::tempdir().unwrap();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
-    copy_tree(&example, tree.path());
+    copy_tree(&example, tree.path()).unwrap();
     let list = cluster.coordinator_list();
     let path = tree.path().to_str().unwrap();
     let first = cpg(&["--coordinator", &list, "ingest", path]);
@@ -978,7 +951,8 @@ async fn a_one_file_change_fetches_only_its_partitions() {
     copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
         &tree,
-    );
+    )
+    .unwrap();
     let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
         let out = std::process::Command::new(&cpg)

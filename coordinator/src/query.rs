@@ -495,9 +495,16 @@ impl QueryEngine {
                     .zip(&summaries)
                     .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
         });
-        let graph = match same {
-            Some(o) => o.graph.clone(),
-            None => Arc::new(CallGraph::build(&summaries)),
+        let (summaries, graph) = match same {
+            Some(o) => (summaries, o.graph.clone()),
+            // Linking takes tens of milliseconds on a large code base: off
+            // the async workers.
+            None => tokio::task::spawn_blocking(move || {
+                let graph = Arc::new(CallGraph::build(&summaries));
+                (summaries, graph)
+            })
+            .await
+            .map_err(|e| CpgError::Internal(format!("linking the call graph failed: {e}")))?,
         };
         let answers = same.map_or_else(HashMap::new, |o| {
             let mut answers = o.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -245,7 +245,17 @@ impl Coordinator {
         if is_heavy(query) && !snapshot.has_answer(query, self.queries.ttl) {
             self.admit_heavy(&snapshot, query)?;
         }
-        let (answer, hit) = answer_counted(&snapshot, query, self.queries.ttl);
+        let ttl = self.queries.ttl;
+        let (answer, hit) = if snapshot.has_answer(query, ttl) {
+            answer_counted(&snapshot, query, ttl)
+        } else {
+            // Computing can take a while: off the async workers, so that
+            // cached answers and other requests are not held up behind it.
+            let query = query.clone();
+            tokio::task::spawn_blocking(move || answer_counted(&snapshot, &query, ttl))
+                .await
+                .map_err(|e| CpgError::Internal(format!("the analysis failed: {e}")))?
+        };
         let counter = if hit {
             &self.queries.hits
         } else {

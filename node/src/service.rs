@@ -18,7 +18,7 @@ use proto::node_api::{
     IngestFile, IngestReply, NodeMap, NodeService, ParsedFile, PartitionSummaries, PartitionWrite,
     SourceUpload,
 };
-use proto::node_client::NodeClient;
+use proto::node_client::{CallError, NodeClient};
 use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth, PartitionHealth, TablesStatus};
 use rayon::prelude::*;
 use tarpc::context::Context;
@@ -281,6 +281,18 @@ impl Node {
     /// reads of held data go on. Checked per request, so the node takes work
     /// again by itself once memory falls.
     pub fn admit_heavy(&self, what: &str) -> Result<(), CpgError> {
+        self.admit_up_to(what, 0.9)
+    }
+
+    /// Batches of an ingest already admitted (by `admit_writes`,
+    /// at 90%) go on up to the limit itself, so that an ingest is refused
+    /// whole at its start rather than cut in the middle; past the limit
+    /// they are refused too, so that the node does not run out of memory.
+    pub fn admit_ingest_batch(&self, what: &str) -> Result<(), CpgError> {
+        self.admit_up_to(what, 1.0)
+    }
+
+    fn admit_up_to(&self, what: &str, share: f64) -> Result<(), CpgError> {
         let Some(limit) = self.memory_limit_mb else {
             return Ok(());
         };
@@ -290,7 +302,7 @@ impl Node {
         }
         let dropped: usize = self.stores.iter().map(|s| s.value().cache.clear()).sum();
         let now = used();
-        if now <= 0.9 * limit as f64 {
+        if now <= share * limit as f64 {
             return Ok(());
         }
         tracing::warn!(
@@ -302,8 +314,9 @@ impl Node {
         );
         Err(CpgError::ResourceExhausted {
             what: format!(
-                "node {}: {what} refused, memory {now:.0} MB is above 90% of its {limit} MB limit after dropping {dropped} cached results; reads still answer; retry later, add nodes or raise --memory-limit-mb",
-                self.id
+                "node {}: {what} refused, memory {now:.0} MB is above {:.0}% of its {limit} MB limit after dropping {dropped} cached results; reads still answer; retry later, add nodes or raise --memory-limit-mb",
+                self.id,
+                share * 100.0
             ),
             limit,
         })
@@ -541,17 +554,29 @@ impl Node {
                             })
                             .await
                             .map(|_| ())
-                            .map_err(|e| CpgError::Internal(format!("{e:?}")))
+                            .map_err(|e| match e {
+                                CallError::Node(e) => e,
+                                CallError::Unreachable(why) => CpgError::Internal(why),
+                            })
                         }
                     }
                 };
-                result.map_err(|_| parts)
+                result.map_err(|e| (parts, e))
             }
         });
+        let mut refused = None;
         for r in futures::future::join_all(calls).await {
-            if let Err(parts) = r {
+            if let Err((parts, e)) = r {
                 failed.extend(parts);
+                // A replica under memory pressure says so, rather than the
+                // partitions merely being unavailable.
+                if matches!(e, CpgError::ResourceExhausted { .. }) {
+                    refused.get_or_insert(e);
+                }
             }
+        }
+        if let Some(e) = refused {
+            return Err(e);
         }
         if failed.is_empty() {
             Ok(())
@@ -732,7 +757,7 @@ impl NodeService for NodeServer {
             });
         }
         self.0.check_at(epoch, std::iter::empty()).await?;
-        self.0.admit_heavy("an ingest")?;
+        self.0.admit_ingest_batch("an ingest")?;
         let map = self.0.map();
         if map.epoch != epoch {
             return Err(CpgError::StaleEpoch { current: map.epoch });
@@ -793,7 +818,7 @@ impl NodeService for NodeServer {
         self.0
             .check_at(epoch, writes.iter().map(|w| w.partition))
             .await?;
-        self.0.admit_heavy("a write")?;
+        self.0.admit_ingest_batch("a write")?;
         let node = self.0.clone();
         blocking(move || node.write_blocking(writes)).await
     }
@@ -863,6 +888,10 @@ impl NodeService for NodeServer {
 
     async fn health(self, _: Context) -> NodeHealth {
         self.0.health()
+    }
+
+    async fn admit_writes(self, _: Context) -> Result<(), CpgError> {
+        self.0.admit_heavy("an ingest")
     }
 
     async fn cache_cleanup(self, _: Context) -> proto::CacheCleanup {

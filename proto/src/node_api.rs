@@ -99,6 +99,11 @@ pub trait NodeService {
     /// reply, or by tests without coordinators); an older epoch is refused.
     async fn assign(map: NodeMap) -> Result<(), CpgError>;
     async fn health() -> crate::NodeHealth;
+    /// Whether this node takes writes now: `ResourceExhausted` when it is
+    /// over 90% of its memory limit (after dropping its caches). Asked of
+    /// every node before an ingest writes anything, so that a node under
+    /// pressure refuses the whole ingest instead of a part of it.
+    async fn admit_writes() -> Result<(), CpgError>;
     /// Rebuild the tables of held partitions whose share of deleted rows is
     /// over the node's threshold, or of all of them with `force`. Queries
     /// are served from the old tables meanwhile.

@@ -161,6 +161,22 @@ pub async fn ingest(
             partitions: assignment.keys().copied().collect(),
         });
     }
+    // Every node must take writes before any is sent: a node under memory
+    // pressure refuses the whole ingest, and nothing is written anywhere.
+    let removing = held.keys().any(|f| !present.contains(f));
+    if !changed.is_empty() || removing {
+        let asked = nodes
+            .values()
+            .map(|client| client.call(deadline, |c, ctx| async move { c.admit_writes(ctx).await }));
+        for r in join_all(asked).await {
+            if let Err(CallError::Node(CpgError::ResourceExhausted { what, limit })) = r {
+                return Err(CpgError::ResourceExhausted {
+                    what: format!("{what} (the ingest was not started: nothing was written)"),
+                    limit,
+                });
+            }
+        }
+    }
     let mut batches: Vec<Vec<SourceUpload>> = vec![Vec::new()];
     let mut size = 0;
     for s in changed {

@@ -1,0 +1,237 @@
+//! The operations guide's two production tests, on real processes.
+//!
+//! 1. Production load: a cluster of 3 storage nodes holding the Elixir
+//!    corpus takes, for `CPG_LOAD_SECS` seconds (default 30), continuous
+//!    point queries, incremental updates, pattern analyses and feature
+//!    extraction at once ([`cluster_tests::load`]). Point queries' p99 stays
+//!    under 100 ms, every node under its memory limit, errors under 1%, and
+//!    afterwards every answer equals an embedded run over the final tree.
+//! 2. Memory pressure: a node with a small memory limit is filled until it
+//!    refuses an ingest; queries still answer, repeated ones from the
+//!    cache, no process dies, and what the nodes store is unchanged.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cluster_tests::load::{self, cpg_ingest, LoadConfig};
+use cluster_tests::{copy_tree, corpus, query_at, Cluster};
+use coordinator::cluster::{held_files, NodeClient};
+use coordinator::embedded;
+use coordinator::query::Snapshot;
+use proto::Query;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_load_on_the_corpus() {
+    let config = LoadConfig::from_env();
+    let node_limit_mb = 1024;
+    let limit = node_limit_mb.to_string();
+    let cluster = Cluster::start_roles(
+        1,
+        3,
+        32,
+        2,
+        &["--memory-limit-mb", "4096"],
+        &["--memory-limit-mb", &limit],
+    );
+    cluster.must_be_ready(32, Duration::from_secs(60)).await;
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("corpus");
+    copy_tree(&corpus(), &tree).unwrap();
+    let built = embedded::build(&tree).unwrap();
+    let initial = Snapshot::of_build(&built);
+    cpg_ingest(&cluster.coordinator_list(), &tree).unwrap();
+
+    let report = load::run(&cluster, &tree, &initial, &config).await.unwrap();
+    eprintln!("{}", report.summary());
+
+    // The load really ran: every activity did its work many times.
+    assert!(report.point.len() >= 100, "{}", report.summary());
+    assert!(report.updates.len() >= 5, "{}", report.summary());
+    for (kind, _) in load::heavy_queries() {
+        assert!(
+            report.heavy.get(kind).is_some_and(|v| !v.is_empty()),
+            "{kind} never answered\n{}",
+            report.summary()
+        );
+    }
+    assert!(
+        report.error_rate() < 0.01,
+        "error rate {:.3}\n{}",
+        report.error_rate(),
+        report.summary()
+    );
+    let p99 = load::quantile(&report.point, 0.99);
+    assert!(
+        p99 < Duration::from_millis(100),
+        "point queries' p99 {p99:?}\n{}",
+        report.summary()
+    );
+    assert_eq!(report.node_memory_mb.len(), 3, "{}", report.summary());
+    for (node, (mb, node_limit)) in &report.node_memory_mb {
+        assert_eq!(*node_limit, Some(node_limit_mb));
+        assert!(
+            *mb < node_limit_mb as f64,
+            "node {node} reached {mb:.0} MB\n{}",
+            report.summary()
+        );
+    }
+    let differences = load::differences_from_embedded(&cluster, &tree)
+        .await
+        .unwrap();
+    assert!(differences.is_empty(), "{differences:#?}");
+}
+
+/// file → content hash of every file each node holds.
+async fn stored(cluster: &Cluster) -> BTreeMap<u64, BTreeMap<String, u64>> {
+    let view = cluster.view().await.expect("the cluster's view");
+    let mut out = BTreeMap::new();
+    for (id, address) in Cluster::node_addresses(&view) {
+        let client = NodeClient::new(id, address.parse().expect("a node address"));
+        let mut one = std::collections::HashMap::new();
+        one.insert(id, std::sync::Arc::new(client));
+        let mine: BTreeMap<u32, Vec<u64>> = view
+            .assignment
+            .iter()
+            .filter(|(_, r)| r.contains(&id))
+            .map(|(p, _)| (*p, vec![id]))
+            .collect();
+        let held = held_files(&one, view.epoch, &mine, Duration::from_secs(30))
+            .await
+            .expect("what a node holds");
+        out.insert(id, held.into_iter().map(|(f, (h, _))| (f, h)).collect());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_memory_pressure_a_node_keeps_answering_and_loses_nothing() {
+    // Two nodes, each holding every partition (R = 2). Empty, a node uses
+    // about 10 MB, and about 120 MB with the whole corpus: with a 100 MB
+    // limit the second node is over 80% (caches dropped) part way through,
+    // and over 90% (ingests refused) before the corpus is all in. The
+    // coordinator has no limit, so what is tested is the node.
+    let mut cluster = Cluster::start_roles(1, 2, 8, 2, &[], &[]);
+    cluster.nodes[1].restart_with(&["--memory-limit-mb", "100"]);
+    cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    cluster.node_serves(1, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let address = cluster.coordinators[0].addr.clone();
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    // Filled a few files at a time, with renamed copies of the corpus
+    // (other code bases of the same shape), until an ingest is refused.
+    let corpus = corpus();
+    let files: Vec<String> = embedded::read_sources(&corpus)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.file)
+        .collect();
+    let namespaces =
+        cluster_tests::namespaces(&Snapshot::of_build(&embedded::build(&corpus).unwrap()));
+    let mut before_refusal = None;
+    let mut refusal = None;
+    'fill: for copy in 0..3 {
+        for chunk in files.chunks(40) {
+            let target = tree.join(format!("copy{copy}"));
+            let keep = |f: &str| chunk.iter().any(|c| c == f);
+            cluster_tests::renamed_copy(&corpus, &target, &format!("C{copy}"), &namespaces, &keep)
+                .unwrap();
+            let stored_before = stored(&cluster).await;
+            if let Err(e) = cpg_ingest(&list, &tree) {
+                for f in chunk {
+                    std::fs::remove_file(target.join(f)).unwrap();
+                }
+                before_refusal = Some(stored_before);
+                refusal = Some(e);
+                break 'fill;
+            }
+        }
+    }
+    let refusal = refusal.expect("the node never came under pressure");
+    assert!(
+        refusal.contains("node 2") && refusal.contains("100 MB limit"),
+        "{refusal}"
+    );
+    // Nothing of the refused ingest was stored, on either node, and both
+    // replicas hold the same content.
+    let stored_after = stored(&cluster).await;
+    let before_refusal = before_refusal.unwrap();
+    for (node, after) in &stored_after {
+        let before = before_refusal.get(node).cloned().unwrap_or_default();
+        let changed: Vec<&String> = after
+            .iter()
+            .filter(|(f, h)| before.get(*f) != Some(h))
+            .map(|(f, _)| f)
+            .chain(before.keys().filter(|f| !after.contains_key(*f)))
+            .collect();
+        assert!(
+            changed.is_empty(),
+            "node {node}: {} files differ after the refused ingest, e.g. {:?}",
+            changed.len(),
+            &changed[..changed.len().min(5)]
+        );
+    }
+    assert_eq!(stored_after.get(&1), stored_after.get(&2));
+    // What is stored is what the tree holds (refused part removed).
+    let on_disk: BTreeMap<String, u64> = embedded::read_sources(&tree)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.file, partition::frontend::content_hash(&s.bytes)))
+        .collect();
+    assert_eq!(stored_after.get(&2), Some(&on_disk));
+
+    // Health says which node is under pressure.
+    let c = load::client(&address).await.unwrap();
+    let health = c.health(tarpc::context::current()).await.unwrap().unwrap();
+    let node2 = health.nodes.iter().find(|n| n.id == 2).unwrap();
+    let h2 = node2.health.as_ref().unwrap();
+    assert!(
+        h2.reasons.iter().any(|r| r.contains("100 MB limit")),
+        "{health:#?}"
+    );
+
+    // Queries answer, point queries and whole-graph analyses, and repeated
+    // ones come from the cache.
+    let snapshot = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let mut queries = load::point_queries(&snapshot, 12);
+    queries.extend([Query::Cycles, Query::Features]);
+    let counts = async || {
+        let mut ctx = tarpc::context::current();
+        ctx.deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let x = c.cache_cleanup(ctx).await.unwrap();
+        (x.hits, x.misses)
+    };
+    let (hits0, misses0) = counts().await;
+    for round in 0..5 {
+        for q in &queries {
+            let answer = query_at(&address, q).await;
+            assert!(answer.is_ok(), "round {round}, {q:?}: {answer:?}");
+            if round == 0 {
+                let expected = coordinator::query::compute(&snapshot, q)
+                    .map(|a| cluster_tests::comparable(a.result));
+                assert_eq!(
+                    answer.ok().map(|a| cluster_tests::comparable(a.result)),
+                    expected.ok(),
+                    "{q:?}"
+                );
+            }
+        }
+    }
+    let (hits1, misses1) = counts().await;
+    let (hits, misses) = (hits1 - hits0, misses1 - misses0);
+    let rate = hits as f64 / (hits + misses).max(1) as f64;
+    assert!(
+        rate > 0.5,
+        "hit rate {rate:.2} ({hits} hits, {misses} misses)"
+    );
+
+    // No process died.
+    for p in cluster
+        .coordinators
+        .iter_mut()
+        .chain(cluster.nodes.iter_mut())
+    {
+        assert!(p.running(), "process {} at {} is gone", p.id, p.addr);
+    }
+}
