@@ -493,3 +493,20 @@ pub fn renamed_copy(
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renaming_prefixes_aliases_of_the_given_namespaces_only() {
+        let names: std::collections::BTreeSet<String> =
+            ["Mix", "Enum"].iter().map(|s| s.to_string()).collect();
+        let text = "defmodule Mix.Tasks.Run do\n  alias Mix.Project\n  @moduledoc \"Mix\"\n  def run(x), do: Enum.map(x, &Mix.Foo.bar/1) |> IO.inspect()\n  def a, do: {:Mix, MixX, Foo.Mix, @Mix}\nend\n";
+        let renamed = rename_modules(text, "C1", &names);
+        assert_eq!(
+            renamed,
+            "defmodule C1Mix.Tasks.Run do\n  alias C1Mix.Project\n  @moduledoc \"C1Mix\"\n  def run(x), do: C1Enum.map(x, &C1Mix.Foo.bar/1) |> IO.inspect()\n  def a, do: {:Mix, MixX, Foo.Mix, @Mix}\nend\n"
+        );
+    }
+}

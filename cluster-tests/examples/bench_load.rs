@@ -1,0 +1,38 @@
+//! The production load of the production-load test (see
+//! `cluster_tests::load`) as a benchmark: release build, 1 coordinator and
+//! 3 storage nodes (P=32, R=2, nodes limited to 1 GB), the Elixir corpus,
+//! `CPG_LOAD_SECS` seconds (default 30). Prints the latency figures for
+//! BENCHMARKS.md, and checks every answer against an embedded run of the
+//! final tree afterwards.
+//!
+//! `scripts/bench-load.sh` runs it: `bench_load CORPUS`.
+
+use std::time::Duration;
+
+use cluster_tests::load::{self, cpg_ingest, LoadConfig};
+use cluster_tests::{copy_tree, Cluster};
+use coordinator::embedded;
+use coordinator::query::Snapshot;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let corpus =
+        std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: bench_load CORPUS")?);
+    let config = LoadConfig::from_env();
+    let cluster = Cluster::start_roles(1, 3, 32, 2, &[], &["--memory-limit-mb", "1024"]);
+    cluster.must_be_ready(32, Duration::from_secs(60)).await;
+    let work = tempfile::tempdir()?;
+    let tree = work.path().join("corpus");
+    copy_tree(&corpus, &tree)?;
+    let initial = Snapshot::of_build(&embedded::build(&tree)?);
+    cpg_ingest(&cluster.coordinator_list(), &tree)?;
+    let report = load::run(&cluster, &tree, &initial, &config).await?;
+    print!("{}", report.summary());
+    let differences = load::differences_from_embedded(&cluster, &tree).await?;
+    if differences.is_empty() {
+        println!("after the load: every answer equals an embedded run of the final tree");
+        Ok(())
+    } else {
+        Err(format!("answers differ from embedded: {differences:#?}").into())
+    }
+}

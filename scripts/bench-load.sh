@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Reproduces the production-load figures of BENCHMARKS.md: point queries,
+# incremental updates, pattern analyses and feature extraction at once on
+# 1 coordinator + 3 storage nodes holding the Elixir corpus (release build).
+#
+# Usage: CPG_LOAD_SECS=30 scripts/bench-load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lib=$(bash scripts/fetch-corpus.sh)
+cargo build --release -q -p coordinator -p node --bins
+cargo build --release -q -p cluster-tests --example bench_load
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(date -u +%Y-%m-%d)"
+target/release/examples/bench_load "$lib"
