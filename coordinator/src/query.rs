@@ -506,10 +506,23 @@ impl QueryEngine {
             .await
             .map_err(|e| CpgError::Internal(format!("linking the call graph failed: {e}")))?,
         };
+        let failures: Vec<String> = gathered
+            .failures
+            .iter()
+            .map(|(node, why)| format!("node {node}: {why}"))
+            .collect();
         let answers = same.map_or_else(HashMap::new, |o| {
             let mut answers = o.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
             // The report says how long the snapshot took: not carried.
             answers.retain(|q, _| !matches!(q, Query::Analyze { .. }));
+            // The same results, now of this snapshot.
+            for (_, answer) in answers.values_mut() {
+                if let Ok(a) = answer {
+                    a.generation = view.generation;
+                    a.missing = Vec::new();
+                    a.failures = failures.clone();
+                }
+            }
             answers
         });
         let carried = answers.len();
@@ -523,11 +536,7 @@ impl QueryEngine {
             graph,
             diagnostics: facts.diagnostics,
             missing: gathered.missing,
-            failures: gathered
-                .failures
-                .iter()
-                .map(|(node, why)| format!("node {node}: {why}"))
-                .collect(),
+            failures,
             parts,
             regathered,
             reused: view.assignment.len() - regathered,
