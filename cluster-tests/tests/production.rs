@@ -20,8 +20,13 @@ use coordinator::embedded;
 use coordinator::query::Snapshot;
 use proto::Query;
 
+/// The two tests measure a loaded machine: one at a time, so that neither
+/// measures the other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_load_on_the_corpus() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let config = LoadConfig::from_env();
     let node_limit_mb = 1024;
     let limit = node_limit_mb.to_string();
@@ -105,6 +110,7 @@ async fn stored(cluster: &Cluster) -> BTreeMap<u64, BTreeMap<String, u64>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_memory_pressure_a_node_keeps_answering_and_loses_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // Two nodes, each holding every partition (R = 2). Empty, a node uses
     // about 10 MB, and about 120 MB with the whole corpus: with a 100 MB
     // limit the second node is over 80% (caches dropped) part way through,
