@@ -16,12 +16,12 @@
 //! tree. Prints medians and maxima over ROUNDS x 3 coordinators.
 //! ROUNDS 0 times the embedded answers only.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_tests::{binary, comparable, Cluster};
+use cluster_tests::load::{client, cpg_ingest};
+use cluster_tests::{comparable, copy_tree, Cluster};
 use coordinator::embedded;
 use coordinator::query::Snapshot;
 use proto::coordinator_api::CoordinatorServiceClient;
@@ -38,32 +38,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let status = Command::new("cp").arg("-r").arg(from).arg(to).status()?;
-    if !status.success() {
-        return Err(format!("cp -r {} {} failed", from.display(), to.display()).into());
-    }
-    Ok(())
-}
-
-fn cpg_ingest(cluster: &Cluster, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let out = Command::new(binary("cpg"))
-        .arg("--coordinator")
-        .arg(cluster.coordinator_list())
-        .arg("ingest")
-        .arg(dir)
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("cpg ingest: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(())
-}
-
-async fn client(address: &str) -> Result<CoordinatorServiceClient, std::io::Error> {
-    let transport = proto::wire::dial(address, Duration::from_secs(2)).await?;
-    Ok(CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn())
 }
 
 async fn ask(
@@ -274,7 +248,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let edited = format!("{body}\n  def {name}(x), do: String.upcase(x)\nend\n");
             std::fs::write(&touched, edited)?;
             let started = Instant::now();
-            cpg_ingest(&cluster, &tree)?;
+            cpg_ingest(&cluster.coordinator_list(), &tree)?;
             let ingest_took = started.elapsed();
             let new = Query::Callees {
                 function: Mfa::new(&module, &name, 1),
@@ -297,7 +271,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::write(&touched, &original)?;
         }
         let started = Instant::now();
-        cpg_ingest(&cluster, &tree)?;
+        cpg_ingest(&cluster.coordinator_list(), &tree)?;
         if round == 0 {
             full_ingest = Some(started.elapsed());
         }

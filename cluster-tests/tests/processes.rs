@@ -857,13 +857,7 @@ async fn watch_follows_a_working_tree() {
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("shop");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
-    assert!(std::process::Command::new("cp")
-        .arg("-r")
-        .arg(&example)
-        .arg(&tree)
-        .status()
-        .unwrap()
-        .success());
+    copy_tree(&example, &tree).unwrap();
     let cpg = cluster_tests::binary("cpg");
     /// Killed when dropped, so a failing assertion leaves no process behind.
     struct Watcher(std::process::Child);

@@ -50,11 +50,6 @@ pub struct Snapshot {
     /// its content when gathered, and its modules. A later snapshot reuses
     /// the modules of every partition whose fingerprint stayed the same.
     parts: BTreeMap<u32, (u64, Vec<Arc<ModuleSummary>>)>,
-    /// Partitions this snapshot asked the nodes for (the others were reused).
-    pub regathered: usize,
-    pub reused: usize,
-    /// Answers carried over from the snapshot before.
-    pub carried: usize,
     taken: Instant,
     /// Answers already given from this snapshot, with when they were computed.
     answers: std::sync::Mutex<HashMap<Query, CachedAnswer>>,
@@ -82,9 +77,6 @@ impl Snapshot {
             missing: Vec::new(),
             failures: Vec::new(),
             parts: BTreeMap::new(),
-            regathered: 0,
-            reused: 0,
-            carried: 0,
             taken: Instant::now(),
             answers: std::sync::Mutex::new(HashMap::new()),
         }
@@ -538,9 +530,6 @@ impl QueryEngine {
             missing: gathered.missing,
             failures,
             parts,
-            regathered,
-            reused: view.assignment.len() - regathered,
-            carried,
             taken: Instant::now(),
             answers: std::sync::Mutex::new(answers),
         });
@@ -557,9 +546,9 @@ impl QueryEngine {
             Some(proto::SnapshotHealth {
                 generation: snapshot.generation,
                 epoch: snapshot.epoch,
-                partitions_regathered: snapshot.regathered as u32,
-                partitions_reused: snapshot.reused as u32,
-                answers_carried: snapshot.carried as u32,
+                partitions_regathered: regathered as u32,
+                partitions_reused: (view.assignment.len() - regathered) as u32,
+                answers_carried: carried as u32,
                 build_ms: snapshot.build_ms,
             });
         if let Some(old) = slot.replace(snapshot.clone()) {

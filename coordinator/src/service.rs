@@ -242,11 +242,12 @@ impl Coordinator {
                 }
             })
             .await?;
-        if is_heavy(query) && !snapshot.has_answer(query, self.queries.ttl) {
+        let ttl = self.queries.ttl;
+        let cached = snapshot.has_answer(query, ttl);
+        if is_heavy(query) && !cached {
             self.admit_heavy(&snapshot, query)?;
         }
-        let ttl = self.queries.ttl;
-        let (answer, hit) = if snapshot.has_answer(query, ttl) {
+        let (answer, hit) = if cached {
             answer_counted(&snapshot, query, ttl)
         } else {
             // Computing can take a while: off the async workers, so that
