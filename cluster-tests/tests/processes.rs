@@ -991,11 +991,22 @@ async fn a_one_file_change_fetches_only_its_partitions() {
         "{commented:?}"
     );
 
-    // A function added: again one partition, no answer carried, and every
-    // answer equals an embedded run on the edited tree.
+    // A function added: again one partition; of the answers given, the
+    // point queries the new calls do not reach carry over (callers and
+    // callees of Pricing.total), the rest go (squish gains a caller; the
+    // analyses cover everything), and every answer equals an embedded run
+    // on the edited tree.
+    let point_queries = [
+        &["callers", "Shop.Pricing.total/1", "--json"][..],
+        &["callees", "Shop.Pricing.total/1", "--json"],
+        &["callers", "Shop.Util.Format.squish/1", "--json"],
+    ];
+    for args in point_queries {
+        on_cluster(args);
+    }
     let edited = text.replacen(
         "  def percent(ratio)",
-        "  def shout(text), do: String.upcase(text)\n\n  def percent(ratio)",
+        "  def shout(text), do: String.upcase(squish(text))\n\n  def percent(ratio)",
         1,
     );
     assert_ne!(edited, text);
@@ -1009,7 +1020,7 @@ async fn a_one_file_change_fetches_only_its_partitions() {
             changed.partitions_reused,
             changed.answers_carried
         ),
-        (1, 15, 0),
+        (1, 15, 2),
         "{changed:?}"
     );
     assert_eq!(smells, run(&["analyze", "smells", "--json", tree_arg]));
@@ -1017,7 +1028,10 @@ async fn a_one_file_change_fetches_only_its_partitions() {
         &["analyze", "cycles", "--json"][..],
         &["callees", "Shop.Util.Format.shout/1", "--json"],
         &["analyze", "features", "--format", "json"],
-    ] {
+    ]
+    .into_iter()
+    .chain(point_queries)
+    {
         assert_eq!(
             on_cluster(args),
             run(&[args, &[tree_arg]].concat()),

@@ -487,36 +487,45 @@ impl QueryEngine {
                     .zip(&summaries)
                     .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
         });
-        let (summaries, graph) = match same {
-            Some(o) => (summaries, o.graph.clone()),
-            // Linking takes tens of milliseconds on a large code base: off
-            // the async workers.
-            None => tokio::task::spawn_blocking(move || {
-                let graph = Arc::new(CallGraph::build(&summaries));
-                (summaries, graph)
-            })
-            .await
-            .map_err(|e| CpgError::Internal(format!("linking the call graph failed: {e}")))?,
+        let (summaries, graph, mut answers) = match same {
+            Some(o) => {
+                let mut answers = o.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                // The report says how long the snapshot took: not carried.
+                answers.retain(|q, _| !matches!(q, Query::Analyze { .. }));
+                (summaries, o.graph.clone(), answers)
+            }
+            None => {
+                // Point answers the changed calls cannot have touched stay.
+                let before = old
+                    .filter(|o| o.missing.is_empty() && gathered.missing.is_empty())
+                    .map(|o| (o.graph.clone(), point_answers(o)))
+                    .filter(|(_, answers)| !answers.is_empty());
+                // Linking takes tens of milliseconds on a large code base:
+                // off the async workers.
+                tokio::task::spawn_blocking(move || {
+                    let graph = Arc::new(CallGraph::build(&summaries));
+                    let kept = before.map_or_else(HashMap::new, |(old_graph, answers)| {
+                        still_holding(answers, &old_graph, &graph)
+                    });
+                    (summaries, graph, kept)
+                })
+                .await
+                .map_err(|e| CpgError::Internal(format!("linking the call graph failed: {e}")))?
+            }
         };
         let failures: Vec<String> = gathered
             .failures
             .iter()
             .map(|(node, why)| format!("node {node}: {why}"))
             .collect();
-        let answers = same.map_or_else(HashMap::new, |o| {
-            let mut answers = o.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            // The report says how long the snapshot took: not carried.
-            answers.retain(|q, _| !matches!(q, Query::Analyze { .. }));
-            // The same results, now of this snapshot.
-            for (_, answer) in answers.values_mut() {
-                if let Ok(a) = answer {
-                    a.generation = view.generation;
-                    a.missing = Vec::new();
-                    a.failures = failures.clone();
-                }
+        // The same results, now of this snapshot.
+        for (_, answer) in answers.values_mut() {
+            if let Ok(a) = answer {
+                a.generation = view.generation;
+                a.missing = Vec::new();
+                a.failures = failures.clone();
             }
-            answers
-        });
+        }
         let carried = answers.len();
         let snapshot = Arc::new(Snapshot {
             generation: view.generation,
@@ -557,6 +566,77 @@ impl QueryEngine {
         }
         Ok(snapshot)
     }
+}
+
+/// The answers of `snapshot` to point queries (callers, callees, the
+/// impact of a function): the ones a change elsewhere can leave right.
+fn point_answers(snapshot: &Snapshot) -> HashMap<Query, CachedAnswer> {
+    let answers = snapshot.answers.lock().unwrap_or_else(|e| e.into_inner());
+    answers
+        .iter()
+        .filter(|(q, (_, a))| {
+            a.is_ok()
+                && match q {
+                    Query::Callers { .. } | Query::Callees { .. } => true,
+                    Query::Impact { target, .. } => target.contains('/'),
+                    _ => false,
+                }
+        })
+        .map(|(q, a)| (q.clone(), a.clone()))
+        .collect()
+}
+
+/// Of `answers` given on `old`, the ones still right on `new`: a walk over
+/// callers (callees) gives the same result when no function it went
+/// through gained or lost a caller (callee); a function's impact with
+/// anything upstream also needs the number of defined functions unchanged
+/// (its score is the share of them upstream).
+fn still_holding(
+    mut answers: HashMap<Query, CachedAnswer>,
+    old: &CallGraph,
+    new: &CallGraph,
+) -> HashMap<Query, CachedAnswer> {
+    let changes = new.changes_since(old);
+    let same_population = old.defined() == new.defined();
+    // Whether the walk from `start` over `reached` met no name of `touched`.
+    fn untouched(
+        touched: &std::collections::HashSet<String>,
+        start: &str,
+        mut reached: impl Iterator<Item = String>,
+    ) -> bool {
+        !touched.contains(start) && !reached.any(|r| touched.contains(&r))
+    }
+    answers.retain(|query, (_, answer)| {
+        let Ok(answer) = answer else { return false };
+        match (query, answer.result.as_ref()) {
+            (Query::Callers { function, .. }, QueryResult::Reached(r)) => untouched(
+                &changes.callees,
+                &function.to_string(),
+                r.iter().map(|r| r.mfa.to_string()),
+            ),
+            (Query::Callees { function, .. }, QueryResult::Reached(r)) => untouched(
+                &changes.callers,
+                &function.to_string(),
+                r.iter().map(|r| r.mfa.to_string()),
+            ),
+            (Query::Impact { .. }, QueryResult::Impact(i)) if i.kind == "function" => {
+                // The score is the share of functions upstream.
+                (same_population || i.upstream.is_empty())
+                    && untouched(
+                        &changes.callees,
+                        &i.target,
+                        i.upstream.iter().map(|a| a.name.clone()),
+                    )
+                    && untouched(
+                        &changes.callers,
+                        &i.target,
+                        i.downstream.iter().map(|a| a.name.clone()),
+                    )
+            }
+            _ => false,
+        }
+    });
+    answers
 }
 
 /// What a coordinator's catalog says about the code, for a snapshot.
@@ -654,5 +734,131 @@ mod tests {
         }
         let cached = snapshot.answers.lock().map(|a| a.len()).unwrap_or(0);
         assert_eq!(cached, queries.len(), "every answer is kept");
+    }
+
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    /// Every point query about every function of the example, answered.
+    fn answered_point_queries(snapshot: &Snapshot) -> usize {
+        let functions: Vec<Mfa> = snapshot
+            .graph
+            .functions
+            .iter()
+            .filter(|f| f.kind.is_some())
+            .map(|f| f.mfa.clone())
+            .collect();
+        let mut answered = 0;
+        for f in &functions {
+            for depth in [1, 3] {
+                for q in [
+                    Query::Callers {
+                        function: f.clone(),
+                        depth,
+                    },
+                    Query::Callees {
+                        function: f.clone(),
+                        depth,
+                    },
+                    Query::Impact {
+                        target: f.to_string(),
+                        depth,
+                    },
+                ] {
+                    answered += usize::from(answer(snapshot, &q).is_ok());
+                }
+            }
+        }
+        answered
+    }
+
+    /// After each edit, the point answers kept from before are exactly what
+    /// the changed code answers, and only answers the edit may touch go.
+    #[test]
+    fn point_answers_kept_across_a_change_equal_fresh_ones() {
+        let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&shop, dir.path());
+        let lib = dir.path().join("lib/shop");
+        let edit = |file: &str, from: &str, to: &str| {
+            let path = lib.join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains(from), "{file} holds {from:?}");
+            std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        };
+        type Edit<'a> = (&'a str, Box<dyn Fn() + 'a>);
+        let edits: [Edit; 4] = [
+            (
+                "a function calling Pricing.total/1 added",
+                Box::new(|| {
+                    edit(
+                        "pricing.ex",
+                        "  @tax_rate 0.2\n",
+                        "  @tax_rate 0.2\n\n  def quote(items), do: total(items)\n",
+                    )
+                }),
+            ),
+            (
+                "a call removed",
+                Box::new(|| edit("pricing.ex", "sub - Discounts.discount_for(items)", "sub")),
+            ),
+            (
+                "a lone module added",
+                Box::new(|| {
+                    std::fs::write(
+                        lib.join("lone.ex"),
+                        "defmodule Shop.Lone do\n  def alone, do: :ok\nend\n",
+                    )
+                    .unwrap()
+                }),
+            ),
+            (
+                "the lone module removed",
+                Box::new(|| std::fs::remove_file(lib.join("lone.ex")).unwrap()),
+            ),
+        ];
+        let mut before = Snapshot::of_build(&crate::embedded::build(dir.path()).unwrap());
+        for (what, apply) in &edits {
+            answered_point_queries(&before);
+            // As many as the snapshot keeps.
+            let asked = point_answers(&before).len();
+            apply();
+            let after = Snapshot::of_build(&crate::embedded::build(dir.path()).unwrap());
+            let kept = still_holding(point_answers(&before), &before.graph, &after.graph);
+            for (q, (_, a)) in &kept {
+                assert_eq!(a, &compute(&after, q), "{what}: {q:?}");
+            }
+            // Every answer the edit changed was dropped (the rest may be).
+            let changed = point_answers(&before)
+                .iter()
+                .filter(|(q, (_, a))| a != &compute(&after, q))
+                .count();
+            assert!(
+                kept.len() + changed <= asked,
+                "{what}: {} kept, {changed} changed, {asked} asked",
+                kept.len()
+            );
+            eprintln!(
+                "{what}: {} kept, {changed} changed, {asked} asked",
+                kept.len()
+            );
+            // And few that stayed right were dropped.
+            assert!(
+                kept.len() < asked && asked - kept.len() - changed <= asked / 10,
+                "{what}: {} of {asked} kept, {changed} changed",
+                kept.len()
+            );
+            before = after;
+        }
     }
 }

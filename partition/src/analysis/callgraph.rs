@@ -39,6 +39,24 @@ pub struct CallEdge {
     pub site: u32,
 }
 
+/// What [`CallGraph::changes_since`] found, as displayed names
+/// (`Module.fun/arity`, `?.fun/arity` for unresolved callees).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GraphChanges {
+    /// Functions whose set of callees changed, and every function added
+    /// or removed.
+    pub callers: HashSet<String>,
+    /// Functions one of those gained or lost as a callee, and every
+    /// function added or removed.
+    pub callees: HashSet<String>,
+}
+
+impl GraphChanges {
+    pub fn is_empty(&self) -> bool {
+        self.callers.is_empty()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct CallGraph {
     pub functions: Vec<FnInfo>,
@@ -261,6 +279,61 @@ impl CallGraph {
         self.walk(mfa, depth, |g, id| {
             g.calls_from(id).map(|c| c.callee).collect()
         })
+    }
+
+    /// Functions defined in the ingested code.
+    pub fn defined(&self) -> usize {
+        self.functions.iter().filter(|f| f.kind.is_some()).count()
+    }
+
+    /// How the calls changed from `old` to this graph, by function name: the
+    /// functions whose set of callees differs, and the functions gained or
+    /// lost as callees by them. A walk over callers (callees) that meets no
+    /// function of `callees` (`callers`) finds the same in both graphs.
+    pub fn changes_since(&self, old: &CallGraph) -> GraphChanges {
+        fn callee_names(g: &CallGraph, id: u32) -> Vec<&Mfa> {
+            let mut v: Vec<&Mfa> = g.calls_from(id).map(|c| g.mfa(c.callee)).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        let mut changes = GraphChanges::default();
+        let mut note = |f: &Mfa, before: &[&Mfa], after: &[&Mfa]| {
+            if before == after {
+                return;
+            }
+            changes.callers.insert(f.to_string());
+            for g in before.iter().filter(|g| after.binary_search(g).is_err()) {
+                changes.callees.insert(g.to_string());
+            }
+            for g in after.iter().filter(|g| before.binary_search(g).is_err()) {
+                changes.callees.insert(g.to_string());
+            }
+        };
+        let mut appeared = Vec::new();
+        for (id, f) in self.functions.iter().enumerate() {
+            let after = callee_names(self, id as u32);
+            match old.id(&f.mfa) {
+                Some(o) => note(&f.mfa, &callee_names(old, o), &after),
+                None => {
+                    note(&f.mfa, &[], &after);
+                    appeared.push(f.mfa.to_string());
+                }
+            }
+        }
+        for (id, f) in old.functions.iter().enumerate() {
+            if self.id(&f.mfa).is_none() {
+                note(&f.mfa, &callee_names(old, id as u32), &[]);
+                appeared.push(f.mfa.to_string());
+            }
+        }
+        // A function that appeared or vanished changed both ways, even
+        // with no call: a query about it now finds it, or no longer does.
+        for f in appeared {
+            changes.callers.insert(f.clone());
+            changes.callees.insert(f);
+        }
+        changes
     }
 
     fn walk(

@@ -77,7 +77,7 @@ pub fn function_impact(graph: &CallGraph, function: &Mfa, depth: u32) -> Option<
     let mut downstream = named(graph.callees(function, depth));
     upstream.sort();
     downstream.sort();
-    let defined = graph.functions.iter().filter(|f| f.kind.is_some()).count();
+    let defined = graph.defined();
     Some(impact(
         function.to_string(),
         "function",

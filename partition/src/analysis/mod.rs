@@ -14,7 +14,7 @@ mod paths;
 mod smells;
 mod taint;
 
-pub use callgraph::{CallEdge, CallGraph, FnInfo};
+pub use callgraph::{CallEdge, CallGraph, FnInfo, GraphChanges};
 pub use centrality::{betweenness_and_closeness, centrality, pagerank, NameGraph, DAMPING};
 pub use communities::{label_propagation, louvain, modularity};
 pub use cycles::{function_cycles, module_cycles, module_edges};
