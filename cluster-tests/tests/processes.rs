@@ -1039,3 +1039,124 @@ async fn a_one_file_change_fetches_only_its_partitions() {
         );
     }
 }
+
+/// Hostile files in a tree: `cpg ingest` goes on, each gets its diagnostic
+/// in the catalog, the node processes survive, and every answer equals the
+/// embedded one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_files_are_reported_and_the_rest_is_ingested() {
+    let cluster = Cluster::start(1, 2, 8, 2);
+    cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("shop");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
+        &tree,
+    )
+    .unwrap();
+    let hostile = tree.join("lib/hostile");
+    std::fs::create_dir_all(&hostile).unwrap();
+    let deep = 100_000;
+    let long_line = |bytes: usize| {
+        let mut s = String::from("defmodule Hostile.LongLine do def ok, do: :ok; def f, do: [");
+        while s.len() < bytes {
+            s.push_str("Enum.count([1, 2, 3]), ");
+        }
+        s.push_str(":end] end\n");
+        s.into_bytes()
+    };
+    let files: [(&str, Vec<u8>, &str); 6] = [
+        (
+            "nested.ex",
+            format!(
+                "defmodule Hostile.Nested do\n  def f, do: {}{}\n  def ok, do: Shop.Pricing.total([])\nend\n",
+                "[".repeat(deep),
+                "]".repeat(deep)
+            )
+            .into_bytes(),
+            "nested deeper than",
+        ),
+        (
+            "unclosed.ex",
+            format!(
+                "defmodule Hostile.Unclosed do\n  def ok, do: :ok\n  def f, do: {}\nend\n",
+                "%{a: [".repeat(deep)
+            )
+            .into_bytes(),
+            "syntax error",
+        ),
+        (
+            "binary.ex",
+            (0..200_000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+            "UTF-8",
+        ),
+        (
+            "broken.ex",
+            b"defmodule Hostile.Broken do\n  def broken(x do\n    x +\n  end\nend\n".to_vec(),
+            "syntax error",
+        ),
+        ("long_line.ex", long_line(1 << 20), ""),
+        ("huge.ex", long_line(10 << 20), "over the 8 MiB limit"),
+    ];
+    for (name, bytes, _) in &files {
+        std::fs::write(hostile.join(name), bytes).unwrap();
+    }
+    let cpg = cluster_tests::binary("cpg");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&cpg)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cpg {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let tree_arg = tree.to_str().unwrap();
+    run(&["--coordinator", &list, "ingest", tree_arg]);
+    let report: serde_json::Value =
+        serde_json::from_str(&run(&["--coordinator", &list, "analyze", "--json"])).unwrap();
+    let diagnostics = report["parse_diagnostics"].as_array().unwrap();
+    for (name, _, expected) in &files {
+        let file = format!("lib/hostile/{name}");
+        let mine: Vec<&str> = diagnostics
+            .iter()
+            .filter(|d| d["file"] == file.as_str())
+            .map(|d| d["message"].as_str().unwrap())
+            .collect();
+        if expected.is_empty() {
+            assert!(mine.is_empty(), "{file}: {mine:?}");
+        } else {
+            assert!(
+                mine.iter().any(|m| m.contains(expected)),
+                "{file}: {mine:?}"
+            );
+        }
+    }
+    let embedded: serde_json::Value =
+        serde_json::from_str(&run(&["analyze", "--json", tree_arg])).unwrap();
+    for figure in ["files", "modules", "functions", "parse_diagnostics"] {
+        assert_eq!(report[figure], embedded[figure], "{figure}");
+    }
+    assert_eq!(
+        report["files"], 32,
+        "the example's 26 files and 6 hostile ones"
+    );
+    for args in [
+        &["analyze", "cycles", "--json"][..],
+        &["callers", "Shop.Pricing.total/1", "--json"],
+        &["callees", "Hostile.LongLine.f/0", "--json"],
+        &["analyze", "smells", "--json"],
+    ] {
+        assert_eq!(
+            run(&[&["--coordinator", &list], args].concat()),
+            run(&[args, &[tree_arg]].concat()),
+            "{args:?}"
+        );
+    }
+    let mut cluster = cluster;
+    for p in cluster.coordinators.iter_mut().chain(&mut cluster.nodes) {
+        assert!(p.running(), "process {} at {} is gone", p.id, p.addr);
+    }
+}

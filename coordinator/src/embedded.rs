@@ -82,6 +82,9 @@ pub fn discover(root: &Path) -> Result<Vec<SourceFile>, EmbeddedError> {
         });
         return Ok(out);
     }
+    // Symlinked files must stay inside the tree: one pointing elsewhere
+    // would read (and send to a cluster) a file the user did not give.
+    let inside = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(|e| EmbeddedError::Unreadable {
@@ -106,6 +109,24 @@ pub fn discover(root: &Path) -> Result<Vec<SourceFile>, EmbeddedError> {
                 }
             } else if is_elixir(&path) && (ty.is_file() || ty.is_symlink()) {
                 let rel = path.strip_prefix(root).unwrap_or(&path);
+                if ty.is_symlink() {
+                    match std::fs::canonicalize(&path) {
+                        Ok(target) if target.starts_with(&inside) && target.is_file() => {}
+                        Ok(target) => {
+                            eprintln!(
+                                "cpg: skipping {}: a link to {}, outside {} (copy the file into the tree to analyze it)",
+                                rel.display(),
+                                target.display(),
+                                root.display()
+                            );
+                            continue;
+                        }
+                        Err(e) => {
+                            eprintln!("cpg: skipping {}: a broken link ({e})", rel.display());
+                            continue;
+                        }
+                    }
+                }
                 let name = rel
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy())

@@ -527,10 +527,13 @@ impl QueryEngine {
             }
         }
         let carried = answers.len();
+        let mut stats = stats_of(&summaries);
+        // Files with no module have no summary to count them by.
+        stats.files = stats.files.max(facts.files);
         let snapshot = Arc::new(Snapshot {
             generation: view.generation,
             epoch: view.epoch,
-            stats: stats_of(&summaries),
+            stats,
             memory_bytes: 0,
             build_ms: started.elapsed().as_millis() as u64,
             summaries,
@@ -646,6 +649,8 @@ pub struct CatalogFacts {
     pub diagnostics: Vec<Diagnostic>,
     /// Partition → fingerprint of what it holds ([`partition_fingerprints`]).
     pub fingerprints: BTreeMap<u32, u64>,
+    /// Files recorded, those without modules (refused, or empty) included.
+    pub files: u64,
 }
 
 /// An order-independent fingerprint of each partition's content: the sum

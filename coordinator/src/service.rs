@@ -221,7 +221,7 @@ impl Coordinator {
         let snapshot = self
             .queries
             .snapshot(&view, move || {
-                let (mut diagnostics, fingerprints) = sm.read(|s| {
+                let (mut diagnostics, fingerprints, files) = sm.read(|s| {
                     let d: Vec<Diagnostic> = s
                         .catalog
                         .values()
@@ -232,13 +232,14 @@ impl Coordinator {
                             .iter()
                             .map(|(file, e)| (file.as_str(), e.content_hash, &e.modules[..])),
                     );
-                    (d, f)
+                    (d, f, s.catalog.len() as u64)
                 });
                 diagnostics
                     .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
                 CatalogFacts {
                     diagnostics,
                     fingerprints,
+                    files,
                 }
             })
             .await?;
@@ -552,6 +553,9 @@ impl CoordinatorService for CoordinatorServer {
         put: Vec<CatalogFile>,
         removed: Vec<String>,
     ) -> Result<u64, CpgError> {
+        for name in put.iter().map(|f| &f.file).chain(&removed) {
+            proto::node_api::check_file_name(name)?;
+        }
         match self.0.write(Command::RecordIngest { put, removed }).await? {
             CommandResult::Generation(g) => Ok(g),
             CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),

@@ -564,3 +564,46 @@ fn analyze_smells_with_default_and_edited_thresholds() {
     let defaults = stdout(&cpg(&["analyze", "smells", "--print-thresholds"]));
     assert!(defaults.contains("fan_in = 30"), "{defaults}");
 }
+
+#[test]
+fn links_out_of_the_tree_are_skipped_with_a_reason() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("secret.ex"),
+        "defmodule Secret do\n  def key, do: :s3cr3t\nend\n",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    std::fs::write(
+        dir.path().join("lib/good.ex"),
+        "defmodule Good do\n  def ok, do: :ok\nend\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.ex"),
+        dir.path().join("lib/secret.ex"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("good.ex", dir.path().join("lib/same.ex")).unwrap();
+    std::os::unix::fs::symlink("gone.ex", dir.path().join("lib/gone_link.ex")).unwrap();
+    let out = cpg(&["analyze", dir.path().to_str().unwrap(), "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        err.contains("skipping lib/secret.ex: a link to") && err.contains("outside"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipping lib/gone_link.ex: a broken link"),
+        "{err}"
+    );
+    // The link inside the tree is read; the one out of it is not.
+    assert_eq!(v["files"], 2, "{v}");
+    let out = cpg(&["callers", "Secret.key/0", dir.path().to_str().unwrap()]);
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("neither defined nor called"),
+        "{out:?}"
+    );
+}

@@ -740,6 +740,9 @@ impl NodeService for NodeServer {
                 reason: "partition count must be at least 1".into(),
             });
         }
+        for f in &files {
+            proto::node_api::check_file_name(&f.file)?;
+        }
         self.0.admit_heavy("parsing")?;
         blocking(move || Ok(parse_files(partitions, files))).await
     }
@@ -755,6 +758,9 @@ impl NodeService for NodeServer {
             return Err(CpgError::InvalidInput {
                 reason: "partition count must be at least 1".into(),
             });
+        }
+        for f in &files {
+            proto::node_api::check_file_name(&f.upload.file)?;
         }
         self.0.check_at(epoch, std::iter::empty()).await?;
         self.0.admit_ingest_batch("an ingest")?;

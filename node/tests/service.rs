@@ -12,7 +12,6 @@ use node::service::{run, Node, NodeConfig};
 use proto::node_api::{NodeServiceClient, PartitionWrite, SourceUpload};
 use proto::{CpgError, ModuleSummary};
 use tarpc::context;
-use tarpc::tokio_serde::formats::Bincode;
 use tokio::io::AsyncWriteExt;
 
 const PARTITIONS: u32 = 4;
@@ -50,8 +49,9 @@ async fn start(
 }
 
 async fn connect(addr: SocketAddr) -> NodeServiceClient {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let transport = tarpc::serde_transport::new(proto::wire::framed(stream), Bincode::default());
+    let transport = proto::wire::dial(&addr.to_string(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
     NodeServiceClient::new(tarpc::client::Config::default(), transport).spawn()
 }
 

@@ -627,3 +627,132 @@ fn hostile_nesting_is_cut_off_with_a_diagnostic_not_a_crash() {
         .iter()
         .any(|d| d.message.starts_with("syntax error")));
 }
+
+/// A module with `ok/0` and a list of calls `bytes` long, on one line.
+fn long_line(bytes: usize) -> Vec<u8> {
+    let mut s = String::from("defmodule LongLine do def ok, do: :ok; def f, do: [");
+    while s.len() < bytes {
+        s.push_str("Enum.count([1, 2, 3]), ");
+    }
+    s.push_str(":end] end\n");
+    s.into_bytes()
+}
+
+/// The hostile files of the fault-tolerance issue, each built on a thread
+/// with the main thread's stack size: a diagnostic for each, no crash, and
+/// the sound code around the hostile part still analysed.
+#[test]
+fn hostile_files_get_a_diagnostic_each_and_never_crash() {
+    let deep = 100_000;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "lists.ex",
+            format!(
+                "defmodule Lists do\n  def f, do: {}{}\n  def ok, do: :ok\nend\n",
+                "[".repeat(deep),
+                "]".repeat(deep)
+            )
+            .into_bytes(),
+            "nested deeper than",
+        ),
+        (
+            "parens.ex",
+            format!(
+                "defmodule Parens do\n  def f(x), do: {}x{}\n  def ok, do: :ok\nend\n",
+                "(".repeat(deep),
+                ")".repeat(deep)
+            )
+            .into_bytes(),
+            "nested deeper than",
+        ),
+        (
+            "ops.ex",
+            format!(
+                "defmodule Ops do\n  def f(x), do: x{}\n  def ok, do: :ok\nend\n",
+                " + x".repeat(deep)
+            )
+            .into_bytes(),
+            "nested deeper than",
+        ),
+        (
+            "ifs.ex",
+            format!(
+                "defmodule Ifs do\n  def f(x) do\n{}:done\n{}  end\n  def ok, do: :ok\nend\n",
+                "if x do\n".repeat(deep),
+                "end\n".repeat(deep)
+            )
+            .into_bytes(),
+            "nested deeper than",
+        ),
+        (
+            "unclosed.ex",
+            format!(
+                "defmodule Unclosed do\n  def ok, do: :ok\n  def f, do: {}\nend\n",
+                "%{a: [".repeat(deep)
+            )
+            .into_bytes(),
+            "syntax error",
+        ),
+        // Sound code on one line of 1 MiB is analysed; one of 3 MiB makes
+        // too big a CPG, and a 10 MiB file is refused unread.
+        ("long_line.ex", long_line(1 << 20), ""),
+        ("longer_line.ex", long_line(3 << 20), "over the limit of"),
+        ("huge.ex", long_line(10 << 20), "over the 8 MiB limit"),
+        (
+            "binary.ex",
+            (0..1_000_000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+            "binary data",
+        ),
+        // Random bytes without a NUL: parsed, with what the parser found.
+        (
+            "garbage.ex",
+            (0..200_000u32)
+                .map(|i| ((i.wrapping_mul(2_654_435_761) >> 13) as u8) | 1)
+                .collect(),
+            "invalid UTF-8",
+        ),
+        // Text with a few bytes that are not UTF-8: analysed, with a note.
+        (
+            "latin1.ex",
+            b"defmodule Latin1 do\n  def ok, do: \"caf\xe9\"\nend\n".to_vec(),
+            "invalid UTF-8",
+        ),
+    ];
+    for (file, bytes, expected) in cases {
+        let name = file.to_string();
+        let started = std::time::Instant::now();
+        let cpg = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(move || build_file(&name, &bytes))
+            .unwrap()
+            .join()
+            .unwrap_or_else(|_| panic!("{file}: the front end panicked"));
+        // Sound code, however long its line, needs no diagnostic.
+        assert!(
+            if expected.is_empty() {
+                cpg.diagnostics.is_empty()
+            } else {
+                cpg.diagnostics.iter().any(|d| d.message.contains(expected))
+            },
+            "{file}: {:?}",
+            &cpg.diagnostics[..cpg.diagnostics.len().min(5)]
+        );
+        eprintln!("{file}: {:?}", started.elapsed());
+        if !matches!(
+            file,
+            "binary.ex" | "garbage.ex" | "longer_line.ex" | "huge.ex"
+        ) {
+            let functions: Vec<_> = cpg
+                .fragments
+                .iter()
+                .flat_map(|m| m.functions.iter().map(|f| m.str(f.name).to_string()))
+                .collect();
+            assert!(
+                functions.iter().any(|f| f == "ok"),
+                "{file}: the sound function is analysed: {functions:?}"
+            );
+        }
+    }
+}

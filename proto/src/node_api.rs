@@ -16,6 +16,41 @@ pub struct SourceUpload {
     pub bytes: Vec<u8>,
 }
 
+/// The longest file name accepted (Linux's `PATH_MAX`).
+pub const MAX_FILE_NAME: usize = 4096;
+
+/// `InvalidInput` unless `name` is a file name relative to the ingest root
+/// that stays inside it: `/`-separated, not absolute, no `.`, `..` or empty
+/// component, no NUL or line break, at most [`MAX_FILE_NAME`] bytes. A name
+/// that could escape the root is refused, not cleaned up.
+pub fn check_file_name(name: &str) -> Result<(), CpgError> {
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > MAX_FILE_NAME {
+        Some("it is longer than 4096 bytes")
+    } else if name.starts_with('/') {
+        Some("it is absolute; names are relative to the ingest root")
+    } else if name.contains(['\0', '\n', '\r']) {
+        Some("it contains a NUL byte or a line break")
+    } else if name
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        Some("it has an empty, `.` or `..` component, which could leave the ingest root")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(CpgError::InvalidInput {
+            reason: format!(
+                "file name {:?} refused: {why}",
+                name.chars().take(200).collect::<String>()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The partition map as a node needs it: which nodes replicate each
 /// partition, and where the nodes are (to write replicas on its peers).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,4 +148,35 @@ pub trait NodeService {
     async fn cache_cleanup() -> crate::CacheCleanup;
     /// Benchmark a scan of the node's tables and judge its indicators.
     async fn diagnose() -> crate::NodeDiagnosis;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_leave_the_ingest_root_are_refused() {
+        for good in ["lib/shop.ex", "a.exs", "lib/..hidden/x.ex", "lib/x..y.ex"] {
+            assert_eq!(check_file_name(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("/etc/passwd.ex", "absolute"),
+            ("../outside.ex", "`..`"),
+            ("lib/../../outside.ex", "`..`"),
+            ("lib//x.ex", "empty, `.`"),
+            ("./x.ex", "`.`"),
+            ("lib/x.ex/", "empty"),
+            ("lib/\0.ex", "NUL"),
+            ("lib/x\n.ex", "line break"),
+        ] {
+            match check_file_name(bad) {
+                Err(CpgError::InvalidInput { reason }) => {
+                    assert!(reason.contains(why), "{bad:?}: {reason}")
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        assert!(check_file_name(&"a/".repeat(3000)).is_err());
+    }
 }

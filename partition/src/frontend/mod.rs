@@ -43,11 +43,57 @@ pub fn parse_tree(text: &str) -> Option<tree_sitter::Tree> {
     })
 }
 
+/// The largest source file analysed. The largest files of Elixir itself
+/// are under 200 KB; a file this big is generated or hostile, and its CPG
+/// would not fit the wire's frames.
+pub const MAX_FILE_BYTES: usize = 8 << 20;
+
+/// The most CPG nodes one file may have (Kernel, the largest module of
+/// Elixir, has about 7,200). Dense code makes about 48 bytes of fragment
+/// per node, so a file at the limit still fits comfortably in one frame.
+pub const MAX_FILE_NODES: usize = 500_000;
+
+/// A file recorded with one diagnostic and nothing analysed.
+fn refused(file: &str, content_hash: u64, diagnostics: Vec<Diagnostic>) -> FileCpg {
+    FileCpg {
+        file: file.to_string(),
+        content_hash,
+        fragments: Vec::new(),
+        diagnostics,
+    }
+}
+
 /// Build the CPG of one Elixir source file. `file` is the path to record (as
-/// the user should see it).
+/// the user should see it). Files over [`MAX_FILE_BYTES`] or whose CPG would
+/// pass [`MAX_FILE_NODES`] are recorded with a diagnostic and no modules.
 pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
     let content_hash = content_hash(bytes);
     let mut diagnostics = Vec::new();
+    if bytes.len() > MAX_FILE_BYTES {
+        diagnostics.push(Diagnostic {
+            file: file.to_string(),
+            line: 1,
+            column: 0,
+            message: format!(
+                "file of {:.1} MiB, over the {} MiB limit for one source file; not analyzed (generated code? leave it out of the tree)",
+                bytes.len() as f64 / f64::from(1 << 20),
+                MAX_FILE_BYTES >> 20
+            ),
+        });
+        return refused(file, content_hash, diagnostics);
+    }
+    // Git's test for binary content: a NUL byte near the start.
+    if let Some(at) = bytes.iter().take(8192).position(|&b| b == 0) {
+        diagnostics.push(Diagnostic {
+            file: file.to_string(),
+            line: 1,
+            column: 0,
+            message: format!(
+                "binary data (a NUL byte at offset {at}), not UTF-8 Elixir source; not analyzed"
+            ),
+        });
+        return refused(file, content_hash, diagnostics);
+    }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
         Err(e) => {
@@ -72,18 +118,25 @@ pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
             column: 0,
             message: "the parser gave up on this file (no syntax tree)".to_string(),
         });
-        return FileCpg {
-            file: file.to_string(),
-            content_hash,
-            fragments: Vec::new(),
-            diagnostics,
-        };
+        return refused(file, content_hash, diagnostics);
     };
     let root = tree.root_node();
     if root.has_error() {
         collect_errors(root, file, &mut diagnostics);
     }
     let (fragments, too_deep) = builder::FileBuilder::build(&text, file, root);
+    let nodes: usize = fragments.iter().map(|f| f.nodes.len()).sum();
+    if nodes > MAX_FILE_NODES {
+        diagnostics.push(Diagnostic {
+            file: file.to_string(),
+            line: 1,
+            column: 0,
+            message: format!(
+                "the file's CPG has {nodes} nodes, over the limit of {MAX_FILE_NODES} for one file; not analyzed (generated code? leave it out of the tree)"
+            ),
+        });
+        return refused(file, content_hash, diagnostics);
+    }
     if let Some(at) = too_deep {
         diagnostics.push(Diagnostic {
             file: file.to_string(),
