@@ -111,10 +111,44 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The storage nodes and where partitions are (needs --coordinator).
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
     /// A local cluster of real processes on 127.0.0.1, without containers.
     DevCluster {
         #[command(subcommand)]
         action: DevClusterAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// Each node's state and how many partitions it serves and is being
+    /// filled with; partitions moving and under-replicated; the map's epoch.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Admit the storage node ID serving at ADDRESS (started with
+    /// `cpg-node --id ID --listen ADDRESS`), then wait while partitions move
+    /// onto it; queries and ingests go on meanwhile.
+    AddNode {
+        id: u64,
+        address: String,
+        /// Give up waiting after this many seconds (the moves go on).
+        #[arg(long, default_value_t = 600)]
+        wait_secs: u64,
+    },
+    /// Move every partition off node ID (copied to the others first), then
+    /// mark it decommissioned; waits until it is, after which the node can
+    /// be stopped.
+    DecommissionNode {
+        id: u64,
+        /// Give up waiting after this many seconds (the moves go on).
+        #[arg(long, default_value_t = 600)]
+        wait_secs: u64,
     },
 }
 
@@ -382,7 +416,194 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cache {
             action: CacheAction::Cleanup { json },
         } => cache_cleanup(&coordinators, json),
+        Command::Cluster { action } => cluster_command(&coordinators, action),
         Command::DevCluster { action } => dev_cluster(action),
+    }
+}
+
+/// One node in `cpg cluster status`.
+#[derive(Debug, serde::Serialize)]
+struct NodeStatus {
+    id: u64,
+    address: String,
+    state: String,
+    /// Partitions it serves reads of.
+    partitions: usize,
+    /// Partitions being copied onto it.
+    joining: usize,
+}
+
+/// `cpg cluster status --json`.
+#[derive(Debug, serde::Serialize)]
+struct ClusterStatus {
+    epoch: u64,
+    partitions: u32,
+    replication: u32,
+    nodes: Vec<NodeStatus>,
+    /// Partitions with a replica being filled.
+    moving: Vec<u32>,
+    /// Partitions with fewer serving replicas than the replication factor.
+    under_replicated: Vec<u32>,
+}
+
+impl ClusterStatus {
+    fn of(view: &ClusterView) -> ClusterStatus {
+        let count = |m: &std::collections::BTreeMap<u32, Vec<u64>>, id: u64| {
+            m.values().filter(|r| r.contains(&id)).count()
+        };
+        ClusterStatus {
+            epoch: view.epoch,
+            partitions: view.partitions,
+            replication: view.replication,
+            nodes: view
+                .nodes
+                .iter()
+                .map(|n| NodeStatus {
+                    id: n.id,
+                    address: n.address.clone(),
+                    state: n.state.clone(),
+                    partitions: count(&view.assignment, n.id),
+                    joining: count(&view.joining, n.id),
+                })
+                .collect(),
+            moving: view.joining.keys().copied().collect(),
+            under_replicated: (0..view.partitions)
+                .filter(|p| view.assignment.get(p).map_or(0, Vec::len) < view.replication as usize)
+                .collect(),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut s = format!(
+            "map epoch {}: {} partitions, replication {}; {} moving, {} under-replicated\n",
+            self.epoch,
+            self.partitions,
+            self.replication,
+            self.moving.len(),
+            self.under_replicated.len()
+        );
+        s.push_str("  node  state     partitions  joining  address\n");
+        for n in &self.nodes {
+            s.push_str(&format!(
+                "  {:>4}  {:<8}  {:>10}  {:>7}  {}\n",
+                n.id, n.state, n.partitions, n.joining, n.address
+            ));
+        }
+        s
+    }
+}
+
+async fn view_of(coordinators: &[String]) -> Result<ClusterView> {
+    on_first_coordinator(coordinators, |client| async move {
+        match client.cluster_view(tarpc::context::current()).await {
+            Ok(Ok(view)) => Reply::Done(view),
+            Ok(Err(e)) => Reply::Next(e.to_string()),
+            Err(e) => Reply::Next(e.to_string()),
+        }
+    })
+    .await
+}
+
+/// Poll the cluster view until `done` says so (printing `progress` when it
+/// changes), or `wait` passes.
+async fn wait_for_view(
+    coordinators: &[String],
+    wait: Duration,
+    done: impl Fn(&ClusterView) -> bool,
+    progress: impl Fn(&ClusterView) -> String,
+) -> Result<ClusterView> {
+    let deadline = Instant::now() + wait;
+    let mut said = String::new();
+    loop {
+        let view = view_of(coordinators).await?;
+        if done(&view) {
+            return Ok(view);
+        }
+        let now = progress(&view);
+        if now != said {
+            eprintln!("cpg: {now}");
+            said = now;
+        }
+        if Instant::now() > deadline {
+            bail!("still not done after {wait:?} ({said}); the cluster goes on moving partitions: check with cpg cluster status");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg cluster manages a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let no_leader = |what: &str, e: LeaderError| match e {
+        LeaderError::Refused(e) => anyhow::anyhow!("{e}"),
+        LeaderError::NoLeader(last) => anyhow::anyhow!(
+            "no coordinator leader took the {what} within {LEADER_WAIT:?} (last: {last})"
+        ),
+    };
+    let moving = |v: &ClusterView| format!("{} partitions moving", v.joining.len());
+    match action {
+        ClusterAction::Status { json } => {
+            let status = ClusterStatus::of(&runtime.block_on(view_of(coordinators))?);
+            write_stdout(&if json {
+                serde_json::to_string_pretty(&status)? + "\n"
+            } else {
+                status.render()
+            })
+        }
+        ClusterAction::AddNode {
+            id,
+            address,
+            wait_secs,
+        } => {
+            let address = &address;
+            runtime
+                .block_on(on_leader(coordinators, None, |client| async move {
+                    client
+                        .add_node(tarpc::context::current(), id, address.clone())
+                        .await
+                }))
+                .map_err(|e| no_leader("new node", e))?;
+            let view = runtime.block_on(wait_for_view(
+                coordinators,
+                Duration::from_secs(wait_secs),
+                |v| v.joining.is_empty() && v.assignment.values().any(|r| r.contains(&id)),
+                moving,
+            ))?;
+            let status = ClusterStatus::of(&view);
+            write_stdout(&format!(
+                "node {id} at {address} added: it serves {} partitions\n{}",
+                view.assignment.values().filter(|r| r.contains(&id)).count(),
+                status.render()
+            ))
+        }
+        ClusterAction::DecommissionNode { id, wait_secs } => {
+            runtime
+                .block_on(on_leader(coordinators, None, |client| async move {
+                    client
+                        .decommission_node(tarpc::context::current(), id)
+                        .await
+                }))
+                .map_err(|e| no_leader("decommission", e))?;
+            let view = runtime.block_on(wait_for_view(
+                coordinators,
+                Duration::from_secs(wait_secs),
+                |v| {
+                    v.nodes
+                        .iter()
+                        .any(|n| n.id == id && n.state == "decommissioned")
+                },
+                |v| {
+                    let left = v.assignment.values().filter(|r| r.contains(&id)).count();
+                    format!("node {id} still serves {left} partitions; {}", moving(v))
+                },
+            ))?;
+            write_stdout(&format!(
+                "node {id} decommissioned: it holds no partition; stop its process\n{}",
+                ClusterStatus::of(&view).render()
+            ))
+        }
     }
 }
 
@@ -1063,6 +1284,34 @@ async fn ingest_once(
     path: &Path,
     progress: bool,
 ) -> Result<(cluster::IngestReport, u64)> {
+    // A partition move changes the map (twice) while an ingest runs: its
+    // writes are refused as planned with an old map, and it starts again
+    // with the new one (writes replace, so what went through is harmless).
+    let mut attempts = 0;
+    loop {
+        let epoch = view_of(coordinators).await?.epoch;
+        let result = ingest_attempt(coordinators, path, progress).await;
+        let retry = match result.as_ref().err().and_then(|e| e.downcast_ref()) {
+            Some(CpgError::StaleEpoch { .. }) => true,
+            // A replica refusing a peer's write with a newer map shows as
+            // unavailable: again if the map did change.
+            Some(CpgError::Unavailable { .. }) => view_of(coordinators).await?.epoch != epoch,
+            _ => false,
+        };
+        if !retry || attempts >= 5 {
+            return result;
+        }
+        attempts += 1;
+        tracing::debug!("the partition map changed during the ingest: again");
+        tokio::time::sleep(Duration::from_millis(200 * attempts)).await;
+    }
+}
+
+async fn ingest_attempt(
+    coordinators: &[String],
+    path: &Path,
+    progress: bool,
+) -> Result<(cluster::IngestReport, u64)> {
     let sources = embedded::read_sources(path)?;
     let (view, clients) = connect(coordinators).await?;
     let held = cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
@@ -1075,7 +1324,8 @@ async fn ingest_once(
         &clients,
         view.epoch,
         view.partitions,
-        &view.assignment,
+        // Replicas being filled by a move take writes too.
+        &view.writable(),
         &held,
         sources,
         NODE_DEADLINE,
@@ -1205,15 +1455,28 @@ fn dev_cluster(action: DevClusterAction) -> Result<()> {
 /// the leader died takes a few heartbeats).
 const LEADER_WAIT: Duration = Duration::from_secs(30);
 
-/// Record an ingest in the catalog through the leader: the hinted one
-/// first, then whichever coordinator a `NotLeader` names or answers at all,
-/// until a leader takes it or [`LEADER_WAIT`] passes.
-pub async fn record_ingest(
+/// What [`on_leader`] gives up with.
+enum LeaderError {
+    /// The request was refused for a reason every member would give.
+    Refused(CpgError),
+    /// No leader took it within the wait; the last failure seen.
+    NoLeader(String),
+}
+
+/// Send a leader-only request to the Raft leader: the `hint` first, then
+/// every coordinator, following `NotLeader` redirects, for up to
+/// `LEADER_WAIT` (an election may be under way).
+async fn on_leader<T, F, Fut>(
     coordinators: &[String],
     hint: Option<String>,
-    put: Vec<CatalogFile>,
-    removed: Vec<String>,
-) -> Result<u64> {
+    request: F,
+) -> std::result::Result<T, LeaderError>
+where
+    F: Fn(CoordinatorServiceClient) -> Fut,
+    Fut: std::future::Future<
+        Output = std::result::Result<std::result::Result<T, CpgError>, tarpc::client::RpcError>,
+    >,
+{
     let deadline = Instant::now() + LEADER_WAIT;
     let mut next = hint;
     let mut last = String::from("no coordinator was tried");
@@ -1230,25 +1493,45 @@ pub async fn record_ingest(
             };
             let client =
                 CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
-            match client
-                .record_ingest(tarpc::context::current(), put.clone(), removed.clone())
-                .await
-            {
-                Ok(Ok(generation)) => return Ok(generation),
+            match request(client).await {
+                Ok(Ok(v)) => return Ok(v),
                 Ok(Err(CpgError::NotLeader { leader: Some(l) })) if l != address => {
                     next = Some(l);
                     break;
                 }
-                Ok(Err(e @ CpgError::InvalidInput { .. })) => return Err(e.into()),
+                Ok(Err(e @ CpgError::InvalidInput { .. })) => return Err(LeaderError::Refused(e)),
                 Ok(Err(e)) => last = format!("{address}: {e}"),
                 Err(e) => last = format!("{address}: {e}"),
             }
         }
         if Instant::now() > deadline {
-            bail!("the data is on every replica, but no coordinator leader recorded the ingest in the catalog within {LEADER_WAIT:?} (last: {last}); run cpg ingest again");
+            return Err(LeaderError::NoLeader(last));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Record an ingest in the catalog through the Raft leader; the new
+/// catalog generation.
+pub async fn record_ingest(
+    coordinators: &[String],
+    hint: Option<String>,
+    put: Vec<CatalogFile>,
+    removed: Vec<String>,
+) -> Result<u64> {
+    let (put, removed) = (&put, &removed);
+    on_leader(coordinators, hint, |client| async move {
+        client
+            .record_ingest(tarpc::context::current(), put.clone(), removed.clone())
+            .await
+    })
+    .await
+    .map_err(|e| match e {
+        LeaderError::Refused(e) => e.into(),
+        LeaderError::NoLeader(last) => anyhow::anyhow!(
+            "the data is on every replica, but no coordinator leader recorded the ingest in the catalog within {LEADER_WAIT:?} (last: {last}); run cpg ingest again"
+        ),
+    })
 }
 
 /// Write to `output`, or to stdout without one.

@@ -9,6 +9,7 @@ use clap::Parser;
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::CpgError;
 
+use crate::moves::MoveConfig;
 use crate::raft::ClusterConfig;
 use crate::service::{self, Coordinator, CoordinatorConfig};
 
@@ -62,6 +63,18 @@ pub struct Args {
     /// dropped, above 90% whole-graph analyses are refused until it falls.
     #[arg(long, env = "CPG_MEMORY_LIMIT_MB")]
     pub memory_limit_mb: Option<u64>,
+    /// Seconds without a heartbeat before a storage node is suspect (reads
+    /// go to its peers first; it keeps its partitions).
+    #[arg(long, default_value_t = 3)]
+    pub suspect_after_secs: u64,
+    /// Seconds without a heartbeat before a storage node is gone and its
+    /// partitions are copied to other nodes to restore the replication
+    /// factor. Longer than a restart, so a flapping node moves nothing.
+    #[arg(long, default_value_t = 30)]
+    pub down_after_secs: u64,
+    /// Pause between two partition copies of a move, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub move_throttle_ms: u64,
 }
 
 fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
@@ -101,8 +114,14 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         heartbeat_ms: args.heartbeat_ms,
         cache_ttl: Duration::from_secs(args.cache_ttl_secs.max(1)),
         memory_limit_mb: args.memory_limit_mb,
+        moves: MoveConfig {
+            suspect_after: Duration::from_secs(args.suspect_after_secs),
+            down_after: Duration::from_secs(args.down_after_secs.max(args.suspect_after_secs)),
+            throttle: Duration::from_millis(args.move_throttle_ms),
+        },
     };
     let coordinator = Coordinator::start(&config).await?;
+    let upkeep = Coordinator::spawn_upkeep(&coordinator);
     let metrics = {
         let c = coordinator.clone();
         proto::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || c.metrics()).await?
@@ -146,6 +165,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     }
     crate::daemon::stop_signal().await;
     sweeper.abort();
+    upkeep.abort();
     if let Some(m) = metrics {
         m.abort();
     }

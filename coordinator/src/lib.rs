@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod devcluster;
 pub mod embedded;
 pub mod health;
+pub mod moves;
 pub mod placement;
 pub mod query;
 pub mod raft;

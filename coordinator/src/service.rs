@@ -3,7 +3,7 @@
 //! address. Writes go through the leader (`NotLeader { leader }` elsewhere);
 //! the leader places partitions on the hash ring and commits the assignment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,12 +17,13 @@ use proto::{Answer, ClusterHealth, CpgError, Diagnostic, NodeHealth, Query, Raft
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
-use crate::placement::Ring;
+use crate::moves::MoveConfig;
 use crate::query::{answer_counted, partition_fingerprints, CatalogFacts, QueryEngine};
 use crate::raft::{
     self, handle_raft, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
     StateMachine,
 };
+use proto::node_client::NodeClient;
 
 /// Deadline of each request a coordinator makes to a storage node.
 const NODE_DEADLINE: Duration = Duration::from_secs(30);
@@ -44,6 +45,8 @@ pub struct CoordinatorConfig {
     /// Resident memory to stay under: whole-graph analyses not already
     /// answered are refused above 90% of it (point queries go on).
     pub memory_limit_mb: Option<u64>,
+    /// When nodes are suspect and gone, and how fast partitions move.
+    pub moves: MoveConfig,
 }
 
 /// Default lifetime of a cached answer.
@@ -54,11 +57,18 @@ pub struct Coordinator {
     pub id: u64,
     pub address: String,
     pub raft: Raft,
-    sm: StateMachine,
+    pub(crate) sm: StateMachine,
     pub queries: QueryEngine,
     memory_limit_mb: Option<u64>,
     /// Last heartbeat of each node seen by this coordinator (as leader).
-    heartbeats: std::sync::Mutex<BTreeMap<u64, u64>>,
+    pub(crate) heartbeats: std::sync::Mutex<BTreeMap<u64, u64>>,
+    pub(crate) moves: MoveConfig,
+    /// Held by a rebalance or catch-up pass: one at a time.
+    pub(crate) moving: tokio::sync::Mutex<()>,
+    /// Wakes the leader's upkeep loop (a node came, left or came back).
+    wake: tokio::sync::Notify,
+    /// Nodes back after missing heartbeats, to catch up.
+    returning: std::sync::Mutex<BTreeSet<u64>>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -100,7 +110,64 @@ impl Coordinator {
             queries: QueryEngine::new(NODE_DEADLINE, config.cache_ttl),
             memory_limit_mb: config.memory_limit_mb,
             heartbeats: std::sync::Mutex::new(BTreeMap::new()),
+            moves: config.moves,
+            moving: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
+            returning: std::sync::Mutex::new(BTreeSet::new()),
         }))
+    }
+
+    /// Whether this member leads the Raft group now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.id)
+    }
+
+    /// Run the leader's upkeep until `coordinator` is dropped: every second
+    /// (or when woken) while this member leads, watch the nodes' heartbeats,
+    /// catch up nodes that came back, and rebalance.
+    pub fn spawn_upkeep(coordinator: &Arc<Coordinator>) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(coordinator);
+        tokio::spawn(async move {
+            let mut leader_since: Option<u64> = None;
+            loop {
+                let Some(c) = weak.upgrade() else { return };
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = c.wake.notified() => {}
+                }
+                if !c.is_leader() {
+                    leader_since = None;
+                    continue;
+                }
+                let since = *leader_since.get_or_insert_with(now_ms);
+                if let Err(e) = c.watch_nodes(since, now_ms()).await {
+                    tracing::warn!("watching nodes: {e}");
+                }
+                let back: Vec<u64> =
+                    std::mem::take(&mut *c.returning.lock().unwrap_or_else(|e| e.into_inner()))
+                        .into_iter()
+                        .collect();
+                for node in back {
+                    if let Err(e) = c.catch_up(node).await {
+                        tracing::warn!(node, "catching up: {e}");
+                    }
+                }
+                if let Err(e) = c.rebalance().await {
+                    tracing::warn!("rebalancing: {e}");
+                }
+            }
+        })
+    }
+
+    /// Place partitions now while nothing is stored (fast, and what the
+    /// caller waits for); with data, moves run in the upkeep loop.
+    async fn place_or_wake(&self) -> Result<(), CpgError> {
+        if self.sm.read(|s| s.generation) == 0 {
+            self.rebalance().await
+        } else {
+            self.wake.notify_one();
+            Ok(())
+        }
     }
 
     /// Create the cluster: make `members` the Raft group (call on one member,
@@ -153,7 +220,8 @@ impl Coordinator {
             epoch: s.partition_map.epoch,
             partitions: s.config.partitions,
             replication: s.config.replication,
-            assignment: s.partition_map.assignment.clone(),
+            assignment: s.partition_map.readable(),
+            joining: s.partition_map.joining.clone(),
             nodes: s
                 .nodes
                 .iter()
@@ -164,6 +232,8 @@ impl Coordinator {
                         NodeState::Up => "up",
                         NodeState::Suspect => "suspect",
                         NodeState::Gone => "gone",
+                        NodeState::Leaving => "leaving",
+                        NodeState::Decommissioned => "decommissioned",
                     }
                     .to_string(),
                     last_heartbeat_ms: beats.get(id).copied().unwrap_or(0).max(n.last_heartbeat_ms),
@@ -190,13 +260,19 @@ impl Coordinator {
                     reason: format!("node {id} is not registered"),
                 })
             }
-            Some(NodeState::Up) => {}
-            Some(_) => {
+            Some(NodeState::Up | NodeState::Leaving | NodeState::Decommissioned) => {}
+            Some(state) => {
                 self.write(Command::SetNodeState {
                     id,
                     state: NodeState::Up,
                 })
                 .await?;
+                tracing::info!(node = id, ?state, "node is back");
+                self.returning
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id);
+                self.wake.notify_one();
             }
         }
         self.heartbeats
@@ -207,7 +283,7 @@ impl Coordinator {
         // placed now.
         let view = self.view();
         if view.generation == 0 && !view.assignment.values().flatten().any(|n| *n == id) {
-            self.rebalance().await?;
+            self.place_or_wake().await?;
             return Ok(self.view());
         }
         Ok(view)
@@ -456,6 +532,44 @@ impl Coordinator {
         Ok(crate::health::cluster_health(&view, reports, raft, own))
     }
 
+    /// A storage node joins (or rejoins): recorded, then placed.
+    pub async fn register(&self, id: u64, address: String) -> Result<ClusterView, CpgError> {
+        if address.is_empty() {
+            return Err(CpgError::InvalidInput {
+                reason: "a node must register with the address it serves on".into(),
+            });
+        }
+        self.write(Command::RegisterNode {
+            id,
+            address,
+            now_ms: now_ms(),
+        })
+        .await?;
+        self.place_or_wake().await?;
+        Ok(self.view())
+    }
+
+    /// Move every partition off node `id`; it is gone once it holds none.
+    pub async fn decommission(&self, id: u64) -> Result<(), CpgError> {
+        match self.sm.read(|s| s.nodes.get(&id).map(|n| n.state)) {
+            None => Err(CpgError::InvalidInput {
+                reason: format!("node {id} is not registered"),
+            }),
+            Some(NodeState::Decommissioned) => Err(CpgError::InvalidInput {
+                reason: format!("node {id} is decommissioned already"),
+            }),
+            Some(_) => {
+                self.write(Command::SetNodeState {
+                    id,
+                    state: NodeState::Leaving,
+                })
+                .await?;
+                tracing::info!(node = id, "decommissioning");
+                self.place_or_wake().await
+            }
+        }
+    }
+
     /// Commit a command through Raft (leader only).
     pub async fn write(&self, command: Command) -> Result<CommandResult, CpgError> {
         match self.raft.client_write(command).await {
@@ -466,45 +580,6 @@ impl Coordinator {
                 })
             }
             Err(e) => Err(CpgError::Internal(format!("raft write failed: {e}"))),
-        }
-    }
-
-    /// Place partitions on the nodes that are up, and commit the assignment
-    /// with the next epoch if it changed. Placement is computed here, on the
-    /// leader, and nowhere else.
-    pub async fn rebalance(&self) -> Result<(), CpgError> {
-        let s = self.sm.state();
-        if !s.configured {
-            return Ok(());
-        }
-        let up = s
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.state == NodeState::Up)
-            .map(|(id, _)| *id);
-        let assignment = Ring::new(up, s.config.vnodes)
-            .assign(s.config.partitions, s.config.replication as usize);
-        if assignment == s.partition_map.assignment {
-            return Ok(());
-        }
-        if s.generation > 0 && !s.partition_map.assignment.is_empty() {
-            // Partitions hold data now, and a replica set that changed would
-            // leave a new replica empty until data moves (not built yet):
-            // keep the map, so no answer silently leaves modules out.
-            tracing::warn!(
-                "the node set changed but the catalog holds data; partitions stay where they are (moving data is not supported yet)"
-            );
-            return Ok(());
-        }
-        let epoch = s.partition_map.epoch + 1;
-        match self
-            .write(Command::AssignPartitions { epoch, assignment })
-            .await?
-        {
-            CommandResult::Rejected(reason) => {
-                Err(CpgError::Internal(format!("rebalance rejected: {reason}")))
-            }
-            _ => Ok(()),
         }
     }
 }
@@ -523,20 +598,7 @@ impl CoordinatorService for CoordinatorServer {
         id: u64,
         address: String,
     ) -> Result<ClusterView, CpgError> {
-        if address.is_empty() {
-            return Err(CpgError::InvalidInput {
-                reason: "a node must register with the address it serves on".into(),
-            });
-        }
-        self.0
-            .write(Command::RegisterNode {
-                id,
-                address,
-                now_ms: now_ms(),
-            })
-            .await?;
-        self.0.rebalance().await?;
-        Ok(self.0.view())
+        self.0.register(id, address).await
     }
 
     async fn heartbeat(self, _: Context, id: u64) -> Result<ClusterView, CpgError> {
@@ -592,6 +654,35 @@ impl CoordinatorService for CoordinatorServer {
 
     async fn cache_cleanup(self, _: Context) -> proto::CacheCleanup {
         self.0.queries.cache_sweep().await
+    }
+
+    async fn decommission_node(self, _: Context, id: u64) -> Result<(), CpgError> {
+        self.0.decommission(id).await
+    }
+
+    async fn add_node(self, _: Context, id: u64, address: String) -> Result<ClusterView, CpgError> {
+        let addr: std::net::SocketAddr = address.parse().map_err(|_| CpgError::InvalidInput {
+            reason: format!("{address:?} is not an IP address and port"),
+        })?;
+        let health = NodeClient::new(id, addr)
+            .call(HEALTH_DEADLINE, |c, ctx| async move {
+                c.health(ctx).await.map(Ok)
+            })
+            .await
+            .map_err(|e| CpgError::InvalidInput {
+                reason: format!(
+                    "no storage node answers at {address} ({e:?}); start it with cpg-node --id {id} --listen {address}"
+                ),
+            })?;
+        if health.node_id != id {
+            return Err(CpgError::InvalidInput {
+                reason: format!(
+                    "the storage node at {address} is node {}, not {id}",
+                    health.node_id
+                ),
+            });
+        }
+        self.0.register(id, address).await
     }
 }
 

@@ -54,6 +54,7 @@ async fn start_coordinator(
         heartbeat_ms: 100,
         cache_ttl: coordinator::service::CACHE_TTL,
         memory_limit_mb: None,
+        moves: Default::default(),
     })
     .await
     .unwrap();

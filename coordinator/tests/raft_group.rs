@@ -30,6 +30,7 @@ async fn start(id: u64, dir: &Path, listener: tokio::net::TcpListener) -> Member
         heartbeat_ms: 100,
         cache_ttl: coordinator::service::CACHE_TTL,
         memory_limit_mb: None,
+        moves: Default::default(),
     };
     let coordinator = Coordinator::start(&config).await.unwrap();
     let (raft, sm) = (coordinator.raft.clone(), coordinator.state_machine());

@@ -149,6 +149,33 @@ impl PartitionDisk {
         Ok((state, live.into_values().collect()))
     }
 
+    /// The files a partition holds now, in file order (its log read back,
+    /// under the lock so that no append is half-written meanwhile).
+    pub fn files_of(&self, partition: u32) -> std::io::Result<Vec<StoredFile>> {
+        let _logs = self.lock();
+        if !self.log_path(partition).exists() {
+            return Ok(Vec::new());
+        }
+        let mut quarantined = Vec::new();
+        let (_, files) = self.replay(partition, &mut quarantined)?;
+        for (path, why) in quarantined {
+            tracing::warn!(path = %path.display(), "reading partition {partition}: {why}");
+        }
+        Ok(files)
+    }
+
+    /// Forget a partition entirely (it moved to other nodes): its log is
+    /// deleted, durably.
+    pub fn drop_partition(&self, partition: u32) -> std::io::Result<()> {
+        let mut logs = self.lock();
+        logs.remove(&partition);
+        match std::fs::remove_file(self.log_path(partition)) {
+            Ok(()) => durable::sync_dir(&self.dir()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Store (or replace) a file's fragments for a partition; durable when it returns.
     pub fn save(&self, stored: &StoredFile) -> std::io::Result<()> {
         self.commit(std::slice::from_ref(stored), &[])

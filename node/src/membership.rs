@@ -96,7 +96,8 @@ pub async fn run(node: Arc<Node>, membership: Membership, shutdown: impl Future<
                 registered = true;
                 node.set_map(NodeMap {
                     epoch: view.epoch,
-                    assignment: view.assignment,
+                    // Joining replicas take writes too.
+                    assignment: view.writable(),
                     nodes: view.nodes.into_iter().map(|n| (n.id, n.address)).collect(),
                 });
             }

@@ -16,7 +16,7 @@ use partition::vitals::{resident_bytes, LatencyWindow};
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
     IngestFile, IngestReply, NodeMap, NodeService, ParsedFile, PartitionSummaries, PartitionWrite,
-    SourceUpload,
+    PullReport, SourceUpload,
 };
 use proto::node_client::{CallError, NodeClient};
 use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth, PartitionHealth, TablesStatus};
@@ -140,8 +140,163 @@ impl Node {
             }
         }
         self.epoch.store(map.epoch, Ordering::Release);
+        let held_by = |m: &NodeMap| -> BTreeSet<u32> {
+            m.assignment
+                .iter()
+                .filter(|(_, replicas)| replicas.contains(&self.id))
+                .map(|(p, _)| *p)
+                .collect()
+        };
+        // A partition this node held under the previous map and not under a
+        // newer, non-empty one moved away (both maps were committed): drop
+        // it, memory and disk. Only a change seen by this process counts, so
+        // a map from before a restart can never make it drop anything.
+        let moved: Vec<u32> = if map.epoch > current.epoch && !map.assignment.is_empty() {
+            let now = held_by(&map);
+            held_by(&current).difference(&now).copied().collect()
+        } else {
+            Vec::new()
+        };
         *current = map;
+        drop(current);
+        for p in moved {
+            self.stores.remove(&p);
+            match self.disk.drop_partition(p) {
+                Ok(()) => tracing::info!(partition = p, "partition moved away: dropped"),
+                Err(e) => tracing::warn!(partition = p, "dropping a moved partition: {e}"),
+            }
+        }
         true
+    }
+
+    /// `file → content hash` of what this node holds in `partition`.
+    fn hashes_of(&self, partition: u32) -> BTreeMap<String, u64> {
+        let store = self.store(partition);
+        let t = store.read();
+        t.file_hashes
+            .iter()
+            .map(|(f, h)| (t.str(*f).to_string(), *h))
+            .collect()
+    }
+
+    /// The stored fragments of `files` of `partition` as writes, as many
+    /// as fit `max_bytes` (at least one); a file not held is a removal.
+    fn export_blocking(
+        &self,
+        partition: u32,
+        files: Vec<String>,
+        max_bytes: u64,
+    ) -> Result<Vec<PartitionWrite>, CpgError> {
+        let stored = self.disk.files_of(partition).map_err(|e| {
+            CpgError::Internal(format!(
+                "node {}: cannot read partition {partition}: {e}",
+                self.id
+            ))
+        })?;
+        let mut by_name: BTreeMap<String, StoredFile> =
+            stored.into_iter().map(|s| (s.file.clone(), s)).collect();
+        let mut out = Vec::new();
+        let mut size = 0u64;
+        for file in files {
+            let write = match by_name.remove(&file) {
+                Some(s) => PartitionWrite {
+                    partition,
+                    file: s.file,
+                    content_hash: s.content_hash,
+                    fragments: s.fragments,
+                },
+                None => PartitionWrite {
+                    partition,
+                    file,
+                    content_hash: 0,
+                    fragments: Vec::new(),
+                },
+            };
+            let bytes = partition::durable::encode(&write.fragments)
+                .map(|b| b.len() as u64)
+                .unwrap_or(0);
+            if !out.is_empty() && size + bytes > max_bytes {
+                break;
+            }
+            size += bytes;
+            out.push(write);
+        }
+        Ok(out)
+    }
+
+    /// Make this node's replica of `partition` equal to node `from`'s.
+    async fn pull(
+        self: &Arc<Self>,
+        epoch: u64,
+        partition: u32,
+        from: u64,
+    ) -> Result<PullReport, CpgError> {
+        self.check_at(epoch, [partition]).await?;
+        let peer = self.peer(from).ok_or_else(|| {
+            CpgError::Internal(format!("node {from} is not in node {}'s map", self.id))
+        })?;
+        let unreachable = |e: CallError| match e {
+            CallError::Node(e) => e,
+            CallError::Unreachable(why) => CpgError::Internal(format!("node {from}: {why}")),
+        };
+        let theirs: BTreeMap<String, u64> = peer
+            .call(PEER_DEADLINE, move |c, ctx| async move {
+                c.file_hashes(ctx, epoch, vec![partition]).await
+            })
+            .await
+            .map_err(unreachable)?
+            .into_iter()
+            .map(|(_, f, h)| (f, h))
+            .collect();
+        let mine = self.hashes_of(partition);
+        let mut report = PullReport {
+            files: theirs.len() as u64,
+            ..PullReport::default()
+        };
+        let removals: Vec<PartitionWrite> = mine
+            .keys()
+            .filter(|f| !theirs.contains_key(*f))
+            .map(|f| PartitionWrite {
+                partition,
+                file: f.clone(),
+                content_hash: 0,
+                fragments: Vec::new(),
+            })
+            .collect();
+        report.removed = removals.len() as u64;
+        if !removals.is_empty() {
+            let node = self.clone();
+            blocking(move || node.write_blocking(removals)).await?;
+        }
+        let mut wanted: Vec<String> = theirs
+            .iter()
+            .filter(|(f, h)| mine.get(*f) != Some(h))
+            .map(|(f, _)| f.clone())
+            .collect();
+        while !wanted.is_empty() {
+            self.admit_ingest_batch("a partition move")?;
+            let ask = Arc::new(wanted.clone());
+            let page = peer
+                .call(PEER_DEADLINE, move |c, ctx| {
+                    let ask = ask.clone();
+                    async move {
+                        c.export(ctx, epoch, partition, (*ask).clone(), EXPORT_PAGE_BYTES)
+                            .await
+                    }
+                })
+                .await
+                .map_err(unreachable)?;
+            if page.is_empty() {
+                return Err(CpgError::Internal(format!(
+                    "node {from} exported nothing of partition {partition}"
+                )));
+            }
+            wanted.drain(..page.len().min(wanted.len()));
+            report.copied += page.len() as u64;
+            let node = self.clone();
+            blocking(move || node.write_blocking(page)).await?;
+        }
+        Ok(report)
     }
 
     fn map(&self) -> NodeMap {
@@ -718,6 +873,8 @@ fn parse_files(partitions: u32, files: Vec<SourceUpload>) -> Vec<ParsedFile> {
 
 /// Deadline of a replica write to a peer.
 const PEER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How much of a partition one `export` reply carries (well under a frame).
+const EXPORT_PAGE_BYTES: u64 = 16 << 20;
 
 /// Run CPU- or disk-bound work off the async workers.
 async fn blocking<T: Send + 'static>(
@@ -880,6 +1037,39 @@ impl NodeService for NodeServer {
         out.sort();
         self.0.reads.record(started.elapsed());
         Ok(out)
+    }
+
+    async fn export(
+        self,
+        _: Context,
+        epoch: u64,
+        partition: u32,
+        files: Vec<String>,
+        max_bytes: u64,
+    ) -> Result<Vec<PartitionWrite>, CpgError> {
+        self.0.check_at(epoch, [partition]).await?;
+        let node = self.0.clone();
+        let max_bytes = max_bytes.min(proto::wire::MAX_FRAME as u64 / 2);
+        blocking(move || node.export_blocking(partition, files, max_bytes)).await
+    }
+
+    async fn pull(
+        self,
+        _: Context,
+        epoch: u64,
+        partition: u32,
+        from: u64,
+    ) -> Result<PullReport, CpgError> {
+        let report = self.0.pull(epoch, partition, from).await?;
+        tracing::info!(
+            partition,
+            from,
+            files = report.files,
+            copied = report.copied,
+            removed = report.removed,
+            "pulled a partition"
+        );
+        Ok(report)
     }
 
     async fn assign(self, _: Context, map: NodeMap) -> Result<(), CpgError> {

@@ -23,7 +23,9 @@ pub enum RaftRpc {
 pub struct NodeInfo {
     pub id: u64,
     pub address: String,
-    /// `up`, `suspect` or `gone`.
+    /// `up`, `suspect` (missed heartbeats; keeps its partitions), `gone`
+    /// (silent too long: its partitions re-replicated elsewhere), `leaving`
+    /// (being decommissioned) or `decommissioned`.
     pub state: String,
     /// Unix time (ms) of the last heartbeat the answering coordinator saw:
     /// heartbeats go to the leader and are not replicated, so other members
@@ -39,12 +41,33 @@ pub struct ClusterView {
     pub epoch: u64,
     pub partitions: u32,
     pub replication: u32,
+    /// Partition → the replicas that serve reads.
     pub assignment: BTreeMap<u32, Vec<u64>>,
+    /// Partition → replicas being filled by a move: they take every write
+    /// but serve no read until the move switches the map to them.
+    pub joining: BTreeMap<u32, Vec<u64>>,
     pub nodes: Vec<NodeInfo>,
     /// Catalog generation.
     pub generation: u64,
     /// Files in the catalog.
     pub files: u64,
+}
+
+impl ClusterView {
+    /// Partition → every replica that takes writes: those serving reads,
+    /// then those joining.
+    pub fn writable(&self) -> BTreeMap<u32, Vec<u64>> {
+        let mut out = self.assignment.clone();
+        for (p, joining) in &self.joining {
+            let replicas = out.entry(*p).or_default();
+            for n in joining {
+                if !replicas.contains(n) {
+                    replicas.push(*n);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// One ingested file for the catalog: its content hash and its modules with
@@ -85,4 +108,11 @@ pub trait CoordinatorService {
     /// Remove this coordinator's cached answers that outlived their TTL now
     /// (it also does so periodically).
     async fn cache_cleanup() -> crate::CacheCleanup;
+    /// Move every partition off node `id`, then mark it decommissioned
+    /// (leader only).
+    /// Returns at once; `cluster_view` shows the progress.
+    async fn decommission_node(id: u64) -> Result<(), CpgError>;
+    /// Admit the storage node `id` serving at `address` (checked to answer
+    /// as that node), as if it had registered itself. Leader only.
+    async fn add_node(id: u64, address: String) -> Result<ClusterView, CpgError>;
 }

@@ -148,6 +148,31 @@ pub trait NodeService {
     async fn cache_cleanup() -> crate::CacheCleanup;
     /// Benchmark a scan of the node's tables and judge its indicators.
     async fn diagnose() -> crate::NodeDiagnosis;
+    /// The stored fragments of `files` of a partition held at `epoch`, as
+    /// writes, in the order asked: as many as fit `max_bytes` (at least one);
+    /// the caller asks again for the rest. A file not held comes back as a
+    /// removal (no fragments).
+    async fn export(
+        epoch: u64,
+        partition: u32,
+        files: Vec<String>,
+        max_bytes: u64,
+    ) -> Result<Vec<PartitionWrite>, CpgError>;
+    /// Make this node's replica of `partition` equal to node `from`'s:
+    /// fetch the files whose content hash differs, drop those `from` does
+    /// not hold. Used to fill a new replica and to catch up a returning one.
+    async fn pull(epoch: u64, partition: u32, from: u64) -> Result<PullReport, CpgError>;
+}
+
+/// What a [`NodeService::pull`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullReport {
+    /// Files the source holds.
+    pub files: u64,
+    /// Files fetched (new or changed here).
+    pub copied: u64,
+    /// Files dropped here (the source does not hold them).
+    pub removed: u64,
 }
 
 #[cfg(test)]

@@ -31,10 +31,17 @@ impl Default for ClusterConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeState {
     Up,
-    /// Missed heartbeats; its partitions are served by other replicas.
+    /// Missed heartbeats; keeps its partitions (a flapping node causes no
+    /// moves), reads go to other replicas first.
     Suspect,
     /// Removed by an operator or after the re-replication delay.
     Gone,
+    /// Being decommissioned: its partitions move to other nodes, then it
+    /// is decommissioned.
+    Leaving,
+    /// Decommissioned: holds nothing, and heartbeats do not bring it back
+    /// (registering again, or `cpg cluster add-node`, does).
+    Decommissioned,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +57,23 @@ pub struct NodeEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionMap {
     pub epoch: u64,
+    /// Every replica that takes writes, serving ones first.
     pub assignment: Assignment,
+    /// Of those, the replicas a move is still filling: they serve no read.
+    pub joining: Assignment,
+}
+
+impl PartitionMap {
+    /// The replicas that serve reads.
+    pub fn readable(&self) -> Assignment {
+        let mut out = self.assignment.clone();
+        for (p, joining) in &self.joining {
+            if let Some(replicas) = out.get_mut(p) {
+                replicas.retain(|n| !joining.contains(n));
+            }
+        }
+        out
+    }
 }
 
 /// One ingested file in the module catalog.
@@ -83,9 +106,11 @@ pub enum Command {
         state: NodeState,
     },
     /// Install a new partition map; its epoch must be the current one + 1.
+    /// `joining` replicas must be in `assignment`.
     AssignPartitions {
         epoch: u64,
         assignment: Assignment,
+        joining: Assignment,
     },
     /// One ingest: files put and removed together (one generation step).
     RecordIngest {
@@ -160,16 +185,34 @@ impl ClusterState {
                 }
                 None => CommandResult::Rejected(format!("node {id} is not registered")),
             },
-            Command::AssignPartitions { epoch, assignment } => {
+            Command::AssignPartitions {
+                epoch,
+                assignment,
+                joining,
+            } => {
                 if *epoch != self.partition_map.epoch + 1 {
                     return CommandResult::Rejected(format!(
                         "epoch {epoch} does not follow the current epoch {}",
                         self.partition_map.epoch
                     ));
                 }
+                let stray = joining.iter().find(|(p, nodes)| {
+                    let replicas = assignment.get(p).map(Vec::as_slice).unwrap_or(&[]);
+                    nodes.iter().any(|n| !replicas.contains(n))
+                });
+                if let Some((p, _)) = stray {
+                    return CommandResult::Rejected(format!(
+                        "partition {p}: a joining replica is not in its replica set"
+                    ));
+                }
                 self.partition_map = PartitionMap {
                     epoch: *epoch,
                     assignment: assignment.clone(),
+                    joining: joining
+                        .iter()
+                        .filter(|(_, n)| !n.is_empty())
+                        .map(|(p, n)| (*p, n.clone()))
+                        .collect(),
                 };
                 CommandResult::Ok
             }
@@ -207,14 +250,16 @@ mod tests {
         assert_eq!(
             s.apply(&Command::AssignPartitions {
                 epoch: 2,
-                assignment: map.clone()
+                assignment: map.clone(),
+                joining: Assignment::new(),
             }),
             CommandResult::Rejected("epoch 2 does not follow the current epoch 0".into())
         );
         assert_eq!(
             s.apply(&Command::AssignPartitions {
                 epoch: 1,
-                assignment: map
+                assignment: map,
+                joining: Assignment::new(),
             }),
             CommandResult::Ok
         );
