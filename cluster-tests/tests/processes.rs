@@ -1273,3 +1273,115 @@ async fn hostile_files_are_reported_and_the_rest_is_ingested() {
         assert!(p.running(), "process {} at {} is gone", p.id, p.addr);
     }
 }
+
+/// Replicas that heal: a node killed with `kill -9` is suspect, then gone
+/// after `--down-after-secs`; its partitions are copied from their other
+/// replica onto the remaining nodes until every partition has R serving
+/// replicas again, and ingests work again. When it comes back it is caught
+/// up and placement gives it partitions again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
+    let mut cluster = Cluster::start_roles(
+        3,
+        3,
+        P,
+        2,
+        &["--suspect-after-secs", "1", "--down-after-secs", "3"],
+        &[],
+    );
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("shop");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
+        &tree,
+    )
+    .unwrap();
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+
+    cluster.nodes[1].kill();
+    let killed = Instant::now();
+    let healed = loop {
+        let view = cluster.view().await.unwrap();
+        let state = |id: u64| {
+            view.nodes
+                .iter()
+                .find(|n| n.id == id)
+                .map(|n| n.state.clone())
+        };
+        let whole = (0..P).all(|p| {
+            view.assignment
+                .get(&p)
+                .is_some_and(|r| r.len() == 2 && !r.contains(&2))
+        });
+        if state(2).as_deref() == Some("gone") && whole && view.joining.is_empty() {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "not re-replicated: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("re-replicated {healed:?} after kill -9 (down after 3 s)");
+    // Ingests work again (every replica of every partition is up).
+    let audit = tree.join("lib/shop/audit.ex");
+    std::fs::write(
+        &audit,
+        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
+    )
+    .unwrap();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let expected = expected_answers(&tree);
+    for c in &cluster.coordinators {
+        assert_same_at(&c.addr, &expected, "after re-replication").await;
+    }
+
+    // The node returns: it gets partitions again, filled from its peers
+    // (its old copies are caught up: the audit file is new to it).
+    cluster.nodes[1].restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let view = cluster.view().await.unwrap();
+        let back = view.nodes.iter().any(|n| n.id == 2 && n.state == "up");
+        if back
+            && view.joining.is_empty()
+            && view.assignment.values().any(|r| r.contains(&2))
+            && (0..P).all(|p| view.assignment.get(&p).is_some_and(|r| r.len() == 2))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 2 not back in the map: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Node 2 serves again: answers are whole.
+    for c in &cluster.coordinators {
+        assert_same_at(&c.addr, &expected, "after node 2 came back").await;
+    }
+    let view = cluster.view().await.unwrap();
+    let clients: HashMap<u64, Arc<NodeClient>> = cluster_tests::Cluster::node_addresses(&view)
+        .into_iter()
+        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a.parse().unwrap()))))
+        .collect();
+    // Node 2's replicas hold exactly what their peers hold.
+    for (p, replicas) in &view.assignment {
+        if !replicas.contains(&2) {
+            continue;
+        }
+        let mut held = Vec::new();
+        for id in replicas {
+            let hashes = clients[id]
+                .call(Duration::from_secs(10), |c, ctx| async move {
+                    c.file_hashes(ctx, view.epoch, vec![*p]).await
+                })
+                .await
+                .unwrap();
+            held.push(hashes);
+        }
+        assert!(held.windows(2).all(|w| w[0] == w[1]), "partition {p}");
+    }
+}

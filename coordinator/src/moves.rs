@@ -375,3 +375,104 @@ impl Coordinator {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::{ClusterConfig, NodeEntry, PartitionMap};
+
+    fn state(nodes: &[(NodeId, NodeState)], assignment: Assignment) -> ClusterState {
+        ClusterState {
+            config: ClusterConfig {
+                partitions: 8,
+                replication: 2,
+                vnodes: 64,
+            },
+            nodes: nodes
+                .iter()
+                .map(|(id, state)| {
+                    (
+                        *id,
+                        NodeEntry {
+                            address: format!("127.0.0.1:{}", 9000 + id),
+                            state: *state,
+                            last_heartbeat_ms: 0,
+                        },
+                    )
+                })
+                .collect(),
+            partition_map: PartitionMap {
+                epoch: 1,
+                assignment,
+                joining: Assignment::new(),
+            },
+            generation: 1,
+            configured: true,
+            ..ClusterState::default()
+        }
+    }
+
+    #[test]
+    fn a_move_adds_joining_replicas_then_switches_only_filled_partitions() {
+        let up = [(1, NodeState::Up), (2, NodeState::Up)];
+        let before = target(&state(&up, Assignment::new()));
+        // Node 3 arrives; node 2 leaves.
+        let now = [
+            (1, NodeState::Up),
+            (2, NodeState::Leaving),
+            (3, NodeState::Up),
+        ];
+        let s = state(&now, before.clone());
+        let want = target(&s);
+        assert!(want.values().all(|r| !r.contains(&2) && r.len() == 2));
+        let (assignment, joining) = with_joining(&s, &want);
+        for p in 0..8 {
+            // Old replicas stay and serve; new ones join after them.
+            assert!(before[&p].iter().all(|n| assignment[&p].contains(n)));
+            let added: Vec<NodeId> = want[&p]
+                .iter()
+                .copied()
+                .filter(|n| !before[&p].contains(n))
+                .collect();
+            assert_eq!(joining.get(&p).cloned().unwrap_or_default(), added, "{p}");
+        }
+        // Nothing filled: nothing switches.
+        assert_eq!(switched(&assignment, &joining, &want), assignment);
+        // All filled: every partition takes its wanted replicas, node 2 out.
+        assert_eq!(switched(&assignment, &Assignment::new(), &want), want);
+        // One partition still joining keeps its replicas.
+        let mut one_left = Assignment::new();
+        let (p, js) = joining.iter().next().expect("something moves");
+        one_left.insert(*p, js.clone());
+        let half = switched(&assignment, &one_left, &want);
+        assert_eq!(half[p], assignment[p]);
+        assert!(half
+            .iter()
+            .filter(|(q, _)| *q != p)
+            .all(|(q, r)| *r == want[q]));
+    }
+
+    #[test]
+    fn a_joining_replica_placement_no_longer_wants_is_taken_out() {
+        let now = [(1, NodeState::Up), (2, NodeState::Up)];
+        let mut s = state(&now, Assignment::from([(0, vec![1, 2, 3])]));
+        s.partition_map.joining = Assignment::from([(0, vec![3])]);
+        let want = Assignment::from([(0, vec![1, 2])]);
+        let (assignment, joining) = with_joining(&s, &want);
+        assert_eq!(assignment[&0], vec![1, 2]);
+        assert!(joining.is_empty());
+    }
+
+    #[test]
+    fn gone_and_decommissioned_nodes_get_nothing_suspect_ones_keep_theirs() {
+        let nodes = [
+            (1, NodeState::Up),
+            (2, NodeState::Suspect),
+            (3, NodeState::Gone),
+            (4, NodeState::Decommissioned),
+        ];
+        let want = target(&state(&nodes, Assignment::new()));
+        let used: BTreeSet<NodeId> = want.values().flatten().copied().collect();
+        assert_eq!(used, BTreeSet::from([1, 2]));
+    }
+}
