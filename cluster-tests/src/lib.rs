@@ -103,6 +103,27 @@ impl Proc {
         }
     }
 
+    /// `kill -STOP`: the process stays, holding its connections, and
+    /// answers nothing (a hung or overloaded process).
+    pub fn pause(&mut self) {
+        self.signal(rustix::process::Signal::STOP);
+    }
+
+    /// `kill -CONT` after [`Proc::pause`].
+    pub fn resume(&mut self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
+
+    fn signal(&mut self, signal: rustix::process::Signal) {
+        if let Some(pid) = self
+            .child
+            .as_ref()
+            .and_then(|c| rustix::process::Pid::from_raw(c.id() as i32))
+        {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+
     /// Whether the process is still running (it did not exit or crash).
     pub fn running(&mut self) -> bool {
         self.child

@@ -1385,3 +1385,54 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         assert!(held.windows(2).all(|w| w[0] == w[1]), "partition {p}");
     }
 }
+
+/// `GET /metrics` at `address`: the value of `name` (0 when absent).
+async fn metric(address: &str, name: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// A hung replica (`kill -STOP`: connected, answering nothing) does not
+/// hold a gather up until the node deadline (30 s): partitions it has not
+/// answered after the hedge delay are asked of their other replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_replica_is_hedged_around() {
+    let metrics = format!("127.0.0.1:{}", cluster_tests::free_port());
+    let mut cluster = Cluster::start_roles(1, 3, P, 2, &["--metrics-listen", &metrics], &[]);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", example.to_str().unwrap()]);
+    let expected = expected_answers(&example);
+    // A fresh coordinator must gather every partition, while node 1 hangs.
+    cluster.nodes[0].pause();
+    cluster.coordinators[0].restart();
+    let addr = cluster.coordinators[0].addr.clone();
+    let started = Instant::now();
+    loop {
+        if let Ok(a) = query_at(&addr, &Query::Cycles).await {
+            assert!(a.missing.is_empty(), "{a:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no answer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    assert_same_at(&addr, &expected, "with node 1 hung").await;
+    assert!(
+        metric(&metrics, "cpg_hedged_requests_total").await > 0.0,
+        "no hedged request"
+    );
+    // Far from the 30 s a request to the hung node waits for.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    cluster.nodes[0].resume();
+    println!("first answer with a hung replica after {took:?} (restart included)");
+}

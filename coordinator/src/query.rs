@@ -23,7 +23,7 @@ use proto::{
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cluster::{gather_partitions, NodeClient};
+use crate::cluster::{gather_partitions, Hedging, NodeClient};
 use crate::embedded::Built;
 use crate::report;
 
@@ -343,6 +343,8 @@ pub struct QueryEngine {
     /// The current snapshot's figures, readable without waiting for a
     /// gather in progress.
     last_snapshot: std::sync::Mutex<Option<proto::SnapshotHealth>>,
+    /// Latencies of summaries requests, for hedging slow replicas.
+    pub hedging: Hedging,
 }
 
 impl QueryEngine {
@@ -357,6 +359,7 @@ impl QueryEngine {
             evictions: AtomicU64::new(0),
             ttl,
             last_snapshot: std::sync::Mutex::new(None),
+            hedging: Hedging::default(),
         }
     }
 
@@ -461,6 +464,7 @@ impl QueryEngine {
             &view.assignment,
             wanted,
             self.deadline,
+            Some(&self.hedging),
         )
         .await;
         for (node, why) in &gathered.failures {

@@ -450,6 +450,11 @@ impl Coordinator {
             "cached answers removed (expired or stale snapshot)",
             q.evictions.load(Relaxed),
         );
+        e.counter(
+            "cpg_hedged_requests_total",
+            "summaries requests sent to a second replica because the first was slower than its recent p95",
+            q.hedging.sent.load(Relaxed),
+        );
         e.gauge(
             "cpg_memory_usage_bytes",
             "resident memory",

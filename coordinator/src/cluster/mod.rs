@@ -7,6 +7,6 @@
 pub mod gather;
 pub mod ingest;
 
-pub use gather::{gather_partitions, gather_summaries, Gathered, GatheredPartitions};
+pub use gather::{gather_partitions, gather_summaries, Gathered, GatheredPartitions, Hedging};
 pub use ingest::{held_files, ingest, Held, IngestReport};
 pub use proto::node_client::{CallError, NodeClient};
