@@ -68,6 +68,7 @@ async fn ingest_tree(cluster: &Cluster, dir: &std::path::Path) -> Duration {
         view.partitions,
         &view.assignment,
         &held,
+        None,
         sources,
         deadline,
         &|_| {},

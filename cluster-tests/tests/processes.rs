@@ -461,6 +461,7 @@ async fn corpus_on_real_processes_survives_kill_9() {
         view.partitions,
         &view.assignment,
         &held,
+        None,
         sources,
         DEADLINE,
         &|_| {},

@@ -3,7 +3,7 @@
 //! it. With `--coordinator`, `cpg ingest PATH` sends a tree to the cluster and
 //! the queries run the same analysis code on summaries gathered from it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -448,7 +448,7 @@ struct ClusterStatus {
 
 impl ClusterStatus {
     fn of(view: &ClusterView) -> ClusterStatus {
-        let count = |m: &std::collections::BTreeMap<u32, Vec<u64>>, id: u64| {
+        let count = |m: &BTreeMap<u32, Vec<u64>>, id: u64| {
             m.values().filter(|r| r.contains(&id)).count()
         };
         ClusterStatus {
@@ -1315,6 +1315,16 @@ async fn ingest_attempt(
     let sources = embedded::read_sources(path)?;
     let (view, clients) = connect(coordinators).await?;
     let held = cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
+    let recorded: BTreeMap<String, u64> = on_first_coordinator(coordinators, |client| async move {
+        match client.catalog_files(tarpc::context::current()).await {
+            Ok(Ok(files)) => Reply::Done(files),
+            Ok(Err(e)) => Reply::Next(e.to_string()),
+            Err(e) => Reply::Next(e.to_string()),
+        }
+    })
+    .await?
+    .into_iter()
+    .collect();
     let bar = if progress {
         embedded::progress(sources.len(), "ingesting")
     } else {
@@ -1327,6 +1337,7 @@ async fn ingest_attempt(
         // Replicas being filled by a move take writes too.
         &view.writable(),
         &held,
+        Some(&recorded),
         sources,
         NODE_DEADLINE,
         &|n| bar.inc(n),

@@ -661,6 +661,15 @@ impl CoordinatorService for CoordinatorServer {
         self.0.queries.cache_sweep().await
     }
 
+    async fn catalog_files(self, _: Context) -> Result<Vec<(String, u64)>, CpgError> {
+        Ok(self.0.sm.read(|s| {
+            s.catalog
+                .iter()
+                .map(|(f, e)| (f.clone(), e.content_hash))
+                .collect()
+        }))
+    }
+
     async fn decommission_node(self, _: Context, id: u64) -> Result<(), CpgError> {
         self.0.decommission(id).await
     }

@@ -238,6 +238,7 @@ async fn nodes_join_through_raft_and_the_cluster_serves_what_embedded_does() {
         view.partitions,
         &view.assignment,
         &held,
+        None,
         sources,
         DEADLINE,
         &|_| {},

@@ -108,6 +108,9 @@ pub trait CoordinatorService {
     /// Remove this coordinator's cached answers that outlived their TTL now
     /// (it also does so periodically).
     async fn cache_cleanup() -> crate::CacheCleanup;
+    /// `(file, content hash)` of every file the catalog records (this
+    /// member's replica), for an ingest to tell what it must record.
+    async fn catalog_files() -> Result<Vec<(String, u64)>, CpgError>;
     /// Move every partition off node `id`, then mark it decommissioned
     /// (leader only).
     /// Returns at once; `cluster_view` shows the progress.

@@ -127,6 +127,11 @@ async fn write_replicas(
 /// client. A few batches per node are in flight, so parsing and writing
 /// overlap. A batch whose node fails goes to the next node (writes replace,
 /// so a repeated batch does no harm).
+///
+/// `recorded` is what the catalog records (file → content hash): a file the
+/// nodes hold but the catalog does not record as it is (an earlier ingest
+/// wrote it and failed before recording) is parsed and recorded again, and
+/// files the catalog records that left the tree are removed from it.
 #[allow(clippy::too_many_arguments)]
 pub async fn ingest(
     nodes: &HashMap<NodeId, Arc<NodeClient>>,
@@ -134,6 +139,7 @@ pub async fn ingest(
     partitions: u32,
     assignment: &Assignment,
     held: &Held,
+    recorded: Option<&BTreeMap<String, u64>>,
     sources: Vec<SourceUpload>,
     deadline: Duration,
     progress: &(dyn Fn(u64) + Sync),
@@ -145,7 +151,11 @@ pub async fn ingest(
     let present: BTreeSet<String> = sources.iter().map(|s| s.file.clone()).collect();
     let changed: Vec<SourceUpload> = sources
         .into_iter()
-        .filter(|s| held.get(&s.file).map(|(h, _)| *h) != Some(content_hash(&s.bytes)))
+        .filter(|s| {
+            let hash = Some(content_hash(&s.bytes));
+            held.get(&s.file).map(|(h, _)| *h) != hash
+                || recorded.is_some_and(|r| r.get(&s.file).copied() != hash)
+        })
         .collect();
     report.files_unchanged = report.files_seen - changed.len() as u64;
 
@@ -273,6 +283,13 @@ pub async fn ingest(
                 content_hash: *hash,
                 fragments: Vec::new(),
             });
+        }
+    }
+    // Recorded, gone from the tree, held by no node: the catalog forgets it.
+    for file in recorded.into_iter().flat_map(|r| r.keys()) {
+        if !present.contains(file) && !held.contains_key(file) {
+            report.files_removed += 1;
+            report.removed.push(file.clone());
         }
     }
     if !removals.is_empty() {

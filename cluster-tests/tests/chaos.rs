@@ -1,0 +1,351 @@
+//! Chaos: 3 coordinators and 4 storage nodes (R=2) under queries and
+//! incremental ingests while storage nodes and the Raft leader are killed
+//! with `kill -9` or hung with `SIGSTOP` (then `SIGCONT`), one fault at a
+//! time, a bounded number of them. A node killed for longer than the down
+//! delay is re-replicated meanwhile.
+//!
+//! Afterwards: every ingest that was acknowledged is in the cluster, every
+//! analysis equals an embedded run over the final tree, and no query gave a
+//! wrong answer at any time. The errors clients saw while faults were
+//! active are reported (and must stay under 1% of the queries).
+//!
+//! `CPG_CHAOS_SEED` picks another sequence of faults (default 7).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cluster_tests::load::cpg_ingest;
+use cluster_tests::{comparable, copy_tree, query_at, Cluster};
+use coordinator::embedded;
+use coordinator::query::{answer, Snapshot};
+use proto::{Query, QueryResult};
+
+const P: u32 = 16;
+
+/// A small deterministic generator (xorshift), so a failing sequence of
+/// faults can be replayed with its seed.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, sides: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % sides as u64) as usize
+    }
+}
+
+/// What the query clients saw.
+#[derive(Debug, Default)]
+struct Seen {
+    complete: u64,
+    incomplete: u64,
+    errors: Vec<String>,
+}
+
+/// Queries whose answers the updates cannot change (the updates add
+/// modules calling only `String.upcase/1`): callers and callees of the
+/// example's functions, and the cycles.
+fn fixed_queries(snapshot: &Snapshot) -> Vec<(Query, Result<QueryResult, String>)> {
+    let mut queries = vec![Query::Cycles];
+    for f in snapshot
+        .graph
+        .functions
+        .iter()
+        .filter(|f| f.kind.is_some() && f.mfa.module.starts_with("Shop"))
+        .take(12)
+    {
+        queries.push(Query::Callers {
+            function: f.mfa.clone(),
+            depth: 2,
+        });
+        queries.push(Query::Callees {
+            function: f.mfa.clone(),
+            depth: 2,
+        });
+    }
+    queries
+        .into_iter()
+        .map(|q| {
+            let want = answer(snapshot, &q)
+                .map(|a| comparable(a.result))
+                .map_err(|e| e.to_string());
+            (q, want)
+        })
+        .collect()
+}
+
+/// One query on the first coordinator that answers, starting at `first`
+/// (as the CLI does): `Ok(None)` for an incomplete answer.
+async fn ask(addrs: &[String], first: usize, q: &Query) -> Result<Option<QueryResult>, String> {
+    let mut why = Vec::new();
+    for i in 0..addrs.len() {
+        let addr = &addrs[(first + i) % addrs.len()];
+        match query_at(addr, q).await {
+            Ok(a) if a.missing.is_empty() => return Ok(Some(comparable(a.result))),
+            Ok(_) => return Ok(None),
+            Err(e) if e.contains("is neither defined nor called") => return Err(e),
+            Err(e) => why.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(why.join("; "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer() {
+    let seed = std::env::var("CPG_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7u64);
+    let mut dice = Dice(seed.max(1));
+    let mut cluster = Cluster::start_roles(
+        3,
+        4,
+        P,
+        2,
+        &["--suspect-after-secs", "1", "--down-after-secs", "4"],
+        &[],
+    );
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("shop");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
+        &tree,
+    )
+    .unwrap();
+    let list = cluster.coordinator_list();
+    cpg_ingest(&list, &tree).unwrap();
+    let initial = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let queries = Arc::new(fixed_queries(&initial));
+    let addrs: Arc<Vec<String>> =
+        Arc::new(cluster.coordinators.iter().map(|c| c.addr.clone()).collect());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut tasks = Vec::new();
+    for w in 0..2 {
+        let (stop, seen, queries, addrs) =
+            (stop.clone(), seen.clone(), queries.clone(), addrs.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = w;
+            while !stop.load(Ordering::Relaxed) {
+                let (q, want) = &queries[i % queries.len()];
+                let got = ask(&addrs, i, q).await;
+                let mut s = seen.lock().unwrap();
+                match got {
+                    Ok(Some(r)) => {
+                        assert_eq!(Ok(r), *want, "a wrong answer to {q:?}");
+                        s.complete += 1;
+                    }
+                    Ok(None) => s.incomplete += 1,
+                    Err(e) if want.is_err() => {
+                        assert_eq!(Err(e), *want, "{q:?}");
+                        s.complete += 1;
+                    }
+                    Err(e) => s.errors.push(format!("{q:?}: {e}")),
+                }
+                drop(s);
+                i += 2;
+            }
+        }));
+    }
+    // Incremental ingests: each adds a module; acknowledged ones recorded.
+    let acknowledged = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let failed_ingests = Arc::new(Mutex::new(Vec::<String>::new()));
+    {
+        let (stop, acknowledged, failed, list, tree) = (
+            stop.clone(),
+            acknowledged.clone(),
+            failed_ingests.clone(),
+            list.clone(),
+            tree.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let dir = tree.join("lib/chaos");
+                let (list, tree2) = (list.clone(), tree.clone());
+                let done = tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(&dir).unwrap();
+                    std::fs::write(
+                        dir.join(format!("u{n}.ex")),
+                        format!("defmodule Chaos.U{n} do\n  def f(x), do: String.upcase(x)\nend\n"),
+                    )
+                    .unwrap();
+                    cpg_ingest(&list, &tree2)
+                })
+                .await
+                .unwrap();
+                match done {
+                    Ok(()) => acknowledged.lock().unwrap().push(n),
+                    Err(e) => failed.lock().unwrap().push(format!("update {n}: {e}")),
+                }
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }));
+    }
+
+    // Faults, one at a time.
+    let started = Instant::now();
+    let mut faults = Vec::new();
+    let mut leader_writes_resumed = Vec::new();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        match dice.roll(5) {
+            0 | 1 => {
+                let i = dice.roll(cluster.nodes.len());
+                let long = dice.roll(3) == 0;
+                faults.push(format!(
+                    "kill -9 node {} for {}",
+                    cluster.nodes[i].id,
+                    if long { "6 s (re-replicated)" } else { "2 s" }
+                ));
+                cluster.nodes[i].kill();
+                tokio::time::sleep(Duration::from_secs(if long { 6 } else { 2 })).await;
+                cluster.nodes[i].restart();
+            }
+            2 => {
+                let i = dice.roll(cluster.nodes.len());
+                faults.push(format!("SIGSTOP node {} for 2 s", cluster.nodes[i].id));
+                cluster.nodes[i].pause();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                cluster.nodes[i].resume();
+            }
+            3 => {
+                let Some(l) = cluster.leader().await else {
+                    continue;
+                };
+                faults.push(format!("kill -9 the Raft leader (coordinator {})", l + 1));
+                cluster.coordinators[l].kill();
+                let killed = Instant::now();
+                // A metadata write (an empty catalog record) goes through
+                // the new leader.
+                coordinator::cli::record_ingest(&addrs, None, vec![], vec![])
+                    .await
+                    .unwrap();
+                leader_writes_resumed.push(killed.elapsed());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                cluster.coordinators[l].restart();
+            }
+            _ => {
+                let Some(l) = cluster.leader().await else {
+                    continue;
+                };
+                faults.push(format!("SIGSTOP the Raft leader (coordinator {}) for 2 s", l + 1));
+                cluster.coordinators[l].pause();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                cluster.coordinators[l].resume();
+            }
+        }
+    }
+    let chaos = started.elapsed();
+    // Quiet again: every node back, the map whole and settled.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(v) = cluster.view().await {
+            let up = v.nodes.iter().all(|n| n.state == "up");
+            let whole = (0..P).all(|p| v.assignment.get(&p).is_some_and(|r| r.len() == 2));
+            if up && whole && v.joining.is_empty() {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not settle: {:?}",
+            cluster.view().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let failed_ingests = failed_ingests.lock().unwrap().clone();
+    let asked = seen.complete + seen.incomplete + seen.errors.len() as u64;
+    println!(
+        "seed {seed}; {} faults in {chaos:?}: {}",
+        faults.len(),
+        faults.join(", ")
+    );
+    println!(
+        "queries: {asked} asked, {} complete and right, {} incomplete, {} errors ({:.2}%)",
+        seen.complete,
+        seen.incomplete,
+        seen.errors.len(),
+        100.0 * seen.errors.len() as f64 / asked.max(1) as f64
+    );
+    for e in seen.errors.iter().take(5) {
+        println!("  error: {e}");
+    }
+    println!(
+        "ingests: {} acknowledged, {} failed",
+        acknowledged.len(),
+        failed_ingests.len()
+    );
+    for e in failed_ingests.iter().take(5) {
+        println!("  failed: {e}");
+    }
+    println!("metadata writes resumed after leader kills: {leader_writes_resumed:?}");
+
+    assert!(seen.complete > 100, "too few queries answered: {seen:?}");
+    assert!(!acknowledged.is_empty(), "no ingest acknowledged: {failed_ingests:?}");
+    // No acknowledged ingest lost: each added module answers, on every
+    // coordinator, before anything is ingested again.
+    for n in &acknowledged {
+        let q = Query::Callees {
+            function: format!("Chaos.U{n}.f/1").parse().unwrap(),
+            depth: 1,
+        };
+        for addr in addrs.iter() {
+            let a = query_at(addr, &q).await;
+            assert!(
+                a.as_ref().is_ok_and(|a| a.missing.is_empty()),
+                "acknowledged update {n} lost at {addr}: {a:?}"
+            );
+        }
+    }
+    // Every analysis equals embedded over the final tree.
+    cpg_ingest(&list, &tree).unwrap();
+    let snapshot = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let mut all = vec![Query::Analyze { top: 10 }, Query::CallGraph, Query::Cycles];
+    all.extend(cluster_tests::load::heavy_queries().into_iter().map(|(_, q)| q));
+    all.extend(queries.iter().map(|(q, _)| q.clone()));
+    for addr in addrs.iter() {
+        for q in &all {
+            let want = answer(&snapshot, q)
+                .map(|a| comparable(a.result))
+                .map_err(|e| e.to_string());
+            let got = query_at(addr, q).await.map(|a| comparable(a.result));
+            if got != want {
+                let text = |r: &Result<QueryResult, String>| {
+                    serde_json::to_string_pretty(r).unwrap_or_default()
+                };
+                let (g, w) = (text(&got), text(&want));
+                let line = g
+                    .lines()
+                    .zip(w.lines())
+                    .find(|(a, b)| a != b)
+                    .map(|(a, b)| format!("cluster: {a}\nembedded: {b}"))
+                    .unwrap_or_else(|| "one is longer".into());
+                panic!("{q:?} at {addr} differs from embedded:\n{line}");
+            }
+        }
+    }
+    assert!(
+        seen.errors.len() as u64 * 100 <= asked,
+        "{} errors of {asked} queries: {:?}",
+        seen.errors.len(),
+        &seen.errors[..seen.errors.len().min(5)]
+    );
+    for p in cluster.coordinators.iter_mut().chain(&mut cluster.nodes) {
+        assert!(p.running(), "process {} at {} died", p.id, p.addr);
+    }
+}
