@@ -232,8 +232,6 @@ impl Cluster {
                 addr.clone(),
                 "--data-dir".into(),
                 data_dir.display().to_string(),
-                "--heartbeat-ms".into(),
-                "100".into(),
                 "--partitions".into(),
                 partitions.to_string(),
                 "--replication".into(),
@@ -241,6 +239,10 @@ impl Cluster {
             ];
             if i == 0 {
                 args.extend(["--init".into(), init.clone()]);
+            }
+            // Fast elections in tests, unless the caller chooses.
+            if !coordinator_extra.contains(&"--heartbeat-ms") {
+                args.extend(["--heartbeat-ms".into(), "100".into()]);
             }
             args.extend(coordinator_extra.iter().map(|s| s.to_string()));
             let mut p = Proc {
@@ -258,6 +260,36 @@ impl Cluster {
             cluster.add_node();
         }
         cluster
+    }
+
+    /// Start one more coordinator (the next id) on a fresh data dir, not a
+    /// member of the Raft group until `cpg cluster add-coordinator` makes it
+    /// one.
+    pub fn start_coordinator(&mut self) -> &Proc {
+        let id = self.coordinators.len() as u64 + 1;
+        let addr = format!("127.0.0.1:{}", free_port());
+        let data_dir = self._root.path().join(format!("coordinator-{id}"));
+        let args: Vec<String> = vec![
+            "--id".into(),
+            id.to_string(),
+            "--listen".into(),
+            addr.clone(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--heartbeat-ms".into(),
+            "100".into(),
+        ];
+        let mut p = Proc {
+            id,
+            addr,
+            data_dir,
+            child: None,
+            args,
+            program: binary("cpg-coordinator"),
+        };
+        p.spawn();
+        self.coordinators.push(p);
+        &self.coordinators[self.coordinators.len() - 1]
     }
 
     /// Start one more storage node (the next id) on a fresh data dir.

@@ -122,8 +122,13 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     cpg_ingest(&list, &tree).unwrap();
     let initial = Snapshot::of_build(&embedded::build(&tree).unwrap());
     let queries = Arc::new(fixed_queries(&initial));
-    let addrs: Arc<Vec<String>> =
-        Arc::new(cluster.coordinators.iter().map(|c| c.addr.clone()).collect());
+    let addrs: Arc<Vec<String>> = Arc::new(
+        cluster
+            .coordinators
+            .iter()
+            .map(|c| c.addr.clone())
+            .collect(),
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -237,7 +242,10 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
                 let Some(l) = cluster.leader().await else {
                     continue;
                 };
-                faults.push(format!("SIGSTOP the Raft leader (coordinator {}) for 2 s", l + 1));
+                faults.push(format!(
+                    "SIGSTOP the Raft leader (coordinator {}) for 2 s",
+                    l + 1
+                ));
                 cluster.coordinators[l].pause();
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 cluster.coordinators[l].resume();
@@ -296,7 +304,10 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     println!("metadata writes resumed after leader kills: {leader_writes_resumed:?}");
 
     assert!(seen.complete > 100, "too few queries answered: {seen:?}");
-    assert!(!acknowledged.is_empty(), "no ingest acknowledged: {failed_ingests:?}");
+    assert!(
+        !acknowledged.is_empty(),
+        "no ingest acknowledged: {failed_ingests:?}"
+    );
     // No acknowledged ingest lost: each added module answers, on every
     // coordinator, before anything is ingested again.
     for n in &acknowledged {
@@ -316,7 +327,11 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     cpg_ingest(&list, &tree).unwrap();
     let snapshot = Snapshot::of_build(&embedded::build(&tree).unwrap());
     let mut all = vec![Query::Analyze { top: 10 }, Query::CallGraph, Query::Cycles];
-    all.extend(cluster_tests::load::heavy_queries().into_iter().map(|(_, q)| q));
+    all.extend(
+        cluster_tests::load::heavy_queries()
+            .into_iter()
+            .map(|(_, q)| q),
+    );
     all.extend(queries.iter().map(|(q, _)| q.clone()));
     for addr in addrs.iter() {
         for q in &all {

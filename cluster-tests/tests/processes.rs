@@ -1437,3 +1437,81 @@ async fn a_hung_replica_is_hedged_around() {
     cluster.nodes[0].resume();
     println!("first answer with a hung replica after {took:?} (restart included)");
 }
+
+/// Coordinators join and leave the Raft group through joint consensus: a
+/// fourth one is added (it catches up on the log and answers queries from
+/// its replica of the catalog), the leader is removed (it steps down, the
+/// others elect a new one, metadata writes go on), and `cpg cluster status`
+/// reads linearizably through the new leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinators_are_added_and_removed_by_joint_consensus() {
+    let mut cluster = Cluster::start(3, 2, P, 2);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", example.to_str().unwrap()]);
+    let expected = expected_answers(&example);
+
+    let addr = cluster.start_coordinator().addr.clone();
+    let out = cpg(&[
+        "--coordinator",
+        &list,
+        "cluster",
+        "add-coordinator",
+        "4",
+        &addr,
+    ]);
+    assert!(out.contains("coordinator 4"), "{out}");
+    let members = |h: &proto::ClusterHealth| h.raft.members.clone();
+    let health = |list: &str| -> proto::ClusterHealth {
+        serde_json::from_str(&cpg(&["--coordinator", list, "health", "--json"])).unwrap()
+    };
+    assert_eq!(members(&health(&list)), vec![1, 2, 3, 4]);
+    assert_same_at(&addr, &expected, "on the added coordinator").await;
+
+    // The leader leaves the group.
+    let leader = cluster.leader().await.expect("a leader");
+    let leader_id = leader as u64 + 1;
+    let all = format!("{list},{addr}");
+    cpg(&[
+        "--coordinator",
+        &all,
+        "cluster",
+        "remove-coordinator",
+        &leader_id.to_string(),
+    ]);
+    cluster.coordinators[leader].kill();
+    let rest: Vec<String> = cluster
+        .coordinators
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leader)
+        .map(|(_, c)| c.addr.clone())
+        .collect();
+    let rest_list = rest.join(",");
+    // Metadata writes go through the new leader.
+    coordinator::cli::record_ingest(&rest, None, vec![], vec![])
+        .await
+        .unwrap();
+    let h = health(&rest_list);
+    let mut want: Vec<u64> = (1..=4).filter(|id| *id != leader_id).collect();
+    want.sort();
+    assert_eq!(members(&h), want);
+    assert!(
+        h.raft.leader.is_some_and(|l| l != leader_id),
+        "{:?}",
+        h.raft
+    );
+    let status: serde_json::Value = serde_json::from_str(&cpg(&[
+        "--coordinator",
+        &rest_list,
+        "cluster",
+        "status",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(status["partitions"], P);
+    for c in &rest {
+        assert_same_at(c, &expected, "after the leader left").await;
+    }
+}

@@ -150,6 +150,13 @@ pub enum ClusterAction {
         #[arg(long, default_value_t = 600)]
         wait_secs: u64,
     },
+    /// Make coordinator ID, started without --init and serving at ADDRESS,
+    /// a member of the Raft group (it catches up on the log first, then
+    /// joins the voters through joint consensus).
+    AddCoordinator { id: u64, address: String },
+    /// Take coordinator ID out of the Raft group (joint consensus); its
+    /// process can be stopped afterwards.
+    RemoveCoordinator { id: u64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -448,9 +455,8 @@ struct ClusterStatus {
 
 impl ClusterStatus {
     fn of(view: &ClusterView) -> ClusterStatus {
-        let count = |m: &BTreeMap<u32, Vec<u64>>, id: u64| {
-            m.values().filter(|r| r.contains(&id)).count()
-        };
+        let count =
+            |m: &BTreeMap<u32, Vec<u64>>, id: u64| m.values().filter(|r| r.contains(&id)).count();
         ClusterStatus {
             epoch: view.epoch,
             partitions: view.partitions,
@@ -545,7 +551,13 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
     let moving = |v: &ClusterView| format!("{} partitions moving", v.joining.len());
     match action {
         ClusterAction::Status { json } => {
-            let status = ClusterStatus::of(&runtime.block_on(view_of(coordinators))?);
+            // A linearizable read: what the leader confirms with a quorum.
+            let view = runtime
+                .block_on(on_leader(coordinators, None, |client| async move {
+                    client.linearizable_view(tarpc::context::current()).await
+                }))
+                .map_err(|e| no_leader("status read", e))?;
+            let status = ClusterStatus::of(&view);
             write_stdout(&if json {
                 serde_json::to_string_pretty(&status)? + "\n"
             } else {
@@ -576,6 +588,31 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
                 "node {id} at {address} added: it serves {} partitions\n{}",
                 view.assignment.values().filter(|r| r.contains(&id)).count(),
                 status.render()
+            ))
+        }
+        ClusterAction::AddCoordinator { id, address } => {
+            let address = &address;
+            runtime
+                .block_on(on_leader(coordinators, None, |client| async move {
+                    client
+                        .add_coordinator(tarpc::context::current(), id, address.clone())
+                        .await
+                }))
+                .map_err(|e| no_leader("new coordinator", e))?;
+            write_stdout(&format!(
+                "coordinator {id} at {address} is a voting member of the group\n"
+            ))
+        }
+        ClusterAction::RemoveCoordinator { id } => {
+            runtime
+                .block_on(on_leader(coordinators, None, |client| async move {
+                    client
+                        .remove_coordinator(tarpc::context::current(), id)
+                        .await
+                }))
+                .map_err(|e| no_leader("coordinator removal", e))?;
+            write_stdout(&format!(
+                "coordinator {id} left the group; its process can be stopped\n"
             ))
         }
         ClusterAction::DecommissionNode { id, wait_secs } => {

@@ -45,8 +45,11 @@ pub struct Args {
     /// Virtual nodes per storage node on the hash ring.
     #[arg(long, default_value_t = 128)]
     pub vnodes: u32,
-    /// Raft heartbeat interval in milliseconds.
-    #[arg(long, default_value_t = 250)]
+    /// Raft heartbeat interval in milliseconds. A follower that hears
+    /// nothing waits out the leader's lease (5×) and an election timeout
+    /// (3–5×): a dead leader is replaced within 8–10× this. Raise it on
+    /// links slower than a LAN.
+    #[arg(long, default_value_t = 200)]
     pub heartbeat_ms: u64,
     /// Lifetime of a cached analysis answer in seconds; expired answers are
     /// swept periodically (every quarter of it) and by `cpg cache cleanup`.

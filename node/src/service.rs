@@ -1146,7 +1146,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     proto::wire::serve_connections(listener, shutdown, move |stream| {
-        BaseChannel::with_defaults(proto::wire::transport(stream))
+        BaseChannel::with_defaults(proto::wire::server_transport(stream))
             .execute(NodeServer(node.clone()).serve())
             .for_each_concurrent(None, |response| response)
     })

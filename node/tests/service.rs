@@ -174,11 +174,39 @@ async fn parse_write_read_restart_and_refuse() {
             partitions: vec![2, 3]
         })
     );
+    // Partitions 2 and 3 moved away under map 2: dropped, here and on disk.
     client
         .assign(context::current(), only_me(3, (0..PARTITIONS).collect()))
         .await
         .unwrap()
         .unwrap();
+    let now = all_summaries(&client, 3).await;
+    for p in 0..PARTITIONS {
+        let want = if p < 2 {
+            before[&p].clone()
+        } else {
+            Vec::new()
+        };
+        assert_eq!(now[&p], want, "partition {p}");
+    }
+    let logs: Vec<String> = std::fs::read_dir(dir.path().join("partitions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l.starts_with("p00002") || l.starts_with("p00003")),
+        "{logs:?}"
+    );
+    // Written again, as a move would copy them back.
+    let writes = example_writes(&client, false).await;
+    client
+        .write(context::current(), 3, writes)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(all_summaries(&client, 3).await, before);
 
     // A peer sending garbage loses only its own connection.
     let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -108,6 +108,15 @@ pub trait CoordinatorService {
     /// Remove this coordinator's cached answers that outlived their TTL now
     /// (it also does so periodically).
     async fn cache_cleanup() -> crate::CacheCleanup;
+    /// Make coordinator `id`, started without `--init` and serving at
+    /// `address`, a member of the Raft group (joint consensus). Leader only.
+    async fn add_coordinator(id: u64, address: String) -> Result<(), CpgError>;
+    /// Take coordinator `id` out of the Raft group (joint consensus).
+    /// Leader only.
+    async fn remove_coordinator(id: u64) -> Result<(), CpgError>;
+    /// The cluster view as a linearizable read: the leader confirms with a
+    /// quorum that it still leads first. Leader only.
+    async fn linearizable_view() -> Result<ClusterView, CpgError>;
     /// `(file, content hash)` of every file the catalog records (this
     /// member's replica), for an ingest to tell what it must record.
     async fn catalog_files() -> Result<Vec<(String, u64)>, CpgError>;

@@ -8,6 +8,7 @@
 pub mod coordinator_api;
 pub mod error;
 pub mod fragment;
+pub mod fuzzing;
 pub mod health;
 pub mod kinds;
 pub mod logging;

@@ -1,6 +1,11 @@
 //! Framing of every connection: length-delimited frames with a deliberate
 //! size limit, bincode inside (tarpc's serde transport).
 
+use std::pin::Pin;
+
+use tarpc::tokio_serde::formats::Bincode;
+use tarpc::tokio_serde::{Deserializer, Serializer};
+use tarpc::tokio_util::bytes::{Bytes, BytesMut};
 use tarpc::tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 /// The largest frame accepted or sent: big enough for a batch of source files
@@ -26,20 +31,131 @@ pub type Transport<Item, SinkItem> = tarpc::serde_transport::Transport<
     tokio::net::TcpStream,
     Item,
     SinkItem,
-    tarpc::tokio_serde::formats::Bincode<Item, SinkItem>,
+    Guarded<Item, SinkItem>,
 >;
 
-/// Wrap an accepted or dialled connection.
-pub fn transport<Item, SinkItem>(stream: tokio::net::TcpStream) -> Transport<Item, SinkItem>
+/// tarpc's bincode format, guarded against what a hostile peer can send:
+/// tarpc 0.38 turns a request's deadline into an `Instant` by adding it to
+/// the current time unchecked, which panics for a huge one, so requests
+/// with a deadline over [`MAX_DEADLINE_SECS`] are refused before decoding;
+/// and any other panic while decoding becomes an error for that
+/// connection only.
+#[derive(Debug)]
+pub struct Guarded<Item, SinkItem> {
+    /// Frames are tarpc `ClientMessage`s (a server's side).
+    requests: bool,
+    ghost: std::marker::PhantomData<fn() -> (Item, SinkItem)>,
+}
+
+/// The longest request deadline accepted: a day.
+pub const MAX_DEADLINE_SECS: u64 = 24 * 3600;
+
+/// One bincode varint at the start of `bytes`: its value and length.
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let (&first, rest) = bytes.split_first()?;
+    let wide = |n: usize| -> Option<(u64, usize)> {
+        let b = rest.get(..n)?;
+        let mut v = [0u8; 8];
+        v[..n].copy_from_slice(b);
+        Some((u64::from_le_bytes(v), n + 1))
+    };
+    match first {
+        0..=250 => Some((u64::from(first), 1)),
+        251 => wide(2),
+        252 => wide(4),
+        253 => wide(8),
+        // A u128 varint: no deadline fits that.
+        _ => None,
+    }
+}
+
+/// Why a request frame is refused before decoding, if it is: a request
+/// (`ClientMessage::Request`, variant 0) starts with its context, whose
+/// first field is the deadline as a duration (seconds, then nanoseconds).
+pub fn check_request(frame: &[u8]) -> Result<(), String> {
+    let Some((variant, n)) = varint(frame) else {
+        return Err("an empty or undecodable frame".into());
+    };
+    if variant != 0 {
+        return Ok(());
+    }
+    match varint(&frame[n..]) {
+        Some((secs, _)) if secs <= MAX_DEADLINE_SECS => Ok(()),
+        Some((secs, _)) => Err(format!(
+            "a request deadline {secs} s away (at most {MAX_DEADLINE_SECS} s)"
+        )),
+        None => Err("a request without a readable deadline".into()),
+    }
+}
+
+impl<Item, SinkItem> Deserializer<Item> for Guarded<Item, SinkItem>
+where
+    for<'a> Item: serde::Deserialize<'a>,
+{
+    type Error = std::io::Error;
+
+    fn deserialize(self: Pin<&mut Self>, src: &BytesMut) -> Result<Item, Self::Error> {
+        let this = self.get_mut();
+        let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+        if this.requests {
+            check_request(src).map_err(invalid)?;
+        }
+        std::panic::catch_unwind(|| {
+            std::pin::pin!(Bincode::<Item, SinkItem>::default()).deserialize(src)
+        })
+        .unwrap_or_else(|_| Err(invalid("a frame that made the decoder panic".into())))
+    }
+}
+
+impl<Item, SinkItem> Serializer<SinkItem> for Guarded<Item, SinkItem>
+where
+    SinkItem: serde::Serialize,
+{
+    type Error = std::io::Error;
+
+    fn serialize(self: Pin<&mut Self>, item: &SinkItem) -> Result<Bytes, Self::Error> {
+        std::pin::pin!(Bincode::<Item, SinkItem>::default()).serialize(item)
+    }
+}
+
+impl<Item, SinkItem> Guarded<Item, SinkItem> {
+    /// The format of a server's side (`requests`) or a client's.
+    pub fn new(requests: bool) -> Self {
+        Guarded {
+            requests,
+            ghost: std::marker::PhantomData,
+        }
+    }
+}
+
+fn transport_of<Item, SinkItem>(
+    stream: tokio::net::TcpStream,
+    requests: bool,
+) -> Transport<Item, SinkItem>
 where
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
 {
     let _ = stream.set_nodelay(true);
-    tarpc::serde_transport::new(
-        framed(stream),
-        tarpc::tokio_serde::formats::Bincode::default(),
-    )
+    tarpc::serde_transport::new(framed(stream), Guarded::new(requests))
+}
+
+/// Wrap a dialled connection (a client's side).
+pub fn transport<Item, SinkItem>(stream: tokio::net::TcpStream) -> Transport<Item, SinkItem>
+where
+    Item: for<'de> serde::Deserialize<'de>,
+    SinkItem: serde::Serialize,
+{
+    transport_of(stream, false)
+}
+
+/// Wrap an accepted connection (a server's side: frames are requests).
+pub fn server_transport<Item, SinkItem>(stream: tokio::net::TcpStream) -> Transport<Item, SinkItem>
+where
+    Item: for<'de> serde::Deserialize<'de>,
+    SinkItem: serde::Serialize,
+{
+    transport_of(stream, true)
 }
 
 /// The version of the protocol spoken on every connection. Raise it when a
