@@ -71,6 +71,21 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Start `program` with `args`; it serves at `addr`, keeps its data in
+    /// `data_dir` and logs next to it.
+    fn start(id: u64, addr: String, data_dir: PathBuf, args: Vec<String>, program: &str) -> Proc {
+        let mut p = Proc {
+            id,
+            addr,
+            data_dir,
+            child: None,
+            args,
+            program: binary(program),
+        };
+        p.spawn();
+        p
+    }
+
     /// Its log: standard output and error, across restarts.
     pub fn log_path(&self) -> PathBuf {
         self.data_dir.with_extension("log")
@@ -245,16 +260,13 @@ impl Cluster {
                 args.extend(["--heartbeat-ms".into(), "100".into()]);
             }
             args.extend(coordinator_extra.iter().map(|s| s.to_string()));
-            let mut p = Proc {
+            cluster.coordinators.push(Proc::start(
                 id,
-                addr: addr.clone(),
+                addr.clone(),
                 data_dir,
-                child: None,
                 args,
-                program: binary("cpg-coordinator"),
-            };
-            p.spawn();
-            cluster.coordinators.push(p);
+                "cpg-coordinator",
+            ));
         }
         for _ in 0..nodes {
             cluster.add_node();
@@ -279,16 +291,8 @@ impl Cluster {
             "--heartbeat-ms".into(),
             "100".into(),
         ];
-        let mut p = Proc {
-            id,
-            addr,
-            data_dir,
-            child: None,
-            args,
-            program: binary("cpg-coordinator"),
-        };
-        p.spawn();
-        self.coordinators.push(p);
+        self.coordinators
+            .push(Proc::start(id, addr, data_dir, args, "cpg-coordinator"));
         &self.coordinators[self.coordinators.len() - 1]
     }
 
@@ -310,16 +314,8 @@ impl Cluster {
             "100".into(),
         ];
         args.extend(self.extra.iter().cloned());
-        let mut p = Proc {
-            id,
-            addr,
-            data_dir,
-            child: None,
-            args,
-            program: binary("cpg-node"),
-        };
-        p.spawn();
-        self.nodes.push(p);
+        self.nodes
+            .push(Proc::start(id, addr, data_dir, args, "cpg-node"));
         &self.nodes[self.nodes.len() - 1]
     }
 
@@ -455,6 +451,20 @@ pub fn corpus() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// The example application (examples/shop).
+pub fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
+}
+
+/// A copy of the example application to edit: the temporary directory
+/// (deleted when dropped) and the tree in it.
+pub fn example_copy() -> (tempfile::TempDir, PathBuf) {
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let tree = work.path().join("shop");
+    copy_tree(&example(), &tree).unwrap_or_else(|e| panic!("copying the example: {e}"));
+    (work, tree)
 }
 
 /// Copy the directory `from` to `to` (created), recursively.

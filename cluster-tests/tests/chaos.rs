@@ -13,13 +13,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cluster_tests::load::cpg_ingest;
-use cluster_tests::{comparable, copy_tree, query_at, Cluster};
+use cluster_tests::{comparable, query_at, Cluster};
 use coordinator::embedded;
 use coordinator::query::{answer, Snapshot};
 use proto::{Query, QueryResult};
@@ -111,13 +110,7 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
         &[],
     );
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let work = tempfile::tempdir().unwrap();
-    let tree = work.path().join("shop");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
-        &tree,
-    )
-    .unwrap();
+    let (_work, tree) = cluster_tests::example_copy();
     let list = cluster.coordinator_list();
     cpg_ingest(&list, &tree).unwrap();
     let initial = Snapshot::of_build(&embedded::build(&tree).unwrap());

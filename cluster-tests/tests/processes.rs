@@ -241,13 +241,7 @@ async fn corpus_differential_then_every_process_killed_and_restarted_in_turn() {
 async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() {
     let mut cluster = Cluster::start(3, 2, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let work = tempfile::tempdir().unwrap();
-    let tree = work.path().join("shop");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
-        &tree,
-    )
-    .unwrap();
+    let (_work, tree) = cluster_tests::example_copy();
     let list = cluster.coordinator_list();
     cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
     let expected = std::sync::Arc::new(expected_answers(&tree));
@@ -380,7 +374,7 @@ async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
     let mut cluster = Cluster::start(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let tree = tempfile::tempdir().unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = cluster_tests::example();
     copy_tree(&example, tree.path()).unwrap();
     let list = cluster.coordinator_list();
     let path = tree.path().to_str().unwrap();
@@ -572,7 +566,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
         .iter()
         .map(|c| c.addr.clone())
         .collect();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = cluster_tests::example();
     let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
         let out = std::process::Command::new(&cpg)
@@ -675,7 +669,7 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
         .unwrap_or_else(|| panic!("no coordinator list in {up}"))
         .to_string();
     assert_eq!(list.split(',').count(), 3, "{up}");
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = cluster_tests::example();
     let example = example.to_str().unwrap();
     cpg(&["--coordinator", &list, "ingest", example]);
     let status = cpg(&["dev-cluster", "status", "--data-dir", d]);
@@ -718,7 +712,7 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
     let mut cluster = Cluster::start(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = cluster_tests::example();
     let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
         std::process::Command::new(&cpg)
@@ -856,7 +850,7 @@ async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
     );
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = cluster_tests::example();
     let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
         let out = std::process::Command::new(&cpg)
@@ -908,7 +902,7 @@ async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_memory_pressure_heavy_work_is_refused_and_point_queries_answer() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = cluster_tests::example();
     let cpg = cluster_tests::binary("cpg");
     let run = |list: &str, args: &[&str]| {
         std::process::Command::new(&cpg)
@@ -970,7 +964,7 @@ async fn watch_follows_a_working_tree() {
     let list = cluster.coordinator_list();
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("shop");
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = cluster_tests::example();
     copy_tree(&example, &tree).unwrap();
     let cpg = cluster_tests::binary("cpg");
     /// Killed when dropped, so a failing assertion leaves no process behind.
@@ -1054,13 +1048,7 @@ async fn a_one_file_change_fetches_only_its_partitions() {
     let cluster = Cluster::start(1, 2, 16, 2);
     cluster.must_be_ready(16, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
-    let work = tempfile::tempdir().unwrap();
-    let tree = work.path().join("shop");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
-        &tree,
-    )
-    .unwrap();
+    let (_work, tree) = cluster_tests::example_copy();
     let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
         let out = std::process::Command::new(&cpg)
@@ -1162,13 +1150,7 @@ async fn hostile_files_are_reported_and_the_rest_is_ingested() {
     let cluster = Cluster::start(1, 2, 8, 2);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
-    let work = tempfile::tempdir().unwrap();
-    let tree = work.path().join("shop");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
-        &tree,
-    )
-    .unwrap();
+    let (_work, tree) = cluster_tests::example_copy();
     let hostile = tree.join("lib/hostile");
     std::fs::create_dir_all(&hostile).unwrap();
     let deep = 100_000;
@@ -1291,13 +1273,7 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         &[],
     );
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let work = tempfile::tempdir().unwrap();
-    let tree = work.path().join("shop");
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"),
-        &tree,
-    )
-    .unwrap();
+    let (_work, tree) = cluster_tests::example_copy();
     let list = cluster.coordinator_list();
     cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
 
@@ -1409,7 +1385,7 @@ async fn a_hung_replica_is_hedged_around() {
     let metrics = format!("127.0.0.1:{}", cluster_tests::free_port());
     let mut cluster = Cluster::start_roles(1, 3, P, 2, &["--metrics-listen", &metrics], &[]);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = cluster_tests::example();
     let list = cluster.coordinator_list();
     cpg(&["--coordinator", &list, "ingest", example.to_str().unwrap()]);
     let expected = expected_answers(&example);
@@ -1447,7 +1423,7 @@ async fn a_hung_replica_is_hedged_around() {
 async fn coordinators_are_added_and_removed_by_joint_consensus() {
     let mut cluster = Cluster::start(3, 2, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = cluster_tests::example();
     let list = cluster.coordinator_list();
     cpg(&["--coordinator", &list, "ingest", example.to_str().unwrap()]);
     let expected = expected_answers(&example);
