@@ -34,13 +34,25 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A free loopback port (bound and released; the tests' own ports are
-/// chosen by the OS so parallel tests do not collide).
+/// A free loopback port for a process to listen on, never the same twice in
+/// one test process. Taken below the kernel's ephemeral range (32768 and
+/// up, where outgoing connections get their local ports and `bind(0)` its
+/// ports), so a port handed out cannot be taken by a connection or by
+/// another test before its process binds it; each test process starts at
+/// its own offset.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(977);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + start.wrapping_add(n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Run `query` on the coordinator at `address`. A `CpgError` answer is
