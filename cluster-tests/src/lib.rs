@@ -3,6 +3,7 @@
 //! ports; it starts, kills (`SIGKILL`) and restarts them, and kills whatever
 //! is left when dropped, so a failing test leaves nothing running.
 
+pub mod lab;
 pub mod load;
 
 use std::collections::BTreeMap;
@@ -86,13 +87,25 @@ impl Proc {
     /// Start `program` with `args`; it serves at `addr`, keeps its data in
     /// `data_dir` and logs next to it.
     fn start(id: u64, addr: String, data_dir: PathBuf, args: Vec<String>, program: &str) -> Proc {
+        Proc::launch(id, addr, data_dir, binary(program), args)
+    }
+
+    /// Start any `program` (e.g. `ip netns exec NS cpg-coordinator ...`)
+    /// as process `id` serving at `addr`, logging next to `data_dir`.
+    pub fn launch(
+        id: u64,
+        addr: String,
+        data_dir: PathBuf,
+        program: PathBuf,
+        args: Vec<String>,
+    ) -> Proc {
         let mut p = Proc {
             id,
             addr,
             data_dir,
             child: None,
             args,
-            program: binary(program),
+            program,
         };
         p.spawn();
         p
@@ -210,6 +223,21 @@ impl Cluster {
     /// with P partitions and R replicas) and `nodes` storage nodes.
     pub fn start(coordinators: usize, nodes: usize, partitions: u32, replication: u32) -> Cluster {
         Cluster::start_with(coordinators, nodes, partitions, replication, &[])
+    }
+
+    /// A cluster of processes started by the caller (e.g. inside the test
+    /// hosts of [`lab::Lab`]); `root` holds their data and is removed with it.
+    pub fn of_processes(
+        coordinators: Vec<Proc>,
+        nodes: Vec<Proc>,
+        root: tempfile::TempDir,
+    ) -> Cluster {
+        Cluster {
+            coordinators,
+            nodes,
+            extra: Vec::new(),
+            _root: root,
+        }
     }
 
     /// [`Cluster::start`] with `extra` flags for every process (coordinators
