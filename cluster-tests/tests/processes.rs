@@ -362,6 +362,21 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
     for c in &cluster.coordinators {
         assert_same_at(&c.addr, &expected, "after the moves").await;
     }
+    // Its process stopped, the cluster is healthy: a decommissioned node is
+    // out for good, not a node that does not answer.
+    cluster.nodes[0].kill();
+    let health: proto::ClusterHealth =
+        serde_json::from_str(&cpg(&["--coordinator", &list, "health", "--json"])).unwrap();
+    assert_eq!(
+        health.cpg_tables_status,
+        proto::TablesStatus::Healthy,
+        "{:?}",
+        health.reasons
+    );
+    assert!(health
+        .nodes
+        .iter()
+        .any(|n| n.id == 1 && n.state == "decommissioned"));
     println!(
         "during the moves: {complete} complete answers, {incomplete} incomplete, {} errors",
         failed.len()
@@ -1302,6 +1317,16 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     println!("re-replicated {healed:?} after kill -9 (down after 3 s)");
+    let health: proto::ClusterHealth =
+        serde_json::from_str(&cpg(&["--coordinator", &list, "health", "--json"])).unwrap();
+    assert!(
+        health
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("node 2 at") && r.contains("is gone")),
+        "{:?}",
+        health.reasons
+    );
     // Ingests work again (every replica of every partition is up).
     let audit = tree.join("lib/shop/audit.ex");
     std::fs::write(

@@ -34,6 +34,12 @@ pub fn cluster_health(
     let mut under = Vec::new();
     let mut unavailable = Vec::new();
     let (mut nodes_total, mut edges_total) = (0, 0);
+    // Decommissioned nodes are out of the cluster for good.
+    let active = view
+        .nodes
+        .iter()
+        .filter(|n| n.state != "decommissioned")
+        .count();
     for p in 0..view.partitions {
         let replicas = view.assignment.get(&p).cloned().unwrap_or_default();
         // Replicas that answered and hold the partition under the map.
@@ -44,7 +50,7 @@ pub fn cluster_health(
             .collect();
         if serving.is_empty() {
             unavailable.push(p);
-        } else if (serving.len() as u32) < view.replication.min(view.nodes.len().max(1) as u32) {
+        } else if (serving.len() as u32) < view.replication.min(active.max(1) as u32) {
             under.push(p);
         }
         if let Some(held) = serving
@@ -75,6 +81,12 @@ pub fn cluster_health(
         ));
     }
     let mut entries = Vec::new();
+    if !view.joining.is_empty() {
+        reasons.push(format!(
+            "{} partitions are being copied to new replicas (a node joined, left or is gone)",
+            view.joining.len()
+        ));
+    }
     for n in &view.nodes {
         let (health, error) = match reports.get(&n.id) {
             Some(Ok(h)) => {
@@ -88,6 +100,13 @@ pub fn cluster_health(
                 }
                 (Some(h.clone()), None)
             }
+            Some(Err(e)) if n.state == "gone" => {
+                reasons.push(format!(
+                    "node {} at {} is gone (silent past the down delay; its partitions are re-replicated on the others): restart it, or `cpg cluster decommission-node {}`",
+                    n.id, n.address, n.id
+                ));
+                (None, Some(e.clone()))
+            }
             Some(Err(e)) => {
                 reasons.push(format!(
                     "node {} at {} does not answer: {e}",
@@ -95,6 +114,7 @@ pub fn cluster_health(
                 ));
                 (None, Some(e.clone()))
             }
+            None if n.state == "decommissioned" => (None, None),
             None => (None, Some("not asked".to_string())),
         };
         entries.push(NodeEntry {

@@ -500,24 +500,29 @@ impl Coordinator {
     pub async fn health(&self) -> Result<ClusterHealth, CpgError> {
         let view = self.view();
         let clients = self.queries.clients(&view);
-        let asked = view.nodes.iter().map(|n| {
-            let client = clients.get(&n.id).cloned();
-            async move {
-                let Some(client) = client else {
-                    return (
-                        n.id,
-                        Err(format!("address {} cannot be dialled", n.address)),
-                    );
-                };
-                let r = client
-                    .call(HEALTH_DEADLINE, |c, ctx| async move {
-                        c.health(ctx).await.map(Ok)
-                    })
-                    .await
-                    .map_err(|e| e.to_string());
-                (n.id, r)
-            }
-        });
+        // A decommissioned node holds nothing and may be stopped.
+        let asked = view
+            .nodes
+            .iter()
+            .filter(|n| n.state != "decommissioned")
+            .map(|n| {
+                let client = clients.get(&n.id).cloned();
+                async move {
+                    let Some(client) = client else {
+                        return (
+                            n.id,
+                            Err(format!("address {} cannot be dialled", n.address)),
+                        );
+                    };
+                    let r = client
+                        .call(HEALTH_DEADLINE, |c, ctx| async move {
+                            c.health(ctx).await.map(Ok)
+                        })
+                        .await
+                        .map_err(|e| e.to_string());
+                    (n.id, r)
+                }
+            });
         let reports: BTreeMap<u64, Result<NodeHealth, String>> =
             futures::future::join_all(asked).await.into_iter().collect();
         let metrics = self.raft.metrics().borrow().clone();
