@@ -31,6 +31,35 @@ pub enum Role {
 }
 
 impl Role {
+    /// `Forbidden` unless this role may do `what`, which needs `needed`
+    /// (cluster > read-write > read-only).
+    pub fn allows(self, needed: Role, what: &str) -> Result<(), crate::CpgError> {
+        let rank = |r: Role| match r {
+            Role::ReadOnly => 0,
+            Role::ReadWrite => 1,
+            Role::Cluster => 2,
+        };
+        if rank(self) >= rank(needed) {
+            Ok(())
+        } else {
+            Err(crate::CpgError::Forbidden {
+                reason: format!(
+                    "{what} needs a {} certificate; this one is {}",
+                    needed.name(),
+                    self.name()
+                ),
+            })
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Cluster => "cluster process",
+            Role::ReadWrite => "read-write client",
+            Role::ReadOnly => "read-only client",
+        }
+    }
+
     fn uri(self) -> &'static str {
         match self {
             Role::Cluster => "urn:cpg:role:cluster",
