@@ -252,6 +252,36 @@ pub fn client_config(dir: &Path, name: &str) -> Result<rustls::ClientConfig, Cer
         )?)
 }
 
+/// How a process or client secures its links, from its flags: TLS with the
+/// certificates in `certs_dir` (`identity`: `node` for a process,
+/// `client.NAME` for a client), or plain TCP only when `insecure` says so.
+pub fn security(
+    certs_dir: Option<&Path>,
+    identity: &str,
+    serves: bool,
+    insecure: bool,
+) -> Result<Option<crate::wire::Tls>, String> {
+    match (certs_dir, insecure) {
+        (Some(_), true) => Err("give either --certs-dir or --insecure, not both".into()),
+        (None, true) => Ok(None),
+        (None, false) => Err(
+            "links are TLS: give --certs-dir DIR (made with `cpg cert`), or --insecure for plain TCP on a trusted network".into(),
+        ),
+        (Some(dir), false) => {
+            let client = client_config(dir, identity).map_err(|e| e.to_string())?;
+            let server = if serves {
+                Some(Arc::new(server_config(dir).map_err(|e| e.to_string())?))
+            } else {
+                None
+            };
+            Ok(Some(crate::wire::Tls {
+                server,
+                client: Arc::new(client),
+            }))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,7 +93,8 @@ impl tokio::io::AsyncWrite for Conn {
 /// How this process's connections are secured: set once at start.
 #[derive(Debug, Clone)]
 pub struct Tls {
-    pub server: Arc<rustls::ServerConfig>,
+    /// `None` for a client, which serves nothing.
+    pub server: Option<Arc<rustls::ServerConfig>>,
     pub client: Arc<rustls::ClientConfig>,
 }
 
@@ -288,7 +289,10 @@ async fn accept(stream: tokio::net::TcpStream) -> Result<(Conn, crate::certs::Ro
     let Some(t) = tls() else {
         return Ok((Conn::Plain(stream), crate::certs::Role::Cluster));
     };
-    let acceptor = tokio_rustls::TlsAcceptor::from(t.server.clone());
+    let Some(server) = &t.server else {
+        return Err("this process serves no TLS connections".into());
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(server.clone());
     let tls = tokio::time::timeout(GREETING_TIMEOUT, acceptor.accept(stream))
         .await
         .map_err(|_| format!("no TLS handshake within {GREETING_TIMEOUT:?}"))?
