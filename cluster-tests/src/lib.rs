@@ -125,7 +125,13 @@ impl Proc {
         let err = log
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot share the log file: {e}"));
-        let child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        // Test clusters run on loopback and the tests' own hosts: plain TCP
+        // unless the test gives certificates.
+        if !self.args.iter().any(|a| a == "--certs-dir") {
+            command.env("CPG_INSECURE", "true");
+        }
+        let child = command
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log)
@@ -491,6 +497,13 @@ pub fn corpus() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// The `cpg` command line, talking plain TCP to test clusters.
+pub fn cpg_command() -> Command {
+    let mut c = Command::new(binary("cpg"));
+    c.env("CPG_INSECURE", "true");
+    c
 }
 
 /// The example application (examples/shop).

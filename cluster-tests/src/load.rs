@@ -17,7 +17,7 @@ use coordinator::query::Snapshot;
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::{CommunityAlgorithm, GraphKind, Metric, Mfa, Query, QueryResult, SmellThresholds};
 
-use crate::{binary, comparable, Cluster};
+use crate::{comparable, Cluster};
 
 /// How long, and how hard.
 #[derive(Debug, Clone)]
@@ -170,7 +170,7 @@ async fn ask(
 
 /// `cpg ingest DIR` on the cluster.
 pub fn cpg_ingest(coordinators: &str, dir: &Path) -> Result<(), String> {
-    let out = std::process::Command::new(binary("cpg"))
+    let out = crate::cpg_command()
         .arg("--coordinator")
         .arg(coordinators)
         .arg("ingest")

@@ -25,10 +25,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Run the `cpg` binary; it must succeed. Returns its standard output.
 fn cpg(args: &[&str]) -> String {
-    let out = std::process::Command::new(cluster_tests::binary("cpg"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = cluster_tests::cpg_command().args(args).output().unwrap();
     assert!(
         out.status.success(),
         "cpg {args:?}: {}",
@@ -582,12 +579,8 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
         .map(|c| c.addr.clone())
         .collect();
     let example = cluster_tests::example();
-    let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(&cpg)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = cluster_tests::cpg_command().args(args).output().unwrap();
         assert!(
             out.status.success(),
             "cpg {args:?}: {}",
@@ -641,7 +634,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
     ]);
     assert_eq!(on_cluster, embedded);
     // The environment variable works like the flag, and any coordinator will do.
-    let out = std::process::Command::new(&cpg)
+    let out = cluster_tests::cpg_command()
         .env("CPG_COORDINATOR", &coordinators[2])
         .args(["callers", "String.to_atom/1", "--depth", "5"])
         .output()
@@ -664,7 +657,7 @@ struct DevCluster(PathBuf);
 
 impl Drop for DevCluster {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(cluster_tests::binary("cpg"))
+        let _ = cluster_tests::cpg_command()
             .args(["dev-cluster", "down", "--data-dir"])
             .arg(&self.0)
             .output();
@@ -728,9 +721,8 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let example = cluster_tests::example();
-    let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
-        std::process::Command::new(&cpg)
+        cluster_tests::cpg_command()
             .arg("--coordinator")
             .arg(&list)
             .args(args)
@@ -866,9 +858,8 @@ async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let example = cluster_tests::example();
-    let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(&cpg)
+        let out = cluster_tests::cpg_command()
             .arg("--coordinator")
             .arg(&list)
             .args(args)
@@ -918,9 +909,8 @@ async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_memory_pressure_heavy_work_is_refused_and_point_queries_answer() {
     let example = cluster_tests::example();
-    let cpg = cluster_tests::binary("cpg");
     let run = |list: &str, args: &[&str]| {
-        std::process::Command::new(&cpg)
+        cluster_tests::cpg_command()
             .arg("--coordinator")
             .arg(list)
             .args(args)
@@ -981,7 +971,6 @@ async fn watch_follows_a_working_tree() {
     let tree = work.path().join("shop");
     let example = cluster_tests::example();
     copy_tree(&example, &tree).unwrap();
-    let cpg = cluster_tests::binary("cpg");
     /// Killed when dropped, so a failing assertion leaves no process behind.
     struct Watcher(std::process::Child);
     impl Drop for Watcher {
@@ -991,7 +980,7 @@ async fn watch_follows_a_working_tree() {
         }
     }
     let mut watcher = Watcher(
-        std::process::Command::new(&cpg)
+        cluster_tests::cpg_command()
             .args(["--coordinator", &list, "watch"])
             .arg(&tree)
             .args(["--interval-ms", "100"])
@@ -1023,7 +1012,7 @@ async fn watch_follows_a_working_tree() {
         "{first}"
     );
     let callees = |f: &str| {
-        std::process::Command::new(&cpg)
+        cluster_tests::cpg_command()
             .args(["--coordinator", &list, "callees", f])
             .output()
             .unwrap()
@@ -1064,12 +1053,8 @@ async fn a_one_file_change_fetches_only_its_partitions() {
     cluster.must_be_ready(16, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let (_work, tree) = cluster_tests::example_copy();
-    let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(&cpg)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = cluster_tests::cpg_command().args(args).output().unwrap();
         assert!(out.status.success(), "cpg {args:?}: {out:?}");
         String::from_utf8(out.stdout).unwrap()
     };
@@ -1215,12 +1200,8 @@ async fn hostile_files_are_reported_and_the_rest_is_ingested() {
     for (name, bytes, _) in &files {
         std::fs::write(hostile.join(name), bytes).unwrap();
     }
-    let cpg = cluster_tests::binary("cpg");
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(&cpg)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = cluster_tests::cpg_command().args(args).output().unwrap();
         assert!(out.status.success(), "cpg {args:?}: {out:?}");
         String::from_utf8(out.stdout).unwrap()
     };

@@ -35,6 +35,17 @@ pub struct Cli {
     /// will do). Without it, commands run embedded on PATH.
     #[arg(long, global = true, env = "CPG_COORDINATOR", value_delimiter = ',')]
     pub coordinator: Vec<String>,
+    /// The cluster's CA and this client's certificate (`client.NAME.crt`,
+    /// made with `cpg cert create-client`): links to a cluster are mutual TLS.
+    #[arg(long, global = true, env = "CPG_CERTS_DIR")]
+    pub certs_dir: Option<PathBuf>,
+    /// Which client certificate of --certs-dir to present.
+    #[arg(long, global = true, env = "CPG_CLIENT", default_value = "root")]
+    pub client: String,
+    /// Plain TCP to the cluster, without certificates (a cluster started
+    /// with --insecure, such as `cpg dev-cluster`).
+    #[arg(long, global = true, env = "CPG_INSECURE")]
+    pub insecure: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -111,6 +122,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Certificates for mutual TLS between every process and client.
+    Cert {
+        #[command(subcommand)]
+        action: CertAction,
+    },
     /// The storage nodes and where partitions are (needs --coordinator).
     Cluster {
         #[command(subcommand)]
@@ -121,6 +137,64 @@ pub enum Command {
         #[command(subcommand)]
         action: DevClusterAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertAction {
+    /// Make the cluster's CA (`ca.crt`, `ca.key`) in --certs-dir; keep
+    /// `ca.key` off the servers.
+    CreateCa {
+        #[arg(long)]
+        certs_dir: PathBuf,
+    },
+    /// Make a process certificate (`node.crt`, `node.key`) for the host
+    /// names and IP addresses it is reached at.
+    CreateNode {
+        #[arg(long)]
+        certs_dir: PathBuf,
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+    /// Make a client certificate (`client.NAME.crt`, `.key`); with
+    /// --read-only it can query but not ingest or change the cluster.
+    CreateClient {
+        #[arg(long)]
+        certs_dir: PathBuf,
+        name: String,
+        #[arg(long)]
+        read_only: bool,
+    },
+}
+
+fn cert_command(action: CertAction) -> Result<()> {
+    use proto::certs;
+    let (dir, what) = match &action {
+        CertAction::CreateCa { certs_dir } => {
+            certs::create_ca(certs_dir)?;
+            (certs_dir, "ca.crt and ca.key".to_string())
+        }
+        CertAction::CreateNode { certs_dir, hosts } => {
+            certs::create_node(certs_dir, hosts)?;
+            (
+                certs_dir,
+                format!("node.crt and node.key for {}", hosts.join(", ")),
+            )
+        }
+        CertAction::CreateClient {
+            certs_dir,
+            name,
+            read_only,
+        } => {
+            certs::create_client(certs_dir, name, *read_only)?;
+            let role = if *read_only {
+                "read-only"
+            } else {
+                "read-write"
+            };
+            (certs_dir, format!("client.{name}.crt and .key ({role})"))
+        }
+    };
+    write_stdout(&format!("made {what} in {}\n", dir.display()))
 }
 
 #[derive(Debug, Subcommand)]
@@ -391,6 +465,19 @@ const QUERY_DEADLINE: Duration = Duration::from_secs(300);
 
 pub fn run(cli: Cli) -> Result<()> {
     let coordinators = cli.coordinator;
+    // Links to a cluster: TLS with the client's certificate, or plain TCP
+    // when asked for explicitly.
+    let talks_to_cluster = !coordinators.is_empty()
+        && !matches!(
+            cli.command,
+            Command::Cert { .. } | Command::DevCluster { .. }
+        );
+    if talks_to_cluster {
+        let identity = format!("client.{}", cli.client);
+        let tls = proto::certs::security(cli.certs_dir.as_deref(), &identity, false, cli.insecure)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        proto::wire::secure_with(tls);
+    }
     match cli.command {
         Command::Analyze {
             kind: None,
@@ -424,6 +511,7 @@ pub fn run(cli: Cli) -> Result<()> {
             action: CacheAction::Cleanup { json },
         } => cache_cleanup(&coordinators, json),
         Command::Cluster { action } => cluster_command(&coordinators, action),
+        Command::Cert { action } => cert_command(action),
         Command::DevCluster { action } => dev_cluster(action),
     }
 }
@@ -1477,7 +1565,8 @@ fn dev_cluster(action: DevClusterAction) -> Result<()> {
             let list = devcluster::coordinator_list(&layout);
             write_stdout(&format!(
                 "dev cluster ready: {} coordinators, {} nodes, {} partitions (R={}); data and logs in {}\n\
-                 use it with:\n  export CPG_COORDINATOR={list}\n  cpg ingest PATH\n\
+                 its links are plain TCP on 127.0.0.1 (--insecure), no certificates;\n\
+                 use it with:\n  export CPG_COORDINATOR={list} CPG_INSECURE=true\n  cpg ingest PATH\n\
                  stop it with:\n  cpg dev-cluster down --data-dir {}\n",
                 layout.coordinators.len(),
                 layout.nodes.len(),
@@ -1547,7 +1636,9 @@ where
                     next = Some(l);
                     break;
                 }
-                Ok(Err(e @ CpgError::InvalidInput { .. })) => return Err(LeaderError::Refused(e)),
+                Ok(Err(e @ (CpgError::InvalidInput { .. } | CpgError::Forbidden { .. }))) => {
+                    return Err(LeaderError::Refused(e))
+                }
                 Ok(Err(e)) => last = format!("{address}: {e}"),
                 Err(e) => last = format!("{address}: {e}"),
             }

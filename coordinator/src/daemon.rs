@@ -78,6 +78,15 @@ pub struct Args {
     /// Pause between two partition copies of a move, in milliseconds.
     #[arg(long, default_value_t = 20)]
     pub move_throttle_ms: u64,
+    /// Certificates of this process and the cluster's CA (`ca.crt`,
+    /// `node.crt`, `node.key`; made with `cpg cert`): every link is mutual
+    /// TLS, and only peers with a certificate of the CA get in.
+    #[arg(long, env = "CPG_CERTS_DIR")]
+    pub certs_dir: Option<PathBuf>,
+    /// Plain TCP on every link, without certificates: only on a trusted
+    /// network (the dev-cluster and the tests use it, and say so).
+    #[arg(long, env = "CPG_INSECURE")]
+    pub insecure: bool,
 }
 
 fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
@@ -98,6 +107,12 @@ fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
 /// Run a coordinator until stopped.
 pub async fn run(args: Args) -> std::io::Result<()> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    let tls = proto::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
+        .map_err(invalid)?;
+    if tls.is_none() {
+        tracing::warn!("--insecure: every link of this coordinator is plain TCP");
+    }
+    proto::wire::secure_with(tls);
     let members = parse_members(&args.init).map_err(invalid)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

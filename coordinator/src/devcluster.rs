@@ -185,6 +185,8 @@ fn spawn(dir: &Path, layout: &Layout, role: Role, index: usize) -> Result<u32> {
         .collect::<Vec<_>>()
         .join(",");
     let mut command = Command::new(program(role.program()));
+    // A local cluster on loopback: plain TCP, as `up` tells the user.
+    command.arg("--insecure");
     command.args([
         "--id",
         &member.id.to_string(),
@@ -406,6 +408,7 @@ pub fn status(dir: &Path) -> Result<String> {
         None => writeln!(out, "no coordinator answers")?,
     }
     writeln!(out, "CPG_COORDINATOR={}", coordinator_list(&layout))?;
+    writeln!(out, "CPG_INSECURE=true (plain TCP on loopback)")?;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 

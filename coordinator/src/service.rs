@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config};
+use proto::certs::Role;
 use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorService, NodeInfo, RaftRpc};
 use proto::{Answer, ClusterHealth, CpgError, Diagnostic, NodeHealth, Query, RaftHealth};
 use tarpc::context::Context;
@@ -675,10 +676,12 @@ fn write_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> CpgError 
 }
 
 #[derive(Clone)]
-struct CoordinatorServer(Arc<Coordinator>);
+/// The service for one connection, with what its peer may do.
+struct CoordinatorServer(Arc<Coordinator>, Role);
 
 impl CoordinatorService for CoordinatorServer {
     async fn raft(self, _: Context, rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError> {
+        self.1.allows(Role::Cluster, "raft")?;
         handle_raft(&self.0.raft, rpc, payload).await
     }
 
@@ -688,10 +691,12 @@ impl CoordinatorService for CoordinatorServer {
         id: u64,
         address: String,
     ) -> Result<ClusterView, CpgError> {
+        self.1.allows(Role::Cluster, "register node")?;
         self.0.register(id, address).await
     }
 
     async fn heartbeat(self, _: Context, id: u64) -> Result<ClusterView, CpgError> {
+        self.1.allows(Role::Cluster, "heartbeat")?;
         self.0.heartbeat(id).await
     }
 
@@ -705,6 +710,7 @@ impl CoordinatorService for CoordinatorServer {
         put: Vec<CatalogFile>,
         removed: Vec<String>,
     ) -> Result<u64, CpgError> {
+        self.1.allows(Role::ReadWrite, "record ingest")?;
         for name in put.iter().map(|f| &f.file).chain(&removed) {
             proto::node_api::check_file_name(name)?;
         }
@@ -722,6 +728,7 @@ impl CoordinatorService for CoordinatorServer {
         replication: u32,
         vnodes: u32,
     ) -> Result<(), CpgError> {
+        self.1.allows(Role::ReadWrite, "configure")?;
         self.0
             .configure(ClusterConfig {
                 partitions,
@@ -747,10 +754,12 @@ impl CoordinatorService for CoordinatorServer {
     }
 
     async fn add_coordinator(self, _: Context, id: u64, address: String) -> Result<(), CpgError> {
+        self.1.allows(Role::ReadWrite, "add coordinator")?;
         self.0.add_coordinator(id, address).await
     }
 
     async fn remove_coordinator(self, _: Context, id: u64) -> Result<(), CpgError> {
+        self.1.allows(Role::ReadWrite, "remove coordinator")?;
         self.0.remove_coordinator(id).await
     }
 
@@ -768,10 +777,12 @@ impl CoordinatorService for CoordinatorServer {
     }
 
     async fn decommission_node(self, _: Context, id: u64) -> Result<(), CpgError> {
+        self.1.allows(Role::ReadWrite, "decommission node")?;
         self.0.decommission(id).await
     }
 
     async fn add_node(self, _: Context, id: u64, address: String) -> Result<ClusterView, CpgError> {
+        self.1.allows(Role::ReadWrite, "add node")?;
         let addr: std::net::SocketAddr = address.parse().map_err(|_| CpgError::InvalidInput {
             reason: format!("{address:?} is not an IP address and port"),
         })?;
@@ -804,9 +815,9 @@ pub async fn run(
     coordinator: Arc<Coordinator>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    proto::wire::serve_connections(listener, shutdown, move |stream| {
-        BaseChannel::with_defaults(proto::wire::server_transport(stream))
-            .execute(CoordinatorServer(coordinator.clone()).serve())
+    proto::wire::serve_connections(listener, shutdown, move |conn, role| {
+        BaseChannel::with_defaults(proto::wire::server_transport(conn))
+            .execute(CoordinatorServer(coordinator.clone(), role).serve())
             .for_each_concurrent(None, |response| response)
     })
     .await

@@ -53,6 +53,15 @@ pub struct Args {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long)]
     pub metrics_listen: Option<String>,
+    /// Certificates of this process and the cluster's CA (`ca.crt`,
+    /// `node.crt`, `node.key`; made with `cpg cert`): every link is mutual
+    /// TLS, and only peers with a certificate of the CA get in.
+    #[arg(long, env = "CPG_CERTS_DIR")]
+    pub certs_dir: Option<PathBuf>,
+    /// Plain TCP on every link, without certificates: only on a trusted
+    /// network (the dev-cluster and the tests use it, and say so).
+    #[arg(long, env = "CPG_INSECURE")]
+    pub insecure: bool,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -80,6 +89,12 @@ pub async fn stop_signal() {
 
 /// Run a node until stopped.
 pub async fn run(args: Args) -> std::io::Result<()> {
+    let tls = proto::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
+        .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
+    if tls.is_none() {
+        tracing::warn!("--insecure: every link of this node is plain TCP");
+    }
+    proto::wire::secure_with(tls);
     let (node, quarantined) = Node::open(&NodeConfig {
         node_id: args.id,
         data_dir: args.data_dir.clone(),

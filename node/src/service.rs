@@ -13,6 +13,7 @@ use partition::frontend::build_file;
 use partition::partitioning::partition_of;
 use partition::store::{CacheStats, Store};
 use partition::vitals::{resident_bytes, LatencyWindow};
+use proto::certs::Role;
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
     IngestFile, IngestReply, NodeMap, NodeService, ParsedFile, PartitionSummaries, PartitionWrite,
@@ -844,7 +845,8 @@ fn cache_totals<'a>(stores: impl Iterator<Item = &'a Store>) -> CacheStats {
 
 /// The per-connection handle implementing the service.
 #[derive(Debug, Clone)]
-struct NodeServer(Arc<Node>);
+/// The service for one connection, with what its peer may do.
+struct NodeServer(Arc<Node>, Role);
 
 /// Parse files (on all cores) and group each file's fragments by partition.
 fn parse_files(partitions: u32, files: Vec<SourceUpload>) -> Vec<ParsedFile> {
@@ -892,6 +894,7 @@ impl NodeService for NodeServer {
         partitions: u32,
         files: Vec<SourceUpload>,
     ) -> Result<Vec<ParsedFile>, CpgError> {
+        self.1.allows(Role::ReadWrite, "parse")?;
         if partitions == 0 {
             return Err(CpgError::InvalidInput {
                 reason: "partition count must be at least 1".into(),
@@ -911,6 +914,7 @@ impl NodeService for NodeServer {
         partitions: u32,
         files: Vec<IngestFile>,
     ) -> Result<IngestReply, CpgError> {
+        self.1.allows(Role::ReadWrite, "ingest")?;
         if partitions == 0 {
             return Err(CpgError::InvalidInput {
                 reason: "partition count must be at least 1".into(),
@@ -978,6 +982,7 @@ impl NodeService for NodeServer {
         epoch: u64,
         writes: Vec<PartitionWrite>,
     ) -> Result<u64, CpgError> {
+        self.1.allows(Role::ReadWrite, "write")?;
         self.0
             .check_at(epoch, writes.iter().map(|w| w.partition))
             .await?;
@@ -992,6 +997,7 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<PartitionSummaries>, CpgError> {
+        self.1.allows(Role::ReadOnly, "summaries")?;
         let started = std::time::Instant::now();
         self.0.check_at(epoch, partitions.iter().copied()).await?;
         let out = partitions
@@ -1024,6 +1030,7 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<(u32, String, u64)>, CpgError> {
+        self.1.allows(Role::ReadOnly, "file hashes")?;
         let started = std::time::Instant::now();
         self.0.check_at(epoch, partitions.iter().copied()).await?;
         let mut out = Vec::new();
@@ -1047,6 +1054,7 @@ impl NodeService for NodeServer {
         files: Vec<String>,
         max_bytes: u64,
     ) -> Result<Vec<PartitionWrite>, CpgError> {
+        self.1.allows(Role::Cluster, "export")?;
         self.0.check_at(epoch, [partition]).await?;
         let node = self.0.clone();
         let max_bytes = max_bytes.min(proto::wire::MAX_FRAME as u64 / 2);
@@ -1060,6 +1068,7 @@ impl NodeService for NodeServer {
         partition: u32,
         from: u64,
     ) -> Result<PullReport, CpgError> {
+        self.1.allows(Role::Cluster, "pull")?;
         let report = self.0.pull(epoch, partition, from).await?;
         tracing::info!(
             partition,
@@ -1073,6 +1082,7 @@ impl NodeService for NodeServer {
     }
 
     async fn assign(self, _: Context, map: NodeMap) -> Result<(), CpgError> {
+        self.1.allows(Role::Cluster, "assign")?;
         if self.0.set_map(map) {
             Ok(())
         } else {
@@ -1087,6 +1097,7 @@ impl NodeService for NodeServer {
     }
 
     async fn admit_writes(self, _: Context) -> Result<(), CpgError> {
+        self.1.allows(Role::ReadWrite, "admit writes")?;
         self.0.admit_heavy("an ingest")
     }
 
@@ -1145,9 +1156,9 @@ pub async fn run(
     node: Arc<Node>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    proto::wire::serve_connections(listener, shutdown, move |stream| {
-        BaseChannel::with_defaults(proto::wire::server_transport(stream))
-            .execute(NodeServer(node.clone()).serve())
+    proto::wire::serve_connections(listener, shutdown, move |conn, role| {
+        BaseChannel::with_defaults(proto::wire::server_transport(conn))
+            .execute(NodeServer(node.clone(), role).serve())
             .for_each_concurrent(None, |response| response)
     })
     .await

@@ -21,6 +21,10 @@ pub enum CpgError {
     /// A limit was reached (memory, frame size, queue); retry later or smaller.
     #[error("resource exhausted: {what} (limit {limit})")]
     ResourceExhausted { what: String, limit: u64 },
+    /// The caller's certificate does not allow this request (a read-only
+    /// client asking to ingest or change the cluster).
+    #[error("not allowed: {reason}")]
+    Forbidden { reason: String },
     /// A fault on the serving side (a disk error, a bug); reported, not hidden.
     #[error("internal error: {0}")]
     Internal(String),
@@ -30,6 +34,9 @@ impl CpgError {
     /// Whether the same request may succeed if sent again (possibly
     /// elsewhere or after a refresh), as opposed to a request that is wrong.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, CpgError::InvalidInput { .. })
+        !matches!(
+            self,
+            CpgError::InvalidInput { .. } | CpgError::Forbidden { .. }
+        )
     }
 }

@@ -5,6 +5,7 @@
 //! structured [`CpgError`], the tarpc services (`node_api`) and the framing
 //! of connections (`wire`). No logic beyond parsing and display helpers.
 
+pub mod certs;
 pub mod coordinator_api;
 pub mod error;
 pub mod fragment;

@@ -2,6 +2,7 @@
 //! size limit, bincode inside (tarpc's serde transport).
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::tokio_serde::{Deserializer, Serializer};
@@ -26,13 +27,88 @@ where
     )
 }
 
-/// A tarpc transport over one framed TCP connection, bincode inside.
-pub type Transport<Item, SinkItem> = tarpc::serde_transport::Transport<
-    tokio::net::TcpStream,
-    Item,
-    SinkItem,
-    Guarded<Item, SinkItem>,
->;
+/// A tarpc transport over one framed connection, bincode inside.
+pub type Transport<Item, SinkItem> =
+    tarpc::serde_transport::Transport<Conn, Item, SinkItem, Guarded<Item, SinkItem>>;
+
+/// One connection: plain TCP, or TLS over it (the dialling or the
+/// accepting side).
+#[derive(Debug)]
+pub enum Conn {
+    Plain(tokio::net::TcpStream),
+    Client(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+    Server(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Client(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Server(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Client(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Server(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Server(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// How this process's connections are secured: set once at start.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// `None` for a client, which serves nothing.
+    pub server: Option<Arc<rustls::ServerConfig>>,
+    pub client: Arc<rustls::ClientConfig>,
+}
+
+static TLS: std::sync::OnceLock<Option<Tls>> = std::sync::OnceLock::new();
+
+/// Secure every connection of this process with `tls`, or none (`None`:
+/// `--insecure`). Once per process; whether this call set it.
+pub fn secure_with(tls: Option<Tls>) -> bool {
+    TLS.set(tls).is_ok()
+}
+
+fn tls() -> Option<&'static Tls> {
+    TLS.get().and_then(Option::as_ref)
+}
 
 /// tarpc's bincode format, guarded against what a hostile peer can send:
 /// tarpc 0.38 turns a request's deadline into an `Instant` by adding it to
@@ -128,20 +204,16 @@ impl<Item, SinkItem> Guarded<Item, SinkItem> {
     }
 }
 
-fn transport_of<Item, SinkItem>(
-    stream: tokio::net::TcpStream,
-    requests: bool,
-) -> Transport<Item, SinkItem>
+fn transport_of<Item, SinkItem>(stream: Conn, requests: bool) -> Transport<Item, SinkItem>
 where
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
 {
-    let _ = stream.set_nodelay(true);
     tarpc::serde_transport::new(framed(stream), Guarded::new(requests))
 }
 
 /// Wrap a dialled connection (a client's side).
-pub fn transport<Item, SinkItem>(stream: tokio::net::TcpStream) -> Transport<Item, SinkItem>
+pub fn transport<Item, SinkItem>(stream: Conn) -> Transport<Item, SinkItem>
 where
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
@@ -150,7 +222,7 @@ where
 }
 
 /// Wrap an accepted connection (a server's side: frames are requests).
-pub fn server_transport<Item, SinkItem>(stream: tokio::net::TcpStream) -> Transport<Item, SinkItem>
+pub fn server_transport<Item, SinkItem>(stream: Conn) -> Transport<Item, SinkItem>
 where
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
@@ -210,6 +282,31 @@ async fn handshake(
     })?
 }
 
+/// The TLS handshake of an accepted connection, when this process uses
+/// TLS: the connection and the role its client certificate carries
+/// (without TLS, every peer is trusted as the cluster).
+async fn accept(stream: tokio::net::TcpStream) -> Result<(Conn, crate::certs::Role), String> {
+    let Some(t) = tls() else {
+        return Ok((Conn::Plain(stream), crate::certs::Role::Cluster));
+    };
+    let Some(server) = &t.server else {
+        return Err("this process serves no TLS connections".into());
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(server.clone());
+    let tls = tokio::time::timeout(GREETING_TIMEOUT, acceptor.accept(stream))
+        .await
+        .map_err(|_| format!("no TLS handshake within {GREETING_TIMEOUT:?}"))?
+        .map_err(|e| format!("TLS handshake refused: {e}"))?;
+    let role = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(crate::certs::Role::of)
+        .ok_or("the peer presented no certificate")?;
+    Ok((Conn::Server(Box::new(tls)), role))
+}
+
 /// How long an accepted connection has to greet before it is closed.
 const GREETING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -231,10 +328,33 @@ where
                 format!("{address}: no answer within {timeout:?}"),
             )
         })??;
+    let _ = stream.set_nodelay(true);
     handshake(&mut stream, timeout)
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("{address}: {e}")))?;
-    Ok(transport(stream))
+    let conn = match tls() {
+        None => Conn::Plain(stream),
+        Some(t) => {
+            let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+            let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{address}: {e}"))
+            })?;
+            let tls = tokio::time::timeout(
+                timeout,
+                tokio_rustls::TlsConnector::from(t.client.clone()).connect(name, stream),
+            )
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{address}: no TLS handshake within {timeout:?}"),
+                )
+            })?
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{address}: TLS: {e}")))?;
+            Conn::Client(Box::new(tls))
+        }
+    };
+    Ok(transport(conn))
 }
 
 /// Accept connections on `listener`, running `serve` on each, until
@@ -253,7 +373,7 @@ pub async fn serve_connections<F, Fut>(
     serve: F,
 ) -> std::io::Result<()>
 where
-    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    F: Fn(Conn, crate::certs::Role) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     use tracing::Instrument;
@@ -274,8 +394,13 @@ where
                     let span = tracing::info_span!("connection", %peer);
                     connections.spawn(
                         async move {
-                            match handshake(&mut stream, GREETING_TIMEOUT).await {
-                                Ok(()) => serve(stream).await,
+                            let _ = stream.set_nodelay(true);
+                            if let Err(e) = handshake(&mut stream, GREETING_TIMEOUT).await {
+                                tracing::warn!("closing the connection: {e}");
+                                return;
+                            }
+                            match accept(stream).await {
+                                Ok((conn, role)) => serve(conn, role).await,
                                 Err(e) => tracing::warn!("closing the connection: {e}"),
                             }
                         }

@@ -1,0 +1,116 @@
+//! Mutual TLS on every link: a cluster started with certificates of its CA
+//! (`cpg cert`) lets in a read-write client, lets a read-only client query
+//! but not ingest, and refuses a client without a certificate or with one
+//! of another CA.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use cluster_tests::{binary, example_copy, Cluster};
+
+fn cpg(args: &[&str]) -> Output {
+    std::process::Command::new(binary("cpg"))
+        .env_remove("CPG_INSECURE")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn certs(dir: &Path, with_viewer: bool) {
+    let d = dir.to_str().unwrap();
+    ok(cpg(&["cert", "create-ca", "--certs-dir", d]));
+    ok(cpg(&[
+        "cert",
+        "create-node",
+        "--certs-dir",
+        d,
+        "127.0.0.1",
+        "localhost",
+    ]));
+    ok(cpg(&["cert", "create-client", "--certs-dir", d, "root"]));
+    if with_viewer {
+        ok(cpg(&[
+            "cert",
+            "create-client",
+            "--certs-dir",
+            d,
+            "viewer",
+            "--read-only",
+        ]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_clients_with_a_certificate_of_the_cluster_get_in_and_read_only_ones_only_read() {
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    certs(ours.path(), true);
+    certs(theirs.path(), false);
+    let dir = ours.path().to_str().unwrap().to_string();
+    // This test process talks to the cluster as the root client.
+    proto::wire::secure_with(
+        proto::certs::security(Some(ours.path()), "client.root", false, false).unwrap(),
+    );
+    let flags = ["--certs-dir", dir.as_str()];
+    let cluster = Cluster::start_roles(1, 2, 8, 2, &flags, &flags);
+    cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let (_work, tree) = example_copy();
+    let shop = tree.to_str().unwrap();
+    let with = |client: &str, certs: &str, args: &[&str]| {
+        let mut all = vec![
+            "--coordinator",
+            &list,
+            "--certs-dir",
+            certs,
+            "--client",
+            client,
+        ];
+        all.extend(args);
+        cpg(&all)
+    };
+    let other = theirs.path().to_str().unwrap();
+
+    // A read-write client ingests and queries.
+    let out = ok(with("root", &dir, &["ingest", shop]));
+    assert!(out.contains("parsed"), "{out}");
+    let cycles = ok(with("root", &dir, &["analyze", "cycles", "--json"]));
+    // A read-only client queries, and is refused an ingest.
+    assert_eq!(
+        ok(with("viewer", &dir, &["analyze", "cycles", "--json"])),
+        cycles
+    );
+    std::fs::write(
+        tree.join("lib/shop/viewer.ex"),
+        "defmodule Shop.Viewer do\n  def look, do: :ok\nend\n",
+    )
+    .unwrap();
+    let refused = with("viewer", &dir, &["ingest", shop]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("read-only"),
+        "{refused:?}"
+    );
+    let refused = with("viewer", &dir, &["cluster", "decommission-node", "1"]);
+    assert!(!refused.status.success(), "{refused:?}");
+    // Another CA's client, and no certificate at all, get nothing.
+    let stranger = with("root", other, &["analyze", "cycles"]);
+    assert!(!stranger.status.success(), "{stranger:?}");
+    let plain = cpg(&["--coordinator", &list, "--insecure", "analyze", "cycles"]);
+    assert!(!plain.status.success(), "{plain:?}");
+    // Without certificates or --insecure, the CLI says what to give.
+    let neither = cpg(&["--coordinator", &list, "analyze", "cycles"]);
+    let err = String::from_utf8_lossy(&neither.stderr);
+    assert!(
+        err.contains("--certs-dir") && err.contains("--insecure"),
+        "{err}"
+    );
+}
