@@ -101,6 +101,14 @@ async fn only_clients_with_a_certificate_of_the_cluster_get_in_and_read_only_one
     );
     let refused = with("viewer", &dir, &["cluster", "decommission-node", "1"]);
     assert!(!refused.status.success(), "{refused:?}");
+    // Maintenance is for read-write clients too.
+    let defrag = with("viewer", &dir, &["defrag", "--json"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&defrag.stdout),
+        String::from_utf8_lossy(&defrag.stderr)
+    );
+    assert!(text.contains("not allowed"), "{text}");
     // Another CA's client, and no certificate at all, get nothing.
     let stranger = with("root", other, &["analyze", "cycles"]);
     assert!(!stranger.status.success(), "{stranger:?}");

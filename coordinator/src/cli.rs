@@ -945,7 +945,7 @@ fn cache_cleanup(coordinators: &[String], json: bool) -> Result<()> {
                 let client =
                     CoordinatorServiceClient::new(tarpc::client::Config::default(), transport)
                         .spawn();
-                Ok::<_, anyhow::Error>(client.cache_cleanup(tarpc::context::current()).await?)
+                Ok::<_, anyhow::Error>(client.cache_cleanup(tarpc::context::current()).await??)
             }
             .await;
             out.push(CacheReport {
@@ -955,7 +955,7 @@ fn cache_cleanup(coordinators: &[String], json: bool) -> Result<()> {
             });
         }
         let nodes = each_node(coordinators, Duration::from_secs(30), |c, ctx| async move {
-            c.cache_cleanup(ctx).await.map(Ok)
+            c.cache_cleanup(ctx).await
         })
         .await?;
         out.extend(nodes.into_iter().map(|(n, r)| CacheReport {
@@ -1019,7 +1019,7 @@ fn defrag(coordinators: &[String], force: bool, json: bool) -> Result<()> {
         .block_on(each_node(
             coordinators,
             Duration::from_secs(600),
-            |c, ctx| async move { c.defrag(ctx, force).await.map(Ok) },
+            |c, ctx| async move { c.defrag(ctx, force).await },
         ))?
         .into_iter()
         .map(|(n, r)| {

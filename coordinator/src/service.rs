@@ -749,8 +749,9 @@ impl CoordinatorService for CoordinatorServer {
         self.0.health().await
     }
 
-    async fn cache_cleanup(self, _: Context) -> proto::CacheCleanup {
-        self.0.queries.cache_sweep().await
+    async fn cache_cleanup(self, _: Context) -> Result<proto::CacheCleanup, CpgError> {
+        self.1.allows(Role::ReadWrite, "cache cleanup")?;
+        Ok(self.0.queries.cache_sweep().await)
     }
 
     async fn add_coordinator(self, _: Context, id: u64, address: String) -> Result<(), CpgError> {

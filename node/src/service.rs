@@ -1101,7 +1101,8 @@ impl NodeService for NodeServer {
         self.0.admit_heavy("an ingest")
     }
 
-    async fn cache_cleanup(self, _: Context) -> proto::CacheCleanup {
+    async fn cache_cleanup(self, _: Context) -> Result<proto::CacheCleanup, CpgError> {
+        self.1.allows(Role::ReadWrite, "cache cleanup")?;
         let removed = self.0.cache_sweep();
         let CacheStats {
             entries,
@@ -1109,13 +1110,13 @@ impl NodeService for NodeServer {
             misses,
             ..
         } = self.0.cache_totals();
-        proto::CacheCleanup {
+        Ok(proto::CacheCleanup {
             removed,
             entries,
             hits,
             misses,
             ttl_secs: self.0.cache_ttl.as_secs(),
-        }
+        })
     }
 
     async fn diagnose(self, _: Context) -> proto::NodeDiagnosis {
@@ -1140,11 +1141,14 @@ impl NodeService for NodeServer {
             })
     }
 
-    async fn defrag(self, _: Context, force: bool) -> Vec<proto::PartitionDefrag> {
+    async fn defrag(
+        self,
+        _: Context,
+        force: bool,
+    ) -> Result<Vec<proto::PartitionDefrag>, CpgError> {
+        self.1.allows(Role::ReadWrite, "defrag")?;
         let node = self.0.clone();
-        tokio::task::spawn_blocking(move || node.defrag(force))
-            .await
-            .unwrap_or_default()
+        blocking(move || Ok(node.defrag(force))).await
     }
 }
 

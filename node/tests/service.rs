@@ -330,11 +330,19 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
             .any(|r| r.indicator == "deleted_entries_ratio" && r.action.contains("cpg defrag")),
         "{d:?}"
     );
-    let unforced = client.defrag(context::current(), false).await.unwrap();
+    let unforced = client
+        .defrag(context::current(), false)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(unforced
         .iter()
         .all(|d| !d.rebuilt && d.bytes_after == d.bytes_before));
-    let forced = client.defrag(context::current(), true).await.unwrap();
+    let forced = client
+        .defrag(context::current(), true)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(forced.len(), PARTITIONS as usize);
     for d in &forced {
         assert!(d.rebuilt && d.bytes_after < d.bytes_before, "{d:?}");

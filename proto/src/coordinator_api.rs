@@ -107,7 +107,7 @@ pub trait CoordinatorService {
     async fn health() -> Result<crate::ClusterHealth, CpgError>;
     /// Remove this coordinator's cached answers that outlived their TTL now
     /// (it also does so periodically).
-    async fn cache_cleanup() -> crate::CacheCleanup;
+    async fn cache_cleanup() -> Result<crate::CacheCleanup, CpgError>;
     /// Make coordinator `id`, started without `--init` and serving at
     /// `address`, a member of the Raft group (joint consensus). Leader only.
     async fn add_coordinator(id: u64, address: String) -> Result<(), CpgError>;

@@ -142,10 +142,10 @@ pub trait NodeService {
     /// Rebuild the tables of held partitions whose share of deleted rows is
     /// over the node's threshold, or of all of them with `force`. Queries
     /// are served from the old tables meanwhile.
-    async fn defrag(force: bool) -> Vec<crate::PartitionDefrag>;
+    async fn defrag(force: bool) -> Result<Vec<crate::PartitionDefrag>, CpgError>;
     /// Remove cached results past their TTL or their data's generation now
     /// (nodes also do it periodically).
-    async fn cache_cleanup() -> crate::CacheCleanup;
+    async fn cache_cleanup() -> Result<crate::CacheCleanup, CpgError>;
     /// Benchmark a scan of the node's tables and judge its indicators.
     async fn diagnose() -> crate::NodeDiagnosis;
     /// The stored fragments of `files` of a partition held at `epoch`, as
