@@ -1115,14 +1115,13 @@ where
 /// The cluster view from the first coordinator that answers, and a client
 /// per registered node.
 async fn connect(coordinators: &[String]) -> Result<(ClusterView, HashMap<u64, Arc<NodeClient>>)> {
-    let view = on_first_coordinator(coordinators, |client| async move {
-        match client.cluster_view(tarpc::context::current()).await {
-            Ok(Ok(view)) => Reply::Done(view),
-            Ok(Err(e)) => Reply::Next(e.to_string()),
-            Err(e) => Reply::Next(e.to_string()),
-        }
-    })
-    .await?;
+    let view = view_of(coordinators).await?;
+    let clients = node_clients(&view)?;
+    Ok((view, clients))
+}
+
+/// Clients of the storage nodes of `view`.
+fn node_clients(view: &ClusterView) -> Result<HashMap<u64, Arc<NodeClient>>> {
     if view.assignment.is_empty() {
         bail!("the cluster has no storage nodes yet; start cpg-node processes first");
     }
@@ -1134,7 +1133,7 @@ async fn connect(coordinators: &[String]) -> Result<(ClusterView, HashMap<u64, A
             .with_context(|| format!("node {} has a bad address {:?}", n.id, n.address))?;
         clients.insert(n.id, Arc::new(NodeClient::new(n.id, addr)));
     }
-    Ok((view, clients))
+    Ok(clients)
 }
 
 fn analyze(coordinators: &[String], path: Option<PathBuf>, json: bool, top: usize) -> Result<()> {
@@ -1414,8 +1413,9 @@ async fn ingest_once(
     // with the new one (writes replace, so what went through is harmless).
     let mut attempts = 0;
     loop {
-        let epoch = view_of(coordinators).await?.epoch;
-        let result = ingest_attempt(coordinators, path, progress).await;
+        let view = view_of(coordinators).await?;
+        let epoch = view.epoch;
+        let result = ingest_attempt(coordinators, view, path, progress).await;
         let retry = match result.as_ref().err().and_then(|e| e.downcast_ref()) {
             Some(CpgError::StaleEpoch { .. }) => true,
             // A replica refusing a peer's write with a newer map shows as
@@ -1432,13 +1432,15 @@ async fn ingest_once(
     }
 }
 
+/// One ingest of the tree at `path` with the map of `view`.
 async fn ingest_attempt(
     coordinators: &[String],
+    view: ClusterView,
     path: &Path,
     progress: bool,
 ) -> Result<(cluster::IngestReport, u64)> {
     let sources = embedded::read_sources(path)?;
-    let (view, clients) = connect(coordinators).await?;
+    let clients = node_clients(&view)?;
     let held = cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
     let recorded: BTreeMap<String, u64> = on_first_coordinator(coordinators, |client| async move {
         match client.catalog_files(tarpc::context::current()).await {
