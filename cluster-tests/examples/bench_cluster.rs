@@ -80,9 +80,15 @@ async fn ingest_tree(cluster: &Cluster, dir: &std::path::Path) -> Duration {
         .iter()
         .map(|c| c.addr.clone())
         .collect();
-    coordinator::cli::record_ingest(&coordinators, view.leader, report.put, report.removed)
-        .await
-        .expect("recorded");
+    coordinator::cli::record_ingest(
+        &coordinators,
+        view.leader,
+        report.put,
+        report.removed,
+        report.missed,
+    )
+    .await
+    .expect("recorded");
     started.elapsed()
 }
 

@@ -1472,7 +1472,7 @@ async fn coordinators_are_added_and_removed_by_joint_consensus() {
         .collect();
     let rest_list = rest.join(",");
     // Metadata writes go through the new leader.
-    coordinator::cli::record_ingest(&rest, None, vec![], vec![])
+    coordinator::cli::record_ingest(&rest, None, vec![], vec![], vec![])
         .await
         .unwrap();
     let h = health(&rest_list);
@@ -1495,5 +1495,112 @@ async fn coordinators_are_added_and_removed_by_joint_consensus() {
     assert_eq!(status["partitions"], P);
     for c in &rest {
         assert_same_at(c, &expected, "after the leader left").await;
+    }
+}
+
+/// An ingest while a replica's node is down (not yet declared gone) is
+/// acknowledged: the replicas that missed its writes are marked behind and
+/// serve no reads, every coordinator answers with the new tree at once (a
+/// linearizable read), and when the node returns the leader catches its
+/// replicas up without moving anything. Then the node's peer is killed and
+/// the caught-up replicas answer alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_up() {
+    let mut cluster = Cluster::start(3, 3, P, 2);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let (_work, tree) = cluster_tests::example_copy();
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let before = cluster.view().await.unwrap();
+
+    cluster.nodes[1].kill();
+    std::fs::write(
+        tree.join("lib/shop/audit.ex"),
+        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
+    )
+    .unwrap();
+    std::fs::remove_file(tree.join("lib/shop/exporter.ex")).unwrap();
+    let out = cluster_tests::cpg_command()
+        .args(["--coordinator", &list, "ingest", tree.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ingest with node 2 down: {stderr}");
+    assert!(
+        stderr.contains("node(s) 2 could not be reached"),
+        "{stderr}"
+    );
+    let view = cluster.view().await.unwrap();
+    let behind: Vec<u32> = view
+        .behind
+        .iter()
+        .filter(|(_, nodes)| nodes.contains(&2))
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(!behind.is_empty(), "nothing marked behind: {view:?}");
+    for p in &behind {
+        assert!(
+            !view.assignment[p].contains(&2),
+            "partition {p} still read from node 2"
+        );
+    }
+    // Every coordinator answers with the new tree right after the ingest.
+    let expected = expected_answers(&tree);
+    for c in &cluster.coordinators {
+        assert_same_at(&c.addr, &expected, "with node 2 down").await;
+    }
+
+    cluster.nodes[1].restart();
+    let started = Instant::now();
+    let view = loop {
+        let view = cluster.view().await.unwrap();
+        if view.behind.is_empty() {
+            break view;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "node 2 not caught up: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("node 2 caught up {:?} after its restart", started.elapsed());
+    assert_eq!(view.writable(), before.writable(), "nothing moved");
+    assert!(view.nodes.iter().all(|n| n.state == "up"), "{view:?}");
+
+    // Node 2's replicas hold what their peers hold...
+    let clients: HashMap<u64, Arc<NodeClient>> = Cluster::node_addresses(&view)
+        .into_iter()
+        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a.parse().unwrap()))))
+        .collect();
+    for p in &behind {
+        let mut held = Vec::new();
+        for id in &view.assignment[p] {
+            let hashes = clients[id]
+                .call(Duration::from_secs(10), |c, ctx| async move {
+                    c.file_hashes(ctx, view.epoch, vec![*p]).await
+                })
+                .await
+                .unwrap();
+            held.push(hashes);
+        }
+        assert!(
+            held.windows(2).all(|w| w[0] == w[1]),
+            "partition {p}: {held:?}"
+        );
+    }
+    // ...and answer alone once the peer they caught up from is gone.
+    let peer = view.assignment[&behind[0]]
+        .iter()
+        .copied()
+        .find(|n| *n != 2)
+        .unwrap();
+    cluster
+        .nodes
+        .iter_mut()
+        .find(|n| n.id == peer)
+        .unwrap()
+        .kill();
+    for c in &cluster.coordinators {
+        assert_same_at(&c.addr, &expected, "with node 2's peer down").await;
     }
 }

@@ -3,7 +3,7 @@
 //! it. With `--coordinator`, `cpg ingest PATH` sends a tree to the cluster and
 //! the queries run the same analysis code on summaries gathered from it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -526,6 +526,8 @@ struct NodeStatus {
     partitions: usize,
     /// Partitions being copied onto it.
     joining: usize,
+    /// Partitions it missed writes of (serving no reads until caught up).
+    behind: usize,
 }
 
 /// `cpg cluster status --json`.
@@ -558,6 +560,7 @@ impl ClusterStatus {
                     state: n.state.clone(),
                     partitions: count(&view.assignment, n.id),
                     joining: count(&view.joining, n.id),
+                    behind: count(&view.behind, n.id),
                 })
                 .collect(),
             moving: view.joining.keys().copied().collect(),
@@ -576,11 +579,11 @@ impl ClusterStatus {
             self.moving.len(),
             self.under_replicated.len()
         );
-        s.push_str("  node  state     partitions  joining  address\n");
+        s.push_str("  node  state     partitions  joining  behind  address\n");
         for n in &self.nodes {
             s.push_str(&format!(
-                "  {:>4}  {:<8}  {:>10}  {:>7}  {}\n",
-                n.id, n.state, n.partitions, n.joining, n.address
+                "  {:>4}  {:<8}  {:>10}  {:>7}  {:>6}  {}\n",
+                n.id, n.state, n.partitions, n.joining, n.behind, n.address
             ));
         }
         s
@@ -1389,8 +1392,16 @@ fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
     for d in &report.diagnostics {
         eprintln!("{}:{}:{}: {}", d.file, d.line, d.column, d.message);
     }
+    if !report.missed.is_empty() {
+        let nodes: BTreeSet<u64> = report.missed.iter().map(|(_, n)| *n).collect();
+        eprintln!(
+            "cpg: node(s) {} could not be reached: {} partition replica(s) missed writes and serve no reads until the cluster catches them up (cpg cluster status shows them as behind)",
+            nodes.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            report.missed.len()
+        );
+    }
     write_stdout(&format!(
-        "{} files: {} parsed, {} unchanged, {} removed; {} partition writes on every replica; catalog generation {generation}\n",
+        "{} files: {} parsed, {} unchanged, {} removed; {} partition writes; catalog generation {generation}\n",
         report.files_seen,
         report.files_parsed,
         report.files_unchanged,
@@ -1471,14 +1482,16 @@ async fn ingest_attempt(
     )
     .await?;
     bar.finish_and_clear();
-    // Every replica has the data: now the catalog records it.
+    // Every partition's data is on its replicas (those that missed it are
+    // marked behind in the same entry): now the catalog records it.
     let mut generation = view.generation;
-    if !report.put.is_empty() || !report.removed.is_empty() {
+    if !report.put.is_empty() || !report.removed.is_empty() || !report.missed.is_empty() {
         generation = record_ingest(
             coordinators,
             view.leader.clone(),
             report.put.clone(),
             report.removed.clone(),
+            report.missed.clone(),
         )
         .await?;
     }
@@ -1659,11 +1672,17 @@ pub async fn record_ingest(
     hint: Option<String>,
     put: Vec<CatalogFile>,
     removed: Vec<String>,
+    missed: Vec<(u32, u64)>,
 ) -> Result<u64> {
-    let (put, removed) = (&put, &removed);
+    let (put, removed, missed) = (&put, &removed, &missed);
     on_leader(coordinators, hint, |client| async move {
         client
-            .record_ingest(tarpc::context::current(), put.clone(), removed.clone())
+            .record_ingest(
+                tarpc::context::current(),
+                put.clone(),
+                removed.clone(),
+                missed.clone(),
+            )
             .await
     })
     .await

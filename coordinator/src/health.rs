@@ -87,6 +87,15 @@ pub fn cluster_health(
             view.joining.len()
         ));
     }
+    if !view.behind.is_empty() {
+        let nodes: std::collections::BTreeSet<u64> =
+            view.behind.values().flatten().copied().collect();
+        reasons.push(format!(
+            "{} partitions have replicas behind (node(s) {} missed writes while unreachable; they serve no reads until the leader has caught them up)",
+            view.behind.len(),
+            nodes.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        ));
+    }
     for n in &view.nodes {
         let (health, error) = match reports.get(&n.id) {
             Some(Ok(h)) => {

@@ -14,5 +14,6 @@ pub mod moves;
 pub mod placement;
 pub mod query;
 pub mod raft;
+pub mod reads;
 pub mod report;
 pub mod service;

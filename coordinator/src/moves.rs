@@ -376,6 +376,55 @@ impl Coordinator {
     }
 }
 
+impl Coordinator {
+    /// Catch up the replicas marked behind (they missed writes while
+    /// unreachable) on nodes that are up again: each is filled from an
+    /// up-to-date replica of its partition until their content hashes
+    /// agree, then its mark is cleared, unless it missed another write
+    /// meanwhile (a newer mark stays, and the next pass tries again).
+    pub(crate) async fn catch_up_behind(&self) -> Result<(), CpgError> {
+        let _one_at_a_time = self.moving.lock().await;
+        let state = self.sm.state();
+        let map = &state.partition_map;
+        if map.behind.is_empty() {
+            return Ok(());
+        }
+        let readable = map.readable();
+        let view = self.view();
+        let clients = self.queries.clients(&view);
+        let up = |n: &NodeId| {
+            state
+                .nodes
+                .get(n)
+                .is_some_and(|e| matches!(e.state, NodeState::Up | NodeState::Leaving))
+        };
+        for (p, nodes) in &map.behind {
+            for (&node, &mark) in nodes {
+                if !up(&node) {
+                    continue;
+                }
+                let sources = readable.get(p).map(Vec::as_slice).unwrap_or(&[]);
+                for &from in sources.iter().filter(|n| up(n)) {
+                    match copy(&clients, map.epoch, *p, from, node).await {
+                        Ok(()) => {
+                            self.write(Command::CaughtUp {
+                                partition: *p,
+                                node,
+                                mark,
+                            })
+                            .await?;
+                            tracing::info!(partition = p, node, from, "behind replica caught up");
+                            break;
+                        }
+                        Err(e) => tracing::warn!(partition = p, node, from, "catching up: {e}"),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +454,7 @@ mod tests {
                 epoch: 1,
                 assignment,
                 joining: Assignment::new(),
+                ..PartitionMap::default()
             },
             generation: 1,
             configured: true,

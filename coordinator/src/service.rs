@@ -69,9 +69,11 @@ pub struct Coordinator {
     /// Held by a rebalance or catch-up pass: one at a time.
     pub(crate) moving: tokio::sync::Mutex<()>,
     /// Wakes the leader's upkeep loop (a node came, left or came back).
-    wake: tokio::sync::Notify,
+    pub(crate) wake: tokio::sync::Notify,
     /// Nodes back after missing heartbeats, to catch up.
     returning: std::sync::Mutex<BTreeSet<u64>>,
+    /// Linearizable reads' shared rounds.
+    reads: crate::reads::ReadIndex,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -117,6 +119,7 @@ impl Coordinator {
             moving: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
             returning: std::sync::Mutex::new(BTreeSet::new()),
+            reads: crate::reads::ReadIndex::new(Duration::from_millis(config.heartbeat_ms * 5)),
         }))
     }
 
@@ -154,6 +157,9 @@ impl Coordinator {
                     if let Err(e) = c.catch_up(node).await {
                         tracing::warn!(node, "catching up: {e}");
                     }
+                }
+                if let Err(e) = c.catch_up_behind().await {
+                    tracing::warn!("catching up behind replicas: {e}");
                 }
                 if let Err(e) = c.rebalance().await {
                     tracing::warn!("rebalancing: {e}");
@@ -225,6 +231,7 @@ impl Coordinator {
             replication: s.config.replication,
             assignment: s.partition_map.readable(),
             joining: s.partition_map.joining.clone(),
+            behind: s.partition_map.behind_replicas(),
             nodes: s
                 .nodes
                 .iter()
@@ -293,8 +300,10 @@ impl Coordinator {
     }
 
     /// Answer an analysis query from the current snapshot of the cluster's
-    /// summaries (gathered again when the catalog or the map changed).
+    /// summaries (gathered again when the catalog or the map changed), as a
+    /// linearizable read: it sees every ingest acknowledged before it.
     pub async fn query(&self, query: &Query) -> Result<Answer, CpgError> {
+        self.read_barrier().await?;
         let view = self.view();
         let sm = self.sm.clone();
         let snapshot = self
@@ -642,22 +651,16 @@ impl Coordinator {
             .collect()
     }
 
-    /// The cluster view after confirming with a quorum that this member
-    /// still leads and has applied everything committed before the call: a
-    /// linearizable read (leader only).
+    /// Wait until this member has applied everything committed before the
+    /// call (see `reads`): what it answers next is a linearizable read.
+    pub async fn read_barrier(&self) -> Result<(), CpgError> {
+        self.reads.barrier(&self.raft, self.id).await
+    }
+
+    /// The cluster view as a linearizable read.
     pub async fn linearizable_view(&self) -> Result<ClusterView, CpgError> {
-        match self.raft.ensure_linearizable().await {
-            Ok(_) => Ok(self.view()),
-            Err(RaftError::APIError(e)) => Err(CpgError::NotLeader {
-                leader: match e {
-                    openraft::error::CheckIsLeaderError::ForwardToLeader(f) => {
-                        f.leader_node.map(|n| n.addr)
-                    }
-                    _ => None,
-                },
-            }),
-            Err(e) => Err(CpgError::Internal(format!("linearizable read failed: {e}"))),
-        }
+        self.read_barrier().await?;
+        Ok(self.view())
     }
 }
 
@@ -701,7 +704,7 @@ impl CoordinatorService for CoordinatorServer {
     }
 
     async fn cluster_view(self, _: Context) -> Result<ClusterView, CpgError> {
-        Ok(self.0.view())
+        self.0.linearizable_view().await
     }
 
     async fn record_ingest(
@@ -709,12 +712,25 @@ impl CoordinatorService for CoordinatorServer {
         _: Context,
         put: Vec<CatalogFile>,
         removed: Vec<String>,
+        missed: Vec<(u32, u64)>,
     ) -> Result<u64, CpgError> {
         self.1.allows(Role::ReadWrite, "record ingest")?;
         for name in put.iter().map(|f| &f.file).chain(&removed) {
             proto::node_api::check_file_name(name)?;
         }
-        match self.0.write(Command::RecordIngest { put, removed }).await? {
+        if !missed.is_empty() {
+            tracing::warn!(
+                replicas = missed.len(),
+                "an ingest's writes missed unreachable replicas: marked behind"
+            );
+            self.0.wake.notify_one();
+        }
+        let command = Command::RecordIngest {
+            put,
+            removed,
+            missed,
+        };
+        match self.0.write(command).await? {
             CommandResult::Generation(g) => Ok(g),
             CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
             CommandResult::Ok => Ok(self.0.view().generation),
@@ -768,7 +784,18 @@ impl CoordinatorService for CoordinatorServer {
         self.0.linearizable_view().await
     }
 
+    async fn read_index(self, _: Context) -> Result<u64, CpgError> {
+        self.1.allows(Role::Cluster, "read index")?;
+        if !self.0.is_leader() {
+            return Err(CpgError::NotLeader {
+                leader: self.0.leader_address(),
+            });
+        }
+        self.0.reads.index(&self.0.raft, self.0.id).await
+    }
+
     async fn catalog_files(self, _: Context) -> Result<Vec<(String, u64)>, CpgError> {
+        self.0.read_barrier().await?;
         Ok(self.0.sm.read(|s| {
             s.catalog
                 .iter()

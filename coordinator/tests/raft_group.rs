@@ -102,6 +102,7 @@ fn put(file: &str) -> Command {
             diagnostics: vec![],
         }],
         removed: vec![],
+        missed: vec![],
     }
 }
 

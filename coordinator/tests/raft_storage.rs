@@ -54,6 +54,7 @@ async fn everything_acknowledged_survives_a_restart() {
                             diagnostics: vec![],
                         }],
                         removed: vec![],
+                        missed: vec![],
                     }),
                 )
             })

@@ -669,15 +669,20 @@ impl Node {
 
     /// Write `writes` to every replica of their partitions under `map`: this
     /// node's own directly, the others' with one `write` per peer, all at
-    /// once. `Err(Unavailable)` names the partitions some replica did not
-    /// acknowledge.
+    /// once. A replica that cannot be reached (or fails to persist) misses
+    /// the write: `Ok` names those `(partition, node)`, for the catalog to
+    /// mark them behind, as long as every partition has a replica that
+    /// acknowledged. `Err(Unavailable)` names the partitions none did (or a
+    /// replica refused: a newer map); a replica under memory pressure
+    /// refuses the whole write with `ResourceExhausted`.
     async fn replicate(
         self: &Arc<Self>,
         map: &NodeMap,
         writes: BTreeMap<u32, Vec<PartitionWrite>>,
-    ) -> Result<(), CpgError> {
+    ) -> Result<Vec<(u32, u64)>, CpgError> {
         let mut per_node: BTreeMap<u64, Vec<PartitionWrite>> = BTreeMap::new();
         let mut failed: BTreeSet<u32> = BTreeSet::new();
+        let mut acked: BTreeSet<u32> = BTreeSet::new();
         for (p, ws) in writes {
             let Some((last, others)) = map.assignment.get(&p).and_then(|r| r.split_last()) else {
                 failed.insert(p);
@@ -704,7 +709,7 @@ impl Node {
                         None => Err(CpgError::Internal(format!("node {node} has no address"))),
                         Some(peer) => {
                             let ws = Arc::new(ws);
-                            peer.call(PEER_DEADLINE, move |c, ctx| {
+                            peer.call(PEER_WRITE_DEADLINE, move |c, ctx| {
                                 let ws = ws.clone();
                                 async move { c.write(ctx, epoch, (*ws).clone()).await }
                             })
@@ -717,25 +722,45 @@ impl Node {
                         }
                     }
                 };
-                result.map_err(|e| (parts, e))
+                (node, parts, result)
             }
         });
         let mut refused = None;
-        for r in futures::future::join_all(calls).await {
-            if let Err((parts, e)) = r {
-                failed.extend(parts);
+        let mut missed: Vec<(u32, u64)> = Vec::new();
+        for (node, parts, r) in futures::future::join_all(calls).await {
+            match r {
+                Ok(()) => acked.extend(parts),
+                // Unreachable, or could not persist: it misses these writes
+                // and is caught up later.
+                Err(CpgError::Internal(why)) => {
+                    tracing::warn!(
+                        node,
+                        partitions = parts.len(),
+                        "replica missed a write: {why}"
+                    );
+                    missed.extend(parts.into_iter().map(|p| (p, node)));
+                }
                 // A replica under memory pressure says so, rather than the
                 // partitions merely being unavailable.
-                if matches!(e, CpgError::ResourceExhausted { .. }) {
+                Err(e @ CpgError::ResourceExhausted { .. }) => {
                     refused.get_or_insert(e);
+                    failed.extend(parts);
                 }
+                // Refused as planned with another map: not a miss.
+                Err(_) => failed.extend(parts),
             }
         }
         if let Some(e) = refused {
             return Err(e);
         }
+        failed.extend(
+            missed
+                .iter()
+                .map(|(p, _)| *p)
+                .filter(|p| !acked.contains(p)),
+        );
         if failed.is_empty() {
-            Ok(())
+            Ok(missed)
         } else {
             Err(CpgError::Unavailable {
                 partitions: failed.into_iter().collect(),
@@ -875,6 +900,11 @@ fn parse_files(partitions: u32, files: Vec<SourceUpload>) -> Vec<ParsedFile> {
 
 /// Deadline of a replica write to a peer.
 const PEER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a replica may take to persist a peer's write before it counts
+/// as missed (and is caught up later) instead of holding the ingest up: a
+/// batch is a few megabytes at most, written in well under a second.
+const PEER_WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 /// How much of a partition one `export` reply carries (well under a frame).
 const EXPORT_PAGE_BYTES: u64 = 16 << 20;
 
@@ -969,10 +999,11 @@ impl NodeService for NodeServer {
             }
         }
         let count = writes.values().map(|w| w.len() as u64).sum();
-        self.0.replicate(&map, writes).await?;
+        let missed = self.0.replicate(&map, writes).await?;
         Ok(IngestReply {
             files: catalog,
             writes: count,
+            missed,
         })
     }
 

@@ -46,6 +46,9 @@ pub struct ClusterView {
     /// Partition → replicas being filled by a move: they take every write
     /// but serve no read until the move switches the map to them.
     pub joining: BTreeMap<u32, Vec<u64>>,
+    /// Partition → replicas that missed a write while unreachable: they
+    /// take writes but serve no read until the leader has caught them up.
+    pub behind: BTreeMap<u32, Vec<u64>>,
     pub nodes: Vec<NodeInfo>,
     /// Catalog generation.
     pub generation: u64,
@@ -55,12 +58,12 @@ pub struct ClusterView {
 
 impl ClusterView {
     /// Partition → every replica that takes writes: those serving reads,
-    /// then those joining.
+    /// then those joining or behind.
     pub fn writable(&self) -> BTreeMap<u32, Vec<u64>> {
         let mut out = self.assignment.clone();
-        for (p, joining) in &self.joining {
+        for (p, others) in self.joining.iter().chain(&self.behind) {
             let replicas = out.entry(*p).or_default();
-            for n in joining {
+            for n in others {
                 if !replicas.contains(n) {
                     replicas.push(*n);
                 }
@@ -92,12 +95,19 @@ pub trait CoordinatorService {
     async fn register_node(id: u64, address: String) -> Result<ClusterView, CpgError>;
     /// A storage node is alive; the reply tells it the current map.
     async fn heartbeat(id: u64) -> Result<ClusterView, CpgError>;
-    /// The cluster as this coordinator sees it (any member answers).
+    /// The cluster as this coordinator sees it (any member answers, after
+    /// catching up with the leader's commit index: a linearizable read).
     async fn cluster_view() -> Result<ClusterView, CpgError>;
     /// Record an ingest in the module catalog, as one Raft entry: files put
-    /// (added or changed) and files removed. Returns the new catalog
-    /// generation. Leader only.
-    async fn record_ingest(put: Vec<CatalogFile>, removed: Vec<String>) -> Result<u64, CpgError>;
+    /// (added or changed), files removed, and the `(partition, node)`
+    /// replicas that missed some of its writes (they serve no read until
+    /// caught up; refused if a partition would have no up-to-date replica
+    /// left). Returns the new catalog generation. Leader only.
+    async fn record_ingest(
+        put: Vec<CatalogFile>,
+        removed: Vec<String>,
+        missed: Vec<(u32, u64)>,
+    ) -> Result<u64, CpgError>;
     /// Set partition count, replication and virtual nodes; refused once
     /// partitions are placed with a different configuration. Leader only.
     async fn configure(partitions: u32, replication: u32, vnodes: u32) -> Result<(), CpgError>;
@@ -114,11 +124,15 @@ pub trait CoordinatorService {
     /// Take coordinator `id` out of the Raft group (joint consensus).
     /// Leader only.
     async fn remove_coordinator(id: u64) -> Result<(), CpgError>;
-    /// The cluster view as a linearizable read: the leader confirms with a
-    /// quorum that it still leads first. Leader only.
+    /// The cluster view as a linearizable read (any member answers; see
+    /// `read_index`).
     async fn linearizable_view() -> Result<ClusterView, CpgError>;
-    /// `(file, content hash)` of every file the catalog records (this
-    /// member's replica), for an ingest to tell what it must record.
+    /// The Raft log index a linearizable read must wait for: the leader
+    /// confirms with a quorum that it still leads and answers its commit
+    /// index. Leader only; members ask it before answering a read.
+    async fn read_index() -> Result<u64, CpgError>;
+    /// `(file, content hash)` of every file the catalog records (a
+    /// linearizable read), for an ingest to tell what it must record.
     async fn catalog_files() -> Result<Vec<(String, u64)>, CpgError>;
     /// Move every partition off node `id`, then mark it decommissioned
     /// (leader only).

@@ -68,12 +68,15 @@ pub struct IngestFile {
     pub before: Vec<u32>,
 }
 
-/// What a node did with a batch of files: each file's catalog entry, and how
-/// many partition writes every replica acknowledged.
+/// What a node did with a batch of files: each file's catalog entry, how
+/// many partition writes it made, and the `(partition, node)` replicas that
+/// could not be reached for them (every partition had at least one that
+/// acknowledged).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestReply {
     pub files: Vec<CatalogFile>,
     pub writes: u64,
+    pub missed: Vec<(u32, u64)>,
 }
 
 /// A parsed file: its fragments grouped by the partition they belong to.

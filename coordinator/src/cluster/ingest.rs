@@ -1,6 +1,8 @@
 //! Ingest into the cluster: files are parsed on the storage nodes (spread
 //! over all of them), and every fragment is written to every replica of its
-//! partition before the ingest reports success. Unchanged files (same
+//! partition before the ingest reports success; a replica that cannot be
+//! reached misses the write (at least one must take it) and is reported,
+//! for the catalog to mark it behind until it is caught up. Unchanged files (same
 //! content hash) are skipped; changed files replace their modules, including
 //! in partitions they no longer have modules in; deleted files are removed.
 
@@ -27,8 +29,10 @@ pub struct IngestReport {
     pub files_unchanged: u64,
     pub files_parsed: u64,
     pub files_removed: u64,
-    /// Partition writes acknowledged by every replica.
+    /// Partition writes made.
     pub writes: u64,
+    /// `(partition, node)`: replicas that missed some of the writes.
+    pub missed: Vec<(PartitionId, NodeId)>,
     pub diagnostics: Vec<Diagnostic>,
     /// For the catalog: files added or changed, with their modules.
     pub put: Vec<CatalogFile>,
@@ -59,19 +63,21 @@ const IN_FLIGHT_PER_NODE: usize = 2;
 struct BatchDone {
     files: u64,
     writes: u64,
+    missed: Vec<(PartitionId, NodeId)>,
     diagnostics: Vec<Diagnostic>,
     put: Vec<CatalogFile>,
 }
 
-/// Send `writes` to every replica of their partitions, one request per node.
-/// `Err` names the partitions some replica did not acknowledge.
+/// Send `writes` to every replica of their partitions, one request per node:
+/// the writes made and the replicas that could not be reached. `Err` names
+/// the partitions no replica acknowledged (or some replica refused).
 async fn write_replicas(
     nodes: &HashMap<NodeId, Arc<NodeClient>>,
     epoch: u64,
     assignment: &Assignment,
     writes: BTreeMap<PartitionId, Vec<PartitionWrite>>,
     deadline: Duration,
-) -> Result<u64, BTreeSet<PartitionId>> {
+) -> Result<(u64, Vec<(PartitionId, NodeId)>), BTreeSet<PartitionId>> {
     let mut per_node: BTreeMap<NodeId, Vec<PartitionWrite>> = BTreeMap::new();
     let mut failed: BTreeSet<PartitionId> = BTreeSet::new();
     for (p, ws) in &writes {
@@ -94,25 +100,35 @@ async fn write_replicas(
         async move {
             let parts: BTreeSet<PartitionId> = ws.iter().map(|w| w.partition).collect();
             let Some(client) = client else {
-                return Err(parts);
+                return (node, parts, Err(CpgError::Internal("no address".into())));
             };
             let ws = Arc::new(ws);
-            client
+            let r = client
                 .call(deadline, move |c, ctx| {
                     let ws = ws.clone();
                     async move { c.write(ctx, epoch, (*ws).clone()).await }
                 })
                 .await
-                .map_err(|_| parts)
+                .map_err(unreachable);
+            (node, parts, r)
         }
     });
-    for r in join_all(calls).await {
-        if let Err(parts) = r {
-            failed.extend(parts);
+    let (mut acked, mut missed) = (BTreeSet::new(), Vec::new());
+    for (node, parts, r) in join_all(calls).await {
+        match r {
+            Ok(_) => acked.extend(parts),
+            Err(CpgError::Internal(_)) => missed.extend(parts.into_iter().map(|p| (p, node))),
+            Err(_) => failed.extend(parts),
         }
     }
+    failed.extend(
+        missed
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| !acked.contains(p)),
+    );
     if failed.is_empty() {
-        Ok(writes.values().map(|w| w.len() as u64).sum())
+        Ok((writes.values().map(|w| w.len() as u64).sum(), missed))
     } else {
         Err(failed)
     }
@@ -241,6 +257,7 @@ pub async fn ingest(
             let mut done = BatchDone {
                 files: reply.files.len() as u64,
                 writes: reply.writes,
+                missed: reply.missed,
                 ..BatchDone::default()
             };
             for f in reply.files {
@@ -258,6 +275,7 @@ pub async fn ingest(
             Ok(done) => {
                 report.files_parsed += done.files;
                 report.writes += done.writes;
+                report.missed.extend(done.missed);
                 report.diagnostics.extend(done.diagnostics);
                 report.put.extend(done.put);
             }
@@ -294,7 +312,10 @@ pub async fn ingest(
     }
     if !removals.is_empty() {
         match write_replicas(nodes, epoch, assignment, removals, deadline).await {
-            Ok(n) => report.writes += n,
+            Ok((n, missed)) => {
+                report.writes += n;
+                report.missed.extend(missed);
+            }
             Err(parts) => failed.extend(parts),
         }
     }
@@ -307,6 +328,8 @@ pub async fn ingest(
         });
     }
     report.put.sort_by(|a, b| a.file.cmp(&b.file));
+    report.missed.sort_unstable();
+    report.missed.dedup();
     report
         .diagnostics
         .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));

@@ -61,18 +61,36 @@ pub struct PartitionMap {
     pub assignment: Assignment,
     /// Of those, the replicas a move is still filling: they serve no read.
     pub joining: Assignment,
+    /// Of those, the replicas that missed an acknowledged write (they were
+    /// unreachable): partition → node → the mark of the latest miss. They
+    /// serve no read until the leader has caught them up.
+    pub behind: BTreeMap<PartitionId, BTreeMap<NodeId, u64>>,
+    /// The last mark handed out: each miss gets a new one, so catching up
+    /// clears a mark only if no write was missed since it began.
+    pub marks: u64,
 }
 
 impl PartitionMap {
-    /// The replicas that serve reads.
+    /// The replicas that serve reads: neither joining nor behind.
     pub fn readable(&self) -> Assignment {
         let mut out = self.assignment.clone();
-        for (p, joining) in &self.joining {
-            if let Some(replicas) = out.get_mut(p) {
-                replicas.retain(|n| !joining.contains(n));
-            }
+        for (p, replicas) in out.iter_mut() {
+            let joining = self.joining.get(p);
+            let behind = self.behind.get(p);
+            replicas.retain(|n| {
+                !joining.is_some_and(|j| j.contains(n))
+                    && !behind.is_some_and(|b| b.contains_key(n))
+            });
         }
         out
+    }
+
+    /// Partition → replicas behind.
+    pub fn behind_replicas(&self) -> Assignment {
+        self.behind
+            .iter()
+            .map(|(p, nodes)| (*p, nodes.keys().copied().collect()))
+            .collect()
     }
 }
 
@@ -112,10 +130,21 @@ pub enum Command {
         assignment: Assignment,
         joining: Assignment,
     },
-    /// One ingest: files put and removed together (one generation step).
+    /// One ingest: files put and removed together (one generation step),
+    /// and the replicas that missed some of its writes, marked behind.
+    /// Refused, changing nothing, if that would leave a partition without
+    /// a readable replica.
     RecordIngest {
         put: Vec<CatalogPut>,
         removed: Vec<String>,
+        missed: Vec<(PartitionId, NodeId)>,
+    },
+    /// A behind replica was caught up: its mark is cleared if it is still
+    /// `mark` (a write missed since leaves it behind).
+    CaughtUp {
+        partition: PartitionId,
+        node: NodeId,
+        mark: u64,
     },
 }
 
@@ -205,6 +234,13 @@ impl ClusterState {
                         "partition {p}: a joining replica is not in its replica set"
                     ));
                 }
+                // A replica that stays keeps its mark; one that left drops it.
+                let mut behind = std::mem::take(&mut self.partition_map.behind);
+                for (p, nodes) in behind.iter_mut() {
+                    let replicas = assignment.get(p).map(Vec::as_slice).unwrap_or(&[]);
+                    nodes.retain(|n, _| replicas.contains(n));
+                }
+                behind.retain(|_, nodes| !nodes.is_empty());
                 self.partition_map = PartitionMap {
                     epoch: *epoch,
                     assignment: assignment.clone(),
@@ -213,10 +249,35 @@ impl ClusterState {
                         .filter(|(_, n)| !n.is_empty())
                         .map(|(p, n)| (*p, n.clone()))
                         .collect(),
+                    behind,
+                    marks: self.partition_map.marks,
                 };
                 CommandResult::Ok
             }
-            Command::RecordIngest { put, removed } => {
+            Command::CaughtUp {
+                partition,
+                node,
+                mark,
+            } => {
+                let map = &mut self.partition_map;
+                if let Some(nodes) = map.behind.get_mut(partition) {
+                    if nodes.get(node) == Some(mark) {
+                        nodes.remove(node);
+                    }
+                    if nodes.is_empty() {
+                        map.behind.remove(partition);
+                    }
+                }
+                CommandResult::Ok
+            }
+            Command::RecordIngest {
+                put,
+                removed,
+                missed,
+            } => {
+                if let Err(reason) = self.mark_behind(missed) {
+                    return CommandResult::Rejected(reason);
+                }
                 if put.is_empty() && removed.iter().all(|f| !self.catalog.contains_key(f)) {
                     return CommandResult::Generation(self.generation);
                 }
@@ -236,6 +297,35 @@ impl ClusterState {
                 CommandResult::Generation(self.generation)
             }
         }
+    }
+
+    /// Mark `missed` replicas behind, or change nothing if a partition
+    /// would be left without a readable replica (its only up-to-date
+    /// replicas missed the write: the ingest must fail).
+    fn mark_behind(&mut self, missed: &[(PartitionId, NodeId)]) -> Result<(), String> {
+        if missed.is_empty() {
+            return Ok(());
+        }
+        let mut map = self.partition_map.clone();
+        map.marks += 1;
+        for (p, node) in missed {
+            if map.assignment.get(p).is_some_and(|r| r.contains(node)) {
+                map.behind.entry(*p).or_default().insert(*node, map.marks);
+            }
+        }
+        let readable = map.readable();
+        let lost: Vec<PartitionId> = missed
+            .iter()
+            .map(|(p, _)| *p)
+            .filter(|p| readable.get(p).is_none_or(Vec::is_empty))
+            .collect();
+        if let Some(p) = lost.first() {
+            return Err(format!(
+                "partition {p}: the replicas that missed this ingest's writes were its only up-to-date ones; run the ingest again once they are back"
+            ));
+        }
+        self.partition_map = map;
+        Ok(())
     }
 }
 
@@ -297,23 +387,78 @@ mod tests {
         let first = Command::RecordIngest {
             put,
             removed: vec![],
+            missed: vec![],
         };
         assert_eq!(s.apply(&first), CommandResult::Generation(1));
         let second = Command::RecordIngest {
             put: vec![],
             removed: vec!["a.ex".into(), "nope.ex".into()],
+            missed: vec![],
         };
         assert_eq!(s.apply(&second), CommandResult::Generation(2));
         assert_eq!(s.catalog.keys().collect::<Vec<_>>(), vec!["b.ex"]);
         let nothing = Command::RecordIngest {
             put: vec![],
             removed: vec!["a.ex".into()],
+            missed: vec![],
         };
         assert_eq!(
             s.apply(&nothing),
             CommandResult::Generation(2),
             "no change, no new generation"
         );
+    }
+
+    #[test]
+    fn replicas_that_missed_a_write_serve_no_read_until_caught_up() {
+        let mut s = ClusterState::default();
+        let map = Assignment::from([(0, vec![1, 2]), (1, vec![2, 3])]);
+        s.apply(&Command::AssignPartitions {
+            epoch: 1,
+            assignment: map,
+            joining: Assignment::new(),
+        });
+        let record = |missed: Vec<(PartitionId, NodeId)>| Command::RecordIngest {
+            put: vec![],
+            removed: vec![],
+            missed,
+        };
+        assert_eq!(s.apply(&record(vec![(0, 2)])), CommandResult::Generation(0));
+        assert_eq!(s.partition_map.readable()[&0], vec![1]);
+        assert_eq!(s.partition_map.assignment[&0], vec![1, 2], "still written");
+        let first = s.partition_map.behind[&0][&2];
+        // Node 1 now holds the only up-to-date copy of partition 0: a write
+        // it missed cannot be acknowledged, and nothing changes.
+        assert!(matches!(
+            s.apply(&record(vec![(0, 1), (1, 3)])),
+            CommandResult::Rejected(_)
+        ));
+        assert!(!s.partition_map.behind.contains_key(&1));
+        // Missed again while being caught up: the old mark clears nothing.
+        assert_eq!(s.apply(&record(vec![(0, 2)])), CommandResult::Generation(0));
+        let second = s.partition_map.behind[&0][&2];
+        assert_ne!(first, second);
+        s.apply(&Command::CaughtUp {
+            partition: 0,
+            node: 2,
+            mark: first,
+        });
+        assert_eq!(s.partition_map.readable()[&0], vec![1]);
+        s.apply(&Command::CaughtUp {
+            partition: 0,
+            node: 2,
+            mark: second,
+        });
+        assert_eq!(s.partition_map.readable()[&0], vec![1, 2]);
+        assert!(s.partition_map.behind.is_empty());
+        // A replica that leaves the partition drops its mark.
+        s.apply(&record(vec![(1, 3)]));
+        s.apply(&Command::AssignPartitions {
+            epoch: 2,
+            assignment: Assignment::from([(0, vec![1, 2]), (1, vec![2, 4])]),
+            joining: Assignment::new(),
+        });
+        assert!(s.partition_map.behind.is_empty());
     }
 
     #[test]
