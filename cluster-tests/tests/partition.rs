@@ -172,6 +172,38 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
         String::from_utf8_lossy(&out.stderr).trim()
     );
 
+    // Nor does it answer a read from before the cut: a query sent to it
+    // from inside its host cannot confirm the leader's commit index and
+    // fails, rather than leave out the majority's ingest.
+    let (program, args) = lab.inside(
+        leader,
+        binary("cpg"),
+        vec![
+            "--coordinator".into(),
+            addrs[leader].clone(),
+            "callees".into(),
+            "Shop.Partitioned.during/0".into(),
+        ],
+    );
+    let asked = Instant::now();
+    let out = std::process::Command::new("timeout")
+        .env("CPG_INSECURE", "true")
+        .arg("20")
+        .arg(program)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("cannot confirm it has the latest cluster state"),
+        "the isolated coordinator answered a stale read: {out:?}"
+    );
+    println!(
+        "a read sent to the isolated coordinator: refused after {:?}: {}",
+        asked.elapsed(),
+        stderr.trim()
+    );
+
     // Healed: one leader, one catalog, the minority's write nowhere.
     lab.heal(leader).unwrap();
     let healed = Instant::now();

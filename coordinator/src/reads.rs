@@ -8,7 +8,7 @@
 //! arrived, so a burst of queries costs one quorum round, not one each. A
 //! member that is not the leader asks the leader for the index; while
 //! there is no leader (an election), reads wait for one up to
-//! [`LEADER_WAIT`], then fail with `NotLeader`.
+//! [`LEADER_WAIT`], then fail with `NoQuorum`.
 //!
 //! The leader also reads under its lease: once a quorum confirmed it at
 //! time `t`, followers refuse to vote for anyone else until `t + lease`
@@ -147,7 +147,13 @@ impl ReadIndex {
             };
             match attempt {
                 Ok(index) => return Ok(index),
-                Err(e) if Instant::now() >= give_up => return Err(e),
+                Err(e) if Instant::now() >= give_up => {
+                    return Err(CpgError::NoQuorum {
+                        reason: format!(
+                            "no Raft leader confirmed a read within {LEADER_WAIT:?} ({e})"
+                        ),
+                    })
+                }
                 Err(e) => {
                     tracing::debug!("linearizable read: {e}; waiting for a leader");
                     tokio::time::sleep(Duration::from_millis(50)).await;

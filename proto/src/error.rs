@@ -25,6 +25,11 @@ pub enum CpgError {
     /// client asking to ingest or change the cluster).
     #[error("not allowed: {reason}")]
     Forbidden { reason: String },
+    /// A linearizable read could not be confirmed: no Raft leader answered
+    /// this coordinator in time (an election, or it is cut off from the
+    /// majority). Another coordinator may answer.
+    #[error("this coordinator cannot confirm it has the latest cluster state: {reason}; ask another coordinator, or retry once the Raft group has a leader")]
+    NoQuorum { reason: String },
     /// A fault on the serving side (a disk error, a bug); reported, not hidden.
     #[error("internal error: {0}")]
     Internal(String),
