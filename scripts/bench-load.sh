@@ -3,7 +3,7 @@
 # incremental updates, pattern analyses and feature extraction at once on
 # 1 coordinator + 3 storage nodes holding the Elixir corpus (release build).
 #
-# Usage: CPG_LOAD_SECS=30 scripts/bench-load.sh
+# Usage: CPG_LOAD_SECS=30 [CPG_LOAD_COORDINATORS=3] scripts/bench-load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lib=$(bash scripts/fetch-corpus.sh)
