@@ -1,7 +1,8 @@
 //! The production load of the production-load test (see
 //! `cluster_tests::load`) as a benchmark: release build, 1 coordinator and
 //! 3 storage nodes (P=32, R=2, nodes limited to 1 GB), the Elixir corpus,
-//! `CPG_LOAD_SECS` seconds (default 30). Prints the latency figures for
+//! `CPG_LOAD_SECS` seconds (default 30); `CPG_LOAD_COORDINATORS` (default 1)
+//! coordinators, queries sent to a follower when there are several. Prints the latency figures for
 //! BENCHMARKS.md, and checks every answer against an embedded run of the
 //! final tree afterwards.
 //!
@@ -19,7 +20,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let corpus =
         std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: bench_load CORPUS")?);
     let config = LoadConfig::from_env();
-    let cluster = Cluster::start_roles(1, 3, 32, 2, &[], &["--memory-limit-mb", "1024"]);
+    let coordinators = std::env::var("CPG_LOAD_COORDINATORS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let cluster = Cluster::start_roles(coordinators, 3, 32, 2, &[], &["--memory-limit-mb", "1024"]);
+    println!(
+        "== {coordinators} coordinator(s){}",
+        if coordinators > 1 {
+            ", queries sent to a follower"
+        } else {
+            ""
+        }
+    );
     cluster.must_be_ready(32, Duration::from_secs(60)).await;
     let work = tempfile::tempdir()?;
     let tree = work.path().join("corpus");

@@ -304,10 +304,15 @@ pub async fn run(
     initial: &Snapshot,
     config: &LoadConfig,
 ) -> Result<LoadReport, String> {
+    // With several coordinators, queries go to a follower: its reads ask
+    // the leader for the commit index (the leader reads under its lease).
+    let leader = cluster.leader().await;
     let address = cluster
         .coordinators
-        .first()
-        .map(|c| c.addr.clone())
+        .iter()
+        .enumerate()
+        .find(|(i, _)| cluster.coordinators.len() == 1 || Some(*i) != leader)
+        .map(|(_, c)| c.addr.clone())
         .ok_or("the cluster has no coordinator")?;
     let coordinators = cluster.coordinator_list();
     let stop = Arc::new(AtomicBool::new(false));
