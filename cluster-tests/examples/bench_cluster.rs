@@ -50,12 +50,7 @@ async fn ingest_tree(cluster: &Cluster, dir: &std::path::Path) -> Duration {
     let view = cluster.view().await.expect("a coordinator answers");
     let clients: HashMap<u64, Arc<NodeClient>> = Cluster::node_addresses(&view)
         .into_iter()
-        .map(|(id, a)| {
-            (
-                id,
-                Arc::new(NodeClient::new(id, a.parse().expect("address"))),
-            )
-        })
+        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
         .collect();
     let sources = embedded::read_sources(dir).expect("readable tree");
     let deadline = Duration::from_secs(120);

@@ -453,7 +453,7 @@ async fn corpus_on_real_processes_survives_kill_9() {
     let view = cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let clients: HashMap<u64, Arc<NodeClient>> = Cluster::node_addresses(&view)
         .into_iter()
-        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a.parse().unwrap()))))
+        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
         .collect();
 
     let root = corpus();
@@ -1348,7 +1348,7 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
     let view = cluster.view().await.unwrap();
     let clients: HashMap<u64, Arc<NodeClient>> = cluster_tests::Cluster::node_addresses(&view)
         .into_iter()
-        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a.parse().unwrap()))))
+        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
         .collect();
     // Node 2's replicas hold exactly what their peers hold.
     for (p, replicas) in &view.assignment {
@@ -1570,7 +1570,7 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     // Node 2's replicas hold what their peers hold...
     let clients: HashMap<u64, Arc<NodeClient>> = Cluster::node_addresses(&view)
         .into_iter()
-        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a.parse().unwrap()))))
+        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
         .collect();
     for p in &behind {
         let mut held = Vec::new();
@@ -1603,4 +1603,59 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     for c in &cluster.coordinators {
         assert_same_at(&c.addr, &expected, "with node 2's peer down").await;
     }
+}
+
+/// The daemons run from TOML configuration files (what systemd units and
+/// deploy/config use), a `CPG_*` variable overriding a key of the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_run_from_configuration_files_with_environment_overrides() {
+    let root = tempfile::tempdir().unwrap();
+    let c_addr = format!("127.0.0.1:{}", cluster_tests::free_port());
+    let n_addr = format!("127.0.0.1:{}", cluster_tests::free_port());
+    let (c_dir, n_dir) = (root.path().join("c1"), root.path().join("n1"));
+    let c_toml = root.path().join("coordinator.toml");
+    let n_toml = root.path().join("node.toml");
+    std::fs::write(
+        &c_toml,
+        format!(
+            "id = 1\nlisten = \"{c_addr}\"\ndata-dir = \"{}\"\ninit = [\"1={c_addr}\"]\npartitions = 64\nreplication = 1\nheartbeat_ms = 100\ninsecure = true\n",
+            c_dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &n_toml,
+        format!(
+            "id = 1\nlisten = \"{n_addr}\"\ndata-dir = \"{}\"\ncoordinator = [\"{c_addr}\"]\nheartbeat-ms = 200\ninsecure = true\n",
+            n_dir.display()
+        ),
+    )
+    .unwrap();
+    let env = |vars: &[&str], binary: &str, config: &Path| -> Vec<String> {
+        let mut args: Vec<String> = vars.iter().map(|v| v.to_string()).collect();
+        args.push(cluster_tests::binary(binary).display().to_string());
+        args.extend(["--config".to_string(), config.display().to_string()]);
+        args
+    };
+    let coordinator = cluster_tests::Proc::launch(
+        1,
+        c_addr.clone(),
+        c_dir,
+        "env".into(),
+        env(&["CPG_PARTITIONS=8"], "cpg-coordinator", &c_toml),
+    );
+    let node = cluster_tests::Proc::launch(
+        1,
+        n_addr,
+        n_dir,
+        "env".into(),
+        env(&[], "cpg-node", &n_toml),
+    );
+    let cluster = Cluster::of_processes(vec![coordinator], vec![node], root);
+    // 8 partitions: the environment's, not the file's 64.
+    let view = cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    assert_eq!((view.partitions, view.replication), (8, 1), "{view:?}");
+    let (_work, tree) = cluster_tests::example_copy();
+    cpg(&["--coordinator", &c_addr, "ingest", tree.to_str().unwrap()]);
+    assert_same_at(&c_addr, &expected_answers(&tree), "configured from files").await;
 }

@@ -91,7 +91,7 @@ async fn stored(cluster: &Cluster) -> BTreeMap<u64, BTreeMap<String, u64>> {
     let view = cluster.view().await.expect("the cluster's view");
     let mut out = BTreeMap::new();
     for (id, address) in Cluster::node_addresses(&view) {
-        let client = NodeClient::new(id, address.parse().expect("a node address"));
+        let client = NodeClient::new(id, address);
         let mut one = std::collections::HashMap::new();
         one.insert(id, std::sync::Arc::new(client));
         let mine: BTreeMap<u32, Vec<u64>> = view

@@ -1130,11 +1130,9 @@ fn node_clients(view: &ClusterView) -> Result<HashMap<u64, Arc<NodeClient>>> {
     }
     let mut clients = HashMap::new();
     for n in &view.nodes {
-        let addr = n
-            .address
-            .parse()
-            .with_context(|| format!("node {} has a bad address {:?}", n.id, n.address))?;
-        clients.insert(n.id, Arc::new(NodeClient::new(n.id, addr)));
+        proto::wire::check_address(&n.address)
+            .map_err(|e| anyhow::anyhow!("node {} has a bad address: {e}", n.id))?;
+        clients.insert(n.id, Arc::new(NodeClient::new(n.id, &n.address)));
     }
     Ok(clients)
 }

@@ -20,47 +20,51 @@ use crate::service::{self, Coordinator, CoordinatorConfig};
     about = "A coordinator of a cpg cluster: Raft-replicated partition metadata and placement."
 )]
 pub struct Args {
+    /// A TOML file of settings: keys are these flags' names (`data-dir`);
+    /// a CPG_* environment variable overrides a key, a flag both.
+    #[arg(long, env = "CPG_CONFIG")]
+    pub config: Option<PathBuf>,
     /// This coordinator's id in the Raft group.
-    #[arg(long)]
+    #[arg(long, env = "CPG_ID")]
     pub id: u64,
     /// Address to serve on (Raft peers, nodes and clients).
-    #[arg(long, default_value = "127.0.0.1:7000")]
+    #[arg(long, env = "CPG_LISTEN", default_value = "127.0.0.1:7000")]
     pub listen: String,
     /// Address others reach this coordinator at (default: the listen address).
-    #[arg(long)]
+    #[arg(long, env = "CPG_ADVERTISE")]
     pub advertise: Option<String>,
     /// Where the Raft log, vote and snapshots are kept.
-    #[arg(long)]
+    #[arg(long, env = "CPG_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Create the cluster with these members (`1=host:port,2=host:port,...`);
     /// give it to one member, once. Ignored when the group already exists.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, env = "CPG_INIT", value_delimiter = ',')]
     pub init: Vec<String>,
     /// Partition count P, fixed at creation.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "CPG_PARTITIONS", default_value_t = 64)]
     pub partitions: u32,
     /// Replication factor R.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, env = "CPG_REPLICATION", default_value_t = 2)]
     pub replication: u32,
     /// Virtual nodes per storage node on the hash ring.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, env = "CPG_VNODES", default_value_t = 128)]
     pub vnodes: u32,
     /// Raft heartbeat interval in milliseconds. A follower that hears
     /// nothing waits out the leader's lease (5×) and an election timeout
     /// (3–5×): a dead leader is replaced within 8–10× this. Raise it on
     /// links slower than a LAN.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, env = "CPG_HEARTBEAT_MS", default_value_t = 200)]
     pub heartbeat_ms: u64,
     /// Lifetime of a cached analysis answer in seconds; expired answers are
     /// swept periodically (every quarter of it) and by `cpg cache cleanup`.
-    #[arg(long, default_value_t = service::CACHE_TTL.as_secs())]
+    #[arg(long, env = "CPG_CACHE_TTL_SECS", default_value_t = service::CACHE_TTL.as_secs())]
     pub cache_ttl_secs: u64,
     /// Seconds between periodic cache sweeps (default: a quarter of the
     /// TTL; 0 turns them off, leaving `cpg cache cleanup`).
-    #[arg(long)]
+    #[arg(long, env = "CPG_CACHE_SWEEP_SECS")]
     pub cache_sweep_secs: Option<u64>,
     /// Serve Prometheus metrics at http://ADDR/metrics.
-    #[arg(long)]
+    #[arg(long, env = "CPG_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
     /// Resident memory (MB) to stay under: above 80% the answer cache is
     /// dropped, above 90% whole-graph analyses are refused until it falls.
@@ -68,15 +72,15 @@ pub struct Args {
     pub memory_limit_mb: Option<u64>,
     /// Seconds without a heartbeat before a storage node is suspect (reads
     /// go to its peers first; it keeps its partitions).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, env = "CPG_SUSPECT_AFTER_SECS", default_value_t = 3)]
     pub suspect_after_secs: u64,
     /// Seconds without a heartbeat before a storage node is gone and its
     /// partitions are copied to other nodes to restore the replication
     /// factor. Longer than a restart, so a flapping node moves nothing.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "CPG_DOWN_AFTER_SECS", default_value_t = 30)]
     pub down_after_secs: u64,
     /// Pause between two partition copies of a move, in milliseconds.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, env = "CPG_MOVE_THROTTLE_MS", default_value_t = 20)]
     pub move_throttle_ms: u64,
     /// Certificates of this process and the cluster's CA (`ca.crt`,
     /// `node.crt`, `node.key`; made with `cpg cert`): every link is mutual

@@ -401,14 +401,14 @@ impl QueryEngine {
         clients.retain(|id, c| {
             view.nodes
                 .iter()
-                .any(|n| n.id == *id && n.address == c.addr.to_string())
+                .any(|n| n.id == *id && n.address == c.addr)
         });
         for n in &view.nodes {
             if clients.contains_key(&n.id) {
                 continue;
             }
-            if let Ok(addr) = n.address.parse() {
-                clients.insert(n.id, Arc::new(NodeClient::new(n.id, addr)));
+            if proto::wire::check_address(&n.address).is_ok() {
+                clients.insert(n.id, Arc::new(NodeClient::new(n.id, &n.address)));
             }
         }
         clients.clone()

@@ -556,11 +556,9 @@ impl Coordinator {
 
     /// A storage node joins (or rejoins): recorded, then placed.
     pub async fn register(&self, id: u64, address: String) -> Result<ClusterView, CpgError> {
-        if address.is_empty() {
-            return Err(CpgError::InvalidInput {
-                reason: "a node must register with the address it serves on".into(),
-            });
-        }
+        proto::wire::check_address(&address).map_err(|e| CpgError::InvalidInput {
+            reason: format!("a node must register with the address it serves on: {e}"),
+        })?;
         self.write(Command::RegisterNode {
             id,
             address,
@@ -811,10 +809,8 @@ impl CoordinatorService for CoordinatorServer {
 
     async fn add_node(self, _: Context, id: u64, address: String) -> Result<ClusterView, CpgError> {
         self.1.allows(Role::ReadWrite, "add node")?;
-        let addr: std::net::SocketAddr = address.parse().map_err(|_| CpgError::InvalidInput {
-            reason: format!("{address:?} is not an IP address and port"),
-        })?;
-        let health = NodeClient::new(id, addr)
+        proto::wire::check_address(&address).map_err(|reason| CpgError::InvalidInput { reason })?;
+        let health = NodeClient::new(id, &address)
             .call(HEALTH_DEADLINE, |c, ctx| async move {
                 c.health(ctx).await.map(Ok)
             })

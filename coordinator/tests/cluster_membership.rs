@@ -220,12 +220,7 @@ async fn nodes_join_through_raft_and_the_cluster_serves_what_embedded_does() {
     let clients: HashMap<u64, Arc<NodeClient>> = view
         .nodes
         .iter()
-        .map(|n| {
-            (
-                n.id,
-                Arc::new(NodeClient::new(n.id, n.address.parse().unwrap())),
-            )
-        })
+        .map(|n| (n.id, Arc::new(NodeClient::new(n.id, &n.address))))
         .collect();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
     let sources = embedded::read_sources(&example).unwrap();

@@ -16,23 +16,27 @@ use crate::service::{self, Node, NodeConfig};
     about = "A storage node of a cpg cluster: holds CPG partitions and answers queries on them."
 )]
 pub struct Args {
+    /// A TOML file of settings: keys are these flags' names (`data-dir`);
+    /// a CPG_* environment variable overrides a key, a flag both.
+    #[arg(long, env = "CPG_CONFIG")]
+    pub config: Option<PathBuf>,
     /// This node's id, unique in the cluster.
-    #[arg(long)]
+    #[arg(long, env = "CPG_ID")]
     pub id: u64,
     /// Address to serve on.
-    #[arg(long, default_value = "127.0.0.1:7100")]
+    #[arg(long, env = "CPG_LISTEN", default_value = "127.0.0.1:7100")]
     pub listen: String,
     /// Address others reach this node at (default: the listen address).
-    #[arg(long)]
+    #[arg(long, env = "CPG_ADVERTISE")]
     pub advertise: Option<String>,
     /// Where the node keeps its partitions.
-    #[arg(long)]
+    #[arg(long, env = "CPG_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Coordinator addresses, comma-separated.
     #[arg(long, env = "CPG_COORDINATOR", value_delimiter = ',', required = true)]
     pub coordinator: Vec<String>,
     /// Heartbeat interval in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, env = "CPG_HEARTBEAT_MS", default_value_t = 1000)]
     pub heartbeat_ms: u64,
     /// Resident memory (MB) the node should stay under; `cpg health` reports
     /// the node degraded above 80% of it.
@@ -40,18 +44,18 @@ pub struct Args {
     pub memory_limit_mb: Option<u64>,
     /// A partition rebuilds its tables when more than this share of its
     /// rows are deleted (0..=1).
-    #[arg(long, default_value_t = service::DEFRAG_THRESHOLD)]
+    #[arg(long, env = "CPG_DEFRAG_THRESHOLD", default_value_t = service::DEFRAG_THRESHOLD)]
     pub defrag_threshold: f64,
     /// Lifetime of cached results in seconds; expired ones are swept
     /// periodically (every quarter of it) and by `cpg cache cleanup`.
-    #[arg(long, default_value_t = service::CACHE_TTL.as_secs())]
+    #[arg(long, env = "CPG_CACHE_TTL_SECS", default_value_t = service::CACHE_TTL.as_secs())]
     pub cache_ttl_secs: u64,
     /// Seconds between periodic cache sweeps (default: a quarter of the
     /// TTL; 0 turns them off, leaving `cpg cache cleanup`).
-    #[arg(long)]
+    #[arg(long, env = "CPG_CACHE_SWEEP_SECS")]
     pub cache_sweep_secs: Option<u64>,
     /// Serve Prometheus metrics at http://ADDR/metrics.
-    #[arg(long)]
+    #[arg(long, env = "CPG_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
     /// Certificates of this process and the cluster's CA (`ca.crt`,
     /// `node.crt`, `node.key`; made with `cpg cert`): every link is mutual

@@ -130,13 +130,13 @@ impl Node {
         }
         {
             let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-            peers.retain(|id, c| map.nodes.get(id).is_some_and(|a| *a == c.addr.to_string()));
+            peers.retain(|id, c| map.nodes.get(id).is_some_and(|a| *a == c.addr));
             for (id, address) in &map.nodes {
                 if *id == self.id || peers.contains_key(id) {
                     continue;
                 }
-                if let Ok(addr) = address.parse() {
-                    peers.insert(*id, Arc::new(NodeClient::new(*id, addr)));
+                if proto::wire::check_address(address).is_ok() {
+                    peers.insert(*id, Arc::new(NodeClient::new(*id, address)));
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! of connections (`wire`). No logic beyond parsing and display helpers.
 
 pub mod certs;
+pub mod config;
 pub mod coordinator_api;
 pub mod error;
 pub mod fragment;

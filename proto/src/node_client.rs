@@ -6,7 +6,6 @@
 //! backoff), so a restarted node is reached again without the caller noticing.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::node_api::NodeServiceClient;
@@ -20,7 +19,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct NodeClient {
     pub node_id: u64,
-    pub addr: SocketAddr,
+    /// `host:port`: an IP address or a name resolved at each dial (a
+    /// container's or a Kubernetes pod's DNS name).
+    pub addr: String,
     /// The live connection, if any. Cloning a tarpc client is cheap; the lock
     /// is only held to read or replace it, never across a call.
     conn: tokio::sync::Mutex<Option<NodeServiceClient>>,
@@ -45,10 +46,10 @@ impl std::fmt::Display for CallError {
 }
 
 impl NodeClient {
-    pub fn new(node_id: u64, addr: SocketAddr) -> NodeClient {
+    pub fn new(node_id: u64, addr: impl std::fmt::Display) -> NodeClient {
         NodeClient {
             node_id,
-            addr,
+            addr: addr.to_string(),
             conn: tokio::sync::Mutex::new(None),
         }
     }
@@ -58,7 +59,7 @@ impl NodeClient {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let transport = crate::wire::dial(&self.addr.to_string(), CONNECT_TIMEOUT)
+        let transport = crate::wire::dial(&self.addr, CONNECT_TIMEOUT)
             .await
             .map_err(|e| {
                 CallError::Unreachable(format!("node {} at {}: {e}", self.node_id, self.addr))

@@ -312,6 +312,29 @@ const GREETING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 
 /// Dial `address`, giving up after `timeout`; both ends check they speak
 /// the same protocol version before anything else is sent.
+/// Whether `address` is `host:port` (an IP address or a DNS name, and a
+/// port number): what a process may advertise and peers dial.
+pub fn check_address(address: &str) -> Result<(), String> {
+    if address.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let bad = || format!("{address:?} is not HOST:PORT (an IP address or a host name, and a port)");
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    let name_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if name_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
 pub async fn dial<Item, SinkItem>(
     address: &str,
     timeout: std::time::Duration,
@@ -414,6 +437,25 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::check_address;
+
+    #[test]
+    fn addresses_are_ips_or_host_names_with_a_port() {
+        for ok in [
+            "127.0.0.1:7000",
+            "[::1]:7000",
+            "n1:7100",
+            "cpg-node-0.cpg-node:7100",
+        ] {
+            assert_eq!(check_address(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "", "n1", ":7000", "n1:", "n1:70000", "a b:1", "x..y:1", "../etc:1",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

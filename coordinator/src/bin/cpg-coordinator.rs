@@ -1,10 +1,8 @@
 //! `cpg-coordinator`: parse flags, run the coordinator, report errors.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = coordinator::daemon::Args::parse();
+    let args: coordinator::daemon::Args = proto::config::parse();
     proto::logging::init();
     match coordinator::daemon::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,10 +1,8 @@
 //! `cpg-node`: parse flags, run the node, report errors.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = node::daemon::Args::parse();
+    let args: node::daemon::Args = proto::config::parse();
     proto::logging::init();
     match node::daemon::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
