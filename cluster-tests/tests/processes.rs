@@ -1652,6 +1652,38 @@ async fn daemons_run_from_configuration_files_with_environment_overrides() {
         env(&[], "cpg-node", &n_toml),
     );
     let cluster = Cluster::of_processes(vec![coordinator], vec![node], root);
+    // `cpg cluster wait` waits for a coordinator that is still starting,
+    // and says what is missing when the cluster is not ready in time.
+    let ready = cpg(&[
+        "--coordinator",
+        &c_addr,
+        "cluster",
+        "wait",
+        "--timeout-secs",
+        "60",
+    ]);
+    assert!(
+        ready.starts_with("ready: 1 nodes up, 8 partitions"),
+        "{ready}"
+    );
+    let out = cluster_tests::cpg_command()
+        .args([
+            "--coordinator",
+            &c_addr,
+            "cluster",
+            "wait",
+            "--nodes",
+            "3",
+            "--timeout-secs",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("1 of 3 storage nodes up"),
+        "{stderr}"
+    );
     // 8 partitions: the environment's, not the file's 64.
     let view = cluster.must_be_ready(8, Duration::from_secs(60)).await;
     assert_eq!((view.partitions, view.replication), (8, 1), "{view:?}");

@@ -231,6 +231,47 @@ pub enum ClusterAction {
     /// Take coordinator ID out of the Raft group (joint consensus); its
     /// process can be stopped afterwards.
     RemoveCoordinator { id: u64 },
+    /// Wait until the cluster is ready for work: a Raft leader, at least
+    /// --nodes storage nodes up, every partition on its replicas with none
+    /// moving or behind. Coordinators that do not answer yet are waited
+    /// for (containers and services starting). For scripts and CI.
+    Wait {
+        /// Storage nodes that must be up.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// Give up after this many seconds (exit status 1).
+        #[arg(long, default_value_t = 120)]
+        timeout_secs: u64,
+    },
+}
+
+/// What keeps `view` from being ready for work, if anything.
+fn not_ready(view: &ClusterView, nodes: usize) -> Option<String> {
+    let up = view.nodes.iter().filter(|n| n.state == "up").count();
+    if view.leader.is_none() {
+        return Some("no Raft leader yet".into());
+    }
+    if up < nodes {
+        return Some(format!("{up} of {nodes} storage nodes up"));
+    }
+    let replicas = (view.replication as usize).min(up).max(1);
+    let placed = (0..view.partitions)
+        .filter(|p| view.assignment.get(p).is_some_and(|r| r.len() >= replicas))
+        .count();
+    if placed < view.partitions as usize {
+        return Some(format!(
+            "{placed} of {} partitions on {replicas} replicas",
+            view.partitions
+        ));
+    }
+    if !view.joining.is_empty() || !view.behind.is_empty() {
+        return Some(format!(
+            "{} partitions moving, {} with replicas behind",
+            view.joining.len(),
+            view.behind.len()
+        ));
+    }
+    None
 }
 
 #[derive(Debug, Subcommand)]
@@ -641,6 +682,39 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
     };
     let moving = |v: &ClusterView| format!("{} partitions moving", v.joining.len());
     match action {
+        ClusterAction::Wait {
+            nodes,
+            timeout_secs,
+        } => {
+            let wait = Duration::from_secs(timeout_secs);
+            let deadline = Instant::now() + wait;
+            let mut said = String::new();
+            loop {
+                let why = match runtime.block_on(view_of(coordinators)) {
+                    Ok(view) => match not_ready(&view, nodes) {
+                        None => {
+                            return write_stdout(&format!(
+                                "ready: {} nodes up, {} partitions on {} replicas, leader {}\n",
+                                view.nodes.iter().filter(|n| n.state == "up").count(),
+                                view.partitions,
+                                view.replication,
+                                view.leader.as_deref().unwrap_or("?")
+                            ))
+                        }
+                        Some(why) => why,
+                    },
+                    Err(e) => format!("no coordinator answers ({e})"),
+                };
+                if why != said {
+                    eprintln!("cpg: waiting: {why}");
+                    said = why;
+                }
+                if Instant::now() > deadline {
+                    bail!("the cluster at {} is not ready after {wait:?}: {said}; is every process started? (`cpg cluster status` shows the nodes; `cpg dev-cluster up` starts a local cluster)", coordinators.join(","));
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
         ClusterAction::Status { json } => {
             // A linearizable read: what the leader confirms with a quorum.
             let view = runtime
