@@ -1626,7 +1626,9 @@ async fn daemons_run_from_configuration_files_with_environment_overrides() {
     std::fs::write(
         &n_toml,
         format!(
-            "id = 1\nlisten = \"{n_addr}\"\ndata-dir = \"{}\"\ncoordinator = [\"{c_addr}\"]\nheartbeat-ms = 200\ninsecure = true\n",
+            "id = 1\nlisten = \"{n_addr}\"\nadvertise = \"{}\"\ndata-dir = \"{}\"\ncoordinator = [\"{c_addr}\"]\nheartbeat-ms = 200\ninsecure = true\n",
+            // A host name, as containers and Kubernetes pods advertise.
+            n_addr.replace("127.0.0.1", "localhost"),
             n_dir.display()
         ),
     )
