@@ -258,6 +258,7 @@ pub fn heavy_queries() -> Vec<(&'static str, Query)> {
             },
         ),
         ("features", Query::Features),
+        ("module graph", Query::ModuleGraph),
     ]
 }
 

@@ -41,7 +41,11 @@ fn cpg(args: &[&str]) -> String {
 fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
     let built = embedded::build(root).unwrap();
     let snapshot = Snapshot::of_build(&built);
-    let mut queries = vec![Query::Analyze { top: 15 }, Query::CallGraph];
+    let mut queries = vec![
+        Query::Analyze { top: 15 },
+        Query::CallGraph,
+        Query::ModuleGraph,
+    ];
     let Ok(QueryResult::Analyze(report)) = answer(&snapshot, &Query::Analyze { top: 3 })
         .map(|a| std::sync::Arc::unwrap_or_clone(a.result))
     else {
@@ -633,6 +637,25 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
         "csv",
     ]);
     assert_eq!(on_cluster, embedded);
+    for format in ["graphml", "dot", "json", "csv"] {
+        let embedded = run(&[
+            "export",
+            "module-graph",
+            example.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        let on_cluster = run(&[
+            "--coordinator",
+            &joined,
+            "export",
+            "module-graph",
+            "--format",
+            format,
+        ]);
+        assert_eq!(on_cluster, embedded, "module graph as {format}");
+        assert!(embedded.contains("Shop.Orders"), "{format}: {embedded}");
+    }
     // The environment variable works like the flag, and any coordinator will do.
     let out = cluster_tests::cpg_command()
         .env("CPG_COORDINATOR", &coordinators[2])

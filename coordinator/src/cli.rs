@@ -477,6 +477,17 @@ pub enum ExportKind {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// The module graph: every module with its PageRank, betweenness,
+    /// community and cycle, every dependency edge with its kinds (CSV: the
+    /// edges).
+    ModuleGraph {
+        path: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -484,6 +495,8 @@ pub enum Format {
     Csv,
     Json,
     Dot,
+    /// GraphML, for Gephi, yEd or NetworkX.
+    Graphml,
 }
 
 #[derive(Debug, clap::Args)]
@@ -537,6 +550,14 @@ pub fn run(cli: Cli) -> Result<()> {
                     output,
                 },
         } => export_call_graph(&coordinators, path, format, output),
+        Command::Export {
+            what:
+                ExportKind::ModuleGraph {
+                    path,
+                    format,
+                    output,
+                },
+        } => export_module_graph(&coordinators, path, format, output),
         Command::Callers(args) => walk(&coordinators, args, true),
         Command::Callees(args) => walk(&coordinators, args, false),
         Command::Ingest { path } => ingest(&coordinators, &path),
@@ -1417,6 +1438,26 @@ fn export_call_graph(
         Format::Csv => report::render_csv(&rows),
         Format::Json => serde_json::to_string_pretty(&rows)? + "\n",
         Format::Dot => report::render_dot(&rows),
+        Format::Graphml => report::render_calls_graphml(&rows),
+    };
+    write_output(output, &text)
+}
+
+fn export_module_graph(
+    coordinators: &[String],
+    path: Option<PathBuf>,
+    format: Format,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let answer = ask(coordinators, path, Query::ModuleGraph)?;
+    let QueryResult::ModuleGraph(graph) = Arc::unwrap_or_clone(answer.result) else {
+        bail!("the coordinator answered a module-graph query with something else");
+    };
+    let text = match format {
+        Format::Csv => report::render_module_csv(&graph),
+        Format::Json => serde_json::to_string_pretty(&graph)? + "\n",
+        Format::Dot => report::render_module_dot(&graph),
+        Format::Graphml => report::render_module_graphml(&graph),
     };
     write_output(output, &text)
 }

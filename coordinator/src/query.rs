@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use partition::analysis::{
     centrality, dead_code, features, function_cycles, function_impact, label_propagation, louvain,
-    modularity, module_cycles, module_impact, paths, smells, taint, CallGraph, NameGraph,
+    modularity, module_cycles, module_graph, module_impact, paths, smells, taint, CallGraph,
+    NameGraph,
 };
 use partition::store::StoreStats;
 use partition::vitals::LatencyWindow;
@@ -243,6 +244,7 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
             QueryResult::Impact(Box::new(found))
         }
         Query::Features => QueryResult::Features(features(&snapshot.summaries, graph)),
+        Query::ModuleGraph => QueryResult::ModuleGraph(module_graph(&snapshot.summaries, graph)),
         Query::Taint { rules } => QueryResult::Taint(taint(graph, &snapshot.summaries, rules)),
         Query::Smells { thresholds } => {
             QueryResult::Smells(smells(&snapshot.summaries, graph, thresholds))
@@ -721,6 +723,7 @@ mod tests {
                 thresholds: proto::SmellThresholds::default(),
             },
             Query::Features,
+            Query::ModuleGraph,
             Query::DeadCode { entries: vec![] },
             Query::Communities {
                 algorithm: CommunityAlgorithm::Louvain,

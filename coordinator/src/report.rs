@@ -10,7 +10,7 @@ pub use proto::{AnalyzeReport, CallRow};
 use proto::{
     Centrality, Communities, Cycles, DeadFunction, FeatureRow, Impact, Paths, Smell, Taint,
 };
-use proto::{Diagnostic, ModuleSummary};
+use proto::{Diagnostic, ModuleGraph, ModuleSummary};
 
 pub fn analyze_report(
     stats: StoreStats,
@@ -486,4 +486,238 @@ pub fn render_features_csv(rows: &[FeatureRow]) -> String {
         );
     }
     s
+}
+
+/// XML text and attribute values.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const GRAPHML_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd\">\n";
+
+/// GraphML (Gephi, yEd, NetworkX): one node per function, one edge per
+/// distinct caller→callee pair with the number of call sites as `weight`.
+pub fn render_calls_graphml(rows: &[CallRow]) -> String {
+    let mut pairs: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    let mut nodes: std::collections::BTreeMap<String, (String, String, u16)> = Default::default();
+    for r in rows {
+        let from = format!(
+            "{}.{}/{}",
+            r.caller_module, r.caller_function, r.caller_arity
+        );
+        let to = format!(
+            "{}.{}/{}",
+            r.callee_module, r.callee_function, r.callee_arity
+        );
+        nodes.entry(from.clone()).or_insert_with(|| {
+            (
+                r.caller_module.clone(),
+                r.caller_function.clone(),
+                r.caller_arity,
+            )
+        });
+        nodes.entry(to.clone()).or_insert_with(|| {
+            (
+                r.callee_module.clone(),
+                r.callee_function.clone(),
+                r.callee_arity,
+            )
+        });
+        *pairs.entry((from, to)).or_default() += 1;
+    }
+    let mut s = String::from(GRAPHML_HEAD);
+    s.push_str("  <key id=\"module\" for=\"node\" attr.name=\"module\" attr.type=\"string\"/>\n");
+    s.push_str(
+        "  <key id=\"function\" for=\"node\" attr.name=\"function\" attr.type=\"string\"/>\n",
+    );
+    s.push_str("  <key id=\"arity\" for=\"node\" attr.name=\"arity\" attr.type=\"int\"/>\n");
+    s.push_str("  <key id=\"weight\" for=\"edge\" attr.name=\"weight\" attr.type=\"int\"/>\n");
+    s.push_str("  <graph id=\"calls\" edgedefault=\"directed\">\n");
+    for (id, (module, function, arity)) in &nodes {
+        let _ = writeln!(
+            s,
+            "    <node id=\"{}\"><data key=\"module\">{}</data><data key=\"function\">{}</data><data key=\"arity\">{arity}</data></node>",
+            xml(id),
+            xml(module),
+            xml(function)
+        );
+    }
+    for (i, ((from, to), n)) in pairs.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "    <edge id=\"e{i}\" source=\"{}\" target=\"{}\"><data key=\"weight\">{n}</data></edge>",
+            xml(from),
+            xml(to)
+        );
+    }
+    s.push_str("  </graph>\n</graphml>\n");
+    s
+}
+
+/// Graphviz: one node per module (labelled with its community, cycles in
+/// red), one edge per module edge (compile-time ones dashed).
+pub fn render_module_dot(g: &ModuleGraph) -> String {
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut s =
+        String::from("digraph modules {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
+    for m in &g.modules {
+        let color = if m.cycle.is_some() { ", color=red" } else { "" };
+        let _ = writeln!(
+            s,
+            "  \"{}\" [tooltip=\"community {}, pagerank {:.4}\"{color}];",
+            esc(&m.name),
+            m.community,
+            m.pagerank
+        );
+    }
+    for e in &g.edges {
+        let style = if e.compile_time { ", style=dashed" } else { "" };
+        let _ = writeln!(
+            s,
+            "  \"{}\" -> \"{}\" [label=\"{}\"{style}];",
+            esc(&e.from),
+            esc(&e.to),
+            esc(&e.kinds.join(","))
+        );
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// GraphML of the module graph with every figure as a node attribute
+/// (Gephi sizes and colours by them).
+pub fn render_module_graphml(g: &ModuleGraph) -> String {
+    let mut s = String::from(GRAPHML_HEAD);
+    for (id, ty) in [
+        ("file", "string"),
+        ("line", "int"),
+        ("functions", "int"),
+        ("in_degree", "int"),
+        ("out_degree", "int"),
+        ("pagerank", "double"),
+        ("betweenness", "double"),
+        ("community", "int"),
+        ("cycle", "int"),
+    ] {
+        let _ = writeln!(
+            s,
+            "  <key id=\"{id}\" for=\"node\" attr.name=\"{id}\" attr.type=\"{ty}\"/>"
+        );
+    }
+    s.push_str("  <key id=\"kinds\" for=\"edge\" attr.name=\"kinds\" attr.type=\"string\"/>\n");
+    s.push_str("  <key id=\"compile_time\" for=\"edge\" attr.name=\"compile_time\" attr.type=\"boolean\"/>\n");
+    s.push_str("  <graph id=\"modules\" edgedefault=\"directed\">\n");
+    for m in &g.modules {
+        let cycle = m
+            .cycle
+            .map(|c| format!("<data key=\"cycle\">{c}</data>"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "    <node id=\"{}\"><data key=\"file\">{}</data><data key=\"line\">{}</data><data key=\"functions\">{}</data><data key=\"in_degree\">{}</data><data key=\"out_degree\">{}</data><data key=\"pagerank\">{}</data><data key=\"betweenness\">{}</data><data key=\"community\">{}</data>{cycle}</node>",
+            xml(&m.name),
+            xml(&m.file),
+            m.line,
+            m.functions,
+            m.in_degree,
+            m.out_degree,
+            m.pagerank,
+            m.betweenness,
+            m.community
+        );
+    }
+    for (i, e) in g.edges.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "    <edge id=\"e{i}\" source=\"{}\" target=\"{}\"><data key=\"kinds\">{}</data><data key=\"compile_time\">{}</data></edge>",
+            xml(&e.from),
+            xml(&e.to),
+            xml(&e.kinds.join(",")),
+            e.compile_time
+        );
+    }
+    s.push_str("  </graph>\n</graphml>\n");
+    s
+}
+
+/// The module graph's edges as CSV: `from,to,kinds,compile_time` (kinds
+/// separated by `;`).
+pub fn render_module_csv(g: &ModuleGraph) -> String {
+    let mut s = String::from("from,to,kinds,compile_time\n");
+    for e in &g.edges {
+        let _ = writeln!(
+            s,
+            "{},{},{},{}",
+            csv_field(&e.from),
+            csv_field(&e.to),
+            csv_field(&e.kinds.join(";")),
+            e.compile_time
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::{ModuleEdge, ModuleNode};
+
+    fn node(name: &str, cycle: Option<u32>) -> ModuleNode {
+        ModuleNode {
+            name: name.into(),
+            file: "lib/a&b.ex".into(),
+            line: 1,
+            functions: 2,
+            in_degree: 1,
+            out_degree: 1,
+            pagerank: 0.5,
+            betweenness: 0.0,
+            community: 0,
+            cycle,
+        }
+    }
+
+    #[test]
+    fn module_graph_exports_escape_and_keep_every_node_and_edge() {
+        let g = ModuleGraph {
+            modules: vec![node("A<\"x\">", Some(0)), node("B", None)],
+            edges: vec![ModuleEdge {
+                from: "A<\"x\">".into(),
+                to: "B".into(),
+                kinds: vec!["call".into(), "import".into()],
+                compile_time: true,
+            }],
+        };
+        let graphml = render_module_graphml(&g);
+        assert_eq!(graphml.matches("<node ").count(), 2);
+        assert_eq!(graphml.matches("<edge ").count(), 1);
+        assert!(
+            graphml.contains("id=\"A&lt;&quot;x&quot;&gt;\""),
+            "{graphml}"
+        );
+        assert!(graphml.contains("lib/a&amp;b.ex"));
+        assert!(graphml.contains("<data key=\"cycle\">0</data>"));
+        let dot = render_module_dot(&g);
+        assert!(
+            dot.contains("\"A<\\\"x\\\">\" -> \"B\" [label=\"call,import\", style=dashed];"),
+            "{dot}"
+        );
+        assert_eq!(
+            render_module_csv(&g),
+            "from,to,kinds,compile_time\n\"A<\"\"x\"\">\",B,call;import,true\n"
+        );
+    }
 }

@@ -25,6 +25,34 @@ pub struct ModuleEdge {
     pub compile_time: bool,
 }
 
+/// One module of the module graph, with what a picture of it needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleNode {
+    pub name: String,
+    /// Where it is defined.
+    pub file: String,
+    pub line: u32,
+    pub functions: u32,
+    pub in_degree: u32,
+    pub out_degree: u32,
+    /// PageRank (damping 0.85) and Brandes betweenness on the module graph.
+    pub pagerank: f64,
+    pub betweenness: f64,
+    /// Louvain community: 0 is the largest.
+    pub community: u32,
+    /// The module cycle it is in (an index into `Cycles::modules`, largest
+    /// first), if any.
+    pub cycle: Option<u32>,
+}
+
+/// The module dependency graph: every ingested module and every edge of
+/// `module_edges`, for exports and the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleGraph {
+    pub modules: Vec<ModuleNode>,
+    pub edges: Vec<ModuleEdge>,
+}
+
 /// A set of modules that all reach each other, and the edges among them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleCycle {
@@ -432,6 +460,8 @@ pub enum Query {
     Taint { rules: TaintRules },
     /// Code smells under `thresholds`.
     Smells { thresholds: SmellThresholds },
+    /// The module graph with centrality, communities and cycles.
+    ModuleGraph,
 }
 
 /// What a query found.
@@ -449,6 +479,7 @@ pub enum QueryResult {
     Features(Vec<FeatureRow>),
     Taint(Taint),
     Smells(Vec<Smell>),
+    ModuleGraph(ModuleGraph),
 }
 
 /// A coordinator's answer: the result, the catalog generation it reflects,
