@@ -66,6 +66,16 @@ pub struct Args {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, env = "CPG_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Serve the HTTP/JSON API (OpenAPI at /api/v1/openapi.json) and the
+    /// dashboard (/) at http://ADDR. Plain HTTP: reads only, unless
+    /// --http-read-write.
+    #[arg(long, env = "CPG_HTTP_LISTEN")]
+    pub http_listen: Option<String>,
+    /// Accept uploads to ingest on the HTTP API. Plain HTTP carries no
+    /// client certificate: only on loopback or behind an authenticating
+    /// proxy.
+    #[arg(long, env = "CPG_HTTP_READ_WRITE")]
+    pub http_read_write: bool,
     /// Resident memory (MB) to stay under: above 80% the answer cache is
     /// dropped, above 90% whole-graph analyses are refused until it falls.
     #[arg(long, env = "CPG_MEMORY_LIMIT_MB")]
@@ -148,6 +158,26 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         let c = coordinator.clone();
         proto::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || c.metrics()).await?
     };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let http = match &args.http_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {addr} for HTTP: {e}"))
+            })?;
+            tracing::info!(address = %addr, read_write = args.http_read_write, "serving the HTTP API and dashboard");
+            let (c, mut stop) = (coordinator.clone(), stop_tx.subscribe());
+            let writes = args.http_read_write;
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = crate::http::serve(listener, c, writes, stopped).await {
+                    tracing::error!("the HTTP API stopped: {e}");
+                }
+            }))
+        }
+    };
     let sweeper = {
         let c = coordinator.clone();
         let every = partition::store::sweep_interval(args.cache_ttl_secs, args.cache_sweep_secs);
@@ -165,7 +195,6 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         data_dir = %args.data_dir.display(),
         "serving"
     );
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = {
         let c = coordinator.clone();
         tokio::spawn(async move {
@@ -192,6 +221,9 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         m.abort();
     }
     let _ = stop_tx.send(true);
+    if let Some(h) = http {
+        let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+    }
     let _ = coordinator.raft.shutdown().await;
     server
         .await

@@ -1,0 +1,340 @@
+//! The coordinator's HTTP/JSON API with real HTTP requests: the example
+//! application uploaded and ingested over HTTP, every route of the OpenAPI
+//! document asked, answers equal to embedded runs, errors as JSON with the
+//! status that says whose fault it is.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use cluster_tests::{comparable, http, Cluster, HttpResponse};
+use coordinator::embedded;
+use coordinator::query::{answer, Snapshot};
+use coordinator::report;
+use proto::{Answer, Query, QueryResult};
+
+fn get(addr: &str, path: &str) -> HttpResponse {
+    http(addr, "GET", path, None).unwrap()
+}
+
+fn ok_json(addr: &str, path: &str) -> serde_json::Value {
+    let r = get(addr, path);
+    assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "GET {path}: {:?}",
+        r.headers
+    );
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+/// The upload body for every Elixir file under `root`.
+fn upload(root: &Path, partial: bool) -> Vec<u8> {
+    let files: Vec<serde_json::Value> = embedded::discover(root)
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            serde_json::json!({
+                "path": f.name,
+                "content": std::fs::read_to_string(&f.disk).unwrap(),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"files": files, "partial": partial})).unwrap()
+}
+
+fn error_kind(r: &HttpResponse) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&r.body)
+        .unwrap_or_else(|e| panic!("not a JSON error ({e}): {}", r.text()));
+    v["error"]["kind"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_over_http_like_embedded() {
+    let port = cluster_tests::free_port();
+    let web = format!("127.0.0.1:{port}");
+    let cluster = Cluster::start_roles(
+        1,
+        3,
+        16,
+        2,
+        &["--http-listen", &web, "--http-read-write"],
+        &[],
+    );
+    cluster.must_be_ready(16, Duration::from_secs(60)).await;
+    let (_work, tree) = cluster_tests::example_copy();
+
+    // Upload and ingest the whole tree.
+    let r = http(&web, "POST", "/api/v1/ingest", Some(&upload(&tree, false))).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(report["files_parsed"], 26, "{report}");
+    assert_eq!(report["generation"], 1, "{report}");
+
+    let snapshot = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let embedded_answer = |q: &Query| {
+        answer(&snapshot, q)
+            .map(|a| comparable(a.result))
+            .map_err(|e| e.to_string())
+    };
+    let from_http = |path: &str| -> QueryResult {
+        let a: Answer = serde_json::from_value(ok_json(&web, path)).unwrap();
+        assert!(a.missing.is_empty(), "{path}: missing {:?}", a.missing);
+        comparable(a.result)
+    };
+    let place: proto::Mfa = "Shop.Orders.place/3".parse().unwrap();
+    let checks: Vec<(&str, Query)> = vec![
+        ("/api/v1/analyze?top=5", Query::Analyze { top: 5 }),
+        (
+            "/api/v1/callers?function=Shop.Orders.place/3&depth=3",
+            Query::Callers {
+                function: place.clone(),
+                depth: 3,
+            },
+        ),
+        (
+            "/api/v1/callees?function=Shop.Orders.place/3&depth=2",
+            Query::Callees {
+                function: place.clone(),
+                depth: 2,
+            },
+        ),
+        ("/api/v1/cycles", Query::Cycles),
+        (
+            "/api/v1/impact?target=Shop.Pricing&depth=2",
+            Query::Impact {
+                target: "Shop.Pricing".into(),
+                depth: 2,
+            },
+        ),
+        (
+            "/api/v1/paths?from=Shop.Orders.place/3&to=Shop.Pricing.total/1&max_depth=6&max_paths=5",
+            Query::Paths {
+                from: place.clone(),
+                to: "Shop.Pricing.total/1".parse().unwrap(),
+                max_depth: 6,
+                max_paths: 5,
+            },
+        ),
+        (
+            "/api/v1/dead-code?entries=Shop.Application",
+            Query::DeadCode {
+                entries: vec!["Shop.Application".into()],
+            },
+        ),
+        ("/api/v1/features", Query::Features),
+        (
+            "/api/v1/communities?algorithm=label-propagation",
+            Query::Communities {
+                algorithm: proto::CommunityAlgorithm::LabelPropagation,
+            },
+        ),
+        (
+            "/api/v1/centrality?graph=modules&by=betweenness&top=5",
+            Query::Centrality {
+                graph: proto::GraphKind::Modules,
+                by: proto::Metric::Betweenness,
+                top: 5,
+            },
+        ),
+        (
+            "/api/v1/taint",
+            Query::Taint {
+                rules: partition::analysis::default_taint_rules(),
+            },
+        ),
+        (
+            "/api/v1/smells",
+            Query::Smells {
+                thresholds: proto::SmellThresholds::default(),
+            },
+        ),
+    ];
+    for (path, q) in &checks {
+        assert_eq!(Ok(from_http(path)), embedded_answer(q), "GET {path}");
+    }
+    // Any query as the wire type, posted.
+    let body = serde_json::to_vec(&Query::Callers {
+        function: place.clone(),
+        depth: 4,
+    })
+    .unwrap();
+    let r = http(&web, "POST", "/api/v1/query", Some(&body)).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let a: Answer = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        Ok(comparable(a.result)),
+        embedded_answer(&Query::Callers {
+            function: place.clone(),
+            depth: 4
+        })
+    );
+
+    // Exports in every format.
+    let Ok(QueryResult::CallGraph(rows)) = embedded_answer(&Query::CallGraph) else {
+        panic!("no call graph");
+    };
+    let Ok(QueryResult::ModuleGraph(modules)) = embedded_answer(&Query::ModuleGraph) else {
+        panic!("no module graph");
+    };
+    assert_eq!(
+        get(&web, "/api/v1/graph/calls?format=csv").text(),
+        report::render_csv(&rows)
+    );
+    assert_eq!(
+        get(&web, "/api/v1/graph/calls?format=dot").text(),
+        report::render_dot(&rows)
+    );
+    assert_eq!(
+        get(&web, "/api/v1/graph/calls?format=graphml").text(),
+        report::render_calls_graphml(&rows)
+    );
+    let json_rows: Vec<proto::CallRow> =
+        serde_json::from_value(ok_json(&web, "/api/v1/graph/calls")).unwrap();
+    assert_eq!(json_rows, rows);
+    let json_modules: proto::ModuleGraph =
+        serde_json::from_value(ok_json(&web, "/api/v1/graph/modules")).unwrap();
+    assert_eq!(json_modules, modules);
+    for (format, want) in [
+        ("csv", report::render_module_csv(&modules)),
+        ("dot", report::render_module_dot(&modules)),
+        ("graphml", report::render_module_graphml(&modules)),
+    ] {
+        let r = get(&web, &format!("/api/v1/graph/modules?format={format}"));
+        assert_eq!(
+            (r.status, r.text()),
+            (200, want),
+            "module graph as {format}"
+        );
+    }
+    let Ok(QueryResult::Features(features)) = embedded_answer(&Query::Features) else {
+        panic!("no features");
+    };
+    let r = get(&web, "/api/v1/features?format=csv");
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(r.text(), report::render_features_csv(&features));
+
+    // Cluster, health, diagnosis, metrics, the document, the dashboard.
+    let view = ok_json(&web, "/api/v1/cluster");
+    assert_eq!(view["generation"], 1);
+    assert_eq!(view["nodes"].as_array().unwrap().len(), 3);
+    let health = ok_json(&web, "/api/v1/health");
+    assert_eq!(health["cpg_tables_status"], "healthy", "{health}");
+    let diagnoses = ok_json(&web, "/api/v1/diagnose");
+    assert_eq!(diagnoses.as_array().unwrap().len(), 3);
+    assert!(
+        diagnoses[0]["diagnosis"]["scan_entries_per_second"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(get(&web, "/metrics").text().contains("cpg_raft_term"));
+    let doc = ok_json(&web, "/api/v1/openapi.json");
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(documented, coordinator::http::ROUTES.len());
+    let page = get(&web, "/");
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.text().contains("<canvas id=\"graph\">"));
+
+    // A partial upload changes one file and removes nothing.
+    let audit = tree.join("lib/shop/audit.ex");
+    std::fs::write(
+        &audit,
+        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
+    )
+    .unwrap();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "files": [{"path": "lib/shop/audit.ex", "content": std::fs::read_to_string(&audit).unwrap()}],
+        "partial": true,
+    }))
+    .unwrap();
+    let r = http(&web, "POST", "/api/v1/ingest", Some(&body)).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (
+            report["files_parsed"].as_u64(),
+            report["files_removed"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{report}"
+    );
+    let after = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let q = Query::Callers {
+        function: place.clone(),
+        depth: 2,
+    };
+    let want = answer(&after, &q).map(|a| comparable(a.result)).unwrap();
+    assert_eq!(
+        from_http("/api/v1/callers?function=Shop.Orders.place/3&depth=2"),
+        want,
+        "the uploaded change is visible at once"
+    );
+
+    // Errors: JSON, with a status saying whose fault it is.
+    let r = get(&web, "/api/v1/callers?function=nonsense");
+    assert_eq!(
+        (r.status, error_kind(&r)),
+        (400, "invalid_input".into()),
+        "{}",
+        r.text()
+    );
+    let r = get(&web, "/api/v1/callers?function=Nope.f/1");
+    assert_eq!(
+        (r.status, error_kind(&r)),
+        (400, "invalid_input".into()),
+        "{}",
+        r.text()
+    );
+    let r = get(&web, "/api/v1/centrality?by=fame");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("pagerank, betweenness"), "{}", r.text());
+    let r = get(&web, "/api/v1/nope");
+    assert_eq!((r.status, error_kind(&r)), (404, "not_found".into()));
+    let r = http(&web, "POST", "/api/v1/query", Some(b"{\"Callers\": 3}")).unwrap();
+    assert_eq!(
+        (r.status, error_kind(&r)),
+        (400, "invalid_input".into()),
+        "{}",
+        r.text()
+    );
+    let r = http(&web, "POST", "/api/v1/ingest", Some(b"not json")).unwrap();
+    assert_eq!(
+        (r.status, error_kind(&r)),
+        (400, "invalid_input".into()),
+        "{}",
+        r.text()
+    );
+    let escaping = br#"{"files": [{"path": "../../etc/passwd.ex", "content": "defmodule X do end"}], "partial": true}"#;
+    let r = http(&web, "POST", "/api/v1/ingest", Some(escaping)).unwrap();
+    assert_eq!(
+        (r.status, error_kind(&r)),
+        (400, "invalid_input".into()),
+        "{}",
+        r.text()
+    );
+}
+
+/// A coordinator started without --http-read-write refuses uploads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_need_http_read_write() {
+    let web = format!("127.0.0.1:{}", cluster_tests::free_port());
+    let cluster = Cluster::start_roles(1, 1, 4, 1, &["--http-listen", &web], &[]);
+    cluster.must_be_ready(4, Duration::from_secs(60)).await;
+    let (_work, tree) = cluster_tests::example_copy();
+    let r = http(&web, "POST", "/api/v1/ingest", Some(&upload(&tree, false))).unwrap();
+    assert_eq!((r.status, error_kind(&r)), (403, "forbidden".into()));
+    assert!(r.text().contains("--http-read-write"), "{}", r.text());
+    // Reads are served.
+    assert_eq!(get(&web, "/api/v1/cluster").status, 200);
+}

@@ -1,0 +1,571 @@
+//! The coordinator's HTTP/JSON API (`--http-listen`): what the `cpg` CLI
+//! does over tarpc, for editors, CI jobs and Elixir tooling without Rust —
+//! health, cluster view, diagnosis, every analysis, graph exports, uploads
+//! to ingest — described by an OpenAPI document at `/api/v1/openapi.json`,
+//! plus the dashboard at `/`.
+//!
+//! Analyses answer with the coordinator's `Answer` as JSON: `generation`
+//! (the catalog generation it reflects), `missing` (partitions no replica
+//! served: empty when complete), `failures`, and `result`, externally
+//! tagged by kind (`{"Reached": [...]}`). Errors are JSON too:
+//! `{"error": {"kind": ..., "message": ...}}` with a status saying whose
+//! fault it is (400 the request, 403 not allowed, 404 unknown path, 413 too
+//! large, 429 memory pressure, 503 try again or elsewhere, 500 ours).
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Query as Params, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use proto::node_api::SourceUpload;
+use proto::{
+    CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult, SmellThresholds,
+};
+use serde::Deserialize;
+
+use crate::report;
+use crate::service::Coordinator;
+
+/// Every route: method and path (the OpenAPI document lists the same).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/cluster"),
+    ("GET", "/api/v1/diagnose"),
+    ("POST", "/api/v1/query"),
+    ("POST", "/api/v1/ingest"),
+    ("GET", "/api/v1/analyze"),
+    ("GET", "/api/v1/callers"),
+    ("GET", "/api/v1/callees"),
+    ("GET", "/api/v1/cycles"),
+    ("GET", "/api/v1/impact"),
+    ("GET", "/api/v1/paths"),
+    ("GET", "/api/v1/dead-code"),
+    ("GET", "/api/v1/features"),
+    ("GET", "/api/v1/communities"),
+    ("GET", "/api/v1/centrality"),
+    ("GET", "/api/v1/taint"),
+    ("GET", "/api/v1/smells"),
+    ("GET", "/api/v1/graph/calls"),
+    ("GET", "/api/v1/graph/modules"),
+    ("GET", "/metrics"),
+];
+
+/// The OpenAPI 3 document.
+pub const OPENAPI: &str = include_str!("http/openapi.json");
+
+/// The dashboard page (self-contained: no script from elsewhere).
+pub const DASHBOARD: &str = include_str!("http/dashboard.html");
+
+/// Largest upload to `/api/v1/ingest`.
+pub const MAX_UPLOAD_BYTES: usize = 256 << 20;
+
+#[derive(Clone)]
+struct Api {
+    coordinator: Arc<Coordinator>,
+    /// Whether uploads (ingests) are accepted.
+    writes: bool,
+}
+
+/// The API's routes on `coordinator`; `writes` allows `POST /api/v1/ingest`.
+pub fn router(coordinator: Arc<Coordinator>, writes: bool) -> Router {
+    let api = Api {
+        coordinator,
+        writes,
+    };
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/cluster", get(cluster))
+        .route("/api/v1/diagnose", get(diagnose))
+        .route("/api/v1/query", post(query))
+        .route(
+            "/api/v1/ingest",
+            post(ingest).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/api/v1/analyze", get(analyze))
+        .route("/api/v1/callers", get(callers))
+        .route("/api/v1/callees", get(callees))
+        .route("/api/v1/cycles", get(cycles))
+        .route("/api/v1/impact", get(impact))
+        .route("/api/v1/paths", get(paths))
+        .route("/api/v1/dead-code", get(dead_code))
+        .route("/api/v1/features", get(features))
+        .route("/api/v1/communities", get(communities))
+        .route("/api/v1/centrality", get(centrality))
+        .route("/api/v1/taint", get(taint))
+        .route("/api/v1/smells", get(smells))
+        .route("/api/v1/graph/calls", get(call_graph))
+        .route("/api/v1/graph/modules", get(module_graph))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(api)
+}
+
+/// Serve the API on `listener` until `stop` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    coordinator: Arc<Coordinator>,
+    writes: bool,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(coordinator, writes))
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+/// An error as the API answers it.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_input",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<CpgError> for ApiError {
+    fn from(e: CpgError) -> ApiError {
+        let (status, kind) = match &e {
+            CpgError::InvalidInput { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
+            CpgError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            CpgError::ResourceExhausted { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted")
+            }
+            CpgError::NotLeader { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_leader"),
+            CpgError::StaleEpoch { .. } => (StatusCode::SERVICE_UNAVAILABLE, "stale_epoch"),
+            CpgError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            CpgError::NoQuorum { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_quorum"),
+            CpgError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError {
+            status,
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"kind": self.kind, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type Reply = Result<Response, ApiError>;
+
+fn text(content_type: &'static str, body: String) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+fn mfa(what: &str, s: &str) -> Result<Mfa, ApiError> {
+    s.parse()
+        .map_err(|e: proto::MfaParseError| ApiError::bad(format!("{what}: {e}")))
+}
+
+async fn answer(api: &Api, query: Query) -> Reply {
+    let answer = api.coordinator.query(&query).await?;
+    Ok(Json(answer).into_response())
+}
+
+async fn not_found() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        kind: "not_found",
+        message: "no such path: the API is described at /api/v1/openapi.json".into(),
+    }
+}
+
+async fn dashboard() -> Response {
+    text("text/html; charset=utf-8", DASHBOARD.to_string())
+}
+
+async fn openapi() -> Response {
+    text("application/json", OPENAPI.to_string())
+}
+
+async fn health(State(api): State<Api>) -> Reply {
+    Ok(Json(api.coordinator.health().await?).into_response())
+}
+
+async fn cluster(State(api): State<Api>) -> Reply {
+    Ok(Json(api.coordinator.linearizable_view().await?).into_response())
+}
+
+async fn diagnose(State(api): State<Api>) -> Reply {
+    Ok(Json(api.coordinator.diagnose().await).into_response())
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    text(
+        "text/plain; version=0.0.4; charset=utf-8",
+        api.coordinator.metrics(),
+    )
+}
+
+async fn query(
+    State(api): State<Api>,
+    body: Result<Json<Query>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    let Json(query) = body.map_err(|e| ApiError::bad(format!("the body is not a query: {e}")))?;
+    answer(&api, query).await
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadFile {
+    path: String,
+    content: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Upload {
+    files: Vec<UploadFile>,
+    /// Only add and change these files (default: the upload is the whole
+    /// tree, and files the cluster holds that are not in it are removed).
+    #[serde(default)]
+    partial: bool,
+}
+
+async fn ingest(
+    State(api): State<Api>,
+    body: Result<Json<Upload>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    if !api.writes {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            kind: "forbidden",
+            message: "ingests over HTTP are off on this coordinator: start it with --http-read-write (plain HTTP has no client certificates: only on loopback or behind an authenticating proxy), or use `cpg ingest`".into(),
+        });
+    }
+    let Json(upload) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                kind: "too_large",
+                message: format!("uploads are limited to {} MiB: send the tree in parts with \"partial\": true", MAX_UPLOAD_BYTES >> 20),
+            }
+        } else {
+            ApiError::bad(format!("the body is not an upload ({{\"files\": [{{\"path\", \"content\"}}], \"partial\"}}): {e}"))
+        }
+    })?;
+    let files: Vec<SourceUpload> = upload
+        .files
+        .into_iter()
+        .map(|f| SourceUpload {
+            file: f.path,
+            bytes: f.content.into_bytes(),
+        })
+        .collect();
+    let report = api.coordinator.ingest_upload(files, upload.partial).await?;
+    Ok(Json(report).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Top {
+    #[serde(default = "ten")]
+    top: u32,
+}
+
+fn ten() -> u32 {
+    10
+}
+
+fn one() -> u32 {
+    1
+}
+
+async fn analyze(State(api): State<Api>, Params(p): Params<Top>) -> Reply {
+    answer(&api, Query::Analyze { top: p.top }).await
+}
+
+#[derive(Debug, Deserialize)]
+struct Walk {
+    function: String,
+    #[serde(default = "one")]
+    depth: u32,
+}
+
+async fn callers(State(api): State<Api>, Params(p): Params<Walk>) -> Reply {
+    let function = mfa("function", &p.function)?;
+    answer(
+        &api,
+        Query::Callers {
+            function,
+            depth: p.depth,
+        },
+    )
+    .await
+}
+
+async fn callees(State(api): State<Api>, Params(p): Params<Walk>) -> Reply {
+    let function = mfa("function", &p.function)?;
+    answer(
+        &api,
+        Query::Callees {
+            function,
+            depth: p.depth,
+        },
+    )
+    .await
+}
+
+async fn cycles(State(api): State<Api>) -> Reply {
+    answer(&api, Query::Cycles).await
+}
+
+#[derive(Debug, Deserialize)]
+struct ImpactParams {
+    target: String,
+    #[serde(default = "three")]
+    depth: u32,
+}
+
+fn three() -> u32 {
+    3
+}
+
+async fn impact(State(api): State<Api>, Params(p): Params<ImpactParams>) -> Reply {
+    answer(
+        &api,
+        Query::Impact {
+            target: p.target,
+            depth: p.depth,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct PathParams {
+    from: String,
+    to: String,
+    #[serde(default = "eight")]
+    max_depth: u32,
+    #[serde(default = "twenty")]
+    max_paths: u32,
+}
+
+fn eight() -> u32 {
+    8
+}
+
+fn twenty() -> u32 {
+    20
+}
+
+async fn paths(State(api): State<Api>, Params(p): Params<PathParams>) -> Reply {
+    let (from, to) = (mfa("from", &p.from)?, mfa("to", &p.to)?);
+    answer(
+        &api,
+        Query::Paths {
+            from,
+            to,
+            max_depth: p.max_depth,
+            max_paths: p.max_paths,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct Entries {
+    /// Comma-separated `Module.fun/arity` or module names.
+    #[serde(default)]
+    entries: String,
+}
+
+async fn dead_code(State(api): State<Api>, Params(p): Params<Entries>) -> Reply {
+    let entries = p
+        .entries
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect();
+    answer(&api, Query::DeadCode { entries }).await
+}
+
+#[derive(Debug, Deserialize)]
+struct FormatParam {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn features(State(api): State<Api>, Params(p): Params<FormatParam>) -> Reply {
+    match p.format.as_deref().unwrap_or("json") {
+        "json" => answer(&api, Query::Features).await,
+        "csv" => {
+            let a = api.coordinator.query(&Query::Features).await?;
+            let QueryResult::Features(rows) = a.result.as_ref() else {
+                return Err(
+                    CpgError::Internal("features answered with something else".into()).into(),
+                );
+            };
+            Ok(text(
+                "text/csv; charset=utf-8",
+                report::render_features_csv(rows),
+            ))
+        }
+        other => Err(ApiError::bad(format!("format {other:?}: json or csv"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CommunityParams {
+    #[serde(default)]
+    algorithm: Option<String>,
+}
+
+async fn communities(State(api): State<Api>, Params(p): Params<CommunityParams>) -> Reply {
+    let algorithm = match p.algorithm.as_deref().unwrap_or("louvain") {
+        "louvain" => CommunityAlgorithm::Louvain,
+        "label-propagation" => CommunityAlgorithm::LabelPropagation,
+        other => {
+            return Err(ApiError::bad(format!(
+                "algorithm {other:?}: louvain or label-propagation"
+            )))
+        }
+    };
+    answer(&api, Query::Communities { algorithm }).await
+}
+
+#[derive(Debug, Deserialize)]
+struct CentralityParams {
+    #[serde(default)]
+    graph: Option<String>,
+    #[serde(default)]
+    by: Option<String>,
+    #[serde(default = "ten")]
+    top: u32,
+}
+
+async fn centrality(State(api): State<Api>, Params(p): Params<CentralityParams>) -> Reply {
+    let graph = match p.graph.as_deref().unwrap_or("functions") {
+        "functions" => GraphKind::Functions,
+        "modules" => GraphKind::Modules,
+        other => {
+            return Err(ApiError::bad(format!(
+                "graph {other:?}: functions or modules"
+            )))
+        }
+    };
+    let by = match p.by.as_deref().unwrap_or("pagerank") {
+        "pagerank" => Metric::PageRank,
+        "betweenness" => Metric::Betweenness,
+        "closeness" => Metric::Closeness,
+        "in-degree" => Metric::InDegree,
+        "out-degree" => Metric::OutDegree,
+        other => {
+            return Err(ApiError::bad(format!(
+                "by {other:?}: pagerank, betweenness, closeness, in-degree or out-degree"
+            )))
+        }
+    };
+    answer(
+        &api,
+        Query::Centrality {
+            graph,
+            by,
+            top: p.top,
+        },
+    )
+    .await
+}
+
+async fn taint(State(api): State<Api>) -> Reply {
+    let rules = partition::analysis::default_taint_rules();
+    answer(&api, Query::Taint { rules }).await
+}
+
+async fn smells(State(api): State<Api>) -> Reply {
+    answer(
+        &api,
+        Query::Smells {
+            thresholds: SmellThresholds::default(),
+        },
+    )
+    .await
+}
+
+async fn call_graph(State(api): State<Api>, Params(p): Params<FormatParam>) -> Reply {
+    let a = api.coordinator.query(&Query::CallGraph).await?;
+    let QueryResult::CallGraph(rows) = a.result.as_ref() else {
+        return Err(
+            CpgError::Internal("the call graph answered with something else".into()).into(),
+        );
+    };
+    Ok(match p.format.as_deref().unwrap_or("json") {
+        "json" => Json(rows).into_response(),
+        "csv" => text("text/csv; charset=utf-8", report::render_csv(rows)),
+        "dot" => text("text/vnd.graphviz; charset=utf-8", report::render_dot(rows)),
+        "graphml" => text(
+            "application/graphml+xml",
+            report::render_calls_graphml(rows),
+        ),
+        other => {
+            return Err(ApiError::bad(format!(
+                "format {other:?}: json, csv, dot or graphml"
+            )))
+        }
+    })
+}
+
+async fn module_graph(State(api): State<Api>, Params(p): Params<FormatParam>) -> Reply {
+    let a = api.coordinator.query(&Query::ModuleGraph).await?;
+    let QueryResult::ModuleGraph(g) = a.result.as_ref() else {
+        return Err(
+            CpgError::Internal("the module graph answered with something else".into()).into(),
+        );
+    };
+    Ok(match p.format.as_deref().unwrap_or("json") {
+        "json" => Json(g).into_response(),
+        "csv" => text("text/csv; charset=utf-8", report::render_module_csv(g)),
+        "dot" => text(
+            "text/vnd.graphviz; charset=utf-8",
+            report::render_module_dot(g),
+        ),
+        "graphml" => text("application/graphml+xml", report::render_module_graphml(g)),
+        other => {
+            return Err(ApiError::bad(format!(
+                "format {other:?}: json, csv, dot or graphml"
+            )))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_lists_every_route_and_no_other() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.0.3");
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("operations").keys() {
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+        documented.sort();
+        let mut routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        routes.sort();
+        assert_eq!(documented, routes);
+    }
+}
