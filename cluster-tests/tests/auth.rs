@@ -114,6 +114,12 @@ async fn only_clients_with_a_certificate_of_the_cluster_get_in_and_read_only_one
     assert!(!stranger.status.success(), "{stranger:?}");
     let plain = cpg(&["--coordinator", &list, "--insecure", "analyze", "cycles"]);
     assert!(!plain.status.success(), "{plain:?}");
+    // The greeting says the cluster is TLS: the error says what to give.
+    let said = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        said.contains("the peer uses TLS") && said.contains("disagree on TLS"),
+        "{said}"
+    );
     // Without certificates or --insecure, the CLI says what to give.
     let neither = cpg(&["--coordinator", &list, "analyze", "cycles"]);
     let err = String::from_utf8_lossy(&neither.stderr);

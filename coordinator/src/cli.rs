@@ -695,11 +695,14 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
         bail!("cpg cluster manages a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let no_leader = |what: &str, e: LeaderError| match e {
+    let no_leader = |what: &str, e: LeaderError| {
+        match e {
         LeaderError::Refused(e) => anyhow::anyhow!("{e}"),
         LeaderError::NoLeader(last) => anyhow::anyhow!(
-            "no coordinator leader took the {what} within {LEADER_WAIT:?} (last: {last})"
+            "no coordinator leader took the {what} within {LEADER_WAIT:?} (last: {last}); `cpg health` shows the Raft group"
         ),
+        LeaderError::Unreachable(errors) => no_coordinator(&errors),
+    }
     };
     let moving = |v: &ClusterView| format!("{} partitions moving", v.joining.len());
     match action {
@@ -913,7 +916,26 @@ where
             Reply::Fail(e) => return Err(e),
         }
     }
-    bail!("no coordinator answered ({})", errors.join("; "))
+    Err(no_coordinator(&errors))
+}
+
+/// The error for coordinators that could not be reached: which ones, why,
+/// and what to do about it.
+fn no_coordinator(errors: &[String]) -> anyhow::Error {
+    let all = |needle: &str| !errors.is_empty() && errors.iter().all(|e| e.contains(needle));
+    let any = |needle: &str| errors.iter().any(|e| e.contains(needle));
+    let hint = if all("Connection refused") {
+        "nothing listens there: is the cluster running? `cpg dev-cluster up` starts a local one (its addresses: `cpg dev-cluster status`), or leave out --coordinator to analyze a folder in this process"
+    } else if any("lookup address") || any("Name or service not known") {
+        "a host name does not resolve: check --coordinator (or CPG_COORDINATOR)"
+    } else if any("certificate") || any("tls") || any("TLS") || any("handshake") {
+        "the cluster and this client disagree on TLS: a cluster started with --certs-dir needs --certs-dir here (the CA and a client certificate from `cpg cert create-client`); one started --insecure needs --insecure"
+    } else if any("no answer within") || any("timed out") || any("deadline") {
+        "no answer in time: the process may be paused or overloaded, or a firewall drops the connection"
+    } else {
+        "check that the coordinators are running and that --coordinator (or CPG_COORDINATOR) names them"
+    };
+    anyhow::anyhow!("no coordinator answered: {}\n  {hint}", errors.join("; "))
 }
 
 /// `cpg health`: the first coordinator that answers reports. Exits with
@@ -1726,6 +1748,8 @@ enum LeaderError {
     Refused(CpgError),
     /// No leader took it within the wait; the last failure seen.
     NoLeader(String),
+    /// No coordinator could be reached at all (each one's error).
+    Unreachable(Vec<String>),
 }
 
 /// Send a leader-only request to the Raft leader: the `hint` first, then
@@ -1745,14 +1769,20 @@ where
     let deadline = Instant::now() + LEADER_WAIT;
     let mut next = hint;
     let mut last = String::from("no coordinator was tried");
+    // Rounds in a row where no coordinator could even be dialled: an
+    // election does not look like that, a stopped cluster does.
+    let mut unreachable_rounds = 0;
     loop {
         let mut candidates: Vec<String> = next.take().into_iter().collect();
         candidates.extend(coordinators.iter().cloned());
+        let mut dial_errors = Vec::new();
+        let tried = candidates.len();
         for address in candidates {
             let transport = match proto::wire::dial(&address, Duration::from_secs(2)).await {
                 Ok(t) => t,
                 Err(e) => {
                     last = format!("{address}: {e}");
+                    dial_errors.push(last.clone());
                     continue;
                 }
             };
@@ -1770,6 +1800,14 @@ where
                 Ok(Err(e)) => last = format!("{address}: {e}"),
                 Err(e) => last = format!("{address}: {e}"),
             }
+        }
+        if dial_errors.len() == tried {
+            unreachable_rounds += 1;
+            if unreachable_rounds >= 5 {
+                return Err(LeaderError::Unreachable(dial_errors));
+            }
+        } else {
+            unreachable_rounds = 0;
         }
         if Instant::now() > deadline {
             return Err(LeaderError::NoLeader(last));
@@ -1803,6 +1841,10 @@ pub async fn record_ingest(
         LeaderError::Refused(e) => e.into(),
         LeaderError::NoLeader(last) => anyhow::anyhow!(
             "the data is on every replica, but no coordinator leader recorded the ingest in the catalog within {LEADER_WAIT:?} (last: {last}); run cpg ingest again"
+        ),
+        LeaderError::Unreachable(errors) => anyhow::anyhow!(
+            "the data is on the replicas, but {}; run cpg ingest again once a coordinator is back",
+            no_coordinator(&errors)
         ),
     })
 }

@@ -99,6 +99,7 @@ async fn hostile_bytes_close_only_their_own_connection_with_a_reason() {
     let greeting = |version: u16| {
         let mut g = b"CPGRPC".to_vec();
         g.extend_from_slice(&version.to_be_bytes());
+        g.push(0); // plain TCP
         g
     };
     let good = greeting(proto::wire::PROTOCOL_VERSION);

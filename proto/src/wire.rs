@@ -232,21 +232,28 @@ where
 
 /// The version of the protocol spoken on every connection. Raise it when a
 /// wire type changes incompatibly: peers of different versions refuse each
-/// other at once instead of misreading each other's frames.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// other at once instead of misreading each other's frames. (2: replicas
+/// behind, linearizable reads, the module graph, the link mode in the
+/// greeting.)
+pub const PROTOCOL_VERSION: u16 = 2;
 
-/// What both ends send first: the magic bytes, then the version (big endian).
+/// What both ends send first: the magic bytes, the version (big endian),
+/// and whether the link goes on in TLS (1) or plain TCP (0).
 const MAGIC: &[u8; 6] = b"CPGRPC";
 
-fn preamble() -> [u8; 8] {
-    let mut out = [0u8; 8];
+/// Length of the greeting.
+pub const PREAMBLE_LEN: usize = 9;
+
+fn preamble() -> [u8; PREAMBLE_LEN] {
+    let mut out = [0u8; PREAMBLE_LEN];
     out[..6].copy_from_slice(MAGIC);
-    out[6..].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    out[6..8].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    out[8] = u8::from(tls().is_some());
     out
 }
 
 /// Why a peer's first bytes were refused.
-fn check_preamble(got: &[u8; 8]) -> Result<(), String> {
+fn check_preamble(got: &[u8; PREAMBLE_LEN]) -> Result<(), String> {
     if &got[..6] != MAGIC {
         return Err(format!(
             "not a cpg peer: its first bytes were {:?}",
@@ -259,7 +266,12 @@ fn check_preamble(got: &[u8; 8]) -> Result<(), String> {
             "the peer speaks cpg protocol version {version}, this process version {PROTOCOL_VERSION}; run the same release everywhere"
         ));
     }
-    Ok(())
+    match (got[8], tls().is_some()) {
+        (1, false) => Err("the peer uses TLS (started with --certs-dir) and this process plain TCP (--insecure): give it --certs-dir with the cluster's certificates".into()),
+        (0, true) => Err("the peer uses plain TCP (--insecure) and this process TLS (--certs-dir): start every process and client of a cluster the same way".into()),
+        (0 | 1, _) => Ok(()),
+        (mode, _) => Err(format!("not a cpg peer: link mode {mode}")),
+    }
 }
 
 /// Send our preamble and check the peer's, within `timeout`.
@@ -270,7 +282,7 @@ async fn handshake(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         stream.write_all(&preamble()).await?;
-        let mut got = [0u8; 8];
+        let mut got = [0u8; PREAMBLE_LEN];
         stream.read_exact(&mut got).await?;
         check_preamble(&got).map_err(std::io::Error::other)
     };
@@ -461,10 +473,10 @@ mod tests {
     #[test]
     fn greetings_of_strangers_and_other_versions_are_refused_with_the_reason() {
         assert_eq!(check_preamble(&preamble()), Ok(()));
-        let http = check_preamble(b"GET / HT").unwrap_err();
+        let http = check_preamble(b"GET / HTT").unwrap_err();
         assert!(http.starts_with("not a cpg peer"), "{http}");
         let mut newer = preamble();
-        newer[6..].copy_from_slice(&(PROTOCOL_VERSION + 1).to_be_bytes());
+        newer[6..8].copy_from_slice(&(PROTOCOL_VERSION + 1).to_be_bytes());
         let newer = check_preamble(&newer).unwrap_err();
         assert!(
             newer.contains(&format!("version {}", PROTOCOL_VERSION + 1))
