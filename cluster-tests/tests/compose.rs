@@ -142,14 +142,17 @@ fn the_compose_cluster_ingests_the_mounted_code_and_answers_like_embedded() {
     let ctx = work.path().join("ctx");
     build_context(&ctx);
     let tag = format!("localhost/cpg-compose-test-{}:latest", std::process::id());
-    let ports: Vec<u16> = (0..6).map(|_| cluster_tests::free_port()).collect();
+    let ports: Vec<u16> = (0..7).map(|_| cluster_tests::free_port()).collect();
     let (_code_dir, code) = cluster_tests::example_copy();
     readable_by_all(code.parent().unwrap());
     let mut env = vec![
         ("IMAGE".to_string(), tag.clone()),
         ("CPG_CODE".to_string(), code.display().to_string()),
     ];
-    for (i, name) in ["C1", "C2", "C3", "N1", "N2", "N3"].iter().enumerate() {
+    for (i, name) in ["C1", "C2", "C3", "N1", "N2", "N3", "HTTP"]
+        .iter()
+        .enumerate()
+    {
         env.push((format!("CPG_PORT_{name}"), ports[i].to_string()));
     }
     let project = Project {
@@ -236,6 +239,15 @@ fn the_compose_cluster_ingests_the_mounted_code_and_answers_like_embedded() {
         "podman-compose up to the first analysis answered: {:?} (image build excluded)",
         first_answer.unwrap()
     );
+
+    // The dashboard and HTTP API of the first coordinator.
+    let web = format!("127.0.0.1:{}", ports[6]);
+    let page = cluster_tests::http(&web, "GET", "/", None).unwrap();
+    assert!(page.status == 200 && page.text().contains("<canvas id=\"graph\">"));
+    let modules =
+        cluster_tests::http(&web, "GET", "/api/v1/graph/modules?format=csv", None).unwrap();
+    assert_eq!(modules.status, 200);
+    assert!(modules.text().contains("Shop.Orders"), "{}", modules.text());
 
     // The coordinators' health check passes (podman runs it on request here:
     // there is no systemd to schedule it), and the client service works.

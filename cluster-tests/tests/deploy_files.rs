@@ -83,6 +83,7 @@ fn every_variable_the_deploy_files_set_is_understood() {
     // image, the code folder), not the programs'.
     let compose = [
         "CPG_CODE",
+        "CPG_PORT_HTTP",
         "CPG_PORT_C1",
         "CPG_PORT_C2",
         "CPG_PORT_C3",

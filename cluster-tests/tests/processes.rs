@@ -703,6 +703,17 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
     let example = cluster_tests::example();
     let example = example.to_str().unwrap();
     cpg(&["--coordinator", &list, "ingest", example]);
+    // The dashboard and HTTP API of the first coordinator.
+    let web = up
+        .lines()
+        .find_map(|l| l.strip_prefix("dashboard and HTTP API: http://"))
+        .and_then(|l| l.split('/').next())
+        .unwrap_or_else(|| panic!("no dashboard address in {up}"))
+        .to_string();
+    let page = cluster_tests::http(&web, "GET", "/", None).unwrap();
+    assert_eq!(page.status, 200);
+    let view = cluster_tests::http(&web, "GET", "/api/v1/cluster", None).unwrap();
+    assert!(view.text().contains("\"generation\":1"), "{}", view.text());
     let status = cpg(&["dev-cluster", "status", "--data-dir", d]);
     assert_eq!(status.matches("running").count(), 6, "{status}");
     assert!(status.contains("Raft leader"), "{status}");

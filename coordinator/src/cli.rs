@@ -1713,10 +1713,20 @@ fn dev_cluster(action: DevClusterAction) -> Result<()> {
             };
             let layout = devcluster::up(&data_dir, &options)?;
             let list = devcluster::coordinator_list(&layout);
+            let web = layout
+                .http
+                .as_ref()
+                .map(|a| {
+                    format!(
+                        "dashboard and HTTP API: http://{a}/ (OpenAPI at /api/v1/openapi.json)\n"
+                    )
+                })
+                .unwrap_or_default();
             write_stdout(&format!(
                 "dev cluster ready: {} coordinators, {} nodes, {} partitions (R={}); data and logs in {}\n\
                  its links are plain TCP on 127.0.0.1 (--insecure), no certificates;\n\
                  use it with:\n  export CPG_COORDINATOR={list} CPG_INSECURE=true\n  cpg ingest PATH\n\
+                 {web}\
                  stop it with:\n  cpg dev-cluster down --data-dir {}\n",
                 layout.coordinators.len(),
                 layout.nodes.len(),

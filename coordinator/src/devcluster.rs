@@ -25,6 +25,10 @@ pub struct Layout {
     pub replication: u32,
     pub coordinators: Vec<Member>,
     pub nodes: Vec<Member>,
+    /// Where the first coordinator serves the HTTP API and the dashboard
+    /// (absent in layouts made before it existed).
+    #[serde(default)]
+    pub http: Option<String>,
 }
 
 /// One process of the dev cluster.
@@ -158,11 +162,13 @@ fn new_layout(options: &UpOptions) -> Result<Layout> {
     let nodes = (0..options.nodes)
         .map(&mut member)
         .collect::<Result<Vec<_>>>()?;
+    let http = Some(format!("127.0.0.1:{}", port()?));
     Ok(Layout {
         partitions: options.partitions,
         replication: options.replication,
         coordinators,
         nodes,
+        http,
     })
 }
 
@@ -211,6 +217,10 @@ fn spawn(dir: &Path, layout: &Layout, role: Role, index: usize) -> Result<u32> {
                     .collect::<Vec<_>>()
                     .join(",");
                 command.args(["--init", &init]);
+                // The dashboard and HTTP API, uploads included (loopback).
+                if let Some(http) = &layout.http {
+                    command.args(["--http-listen", http, "--http-read-write"]);
+                }
             }
         }
         Role::Node => {
