@@ -60,7 +60,9 @@ async fn only_clients_with_a_certificate_of_the_cluster_get_in_and_read_only_one
         proto::certs::security(Some(ours.path()), "client.root", false, false).unwrap(),
     );
     let flags = ["--certs-dir", dir.as_str()];
-    let cluster = Cluster::start_roles(1, 2, 8, 2, &flags, &flags);
+    let web = format!("127.0.0.1:{}", cluster_tests::free_port());
+    let c_flags = ["--certs-dir", dir.as_str(), "--http-listen", web.as_str()];
+    let cluster = Cluster::start_roles(1, 2, 8, 2, &c_flags, &flags);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let (_work, tree) = example_copy();
@@ -82,6 +84,44 @@ async fn only_clients_with_a_certificate_of_the_cluster_get_in_and_read_only_one
     // A read-write client ingests and queries.
     let out = ok(with("root", &dir, &["ingest", shop]));
     assert!(out.contains("parsed"), "{out}");
+
+    // The HTTP API is HTTPS with client certificates too: the read-only
+    // client reads and is refused an upload, the read-write one uploads;
+    // plain HTTP and a certificate of another CA do not get in.
+    let https = |certs: &Path, client: &str, method: &str, path: &str, body: Option<&[u8]>| {
+        cluster_tests::https(certs, client, &web, method, path, body)
+    };
+    let view = https(ours.path(), "client.viewer", "GET", "/api/v1/cluster", None).unwrap();
+    assert_eq!(view.status, 200, "{}", view.text());
+    let upload = br#"{"files": [{"path": "lib/shop/web.ex", "content": "defmodule Shop.Web do\n  def hi, do: :ok\nend\n"}], "partial": true}"#;
+    let refused = https(
+        ours.path(),
+        "client.viewer",
+        "POST",
+        "/api/v1/ingest",
+        Some(upload),
+    )
+    .unwrap();
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(refused.text().contains("read-only"), "{}", refused.text());
+    let taken = https(
+        ours.path(),
+        "client.root",
+        "POST",
+        "/api/v1/ingest",
+        Some(upload),
+    )
+    .unwrap();
+    assert_eq!(taken.status, 200, "{}", taken.text());
+    assert!(
+        https(theirs.path(), "client.root", "GET", "/api/v1/cluster", None).is_err(),
+        "a client of another CA got in"
+    );
+    assert!(
+        cluster_tests::http(&web, "GET", "/api/v1/cluster", None).is_err(),
+        "plain HTTP got an answer"
+    );
+    std::fs::remove_file(tree.join("lib/shop/web.ex")).ok();
     let cycles = ok(with("root", &dir, &["analyze", "cycles", "--json"]));
     // A read-only client queries, and is refused an ingest.
     assert_eq!(

@@ -67,13 +67,14 @@ pub struct Args {
     #[arg(long, env = "CPG_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
     /// Serve the HTTP/JSON API (OpenAPI at /api/v1/openapi.json) and the
-    /// dashboard (/) at http://ADDR. Plain HTTP: reads only, unless
-    /// --http-read-write.
+    /// dashboard (/) at ADDR: HTTPS asking for a client certificate of the
+    /// cluster's CA with --certs-dir (read-write certificates may upload),
+    /// plain HTTP with --insecure (reads only, unless --http-read-write).
     #[arg(long, env = "CPG_HTTP_LISTEN")]
     pub http_listen: Option<String>,
-    /// Accept uploads to ingest on the HTTP API. Plain HTTP carries no
-    /// client certificate: only on loopback or behind an authenticating
-    /// proxy.
+    /// Accept uploads to ingest on a plain-HTTP API (--insecure clusters).
+    /// Plain HTTP carries no client certificate: only on loopback or behind
+    /// an authenticating proxy.
     #[arg(long, env = "CPG_HTTP_READ_WRITE")]
     pub http_read_write: bool,
     /// Resident memory (MB) to stay under: above 80% the answer cache is

@@ -7,17 +7,25 @@
 //! Analyses answer with the coordinator's `Answer` as JSON: `generation`
 //! (the catalog generation it reflects), `missing` (partitions no replica
 //! served: empty when complete), `failures`, and `result`, externally
-//! tagged by kind (`{"Reached": [...]}`). Errors are JSON too:
+//! tagged by kind (`{"Reached": [...]}`).
+//!
+//! On a cluster with certificates (`--certs-dir`) the API is HTTPS and
+//! asks for a client certificate of the cluster's CA, like every other link:
+//! read-only certificates read, read-write ones may also upload. Without
+//! certificates it is plain HTTP: reads, and uploads only with
+//! `--http-read-write`. Errors are JSON too:
 //! `{"error": {"kind": ..., "message": ...}}` with a status saying whose
 //! fault it is (400 the request, 403 not allowed, 404 unknown path, 413 too
 //! large, 429 memory pressure, 503 try again or elsewhere, 500 ours).
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Query as Params, State};
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query as Params, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::IncomingStream;
 use axum::{Json, Router};
 use proto::node_api::SourceUpload;
 use proto::{
@@ -27,6 +35,7 @@ use serde::Deserialize;
 
 use crate::report;
 use crate::service::Coordinator;
+use proto::certs::Role;
 
 /// Every route: method and path (the OpenAPI document lists the same).
 pub const ROUTES: &[(&str, &str)] = &[
@@ -106,16 +115,123 @@ pub fn router(coordinator: Arc<Coordinator>, writes: bool) -> Router {
         .with_state(api)
 }
 
-/// Serve the API on `listener` until `stop` resolves.
+/// Who is on the other end of a connection: its address, and with HTTPS
+/// the role its client certificate carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: std::net::SocketAddr,
+    pub role: Option<Role>,
+}
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer {
+            addr: *stream.remote_addr(),
+            role: None,
+        }
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Peer {
+        *stream.remote_addr()
+    }
+}
+
+/// Connections that completed the TLS handshake with a certificate of the
+/// cluster's CA. Handshakes run in their own tasks (a slow or hostile
+/// client holds up no one else) and are logged when refused.
+pub struct TlsListener {
+    ready: tokio::sync::mpsc::Receiver<(proto::wire::Conn, Peer)>,
+    local: std::net::SocketAddr,
+}
+
+impl std::fmt::Debug for TlsListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsListener {
+    fn new(listener: tokio::net::TcpListener) -> std::io::Result<TlsListener> {
+        let local = listener.local_addr()?;
+        let (tx, ready) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (stream, addr) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("HTTPS accept: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if tx.is_closed() {
+                    return;
+                }
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match proto::wire::accept_tls(stream).await {
+                        Ok((conn, role)) => {
+                            let _ = tx
+                                .send((
+                                    conn,
+                                    Peer {
+                                        addr,
+                                        role: Some(role),
+                                    },
+                                ))
+                                .await;
+                        }
+                        Err(why) => tracing::info!(peer = %addr, "HTTPS connection refused: {why}"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { ready, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = proto::wire::Conn;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(next) => next,
+            // The acceptor stopped: nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(Peer {
+            addr: self.local,
+            role: None,
+        })
+    }
+}
+
+/// Serve the API on `listener` until `stop` resolves: HTTPS with client
+/// certificates when this process's links are TLS, else plain HTTP.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     coordinator: Arc<Coordinator>,
     writes: bool,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(coordinator, writes))
-        .with_graceful_shutdown(stop)
-        .await
+    let app = router(coordinator, writes).into_make_service_with_connect_info::<Peer>();
+    if proto::wire::uses_tls() {
+        axum::serve(TlsListener::new(listener)?, app)
+            .with_graceful_shutdown(stop)
+            .await
+    } else {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+    }
 }
 
 /// An error as the API answers it.
@@ -241,14 +357,20 @@ struct Upload {
 
 async fn ingest(
     State(api): State<Api>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     body: Result<Json<Upload>, axum::extract::rejection::JsonRejection>,
 ) -> Reply {
-    if !api.writes {
-        return Err(ApiError {
-            status: StatusCode::FORBIDDEN,
-            kind: "forbidden",
-            message: "ingests over HTTP are off on this coordinator: start it with --http-read-write (plain HTTP has no client certificates: only on loopback or behind an authenticating proxy), or use `cpg ingest`".into(),
-        });
+    match peer.role {
+        // HTTPS: the client certificate decides.
+        Some(role) => role.allows(Role::ReadWrite, "ingest")?,
+        None if !api.writes => {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                kind: "forbidden",
+                message: "ingests over HTTP are off on this coordinator: start it with --http-read-write (plain HTTP has no client certificates: only on loopback or behind an authenticating proxy), or use `cpg ingest`".into(),
+            });
+        }
+        None => {}
     }
     let Json(upload) = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

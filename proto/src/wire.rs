@@ -110,6 +110,19 @@ fn tls() -> Option<&'static Tls> {
     TLS.get().and_then(Option::as_ref)
 }
 
+/// Whether this process's links are TLS.
+pub fn uses_tls() -> bool {
+    tls().is_some()
+}
+
+/// The TLS handshake of a connection accepted outside the RPC protocol
+/// (the HTTPS API): the connection and its client certificate's role.
+pub async fn accept_tls(
+    stream: tokio::net::TcpStream,
+) -> Result<(Conn, crate::certs::Role), String> {
+    accept(stream).await
+}
+
 /// tarpc's bincode format, guarded against what a hostile peer can send:
 /// tarpc 0.38 turns a request's deadline into an `Instant` by adding it to
 /// the current time unchecked, which panics for a huge one, so requests
