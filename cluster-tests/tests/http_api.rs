@@ -281,6 +281,18 @@ async fn every_route_answers_over_http_like_embedded() {
         "the uploaded change is visible at once"
     );
 
+    // A file that is not UTF-8 goes as base64, and is ingested with a
+    // diagnostic like any other.
+    let latin = br#"{"files": [{"path": "lib/shop/latin.ex", "content_base64": "ZGVmbW9kdWxlIFNob3AuTGF0aW4gZG8KICBkZWYgbmFtZSwgZG86ICJjYWbpIgplbmQK"}], "partial": true}"#;
+    let r = http(&web, "POST", "/api/v1/ingest", Some(latin)).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(report["files_parsed"], 1, "{report}");
+    let both = br#"{"files": [{"path": "lib/x.ex", "content": "", "content_base64": ""}]}"#;
+    let r = http(&web, "POST", "/api/v1/ingest", Some(both)).unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("either"), "{}", r.text());
+
     // Errors: JSON, with a status saying whose fault it is.
     let r = get(&web, "/api/v1/callers?function=nonsense");
     assert_eq!(

@@ -343,7 +343,38 @@ async fn query(
 #[derive(Debug, Deserialize)]
 struct UploadFile {
     path: String,
-    content: String,
+    /// The file's text...
+    #[serde(default)]
+    content: Option<String>,
+    /// ...or its bytes in base64 (a file that is not UTF-8).
+    #[serde(default)]
+    content_base64: Option<String>,
+}
+
+/// Standard base64 (RFC 4648, `=` padding optional, whitespace ignored).
+fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for (i, c) in text.bytes().enumerate() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            b' ' | b'\n' | b'\r' | b'\t' => continue,
+            _ => return Err(format!("byte {i} ({:?}) is not base64", c as char)),
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize)]
@@ -383,14 +414,24 @@ async fn ingest(
             ApiError::bad(format!("the body is not an upload ({{\"files\": [{{\"path\", \"content\"}}], \"partial\"}}): {e}"))
         }
     })?;
-    let files: Vec<SourceUpload> = upload
-        .files
-        .into_iter()
-        .map(|f| SourceUpload {
+    let mut files: Vec<SourceUpload> = Vec::with_capacity(upload.files.len());
+    for f in upload.files {
+        let bytes = match (f.content, f.content_base64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(b64)) => base64_decode(&b64)
+                .map_err(|e| ApiError::bad(format!("{}: content_base64: {e}", f.path)))?,
+            _ => {
+                return Err(ApiError::bad(format!(
+                    "{}: give either \"content\" (text) or \"content_base64\" (bytes)",
+                    f.path
+                )))
+            }
+        };
+        files.push(SourceUpload {
             file: f.path,
-            bytes: f.content.into_bytes(),
-        })
-        .collect();
+            bytes,
+        });
+    }
     let report = api.coordinator.ingest_upload(files, upload.partial).await?;
     Ok(Json(report).into_response())
 }
@@ -671,6 +712,18 @@ async fn module_graph(State(api): State<Api>, Params(p): Params<FormatParam>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_decodes_what_rfc_4648_encodes() {
+        assert_eq!(base64_decode("").unwrap(), b"");
+        assert_eq!(base64_decode("Zg==").unwrap(), b"f");
+        assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
+        assert_eq!(base64_decode("Zm9v").unwrap(), b"foo");
+        assert_eq!(base64_decode("Zm9vYg").unwrap(), b"foob");
+        assert_eq!(base64_decode("Zm9v\nYmFy").unwrap(), b"foobar");
+        assert_eq!(base64_decode("/+8=").unwrap(), [0xff, 0xef]);
+        assert!(base64_decode("Zm9v!").unwrap_err().contains("byte 4"));
+    }
 
     #[test]
     fn the_openapi_document_lists_every_route_and_no_other() {
