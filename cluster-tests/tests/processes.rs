@@ -1727,3 +1727,64 @@ async fn daemons_run_from_configuration_files_with_environment_overrides() {
     cpg(&["--coordinator", &c_addr, "ingest", tree.to_str().unwrap()]);
     assert_same_at(&c_addr, &expected_answers(&tree), "configured from files").await;
 }
+
+/// A replica of a node the leader holds suspect (SIGSTOPped here) is not
+/// waited for: the writer counts its writes as missed at once, the ingest
+/// is acknowledged with its replicas behind, and they are caught up once
+/// the node resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
+    let mut cluster = Cluster::start_roles(1, 3, P, 2, &["--suspect-after-secs", "1"], &[]);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let (_work, tree) = cluster_tests::example_copy();
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+
+    cluster.nodes[1].pause();
+    let paused = Instant::now();
+    loop {
+        let view = cluster.view().await.unwrap();
+        if view.nodes.iter().any(|n| n.id == 2 && n.state == "suspect") {
+            break;
+        }
+        assert!(
+            paused.elapsed() < Duration::from_secs(30),
+            "node 2 never suspect: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The other nodes learn it with their next heartbeat reply.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    std::fs::write(
+        tree.join("lib/shop/audit.ex"),
+        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    println!("ingest with node 2 paused: {:?}", started.elapsed());
+    let logs: String = cluster
+        .nodes
+        .iter()
+        .map(|n| std::fs::read_to_string(n.log_path()).unwrap_or_default())
+        .collect();
+    assert!(
+        logs.contains("node 2 is suspect (silent to the leader): not asked"),
+        "the writer waited for the paused node instead"
+    );
+    let view = cluster.view().await.unwrap();
+    assert!(view.behind.values().flatten().any(|n| *n == 2), "{view:?}");
+    let expected = expected_answers(&tree);
+    assert_same_at(&cluster.coordinators[0].addr, &expected, "node 2 paused").await;
+
+    cluster.nodes[1].resume();
+    let resumed = Instant::now();
+    while !cluster.view().await.unwrap().behind.is_empty() {
+        assert!(
+            resumed.elapsed() < Duration::from_secs(60),
+            "node 2 not caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_same_at(&cluster.coordinators[0].addr, &expected, "node 2 caught up").await;
+}

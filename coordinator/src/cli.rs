@@ -1586,7 +1586,11 @@ async fn ingest_attempt(
     progress: bool,
 ) -> Result<(cluster::IngestReport, u64)> {
     let sources = embedded::read_sources(path)?;
-    let clients = node_clients(&view)?;
+    let mut clients = node_clients(&view)?;
+    // Nodes silent to the leader are not waited for (their replicas' writes
+    // count as missed and are caught up later).
+    let silent = view.not_waited_for();
+    clients.retain(|id, _| !silent.contains(id));
     let held = cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
     let recorded: BTreeMap<String, u64> = on_first_coordinator(coordinators, |client| async move {
         match client.catalog_files(tarpc::context::current()).await {

@@ -69,7 +69,9 @@ impl Coordinator {
         }
         self.read_barrier().await?;
         let view = self.view();
-        let clients = self.queries.clients(&view);
+        let mut clients = self.queries.clients(&view);
+        let silent = view.not_waited_for();
+        clients.retain(|id, _| !silent.contains(id));
         let mut held = held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
         let mut recorded: BTreeMap<String, u64> = self.sm.read(|s| {
             s.catalog

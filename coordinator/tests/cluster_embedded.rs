@@ -93,6 +93,7 @@ fn node_map(
             .iter()
             .map(|(id, c)| (*id, c.addr.to_string()))
             .collect(),
+        unreachable: Default::default(),
     }
 }
 

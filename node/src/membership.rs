@@ -96,8 +96,9 @@ pub async fn run(node: Arc<Node>, membership: Membership, shutdown: impl Future<
                 registered = true;
                 node.set_map(NodeMap {
                     epoch: view.epoch,
-                    // Joining replicas take writes too.
+                    // Joining replicas and those behind take writes too.
                     assignment: view.writable(),
+                    unreachable: view.not_waited_for(),
                     nodes: view.nodes.into_iter().map(|n| (n.id, n.address)).collect(),
                 });
             }

@@ -697,6 +697,7 @@ impl Node {
             per_node.entry(*last).or_default().extend(ws);
         }
         let epoch = map.epoch;
+        let unreachable = &map.unreachable;
         let calls = per_node.into_iter().map(|(node, ws)| {
             let this = self.clone();
             async move {
@@ -704,6 +705,10 @@ impl Node {
                 let result = if node == this.id {
                     let local = this.clone();
                     blocking(move || local.write_blocking(ws)).await.map(|_| ())
+                } else if unreachable.contains(&node) {
+                    Err(CpgError::Internal(format!(
+                        "node {node} is suspect (silent to the leader): not asked"
+                    )))
                 } else {
                     match this.peer(node) {
                         None => Err(CpgError::Internal(format!("node {node} has no address"))),

@@ -241,6 +241,7 @@ fn only_me(epoch: u64, partitions: Vec<u32>) -> proto::node_api::NodeMap {
         epoch,
         assignment: partitions.into_iter().map(|p| (p, vec![1])).collect(),
         nodes: Default::default(),
+        unreachable: Default::default(),
     }
 }
 

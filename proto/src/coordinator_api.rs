@@ -57,6 +57,17 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
+    /// Nodes an ingest should not wait for: silent to the leader (suspect
+    /// or gone) or decommissioned. Their replicas' writes count as missed
+    /// (caught up when they are back).
+    pub fn not_waited_for(&self) -> std::collections::BTreeSet<u64> {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.state.as_str(), "suspect" | "gone" | "decommissioned"))
+            .map(|n| n.id)
+            .collect()
+    }
+
     /// Partition → every replica that takes writes: those serving reads,
     /// then those joining or behind.
     pub fn writable(&self) -> BTreeMap<u32, Vec<u64>> {

@@ -58,6 +58,10 @@ pub struct NodeMap {
     pub epoch: u64,
     pub assignment: BTreeMap<u32, Vec<u64>>,
     pub nodes: BTreeMap<u64, String>,
+    /// Nodes the leader has not heard from lately (suspect or gone): a
+    /// write to one of them counts as missed at once instead of waiting
+    /// for it to time out (it is caught up when it is back).
+    pub unreachable: std::collections::BTreeSet<u64>,
 }
 
 /// A file to ingest, with the partitions the cluster holds its modules in
