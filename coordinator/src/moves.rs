@@ -383,12 +383,13 @@ impl Coordinator {
     /// agree, then its mark is cleared, unless it missed another write
     /// meanwhile (a newer mark stays, and the next pass tries again).
     pub(crate) async fn catch_up_behind(&self) -> Result<(), CpgError> {
+        // Every upkeep tick: look before copying the whole state.
+        if self.sm.read(|s| s.partition_map.behind.is_empty()) {
+            return Ok(());
+        }
         let _one_at_a_time = self.moving.lock().await;
         let state = self.sm.state();
         let map = &state.partition_map;
-        if map.behind.is_empty() {
-            return Ok(());
-        }
         let readable = map.readable();
         let view = self.view();
         let clients = self.queries.clients(&view);

@@ -90,12 +90,20 @@ impl ReadIndex {
             if round.started >= arrived {
                 return Ok(round.index);
             }
-            let metrics = raft.metrics().borrow().clone();
-            let leading =
-                metrics.current_leader == Some(this) && round.led == Some(metrics.current_term);
+            // Every query passes here: read the three figures in place
+            // rather than copying the metrics (membership included).
+            let (leader, term, applied) = {
+                let watch = raft.metrics();
+                let m = watch.borrow();
+                (
+                    m.current_leader,
+                    m.current_term,
+                    m.last_applied.map(|l| l.index),
+                )
+            };
+            let leading = leader == Some(this) && round.led == Some(term);
             if leading && arrived < round.started + self.lease {
-                let applied = metrics.last_applied.map(|l| l.index).unwrap_or(0);
-                return Ok(round.index.max(applied));
+                return Ok(round.index.max(applied.unwrap_or(0)));
             }
         }
         let started = Instant::now();

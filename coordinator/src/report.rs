@@ -218,21 +218,33 @@ pub fn render_csv(rows: &[CallRow]) -> String {
     s
 }
 
+/// `Module.fun/arity` of a call row's caller and callee.
+fn call_ends(r: &CallRow) -> (String, String) {
+    (
+        format!(
+            "{}.{}/{}",
+            r.caller_module, r.caller_function, r.caller_arity
+        ),
+        format!(
+            "{}.{}/{}",
+            r.callee_module, r.callee_function, r.callee_arity
+        ),
+    )
+}
+
+/// Distinct caller→callee pairs with their number of call sites.
+fn call_pairs(rows: &[CallRow]) -> std::collections::BTreeMap<(String, String), usize> {
+    let mut pairs = std::collections::BTreeMap::new();
+    for r in rows {
+        *pairs.entry(call_ends(r)).or_default() += 1;
+    }
+    pairs
+}
+
 /// Graphviz: one node per function, one edge per distinct caller→callee pair
 /// (labelled with the number of call sites when more than one).
 pub fn render_dot(rows: &[CallRow]) -> String {
-    let mut pairs: std::collections::BTreeMap<(String, String), usize> = Default::default();
-    for r in rows {
-        let from = format!(
-            "{}.{}/{}",
-            r.caller_module, r.caller_function, r.caller_arity
-        );
-        let to = format!(
-            "{}.{}/{}",
-            r.callee_module, r.callee_function, r.callee_arity
-        );
-        *pairs.entry((from, to)).or_default() += 1;
-    }
+    let pairs = call_pairs(rows);
     let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     let mut s = String::from("digraph calls {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
     for ((from, to), n) in pairs {
@@ -511,32 +523,16 @@ const GRAPHML_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<graphml
 /// GraphML (Gephi, yEd, NetworkX): one node per function, one edge per
 /// distinct caller→callee pair with the number of call sites as `weight`.
 pub fn render_calls_graphml(rows: &[CallRow]) -> String {
-    let mut pairs: std::collections::BTreeMap<(String, String), usize> = Default::default();
-    let mut nodes: std::collections::BTreeMap<String, (String, String, u16)> = Default::default();
+    let pairs = call_pairs(rows);
+    let mut nodes: std::collections::BTreeMap<String, (&str, &str, u16)> = Default::default();
     for r in rows {
-        let from = format!(
-            "{}.{}/{}",
-            r.caller_module, r.caller_function, r.caller_arity
-        );
-        let to = format!(
-            "{}.{}/{}",
-            r.callee_module, r.callee_function, r.callee_arity
-        );
-        nodes.entry(from.clone()).or_insert_with(|| {
-            (
-                r.caller_module.clone(),
-                r.caller_function.clone(),
-                r.caller_arity,
-            )
-        });
-        nodes.entry(to.clone()).or_insert_with(|| {
-            (
-                r.callee_module.clone(),
-                r.callee_function.clone(),
-                r.callee_arity,
-            )
-        });
-        *pairs.entry((from, to)).or_default() += 1;
+        let (from, to) = call_ends(r);
+        nodes
+            .entry(from)
+            .or_insert((&r.caller_module, &r.caller_function, r.caller_arity));
+        nodes
+            .entry(to)
+            .or_insert((&r.callee_module, &r.callee_function, r.callee_arity));
     }
     let mut s = String::from(GRAPHML_HEAD);
     s.push_str("  <key id=\"module\" for=\"node\" attr.name=\"module\" attr.type=\"string\"/>\n");

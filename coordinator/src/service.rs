@@ -509,32 +509,14 @@ impl Coordinator {
     /// node is asked for its report (a short deadline each).
     pub async fn health(&self) -> Result<ClusterHealth, CpgError> {
         let view = self.view();
-        let clients = self.queries.clients(&view);
-        // A decommissioned node holds nothing and may be stopped.
-        let asked = view
-            .nodes
-            .iter()
-            .filter(|n| n.state != "decommissioned")
-            .map(|n| {
-                let client = clients.get(&n.id).cloned();
-                async move {
-                    let Some(client) = client else {
-                        return (
-                            n.id,
-                            Err(format!("address {} cannot be dialled", n.address)),
-                        );
-                    };
-                    let r = client
-                        .call(HEALTH_DEADLINE, |c, ctx| async move {
-                            c.health(ctx).await.map(Ok)
-                        })
-                        .await
-                        .map_err(|e| e.to_string());
-                    (n.id, r)
-                }
-            });
-        let reports: BTreeMap<u64, Result<NodeHealth, String>> =
-            futures::future::join_all(asked).await.into_iter().collect();
+        let reports: BTreeMap<u64, Result<NodeHealth, String>> = self
+            .ask_nodes(&view, HEALTH_DEADLINE, |c, ctx| async move {
+                c.health(ctx).await.map(Ok)
+            })
+            .await
+            .into_iter()
+            .map(|(n, r)| (n.id, r))
+            .collect();
         let metrics = self.raft.metrics().borrow().clone();
         let raft = RaftHealth {
             this: self.id,
@@ -552,6 +534,38 @@ impl Coordinator {
             snapshot: self.queries.snapshot_health(),
         };
         Ok(crate::health::cluster_health(&view, reports, raft, own))
+    }
+
+    /// Ask every registered node of `view` (decommissioned ones hold
+    /// nothing and may be stopped) at once, each within `deadline`: each
+    /// node with its answer or why there is none.
+    pub(crate) async fn ask_nodes<T, F, Fut>(
+        &self,
+        view: &ClusterView,
+        deadline: Duration,
+        request: F,
+    ) -> Vec<(NodeInfo, Result<T, String>)>
+    where
+        F: Fn(proto::node_api::NodeServiceClient, Context) -> Fut + Clone,
+        Fut: Future<Output = Result<Result<T, CpgError>, tarpc::client::RpcError>>,
+    {
+        let clients = self.queries.clients(view);
+        let asked = view
+            .nodes
+            .iter()
+            .filter(|n| n.state != "decommissioned")
+            .map(|n| {
+                let client = clients.get(&n.id).cloned();
+                let request = request.clone();
+                async move {
+                    let r = match client {
+                        None => Err(format!("address {} cannot be dialled", n.address)),
+                        Some(c) => c.call(deadline, request).await.map_err(|e| e.to_string()),
+                    };
+                    (n.clone(), r)
+                }
+            });
+        futures::future::join_all(asked).await
     }
 
     /// A storage node joins (or rejoins): recorded, then placed.

@@ -160,32 +160,18 @@ impl Coordinator {
     /// Every registered node's diagnosis (decommissioned ones left out).
     pub async fn diagnose(&self) -> Vec<NodeDiagnosisReport> {
         let view = self.view();
-        let clients = self.queries.clients(&view);
-        let asked = view
-            .nodes
-            .iter()
-            .filter(|n| n.state != "decommissioned")
-            .map(|n| {
-                let client = clients.get(&n.id).cloned();
-                async move {
-                    let r = match client {
-                        None => Err(format!("address {} cannot be dialled", n.address)),
-                        Some(c) => c
-                            .call(Duration::from_secs(120), |c, ctx| async move {
-                                c.diagnose(ctx).await.map(Ok)
-                            })
-                            .await
-                            .map_err(|e| e.to_string()),
-                    };
-                    NodeDiagnosisReport {
-                        node_id: n.id,
-                        address: n.address.clone(),
-                        diagnosis: r.as_ref().ok().cloned(),
-                        error: r.err(),
-                    }
-                }
-            });
-        futures::future::join_all(asked).await
+        self.ask_nodes(&view, Duration::from_secs(120), |c, ctx| async move {
+            c.diagnose(ctx).await.map(Ok)
+        })
+        .await
+        .into_iter()
+        .map(|(n, r)| NodeDiagnosisReport {
+            node_id: n.id,
+            address: n.address,
+            diagnosis: r.as_ref().ok().cloned(),
+            error: r.err(),
+        })
+        .collect()
     }
 }
 

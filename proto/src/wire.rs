@@ -115,14 +115,6 @@ pub fn uses_tls() -> bool {
     tls().is_some()
 }
 
-/// The TLS handshake of a connection accepted outside the RPC protocol
-/// (the HTTPS API): the connection and its client certificate's role.
-pub async fn accept_tls(
-    stream: tokio::net::TcpStream,
-) -> Result<(Conn, crate::certs::Role), String> {
-    accept(stream).await
-}
-
 /// tarpc's bincode format, guarded against what a hostile peer can send:
 /// tarpc 0.38 turns a request's deadline into an `Instant` by adding it to
 /// the current time unchecked, which panics for a huge one, so requests
@@ -309,8 +301,11 @@ async fn handshake(
 
 /// The TLS handshake of an accepted connection, when this process uses
 /// TLS: the connection and the role its client certificate carries
-/// (without TLS, every peer is trusted as the cluster).
-async fn accept(stream: tokio::net::TcpStream) -> Result<(Conn, crate::certs::Role), String> {
+/// (without TLS, every peer is trusted as the cluster). Also what the HTTPS
+/// API accepts with.
+pub async fn accept_tls(
+    stream: tokio::net::TcpStream,
+) -> Result<(Conn, crate::certs::Role), String> {
     let Some(t) = tls() else {
         return Ok((Conn::Plain(stream), crate::certs::Role::Cluster));
     };
@@ -447,7 +442,7 @@ where
                                 tracing::warn!("closing the connection: {e}");
                                 return;
                             }
-                            match accept(stream).await {
+                            match accept_tls(stream).await {
                                 Ok((conn, role)) => serve(conn, role).await,
                                 Err(e) => tracing::warn!("closing the connection: {e}"),
                             }
