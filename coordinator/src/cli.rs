@@ -46,6 +46,20 @@ pub struct Cli {
     /// with --insecure, such as `cpg dev-cluster`).
     #[arg(long, global = true, env = "CPG_INSECURE")]
     pub insecure: bool,
+    /// Embedded: analyse and report the dependencies under deps/ like the
+    /// application (by default they are library code: used to resolve
+    /// calls, left out of reports, rankings and dead code).
+    #[arg(
+        long,
+        global = true,
+        env = "CPG_INCLUDE_DEPS",
+        conflicts_with = "no_deps"
+    )]
+    pub include_deps: bool,
+    /// Embedded: do not read deps/ at all (calls into dependencies stay
+    /// unresolved or unknown).
+    #[arg(long, global = true, env = "CPG_NO_DEPS")]
+    pub no_deps: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -517,7 +531,19 @@ const NODE_DEADLINE: Duration = Duration::from_secs(60);
 /// gathers every partition's summaries).
 const QUERY_DEADLINE: Duration = Duration::from_secs(300);
 
+/// What embedded builds do with `deps/` (set once from the command line).
+static DEPS: std::sync::OnceLock<embedded::Deps> = std::sync::OnceLock::new();
+
+fn deps_mode() -> embedded::Deps {
+    DEPS.get().copied().unwrap_or_default()
+}
+
 pub fn run(cli: Cli) -> Result<()> {
+    let _ = DEPS.set(match (cli.include_deps, cli.no_deps) {
+        (true, _) => embedded::Deps::Include,
+        (_, true) => embedded::Deps::Skip,
+        _ => embedded::Deps::Library,
+    });
     let coordinators = cli.coordinator;
     // Links to a cluster: TLS with the client's certificate, or plain TCP
     // when asked for explicitly.
@@ -840,7 +866,7 @@ fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<A
         let Some(path) = path else {
             bail!("give a PATH to analyze, or --coordinator HOST:PORT to query a cluster");
         };
-        let built = embedded::build(&path)?;
+        let built = embedded::build_with(&path, deps_mode())?;
         return answer(&Snapshot::of_build(&built), &query).map_err(|e| match e {
             CpgError::InvalidInput { reason } => {
                 anyhow::anyhow!("{}: {reason}", path.display())

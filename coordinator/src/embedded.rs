@@ -11,6 +11,8 @@ use partition::frontend::build_file;
 use partition::store::{PreparedFile, Store};
 use proto::node_api::SourceUpload;
 use proto::{Diagnostic, FileCpg};
+
+use crate::libraries::Libraries;
 use rayon::prelude::*;
 
 /// Directories never descended into: build output, fetched dependencies, VCS.
@@ -44,6 +46,20 @@ pub struct Built {
     pub files: usize,
     pub diagnostics: Vec<Diagnostic>,
     pub elapsed: Duration,
+    /// Modules of the dependencies under `deps/`, for resolution only.
+    pub libraries: Libraries,
+}
+
+/// What to do with the dependencies under `deps/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Deps {
+    /// Library code: used to resolve calls, left out of reports.
+    #[default]
+    Library,
+    /// Analysed and reported like the application (`--include-deps`).
+    Include,
+    /// Not read at all.
+    Skip,
 }
 
 /// One source file found under the root: its path on disk and the path
@@ -177,10 +193,24 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 }
 
 /// Read, parse and summarize every file on all cores, installing each into
-/// the store as it arrives. An unreadable file becomes a diagnostic.
+/// the store as it arrives. An unreadable file becomes a diagnostic. The
+/// dependencies under `deps/` are library code.
 pub fn build(root: &Path) -> Result<Built, EmbeddedError> {
+    build_with(root, Deps::Library)
+}
+
+/// [`build`], saying what to do with the dependencies.
+pub fn build_with(root: &Path, deps: Deps) -> Result<Built, EmbeddedError> {
     let start = Instant::now();
-    let files = discover(root)?;
+    let mut files = discover(root)?;
+    let libraries = match deps {
+        Deps::Skip => Libraries::default(),
+        Deps::Library => crate::libraries::build(root, &crate::libraries::discover(root)),
+        Deps::Include => {
+            files.extend(crate::libraries::discover(root));
+            Libraries::default()
+        }
+    };
     let bar = progress(files.len(), "building CPG");
     let store = Store::default();
     let mut diagnostics = Vec::new();
@@ -220,5 +250,6 @@ pub fn build(root: &Path) -> Result<Built, EmbeddedError> {
         files: files.len(),
         diagnostics,
         elapsed: start.elapsed(),
+        libraries,
     })
 }

@@ -11,6 +11,7 @@ pub mod devcluster;
 pub mod embedded;
 pub mod health;
 pub mod http;
+pub mod libraries;
 pub mod moves;
 pub mod placement;
 pub mod query;

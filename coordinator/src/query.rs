@@ -36,6 +36,8 @@ pub struct Snapshot {
     /// Partition-map epoch it was gathered under (0 embedded).
     pub epoch: u64,
     pub summaries: Vec<Arc<ModuleSummary>>,
+    /// Library modules (dependencies): resolution only, never reported.
+    pub libraries: Vec<Arc<ModuleSummary>>,
     pub graph: Arc<CallGraph>,
     pub stats: StoreStats,
     /// Sorted by (file, line, column).
@@ -63,9 +65,10 @@ impl Snapshot {
     /// The snapshot of an embedded build.
     pub fn of_build(built: &Built) -> Snapshot {
         let summaries = built.store.summaries();
+        let libraries = built.libraries.summaries.clone();
         let graph = built
             .store
-            .cached("call_graph", || CallGraph::build(&summaries));
+            .cached("call_graph", || CallGraph::link(&summaries, &libraries));
         Snapshot {
             generation: 0,
             epoch: 0,
@@ -73,6 +76,7 @@ impl Snapshot {
             memory_bytes: built.store.memory().total,
             build_ms: built.elapsed.as_millis() as u64,
             summaries,
+            libraries,
             graph,
             diagnostics: built.diagnostics.clone(),
             missing: Vec::new(),
@@ -481,6 +485,10 @@ impl QueryEngine {
             .flat_map(|(_, modules)| modules.iter().cloned())
             .collect();
         summaries.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+        // Dependencies ingested under `deps/` are library code.
+        let (libraries, summaries): (Vec<_>, Vec<_>) = summaries
+            .into_iter()
+            .partition(|m| partition::library::package_of(&m.file).is_some());
         let gathered_ms = started.elapsed().as_millis() as u64;
         // Unchanged modules and diagnostics: every answer still holds.
         let same = old.filter(|o| {
@@ -492,13 +500,18 @@ impl QueryEngine {
                     .iter()
                     .zip(&summaries)
                     .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+                && o.libraries.len() == libraries.len()
+                && o.libraries
+                    .iter()
+                    .zip(&libraries)
+                    .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
         });
-        let (summaries, graph, mut answers) = match same {
+        let (summaries, libraries, graph, mut answers) = match same {
             Some(o) => {
                 let mut answers = o.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 // The report says how long the snapshot took: not carried.
                 answers.retain(|q, _| !matches!(q, Query::Analyze { .. }));
-                (summaries, o.graph.clone(), answers)
+                (summaries, libraries, o.graph.clone(), answers)
             }
             None => {
                 // Point answers the changed calls cannot have touched stay.
@@ -509,11 +522,11 @@ impl QueryEngine {
                 // Linking takes tens of milliseconds on a large code base:
                 // off the async workers.
                 tokio::task::spawn_blocking(move || {
-                    let graph = Arc::new(CallGraph::build(&summaries));
+                    let graph = Arc::new(CallGraph::link(&summaries, &libraries));
                     let kept = before.map_or_else(HashMap::new, |(old_graph, answers)| {
                         still_holding(answers, &old_graph, &graph)
                     });
-                    (summaries, graph, kept)
+                    (summaries, libraries, graph, kept)
                 })
                 .await
                 .map_err(|e| CpgError::Internal(format!("linking the call graph failed: {e}")))?
@@ -543,6 +556,7 @@ impl QueryEngine {
             memory_bytes: 0,
             build_ms: started.elapsed().as_millis() as u64,
             summaries,
+            libraries,
             graph,
             diagnostics: facts.diagnostics,
             missing: gathered.missing,

@@ -183,6 +183,11 @@ pub fn call_rows(graph: &CallGraph) -> Vec<CallRow> {
                 file: c.file.to_string(),
                 line: c.line,
                 kind: c.kind.to_string(),
+                candidates: c
+                    .candidates
+                    .as_deref()
+                    .map(|v| v.iter().map(|m| m.to_string()).collect())
+                    .unwrap_or_default(),
             }
         })
         .collect()

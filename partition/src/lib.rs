@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod durable;
 pub mod frontend;
+pub mod library;
 pub mod partitioning;
 pub mod snapshot;
 pub mod store;

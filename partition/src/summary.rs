@@ -194,6 +194,8 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
             .implements
             .map(|(p, t)| (frag.str(p).to_string(), frag.str(t).to_string())),
         using: dep_summaries(frag, &frag.using),
+        injections: frag.injections.clone(),
+        use_args: frag.use_args.clone(),
         registers: process.registers,
         callbacks: declared_callbacks(frag),
         nodes: frag.nodes.len() as u32,

@@ -126,6 +126,37 @@ pub struct ModuleFragment {
     /// Directives quoted inside `__using__` (or ExUnit's `using`): what a
     /// module that `use`s this one gets, resolved by the link step.
     pub using: Vec<ModuleDep>,
+    /// What functions' quotes inject where they are expanded (defs quoted
+    /// by `__using__`, directives quoted by the public functions behind the
+    /// `use M, :which` idiom), for the link step.
+    pub injections: Vec<Injection>,
+    /// `use M, :which`: `(M, which)` for the idiom above.
+    pub use_args: Vec<(String, String)>,
+}
+
+/// One thing a function's `quote` injects into the module that expands it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Injection {
+    /// The quoting function (`__using__`, or the `:which` of the idiom).
+    pub by: String,
+    pub kind: InjectionKind,
+    /// A module (directives), a function name (`Def`, `Splice`).
+    pub name: String,
+    /// The defined function's arity (`Def`), else 0.
+    pub arity: u16,
+}
+
+/// What an [`Injection`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum InjectionKind {
+    /// `import`, `alias`, `require` or `use` of `name`.
+    Directive(DepKind),
+    /// `def name(...)`: a public function of the expanding module.
+    Def,
+    /// `defp name(...)`: a private one.
+    Defp,
+    /// `unquote(name(...))`: the quotes of the local function `name`.
+    Splice,
 }
 
 impl ModuleFragment {

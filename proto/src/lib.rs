@@ -24,8 +24,8 @@ pub mod wire;
 
 pub use error::CpgError;
 pub use fragment::{
-    CallSite, ClauseDef, Diagnostic, Edge, FileCpg, FunctionDef, ModuleDep, ModuleFragment, Node,
-    Span, StrId,
+    CallSite, ClauseDef, Diagnostic, Edge, FileCpg, FunctionDef, Injection, InjectionKind,
+    ModuleDep, ModuleFragment, Node, Span, StrId,
 };
 pub use health::{
     CacheCleanup, ClusterHealth, Indicator, LatencySummary, NodeDiagnosis, NodeEntry, NodeHealth,

@@ -244,6 +244,10 @@ pub struct CallRow {
     pub file: String,
     pub line: u32,
     pub kind: String,
+    /// For an unresolved call: the imported or used modules whose exports
+    /// cannot be seen, any of which might provide it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
 }
 
 /// The `cpg analyze` report. `--json` prints exactly this object.

@@ -113,6 +113,10 @@ pub struct ModuleSummary {
     pub implements: Option<(String, String)>,
     /// Directives this module's `__using__` injects into modules that use it.
     pub using: Vec<DepSummary>,
+    /// What this module's functions' quotes inject (see `ModuleFragment`).
+    pub injections: Vec<crate::fragment::Injection>,
+    /// `use M, :which`: `(M, which)`.
+    pub use_args: Vec<(String, String)>,
     /// Atom names this module's processes register under
     /// (`GenServer.start_link(__MODULE__, arg, name: :name)`,
     /// `Process.register(pid, :name)`), for `send(:name, msg)` edges.

@@ -9,9 +9,10 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use proto::{CallKind, CallSummary, DepKind, FunKind, Mfa, ModuleSummary, Reached};
+use proto::{CallKind, CallSummary, DepKind, FunKind, InjectionKind, Mfa, ModuleSummary, Reached};
 
 use crate::frontend::USE_EFFECTS;
+use crate::library::Library;
 use crate::summary::is_process_call;
 use serde::Serialize;
 
@@ -37,6 +38,10 @@ pub struct CallEdge {
     /// Position of the call in the caller's [`proto::FunctionSummary::calls`].
     #[serde(skip)]
     pub site: u32,
+    /// For an unresolved call: the imported or used modules whose exports
+    /// cannot be seen, any of which might provide it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Box<Vec<Arc<str>>>>,
 }
 
 /// What [`CallGraph::changes_since`] found, as displayed names
@@ -97,7 +102,9 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// The module's public `name/arity` set, for linking.
-fn exports(summaries: &[Arc<ModuleSummary>]) -> FastMap<&str, FastSet<(&str, u16)>> {
+fn exports<'a>(
+    summaries: impl Iterator<Item = &'a Arc<ModuleSummary>>,
+) -> FastMap<&'a str, FastSet<(&'a str, u16)>> {
     let mut out: FastMap<&str, FastSet<(&str, u16)>> = FastMap::default();
     for m in summaries {
         let e = out.entry(m.name.as_str()).or_default();
@@ -111,8 +118,18 @@ fn exports(summaries: &[Arc<ModuleSummary>]) -> FastMap<&str, FastSet<(&str, u16
 impl CallGraph {
     /// Link the summaries into a call graph. Calls inside `quote` are code for
     /// other modules and are left out; dynamic calls stay, with their kind.
-    pub fn build<'s>(summaries: &'s [Arc<ModuleSummary>]) -> CallGraph {
-        let linker = Linker::new(summaries);
+    pub fn build(summaries: &[Arc<ModuleSummary>]) -> CallGraph {
+        Self::link(summaries, &[])
+    }
+
+    /// Link the analysed code's summaries, resolving against `libraries`
+    /// (dependencies' modules: their exports and what their `use` injects)
+    /// and the standard library; only the analysed code's calls are edges.
+    pub fn link<'s>(
+        summaries: &'s [Arc<ModuleSummary>],
+        libraries: &'s [Arc<ModuleSummary>],
+    ) -> CallGraph {
+        let linker = Linker::new(summaries, libraries);
         // Functions are interned by borrowed (module, name, arity) while
         // linking, so a call costs a hash lookup, not two allocations.
         let mut ids: FastMap<(&'s str, &'s str, u16), u32> = FastMap::default();
@@ -144,11 +161,14 @@ impl CallGraph {
                 let caller = intern((&m.name, &f.name, f.arity));
                 for (site, c) in f.calls.iter().enumerate().filter(|(_, c)| !c.quoted) {
                     let site = site as u32;
-                    let (module, kind) = linker.link(&m.name, c);
+                    let (module, kind, candidates) = linker.link(&m.name, c);
                     let callee = intern((module.unwrap_or(""), &c.name, c.arity));
-                    calls.push((caller, callee, kind, c, site, mi));
+                    let candidates = (!candidates.is_empty()).then(|| {
+                        Box::new(candidates.into_iter().map(Arc::from).collect::<Vec<_>>())
+                    });
+                    calls.push((caller, callee, kind, c, site, mi, candidates));
                     for target in linker.process_targets(&m.name, c) {
-                        calls.push((caller, intern(target), CallKind::Process, c, site, mi));
+                        calls.push((caller, intern(target), CallKind::Process, c, site, mi, None));
                     }
                 }
             }
@@ -194,7 +214,8 @@ impl CallGraph {
                 Self::row(&by_caller, &caller_start, caller)
                     .iter()
                     .map(|&i| {
-                        let (_, callee, _, c, _, mi) = calls[i as usize];
+                        let (_, callee, _, c, _, mi, _) = &calls[i as usize];
+                        let (callee, mi) = (*callee, *mi);
                         (
                             [module_file[mi], c.line, c.column, rank[callee as usize]],
                             i,
@@ -204,19 +225,19 @@ impl CallGraph {
             group.sort_unstable();
             order.extend(group.iter().map(|(_, i)| *i));
         }
+        let mut slots: Vec<Option<_>> = calls.into_iter().map(Some).collect();
         let calls: Vec<CallEdge> = order
             .into_iter()
-            .map(|i| {
-                let (caller, callee, kind, c, site, mi) = calls[i as usize];
-                CallEdge {
-                    caller,
-                    callee,
-                    kind,
-                    file: files[mi].clone(),
-                    line: c.line,
-                    column: c.column,
-                    site,
-                }
+            .filter_map(|i| slots[i as usize].take())
+            .map(|(caller, callee, kind, c, site, mi, candidates)| CallEdge {
+                caller,
+                callee,
+                kind,
+                file: files[mi].clone(),
+                line: c.line,
+                column: c.column,
+                site,
+                candidates,
             })
             .collect();
         let n = functions.len();
@@ -367,21 +388,34 @@ impl CallGraph {
     }
 }
 
-/// What the link step knows about the whole program: who exports what, and
-/// which imports a `use` injects.
+/// What `use` brings into one module: the modules it imports, the
+/// functions it defines there (public and private) and the used modules
+/// nothing is known about (their effects cannot be seen).
+#[derive(Debug, Default)]
+struct UseEffects<'a> {
+    imports: Vec<&'a str>,
+    defs: Vec<(&'a str, u16)>,
+    private_defs: Vec<(&'a str, u16)>,
+    unknown: Vec<&'a str>,
+}
+
+/// What the link step knows about the whole program: who exports what
+/// (the analysed code, its libraries and the standard library), and what
+/// a `use` injects.
 struct Linker<'a> {
     exports: FastMap<&'a str, FastSet<(&'a str, u16)>>,
     modules: FastMap<&'a str, &'a ModuleSummary>,
+    std: &'static Library,
     /// Registered process name (`:atom`) → the module registering it.
     registered: FastMap<&'a str, &'a str>,
-    /// Imports each module gets through its `use` directives (memoized).
-    via_use: RefCell<FastMap<&'a str, Arc<Vec<&'a str>>>>,
+    /// What each module gets through its `use` directives (memoized).
+    via_use: RefCell<FastMap<&'a str, Arc<UseEffects<'a>>>>,
 }
 
 impl<'a> Linker<'a> {
-    fn new(summaries: &'a [Arc<ModuleSummary>]) -> Linker<'a> {
+    fn new(summaries: &'a [Arc<ModuleSummary>], libraries: &'a [Arc<ModuleSummary>]) -> Linker<'a> {
         let mut modules = FastMap::default();
-        for m in summaries {
+        for m in summaries.iter().chain(libraries) {
             modules.entry(m.name.as_str()).or_insert(&**m);
         }
         let mut registered = FastMap::default();
@@ -390,30 +424,56 @@ impl<'a> Linker<'a> {
                 registered.entry(name.as_str()).or_insert(m.name.as_str());
             }
         }
-        Linker {
-            exports: exports(summaries),
+        let mut linker = Linker {
+            exports: exports(summaries.iter().chain(libraries)),
             modules,
+            std: crate::library::stdlib(),
             registered,
             via_use: RefCell::default(),
+        };
+        // Functions a `use` defines are the using module's own (`use
+        // Ecto.Repo` makes `Repo.insert/2`).
+        let mut injected = Vec::new();
+        for m in summaries.iter().chain(libraries) {
+            if m.deps.iter().any(|d| d.kind == DepKind::Use) {
+                let effects = linker.use_effects(&m.name);
+                if !effects.defs.is_empty() {
+                    injected.push((m.name.as_str(), effects));
+                }
+            }
+        }
+        for (module, effects) in injected {
+            let e = linker.exports.entry(module).or_default();
+            e.extend(effects.defs.iter().copied());
+        }
+        linker
+    }
+
+    /// `Some(true)` if `module` is known (analysed, a library or the
+    /// standard library) and exports `name/arity`, `Some(false)` if known
+    /// and it does not, `None` if nothing is known of it.
+    fn provides(&self, module: &str, name: &str, arity: u16) -> Option<bool> {
+        match self.exports.get(module) {
+            Some(e) => Some(e.contains(&(name, arity))),
+            None => self.std.provides(module, name, arity),
         }
     }
 
-    /// `Some(true)` if `module` is ingested and exports `name/arity`,
-    /// `Some(false)` if ingested and does not, `None` if unknown.
-    fn provides(&self, module: &str, name: &str, arity: u16) -> Option<bool> {
-        self.exports.get(module).map(|e| e.contains(&(name, arity)))
-    }
-
-    /// Modules imported into `module` by the `__using__` of what it uses.
-    fn imports_via_use(&self, module: &'a str) -> Arc<Vec<&'a str>> {
+    /// What `module`'s `use` directives bring into it.
+    fn use_effects(&self, module: &'a str) -> Arc<UseEffects<'a>> {
         if let Some(v) = self.via_use.borrow().get(module) {
             return v.clone();
         }
-        let mut out = Vec::new();
+        let mut out = UseEffects::default();
         if let Some(m) = self.modules.get(module) {
             let mut seen = FastSet::default();
             for d in m.deps.iter().filter(|d| d.kind == DepKind::Use) {
-                self.use_effects(&d.target, &mut seen, &mut out);
+                let which = m
+                    .use_args
+                    .iter()
+                    .find(|(used, _)| *used == d.target)
+                    .map(|(_, w)| w.as_str());
+                self.collect_use(&d.target, which, &mut seen, &mut out);
             }
         }
         let out = Arc::new(out);
@@ -421,41 +481,84 @@ impl<'a> Linker<'a> {
         out
     }
 
-    /// What `use used` imports: the known effects of standard modules, and
-    /// the directives quoted in an ingested module's `__using__`.
-    fn use_effects(&self, used: &'a str, seen: &mut FastSet<&'a str>, out: &mut Vec<&'a str>) {
-        if !seen.insert(used) {
+    /// What `use used` (or `use used, :which`) injects: the known effects
+    /// of standard modules, the standard library table's, and what the
+    /// quotes of an analysed or library module's `__using__` (and of its
+    /// function `which/0`, and the functions they splice) hold.
+    fn collect_use(
+        &self,
+        used: &'a str,
+        which: Option<&'a str>,
+        seen: &mut FastSet<(&'a str, Option<&'a str>)>,
+        out: &mut UseEffects<'a>,
+    ) {
+        if !seen.insert((used, which)) {
             return;
         }
-        let push = |m: &'a str, out: &mut Vec<&'a str>| {
-            if !out.contains(&m) {
-                out.push(m);
+        fn push<'x, T: PartialEq>(v: &mut Vec<T>, x: T) {
+            if !v.contains(&x) {
+                v.push(x);
             }
-        };
+        }
         if let Some((_, imports, _)) = USE_EFFECTS.iter().find(|(m, _, _)| *m == used) {
             for i in *imports {
-                push(i, out);
+                push(&mut out.imports, *i);
             }
         }
-        let Some(m) = self.modules.get(used) else {
-            return;
-        };
-        for d in &m.using {
-            match d.kind {
-                DepKind::Import => push(&d.target, out),
-                DepKind::Use => self.use_effects(&d.target, seen, out),
-                _ => {}
+        if let Some(m) = self.modules.get(used) {
+            for d in &m.using {
+                match d.kind {
+                    DepKind::Import => push(&mut out.imports, d.target.as_str()),
+                    DepKind::Use => self.collect_use(&d.target, None, seen, out),
+                    _ => {}
+                }
             }
-        }
-        // A case template's users get `use ExUnit.Case` (ExUnit.CaseTemplate.__proxy__/2).
-        if m.deps
-            .iter()
-            .any(|d| d.kind == DepKind::Use && d.target == "ExUnit.CaseTemplate")
-        {
-            self.use_effects("ExUnit.Case", seen, out);
+            let mut pending: Vec<&'a str> = vec!["__using__"];
+            pending.extend(which);
+            let mut done: FastSet<&'a str> = FastSet::default();
+            while let Some(by) = pending.pop() {
+                if !done.insert(by) {
+                    continue;
+                }
+                for i in m.injections.iter().filter(|i| i.by == by) {
+                    match i.kind {
+                        InjectionKind::Directive(DepKind::Import) => {
+                            push(&mut out.imports, i.name.as_str())
+                        }
+                        InjectionKind::Directive(DepKind::Use) => {
+                            self.collect_use(&i.name, None, seen, out)
+                        }
+                        InjectionKind::Directive(_) => {}
+                        InjectionKind::Def => push(&mut out.defs, (i.name.as_str(), i.arity)),
+                        InjectionKind::Defp => {
+                            push(&mut out.private_defs, (i.name.as_str(), i.arity))
+                        }
+                        InjectionKind::Splice => pending.push(&i.name),
+                    }
+                }
+            }
+            // A case template's users get `use ExUnit.Case` (ExUnit.CaseTemplate.__proxy__/2).
+            if m.deps
+                .iter()
+                .any(|d| d.kind == DepKind::Use && d.target == "ExUnit.CaseTemplate")
+            {
+                self.collect_use("ExUnit.Case", None, seen, out);
+            }
+        } else if let Some(lm) = self.std.module(used) {
+            for (kind, target) in &lm.using {
+                match kind {
+                    DepKind::Import => push(&mut out.imports, target.as_str()),
+                    DepKind::Use => self.collect_use(target, None, seen, out),
+                    _ => {}
+                }
+            }
+            for (name, arity) in &lm.injects {
+                push(&mut out.defs, (name.as_str(), *arity));
+            }
+        } else if !USE_EFFECTS.iter().any(|(m, _, _)| *m == used) {
+            push(&mut out.unknown, used);
         }
     }
-
     /// Where a call that hands work to another process leads, when its
     /// target is named in the code: `GenServer.call(M, msg)` to
     /// `M.handle_call/3`, `GenServer.cast` to `handle_cast/2`, `send(M or
@@ -524,38 +627,52 @@ impl<'a> Linker<'a> {
             .collect()
     }
 
-    /// The callee module of a call made in `module`, and its kind.
-    fn link(&self, module: &'a str, c: &'a CallSummary) -> (Option<&'a str>, CallKind) {
+    /// The callee module of a call made in `module`, its kind, and for a
+    /// call left unresolved the modules that might provide it.
+    fn link(
+        &self,
+        module: &'a str,
+        c: &'a CallSummary,
+    ) -> (Option<&'a str>, CallKind, Vec<&'a str>) {
         if c.candidates.is_empty() && c.kind != CallKind::Unresolved {
-            return (c.module.as_deref(), c.kind);
+            return (c.module.as_deref(), c.kind, Vec::new());
         }
         let (name, arity) = (c.name.as_str(), c.arity);
-        // 1. An explicit import known to export it (the compiler rejects
+        let via_use = self.use_effects(module);
+        // 1. A function a `use` defined in this module: local, like any
+        //    other definition of the module.
+        if via_use.defs.contains(&(name, arity)) || via_use.private_defs.contains(&(name, arity)) {
+            return (Some(module), CallKind::Local, Vec::new());
+        }
+        // 2. An explicit import known to export it (the compiler rejects
         //    ambiguous calls, so at most one does).
         if let Some(m) = c
             .candidates
             .iter()
             .find(|m| self.provides(m, name, arity) == Some(true))
         {
-            return (Some(m.as_str()), CallKind::Imported);
+            return (Some(m.as_str()), CallKind::Imported, Vec::new());
         }
-        // 2. An import injected by `use`, known to export it.
-        let via_use = self.imports_via_use(module);
+        // 3. An import injected by `use`, known to export it.
         if let Some(m) = via_use
+            .imports
             .iter()
             .find(|m| self.provides(m, name, arity) == Some(true))
         {
-            return (Some(*m), CallKind::Imported);
+            return (Some(*m), CallKind::Imported, Vec::new());
         }
-        // 3. An explicit import whose exports we cannot see (outside the
-        //    ingested code): the best guess left.
-        if let Some(m) = c
+        // 4. Never a guess: the imports and uses whose exports cannot be
+        //    seen are where it might come from; it stays unresolved.
+        let mut unknown: Vec<&'a str> = c
             .candidates
             .iter()
-            .find(|m| self.provides(m, name, arity).is_none())
-        {
-            return (Some(m.as_str()), CallKind::Imported);
-        }
-        (None, CallKind::Unresolved)
+            .map(String::as_str)
+            .chain(via_use.imports.iter().copied())
+            .filter(|m| self.provides(m, name, arity).is_none())
+            .collect();
+        unknown.extend(via_use.unknown.iter().copied());
+        unknown.sort_unstable();
+        unknown.dedup();
+        (None, CallKind::Unresolved, unknown)
     }
 }

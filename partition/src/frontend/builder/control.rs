@@ -370,12 +370,22 @@ impl<'s> FileBuilder<'s> {
         let start = self.take_flow();
         self.set_flow(Self::relabel(&start, Label::True, 0));
         let items = parts.do_.clone().unwrap_or_default();
+        // Module level: `def unquote(var)(...)` defines one function per atom.
+        let bound = (self.m.f.is_none() && self.m.quote_depth == 0)
+            .then(|| self.for_atoms(ts, &self.m.names))
+            .flatten();
+        if let Some((var, atoms)) = &bound {
+            self.m.names.vars.insert(var.clone(), atoms.clone());
+        }
         if items.iter().any(|i| i.kind() == "stab_clause") {
             // `reduce: acc` form: clauses on the accumulator.
             let out = self.clauses(&items, n, None, Label::Clause);
             self.set_flow(out);
         } else if let Some(v) = self.body(&items, n) {
             self.dfg(v, n, Label::Return, 0);
+        }
+        if let Some((var, _)) = bound {
+            self.m.names.vars.remove(&var);
         }
         // Back edge: the next iteration.
         let body_end = self.take_flow();

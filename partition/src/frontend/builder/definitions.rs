@@ -9,15 +9,94 @@ impl<'s> FileBuilder<'s> {
     /// nested modules, function bodies or quotes).
     pub(super) fn prescan(&self, items: &[Ts]) -> HashSet<(String, u16)> {
         let mut out = HashSet::new();
-        self.prescan_into(items, &mut out, 0);
+        let mut names = Names::default();
+        self.prescan_into(items, &mut out, &mut names, 0);
         out
     }
 
-    pub(super) fn prescan_into(&self, items: &[Ts], out: &mut HashSet<(String, u16)>, depth: u32) {
+    /// The atoms of a literal list (`[:get, :post]`, `~w(get post)a`).
+    pub(super) fn atom_list(&self, v: Ts) -> Option<Vec<String>> {
+        match v.kind() {
+            "list" => kids(v)
+                .into_iter()
+                .map(|a| (a.kind() == "atom").then(|| self.text(a)[1..].to_string()))
+                .collect(),
+            "sigil" => {
+                let text = self.text(v);
+                let body = text.strip_prefix("~w")?.strip_suffix('a')?;
+                let inner = body.get(1..body.len().saturating_sub(1))?;
+                Some(inner.split_whitespace().map(str::to_string).collect())
+            }
+            _ => None,
+        }
+    }
+
+    /// `@name [:a, :b]` at module level: the attribute and its atoms.
+    pub(super) fn attribute_atoms(&self, item: Ts) -> Option<(String, Vec<String>)> {
+        if item.kind() != "unary_operator" || operator(item, self.src) != "@" {
+            return None;
+        }
+        let call = operand(item).filter(|o| o.kind() == "call")?;
+        let name = self.text(call.child_by_field_name("target")?).to_string();
+        let args = kids(call).into_iter().find(|c| c.kind() == "arguments")?;
+        let value = kids(args).first().copied()?;
+        Some((name, self.atom_list(value)?))
+    }
+
+    /// `for var <- [:a, :b]` or `for var <- @attr` at module level: the
+    /// variable and the atoms it takes (`def unquote(var)(...)` defines one
+    /// function per atom).
+    pub(super) fn for_atoms(&self, item: Ts, names: &Names) -> Option<(String, Vec<String>)> {
+        let parts = Parts::of(item, self.src);
+        let [clause] = parts.args[..] else {
+            return None;
+        };
+        if clause.kind() != "binary_operator" || operator(clause, self.src) != "<-" {
+            return None;
+        }
+        let var = clause
+            .child_by_field_name("left")
+            .filter(|v| v.kind() == "identifier")?;
+        let src = clause.child_by_field_name("right")?;
+        let atoms = match self.atom_list(src) {
+            Some(a) => a,
+            None if src.kind() == "unary_operator" && operator(src, self.src) == "@" => {
+                let attr = self.text(operand(src)?);
+                names.attributes.get(attr)?.clone()
+            }
+            None => return None,
+        };
+        Some((self.text(var).to_string(), atoms))
+    }
+
+    /// The names a definition head stands for: its own, or for
+    /// `unquote(var)` inside a module-level `for`, each atom `var` takes.
+    pub(super) fn head_names(&self, name: &str, names: &Names) -> Vec<String> {
+        match name
+            .strip_prefix("unquote(")
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|v| names.vars.get(v.trim()))
+        {
+            Some(atoms) => atoms.clone(),
+            None => vec![name.to_string()],
+        }
+    }
+
+    pub(super) fn prescan_into(
+        &self,
+        items: &[Ts],
+        out: &mut HashSet<(String, u16)>,
+        names: &mut Names,
+        depth: u32,
+    ) {
         if depth >= MAX_NESTING {
             return;
         }
         for &item in items {
+            if let Some((attr, atoms)) = self.attribute_atoms(item) {
+                names.attributes.insert(attr, atoms);
+                continue;
+            }
             match item.kind() {
                 "call" => {
                     let Some(target) = item.child_by_field_name("target") else {
@@ -31,10 +110,26 @@ impl<'s> FileBuilder<'s> {
                                 if let Some((fname, params, _)) = self.head(*head) {
                                     let defaults = self.defaults(&params);
                                     let n = params.len() as u16;
-                                    for a in n - defaults..=n {
-                                        out.insert((fname.to_string(), a));
+                                    for fname in self.head_names(fname, names) {
+                                        for a in n - defaults..=n {
+                                            out.insert((fname.clone(), a));
+                                        }
                                     }
                                 }
+                            }
+                        }
+                        "for" => {
+                            let bound = self.for_atoms(item, names);
+                            if let Some((var, atoms)) = &bound {
+                                names.vars.insert(var.clone(), atoms.clone());
+                            }
+                            for child in kids(item) {
+                                if child.kind() == "do_block" {
+                                    self.prescan_into(&kids(child), out, names, depth + 1);
+                                }
+                            }
+                            if let Some((var, _)) = bound {
+                                names.vars.remove(&var);
                             }
                         }
                         "defstruct" | "defexception" => {
@@ -57,13 +152,17 @@ impl<'s> FileBuilder<'s> {
                             // Definitions under module-level `if`, `for`, `unless`...
                             for child in kids(item) {
                                 if matches!(child.kind(), "do_block" | "else_block") {
-                                    self.prescan_into(&kids(child), out, depth + 1);
+                                    self.prescan_into(&kids(child), out, names, depth + 1);
                                 }
                             }
                         }
                     }
                 }
-                "block" => self.prescan_into(&kids(item), out, depth + 1),
+                // `else` blocks sit inside the `do` block; module-level
+                // `case` puts definitions in its clauses' bodies.
+                "block" | "else_block" | "stab_clause" | "body" => {
+                    self.prescan_into(&kids(item), out, names, depth + 1)
+                }
                 _ => {}
             }
         }
@@ -314,6 +413,32 @@ impl<'s> FileBuilder<'s> {
     }
 
     pub(super) fn def(&mut self, call: Ts, parent: u32, macro_name: &str) -> u32 {
+        let parts = Parts::of(call, self.src);
+        let Some((name, params, guard)) = parts.args.first().and_then(|h| self.head(*h)) else {
+            return self.generic_call(call, parent, None);
+        };
+        // `def unquote(verb)(...)` inside `for verb <- [:get, :post]`: one
+        // function per atom, each with the clause.
+        let named = self.head_names(name, &self.m.names);
+        if named.len() > 1 || named.first().is_some_and(|n| n != name) {
+            let mut last = 0;
+            for n in named {
+                last = self.def_named(call, macro_name, &parts, &n, &params, guard);
+            }
+            return last;
+        }
+        self.def_named(call, macro_name, &parts, name, &params, guard)
+    }
+
+    fn def_named(
+        &mut self,
+        call: Ts,
+        macro_name: &str,
+        parts: &Parts,
+        name: &str,
+        params: &[Ts],
+        guard: Option<Ts>,
+    ) -> u32 {
         let kind = match macro_name {
             "def" => FunKind::Def,
             "defp" => FunKind::Defp,
@@ -323,10 +448,6 @@ impl<'s> FileBuilder<'s> {
             "defguardp" => FunKind::Defguardp,
             _ => FunKind::Defdelegate,
         };
-        let parts = Parts::of(call, self.src);
-        let Some((name, params, guard)) = parts.args.first().and_then(|h| self.head(*h)) else {
-            return self.generic_call(call, parent, None);
-        };
         let kind =
             if parts.do_.is_none() && self.m.kind == ModuleKind::Protocol && kind == FunKind::Def {
                 FunKind::ProtocolFn
@@ -334,7 +455,7 @@ impl<'s> FileBuilder<'s> {
                 kind
             };
         let arity = params.len() as u16;
-        let defaults = self.defaults(&params);
+        let defaults = self.defaults(params);
         let idx = self.function(name, arity, kind, call);
         if std::mem::take(&mut self.m.pending_impl) {
             self.m.functions[idx as usize].callback = true;
@@ -361,7 +482,7 @@ impl<'s> FileBuilder<'s> {
         }
         let fnode = self.m.functions[idx as usize].node;
         if kind == FunKind::Defdelegate {
-            self.delegate(call, &parts, name, arity, idx, fnode);
+            self.delegate(call, parts, name, arity, idx, fnode);
             return fnode;
         }
         let Some(body) = parts.do_.clone() else {
@@ -370,7 +491,9 @@ impl<'s> FileBuilder<'s> {
         // Directives quoted by `__using__` act in the modules that `use` this one.
         let using = name == "__using__" && kind.is_macro();
         self.m.in_using += u32::from(using);
-        self.clause(call, idx, fnode, &params, guard, &body, &parts);
+        let outer = self.m.current_fn.replace((name.to_string(), arity));
+        self.clause(call, idx, fnode, params, guard, &body, parts);
+        self.m.current_fn = outer;
         self.m.in_using -= u32::from(using);
         fnode
     }
@@ -508,6 +631,15 @@ impl<'s> FileBuilder<'s> {
                 self.module_of(*a)
             }
         });
+        if let (Some(target), Some(by)) = (&target, self.injecting_function()) {
+            let kind = match name {
+                "alias" => DepKind::Alias,
+                "import" => DepKind::Import,
+                "require" => DepKind::Require,
+                _ => DepKind::Use,
+            };
+            self.inject(by, InjectionKind::Directive(kind), target, 0);
+        }
         if let (Some(target), true) = (target, self.m.in_using > 0) {
             let kind = match name {
                 "alias" => DepKind::Alias,
@@ -533,6 +665,62 @@ impl<'s> FileBuilder<'s> {
         }
         self.step(n);
         n
+    }
+
+    /// The function whose quotes inject code where they are expanded:
+    /// `__using__` (or ExUnit's `using` block), or any function returning a
+    /// quote (`def controller, do: quote do ... end`, reached by `use M,
+    /// :controller`; `defp prelude(opts)`, spliced by `__using__`).
+    pub(super) fn injecting_function(&self) -> Option<String> {
+        if self.m.quote_depth == 0 {
+            return None;
+        }
+        if self.m.in_using > 0 {
+            return Some("__using__".to_string());
+        }
+        self.m.current_fn.as_ref().map(|(f, _)| f.clone())
+    }
+
+    pub(super) fn inject(&mut self, by: String, kind: InjectionKind, name: &str, arity: u16) {
+        let injection = Injection {
+            by,
+            kind,
+            name: name.to_string(),
+            arity,
+        };
+        if !self.m.injections.contains(&injection) {
+            self.m.injections.push(injection);
+        }
+    }
+
+    /// `def name(...)` inside an injecting quote: a function of the module
+    /// that expands it (every arity its default arguments make).
+    pub(super) fn quoted_def(&mut self, ts: Ts, macro_name: &str) {
+        let Some(by) = self.injecting_function() else {
+            return;
+        };
+        let (args, _) = Self::call_args(ts);
+        let Some((name, params, _)) = args.first().and_then(|h| self.head(*h)) else {
+            return;
+        };
+        let plain = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '?' | '!'));
+        if !plain || name == "unquote" {
+            return;
+        }
+        let kind = match macro_name {
+            "defp" | "defmacrop" | "defguardp" => InjectionKind::Defp,
+            _ => InjectionKind::Def,
+        };
+        let n = params.len() as u16;
+        for a in n - self.defaults(&params)..=n {
+            self.inject(by.clone(), kind, name, a);
+        }
     }
 
     pub(super) fn directive(&mut self, ts: Ts, name: &str, parent: u32) -> u32 {
@@ -640,6 +828,16 @@ impl<'s> FileBuilder<'s> {
                             self.m.behaviours.push(id);
                         }
                     }
+                }
+            }
+        }
+        // `use MyAppWeb, :controller`: the idiom's function name.
+        if kind == DepKind::Use {
+            if let Some(which) = parts.args.get(1).filter(|a| a.kind() == "atom") {
+                let which = self.text(*which).trim_start_matches(':').to_string();
+                let pair = (targets[0].0.clone(), which);
+                if !self.m.use_args.contains(&pair) {
+                    self.m.use_args.push(pair);
                 }
             }
         }

@@ -311,6 +311,11 @@ impl<'s> FileBuilder<'s> {
     }
 
     pub(super) fn attribute(&mut self, ts: Ts, operand: Ts, parent: u32) -> u32 {
+        if self.m.f.is_none() && self.m.quote_depth == 0 {
+            if let Some((attr, atoms)) = self.attribute_atoms(ts) {
+                self.m.names.attributes.insert(attr, atoms);
+            }
+        }
         let (name, value) = match operand.kind() {
             "call" => {
                 let name = operand
@@ -483,6 +488,17 @@ impl<'s> FileBuilder<'s> {
                     if let Some(n) = self.special(ts, name, parent, piped) {
                         return n;
                     }
+                } else if matches!(
+                    name,
+                    "def"
+                        | "defp"
+                        | "defmacro"
+                        | "defmacrop"
+                        | "defguard"
+                        | "defguardp"
+                        | "defdelegate"
+                ) {
+                    self.quoted_def(ts, name);
                 }
                 if self.m.env.vars.contains_key(name)
                     && args.is_empty()
@@ -923,6 +939,17 @@ impl<'s> FileBuilder<'s> {
                 // Outside a quote (`def unquote(name)()`) it injects a value
                 // computed at compile time: not a call either way.
                 let (args, _) = Self::call_args(ts);
+                // `unquote(helpers(opts))` splices the quote of a local function.
+                if let [arg] = args[..] {
+                    let spliced = (arg.kind() == "call")
+                        .then(|| arg.child_by_field_name("target"))
+                        .flatten()
+                        .filter(|t| t.kind() == "identifier");
+                    if let (Some(t), Some(by)) = (spliced, self.injecting_function()) {
+                        let fname = self.text(t).to_string();
+                        self.inject(by, InjectionKind::Splice, &fname, 0);
+                    }
+                }
                 let n = self.add(NodeKind::Operator, 0, name, ts, parent);
                 let depth = self.m.quote_depth;
                 self.m.quote_depth = depth.saturating_sub(1);

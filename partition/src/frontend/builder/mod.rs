@@ -10,8 +10,8 @@
 use std::collections::{HashMap, HashSet};
 
 use proto::{
-    CallKind, CallSite, ClauseDef, DepKind, Edge, EdgeKind, FunKind, FunctionDef, Label, ModuleDep,
-    ModuleFragment, ModuleKind, Node, NodeKind, Span, StrId,
+    CallKind, CallSite, ClauseDef, DepKind, Edge, EdgeKind, FunKind, FunctionDef, Injection,
+    InjectionKind, Label, ModuleDep, ModuleFragment, ModuleKind, Node, NodeKind, Span, StrId,
 };
 use tree_sitter::Node as Ts;
 
@@ -189,6 +189,16 @@ struct FnCtx {
     max_depth: u32,
 }
 
+/// Atoms bound at module level, for definitions named by `unquote`
+/// (`for verb <- @verbs, do: def unquote(verb)(...)`).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Names {
+    /// `@attr [:a, :b]`.
+    attributes: HashMap<String, Vec<String>>,
+    /// Generator variables of the module-level `for` being walked.
+    vars: HashMap<String, Vec<String>>,
+}
+
 /// The module being built.
 struct ModCtx {
     name: String,
@@ -216,6 +226,11 @@ struct ModCtx {
     /// Inside `defmacro __using__` or ExUnit's `using` block.
     in_using: u32,
     using: Vec<ModuleDep>,
+    /// The function being defined (name and arity), for injections.
+    current_fn: Option<(String, u16)>,
+    injections: Vec<Injection>,
+    use_args: Vec<(String, String)>,
+    names: Names,
 }
 
 impl ModCtx {
@@ -242,6 +257,10 @@ impl ModCtx {
             quote_depth: 0,
             in_using: 0,
             using: Vec::new(),
+            current_fn: None,
+            injections: Vec::new(),
+            use_args: Vec::new(),
+            names: Names::default(),
         };
         let name = m.intern(&m.name.clone());
         m.nodes.push(Node {
@@ -317,6 +336,8 @@ impl ModCtx {
             behaviours,
             implements: self.implements,
             using: self.using,
+            injections: self.injections,
+            use_args: self.use_args,
         }
     }
 }
