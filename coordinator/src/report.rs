@@ -188,6 +188,7 @@ pub fn call_rows(graph: &CallGraph) -> Vec<CallRow> {
                     .as_deref()
                     .map(|v| v.iter().map(|m| m.to_string()).collect())
                     .unwrap_or_default(),
+                undefined: c.undefined,
             }
         })
         .collect()

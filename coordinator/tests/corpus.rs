@@ -196,18 +196,25 @@ fn calendar_modules_form_a_dependency_cycle() {
 /// What the export says each module calls, checked against the import table
 /// of the same module compiled by Elixir 1.14 (Debian's binary package).
 ///
-/// Compared: calls to other modules' *functions* made by function bodies.
-/// Left out, because the compiled module cannot show them: calls made by
-/// module-body code (it runs at compile time), calls to macros (expanded) and
-/// calls to `Kernel` (inlined into Erlang operations). Calls the compiler
-/// rewrites into Erlang calls (`Map.put/3` → `:maps.put/3`) are compared after
-/// the compiler's own rewrite rules, read from `elixir_rewrite.erl`.
+/// Compared: calls to other modules made by function bodies, the calls that
+/// macros expand into (kind `macro`: `for` → `Enum.reduce/3`, `raise` →
+/// `RuntimeError.exception/1`, ...) included. A resolution to a function its
+/// compiled module does not export counts as a false positive. Left out,
+/// because the compiled module cannot show them: calls made by module-body
+/// code (it runs at compile time), calls to macros (expanded), calls to
+/// `Kernel` (inlined into Erlang operations) and calls whose compiled form is
+/// an Erlang function no compiled module of the corpus imports (the BEAM
+/// compiler turns those into instructions; counted and printed). Calls the
+/// compiler rewrites into Erlang calls (`Map.put/3` → `:maps.put/3`) are
+/// compared after the compiler's own rewrite rules, read from
+/// `elixir_rewrite.erl`.
 ///
-/// Measured: precision 0.972, recall 0.919. What stays unmatched are calls the
-/// BEAM compiler turns into instructions after Elixir's rewrites (`:maps.put/3`
-/// into a map update, `:maps.is_key/2` into a guard BIF) and interpolations of
-/// values the compiler proves to be strings; recall misses are calls generated
-/// by macro expansion (`for` → `Enum.reduce/3`, `Logger` macros).
+/// Measured: precision 0.979, recall 0.974 (`CPG_SHOW_MISSES=1` prints what
+/// does not match). Unmatched are mostly `Map.put/3` calls that the BEAM
+/// compiler turned into map updates in those modules, `reraise`'s
+/// `:erlang.raise/3` (an instruction), interpolations of values the compiler
+/// proves to be strings; recall misses are other macros' expansions
+/// (`put_in`/`update_in` paths, charlist interpolation, ExUnit's assertions).
 #[test]
 fn resolved_calls_match_the_compiled_modules() {
     let c = corpus();
@@ -215,7 +222,7 @@ fn resolved_calls_match_the_compiled_modules() {
     let mut beams = HashMap::new();
     for entry in std::fs::read_dir(&beam_dir).unwrap() {
         let path = entry.unwrap().path();
-        let beam = support::beam::read(&std::fs::read(&path).unwrap())
+        let beam = partition::library::beam::read(&std::fs::read(&path).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         beams.insert(beam.module.clone(), beam);
     }
@@ -232,7 +239,7 @@ fn resolved_calls_match_the_compiled_modules() {
         {
             continue;
         }
-        if !matches!(r.kind.as_str(), "remote" | "erlang" | "imported") {
+        if !matches!(r.kind.as_str(), "remote" | "erlang" | "imported" | "macro") {
             continue;
         }
         ours.entry(&r.caller_module).or_default().insert((
@@ -241,10 +248,22 @@ fn resolved_calls_match_the_compiled_modules() {
             r.callee_arity,
         ));
     }
-    let is_function = |m: &(String, String, u16)| match beams.get(&m.0) {
-        Some(b) => b.exports.contains(&(m.1.clone(), m.2)),
-        None => m.0.starts_with(':'),
+    // Calls to macros are expanded, so the compiled module cannot show
+    // them; anything else resolved into a compiled module is compared, a
+    // function the module does not define counting as a false positive.
+    let is_macro = |m: &(String, String, u16)| {
+        beams
+            .get(&m.0)
+            .is_some_and(|b| b.macros.contains(&(m.1.clone(), m.2)))
     };
+    // Erlang functions that no compiled module of the corpus imports are
+    // always turned into instructions by the BEAM compiler (`:maps.put/3`,
+    // `:maps.is_key/2`, `:maps.get/2` after Elixir's rewrites): a call to
+    // one cannot be checked against import tables, so it is left out (and
+    // counted).
+    let imported_anywhere: HashSet<&(String, String, u16)> =
+        beams.values().flat_map(|b| b.imports.iter()).collect();
+    let mut uncheckable = 0usize;
     let (mut matched, mut unmatched, mut compared_modules) = (0usize, Vec::new(), 0usize);
     let (mut recall_hits, mut recall_total) = (0usize, 0usize);
     for (module, calls) in &ours {
@@ -252,8 +271,12 @@ fn resolved_calls_match_the_compiled_modules() {
             continue;
         };
         compared_modules += 1;
-        for call in calls.iter().filter(|m| m.0 != "Kernel" && is_function(m)) {
+        for call in calls.iter().filter(|m| m.0 != "Kernel" && !is_macro(m)) {
             let compiled = rules.get(call).unwrap_or(call);
+            if compiled.0.starts_with(':') && !imported_anywhere.contains(compiled) {
+                uncheckable += 1;
+                continue;
+            }
             if beam.imports.contains(compiled) {
                 matched += 1;
             } else {
@@ -269,17 +292,43 @@ fn resolved_calls_match_the_compiled_modules() {
             recall_hits += usize::from(calls.contains(import));
         }
     }
+    if std::env::var_os("CPG_SHOW_MISSES").is_some() {
+        let mut misses: HashMap<(String, String, u16), usize> = HashMap::new();
+        for (module, calls) in &ours {
+            if let Some(beam) = beams.get(*module) {
+                for import in beam
+                    .imports
+                    .iter()
+                    .filter(|i| !i.0.starts_with(':') && i.0 != *module)
+                {
+                    if !calls.contains(import) {
+                        *misses.entry(import.clone()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let mut v: Vec<_> = misses.into_iter().collect();
+        v.sort_by_key(|e| std::cmp::Reverse(e.1));
+        println!("recall misses: {:?}", &v[..v.len().min(60)]);
+        let mut un: HashMap<&(String, String, u16), usize> = HashMap::new();
+        for (_, c) in &unmatched {
+            *un.entry(c).or_default() += 1;
+        }
+        let mut v: Vec<_> = un.into_iter().collect();
+        v.sort_by_key(|e| std::cmp::Reverse(e.1));
+        println!("precision misses: {:?}", &v[..v.len().min(40)]);
+    }
     let precision = matched as f64 / (matched + unmatched.len()) as f64;
     let recall = recall_hits as f64 / recall_total as f64;
-    println!("compared {compared_modules} modules: precision {precision:.4} ({matched} of {}), recall {recall:.4} ({recall_hits} of {recall_total})", matched + unmatched.len());
+    println!("compared {compared_modules} modules: precision {precision:.4} ({matched} of {}; {uncheckable} calls to Erlang functions no compiled module imports left out), recall {recall:.4} ({recall_hits} of {recall_total})", matched + unmatched.len());
     assert!(
         compared_modules >= 300,
         "only {compared_modules} modules compared"
     );
     assert!(
-        precision >= 0.96,
+        precision >= 0.975,
         "precision {precision:.4}; first unmatched: {:#?}",
         &unmatched[..unmatched.len().min(30)]
     );
-    assert!(recall >= 0.90, "recall {recall:.4}");
+    assert!(recall >= 0.97, "recall {recall:.4}");
 }

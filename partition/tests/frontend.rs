@@ -98,6 +98,7 @@ end
             module Square (fixture.ex:5)
               generated __struct__/0 clauses=0 nesting=0
               generated __struct__/1 clauses=0 nesting=0
+                call __struct__/1 -> Enum.reduce/3 (macro) @6
             impl Shape.Map (fixture.ex:11)
               implements Shape for Map
               dep impl Shape @11
@@ -113,7 +114,12 @@ end
             module Oops (fixture.ex:14)
               generated __struct__/0 clauses=0 nesting=0
               generated __struct__/1 clauses=0 nesting=0
+                call __struct__/1 -> Enum.reduce/3 (macro) @15
               generated exception/1 clauses=0 nesting=0
+                call exception/1 -> Enum.split_with/2 (macro) @15
+                call exception/1 -> IO.warn/1 (macro) @15
+                call exception/1 -> Kernel.inspect/1 (macro) @15
+                call exception/1 -> Kernel.struct!/2 (macro) @15
         "#]],
     );
 }
@@ -300,6 +306,8 @@ end
               dep struct Deps.Store @9
               behaviour GenServer
               behaviour Deps.Plugin
+              generated child_spec/1 clauses=0 nesting=0
+                call child_spec/1 -> Supervisor.child_spec/2 (macro) @3
               def init/1 clauses=1 nesting=0 callback
               module_body __module__/0 clauses=0 nesting=0
                 call __module__/0 -> GenServer.__using__/1 (remote) @3
@@ -408,7 +416,8 @@ end
                   literal 100 @13:6 -> literal :timeout @13:13
                   use v @11:19 -> use m @15:13
                   literal :timeout @13:13 -> use m @15:13
-                  use m @15:13 -> for for @15:4
+                  use m @15:13 -> call reduce @15:4
+                  call reduce @15:4 -> for for @15:4
                   for for @15:4 -> use x @15:20 [true]
                   use x @15:20 -> for for @15:4
                   for for @15:4 -> exit @16:2 [false]

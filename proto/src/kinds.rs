@@ -129,6 +129,10 @@ named_enum! {
         /// module's `handle_call`/`handle_cast`, `send` to a registered name's
         /// `handle_info`, `spawn(M, :f, args)` to `M.f`. Added by the link step.
         Process => "process",
+        /// A call a macro's expansion makes (`for` → `Enum.reduce/3`,
+        /// `Logger.debug` → `Logger.__should_log__/2`): in the compiled
+        /// code, not in the source text.
+        Macro => "macro",
     }
 }
 

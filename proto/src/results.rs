@@ -248,6 +248,9 @@ pub struct CallRow {
     /// cannot be seen, any of which might provide it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// The callee's module is known and does not define the function.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undefined: bool,
 }
 
 /// The `cpg analyze` report. `--json` prints exactly this object.

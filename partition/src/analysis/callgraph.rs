@@ -42,6 +42,11 @@ pub struct CallEdge {
     /// cannot be seen, any of which might provide it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Box<Vec<Arc<str>>>>,
+    /// The callee's module is known (analysed, a library or the standard
+    /// library) and does not define the function: a resolution error, a
+    /// function made by a macro the tool cannot see, or a real bug.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub undefined: bool,
 }
 
 /// What [`CallGraph::changes_since`] found, as displayed names
@@ -162,13 +167,30 @@ impl CallGraph {
                 for (site, c) in f.calls.iter().enumerate().filter(|(_, c)| !c.quoted) {
                     let site = site as u32;
                     let (module, kind, candidates) = linker.link(&m.name, c);
+                    let undefined = module.is_some_and(|callee| {
+                        let defined = if callee == m.name {
+                            linker.defines_locally(callee, &c.name, c.arity)
+                        } else {
+                            linker.provides(callee, &c.name, c.arity)
+                        };
+                        defined == Some(false) && kind != CallKind::Dynamic
+                    });
                     let callee = intern((module.unwrap_or(""), &c.name, c.arity));
                     let candidates = (!candidates.is_empty()).then(|| {
                         Box::new(candidates.into_iter().map(Arc::from).collect::<Vec<_>>())
                     });
-                    calls.push((caller, callee, kind, c, site, mi, candidates));
+                    calls.push((caller, callee, kind, c, site, mi, candidates, undefined));
                     for target in linker.process_targets(&m.name, c) {
-                        calls.push((caller, intern(target), CallKind::Process, c, site, mi, None));
+                        calls.push((
+                            caller,
+                            intern(target),
+                            CallKind::Process,
+                            c,
+                            site,
+                            mi,
+                            None,
+                            false,
+                        ));
                     }
                 }
             }
@@ -214,7 +236,7 @@ impl CallGraph {
                 Self::row(&by_caller, &caller_start, caller)
                     .iter()
                     .map(|&i| {
-                        let (_, callee, _, c, _, mi, _) = &calls[i as usize];
+                        let (_, callee, _, c, _, mi, _, _) = &calls[i as usize];
                         let (callee, mi) = (*callee, *mi);
                         (
                             [module_file[mi], c.line, c.column, rank[callee as usize]],
@@ -229,16 +251,19 @@ impl CallGraph {
         let calls: Vec<CallEdge> = order
             .into_iter()
             .filter_map(|i| slots[i as usize].take())
-            .map(|(caller, callee, kind, c, site, mi, candidates)| CallEdge {
-                caller,
-                callee,
-                kind,
-                file: files[mi].clone(),
-                line: c.line,
-                column: c.column,
-                site,
-                candidates,
-            })
+            .map(
+                |(caller, callee, kind, c, site, mi, candidates, undefined)| CallEdge {
+                    caller,
+                    callee,
+                    kind,
+                    file: files[mi].clone(),
+                    line: c.line,
+                    column: c.column,
+                    site,
+                    candidates,
+                    undefined,
+                },
+            )
             .collect();
         let n = functions.len();
         let (out, out_start) = rows(&calls, n, |c| c.caller);
@@ -410,6 +435,8 @@ struct Linker<'a> {
     registered: FastMap<&'a str, &'a str>,
     /// What each module gets through its `use` directives (memoized).
     via_use: RefCell<FastMap<&'a str, Arc<UseEffects<'a>>>>,
+    /// Functions the macros called by each module's body define in it.
+    macro_made: FastMap<&'a str, Vec<(&'a str, u16, bool)>>,
 }
 
 impl<'a> Linker<'a> {
@@ -430,6 +457,7 @@ impl<'a> Linker<'a> {
             std: crate::library::stdlib(),
             registered,
             via_use: RefCell::default(),
+            macro_made: FastMap::default(),
         };
         // Functions a `use` defines are the using module's own (`use
         // Ecto.Repo` makes `Repo.insert/2`).
@@ -446,17 +474,101 @@ impl<'a> Linker<'a> {
             let e = linker.exports.entry(module).or_default();
             e.extend(effects.defs.iter().copied());
         }
+        // Functions the macros called in a module's body define there
+        // (`schema "x" do ... end` makes `__schema__/1`).
+        let mut made = Vec::new();
+        for m in summaries.iter().chain(libraries) {
+            let defs = linker.macro_defs(m);
+            if !defs.is_empty() {
+                made.push((m.name.as_str(), defs));
+            }
+        }
+        for (module, defs) in made {
+            let e = linker.exports.entry(module).or_default();
+            e.extend(
+                defs.iter()
+                    .filter(|(_, _, public)| *public)
+                    .map(|&(n, a, _)| (n, a)),
+            );
+            linker.macro_made.insert(module, defs);
+        }
         linker
+    }
+
+    /// What the macros called by `m`'s module body define in it, through
+    /// `def` in their quotes (and the quotes they splice): `(name, arity,
+    /// public)`.
+    fn macro_defs(&self, m: &'a ModuleSummary) -> Vec<(&'a str, u16, bool)> {
+        let mut out = Vec::new();
+        let Some(body) = m.functions.iter().find(|f| f.kind == FunKind::ModuleBody) else {
+            return out;
+        };
+        let mut seen: FastSet<(&'a str, &'a str)> = FastSet::default();
+        for c in body.calls.iter().filter(|c| !c.quoted) {
+            let (Some(callee), _, _) = self.link(&m.name, c) else {
+                continue;
+            };
+            let Some(provider) = self.modules.get(callee) else {
+                continue;
+            };
+            let mut pending = vec![c.name.as_str()];
+            while let Some(by) = pending.pop() {
+                if !seen.insert((callee, by)) {
+                    continue;
+                }
+                for i in provider.injections.iter().filter(|i| i.by == by) {
+                    match i.kind {
+                        InjectionKind::Def => out.push((i.name.as_str(), i.arity, true)),
+                        InjectionKind::Defp => out.push((i.name.as_str(), i.arity, false)),
+                        InjectionKind::Splice => pending.push(&i.name),
+                        InjectionKind::Directive(_) => {}
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// `Some(true)` if `module` is known (analysed, a library or the
     /// standard library) and exports `name/arity`, `Some(false)` if known
     /// and it does not, `None` if nothing is known of it.
     fn provides(&self, module: &str, name: &str, arity: u16) -> Option<bool> {
+        // The compiler gives every module these.
+        if matches!((name, arity), ("__info__", 1) | ("module_info", 0 | 1)) {
+            return self
+                .exports
+                .get(module)
+                .map(|_| true)
+                .or_else(|| self.std.provides(module, name, arity).map(|_| true));
+        }
         match self.exports.get(module) {
             Some(e) => Some(e.contains(&(name, arity))),
             None => self.std.provides(module, name, arity),
         }
+    }
+
+    /// Whether `module` defines `name/arity`, private functions and those
+    /// its `use` defines included (for its local calls).
+    fn defines_locally(&self, module: &'a str, name: &str, arity: u16) -> Option<bool> {
+        let m = self.modules.get(module)?;
+        // `super` calls the overridden definition a `use` made.
+        let own = name == "super"
+            || m.functions
+                .iter()
+                .any(|f| f.name == name && f.arity == arity)
+            || self
+                .macro_made
+                .get(module)
+                .is_some_and(|d| d.iter().any(|&(n, a, _)| n == name && a == arity));
+        let effects = self.use_effects(module);
+        let injected = effects
+            .defs
+            .iter()
+            .chain(&effects.private_defs)
+            .any(|&(n, a)| n == name && a == arity);
+        Some(own || injected)
     }
 
     /// What `module`'s `use` directives bring into it.
@@ -495,7 +607,7 @@ impl<'a> Linker<'a> {
         if !seen.insert((used, which)) {
             return;
         }
-        fn push<'x, T: PartialEq>(v: &mut Vec<T>, x: T) {
+        fn push<T: PartialEq>(v: &mut Vec<T>, x: T) {
             if !v.contains(&x) {
                 v.push(x);
             }
@@ -639,9 +751,16 @@ impl<'a> Linker<'a> {
         }
         let (name, arity) = (c.name.as_str(), c.arity);
         let via_use = self.use_effects(module);
-        // 1. A function a `use` defined in this module: local, like any
-        //    other definition of the module.
-        if via_use.defs.contains(&(name, arity)) || via_use.private_defs.contains(&(name, arity)) {
+        // 1. A function a `use` or a macro defined in this module: local,
+        //    like any other definition of the module.
+        let made = self
+            .macro_made
+            .get(module)
+            .is_some_and(|d| d.iter().any(|&(n, a, _)| n == name && a == arity));
+        if made
+            || via_use.defs.contains(&(name, arity))
+            || via_use.private_defs.contains(&(name, arity))
+        {
             return (Some(module), CallKind::Local, Vec::new());
         }
         // 2. An explicit import known to export it (the compiler rejects

@@ -320,6 +320,15 @@ impl<'s> FileBuilder<'s> {
                 let mut flow = vec![(n, label, idx)];
                 flow.extend(raises.iter().map(|&(s, _, _)| (s, label, idx)));
                 self.set_flow(flow);
+                // `rescue e ->` takes any error, Erlang ones normalized into
+                // exceptions at run time.
+                let bare = item.child_by_field_name("left").is_some_and(|l| {
+                    let k = kids(l);
+                    k.len() == 1 && k[0].kind() == "identifier" && !self.text(k[0]).starts_with('_')
+                });
+                if label == Label::Rescue && bare && self.m.quote_depth == 0 {
+                    self.macro_call(*item, n, "Exception", "normalize", 3);
+                }
                 if let Some(v) = self.stab_clause(*item, n, None) {
                     self.dfg(v, n, Label::Return, 0);
                 }
@@ -364,6 +373,24 @@ impl<'s> FileBuilder<'s> {
         }
         for (_, v) in &parts.opts {
             self.expr(*v, n);
+        }
+        // The comprehension runs as `Enum.reduce/3` over its generators,
+        // collecting through `Collectable.into/1` with `into:`.
+        let generators = parts
+            .args
+            .iter()
+            .any(|c| c.kind() == "binary_operator" && operator(*c, self.src) == "<-");
+        if generators && self.m.quote_depth == 0 && self.m.f.is_some() {
+            self.macro_call(ts, n, "Enum", "reduce", 3);
+            // `into: %{}`, `""` or `[]` are built directly.
+            let into = parts
+                .opts
+                .iter()
+                .find(|(k, _)| k == "into")
+                .map(|(_, v)| *v);
+            if into.is_some_and(|v| !matches!(self.text(v).trim(), "%{}" | "\"\"" | "[]")) {
+                self.macro_call(ts, n, "Collectable", "into", 1);
+            }
         }
         self.step(n);
         self.enter_control();

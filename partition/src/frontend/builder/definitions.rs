@@ -7,11 +7,13 @@ use super::*;
 impl<'s> FileBuilder<'s> {
     /// `name/arity` of every definition in a module body (not descending into
     /// nested modules, function bodies or quotes).
-    pub(super) fn prescan(&self, items: &[Ts]) -> HashSet<(String, u16)> {
+    /// Also the `name/arity` written with `def` and friends (not made by
+    /// `defstruct`/`defexception`/records), in `explicit`.
+    pub(super) fn prescan(&self, items: &[Ts]) -> (NameArities, NameArities) {
         let mut out = HashSet::new();
         let mut names = Names::default();
         self.prescan_into(items, &mut out, &mut names, 0);
-        out
+        (out, names.explicit)
     }
 
     /// The atoms of a literal list (`[:get, :post]`, `~w(get post)a`).
@@ -113,6 +115,7 @@ impl<'s> FileBuilder<'s> {
                                     for fname in self.head_names(fname, names) {
                                         for a in n - defaults..=n {
                                             out.insert((fname.clone(), a));
+                                            names.explicit.insert((fname.clone(), a));
                                         }
                                     }
                                 }
@@ -360,7 +363,7 @@ impl<'s> FileBuilder<'s> {
             let inner = ModCtx::new(name, mkind, env, call);
             let outer = std::mem::replace(&mut self.m, inner);
             if let Some(items) = &parts.do_ {
-                self.m.locals = self.prescan(items);
+                (self.m.locals, self.m.explicit) = self.prescan(items);
                 if mkind == ModuleKind::Protocol {
                     for (n, a) in [("__protocol__", 1), ("impl_for", 1), ("impl_for!", 1)] {
                         self.generated_function(n, a, call);
@@ -826,6 +829,28 @@ impl<'s> FileBuilder<'s> {
                             self.dep(b, DepKind::Behaviour, line);
                             let id = self.m.intern(b);
                             self.m.behaviours.push(id);
+                        }
+                        // Their `__using__` defines `child_spec/1`, which
+                        // calls `Supervisor.child_spec/2`, unless overridden.
+                        let child_spec = ("child_spec".to_string(), 1);
+                        if matches!(
+                            module.as_str(),
+                            "GenServer" | "Agent" | "Task" | "Supervisor"
+                        ) && !self.m.locals.contains(&child_spec)
+                            && !self.m.fn_index.contains_key(&child_spec)
+                        {
+                            self.generated_function("child_spec", 1, ts);
+                            if let Some(&idx) = self.m.fn_index.get(&child_spec) {
+                                let fnode = self.m.functions[idx as usize].node;
+                                self.macro_call_of(
+                                    ts,
+                                    fnode,
+                                    Some(idx),
+                                    "Supervisor",
+                                    "child_spec",
+                                    2,
+                                );
+                            }
                         }
                     }
                 }

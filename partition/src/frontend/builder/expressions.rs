@@ -291,6 +291,35 @@ impl<'s> FileBuilder<'s> {
                 self.step(n);
                 n
             }
+            // `first..last` with operands that are not integer literals is
+            // `Range.new/2` (`/3` with a step) outside guards.
+            ".." | "..//" if self.in_guard == 0 && self.m.quote_depth == 0 => {
+                let n = self.operator_node(op, ts, parent, &[left, right]);
+                let literal = |t: Ts| {
+                    matches!(t.kind(), "integer" | "char")
+                        || (t.kind() == "unary_operator"
+                            && operand(t).is_some_and(|o| o.kind() == "integer"))
+                };
+                // `x in a..b` compares with the bounds: no range is built.
+                let in_membership = ts.parent().is_some_and(|p| {
+                    p.kind() == "binary_operator"
+                        && matches!(operator(p, self.src), "in" | "not in")
+                        && p.child_by_field_name("right") == Some(ts)
+                });
+                let all_literal = if op == ".." {
+                    literal(left) && literal(right)
+                } else {
+                    // `a..b//s` parses as `(a..b)//s`.
+                    let range_literal = left.kind() == "binary_operator"
+                        && left.child_by_field_name("left").is_some_and(literal)
+                        && left.child_by_field_name("right").is_some_and(literal);
+                    range_literal && literal(right)
+                };
+                if !all_literal && !in_membership {
+                    self.macro_call(ts, n, "Range", "new", if op == ".." { 2 } else { 3 });
+                }
+                n
+            }
             // `x :: binary-size(n)` in bitstrings: the right side is a type.
             "::" => self.operator_node(op, ts, parent, &[left]),
             _ => self.operator_node(op, ts, parent, &[left, right]),
@@ -709,9 +738,15 @@ impl<'s> FileBuilder<'s> {
         // `raise Mod, msg` builds the exception with `Mod.exception/1`;
         // `raise "msg"` with `RuntimeError.exception/1`.
         if matches!(name, "raise" | "reraise") && module.as_deref() == Some("Kernel") {
+            // A message the macro can see is a binary (literal, interpolated
+            // or concatenated) builds a `RuntimeError`.
+            let binary = args.first().is_some_and(|a| {
+                matches!(a.kind(), "string" | "sigil")
+                    || (a.kind() == "binary_operator" && operator(*a, self.src) == "<>")
+            });
             let exception = match args.first().map(|a| a.kind()) {
                 Some("alias") => args.first().and_then(|a| self.module_of(*a)),
-                Some("string") if args.len() == 1 + usize::from(name == "reraise") => {
+                _ if binary && args.len() == 1 + usize::from(name == "reraise") => {
                     Some("RuntimeError".to_string())
                 }
                 _ => None,
@@ -720,6 +755,27 @@ impl<'s> FileBuilder<'s> {
                 let implied = self.implied_call(ts, n, &exception, "exception", 1);
                 self.step(implied);
                 self.dfg(implied, n, Label::Arg, 0);
+            } else if args.len() == 1 + usize::from(name == "reraise") {
+                // `raise message` with a computed message: the exception
+                // is built at run time.
+                self.macro_call(ts, n, "Kernel.Utils", "raise", 1);
+            }
+        }
+        if self.m.quote_depth == 0 {
+            match (module.as_deref(), name) {
+                (Some("Kernel"), "destructure") => {
+                    self.macro_call(ts, n, "Kernel.Utils", "destructure", 2)
+                }
+                (
+                    Some("Logger"),
+                    "debug" | "info" | "notice" | "warning" | "warn" | "error" | "critical"
+                    | "alert" | "emergency" | "log",
+                ) => {
+                    self.macro_call(ts, n, "Logger", "__should_log__", 2);
+                    self.macro_call(ts, n, "Logger", "__do_log__", 4);
+                }
+                (Some("Kernel"), "dbg") if arity > 0 => self.macro_call(ts, n, "Macro", "dbg", 3),
+                _ => {}
             }
         }
         self.push_call(n, None, module.as_deref(), name, arity, kind, &candidates);
@@ -843,6 +899,30 @@ impl<'s> FileBuilder<'s> {
         n
     }
 
+    /// A call a macro's expansion makes (kind `macro`), stepped in the
+    /// current flow: the macro's own node carries the data flow.
+    pub(super) fn macro_call(&mut self, ts: Ts, parent: u32, module: &str, name: &str, arity: u16) {
+        self.macro_call_of(ts, parent, None, module, name, arity);
+    }
+
+    /// [`Self::macro_call`] made by the function `caller` (a function the
+    /// macro generated), outside the current flow.
+    pub(super) fn macro_call_of(
+        &mut self,
+        ts: Ts,
+        parent: u32,
+        caller: Option<u32>,
+        module: &str,
+        name: &str,
+        arity: u16,
+    ) {
+        let n = self.add(NodeKind::Call, CallKind::Macro as u8, name, ts, parent);
+        self.push_call(n, caller, Some(module), name, arity, CallKind::Macro, &[]);
+        if caller.is_none() {
+            self.step(n);
+        }
+    }
+
     /// Route the current flow as an exception: to the innermost `try`'s
     /// handlers if any, else out of the clause.
     pub(super) fn exception_flow(&mut self, label: Label) {
@@ -899,11 +979,32 @@ impl<'s> FileBuilder<'s> {
             | "defdelegate" => self.def(ts, parent, name),
             "defstruct" | "defexception" => {
                 self.generated_function("__struct__", 0, ts);
+                let had = self.m.fn_index.contains_key(&("__struct__".to_string(), 1));
                 self.generated_function("__struct__", 1, ts);
+                // `__struct__/1` folds the given fields into the default.
+                if let (false, Some(&idx)) =
+                    (had, self.m.fn_index.get(&("__struct__".to_string(), 1)))
+                {
+                    let fnode = self.m.functions[idx as usize].node;
+                    self.macro_call_of(ts, fnode, Some(idx), "Enum", "reduce", 3);
+                }
                 if name == "defexception"
                     && !self.m.fn_index.contains_key(&("exception".to_string(), 1))
+                    && !self.m.explicit.contains(&("exception".to_string(), 1))
                 {
                     self.generated_function("exception", 1, ts);
+                    // The default `exception/1` checks the fields it is given.
+                    if let Some(&idx) = self.m.fn_index.get(&("exception".to_string(), 1)) {
+                        let fnode = self.m.functions[idx as usize].node;
+                        for (module, fun, arity) in [
+                            ("Enum", "split_with", 2),
+                            ("IO", "warn", 1),
+                            ("Kernel", "inspect", 1),
+                            ("Kernel", "struct!", 2),
+                        ] {
+                            self.macro_call_of(ts, fnode, Some(idx), module, fun, arity);
+                        }
+                    }
                 }
                 let n = self.add(NodeKind::Directive, 0, name, ts, parent);
                 let (args, _) = Self::call_args(ts);

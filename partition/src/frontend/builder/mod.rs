@@ -189,6 +189,9 @@ struct FnCtx {
     max_depth: u32,
 }
 
+/// A set of `name/arity`.
+pub(super) type NameArities = HashSet<(String, u16)>;
+
 /// Atoms bound at module level, for definitions named by `unquote`
 /// (`for verb <- @verbs, do: def unquote(verb)(...)`).
 #[derive(Debug, Default, Clone)]
@@ -197,6 +200,8 @@ pub(super) struct Names {
     attributes: HashMap<String, Vec<String>>,
     /// Generator variables of the module-level `for` being walked.
     vars: HashMap<String, Vec<String>>,
+    /// Definitions written with `def` and friends (prescan only).
+    explicit: HashSet<(String, u16)>,
 }
 
 /// The module being built.
@@ -218,6 +223,8 @@ struct ModCtx {
     implements: Option<(StrId, StrId)>,
     /// `name/arity` defined in this module (pre-scanned).
     locals: HashSet<(String, u16)>,
+    /// Those of `locals` written with `def` and friends.
+    explicit: HashSet<(String, u16)>,
     env: Env,
     f: Option<FnCtx>,
     /// `@impl` seen: the next definition is a callback.
@@ -251,6 +258,7 @@ impl ModCtx {
             behaviours: Vec::new(),
             implements: None,
             locals: HashSet::new(),
+            explicit: HashSet::new(),
             env,
             f: None,
             pending_impl: false,
@@ -386,7 +394,7 @@ impl<'s> FileBuilder<'s> {
             in_guard: 0,
         };
         let items = kids(root);
-        b.m.locals = b.prescan(&items);
+        (b.m.locals, b.m.explicit) = b.prescan(&items);
         let module_node = 0;
         b.body(&items, module_node);
         let script = b.m;
