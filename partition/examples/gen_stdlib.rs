@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use partition::frontend::build_file;
 use partition::library::{LibModule, Library, ELIXIR_APPS};
 use partition::summary::summarize;
-use proto::{DepKind, FunKind, InjectionKind};
+use proto::{FunKind, InjectionKind};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -71,7 +71,7 @@ fn from_source(lib: &Path) -> BTreeMap<String, LibModule> {
                             m.injects.push((i.name.clone(), i.arity))
                         }
                         InjectionKind::Directive(k) => m.using.push((k, i.name.clone())),
-                        InjectionKind::Splice => {}
+                        InjectionKind::Splice | InjectionKind::BeforeCompile => {}
                     }
                 }
                 m.callbacks.extend(s.callbacks.iter().cloned());
@@ -133,7 +133,6 @@ fn main() {
     for m in lib.modules.values_mut() {
         m.using.sort();
         m.using.dedup();
-        m.using.retain(|(k, _)| *k != DepKind::Behaviour);
         m.injects.sort();
         m.injects.dedup();
         m.callbacks.sort();

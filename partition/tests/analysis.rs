@@ -1107,3 +1107,109 @@ end
         ]
     );
 }
+
+#[test]
+fn a_call_whose_provider_cannot_be_known_stays_unresolved_with_its_candidates() {
+    // `Unknown.Helpers` is neither analysed, a library nor standard: `helper/1`
+    // might come from it, so it is not pinned on the one known import.
+    let s = summaries(&[
+        ("a.ex", "defmodule A do\n  def only_in_a(x), do: x\nend\n"),
+        (
+            "user.ex",
+            "defmodule User do\n  import A\n  import Unknown.Helpers\n  def run(x), do: {only_in_a(x), helper(x), Enum.map(x, & &1)}\nend\n",
+        ),
+    ]);
+    let g = CallGraph::build(&s);
+    let run = g.id(&"User.run/1".parse().unwrap()).unwrap();
+    let edges: Vec<_> = g.calls_from(run).collect();
+    let helper = edges
+        .iter()
+        .find(|e| g.mfa(e.callee).name == "helper")
+        .unwrap();
+    assert_eq!(helper.kind, CallKind::Unresolved);
+    assert_eq!(g.mfa(helper.callee).module, "");
+    let candidates: Vec<&str> = helper
+        .candidates
+        .as_deref()
+        .unwrap()
+        .iter()
+        .map(|c| &**c)
+        .collect();
+    assert_eq!(candidates, vec!["Unknown.Helpers"]);
+    // The known import still resolves, and the standard library is known.
+    assert!(edges
+        .iter()
+        .any(|e| g.mfa(e.callee).to_string() == "A.only_in_a/1" && e.kind == CallKind::Imported));
+    assert!(edges
+        .iter()
+        .any(|e| g.mfa(e.callee).to_string() == "Enum.map/2" && !e.undefined));
+}
+
+#[test]
+fn what_use_injects_resolves_calls_and_defines_functions() {
+    let s = summaries(&[
+        (
+            "web.ex",
+            r#"
+defmodule Web do
+  def controller do
+    quote do
+      import Web.Helpers
+      unquote(shared())
+    end
+  end
+
+  defp shared do
+    quote do
+      import Web.Shared
+    end
+  end
+
+  defmacro __using__(which) when is_atom(which), do: apply(__MODULE__, which, [])
+end
+"#,
+        ),
+        ("helpers.ex", "defmodule Web.Helpers do\n  def helper(x), do: x\nend\n"),
+        ("shared.ex", "defmodule Web.Shared do\n  def shared(x), do: x\nend\n"),
+        (
+            "repo.ex",
+            r#"
+defmodule MyRepo.Base do
+  defmacro __using__(_) do
+    quote do
+      def insert(struct, opts \\ []), do: {struct, opts}
+    end
+  end
+end
+"#,
+        ),
+        ("myrepo.ex", "defmodule MyRepo do\n  use MyRepo.Base\nend\n"),
+        (
+            "page.ex",
+            "defmodule PageController do\n  use Web, :controller\n  def show(x), do: {helper(x), shared(x), MyRepo.insert(x)}\nend\n",
+        ),
+    ]);
+    let g = CallGraph::build(&s);
+    let show: Mfa = "PageController.show/1".parse().unwrap();
+    let callees: Vec<String> = g
+        .callees(&show, 1)
+        .into_iter()
+        .map(|r| r.mfa.to_string())
+        .collect();
+    assert_eq!(
+        callees,
+        vec![
+            "MyRepo.insert/1",
+            "Web.Helpers.helper/1",
+            "Web.Shared.shared/1"
+        ]
+    );
+    // `insert/1` exists in MyRepo through the default argument of the quoted def.
+    let id = g.id(&show).unwrap();
+    assert!(g.calls_from(id).all(|e| !e.undefined));
+    // `use Web, :controller` calls `Web.controller/0` at compile time.
+    assert!(g
+        .callers(&"Web.controller/0".parse().unwrap(), 1)
+        .iter()
+        .any(|r| r.mfa.module == "PageController"));
+}

@@ -765,3 +765,95 @@ fn hostile_files_get_a_diagnostic_each_and_never_crash() {
         }
     }
 }
+
+#[test]
+fn phoenix_routes_plugs_and_templates_are_calls() {
+    check(
+        CALLS,
+        r#"
+defmodule AppWeb.Router do
+  use AppWeb, :router
+
+  pipeline :browser do
+    plug :fetch_session
+    plug AppWeb.Plugs.Locale
+  end
+
+  scope "/", AppWeb do
+    pipe_through [:browser]
+    get "/", PageController, :home
+    resources "/users", UserController, only: [:index, :show]
+    live "/live", DashboardLive, :index
+    forward "/api", Api.Router
+  end
+end
+
+defmodule AppWeb.PageController do
+  def home(conn, _params), do: render(conn, :home)
+end
+
+defmodule AppWeb.Components do
+  def card(assigns) do
+    ~H"""
+    <.button label="–">x</.button> <AppWeb.Other.badge /> <.live_component module={AppWeb.Widget} id="w" />
+    """
+  end
+end
+"#,
+        expect![[r#"
+            module AppWeb.Router (fixture.ex:2)
+              dep use AppWeb @3
+              generated browser/2 clauses=0 nesting=0
+                call browser/2 -> ?.fetch_session/2 (unresolved) @6
+                call browser/2 -> AppWeb.Plugs.Locale.init/1 (macro) @7
+                call browser/2 -> AppWeb.Plugs.Locale.call/2 (macro) @7
+              generated call/2 clauses=0 nesting=0
+                call call/2 -> AppWeb.Router.browser/2 (macro) @11
+                call call/2 -> AppWeb.PageController.home/2 (macro) @12
+                call call/2 -> AppWeb.UserController.index/2 (macro) @13
+                call call/2 -> AppWeb.UserController.show/2 (macro) @13
+                call call/2 -> AppWeb.DashboardLive.mount/3 (macro) @14
+                call call/2 -> AppWeb.DashboardLive.mount/1 (macro) @14
+                call call/2 -> AppWeb.DashboardLive.update/2 (macro) @14
+                call call/2 -> AppWeb.DashboardLive.update_many/1 (macro) @14
+                call call/2 -> AppWeb.DashboardLive.handle_params/3 (macro) @14
+                call call/2 -> AppWeb.DashboardLive.handle_event/3 (macro) @14
+                call call/2 -> AppWeb.DashboardLive.handle_info/2 (macro) @14
+                call call/2 -> AppWeb.DashboardLive.handle_async/3 (macro) @14
+                call call/2 -> AppWeb.DashboardLive.render/1 (macro) @14
+                call call/2 -> AppWeb.Api.Router.init/1 (macro) @15
+                call call/2 -> AppWeb.Api.Router.call/2 (macro) @15
+              module_body __module__/0 clauses=0 nesting=0
+                call __module__/0 -> AppWeb.__using__/1 (remote) @3
+                call __module__/0 -> AppWeb.router/0 (macro) @3
+                call __module__/0 -> ?.plug/1 (unresolved) @6
+                call __module__/0 -> ?.plug/1 (unresolved) @7
+                call __module__/0 -> ?.pipeline/2 (unresolved) @5
+                call __module__/0 -> ?.pipe_through/1 (unresolved) @11
+                call __module__/0 -> ?.get/3 (unresolved) @12
+                call __module__/0 -> ?.resources/3 (unresolved) @13
+                call __module__/0 -> ?.live/3 (unresolved) @14
+                call __module__/0 -> ?.forward/2 (unresolved) @15
+                call __module__/0 -> ?.scope/3 (unresolved) @10
+            module AppWeb.PageController (fixture.ex:19)
+              def home/2 clauses=1 nesting=0
+                call home/2 -> ?.render/2 (unresolved) @20
+                call home/2 -> AppWeb.PageHTML.home/1 (macro) @20
+                call home/2 -> AppWeb.PageJSON.home/1 (macro) @20
+            module AppWeb.Components (fixture.ex:23)
+              def card/1 clauses=1 nesting=0
+                call card/1 -> AppWeb.Widget.mount/3 (macro) @25
+                call card/1 -> AppWeb.Widget.mount/1 (macro) @25
+                call card/1 -> AppWeb.Widget.update/2 (macro) @25
+                call card/1 -> AppWeb.Widget.update_many/1 (macro) @25
+                call card/1 -> AppWeb.Widget.handle_params/3 (macro) @25
+                call card/1 -> AppWeb.Widget.handle_event/3 (macro) @25
+                call card/1 -> AppWeb.Widget.handle_info/2 (macro) @25
+                call card/1 -> AppWeb.Widget.handle_async/3 (macro) @25
+                call card/1 -> AppWeb.Widget.render/1 (macro) @25
+                call card/1 -> ?.button/1 (unresolved) @25
+                call card/1 -> AppWeb.Other.badge/1 (macro) @25
+                call card/1 -> ?.live_component/1 (unresolved) @25
+        "#]],
+    );
+}

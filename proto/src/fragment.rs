@@ -157,6 +157,8 @@ pub enum InjectionKind {
     Defp,
     /// `unquote(name(...))`: the quotes of the local function `name`.
     Splice,
+    /// `@before_compile name`: what `name.__before_compile__` quotes.
+    BeforeCompile,
 }
 
 impl ModuleFragment {

@@ -79,6 +79,10 @@ pub struct CallGraph {
     out_start: Vec<u32>,
     inc: Vec<u32>,
     inc_start: Vec<u32>,
+    /// Per analysed module: the callbacks of the behaviours it has, declared
+    /// with `@behaviour` or quoted by what it `use`s, as the behaviour
+    /// (analysed, a library or the standard library) declares them.
+    callbacks: FastMap<String, Vec<(String, u16)>>,
 }
 
 /// Compressed rows: for each of `n` rows, the indexes `i` of `items` with
@@ -167,14 +171,19 @@ impl CallGraph {
                 for (site, c) in f.calls.iter().enumerate().filter(|(_, c)| !c.quoted) {
                     let site = site as u32;
                     let (module, kind, candidates) = linker.link(&m.name, c);
-                    let undefined = module.is_some_and(|callee| {
-                        let defined = if callee == m.name {
+                    let defined = module.and_then(|callee| {
+                        if callee == m.name {
                             linker.defines_locally(callee, &c.name, c.arity)
                         } else {
                             linker.provides(callee, &c.name, c.arity)
-                        };
-                        defined == Some(false) && kind != CallKind::Dynamic
+                        }
                     });
+                    // What a macro wires together (a route to an action, a
+                    // template's component) exists only where its target does.
+                    if kind == CallKind::Macro && defined != Some(true) {
+                        continue;
+                    }
+                    let undefined = defined == Some(false) && kind != CallKind::Dynamic;
                     let callee = intern((module.unwrap_or(""), &c.name, c.arity));
                     let candidates = (!candidates.is_empty()).then(|| {
                         Box::new(candidates.into_iter().map(Arc::from).collect::<Vec<_>>())
@@ -268,7 +277,13 @@ impl CallGraph {
         let n = functions.len();
         let (out, out_start) = rows(&calls, n, |c| c.caller);
         let (inc, inc_start) = rows(&calls, n, |c| c.callee);
+        let callbacks = summaries
+            .iter()
+            .map(|m| (m.name.clone(), linker.behaviour_callbacks(m)))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
         CallGraph {
+            callbacks,
             index: functions
                 .iter()
                 .enumerate()
@@ -281,6 +296,11 @@ impl CallGraph {
             inc,
             inc_start,
         }
+    }
+
+    /// The callbacks of the behaviours `module` has (see the field).
+    pub fn behaviour_callbacks(&self, module: &str) -> &[(String, u16)] {
+        self.callbacks.get(module).map_or(&[], Vec::as_slice)
     }
 
     pub fn id(&self, mfa: &Mfa) -> Option<u32> {
@@ -413,12 +433,22 @@ impl CallGraph {
     }
 }
 
+/// Functions a framework calls by convention in the modules that use it,
+/// without declaring them as callbacks: Ecto's migration runner calls
+/// `change/0` (or `up/0`, `down/0`).
+const CONVENTIONS: &[(&str, &[(&str, u16)])] =
+    &[("Ecto.Migration", &[("change", 0), ("up", 0), ("down", 0)])];
+
 /// What `use` brings into one module: the modules it imports, the
 /// functions it defines there (public and private) and the used modules
 /// nothing is known about (their effects cannot be seen).
 #[derive(Debug, Default)]
 struct UseEffects<'a> {
+    /// Every module used, directly or by what is used.
+    used: Vec<&'a str>,
     imports: Vec<&'a str>,
+    /// `@behaviour M` quoted by what is used.
+    behaviours: Vec<&'a str>,
     defs: Vec<(&'a str, u16)>,
     private_defs: Vec<(&'a str, u16)>,
     unknown: Vec<&'a str>,
@@ -521,7 +551,7 @@ impl<'a> Linker<'a> {
                         InjectionKind::Def => out.push((i.name.as_str(), i.arity, true)),
                         InjectionKind::Defp => out.push((i.name.as_str(), i.arity, false)),
                         InjectionKind::Splice => pending.push(&i.name),
-                        InjectionKind::Directive(_) => {}
+                        InjectionKind::Directive(_) | InjectionKind::BeforeCompile => {}
                     }
                 }
             }
@@ -547,6 +577,34 @@ impl<'a> Linker<'a> {
             Some(e) => Some(e.contains(&(name, arity))),
             None => self.std.provides(module, name, arity),
         }
+    }
+
+    /// The callbacks of every behaviour `m` has: declared, or quoted by
+    /// what it uses; their `@callback`s from the analysed code, the
+    /// libraries or the standard library table.
+    fn behaviour_callbacks(&self, m: &'a ModuleSummary) -> Vec<(String, u16)> {
+        let effects = self.use_effects(&m.name);
+        let mut out: Vec<(String, u16)> = Vec::new();
+        for b in m
+            .behaviours
+            .iter()
+            .map(String::as_str)
+            .chain(effects.behaviours.iter().copied())
+        {
+            if let Some(s) = self.modules.get(b) {
+                out.extend(s.callbacks.iter().cloned());
+            } else if let Some(lm) = self.std.module(b) {
+                out.extend(lm.callbacks.iter().cloned());
+            }
+        }
+        for (framework, entries) in CONVENTIONS {
+            if effects.used.contains(framework) {
+                out.extend(entries.iter().map(|(n, a)| (n.to_string(), *a)));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Whether `module` defines `name/arity`, private functions and those
@@ -612,6 +670,7 @@ impl<'a> Linker<'a> {
                 v.push(x);
             }
         }
+        push(&mut out.used, used);
         if let Some((_, imports, _)) = USE_EFFECTS.iter().find(|(m, _, _)| *m == used) {
             for i in *imports {
                 push(&mut out.imports, *i);
@@ -640,12 +699,18 @@ impl<'a> Linker<'a> {
                         InjectionKind::Directive(DepKind::Use) => {
                             self.collect_use(&i.name, None, seen, out)
                         }
+                        InjectionKind::Directive(DepKind::Behaviour) => {
+                            push(&mut out.behaviours, i.name.as_str())
+                        }
                         InjectionKind::Directive(_) => {}
                         InjectionKind::Def => push(&mut out.defs, (i.name.as_str(), i.arity)),
                         InjectionKind::Defp => {
                             push(&mut out.private_defs, (i.name.as_str(), i.arity))
                         }
                         InjectionKind::Splice => pending.push(&i.name),
+                        InjectionKind::BeforeCompile => {
+                            self.collect_before_compile(&i.name, seen, out)
+                        }
                     }
                 }
             }
@@ -660,6 +725,7 @@ impl<'a> Linker<'a> {
             for (kind, target) in &lm.using {
                 match kind {
                     DepKind::Import => push(&mut out.imports, target.as_str()),
+                    DepKind::Behaviour => push(&mut out.behaviours, target.as_str()),
                     DepKind::Use => self.collect_use(target, None, seen, out),
                     _ => {}
                 }
@@ -671,6 +737,30 @@ impl<'a> Linker<'a> {
             push(&mut out.unknown, used);
         }
     }
+    /// What `@before_compile module` injects: the defs and directives of
+    /// `module.__before_compile__`'s quotes.
+    fn collect_before_compile(
+        &self,
+        module: &'a str,
+        seen: &mut FastSet<(&'a str, Option<&'a str>)>,
+        out: &mut UseEffects<'a>,
+    ) {
+        if !seen.insert((module, Some("__before_compile__"))) {
+            return;
+        }
+        let Some(m) = self.modules.get(module) else {
+            return;
+        };
+        for i in m.injections.iter().filter(|i| i.by == "__before_compile__") {
+            match i.kind {
+                InjectionKind::Def => out.defs.push((i.name.as_str(), i.arity)),
+                InjectionKind::Defp => out.private_defs.push((i.name.as_str(), i.arity)),
+                InjectionKind::Directive(DepKind::Import) => out.imports.push(i.name.as_str()),
+                _ => {}
+            }
+        }
+    }
+
     /// Where a call that hands work to another process leads, when its
     /// target is named in the code: `GenServer.call(M, msg)` to
     /// `M.handle_call/3`, `GenServer.cast` to `handle_cast/2`, `send(M or

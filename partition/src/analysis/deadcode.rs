@@ -99,6 +99,12 @@ pub fn dead_code(
                     .flat_map(|(_, cbs)| cbs.iter().copied())
                     .chain(declared.get(b.as_str()).into_iter().flatten().copied())
             })
+            .chain(
+                graph
+                    .behaviour_callbacks(&m.name)
+                    .iter()
+                    .map(|(n, a)| (n.as_str(), *a)),
+            )
             .collect();
         for f in &m.functions {
             let public = f.kind.is_public()

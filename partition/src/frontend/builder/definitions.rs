@@ -856,10 +856,15 @@ impl<'s> FileBuilder<'s> {
                 }
             }
         }
-        // `use MyAppWeb, :controller`: the idiom's function name.
+        // `use MyAppWeb, :controller`: the idiom's function name, which
+        // `__using__` calls at compile time.
         if kind == DepKind::Use {
             if let Some(which) = parts.args.get(1).filter(|a| a.kind() == "atom") {
                 let which = self.text(*which).trim_start_matches(':').to_string();
+                if self.m.quote_depth == 0 {
+                    let used = targets[0].0.clone();
+                    self.macro_call(ts, n, &used, &which, 0);
+                }
                 let pair = (targets[0].0.clone(), which);
                 if !self.m.use_args.contains(&pair) {
                     self.m.use_args.push(pair);

@@ -95,7 +95,12 @@ impl<'s> FileBuilder<'s> {
             | "boolean"
             | "nil"
             | "operator_identifier" => self.leaf(NodeKind::Literal, 0, ts, parent),
-            "string" | "charlist" | "sigil" => self.interpolated(ts, parent),
+            "string" | "charlist" => self.interpolated(ts, parent),
+            "sigil" => {
+                let n = self.interpolated(ts, parent);
+                self.heex(ts, n);
+                n
+            }
             "list" | "tuple" | "bitstring" | "map" | "keywords" | "map_content" => {
                 self.container(ts, parent)
             }
@@ -365,6 +370,26 @@ impl<'s> FileBuilder<'s> {
                     self.dep(&b, DepKind::Behaviour, line);
                 }
             }
+            ("behaviour" | "before_compile", Some(v)) if self.m.quote_depth > 0 => {
+                // `@behaviour M` quoted by `__using__`: the user's;
+                // `@before_compile M`: `M.__before_compile__`'s quote is too.
+                let module = self.module_of(v).or_else(|| {
+                    let t: String = self
+                        .text(v)
+                        .chars()
+                        .filter(|c| !c.is_whitespace())
+                        .collect();
+                    (t == "unquote(__MODULE__)").then(|| self.m.name.clone())
+                });
+                if let (Some(b), Some(by)) = (module, self.injecting_function()) {
+                    let kind = if name == "behaviour" {
+                        InjectionKind::Directive(DepKind::Behaviour)
+                    } else {
+                        InjectionKind::BeforeCompile
+                    };
+                    self.inject(by, kind, &b, 0);
+                }
+            }
             ("behaviour", Some(v)) => {
                 if let Some(b) = self.module_of(v) {
                     self.dep(&b, DepKind::Behaviour, line);
@@ -489,7 +514,7 @@ impl<'s> FileBuilder<'s> {
     }
 
     /// Resolve a bare `name/arity` in the current module and scope.
-    fn resolve(&self, name: &str, arity: u16) -> BareCall {
+    pub(super) fn resolve(&self, name: &str, arity: u16) -> BareCall {
         let local = self.m.locals.contains(&(name.to_string(), arity));
         self.m.env.resolve_bare(name, arity, local)
     }
@@ -517,6 +542,11 @@ impl<'s> FileBuilder<'s> {
                     if let Some(n) = self.special(ts, name, parent, piped) {
                         return n;
                     }
+                    if piped.is_none() {
+                        if let Some(n) = self.phoenix_call(ts, name, parent) {
+                            return n;
+                        }
+                    }
                 } else if matches!(
                     name,
                     "def"
@@ -540,7 +570,7 @@ impl<'s> FileBuilder<'s> {
                 if name == "super" {
                     resolved = BareCall::Local;
                 }
-                self.call_node(
+                let n = self.call_node(
                     ts,
                     parent,
                     piped,
@@ -549,7 +579,17 @@ impl<'s> FileBuilder<'s> {
                     BareOr::Bare(resolved),
                     &args,
                     block,
-                )
+                );
+                if name == "render" && self.m.f.is_some() && self.m.quote_depth == 0 {
+                    let mut all: Vec<Ts> = Vec::new();
+                    if piped.is_some() {
+                        // `conn |> render(:show)`: the template is the first argument.
+                        all.push(ts);
+                    }
+                    all.extend(args.iter().copied());
+                    self.controller_render(ts, &all, n);
+                }
+                n
             }
             "dot" => match self.remote(target, ts, parent, piped, arity, &args, block) {
                 Some(n) => n,

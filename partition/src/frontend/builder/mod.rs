@@ -19,6 +19,7 @@ mod control;
 mod definitions;
 mod expressions;
 mod patterns;
+mod phoenix;
 
 use super::env::{BareCall, Env, Import, ImportFilter};
 use super::kernel;
@@ -238,6 +239,10 @@ struct ModCtx {
     injections: Vec<Injection>,
     use_args: Vec<(String, String)>,
     names: Names,
+    /// Phoenix router `scope` aliases around the call being walked.
+    scopes: Vec<Option<String>>,
+    /// The Phoenix router `pipeline` whose block is being walked.
+    pipeline: Option<String>,
 }
 
 impl ModCtx {
@@ -269,6 +274,8 @@ impl ModCtx {
             injections: Vec::new(),
             use_args: Vec::new(),
             names: Names::default(),
+            scopes: Vec::new(),
+            pipeline: None,
         };
         let name = m.intern(&m.name.clone());
         m.nodes.push(Node {

@@ -1,0 +1,353 @@
+//! Phoenix and Plug semantics: what their macros wire together, as calls the
+//! compiled code makes (kind `macro`), so that callers, impact and dead code
+//! see them. The link step keeps only those whose target exists.
+//!
+//! - Plug.Builder: `plug :fun, opts` in a module body calls `fun/2` from the
+//!   module's `call/2`; `plug Mod, opts` calls `Mod.init/1` and `Mod.call/2`.
+//! - Phoenix.Router: `pipeline :name do plug ... end` defines `name/2`
+//!   holding its plugs; `pipe_through` calls them; `get/post/put/patch/
+//!   delete/options/head/match/forward/resources/live` inside `scope` (with
+//!   its alias) call the controller actions (`Controller.action/2`), the
+//!   LiveView callbacks, or the forwarded plug, from the router's `call/2`;
+//!   `live_session ..., on_mount:` calls `Mod.on_mount/4`.
+//! - Phoenix.Controller: `render(conn, :template, ...)` in `FooController`
+//!   calls `FooHTML.template/1` and `FooJSON.template/1` (the view modules
+//!   the controller's formats name by convention).
+//! - Phoenix.LiveView: `on_mount Mod` calls `Mod.on_mount/4`.
+//! - HEEx (`~H`): `<.name ...>` calls `name/1`, `<Mod.name ...>` calls
+//!   `Mod.name/1`, `<.live_component module={Mod} ...>` and
+//!   `live_render(..., Mod, ...)` call the component's callbacks.
+
+use super::*;
+
+const VERBS: &[&str] = &[
+    "get", "post", "put", "patch", "delete", "options", "head", "match",
+];
+
+/// What a LiveView route or a live component is called through.
+const LIVE_CALLBACKS: &[(&str, u16)] = &[
+    ("mount", 3),
+    ("mount", 1),
+    ("update", 2),
+    ("update_many", 1),
+    ("handle_params", 3),
+    ("handle_event", 3),
+    ("handle_info", 2),
+    ("handle_async", 3),
+    ("render", 1),
+];
+
+const RESOURCE_ACTIONS: &[&str] = &["index", "edit", "new", "show", "create", "update", "delete"];
+
+impl<'s> FileBuilder<'s> {
+    /// Module-level Phoenix/Plug DSL around the ordinary walk of the call:
+    /// `scope` aliases are kept while its block is walked.
+    pub(super) fn phoenix_call(&mut self, ts: Ts, name: &str, parent: u32) -> Option<u32> {
+        if self.m.f.is_some() || self.m.quote_depth > 0 {
+            return None;
+        }
+        let parts = Parts::of(ts, self.src);
+        match name {
+            "scope" | "pipeline" | "live_session" => {
+                let mut pushed = false;
+                let mut pipeline = None;
+                match name {
+                    "scope" => {
+                        let alias = parts
+                            .args
+                            .iter()
+                            .find(|a| a.kind() == "alias")
+                            .copied()
+                            .or_else(|| {
+                                parts
+                                    .opts
+                                    .iter()
+                                    .find(|(k, _)| k == "alias")
+                                    .map(|(_, v)| *v)
+                            })
+                            .map(|a| self.text(a).to_string());
+                        self.m.scopes.push(alias);
+                        pushed = true;
+                    }
+                    "pipeline" => {
+                        pipeline = parts
+                            .args
+                            .first()
+                            .filter(|a| a.kind() == "atom")
+                            .map(|a| self.text(*a)[1..].to_string());
+                    }
+                    _ => {
+                        let on_mount = parts
+                            .opts
+                            .iter()
+                            .find(|(k, _)| k == "on_mount")
+                            .map(|(_, v)| *v);
+                        if let Some(v) = on_mount {
+                            self.on_mount(v, ts);
+                        }
+                    }
+                }
+                let outer = std::mem::replace(&mut self.m.pipeline, pipeline);
+                let n = self.generic_call(ts, parent, None);
+                self.m.pipeline = outer;
+                if pushed {
+                    self.m.scopes.pop();
+                }
+                Some(n)
+            }
+            "plug" => {
+                let n = self.generic_call(ts, parent, None);
+                let target = self.m.pipeline.clone().unwrap_or_else(|| "call".into());
+                match parts.args.first() {
+                    Some(a) if a.kind() == "atom" => {
+                        let fun = self.text(*a)[1..].to_string();
+                        self.dsl_bare_call(ts, &target, &fun, 2);
+                    }
+                    Some(a) => {
+                        if let Some(module) = self.module_of(*a) {
+                            self.dsl_call(ts, &target, &module, "init", 1);
+                            self.dsl_call(ts, &target, &module, "call", 2);
+                        }
+                    }
+                    None => {}
+                }
+                Some(n)
+            }
+            "pipe_through" => {
+                let n = self.generic_call(ts, parent, None);
+                let pipes: Vec<String> = match parts.args.first() {
+                    Some(a) if a.kind() == "atom" => vec![self.text(*a)[1..].to_string()],
+                    Some(a) if a.kind() == "list" => kids(*a)
+                        .into_iter()
+                        .filter(|x| x.kind() == "atom")
+                        .map(|x| self.text(x)[1..].to_string())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let own = self.m.name.clone();
+                for p in pipes {
+                    self.dsl_call(ts, "call", &own, &p, 2);
+                }
+                Some(n)
+            }
+            "on_mount" => {
+                let n = self.generic_call(ts, parent, None);
+                if let Some(v) = parts.args.first() {
+                    self.on_mount(*v, ts);
+                }
+                Some(n)
+            }
+            "forward" | "live" | "resources" if parts.args.len() >= 2 => {
+                let n = self.generic_call(ts, parent, None);
+                if let Some(module) = self.routed_module(parts.args[1]) {
+                    match name {
+                        "forward" => {
+                            self.dsl_call(ts, "call", &module, "init", 1);
+                            self.dsl_call(ts, "call", &module, "call", 2);
+                        }
+                        "live" => {
+                            for (f, a) in LIVE_CALLBACKS {
+                                self.dsl_call(ts, "call", &module, f, *a);
+                            }
+                        }
+                        _ => {
+                            let only = self.atom_option(&parts, "only");
+                            let except = self.atom_option(&parts, "except");
+                            for action in RESOURCE_ACTIONS {
+                                let kept =
+                                    only.as_ref().is_none_or(|o| o.iter().any(|x| x == action))
+                                        && except
+                                            .as_ref()
+                                            .is_none_or(|e| !e.iter().any(|x| x == action));
+                                if kept {
+                                    self.dsl_call(ts, "call", &module, action, 2);
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(n)
+            }
+            verb if VERBS.contains(&verb) => {
+                let (controller, action) = if verb == "match" {
+                    (parts.args.get(2), parts.args.get(3))
+                } else {
+                    (parts.args.get(1), parts.args.get(2))
+                };
+                let (Some(controller), Some(action)) = (controller, action) else {
+                    return None;
+                };
+                if action.kind() != "atom" {
+                    return None;
+                }
+                let n = self.generic_call(ts, parent, None);
+                if let Some(module) = self.routed_module(*controller) {
+                    let action = self.text(*action)[1..].to_string();
+                    self.dsl_call(ts, "call", &module, &action, 2);
+                }
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+
+    /// A controller, LiveView or plug named in a route: expanded through
+    /// the aliases in scope, then prefixed with the enclosing scopes' aliases.
+    fn routed_module(&self, arg: Ts) -> Option<String> {
+        if arg.kind() != "alias" {
+            return None;
+        }
+        let module = self.module_of(arg)?;
+        let prefix: Vec<&str> = self.m.scopes.iter().flatten().map(String::as_str).collect();
+        if prefix.is_empty() {
+            return Some(module);
+        }
+        Some(format!("{}.{module}", prefix.join(".")))
+    }
+
+    /// `only: [:index, :show]` as atom names.
+    fn atom_option(&self, parts: &Parts, key: &str) -> Option<Vec<String>> {
+        let v = parts.opts.iter().find(|(k, _)| k == key)?.1;
+        self.atom_list(v)
+    }
+
+    /// `on_mount Mod`, `on_mount {Mod, arg}` or a list of them.
+    fn on_mount(&mut self, v: Ts, ts: Ts) {
+        let items = if v.kind() == "list" { kids(v) } else { vec![v] };
+        for item in items {
+            let module = match item.kind() {
+                "tuple" => kids(item).first().and_then(|m| self.module_of(*m)),
+                _ => self.module_of(item),
+            };
+            if let Some(module) = module {
+                self.dsl_call(ts, "__module__", &module, "on_mount", 4);
+            }
+        }
+    }
+
+    /// The generated function a DSL call belongs to (`call/2`, a pipeline's
+    /// `name/2`), created on first use; `__module__` is the module body.
+    fn dsl_function(&mut self, ts: Ts, function: &str) -> Option<u32> {
+        if function == "__module__" {
+            return None;
+        }
+        let key = (function.to_string(), 2);
+        if !self.m.fn_index.contains_key(&key) {
+            self.generated_function(function, 2, ts);
+        }
+        self.m.fn_index.get(&key).copied()
+    }
+
+    /// A macro-made call `module.name/arity` from `function`.
+    fn dsl_call(&mut self, ts: Ts, function: &str, module: &str, name: &str, arity: u16) {
+        let caller = self.dsl_function(ts, function);
+        let parent = caller.map_or(0, |i| self.m.functions[i as usize].node);
+        match caller {
+            Some(idx) => self.macro_call_of(ts, parent, Some(idx), module, name, arity),
+            None => {
+                let n = self.add(NodeKind::Call, CallKind::Macro as u8, name, ts, parent);
+                self.push_call(n, None, Some(module), name, arity, CallKind::Macro, &[]);
+            }
+        }
+    }
+
+    /// `plug :fun`: the bare `fun/2`, resolved as a call written in the
+    /// module (a local plug function or an imported one).
+    fn dsl_bare_call(&mut self, ts: Ts, function: &str, name: &str, arity: u16) {
+        let caller = self.dsl_function(ts, function);
+        let parent = caller.map_or(0, |i| self.m.functions[i as usize].node);
+        let (module, kind, candidates) = match self.resolve(name, arity) {
+            BareCall::Local => (Some(self.m.name.clone()), CallKind::Local, Vec::new()),
+            BareCall::Imported(m) => (Some(m), CallKind::Imported, Vec::new()),
+            BareCall::Candidates(c) => (None, CallKind::Unresolved, c),
+            BareCall::Unresolved => (None, CallKind::Unresolved, Vec::new()),
+        };
+        let n = self.add(NodeKind::Call, kind as u8, name, ts, parent);
+        self.push_call(n, caller, module.as_deref(), name, arity, kind, &candidates);
+    }
+
+    /// `render(conn, :show, ...)` in `FooController`: the view functions.
+    pub(super) fn controller_render(&mut self, ts: Ts, args: &[Ts], parent: u32) {
+        let Some(base) = self.m.name.strip_suffix("Controller").map(str::to_string) else {
+            return;
+        };
+        let Some(template) = args.get(1).filter(|a| a.kind() == "atom") else {
+            return;
+        };
+        let template = self.text(*template)[1..].to_string();
+        for view in ["HTML", "JSON"] {
+            self.macro_call(ts, parent, &format!("{base}{view}"), &template, 1);
+        }
+    }
+
+    /// Component calls in a `~H` template: `<.name`, `<Mod.name`, and
+    /// `module={Mod}` of live components.
+    pub(super) fn heex(&mut self, ts: Ts, parent: u32) {
+        let text = self.text(ts);
+        if !text.starts_with("~H") || self.m.quote_depth > 0 {
+            return;
+        }
+        let bytes = text.as_bytes();
+        let mut calls: Vec<(Option<String>, String)> = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'<' && i + 1 < bytes.len() {
+                let start = i + 1;
+                let mut j = start;
+                while j < bytes.len()
+                    && (bytes[j].is_ascii_alphanumeric()
+                        || matches!(bytes[j], b'.' | b'_' | b'?' | b'!'))
+                {
+                    j += 1;
+                }
+                let tag = &text[start..j];
+                if let Some(local) = tag.strip_prefix('.') {
+                    if !local.is_empty() && !local.contains('.') {
+                        calls.push((None, local.to_string()));
+                    }
+                } else if tag.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    if let Some((module, fun)) = tag.rsplit_once('.') {
+                        if fun.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+                            calls.push((Some(self.m.env.expand_alias(module)), fun.to_string()));
+                        }
+                    }
+                }
+                i = j.max(i + 1);
+            } else if bytes[i..].starts_with(b"module={") {
+                // `module={` is ASCII, so `i + 8` is a character boundary.
+                let rest = text.get(i + 8..).unwrap_or("");
+                let end = rest.find('}').unwrap_or(0);
+                let module = rest[..end].trim();
+                if module.starts_with(|c: char| c.is_ascii_uppercase())
+                    && module
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+                {
+                    let module = self.m.env.expand_alias(module);
+                    for (f, a) in LIVE_CALLBACKS {
+                        self.macro_call(ts, parent, &module, f, *a);
+                    }
+                }
+                i += 8;
+            } else {
+                i += 1;
+            }
+        }
+        for (module, fun) in calls {
+            match module {
+                Some(m) => self.macro_call(ts, parent, &m, &fun, 1),
+                None => {
+                    let (module, kind, candidates) = match self.resolve(&fun, 1) {
+                        BareCall::Local => (Some(self.m.name.clone()), CallKind::Local, Vec::new()),
+                        BareCall::Imported(m) => (Some(m), CallKind::Imported, Vec::new()),
+                        BareCall::Candidates(c) => (None, CallKind::Unresolved, c),
+                        BareCall::Unresolved => (None, CallKind::Unresolved, Vec::new()),
+                    };
+                    let n = self.add(NodeKind::Call, kind as u8, &fun, ts, parent);
+                    self.push_call(n, None, module.as_deref(), &fun, 1, kind, &candidates);
+                    self.step(n);
+                }
+            }
+        }
+    }
+}
