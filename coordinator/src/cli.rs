@@ -1550,9 +1550,7 @@ fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     let (report, generation) = runtime.block_on(ingest_once(coordinators, path, true))?;
-    for d in &report.diagnostics {
-        eprintln!("{}:{}:{}: {}", d.file, d.line, d.column, d.message);
-    }
+    print_diagnostics(&report.diagnostics);
     if !report.missed.is_empty() {
         let nodes: BTreeSet<u64> = report.missed.iter().map(|(_, n)| *n).collect();
         eprintln!(
@@ -1604,6 +1602,23 @@ async fn ingest_once(
     }
 }
 
+/// Parse diagnostics of the application's files, one a line; those of the
+/// dependencies (library code) only counted.
+fn print_diagnostics(diagnostics: &[proto::Diagnostic]) {
+    let (library, app): (Vec<_>, Vec<_>) = diagnostics
+        .iter()
+        .partition(|d| partition::library::package_of(&d.file).is_some());
+    for d in app {
+        eprintln!("{}:{}:{}: {}", d.file, d.line, d.column, d.message);
+    }
+    if !library.is_empty() {
+        eprintln!(
+            "cpg: {} parse diagnostics in deps/ (library code, analysed as far as it parses)",
+            library.len()
+        );
+    }
+}
+
 /// One ingest of the tree at `path` with the map of `view`.
 async fn ingest_attempt(
     coordinators: &[String],
@@ -1611,7 +1626,7 @@ async fn ingest_attempt(
     path: &Path,
     progress: bool,
 ) -> Result<(cluster::IngestReport, u64)> {
-    let sources = embedded::read_sources(path)?;
+    let sources = embedded::read_sources_with(path, deps_mode())?;
     let mut clients = node_clients(&view)?;
     // Nodes silent to the leader are not waited for (their replicas' writes
     // count as missed and are caught up later).
@@ -1666,7 +1681,11 @@ async fn ingest_attempt(
 /// Size and modification time of every Elixir file under `path`: a change
 /// in any of them (or a file added or gone) means an ingest is due.
 fn fingerprint(path: &Path) -> Result<Vec<(String, u64, Option<std::time::SystemTime>)>> {
-    Ok(embedded::discover(path)?
+    let mut files = embedded::discover(path)?;
+    if deps_mode() != embedded::Deps::Skip {
+        files.extend(crate::libraries::discover(path));
+    }
+    Ok(files
         .into_iter()
         .map(|f| {
             let meta = std::fs::metadata(&f.disk).ok();
@@ -1697,9 +1716,7 @@ fn watch(coordinators: &[String], path: &Path, interval: Duration) -> Result<()>
                 let started = Instant::now();
                 match ingest_once(coordinators, path, false).await {
                     Ok((r, generation)) => {
-                        for d in &r.diagnostics {
-                            eprintln!("{}:{}:{}: {}", d.file, d.line, d.column, d.message);
-                        }
+                        print_diagnostics(&r.diagnostics);
                         if r.files_parsed + r.files_removed > 0 || last.is_empty() {
                             write_stdout(&format!(
                                 "{} parsed, {} removed, {} unchanged: catalog generation {generation} ({} ms)\n",

@@ -160,9 +160,19 @@ pub fn discover(root: &Path) -> Result<Vec<SourceFile>, EmbeddedError> {
 }
 
 /// Every Elixir file under `root` with its bytes, named as in the CPG: what
-/// `cpg ingest` sends to a cluster.
+/// `cpg ingest` sends to a cluster (the dependencies under `deps/` too: a
+/// cluster keeps them as library code, told apart by their path).
 pub fn read_sources(root: &Path) -> Result<Vec<SourceUpload>, EmbeddedError> {
-    discover(root)?
+    read_sources_with(root, Deps::Library)
+}
+
+/// [`read_sources`], without the dependencies for [`Deps::Skip`].
+pub fn read_sources_with(root: &Path, deps: Deps) -> Result<Vec<SourceUpload>, EmbeddedError> {
+    let mut files = discover(root)?;
+    if deps != Deps::Skip {
+        files.extend(crate::libraries::discover(root));
+    }
+    files
         .into_iter()
         .map(|f| match std::fs::read(&f.disk) {
             Ok(bytes) => Ok(SourceUpload {

@@ -97,14 +97,17 @@ struct CachedFile {
 /// A library module as resolution needs it: its interface (functions with
 /// kinds and arities, directives, what its quotes inject, callbacks), not
 /// its calls or metrics.
+/// The module body's calls stay: the macros it calls may define functions
+/// (`schema` → `__schema__`), which the link step looks for.
 pub fn interface_of(mut m: ModuleSummary) -> ModuleSummary {
     for f in &mut m.functions {
-        f.calls = Vec::new();
+        if f.kind != proto::FunKind::ModuleBody {
+            f.calls = Vec::new();
+        }
         f.fields = Vec::new();
         f.returns = Vec::new();
         f.metrics = Default::default();
     }
-    m.functions.retain(|f| f.kind != proto::FunKind::ModuleBody);
     m.deps.retain(|d| d.kind == proto::DepKind::Use);
     m
 }

@@ -310,17 +310,22 @@ impl Coordinator {
             .queries
             .snapshot(&view, move || {
                 let (mut diagnostics, fingerprints, files) = sm.read(|s| {
+                    // Dependencies (`deps/`) are library code: their files
+                    // and diagnostics are not the application's.
+                    let app = |file: &str| partition::library::package_of(file).is_none();
                     let d: Vec<Diagnostic> = s
                         .catalog
-                        .values()
-                        .flat_map(|e| e.diagnostics.iter().cloned())
+                        .iter()
+                        .filter(|(file, _)| app(file))
+                        .flat_map(|(_, e)| e.diagnostics.iter().cloned())
                         .collect();
                     let f = partition_fingerprints(
                         s.catalog
                             .iter()
                             .map(|(file, e)| (file.as_str(), e.content_hash, &e.modules[..])),
                     );
-                    (d, f, s.catalog.len() as u64)
+                    let files = s.catalog.keys().filter(|f| app(f)).count();
+                    (d, f, files as u64)
                 });
                 diagnostics
                     .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));

@@ -245,3 +245,67 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
         node.stop().await;
     }
 }
+
+/// A real application with its dependencies: ingested whole, the cluster
+/// keeps `deps/` as library code (told apart by path) and links the
+/// application against it exactly as the embedded build does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_application_with_its_dependencies_links_as_embedded() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-realapps.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fetch-realapps.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root =
+        std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("realtime");
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    let mut clients = HashMap::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let id = i as u64 + 1;
+        let (node, addr) = TestNode::start(id, dir.path(), None).await;
+        nodes.push(node);
+        clients.insert(id, Arc::new(NodeClient::new(id, addr)));
+    }
+    let assignment = Ring::new(clients.keys().copied(), 128).assign(P, 2);
+    assign_all(&clients, 1, &assignment).await;
+    let held = held_files(&clients, 1, &assignment, DEADLINE)
+        .await
+        .unwrap();
+    let sources = sources(&root);
+    assert!(sources.iter().any(|s| s.file.starts_with("deps/phoenix/")));
+    ingest(
+        &clients,
+        1,
+        P,
+        &assignment,
+        &held,
+        None,
+        sources,
+        DEADLINE,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let gathered = gather_summaries(&clients, 1, &assignment, DEADLINE).await;
+    assert!(gathered.complete, "missing {:?}", gathered.missing);
+    let (libraries, app): (Vec<_>, Vec<_>) = gathered
+        .summaries
+        .into_iter()
+        .partition(|m| partition::library::package_of(&m.file).is_some());
+    let cluster = render_csv(&call_rows(&CallGraph::link(&app, &libraries)));
+    let built = embedded::build(&root).unwrap();
+    let embedded = render_csv(&call_rows(&CallGraph::link(
+        &built.store.summaries(),
+        &built.libraries.summaries,
+    )));
+    assert_eq!(cluster, embedded);
+    for mut n in nodes {
+        n.stop().await;
+    }
+}

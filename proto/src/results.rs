@@ -246,10 +246,11 @@ pub struct CallRow {
     pub kind: String,
     /// For an unresolved call: the imported or used modules whose exports
     /// cannot be seen, any of which might provide it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// (Always serialized: the RPC encoding is not self-describing.)
+    #[serde(default)]
     pub candidates: Vec<String>,
     /// The callee's module is known and does not define the function.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub undefined: bool,
 }
 
