@@ -857,3 +857,32 @@ end
         "#]],
     );
 }
+
+#[test]
+fn ecto_query_expressions_are_the_query_apis() {
+    check(
+        CALLS,
+        r#"
+defmodule Q do
+  import Ecto.Query
+  def f(id) do
+    Key
+    |> join(:inner, [k], o in assoc(k, :org))
+    |> where([k], ilike(k.name, ^id) and k.id in ^[1, 2])
+  end
+  def update_assign(socket), do: update(socket, :n, fn n -> n + 1 end)
+end
+"#,
+        expect![[r#"
+            module Q (fixture.ex:2)
+              dep import Ecto.Query @3
+              def f/1 clauses=1 nesting=0
+                call f/1 -> Ecto.Query.assoc/2 (imported) @6 candidates=Ecto.Query,Ecto.Query.API
+                call f/1 -> Ecto.Query.join/4 (imported) @6 candidates=Ecto.Query
+                call f/1 -> Ecto.Query.ilike/2 (imported) @7 candidates=Ecto.Query,Ecto.Query.API
+                call f/1 -> Ecto.Query.where/3 (imported) @7 candidates=Ecto.Query
+              def update_assign/1 clauses=1 nesting=1
+                call update_assign/1 -> Ecto.Query.update/3 (imported) @9 candidates=Ecto.Query
+        "#]],
+    );
+}

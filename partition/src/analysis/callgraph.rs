@@ -171,6 +171,15 @@ impl CallGraph {
                 for (site, c) in f.calls.iter().enumerate().filter(|(_, c)| !c.quoted) {
                     let site = site as u32;
                     let (module, kind, candidates) = linker.link(&m.name, c);
+                    // In an Ecto query, what `Ecto.Query.API` does not define
+                    // (`assoc/2`, `fragment/3`) is query syntax, not a call.
+                    if kind == CallKind::Unresolved
+                        && candidates.is_empty()
+                        && c.candidates.iter().any(|m| m == "Ecto.Query.API")
+                        && linker.provides("Ecto.Query.API", "fragment", 1).is_some()
+                    {
+                        continue;
+                    }
                     let defined = module.and_then(|callee| {
                         if callee == m.name {
                             linker.defines_locally(callee, &c.name, c.arity)

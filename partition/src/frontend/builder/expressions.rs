@@ -4,6 +4,29 @@
 
 use super::*;
 
+/// Ecto.Query's macros, whose arguments are query expressions.
+const ECTO_QUERY_MACROS: &[&str] = &[
+    "from",
+    "join",
+    "where",
+    "or_where",
+    "select",
+    "select_merge",
+    "distinct",
+    "order_by",
+    "group_by",
+    "having",
+    "or_having",
+    "limit",
+    "offset",
+    "lock",
+    "preload",
+    "update",
+    "windows",
+    "with_cte",
+    "dynamic",
+];
+
 impl<'s> FileBuilder<'s> {
     /// Walk a sequence of expressions; the value is the last one's.
     pub(super) fn body(&mut self, items: &[Ts], parent: u32) -> Option<u32> {
@@ -282,8 +305,13 @@ impl<'s> FileBuilder<'s> {
             }
             // `x in enumerable` outside guards is `Enum.member?/2` unless the
             // right side is known at compile time (list, range, attribute,
-            // sigil), which the compiler expands into comparisons.
-            "in" | "not in" if self.in_guard == 0 && !self.compile_time_enumerable(right) => {
+            // sigil), which the compiler expands into comparisons. In an
+            // Ecto query, `x in ...` is a binding or the query's own `in`.
+            "in" | "not in"
+                if self.in_guard == 0
+                    && self.m.in_query == 0
+                    && !self.compile_time_enumerable(right) =>
+            {
                 let n = self.add(NodeKind::Operator, 0, op, ts, parent);
                 let call = self.implied_call(ts, n, "Enum", "member?", 2);
                 for (i, operand) in [left, right].into_iter().enumerate() {
@@ -570,6 +598,37 @@ impl<'s> FileBuilder<'s> {
                 if name == "super" {
                     resolved = BareCall::Local;
                 }
+                // Inside Ecto's query macros, bare calls are the query API's
+                // (`fragment`, `ilike`, `assoc`): interpreted, never called.
+                if self.m.in_query > 0 && !ECTO_QUERY_MACROS.contains(&name) {
+                    resolved = match resolved {
+                        BareCall::Unresolved => {
+                            BareCall::Candidates(vec!["Ecto.Query.API".to_string()])
+                        }
+                        BareCall::Candidates(mut c) => {
+                            c.push("Ecto.Query.API".to_string());
+                            BareCall::Candidates(c)
+                        }
+                        other => other,
+                    };
+                }
+                // Ecto's forms: `from(x in Q, ...)`, `dynamic([x], ...)`,
+                // `where(query, [x], ...)` (or piped, `|> where([x], ...)`).
+                let binding = |i: usize| args.get(i).is_some_and(|a| a.kind() == "list");
+                let query = ECTO_QUERY_MACROS.contains(&name)
+                    && !matches!(resolved, BareCall::Local)
+                    && match name {
+                        "from" => args.first().is_some_and(|a| {
+                            a.kind() == "alias"
+                                || (a.kind() == "binary_operator" && operator(*a, self.src) == "in")
+                        }),
+                        "dynamic" => binding(0),
+                        // `join(q, :inner, [x], ...)`: the qualifier first.
+                        "join" => (0..3).any(binding),
+                        _ if piped.is_some() => binding(0),
+                        _ => binding(1),
+                    };
+                self.m.in_query += u32::from(query);
                 let n = self.call_node(
                     ts,
                     parent,
@@ -580,6 +639,7 @@ impl<'s> FileBuilder<'s> {
                     &args,
                     block,
                 );
+                self.m.in_query -= u32::from(query);
                 if name == "render" && self.m.f.is_some() && self.m.quote_depth == 0 {
                     let mut all: Vec<Ts> = Vec::new();
                     if piped.is_some() {

@@ -243,6 +243,8 @@ struct ModCtx {
     scopes: Vec<Option<String>>,
     /// The Phoenix router `pipeline` whose block is being walked.
     pipeline: Option<String>,
+    /// Inside the arguments of an Ecto query macro.
+    in_query: u32,
 }
 
 impl ModCtx {
@@ -276,6 +278,7 @@ impl ModCtx {
             names: Names::default(),
             scopes: Vec::new(),
             pipeline: None,
+            in_query: 0,
         };
         let name = m.intern(&m.name.clone());
         m.nodes.push(Node {
