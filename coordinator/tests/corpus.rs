@@ -209,12 +209,13 @@ fn calendar_modules_form_a_dependency_cycle() {
 /// compared after the compiler's own rewrite rules, read from
 /// `elixir_rewrite.erl`.
 ///
-/// Measured: precision 0.979, recall 0.974 (`CPG_SHOW_MISSES=1` prints what
+/// Measured: precision 0.980, recall 0.980 (`CPG_SHOW_MISSES=1` prints what
 /// does not match). Unmatched are mostly `Map.put/3` calls that the BEAM
 /// compiler turned into map updates in those modules, `reraise`'s
 /// `:erlang.raise/3` (an instruction), interpolations of values the compiler
 /// proves to be strings; recall misses are other macros' expansions
-/// (`put_in`/`update_in` paths, charlist interpolation, ExUnit's assertions).
+/// (charlist interpolation, ExUnit's assertions), and remote captures
+/// (`&Mod.fun/1` is a literal in compiled code, not an import).
 #[test]
 fn resolved_calls_match_the_compiled_modules() {
     let c = corpus();
@@ -317,6 +318,11 @@ fn resolved_calls_match_the_compiled_modules() {
         let mut v: Vec<_> = un.into_iter().collect();
         v.sort_by_key(|e| std::cmp::Reverse(e.1));
         println!("precision misses: {:?}", &v[..v.len().min(40)]);
+        for (m, c) in &unmatched {
+            if c.1 != "put" && c.1 != "raise" {
+                println!("  unmatched in {m}: {c:?}");
+            }
+        }
     }
     let precision = matched as f64 / (matched + unmatched.len()) as f64;
     let recall = recall_hits as f64 / recall_total as f64;
@@ -326,9 +332,9 @@ fn resolved_calls_match_the_compiled_modules() {
         "only {compared_modules} modules compared"
     );
     assert!(
-        precision >= 0.975,
+        precision >= 0.98,
         "precision {precision:.4}; first unmatched: {:#?}",
         &unmatched[..unmatched.len().min(30)]
     );
-    assert!(recall >= 0.97, "recall {recall:.4}");
+    assert!(recall >= 0.975, "recall {recall:.4}");
 }

@@ -142,6 +142,18 @@ impl<'s> FileBuilder<'s> {
                 }
                 None => self.operator_node(".", ts, parent, &kids(ts)),
             },
+            "access_call"
+                if self
+                    .m
+                    .path
+                    .as_ref()
+                    .is_some_and(|r| r.contains(&ts.start_byte())) =>
+            {
+                // A step of a `put_in(data[key], v)` path: the macro's own
+                // calls stand for it (see `path_segments`).
+                let n = self.operator_node("[]", ts, parent, &kids(ts));
+                return Some(n);
+            }
             "access_call" => {
                 // `data[key]` is compiled to `Access.get/2`.
                 let call = self.implied_call(ts, parent, "Access", "get", 2);
@@ -629,6 +641,16 @@ impl<'s> FileBuilder<'s> {
                         _ => binding(1),
                     };
                 self.m.in_query += u32::from(query);
+                let path_macro = matches!(
+                    name,
+                    "put_in" | "update_in" | "get_and_update_in" | "pop_in"
+                ) && matches!(&resolved, BareCall::Imported(m) if m == "Kernel")
+                    && args.len() == 1 + usize::from(name != "pop_in");
+                let outer_path = if path_macro {
+                    std::mem::replace(&mut self.m.path, args.first().map(|a| a.byte_range()))
+                } else {
+                    self.m.path.clone()
+                };
                 let n = self.call_node(
                     ts,
                     parent,
@@ -639,6 +661,7 @@ impl<'s> FileBuilder<'s> {
                     &args,
                     block,
                 );
+                self.m.path = outer_path;
                 self.m.in_query -= u32::from(query);
                 if name == "render" && self.m.f.is_some() && self.m.quote_depth == 0 {
                     let mut all: Vec<Ts> = Vec::new();
@@ -875,6 +898,27 @@ impl<'s> FileBuilder<'s> {
                     self.macro_call(ts, n, "Logger", "__do_log__", 4);
                 }
                 (Some("Kernel"), "dbg") if arity > 0 => self.macro_call(ts, n, "Macro", "dbg", 3),
+                (Some("Kernel"), "put_in" | "update_in" | "get_and_update_in" | "pop_in")
+                    if arity == 1 + u16::from(name != "pop_in") =>
+                {
+                    // The path form (`put_in(opts[:a].b, v)`): each step
+                    // becomes a call on the nested data.
+                    let segments = args
+                        .first()
+                        .map(|p| self.path_segments(*p))
+                        .unwrap_or_default();
+                    let all_fields = segments.iter().all(|access| !access);
+                    let last = segments.len().saturating_sub(1);
+                    for (i, access) in segments.iter().enumerate() {
+                        let (module, fun, a) = match (name, *access) {
+                            ("pop_in", true) if i == last => ("Access", "pop", 2),
+                            ("put_in" | "update_in", false) if all_fields => ("Map", "update!", 3),
+                            (_, true) => ("Access", "get_and_update", 3),
+                            (_, false) => ("Map", "get_and_update!", 3),
+                        };
+                        self.macro_call(ts, n, module, fun, a);
+                    }
+                }
                 _ => {}
             }
         }
@@ -997,6 +1041,41 @@ impl<'s> FileBuilder<'s> {
         let n = self.add(NodeKind::Call, kind as u8, name, ts, parent);
         self.push_call(n, None, Some(module), name, arity, kind, &[]);
         n
+    }
+
+    /// The steps of a nested-data path, outermost first: `true` for
+    /// `data[key]`, `false` for `data.field`; empty when `t` is no path.
+    pub(super) fn path_segments(&self, t: Ts) -> Vec<bool> {
+        let mut out = Vec::new();
+        let mut node = t;
+        loop {
+            match node.kind() {
+                "access_call" => {
+                    out.push(true);
+                    match kids(node).first() {
+                        Some(inner) => node = *inner,
+                        None => break,
+                    }
+                }
+                "call" => {
+                    let field = node
+                        .child_by_field_name("target")
+                        .filter(|d| d.kind() == "dot")
+                        .filter(|_| !kids(node).iter().any(|k| k.kind() == "arguments"))
+                        .and_then(|d| d.child_by_field_name("left"));
+                    match field {
+                        Some(left) => {
+                            out.push(false);
+                            node = left;
+                        }
+                        None => break,
+                    }
+                }
+                _ => break,
+            }
+        }
+        out.reverse();
+        out
     }
 
     /// A call a macro's expansion makes (kind `macro`), stepped in the
@@ -1129,9 +1208,16 @@ impl<'s> FileBuilder<'s> {
                 let n = self.add(NodeKind::Quote, 0, "quote", ts, parent);
                 self.m.quote_depth += 1;
                 let parts = Parts::of(ts, self.src);
+                // `bind_quoted:` and `unquote: false` turn unquoting off: an
+                // `unquote(...)` inside stays code of the expanding module.
+                let literal = parts.opts.iter().any(|(k, v)| {
+                    k == "bind_quoted" || (k == "unquote" && self.text(*v).trim() == "false")
+                });
+                self.m.literal_quotes.push(literal);
                 if let Some(items) = &parts.do_ {
                     self.body(items, n);
                 }
+                self.m.literal_quotes.pop();
                 self.m.quote_depth -= 1;
                 self.step(n);
                 n
@@ -1153,7 +1239,9 @@ impl<'s> FileBuilder<'s> {
                 }
                 let n = self.add(NodeKind::Operator, 0, name, ts, parent);
                 let depth = self.m.quote_depth;
-                self.m.quote_depth = depth.saturating_sub(1);
+                if self.m.literal_quotes.last() != Some(&true) {
+                    self.m.quote_depth = depth.saturating_sub(1);
+                }
                 self.body(&args, n);
                 self.m.quote_depth = depth;
                 self.step(n);

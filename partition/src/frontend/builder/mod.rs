@@ -245,6 +245,10 @@ struct ModCtx {
     pipeline: Option<String>,
     /// Inside the arguments of an Ecto query macro.
     in_query: u32,
+    /// Per enclosing `quote`: whether its `unquote` is off (`bind_quoted:`).
+    literal_quotes: Vec<bool>,
+    /// The bytes of the path argument of `put_in`/`update_in`/... being walked.
+    path: Option<std::ops::Range<usize>>,
 }
 
 impl ModCtx {
@@ -279,6 +283,8 @@ impl ModCtx {
             scopes: Vec::new(),
             pipeline: None,
             in_query: 0,
+            literal_quotes: Vec::new(),
+            path: None,
         };
         let name = m.intern(&m.name.clone());
         m.nodes.push(Node {
