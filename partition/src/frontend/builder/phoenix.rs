@@ -8,7 +8,8 @@
 //!   holding its plugs; `pipe_through` calls them; `get/post/put/patch/
 //!   delete/options/head/match/forward/resources/live` inside `scope` (with
 //!   its alias) call the controller actions (`Controller.action/2`), the
-//!   LiveView callbacks, or the forwarded plug, from the router's `call/2`;
+//!   LiveView callbacks, or the forwarded or routed plug (`init/1`,
+//!   `call/2`), from the router's `call/2`;
 //!   `live_session ..., on_mount:` calls `Mod.on_mount/4`.
 //! - Phoenix.Controller: `render(conn, :template, ...)` in `FooController`
 //!   calls `FooHTML.template/1` and `FooJSON.template/1` (the view modules
@@ -174,16 +175,20 @@ impl<'s> FileBuilder<'s> {
                 } else {
                     (parts.args.get(1), parts.args.get(2))
                 };
-                let (Some(controller), Some(action)) = (controller, action) else {
-                    return None;
-                };
-                if action.kind() != "atom" {
-                    return None;
-                }
+                let controller = controller.filter(|c| c.kind() == "alias")?;
                 let n = self.generic_call(ts, parent, None);
                 if let Some(module) = self.routed_module(*controller) {
-                    let action = self.text(*action)[1..].to_string();
-                    self.dsl_call(ts, "call", &module, &action, 2);
+                    match action.filter(|a| a.kind() == "atom") {
+                        Some(action) => {
+                            let action = self.text(*action)[1..].to_string();
+                            self.dsl_call(ts, "call", &module, &action, 2);
+                        }
+                        // `get "/x", SomePlug, opts`: a plug route.
+                        None => {
+                            self.dsl_call(ts, "call", &module, "init", 1);
+                            self.dsl_call(ts, "call", &module, "call", 2);
+                        }
+                    }
                 }
                 Some(n)
             }
