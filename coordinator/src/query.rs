@@ -202,6 +202,7 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                 *top as usize,
             );
             r.missing_partitions = snapshot.missing.clone();
+            r.libraries = report::library_packages(&snapshot.libraries);
             QueryResult::Analyze(Box::new(r))
         }
         Query::CallGraph => QueryResult::CallGraph(report::call_rows(graph)),

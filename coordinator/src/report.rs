@@ -41,7 +41,28 @@ pub fn analyze_report(
         peak_rss_bytes: peak_rss_bytes(),
         build_ms,
         missing_partitions: Vec::new(),
+        libraries: Vec::new(),
     }
+}
+
+/// The library packages of `libraries` (modules of `deps/PACKAGE/` files).
+pub fn library_packages(libraries: &[Arc<ModuleSummary>]) -> Vec<proto::LibraryPackage> {
+    let mut by: std::collections::BTreeMap<&str, (std::collections::BTreeSet<&str>, u64)> =
+        Default::default();
+    for m in libraries {
+        if let Some(p) = partition::library::package_of(&m.file) {
+            let e = by.entry(p).or_default();
+            e.0.insert(m.file.as_str());
+            e.1 += 1;
+        }
+    }
+    by.into_iter()
+        .map(|(package, (files, modules))| proto::LibraryPackage {
+            package: package.to_string(),
+            files: files.len() as u64,
+            modules,
+        })
+        .collect()
 }
 
 /// The report as a person reads it.
@@ -63,6 +84,15 @@ pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
         r.scripts
     );
     let _ = writeln!(s, "  functions  {:>10}", r.functions);
+    if !r.libraries.is_empty() {
+        let modules: u64 = r.libraries.iter().map(|l| l.modules).sum();
+        let _ = writeln!(
+            s,
+            "  libraries  {:>10}  (modules of {} packages under deps/, to resolve calls; not reported)",
+            modules,
+            r.libraries.len()
+        );
+    }
     let _ = writeln!(s, "  CPG nodes  {:>10}", r.nodes);
     let _ = writeln!(s, "  CPG edges  {:>10}", r.edges);
     let _ = writeln!(

@@ -36,9 +36,9 @@ pub use mfa::{Mfa, MfaParseError};
 pub use results::{
     Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow, Communities,
     CommunityAlgorithm, Cycles, DeadFunction, FeatureRow, FunctionCycle, FunctionEdge,
-    FunctionRank, GraphKind, Impact, Metric, ModuleCycle, ModuleEdge, ModuleGraph, ModuleNode,
-    ParameterRule, Paths, Query, QueryResult, Reached, Smell, SmellThresholds, Taint, TaintFinding,
-    TaintRule, TaintRules, TaintStep,
+    FunctionRank, GraphKind, Impact, LibraryPackage, Metric, ModuleCycle, ModuleEdge, ModuleGraph,
+    ModuleNode, ParameterRule, Paths, Query, QueryResult, Reached, Smell, SmellThresholds, Taint,
+    TaintFinding, TaintRule, TaintRules, TaintStep,
 };
 pub use summary::{
     CallSummary, DepSummary, FieldRead, FunctionMetrics, FunctionSummary, ModuleSummary, Origin,

@@ -284,6 +284,17 @@ pub struct AnalyzeReport {
     /// Cluster mode: partitions that did not answer (their modules are left
     /// out of every figure). Always empty embedded.
     pub missing_partitions: Vec<u32>,
+    /// The dependencies (`deps/PACKAGE/`) resolved against as library code,
+    /// by package, sorted by name.
+    pub libraries: Vec<LibraryPackage>,
+}
+
+/// One dependency package known as library code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryPackage {
+    pub package: String,
+    pub files: u64,
+    pub modules: u64,
 }
 
 /// Taint rules: what produces untrusted data, what must not receive it, and

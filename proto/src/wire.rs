@@ -239,8 +239,9 @@ where
 /// wire type changes incompatibly: peers of different versions refuse each
 /// other at once instead of misreading each other's frames. (2: replicas
 /// behind, linearizable reads, the module graph, the link mode in the
-/// greeting.)
-pub const PROTOCOL_VERSION: u16 = 2;
+/// greeting. 3: injections and `use` arguments in summaries, macro calls,
+/// call candidates and undefined flags, library packages in the report.)
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// What both ends send first: the magic bytes, the version (big endian),
 /// and whether the link goes on in TLS (1) or plain TCP (0).
