@@ -227,6 +227,16 @@ fn dependencies_are_library_code_left_out_of_reports() {
         .iter()
         .all(|m| !m.file.starts_with("deps/")));
     assert!(a.rows.iter().all(|r| !r.file.starts_with("deps/")));
-    // ... and counted as such.
+    // ... and counted as such, by package, in the report.
     assert!(a.built.libraries.files > 1000);
+    let Answer { result, .. } = answer(&a.snapshot, &Query::Analyze { top: 3 }).unwrap();
+    let QueryResult::Analyze(report) = &*result else {
+        panic!("not a report")
+    };
+    let phoenix = report.libraries.iter().find(|l| l.package == "phoenix");
+    assert!(
+        phoenix.is_some_and(|p| p.modules > 50 && p.files > 50),
+        "{phoenix:?}"
+    );
+    assert!(report.libraries.len() > 50);
 }

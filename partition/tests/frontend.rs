@@ -886,3 +886,18 @@ end
         "#]],
     );
 }
+
+#[test]
+fn templates_with_odd_bytes_do_not_break_the_scan() {
+    // Multibyte characters next to `<`, an unclosed `module={`, a tag at the
+    // very end: the HEEx scan reads what it can and never panics.
+    for src in [
+        "defmodule T do\n  def a(assigns), do: ~H\"<–<.x–>é<\"\nend\n",
+        "defmodule T do\n  def a(assigns), do: ~H\"<.live_component module={–\"\nend\n",
+        "defmodule T do\n  def a(assigns), do: ~H\"<\"\nend\n",
+        "defmodule T do\n  def a(assigns), do: ~H\"module={\"\nend\n",
+    ] {
+        let cpg = build_file("t.ex", src.as_bytes());
+        assert_eq!(cpg.fragments.len(), 1, "{src}");
+    }
+}
