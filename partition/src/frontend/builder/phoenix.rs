@@ -261,6 +261,20 @@ impl<'s> FileBuilder<'s> {
     fn dsl_bare_call(&mut self, ts: Ts, function: &str, name: &str, arity: u16) {
         let caller = self.dsl_function(ts, function);
         let parent = caller.map_or(0, |i| self.m.functions[i as usize].node);
+        self.bare_call_site(ts, parent, caller, name, arity);
+    }
+
+    /// A call of `name/arity` written without a module where the macro put
+    /// it, resolved like one in the source (the link step decides between
+    /// candidates); returns its node.
+    fn bare_call_site(
+        &mut self,
+        ts: Ts,
+        parent: u32,
+        caller: Option<u32>,
+        name: &str,
+        arity: u16,
+    ) -> u32 {
         let (module, kind, candidates) = match self.resolve(name, arity) {
             BareCall::Local => (Some(self.m.name.clone()), CallKind::Local, Vec::new()),
             BareCall::Imported(m) => (Some(m), CallKind::Imported, Vec::new()),
@@ -269,6 +283,7 @@ impl<'s> FileBuilder<'s> {
         };
         let n = self.add(NodeKind::Call, kind as u8, name, ts, parent);
         self.push_call(n, caller, module.as_deref(), name, arity, kind, &candidates);
+        n
     }
 
     /// `render(conn, :show, ...)` in `FooController`: the view functions.
@@ -342,14 +357,7 @@ impl<'s> FileBuilder<'s> {
             match module {
                 Some(m) => self.macro_call(ts, parent, &m, &fun, 1),
                 None => {
-                    let (module, kind, candidates) = match self.resolve(&fun, 1) {
-                        BareCall::Local => (Some(self.m.name.clone()), CallKind::Local, Vec::new()),
-                        BareCall::Imported(m) => (Some(m), CallKind::Imported, Vec::new()),
-                        BareCall::Candidates(c) => (None, CallKind::Unresolved, c),
-                        BareCall::Unresolved => (None, CallKind::Unresolved, Vec::new()),
-                    };
-                    let n = self.add(NodeKind::Call, kind as u8, &fun, ts, parent);
-                    self.push_call(n, None, module.as_deref(), &fun, 1, kind, &candidates);
+                    let n = self.bare_call_site(ts, parent, None, &fun, 1);
                     self.step(n);
                 }
             }
