@@ -178,6 +178,16 @@ impl Store {
         };
         let old = t.by_module.get(&m).cloned().unwrap_or_default();
         for slot in &old {
+            // The file no longer holds what its content hash says: the same
+            // content applied again must be installed, not skipped.
+            let live_file = t
+                .slots
+                .get(*slot as usize)
+                .filter(|s| s.live)
+                .map(|s| s.file);
+            if let Some(file) = live_file {
+                t.file_hashes.remove(&file);
+            }
             t.kill(*slot);
         }
         drop(t);
