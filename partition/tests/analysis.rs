@@ -1213,3 +1213,29 @@ end
         .iter()
         .any(|r| r.mfa.module == "PageController"));
 }
+
+#[test]
+fn an_ecto_repo_gets_what_its_adapter_compiles_in() {
+    // `use Ecto.Repo, adapter: A`: A's `__before_compile__` quote defines
+    // `query/1,2` in the repo (as the ClickHouse and SQL adapters do).
+    let s = summaries(&[
+        (
+            "ecto_repo.ex",
+            "defmodule Ecto.Repo do\n  defmacro __using__(opts) do\n    quote do\n      @before_compile unquote(opts[:adapter])\n    end\n  end\nend\n",
+        ),
+        (
+            "adapter.ex",
+            "defmodule My.Adapter do\n  defmacro __before_compile__(_env) do\n    quote do\n      def query(sql, params \\\\ []), do: {sql, params}\n    end\n  end\nend\n",
+        ),
+        (
+            "repo.ex",
+            "defmodule My.Repo do\n  use Ecto.Repo, otp_app: :my, adapter: My.Adapter\nend\n",
+        ),
+        ("user.ex", "defmodule User do\n  def run, do: My.Repo.query(\"select 1\")\nend\n"),
+    ]);
+    let g = CallGraph::build(&s);
+    let run = g.id(&"User.run/0".parse().unwrap()).unwrap();
+    let edge = g.calls_from(run).next().unwrap();
+    assert_eq!(g.mfa(edge.callee).to_string(), "My.Repo.query/1");
+    assert!(!edge.undefined);
+}

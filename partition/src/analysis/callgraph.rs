@@ -650,9 +650,31 @@ impl<'a> Linker<'a> {
                 let which = m
                     .use_args
                     .iter()
-                    .find(|(used, _)| *used == d.target)
+                    .find(|(used, w)| *used == d.target && !w.contains(':'))
                     .map(|(_, w)| w.as_str());
                 self.collect_use(&d.target, which, &mut seen, &mut out);
+                // Ecto: `use Ecto.Repo, adapter: A` runs A's
+                // `__before_compile__`; the SQL adapters' delegates to
+                // `Ecto.Adapters.SQL.__before_compile__/2` (query/2,3, ...).
+                if d.target == "Ecto.Repo" {
+                    let adapter = m.use_args.iter().find_map(|(used, w)| {
+                        (used == "Ecto.Repo")
+                            .then(|| w.strip_prefix("adapter:"))
+                            .flatten()
+                    });
+                    if let Some(a) = adapter {
+                        // An adapter with a `__before_compile__` of its own.
+                        self.collect_before_compile(a, &mut seen, &mut out);
+                    }
+                    let sql = adapter.and_then(|a| self.modules.get(a)).is_some_and(|a| {
+                        a.deps
+                            .iter()
+                            .any(|d| d.kind == DepKind::Use && d.target == "Ecto.Adapters.SQL")
+                    });
+                    if sql {
+                        self.collect_before_compile("Ecto.Adapters.SQL", &mut seen, &mut out);
+                    }
+                }
             }
         }
         let out = Arc::new(out);

@@ -871,6 +871,21 @@ impl<'s> FileBuilder<'s> {
                 }
             }
         }
+        // `use Ecto.Repo, adapter: Ecto.Adapters.Postgres`: options naming
+        // modules, as `key:Module` (framework rules read them).
+        if kind == DepKind::Use && self.m.quote_depth == 0 {
+            for (key, v) in &parts.opts {
+                if v.kind() != "alias" {
+                    continue;
+                }
+                if let Some(module) = self.module_of(*v) {
+                    let pair = (targets[0].0.clone(), format!("{key}:{module}"));
+                    if !self.m.use_args.contains(&pair) {
+                        self.m.use_args.push(pair);
+                    }
+                }
+            }
+        }
         // Options may hold code (`use GenServer, restart: :temporary`).
         let opts: Vec<Ts> = parts.opts.iter().map(|(_, v)| *v).collect();
         if kind == DepKind::Use {
