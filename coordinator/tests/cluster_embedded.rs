@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -112,17 +114,7 @@ async fn assign_all(clients: &HashMap<u64, Arc<NodeClient>>, epoch: u64, assignm
 }
 
 fn corpus() -> std::path::PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-corpus.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "fetch-corpus.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    support::fetched("fetch-corpus.sh")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,18 +243,7 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
 /// application against it exactly as the embedded build does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_application_with_its_dependencies_links_as_embedded() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-realapps.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "fetch-realapps.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let root =
-        std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("realtime");
+    let root = support::fetched("fetch-realapps.sh").join("realtime");
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut nodes = Vec::new();
     let mut clients = HashMap::new();

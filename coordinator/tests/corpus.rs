@@ -26,17 +26,7 @@ struct Corpus {
 fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-corpus.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("cannot run bash");
-        assert!(
-            out.status.success(),
-            "scripts/fetch-corpus.sh failed (the corpus is required, not optional):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let root = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let root = support::fetched("fetch-corpus.sh");
         let built = embedded::build(&root).expect("corpus build");
         let summaries = built.store.summaries();
         let graph = CallGraph::build(&summaries);

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -23,20 +25,8 @@ struct App {
 
 fn root() -> PathBuf {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-realapps.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("cannot run bash");
-        assert!(
-            out.status.success(),
-            "scripts/fetch-realapps.sh failed (the real applications are required):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-    .clone()
+    ROOT.get_or_init(|| support::fetched("fetch-realapps.sh"))
+        .clone()
 }
 
 fn app(name: &str) -> &'static App {
