@@ -1239,3 +1239,48 @@ fn an_ecto_repo_gets_what_its_adapter_compiles_in() {
     assert_eq!(g.mfa(edge.callee).to_string(), "My.Repo.query/1");
     assert!(!edge.undefined);
 }
+
+#[test]
+fn cast_assoc_calls_the_associated_schemas_changeset() {
+    let s = summaries(&[
+        (
+            "order.ex",
+            r#"
+defmodule Shop.Order do
+  schema "orders" do
+    has_many :items, Shop.Item
+    embeds_one :address, Shop.Address
+  end
+
+  def changeset(order, attrs) do
+    order
+    |> cast(attrs, [:note])
+    |> cast_assoc(:items)
+    |> cast_embed(:address, with: &Shop.Address.strict/2)
+  end
+end
+"#,
+        ),
+        (
+            "item.ex",
+            "defmodule Shop.Item do\n  def changeset(item, attrs), do: {item, attrs}\nend\n",
+        ),
+        (
+            "address.ex",
+            "defmodule Shop.Address do\n  def changeset(a, attrs), do: {a, attrs}\n  def strict(a, attrs), do: {a, attrs}\nend\n",
+        ),
+    ]);
+    let g = CallGraph::build(&s);
+    let callees: Vec<String> = g
+        .callees(&"Shop.Order.changeset/2".parse().unwrap(), 1)
+        .into_iter()
+        .map(|r| r.mfa.to_string())
+        .filter(|m| m.starts_with("Shop."))
+        .collect();
+    // `with:` names the function itself (a capture); without it, the
+    // associated schema's changeset/2.
+    assert_eq!(
+        callees,
+        vec!["Shop.Address.strict/2", "Shop.Item.changeset/2"]
+    );
+}

@@ -663,6 +663,9 @@ impl<'s> FileBuilder<'s> {
                 );
                 self.m.path = outer_path;
                 self.m.in_query -= u32::from(query);
+                if self.m.f.is_some() && self.m.quote_depth == 0 {
+                    self.ecto_cast(ts, name, &args, n);
+                }
                 if name == "render" && self.m.f.is_some() && self.m.quote_depth == 0 {
                     let mut all: Vec<Ts> = Vec::new();
                     if piped.is_some() {

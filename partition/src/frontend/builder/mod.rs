@@ -249,6 +249,8 @@ struct ModCtx {
     literal_quotes: Vec<bool>,
     /// The bytes of the path argument of `put_in`/`update_in`/... being walked.
     path: Option<std::ops::Range<usize>>,
+    /// Ecto associations and embeds declared so far: field → schema module.
+    assocs: HashMap<String, String>,
 }
 
 impl ModCtx {
@@ -285,6 +287,7 @@ impl ModCtx {
             in_query: 0,
             literal_quotes: Vec::new(),
             path: None,
+            assocs: HashMap::new(),
         };
         let name = m.intern(&m.name.clone());
         m.nodes.push(Node {

@@ -15,6 +15,9 @@
 //!   calls `FooHTML.template/1` and `FooJSON.template/1` (the view modules
 //!   the controller's formats name by convention).
 //! - Phoenix.LiveView: `on_mount Mod` calls `Mod.on_mount/4`.
+//! - Ecto.Changeset: `cast_assoc(changeset, :items)` (or `cast_embed`)
+//!   without `with:` calls the associated schema's `changeset/2`, as the
+//!   schema's `has_many :items, Item` (or `embeds_many`, ...) names it.
 //! - HEEx (`~H`): `<.name ...>` calls `name/1`, `<Mod.name ...>` calls
 //!   `Mod.name/1`, `<.live_component module={Mod} ...>` and
 //!   `live_render(..., Mod, ...)` call the component's callbacks.
@@ -192,8 +195,42 @@ impl<'s> FileBuilder<'s> {
                 }
                 Some(n)
             }
+            // Ecto schemas: `has_many :items, Item` (in `schema do`), for
+            // `cast_assoc(changeset, :items)` below.
+            "has_many" | "has_one" | "belongs_to" | "many_to_many" | "embeds_one"
+            | "embeds_many"
+                if parts.args.len() >= 2 =>
+            {
+                let field = parts.args.first().filter(|a| a.kind() == "atom");
+                if let (Some(field), Some(module)) = (field, self.module_of(parts.args[1])) {
+                    let field = self.text(*field)[1..].to_string();
+                    self.m.assocs.insert(field, module);
+                }
+                None
+            }
             _ => None,
         }
+    }
+
+    /// `cast_assoc(changeset, :items)` and `cast_embed` without `with:`
+    /// call the associated schema's `changeset/2`.
+    pub(super) fn ecto_cast(&mut self, ts: Ts, name: &str, args: &[Ts], parent: u32) {
+        if !matches!(name, "cast_assoc" | "cast_embed") {
+            return;
+        }
+        let parts = Parts::of(ts, self.src);
+        if parts.opts.iter().any(|(k, _)| k == "with") {
+            return;
+        }
+        // Piped (`changeset |> cast_assoc(:items)`) or not.
+        let field = args.iter().find(|a| a.kind() == "atom");
+        let Some(module) = field
+            .and_then(|f| self.m.assocs.get(&self.text(*f)[1..]))
+            .cloned()
+        else {
+            return;
+        };
+        self.macro_call(ts, parent, &module, "changeset", 2);
     }
 
     /// A controller, LiveView or plug named in a route: expanded through
