@@ -1284,3 +1284,38 @@ end
         vec!["Shop.Address.strict/2", "Shop.Item.changeset/2"]
     );
 }
+
+#[test]
+fn a_keyword_use_follows_its_using_clause() {
+    // `use Web, tab: :x` matches `__using__(tab: id)`, whose
+    // `apply(__MODULE__, :tab_component, ...)` splices that function's quote.
+    let s = summaries(&[
+        (
+            "web.ex",
+            r#"
+defmodule Web do
+  def tab_component(_opts) do
+    quote do
+      import Web.Tabs
+    end
+  end
+
+  defmacro __using__(which) when is_atom(which), do: apply(__MODULE__, which, [])
+  defmacro __using__(tab: id), do: apply(__MODULE__, :tab_component, tab: id)
+end
+"#,
+        ),
+        ("tabs.ex", "defmodule Web.Tabs do\n  def assign_tab(s), do: s\nend\n"),
+        (
+            "tab.ex",
+            "defmodule Web.ActivityTab do\n  use Web, tab: :activity\n  def mount(s), do: assign_tab(s)\nend\n",
+        ),
+    ]);
+    let g = CallGraph::build(&s);
+    let callees: Vec<String> = g
+        .callees(&"Web.ActivityTab.mount/1".parse().unwrap(), 1)
+        .into_iter()
+        .map(|r| r.mfa.to_string())
+        .collect();
+    assert_eq!(callees, vec!["Web.Tabs.assign_tab/1"]);
+}

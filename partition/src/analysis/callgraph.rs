@@ -653,6 +653,12 @@ impl<'a> Linker<'a> {
                     .find(|(used, w)| *used == d.target && !w.contains(':'))
                     .map(|(_, w)| w.as_str());
                 self.collect_use(&d.target, which, &mut seen, &mut out);
+                // `use M, key: v`: what M's `__using__(key: ...)` clause injects.
+                for (used, w) in &m.use_args {
+                    if *used == d.target && w.starts_with("kw:") {
+                        self.collect_use(&d.target, Some(w), &mut seen, &mut out);
+                    }
+                }
                 // Ecto: `use Ecto.Repo, adapter: A` runs A's
                 // `__before_compile__`; the SQL adapters' delegates to
                 // `Ecto.Adapters.SQL.__before_compile__/2` (query/2,3, ...).

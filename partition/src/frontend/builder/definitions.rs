@@ -494,11 +494,31 @@ impl<'s> FileBuilder<'s> {
         // Directives quoted by `__using__` act in the modules that `use` this one.
         let using = name == "__using__" && kind.is_macro();
         self.m.in_using += u32::from(using);
+        // `defmacro __using__(tab_component: id)`: the clause for
+        // `use M, tab_component: ...` (its `apply(__MODULE__, :f, ...)`).
+        let outer_key = std::mem::take(&mut self.m.using_key);
+        if using {
+            self.m.using_key = params.first().and_then(|p| self.keyword_key(*p));
+        }
         let outer = self.m.current_fn.replace((name.to_string(), arity));
         self.clause(call, idx, fnode, params, guard, &body, parts);
         self.m.current_fn = outer;
+        self.m.using_key = outer_key;
         self.m.in_using -= u32::from(using);
         fnode
+    }
+
+    /// The single key of a keyword-list pattern (`[key: x]`, `key: x`).
+    fn keyword_key(&self, p: Ts) -> Option<String> {
+        let kw = match p.kind() {
+            "keywords" => p,
+            "list" => kids(p).into_iter().find(|k| k.kind() == "keywords")?,
+            _ => return None,
+        };
+        let pairs = kids(kw);
+        let [pair] = pairs[..] else { return None };
+        let key = pair.child_by_field_name("key")?;
+        Some(self.text(key).trim().trim_end_matches(':').to_string())
     }
 
     pub(super) fn delegate(
@@ -872,8 +892,15 @@ impl<'s> FileBuilder<'s> {
             }
         }
         // `use Ecto.Repo, adapter: Ecto.Adapters.Postgres`: options naming
-        // modules, as `key:Module` (framework rules read them).
+        // modules, as `key:Module` (framework rules read them); every
+        // option's key as `kw:key` (for `__using__(key: ...)` clauses).
         if kind == DepKind::Use && self.m.quote_depth == 0 {
+            for (key, _) in &parts.opts {
+                let pair = (targets[0].0.clone(), format!("kw:{key}"));
+                if !self.m.use_args.contains(&pair) {
+                    self.m.use_args.push(pair);
+                }
+            }
             for (key, v) in &parts.opts {
                 if v.kind() != "alias" {
                     continue;

@@ -610,6 +610,20 @@ impl<'s> FileBuilder<'s> {
                 if name == "super" {
                     resolved = BareCall::Local;
                 }
+                // `apply(__MODULE__, :hooked_component, ...)` in `__using__`:
+                // the quote of that function is what `use` injects (for
+                // the clause's keyword, if it has one).
+                if name == "apply" && self.m.in_using > 0 && self.m.quote_depth == 0 {
+                    let own = args.first().is_some_and(|a| self.text(*a) == "__MODULE__");
+                    if let (true, Some(f)) = (own, args.get(1).filter(|a| a.kind() == "atom")) {
+                        let by = match &self.m.using_key {
+                            Some(k) => format!("kw:{k}"),
+                            None => "__using__".to_string(),
+                        };
+                        let f = self.text(*f)[1..].to_string();
+                        self.inject(by, InjectionKind::Splice, &f, 0);
+                    }
+                }
                 // Inside Ecto's query macros, bare calls are the query API's
                 // (`fragment`, `ilike`, `assoc`): interpreted, never called.
                 if self.m.in_query > 0 && !ECTO_QUERY_MACROS.contains(&name) {

@@ -251,6 +251,8 @@ struct ModCtx {
     path: Option<std::ops::Range<usize>>,
     /// Ecto associations and embeds declared so far: field → schema module.
     assocs: HashMap<String, String>,
+    /// The keyword key of the `__using__` clause being walked, if any.
+    using_key: Option<String>,
 }
 
 impl ModCtx {
@@ -288,6 +290,7 @@ impl ModCtx {
             literal_quotes: Vec::new(),
             path: None,
             assocs: HashMap::new(),
+            using_key: None,
         };
         let name = m.intern(&m.name.clone());
         m.nodes.push(Node {
