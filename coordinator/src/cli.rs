@@ -1681,11 +1681,7 @@ async fn ingest_attempt(
 /// Size and modification time of every Elixir file under `path`: a change
 /// in any of them (or a file added or gone) means an ingest is due.
 fn fingerprint(path: &Path) -> Result<Vec<(String, u64, Option<std::time::SystemTime>)>> {
-    let mut files = embedded::discover(path)?;
-    if deps_mode() != embedded::Deps::Skip {
-        files.extend(crate::libraries::discover(path));
-    }
-    Ok(files
+    Ok(embedded::discover_with(path, deps_mode())?
         .into_iter()
         .map(|f| {
             let meta = std::fs::metadata(&f.disk).ok();

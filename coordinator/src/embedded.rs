@@ -166,13 +166,19 @@ pub fn read_sources(root: &Path) -> Result<Vec<SourceUpload>, EmbeddedError> {
     read_sources_with(root, Deps::Library)
 }
 
-/// [`read_sources`], without the dependencies for [`Deps::Skip`].
-pub fn read_sources_with(root: &Path, deps: Deps) -> Result<Vec<SourceUpload>, EmbeddedError> {
+/// The files a cluster is sent: [`discover`]'s, and the dependencies'
+/// (`deps/`) unless [`Deps::Skip`].
+pub fn discover_with(root: &Path, deps: Deps) -> Result<Vec<SourceFile>, EmbeddedError> {
     let mut files = discover(root)?;
     if deps != Deps::Skip {
         files.extend(crate::libraries::discover(root));
     }
-    files
+    Ok(files)
+}
+
+/// [`read_sources`], without the dependencies for [`Deps::Skip`].
+pub fn read_sources_with(root: &Path, deps: Deps) -> Result<Vec<SourceUpload>, EmbeddedError> {
+    discover_with(root, deps)?
         .into_iter()
         .map(|f| match std::fs::read(&f.disk) {
             Ok(bytes) => Ok(SourceUpload {

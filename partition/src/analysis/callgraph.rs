@@ -180,13 +180,14 @@ impl CallGraph {
                     {
                         continue;
                     }
-                    let defined = module.and_then(|callee| {
-                        if callee == m.name {
-                            linker.defines_locally(callee, &c.name, c.arity)
-                        } else {
-                            linker.provides(callee, &c.name, c.arity)
-                        }
-                    });
+                    // A local call is to a definition by construction (the
+                    // front end's pre-scan, or a function `use` or a macro
+                    // made); any other is checked against the exports.
+                    let defined = match (module, kind) {
+                        (Some(_), CallKind::Local) => Some(true),
+                        (Some(callee), _) => linker.provides(callee, &c.name, c.arity),
+                        (None, _) => None,
+                    };
                     // What a macro wires together (a route to an action, a
                     // template's component) exists only where its target does.
                     if kind == CallKind::Macro && defined != Some(true) {
@@ -614,28 +615,6 @@ impl<'a> Linker<'a> {
         out.sort_unstable();
         out.dedup();
         out
-    }
-
-    /// Whether `module` defines `name/arity`, private functions and those
-    /// its `use` defines included (for its local calls).
-    fn defines_locally(&self, module: &'a str, name: &str, arity: u16) -> Option<bool> {
-        let m = self.modules.get(module)?;
-        // `super` calls the overridden definition a `use` made.
-        let own = name == "super"
-            || m.functions
-                .iter()
-                .any(|f| f.name == name && f.arity == arity)
-            || self
-                .macro_made
-                .get(module)
-                .is_some_and(|d| d.iter().any(|&(n, a, _)| n == name && a == arity));
-        let effects = self.use_effects(module);
-        let injected = effects
-            .defs
-            .iter()
-            .chain(&effects.private_defs)
-            .any(|&(n, a)| n == name && a == arity);
-        Some(own || injected)
     }
 
     /// What `module`'s `use` directives bring into it.
