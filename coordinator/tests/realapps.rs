@@ -230,3 +230,103 @@ fn dependencies_are_library_code_left_out_of_reports() {
     );
     assert!(report.libraries.len() > 50);
 }
+
+/// Taint on a real application: a controller planted beside its code
+/// (routed by a planted router that `use`s the application's own router
+/// definition) passes a request parameter into the application's
+/// `Repo.query` — found, through the application's `use` chains into
+/// Phoenix and Ecto; the same flow behind an allowlist check is not, unless
+/// the rules stop counting that check.
+#[test]
+fn a_planted_sql_injection_is_found_and_an_allowlisted_one_is_not() {
+    for (name, web, repo) in [
+        ("realtime", "RealtimeWeb", "Realtime.Repo"),
+        ("nerves_hub_web", "NervesHubWeb", "NervesHub.Repo"),
+    ] {
+        let a = app(name);
+        let router = format!(
+            r#"defmodule {web}.PlantedRouter do
+  use {web}, :router
+  scope "/planted", {web} do
+    get "/:id", PlantedController, :show
+    get "/sorted/:by", PlantedController, :sorted
+  end
+end
+"#
+        );
+        let controller = format!(
+            r#"defmodule {web}.PlantedController do
+  use {web}, :controller
+  alias {repo}
+  @columns ~w(inserted_at name)
+
+  def show(conn, %{{"id" => id}}) do
+    {{:ok, result}} = Repo.query("SELECT * FROM t WHERE id = '#{{id}}'")
+    json(conn, result.rows)
+  end
+
+  def sorted(conn, %{{"by" => by}}) do
+    if by in @columns do
+      Repo.query("SELECT * FROM t ORDER BY #{{by}}")
+    end
+    json(conn, [])
+  end
+end
+"#
+        );
+        let mut summaries = a.snapshot.summaries.clone();
+        for (file, text) in [
+            ("lib/planted_router.ex", router),
+            ("lib/planted_controller.ex", controller),
+        ] {
+            let cpg = partition::frontend::build_file(file, text.as_bytes());
+            assert!(cpg.diagnostics.is_empty(), "{:?}", cpg.diagnostics);
+            summaries.extend(
+                cpg.fragments
+                    .iter()
+                    .map(|f| std::sync::Arc::new(partition::summary::summarize(f))),
+            );
+        }
+        let graph = partition::analysis::CallGraph::link(&summaries, &a.snapshot.libraries);
+        let planted = |rules: &proto::TaintRules| -> Vec<String> {
+            partition::analysis::taint(&graph, &summaries, rules)
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.steps
+                        .iter()
+                        .any(|s| s.file == "lib/planted_controller.ex")
+                })
+                .map(|f| {
+                    let first = &f.steps[0];
+                    let last = f.steps.last().unwrap();
+                    format!(
+                        "{} -> {} ({}) at {}:{}",
+                        first.what, f.sink_call, f.sink, last.file, last.line
+                    )
+                })
+                .collect()
+        };
+        let rules = partition::analysis::default_taint_rules();
+        let found = planted(&rules);
+        assert_eq!(
+            found,
+            vec![format!(
+                "source: parameter 1 of {web}.PlantedController.show/2 -> {repo}.query/1 (raw SQL) at lib/planted_controller.ex:7"
+            )],
+            "{name}"
+        );
+        // Without the membership check the guarded flow is a finding too:
+        // the check, not something else, is what keeps it out.
+        let mut unchecked = rules.clone();
+        for s in &mut unchecked.sanitizers {
+            s.checks.retain(|c| c != "membership");
+        }
+        assert_eq!(
+            planted(&unchecked).len(),
+            2,
+            "{name}: {:?}",
+            planted(&unchecked)
+        );
+    }
+}

@@ -163,6 +163,15 @@ pub fn render_fragment(frag: &ModuleFragment, s: Sections) -> String {
                         ) => {
                             format!(" [{l} {i}]")
                         }
+                        (Label::Key, i) => format!(" [key {}]", frag.str(u32::from(i))),
+                        (Label::Checked, i) => {
+                            let names: Vec<&str> = proto::Check::NAMES
+                                .iter()
+                                .filter(|(_, b)| i & u16::from(*b) != 0)
+                                .map(|(n, _)| *n)
+                                .collect();
+                            format!(" [checked {}]", names.join(","))
+                        }
                         (l, _) => format!(" [{l}]"),
                     };
                     let _ = writeln!(

@@ -2,7 +2,7 @@
 //! makes, which parameters reach which call arguments and the return value,
 //! and its metrics (cyclomatic complexity from the CFG, lines, nesting).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proto::{
     CallSummary, DepSummary, EdgeKind, FieldRead, FunctionMetrics, FunctionSummary, Label,
@@ -62,7 +62,10 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
             .map(|(pos, &ci)| (frag.calls[ci].node, pos as u32))
             .collect();
         let mut inputs: Vec<Vec<(Origin, u8)>> = vec![Vec::new(); own.len()];
+        let mut checked: Vec<Vec<(Origin, u8, u8)>> = vec![Vec::new(); own.len()];
+        let mut keyed: Vec<Vec<(Origin, u8, String)>> = vec![Vec::new(); own.len()];
         let mut returns: Vec<Origin> = Vec::new();
+        let mut returns_checked: Vec<(Origin, u8)> = Vec::new();
         let mut fields: Vec<FieldRead> = Vec::new();
         for clause in &f.clauses {
             let range = clause.node..clause.end.min(n as u32);
@@ -90,14 +93,21 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                 // Forward over DFG edges inside the clause, stopping at calls:
                 // a call's result is an origin of its own, so that the
                 // stitching step can decide what passes through the call.
+                // The state carries the checks passed on the way (uses of a
+                // variable under `if x in @allowed`, ...).
                 stamp += 1;
-                let mut stack = vec![o];
-                while let Some(x) = stack.pop() {
+                let mut checked_seen: HashSet<(u32, u8)> = HashSet::new();
+                let mut stack = vec![(o, 0u8)];
+                while let Some((x, bits)) = stack.pop() {
                     let (lo, hi) = (
                         dfg_start[x as usize] as usize,
                         dfg_start[x as usize + 1] as usize,
                     );
                     for &(dst, label, idx) in &dfg[lo..hi] {
+                        let bits = match label {
+                            Label::Checked => bits | idx as u8,
+                            _ => bits,
+                        };
                         let hit = if dst == clause.exit && label == Label::Return {
                             Some(None)
                         } else if !range.contains(&dst) {
@@ -112,23 +122,51 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                         } else {
                             None
                         };
+                        if (hit.is_some() || label == Label::Key)
+                            && origin == Origin::Field(u32::MAX)
+                        {
+                            origin = Origin::Field(fields.len() as u32);
+                            fields.push(FieldRead {
+                                field: frag.str(node.name)[1..].to_string(),
+                                line: node.span.line,
+                            });
+                        }
                         if let Some(target) = hit {
-                            if origin == Origin::Field(u32::MAX) {
-                                origin = Origin::Field(fields.len() as u32);
-                                fields.push(FieldRead {
-                                    field: frag.str(node.name)[1..].to_string(),
-                                    line: node.span.line,
-                                });
-                            }
-                            match target {
-                                None => returns.push(origin),
-                                Some((pos, arg)) => inputs[pos as usize].push((origin, arg)),
+                            match (target, bits) {
+                                (None, 0) => returns.push(origin),
+                                (None, b) => returns_checked.push((origin, b)),
+                                (Some((pos, arg)), 0) => inputs[pos as usize].push((origin, arg)),
+                                (Some((pos, arg)), b) => {
+                                    checked[pos as usize].push((origin, arg, b))
+                                }
                             }
                             continue;
                         }
-                        if seen[dst as usize] != stamp {
+                        // A keyword's value into its list, the list an
+                        // argument of a call: the value is that keyword.
+                        if label == Label::Key {
+                            let (klo, khi) = (
+                                dfg_start[dst as usize] as usize,
+                                dfg_start[dst as usize + 1] as usize,
+                            );
+                            for &(call, l, arg) in &dfg[klo..khi] {
+                                if let (Some(&pos), Label::Arg | Label::Pipe) =
+                                    (pos_of_node.get(&call), l)
+                                {
+                                    let key = frag.str(idx as u32).to_string();
+                                    keyed[pos as usize].push((origin, arg.min(255) as u8, key));
+                                }
+                            }
+                        }
+                        let fresh = if bits == 0 {
+                            let fresh = seen[dst as usize] != stamp;
                             seen[dst as usize] = stamp;
-                            stack.push(dst);
+                            fresh
+                        } else {
+                            checked_seen.insert((dst, bits))
+                        };
+                        if fresh {
+                            stack.push((dst, bits));
                         }
                     }
                 }
@@ -139,14 +177,23 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         }
         returns.sort_unstable();
         returns.dedup();
+        returns_checked.sort_unstable();
+        returns_checked.dedup();
+        returns_checked.retain(|(o, _)| !returns.contains(o));
         let calls = own
             .iter()
             .zip(inputs)
-            .map(|(&ci, mut inputs)| {
+            .zip(checked.into_iter().zip(keyed))
+            .map(|((&ci, mut inputs), (mut checked, mut keyed))| {
                 let c = &frag.calls[ci];
                 let node = frag.nodes.get(c.node as usize);
                 inputs.sort_unstable();
                 inputs.dedup();
+                checked.sort_unstable();
+                checked.dedup();
+                checked.retain(|(o, a, _)| inputs.binary_search(&(*o, *a)).is_err());
+                keyed.sort_unstable();
+                keyed.dedup();
                 CallSummary {
                     module: c.module.map(|m| frag.str(m).to_string()),
                     name: frag.str(c.name).to_string(),
@@ -161,6 +208,8 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                     line: node.map(|n| n.span.line).unwrap_or(0),
                     column: node.map(|n| n.span.col as u32 + 1).unwrap_or(0),
                     inputs,
+                    checked,
+                    keyed,
                     targets: process.targets.get(&c.node).cloned().unwrap_or_default(),
                 }
             })
@@ -176,6 +225,7 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
             calls,
             fields,
             returns,
+            returns_checked,
         });
     }
     ModuleSummary {
@@ -296,7 +346,7 @@ fn process_calls(frag: &ModuleFragment) -> ProcessInfo {
         }
     }
     // `GenServer.start_link(__MODULE__, arg, name: :atom)` registers :atom
-    // for this module (the only atom-valued start option is the name).
+    // for this module.
     let own = |call: u32| {
         frag.edges.iter().any(|e| {
             e.kind == EdgeKind::Dfg
@@ -310,11 +360,12 @@ fn process_calls(frag: &ModuleFragment) -> ProcessInfo {
         .filter(|(call, _)| own(**call))
         .map(|(_, list)| *list)
         .collect();
-    for e in frag
-        .edges
-        .iter()
-        .filter(|e| e.kind == EdgeKind::Dfg && e.label == Label::None && own_lists.contains(&e.dst))
-    {
+    for e in frag.edges.iter().filter(|e| {
+        e.kind == EdgeKind::Dfg
+            && e.label == Label::Key
+            && frag.str(u32::from(e.index)) == "name"
+            && own_lists.contains(&e.dst)
+    }) {
         if let Some(name) = literal(e.src).filter(|n| n.starts_with(':')) {
             info.registers.push(name.to_string());
         }

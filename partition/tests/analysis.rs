@@ -1011,6 +1011,193 @@ fn taint_rules_are_checked() {
     assert!(err("[[source]]\nname = \"x\"\ncalls = [\"A.b/x\"]\n").contains("arity"));
 }
 
+const CHECK_RULES: &str = r#"
+[[source]]
+name = "input"
+calls = ["Src.read/0"]
+
+[[sink]]
+name = "danger"
+calls = ["Sink.run/1"]
+
+[[sanitizer]]
+name = "checked"
+checks = ["membership", "regex", "literal_case"]
+"#;
+
+/// Checks on a variable sanitize its uses in the branch they guard, and
+/// only there; the rules decide which checks count.
+#[test]
+fn taint_checks_guard_their_branch() {
+    let code = r#"
+defmodule Checks do
+  @allowed ~w(a b)
+  def member do
+    v = Src.read()
+    if v in @allowed, do: Sink.run(v)
+  end
+  def member_list(v) when v in ["a", "b"], do: Sink.run(v)
+  def guarded_call, do: member_list(Src.read())
+  def anchored do
+    v = Src.read()
+    if v =~ ~r/^[a-z]+$/, do: Sink.run(v)
+  end
+  def literal_case do
+    v = Src.read()
+    case v do
+      "one" -> Sink.run(v)
+      _ -> :no
+    end
+  end
+  def both do
+    v = Src.read()
+    if is_binary(v) and v in [:x, :y], do: Sink.run(v)
+  end
+  def else_branch do
+    v = Src.read()
+    if v in @allowed, do: :ok, else: Sink.run(v)
+  end
+  def unanchored do
+    v = Src.read()
+    if v =~ ~r/[a-z]+/, do: Sink.run(v)
+  end
+  def any_pattern do
+    v = Src.read()
+    case v do
+      x -> Sink.run(x)
+    end
+  end
+  def variable_list(list) do
+    v = Src.read()
+    if v in [list], do: Sink.run(v)
+  end
+  def rebound do
+    v = Src.read()
+    if v in @allowed do
+      v = Src.read()
+      Sink.run(v)
+    end
+  end
+  def unless_branch do
+    v = Src.read()
+    unless v in @allowed, do: Sink.run(v)
+  end
+end
+"#;
+    let lines = |t: &proto::Taint| -> Vec<u32> {
+        t.findings
+            .iter()
+            .map(|f| f.steps.last().expect("a sink step").line)
+            .collect()
+    };
+    let t = taint_of(&[("c.ex", code)], CHECK_RULES);
+    // Found: the else branch (27), an unanchored regex (31), a catch-all
+    // pattern (36), a list of variables (41), a rebound variable (47), the
+    // body of `unless` (52).
+    assert_eq!(lines(&t), vec![27, 31, 36, 41, 47, 52], "{t:#?}");
+    // Without the checks in the rules, every flow is a finding.
+    let plain = CHECK_RULES.replace(
+        "checks = [\"membership\", \"regex\", \"literal_case\"]",
+        "checks = [\"regex\"]",
+    );
+    let t = taint_of(&[("c.ex", code)], &plain);
+    assert_eq!(
+        lines(&t),
+        vec![6, 8, 17, 23, 27, 31, 36, 41, 47, 52],
+        "{t:#?}"
+    );
+    let err = partition::analysis::parse_taint_rules(
+        "[[sanitizer]]\nname = \"x\"\nchecks = [\"membership\", \"typo\"]\n",
+    )
+    .unwrap_err();
+    assert!(err.contains("unknown check \"typo\""), "{err}");
+}
+
+/// Request parameters are sources by routing: the actions a router
+/// reaches and the events of LiveViews, not every function of a module
+/// named like a controller; `redirect` is a sink for `external:` only.
+#[test]
+fn taint_sources_by_routing() {
+    let t = taint_of(
+        &[
+            (
+                "router.ex",
+                r#"
+defmodule App.Router do
+  use Phoenix.Router
+  scope "/", App do
+    get "/users/:id", UserController, :show
+    post "/go", UserController, :go
+    live "/live", PageLive
+  end
+end
+"#,
+            ),
+            (
+                "user_controller.ex",
+                r#"
+defmodule App.UserController do
+  import Phoenix.Controller
+  def show(conn, %{"id" => id}) do
+    App.Repo.query("SELECT * FROM users WHERE id = #{id}")
+    conn
+  end
+  def not_routed(conn, params) do
+    App.Repo.query("SELECT #{params}")
+    conn
+  end
+  def go(conn, params) do
+    conn = redirect(conn, to: "/users/#{params["id"]}")
+    redirect(conn, external: params["url"])
+  end
+end
+"#,
+            ),
+            (
+                // What the dependency's source says (as under `deps/`).
+                "controller.ex",
+                r#"
+defmodule Phoenix.Controller do
+  def redirect(conn, opts), do: Map.put(conn, :location, opts)
+end
+"#,
+            ),
+            (
+                "page_live.ex",
+                r#"
+defmodule App.PageLive do
+  use Phoenix.LiveView
+  def handle_event("save", %{"html" => html}, socket) do
+    {:noreply, assign(socket, :html, Phoenix.HTML.raw(html))}
+  end
+  def handle_event("sort", %{"by" => by}, socket) when by in ~w(name date) do
+    {:noreply, assign(socket, :by, String.to_atom(by))}
+  end
+end
+"#,
+            ),
+        ],
+        partition::analysis::DEFAULT_TAINT_RULES,
+    );
+    let got: Vec<String> = t
+        .findings
+        .iter()
+        .map(|f| {
+            let last = f.steps.last().expect("a sink step");
+            format!("{} {}:{}", f.sink_call, last.file, last.line)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "Phoenix.HTML.raw/1 page_live.ex:5",
+            "App.Repo.query/1 user_controller.ex:5",
+            "Phoenix.Controller.redirect/2 user_controller.ex:14",
+        ],
+        "{t:#?}"
+    );
+}
+
 #[test]
 fn taint_through_a_process() {
     let t = taint_of(

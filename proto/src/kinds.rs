@@ -106,6 +106,12 @@ named_enum! {
         Arg => "arg",
         /// DFG: a value returned from a clause (into its Exit).
         Return => "return",
+        /// DFG: a variable's definition into a use guarded by a check on it
+        /// (the [`crate::Check`] bits on the edge's index).
+        Checked => "checked",
+        /// DFG: a keyword's value into its list (the key's string id on the
+        /// edge's index).
+        Key => "key",
     }
 }
 

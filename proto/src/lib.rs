@@ -41,5 +41,6 @@ pub use results::{
     TaintFinding, TaintRule, TaintRules, TaintStep,
 };
 pub use summary::{
-    CallSummary, DepSummary, FieldRead, FunctionMetrics, FunctionSummary, ModuleSummary, Origin,
+    CallSummary, Check, DepSummary, FieldRead, FunctionMetrics, FunctionSummary, ModuleSummary,
+    Origin,
 };

@@ -333,6 +333,14 @@ pub struct TaintRule {
     /// Sinks only: the argument positions (from 0) that matter; empty: all.
     #[serde(default)]
     pub args: Vec<u8>,
+    /// Sinks only: when not empty, only the values of these keywords in
+    /// those arguments matter (`redirect(conn, external: url)`: `external`).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Sanitizers only: checks on a variable that make its uses in the
+    /// branch they guard clean (`membership`, `regex`, `literal_case`).
+    #[serde(default)]
+    pub checks: Vec<String>,
 }
 
 /// Parameters of functions matching `function` at position `index`.
@@ -341,6 +349,18 @@ pub struct TaintRule {
 pub struct ParameterRule {
     pub function: String,
     pub index: u8,
+    /// Only functions that the Phoenix router reaches (routed actions,
+    /// LiveView callbacks of a `live` route).
+    #[serde(default)]
+    pub routed: bool,
+    /// Only when the analysed code has no Phoenix router (a hand-written
+    /// `call/2`, part of an application): a fallback for `routed`.
+    #[serde(default)]
+    pub no_router: bool,
+    /// Only functions of modules that `use` this module, directly or
+    /// through what they use (`Phoenix.LiveView`).
+    #[serde(default)]
+    pub uses: Option<String>,
 }
 
 /// One step of a taint finding: where the data is and how it got there.

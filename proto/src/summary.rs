@@ -25,6 +25,15 @@ pub struct CallSummary {
     /// What reaches each argument directly (through variables, operators and
     /// data structures, not through other calls): `(origin, argument index)`.
     pub inputs: Vec<(Origin, u8)>,
+    /// Inputs that reach an argument only through uses of a variable under
+    /// a check (`if x in @allowed`, `x =~ ~r/.../`, a literal `case`
+    /// branch): `(origin, argument, checks)`, `checks` a [`Check`] bit set
+    /// (one entry per distinct set). Not repeated in `inputs`.
+    pub checked: Vec<(Origin, u8, u8)>,
+    /// Inputs that reach an argument as the value of a keyword
+    /// (`redirect(conn, external: url)`): `(origin, argument, key)`. Also
+    /// in `inputs` or `checked`.
+    pub keyed: Vec<(Origin, u8, String)>,
     /// For calls that hand work to another process (`GenServer.call/cast`,
     /// `send`, `spawn/3`, `Task.start/3`, ...): the literal module or atom
     /// names of the first two arguments (empty when not a literal name), for
@@ -80,6 +89,32 @@ pub struct FunctionSummary {
     pub fields: Vec<FieldRead>,
     /// What reaches the return value directly, sorted.
     pub returns: Vec<Origin>,
+    /// What reaches the return value only under a check, as in
+    /// [`CallSummary::checked`]: `(origin, checks)`.
+    pub returns_checked: Vec<(Origin, u8)>,
+}
+
+/// Checks on a variable that guard its uses in a branch, as bits of
+/// [`CallSummary::checked`] (and the index of a [`crate::Label::Checked`]
+/// DFG edge).
+#[derive(Debug)]
+pub struct Check;
+
+impl Check {
+    /// `x in [...]`, `x in ~w(...)`, `x in @attr`, `x in a..b`, in a
+    /// condition or a guard: `x` is one of a fixed set of values.
+    pub const MEMBERSHIP: u8 = 1;
+    /// `x =~ ~r/.../`, `Regex.match?(re, x)`, `String.match?(x, re)`.
+    pub const REGEX: u8 = 2;
+    /// A `case x do "literal" -> ...` branch: `x` is that literal.
+    pub const LITERAL_CASE: u8 = 4;
+
+    /// The names used in taint rules (`checks = [...]`), with their bits.
+    pub const NAMES: [(&'static str, u8); 3] = [
+        ("membership", Check::MEMBERSHIP),
+        ("regex", Check::REGEX),
+        ("literal_case", Check::LITERAL_CASE),
+    ];
 }
 
 impl FunctionSummary {

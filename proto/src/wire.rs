@@ -241,7 +241,7 @@ where
 /// behind, linearizable reads, the module graph, the link mode in the
 /// greeting. 3: injections and `use` arguments in summaries, macro calls,
 /// call candidates and undefined flags, library packages in the report.)
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// What both ends send first: the magic bytes, the version (big endian),
 /// and whether the link goes on in TLS (1) or plain TCP (0).

@@ -83,6 +83,9 @@ pub struct CallGraph {
     /// with `@behaviour` or quoted by what it `use`s, as the behaviour
     /// (analysed, a library or the standard library) declares them.
     callbacks: FastMap<String, Vec<(String, u16)>>,
+    /// Per analysed module: every module it `use`s, directly or through
+    /// what it uses.
+    uses: FastMap<String, Vec<String>>,
 }
 
 /// Compressed rows: for each of `n` rows, the indexes `i` of `items` with
@@ -292,8 +295,20 @@ impl CallGraph {
             .map(|m| (m.name.clone(), linker.behaviour_callbacks(m)))
             .filter(|(_, c)| !c.is_empty())
             .collect();
+        let uses = summaries
+            .iter()
+            .map(|m| {
+                let used = linker.use_effects(&m.name).used.clone();
+                (
+                    m.name.clone(),
+                    used.into_iter().map(str::to_string).collect(),
+                )
+            })
+            .filter(|(_, u): &(String, Vec<String>)| !u.is_empty())
+            .collect();
         CallGraph {
             callbacks,
+            uses,
             index: functions
                 .iter()
                 .enumerate()
@@ -311,6 +326,11 @@ impl CallGraph {
     /// The callbacks of the behaviours `module` has (see the field).
     pub fn behaviour_callbacks(&self, module: &str) -> &[(String, u16)] {
         self.callbacks.get(module).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every module `module` uses, directly or through what it uses.
+    pub fn uses(&self, module: &str) -> &[String] {
+        self.uses.get(module).map_or(&[], Vec::as_slice)
     }
 
     pub fn id(&self, mfa: &Mfa) -> Option<u32> {

@@ -25,8 +25,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use proto::{
-    CallKind, FunctionSummary, Mfa, ModuleSummary, Origin, Taint, TaintFinding, TaintRule,
-    TaintRules, TaintStep,
+    CallKind, Check, FunctionSummary, Mfa, ModuleSummary, Origin, ParameterRule, Taint,
+    TaintFinding, TaintRule, TaintRules, TaintStep,
 };
 
 use super::CallGraph;
@@ -57,8 +57,27 @@ pub fn parse_taint_rules(text: &str) -> Result<TaintRules, String> {
                     r.name
                 ));
             }
-            if what != "sink" && !r.args.is_empty() {
-                return Err(format!("{what} {:?}: only sinks have `args`", r.name));
+            if what != "sink" && (!r.args.is_empty() || !r.keys.is_empty()) {
+                return Err(format!(
+                    "{what} {:?}: only sinks have `args` and `keys`",
+                    r.name
+                ));
+            }
+            if what != "sanitizer" && !r.checks.is_empty() {
+                return Err(format!(
+                    "{what} {:?}: only sanitizers have `checks`",
+                    r.name
+                ));
+            }
+            for c in &r.checks {
+                if !Check::NAMES.iter().any(|(n, _)| n == c) {
+                    let known: Vec<&str> = Check::NAMES.iter().map(|(n, _)| *n).collect();
+                    return Err(format!(
+                        "sanitizer {:?}: unknown check {c:?} (known: {})",
+                        r.name,
+                        known.join(", ")
+                    ));
+                }
             }
         }
     }
@@ -148,7 +167,7 @@ impl Glob {
 struct Compiled<'r> {
     rule: &'r TaintRule,
     calls: Vec<Pattern>,
-    parameters: Vec<(Pattern, u8)>,
+    parameters: Vec<(Pattern, &'r ParameterRule)>,
 }
 
 fn compile(rules: &[TaintRule]) -> Vec<Compiled<'_>> {
@@ -164,7 +183,7 @@ fn compile(rules: &[TaintRule]) -> Vec<Compiled<'_>> {
             parameters: rule
                 .parameters
                 .iter()
-                .filter_map(|p| Pattern::parse(&p.function).ok().map(|f| (f, p.index)))
+                .filter_map(|p| Pattern::parse(&p.function).ok().map(|f| (f, p)))
                 .collect(),
         })
         .collect()
@@ -235,9 +254,16 @@ struct Stitcher<'a> {
     sites: HashMap<(u32, u32), Vec<u32>>,
     /// Per function: origin → the (site, argument) pairs it reaches directly.
     flows: Vec<HashMap<Origin, Vec<(u32, u8)>>>,
+    /// Per function: what reaches its return value directly (what only a
+    /// sanitizing check lets through left out).
+    returns: Vec<Vec<Origin>>,
     /// Per function: bit i set when parameter i reaches the return value,
     /// through calls too.
     passes: Vec<u64>,
+    /// Functions the Phoenix router reaches (actions, LiveView callbacks).
+    routed: HashSet<u32>,
+    /// Whether the analysed code has a Phoenix router.
+    has_router: bool,
     sources: Vec<Compiled<'a>>,
     sinks: Vec<Compiled<'a>>,
     sanitizer: Vec<bool>,
@@ -273,18 +299,52 @@ impl<'a> Stitcher<'a> {
                 }
             }
         }
+        // Checks the rules count as sanitizing (`if x in @allowed`, ...):
+        // inputs only under them do not flow.
+        let sanitizing: u8 = rules
+            .sanitizers
+            .iter()
+            .flat_map(|r| &r.checks)
+            .filter_map(|c| Check::NAMES.iter().find(|(n, _)| n == c))
+            .fold(0, |bits, (_, b)| bits | b);
+        let live = |bits: u8| bits & sanitizing == 0;
         let flows = fns
             .iter()
             .map(|f| {
                 let mut map: HashMap<Origin, Vec<(u32, u8)>> = HashMap::new();
                 if let Some((_, f)) = f {
                     for (site, c) in f.calls.iter().enumerate() {
-                        for &(origin, arg) in &c.inputs {
-                            map.entry(origin).or_default().push((site as u32, arg));
+                        let checked = c.checked.iter().filter(|(_, _, b)| live(*b));
+                        for (origin, arg) in c
+                            .inputs
+                            .iter()
+                            .copied()
+                            .chain(checked.map(|&(o, a, _)| (o, a)))
+                        {
+                            let sites = map.entry(origin).or_default();
+                            if !sites.contains(&(site as u32, arg)) {
+                                sites.push((site as u32, arg));
+                            }
                         }
                     }
                 }
                 map
+            })
+            .collect();
+        let returns = fns
+            .iter()
+            .map(|f| {
+                let Some((_, f)) = f else {
+                    return Vec::new();
+                };
+                let mut r = f.returns.clone();
+                r.extend(
+                    f.returns_checked
+                        .iter()
+                        .filter(|(_, b)| live(*b))
+                        .map(|(o, _)| *o),
+                );
+                r
             })
             .collect();
         let sanitizers = compile(&rules.sanitizers);
@@ -319,12 +379,36 @@ impl<'a> Stitcher<'a> {
                 source_of.insert(id, i);
             }
         }
+        let is_router = |module: &str| graph.uses(module).iter().any(|u| u == "Phoenix.Router");
+        let has_router = summaries.iter().any(|m| is_router(&m.name));
+        // What a router's `call/2` reaches through its routes (the calls
+        // the Phoenix macros make), plugs (`init/1`, `call/2`) aside.
+        let routed = graph
+            .calls
+            .iter()
+            .filter(|e| e.kind == CallKind::Macro)
+            .filter(|e| {
+                let caller = graph.mfa(e.caller);
+                caller.name == "call" && caller.arity == 2 && is_router(&caller.module)
+            })
+            .filter(|e| {
+                let callee = graph.mfa(e.callee);
+                !matches!(
+                    (callee.name.as_str(), callee.arity),
+                    ("call", 2) | ("init", 1)
+                )
+            })
+            .map(|e| e.callee)
+            .collect();
         let mut t = Stitcher {
             graph,
             fns,
             sites,
             flows,
+            returns,
             passes: vec![0; n],
+            routed,
+            has_router,
             sources,
             sinks,
             sanitizer,
@@ -399,7 +483,7 @@ impl<'a> Stitcher<'a> {
                     continue;
                 }
                 let reached = self.reach_inside(f, Origin::Param(i));
-                if reached.iter().any(|o| s.returns.contains(o)) {
+                if reached.iter().any(|o| self.returns[f as usize].contains(o)) {
                     bits |= 1 << i;
                 }
             }
@@ -467,8 +551,17 @@ impl<'a> Stitcher<'a> {
             }
             let mfa = Mfa::new(&m.name, &s.name, s.arity);
             for src in &self.sources {
-                for (p, index) in &src.parameters {
-                    if u16::from(*index) < s.arity && p.matches(&mfa) {
+                for (p, rule) in &src.parameters {
+                    let index = &rule.index;
+                    let applies = u16::from(*index) < s.arity
+                        && p.matches(&mfa)
+                        && (!rule.routed || self.routed.contains(&(id as u32)))
+                        && (!rule.no_router || !self.has_router)
+                        && rule
+                            .uses
+                            .as_ref()
+                            .is_none_or(|u| self.graph.uses(&m.name).contains(u));
+                    if applies {
                         out.push(Source {
                             rule: src.rule,
                             fact: Fact {
@@ -585,8 +678,13 @@ impl<'a> Stitcher<'a> {
                     let sink = self.sink_of.get(&g);
                     if let Some(rules) = sink {
                         for &r in rules {
-                            let args = &self.sinks[r].rule.args;
-                            if (args.is_empty() || args.contains(&arg))
+                            let rule = self.sinks[r].rule;
+                            let keyed = rule.keys.is_empty()
+                                || call.keyed.iter().any(|(o, a, k)| {
+                                    *o == fact.origin && *a == arg && rule.keys.contains(k)
+                                });
+                            if (rule.args.is_empty() || rule.args.contains(&arg))
+                                && keyed
                                 && reported.insert((fact.f, site, r))
                             {
                                 out.push(self.finding(source, &facts, at, r, site, arg, g));
@@ -633,7 +731,7 @@ impl<'a> Stitcher<'a> {
             // A value of the function's own making leaving it: every caller's
             // result is tainted. (Values that came in through a parameter
             // leave through the callee's summary, at the call site.)
-            if !fact.entered && summary.returns.contains(&fact.origin) {
+            if !fact.entered && self.returns[fact.f as usize].contains(&fact.origin) {
                 for e in self.graph.calls_to(fact.f) {
                     if e.kind == CallKind::Process || self.fns[e.caller as usize].is_none() {
                         continue;

@@ -17,6 +17,7 @@ impl<'s> FileBuilder<'s> {
         label: Label,
     ) -> Vec<Pending> {
         let start = self.take_flow();
+        let literal_subject = self.m.case_subject.take();
         let mut out = Vec::new();
         for (idx, item) in items
             .iter()
@@ -24,7 +25,7 @@ impl<'s> FileBuilder<'s> {
             .enumerate()
         {
             self.set_flow(Self::relabel(&start, label, idx as u16));
-            if let Some(v) = self.stab_clause(*item, from, subject) {
+            if let Some(v) = self.stab_clause(*item, from, subject, literal_subject) {
                 self.dfg(v, from, Label::Return, 0);
             }
             out.extend(self.take_flow());
@@ -37,6 +38,7 @@ impl<'s> FileBuilder<'s> {
         item: Ts,
         parent: u32,
         subject: Option<u32>,
+        literal_subject: Option<u32>,
     ) -> Option<u32> {
         let env = self.m.env.clone();
         let clause = self.add(NodeKind::Clause, 0, "", item, parent);
@@ -71,14 +73,22 @@ impl<'s> FileBuilder<'s> {
                 self.dfg(s, *d, Label::Bind, 0);
             }
         }
+        let mut checks = Vec::new();
         if let Some(g) = guard {
+            checks = self.condition_checks(g);
             self.guard(g, clause);
+        }
+        // A `case x do "literal" -> ...` branch: `x` is that literal there.
+        if let (Some(def), [p]) = (literal_subject, patterns.as_slice()) {
+            if self.literal(*p) {
+                checks.push((def, proto::Check::LITERAL_CASE));
+            }
         }
         let body = item
             .child_by_field_name("right")
             .map(kids)
             .unwrap_or_default();
-        let v = self.body(&body, clause);
+        let v = self.under_checks(checks, |b| b.body(&body, clause));
         self.m.env = env;
         if let Some(v) = v {
             self.dfg(v, clause, Label::Return, 0);
@@ -99,6 +109,10 @@ impl<'s> FileBuilder<'s> {
         self.step(n);
         self.enter_control();
         let items = parts.do_.clone().unwrap_or_default();
+        self.m.case_subject = match piped {
+            None => parts.args.first().and_then(|s| self.var_def(*s)),
+            Some(_) => None,
+        };
         let out = self.clauses(&items, n, Some(n), Label::Clause);
         self.leave_control();
         self.set_flow(out);
@@ -124,6 +138,10 @@ impl<'s> FileBuilder<'s> {
                 .child_by_field_name("left")
                 .map(kids)
                 .unwrap_or_default();
+            let checks = match conds.as_slice() {
+                [c] => self.condition_checks(*c),
+                _ => Vec::new(),
+            };
             let cv = self.body(&conds, clause).unwrap_or(clause);
             let always = conds.len() == 1 && self.text(conds[0]) == "true";
             let flow = self.take_flow();
@@ -134,7 +152,7 @@ impl<'s> FileBuilder<'s> {
                 .child_by_field_name("right")
                 .map(kids)
                 .unwrap_or_default();
-            if let Some(v) = self.body(&body, clause) {
+            if let Some(v) = self.under_checks(checks, |b| b.body(&body, clause)) {
                 self.dfg(v, n, Label::Return, 0);
             }
             self.dfg(cv, clause, Label::None, 0);
@@ -162,6 +180,16 @@ impl<'s> FileBuilder<'s> {
             NodeKind::If
         };
         let n = self.add(kind, 0, if unless { "unless" } else { "if" }, ts, parent);
+        let checks = parts
+            .args
+            .first()
+            .map(|c| self.condition_checks(*c))
+            .unwrap_or_default();
+        let (do_checks, else_checks) = if unless {
+            (Vec::new(), checks)
+        } else {
+            (checks, Vec::new())
+        };
         if let Some(c) = parts.args.first().and_then(|c| self.expr(*c, n)) {
             self.dfg(c, n, Label::None, 0);
         }
@@ -174,13 +202,14 @@ impl<'s> FileBuilder<'s> {
         };
         let start = self.take_flow();
         self.set_flow(Self::relabel(&start, do_label, 0));
-        if let Some(v) = self.scoped_body(parts.do_.as_deref().unwrap_or(&[]), n) {
+        let do_ = parts.do_.as_deref().unwrap_or(&[]);
+        if let Some(v) = self.under_checks(do_checks, |b| b.scoped_body(do_, n)) {
             self.dfg(v, n, Label::Return, 0);
         }
         let mut out = self.take_flow();
         self.set_flow(Self::relabel(&start, else_label, 0));
         if let Some(items) = &parts.else_ {
-            if let Some(v) = self.scoped_body(items, n) {
+            if let Some(v) = self.under_checks(else_checks, |b| b.scoped_body(items, n)) {
                 self.dfg(v, n, Label::Return, 0);
             }
         }
@@ -329,7 +358,7 @@ impl<'s> FileBuilder<'s> {
                 if label == Label::Rescue && bare && self.m.quote_depth == 0 {
                     self.macro_call(*item, n, "Exception", "normalize", 3);
                 }
-                if let Some(v) = self.stab_clause(*item, n, None) {
+                if let Some(v) = self.stab_clause(*item, n, None, None) {
                     self.dfg(v, n, Label::Return, 0);
                 }
                 out.extend(self.take_flow());

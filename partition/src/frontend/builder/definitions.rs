@@ -607,15 +607,19 @@ impl<'s> FileBuilder<'s> {
                 }
             }
         }
+        let mut checks = Vec::new();
         if let Some(g) = guard {
+            checks = self.condition_checks(g);
             self.guard(g, clause);
         }
         // `def f do ... rescue ... end` is an implicit try.
-        let value = if parts.rescue.is_some() || parts.catch.is_some() || parts.after.is_some() {
-            Some(self.try_parts(call, clause, parts))
-        } else {
-            self.body(body, clause)
-        };
+        let value = self.under_checks(checks, |b| {
+            if parts.rescue.is_some() || parts.catch.is_some() || parts.after.is_some() {
+                Some(b.try_parts(call, clause, parts))
+            } else {
+                b.body(body, clause)
+            }
+        });
         if let Some(v) = value {
             self.dfg(v, exit, Label::Return, 0);
         }

@@ -212,7 +212,16 @@ impl<'s> FileBuilder<'s> {
                 continue;
             }
             if let Some(v) = self.expr(child, n) {
-                self.dfg(v, n, Label::None, 0);
+                // A keyword's value is labelled with its key, for sinks that
+                // care about one option (`redirect(conn, external: url)`).
+                let key = (child.kind() == "pair")
+                    .then(|| child.child_by_field_name("key"))
+                    .flatten()
+                    .map(|k| self.text(k).trim_end().trim_end_matches(':').to_string());
+                match key.map(|k| self.m.intern(&k)) {
+                    Some(id) if id <= u32::from(u16::MAX) => self.dfg(v, n, Label::Key, id as u16),
+                    _ => self.dfg(v, n, Label::None, 0),
+                }
             }
         }
     }
@@ -238,7 +247,10 @@ impl<'s> FileBuilder<'s> {
         }
         if let Some(&def) = self.m.env.vars.get(name) {
             let n = self.add(NodeKind::Variable, Node::VAR_USE, name, ts, parent);
-            self.dfg(def, n, Label::None, 0);
+            match self.checks_on(def) {
+                0 => self.dfg(def, n, Label::None, 0),
+                bits => self.dfg(def, n, Label::Checked, u16::from(bits)),
+            }
             self.step(n);
             return n;
         }

@@ -15,6 +15,7 @@ use proto::{
 };
 use tree_sitter::Node as Ts;
 
+mod checks;
 mod control;
 mod definitions;
 mod expressions;
@@ -253,6 +254,12 @@ struct ModCtx {
     assocs: HashMap<String, String>,
     /// The keyword key of the `__using__` clause being walked, if any.
     using_key: Option<String>,
+    /// Variables (their definition nodes) under a check in the branch being
+    /// walked, with the [`proto::Check`] bits: their uses get a
+    /// `Label::Checked` DFG edge.
+    checked: Vec<(u32, u8)>,
+    /// The variable a `case` is over, for its clauses' literal patterns.
+    case_subject: Option<u32>,
 }
 
 impl ModCtx {
@@ -291,6 +298,8 @@ impl ModCtx {
             path: None,
             assocs: HashMap::new(),
             using_key: None,
+            checked: Vec::new(),
+            case_subject: None,
         };
         let name = m.intern(&m.name.clone());
         m.nodes.push(Node {
