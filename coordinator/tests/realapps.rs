@@ -61,7 +61,7 @@ fn share_unresolved(a: &App) -> f64 {
 #[test]
 fn nearly_every_call_site_resolves_and_none_into_a_module_without_the_function() {
     for (name, max_unresolved, max_undefined) in
-        [("realtime", 0.01, 8), ("nerves_hub_web", 0.01, 16)]
+        [("realtime", 0.01, 6), ("nerves_hub_web", 0.01, 2)]
     {
         let a = app(name);
         assert!(

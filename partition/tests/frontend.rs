@@ -901,3 +901,40 @@ fn templates_with_odd_bytes_do_not_break_the_scan() {
         assert_eq!(cpg.fragments.len(), 1, "{src}");
     }
 }
+
+#[test]
+fn absolute_names_and_records_named_by_a_module_level_each() {
+    check(
+        CALLS,
+        r#"
+defmodule R do
+  require Record
+  alias My.File
+  @records [point: :Point, line: :Line] ++ @more
+  Enum.each(@records, fn
+    {name, :Point} -> Record.defrecord(name, :Point, x: 0)
+    {name, record} -> Record.defrecord(name, record, [])
+  end)
+  def f(p), do: Elixir.File.read!(p) && File.read!(p)
+end
+"#,
+        expect![[r#"
+            module R (fixture.ex:2)
+              dep require Record @3
+              dep alias My.File @4
+              defmacro point/0 clauses=0 nesting=0
+              defmacro point/1 clauses=0 nesting=0
+              defmacro point/2 clauses=0 nesting=0
+              defmacro line/0 clauses=0 nesting=0
+              defmacro line/1 clauses=0 nesting=0
+              defmacro line/2 clauses=0 nesting=0
+              def f/1 clauses=1 nesting=0
+                call f/1 -> File.read!/1 (remote) @10
+                call f/1 -> My.File.read!/1 (remote) @10
+              module_body __module__/0 clauses=0 nesting=0
+                call __module__/0 -> Record.defrecord/3 (remote) @7
+                call __module__/0 -> Record.defrecord/3 (remote) @8
+                call __module__/0 -> Enum.each/2 (remote) @6
+        "#]],
+    );
+}

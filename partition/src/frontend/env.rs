@@ -68,8 +68,11 @@ pub struct Env {
 
 impl Env {
     /// Expand the first segment of `Foo.Bar` through the aliases in scope.
+    /// `Elixir.Foo` names `Foo` itself, whatever is aliased.
     pub fn expand_alias(&self, text: &str) -> String {
-        let text = text.strip_prefix("Elixir.").unwrap_or(text);
+        if let Some(absolute) = text.strip_prefix("Elixir.") {
+            return absolute.to_string();
+        }
         let (first, rest) = match text.split_once('.') {
             Some((f, r)) => (f, Some(r)),
             None => (text, None),
@@ -136,7 +139,8 @@ mod tests {
         assert_eq!(env.expand_alias("Bar"), "Foo.Bar");
         assert_eq!(env.expand_alias("Bar.Baz"), "Foo.Bar.Baz");
         assert_eq!(env.expand_alias("Baz.Bar"), "Baz.Bar");
-        assert_eq!(env.expand_alias("Elixir.Bar"), "Foo.Bar");
+        assert_eq!(env.expand_alias("Elixir.Bar"), "Bar");
+        assert_eq!(env.expand_alias("Elixir.Bar.Baz"), "Bar.Baz");
     }
 
     #[test]

@@ -45,6 +45,91 @@ impl<'s> FileBuilder<'s> {
         Some((name, self.atom_list(value)?))
     }
 
+    /// `@name [a: x, b: y]` (or `[a: x] ++ more`) at module level: the
+    /// attribute and the keys written.
+    pub(super) fn attribute_keys(&self, item: Ts) -> Option<(String, Vec<String>)> {
+        if item.kind() != "unary_operator" || operator(item, self.src) != "@" {
+            return None;
+        }
+        let call = operand(item).filter(|o| o.kind() == "call")?;
+        let name = self.text(call.child_by_field_name("target")?).to_string();
+        let args = kids(call).into_iter().find(|c| c.kind() == "arguments")?;
+        let mut value = kids(args).first().copied()?;
+        while value.kind() == "binary_operator" && operator(value, self.src) == "++" {
+            value = value.child_by_field_name("left")?;
+        }
+        let keywords = match value.kind() {
+            "list" => kids(value).into_iter().find(|k| k.kind() == "keywords")?,
+            _ => return None,
+        };
+        let keys: Vec<String> = kids(keywords)
+            .into_iter()
+            .filter_map(|p| p.child_by_field_name("key"))
+            .map(|k| self.text(k).trim_end().trim_end_matches(':').to_string())
+            .filter(|k| !k.starts_with('"'))
+            .collect();
+        (!keys.is_empty()).then_some((name, keys))
+    }
+
+    /// `Enum.each(@attr, fn name -> ... end)` (or `fn {name, _} -> ...`
+    /// over a keyword list) at module level: the variable and the atoms it
+    /// takes, as in a module-level `for`.
+    pub(super) fn each_atoms(&self, item: Ts, names: &Names) -> Option<(String, Vec<String>)> {
+        if self.text(item.child_by_field_name("target")?) != "Enum.each" {
+            return None;
+        }
+        let (args, _) = Self::call_args(item);
+        let [list, fun] = args[..] else {
+            return None;
+        };
+        if fun.kind() != "anonymous_function" {
+            return None;
+        }
+        let attr = (list.kind() == "unary_operator" && operator(list, self.src) == "@")
+            .then(|| operand(list).map(|o| self.text(o)))
+            .flatten();
+        // Every clause binds the same variable: directly, or as the first
+        // element of a pair (a keyword list's key).
+        let mut bound: Option<(String, bool)> = None;
+        for clause in kids(fun).into_iter().filter(|c| c.kind() == "stab_clause") {
+            let left = clause.child_by_field_name("left")?;
+            let [pattern] = kids(left)[..] else {
+                return None;
+            };
+            let this = match pattern.kind() {
+                "identifier" => (self.text(pattern).to_string(), false),
+                "tuple" => match kids(pattern)[..] {
+                    [first, _] if first.kind() == "identifier" => {
+                        (self.text(first).to_string(), true)
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            if bound.as_ref().is_some_and(|b| *b != this) {
+                return None;
+            }
+            bound = Some(this);
+        }
+        let (var, pairs) = bound?;
+        let atoms = match (pairs, attr) {
+            (false, Some(a)) => names.attributes.get(a)?.clone(),
+            (true, Some(a)) => names.keyword_keys.get(a)?.clone(),
+            (false, None) => self.atom_list(list)?,
+            (true, None) => return None,
+        };
+        Some((var, atoms))
+    }
+
+    /// The bodies of an anonymous function's clauses.
+    pub(super) fn fn_bodies<'t>(fun: Ts<'t>) -> Vec<Ts<'t>> {
+        kids(fun)
+            .into_iter()
+            .filter(|c| c.kind() == "stab_clause")
+            .filter_map(|c| c.child_by_field_name("right"))
+            .collect()
+    }
+
     /// `for var <- [:a, :b]` or `for var <- @attr` at module level: the
     /// variable and the atoms it takes (`def unquote(var)(...)` defines one
     /// function per atom).
@@ -95,6 +180,10 @@ impl<'s> FileBuilder<'s> {
             return;
         }
         for &item in items {
+            if let Some((attr, keys)) = self.attribute_keys(item) {
+                names.keyword_keys.insert(attr, keys);
+                continue;
+            }
             if let Some((attr, atoms)) = self.attribute_atoms(item) {
                 names.attributes.insert(attr, atoms);
                 continue;
@@ -143,9 +232,21 @@ impl<'s> FileBuilder<'s> {
                                 out.insert(("message".into(), 1));
                             }
                         }
+                        "Enum.each" => {
+                            let Some((var, atoms)) = self.each_atoms(item, names) else {
+                                continue;
+                            };
+                            names.vars.insert(var.clone(), atoms);
+                            let (args, _) = Self::call_args(item);
+                            for body in args.last().map(|f| Self::fn_bodies(*f)).unwrap_or_default()
+                            {
+                                self.prescan_into(&kids(body), out, names, depth + 1);
+                            }
+                            names.vars.remove(&var);
+                        }
                         "defmodule" | "defprotocol" | "defimpl" | "quote" => {}
-                        _ if self.record_name(item).is_some() => {
-                            if let Some((rec, _)) = self.record_name(item) {
+                        _ if self.record_name(item, names).is_some() => {
+                            for (rec, _) in self.record_name(item, names).unwrap_or_default() {
                                 for a in 0..=2 {
                                     out.insert((rec.clone(), a));
                                 }
@@ -171,9 +272,10 @@ impl<'s> FileBuilder<'s> {
         }
     }
 
-    /// `defrecord :name, ...` (bare or `Record.`): the record's name and
+    /// `defrecord :name, ...` (bare or `Record.`): the record's name (or
+    /// names, for a variable of a module-level `for`/`Enum.each`) and
     /// whether its macros are private.
-    pub(super) fn record_name(&self, call: Ts) -> Option<(String, bool)> {
+    pub(super) fn record_name(&self, call: Ts, names: &Names) -> Option<Vec<(String, bool)>> {
         let target = self.text(call.child_by_field_name("target")?);
         let private = match target {
             "defrecord" | "Record.defrecord" => false,
@@ -181,11 +283,22 @@ impl<'s> FileBuilder<'s> {
             _ => return None,
         };
         let (args, _) = Self::call_args(call);
-        let first = args.first().filter(|a| a.kind() == "atom")?;
-        Some((
-            self.text(*first).trim_start_matches(':').to_string(),
-            private,
-        ))
+        let first = args.first()?;
+        match first.kind() {
+            "atom" => Some(vec![(
+                self.text(*first).trim_start_matches(':').to_string(),
+                private,
+            )]),
+            "identifier" => Some(
+                names
+                    .vars
+                    .get(self.text(*first))?
+                    .iter()
+                    .map(|n| (n.clone(), private))
+                    .collect(),
+            ),
+            _ => None,
+        }
     }
 
     /// A definition head: `(name, parameters, guard)`.

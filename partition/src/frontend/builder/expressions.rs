@@ -401,6 +401,9 @@ impl<'s> FileBuilder<'s> {
             if let Some((attr, atoms)) = self.attribute_atoms(ts) {
                 self.m.names.attributes.insert(attr, atoms);
             }
+            if let Some((attr, keys)) = self.attribute_keys(ts) {
+                self.m.names.keyword_keys.insert(attr, keys);
+            }
         }
         let (name, value) = match operand.kind() {
             "call" => {
@@ -572,6 +575,20 @@ impl<'s> FileBuilder<'s> {
     }
 
     pub(super) fn call(&mut self, ts: Ts, parent: u32, piped: Option<u32>) -> u32 {
+        // Module level `Enum.each(@names, fn name -> ... end)`: what its
+        // body defines with `name` is one definition per atom.
+        if self.m.f.is_none() && self.m.quote_depth == 0 && piped.is_none() {
+            if let Some((var, atoms)) = self.each_atoms(ts, &self.m.names) {
+                self.m.names.vars.insert(var.clone(), atoms);
+                let n = self.call_inner(ts, parent, piped);
+                self.m.names.vars.remove(&var);
+                return n;
+            }
+        }
+        self.call_inner(ts, parent, piped)
+    }
+
+    fn call_inner(&mut self, ts: Ts, parent: u32, piped: Option<u32>) -> u32 {
         let Some(target) = ts.child_by_field_name("target") else {
             return self.operator_node("call", ts, parent, &kids(ts));
         };
@@ -876,7 +893,8 @@ impl<'s> FileBuilder<'s> {
         }
         if self.m.quote_depth == 0 {
             // `Record.defrecord(:name, ...)` defines the macros name/0, /1, /2.
-            if let Some((rec, private)) = self.record_name(ts) {
+            let records = self.record_name(ts, &self.m.names).unwrap_or_default();
+            for (rec, private) in records {
                 let kind = if private {
                     FunKind::Defmacrop
                 } else {

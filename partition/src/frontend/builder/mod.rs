@@ -200,6 +200,8 @@ pub(super) type NameArities = HashSet<(String, u16)>;
 pub(super) struct Names {
     /// `@attr [:a, :b]`.
     attributes: HashMap<String, Vec<String>>,
+    /// `@attr [a: x, b: y]` (or `[a: x] ++ ...`): the keys written.
+    keyword_keys: HashMap<String, Vec<String>>,
     /// Generator variables of the module-level `for` being walked.
     vars: HashMap<String, Vec<String>>,
     /// Definitions written with `def` and friends (prescan only).
