@@ -172,25 +172,42 @@ pub fn discover_with(root: &Path, deps: Deps) -> Result<Vec<SourceFile>, Embedde
     let mut files = discover(root)?;
     if deps != Deps::Skip {
         files.extend(crate::libraries::discover(root));
+        files.extend(crate::libraries::discover_beams(root));
     }
     Ok(files)
 }
 
+/// The bytes to parse for a discovered file: its content, or for a
+/// dependency's BEAM file its export table as Elixir source.
+pub fn read_source(f: &SourceFile) -> Result<Vec<u8>, EmbeddedError> {
+    let bytes = std::fs::read(&f.disk).map_err(|source| EmbeddedError::Unreadable {
+        path: f.disk.clone(),
+        source,
+    })?;
+    crate::libraries::source_bytes(&f.name, bytes).map_err(|message| EmbeddedError::Unreadable {
+        path: f.disk.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+    })
+}
+
 /// [`read_sources`], without the dependencies for [`Deps::Skip`].
 pub fn read_sources_with(root: &Path, deps: Deps) -> Result<Vec<SourceUpload>, EmbeddedError> {
-    discover_with(root, deps)?
-        .into_iter()
-        .map(|f| match std::fs::read(&f.disk) {
-            Ok(bytes) => Ok(SourceUpload {
-                file: f.name,
+    let mut out = Vec::new();
+    for f in discover_with(root, deps)? {
+        match read_source(&f) {
+            Ok(bytes) => out.push(SourceUpload {
                 bytes,
+                file: f.name,
             }),
-            Err(source) => Err(EmbeddedError::Unreadable {
-                path: f.disk,
-                source,
-            }),
-        })
-        .collect()
+            // A damaged export table (an interrupted `mix compile`) only
+            // loses what it would have told; the sources still go.
+            Err(e) if f.name.ends_with(".beam") && f.disk.exists() => {
+                eprintln!("cpg: skipped {}: {e}", f.name);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.
@@ -221,10 +238,16 @@ pub fn build_with(root: &Path, deps: Deps) -> Result<Built, EmbeddedError> {
     let mut files = discover(root)?;
     let libraries = match deps {
         Deps::Skip => Libraries::default(),
-        Deps::Library => crate::libraries::build(root, &crate::libraries::discover(root)),
+        Deps::Library => {
+            let mut deps = crate::libraries::discover(root);
+            deps.extend(crate::libraries::discover_beams(root));
+            crate::libraries::build(root, &deps)
+        }
+        // The dependencies' source is analysed; their export tables still
+        // only resolve calls.
         Deps::Include => {
             files.extend(crate::libraries::discover(root));
-            Libraries::default()
+            crate::libraries::build(root, &crate::libraries::discover_beams(root))
         }
     };
     let bar = progress(files.len(), "building CPG");

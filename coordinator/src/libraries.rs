@@ -1,7 +1,9 @@
 //! Dependencies as library code: the `.ex` files of `deps/PACKAGE/` (as
-//! `mix deps.get` leaves them) parsed and summarized once, their summaries
-//! cached on disk by content hash, and used to resolve the application's
-//! calls without being analysed or reported themselves.
+//! `mix deps.get` leaves them) and the export tables of their compiled
+//! `_build/ENV/lib/PACKAGE/ebin/*.beam` files (as `mix compile` leaves
+//! them), parsed and summarized once, their summaries cached on disk by
+//! content hash, and used to resolve the application's calls without being
+//! analysed or reported themselves.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +72,74 @@ pub fn discover(root: &Path) -> Vec<SourceFile> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// The compiled dependencies, `_build/ENV/lib/PACKAGE/ebin/*.beam` (as `mix
+/// compile` leaves them), of the packages under `deps/`: their export tables
+/// say what a dependency defines, functions its macros make included. One
+/// build environment: `MIX_ENV`'s if it was compiled, else `dev`, `test`,
+/// `prod`, else the first there is.
+pub fn discover_beams(root: &Path) -> Vec<SourceFile> {
+    let build = root.join("_build");
+    let Ok(envs) = std::fs::read_dir(&build) else {
+        return Vec::new();
+    };
+    let mut envs: Vec<String> = envs
+        .flatten()
+        .filter(|e| e.path().join("lib").is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    envs.sort();
+    let wanted = std::env::var("MIX_ENV").ok();
+    let env = wanted
+        .iter()
+        .map(String::as_str)
+        .chain(["dev", "test", "prod"])
+        .find(|w| envs.iter().any(|e| e == w))
+        .map(str::to_string)
+        .or_else(|| envs.first().cloned());
+    let Some(env) = env else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let Ok(packages) = std::fs::read_dir(build.join(&env).join("lib")) else {
+        return out;
+    };
+    for p in packages.flatten() {
+        let package = p.file_name().to_string_lossy().into_owned();
+        // The application's own BEAM files are not a library.
+        if !root.join("deps").join(&package).is_dir() {
+            continue;
+        }
+        let Ok(beams) = std::fs::read_dir(p.path().join("ebin")) else {
+            continue;
+        };
+        for b in beams.flatten() {
+            let fname = b.file_name().to_string_lossy().into_owned();
+            if fname.ends_with(".beam") && b.file_type().is_ok_and(|t| t.is_file()) {
+                out.push(SourceFile {
+                    disk: b.path(),
+                    name: format!("_build/{env}/lib/{package}/ebin/{fname}"),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// What is parsed of a library file: its text, or for a BEAM file its
+/// export table written as Elixir source
+/// ([`partition::library::beam::interface_source`]). A BEAM file that
+/// cannot be read as one is an error naming the file.
+pub fn source_bytes(name: &str, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    if !name.ends_with(".beam") {
+        return Ok(bytes);
+    }
+    match partition::library::beam::read(&bytes) {
+        Ok(beam) => Ok(partition::library::beam::interface_source(&beam, name).into_bytes()),
+        Err(e) => Err(format!("cannot read the BEAM file {name}: {e}")),
+    }
 }
 
 /// Library modules and what building them took.
@@ -229,7 +299,20 @@ pub fn build(root: &Path, files: &[SourceFile]) -> Libraries {
                 };
                 return Some((file, true, Vec::new()));
             }
-            let cpg = build_file(&f.name, &bytes);
+            let cpg = match source_bytes(&f.name, bytes) {
+                Ok(text) => build_file(&f.name, &text),
+                Err(message) => proto::FileCpg {
+                    file: f.name.clone(),
+                    content_hash: hash,
+                    fragments: Vec::new(),
+                    diagnostics: vec![Diagnostic {
+                        file: f.name.clone(),
+                        line: 0,
+                        column: 0,
+                        message,
+                    }],
+                },
+            };
             let modules = cpg
                 .fragments
                 .iter()

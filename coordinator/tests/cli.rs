@@ -607,3 +607,151 @@ fn links_out_of_the_tree_are_skipped_with_a_reason() {
         "{out:?}"
     );
 }
+
+/// A minimal BEAM file: the atom table (the module first), the export table
+/// and an empty import table, as `partition::library::beam` reads them.
+fn beam_file(module: &str, exports: &[(&str, u32)]) -> Vec<u8> {
+    let mut atoms = vec![module.to_string()];
+    for (f, _) in exports {
+        if !atoms.iter().any(|a| a == f) {
+            atoms.push(f.to_string());
+        }
+    }
+    let mut at = (atoms.len() as u32).to_be_bytes().to_vec();
+    for a in &atoms {
+        at.push(a.len() as u8);
+        at.extend(a.as_bytes());
+    }
+    let mut exp = (exports.len() as u32).to_be_bytes().to_vec();
+    for (i, (f, arity)) in exports.iter().enumerate() {
+        let index = atoms.iter().position(|a| a == f).unwrap() as u32 + 1;
+        for v in [index, *arity, i as u32 + 1] {
+            exp.extend(v.to_be_bytes());
+        }
+    }
+    let mut body = b"BEAM".to_vec();
+    for (id, data) in [
+        (b"AtU8", at),
+        (b"ExpT", exp),
+        (b"ImpT", 0u32.to_be_bytes().to_vec()),
+    ] {
+        body.extend(id);
+        body.extend((data.len() as u32).to_be_bytes());
+        body.extend(&data);
+        body.resize(body.len().div_ceil(4) * 4, 0);
+    }
+    let mut out = b"FOR1".to_vec();
+    out.extend((body.len() as u32).to_be_bytes());
+    out.extend(body);
+    out
+}
+
+/// A dependency's compiled `_build/ENV/lib/PKG/ebin/*.beam` files say what
+/// it defines: functions its source does not show (made by macros) and
+/// modules with no source at all. The application's own BEAM files and
+/// damaged ones are not library code; a cluster is sent the same tables.
+#[test]
+fn compiled_dependencies_export_tables_resolve_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |path: &str, bytes: &[u8]| {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    };
+    write(
+        "lib/app.ex",
+        b"defmodule App do\n  def a(x), do: Gen.Store.fetch!(x)\n  def b, do: Gen.Compiled.run()\n  def c, do: Gen.Compiled.nope()\n  def d(x), do: :gen_erl.start(x)\n  def e, do: Gen.Store.missing()\n  def f, do: :gen_erl.stop()\nend\n",
+    );
+    write(
+        "deps/gen/lib/gen/store.ex",
+        b"defmodule Gen.Store do\n  def other, do: 1\nend\n",
+    );
+    let rows = |root: &std::path::Path| -> Vec<(String, bool)> {
+        let out = stdout(&cpg(&[
+            "export",
+            "call-graph",
+            root.to_str().unwrap(),
+            "--format",
+            "json",
+        ]));
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        rows.iter()
+            .map(|r| {
+                (
+                    format!(
+                        "{}.{}/{}",
+                        r["callee_module"].as_str().unwrap(),
+                        r["callee_function"].as_str().unwrap(),
+                        r["callee_arity"]
+                    ),
+                    r["undefined"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let undefined = |rows: &[(String, bool)]| -> Vec<String> {
+        rows.iter()
+            .filter(|(_, u)| *u)
+            .map(|(c, _)| c.clone())
+            .collect()
+    };
+    // From source alone, fetch!/1 is not there; the other modules are
+    // unknown, so nothing can be said of their calls.
+    assert_eq!(
+        undefined(&rows(root)),
+        vec!["Gen.Store.fetch!/1", "Gen.Store.missing/0"]
+    );
+    let ebin = "_build/dev/lib/gen/ebin";
+    write(
+        &format!("{ebin}/Elixir.Gen.Store.beam"),
+        &beam_file(
+            "Elixir.Gen.Store",
+            &[("other", 0), ("fetch!", 1), ("__info__", 1)],
+        ),
+    );
+    write(
+        &format!("{ebin}/Elixir.Gen.Compiled.beam"),
+        &beam_file("Elixir.Gen.Compiled", &[("run", 0)]),
+    );
+    write(
+        &format!("{ebin}/gen_erl.beam"),
+        &beam_file("gen_erl", &[("start", 1)]),
+    );
+    write(&format!("{ebin}/Elixir.Broken.beam"), b"FOR1 not really");
+    // The application's own compiled modules are not a library.
+    write(
+        "_build/dev/lib/app/ebin/Elixir.App.beam",
+        &beam_file("Elixir.App", &[("a", 1), ("zzz", 0)]),
+    );
+    let got = rows(root);
+    assert_eq!(
+        undefined(&got),
+        vec!["Gen.Compiled.nope/0", "Gen.Store.missing/0", ":gen_erl.stop/0"],
+        "{got:?}"
+    );
+    assert!(got.iter().any(|(c, _)| c == ":gen_erl.start/1"), "{got:?}");
+    // What a cluster is sent: the export tables as source, under the BEAM
+    // files' names; the damaged one and the application's own left out.
+    let uploads =
+        coordinator::embedded::read_sources_with(root, coordinator::embedded::Deps::Library)
+            .unwrap();
+    let names: Vec<&str> = uploads.iter().map(|u| u.file.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "lib/app.ex",
+            "deps/gen/lib/gen/store.ex",
+            "_build/dev/lib/gen/ebin/Elixir.Gen.Compiled.beam",
+            "_build/dev/lib/gen/ebin/Elixir.Gen.Store.beam",
+            "_build/dev/lib/gen/ebin/gen_erl.beam",
+        ]
+    );
+    let store = String::from_utf8(uploads[3].bytes.clone()).unwrap();
+    assert!(
+        store.contains("defmodule Gen.Store do")
+            && store.contains("def fetch!(_a0), do: nil")
+            && !store.contains("__info__"),
+        "{store}"
+    );
+}

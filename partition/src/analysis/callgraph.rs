@@ -503,7 +503,12 @@ impl<'a> Linker<'a> {
     fn new(summaries: &'a [Arc<ModuleSummary>], libraries: &'a [Arc<ModuleSummary>]) -> Linker<'a> {
         let mut modules = FastMap::default();
         for m in summaries.iter().chain(libraries) {
-            modules.entry(m.name.as_str()).or_insert(&**m);
+            // A module's source says more (what its `use` injects, its
+            // callbacks) than its export table: source first.
+            let e = modules.entry(m.name.as_str()).or_insert(&**m);
+            if e.file.ends_with(".beam") && !m.file.ends_with(".beam") {
+                *e = &**m;
+            }
         }
         let mut registered = FastMap::default();
         for m in summaries {

@@ -137,6 +137,51 @@ pub fn read(bytes: &[u8]) -> Result<Beam, BeamError> {
     })
 }
 
+/// Whether `name` can be written as a function name in a `def` head.
+fn plain_name(name: &str) -> bool {
+    let body = name.strip_suffix(['?', '!']).unwrap_or(name);
+    let mut chars = body.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The module's interface as Elixir source: one bodiless clause per
+/// exported function and macro, so that a BEAM file's export table can go
+/// wherever source goes (parsed into a library summary, on a node or in
+/// process). Names that cannot be written in a `def` head (operators,
+/// quoted atoms) and the compiler's own (`__info__/1`, `module_info/0,1`)
+/// are left out.
+pub fn interface_source(beam: &Beam, origin: &str) -> String {
+    use std::fmt::Write;
+    let module = match beam.module.strip_prefix(':') {
+        Some(erlang) => format!(":{erlang}"),
+        None => beam.module.clone(),
+    };
+    let mut out = format!("# The export table of {origin}, as Elixir (written by cpg).\n");
+    let _ = writeln!(out, "defmodule {module} do");
+    let params = |n: u16| -> String {
+        (0..n)
+            .map(|i| format!("_a{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (kind, set) in [("def", &beam.functions), ("defmacro", &beam.macros)] {
+        for (name, arity) in set {
+            let compiler = matches!(
+                (name.as_str(), arity),
+                ("__info__", 1) | ("module_info", 0 | 1)
+            );
+            if plain_name(name) && !compiler {
+                let _ = writeln!(out, "  {kind} {name}({}), do: nil", params(*arity));
+            }
+        }
+    }
+    out.push_str("end\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

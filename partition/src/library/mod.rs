@@ -255,12 +255,19 @@ fn elixir_ebins(lib: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The package of a file recorded as `deps/PACKAGE/...`: dependencies laid
-/// out as `mix deps.get` leaves them are library code.
+/// The package of a file recorded as `deps/PACKAGE/...` (dependencies laid
+/// out as `mix deps.get` leaves them) or `_build/ENV/lib/PACKAGE/ebin/
+/// *.beam` (as `mix compile` leaves them): library code.
 pub fn package_of(file: &str) -> Option<&str> {
-    let rest = file.strip_prefix("deps/")?;
-    let (package, _) = rest.split_once('/')?;
-    Some(package)
+    if let Some(rest) = file.strip_prefix("deps/") {
+        let (package, _) = rest.split_once('/')?;
+        return Some(package);
+    }
+    // `_build/ENV/lib/PACKAGE/ebin/Module.beam`: a dependency's export table.
+    let rest = file.strip_prefix("_build/")?;
+    let mut parts = rest.split('/');
+    let (_env, lib, package, ebin) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (lib == "lib" && ebin == "ebin" && file.ends_with(".beam")).then_some(package)
 }
 
 #[cfg(test)]
@@ -282,6 +289,12 @@ mod tests {
     fn packages_come_from_deps_paths() {
         assert_eq!(package_of("deps/phoenix/lib/phoenix.ex"), Some("phoenix"));
         assert_eq!(package_of("lib/deps/x.ex"), None);
+        assert_eq!(
+            package_of("_build/dev/lib/ecto/ebin/Elixir.Ecto.Repo.beam"),
+            Some("ecto")
+        );
+        assert_eq!(package_of("_build/dev/lib/ecto/ebin/x.app"), None);
+        assert_eq!(package_of("_build/dev/x.beam"), None);
         assert_eq!(package_of("deps/x.ex"), None);
     }
 }
