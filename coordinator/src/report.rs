@@ -42,7 +42,43 @@ pub fn analyze_report(
         build_ms,
         missing_partitions: Vec::new(),
         libraries: Vec::new(),
+        deprecated: deprecated_calls(graph),
     }
+}
+
+/// Calls to deprecated functions from other modules (as the compiler warns
+/// of them), by function, most calls first.
+pub fn deprecated_calls(graph: &CallGraph) -> Vec<proto::DeprecatedCalls> {
+    let mut by: std::collections::HashMap<u32, proto::DeprecatedCalls> = Default::default();
+    for c in graph
+        .calls
+        .iter()
+        .filter(|c| c.kind != proto::CallKind::Process)
+    {
+        let callee = &graph.functions[c.callee as usize];
+        let Some(message) = &callee.deprecated else {
+            continue;
+        };
+        if graph.mfa(c.caller).module == callee.mfa.module {
+            continue;
+        }
+        let e = by
+            .entry(c.callee)
+            .or_insert_with(|| proto::DeprecatedCalls {
+                function: callee.mfa.clone(),
+                message: message.to_string(),
+                calls: 0,
+                first: format!("{}:{}", c.file, c.line),
+            });
+        e.calls += 1;
+    }
+    let mut out: Vec<_> = by.into_values().collect();
+    out.sort_by(|a, b| {
+        b.calls
+            .cmp(&a.calls)
+            .then_with(|| a.function.cmp(&b.function))
+    });
+    out
 }
 
 /// The library packages of `libraries` (modules of `deps/PACKAGE/` files).
@@ -139,6 +175,22 @@ pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
             );
         }
     }
+    if !r.deprecated.is_empty() {
+        let calls: u64 = r.deprecated.iter().map(|d| d.calls).sum();
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "Calls to deprecated functions ({calls} to {}):",
+            r.deprecated.len()
+        );
+        for d in r.deprecated.iter().take(top) {
+            let _ = writeln!(
+                s,
+                "  {:>4}  {}  (first at {}): {}",
+                d.calls, d.function, d.first, d.message
+            );
+        }
+    }
     let _ = writeln!(s);
     let _ = writeln!(s, "Most complex functions (cyclomatic complexity):");
     for f in r.most_complex.iter().take(top) {
@@ -219,6 +271,10 @@ pub fn call_rows(graph: &CallGraph) -> Vec<CallRow> {
                     .map(|v| v.iter().map(|m| m.to_string()).collect())
                     .unwrap_or_default(),
                 undefined: c.undefined,
+                deprecated: graph.functions[c.callee as usize]
+                    .deprecated
+                    .as_deref()
+                    .map(str::to_string),
             }
         })
         .collect()

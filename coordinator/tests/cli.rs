@@ -727,7 +727,11 @@ fn compiled_dependencies_export_tables_resolve_calls() {
     let got = rows(root);
     assert_eq!(
         undefined(&got),
-        vec!["Gen.Compiled.nope/0", "Gen.Store.missing/0", ":gen_erl.stop/0"],
+        vec![
+            "Gen.Compiled.nope/0",
+            "Gen.Store.missing/0",
+            ":gen_erl.stop/0"
+        ],
         "{got:?}"
     );
     assert!(got.iter().any(|(c, _)| c == ":gen_erl.start/1"), "{got:?}");

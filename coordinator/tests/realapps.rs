@@ -217,6 +217,23 @@ fn dependencies_are_library_code_left_out_of_reports() {
         .iter()
         .all(|m| !m.file.starts_with("deps/")));
     assert!(a.rows.iter().all(|r| !r.file.starts_with("deps/")));
+    // A standard-library deprecation, from the table (Elixir 1.15 moved
+    // Logger backends to a package): lib/realtime/application.ex:31.
+    let deprecated: Vec<String> = a
+        .rows
+        .iter()
+        .filter(|r| r.deprecated.is_some())
+        .map(|r| {
+            format!(
+                "{}.{}/{} at {}:{}",
+                r.callee_module, r.callee_function, r.callee_arity, r.file, r.line
+            )
+        })
+        .collect();
+    assert_eq!(
+        deprecated,
+        vec!["Logger.add_backend/1 at lib/realtime/application.ex:31"]
+    );
     // ... and counted as such, by package, in the report.
     assert!(a.built.libraries.files > 1000);
     let Answer { result, .. } = answer(&a.snapshot, &Query::Analyze { top: 3 }).unwrap();

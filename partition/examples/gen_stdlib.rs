@@ -75,6 +75,11 @@ fn from_source(lib: &Path) -> BTreeMap<String, LibModule> {
                     }
                 }
                 m.callbacks.extend(s.callbacks.iter().cloned());
+                for f in s.functions.iter().filter(|f| f.kind.is_public()) {
+                    if let Some(d) = &f.deprecated {
+                        m.deprecated.insert((f.name.clone(), f.arity), d.clone());
+                    }
+                }
             }
         }
     }
@@ -106,6 +111,8 @@ fn main() {
                     e.using.extend(m.using);
                     e.injects.extend(m.injects);
                     e.callbacks.extend(m.callbacks);
+                    // The newest release's message wins (given last).
+                    e.deprecated.extend(m.deprecated);
                 }
             }
             "--beam" => {

@@ -226,6 +226,7 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
             fields,
             returns,
             returns_checked,
+            deprecated: f.deprecated.clone(),
         });
     }
     ModuleSummary {

@@ -1506,3 +1506,47 @@ end
         .collect();
     assert_eq!(callees, vec!["Web.Tabs.assign_tab/1"]);
 }
+
+/// `@deprecated` marks the next definition (every arity its defaults
+/// make); the standard library's deprecations come from the table.
+#[test]
+fn deprecated_functions_are_marked_at_every_call() {
+    let s = summaries(&[(
+        "d.ex",
+        r#"
+defmodule Old do
+  @deprecated "Use New.f/2 instead"
+  def f(a, b \\ 1), do: {a, b}
+
+  @doc "not deprecated"
+  def g, do: f(1) && f(1, 2) && Atom.to_char_list(:x) && Atom.to_charlist(:x)
+end
+"#,
+    )]);
+    let g = CallGraph::build(&s);
+    let mut marked: Vec<(String, String)> = g
+        .calls
+        .iter()
+        .filter_map(|c| {
+            let f = &g.functions[c.callee as usize];
+            f.deprecated
+                .as_ref()
+                .map(|d| (f.mfa.to_string(), d.to_string()))
+        })
+        .collect();
+    marked.sort();
+    marked.dedup();
+    assert_eq!(
+        marked,
+        vec![
+            (
+                "Atom.to_char_list/1".to_string(),
+                "Use Atom.to_charlist/1 instead".to_string()
+            ),
+            ("Old.f/1".to_string(), "Use New.f/2 instead".to_string()),
+            ("Old.f/2".to_string(), "Use New.f/2 instead".to_string()),
+        ],
+        "{marked:?}"
+    );
+    assert!(function(&s, "Old", "g", 0).deprecated.is_none());
+}

@@ -94,6 +94,8 @@ pub struct FunctionDef {
     /// Deepest nesting of control structures in any clause.
     pub nesting: u32,
     pub span: Span,
+    /// `@deprecated "message"` before the definition: the message.
+    pub deprecated: Option<String>,
 }
 
 /// A dependency of this module on another, by name.

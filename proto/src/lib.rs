@@ -35,10 +35,10 @@ pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKin
 pub use mfa::{Mfa, MfaParseError};
 pub use results::{
     Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow, Communities,
-    CommunityAlgorithm, Cycles, DeadFunction, FeatureRow, FunctionCycle, FunctionEdge,
-    FunctionRank, GraphKind, Impact, LibraryPackage, Metric, ModuleCycle, ModuleEdge, ModuleGraph,
-    ModuleNode, ParameterRule, Paths, Query, QueryResult, Reached, Smell, SmellThresholds, Taint,
-    TaintFinding, TaintRule, TaintRules, TaintStep,
+    CommunityAlgorithm, Cycles, DeadFunction, DeprecatedCalls, FeatureRow, FunctionCycle,
+    FunctionEdge, FunctionRank, GraphKind, Impact, LibraryPackage, Metric, ModuleCycle, ModuleEdge,
+    ModuleGraph, ModuleNode, ParameterRule, Paths, Query, QueryResult, Reached, Smell,
+    SmellThresholds, Taint, TaintFinding, TaintRule, TaintRules, TaintStep,
 };
 pub use summary::{
     CallSummary, Check, DepSummary, FieldRead, FunctionMetrics, FunctionSummary, ModuleSummary,

@@ -252,6 +252,9 @@ pub struct CallRow {
     /// The callee's module is known and does not define the function.
     #[serde(default)]
     pub undefined: bool,
+    /// The callee is marked `@deprecated`: the message.
+    #[serde(default)]
+    pub deprecated: Option<String>,
 }
 
 /// The `cpg analyze` report. `--json` prints exactly this object.
@@ -287,6 +290,19 @@ pub struct AnalyzeReport {
     /// The dependencies (`deps/PACKAGE/`) resolved against as library code,
     /// by package, sorted by name.
     pub libraries: Vec<LibraryPackage>,
+    /// Calls to `@deprecated` functions (the analysed code's, a library's
+    /// or the standard library's), by function, most calls first.
+    pub deprecated: Vec<DeprecatedCalls>,
+}
+
+/// The calls to one deprecated function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeprecatedCalls {
+    pub function: Mfa,
+    pub message: String,
+    pub calls: u64,
+    /// The first call site, `file:line`.
+    pub first: String,
 }
 
 /// One dependency package known as library code.

@@ -89,6 +89,8 @@ pub struct FunctionSummary {
     pub fields: Vec<FieldRead>,
     /// What reaches the return value directly, sorted.
     pub returns: Vec<Origin>,
+    /// `@deprecated "message"`: the message.
+    pub deprecated: Option<String>,
     /// What reaches the return value only under a check, as in
     /// [`CallSummary::checked`]: `(origin, checks)`.
     pub returns_checked: Vec<(Origin, u8)>,

@@ -24,6 +24,10 @@ pub struct FnInfo {
     pub kind: Option<FunKind>,
     pub file: Option<Arc<str>>,
     pub line: u32,
+    /// Marked `@deprecated` (in its source, a library's or the standard
+    /// library table): the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<Arc<str>>,
 }
 
 /// One call site, caller and callee as indexes into [`CallGraph::functions`].
@@ -153,6 +157,7 @@ impl CallGraph {
                     kind: None,
                     file: None,
                     line: 0,
+                    deprecated: None,
                 });
                 functions.len() as u32 - 1
             })
@@ -224,6 +229,30 @@ impl CallGraph {
                 info.file = Some(file.clone());
                 info.line = f.line;
             }
+        }
+        // Deprecations, from the source (the analysed code's, a library's)
+        // or the standard library table.
+        let mut deprecated: FastMap<(&str, &str, u16), &str> = FastMap::default();
+        for m in summaries.iter().chain(libraries) {
+            for f in &m.functions {
+                if let Some(d) = &f.deprecated {
+                    deprecated.insert((&m.name, &f.name, f.arity), d);
+                }
+            }
+        }
+        for info in &mut functions {
+            let (m, n, a) = (&info.mfa.module, &info.mfa.name, info.mfa.arity);
+            let found = deprecated
+                .get(&(m.as_str(), n.as_str(), a))
+                .copied()
+                .or_else(|| {
+                    linker
+                        .std
+                        .module(m)
+                        .and_then(|lm| lm.deprecated.get(&(n.clone(), a)))
+                        .map(String::as_str)
+                });
+            info.deprecated = found.map(Arc::from);
         }
         // Order calls by (caller, file, line, column, callee) with integer
         // keys: the rank of each function's name and of each file.

@@ -32,6 +32,8 @@ pub struct LibModule {
     pub injects: Vec<(String, u16)>,
     /// `@callback`s: it is a behaviour.
     pub callbacks: Vec<(String, u16)>,
+    /// `@deprecated` functions and macros, with the message.
+    pub deprecated: HashMap<(String, u16), String>,
 }
 
 impl LibModule {
@@ -92,6 +94,12 @@ impl Library {
                         "C" => m
                             .callbacks
                             .extend(arities(b).into_iter().map(|n| (a.to_string(), n))),
+                        "P" => {
+                            let message = f.next().unwrap_or("");
+                            for n in arities(b) {
+                                m.deprecated.insert((a.to_string(), n), message.to_string());
+                            }
+                        }
                         "U" => {
                             if let Some(kind) = DepKind::ALL.iter().find(|k| k.as_str() == a) {
                                 m.using.push((*kind, b.to_string()));
@@ -107,8 +115,8 @@ impl Library {
 
     /// The table format: `V source`, then per module `M name` and its
     /// `F name arities` (functions), `X` (macros), `D` (defined in users by
-    /// `use`), `C` (callbacks) and `U kind target` (directives `use`
-    /// injects), tab-separated, arities comma-separated; sorted, so the
+    /// `use`), `C` (callbacks), `P name arity message` (deprecated) and
+    /// `U kind target` (directives `use` injects), tab-separated, arities comma-separated; sorted, so the
     /// generated file diffs well.
     pub fn write_table(&self) -> String {
         use std::fmt::Write;
@@ -144,6 +152,11 @@ impl Library {
                 for (n, a) in group(set) {
                     let _ = writeln!(out, "{tag}\t{n}\t{a}");
                 }
+            }
+            let mut deprecated: Vec<_> = m.deprecated.iter().collect();
+            deprecated.sort();
+            for ((n, a), message) in deprecated {
+                let _ = writeln!(out, "P\t{n}\t{a}\t{message}");
             }
             let mut using = m.using.clone();
             using.sort();

@@ -522,6 +522,7 @@ impl<'s> FileBuilder<'s> {
             default_of: None,
             nesting: 0,
             span: sp,
+            deprecated: None,
         });
         self.m.nesting.push(0);
         self.m.fn_index.insert((name.to_string(), arity), idx);
@@ -576,6 +577,10 @@ impl<'s> FileBuilder<'s> {
         if std::mem::take(&mut self.m.pending_impl) {
             self.m.functions[idx as usize].callback = true;
         }
+        let deprecated = self.m.pending_deprecated.take();
+        if deprecated.is_some() {
+            self.m.functions[idx as usize].deprecated = deprecated.clone();
+        }
         // Default arguments create the lower arities, each calling the full one.
         for a in arity - defaults..arity {
             if self.m.fn_index.contains_key(&(name.to_string(), a)) {
@@ -583,6 +588,7 @@ impl<'s> FileBuilder<'s> {
             }
             let low = self.function(name, a, kind, call);
             self.m.functions[low as usize].default_of = Some(arity);
+            self.m.functions[low as usize].deprecated = deprecated.clone();
             let fnode = self.m.functions[low as usize].node;
             let call_node = self.add(NodeKind::Call, CallKind::Local as u8, name, call, fnode);
             let module = self.m.name.clone();

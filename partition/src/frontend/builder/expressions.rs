@@ -419,6 +419,9 @@ impl<'s> FileBuilder<'s> {
         let n = self.add(NodeKind::Attribute, 0, name, ts, parent);
         let line = span(ts).line;
         match (name, value) {
+            ("deprecated", Some(v)) if self.m.quote_depth == 0 && self.m.f.is_none() => {
+                self.m.pending_deprecated = Some(deprecation_message(self.text(v)));
+            }
             ("impl", Some(v)) => {
                 self.m.pending_impl = self.text(v) != "false";
                 if let Some(b) = self.module_of(v) {
@@ -1297,5 +1300,25 @@ impl<'s> FileBuilder<'s> {
             _ => return None,
         };
         Some(n)
+    }
+}
+
+/// The message of `@deprecated "..."` as written (a string, a heredoc or a
+/// sigil): its text on one line, at most 200 characters.
+fn deprecation_message(literal: &str) -> String {
+    let t = literal.trim();
+    let t = t
+        .strip_prefix("\"\"\"")
+        .and_then(|r| r.strip_suffix("\"\"\""))
+        .or_else(|| t.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
+        .or_else(|| {
+            let r = t.strip_prefix('~')?.get(1..)?;
+            r.get(1..r.len().checked_sub(1)?)
+        })
+        .unwrap_or(t);
+    let one_line = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &one_line[..i]),
+        None => one_line,
     }
 }

@@ -233,6 +233,8 @@ struct ModCtx {
     f: Option<FnCtx>,
     /// `@impl` seen: the next definition is a callback.
     pending_impl: bool,
+    /// `@deprecated "message"` seen: the next definition's message.
+    pending_deprecated: Option<String>,
     quote_depth: u32,
     /// Inside `defmacro __using__` or ExUnit's `using` block.
     in_using: u32,
@@ -286,6 +288,7 @@ impl ModCtx {
             env,
             f: None,
             pending_impl: false,
+            pending_deprecated: None,
             quote_depth: 0,
             in_using: 0,
             using: Vec::new(),
@@ -352,6 +355,7 @@ impl ModCtx {
                 default_of: None,
                 nesting: 0,
                 span: self.span,
+                deprecated: None,
             });
             for c in &mut self.calls {
                 if c.caller == MODULE_BODY {
