@@ -608,44 +608,6 @@ fn links_out_of_the_tree_are_skipped_with_a_reason() {
     );
 }
 
-/// A minimal BEAM file: the atom table (the module first), the export table
-/// and an empty import table, as `partition::library::beam` reads them.
-fn beam_file(module: &str, exports: &[(&str, u32)]) -> Vec<u8> {
-    let mut atoms = vec![module.to_string()];
-    for (f, _) in exports {
-        if !atoms.iter().any(|a| a == f) {
-            atoms.push(f.to_string());
-        }
-    }
-    let mut at = (atoms.len() as u32).to_be_bytes().to_vec();
-    for a in &atoms {
-        at.push(a.len() as u8);
-        at.extend(a.as_bytes());
-    }
-    let mut exp = (exports.len() as u32).to_be_bytes().to_vec();
-    for (i, (f, arity)) in exports.iter().enumerate() {
-        let index = atoms.iter().position(|a| a == f).unwrap() as u32 + 1;
-        for v in [index, *arity, i as u32 + 1] {
-            exp.extend(v.to_be_bytes());
-        }
-    }
-    let mut body = b"BEAM".to_vec();
-    for (id, data) in [
-        (b"AtU8", at),
-        (b"ExpT", exp),
-        (b"ImpT", 0u32.to_be_bytes().to_vec()),
-    ] {
-        body.extend(id);
-        body.extend((data.len() as u32).to_be_bytes());
-        body.extend(&data);
-        body.resize(body.len().div_ceil(4) * 4, 0);
-    }
-    let mut out = b"FOR1".to_vec();
-    out.extend((body.len() as u32).to_be_bytes());
-    out.extend(body);
-    out
-}
-
 /// A dependency's compiled `_build/ENV/lib/PKG/ebin/*.beam` files say what
 /// it defines: functions its source does not show (made by macros) and
 /// modules with no source at all. The application's own BEAM files and
@@ -705,24 +667,24 @@ fn compiled_dependencies_export_tables_resolve_calls() {
     let ebin = "_build/dev/lib/gen/ebin";
     write(
         &format!("{ebin}/Elixir.Gen.Store.beam"),
-        &beam_file(
+        &partition::library::beam::fixture(
             "Elixir.Gen.Store",
             &[("other", 0), ("fetch!", 1), ("__info__", 1)],
         ),
     );
     write(
         &format!("{ebin}/Elixir.Gen.Compiled.beam"),
-        &beam_file("Elixir.Gen.Compiled", &[("run", 0)]),
+        &partition::library::beam::fixture("Elixir.Gen.Compiled", &[("run", 0)]),
     );
     write(
         &format!("{ebin}/gen_erl.beam"),
-        &beam_file("gen_erl", &[("start", 1)]),
+        &partition::library::beam::fixture("gen_erl", &[("start", 1)]),
     );
     write(&format!("{ebin}/Elixir.Broken.beam"), b"FOR1 not really");
     // The application's own compiled modules are not a library.
     write(
         "_build/dev/lib/app/ebin/Elixir.App.beam",
-        &beam_file("Elixir.App", &[("a", 1), ("zzz", 0)]),
+        &partition::library::beam::fixture("Elixir.App", &[("a", 1), ("zzz", 0)]),
     );
     let got = rows(root);
     assert_eq!(

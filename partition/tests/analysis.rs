@@ -1550,3 +1550,49 @@ end
     );
     assert!(function(&s, "Old", "g", 0).deprecated.is_none());
 }
+
+/// Erlang behaviours and modules from the OTP part of the table: the
+/// callbacks of `@behaviour :gen_statem` are not dead; a call into an
+/// Erlang module is resolved but never flagged undefined from the table
+/// alone (a newer OTP may have the function).
+#[test]
+fn otp_behaviours_and_modules_from_the_table() {
+    let s = summaries(&[(
+        "m.ex",
+        r#"
+defmodule Machine do
+  @behaviour :gen_statem
+  def callback_mode, do: :handle_event_function
+  def init(x), do: {:ok, :idle, x}
+  def handle_event(_type, _event, _state, data), do: {:keep_state, data}
+  def unused, do: :lists.reverse([1]) && :lists.no_such_function(1)
+end
+"#,
+    )]);
+    let g = CallGraph::build(&s);
+    let dead: Vec<String> = partition::analysis::dead_code(&s, &g, &[])
+        .iter()
+        .map(|d| d.mfa.to_string())
+        .collect();
+    assert_eq!(dead, vec!["Machine.unused/0"]);
+    assert!(g.calls.iter().all(|c| !c.undefined));
+    let lib = partition::library::table();
+    assert_eq!(lib.provides(":lists", "reverse", 1), Some(true));
+    assert_eq!(lib.provides(":lists", "no_such_function", 1), None);
+    assert!(lib.sources.iter().any(|s| s.starts_with("otp 25.2.3")));
+    // An installed OTP's BEAM files are exact: what they lack is undefined.
+    let dir = tempfile::tempdir().unwrap();
+    let ebin = dir.path().join("stdlib-9.9/ebin");
+    std::fs::create_dir_all(&ebin).unwrap();
+    let mut exact = lib.clone();
+    let otp = partition::library::otp_ebins(dir.path());
+    assert_eq!(otp, vec![ebin.clone()]);
+    std::fs::write(
+        ebin.join("lists.beam"),
+        partition::library::beam::fixture("lists", &[("reverse", 1)]),
+    )
+    .unwrap();
+    assert_eq!(exact.overlay_beams(&otp), (1, 0));
+    assert_eq!(exact.provides(":lists", "no_such_function", 1), Some(false));
+    assert_eq!(exact.provides(":lists", "map", 2), Some(false));
+}

@@ -137,6 +137,45 @@ pub fn read(bytes: &[u8]) -> Result<Beam, BeamError> {
     })
 }
 
+/// A BEAM file holding only what [`read`] reads: the atom table (the
+/// module first), the export table and an empty import table. For test
+/// fixtures of compiled dependencies and installations.
+pub fn fixture(module: &str, exports: &[(&str, u32)]) -> Vec<u8> {
+    let mut atoms = vec![module.to_string()];
+    for (f, _) in exports {
+        if !atoms.iter().any(|a| a == f) {
+            atoms.push(f.to_string());
+        }
+    }
+    let mut at = (atoms.len() as u32).to_be_bytes().to_vec();
+    for a in &atoms {
+        at.push(a.len().min(255) as u8);
+        at.extend(&a.as_bytes()[..a.len().min(255)]);
+    }
+    let mut exp = (exports.len() as u32).to_be_bytes().to_vec();
+    for (i, (f, arity)) in exports.iter().enumerate() {
+        let index = atoms.iter().position(|a| a == f).unwrap_or(0) as u32 + 1;
+        for v in [index, *arity, i as u32 + 1] {
+            exp.extend(v.to_be_bytes());
+        }
+    }
+    let mut body = b"BEAM".to_vec();
+    for (id, data) in [
+        (b"AtU8", at),
+        (b"ExpT", exp),
+        (b"ImpT", 0u32.to_be_bytes().to_vec()),
+    ] {
+        body.extend(id);
+        body.extend((data.len() as u32).to_be_bytes());
+        body.extend(&data);
+        body.resize(body.len().div_ceil(4) * 4, 0);
+    }
+    let mut out = b"FOR1".to_vec();
+    out.extend((body.len() as u32).to_be_bytes());
+    out.extend(body);
+    out
+}
+
 /// Whether `name` can be written as a function name in a `def` head.
 fn plain_name(name: &str) -> bool {
     let body = name.strip_suffix(['?', '!']).unwrap_or(name);
@@ -197,6 +236,22 @@ mod tests {
         chunk.push((300 & 0xff) as u8);
         chunk.extend(long.as_bytes());
         assert_eq!(atoms(&chunk).unwrap(), vec!["ab".to_string(), long]);
+    }
+
+    #[test]
+    fn fixtures_read_back() {
+        let b = read(&fixture(
+            "Elixir.A.B",
+            &[("f", 1), ("MACRO-m", 2), ("f", 2)],
+        ))
+        .unwrap();
+        assert_eq!(b.module, "A.B");
+        assert_eq!(
+            b.functions,
+            BTreeSet::from([("f".to_string(), 1), ("f".to_string(), 2)])
+        );
+        assert_eq!(b.macros, BTreeSet::from([("m".to_string(), 1)]));
+        assert!(b.imports.is_empty());
     }
 
     #[test]

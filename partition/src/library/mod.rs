@@ -34,6 +34,10 @@ pub struct LibModule {
     pub callbacks: Vec<(String, u16)>,
     /// `@deprecated` functions and macros, with the message.
     pub deprecated: HashMap<(String, u16), String>,
+    /// The exports are a lower bound: an Erlang module of the table, from
+    /// an OTP release older than the one the code may run on (newer ones
+    /// add functions). A function it lacks is unknown, not undefined.
+    pub lower_bound: bool,
 }
 
 impl LibModule {
@@ -61,7 +65,11 @@ impl Library {
     /// `Some(true)` when `module` is known and exports `name/arity`,
     /// `Some(false)` when known and it does not, `None` when unknown.
     pub fn provides(&self, module: &str, name: &str, arity: u16) -> Option<bool> {
-        self.modules.get(module).map(|m| m.exports(name, arity))
+        let m = self.modules.get(module)?;
+        match m.exports(name, arity) {
+            false if m.lower_bound => None,
+            found => Some(found),
+        }
     }
 
     /// Parse the table format (see `write_table`).
@@ -76,7 +84,12 @@ impl Library {
             let (a, b) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
             match tag {
                 "V" => lib.sources.push(a.to_string()),
-                "M" => current = Some(lib.modules.entry(a.to_string()).or_default()),
+                "M" => {
+                    let m = lib.modules.entry(a.to_string()).or_default();
+                    // Erlang modules come from one OTP release's files.
+                    m.lower_bound = a.starts_with(':');
+                    current = Some(m);
+                }
                 _ => {
                     let Some(m) = current.as_deref_mut() else {
                         continue;
@@ -186,6 +199,8 @@ impl Library {
                         let m = self.modules.entry(b.module).or_default();
                         m.functions = b.functions.into_iter().collect();
                         m.macros = b.macros.into_iter().collect();
+                        // What runs here: exact.
+                        m.lower_bound = false;
                         read += 1;
                     }
                     _ => failed += 1,
@@ -211,6 +226,20 @@ pub fn stdlib() -> &'static Library {
     static STD: OnceLock<Library> = OnceLock::new();
     STD.get_or_init(|| {
         let mut lib = table().clone();
+        if let Some(root) = installed_otp() {
+            let (read, failed) = lib.overlay_beams(&otp_ebins(&root));
+            if read > 0 {
+                lib.sources.push(format!(
+                    "installed OTP at {} ({read} BEAM files{})",
+                    root.display(),
+                    if failed > 0 {
+                        format!(", {failed} unreadable")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
         if let Some(root) = installed_elixir() {
             let ebins = elixir_ebins(&root);
             let (read, failed) = lib.overlay_beams(&ebins);
@@ -228,6 +257,83 @@ pub fn stdlib() -> &'static Library {
         }
         lib
     })
+}
+
+/// The OTP applications whose modules the table covers (as Debian packages
+/// them: erlang-base, -crypto, -public-key, -ssl, -inets, -asn1, -mnesia,
+/// -runtime-tools, -os-mon, -xmerl, -syntax-tools, -tools, -ssh, -eldap,
+/// -parsetools, -ftp, -tftp).
+pub const OTP_APPS: &[&str] = &[
+    "erts",
+    "kernel",
+    "stdlib",
+    "compiler",
+    "sasl",
+    "crypto",
+    "public_key",
+    "ssl",
+    "inets",
+    "asn1",
+    "mnesia",
+    "runtime_tools",
+    "os_mon",
+    "xmerl",
+    "syntax_tools",
+    "tools",
+    "ssh",
+    "eldap",
+    "parsetools",
+    "ftp",
+    "tftp",
+];
+
+/// The `lib` folder of an installed Erlang/OTP (holding `stdlib-VSN/`):
+/// `CPG_OTP_LIB` (`none` turns the lookup off), or `erl` on `PATH`.
+fn installed_otp() -> Option<PathBuf> {
+    match std::env::var_os("CPG_OTP_LIB") {
+        Some(v) if v == "none" => return None,
+        Some(v) => return Some(PathBuf::from(v)),
+        None => {}
+    }
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        let bin = dir.join("erl");
+        if !bin.is_file() {
+            continue;
+        }
+        // .../bin/erl, often a link to .../lib/erlang/bin/erl.
+        let real = std::fs::canonicalize(&bin).unwrap_or(bin);
+        for up in real.ancestors().skip(1).take(4) {
+            let lib = up.join("lib");
+            if otp_ebins(&lib)
+                .iter()
+                .any(|e| e.join("lists.beam").is_file())
+            {
+                return Some(lib);
+            }
+        }
+    }
+    None
+}
+
+/// The `ebin` folders of [`OTP_APPS`] under an OTP `lib` folder
+/// (`stdlib-4.2/ebin`, ...).
+pub fn otp_ebins(lib: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(lib) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let app = name.split_once('-').map_or(name.as_str(), |(a, _)| a);
+            OTP_APPS.contains(&app)
+        })
+        .map(|e| e.path().join("ebin"))
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    out
 }
 
 /// The Elixir applications whose modules the table covers.

@@ -1314,8 +1314,12 @@ fn deprecation_message(literal: &str) -> String {
         .or_else(|| {
             let r = t.strip_prefix('~')?.get(1..)?;
             r.get(1..r.len().checked_sub(1)?)
-        })
-        .unwrap_or(t);
+        });
+    // A message computed at compile time (`@deprecated message`) is not
+    // known here.
+    let Some(t) = t else {
+        return "deprecated".to_string();
+    };
     let one_line = t.split_whitespace().collect::<Vec<_>>().join(" ");
     match one_line.char_indices().nth(200) {
         Some((i, _)) => format!("{}...", &one_line[..i]),
