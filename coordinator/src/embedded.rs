@@ -70,8 +70,13 @@ pub struct SourceFile {
     pub name: String,
 }
 
+/// Elixir source, or a HEEx template (its Elixir is analysed as a function
+/// of the module that owns it).
 fn is_elixir(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("ex" | "exs"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("ex" | "exs" | "heex")
+    )
 }
 
 /// Every `.ex`/`.exs` file under `root`, sorted by recorded name.

@@ -65,6 +65,8 @@ impl Snapshot {
     /// The snapshot of an embedded build.
     pub fn of_build(built: &Built) -> Snapshot {
         let summaries = built.store.summaries();
+        // Templates are functions of the modules that own them.
+        let summaries = partition::analysis::attach_templates(&summaries).unwrap_or(summaries);
         let libraries = built.libraries.summaries.clone();
         let graph = built
             .store
@@ -95,9 +97,13 @@ pub fn stats_of(summaries: &[Arc<ModuleSummary>]) -> StoreStats {
         .iter()
         .filter(|m| m.kind == ModuleKind::Script)
         .count() as u64;
+    let templates = summaries
+        .iter()
+        .filter(|m| m.kind == ModuleKind::Template)
+        .count() as u64;
     StoreStats {
         files: files.len() as u64,
-        modules: summaries.len() as u64 - scripts,
+        modules: summaries.len() as u64 - scripts - templates,
         scripts,
         functions: summaries
             .iter()
@@ -490,6 +496,10 @@ impl QueryEngine {
         let (libraries, summaries): (Vec<_>, Vec<_>) = summaries
             .into_iter()
             .partition(|m| partition::library::package_of(&m.file).is_some());
+        // The figures count what is stored (templates as files); then
+        // templates are functions of the modules that own them.
+        let mut stats = stats_of(&summaries);
+        let summaries = partition::analysis::attach_templates(&summaries).unwrap_or(summaries);
         let gathered_ms = started.elapsed().as_millis() as u64;
         // Unchanged modules and diagnostics: every answer still holds.
         let same = old.filter(|o| {
@@ -547,7 +557,6 @@ impl QueryEngine {
             }
         }
         let carried = answers.len();
-        let mut stats = stats_of(&summaries);
         // Files with no module have no summary to count them by.
         stats.files = stats.files.max(facts.files);
         let snapshot = Arc::new(Snapshot {

@@ -150,6 +150,20 @@ fn calls_into_phoenix_ecto_and_exunit_resolve_as_the_compiler_does() {
         "imported",
         7
     ));
+    // A colocated LiveView template (live/support_scripts/edit.html.heex,
+    // line 3: `<.breadcrumb ...>`) is the LiveView's render/1, its
+    // component imported through `use NervesHubWeb, :live_view`.
+    let nerves = app("nerves_hub_web");
+    assert!(has(
+        nerves,
+        ("NervesHubWeb.Live.SupportScripts.Edit", "render"),
+        "NervesHubWeb.Components.Breadcrumb.breadcrumb/1",
+        "imported",
+        3
+    ));
+    assert!(nerves.rows.iter().any(|r| r.file
+        == "lib/nerves_hub_web/live/support_scripts/edit.html.heex"
+        && r.caller_function == "render"));
 }
 
 fn dead(a: &App) -> BTreeSet<String> {
@@ -199,6 +213,10 @@ fn routed_actions_and_framework_callbacks_are_not_dead() {
         "NervesHubWeb.Live.Devices.Index.mount/3",
         "NervesHubWeb.Live.Devices.Index.handle_event/3",
         "NervesHubWeb.API.DeviceController.show/2",
+        // Function components used only in HEEx template files.
+        "NervesHubWeb.Components.Breadcrumb.breadcrumb/1",
+        // A root layout named by `put_root_layout html: {Layouts, :root}`.
+        "NervesHubWeb.Layouts.root/1",
     ] {
         assert!(!dead.contains(f), "{f} reported dead");
     }

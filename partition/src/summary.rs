@@ -247,6 +247,7 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         using: dep_summaries(frag, &frag.using),
         injections: frag.injections.clone(),
         use_args: frag.use_args.clone(),
+        templates: frag.templates.clone(),
         registers: process.registers,
         callbacks: declared_callbacks(frag),
         nodes: frag.nodes.len() as u32,

@@ -1596,3 +1596,89 @@ end
     assert_eq!(exact.provides(":lists", "no_such_function", 1), Some(false));
     assert_eq!(exact.provides(":lists", "map", 2), Some(false));
 }
+
+/// HEEx template files are functions of the modules that own them: an
+/// `embed_templates` pattern's files by name, a colocated LiveView template
+/// as `render/1`; their component tags and expressions are calls, resolved
+/// in the owner's environment.
+#[test]
+fn templates_are_functions_of_their_owners() {
+    let s = summaries(&[
+        (
+            "lib/app_web/page_html.ex",
+            r#"
+defmodule AppWeb.PageHTML do
+  import AppWeb.Components
+  embed_templates "page_html/*"
+  defp local_helper(x), do: x
+end
+"#,
+        ),
+        (
+            "lib/app_web/page_html/home.html.heex",
+            "<div>\n  <.card title={local_helper(@t)} />\n  <%= if @x do %>\n    <AppWeb.Other.badge n={Enum.count(@items)} />\n  <% end %>\n</div>\n",
+        ),
+        (
+            "lib/app_web/components.ex",
+            "defmodule AppWeb.Components do\n  def card(assigns), do: assigns\nend\n",
+        ),
+        (
+            "lib/app_web/other.ex",
+            "defmodule AppWeb.Other do\n  def badge(assigns), do: assigns\n  def unused(assigns), do: assigns\nend\n",
+        ),
+        (
+            "lib/app_web/live/page_live.ex",
+            "defmodule AppWeb.PageLive do\n  def mount(_p, _s, socket), do: {:ok, socket}\n  def helper(x), do: x\nend\n",
+        ),
+        (
+            "lib/app_web/live/page_live.html.heex",
+            "<p>{helper(@n)}</p>\n",
+        ),
+        (
+            "lib/app_web/orphan/index.html.heex",
+            "<p>{nobody(@n)}</p>\n",
+        ),
+    ]);
+    let attached = partition::analysis::attach_templates(&s).expect("templates");
+    let g = CallGraph::build(&attached);
+    let mut calls: Vec<String> = g
+        .calls
+        .iter()
+        .filter(|c| c.file.ends_with(".heex"))
+        .map(|c| {
+            format!(
+                "{} -> {} ({}) @{}",
+                g.mfa(c.caller),
+                g.mfa(c.callee),
+                c.kind,
+                c.line
+            )
+        })
+        .collect();
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec![
+            "AppWeb.PageHTML.home/1 -> AppWeb.Components.card/1 (imported) @2",
+            "AppWeb.PageHTML.home/1 -> AppWeb.Other.badge/1 (macro) @4",
+            "AppWeb.PageHTML.home/1 -> AppWeb.PageHTML.local_helper/1 (local) @2",
+            "AppWeb.PageHTML.home/1 -> Enum.count/1 (remote) @4",
+            "AppWeb.PageLive.render/1 -> AppWeb.PageLive.helper/1 (local) @1",
+        ],
+        "{calls:#?}"
+    );
+    // A template no module owns is left out.
+    assert!(attached.iter().all(|m| !m.file.contains("orphan")));
+    let dead: Vec<String> = partition::analysis::dead_code(&attached, &g, &[])
+        .iter()
+        .map(|d| d.mfa.to_string())
+        .collect();
+    assert!(
+        dead.contains(&"AppWeb.Other.unused/1".to_string()),
+        "{dead:?}"
+    );
+    assert!(
+        !dead.contains(&"AppWeb.Components.card/1".to_string()),
+        "{dead:?}"
+    );
+}

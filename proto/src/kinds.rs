@@ -187,6 +187,9 @@ named_enum! {
         Impl => "impl",
         /// Top-level code of a script (`.exs`) outside any module.
         Script => "script",
+        /// The Elixir of a HEEx template file, until the link step gives it
+        /// to the module that owns the template.
+        Template => "template",
     }
 }
 

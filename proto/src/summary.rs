@@ -154,6 +154,8 @@ pub struct ModuleSummary {
     pub injections: Vec<crate::fragment::Injection>,
     /// `use M, :which`: `(M, which)`.
     pub use_args: Vec<(String, String)>,
+    /// See [`crate::ModuleFragment::templates`].
+    pub templates: Vec<String>,
     /// Atom names this module's processes register under
     /// (`GenServer.start_link(__MODULE__, arg, name: :name)`,
     /// `Process.register(pid, :name)`), for `send(:name, msg)` edges.

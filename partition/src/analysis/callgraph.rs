@@ -9,7 +9,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use proto::{CallKind, CallSummary, DepKind, FunKind, InjectionKind, Mfa, ModuleSummary, Reached};
+use proto::{
+    CallKind, CallSummary, DepKind, FunKind, InjectionKind, Mfa, ModuleKind, ModuleSummary, Reached,
+};
 
 use crate::frontend::USE_EFFECTS;
 use crate::library::Library;
@@ -321,6 +323,7 @@ impl CallGraph {
         let (inc, inc_start) = rows(&calls, n, |c| c.callee);
         let callbacks = summaries
             .iter()
+            .filter(|m| m.kind != ModuleKind::Template)
             .map(|m| (m.name.clone(), linker.behaviour_callbacks(m)))
             .filter(|(_, c)| !c.is_empty())
             .collect();
@@ -533,9 +536,11 @@ impl<'a> Linker<'a> {
         let mut modules = FastMap::default();
         for m in summaries.iter().chain(libraries) {
             // A module's source says more (what its `use` injects, its
-            // callbacks) than its export table: source first.
+            // callbacks) than its export table or a template of it: its
+            // source first.
+            let source = |f: &str| f.ends_with(".ex") || f.ends_with(".exs");
             let e = modules.entry(m.name.as_str()).or_insert(&**m);
-            if e.file.ends_with(".beam") && !m.file.ends_with(".beam") {
+            if !source(&e.file) && source(&m.file) {
                 *e = &**m;
             }
         }
@@ -917,7 +922,14 @@ impl<'a> Linker<'a> {
             .macro_made
             .get(module)
             .is_some_and(|d| d.iter().any(|&(n, a, _)| n == name && a == arity));
+        // A function the module has that its source does not define (a
+        // template's, an export table's) is local too.
+        let own = self
+            .exports
+            .get(module)
+            .is_some_and(|e| e.contains(&(name, arity)));
         if made
+            || own
             || via_use.defs.contains(&(name, arity))
             || via_use.private_defs.contains(&(name, arity))
         {

@@ -14,6 +14,7 @@ mod module_graph;
 mod paths;
 mod smells;
 mod taint;
+mod templates;
 
 pub use callgraph::{CallEdge, CallGraph, FnInfo, GraphChanges};
 pub use centrality::{betweenness_and_closeness, centrality, pagerank, NameGraph, DAMPING};
@@ -28,3 +29,4 @@ pub use paths::{paths, shortest_path};
 pub use proto::{FunctionRank, ModuleCycle, ModuleEdge, Reached};
 pub use smells::{default_smell_thresholds_toml, parse_smell_thresholds, smells};
 pub use taint::{default_taint_rules, parse_taint_rules, taint, DEFAULT_TAINT_RULES};
+pub use templates::attach_templates;

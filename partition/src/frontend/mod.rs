@@ -7,6 +7,7 @@
 mod builder;
 mod env;
 mod kernel;
+pub mod template;
 
 use std::cell::RefCell;
 
@@ -67,6 +68,9 @@ fn refused(file: &str, content_hash: u64, diagnostics: Vec<Diagnostic>) -> FileC
 /// the user should see it). Files over [`MAX_FILE_BYTES`] or whose CPG would
 /// pass [`MAX_FILE_NODES`] are recorded with a diagnostic and no modules.
 pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
+    if template::is_template(file) {
+        return build_template(file, bytes);
+    }
     let content_hash = content_hash(bytes);
     let mut diagnostics = Vec::new();
     if bytes.len() > MAX_FILE_BYTES {
@@ -154,6 +158,31 @@ pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
         fragments,
         diagnostics,
     }
+}
+
+/// A HEEx template: the CPG of its Elixir ([`template::template_source`]),
+/// one pseudo-module named after the file. What the synthetic source does
+/// not parse is not reported (it is not the user's text); a file refused
+/// for its size or bytes is.
+fn build_template(file: &str, bytes: &[u8]) -> FileCpg {
+    let text = String::from_utf8_lossy(bytes);
+    let source = template::template_source(&text);
+    let mut cpg = build_file(&format!("{file}.ex"), source.as_bytes());
+    cpg.file = file.to_string();
+    cpg.content_hash = content_hash(bytes);
+    let refused = cpg.fragments.is_empty() && !cpg.diagnostics.is_empty();
+    cpg.diagnostics.retain(|_| refused);
+    for d in &mut cpg.diagnostics {
+        d.file = file.to_string();
+    }
+    cpg.fragments
+        .retain(|f| f.name == template::TEMPLATE_MODULE && f.kind == proto::ModuleKind::Module);
+    for f in &mut cpg.fragments {
+        f.name = file.to_string();
+        f.file = file.to_string();
+        f.kind = proto::ModuleKind::Template;
+    }
+    cpg
 }
 
 /// Error and missing nodes, in document order. Iterative: syntax trees of

@@ -237,10 +237,10 @@ impl Store {
         let live = t.slots.iter().filter(|s| s.live);
         let (mut modules, mut scripts, mut functions, mut deps) = (0u64, 0u64, 0u64, 0u64);
         for s in live {
-            if s.kind == proto::ModuleKind::Script {
-                scripts += 1;
-            } else {
-                modules += 1;
+            match s.kind {
+                proto::ModuleKind::Script => scripts += 1,
+                proto::ModuleKind::Template => {}
+                _ => modules += 1,
             }
             functions += s
                 .summary

@@ -211,6 +211,11 @@ impl<'s> FileBuilder<'s> {
                 self.struct_dep(child, n);
                 continue;
             }
+            // `layout: {Layouts, :app}`, `put_root_layout(html: {Layouts,
+            // :root})`: Phoenix renders that template function.
+            if child.kind() == "pair" {
+                self.layout_option(child, n);
+            }
             if let Some(v) = self.expr(child, n) {
                 // A keyword's value is labelled with its key, for sinks that
                 // care about one option (`redirect(conn, external: url)`).

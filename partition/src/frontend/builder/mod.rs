@@ -243,6 +243,7 @@ struct ModCtx {
     current_fn: Option<(String, u16)>,
     injections: Vec<Injection>,
     use_args: Vec<(String, String)>,
+    templates: Vec<String>,
     names: Names,
     /// Phoenix router `scope` aliases around the call being walked.
     scopes: Vec<Option<String>>,
@@ -295,6 +296,7 @@ impl ModCtx {
             current_fn: None,
             injections: Vec::new(),
             use_args: Vec::new(),
+            templates: Vec::new(),
             names: Names::default(),
             scopes: Vec::new(),
             pipeline: None,
@@ -383,6 +385,7 @@ impl ModCtx {
             using: self.using,
             injections: self.injections,
             use_args: self.use_args,
+            templates: self.templates,
         }
     }
 }

@@ -117,6 +117,34 @@ impl<'s> FileBuilder<'s> {
                 }
                 Some(n)
             }
+            // `embed_templates "page_html/*"` (relative to this file's
+            // folder, or to `root:`): one function per template file.
+            "embed_templates" => {
+                let pattern = parts
+                    .args
+                    .first()
+                    .filter(|a| a.kind() == "string" && self.literal(**a))
+                    .map(|a| self.text(*a).trim_matches('"').to_string());
+                let root = parts
+                    .opts
+                    .iter()
+                    .find(|(k, _)| k == "root")
+                    .map(|(_, v)| *v)
+                    .filter(|v| v.kind() == "string" && self.literal(*v))
+                    .map(|v| self.text(v).trim_matches('"').to_string());
+                let n = self.generic_call(ts, parent, None);
+                if let Some(pattern) = pattern {
+                    let dir = self.file.rsplit_once('/').map_or("", |(d, _)| d);
+                    let base = match root {
+                        Some(r) => format!("{dir}/{r}"),
+                        None => dir.to_string(),
+                    };
+                    self.m
+                        .templates
+                        .push(normalize_path(&format!("{base}/{pattern}")));
+                }
+                Some(n)
+            }
             "pipe_through" => {
                 let n = self.generic_call(ts, parent, None);
                 let pipes: Vec<String> = match parts.args.first() {
@@ -209,6 +237,31 @@ impl<'s> FileBuilder<'s> {
                 None
             }
             _ => None,
+        }
+    }
+
+    /// A keyword `layout:`, `root_layout:` or `html:` whose value is
+    /// `{Module, :name}`: Phoenix calls `Module.name/1` to render it.
+    pub(super) fn layout_option(&mut self, pair: Ts, parent: u32) {
+        let Some(key) = pair.child_by_field_name("key") else {
+            return;
+        };
+        let key = self.text(key).trim_end().trim_end_matches(':');
+        if !matches!(key, "layout" | "root_layout" | "html") || self.m.quote_depth > 0 {
+            return;
+        }
+        let Some(value) = pair
+            .child_by_field_name("value")
+            .filter(|v| v.kind() == "tuple")
+        else {
+            return;
+        };
+        let [module, name] = kids(value)[..] else {
+            return;
+        };
+        if let (Some(module), "atom") = (self.module_of(module), name.kind()) {
+            let fun = self.text(name)[1..].to_string();
+            self.macro_call(value, parent, &module, &fun, 1);
         }
     }
 
@@ -400,4 +453,19 @@ impl<'s> FileBuilder<'s> {
             }
         }
     }
+}
+
+/// `a/./b/../c` as `a/c`, without a leading `/` or `./`.
+fn normalize_path(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            p => out.push(p),
+        }
+    }
+    out.join("/")
 }
