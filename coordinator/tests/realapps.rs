@@ -69,6 +69,14 @@ fn nearly_every_call_site_resolves_and_none_into_a_module_without_the_function()
             "{name}: only {} library modules from deps/",
             a.built.libraries.summaries.len()
         );
+        // Every `.heex` template's code parses (its calls are all known).
+        let templates: Vec<&proto::Diagnostic> = a
+            .built
+            .diagnostics
+            .iter()
+            .filter(|d| d.file.ends_with(".heex"))
+            .collect();
+        assert!(templates.is_empty(), "{name}: {templates:?}");
         let share = share_unresolved(a);
         let undefined: Vec<String> = a
             .rows

@@ -1082,6 +1082,10 @@ defmodule Checks do
     v = Src.read()
     unless v in @allowed, do: Sink.run(v)
   end
+  def alternation do
+    v = Src.read()
+    if v =~ ~r/^[a-z]+|x$/, do: Sink.run(v)
+  end
 end
 "#;
     let lines = |t: &proto::Taint| -> Vec<u32> {
@@ -1094,7 +1098,7 @@ end
     // Found: the else branch (27), an unanchored regex (31), a catch-all
     // pattern (36), a list of variables (41), a rebound variable (47), the
     // body of `unless` (52).
-    assert_eq!(lines(&t), vec![27, 31, 36, 41, 47, 52], "{t:#?}");
+    assert_eq!(lines(&t), vec![27, 31, 36, 41, 47, 52, 56], "{t:#?}");
     // Without the checks in the rules, every flow is a finding.
     let plain = CHECK_RULES.replace(
         "checks = [\"membership\", \"regex\", \"literal_case\"]",
@@ -1103,7 +1107,7 @@ end
     let t = taint_of(&[("c.ex", code)], &plain);
     assert_eq!(
         lines(&t),
-        vec![6, 8, 17, 23, 27, 31, 36, 41, 47, 52],
+        vec![6, 8, 17, 23, 27, 31, 36, 41, 47, 52, 56],
         "{t:#?}"
     );
     let err = partition::analysis::parse_taint_rules(
@@ -1137,6 +1141,7 @@ end
                 "user_controller.ex",
                 r#"
 defmodule App.UserController do
+  use Phoenix.Controller
   import Phoenix.Controller
   def show(conn, %{"id" => id}) do
     App.Repo.query("SELECT * FROM users WHERE id = #{id}")
@@ -1167,6 +1172,9 @@ end
                 r#"
 defmodule App.PageLive do
   use Phoenix.LiveView
+  # Not an action: the router reaches it through the `live` route, but
+  # its second parameter is the socket.
+  def handle_info(_msg, socket), do: {:noreply, String.to_atom(socket.id)}
   def handle_event("save", %{"html" => html}, socket) do
     {:noreply, assign(socket, :html, Phoenix.HTML.raw(html))}
   end
@@ -1190,9 +1198,9 @@ end
     assert_eq!(
         got,
         vec![
-            "Phoenix.HTML.raw/1 page_live.ex:5",
-            "App.Repo.query/1 user_controller.ex:5",
-            "Phoenix.Controller.redirect/2 user_controller.ex:14",
+            "Phoenix.HTML.raw/1 page_live.ex:8",
+            "App.Repo.query/1 user_controller.ex:6",
+            "Phoenix.Controller.redirect/2 user_controller.ex:15",
         ],
         "{t:#?}"
     );
@@ -1519,7 +1527,11 @@ defmodule Old do
   def f(a, b \\ 1), do: {a, b}
 
   @doc "not deprecated"
-  def g, do: f(1) && f(1, 2) && Atom.to_char_list(:x) && Atom.to_charlist(:x)
+  def g, do: f(1) && f(1, 2) && Atom.to_char_list(:x) && Atom.to_charlist(:x) && h()
+
+  @deprecated "defstruct takes it"
+  defstruct [:a]
+  def h, do: :ok
 end
 "#,
     )]);
@@ -1549,6 +1561,7 @@ end
         "{marked:?}"
     );
     assert!(function(&s, "Old", "g", 0).deprecated.is_none());
+    assert!(function(&s, "Old", "h", 0).deprecated.is_none());
 }
 
 /// Erlang behaviours and modules from the OTP part of the table: the
@@ -1575,7 +1588,12 @@ end
         .map(|d| d.mfa.to_string())
         .collect();
     assert_eq!(dead, vec!["Machine.unused/0"]);
-    assert!(g.calls.iter().all(|c| !c.undefined));
+    // (An installed OTP, whose export tables are exact, may say otherwise.)
+    let installed = partition::library::stdlib()
+        .sources
+        .iter()
+        .any(|s| s.starts_with("installed OTP"));
+    assert!(installed || g.calls.iter().all(|c| !c.undefined));
     let lib = partition::library::table();
     assert_eq!(lib.provides(":lists", "reverse", 1), Some(true));
     assert_eq!(lib.provides(":lists", "no_such_function", 1), None);
@@ -1609,6 +1627,7 @@ fn templates_are_functions_of_their_owners() {
             r#"
 defmodule AppWeb.PageHTML do
   import AppWeb.Components
+  alias AppWeb.Other
   embed_templates "page_html/*"
   defp local_helper(x), do: x
 end
@@ -1616,7 +1635,7 @@ end
         ),
         (
             "lib/app_web/page_html/home.html.heex",
-            "<div>\n  <.card title={local_helper(@t)} />\n  <%= if @x do %>\n    <AppWeb.Other.badge n={Enum.count(@items)} />\n  <% end %>\n</div>\n",
+            "<div>\n  <.card title={local_helper(@t)} />\n  <%= if @x do %>\n    <Other.badge n={Enum.count(@items)} />\n  <% end %>\n</div>\n",
         ),
         (
             "lib/app_web/components.ex",

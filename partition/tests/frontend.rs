@@ -910,7 +910,10 @@ fn absolute_names_and_records_named_by_a_module_level_each() {
 defmodule R do
   require Record
   alias My.File
+  @more [dot: :Dot]
   @records [point: :Point, line: :Line] ++ @more
+  @unknown [a: 1] ++ compute()
+  Enum.each(@unknown, fn {name, _} -> Record.defrecord(name, :X, []) end)
   Enum.each(@records, fn
     {name, :Point} -> Record.defrecord(name, :Point, x: 0)
     {name, record} -> Record.defrecord(name, record, [])
@@ -928,13 +931,19 @@ end
               defmacro line/0 clauses=0 nesting=0
               defmacro line/1 clauses=0 nesting=0
               defmacro line/2 clauses=0 nesting=0
+              defmacro dot/0 clauses=0 nesting=0
+              defmacro dot/1 clauses=0 nesting=0
+              defmacro dot/2 clauses=0 nesting=0
               def f/1 clauses=1 nesting=0
-                call f/1 -> File.read!/1 (remote) @10
-                call f/1 -> My.File.read!/1 (remote) @10
+                call f/1 -> File.read!/1 (remote) @13
+                call f/1 -> My.File.read!/1 (remote) @13
               module_body __module__/0 clauses=0 nesting=0
-                call __module__/0 -> Record.defrecord/3 (remote) @7
+                call __module__/0 -> ?.compute/0 (unresolved) @7
                 call __module__/0 -> Record.defrecord/3 (remote) @8
-                call __module__/0 -> Enum.each/2 (remote) @6
+                call __module__/0 -> Enum.each/2 (remote) @8
+                call __module__/0 -> Record.defrecord/3 (remote) @10
+                call __module__/0 -> Record.defrecord/3 (remote) @11
+                call __module__/0 -> Enum.each/2 (remote) @9
         "#]],
     );
 }

@@ -134,10 +134,12 @@ pub struct ModuleFragment {
     pub injections: Vec<Injection>,
     /// `use M, :which`: `(M, which)` for the idiom above.
     pub use_args: Vec<(String, String)>,
-    /// `embed_templates "dir/*"`: the template files it takes, as a path
-    /// pattern from the project root (`lib/app_web/page_html/*`; `*` stands
-    /// for a file's name up to its first `.`).
-    pub templates: Vec<String>,
+    /// `embed_templates "dir/*", suffix: "_x"`: the template files it
+    /// takes, as a path pattern from the project root
+    /// (`lib/app_web/page_html/*`, matched as Phoenix does with `.*` after
+    /// it; `*` does not cross a `/`), and the suffix of the functions'
+    /// names.
+    pub templates: Vec<(String, String)>,
 }
 
 /// One thing a function's `quote` injects into the module that expands it.

@@ -155,7 +155,7 @@ pub struct ModuleSummary {
     /// `use M, :which`: `(M, which)`.
     pub use_args: Vec<(String, String)>,
     /// See [`crate::ModuleFragment::templates`].
-    pub templates: Vec<String>,
+    pub templates: Vec<(String, String)>,
     /// Atom names this module's processes register under
     /// (`GenServer.start_link(__MODULE__, arg, name: :name)`,
     /// `Process.register(pid, :name)`), for `send(:name, msg)` edges.

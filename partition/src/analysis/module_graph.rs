@@ -33,8 +33,10 @@ pub fn module_graph(summaries: &[Arc<ModuleSummary>], graph: &CallGraph) -> Modu
             cycle_of.insert(m.clone(), n as u32);
         }
     }
+    // A module by its source (a template of it is a part, not the module).
     let defined: HashMap<&str, &ModuleSummary> = summaries
         .iter()
+        .filter(|m| m.kind != proto::ModuleKind::Template)
         .map(|m| (m.name.as_str(), m.as_ref()))
         .collect();
     let modules = rows

@@ -40,7 +40,7 @@ pub fn smells(
     };
     let modules: BTreeMap<&str, &ModuleSummary> = summaries
         .iter()
-        .filter(|m| m.kind != ModuleKind::Script)
+        .filter(|m| m.kind != ModuleKind::Script && m.kind != ModuleKind::Template)
         .map(|m| (m.name.as_str(), &**m))
         .collect();
     // Module → the ingested modules it depends on.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use proto::{CallKind, DepKind, FunKind, ModuleKind, ModuleSummary};
 
-use crate::frontend::template::TEMPLATE_FUNCTION;
+use crate::frontend::template::{TEMPLATE_FUNCTION, TEMPLATE_MODULE};
 
 /// `*` matches a run of characters without `/`.
 fn glob(pattern: &str, text: &str) -> bool {
@@ -70,10 +70,14 @@ pub fn attach_templates(summaries: &[Arc<ModuleSummary>]) -> Option<Vec<Arc<Modu
             continue;
         }
         let (path, name) = stem(&m.file);
-        let embedded = owners
-            .iter()
-            .find(|o| o.templates.iter().any(|p| glob(p, path)))
-            .map(|o| (*o, name));
+        // Phoenix takes the files matching `pattern.*`; the function is the
+        // file's name up to its first `.`, and the suffix.
+        let embedded = owners.iter().find_map(|o| {
+            o.templates
+                .iter()
+                .find(|(p, _)| glob(&format!("{p}.*"), &m.file))
+                .map(|(_, suffix)| (*o, format!("{name}{suffix}")))
+        });
         let colocated = || {
             by_file
                 .get(path)
@@ -86,12 +90,12 @@ pub fn attach_templates(summaries: &[Arc<ModuleSummary>]) -> Option<Vec<Arc<Modu
                         })
                         .or(ms.first())
                 })
-                .map(|o| (*o, "render"))
+                .map(|o| (*o, "render".to_string()))
         };
         let Some((owner, fname)) = embedded.or_else(colocated) else {
             continue;
         };
-        out.push(Arc::new(as_function_of(m, owner, fname)));
+        out.push(Arc::new(as_function_of(m, owner, &fname)));
     }
     Some(out)
 }
@@ -104,12 +108,33 @@ fn as_function_of(t: &ModuleSummary, owner: &ModuleSummary, name: &str) -> Modul
         .filter(|d| d.kind == DepKind::Import)
         .map(|d| d.target.clone())
         .collect();
+    // The owner's `alias A.B` (as `B`) apply to the template's names.
+    let aliases: HashMap<&str, &str> = owner
+        .deps
+        .iter()
+        .filter(|d| d.kind == DepKind::Alias)
+        .filter_map(|d| Some((d.target.rsplit('.').next()?, d.target.as_str())))
+        .collect();
     let mut functions = Vec::new();
     for f in t.functions.iter().filter(|f| f.name == TEMPLATE_FUNCTION) {
         let mut f = f.clone();
         f.name = name.to_string();
         f.kind = FunKind::Def;
         for c in &mut f.calls {
+            if c.module.as_deref() == Some(TEMPLATE_MODULE) {
+                c.module = Some(owner.name.clone());
+            }
+            if let Some(m) = &c.module {
+                let (first, rest) = m
+                    .split_once('.')
+                    .map_or((m.as_str(), None), |(a, b)| (a, Some(b)));
+                if let Some(full) = aliases.get(first) {
+                    c.module = Some(match rest {
+                        Some(rest) => format!("{full}.{rest}"),
+                        None => full.to_string(),
+                    });
+                }
+            }
             if c.module.is_some() || c.kind != CallKind::Unresolved {
                 continue;
             }
@@ -156,6 +181,18 @@ mod tests {
         assert!(glob("lib/a/page_html/*", "lib/a/page_html/home"));
         assert!(!glob("lib/a/page_html/*", "lib/a/page_html/x/home"));
         assert!(glob("lib/*/b", "lib/a/b"));
+        assert!(glob(
+            "lib/a/page_html/*.*",
+            "lib/a/page_html/home.html.heex"
+        ));
+        assert!(glob(
+            "lib/a/emails/*.html.*",
+            "lib/a/emails/welcome.html.heex"
+        ));
+        assert!(!glob(
+            "lib/a/emails/*.html.*",
+            "lib/a/emails/welcome.text.heex"
+        ));
         assert_eq!(stem("lib/a/home.html.heex"), ("lib/a/home", "home"));
         assert_eq!(stem("home.html.heex"), ("home", "home"));
     }

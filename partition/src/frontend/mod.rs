@@ -161,20 +161,50 @@ pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
 }
 
 /// A HEEx template: the CPG of its Elixir ([`template::template_source`]),
-/// one pseudo-module named after the file. What the synthetic source does
-/// not parse is not reported (it is not the user's text); a file refused
-/// for its size or bytes is.
+/// one pseudo-module named after the file. The generated source keeps the
+/// template's lines, so what does not parse in it is reported at the
+/// template's line: a call in a part that did not parse is not known.
 fn build_template(file: &str, bytes: &[u8]) -> FileCpg {
-    let text = String::from_utf8_lossy(bytes);
+    let diagnostic = |line: u32, message: String| Diagnostic {
+        file: file.to_string(),
+        line,
+        column: 0,
+        message,
+    };
+    let hash = content_hash(bytes);
+    if bytes.len() > MAX_FILE_BYTES {
+        let message = format!(
+            "template of {:.1} MiB, over the {} MiB limit for one file; not analyzed",
+            bytes.len() as f64 / f64::from(1 << 20),
+            MAX_FILE_BYTES >> 20
+        );
+        return refused(file, hash, vec![diagnostic(1, message)]);
+    }
+    let mut diagnostics = Vec::new();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u32
+                + 1;
+            let message = "invalid UTF-8; bad bytes were replaced with U+FFFD".to_string();
+            diagnostics.push(diagnostic(line, message));
+            String::from_utf8_lossy(bytes)
+        }
+    };
     let source = template::template_source(&text);
     let mut cpg = build_file(&format!("{file}.ex"), source.as_bytes());
     cpg.file = file.to_string();
-    cpg.content_hash = content_hash(bytes);
-    let refused = cpg.fragments.is_empty() && !cpg.diagnostics.is_empty();
-    cpg.diagnostics.retain(|_| refused);
+    cpg.content_hash = hash;
     for d in &mut cpg.diagnostics {
         d.file = file.to_string();
+        d.column = 0;
+        d.message = format!("in the template's Elixir code: {}", d.message);
     }
+    diagnostics.append(&mut cpg.diagnostics);
+    cpg.diagnostics = diagnostics;
     cpg.fragments
         .retain(|f| f.name == template::TEMPLATE_MODULE && f.kind == proto::ModuleKind::Module);
     for f in &mut cpg.fragments {

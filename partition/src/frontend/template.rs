@@ -44,6 +44,13 @@ fn closing_brace(b: &[u8], open: usize) -> Option<usize> {
                     i += if b[i] == b'\\' { 2 } else { 1 };
                 }
             }
+            // A character literal (`?{`, `?}`, `?\\`) is not a brace; a `?`
+            // ending a name (`@open?`) is not a literal.
+            b'?' if i + 1 < b.len()
+                && !(i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_')) =>
+            {
+                i += if b[i + 1] == b'\\' { 2 } else { 1 }
+            }
             _ => {}
         }
         i += 1;
@@ -51,22 +58,80 @@ fn closing_brace(b: &[u8], open: usize) -> Option<usize> {
     None
 }
 
-/// Blank `text` (spaces, newlines kept) into `out`.
-fn blank(out: &mut String, text: &str) {
-    out.extend(text.chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+/// Whether position `at` is inside a tag (`<name ... at ... >`): the last
+/// `<` before it is later than the last `>`.
+fn in_tag(text: &str, at: usize) -> bool {
+    let before = &text[..at];
+    match (before.rfind('<'), before.rfind('>')) {
+        (Some(open), Some(close)) => open > close,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// The generated source: code pieces joined with `;` where two share a
+/// line (never a leading or doubled `;`, which the grammar refuses), the
+/// template's newlines kept.
+struct Emitter {
+    out: String,
+    /// The current line has code that a next piece must be separated from.
+    open_line: bool,
+}
+
+impl Emitter {
+    fn code(&mut self, code: &str) {
+        let code = code.trim();
+        if code.is_empty() {
+            return;
+        }
+        // What a next piece continues without a separator: a block or a
+        // clause just opened, an argument list going on.
+        let last_word = code
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        let opens = code.ends_with(',')
+            || matches!(last_word, "do" | "else" | "after" | "rescue" | "catch");
+        if self.open_line && !code.starts_with("end") && !code.starts_with("else") {
+            self.out.push_str("; ");
+        } else {
+            self.out.push(' ');
+        }
+        self.out.push_str(code);
+        // A clause whose body is only markup still needs a body.
+        if code.ends_with("->") {
+            self.out.push_str(" nil");
+            self.open_line = true;
+            return;
+        }
+        self.open_line = !opens;
+    }
+
+    fn text(&mut self, text: &str) {
+        for c in text.chars() {
+            if c == '\n' {
+                self.out.push('\n');
+                self.open_line = false;
+            } else {
+                self.out.push(' ');
+            }
+        }
+    }
 }
 
 /// The Elixir source standing for a template, line for line.
 pub fn template_source(text: &str) -> String {
     let b = text.as_bytes();
-    let mut out = String::with_capacity(text.len() + 96);
-    out.push_str(&format!(
-        "defmodule {TEMPLATE_MODULE} do def {TEMPLATE_FUNCTION}(assigns) do "
+    let mut em = Emitter {
+        out: String::with_capacity(text.len() + 96),
+        open_line: false,
+    };
+    em.out.push_str(&format!(
+        "defmodule {TEMPLATE_MODULE} do def {TEMPLATE_FUNCTION}(assigns) do"
     ));
     let mut i = 0;
-    let rest = |i: usize| &text[i..];
     while i < b.len() {
-        let r = rest(i);
+        let r = &text[i..];
         let skip_to = |end: &str, from: usize| -> usize {
             text[from..]
                 .find(end)
@@ -74,29 +139,27 @@ pub fn template_source(text: &str) -> String {
         };
         if r.starts_with("<%!--") {
             let e = skip_to("--%>", i);
-            blank(&mut out, &text[i..e]);
+            em.text(&text[i..e]);
             i = e;
         } else if r.starts_with("<!--") {
             let e = skip_to("-->", i);
-            blank(&mut out, &text[i..e]);
+            em.text(&text[i..e]);
             i = e;
         } else if r.starts_with("<%") {
-            let e = skip_to("%>", i);
-            let inner = &text[i + 2..e.saturating_sub(2).max(i + 2)];
+            // The code up to `%>`, or to the end of an unclosed tag.
+            let (inner, e) = match text[i + 2..].find("%>") {
+                Some(end) => (&text[i + 2..i + 2 + end], i + 2 + end + 2),
+                None => (&text[i + 2..], text.len()),
+            };
             match inner.as_bytes().first() {
                 // `<%%` is a literal `<%`; `<%#` a comment.
-                Some(b'%' | b'#') => blank(&mut out, &text[i..e]),
-                Some(b'=') => {
-                    out.push_str(" ;  ");
-                    out.push_str(&inner[1..]);
-                    out.push_str(" ;");
-                }
-                _ => {
-                    out.push_str(" ; ");
-                    out.push_str(inner);
-                    out.push_str(" ;");
-                }
+                Some(b'%' | b'#') => em.text(&text[i..e]),
+                Some(b'=') => em.code(&inner[1..]),
+                _ => em.code(inner),
             }
+            // Keep the tag's own newlines (the code's are in it).
+            let newlines = text[i..e].matches('\n').count() - inner.matches('\n').count();
+            em.text(&"\n".repeat(newlines));
             i = e;
         } else if r.starts_with("<script") || r.starts_with("<style") {
             let close = if r.starts_with("<script") {
@@ -105,11 +168,11 @@ pub fn template_source(text: &str) -> String {
                 "</style>"
             };
             let e = skip_to(close, i);
-            blank(&mut out, &text[i..e]);
+            em.text(&text[i..e]);
             i = e;
         } else if r.starts_with("</") {
             let e = text[i..].find('>').map_or(text.len(), |e| i + e + 1);
-            blank(&mut out, &text[i..e]);
+            em.text(&text[i..e]);
             i = e;
         } else if b[i] == b'<'
             && b.get(i + 1)
@@ -129,51 +192,85 @@ pub fn template_source(text: &str) -> String {
                     .map(|m| j + m + "module={".len())
                     .and_then(|m| text[m..end].find('}').map(|e| text[m..m + e].trim()))
                     .filter(|m| {
-                        m.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+                        !m.is_empty()
+                            && m.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
                     });
-                match module {
-                    Some(m) => out.push_str(&format!(";~H\"<.live_component module={{{m}}}>\";")),
-                    None => blank(&mut out, tag),
+                if let Some(m) = module {
+                    em.code(&format!("~H\"<.live_component module={{{m}}}>\""));
                 }
-            } else {
-                out.push_str(&format!(";~H\"<{tag}>\";"));
+            } else if tag.len() > 1 {
+                em.code(&format!("~H\"<{tag}>\""));
             }
             i = j;
+        } else if b[i] == b'"' && in_tag(text, i) {
+            // A quoted attribute value is text (`x-data="{ open: false }"`).
+            let e = text[i + 1..]
+                .find('"')
+                .map_or(text.len(), |e| i + 1 + e + 1);
+            em.text(&text[i..e]);
+            i = e;
         } else if b[i] == b'{' {
             let Some(e) = closing_brace(b, i) else {
-                blank(&mut out, &text[i..]);
+                em.text(&text[i..]);
                 break;
             };
             let inner = &text[i + 1..e - 1];
             let before = text[..i].trim_end_matches('=');
             if before.ends_with(":let") {
-                out.push(';');
-                out.push_str(inner);
-                out.push_str(" = assigns;");
+                em.code(&format!("{inner} = assigns"));
             } else if before.ends_with(":for") {
-                out.push_str(";for ");
-                out.push_str(inner);
-                out.push_str(", do: nil;");
+                em.code(&format!("for {inner}, do: nil"));
             } else {
-                out.push_str(";(");
-                out.push_str(inner);
-                out.push_str(");");
+                em.code(&format!("({inner})"));
             }
             i = e;
         } else {
             let c = r.chars().next().unwrap_or(' ');
-            out.push(if c == '\n' { '\n' } else { ' ' });
+            em.text(&text[i..i + c.len_utf8()]);
             i += c.len_utf8();
         }
     }
-    out.push_str("\nend end\n");
-    out
+    em.out.push_str("\nend end\n");
+    em.out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn odd_templates_do_not_break_the_scan() {
+        for t in [
+            "‹%€",
+            "<p>x</p><%= foo(@a) €",
+            "<%>",
+            "{",
+            "{a",
+            "<.x",
+            "<",
+            "\"",
+            "?",
+        ] {
+            let src = template_source(t);
+            assert!(src.starts_with("defmodule"), "{t}: {src}");
+        }
+        let src = template_source(
+            "<div x-data=\"{ open: false }\" a={@open?}>{String.split(@x, ?{)}{f(@a)}</div>",
+        );
+        assert!(src.contains("(@open?)"), "{src}");
+        assert!(!src.contains("open: false"), "{src}");
+        assert!(src.contains("(f(@a))"), "{src}");
+    }
+
+    #[test]
+    fn clauses_with_only_markup_have_a_body() {
+        let src = template_source(
+            "<%= cond do %>\n<% @a -> %>\n<p>x</p>\n<% true -> %>{f(@b)}\n<% end %>\n",
+        );
+        let tree = crate::frontend::parse_tree(&src).unwrap();
+        assert!(!tree.root_node().has_error(), "{src}");
+    }
 
     #[test]
     fn expressions_stay_on_their_lines() {

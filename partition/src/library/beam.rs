@@ -176,8 +176,17 @@ pub fn fixture(module: &str, exports: &[(&str, u32)]) -> Vec<u8> {
     out
 }
 
+/// Words that cannot name a function in a `def` head as they are.
+const RESERVED: &[&str] = &[
+    "true", "false", "nil", "when", "and", "or", "not", "in", "notin", "fn", "do", "end", "catch",
+    "rescue", "after", "else",
+];
+
 /// Whether `name` can be written as a function name in a `def` head.
 fn plain_name(name: &str) -> bool {
+    if RESERVED.contains(&name) {
+        return false;
+    }
     let body = name.strip_suffix(['?', '!']).unwrap_or(name);
     let mut chars = body.chars();
     chars
@@ -186,12 +195,12 @@ fn plain_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The module's interface as Elixir source: one bodiless clause per
-/// exported function and macro, so that a BEAM file's export table can go
-/// wherever source goes (parsed into a library summary, on a node or in
-/// process). Names that cannot be written in a `def` head (operators,
-/// quoted atoms) and the compiler's own (`__info__/1`, `module_info/0,1`)
-/// are left out.
+/// The module's interface as Elixir source: one clause per exported
+/// function and macro, so that a BEAM file's export table can go wherever
+/// source goes (parsed into a library summary, on a node or in process).
+/// Names that are not plain identifiers (`in`, operators, quoted atoms) are
+/// written `def unquote(:"name")(...)`; the compiler's own (`__info__/1`,
+/// `module_info/0,1`) are left out.
 pub fn interface_source(beam: &Beam, origin: &str) -> String {
     use std::fmt::Write;
     let module = match beam.module.strip_prefix(':') {
@@ -212,8 +221,21 @@ pub fn interface_source(beam: &Beam, origin: &str) -> String {
                 (name.as_str(), arity),
                 ("__info__", 1) | ("module_info", 0 | 1)
             );
-            if plain_name(name) && !compiler {
+            if compiler {
+                continue;
+            }
+            if plain_name(name) {
                 let _ = writeln!(out, "  {kind} {name}({}), do: nil", params(*arity));
+            } else {
+                let quoted = name
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('#', "\\#");
+                let _ = writeln!(
+                    out,
+                    "  {kind} unquote(:\"{quoted}\")({}), do: nil",
+                    params(*arity)
+                );
             }
         }
     }
@@ -252,6 +274,37 @@ mod tests {
         );
         assert_eq!(b.macros, BTreeSet::from([("m".to_string(), 1)]));
         assert!(b.imports.is_empty());
+    }
+
+    #[test]
+    fn every_exported_name_is_written() {
+        let beam = read(&fixture(
+            "Elixir.Q.API",
+            &[("in", 2), ("and", 2), ("+", 2), ("ok?", 1), ("a \"b\"", 0)],
+        ))
+        .unwrap();
+        let src = interface_source(&beam, "x.beam");
+        let cpg = crate::frontend::build_file("x.ex", src.as_bytes());
+        assert!(cpg.diagnostics.is_empty(), "{src}\n{:?}", cpg.diagnostics);
+        let s = crate::summary::summarize(&cpg.fragments[0]);
+        let mut names: Vec<(String, u16)> = s
+            .functions
+            .iter()
+            .filter(|f| f.kind == proto::FunKind::Def)
+            .map(|f| (f.name.clone(), f.arity))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![
+                ("+".to_string(), 2),
+                ("a \"b\"".to_string(), 0),
+                ("and".to_string(), 2),
+                ("in".to_string(), 2),
+                ("ok?".to_string(), 1)
+            ],
+            "{src}"
+        );
     }
 
     #[test]

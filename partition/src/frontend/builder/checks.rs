@@ -162,10 +162,33 @@ impl<'s> FileBuilder<'s> {
         // Options after the closing delimiter: `m` makes `^`/`$` match at
         // every line, so they no longer confine the value.
         let options = &rest[open.len_utf8() + end + close.len_utf8()..];
+        // `^a|b$` is `(^a)|(b$)`: an alternative outside any group is not
+        // anchored at both ends.
+        if top_level_alternation(body) {
+            return false;
+        }
         let starts = body.starts_with("\\A") || (body.starts_with('^') && !options.contains('m'));
         let ends = body.ends_with("\\z")
             || body.ends_with("\\Z")
             || (body.ends_with('$') && !body.ends_with("\\$") && !options.contains('m'));
         starts && ends
     }
+}
+
+/// Whether a regex source has a `|` outside every group and class.
+fn top_level_alternation(body: &str) -> bool {
+    let (mut depth, mut class, mut escaped) = (0i32, false, false);
+    for c in body.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '[' if !class => class = true,
+            ']' if class => class = false,
+            '(' if !class => depth += 1,
+            ')' if !class => depth -= 1,
+            '|' if !class && depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
 }

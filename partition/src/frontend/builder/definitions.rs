@@ -47,28 +47,52 @@ impl<'s> FileBuilder<'s> {
 
     /// `@name [a: x, b: y]` (or `[a: x] ++ more`) at module level: the
     /// attribute and the keys written.
-    pub(super) fn attribute_keys(&self, item: Ts) -> Option<(String, Vec<String>)> {
+    pub(super) fn attribute_keys(&self, item: Ts, names: &Names) -> Option<(String, Vec<String>)> {
         if item.kind() != "unary_operator" || operator(item, self.src) != "@" {
             return None;
         }
         let call = operand(item).filter(|o| o.kind() == "call")?;
         let name = self.text(call.child_by_field_name("target")?).to_string();
         let args = kids(call).into_iter().find(|c| c.kind() == "arguments")?;
-        let mut value = kids(args).first().copied()?;
-        while value.kind() == "binary_operator" && operator(value, self.src) == "++" {
-            value = value.child_by_field_name("left")?;
-        }
-        let keywords = match value.kind() {
-            "list" => kids(value).into_iter().find(|k| k.kind() == "keywords")?,
-            _ => return None,
-        };
-        let keys: Vec<String> = kids(keywords)
-            .into_iter()
-            .filter_map(|p| p.child_by_field_name("key"))
-            .map(|k| self.text(k).trim_end().trim_end_matches(':').to_string())
-            .filter(|k| !k.starts_with('"'))
-            .collect();
+        let keys = self.keyword_keys(kids(args).first().copied()?, names, 0)?;
         (!keys.is_empty()).then_some((name, keys))
+    }
+
+    /// The keys of a keyword list written out, `a ++ b` of two such, or a
+    /// module attribute holding one; `None` when any part is not known (the
+    /// keys would not be all of them).
+    fn keyword_keys(&self, value: Ts, names: &Names, depth: u32) -> Option<Vec<String>> {
+        if depth > 32 {
+            return None;
+        }
+        match value.kind() {
+            "binary_operator" if operator(value, self.src) == "++" => {
+                let mut keys =
+                    self.keyword_keys(value.child_by_field_name("left")?, names, depth + 1)?;
+                keys.extend(self.keyword_keys(
+                    value.child_by_field_name("right")?,
+                    names,
+                    depth + 1,
+                )?);
+                Some(keys)
+            }
+            "unary_operator" if operator(value, self.src) == "@" => {
+                names.keyword_keys.get(self.text(operand(value)?)).cloned()
+            }
+            "list" if kids(value).is_empty() => Some(Vec::new()),
+            "list" => {
+                let keywords = kids(value).into_iter().find(|k| k.kind() == "keywords")?;
+                Some(
+                    kids(keywords)
+                        .into_iter()
+                        .filter_map(|p| p.child_by_field_name("key"))
+                        .map(|k| self.text(k).trim_end().trim_end_matches(':').to_string())
+                        .filter(|k| !k.starts_with('"'))
+                        .collect(),
+                )
+            }
+            _ => None,
+        }
     }
 
     /// `Enum.each(@attr, fn name -> ... end)` (or `fn {name, _} -> ...`
@@ -158,12 +182,26 @@ impl<'s> FileBuilder<'s> {
 
     /// The names a definition head stands for: its own, or for
     /// `unquote(var)` inside a module-level `for`, each atom `var` takes.
+    /// `unquote(:name)` and `unquote(:"any name")` name the function too.
     pub(super) fn head_names(&self, name: &str, names: &Names) -> Vec<String> {
-        match name
+        let Some(inner) = name
             .strip_prefix("unquote(")
             .and_then(|r| r.strip_suffix(')'))
-            .and_then(|v| names.vars.get(v.trim()))
-        {
+            .map(str::trim)
+        else {
+            return vec![name.to_string()];
+        };
+        if let Some(atom) = inner.strip_prefix(':') {
+            let quoted = atom.strip_prefix('"').and_then(|a| a.strip_suffix('"'));
+            return match quoted {
+                Some(q) if !q.contains("#{") => {
+                    vec![q.replace("\\\"", "\"").replace("\\\\", "\\")]
+                }
+                Some(_) => vec![name.to_string()],
+                None => vec![atom.to_string()],
+            };
+        }
+        match names.vars.get(inner) {
             Some(atoms) => atoms.clone(),
             None => vec![name.to_string()],
         }
@@ -180,7 +218,7 @@ impl<'s> FileBuilder<'s> {
             return;
         }
         for &item in items {
-            if let Some((attr, keys)) = self.attribute_keys(item) {
+            if let Some((attr, keys)) = self.attribute_keys(item, names) {
                 names.keyword_keys.insert(attr, keys);
                 continue;
             }

@@ -41,6 +41,14 @@ impl<'s> FileBuilder<'s> {
                 i += 2;
                 continue;
             }
+            // `@deprecated` goes to the next definition; any other form in
+            // between (`defstruct` defines functions too) takes it away.
+            if self.m.f.is_none()
+                && self.m.pending_deprecated.is_some()
+                && !self.keeps_attributes(item)
+            {
+                self.m.pending_deprecated = None;
+            }
             if let Some(v) = self.expr(item, parent) {
                 last = Some(v);
             }
@@ -406,7 +414,7 @@ impl<'s> FileBuilder<'s> {
             if let Some((attr, atoms)) = self.attribute_atoms(ts) {
                 self.m.names.attributes.insert(attr, atoms);
             }
-            if let Some((attr, keys)) = self.attribute_keys(ts) {
+            if let Some((attr, keys)) = self.attribute_keys(ts, &self.m.names) {
                 self.m.names.keyword_keys.insert(attr, keys);
             }
         }
@@ -1305,6 +1313,29 @@ impl<'s> FileBuilder<'s> {
             _ => return None,
         };
         Some(n)
+    }
+}
+
+impl<'s> FileBuilder<'s> {
+    /// A module-level form that leaves a pending `@deprecated` to the
+    /// definition after it: another attribute, or the definition itself.
+    fn keeps_attributes(&self, item: Ts) -> bool {
+        if item.kind() == "unary_operator" && operator(item, self.src) == "@" {
+            return true;
+        }
+        item.kind() == "call"
+            && item.child_by_field_name("target").is_some_and(|t| {
+                matches!(
+                    self.text(t),
+                    "def"
+                        | "defp"
+                        | "defmacro"
+                        | "defmacrop"
+                        | "defguard"
+                        | "defguardp"
+                        | "defdelegate"
+                )
+            })
     }
 }
 

@@ -243,7 +243,7 @@ struct ModCtx {
     current_fn: Option<(String, u16)>,
     injections: Vec<Injection>,
     use_args: Vec<(String, String)>,
-    templates: Vec<String>,
+    templates: Vec<(String, String)>,
     names: Names,
     /// Phoenix router `scope` aliases around the call being walked.
     scopes: Vec<Option<String>>,

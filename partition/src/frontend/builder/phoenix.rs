@@ -125,13 +125,16 @@ impl<'s> FileBuilder<'s> {
                     .first()
                     .filter(|a| a.kind() == "string" && self.literal(**a))
                     .map(|a| self.text(*a).trim_matches('"').to_string());
-                let root = parts
-                    .opts
-                    .iter()
-                    .find(|(k, _)| k == "root")
-                    .map(|(_, v)| *v)
-                    .filter(|v| v.kind() == "string" && self.literal(*v))
-                    .map(|v| self.text(v).trim_matches('"').to_string());
+                let option = |key: &str| {
+                    parts
+                        .opts
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| *v)
+                        .filter(|v| v.kind() == "string" && self.literal(*v))
+                        .map(|v| self.text(v).trim_matches('"').to_string())
+                };
+                let (root, suffix) = (option("root"), option("suffix"));
                 let n = self.generic_call(ts, parent, None);
                 if let Some(pattern) = pattern {
                     let dir = self.file.rsplit_once('/').map_or("", |(d, _)| d);
@@ -139,9 +142,10 @@ impl<'s> FileBuilder<'s> {
                         Some(r) => format!("{dir}/{r}"),
                         None => dir.to_string(),
                     };
-                    self.m
-                        .templates
-                        .push(normalize_path(&format!("{base}/{pattern}")));
+                    self.m.templates.push((
+                        normalize_path(&format!("{base}/{pattern}")),
+                        suffix.unwrap_or_default(),
+                    ));
                 }
                 Some(n)
             }
