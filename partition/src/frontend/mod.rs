@@ -98,23 +98,7 @@ pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
         });
         return refused(file, content_hash, diagnostics);
     }
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => std::borrow::Cow::Borrowed(t),
-        Err(e) => {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u32
-                + 1;
-            diagnostics.push(Diagnostic {
-                file: file.to_string(),
-                line,
-                column: 0,
-                message: "invalid UTF-8; bad bytes were replaced with U+FFFD".to_string(),
-            });
-            String::from_utf8_lossy(bytes)
-        }
-    };
+    let text = decode(file, bytes, &mut diagnostics);
     let Some(tree) = parse_tree(&text) else {
         diagnostics.push(Diagnostic {
             file: file.to_string(),
@@ -160,6 +144,32 @@ pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
     }
 }
 
+/// The text of a file; bad UTF-8 is replaced, with a diagnostic at the
+/// line of the first bad byte.
+fn decode<'b>(
+    file: &str,
+    bytes: &'b [u8],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> std::borrow::Cow<'b, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u32
+                + 1;
+            diagnostics.push(Diagnostic {
+                file: file.to_string(),
+                line,
+                column: 0,
+                message: "invalid UTF-8; bad bytes were replaced with U+FFFD".to_string(),
+            });
+            String::from_utf8_lossy(bytes)
+        }
+    }
+}
+
 /// A HEEx template: the CPG of its Elixir ([`template::template_source`]),
 /// one pseudo-module named after the file. The generated source keeps the
 /// template's lines, so what does not parse in it is reported at the
@@ -181,19 +191,7 @@ fn build_template(file: &str, bytes: &[u8]) -> FileCpg {
         return refused(file, hash, vec![diagnostic(1, message)]);
     }
     let mut diagnostics = Vec::new();
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => std::borrow::Cow::Borrowed(t),
-        Err(e) => {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u32
-                + 1;
-            let message = "invalid UTF-8; bad bytes were replaced with U+FFFD".to_string();
-            diagnostics.push(diagnostic(line, message));
-            String::from_utf8_lossy(bytes)
-        }
-    };
+    let text = decode(file, bytes, &mut diagnostics);
     let source = template::template_source(&text);
     let mut cpg = build_file(&format!("{file}.ex"), source.as_bytes());
     cpg.file = file.to_string();

@@ -287,33 +287,40 @@ pub const OTP_APPS: &[&str] = &[
     "tftp",
 ];
 
-/// The `lib` folder of an installed Erlang/OTP (holding `stdlib-VSN/`):
-/// `CPG_OTP_LIB` (`none` turns the lookup off), or `erl` on `PATH`.
-fn installed_otp() -> Option<PathBuf> {
-    match std::env::var_os("CPG_OTP_LIB") {
+/// An installation's `lib` folder: `var` (a path, or `none` to turn the
+/// lookup off), or found from the executable `exe` on `PATH` (often a link
+/// into the installation): the first folder `lib_of` accepts among the
+/// real executable's ancestors.
+fn installed(var: &str, exe: &str, lib_of: impl Fn(&Path) -> Option<PathBuf>) -> Option<PathBuf> {
+    match std::env::var_os(var) {
         Some(v) if v == "none" => return None,
         Some(v) => return Some(PathBuf::from(v)),
         None => {}
     }
     let path = std::env::var_os("PATH")?;
     for dir in std::env::split_paths(&path) {
-        let bin = dir.join("erl");
+        let bin = dir.join(exe);
         if !bin.is_file() {
             continue;
         }
-        // .../bin/erl, often a link to .../lib/erlang/bin/erl.
         let real = std::fs::canonicalize(&bin).unwrap_or(bin);
-        for up in real.ancestors().skip(1).take(4) {
-            let lib = up.join("lib");
-            if otp_ebins(&lib)
-                .iter()
-                .any(|e| e.join("lists.beam").is_file())
-            {
-                return Some(lib);
-            }
+        if let Some(lib) = real.ancestors().skip(1).take(4).find_map(&lib_of) {
+            return Some(lib);
         }
     }
     None
+}
+
+/// The `lib` folder of an installed Erlang/OTP (holding `stdlib-VSN/`):
+/// `CPG_OTP_LIB`, or `erl` on `PATH` (`.../lib/erlang/bin/erl`).
+fn installed_otp() -> Option<PathBuf> {
+    installed("CPG_OTP_LIB", "erl", |up| {
+        let lib = up.join("lib");
+        otp_ebins(&lib)
+            .iter()
+            .any(|e| e.join("lists.beam").is_file())
+            .then_some(lib)
+    })
 }
 
 /// The `ebin` folders of [`OTP_APPS`] under an OTP `lib` folder
@@ -339,31 +346,19 @@ pub fn otp_ebins(lib: &Path) -> Vec<PathBuf> {
 /// The Elixir applications whose modules the table covers.
 pub const ELIXIR_APPS: &[&str] = &["elixir", "ex_unit", "logger", "eex", "mix", "iex"];
 
-/// The `lib` folder of an installed Elixir (holding `elixir/ebin`, ...).
+/// The `lib` folder of an installed Elixir (holding `elixir/ebin`, ...):
+/// `CPG_ELIXIR_LIB`, or `elixir` on `PATH` (`.../bin/elixir`, maybe a link
+/// to `.../lib/elixir/bin/elixir`).
 fn installed_elixir() -> Option<PathBuf> {
-    match std::env::var_os("CPG_ELIXIR_LIB") {
-        Some(v) if v == "none" => return None,
-        Some(v) => return Some(PathBuf::from(v)),
-        None => {}
-    }
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        let bin = dir.join("elixir");
-        if !bin.is_file() {
-            continue;
+    installed("CPG_ELIXIR_LIB", "elixir", |up| {
+        if up.join("elixir/ebin/Elixir.Enum.beam").is_file() {
+            Some(up.to_path_buf())
+        } else if up.join("lib/elixir/ebin/Elixir.Enum.beam").is_file() {
+            Some(up.join("lib"))
+        } else {
+            None
         }
-        // .../bin/elixir (maybe a link to .../lib/elixir/bin/elixir).
-        let real = std::fs::canonicalize(&bin).unwrap_or(bin);
-        for up in real.ancestors().skip(2).take(3) {
-            if up.join("elixir/ebin/Elixir.Enum.beam").is_file() {
-                return Some(up.to_path_buf());
-            }
-            if up.join("lib/elixir/ebin/Elixir.Enum.beam").is_file() {
-                return Some(up.join("lib"));
-            }
-        }
-    }
-    None
+    })
 }
 
 fn elixir_ebins(lib: &Path) -> Vec<PathBuf> {

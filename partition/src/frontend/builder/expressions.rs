@@ -632,16 +632,7 @@ impl<'s> FileBuilder<'s> {
                             return n;
                         }
                     }
-                } else if matches!(
-                    name,
-                    "def"
-                        | "defp"
-                        | "defmacro"
-                        | "defmacrop"
-                        | "defguard"
-                        | "defguardp"
-                        | "defdelegate"
-                ) {
+                } else if DEF_MACROS.contains(&name) {
                     self.quoted_def(ts, name);
                 }
                 if self.m.env.vars.contains_key(name)
@@ -1316,6 +1307,17 @@ impl<'s> FileBuilder<'s> {
     }
 }
 
+/// The macros that define a function or macro.
+const DEF_MACROS: &[&str] = &[
+    "def",
+    "defp",
+    "defmacro",
+    "defmacrop",
+    "defguard",
+    "defguardp",
+    "defdelegate",
+];
+
 impl<'s> FileBuilder<'s> {
     /// A module-level form that leaves a pending `@deprecated` to the
     /// definition after it: another attribute, or the definition itself.
@@ -1324,18 +1326,9 @@ impl<'s> FileBuilder<'s> {
             return true;
         }
         item.kind() == "call"
-            && item.child_by_field_name("target").is_some_and(|t| {
-                matches!(
-                    self.text(t),
-                    "def"
-                        | "defp"
-                        | "defmacro"
-                        | "defmacrop"
-                        | "defguard"
-                        | "defguardp"
-                        | "defdelegate"
-                )
-            })
+            && item
+                .child_by_field_name("target")
+                .is_some_and(|t| DEF_MACROS.contains(&self.text(t)))
     }
 }
 
