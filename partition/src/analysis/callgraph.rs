@@ -251,6 +251,8 @@ impl CallGraph {
                     linker
                         .std
                         .module(m)
+                        // (Most modules have none: no key to build.)
+                        .filter(|lm| !lm.deprecated.is_empty())
                         .and_then(|lm| lm.deprecated.get(&(n.clone(), a)))
                         .map(String::as_str)
                 });
@@ -923,16 +925,13 @@ impl<'a> Linker<'a> {
             .get(module)
             .is_some_and(|d| d.iter().any(|&(n, a, _)| n == name && a == arity));
         // A function the module has that its source does not define (a
-        // template's, an export table's) is local too.
+        // template's, an export table's, a public one its `use` injects:
+        // all in its exports) is local too.
         let own = self
             .exports
             .get(module)
             .is_some_and(|e| e.contains(&(name, arity)));
-        if made
-            || own
-            || via_use.defs.contains(&(name, arity))
-            || via_use.private_defs.contains(&(name, arity))
-        {
+        if made || own || via_use.private_defs.contains(&(name, arity)) {
             return (Some(module), CallKind::Local, Vec::new());
         }
         // 2. An explicit import known to export it (the compiler rejects

@@ -58,17 +58,6 @@ fn closing_brace(b: &[u8], open: usize) -> Option<usize> {
     None
 }
 
-/// Whether position `at` is inside a tag (`<name ... at ... >`): the last
-/// `<` before it is later than the last `>`.
-fn in_tag(text: &str, at: usize) -> bool {
-    let before = &text[..at];
-    match (before.rfind('<'), before.rfind('>')) {
-        (Some(open), Some(close)) => open > close,
-        (Some(_), None) => true,
-        _ => false,
-    }
-}
-
 /// The generated source: code pieces joined with `;` where two share a
 /// line (never a leading or doubled `;`, which the grammar refuses), the
 /// template's newlines kept.
@@ -130,6 +119,8 @@ pub fn template_source(text: &str) -> String {
         "defmodule {TEMPLATE_MODULE} do def {TEMPLATE_FUNCTION}(assigns) do"
     ));
     let mut i = 0;
+    // Inside a tag's attributes (`<name ... >`), where a quoted value is text.
+    let mut in_tag = false;
     while i < b.len() {
         let r = &text[i..];
         let skip_to = |end: &str, from: usize| -> usize {
@@ -173,6 +164,7 @@ pub fn template_source(text: &str) -> String {
         } else if r.starts_with("</") {
             let e = text[i..].find('>').map_or(text.len(), |e| i + e + 1);
             em.text(&text[i..e]);
+            in_tag = false;
             i = e;
         } else if b[i] == b'<'
             && b.get(i + 1)
@@ -202,8 +194,9 @@ pub fn template_source(text: &str) -> String {
             } else if tag.len() > 1 {
                 em.code(&format!("~H\"<{tag}>\""));
             }
+            in_tag = true;
             i = j;
-        } else if b[i] == b'"' && in_tag(text, i) {
+        } else if b[i] == b'"' && in_tag {
             // A quoted attribute value is text (`x-data="{ open: false }"`).
             let e = text[i + 1..]
                 .find('"')
@@ -227,6 +220,11 @@ pub fn template_source(text: &str) -> String {
             i = e;
         } else {
             let c = r.chars().next().unwrap_or(' ');
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                _ => {}
+            }
             em.text(&text[i..i + c.len_utf8()]);
             i += c.len_utf8();
         }

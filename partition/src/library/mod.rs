@@ -181,6 +181,23 @@ impl Library {
         out
     }
 
+    /// [`Library::overlay_beams`] from an installation at `root`, recorded
+    /// in `sources` when it read anything.
+    fn overlay_installed(&mut self, what: &str, root: &Path, ebins: &[PathBuf]) {
+        let (read, failed) = self.overlay_beams(ebins);
+        if read > 0 {
+            let unreadable = if failed > 0 {
+                format!(", {failed} unreadable")
+            } else {
+                String::new()
+            };
+            self.sources.push(format!(
+                "installed {what} at {} ({read} BEAM files{unreadable})",
+                root.display()
+            ));
+        }
+    }
+
     /// Replace the exports of every module found in `ebin` folders with
     /// what their BEAM files say. Unreadable files are skipped and counted.
     pub fn overlay_beams(&mut self, ebins: &[PathBuf]) -> (usize, usize) {
@@ -227,33 +244,10 @@ pub fn stdlib() -> &'static Library {
     STD.get_or_init(|| {
         let mut lib = table().clone();
         if let Some(root) = installed_otp() {
-            let (read, failed) = lib.overlay_beams(&otp_ebins(&root));
-            if read > 0 {
-                lib.sources.push(format!(
-                    "installed OTP at {} ({read} BEAM files{})",
-                    root.display(),
-                    if failed > 0 {
-                        format!(", {failed} unreadable")
-                    } else {
-                        String::new()
-                    }
-                ));
-            }
+            lib.overlay_installed("OTP", &root, &otp_ebins(&root));
         }
         if let Some(root) = installed_elixir() {
-            let ebins = elixir_ebins(&root);
-            let (read, failed) = lib.overlay_beams(&ebins);
-            if read > 0 {
-                lib.sources.push(format!(
-                    "installed elixir at {} ({read} BEAM files{})",
-                    root.display(),
-                    if failed > 0 {
-                        format!(", {failed} unreadable")
-                    } else {
-                        String::new()
-                    }
-                ));
-            }
+            lib.overlay_installed("elixir", &root, &elixir_ebins(&root));
         }
         lib
     })
