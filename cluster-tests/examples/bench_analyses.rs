@@ -47,7 +47,7 @@ async fn ask(
     let mut ctx = tarpc::context::current();
     ctx.deadline = Instant::now() + Duration::from_secs(120);
     let t = Instant::now();
-    match client.query(ctx, q.clone()).await {
+    match client.query(ctx, String::new(), q.clone()).await {
         Ok(Ok(a)) => Ok((a.result, t.elapsed())),
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(e.to_string()),

@@ -78,9 +78,12 @@ async fn ingest_tree(cluster: &Cluster, dir: &std::path::Path) -> Duration {
     coordinator::cli::record_ingest(
         &coordinators,
         view.leader,
-        report.put,
-        report.removed,
-        report.missed,
+        proto::coordinator_api::IngestRecord {
+            put: report.put,
+            removed: report.removed,
+            missed: report.missed,
+            ..Default::default()
+        },
     )
     .await
     .expect("recorded");
@@ -246,6 +249,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let r = client
                     .query(
                         tarpc::context::current(),
+                        String::new(),
                         Query::Callers { function, depth: 1 },
                     )
                     .await;

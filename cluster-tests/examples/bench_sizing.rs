@@ -83,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let mut ctx = tarpc::context::current();
         ctx.deadline = Instant::now() + Duration::from_secs(300);
-        c.query(ctx, Query::Cycles)
+        c.query(ctx, String::new(), Query::Cycles)
             .await?
             .map_err(|e| e.to_string())?;
         let first = t.elapsed();

@@ -65,7 +65,7 @@ pub async fn query_at(address: &str, query: &Query) -> Result<Answer, String> {
     let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
     let mut ctx = tarpc::context::current();
     ctx.deadline = Instant::now() + Duration::from_secs(120);
-    match client.query(ctx, query.clone()).await {
+    match client.query(ctx, String::new(), query.clone()).await {
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(format!("{e} ({e:?})")),

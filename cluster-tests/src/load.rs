@@ -161,7 +161,7 @@ async fn ask(
     let mut ctx = tarpc::context::current();
     ctx.deadline = Instant::now() + Duration::from_secs(60);
     let t = Instant::now();
-    match client.query(ctx, q.clone()).await {
+    match client.query(ctx, String::new(), q.clone()).await {
         Ok(Ok(a)) => Ok((comparable(a.result), t.elapsed())),
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(format!("rpc: {e}")),

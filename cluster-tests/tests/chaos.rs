@@ -224,7 +224,7 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
                 let killed = Instant::now();
                 // A metadata write (an empty catalog record) goes through
                 // the new leader.
-                coordinator::cli::record_ingest(&addrs, None, vec![], vec![], vec![])
+                coordinator::cli::record_ingest(&addrs, None, Default::default())
                     .await
                     .unwrap();
                 leader_writes_resumed.push(killed.elapsed());

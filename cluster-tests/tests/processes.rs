@@ -675,6 +675,159 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
     );
 }
 
+/// Two projects on one cluster: each answers exactly as an embedded run
+/// on its own tree, neither sees the other's modules, and the dependency
+/// release both use is stored once, listed by version in the catalog, and
+/// removed only when the last project using it drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_share_one_stored_copy_of_a_library_and_answer_as_embedded() {
+    let cluster = Cluster::start(1, 3, P, 2);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let list = cluster.coordinator_list();
+    let write = |root: &Path, path: &str, text: &str| {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    // Two applications (the example, and the example with one more
+    // module), each with the same release of a dependency.
+    let (_a_dir, a) = cluster_tests::example_copy();
+    let (_b_dir, b) = cluster_tests::example_copy();
+    for root in [&a, &b] {
+        write(
+            root,
+            "deps/gen/lib/gen/store.ex",
+            "defmodule Gen.Store do\n  def fetch(x), do: {:ok, x}\n  def other, do: 1\nend\n",
+        );
+        write(
+            root,
+            "deps/gen/lib/gen.ex",
+            "defmodule Gen do\n  def version, do: \"1.0.0\"\nend\n",
+        );
+        write(
+            root,
+            "mix.lock",
+            "%{\n  \"gen\": {:hex, :gen, \"1.0.0\", \"abc\", [:mix], [], \"hexpm\", \"def\"},\n}\n",
+        );
+        write(
+            root,
+            "lib/uses_gen.ex",
+            "defmodule UsesGen do\n  def get(x), do: Gen.Store.fetch(x)\nend\n",
+        );
+    }
+    write(
+        &b,
+        "lib/only_b.ex",
+        "defmodule OnlyB do\n  def f(x), do: UsesGen.get(x)\nend\n",
+    );
+    let on = |project: &str, args: &[&str]| {
+        let mut all = vec!["--coordinator", &list, "--project", project];
+        all.extend_from_slice(args);
+        cpg(&all)
+    };
+    let first = on("a", &["ingest", a.to_str().unwrap()]);
+    assert!(
+        first.starts_with("29 files: 29 parsed, 0 unchanged"),
+        "{first}"
+    );
+    // b's copy of the library is a's: only b's own files are parsed.
+    let second = on("b", &["ingest", b.to_str().unwrap()]);
+    assert!(
+        second.starts_with("30 files: 28 parsed, 2 unchanged"),
+        "{second}"
+    );
+    let view = cluster.view().await.unwrap();
+    assert_eq!(view.files, 27 + 28 + 2, "two projects' files, one library");
+    let projects: serde_json::Value =
+        serde_json::from_str(&on("", &["projects", "--json"])).unwrap();
+    let names: Vec<&str> = projects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+    for p in projects.as_array().unwrap() {
+        let libs = p["libraries"].as_array().unwrap();
+        assert_eq!(libs.len(), 1, "{p}");
+        assert_eq!(libs[0][0]["package"], "gen");
+        assert_eq!(libs[0][0]["version"], "1.0.0");
+        assert_eq!(libs[0][1], 2, "two files stored");
+    }
+    assert_eq!(projects[0]["libraries"], projects[1]["libraries"]);
+    let text = on("", &["projects"]);
+    assert!(
+        text.contains("shared by 2 projects") && text.contains("1 libraries stored for 2 uses"),
+        "{text}"
+    );
+    // Each project answers as an embedded run on its tree does.
+    for (project, root) in [("a", &a), ("b", &b)] {
+        for what in ["call-graph", "module-graph"] {
+            let embedded = cpg(&["export", what, root.to_str().unwrap(), "--format", "csv"]);
+            assert_eq!(
+                on(project, &["export", what, "--format", "csv"]),
+                embedded,
+                "{project} {what}"
+            );
+        }
+        let embedded = cpg(&["analyze", "dead-code", root.to_str().unwrap(), "--json"]);
+        assert_eq!(
+            on(project, &["analyze", "dead-code", "--json"]),
+            embedded,
+            "{project} dead code"
+        );
+    }
+    let callers = on("b", &["callers", "Gen.Store.fetch/1", "--depth", "2"]);
+    assert!(
+        callers.contains("UsesGen.get/1") && callers.contains("OnlyB.f/1"),
+        "{callers}"
+    );
+    // a does not see b's module; an unknown project is an error.
+    let out = cluster_tests::cpg_command()
+        .args([
+            "--coordinator",
+            &list,
+            "--project",
+            "a",
+            "callers",
+            "OnlyB.f/1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("neither defined nor called"),
+        "{out:?}"
+    );
+    let out = cluster_tests::cpg_command()
+        .args(["--coordinator", &list, "--project", "nope", "analyze"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("no project \"nope\""),
+        "{out:?}"
+    );
+    // a drops the dependency: b still uses it, so it stays stored.
+    std::fs::remove_dir_all(a.join("deps")).unwrap();
+    let dropped = on("a", &["ingest", a.to_str().unwrap()]);
+    assert!(
+        dropped.starts_with("27 files: 0 parsed, 27 unchanged, 0 removed"),
+        "{dropped}"
+    );
+    assert_eq!(cluster.view().await.unwrap().files, 27 + 28 + 2);
+    let callers = on("b", &["callers", "Gen.Store.fetch/1"]);
+    assert!(callers.contains("UsesGen.get/1"), "{callers}");
+    // Then b drops it too: the last user, so its files go.
+    std::fs::remove_dir_all(b.join("deps")).unwrap();
+    let dropped = on("b", &["ingest", b.to_str().unwrap()]);
+    assert!(
+        dropped.starts_with("28 files: 0 parsed, 28 unchanged, 2 removed"),
+        "{dropped}"
+    );
+    assert_eq!(cluster.view().await.unwrap().files, 27 + 28);
+}
+
 /// Stops a dev cluster when the test ends, passing or failing.
 struct DevCluster(PathBuf);
 
@@ -1506,7 +1659,7 @@ async fn coordinators_are_added_and_removed_by_joint_consensus() {
         .collect();
     let rest_list = rest.join(",");
     // Metadata writes go through the new leader.
-    coordinator::cli::record_ingest(&rest, None, vec![], vec![], vec![])
+    coordinator::cli::record_ingest(&rest, None, Default::default())
         .await
         .unwrap();
     let h = health(&rest_list);

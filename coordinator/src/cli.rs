@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use partition::analysis;
-use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorServiceClient, NodeInfo};
+use proto::coordinator_api::{
+    CatalogListing, ClusterView, CoordinatorServiceClient, IngestRecord, NodeInfo,
+};
 use proto::{
     Answer, CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult,
     SmellThresholds,
@@ -60,6 +62,11 @@ pub struct Cli {
     /// unresolved or unknown).
     #[arg(long, global = true, env = "CPG_NO_DEPS")]
     pub no_deps: bool,
+    /// With --coordinator: the project to ingest into or query (a cluster
+    /// holds any number; without it, the default project). Projects using
+    /// the same release of a dependency share its stored copy.
+    #[arg(long, global = true, env = "CPG_PROJECT", default_value = "")]
+    pub project: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -104,6 +111,13 @@ pub enum Command {
         /// How often to look for changes, in milliseconds.
         #[arg(long, default_value_t = 300)]
         interval_ms: u64,
+    },
+    /// The projects a cluster holds (needs --coordinator): each with its
+    /// files and the libraries it uses (package, version, content hash,
+    /// files stored), and how many projects share each library.
+    Projects {
+        #[arg(long)]
+        json: bool,
     },
     /// The cluster's health (needs --coordinator): status with reasons,
     /// CPG size, partitions under-replicated or unavailable, the Raft
@@ -538,12 +552,21 @@ fn deps_mode() -> embedded::Deps {
     DEPS.get().copied().unwrap_or_default()
 }
 
+/// The project cluster commands work on (set once from the command line).
+static PROJECT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn project() -> String {
+    PROJECT.get().cloned().unwrap_or_default()
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     let _ = DEPS.set(match (cli.include_deps, cli.no_deps) {
         (true, _) => embedded::Deps::Include,
         (_, true) => embedded::Deps::Skip,
         _ => embedded::Deps::Library,
     });
+    proto::projects::check_project(&cli.project).map_err(|e| anyhow::anyhow!(e))?;
+    let _ = PROJECT.set(cli.project.clone());
     let coordinators = cli.coordinator;
     // Links to a cluster: TLS with the client's certificate, or plain TCP
     // when asked for explicitly.
@@ -587,6 +610,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Callers(args) => walk(&coordinators, args, true),
         Command::Callees(args) => walk(&coordinators, args, false),
         Command::Ingest { path } => ingest(&coordinators, &path),
+        Command::Projects { json } => projects(&coordinators, json),
         Command::Health { json } => health(&coordinators, json),
         Command::Watch { path, interval_ms } => watch(
             &coordinators,
@@ -886,7 +910,7 @@ fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<A
         async move {
             let mut ctx = tarpc::context::current();
             ctx.deadline = Instant::now() + QUERY_DEADLINE;
-            match client.query(ctx, query).await {
+            match client.query(ctx, project(), query).await {
                 Ok(Ok(answer)) => Reply::Done(answer),
                 Ok(Err(CpgError::Unavailable { partitions })) if partitions.is_empty() => {
                     Reply::Next("the cluster has no partitions yet".into())
@@ -1605,11 +1629,13 @@ async fn ingest_once(
 /// Parse diagnostics of the application's files, one a line; those of the
 /// dependencies (library code) only counted.
 fn print_diagnostics(diagnostics: &[proto::Diagnostic]) {
+    // Files are named as stored: by path, after the project's prefix.
     let (library, app): (Vec<_>, Vec<_>) = diagnostics
         .iter()
-        .partition(|d| partition::library::package_of(&d.file).is_some());
-    for d in app {
-        eprintln!("{}:{}:{}: {}", d.file, d.line, d.column, d.message);
+        .map(|d| (proto::projects::split(&d.file).1, d))
+        .partition(|(path, _)| partition::library::package_of(path).is_some());
+    for (path, d) in app {
+        eprintln!("{path}:{}:{}: {}", d.line, d.column, d.message);
     }
     if !library.is_empty() {
         eprintln!(
@@ -1626,23 +1652,31 @@ async fn ingest_attempt(
     path: &Path,
     progress: bool,
 ) -> Result<(cluster::IngestReport, u64)> {
-    let sources = embedded::read_sources_with(path, deps_mode())?;
+    let project = project();
+    let named = crate::projects::name_sources(
+        &project,
+        embedded::read_sources_with(path, deps_mode())?,
+        &crate::projects::versions(path),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let sources = named.sources;
     let mut clients = node_clients(&view)?;
     // Nodes silent to the leader are not waited for (their replicas' writes
     // count as missed and are caught up later).
     let silent = view.not_waited_for();
     clients.retain(|id, _| !silent.contains(id));
-    let held = cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
-    let recorded: BTreeMap<String, u64> = on_first_coordinator(coordinators, |client| async move {
-        match client.catalog_files(tarpc::context::current()).await {
-            Ok(Ok(files)) => Reply::Done(files),
-            Ok(Err(e)) => Reply::Next(e.to_string()),
-            Err(e) => Reply::Next(e.to_string()),
-        }
-    })
-    .await?
-    .into_iter()
-    .collect();
+    let mut held =
+        cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
+    let listing = catalog_listing(coordinators).await?;
+    let mut recorded: BTreeMap<String, u64> = listing.files.into_iter().collect();
+    let present: BTreeSet<String> = sources.iter().map(|s| s.file.clone()).collect();
+    crate::projects::scope(
+        &project,
+        &listing.projects,
+        &present,
+        &mut held,
+        &mut recorded,
+    );
     let bar = if progress {
         embedded::progress(sources.len(), "ingesting")
     } else {
@@ -1664,18 +1698,91 @@ async fn ingest_attempt(
     bar.finish_and_clear();
     // Every partition's data is on its replicas (those that missed it are
     // marked behind in the same entry): now the catalog records it.
+    let libraries_changed = listing
+        .projects
+        .iter()
+        .find(|p| p.name == project)
+        .map(|p| p.libraries.iter().map(|(l, _)| l).collect::<Vec<_>>())
+        != Some(named.libraries.iter().collect());
     let mut generation = view.generation;
-    if !report.put.is_empty() || !report.removed.is_empty() || !report.missed.is_empty() {
-        generation = record_ingest(
-            coordinators,
-            view.leader.clone(),
-            report.put.clone(),
-            report.removed.clone(),
-            report.missed.clone(),
-        )
-        .await?;
+    if !report.put.is_empty()
+        || !report.removed.is_empty()
+        || !report.missed.is_empty()
+        || libraries_changed
+    {
+        let record = IngestRecord {
+            project,
+            libraries: Some(named.libraries),
+            put: report.put.clone(),
+            removed: report.removed.clone(),
+            missed: report.missed.clone(),
+        };
+        generation = record_ingest(coordinators, view.leader.clone(), record).await?;
     }
     Ok((report, generation))
+}
+
+/// What the catalog records (a linearizable read on any coordinator).
+async fn catalog_listing(coordinators: &[String]) -> Result<CatalogListing> {
+    on_first_coordinator(coordinators, |client| async move {
+        match client.catalog_files(tarpc::context::current()).await {
+            Ok(Ok(listing)) => Reply::Done(listing),
+            Ok(Err(e)) => Reply::Next(e.to_string()),
+            Err(e) => Reply::Next(e.to_string()),
+        }
+    })
+    .await
+}
+
+/// `cpg projects`: the projects of a cluster and their libraries.
+fn projects(coordinators: &[String], json: bool) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg projects lists what a cluster holds: give --coordinator HOST:PORT or set CPG_COORDINATOR");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let listing = runtime.block_on(catalog_listing(coordinators))?;
+    if json {
+        return write_stdout(&(serde_json::to_string_pretty(&listing.projects)? + "\n"));
+    }
+    let mut users: BTreeMap<&proto::projects::LibraryId, usize> = BTreeMap::new();
+    for p in &listing.projects {
+        for (l, _) in &p.libraries {
+            *users.entry(l).or_insert(0) += 1;
+        }
+    }
+    let mut text = String::new();
+    for p in &listing.projects {
+        let name = if p.name.is_empty() {
+            "(default)"
+        } else {
+            p.name.as_str()
+        };
+        text.push_str(&format!(
+            "{name}: {} files, {} libraries (catalog generation {})\n",
+            p.files,
+            p.libraries.len(),
+            p.generation
+        ));
+        for (l, files) in &p.libraries {
+            let shared = users.get(l).copied().unwrap_or(1);
+            let also = if shared > 1 {
+                format!(", shared by {shared} projects")
+            } else {
+                String::new()
+            };
+            text.push_str(&format!(
+                "  {} {} ({:016x}): {files} files{also}\n",
+                l.package, l.version, l.hash
+            ));
+        }
+    }
+    let stored: usize = users.len();
+    let used: usize = users.values().sum();
+    text.push_str(&format!(
+        "{} projects; {stored} libraries stored for {used} uses\n",
+        listing.projects.len()
+    ));
+    write_stdout(&text)
 }
 
 /// Size and modification time of every Elixir file under `path`: a change
@@ -1874,19 +1981,12 @@ where
 pub async fn record_ingest(
     coordinators: &[String],
     hint: Option<String>,
-    put: Vec<CatalogFile>,
-    removed: Vec<String>,
-    missed: Vec<(u32, u64)>,
+    record: IngestRecord,
 ) -> Result<u64> {
-    let (put, removed, missed) = (&put, &removed, &missed);
+    let record = &record;
     on_leader(coordinators, hint, |client| async move {
         client
-            .record_ingest(
-                tarpc::context::current(),
-                put.clone(),
-                removed.clone(),
-                missed.clone(),
-            )
+            .record_ingest(tarpc::context::current(), record.clone())
             .await
     })
     .await

@@ -292,8 +292,16 @@ fn mfa(what: &str, s: &str) -> Result<Mfa, ApiError> {
         .map_err(|e: proto::MfaParseError| ApiError::bad(format!("{what}: {e}")))
 }
 
-async fn answer(api: &Api, query: Query) -> Reply {
-    let answer = api.coordinator.query(&query).await?;
+/// `?project=NAME` on every analysis: which project to answer on
+/// (default: the default project).
+#[derive(Debug, Deserialize)]
+struct ProjectParam {
+    #[serde(default)]
+    project: String,
+}
+
+async fn answer(api: &Api, project: &str, query: Query) -> Reply {
+    let answer = api.coordinator.query(project, &query).await?;
     Ok(Json(answer).into_response())
 }
 
@@ -334,10 +342,11 @@ async fn metrics(State(api): State<Api>) -> Response {
 
 async fn query(
     State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
     body: Result<Json<Query>, axum::extract::rejection::JsonRejection>,
 ) -> Reply {
     let Json(query) = body.map_err(|e| ApiError::bad(format!("the body is not a query: {e}")))?;
-    answer(&api, query).await
+    answer(&api, &pr.project, query).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -384,6 +393,9 @@ struct Upload {
     /// tree, and files the cluster holds that are not in it are removed).
     #[serde(default)]
     partial: bool,
+    /// The project (default: the default project).
+    #[serde(default)]
+    project: String,
 }
 
 async fn ingest(
@@ -432,7 +444,10 @@ async fn ingest(
             bytes,
         });
     }
-    let report = api.coordinator.ingest_upload(files, upload.partial).await?;
+    let report = api
+        .coordinator
+        .ingest_upload(&upload.project, files, upload.partial)
+        .await?;
     Ok(Json(report).into_response())
 }
 
@@ -450,8 +465,12 @@ fn one() -> u32 {
     1
 }
 
-async fn analyze(State(api): State<Api>, Params(p): Params<Top>) -> Reply {
-    answer(&api, Query::Analyze { top: p.top }).await
+async fn analyze(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<Top>,
+) -> Reply {
+    answer(&api, &pr.project, Query::Analyze { top: p.top }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -461,10 +480,15 @@ struct Walk {
     depth: u32,
 }
 
-async fn callers(State(api): State<Api>, Params(p): Params<Walk>) -> Reply {
+async fn callers(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<Walk>,
+) -> Reply {
     let function = mfa("function", &p.function)?;
     answer(
         &api,
+        &pr.project,
         Query::Callers {
             function,
             depth: p.depth,
@@ -473,10 +497,15 @@ async fn callers(State(api): State<Api>, Params(p): Params<Walk>) -> Reply {
     .await
 }
 
-async fn callees(State(api): State<Api>, Params(p): Params<Walk>) -> Reply {
+async fn callees(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<Walk>,
+) -> Reply {
     let function = mfa("function", &p.function)?;
     answer(
         &api,
+        &pr.project,
         Query::Callees {
             function,
             depth: p.depth,
@@ -485,8 +514,8 @@ async fn callees(State(api): State<Api>, Params(p): Params<Walk>) -> Reply {
     .await
 }
 
-async fn cycles(State(api): State<Api>) -> Reply {
-    answer(&api, Query::Cycles).await
+async fn cycles(State(api): State<Api>, Params(pr): Params<ProjectParam>) -> Reply {
+    answer(&api, &pr.project, Query::Cycles).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -500,9 +529,14 @@ fn three() -> u32 {
     3
 }
 
-async fn impact(State(api): State<Api>, Params(p): Params<ImpactParams>) -> Reply {
+async fn impact(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<ImpactParams>,
+) -> Reply {
     answer(
         &api,
+        &pr.project,
         Query::Impact {
             target: p.target,
             depth: p.depth,
@@ -529,10 +563,15 @@ fn twenty() -> u32 {
     20
 }
 
-async fn paths(State(api): State<Api>, Params(p): Params<PathParams>) -> Reply {
+async fn paths(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<PathParams>,
+) -> Reply {
     let (from, to) = (mfa("from", &p.from)?, mfa("to", &p.to)?);
     answer(
         &api,
+        &pr.project,
         Query::Paths {
             from,
             to,
@@ -550,7 +589,11 @@ struct Entries {
     entries: String,
 }
 
-async fn dead_code(State(api): State<Api>, Params(p): Params<Entries>) -> Reply {
+async fn dead_code(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<Entries>,
+) -> Reply {
     let entries = p
         .entries
         .split(',')
@@ -558,7 +601,7 @@ async fn dead_code(State(api): State<Api>, Params(p): Params<Entries>) -> Reply 
         .filter(|e| !e.is_empty())
         .map(str::to_string)
         .collect();
-    answer(&api, Query::DeadCode { entries }).await
+    answer(&api, &pr.project, Query::DeadCode { entries }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -567,11 +610,15 @@ struct FormatParam {
     format: Option<String>,
 }
 
-async fn features(State(api): State<Api>, Params(p): Params<FormatParam>) -> Reply {
+async fn features(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<FormatParam>,
+) -> Reply {
     match p.format.as_deref().unwrap_or("json") {
-        "json" => answer(&api, Query::Features).await,
+        "json" => answer(&api, &pr.project, Query::Features).await,
         "csv" => {
-            let a = api.coordinator.query(&Query::Features).await?;
+            let a = api.coordinator.query(&pr.project, &Query::Features).await?;
             let QueryResult::Features(rows) = a.result.as_ref() else {
                 return Err(
                     CpgError::Internal("features answered with something else".into()).into(),
@@ -592,7 +639,11 @@ struct CommunityParams {
     algorithm: Option<String>,
 }
 
-async fn communities(State(api): State<Api>, Params(p): Params<CommunityParams>) -> Reply {
+async fn communities(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<CommunityParams>,
+) -> Reply {
     let algorithm = match p.algorithm.as_deref().unwrap_or("louvain") {
         "louvain" => CommunityAlgorithm::Louvain,
         "label-propagation" => CommunityAlgorithm::LabelPropagation,
@@ -602,7 +653,7 @@ async fn communities(State(api): State<Api>, Params(p): Params<CommunityParams>)
             )))
         }
     };
-    answer(&api, Query::Communities { algorithm }).await
+    answer(&api, &pr.project, Query::Communities { algorithm }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -615,7 +666,11 @@ struct CentralityParams {
     top: u32,
 }
 
-async fn centrality(State(api): State<Api>, Params(p): Params<CentralityParams>) -> Reply {
+async fn centrality(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<CentralityParams>,
+) -> Reply {
     let graph = match p.graph.as_deref().unwrap_or("functions") {
         "functions" => GraphKind::Functions,
         "modules" => GraphKind::Modules,
@@ -639,6 +694,7 @@ async fn centrality(State(api): State<Api>, Params(p): Params<CentralityParams>)
     };
     answer(
         &api,
+        &pr.project,
         Query::Centrality {
             graph,
             by,
@@ -648,14 +704,15 @@ async fn centrality(State(api): State<Api>, Params(p): Params<CentralityParams>)
     .await
 }
 
-async fn taint(State(api): State<Api>) -> Reply {
+async fn taint(State(api): State<Api>, Params(pr): Params<ProjectParam>) -> Reply {
     let rules = partition::analysis::default_taint_rules();
-    answer(&api, Query::Taint { rules }).await
+    answer(&api, &pr.project, Query::Taint { rules }).await
 }
 
-async fn smells(State(api): State<Api>) -> Reply {
+async fn smells(State(api): State<Api>, Params(pr): Params<ProjectParam>) -> Reply {
     answer(
         &api,
+        &pr.project,
         Query::Smells {
             thresholds: SmellThresholds::default(),
         },
@@ -663,8 +720,15 @@ async fn smells(State(api): State<Api>) -> Reply {
     .await
 }
 
-async fn call_graph(State(api): State<Api>, Params(p): Params<FormatParam>) -> Reply {
-    let a = api.coordinator.query(&Query::CallGraph).await?;
+async fn call_graph(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<FormatParam>,
+) -> Reply {
+    let a = api
+        .coordinator
+        .query(&pr.project, &Query::CallGraph)
+        .await?;
     let QueryResult::CallGraph(rows) = a.result.as_ref() else {
         return Err(
             CpgError::Internal("the call graph answered with something else".into()).into(),
@@ -686,8 +750,15 @@ async fn call_graph(State(api): State<Api>, Params(p): Params<FormatParam>) -> R
     })
 }
 
-async fn module_graph(State(api): State<Api>, Params(p): Params<FormatParam>) -> Reply {
-    let a = api.coordinator.query(&Query::ModuleGraph).await?;
+async fn module_graph(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<FormatParam>,
+) -> Reply {
+    let a = api
+        .coordinator
+        .query(&pr.project, &Query::ModuleGraph)
+        .await?;
     let QueryResult::ModuleGraph(g) = a.result.as_ref() else {
         return Err(
             CpgError::Internal("the module graph answered with something else".into()).into(),

@@ -14,6 +14,7 @@ pub mod http;
 pub mod libraries;
 pub mod moves;
 pub mod placement;
+pub mod projects;
 pub mod query;
 pub mod raft;
 pub mod reads;

@@ -18,6 +18,7 @@ use partition::analysis::{
 use partition::store::StoreStats;
 use partition::vitals::LatencyWindow;
 use proto::coordinator_api::ClusterView;
+use proto::projects::{LibraryId, Owner};
 use proto::{
     Answer, Centrality, CentralityRow, Communities, CommunityAlgorithm, CpgError, Cycles,
     Diagnostic, FunKind, GraphKind, Metric, Mfa, ModuleKind, ModuleSummary, Query, QueryResult,
@@ -49,10 +50,6 @@ pub struct Snapshot {
     pub missing: Vec<u32>,
     /// Replica failures met while gathering.
     pub failures: Vec<String>,
-    /// Per partition gathered (cluster only): the catalog's fingerprint of
-    /// its content when gathered, and its modules. A later snapshot reuses
-    /// the modules of every partition whose fingerprint stayed the same.
-    parts: BTreeMap<u32, (u64, Vec<Arc<ModuleSummary>>)>,
     taken: Instant,
     /// Answers already given from this snapshot, with when they were computed.
     answers: std::sync::Mutex<HashMap<Query, CachedAnswer>>,
@@ -83,7 +80,6 @@ impl Snapshot {
             diagnostics: built.diagnostics.clone(),
             missing: Vec::new(),
             failures: Vec::new(),
-            parts: BTreeMap::new(),
             taken: Instant::now(),
             answers: std::sync::Mutex::new(HashMap::new()),
         }
@@ -336,13 +332,57 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
 /// partitions again.
 const RETRY_INCOMPLETE: Duration = Duration::from_secs(1);
 
-/// A coordinator's query side: node clients and the current snapshot.
+/// A module as gathered: whose it is (by its stored file name), and its
+/// summary naming its file by path.
+type Owned = (Owner, Arc<ModuleSummary>);
+
+/// What a coordinator has gathered: per partition, the catalog's
+/// fingerprint of its content when gathered and its modules (a later
+/// snapshot reuses every partition whose fingerprint stayed the same),
+/// and the current snapshot of each project asked about.
+#[derive(Debug, Default)]
+struct Current {
+    /// The partition-map epoch `parts` were gathered under.
+    epoch: u64,
+    parts: BTreeMap<u32, (u64, Arc<Vec<Owned>>)>,
+    /// By project, the most recently used last.
+    snapshots: Vec<(String, Arc<Snapshot>)>,
+}
+
+/// Project snapshots kept at once (each holds its linked call graph).
+const MAX_SNAPSHOTS: usize = 8;
+
+impl Current {
+    fn get(&self, project: &str) -> Option<&Arc<Snapshot>> {
+        self.snapshots
+            .iter()
+            .find(|(p, _)| p == project)
+            .map(|(_, s)| s)
+    }
+}
+
+/// The summary as answers show it: its file named by path.
+fn owned(m: Arc<ModuleSummary>) -> Owned {
+    let (owner, path) = proto::projects::split(&m.file);
+    if path.len() == m.file.len() {
+        return (owner, m);
+    }
+    let mut renamed = (*m).clone();
+    // Scripts and templates are named after their file.
+    if renamed.name == renamed.file {
+        renamed.name = path.to_string();
+    }
+    renamed.file = path.to_string();
+    (owner, Arc::new(renamed))
+}
+
+/// A coordinator's query side: node clients and the current snapshots.
 #[derive(Debug)]
 pub struct QueryEngine {
     clients: std::sync::Mutex<HashMap<u64, Arc<NodeClient>>>,
     /// Held while a snapshot is gathered, so concurrent queries wait for
     /// one gather instead of each starting their own.
-    current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    current: tokio::sync::Mutex<Current>,
     /// Deadline of each request to a node.
     deadline: Duration,
     /// Recent analysis queries, and the answer cache's hits, misses and
@@ -364,7 +404,7 @@ impl QueryEngine {
     pub fn new(deadline: Duration, ttl: Duration) -> QueryEngine {
         QueryEngine {
             clients: std::sync::Mutex::new(HashMap::new()),
-            current: tokio::sync::Mutex::new(None),
+            current: tokio::sync::Mutex::new(Current::default()),
             deadline,
             latency: LatencyWindow::default(),
             hits: AtomicU64::new(0),
@@ -378,12 +418,18 @@ impl QueryEngine {
 
     /// Remove expired answers from the current snapshot now.
     pub async fn cache_sweep(&self) -> proto::CacheCleanup {
-        let current = self.current.lock().await.clone();
-        let removed = current.as_ref().map_or(0, |s| s.sweep_answers(self.ttl)) as u64;
+        let current: Vec<Arc<Snapshot>> = {
+            let c = self.current.lock().await;
+            c.snapshots.iter().map(|(_, s)| s.clone()).collect()
+        };
+        let removed: u64 = current
+            .iter()
+            .map(|s| s.sweep_answers(self.ttl) as u64)
+            .sum();
         self.evictions.fetch_add(removed, Ordering::Relaxed);
         proto::CacheCleanup {
             removed,
-            entries: current.map_or(0, |s| s.cached_answers()) as u64,
+            entries: current.iter().map(|s| s.cached_answers() as u64).sum(),
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             ttl_secs: self.ttl.as_secs(),
@@ -427,16 +473,20 @@ impl QueryEngine {
         clients.clone()
     }
 
-    /// The snapshot for `view`: the current one if it is still valid, else
-    /// a new one. `catalog` tells what the catalog holds: diagnostics, and
+    /// The snapshot of `project` (`""`: the default one) for `view`: the
+    /// current one if it is still valid, else a new one. `catalog` tells
+    /// what the catalog holds: the project's diagnostics and libraries, and
     /// a fingerprint of each partition's content; the new snapshot asks
     /// the nodes only for partitions whose fingerprint changed (or that
     /// were missing, or all of them after the partition map changed) and
-    /// reuses the rest. When the modules came out equal (a comment or
-    /// blank line changed), the answers given carry over.
+    /// reuses the rest. It holds the project's modules and those of the
+    /// libraries it uses, files named by path. When the modules came out
+    /// equal (a comment or blank line changed, or another project
+    /// changed), the answers given carry over.
     pub async fn snapshot(
         &self,
         view: &ClusterView,
+        project: &str,
         catalog: impl FnOnce() -> CatalogFacts,
     ) -> Result<Arc<Snapshot>, CpgError> {
         if view.assignment.is_empty() {
@@ -444,38 +494,49 @@ impl QueryEngine {
                 partitions: (0..view.partitions).collect(),
             });
         }
-        let mut slot = self.current.lock().await;
-        if let Some(s) = slot.as_ref() {
+        let mut current = self.current.lock().await;
+        if let Some(s) = current.get(project) {
             if s.generation == view.generation
                 && s.epoch == view.epoch
                 && (s.missing.is_empty() || s.taken.elapsed() < RETRY_INCOMPLETE)
             {
-                return Ok(s.clone());
+                let s = s.clone();
+                current.snapshots.retain(|(p, _)| p != project);
+                current.snapshots.push((project.to_string(), s.clone()));
+                return Ok(s);
             }
         }
         let started = Instant::now();
         let facts = catalog();
-        let old = slot.as_ref().filter(|s| s.epoch == view.epoch);
-        let mut parts: BTreeMap<u32, (u64, Vec<Arc<ModuleSummary>>)> = BTreeMap::new();
+        if !facts.known {
+            return Err(CpgError::InvalidInput {
+                reason: format!(
+                    "the catalog has no project {project:?}: ingest it with cpg ingest --project {project} PATH (cpg projects lists those there are)"
+                ),
+            });
+        }
+        if current.epoch != view.epoch {
+            current.parts.clear();
+            current.epoch = view.epoch;
+        }
         let mut wanted = BTreeSet::new();
         for &p in view.assignment.keys() {
             let fingerprint = facts.fingerprints.get(&p).copied().unwrap_or(0);
-            match old.and_then(|o| o.parts.get(&p)) {
-                Some((f, modules)) if *f == fingerprint => {
-                    parts.insert(p, (fingerprint, modules.clone()));
-                }
+            match current.parts.get(&p) {
+                Some((f, _)) if *f == fingerprint => {}
                 _ => {
                     wanted.insert(p);
                 }
             }
         }
+        current.parts.retain(|p, _| view.assignment.contains_key(p));
         let regathered = wanted.len();
         let clients = self.clients(view);
         let gathered = gather_partitions(
             &clients,
             view.epoch,
             &view.assignment,
-            wanted,
+            wanted.clone(),
             self.deadline,
             Some(&self.hedging),
         )
@@ -483,25 +544,46 @@ impl QueryEngine {
         for (node, why) in &gathered.failures {
             tracing::warn!(node, %why, "gathering summaries: a replica failed");
         }
+        for p in &gathered.missing {
+            current.parts.remove(p);
+        }
         for (p, modules) in gathered.partitions {
             let fingerprint = facts.fingerprints.get(&p).copied().unwrap_or(0);
-            parts.insert(p, (fingerprint, modules));
+            let modules: Vec<Owned> = modules.into_iter().map(owned).collect();
+            current.parts.insert(p, (fingerprint, Arc::new(modules)));
         }
-        let mut summaries: Vec<Arc<ModuleSummary>> = parts
-            .values()
-            .flat_map(|(_, modules)| modules.iter().cloned())
-            .collect();
-        summaries.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
-        // Dependencies ingested under `deps/` are library code.
-        let (libraries, summaries): (Vec<_>, Vec<_>) = summaries
-            .into_iter()
-            .partition(|m| partition::library::package_of(&m.file).is_some());
+        // The project's modules and its libraries'.
+        let mut app = Vec::new();
+        let mut libraries = Vec::new();
+        for (owner, m) in current.parts.values().flat_map(|(_, ms)| ms.iter()) {
+            match owner {
+                Owner::Project(p) if p == project => {
+                    // Dependencies ingested under `deps/` without a
+                    // library name are library code too.
+                    if partition::library::package_of(&m.file).is_some() {
+                        libraries.push(m.clone());
+                    } else {
+                        app.push(m.clone());
+                    }
+                }
+                Owner::Library(l) if facts.libraries.contains(l) => libraries.push(m.clone()),
+                _ => {}
+            }
+        }
+        app.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+        libraries.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+        let summaries = app;
         // The figures count what is stored (templates as files); then
         // templates are functions of the modules that own them.
         let mut stats = stats_of(&summaries);
         let summaries = partition::analysis::attach_templates(&summaries).unwrap_or(summaries);
         let gathered_ms = started.elapsed().as_millis() as u64;
         // Unchanged modules and diagnostics: every answer still holds.
+        let old = current
+            .get(project)
+            .filter(|o| o.epoch == view.epoch)
+            .cloned();
+        let old = old.as_ref();
         let same = old.filter(|o| {
             o.missing.is_empty()
                 && gathered.missing.is_empty()
@@ -571,11 +653,11 @@ impl QueryEngine {
             diagnostics: facts.diagnostics,
             missing: gathered.missing,
             failures,
-            parts,
             taken: Instant::now(),
             answers: std::sync::Mutex::new(answers),
         });
         tracing::debug!(
+            project,
             generation = view.generation,
             regathered,
             partitions = view.assignment.len(),
@@ -593,10 +675,19 @@ impl QueryEngine {
                 answers_carried: carried as u32,
                 build_ms: snapshot.build_ms,
             });
-        if let Some(old) = slot.replace(snapshot.clone()) {
-            let dropped = old.cached_answers().saturating_sub(carried);
-            self.evictions.fetch_add(dropped as u64, Ordering::Relaxed);
+        let mut dropped = 0;
+        if let Some(i) = current.snapshots.iter().position(|(p, _)| p == project) {
+            let (_, old) = current.snapshots.remove(i);
+            dropped += old.cached_answers().saturating_sub(carried);
         }
+        current
+            .snapshots
+            .push((project.to_string(), snapshot.clone()));
+        while current.snapshots.len() > MAX_SNAPSHOTS {
+            let (_, old) = current.snapshots.remove(0);
+            dropped += old.cached_answers();
+        }
+        self.evictions.fetch_add(dropped as u64, Ordering::Relaxed);
         Ok(snapshot)
     }
 }
@@ -679,8 +770,13 @@ pub struct CatalogFacts {
     pub diagnostics: Vec<Diagnostic>,
     /// Partition → fingerprint of what it holds ([`partition_fingerprints`]).
     pub fingerprints: BTreeMap<u32, u64>,
-    /// Files recorded, those without modules (refused, or empty) included.
+    /// The project's files recorded, those without modules (refused, or
+    /// empty) included.
     pub files: u64,
+    /// The libraries the project uses.
+    pub libraries: BTreeSet<LibraryId>,
+    /// Whether the catalog has the project (the default one always counts).
+    pub known: bool,
 }
 
 /// An order-independent fingerprint of each partition's content: the sum

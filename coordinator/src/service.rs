@@ -13,7 +13,9 @@ use futures::StreamExt;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config};
 use proto::certs::Role;
-use proto::coordinator_api::{CatalogFile, ClusterView, CoordinatorService, NodeInfo, RaftRpc};
+use proto::coordinator_api::{
+    CatalogListing, ClusterView, CoordinatorService, IngestRecord, NodeInfo, RaftRpc,
+};
 use proto::{Answer, ClusterHealth, CpgError, Diagnostic, NodeHealth, Query, RaftHealth};
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
@@ -299,41 +301,20 @@ impl Coordinator {
         Ok(view)
     }
 
-    /// Answer an analysis query from the current snapshot of the cluster's
-    /// summaries (gathered again when the catalog or the map changed), as a
-    /// linearizable read: it sees every ingest acknowledged before it.
-    pub async fn query(&self, query: &Query) -> Result<Answer, CpgError> {
+    /// Answer an analysis query on `project` (`""`: the default one) from
+    /// the current snapshot of the cluster's summaries (gathered again when
+    /// the catalog or the map changed), as a linearizable read: it sees
+    /// every ingest acknowledged before it.
+    pub async fn query(&self, project: &str, query: &Query) -> Result<Answer, CpgError> {
+        proto::projects::check_project(project)
+            .map_err(|reason| CpgError::InvalidInput { reason })?;
         self.read_barrier().await?;
         let view = self.view();
         let sm = self.sm.clone();
         let snapshot = self
             .queries
-            .snapshot(&view, move || {
-                let (mut diagnostics, fingerprints, files) = sm.read(|s| {
-                    // Dependencies (`deps/`) are library code: their files
-                    // and diagnostics are not the application's.
-                    let app = |file: &str| partition::library::package_of(file).is_none();
-                    let d: Vec<Diagnostic> = s
-                        .catalog
-                        .iter()
-                        .filter(|(file, _)| app(file))
-                        .flat_map(|(_, e)| e.diagnostics.iter().cloned())
-                        .collect();
-                    let f = partition_fingerprints(
-                        s.catalog
-                            .iter()
-                            .map(|(file, e)| (file.as_str(), e.content_hash, &e.modules[..])),
-                    );
-                    let files = s.catalog.keys().filter(|f| app(f)).count();
-                    (d, f, files as u64)
-                });
-                diagnostics
-                    .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-                CatalogFacts {
-                    diagnostics,
-                    fingerprints,
-                    files,
-                }
+            .snapshot(&view, project, move || {
+                sm.read(|s| catalog_facts(s, project))
             })
             .await?;
         let ttl = self.queries.ttl;
@@ -724,30 +705,19 @@ impl CoordinatorService for CoordinatorServer {
         self.0.linearizable_view().await
     }
 
-    async fn record_ingest(
-        self,
-        _: Context,
-        put: Vec<CatalogFile>,
-        removed: Vec<String>,
-        missed: Vec<(u32, u64)>,
-    ) -> Result<u64, CpgError> {
+    async fn record_ingest(self, _: Context, record: IngestRecord) -> Result<u64, CpgError> {
         self.1.allows(Role::ReadWrite, "record ingest")?;
-        for name in put.iter().map(|f| &f.file).chain(&removed) {
+        for name in record.put.iter().map(|f| &f.file).chain(&record.removed) {
             proto::node_api::check_file_name(name)?;
         }
-        if !missed.is_empty() {
+        if !record.missed.is_empty() {
             tracing::warn!(
-                replicas = missed.len(),
+                replicas = record.missed.len(),
                 "an ingest's writes missed unreachable replicas: marked behind"
             );
             self.0.wake.notify_one();
         }
-        let command = Command::RecordIngest {
-            put,
-            removed,
-            missed,
-        };
-        match self.0.write(command).await? {
+        match self.0.write(Command::RecordIngest(record)).await? {
             CommandResult::Generation(g) => Ok(g),
             CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
             CommandResult::Ok => Ok(self.0.view().generation),
@@ -771,9 +741,9 @@ impl CoordinatorService for CoordinatorServer {
             .await
     }
 
-    async fn query(self, _: Context, query: Query) -> Result<Answer, CpgError> {
+    async fn query(self, _: Context, project: String, query: Query) -> Result<Answer, CpgError> {
         let started = std::time::Instant::now();
-        let r = self.0.query(&query).await;
+        let r = self.0.query(&project, &query).await;
         self.0.queries.latency.record(started.elapsed());
         r
     }
@@ -811,13 +781,15 @@ impl CoordinatorService for CoordinatorServer {
         self.0.reads.index(&self.0.raft, self.0.id).await
     }
 
-    async fn catalog_files(self, _: Context) -> Result<Vec<(String, u64)>, CpgError> {
+    async fn catalog_files(self, _: Context) -> Result<CatalogListing, CpgError> {
         self.0.read_barrier().await?;
-        Ok(self.0.sm.read(|s| {
-            s.catalog
+        Ok(self.0.sm.read(|s| CatalogListing {
+            files: s
+                .catalog
                 .iter()
                 .map(|(f, e)| (f.clone(), e.content_hash))
-                .collect()
+                .collect(),
+            projects: s.project_infos(),
         }))
     }
 
@@ -872,4 +844,42 @@ fn is_heavy(query: &Query) -> bool {
         query,
         Query::Callers { .. } | Query::Callees { .. } | Query::Impact { .. } | Query::Paths { .. }
     )
+}
+
+/// What the catalog says of `project` for its snapshot: its files'
+/// diagnostics (named by path), its libraries, and every partition's
+/// fingerprint.
+fn catalog_facts(s: &crate::raft::ClusterState, project: &str) -> CatalogFacts {
+    use proto::projects::{split, Owner};
+    let entry = s.projects.get(project);
+    let mut diagnostics = Vec::new();
+    let mut files = 0;
+    for (file, e) in &s.catalog {
+        let (owner, path) = split(file);
+        // Dependencies under `deps/` are library code: their files and
+        // diagnostics are not the application's.
+        if owner != Owner::Project(project.to_string())
+            || partition::library::package_of(path).is_some()
+        {
+            continue;
+        }
+        files += 1;
+        diagnostics.extend(e.diagnostics.iter().map(|d| Diagnostic {
+            file: path.to_string(),
+            ..d.clone()
+        }));
+    }
+    diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    let fingerprints = partition_fingerprints(
+        s.catalog
+            .iter()
+            .map(|(file, e)| (file.as_str(), e.content_hash, &e.modules[..])),
+    );
+    CatalogFacts {
+        diagnostics,
+        fingerprints,
+        files,
+        libraries: entry.map(|e| e.libraries.clone()).unwrap_or_default(),
+        known: project.is_empty() || entry.is_some(),
+    }
 }

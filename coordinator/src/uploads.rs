@@ -2,10 +2,10 @@
 //! side of it (the HTTP API): an ingest of uploaded files, driven from the
 //! coordinator exactly as `cpg ingest` drives it, and the nodes' diagnoses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use proto::coordinator_api::{CatalogFile, CoordinatorServiceClient};
+use proto::coordinator_api::{CoordinatorServiceClient, IngestRecord};
 use proto::node_api::SourceUpload;
 use proto::{CpgError, NodeDiagnosis};
 use serde::Serialize;
@@ -36,19 +36,48 @@ pub struct UploadReport {
 }
 
 impl Coordinator {
-    /// Ingest `files` as `cpg ingest` would a tree holding exactly them:
-    /// changed files parsed and written to every replica, files the cluster
-    /// holds that are not uploaded removed — unless `partial`, which only
-    /// adds and changes. Then recorded in the catalog through the leader.
-    /// Starts again (up to 5 times) when a partition move changes the map.
+    /// Ingest `files` into `project` as `cpg ingest` would a tree holding
+    /// exactly them: changed files parsed and written to every replica,
+    /// files of the project the cluster holds that are not uploaded removed
+    /// — unless `partial`, which only adds and changes (and takes no
+    /// dependency's file: a library is identified by all its files). An
+    /// uploaded `mix.lock` gives the dependencies' versions and is not
+    /// ingested. Then recorded in the catalog through the leader. Starts
+    /// again (up to 5 times) when a partition move changes the map.
     pub async fn ingest_upload(
         &self,
-        files: Vec<SourceUpload>,
+        project: &str,
+        mut files: Vec<SourceUpload>,
         partial: bool,
     ) -> Result<UploadReport, CpgError> {
+        let invalid = |reason: String| CpgError::InvalidInput { reason };
+        for f in &files {
+            proto::node_api::check_file_name(&f.file)?;
+        }
+        let versions = match files.iter().position(|f| f.file == "mix.lock") {
+            Some(i) => {
+                crate::projects::lock_versions(&String::from_utf8_lossy(&files.remove(i).bytes))
+            }
+            None => BTreeMap::new(),
+        };
+        if partial {
+            if let Some(f) = files
+                .iter()
+                .find(|f| partition::library::package_of(&f.file).is_some())
+            {
+                return Err(invalid(format!(
+                    "{}: a partial upload takes no dependency's file (a library is identified by all its files): send deps/ in a whole upload, or use cpg ingest",
+                    f.file
+                )));
+            }
+        }
+        let named = crate::projects::name_sources(project, files, &versions).map_err(invalid)?;
+        let libraries = (!partial).then_some(named.libraries);
         let mut attempt = 0;
         loop {
-            let result = self.ingest_once(files.clone(), partial).await;
+            let result = self
+                .ingest_once(project, named.sources.clone(), libraries.clone(), partial)
+                .await;
             match result {
                 Err(CpgError::StaleEpoch { .. }) if attempt < 5 => {
                     attempt += 1;
@@ -61,30 +90,38 @@ impl Coordinator {
 
     async fn ingest_once(
         &self,
+        project: &str,
         files: Vec<SourceUpload>,
+        libraries: Option<Vec<proto::projects::LibraryId>>,
         partial: bool,
     ) -> Result<UploadReport, CpgError> {
-        for f in &files {
-            proto::node_api::check_file_name(&f.file)?;
-        }
         self.read_barrier().await?;
         let view = self.view();
         let mut clients = self.queries.clients(&view);
         let silent = view.not_waited_for();
         clients.retain(|id, _| !silent.contains(id));
         let mut held = held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
-        let mut recorded: BTreeMap<String, u64> = self.sm.read(|s| {
-            s.catalog
+        let (mut recorded, projects): (BTreeMap<String, u64>, _) = self.sm.read(|s| {
+            let files = s
+                .catalog
                 .iter()
                 .map(|(f, e)| (f.clone(), e.content_hash))
-                .collect()
+                .collect();
+            (files, s.project_infos())
         });
+        let present: BTreeSet<String> = files.iter().map(|f| f.file.clone()).collect();
+        crate::projects::scope(project, &projects, &present, &mut held, &mut recorded);
         if partial {
-            let named: std::collections::BTreeSet<&str> =
-                files.iter().map(|f| f.file.as_str()).collect();
-            held.retain(|f, _| named.contains(f.as_str()));
-            recorded.retain(|f, _| named.contains(f.as_str()));
+            held.retain(|f, _| present.contains(f));
+            recorded.retain(|f, _| present.contains(f));
         }
+        let listed = projects.iter().find(|p| p.name == project).map(|p| {
+            p.libraries
+                .iter()
+                .map(|(l, _)| l.clone())
+                .collect::<Vec<_>>()
+        });
+        let libraries_changed = libraries.is_some() && listed != libraries;
         let report = ingest(
             &clients,
             view.epoch,
@@ -98,34 +135,30 @@ impl Coordinator {
         )
         .await?;
         let mut generation = view.generation;
-        if !report.put.is_empty() || !report.removed.is_empty() || !report.missed.is_empty() {
-            generation = self
-                .record_through_leader(
-                    report.put.clone(),
-                    report.removed.clone(),
-                    report.missed.clone(),
-                )
-                .await?;
+        if !report.put.is_empty()
+            || !report.removed.is_empty()
+            || !report.missed.is_empty()
+            || libraries_changed
+        {
+            let record = IngestRecord {
+                project: project.to_string(),
+                libraries,
+                put: report.put.clone(),
+                removed: report.removed.clone(),
+                missed: report.missed.clone(),
+            };
+            generation = self.record_through_leader(record).await?;
         }
         Ok(UploadReport { report, generation })
     }
 
     /// Commit a `RecordIngest`: here if this member leads, else on the
     /// leader (waiting out an election, as reads do).
-    async fn record_through_leader(
-        &self,
-        put: Vec<CatalogFile>,
-        removed: Vec<String>,
-        missed: Vec<(u32, u64)>,
-    ) -> Result<u64, CpgError> {
+    async fn record_through_leader(&self, record: IngestRecord) -> Result<u64, CpgError> {
         let give_up = std::time::Instant::now() + crate::reads::LEADER_WAIT;
         loop {
             let attempt = if self.is_leader() {
-                let command = Command::RecordIngest {
-                    put: put.clone(),
-                    removed: removed.clone(),
-                    missed: missed.clone(),
-                };
+                let command = Command::RecordIngest(record.clone());
                 match self.write(command).await {
                     Ok(CommandResult::Generation(g)) => Ok(g),
                     Ok(CommandResult::Rejected(reason)) => {
@@ -137,9 +170,7 @@ impl Coordinator {
             } else {
                 match self.leader_address() {
                     None => Err(CpgError::NotLeader { leader: None }),
-                    Some(leader) => {
-                        record_at(&leader, put.clone(), removed.clone(), missed.clone()).await
-                    }
+                    Some(leader) => record_at(&leader, record.clone()).await,
                 }
             };
             match attempt {
@@ -175,12 +206,7 @@ impl Coordinator {
     }
 }
 
-async fn record_at(
-    leader: &str,
-    put: Vec<CatalogFile>,
-    removed: Vec<String>,
-    missed: Vec<(u32, u64)>,
-) -> Result<u64, CpgError> {
+async fn record_at(leader: &str, record: IngestRecord) -> Result<u64, CpgError> {
     let transport = proto::wire::dial(leader, Duration::from_secs(3))
         .await
         .map_err(|e| CpgError::Internal(format!("leader {leader}: {e}")))?;
@@ -188,7 +214,7 @@ async fn record_at(
     let mut ctx = tarpc::context::current();
     ctx.deadline = std::time::Instant::now() + Duration::from_secs(30);
     client
-        .record_ingest(ctx, put, removed, missed)
+        .record_ingest(ctx, record)
         .await
         .map_err(|e| CpgError::Internal(format!("leader {leader}: {e}")))?
 }

@@ -94,16 +94,15 @@ async fn wait_for(sm: &StateMachine, files: usize) {
 }
 
 fn put(file: &str) -> Command {
-    Command::RecordIngest {
+    Command::RecordIngest(proto::coordinator_api::IngestRecord {
         put: vec![CatalogPut {
             file: file.into(),
             content_hash: 1,
             modules: vec![("M".into(), 0)],
             diagnostics: vec![],
         }],
-        removed: vec![],
-        missed: vec![],
-    }
+        ..Default::default()
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

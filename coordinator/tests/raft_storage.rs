@@ -46,16 +46,17 @@ async fn everything_acknowledged_survives_a_restart() {
                 entry(
                     3,
                     i,
-                    Some(Command::RecordIngest {
-                        put: vec![CatalogPut {
-                            file: format!("f{i}.ex"),
-                            content_hash: i,
-                            modules: vec![],
-                            diagnostics: vec![],
-                        }],
-                        removed: vec![],
-                        missed: vec![],
-                    }),
+                    Some(Command::RecordIngest(
+                        proto::coordinator_api::IngestRecord {
+                            put: vec![CatalogPut {
+                                file: format!("f{i}.ex"),
+                                content_hash: i,
+                                modules: vec![],
+                                diagnostics: vec![],
+                            }],
+                            ..Default::default()
+                        },
+                    )),
                 )
             })
             .collect();

@@ -96,6 +96,30 @@ pub struct CatalogFile {
     pub diagnostics: Vec<crate::Diagnostic>,
 }
 
+/// One ingest, as the catalog records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestRecord {
+    /// The project ingested (`""`: the default one).
+    pub project: String,
+    /// The libraries it now uses (its whole list; `None` leaves the list as
+    /// it was, for an ingest of some files only).
+    pub libraries: Option<Vec<crate::projects::LibraryId>>,
+    /// Files added or changed (stored names).
+    pub put: Vec<CatalogFile>,
+    /// Files removed (stored names).
+    pub removed: Vec<String>,
+    /// `(partition, node)`: replicas that missed some of its writes.
+    pub missed: Vec<(u32, u64)>,
+}
+
+/// What the catalog records: every file with its content hash (stored
+/// names), and the projects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogListing {
+    pub files: Vec<(String, u64)>,
+    pub projects: Vec<crate::projects::ProjectInfo>,
+}
+
 #[tarpc::service]
 pub trait CoordinatorService {
     /// Deliver one openraft request; the reply is the encoded
@@ -109,21 +133,19 @@ pub trait CoordinatorService {
     /// The cluster as this coordinator sees it (any member answers, after
     /// catching up with the leader's commit index: a linearizable read).
     async fn cluster_view() -> Result<ClusterView, CpgError>;
-    /// Record an ingest in the module catalog, as one Raft entry: files put
-    /// (added or changed), files removed, and the `(partition, node)`
-    /// replicas that missed some of its writes (they serve no read until
-    /// caught up; refused if a partition would have no up-to-date replica
-    /// left). Returns the new catalog generation. Leader only.
-    async fn record_ingest(
-        put: Vec<CatalogFile>,
-        removed: Vec<String>,
-        missed: Vec<(u32, u64)>,
-    ) -> Result<u64, CpgError>;
+    /// Record an ingest in the module catalog, as one Raft entry: the
+    /// project and its libraries, files put (added or changed), files
+    /// removed, and the `(partition, node)` replicas that missed some of its
+    /// writes (they serve no read until caught up; refused if a partition
+    /// would have no up-to-date replica left). Returns the new catalog
+    /// generation. Leader only.
+    async fn record_ingest(record: IngestRecord) -> Result<u64, CpgError>;
     /// Set partition count, replication and virtual nodes; refused once
     /// partitions are placed with a different configuration. Leader only.
     async fn configure(partitions: u32, replication: u32, vnodes: u32) -> Result<(), CpgError>;
-    /// Run an analysis on what the cluster holds (any member answers).
-    async fn query(query: crate::Query) -> Result<crate::Answer, CpgError>;
+    /// Run an analysis on what the cluster holds of `project` (`""`: the
+    /// default project) and the libraries it uses (any member answers).
+    async fn query(project: String, query: crate::Query) -> Result<crate::Answer, CpgError>;
     /// The cluster's health as this coordinator sees it, every node asked.
     async fn health() -> Result<crate::ClusterHealth, CpgError>;
     /// Remove this coordinator's cached answers that outlived their TTL now
@@ -142,9 +164,10 @@ pub trait CoordinatorService {
     /// confirms with a quorum that it still leads and answers its commit
     /// index. Leader only; members ask it before answering a read.
     async fn read_index() -> Result<u64, CpgError>;
-    /// `(file, content hash)` of every file the catalog records (a
-    /// linearizable read), for an ingest to tell what it must record.
-    async fn catalog_files() -> Result<Vec<(String, u64)>, CpgError>;
+    /// `(file, content hash)` of every file the catalog records, and its
+    /// projects (a linearizable read), for an ingest to tell what it must
+    /// record and for `cpg projects`.
+    async fn catalog_files() -> Result<CatalogListing, CpgError>;
     /// Move every partition off node `id`, then mark it decommissioned
     /// (leader only).
     /// Returns at once; `cluster_view` shows the progress.

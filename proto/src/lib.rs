@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod node_api;
 pub mod node_client;
+pub mod projects;
 pub mod results;
 pub mod summary;
 pub mod wire;

@@ -240,8 +240,10 @@ where
 /// other at once instead of misreading each other's frames. (2: replicas
 /// behind, linearizable reads, the module graph, the link mode in the
 /// greeting. 3: injections and `use` arguments in summaries, macro calls,
-/// call candidates and undefined flags, library packages in the report.)
-pub const PROTOCOL_VERSION: u16 = 4;
+/// call candidates and undefined flags, library packages in the report.
+/// 4: checks, keys, deprecations, templates. 5: projects and shared
+/// libraries in the catalog, the project of a query.)
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// What both ends send first: the magic bytes, the version (big endian),
 /// and whether the link goes on in TLS (1) or plain TCP (0).

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use proto::projects::{LibraryId, Owner};
+
 use crate::placement::{Assignment, NodeId, PartitionId};
 
 /// Fixed when the cluster is created.
@@ -109,6 +111,15 @@ pub struct FileEntry {
 /// A file added or changed by an ingest (the wire type, recorded as is).
 pub type CatalogPut = proto::coordinator_api::CatalogFile;
 
+/// One project in the catalog: the libraries it uses (stored once, shared
+/// with every other project using the same ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectEntry {
+    pub libraries: std::collections::BTreeSet<LibraryId>,
+    /// Catalog generation of its last recorded ingest.
+    pub generation: u64,
+}
+
 /// A change to the cluster metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
@@ -130,15 +141,13 @@ pub enum Command {
         assignment: Assignment,
         joining: Assignment,
     },
-    /// One ingest: files put and removed together (one generation step),
-    /// and the replicas that missed some of its writes, marked behind.
-    /// Refused, changing nothing, if that would leave a partition without
-    /// a readable replica.
-    RecordIngest {
-        put: Vec<CatalogPut>,
-        removed: Vec<String>,
-        missed: Vec<(PartitionId, NodeId)>,
-    },
+    /// One ingest of a project: files put and removed together (one
+    /// generation step), the project's libraries, and the replicas that
+    /// missed some of its writes, marked behind. Refused, changing nothing,
+    /// if that would leave a partition without a readable replica, if a
+    /// file is neither the project's nor of a library it uses, or if it
+    /// removes a library file another project uses.
+    RecordIngest(proto::coordinator_api::IngestRecord),
     /// A behind replica was caught up: its mark is cleared if it is still
     /// `mark` (a write missed since leaves it behind).
     CaughtUp {
@@ -165,6 +174,8 @@ pub struct ClusterState {
     pub nodes: BTreeMap<NodeId, NodeEntry>,
     pub partition_map: PartitionMap,
     pub catalog: BTreeMap<String, FileEntry>,
+    /// Projects by name (`""`: the default one), with their libraries.
+    pub projects: BTreeMap<String, ProjectEntry>,
     /// Incremented by every catalog change; caches key on it.
     pub generation: u64,
     /// Whether `config` was committed (by the member that initialized the
@@ -270,19 +281,29 @@ impl ClusterState {
                 }
                 CommandResult::Ok
             }
-            Command::RecordIngest {
-                put,
-                removed,
-                missed,
-            } => {
-                if let Err(reason) = self.mark_behind(missed) {
+            Command::RecordIngest(record) => {
+                if let Err(reason) = self.check_ingest(record) {
                     return CommandResult::Rejected(reason);
                 }
-                if put.is_empty() && removed.iter().all(|f| !self.catalog.contains_key(f)) {
+                if let Err(reason) = self.mark_behind(&record.missed) {
+                    return CommandResult::Rejected(reason);
+                }
+                let listed = self.projects.get(&record.project).map(|p| &p.libraries);
+                let libraries_same = match (&record.libraries, listed) {
+                    (None, _) => true,
+                    (Some(l), None) => l.is_empty(),
+                    (Some(l), Some(listed)) => {
+                        l.len() == listed.len() && l.iter().all(|x| listed.contains(x))
+                    }
+                };
+                if libraries_same
+                    && record.put.is_empty()
+                    && record.removed.iter().all(|f| !self.catalog.contains_key(f))
+                {
                     return CommandResult::Generation(self.generation);
                 }
                 self.generation += 1;
-                for p in put {
+                for p in &record.put {
                     let entry = FileEntry {
                         content_hash: p.content_hash,
                         generation: self.generation,
@@ -291,12 +312,105 @@ impl ClusterState {
                     };
                     self.catalog.insert(p.file.clone(), entry);
                 }
-                for file in removed {
+                for file in &record.removed {
                     self.catalog.remove(file);
                 }
+                let project = self.projects.entry(record.project.clone()).or_default();
+                if let Some(libraries) = &record.libraries {
+                    project.libraries = libraries.iter().cloned().collect();
+                }
+                project.generation = self.generation;
                 CommandResult::Generation(self.generation)
             }
         }
+    }
+
+    /// Whether `record` keeps to its project: every file put is the
+    /// project's or of a library it uses, and no library file removed is
+    /// used by another project (one that started using it while this
+    /// ingest ran: the ingest must run again).
+    fn check_ingest(&self, record: &proto::coordinator_api::IngestRecord) -> Result<(), String> {
+        proto::projects::check_project(&record.project)?;
+        let current = self.projects.get(&record.project);
+        let uses = |l: &LibraryId| match &record.libraries {
+            Some(list) => list.contains(l),
+            None => current.is_some_and(|p| p.libraries.contains(l)),
+        };
+        for f in &record.put {
+            match proto::projects::split(&f.file).0 {
+                Owner::Project(p) if p == record.project => {}
+                Owner::Library(l) if uses(&l) => {}
+                Owner::Project(p) => {
+                    return Err(format!(
+                        "{}: a file of project {p:?}, not of {:?}, the project ingested",
+                        f.file, record.project
+                    ))
+                }
+                Owner::Library(l) => {
+                    return Err(format!(
+                        "{}: a file of library {l}, which project {:?} does not list",
+                        f.file, record.project
+                    ))
+                }
+            }
+        }
+        for f in &record.removed {
+            match proto::projects::split(f).0 {
+                Owner::Project(p) if p == record.project => {}
+                Owner::Project(p) => {
+                    return Err(format!(
+                        "{f}: a file of project {p:?}, not of {:?}, the project ingested",
+                        record.project
+                    ))
+                }
+                Owner::Library(l) => {
+                    let other = self
+                        .projects
+                        .iter()
+                        .find(|(name, e)| **name != record.project && e.libraries.contains(&l));
+                    if let Some((name, _)) = other {
+                        return Err(format!(
+                            "library {l} is used by project {name:?}, which started using it while this ingest ran: run the ingest again"
+                        ));
+                    }
+                    if uses(&l) {
+                        return Err(format!(
+                            "{f}: a file of library {l}, which this ingest both lists and removes"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The projects with what the catalog holds of each.
+    pub fn project_infos(&self) -> Vec<proto::projects::ProjectInfo> {
+        let mut files: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut library_files: BTreeMap<LibraryId, u64> = BTreeMap::new();
+        for name in self.catalog.keys() {
+            match proto::projects::split(name).0 {
+                Owner::Project(p) => {
+                    if let Some((key, _)) = self.projects.get_key_value(&p) {
+                        *files.entry(key.as_str()).or_insert(0) += 1;
+                    }
+                }
+                Owner::Library(l) => *library_files.entry(l).or_insert(0) += 1,
+            }
+        }
+        self.projects
+            .iter()
+            .map(|(name, e)| proto::projects::ProjectInfo {
+                name: name.clone(),
+                files: files.get(name.as_str()).copied().unwrap_or(0),
+                libraries: e
+                    .libraries
+                    .iter()
+                    .map(|l| (l.clone(), library_files.get(l).copied().unwrap_or(0)))
+                    .collect(),
+                generation: e.generation,
+            })
+            .collect()
     }
 
     /// Mark `missed` replicas behind, or change nothing if a partition
@@ -332,6 +446,85 @@ impl ClusterState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::coordinator_api::IngestRecord;
+    use proto::projects::{library_file, project_file};
+
+    fn put(file: &str) -> CatalogPut {
+        CatalogPut {
+            file: file.into(),
+            content_hash: 1,
+            modules: vec![],
+            diagnostics: vec![],
+        }
+    }
+
+    #[test]
+    fn projects_share_libraries_and_keep_to_their_own_files() {
+        let mut s = ClusterState::default();
+        let phoenix = LibraryId {
+            package: "phoenix".into(),
+            version: "1.7.14".into(),
+            hash: 7,
+        };
+        let lib = library_file(&phoenix, "deps/phoenix/lib/phoenix.ex");
+        let ingest =
+            |project: &str, files: Vec<String>, removed: Vec<String>, libs: Vec<LibraryId>| {
+                Command::RecordIngest(IngestRecord {
+                    project: project.into(),
+                    libraries: Some(libs),
+                    put: files.iter().map(|f| put(f)).collect(),
+                    removed,
+                    missed: vec![],
+                })
+            };
+        let a = ingest(
+            "a",
+            vec![project_file("a", "lib/a.ex"), lib.clone()],
+            vec![],
+            vec![phoenix.clone()],
+        );
+        assert_eq!(s.apply(&a), CommandResult::Generation(1));
+        // b uses the same Phoenix: nothing of it is put again.
+        let b = ingest(
+            "b",
+            vec![project_file("b", "lib/b.ex")],
+            vec![],
+            vec![phoenix.clone()],
+        );
+        assert_eq!(s.apply(&b), CommandResult::Generation(2));
+        let infos = s.project_infos();
+        assert_eq!(infos.len(), 2);
+        assert_eq!(infos[1].libraries, vec![(phoenix.clone(), 1)]);
+        assert_eq!(infos[1].files, 1);
+        // A project cannot put another's files, nor a library it does not list.
+        let stray = ingest(
+            "b",
+            vec![project_file("a", "lib/x.ex")],
+            vec![],
+            vec![phoenix.clone()],
+        );
+        assert!(matches!(s.apply(&stray), CommandResult::Rejected(_)));
+        let unlisted = ingest("b", vec![lib.clone()], vec![], vec![]);
+        assert!(matches!(s.apply(&unlisted), CommandResult::Rejected(_)));
+        // a drops Phoenix, but b still uses it: its files cannot go.
+        let drop = ingest("a", vec![], vec![lib.clone()], vec![]);
+        assert!(matches!(s.apply(&drop), CommandResult::Rejected(_)));
+        assert!(s.catalog.contains_key(&lib));
+        // Once b has dropped it too, its files can go.
+        assert_eq!(
+            s.apply(&ingest("b", vec![], vec![], vec![])),
+            CommandResult::Generation(3)
+        );
+        assert_eq!(
+            s.apply(&ingest("a", vec![], vec![lib.clone()], vec![])),
+            CommandResult::Generation(4)
+        );
+        assert!(!s.catalog.contains_key(&lib));
+        assert!(matches!(
+            s.apply(&ingest("lib", vec![], vec![], vec![])),
+            CommandResult::Rejected(_)
+        ));
+    }
 
     #[test]
     fn epochs_advance_one_at_a_time_and_config_freezes() {
@@ -384,24 +577,21 @@ mod tests {
                 diagnostics: vec![],
             },
         ];
-        let first = Command::RecordIngest {
+        let first = Command::RecordIngest(IngestRecord {
             put,
-            removed: vec![],
-            missed: vec![],
-        };
+            ..IngestRecord::default()
+        });
         assert_eq!(s.apply(&first), CommandResult::Generation(1));
-        let second = Command::RecordIngest {
-            put: vec![],
+        let second = Command::RecordIngest(IngestRecord {
             removed: vec!["a.ex".into(), "nope.ex".into()],
-            missed: vec![],
-        };
+            ..IngestRecord::default()
+        });
         assert_eq!(s.apply(&second), CommandResult::Generation(2));
         assert_eq!(s.catalog.keys().collect::<Vec<_>>(), vec!["b.ex"]);
-        let nothing = Command::RecordIngest {
-            put: vec![],
+        let nothing = Command::RecordIngest(IngestRecord {
             removed: vec!["a.ex".into()],
-            missed: vec![],
-        };
+            ..IngestRecord::default()
+        });
         assert_eq!(
             s.apply(&nothing),
             CommandResult::Generation(2),
@@ -418,10 +608,11 @@ mod tests {
             assignment: map,
             joining: Assignment::new(),
         });
-        let record = |missed: Vec<(PartitionId, NodeId)>| Command::RecordIngest {
-            put: vec![],
-            removed: vec![],
-            missed,
+        let record = |missed: Vec<(PartitionId, NodeId)>| {
+            Command::RecordIngest(IngestRecord {
+                missed,
+                ..IngestRecord::default()
+            })
         };
         assert_eq!(s.apply(&record(vec![(0, 2)])), CommandResult::Generation(0));
         assert_eq!(s.partition_map.readable()[&0], vec![1]);
