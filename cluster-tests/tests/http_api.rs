@@ -327,6 +327,45 @@ async fn every_route_answers_over_http_like_embedded() {
         "{}",
         r.text()
     );
+    // Another project, with a dependency and its lock: answered apart
+    // (`?project=`), the lock read for the library's version and not
+    // ingested; a partial upload takes no dependency's file.
+    let other = br#"{"project": "other", "files": [
+        {"path": "lib/o.ex", "content": "defmodule O do\n  def f(x), do: Dep.g(x)\nend\n"},
+        {"path": "deps/dep/lib/dep.ex", "content": "defmodule Dep do\n  def g(x), do: x\nend\n"},
+        {"path": "mix.lock", "content": "%{\n  \"dep\": {:hex, :dep, \"0.3.1\", \"a\", [:mix], [], \"hexpm\", \"b\"},\n}\n"}]}"#;
+    let r = http(&web, "POST", "/api/v1/ingest", Some(other)).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (
+            report["files_parsed"].as_u64(),
+            report["files_removed"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "{report}"
+    );
+    let r = get(&web, "/api/v1/callers?project=other&function=Dep.g/1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("\"O\"") && r.text().contains("\"f\""),
+        "{}",
+        r.text()
+    );
+    let r = get(&web, "/api/v1/callers?function=Dep.g/1");
+    assert_eq!(
+        (r.status, error_kind(&r)),
+        (400, "invalid_input".into()),
+        "the default project has no Dep: {}",
+        r.text()
+    );
+    let r = get(&web, "/api/v1/cycles?project=nope");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("no project"), "{}", r.text());
+    let partial_dep = br#"{"project": "other", "partial": true, "files": [{"path": "deps/dep/lib/x.ex", "content": ""}]}"#;
+    let r = http(&web, "POST", "/api/v1/ingest", Some(partial_dep)).unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("partial upload"), "{}", r.text());
     let escaping = br#"{"files": [{"path": "../../etc/passwd.ex", "content": "defmodule X do end"}], "partial": true}"#;
     let r = http(&web, "POST", "/api/v1/ingest", Some(escaping)).unwrap();
     assert_eq!(
