@@ -51,4 +51,17 @@ print(f"projects' own files: {own}; library files stored: {kept} "
       f"(apart, each project's own copy: {apart}; saved {apart - kept}, {100 * (apart - kept) / max(apart, 1):.0f}%)")
 print(f"libraries stored: {len(stored)}, of which used by more than one project: "
       f"{sum(1 for n in shared.values() if n > 1)}")
+libs = {p["name"]: {(l["package"], l["version"], l["hash"]) for l, _ in p["libraries"]} for p in projects}
+names = sorted(libs)
+for i, a in enumerate(names):
+    for b in names[i + 1:]:
+        print(f"{a} and {b}: {len(libs[a] & libs[b])} libraries shared (of {len(libs[a])} and {len(libs[b])})")
 PY
+# Each project answers as an embedded run on its tree.
+for spec in realtime:realtime nerves_hub_web:nerves_hub_web realtime_copy:realtime; do
+  project=${spec%%:*}; app=${spec#*:}
+  "$cpg" --project "$project" export call-graph --format csv > "$data/cluster.csv"
+  env -u CPG_COORDINATOR "$cpg" export call-graph "$apps/$app" --format csv > "$data/embedded.csv"
+  if cmp -s "$data/cluster.csv" "$data/embedded.csv"; then same=identical; else same=DIFFERENT; fi
+  echo "$project: call graph on the cluster and embedded: $same ($(wc -l < "$data/embedded.csv") rows)"
+done

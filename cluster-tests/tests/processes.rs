@@ -714,6 +714,17 @@ async fn projects_share_one_stored_copy_of_a_library_and_answer_as_embedded() {
             "lib/uses_gen.ex",
             "defmodule UsesGen do\n  def get(x), do: Gen.Store.fetch(x)\nend\n",
         );
+        // A template: its owner's pattern is a path, kept apart per project.
+        write(
+            root,
+            "lib/page_html.ex",
+            "defmodule PageHTML do\n  use Phoenix.Component\n  embed_templates \"page_html/*\"\nend\n",
+        );
+        write(
+            root,
+            "lib/page_html/home.html.heex",
+            "<p><%= UsesGen.get(1) %></p>\n",
+        );
     }
     write(
         &b,
@@ -727,17 +738,17 @@ async fn projects_share_one_stored_copy_of_a_library_and_answer_as_embedded() {
     };
     let first = on("a", &["ingest", a.to_str().unwrap()]);
     assert!(
-        first.starts_with("29 files: 29 parsed, 0 unchanged"),
+        first.starts_with("31 files: 31 parsed, 0 unchanged"),
         "{first}"
     );
     // b's copy of the library is a's: only b's own files are parsed.
     let second = on("b", &["ingest", b.to_str().unwrap()]);
     assert!(
-        second.starts_with("30 files: 28 parsed, 2 unchanged"),
+        second.starts_with("32 files: 30 parsed, 2 unchanged"),
         "{second}"
     );
     let view = cluster.view().await.unwrap();
-    assert_eq!(view.files, 27 + 28 + 2, "two projects' files, one library");
+    assert_eq!(view.files, 29 + 30 + 2, "two projects' files, one library");
     let projects: serde_json::Value =
         serde_json::from_str(&on("", &["projects", "--json"])).unwrap();
     let names: Vec<&str> = projects
@@ -779,7 +790,9 @@ async fn projects_share_one_stored_copy_of_a_library_and_answer_as_embedded() {
     }
     let callers = on("b", &["callers", "Gen.Store.fetch/1", "--depth", "2"]);
     assert!(
-        callers.contains("UsesGen.get/1") && callers.contains("OnlyB.f/1"),
+        callers.contains("UsesGen.get/1")
+            && callers.contains("OnlyB.f/1")
+            && callers.contains("PageHTML.home/1"),
         "{callers}"
     );
     // a does not see b's module; an unknown project is an error.
@@ -812,20 +825,20 @@ async fn projects_share_one_stored_copy_of_a_library_and_answer_as_embedded() {
     std::fs::remove_dir_all(a.join("deps")).unwrap();
     let dropped = on("a", &["ingest", a.to_str().unwrap()]);
     assert!(
-        dropped.starts_with("27 files: 0 parsed, 27 unchanged, 0 removed"),
+        dropped.starts_with("29 files: 0 parsed, 29 unchanged, 0 removed"),
         "{dropped}"
     );
-    assert_eq!(cluster.view().await.unwrap().files, 27 + 28 + 2);
+    assert_eq!(cluster.view().await.unwrap().files, 29 + 30 + 2);
     let callers = on("b", &["callers", "Gen.Store.fetch/1"]);
     assert!(callers.contains("UsesGen.get/1"), "{callers}");
     // Then b drops it too: the last user, so its files go.
     std::fs::remove_dir_all(b.join("deps")).unwrap();
     let dropped = on("b", &["ingest", b.to_str().unwrap()]);
     assert!(
-        dropped.starts_with("28 files: 0 parsed, 28 unchanged, 2 removed"),
+        dropped.starts_with("30 files: 0 parsed, 30 unchanged, 2 removed"),
         "{dropped}"
     );
-    assert_eq!(cluster.view().await.unwrap().files, 27 + 28);
+    assert_eq!(cluster.view().await.unwrap().files, 29 + 30);
 }
 
 /// Stops a dev cluster when the test ends, passing or failing.

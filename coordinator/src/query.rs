@@ -367,10 +367,17 @@ fn owned(m: Arc<ModuleSummary>) -> Owned {
     if path.len() == m.file.len() {
         return (owner, m);
     }
+    let prefix = &m.file[..m.file.len() - path.len()];
     let mut renamed = (*m).clone();
-    // Scripts and templates are named after their file.
+    // Scripts and templates are named after their file, and
+    // `embed_templates` patterns are paths relative to the root.
     if renamed.name == renamed.file {
         renamed.name = path.to_string();
+    }
+    for (pattern, _) in &mut renamed.templates {
+        if let Some(p) = pattern.strip_prefix(prefix) {
+            *pattern = p.to_string();
+        }
     }
     renamed.file = path.to_string();
     (owner, Arc::new(renamed))
