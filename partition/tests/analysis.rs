@@ -803,6 +803,134 @@ end
     );
 }
 
+/// Functions named as data or wired by Phoenix's configuration and views:
+/// an `{M, :f, [args]}` tuple references `M.f/length(args)`; an endpoint's
+/// `render_errors` views render with `render/2` or the status's template;
+/// `put_view`, `render_many` and a controller's `render(conn, "x.json")`
+/// call the view's `render/2`. A reference to what the module does not
+/// define is no call at all (and never an undefined one).
+#[test]
+fn references_and_views_are_calls_dead_code_sees() {
+    use partition::analysis::dead_code;
+    let s = summaries(&[
+        (
+            "config/config.exs",
+            r#"
+import Config
+config :app, App.Endpoint,
+  render_errors: [formats: [html: App.ErrorHTML, json: App.ErrorJSON], accepts: ~w(html json)]
+config :app, App.Other, render_errors: [view: App.ErrorView]
+config :logger, :console, format: {App.Log, :format, [1, 2, 3, 4]}
+"#,
+        ),
+        (
+            "lib/app.ex",
+            r#"
+defmodule App.Poller do
+  def measurements, do: [{__MODULE__, :poll, []}, {App.Metrics, :gauge, [1, two: 2]}, {:ok, :x, []}, {App.Metrics, :nope, []}, {App.Metrics, :gauge, [h | t]}]
+  def poll, do: :ok
+  def unused, do: :ok
+end
+
+defmodule App.Metrics do
+  def gauge(a, kw), do: {a, kw}
+  def other, do: :ok
+end
+
+defmodule App.Log do
+  def format(level, msg, ts, md), do: {level, msg, ts, md}
+end
+
+defmodule App.ErrorHTML do
+  def render(template, _assigns), do: template
+  def unquote(:"404")(assigns), do: assigns
+  def helper, do: :ok
+end
+
+defmodule App.ErrorJSON do
+  def render(template, _assigns), do: %{error: template}
+end
+
+defmodule App.ErrorView do
+  use Phoenix.View, root: "lib/templates"
+  def render(t, _), do: t
+  def template_not_found(t, _), do: t
+end
+
+defmodule App.FallbackController do
+  use Phoenix.Controller
+  def call(conn, :error), do: conn |> put_view(App.ChangesetView) |> render("error.json", [])
+  def call(conn, :other), do: conn |> put_view(json: App.OtherJSON) |> render(:x)
+end
+
+defmodule App.ChangesetView do
+  def render("error.json", _), do: render_many([], App.ItemView, "item.json")
+end
+
+defmodule App.ItemView do
+  def render("item.json", _), do: %{}
+end
+
+defmodule App.OtherJSON do
+  def render(_, _), do: %{}
+end
+
+defmodule App.PageController do
+  use Phoenix.Controller
+  def show(conn, _), do: render(conn, "show.json", page: 1)
+end
+
+defmodule App.PageView do
+  def render("show.json", _), do: %{}
+end
+
+defmodule App.PageJSON do
+  def show(_), do: %{}
+  def index(_), do: %{}
+end
+"#,
+        ),
+    ]);
+    let g = CallGraph::build(&s);
+    let dead: Vec<String> = dead_code(
+        &s,
+        &g,
+        &["App.FallbackController".into(), "App.PageController".into()],
+    )
+    .iter()
+    .map(|d| d.mfa.to_string())
+    .collect();
+    assert_eq!(
+        dead,
+        vec![
+            "App.ErrorHTML.helper/0",
+            "App.Metrics.other/0",
+            "App.PageJSON.index/1",
+            "App.Poller.measurements/0",
+            "App.Poller.unused/0",
+        ]
+    );
+    let mut refs: Vec<String> = g
+        .calls
+        .iter()
+        .filter(|e| e.kind == CallKind::Reference)
+        .map(|e| g.mfa(e.callee).to_string())
+        .collect();
+    refs.sort();
+    assert_eq!(
+        refs,
+        vec![
+            "App.Log.format/4",
+            "App.Metrics.gauge/2",
+            "App.Poller.poll/0"
+        ]
+    );
+    assert!(
+        g.calls.iter().all(|e| !e.undefined),
+        "no reference or view call is undefined"
+    );
+}
+
 #[test]
 fn process_edges_by_hand() {
     let s = summaries(&[

@@ -139,6 +139,11 @@ named_enum! {
         /// `Logger.debug` → `Logger.__should_log__/2`): in the compiled
         /// code, not in the source text.
         Macro => "macro",
+        /// `{Module, :fun, [args]}` written as data (a telemetry poller's
+        /// measurement, a `:timer.apply_interval`, a config callback):
+        /// whoever receives it calls `Module.fun/length(args)`. Kept only
+        /// when the module is known to define it.
+        Reference => "reference",
     }
 }
 

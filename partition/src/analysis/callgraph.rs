@@ -200,7 +200,9 @@ impl CallGraph {
                     };
                     // What a macro wires together (a route to an action, a
                     // template's component) exists only where its target does.
-                    if kind == CallKind::Macro && defined != Some(true) {
+                    if matches!(kind, CallKind::Macro | CallKind::Reference)
+                        && defined != Some(true)
+                    {
                         continue;
                     }
                     let undefined = defined == Some(false) && kind != CallKind::Dynamic;

@@ -106,6 +106,9 @@ pub fn dead_code(
                     .map(|(n, a)| (n.as_str(), *a)),
             )
             .collect();
+        // Phoenix.View calls a view's `template_not_found/2` for a
+        // template it does not have.
+        let view = graph.uses(&m.name).iter().any(|u| u == "Phoenix.View");
         for f in &m.functions {
             let public = f.kind.is_public()
                 && !matches!(
@@ -119,6 +122,7 @@ pub fn dead_code(
                 || known_callbacks.contains(&(f.name.as_str(), f.arity))
                 || CONVENTIONAL.contains(&f.name.as_str())
                 || (m.name.starts_with("Mix.Tasks.") && f.name == "run" && f.arity == 1)
+                || (view && f.name == "template_not_found" && f.arity == 2)
             {
                 continue;
             }

@@ -202,6 +202,9 @@ impl<'s> FileBuilder<'s> {
 
     pub(super) fn container(&mut self, ts: Ts, parent: u32) -> u32 {
         let n = self.add(NodeKind::Container, 0, ts.kind(), ts, parent);
+        if ts.kind() == "tuple" && self.m.quote_depth == 0 {
+            self.mfa_reference(ts, n);
+        }
         self.container_items(ts, n);
         self.step(n);
         n
@@ -223,6 +226,7 @@ impl<'s> FileBuilder<'s> {
             // :root})`: Phoenix renders that template function.
             if child.kind() == "pair" {
                 self.layout_option(child, n);
+                self.render_errors_option(child, n);
             }
             if let Some(v) = self.expr(child, n) {
                 // A keyword's value is labelled with its key, for sinks that
@@ -715,6 +719,7 @@ impl<'s> FileBuilder<'s> {
                 self.m.in_query -= u32::from(query);
                 if self.m.f.is_some() && self.m.quote_depth == 0 {
                     self.ecto_cast(ts, name, &args, n);
+                    self.view_render(ts, name, &args, piped.is_some(), n);
                 }
                 if name == "render" && self.m.f.is_some() && self.m.quote_depth == 0 {
                     let mut all: Vec<Ts> = Vec::new();
@@ -1134,6 +1139,46 @@ impl<'s> FileBuilder<'s> {
 
     /// A call a macro's expansion makes (kind `macro`), stepped in the
     /// current flow: the macro's own node carries the data flow.
+    /// `{Module, :fun, [a, b]}`: a reference to `Module.fun/2` (whoever
+    /// gets the tuple applies it).
+    fn mfa_reference(&mut self, ts: Ts, parent: u32) {
+        let [module, fun, args] = kids(ts)[..] else {
+            return;
+        };
+        if !matches!(module.kind(), "alias" | "identifier")
+            || fun.kind() != "atom"
+            || args.kind() != "list"
+        {
+            return;
+        }
+        let Some(module) = self.module_of(module) else {
+            return;
+        };
+        let mut arity = 0usize;
+        for a in kids(args) {
+            match a.kind() {
+                "keywords" => arity += kids(a).len(),
+                // `[h | t]`: the length is not written.
+                "binary_operator" if operator(a, self.src) == "|" => return,
+                _ => arity += 1,
+            }
+        }
+        let name = self.text(fun)[1..].to_string();
+        let Ok(arity) = u16::try_from(arity) else {
+            return;
+        };
+        let n = self.add(NodeKind::Call, CallKind::Reference as u8, &name, ts, parent);
+        self.push_call(
+            n,
+            None,
+            Some(&module),
+            &name,
+            arity,
+            CallKind::Reference,
+            &[],
+        );
+    }
+
     pub(super) fn macro_call(&mut self, ts: Ts, parent: u32, module: &str, name: &str, arity: u16) {
         self.macro_call_of(ts, parent, None, module, name, arity);
     }

@@ -41,6 +41,14 @@ const LIVE_CALLBACKS: &[(&str, u16)] = &[
     ("render", 1),
 ];
 
+/// The error statuses Plug knows (4xx and 5xx): Phoenix renders an error
+/// page with the template named after its status.
+const ERROR_STATUSES: &[u16] = &[
+    400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418,
+    421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508,
+    510, 511,
+];
+
 const RESOURCE_ACTIONS: &[&str] = &["index", "edit", "new", "show", "create", "update", "delete"];
 
 impl<'s> FileBuilder<'s> {
@@ -269,6 +277,88 @@ impl<'s> FileBuilder<'s> {
         }
     }
 
+    /// `render_errors: [formats: [html: ErrorHTML, json: ErrorJSON]]` (or
+    /// `view: ErrorView`) in an endpoint's configuration: Phoenix renders
+    /// an error with the view's `render/2`, or the template function named
+    /// after its status (`"404"/1`); each that the view defines is called.
+    pub(super) fn render_errors_option<'t>(&mut self, pair: Ts<'t>, parent: u32) {
+        let key = |p: Ts| {
+            p.child_by_field_name("key")
+                .map(|k| self.text(k).trim_end().trim_end_matches(':').to_string())
+        };
+        if key(pair).as_deref() != Some("render_errors") || self.m.quote_depth > 0 {
+            return;
+        }
+        let pairs = |v: Option<Ts<'t>>| -> Vec<Ts<'t>> {
+            v.filter(|v| v.kind() == "list")
+                .map(kids)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| k.kind() == "keywords")
+                .flat_map(kids)
+                .filter(|p| p.kind() == "pair")
+                .collect()
+        };
+        let mut views = Vec::new();
+        for option in pairs(pair.child_by_field_name("value")) {
+            let value = option.child_by_field_name("value");
+            match key(option).as_deref() {
+                Some("view") => views.extend(value),
+                Some("formats") => views.extend(
+                    pairs(value)
+                        .into_iter()
+                        .filter_map(|p| p.child_by_field_name("value")),
+                ),
+                _ => {}
+            }
+        }
+        for view in views {
+            let Some(module) = (view.kind() == "alias")
+                .then(|| self.module_of(view))
+                .flatten()
+            else {
+                continue;
+            };
+            self.macro_call(view, parent, &module, "render", 2);
+            for status in ERROR_STATUSES {
+                self.macro_call(view, parent, &module, &status.to_string(), 1);
+            }
+        }
+    }
+
+    /// `put_view(conn, View)` (or `html: View, json: ...`), `put_new_view`,
+    /// `render_one(x, View, "t.json")` and `render_many`: Phoenix renders
+    /// with the view's `render/2`.
+    pub(super) fn view_render(
+        &mut self,
+        ts: Ts,
+        name: &str,
+        args: &[Ts],
+        piped: bool,
+        parent: u32,
+    ) {
+        if !matches!(
+            name,
+            "put_view" | "put_new_view" | "render_one" | "render_many"
+        ) {
+            return;
+        }
+        let parts = Parts::of(ts, self.src);
+        let at = usize::from(!piped);
+        let mut views: Vec<Ts> = args.get(at).copied().into_iter().collect();
+        if matches!(name, "put_view" | "put_new_view") {
+            views.extend(parts.opts.iter().map(|(_, v)| *v));
+        }
+        for view in views {
+            if view.kind() != "alias" {
+                continue;
+            }
+            if let Some(module) = self.module_of(view) {
+                self.macro_call(view, parent, &module, "render", 2);
+            }
+        }
+    }
+
     /// `cast_assoc(changeset, :items)` and `cast_embed` without `with:`
     /// call the associated schema's `changeset/2`.
     pub(super) fn ecto_cast(&mut self, ts: Ts, name: &str, args: &[Ts], parent: u32) {
@@ -385,12 +475,31 @@ impl<'s> FileBuilder<'s> {
         let Some(base) = self.m.name.strip_suffix("Controller").map(str::to_string) else {
             return;
         };
-        let Some(template) = args.get(1).filter(|a| a.kind() == "atom") else {
+        let Some(template) = args.get(1) else {
             return;
         };
-        let template = self.text(*template)[1..].to_string();
-        for view in ["HTML", "JSON"] {
-            self.macro_call(ts, parent, &format!("{base}{view}"), &template, 1);
+        match template.kind() {
+            "atom" => {
+                let template = self.text(*template)[1..].to_string();
+                for view in ["HTML", "JSON"] {
+                    self.macro_call(ts, parent, &format!("{base}{view}"), &template, 1);
+                }
+            }
+            // `render(conn, "show.json", ...)`: Phoenix.View's `FooView`
+            // renders it with `render/2`; with formats, `FooJSON.show/1`.
+            "string" if self.literal(*template) => {
+                let text = self.text(*template).trim_matches('"').to_string();
+                self.macro_call(ts, parent, &format!("{base}View"), "render", 2);
+                if let Some((name, format)) = text.split_once('.') {
+                    let view = match format {
+                        "html" => "HTML",
+                        "json" => "JSON",
+                        _ => return,
+                    };
+                    self.macro_call(ts, parent, &format!("{base}{view}"), name, 1);
+                }
+            }
+            _ => {}
         }
     }
 
