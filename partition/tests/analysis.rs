@@ -931,6 +931,63 @@ end
     );
 }
 
+/// `pipe_through` takes plugs: the router's pipelines, function plugs it
+/// imports, and module plugs.
+#[test]
+fn pipe_through_reaches_pipelines_imported_function_plugs_and_module_plugs() {
+    use partition::analysis::dead_code;
+    let s = summaries(&[(
+        "lib/router.ex",
+        r#"
+defmodule App.Auth do
+  def require_user(conn, _opts), do: conn
+  def unused_plug(conn, _opts), do: conn
+end
+
+defmodule App.ServerAuth do
+  def init(opts), do: opts
+  def call(conn, _opts), do: conn
+end
+
+defmodule App.Router do
+  use Phoenix.Router
+  import App.Auth
+
+  pipeline :browser do
+    plug :accepts, ["html"]
+  end
+
+  scope "/" do
+    pipe_through [:browser, :require_user, App.ServerAuth]
+  end
+end
+"#,
+    )]);
+    let g = CallGraph::build(&s);
+    let dead: Vec<String> = dead_code(&s, &g, &[])
+        .iter()
+        .map(|d| d.mfa.to_string())
+        .collect();
+    assert_eq!(dead, vec!["App.Auth.unused_plug/2"]);
+    let from_call: Vec<String> = g
+        .calls
+        .iter()
+        .filter(|e| g.mfa(e.caller).to_string() == "App.Router.call/2")
+        .map(|e| g.mfa(e.callee).to_string())
+        .collect();
+    for want in [
+        "App.Router.browser/2",
+        "App.Auth.require_user/2",
+        "App.ServerAuth.init/1",
+        "App.ServerAuth.call/2",
+    ] {
+        assert!(
+            from_call.iter().any(|c| c == want),
+            "{want} in {from_call:?}"
+        );
+    }
+}
+
 #[test]
 fn process_edges_by_hand() {
     let s = summaries(&[

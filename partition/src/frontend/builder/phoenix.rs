@@ -157,20 +157,35 @@ impl<'s> FileBuilder<'s> {
                 }
                 Some(n)
             }
+            // Each pipe is a plug: a pipeline of the router (its function
+            // `name/2`), another function plug (an imported one, as
+            // `plug :fun`) or a module plug.
             "pipe_through" => {
                 let n = self.generic_call(ts, parent, None);
-                let pipes: Vec<String> = match parts.args.first() {
-                    Some(a) if a.kind() == "atom" => vec![self.text(*a)[1..].to_string()],
-                    Some(a) if a.kind() == "list" => kids(*a)
-                        .into_iter()
-                        .filter(|x| x.kind() == "atom")
-                        .map(|x| self.text(x)[1..].to_string())
-                        .collect(),
-                    _ => Vec::new(),
+                let pipes: Vec<Ts> = match parts.args.first() {
+                    Some(a) if a.kind() == "list" => kids(*a),
+                    Some(a) => vec![*a],
+                    None => Vec::new(),
                 };
                 let own = self.m.name.clone();
                 for p in pipes {
-                    self.dsl_call(ts, "call", &own, &p, 2);
+                    match p.kind() {
+                        "atom" => {
+                            let name = self.text(p)[1..].to_string();
+                            if self.m.fn_index.contains_key(&(name.clone(), 2)) {
+                                self.dsl_call(ts, "call", &own, &name, 2);
+                            } else {
+                                self.dsl_bare_call(ts, "call", &name, 2);
+                            }
+                        }
+                        "alias" => {
+                            if let Some(module) = self.module_of(p) {
+                                self.dsl_call(ts, "call", &module, "init", 1);
+                                self.dsl_call(ts, "call", &module, "call", 2);
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 Some(n)
             }
