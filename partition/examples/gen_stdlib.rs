@@ -71,7 +71,9 @@ fn from_source(lib: &Path) -> BTreeMap<String, LibModule> {
                             m.injects.push((i.name.clone(), i.arity))
                         }
                         InjectionKind::Directive(k) => m.using.push((k, i.name.clone())),
-                        InjectionKind::Splice | InjectionKind::BeforeCompile => {}
+                        InjectionKind::Splice
+                        | InjectionKind::BeforeCompile
+                        | InjectionKind::Call => {}
                     }
                 }
                 m.callbacks.extend(s.callbacks.iter().cloned());

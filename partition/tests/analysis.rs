@@ -1594,6 +1594,63 @@ end
         .any(|r| r.mfa.module == "PageController"));
 }
 
+/// Code that `use` injects calls the using module's functions: a bare call
+/// or `&__MODULE__.f/3` in the quote is a call (from the module body, at
+/// the `use`) to the function the using module has, its own or one the
+/// quote defines; what it does not have is no call.
+#[test]
+fn what_use_injects_calls_the_using_modules_functions() {
+    use partition::analysis::dead_code;
+    let s = summaries(&[
+        (
+            "web.ex",
+            r#"
+defmodule Web do
+  def tab do
+    quote do
+      def attach(socket), do: attach_hook(socket, :id, :handle_event, &__MODULE__.hooked_event/3)
+      def params(p, socket), do: tab_params(p, socket) |> __MODULE__.finish()
+      def tab_params(_p, socket), do: socket
+      defoverridable tab_params: 2
+    end
+  end
+
+  defmacro __using__(which) when is_atom(which), do: apply(__MODULE__, which, [])
+end
+"#,
+        ),
+        (
+            "tab.ex",
+            r#"
+defmodule Tab do
+  use Web, :tab
+  def hooked_event(_e, _p, socket), do: socket
+  def tab_params(_p, socket), do: socket
+  def finish(socket), do: socket
+  def unused(socket), do: socket
+end
+"#,
+        ),
+        (
+            "other.ex",
+            "defmodule Other do\n  def hooked_event(_e, _p, s), do: s\nend\n",
+        ),
+    ]);
+    let g = CallGraph::build(&s);
+    let dead: Vec<String> = dead_code(&s, &g, &[])
+        .iter()
+        .map(|d| d.mfa.to_string())
+        .collect();
+    assert_eq!(dead, vec!["Other.hooked_event/3", "Tab.unused/1"]);
+    let callers: Vec<String> = g
+        .callers(&"Tab.hooked_event/3".parse().unwrap(), 1)
+        .into_iter()
+        .map(|r| r.mfa.to_string())
+        .collect();
+    assert_eq!(callers, vec!["Tab.__module__/0"]);
+    assert!(g.calls.iter().all(|e| !e.undefined));
+}
+
 #[test]
 fn an_ecto_repo_gets_what_its_adapter_compiles_in() {
     // `use Ecto.Repo, adapter: A`: A's `__before_compile__` quote defines

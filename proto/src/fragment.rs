@@ -167,6 +167,9 @@ pub enum InjectionKind {
     Splice,
     /// `@before_compile name`: what `name.__before_compile__` quotes.
     BeforeCompile,
+    /// A call in the quote to `name/arity` of the expanding module: a bare
+    /// call, or `__MODULE__.name(...)`/`&__MODULE__.name/arity`.
+    Call,
 }
 
 impl ModuleFragment {

@@ -210,19 +210,60 @@ impl CallGraph {
                     let candidates = (!candidates.is_empty()).then(|| {
                         Box::new(candidates.into_iter().map(Arc::from).collect::<Vec<_>>())
                     });
-                    calls.push((caller, callee, kind, c, site, mi, candidates, undefined));
+                    let at = (c.line, c.column);
+                    calls.push((caller, callee, kind, at, site, mi, candidates, undefined));
                     for target in linker.process_targets(&m.name, c) {
                         calls.push((
                             caller,
                             intern(target),
                             CallKind::Process,
-                            c,
+                            at,
                             site,
                             mi,
                             None,
                             false,
                         ));
                     }
+                }
+            }
+        }
+        // What `use` injects calls the using module's functions: from its
+        // module body (where `use` expands), at the `use` line, when the
+        // module has the function (its own, or one the quote defines).
+        for (mi, m) in summaries.iter().enumerate() {
+            let effects = linker.use_effects(&m.name);
+            if effects.calls.is_empty() {
+                continue;
+            }
+            let line = m
+                .deps
+                .iter()
+                .find(|d| d.kind == DepKind::Use)
+                .map_or(m.line, |d| d.line);
+            let body = intern((&m.name, "__module__", 0));
+            for &(name, arity) in &effects.calls {
+                let has = m
+                    .functions
+                    .iter()
+                    .any(|f| f.name == name && f.arity == arity)
+                    || effects.defs.contains(&(name, arity))
+                    || effects.private_defs.contains(&(name, arity))
+                    || linker
+                        .exports
+                        .get(m.name.as_str())
+                        .is_some_and(|e| e.contains(&(name, arity)));
+                if has {
+                    let callee = intern((&m.name, name, arity));
+                    calls.push((
+                        body,
+                        callee,
+                        CallKind::Macro,
+                        (line, 0),
+                        u32::MAX,
+                        mi,
+                        None,
+                        false,
+                    ));
                 }
             }
         }
@@ -293,12 +334,9 @@ impl CallGraph {
                 Self::row(&by_caller, &caller_start, caller)
                     .iter()
                     .map(|&i| {
-                        let (_, callee, _, c, _, mi, _, _) = &calls[i as usize];
+                        let (_, callee, _, (line, column), _, mi, _, _) = &calls[i as usize];
                         let (callee, mi) = (*callee, *mi);
-                        (
-                            [module_file[mi], c.line, c.column, rank[callee as usize]],
-                            i,
-                        )
+                        ([module_file[mi], *line, *column, rank[callee as usize]], i)
                     }),
             );
             group.sort_unstable();
@@ -309,16 +347,18 @@ impl CallGraph {
             .into_iter()
             .filter_map(|i| slots[i as usize].take())
             .map(
-                |(caller, callee, kind, c, site, mi, candidates, undefined)| CallEdge {
-                    caller,
-                    callee,
-                    kind,
-                    file: files[mi].clone(),
-                    line: c.line,
-                    column: c.column,
-                    site,
-                    candidates,
-                    undefined,
+                |(caller, callee, kind, (line, column), site, mi, candidates, undefined)| {
+                    CallEdge {
+                        caller,
+                        callee,
+                        kind,
+                        file: files[mi].clone(),
+                        line,
+                        column,
+                        site,
+                        candidates,
+                        undefined,
+                    }
                 },
             )
             .collect();
@@ -517,6 +557,8 @@ struct UseEffects<'a> {
     behaviours: Vec<&'a str>,
     defs: Vec<(&'a str, u16)>,
     private_defs: Vec<(&'a str, u16)>,
+    /// Calls the injected code makes to the using module's functions.
+    calls: Vec<(&'a str, u16)>,
     unknown: Vec<&'a str>,
 }
 
@@ -624,7 +666,9 @@ impl<'a> Linker<'a> {
                         InjectionKind::Def => out.push((i.name.as_str(), i.arity, true)),
                         InjectionKind::Defp => out.push((i.name.as_str(), i.arity, false)),
                         InjectionKind::Splice => pending.push(&i.name),
-                        InjectionKind::Directive(_) | InjectionKind::BeforeCompile => {}
+                        InjectionKind::Directive(_)
+                        | InjectionKind::BeforeCompile
+                        | InjectionKind::Call => {}
                     }
                 }
             }
@@ -790,6 +834,7 @@ impl<'a> Linker<'a> {
                         InjectionKind::BeforeCompile => {
                             self.collect_before_compile(&i.name, seen, out)
                         }
+                        InjectionKind::Call => push(&mut out.calls, (i.name.as_str(), i.arity)),
                     }
                 }
             }

@@ -642,7 +642,9 @@ impl<'a> Stitcher<'a> {
                 let Some(edges) = self.sites.get(&(fact.f, site)) else {
                     continue;
                 };
-                let call = &summary.calls[site as usize];
+                let Some(call) = summary.calls.get(site as usize) else {
+                    continue;
+                };
                 for &e in edges {
                     let edge = &self.graph.calls[e as usize];
                     let g = edge.callee;

@@ -784,6 +784,12 @@ impl<'s> FileBuilder<'s> {
             ));
         };
         let fname = self.text(right).trim_matches('"');
+        // `__MODULE__.f(...)` in an injecting quote: the expanding module's.
+        if self.text(left) == "__MODULE__" {
+            if let Some(by) = self.injecting_function() {
+                self.inject(by, InjectionKind::Call, fname, arity);
+            }
+        }
         if let Some(module) = self.module_of(left) {
             let dynamic = matches!(
                 (module.as_str(), fname),
@@ -856,6 +862,7 @@ impl<'s> FileBuilder<'s> {
         args: &[Ts],
         block: Option<Ts>,
     ) -> u32 {
+        let how_bare = Some(matches!(how, BareOr::Bare(_)));
         let (kind, module, candidates) = match how {
             BareOr::Bare(BareCall::Local) => {
                 (CallKind::Local, Some(self.m.name.clone()), Vec::new())
@@ -870,6 +877,13 @@ impl<'s> FileBuilder<'s> {
             BareOr::Module(m) => (CallKind::Remote, Some(m), Vec::new()),
             BareOr::Dynamic(m) => (CallKind::Dynamic, m, Vec::new()),
         };
+        // In an injecting quote, a bare call is to the expanding module's
+        // function when it has one (its own or one the quote defines).
+        if matches!(how_bare, Some(true)) && !DEF_MACROS.contains(&name) {
+            if let Some(by) = self.injecting_function() {
+                self.inject(by, InjectionKind::Call, name, arity);
+            }
+        }
         let n = self.add(NodeKind::Call, kind as u8, name, ts, parent);
         if let Some(p) = piped {
             self.dfg(p, n, Label::Pipe, 0);
