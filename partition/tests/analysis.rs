@@ -1596,8 +1596,8 @@ end
 
 /// Code that `use` injects calls the using module's functions: a bare call
 /// or `&__MODULE__.f/3` in the quote is a call (from the module body, at
-/// the `use`) to the function the using module has, its own or one the
-/// quote defines; what it does not have is no call.
+/// the `use`) to the function the using module's source defines; calls
+/// among the injected functions, and to what it does not have, are not.
 #[test]
 fn what_use_injects_calls_the_using_modules_functions() {
     use partition::analysis::dead_code;

@@ -229,7 +229,7 @@ impl CallGraph {
         }
         // What `use` injects calls the using module's functions: from its
         // module body (where `use` expands), at the `use` line, when the
-        // module has the function (its own, or one the quote defines).
+        // module's source defines the function.
         for (mi, m) in summaries.iter().enumerate() {
             let effects = linker.use_effects(&m.name);
             if effects.calls.is_empty() {
@@ -242,17 +242,12 @@ impl CallGraph {
                 .map_or(m.line, |d| d.line);
             let body = intern((&m.name, "__module__", 0));
             for &(name, arity) in &effects.calls {
-                let has = m
-                    .functions
+                // Only into the module's own source: calls among the
+                // injected functions are the macro's business.
+                if m.functions
                     .iter()
                     .any(|f| f.name == name && f.arity == arity)
-                    || effects.defs.contains(&(name, arity))
-                    || effects.private_defs.contains(&(name, arity))
-                    || linker
-                        .exports
-                        .get(m.name.as_str())
-                        .is_some_and(|e| e.contains(&(name, arity)));
-                if has {
+                {
                     let callee = intern((&m.name, name, arity));
                     calls.push((
                         body,
