@@ -821,6 +821,7 @@ config :app, App.Endpoint,
   render_errors: [formats: [html: App.ErrorHTML, json: App.ErrorJSON], accepts: ~w(html json)]
 config :app, App.Other, render_errors: [view: App.ErrorView]
 config :logger, :console, format: {App.Log, :format, [1, 2, 3, 4]}
+config :sentry, before_send: {App.Filter, :filter}
 "#,
         ),
         (
@@ -839,6 +840,14 @@ end
 
 defmodule App.Log do
   def format(level, msg, ts, md), do: {level, msg, ts, md}
+end
+
+defmodule App.Filter do
+  def filter(event), do: event
+  def filter(event, opts), do: {event, opts}
+  def other(event), do: event
+  def key, do: :persistent_term.get({__MODULE__, :other})
+  def keys, do: [{App.Filter, :other}, on_mount: {App.Filter, :other}]
 end
 
 defmodule App.ErrorHTML do
@@ -904,6 +913,9 @@ end
         dead,
         vec![
             "App.ErrorHTML.helper/0",
+            "App.Filter.key/0",
+            "App.Filter.keys/0",
+            "App.Filter.other/1",
             "App.Metrics.other/0",
             "App.PageJSON.index/1",
             "App.Poller.measurements/0",
@@ -920,6 +932,8 @@ end
     assert_eq!(
         refs,
         vec![
+            "App.Filter.filter/1",
+            "App.Filter.filter/2",
             "App.Log.format/4",
             "App.Metrics.gauge/2",
             "App.Poller.poll/0"

@@ -48,6 +48,10 @@ pub struct Edge {
     pub index: u16,
 }
 
+/// The arity of a [`CallKind::Reference`] written `{Module, :fun}`: the
+/// receiver picks the arity, so it refers to every `fun` the module has.
+pub const ANY_ARITY: u16 = u16::MAX;
+
 /// A call site and the function it calls, resolved as the compiler would.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallSite {

@@ -26,7 +26,7 @@ pub mod wire;
 pub use error::CpgError;
 pub use fragment::{
     CallSite, ClauseDef, Diagnostic, Edge, FileCpg, FunctionDef, Injection, InjectionKind,
-    ModuleDep, ModuleFragment, Node, Span, StrId,
+    ModuleDep, ModuleFragment, Node, Span, StrId, ANY_ARITY,
 };
 pub use health::{
     CacheCleanup, ClusterHealth, Indicator, LatencySummary, NodeDiagnosis, NodeEntry, NodeHealth,

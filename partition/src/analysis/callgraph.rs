@@ -180,6 +180,30 @@ impl CallGraph {
                 let caller = intern((&m.name, &f.name, f.arity));
                 for (site, c) in f.calls.iter().enumerate().filter(|(_, c)| !c.quoted) {
                     let site = site as u32;
+                    // `{Module, :fun}`: every `fun` the module exports.
+                    if c.kind == CallKind::Reference && c.arity == proto::ANY_ARITY {
+                        let Some(module) = c.module.as_deref() else {
+                            continue;
+                        };
+                        let mut arities: Vec<u16> = linker
+                            .exports
+                            .get(module)
+                            .map(|e| {
+                                e.iter()
+                                    .filter(|(n, _)| *n == c.name)
+                                    .map(|(_, a)| *a)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        arities.sort_unstable();
+                        for a in arities {
+                            let callee = intern((module, &c.name, a));
+                            let at = (c.line, c.column);
+                            let kind = CallKind::Reference;
+                            calls.push((caller, callee, kind, at, site, mi, None, false));
+                        }
+                        continue;
+                    }
                     let (module, kind, candidates) = linker.link(&m.name, c);
                     // In an Ecto query, what `Ecto.Query.API` does not define
                     // (`assoc/2`, `fragment/3`) is query syntax, not a call.

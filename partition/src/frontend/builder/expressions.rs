@@ -1154,18 +1154,38 @@ impl<'s> FileBuilder<'s> {
     /// A call a macro's expansion makes (kind `macro`), stepped in the
     /// current flow: the macro's own node carries the data flow.
     /// `{Module, :fun, [a, b]}`: a reference to `Module.fun/2` (whoever
-    /// gets the tuple applies it).
+    /// gets the tuple applies it); `{Module, :fun}`: to every `fun`.
     fn mfa_reference(&mut self, ts: Ts, parent: u32) {
-        let [module, fun, args] = kids(ts)[..] else {
-            return;
+        let items = kids(ts);
+        let (module, fun, args) = match items[..] {
+            [module, fun, args] if args.kind() == "list" => (module, fun, Some(args)),
+            // `key: {Module, :fun}` (a Logger formatter, a Sentry
+            // `before_send`): the receiver decides the arity. Elsewhere a
+            // pair is as often data (`{__MODULE__, :key}`, `on_mount`'s
+            // `{Module, arg}`, ExUnit's `setup {Module, :fun}`): not read.
+            [module, fun] if module.kind() == "alias" && self.callback_option(ts) => {
+                (module, fun, None)
+            }
+            _ => return,
         };
-        if !matches!(module.kind(), "alias" | "identifier")
-            || fun.kind() != "atom"
-            || args.kind() != "list"
-        {
+        if !matches!(module.kind(), "alias" | "identifier") || fun.kind() != "atom" {
             return;
         }
         let Some(module) = self.module_of(module) else {
+            return;
+        };
+        let Some(args) = args else {
+            let name = self.text(fun)[1..].to_string();
+            let n = self.add(NodeKind::Call, CallKind::Reference as u8, &name, ts, parent);
+            self.push_call(
+                n,
+                None,
+                Some(&module),
+                &name,
+                proto::ANY_ARITY,
+                CallKind::Reference,
+                &[],
+            );
             return;
         };
         let mut arity = 0usize;
@@ -1191,6 +1211,22 @@ impl<'s> FileBuilder<'s> {
             CallKind::Reference,
             &[],
         );
+    }
+
+    /// Whether the tuple `ts` is a keyword's value naming a callback: a
+    /// `key: {Module, :fun}` option, but not a layout (`layout:`,
+    /// `root_layout:`, `html:`, read by `layout_option`) nor `on_mount:`
+    /// (`{Module, arg}` there means `Module.on_mount(arg, ...)`).
+    fn callback_option(&self, ts: Ts) -> bool {
+        ts.parent()
+            .filter(|p| p.kind() == "pair")
+            .and_then(|p| p.child_by_field_name("key"))
+            .is_some_and(|k| {
+                !matches!(
+                    self.text(k).trim_end().trim_end_matches(':'),
+                    "layout" | "root_layout" | "html" | "on_mount"
+                )
+            })
     }
 
     pub(super) fn macro_call(&mut self, ts: Ts, parent: u32, module: &str, name: &str, arity: u16) {
