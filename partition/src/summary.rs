@@ -281,6 +281,16 @@ pub fn is_process_call(module: Option<&str>, name: &str, arity: u16) -> bool {
     )
 }
 
+/// Whether a call applies a function chosen at run time:
+/// `apply(Module, fun, args)` (its first two arguments, when literal, are
+/// kept as the call's targets).
+pub fn is_apply(module: Option<&str>, name: &str, arity: u16) -> bool {
+    matches!(
+        (module.unwrap_or("Kernel"), name, arity),
+        ("Kernel" | ":erlang", "apply", 3)
+    )
+}
+
 /// Literal targets of a module's process calls, and the names it registers.
 #[derive(Default)]
 struct ProcessInfo {
@@ -301,10 +311,11 @@ fn process_calls(frag: &ModuleFragment) -> ProcessInfo {
             (Some("GenServer" | "Agent"), "start_link" | "start", 3)
                 | (Some("Process"), "register", 2)
         );
-        if is_process_call(module, name, arity) {
+        let targeted = is_process_call(module, name, arity) || is_apply(module, name, arity);
+        if targeted {
             info.targets.insert(c.node, vec![String::new(); 2]);
         }
-        if is_process_call(module, name, arity) || registration {
+        if targeted || registration {
             interesting.insert(c.node, (!registration, registration));
         }
     }

@@ -808,7 +808,8 @@ end
 /// `render_errors` views render with `render/2` or the status's template;
 /// `put_view`, `render_many` and a controller's `render(conn, "x.json")`
 /// call the view's `render/2`. A reference to what the module does not
-/// define is no call at all (and never an undefined one).
+/// define is no call at all (and never an undefined one). What
+/// `apply(Module, fun, args)` may call is not reported dead.
 #[test]
 fn references_and_views_are_calls_dead_code_sees() {
     use partition::analysis::dead_code;
@@ -840,6 +841,21 @@ end
 
 defmodule App.Log do
   def format(level, msg, ts, md), do: {level, msg, ts, md}
+end
+
+defmodule App.Dispatch do
+  def call(f, args), do: apply(App.Linked, f, args)
+  def one(args), do: apply(App.Other2, :go, args)
+end
+
+defmodule App.Linked do
+  def a, do: 1
+  def b(x), do: x
+end
+
+defmodule App.Other2 do
+  def go(x), do: x
+  def stay, do: 1
 end
 
 defmodule App.Filter do
@@ -912,11 +928,14 @@ end
     assert_eq!(
         dead,
         vec![
+            "App.Dispatch.call/2",
+            "App.Dispatch.one/1",
             "App.ErrorHTML.helper/0",
             "App.Filter.key/0",
             "App.Filter.keys/0",
             "App.Filter.other/1",
             "App.Metrics.other/0",
+            "App.Other2.stay/0",
             "App.PageJSON.index/1",
             "App.Poller.measurements/0",
             "App.Poller.unused/0",

@@ -80,6 +80,29 @@ pub fn dead_code(
             .or_default()
             .extend(m.callbacks.iter().map(|(n, a)| (n.as_str(), *a)));
     }
+    // `apply(Module, fun, args)` with `Module` written out: any public
+    // function of it (or the `fun` written out) may be called; which one
+    // cannot be known, so none of them is reported.
+    let mut applied: BTreeSet<(&str, Option<&str>)> = BTreeSet::new();
+    for m in summaries {
+        for f in &m.functions {
+            for c in f.calls.iter().filter(|c| !c.quoted) {
+                if !crate::summary::is_apply(c.module.as_deref(), &c.name, c.arity) {
+                    continue;
+                }
+                let module = c.targets.first().map(String::as_str).unwrap_or("");
+                if module.is_empty() || module.starts_with(':') {
+                    continue;
+                }
+                let fun = c
+                    .targets
+                    .get(1)
+                    .and_then(|f| f.strip_prefix(':'))
+                    .filter(|f| !f.is_empty());
+                applied.insert((module, fun));
+            }
+        }
+    }
     let mut dead = Vec::new();
     for m in summaries {
         if m.kind == ModuleKind::Script
@@ -127,7 +150,10 @@ pub fn dead_code(
                 continue;
             }
             let mfa = Mfa::new(&m.name, &f.name, f.arity);
-            if entry_functions.contains(&mfa) {
+            if entry_functions.contains(&mfa)
+                || applied.contains(&(m.name.as_str(), None))
+                || applied.contains(&(m.name.as_str(), Some(f.name.as_str())))
+            {
                 continue;
             }
             let called = graph
