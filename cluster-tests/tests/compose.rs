@@ -1,5 +1,5 @@
 //! The docker-compose cluster for real, with podman and podman-compose
-//! (`scripts/setup-containers.sh` installs them; `.ci/run` runs it): the
+//! (`scripts/setup-containers.sh` installs them; `scripts/test.sh` runs it): the
 //! image is built from `deploy/Dockerfile` (its `prebuilt` stage, with the
 //! binaries this build made), `deploy/docker-compose.yml` is brought up with
 //! the host-network override (every service on 127.0.0.1), the one-shot
@@ -135,7 +135,7 @@ fn the_compose_cluster_ingests_the_mounted_code_and_answers_like_embedded() {
                 .arg("--version")
                 .output()
                 .is_ok_and(|o| o.status.success()),
-            "{tool} is missing: run scripts/setup-containers.sh (as .ci/run does)"
+            "{tool} is missing: run scripts/setup-containers.sh (as scripts/test.sh does)"
         );
     }
     let work = tempfile::tempdir().unwrap();

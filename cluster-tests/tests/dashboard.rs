@@ -1,6 +1,6 @@
 //! The dashboard in headless Chromium (Debian's `chromium`, driven by
 //! Playwright's `playwright-core`; `scripts/setup-browser.sh` installs both,
-//! `.ci/run` runs it): a cluster holding the Elixir corpus and the example
+//! `scripts/test.sh` runs it): a cluster holding the Elixir corpus and the example
 //! application (1,200+ modules), the page loaded, and what it shows checked
 //! against an embedded run — module and edge counts, hotspots, taint
 //! findings with `file:line` links, the nodes and partitions, a module found

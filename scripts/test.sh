@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need
+# first (iproute2 for the network-partition test, podman for the compose
+# test, Chromium and playwright-core for the dashboard test, the Elixir
+# corpus and the real applications' fixtures), then runs every test of the
+# workspace and closes with the total. Extra arguments go to `cargo test`
+# (e.g. `bash scripts/test.sh -p partition` for one crate).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The integration tests need the Elixir corpus; fetch it up front so that a
+# failure to fetch is reported as such (the tests would fail on it too).
+bash scripts/fetch-corpus.sh >/dev/null
+
+# The network-partition test makes its own hosts with `ip netns` (iproute2)
+# and `timeout` (coreutils); install iproute2 when it is missing.
+if ! command -v ip >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; else sudo apt-get install -y -qq iproute2 >/dev/null; fi
+fi
+
+# The compose test builds the deploy/ image and runs the compose cluster
+# with podman: install podman, podman-compose and the base image if missing.
+bash scripts/setup-containers.sh
+# The dashboard test drives Debian's chromium with playwright-core (npm).
+bash scripts/setup-browser.sh >/dev/null
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace "$@" 2>&1 | tee "$log"
+# cargo's last lines are the doc-test runs (often empty): close with the total.
+awk '/^test result:/ {
+       for (i = 2; i <= NF; i++) {
+         if ($i == "passed;") passed += $(i - 1)
+         if ($i == "failed;") failed += $(i - 1)
+       }
+     }
+     END { printf "%d passed, %d failed\n", passed, failed }' "$log"
