@@ -9,8 +9,8 @@ use clap::Parser;
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::CpgError;
 
-use crate::moves::MoveConfig;
 use crate::raft::ClusterConfig;
+use crate::service::MoveConfig;
 use crate::service::{self, Coordinator, CoordinatorConfig};
 
 #[derive(Debug, Parser)]

@@ -62,13 +62,7 @@ pub enum Deps {
     Skip,
 }
 
-/// One source file found under the root: its path on disk and the path
-/// recorded in the CPG (relative to the root, `/`-separated).
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    pub disk: PathBuf,
-    pub name: String,
-}
+pub use crate::sources::SourceFile;
 
 /// Elixir source, or a HEEx template (its Elixir is analysed as a function
 /// of the module that owns it).

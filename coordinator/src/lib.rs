@@ -20,4 +20,5 @@ pub mod raft;
 pub mod reads;
 pub mod report;
 pub mod service;
+pub mod sources;
 pub mod uploads;

@@ -15,7 +15,7 @@ use proto::{Diagnostic, ModuleSummary};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::embedded::SourceFile;
+use crate::sources::SourceFile;
 
 /// Folders of a dependency that hold no library code it ships (tests,
 /// templates, other packages of a monorepo's tooling).

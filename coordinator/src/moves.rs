@@ -29,30 +29,6 @@ use crate::placement::{Assignment, NodeId, PartitionId, Ring};
 use crate::raft::{ClusterState, Command, CommandResult, NodeState};
 use crate::service::Coordinator;
 
-/// How the leader watches nodes and moves partitions.
-#[derive(Debug, Clone, Copy)]
-pub struct MoveConfig {
-    /// A node silent this long is suspect: reads go to its peers first, it
-    /// keeps its partitions.
-    pub suspect_after: Duration,
-    /// A node silent this long is gone: its partitions are re-replicated on
-    /// the others. Long enough that a restart or a pause moves nothing.
-    pub down_after: Duration,
-    /// Pause between two partition copies, so moves leave the nodes room
-    /// for queries and ingests.
-    pub throttle: Duration,
-}
-
-impl Default for MoveConfig {
-    fn default() -> MoveConfig {
-        MoveConfig {
-            suspect_after: Duration::from_secs(3),
-            down_after: Duration::from_secs(30),
-            throttle: Duration::from_millis(20),
-        }
-    }
-}
-
 /// Deadline of one pull (a whole partition) or comparison.
 const COPY_DEADLINE: Duration = Duration::from_secs(120);
 /// Pulls of one partition before the pass gives up on it.

@@ -20,7 +20,6 @@ use proto::{Answer, ClusterHealth, CpgError, Diagnostic, NodeHealth, Query, Raft
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
-use crate::moves::MoveConfig;
 use crate::query::{answer_counted, partition_fingerprints, CatalogFacts, QueryEngine};
 use crate::raft::{
     self, handle_raft, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
@@ -52,6 +51,30 @@ pub struct CoordinatorConfig {
     pub memory_limit_mb: Option<u64>,
     /// When nodes are suspect and gone, and how fast partitions move.
     pub moves: MoveConfig,
+}
+
+/// How the leader watches nodes and moves partitions.
+#[derive(Debug, Clone, Copy)]
+pub struct MoveConfig {
+    /// A node silent this long is suspect: reads go to its peers first, it
+    /// keeps its partitions.
+    pub suspect_after: Duration,
+    /// A node silent this long is gone: its partitions are re-replicated on
+    /// the others. Long enough that a restart or a pause moves nothing.
+    pub down_after: Duration,
+    /// Pause between two partition copies, so moves leave the nodes room
+    /// for queries and ingests.
+    pub throttle: Duration,
+}
+
+impl Default for MoveConfig {
+    fn default() -> MoveConfig {
+        MoveConfig {
+            suspect_after: Duration::from_secs(3),
+            down_after: Duration::from_secs(30),
+            throttle: Duration::from_millis(20),
+        }
+    }
 }
 
 /// Default lifetime of a cached answer.

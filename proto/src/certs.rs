@@ -252,6 +252,15 @@ pub fn client_config(dir: &Path, name: &str) -> Result<rustls::ClientConfig, Cer
         )?)
 }
 
+/// How this process's connections are secured: set once at start
+/// ([`crate::wire::secure_with`]).
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// `None` for a client, which serves nothing.
+    pub server: Option<Arc<rustls::ServerConfig>>,
+    pub client: Arc<rustls::ClientConfig>,
+}
+
 /// How a process or client secures its links, from its flags: TLS with the
 /// certificates in `certs_dir` (`identity`: `node` for a process,
 /// `client.NAME` for a client), or plain TCP only when `insecure` says so.
@@ -260,7 +269,7 @@ pub fn security(
     identity: &str,
     serves: bool,
     insecure: bool,
-) -> Result<Option<crate::wire::Tls>, String> {
+) -> Result<Option<Tls>, String> {
     match (certs_dir, insecure) {
         (Some(_), true) => Err("give either --certs-dir or --insecure, not both".into()),
         (None, true) => Ok(None),
@@ -274,7 +283,7 @@ pub fn security(
             } else {
                 None
             };
-            Ok(Some(crate::wire::Tls {
+            Ok(Some(Tls {
                 server,
                 client: Arc::new(client),
             }))

@@ -2,7 +2,6 @@
 //! size limit, bincode inside (tarpc's serde transport).
 
 use std::pin::Pin;
-use std::sync::Arc;
 
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::tokio_serde::{Deserializer, Serializer};
@@ -90,13 +89,7 @@ impl tokio::io::AsyncWrite for Conn {
     }
 }
 
-/// How this process's connections are secured: set once at start.
-#[derive(Debug, Clone)]
-pub struct Tls {
-    /// `None` for a client, which serves nothing.
-    pub server: Option<Arc<rustls::ServerConfig>>,
-    pub client: Arc<rustls::ClientConfig>,
-}
+pub use crate::certs::Tls;
 
 static TLS: std::sync::OnceLock<Option<Tls>> = std::sync::OnceLock::new();
 
