@@ -24,6 +24,7 @@ use crate::cluster::{self, NodeClient};
 use crate::devcluster;
 use crate::embedded;
 use crate::query::{answer, Snapshot};
+use crate::reads::WRITE_LEADER_WAIT;
 use crate::report;
 
 #[derive(Debug, Parser)]
@@ -86,7 +87,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// How many entries each ranking shows.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = proto::defaults::TOP as usize)]
         top: usize,
     },
     /// Export a graph from the CPG.
@@ -368,7 +369,7 @@ pub enum AnalysisKind {
         /// Module.fun/arity, or a module name.
         target: String,
         path: Option<PathBuf>,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = proto::defaults::IMPACT_DEPTH)]
         depth: u32,
         #[arg(long)]
         json: bool,
@@ -414,9 +415,9 @@ pub enum AnalysisKind {
         /// Module.fun/arity the paths end at.
         to: String,
         path: Option<PathBuf>,
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, default_value_t = proto::defaults::PATHS_MAX_DEPTH)]
         max_depth: u32,
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = proto::defaults::PATHS_MAX)]
         max_paths: u32,
         #[arg(long)]
         json: bool,
@@ -460,7 +461,7 @@ pub enum AnalysisKind {
         /// The figure to rank by.
         #[arg(long, value_enum, default_value_t = MetricArg::Pagerank)]
         by: MetricArg,
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = proto::defaults::TOP)]
         top: u32,
         #[arg(long)]
         json: bool,
@@ -533,7 +534,7 @@ pub struct WalkArgs {
     pub function: String,
     pub path: Option<PathBuf>,
     /// 1 lists direct callers (callees) only.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = proto::defaults::WALK_DEPTH)]
     pub depth: u32,
     #[arg(long)]
     pub json: bool,
@@ -749,7 +750,7 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
         match e {
         LeaderError::Refused(e) => anyhow::anyhow!("{e}"),
         LeaderError::NoLeader(last) => anyhow::anyhow!(
-            "no coordinator leader took the {what} within {LEADER_WAIT:?} (last: {last}); `cpg health` shows the Raft group"
+            "no coordinator leader took the {what} within {WRITE_LEADER_WAIT:?} (last: {last}); `cpg health` shows the Raft group"
         ),
         LeaderError::Unreachable(errors) => no_coordinator(&errors),
     }
@@ -1898,10 +1899,6 @@ fn dev_cluster(action: DevClusterAction) -> Result<()> {
     }
 }
 
-/// How long recording an ingest may wait for a leader (an election after
-/// the leader died takes a few heartbeats).
-const LEADER_WAIT: Duration = Duration::from_secs(30);
-
 /// What [`on_leader`] gives up with.
 enum LeaderError {
     /// The request was refused for a reason every member would give.
@@ -1914,7 +1911,7 @@ enum LeaderError {
 
 /// Send a leader-only request to the Raft leader: the `hint` first, then
 /// every coordinator, following `NotLeader` redirects, for up to
-/// `LEADER_WAIT` (an election may be under way).
+/// `WRITE_LEADER_WAIT` (an election may be under way).
 async fn on_leader<T, F, Fut>(
     coordinators: &[String],
     hint: Option<String>,
@@ -1926,7 +1923,7 @@ where
         Output = std::result::Result<std::result::Result<T, CpgError>, tarpc::client::RpcError>,
     >,
 {
-    let deadline = Instant::now() + LEADER_WAIT;
+    let deadline = Instant::now() + WRITE_LEADER_WAIT;
     let mut next = hint;
     let mut last = String::from("no coordinator was tried");
     // Rounds in a row where no coordinator could even be dialled: an
@@ -1993,7 +1990,7 @@ pub async fn record_ingest(
     .map_err(|e| match e {
         LeaderError::Refused(e) => e.into(),
         LeaderError::NoLeader(last) => anyhow::anyhow!(
-            "the data is on every replica, but no coordinator leader recorded the ingest in the catalog within {LEADER_WAIT:?} (last: {last}); run cpg ingest again"
+            "the data is on every replica, but no coordinator leader recorded the ingest in the catalog within {WRITE_LEADER_WAIT:?} (last: {last}); run cpg ingest again"
         ),
         LeaderError::Unreachable(errors) => anyhow::anyhow!(
             "the data is on the replicas, but {}; run cpg ingest again once a coordinator is back",

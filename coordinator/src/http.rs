@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::IncomingStream;
 use axum::{Json, Router};
+use proto::defaults;
 use proto::node_api::SourceUpload;
 use proto::{
     CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult, SmellThresholds,
@@ -453,16 +454,7 @@ async fn ingest(
 
 #[derive(Debug, Deserialize)]
 struct Top {
-    #[serde(default = "ten")]
-    top: u32,
-}
-
-fn ten() -> u32 {
-    10
-}
-
-fn one() -> u32 {
-    1
+    top: Option<u32>,
 }
 
 async fn analyze(
@@ -470,14 +462,20 @@ async fn analyze(
     Params(pr): Params<ProjectParam>,
     Params(p): Params<Top>,
 ) -> Reply {
-    answer(&api, &pr.project, Query::Analyze { top: p.top }).await
+    answer(
+        &api,
+        &pr.project,
+        Query::Analyze {
+            top: p.top.unwrap_or(defaults::TOP),
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
 struct Walk {
     function: String,
-    #[serde(default = "one")]
-    depth: u32,
+    depth: Option<u32>,
 }
 
 async fn callers(
@@ -491,7 +489,7 @@ async fn callers(
         &pr.project,
         Query::Callers {
             function,
-            depth: p.depth,
+            depth: p.depth.unwrap_or(defaults::WALK_DEPTH),
         },
     )
     .await
@@ -508,7 +506,7 @@ async fn callees(
         &pr.project,
         Query::Callees {
             function,
-            depth: p.depth,
+            depth: p.depth.unwrap_or(defaults::WALK_DEPTH),
         },
     )
     .await
@@ -521,12 +519,7 @@ async fn cycles(State(api): State<Api>, Params(pr): Params<ProjectParam>) -> Rep
 #[derive(Debug, Deserialize)]
 struct ImpactParams {
     target: String,
-    #[serde(default = "three")]
-    depth: u32,
-}
-
-fn three() -> u32 {
-    3
+    depth: Option<u32>,
 }
 
 async fn impact(
@@ -539,7 +532,7 @@ async fn impact(
         &pr.project,
         Query::Impact {
             target: p.target,
-            depth: p.depth,
+            depth: p.depth.unwrap_or(defaults::IMPACT_DEPTH),
         },
     )
     .await
@@ -549,18 +542,8 @@ async fn impact(
 struct PathParams {
     from: String,
     to: String,
-    #[serde(default = "eight")]
-    max_depth: u32,
-    #[serde(default = "twenty")]
-    max_paths: u32,
-}
-
-fn eight() -> u32 {
-    8
-}
-
-fn twenty() -> u32 {
-    20
+    max_depth: Option<u32>,
+    max_paths: Option<u32>,
 }
 
 async fn paths(
@@ -575,8 +558,8 @@ async fn paths(
         Query::Paths {
             from,
             to,
-            max_depth: p.max_depth,
-            max_paths: p.max_paths,
+            max_depth: p.max_depth.unwrap_or(defaults::PATHS_MAX_DEPTH),
+            max_paths: p.max_paths.unwrap_or(defaults::PATHS_MAX),
         },
     )
     .await
@@ -662,8 +645,7 @@ struct CentralityParams {
     graph: Option<String>,
     #[serde(default)]
     by: Option<String>,
-    #[serde(default = "ten")]
-    top: u32,
+    top: Option<u32>,
 }
 
 async fn centrality(
@@ -698,7 +680,7 @@ async fn centrality(
         Query::Centrality {
             graph,
             by,
-            top: p.top,
+            top: p.top.unwrap_or(defaults::TOP),
         },
     )
     .await

@@ -8,7 +8,7 @@
 //! arrived, so a burst of queries costs one quorum round, not one each. A
 //! member that is not the leader asks the leader for the index; while
 //! there is no leader (an election), reads wait for one up to
-//! [`LEADER_WAIT`], then fail with `NoQuorum`.
+//! [`READ_LEADER_WAIT`], then fail with `NoQuorum`.
 //!
 //! The leader also reads under its lease: once a quorum confirmed it at
 //! time `t`, followers refuse to vote for anyone else until `t + lease`
@@ -27,7 +27,13 @@ use crate::raft::Raft;
 
 /// How long a read waits for a leader to confirm it (an election takes
 /// about 2 s at the default heartbeat).
-pub const LEADER_WAIT: Duration = Duration::from_secs(5);
+pub const READ_LEADER_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a write (recording an ingest, a cluster change) waits for a
+/// leader to take it: the CLI and the HTTP API alike. Longer than a read's
+/// wait: a client has sent its data already, and an election after the
+/// leader died takes a few heartbeats.
+pub const WRITE_LEADER_WAIT: Duration = Duration::from_secs(30);
 
 /// Deadline of one `read_index` request to the leader.
 const ASK_DEADLINE: Duration = Duration::from_secs(2);
@@ -72,7 +78,7 @@ impl ReadIndex {
     /// committed before the call.
     pub async fn barrier(&self, raft: &Raft, this: u64) -> Result<(), CpgError> {
         let index = self.index(raft, this).await?;
-        raft.wait(Some(LEADER_WAIT))
+        raft.wait(Some(READ_LEADER_WAIT))
             .applied_index_at_least(Some(index), "linearizable read")
             .await
             .map_err(|e| {
@@ -117,10 +123,10 @@ impl ReadIndex {
     }
 
     /// One round: as the leader, confirm leadership with a quorum; else ask
-    /// the leader. Waits out an election up to [`LEADER_WAIT`].
+    /// the leader. Waits out an election up to [`READ_LEADER_WAIT`].
     /// The index, and the term when this member confirmed as the leader.
     async fn round(&self, raft: &Raft, this: u64) -> Result<(u64, Option<u64>), CpgError> {
-        let give_up = Instant::now() + LEADER_WAIT;
+        let give_up = Instant::now() + READ_LEADER_WAIT;
         loop {
             let metrics = raft.metrics().borrow().clone();
             let leader = metrics.current_leader.and_then(|id| {
@@ -158,7 +164,7 @@ impl ReadIndex {
                 Err(e) if Instant::now() >= give_up => {
                     return Err(CpgError::NoQuorum {
                         reason: format!(
-                            "no Raft leader confirmed a read within {LEADER_WAIT:?} ({e})"
+                            "no Raft leader confirmed a read within {READ_LEADER_WAIT:?} ({e})"
                         ),
                     })
                 }

@@ -155,7 +155,7 @@ impl Coordinator {
     /// Commit a `RecordIngest`: here if this member leads, else on the
     /// leader (waiting out an election, as reads do).
     async fn record_through_leader(&self, record: IngestRecord) -> Result<u64, CpgError> {
-        let give_up = std::time::Instant::now() + crate::reads::LEADER_WAIT;
+        let give_up = std::time::Instant::now() + crate::reads::WRITE_LEADER_WAIT;
         loop {
             let attempt = if self.is_leader() {
                 let command = Command::RecordIngest(record.clone());

@@ -34,6 +34,7 @@ pub use health::{
 };
 pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
 pub use mfa::{Mfa, MfaParseError};
+pub use results::defaults;
 pub use results::{
     Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow, Communities,
     CommunityAlgorithm, Cycles, DeadFunction, DeprecatedCalls, FeatureRow, FunctionCycle,

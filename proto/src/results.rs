@@ -519,6 +519,20 @@ pub enum Query {
     ModuleGraph,
 }
 
+/// The parameters a query takes when its caller gives none: the same for
+/// the `cpg` CLI and the HTTP API.
+pub mod defaults {
+    /// Entries of each ranking (`Analyze`, `Centrality`).
+    pub const TOP: u32 = 10;
+    /// Depth of a callers/callees walk (1: direct).
+    pub const WALK_DEPTH: u32 = 1;
+    /// Depth of an impact analysis.
+    pub const IMPACT_DEPTH: u32 = 3;
+    /// Calls in a path, and paths listed.
+    pub const PATHS_MAX_DEPTH: u32 = 6;
+    pub const PATHS_MAX: u32 = 20;
+}
+
 /// What a query found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum QueryResult {
