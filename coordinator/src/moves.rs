@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::node_client::{CallError, NodeClient};
+use proto::node_client::NodeClient;
 use proto::CpgError;
 
 use crate::placement::{Assignment, NodeId, PartitionId, Ring};
@@ -89,13 +89,6 @@ pub fn switched(assignment: &Assignment, joining: &Assignment, target: &Assignme
     out
 }
 
-fn node_error(e: CallError) -> CpgError {
-    match e {
-        CallError::Node(e) => e,
-        CallError::Unreachable(why) => CpgError::Internal(why),
-    }
-}
-
 async fn hashes(
     client: &NodeClient,
     epoch: u64,
@@ -106,7 +99,7 @@ async fn hashes(
             c.file_hashes(ctx, epoch, vec![partition]).await
         })
         .await
-        .map_err(node_error)
+        .map_err(CpgError::from)
 }
 
 /// Fill `to`'s replica of `partition` from `from`'s until their per-file
@@ -129,7 +122,7 @@ async fn copy(
                 c.pull(ctx, epoch, partition, from).await
             })
             .await
-            .map_err(node_error)?;
+            .map_err(CpgError::from)?;
         let (a, b) = tokio::join!(
             hashes(source, epoch, partition),
             hashes(target, epoch, partition)

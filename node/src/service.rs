@@ -720,10 +720,7 @@ impl Node {
                             })
                             .await
                             .map(|_| ())
-                            .map_err(|e| match e {
-                                CallError::Node(e) => e,
-                                CallError::Unreachable(why) => CpgError::Internal(why),
-                            })
+                            .map_err(CpgError::from)
                         }
                     }
                 };

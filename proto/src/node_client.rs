@@ -36,6 +36,18 @@ pub enum CallError {
     Unreachable(String),
 }
 
+/// A failed call as the error a caller passes on: the node's own error, or
+/// `Internal` naming why it could not be reached (which ingests and
+/// replica writes count as a missed write).
+impl From<CallError> for CpgError {
+    fn from(e: CallError) -> CpgError {
+        match e {
+            CallError::Node(e) => e,
+            CallError::Unreachable(why) => CpgError::Internal(why),
+        }
+    }
+}
+
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -43,13 +43,6 @@ pub struct IngestReport {
 /// What the cluster holds: file → (content hash, partitions with its modules).
 pub type Held = BTreeMap<String, (u64, BTreeSet<PartitionId>)>;
 
-fn unreachable(e: CallError) -> CpgError {
-    match e {
-        CallError::Node(e) => e,
-        CallError::Unreachable(why) => CpgError::Internal(why),
-    }
-}
-
 /// Source bytes per parse request: small enough that several batches are in
 /// flight at once (parsing on one node while another batch is written), and
 /// far under the frame limit.
@@ -109,7 +102,7 @@ async fn write_replicas(
                     async move { c.write(ctx, epoch, (*ws).clone()).await }
                 })
                 .await
-                .map_err(unreachable);
+                .map_err(CpgError::from);
             (node, parts, r)
         }
     });
@@ -247,7 +240,7 @@ pub async fn ingest(
                         async move { c.ingest(ctx, epoch, partitions, (*files).clone()).await }
                     })
                     .await
-                    .map_err(unreachable);
+                    .map_err(CpgError::from);
                 if !matches!(reply, Err(CpgError::Internal(_))) {
                     break;
                 }
