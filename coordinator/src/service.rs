@@ -699,14 +699,17 @@ fn write_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> CpgError 
     }
 }
 
-#[derive(Clone)]
 /// The service for one connection, with what its peer may do.
-struct CoordinatorServer(Arc<Coordinator>, Role);
+#[derive(Clone)]
+struct CoordinatorServer {
+    coordinator: Arc<Coordinator>,
+    peer: Role,
+}
 
 impl CoordinatorService for CoordinatorServer {
     async fn raft(self, _: Context, rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError> {
-        self.1.allows(Role::Cluster, "raft")?;
-        handle_raft(&self.0.raft, rpc, payload).await
+        self.peer.allows(Role::Cluster, "raft")?;
+        handle_raft(&self.coordinator.raft, rpc, payload).await
     }
 
     async fn register_node(
@@ -715,21 +718,21 @@ impl CoordinatorService for CoordinatorServer {
         id: u64,
         address: String,
     ) -> Result<ClusterView, CpgError> {
-        self.1.allows(Role::Cluster, "register node")?;
-        self.0.register(id, address).await
+        self.peer.allows(Role::Cluster, "register node")?;
+        self.coordinator.register(id, address).await
     }
 
     async fn heartbeat(self, _: Context, id: u64) -> Result<ClusterView, CpgError> {
-        self.1.allows(Role::Cluster, "heartbeat")?;
-        self.0.heartbeat(id).await
+        self.peer.allows(Role::Cluster, "heartbeat")?;
+        self.coordinator.heartbeat(id).await
     }
 
     async fn cluster_view(self, _: Context) -> Result<ClusterView, CpgError> {
-        self.0.linearizable_view().await
+        self.coordinator.linearizable_view().await
     }
 
     async fn record_ingest(self, _: Context, record: IngestRecord) -> Result<u64, CpgError> {
-        self.1.allows(Role::ReadWrite, "record ingest")?;
+        self.peer.allows(Role::ReadWrite, "record ingest")?;
         for name in record.put.iter().map(|f| &f.file).chain(&record.removed) {
             proto::node_api::check_file_name(name)?;
         }
@@ -738,12 +741,16 @@ impl CoordinatorService for CoordinatorServer {
                 replicas = record.missed.len(),
                 "an ingest's writes missed unreachable replicas: marked behind"
             );
-            self.0.wake.notify_one();
+            self.coordinator.wake.notify_one();
         }
-        match self.0.write(Command::RecordIngest(record)).await? {
+        match self
+            .coordinator
+            .write(Command::RecordIngest(record))
+            .await?
+        {
             CommandResult::Generation(g) => Ok(g),
             CommandResult::Rejected(reason) => Err(CpgError::InvalidInput { reason }),
-            CommandResult::Ok => Ok(self.0.view().generation),
+            CommandResult::Ok => Ok(self.coordinator.view().generation),
         }
     }
 
@@ -754,8 +761,8 @@ impl CoordinatorService for CoordinatorServer {
         replication: u32,
         vnodes: u32,
     ) -> Result<(), CpgError> {
-        self.1.allows(Role::ReadWrite, "configure")?;
-        self.0
+        self.peer.allows(Role::ReadWrite, "configure")?;
+        self.coordinator
             .configure(ClusterConfig {
                 partitions,
                 replication,
@@ -766,47 +773,50 @@ impl CoordinatorService for CoordinatorServer {
 
     async fn query(self, _: Context, project: String, query: Query) -> Result<Answer, CpgError> {
         let started = std::time::Instant::now();
-        let r = self.0.query(&project, &query).await;
-        self.0.queries.latency.record(started.elapsed());
+        let r = self.coordinator.query(&project, &query).await;
+        self.coordinator.queries.latency.record(started.elapsed());
         r
     }
 
     async fn health(self, _: Context) -> Result<ClusterHealth, CpgError> {
-        self.0.health().await
+        self.coordinator.health().await
     }
 
     async fn cache_cleanup(self, _: Context) -> Result<proto::CacheCleanup, CpgError> {
-        self.1.allows(Role::ReadWrite, "cache cleanup")?;
-        Ok(self.0.queries.cache_sweep().await)
+        self.peer.allows(Role::ReadWrite, "cache cleanup")?;
+        Ok(self.coordinator.queries.cache_sweep().await)
     }
 
     async fn add_coordinator(self, _: Context, id: u64, address: String) -> Result<(), CpgError> {
-        self.1.allows(Role::ReadWrite, "add coordinator")?;
-        self.0.add_coordinator(id, address).await
+        self.peer.allows(Role::ReadWrite, "add coordinator")?;
+        self.coordinator.add_coordinator(id, address).await
     }
 
     async fn remove_coordinator(self, _: Context, id: u64) -> Result<(), CpgError> {
-        self.1.allows(Role::ReadWrite, "remove coordinator")?;
-        self.0.remove_coordinator(id).await
+        self.peer.allows(Role::ReadWrite, "remove coordinator")?;
+        self.coordinator.remove_coordinator(id).await
     }
 
     async fn linearizable_view(self, _: Context) -> Result<ClusterView, CpgError> {
-        self.0.linearizable_view().await
+        self.coordinator.linearizable_view().await
     }
 
     async fn read_index(self, _: Context) -> Result<u64, CpgError> {
-        self.1.allows(Role::Cluster, "read index")?;
-        if !self.0.is_leader() {
+        self.peer.allows(Role::Cluster, "read index")?;
+        if !self.coordinator.is_leader() {
             return Err(CpgError::NotLeader {
-                leader: self.0.leader_address(),
+                leader: self.coordinator.leader_address(),
             });
         }
-        self.0.reads.index(&self.0.raft, self.0.id).await
+        self.coordinator
+            .reads
+            .index(&self.coordinator.raft, self.coordinator.id)
+            .await
     }
 
     async fn catalog_files(self, _: Context) -> Result<CatalogListing, CpgError> {
-        self.0.read_barrier().await?;
-        Ok(self.0.sm.read(|s| CatalogListing {
+        self.coordinator.read_barrier().await?;
+        Ok(self.coordinator.sm.read(|s| CatalogListing {
             files: s
                 .catalog
                 .iter()
@@ -817,12 +827,12 @@ impl CoordinatorService for CoordinatorServer {
     }
 
     async fn decommission_node(self, _: Context, id: u64) -> Result<(), CpgError> {
-        self.1.allows(Role::ReadWrite, "decommission node")?;
-        self.0.decommission(id).await
+        self.peer.allows(Role::ReadWrite, "decommission node")?;
+        self.coordinator.decommission(id).await
     }
 
     async fn add_node(self, _: Context, id: u64, address: String) -> Result<ClusterView, CpgError> {
-        self.1.allows(Role::ReadWrite, "add node")?;
+        self.peer.allows(Role::ReadWrite, "add node")?;
         proto::wire::check_address(&address).map_err(|reason| CpgError::InvalidInput { reason })?;
         let health = NodeClient::new(id, &address)
             .call(HEALTH_DEADLINE, |c, ctx| async move {
@@ -842,7 +852,7 @@ impl CoordinatorService for CoordinatorServer {
                 ),
             });
         }
-        self.0.register(id, address).await
+        self.coordinator.register(id, address).await
     }
 }
 
@@ -855,7 +865,13 @@ pub async fn run(
 ) -> std::io::Result<()> {
     proto::wire::serve_connections(listener, shutdown, move |conn, role| {
         BaseChannel::with_defaults(proto::wire::server_transport(conn))
-            .execute(CoordinatorServer(coordinator.clone(), role).serve())
+            .execute(
+                CoordinatorServer {
+                    coordinator: coordinator.clone(),
+                    peer: role,
+                }
+                .serve(),
+            )
             .for_each_concurrent(None, |response| response)
     })
     .await

@@ -870,10 +870,12 @@ fn cache_totals<'a>(stores: impl Iterator<Item = &'a Store>) -> CacheStats {
     })
 }
 
-/// The per-connection handle implementing the service.
-#[derive(Debug, Clone)]
 /// The service for one connection, with what its peer may do.
-struct NodeServer(Arc<Node>, Role);
+#[derive(Debug, Clone)]
+struct NodeServer {
+    node: Arc<Node>,
+    peer: Role,
+}
 
 /// Parse files (on all cores) and group each file's fragments by partition.
 fn parse_files(partitions: u32, files: Vec<SourceUpload>) -> Vec<ParsedFile> {
@@ -926,7 +928,7 @@ impl NodeService for NodeServer {
         partitions: u32,
         files: Vec<SourceUpload>,
     ) -> Result<Vec<ParsedFile>, CpgError> {
-        self.1.allows(Role::ReadWrite, "parse")?;
+        self.peer.allows(Role::ReadWrite, "parse")?;
         if partitions == 0 {
             return Err(CpgError::InvalidInput {
                 reason: "partition count must be at least 1".into(),
@@ -935,7 +937,7 @@ impl NodeService for NodeServer {
         for f in &files {
             proto::node_api::check_file_name(&f.file)?;
         }
-        self.0.admit_heavy("parsing")?;
+        self.node.admit_heavy("parsing")?;
         blocking(move || Ok(parse_files(partitions, files))).await
     }
 
@@ -946,7 +948,7 @@ impl NodeService for NodeServer {
         partitions: u32,
         files: Vec<IngestFile>,
     ) -> Result<IngestReply, CpgError> {
-        self.1.allows(Role::ReadWrite, "ingest")?;
+        self.peer.allows(Role::ReadWrite, "ingest")?;
         if partitions == 0 {
             return Err(CpgError::InvalidInput {
                 reason: "partition count must be at least 1".into(),
@@ -955,9 +957,9 @@ impl NodeService for NodeServer {
         for f in &files {
             proto::node_api::check_file_name(&f.upload.file)?;
         }
-        self.0.check_at(epoch, std::iter::empty()).await?;
-        self.0.admit_ingest_batch("an ingest")?;
-        let map = self.0.map();
+        self.node.check_at(epoch, std::iter::empty()).await?;
+        self.node.admit_ingest_batch("an ingest")?;
+        let map = self.node.map();
         if map.epoch != epoch {
             return Err(CpgError::StaleEpoch { current: map.epoch });
         }
@@ -1001,7 +1003,7 @@ impl NodeService for NodeServer {
             }
         }
         let count = writes.values().map(|w| w.len() as u64).sum();
-        let missed = self.0.replicate(&map, writes).await?;
+        let missed = self.node.replicate(&map, writes).await?;
         Ok(IngestReply {
             files: catalog,
             writes: count,
@@ -1015,12 +1017,12 @@ impl NodeService for NodeServer {
         epoch: u64,
         writes: Vec<PartitionWrite>,
     ) -> Result<u64, CpgError> {
-        self.1.allows(Role::ReadWrite, "write")?;
-        self.0
+        self.peer.allows(Role::ReadWrite, "write")?;
+        self.node
             .check_at(epoch, writes.iter().map(|w| w.partition))
             .await?;
-        self.0.admit_ingest_batch("a write")?;
-        let node = self.0.clone();
+        self.node.admit_ingest_batch("a write")?;
+        let node = self.node.clone();
         blocking(move || node.write_blocking(writes)).await
     }
 
@@ -1030,13 +1032,15 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<PartitionSummaries>, CpgError> {
-        self.1.allows(Role::ReadOnly, "summaries")?;
+        self.peer.allows(Role::ReadOnly, "summaries")?;
         let started = std::time::Instant::now();
-        self.0.check_at(epoch, partitions.iter().copied()).await?;
+        self.node
+            .check_at(epoch, partitions.iter().copied())
+            .await?;
         let out = partitions
             .into_iter()
             .map(|p| {
-                let store = self.0.store(p);
+                let store = self.node.store(p);
                 // Every coordinator gathers the same replies after an ingest.
                 let cached = store.cached("summaries", || {
                     store
@@ -1053,7 +1057,7 @@ impl NodeService for NodeServer {
                 }
             })
             .collect();
-        self.0.reads.record(started.elapsed());
+        self.node.reads.record(started.elapsed());
         Ok(out)
     }
 
@@ -1063,19 +1067,21 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<(u32, String, u64)>, CpgError> {
-        self.1.allows(Role::ReadOnly, "file hashes")?;
+        self.peer.allows(Role::ReadOnly, "file hashes")?;
         let started = std::time::Instant::now();
-        self.0.check_at(epoch, partitions.iter().copied()).await?;
+        self.node
+            .check_at(epoch, partitions.iter().copied())
+            .await?;
         let mut out = Vec::new();
         for p in partitions {
-            let store = self.0.store(p);
+            let store = self.node.store(p);
             let t = store.read();
             for (file, hash) in &t.file_hashes {
                 out.push((p, t.str(*file).to_string(), *hash));
             }
         }
         out.sort();
-        self.0.reads.record(started.elapsed());
+        self.node.reads.record(started.elapsed());
         Ok(out)
     }
 
@@ -1087,9 +1093,9 @@ impl NodeService for NodeServer {
         files: Vec<String>,
         max_bytes: u64,
     ) -> Result<Vec<PartitionWrite>, CpgError> {
-        self.1.allows(Role::Cluster, "export")?;
-        self.0.check_at(epoch, [partition]).await?;
-        let node = self.0.clone();
+        self.peer.allows(Role::Cluster, "export")?;
+        self.node.check_at(epoch, [partition]).await?;
+        let node = self.node.clone();
         let max_bytes = max_bytes.min(proto::wire::MAX_FRAME as u64 / 2);
         blocking(move || node.export_blocking(partition, files, max_bytes)).await
     }
@@ -1101,8 +1107,8 @@ impl NodeService for NodeServer {
         partition: u32,
         from: u64,
     ) -> Result<PullReport, CpgError> {
-        self.1.allows(Role::Cluster, "pull")?;
-        let report = self.0.pull(epoch, partition, from).await?;
+        self.peer.allows(Role::Cluster, "pull")?;
+        let report = self.node.pull(epoch, partition, from).await?;
         tracing::info!(
             partition,
             from,
@@ -1115,49 +1121,49 @@ impl NodeService for NodeServer {
     }
 
     async fn assign(self, _: Context, map: NodeMap) -> Result<(), CpgError> {
-        self.1.allows(Role::Cluster, "assign")?;
-        if self.0.set_map(map) {
+        self.peer.allows(Role::Cluster, "assign")?;
+        if self.node.set_map(map) {
             Ok(())
         } else {
             Err(CpgError::StaleEpoch {
-                current: self.0.epoch.load(Ordering::Acquire),
+                current: self.node.epoch.load(Ordering::Acquire),
             })
         }
     }
 
     async fn health(self, _: Context) -> NodeHealth {
-        self.0.health()
+        self.node.health()
     }
 
     async fn admit_writes(self, _: Context) -> Result<(), CpgError> {
-        self.1.allows(Role::ReadWrite, "admit writes")?;
-        self.0.admit_heavy("an ingest")
+        self.peer.allows(Role::ReadWrite, "admit writes")?;
+        self.node.admit_heavy("an ingest")
     }
 
     async fn cache_cleanup(self, _: Context) -> Result<proto::CacheCleanup, CpgError> {
-        self.1.allows(Role::ReadWrite, "cache cleanup")?;
-        let removed = self.0.cache_sweep();
+        self.peer.allows(Role::ReadWrite, "cache cleanup")?;
+        let removed = self.node.cache_sweep();
         let CacheStats {
             entries,
             hits,
             misses,
             ..
-        } = self.0.cache_totals();
+        } = self.node.cache_totals();
         Ok(proto::CacheCleanup {
             removed,
             entries,
             hits,
             misses,
-            ttl_secs: self.0.cache_ttl.as_secs(),
+            ttl_secs: self.node.cache_ttl.as_secs(),
         })
     }
 
     async fn diagnose(self, _: Context) -> proto::NodeDiagnosis {
-        let node = self.0.clone();
+        let node = self.node.clone();
         tokio::task::spawn_blocking(move || node.diagnose())
             .await
             .unwrap_or_else(|e| proto::NodeDiagnosis {
-                node_id: self.0.id,
+                node_id: self.node.id,
                 scanned_entries: 0,
                 scan_ms: 0.0,
                 scan_entries_per_second: 0.0,
@@ -1179,8 +1185,8 @@ impl NodeService for NodeServer {
         _: Context,
         force: bool,
     ) -> Result<Vec<proto::PartitionDefrag>, CpgError> {
-        self.1.allows(Role::ReadWrite, "defrag")?;
-        let node = self.0.clone();
+        self.peer.allows(Role::ReadWrite, "defrag")?;
+        let node = self.node.clone();
         blocking(move || Ok(node.defrag(force))).await
     }
 }
@@ -1195,7 +1201,13 @@ pub async fn run(
 ) -> std::io::Result<()> {
     proto::wire::serve_connections(listener, shutdown, move |conn, role| {
         BaseChannel::with_defaults(proto::wire::server_transport(conn))
-            .execute(NodeServer(node.clone(), role).serve())
+            .execute(
+                NodeServer {
+                    node: node.clone(),
+                    peer: role,
+                }
+                .serve(),
+            )
             .for_each_concurrent(None, |response| response)
     })
     .await
