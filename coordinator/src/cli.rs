@@ -1699,12 +1699,8 @@ async fn ingest_attempt(
     bar.finish_and_clear();
     // Every partition's data is on its replicas (those that missed it are
     // marked behind in the same entry): now the catalog records it.
-    let libraries_changed = listing
-        .projects
-        .iter()
-        .find(|p| p.name == project)
-        .map(|p| p.libraries.iter().map(|(l, _)| l).collect::<Vec<_>>())
-        != Some(named.libraries.iter().collect());
+    let libraries_changed =
+        crate::projects::libraries_changed(&listing.projects, &project, &named.libraries);
     let mut generation = view.generation;
     if !report.put.is_empty()
         || !report.removed.is_empty()

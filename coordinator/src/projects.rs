@@ -107,6 +107,16 @@ pub fn scope(
     recorded.retain(|f, _| keep(f));
 }
 
+/// Whether `libraries` differ from what the catalog lists for `project`
+/// (an ingest that changes no file still records a new list).
+pub fn libraries_changed(projects: &[ProjectInfo], project: &str, libraries: &[LibraryId]) -> bool {
+    let listed = projects
+        .iter()
+        .find(|p| p.name == project)
+        .map(|p| p.libraries.iter().map(|(l, _)| l).collect::<Vec<_>>());
+    listed != Some(libraries.iter().collect())
+}
+
 /// The version of each package the tree at `root` locks: from `mix.lock`
 /// (a Hex version, or a Git revision), else from the package's
 /// `deps/PACKAGE/hex_metadata.config`.

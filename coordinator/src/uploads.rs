@@ -115,13 +115,9 @@ impl Coordinator {
             held.retain(|f, _| present.contains(f));
             recorded.retain(|f, _| present.contains(f));
         }
-        let listed = projects.iter().find(|p| p.name == project).map(|p| {
-            p.libraries
-                .iter()
-                .map(|(l, _)| l.clone())
-                .collect::<Vec<_>>()
-        });
-        let libraries_changed = libraries.is_some() && listed != libraries;
+        let libraries_changed = libraries
+            .as_deref()
+            .is_some_and(|l| crate::projects::libraries_changed(&projects, project, l));
         let report = ingest(
             &clients,
             view.epoch,
