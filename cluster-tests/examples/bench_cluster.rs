@@ -237,7 +237,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let address = addresses[i % addresses.len()].clone();
         let functions = functions.clone();
         tasks.push(tokio::spawn(async move {
-            let transport = proto::wire::dial(&address, Duration::from_secs(2)).await?;
+            let transport = net::wire::dial(&address, Duration::from_secs(2)).await?;
             let client =
                 CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));

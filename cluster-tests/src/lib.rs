@@ -59,7 +59,7 @@ pub fn free_port() -> u16 {
 /// Run `query` on the coordinator at `address`. A `CpgError` answer is
 /// returned as `Err` with the error's text.
 pub async fn query_at(address: &str, query: &Query) -> Result<Answer, String> {
-    let transport = proto::wire::dial(address, Duration::from_secs(2))
+    let transport = net::wire::dial(address, Duration::from_secs(2))
         .await
         .map_err(|e| e.to_string())?;
     let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
@@ -368,7 +368,7 @@ impl Cluster {
     /// The view of the first coordinator that answers.
     pub async fn view(&self) -> Option<ClusterView> {
         for c in &self.coordinators {
-            let Ok(transport) = proto::wire::dial(&c.addr, Duration::from_secs(1)).await else {
+            let Ok(transport) = net::wire::dial(&c.addr, Duration::from_secs(1)).await else {
                 continue;
             };
             let client =
@@ -415,7 +415,7 @@ impl Cluster {
         let addr = &self.nodes[index].addr;
         let deadline = Instant::now() + within;
         loop {
-            if let Ok(transport) = proto::wire::dial(addr, Duration::from_secs(1)).await {
+            if let Ok(transport) = net::wire::dial(addr, Duration::from_secs(1)).await {
                 let client =
                     NodeServiceClient::new(tarpc::client::Config::default(), transport).spawn();
                 if let Ok(health) = client.health(tarpc::context::current()).await {
@@ -674,7 +674,7 @@ pub fn https(
     path: &str,
     body: Option<&[u8]>,
 ) -> Result<HttpResponse, String> {
-    let config = proto::certs::client_config(certs_dir, client).map_err(|e| e.to_string())?;
+    let config = net::certs::client_config(certs_dir, client).map_err(|e| e.to_string())?;
     let host = address
         .rsplit_once(':')
         .map_or(address, |(h, _)| h)

@@ -56,8 +56,8 @@ async fn only_clients_with_a_certificate_of_the_cluster_get_in_and_read_only_one
     certs(theirs.path(), false);
     let dir = ours.path().to_str().unwrap().to_string();
     // This test process talks to the cluster as the root client.
-    proto::wire::secure_with(
-        proto::certs::security(Some(ours.path()), "client.root", false, false).unwrap(),
+    net::wire::secure_with(
+        net::certs::security(Some(ours.path()), "client.root", false, false).unwrap(),
     );
     let flags = ["--certs-dir", dir.as_str()];
     let web = format!("127.0.0.1:{}", cluster_tests::free_port());

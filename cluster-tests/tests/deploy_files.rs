@@ -115,7 +115,7 @@ fn the_example_configuration_files_are_accepted() {
         ),
         ("deploy/config/node.toml", node::daemon::Args::command()),
     ] {
-        let settings = proto::config::read(&command, &repo().join(file))
+        let settings = host::config::read(&command, &repo().join(file))
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(
             settings.iter().any(|(k, _)| k == "CPG_DATA_DIR"),

@@ -196,7 +196,7 @@ pub enum CertAction {
 }
 
 fn cert_command(action: CertAction) -> Result<()> {
-    use proto::certs;
+    use net::certs;
     let (dir, what) = match &action {
         CertAction::CreateCa { certs_dir } => {
             certs::create_ca(certs_dir)?;
@@ -578,9 +578,9 @@ pub fn run(cli: Cli) -> Result<()> {
         );
     if talks_to_cluster {
         let identity = format!("client.{}", cli.client);
-        let tls = proto::certs::security(cli.certs_dir.as_deref(), &identity, false, cli.insecure)
+        let tls = net::certs::security(cli.certs_dir.as_deref(), &identity, false, cli.insecure)
             .map_err(|e| anyhow::anyhow!(e))?;
-        proto::wire::secure_with(tls);
+        net::wire::secure_with(tls);
     }
     match cli.command {
         Command::Analyze {
@@ -952,7 +952,7 @@ where
 {
     let mut errors = Vec::new();
     for address in coordinators {
-        let transport = match proto::wire::dial(address, Duration::from_secs(3)).await {
+        let transport = match net::wire::dial(address, Duration::from_secs(3)).await {
             Ok(t) => t,
             Err(e) => {
                 errors.push(format!("{address}: {e}"));
@@ -1112,7 +1112,7 @@ fn cache_cleanup(coordinators: &[String], json: bool) -> Result<()> {
         let mut out = Vec::new();
         for address in coordinators {
             let r = async {
-                let transport = proto::wire::dial(address, Duration::from_secs(3)).await?;
+                let transport = net::wire::dial(address, Duration::from_secs(3)).await?;
                 let client =
                     CoordinatorServiceClient::new(tarpc::client::Config::default(), transport)
                         .spawn();
@@ -1298,7 +1298,7 @@ fn node_clients(view: &ClusterView) -> Result<HashMap<u64, Arc<NodeClient>>> {
     }
     let mut clients = HashMap::new();
     for n in &view.nodes {
-        proto::wire::check_address(&n.address)
+        net::wire::check_address(&n.address)
             .map_err(|e| anyhow::anyhow!("node {} has a bad address: {e}", n.id))?;
         clients.insert(n.id, Arc::new(NodeClient::new(n.id, &n.address)));
     }
@@ -1931,7 +1931,7 @@ where
         let mut dial_errors = Vec::new();
         let tried = candidates.len();
         for address in candidates {
-            let transport = match proto::wire::dial(&address, Duration::from_secs(2)).await {
+            let transport = match net::wire::dial(&address, Duration::from_secs(2)).await {
                 Ok(t) => t,
                 Err(e) => {
                     last = format!("{address}: {e}");

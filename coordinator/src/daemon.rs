@@ -122,12 +122,12 @@ fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
 /// Run a coordinator until stopped.
 pub async fn run(args: Args) -> std::io::Result<()> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
-    let tls = proto::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
+    let tls = net::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
         .map_err(invalid)?;
     if tls.is_none() {
         tracing::warn!("--insecure: every link of this coordinator is plain TCP");
     }
-    proto::wire::secure_with(tls);
+    net::wire::secure_with(tls);
     let members = parse_members(&args.init).map_err(invalid)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -157,7 +157,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     let upkeep = Coordinator::spawn_upkeep(&coordinator);
     let metrics = {
         let c = coordinator.clone();
-        proto::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || c.metrics()).await?
+        net::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || c.metrics()).await?
     };
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let http = match &args.http_listen {
@@ -255,7 +255,7 @@ async fn configure_when_leader(coordinator: &Coordinator, cluster: ClusterConfig
 
 async fn configure_at(leader: &str, cluster: ClusterConfig) -> Result<(), CpgError> {
     let unreachable = |e: String| CpgError::Internal(format!("leader {leader}: {e}"));
-    let transport = proto::wire::dial(leader, Duration::from_secs(3))
+    let transport = net::wire::dial(leader, Duration::from_secs(3))
         .await
         .map_err(|e| unreachable(e.to_string()))?;
     let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();

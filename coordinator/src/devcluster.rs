@@ -244,7 +244,7 @@ fn spawn(dir: &Path, layout: &Layout, role: Role, index: usize) -> Result<u32> {
 }
 
 async fn view_of(address: &str) -> Option<ClusterView> {
-    let transport = proto::wire::dial(address, Duration::from_secs(1))
+    let transport = net::wire::dial(address, Duration::from_secs(1))
         .await
         .ok()?;
     let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();

@@ -36,7 +36,7 @@ use serde::Deserialize;
 
 use crate::report;
 use crate::service::Coordinator;
-use proto::certs::Role;
+use net::certs::Role;
 
 /// Every route: method and path (the OpenAPI document lists the same).
 pub const ROUTES: &[(&str, &str)] = &[
@@ -143,7 +143,7 @@ impl Connected<IncomingStream<'_, TlsListener>> for Peer {
 /// cluster's CA. Handshakes run in their own tasks (a slow or hostile
 /// client holds up no one else) and are logged when refused.
 pub struct TlsListener {
-    ready: tokio::sync::mpsc::Receiver<(proto::wire::Conn, Peer)>,
+    ready: tokio::sync::mpsc::Receiver<(net::wire::Conn, Peer)>,
     local: std::net::SocketAddr,
 }
 
@@ -174,7 +174,7 @@ impl TlsListener {
                 }
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match proto::wire::accept_tls(stream).await {
+                    match net::wire::accept_tls(stream).await {
                         Ok((conn, role)) => {
                             let _ = tx
                                 .send((
@@ -196,7 +196,7 @@ impl TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = proto::wire::Conn;
+    type Io = net::wire::Conn;
     type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -224,7 +224,7 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(coordinator, writes).into_make_service_with_connect_info::<Peer>();
-    if proto::wire::uses_tls() {
+    if net::wire::uses_tls() {
         axum::serve(TlsListener::new(listener)?, app)
             .with_graceful_shutdown(stop)
             .await

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use proto::node_client::NodeClient;
+use net::node_client::NodeClient;
 use proto::CpgError;
 
 use crate::placement::{Assignment, NodeId, PartitionId, Ring};

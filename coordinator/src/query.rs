@@ -16,7 +16,7 @@ use partition::analysis::{
     NameGraph,
 };
 use partition::store::StoreStats;
-use partition::vitals::LatencyWindow;
+use host::vitals::LatencyWindow;
 use proto::coordinator_api::ClusterView;
 use proto::projects::{LibraryId, Owner};
 use proto::{
@@ -473,7 +473,7 @@ impl QueryEngine {
             if clients.contains_key(&n.id) {
                 continue;
             }
-            if proto::wire::check_address(&n.address).is_ok() {
+            if net::wire::check_address(&n.address).is_ok() {
                 clients.insert(n.id, Arc::new(NodeClient::new(n.id, &n.address)));
             }
         }

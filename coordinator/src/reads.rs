@@ -188,7 +188,7 @@ impl ReadIndex {
         let client = match cached {
             Some(c) => c,
             None => {
-                let transport = proto::wire::dial(addr, ASK_DEADLINE)
+                let transport = net::wire::dial(addr, ASK_DEADLINE)
                     .await
                     .map_err(|e| CpgError::Internal(format!("leader {addr}: {e}")))?;
                 let c = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport)

@@ -238,7 +238,7 @@ pub fn render_analyze(r: &AnalyzeReport, top: usize) -> String {
 
 /// Peak resident set size of this process, from `/proc/self/status` (Linux).
 pub fn peak_rss_bytes() -> Option<u64> {
-    partition::vitals::peak_resident_bytes()
+    host::vitals::peak_resident_bytes()
 }
 
 fn abbreviate(items: &[String], n: usize) -> String {

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config};
-use proto::certs::Role;
+use net::certs::Role;
 use proto::coordinator_api::{
     CatalogListing, ClusterView, CoordinatorService, IngestRecord, NodeInfo, RaftRpc,
 };
@@ -25,7 +25,7 @@ use crate::raft::{
     self, handle_raft, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
     StateMachine,
 };
-use proto::node_client::NodeClient;
+use net::node_client::NodeClient;
 
 /// Deadline of each request a coordinator makes to a storage node.
 const NODE_DEADLINE: Duration = Duration::from_secs(30);
@@ -377,7 +377,7 @@ impl Coordinator {
         let Some(limit) = self.memory_limit_mb else {
             return Ok(());
         };
-        let used = || partition::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0;
+        let used = || host::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0;
         if used() <= 0.8 * limit as f64 {
             return Ok(());
         }
@@ -412,7 +412,7 @@ impl Coordinator {
         let view = self.view();
         let m = self.raft.metrics().borrow().clone();
         let q = &self.queries;
-        let mut e = proto::metrics::Exposition::default();
+        let mut e = net::metrics::Exposition::default();
         e.gauge("cpg_raft_term", "current Raft term", m.current_term as f64);
         e.gauge(
             "cpg_raft_is_leader",
@@ -479,7 +479,7 @@ impl Coordinator {
         e.gauge(
             "cpg_memory_usage_bytes",
             "resident memory",
-            partition::vitals::resident_bytes().unwrap_or(0) as f64,
+            host::vitals::resident_bytes().unwrap_or(0) as f64,
         );
         if let Some(s) = q.snapshot_health() {
             e.gauge(
@@ -538,7 +538,7 @@ impl Coordinator {
         let own = crate::health::OwnVitals {
             cache_hit_rate: self.queries.cache_hit_rate(),
             queries: self.queries.latency.summary(),
-            memory_usage_mb: partition::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0,
+            memory_usage_mb: host::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_limit_mb: self.memory_limit_mb,
             snapshot: self.queries.snapshot_health(),
         };
@@ -579,7 +579,7 @@ impl Coordinator {
 
     /// A storage node joins (or rejoins): recorded, then placed.
     pub async fn register(&self, id: u64, address: String) -> Result<ClusterView, CpgError> {
-        proto::wire::check_address(&address).map_err(|e| CpgError::InvalidInput {
+        net::wire::check_address(&address).map_err(|e| CpgError::InvalidInput {
             reason: format!("a node must register with the address it serves on: {e}"),
         })?;
         self.write(Command::RegisterNode {
@@ -833,7 +833,7 @@ impl CoordinatorService for CoordinatorServer {
 
     async fn add_node(self, _: Context, id: u64, address: String) -> Result<ClusterView, CpgError> {
         self.peer.allows(Role::ReadWrite, "add node")?;
-        proto::wire::check_address(&address).map_err(|reason| CpgError::InvalidInput { reason })?;
+        net::wire::check_address(&address).map_err(|reason| CpgError::InvalidInput { reason })?;
         let health = NodeClient::new(id, &address)
             .call(HEALTH_DEADLINE, |c, ctx| async move {
                 c.health(ctx).await.map(Ok)
@@ -863,8 +863,8 @@ pub async fn run(
     coordinator: Arc<Coordinator>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    proto::wire::serve_connections(listener, shutdown, move |conn, role| {
-        BaseChannel::with_defaults(proto::wire::server_transport(conn))
+    net::wire::serve_connections(listener, shutdown, move |conn, role| {
+        BaseChannel::with_defaults(net::wire::server_transport(conn))
             .execute(
                 CoordinatorServer {
                     coordinator: coordinator.clone(),

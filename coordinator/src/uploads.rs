@@ -203,7 +203,7 @@ impl Coordinator {
 }
 
 async fn record_at(leader: &str, record: IngestRecord) -> Result<u64, CpgError> {
-    let transport = proto::wire::dial(leader, Duration::from_secs(3))
+    let transport = net::wire::dial(leader, Duration::from_secs(3))
         .await
         .map_err(|e| CpgError::Internal(format!("leader {leader}: {e}")))?;
     let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();

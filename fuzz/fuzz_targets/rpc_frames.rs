@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    proto::fuzzing::node_request(data);
-    proto::fuzzing::coordinator_request(data);
-    proto::fuzzing::stream(data);
+    net::fuzzing::node_request(data);
+    net::fuzzing::coordinator_request(data);
+    net::fuzzing::stream(data);
 });

@@ -93,12 +93,12 @@ pub async fn stop_signal() {
 
 /// Run a node until stopped.
 pub async fn run(args: Args) -> std::io::Result<()> {
-    let tls = proto::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
+    let tls = net::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
         .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
     if tls.is_none() {
         tracing::warn!("--insecure: every link of this node is plain TCP");
     }
-    proto::wire::secure_with(tls);
+    net::wire::secure_with(tls);
     let (node, quarantined) = Node::open(&NodeConfig {
         node_id: args.id,
         data_dir: args.data_dir.clone(),
@@ -119,7 +119,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     };
     let metrics = {
         let node = node.clone();
-        proto::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || node.metrics())
+        net::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || node.metrics())
             .await?
     };
     for (path, reason) in &quarantined {

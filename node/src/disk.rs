@@ -1,5 +1,5 @@
 //! What a storage node keeps on disk: one append-only record log per
-//! partition (`partitions/pNNNNN.log`, a `partition::durable::RecordLog`).
+//! partition (`partitions/pNNNNN.log`, a `host::durable::RecordLog`).
 //! A record puts a source file's fragments in the partition (replacing what
 //! it had of that file) or removes them. A write batch appends its records
 //! to the logs it touches and makes them durable with one flush, so an ingest
@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use partition::durable::{self, RecordLog};
+use host::durable::{self, RecordLog};
 use proto::ModuleFragment;
 use serde::{Deserialize, Serialize};
 

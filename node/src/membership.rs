@@ -24,7 +24,7 @@ pub struct Membership {
 }
 
 async fn connect(address: &str) -> Option<CoordinatorServiceClient> {
-    let transport = proto::wire::dial(address, Duration::from_secs(2))
+    let transport = net::wire::dial(address, Duration::from_secs(2))
         .await
         .ok()?;
     Some(CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn())

@@ -12,14 +12,14 @@ use futures::StreamExt;
 use partition::frontend::build_file;
 use partition::partitioning::partition_of;
 use partition::store::{CacheStats, Store};
-use partition::vitals::{resident_bytes, LatencyWindow};
-use proto::certs::Role;
+use host::vitals::{resident_bytes, LatencyWindow};
+use net::certs::Role;
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
     IngestFile, IngestReply, NodeMap, NodeService, ParsedFile, PartitionSummaries, PartitionWrite,
     PullReport, SourceUpload,
 };
-use proto::node_client::{CallError, NodeClient};
+use net::node_client::{CallError, NodeClient};
 use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth, PartitionHealth, TablesStatus};
 use rayon::prelude::*;
 use tarpc::context::Context;
@@ -135,7 +135,7 @@ impl Node {
                 if *id == self.id || peers.contains_key(id) {
                     continue;
                 }
-                if proto::wire::check_address(address).is_ok() {
+                if net::wire::check_address(address).is_ok() {
                     peers.insert(*id, Arc::new(NodeClient::new(*id, address)));
                 }
             }
@@ -213,7 +213,7 @@ impl Node {
                     fragments: Vec::new(),
                 },
             };
-            let bytes = partition::durable::encode(&write.fragments)
+            let bytes = host::durable::encode(&write.fragments)
                 .map(|b| b.len() as u64)
                 .unwrap_or(0);
             if !out.is_empty() && size + bytes > max_bytes {
@@ -481,7 +481,7 @@ impl Node {
     /// The node's figures in Prometheus' text format.
     pub fn metrics(&self) -> String {
         let h = self.health();
-        let mut e = proto::metrics::Exposition::default();
+        let mut e = net::metrics::Exposition::default();
         let status = match h.cpg_tables_status {
             TablesStatus::Healthy => 0.0,
             TablesStatus::Degraded => 1.0,
@@ -592,7 +592,7 @@ impl Node {
         } = cache_totals(stores.iter().map(|s| &**s));
         let rate = (rows > 0 && !took.is_zero()).then(|| rows as f64 / took.as_secs_f64());
         let queries = self.reads.summary();
-        let figures = partition::vitals::Figures {
+        let figures = host::vitals::Figures {
             memory_usage_mb: resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_limit_mb: self.memory_limit_mb,
             p99_query_time_ms: (queries.count > 0).then_some(queries.p99_query_time_ms),
@@ -604,7 +604,7 @@ impl Node {
             deleted_ratio: (!stores.is_empty()).then_some((worst_deleted, DEFRAG_THRESHOLD)),
             scan_entries_per_second: rate,
         };
-        let (indicators, recommendations) = partition::vitals::judge(&figures);
+        let (indicators, recommendations) = host::vitals::judge(&figures);
         proto::NodeDiagnosis {
             node_id: self.id,
             scanned_entries: rows,
@@ -1096,7 +1096,7 @@ impl NodeService for NodeServer {
         self.peer.allows(Role::Cluster, "export")?;
         self.node.check_at(epoch, [partition]).await?;
         let node = self.node.clone();
-        let max_bytes = max_bytes.min(proto::wire::MAX_FRAME as u64 / 2);
+        let max_bytes = max_bytes.min(net::wire::MAX_FRAME as u64 / 2);
         blocking(move || node.export_blocking(partition, files, max_bytes)).await
     }
 
@@ -1192,15 +1192,15 @@ impl NodeService for NodeServer {
 }
 
 /// Serve `node` on `listener` until `shutdown` completes (open connections
-/// are closed with it). Each connection is framed with `proto::wire`
+/// are closed with it). Each connection is framed with `net::wire`
 /// (bounded frames); a peer sending garbage only loses its own connection.
 pub async fn run(
     listener: tokio::net::TcpListener,
     node: Arc<Node>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    proto::wire::serve_connections(listener, shutdown, move |conn, role| {
-        BaseChannel::with_defaults(proto::wire::server_transport(conn))
+    net::wire::serve_connections(listener, shutdown, move |conn, role| {
+        BaseChannel::with_defaults(net::wire::server_transport(conn))
             .execute(
                 NodeServer {
                     node: node.clone(),

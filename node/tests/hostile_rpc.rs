@@ -40,7 +40,7 @@ async fn start(
 }
 
 async fn connect(addr: SocketAddr) -> NodeServiceClient {
-    let transport = proto::wire::dial(&addr.to_string(), std::time::Duration::from_secs(5))
+    let transport = net::wire::dial(&addr.to_string(), std::time::Duration::from_secs(5))
         .await
         .unwrap();
     NodeServiceClient::new(tarpc::client::Config::default(), transport).spawn()
@@ -102,7 +102,7 @@ async fn hostile_bytes_close_only_their_own_connection_with_a_reason() {
         g.push(0); // plain TCP
         g
     };
-    let good = greeting(proto::wire::PROTOCOL_VERSION);
+    let good = greeting(net::wire::PROTOCOL_VERSION);
     let frame = |len: u32, body: &[u8]| {
         let mut f = len.to_be_bytes().to_vec();
         f.extend_from_slice(body);
@@ -116,7 +116,7 @@ async fn hostile_bytes_close_only_their_own_connection_with_a_reason() {
         ),
         (
             "another protocol version",
-            greeting(proto::wire::PROTOCOL_VERSION + 1),
+            greeting(net::wire::PROTOCOL_VERSION + 1),
             "protocol version",
         ),
         (

@@ -49,7 +49,7 @@ async fn start(
 }
 
 async fn connect(addr: SocketAddr) -> NodeServiceClient {
-    let transport = proto::wire::dial(&addr.to_string(), std::time::Duration::from_secs(5))
+    let transport = net::wire::dial(&addr.to_string(), std::time::Duration::from_secs(5))
         .await
         .unwrap();
     NodeServiceClient::new(tarpc::client::Config::default(), transport).spawn()
@@ -391,7 +391,7 @@ async fn metrics_of(node: &std::sync::Arc<Node>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let n = node.clone();
-    let server = tokio::spawn(proto::metrics::serve_metrics(
+    let server = tokio::spawn(net::metrics::serve_metrics(
         listener,
         move || n.metrics(),
         std::future::pending(),

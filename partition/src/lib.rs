@@ -5,11 +5,9 @@
 //! Nothing here knows about the network, Raft or other partitions' files.
 
 pub mod analysis;
-pub mod durable;
 pub mod frontend;
 pub mod library;
 pub mod partitioning;
 pub mod snapshot;
 pub mod store;
 pub mod summary;
-pub mod vitals;

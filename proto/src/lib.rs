@@ -1,27 +1,22 @@
 //! Wire types of the CPG service: everything that crosses a process boundary.
 //!
 //! The CPG of one Elixir module is a [`ModuleFragment`]; what global analyses
-//! consume is its [`ModuleSummary`]. Both are plain data. Also here: the
-//! structured [`CpgError`], the tarpc services (`node_api`) and the framing
-//! of connections (`wire`). No logic beyond parsing and display helpers.
+//! consume is its [`ModuleSummary`]. Both are plain data. Also here: queries
+//! and their answers (`results`), the catalog's project and library names
+//! (`projects`), health reports, the structured [`CpgError`] and the tarpc
+//! services (`node_api`, `coordinator_api`). How these travel (framing, TLS,
+//! clients) is the `net` crate's concern.
 
-pub mod certs;
-pub mod config;
 pub mod coordinator_api;
 pub mod error;
 pub mod fragment;
-pub mod fuzzing;
 pub mod health;
 pub mod kinds;
-pub mod logging;
-pub mod metrics;
 pub mod mfa;
 pub mod node_api;
-pub mod node_client;
 pub mod projects;
 pub mod results;
 pub mod summary;
-pub mod wire;
 
 pub use error::CpgError;
 pub use fragment::{

@@ -12,7 +12,7 @@ use proto::ModuleSummary;
 use serde::Serialize;
 
 use crate::placement::{Assignment, NodeId, PartitionId};
-use proto::node_client::{CallError, NodeClient};
+use net::node_client::{CallError, NodeClient};
 
 /// Module summaries gathered from the cluster.
 #[derive(Debug, Clone, Serialize)]
@@ -75,7 +75,7 @@ pub async fn gather_summaries(
 #[derive(Debug, Default)]
 pub struct Hedging {
     /// Latencies of recent summaries requests.
-    pub latencies: partition::vitals::LatencyWindow,
+    pub latencies: host::vitals::LatencyWindow,
     /// Hedged requests sent.
     pub sent: std::sync::atomic::AtomicU64,
 }

@@ -19,7 +19,7 @@ use proto::{CpgError, Diagnostic};
 use serde::Serialize;
 
 use crate::placement::{Assignment, NodeId, PartitionId};
-use proto::node_client::{CallError, NodeClient};
+use net::node_client::{CallError, NodeClient};
 
 use super::gather::plan;
 

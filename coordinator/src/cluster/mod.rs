@@ -9,4 +9,4 @@ pub mod ingest;
 
 pub use gather::{gather_partitions, gather_summaries, Gathered, GatheredPartitions, Hedging};
 pub use ingest::{held_files, ingest, Held, IngestReport};
-pub use proto::node_client::{CallError, NodeClient};
+pub use net::node_client::{CallError, NodeClient};

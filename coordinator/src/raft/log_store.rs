@@ -17,7 +17,7 @@ use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageI
 use serde::{Deserialize, Serialize};
 
 use super::TypeConfig;
-use partition::durable::{self, RecordLog};
+use host::durable::{self, RecordLog};
 
 type NodeId = u64;
 

@@ -15,7 +15,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
-use partition::durable;
+use host::durable;
 use proto::coordinator_api::{CoordinatorServiceClient, RaftRpc};
 use proto::CpgError;
 use serde::de::DeserializeOwned;
@@ -56,7 +56,7 @@ impl Peer {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let transport = proto::wire::dial(&self.addr, Duration::from_secs(2)).await?;
+        let transport = net::wire::dial(&self.addr, Duration::from_secs(2)).await?;
         let client =
             CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
         self.client = Some(client.clone());

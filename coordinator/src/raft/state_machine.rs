@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cluster_state::{ClusterState, CommandResult};
 use super::TypeConfig;
-use partition::durable;
+use host::durable;
 
 type NodeId = u64;
 

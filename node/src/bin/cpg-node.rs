@@ -2,8 +2,8 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args: node::daemon::Args = proto::config::parse();
-    proto::logging::init();
+    let args: node::daemon::Args = host::config::parse();
+    host::logging::init();
     match node::daemon::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

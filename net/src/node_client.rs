@@ -8,8 +8,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::node_api::NodeServiceClient;
-use crate::CpgError;
+use proto::node_api::NodeServiceClient;
+use proto::CpgError;
 use tarpc::client::RpcError;
 use tarpc::context::Context;
 

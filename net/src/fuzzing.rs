@@ -11,8 +11,8 @@ use tarpc::tokio_util::bytes::BytesMut;
 use tarpc::tokio_util::codec::Decoder;
 use tarpc::ClientMessage;
 
-use crate::coordinator_api::CoordinatorServiceRequest;
-use crate::node_api::NodeServiceRequest;
+use proto::coordinator_api::CoordinatorServiceRequest;
+use proto::node_api::NodeServiceRequest;
 
 use crate::wire::Guarded;
 
@@ -88,7 +88,7 @@ mod tests {
         });
         encode(NodeServiceRequest::Parse {
             partitions: 64,
-            files: vec![crate::node_api::SourceUpload {
+            files: vec![proto::node_api::SourceUpload {
                 file: "lib/a.ex".into(),
                 bytes: b"defmodule A do\nend\n".to_vec(),
             }],

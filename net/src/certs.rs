@@ -33,7 +33,7 @@ pub enum Role {
 impl Role {
     /// `Forbidden` unless this role may do `what`, which needs `needed`
     /// (cluster > read-write > read-only).
-    pub fn allows(self, needed: Role, what: &str) -> Result<(), crate::CpgError> {
+    pub fn allows(self, needed: Role, what: &str) -> Result<(), proto::CpgError> {
         let rank = |r: Role| match r {
             Role::ReadOnly => 0,
             Role::ReadWrite => 1,
@@ -42,7 +42,7 @@ impl Role {
         if rank(self) >= rank(needed) {
             Ok(())
         } else {
-            Err(crate::CpgError::Forbidden {
+            Err(proto::CpgError::Forbidden {
                 reason: format!(
                     "{what} needs a {} certificate; this one is {}",
                     needed.name(),
