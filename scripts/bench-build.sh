@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
 lib=$(bash scripts/fetch-corpus.sh)
-cargo build --release -q -p coordinator --bin cpg --example bench_build
+cargo build --release -q -p cpg --bin cpg
+cargo build --release -q -p codebase --example bench_build
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(date -u +%Y-%m-%d)"
 target/release/examples/bench_build "$lib" "$runs"
 echo "== peak resident memory of 'cpg analyze' (median of $runs processes)"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 seconds=${2:-10}
 lib=$(bash scripts/fetch-corpus.sh)
-cargo build --release -q -p coordinator -p node --bins
+cargo build --release -q -p cpg -p coordinator -p node --bins
 cargo build --release -q -p cluster-tests --example bench_cluster
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(date -u +%Y-%m-%d)"
 target/release/examples/bench_cluster "$lib" "$runs" "$seconds"

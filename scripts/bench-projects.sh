@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 apps=$(bash scripts/fetch-realapps.sh)
-cargo build --release -q -p coordinator --bin cpg --bin cpg-coordinator
+cargo build --release -q -p cpg --bin cpg -p coordinator --bin cpg-coordinator
 cargo build --release -q -p node --bin cpg-node
 cpg=$PWD/target/release/cpg
 data=$(mktemp -d)

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
 apps=$(bash scripts/fetch-realapps.sh)
-cargo build --release -q -p coordinator --bin cpg
+cargo build --release -q -p cpg --bin cpg
 cpg=target/release/cpg
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::load::{client, cpg_ingest};
 use cluster_tests::{comparable, copy_tree, Cluster};
-use coordinator::embedded;
-use coordinator::query::Snapshot;
+use codebase::embedded;
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::{CommunityAlgorithm, GraphKind, Metric, Mfa, Query, QueryResult};
+use query::Snapshot;
 
 const P: u32 = 64;
 const R: u32 = 2;
@@ -184,7 +184,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("no .ex file defining one module in the tree")?;
 
     let built = embedded::build(&tree)?;
-    let snapshot = Snapshot::of_build(&built);
+    let snapshot = built.snapshot();
     let module = snapshot
         .summaries
         .iter()
@@ -200,7 +200,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut result = None;
         for _ in 0..3 {
             let t = Instant::now();
-            let a = coordinator::query::compute(&snapshot, q)?;
+            let a = query::compute(&snapshot, q)?;
             times.push(t.elapsed());
             result = Some(comparable(a.result));
         }

@@ -20,11 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_tests::{comparable, query_at, Cluster};
-use coordinator::cluster::{held_files, ingest, NodeClient};
-use coordinator::embedded;
-use coordinator::query::{answer, Snapshot};
+use codebase::embedded;
+use codebase::ingest::{held_files, ingest};
+use net::node_client::NodeClient;
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::{Mfa, Query};
+use query::answer;
 
 const P: u32 = 64;
 const R: u32 = 2;
@@ -75,7 +76,7 @@ async fn ingest_tree(cluster: &Cluster, dir: &std::path::Path) -> Duration {
         .iter()
         .map(|c| c.addr.clone())
         .collect();
-    coordinator::cli::record_ingest(
+    cpg::cli::record_ingest(
         &coordinators,
         view.leader,
         proto::coordinator_api::IngestRecord {
@@ -151,7 +152,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cluster = Cluster::start(3, 3, P, R);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     ingest_tree(&cluster, &dir).await;
-    let snapshot = Snapshot::of_build(&b);
+    let snapshot = b.snapshot();
     let functions: Vec<Mfa> = snapshot
         .graph
         .functions

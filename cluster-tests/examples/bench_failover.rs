@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|c| c.addr.clone())
         .collect();
-    coordinator::cli::record_ingest(&addrs, None, Default::default()).await?;
+    cpg::cli::record_ingest(&addrs, None, Default::default()).await?;
     let mut resumed = Vec::new();
     for round in 0..rounds {
         let leader = loop {
@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         cluster.coordinators[leader].kill();
         let killed = Instant::now();
-        coordinator::cli::record_ingest(&addrs, None, Default::default()).await?;
+        cpg::cli::record_ingest(&addrs, None, Default::default()).await?;
         let took = killed.elapsed();
         println!(
             "round {round}: leader (coordinator {}) killed; metadata writes resumed after {:.0} ms",

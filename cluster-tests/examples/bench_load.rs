@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use cluster_tests::load::{self, cpg_ingest, LoadConfig};
 use cluster_tests::{copy_tree, Cluster};
-use coordinator::embedded;
-use coordinator::query::Snapshot;
+use codebase::embedded;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;
     let tree = work.path().join("corpus");
     copy_tree(&corpus, &tree)?;
-    let initial = Snapshot::of_build(&embedded::build(&tree)?);
+    let initial = embedded::build(&tree)?.snapshot();
     cpg_ingest(&cluster.coordinator_list(), &tree)?;
     let report = load::run(&cluster, &tree, &initial, &config).await?;
     print!("{}", report.summary());

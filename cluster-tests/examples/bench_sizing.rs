@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::load::{client, cpg_ingest};
 use cluster_tests::{namespaces, renamed_copy, Cluster};
-use coordinator::embedded;
-use coordinator::query::Snapshot;
+use codebase::embedded;
 use proto::{ModuleKind, Query};
 
 const P: u32 = 64;
@@ -31,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if sizes.is_empty() {
         sizes = vec![100, 500, 2_000, 10_000];
     }
-    let snapshot = Snapshot::of_build(&embedded::build(&corpus)?);
+    let snapshot = embedded::build(&corpus)?.snapshot();
     let names = namespaces(&snapshot);
     // Modules per file, in file order.
     let mut per_file: BTreeMap<String, usize> = BTreeMap::new();

@@ -537,7 +537,7 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Top-level namespaces of the modules a tree defines (`Mix` for
 /// `Mix.Project`), the names [`renamed_copy`] prefixes.
-pub fn namespaces(snapshot: &coordinator::query::Snapshot) -> std::collections::BTreeSet<String> {
+pub fn namespaces(snapshot: &query::Snapshot) -> std::collections::BTreeSet<String> {
     snapshot
         .summaries
         .iter()
@@ -595,8 +595,8 @@ pub fn renamed_copy(
     namespaces: &std::collections::BTreeSet<String>,
     keep: &dyn Fn(&str) -> bool,
 ) -> std::io::Result<usize> {
-    let sources = coordinator::embedded::read_sources(from)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let sources =
+        codebase::embedded::read_sources(from).map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut written = 0;
     for s in sources.into_iter().filter(|s| keep(&s.file)) {
         let target = to.join(&s.file);

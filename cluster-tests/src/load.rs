@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use coordinator::embedded;
-use coordinator::query::Snapshot;
+use codebase::embedded;
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::{CommunityAlgorithm, GraphKind, Metric, Mfa, Query, QueryResult, SmellThresholds};
+use query::Snapshot;
 
 use crate::{comparable, Cluster};
 
@@ -456,7 +456,7 @@ pub async fn differences_from_embedded(
     tree: &Path,
 ) -> Result<Vec<String>, String> {
     let built = embedded::build(tree).map_err(|e| format!("embedded build: {e}"))?;
-    let snapshot = Snapshot::of_build(&built);
+    let snapshot = built.snapshot();
     let mut queries: Vec<Query> = vec![Query::Analyze { top: 20 }, Query::CallGraph];
     queries.extend(heavy_queries().into_iter().map(|(_, q)| q));
     queries.extend(point_queries(&snapshot, 60));
@@ -479,7 +479,7 @@ pub async fn differences_from_embedded(
     let c = client(&address).await?;
     let mut out = Vec::new();
     for q in &queries {
-        let expected = coordinator::query::compute(&snapshot, q)
+        let expected = query::compute(&snapshot, q)
             .map(|a| comparable(a.result))
             .map_err(|e| e.to_string());
         let got = ask(&c, q).await.map(|(r, _)| r);

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::load::cpg_ingest;
 use cluster_tests::{comparable, query_at, Cluster};
-use coordinator::embedded;
-use coordinator::query::{answer, Snapshot};
+use codebase::embedded;
 use proto::{Query, QueryResult};
+use query::{answer, Snapshot};
 
 const P: u32 = 16;
 
@@ -113,7 +113,7 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     let (_work, tree) = cluster_tests::example_copy();
     let list = cluster.coordinator_list();
     cpg_ingest(&list, &tree).unwrap();
-    let initial = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let initial = embedded::build(&tree).unwrap().snapshot();
     let queries = Arc::new(fixed_queries(&initial));
     let addrs: Arc<Vec<String>> = Arc::new(
         cluster
@@ -224,7 +224,7 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
                 let killed = Instant::now();
                 // A metadata write (an empty catalog record) goes through
                 // the new leader.
-                coordinator::cli::record_ingest(&addrs, None, Default::default())
+                cpg::cli::record_ingest(&addrs, None, Default::default())
                     .await
                     .unwrap();
                 leader_writes_resumed.push(killed.elapsed());
@@ -318,7 +318,7 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     }
     // Every analysis equals embedded over the final tree.
     cpg_ingest(&list, &tree).unwrap();
-    let snapshot = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let snapshot = embedded::build(&tree).unwrap().snapshot();
     let mut all = vec![Query::Analyze { top: 10 }, Query::CallGraph, Query::Cycles];
     all.extend(
         cluster_tests::load::heavy_queries()

@@ -14,9 +14,9 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use cluster_tests::{comparable, query_at};
-use coordinator::embedded;
-use coordinator::query::{answer, Snapshot};
+use codebase::embedded;
 use proto::Query;
+use query::answer;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -206,7 +206,7 @@ fn the_compose_cluster_ingests_the_mounted_code_and_answers_like_embedded() {
     assert!(ingest_log.contains("files:"), "{ingest_log}");
 
     let c1 = format!("127.0.0.1:{}", ports[0]);
-    let snapshot = Snapshot::of_build(&embedded::build(&code).unwrap());
+    let snapshot = embedded::build(&code).unwrap().snapshot();
     let queries = [
         Query::Analyze { top: 10 },
         Query::Cycles,

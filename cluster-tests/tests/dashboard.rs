@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cluster_tests::{copy_tree, corpus, Cluster};
-use coordinator::embedded;
-use coordinator::query::{answer, Snapshot};
+use codebase::embedded;
 use proto::{Query, QueryResult};
+use query::answer;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -50,7 +50,7 @@ async fn the_dashboard_shows_the_cluster_the_module_graph_and_taint_paths() {
     cluster.must_be_ready(32, Duration::from_secs(60)).await;
     cluster_tests::load::cpg_ingest(&cluster.coordinator_list(), &tree).unwrap();
 
-    let snapshot = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let snapshot = embedded::build(&tree).unwrap().snapshot();
     let graph = match answer(&snapshot, &Query::ModuleGraph).map(|a| Arc::unwrap_or_clone(a.result))
     {
         Ok(QueryResult::ModuleGraph(g)) => g,

@@ -61,7 +61,7 @@ fn known_variables() -> BTreeSet<String> {
     let commands = [
         coordinator::daemon::Args::command(),
         node::daemon::Args::command(),
-        coordinator::cli::Cli::command(),
+        cpg::cli::Cli::command(),
     ];
     let mut out = BTreeSet::new();
     let mut stack: Vec<clap::Command> = commands.to_vec();

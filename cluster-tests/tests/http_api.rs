@@ -9,10 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use cluster_tests::{comparable, http, Cluster, HttpResponse};
-use coordinator::embedded;
-use coordinator::query::{answer, Snapshot};
-use coordinator::report;
+use codebase::embedded;
 use proto::{Answer, Query, QueryResult};
+use query::answer;
+use query::report;
 
 fn get(addr: &str, path: &str) -> HttpResponse {
     http(addr, "GET", path, None).unwrap()
@@ -73,7 +73,7 @@ async fn every_route_answers_over_http_like_embedded() {
     assert_eq!(report["files_parsed"], 26, "{report}");
     assert_eq!(report["generation"], 1, "{report}");
 
-    let snapshot = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let snapshot = embedded::build(&tree).unwrap().snapshot();
     let embedded_answer = |q: &Query| {
         answer(&snapshot, q)
             .map(|a| comparable(a.result))
@@ -269,7 +269,7 @@ async fn every_route_answers_over_http_like_embedded() {
         (Some(1), Some(0)),
         "{report}"
     );
-    let after = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let after = embedded::build(&tree).unwrap().snapshot();
     let q = Query::Callers {
         function: place.clone(),
         depth: 2,

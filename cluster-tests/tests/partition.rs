@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use cluster_tests::lab::Lab;
 use cluster_tests::load::{client, cpg_ingest};
 use cluster_tests::{binary, comparable, example_copy, free_port, query_at, Cluster, Proc};
-use coordinator::embedded;
-use coordinator::query::{answer, Snapshot};
+use codebase::embedded;
 use proto::coordinator_api::ClusterView;
 use proto::Query;
+use query::answer;
 
 async fn view_at(address: &str) -> Option<ClusterView> {
     let c = client(address).await.ok()?;
@@ -233,7 +233,7 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
     }
     println!("converged {:?} after healing", healed.elapsed());
     // The once-isolated coordinator answers with the majority's data.
-    let snapshot = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let snapshot = embedded::build(&tree).unwrap().snapshot();
     for q in [
         Query::Cycles,
         Query::Callees {

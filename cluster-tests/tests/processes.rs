@@ -12,13 +12,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_tests::{comparable, copy_tree, corpus, query_at, Cluster};
-use coordinator::cluster::{gather_summaries, held_files, ingest, NodeClient};
-use coordinator::embedded;
-use coordinator::query::{answer, Snapshot};
-use coordinator::report::{call_rows, render_csv};
+use codebase::embedded;
+use codebase::ingest::{held_files, ingest};
+use coordinator::gather::gather_summaries;
+use net::node_client::NodeClient;
 use partition::analysis::CallGraph;
 use proto::coordinator_api::ClusterView;
 use proto::{Mfa, Query, QueryResult};
+use query::answer;
+use query::report::{call_rows, render_csv};
 
 const P: u32 = 16;
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -40,7 +42,7 @@ fn cpg(args: &[&str]) -> String {
 /// Returns each query with the embedded answer (or error text).
 fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
     let built = embedded::build(root).unwrap();
-    let snapshot = Snapshot::of_build(&built);
+    let snapshot = built.snapshot();
     let mut queries = vec![
         Query::Analyze { top: 15 },
         Query::CallGraph,
@@ -407,7 +409,7 @@ async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
         by: proto::Metric::PageRank,
         top: 10,
     };
-    let snapshot = Snapshot::of_build(&built);
+    let snapshot = built.snapshot();
     for q in [functions, Query::Features] {
         let a = answer(&snapshot, &q).unwrap();
         expected.push((q, Ok(comparable(a.result))));
@@ -949,7 +951,7 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
     assert_eq!(h.nodes.len(), 3);
     assert!(h.nodes.iter().all(|n| n.health.is_some()), "{h:#?}");
     // Counted once per partition: the embedded build's figures.
-    let built = coordinator::embedded::build(&example).unwrap();
+    let built = codebase::embedded::build(&example).unwrap();
     let stats = built.store.stats();
     assert_eq!(
         (h.total_cpg_nodes, h.total_cpg_edges),
@@ -1672,7 +1674,7 @@ async fn coordinators_are_added_and_removed_by_joint_consensus() {
         .collect();
     let rest_list = rest.join(",");
     // Metadata writes go through the new leader.
-    coordinator::cli::record_ingest(&rest, None, Default::default())
+    cpg::cli::record_ingest(&rest, None, Default::default())
         .await
         .unwrap();
     let h = health(&rest_list);

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use cluster_tests::load::{self, cpg_ingest, LoadConfig};
 use cluster_tests::{copy_tree, corpus, query_at, Cluster};
-use coordinator::cluster::{held_files, NodeClient};
-use coordinator::embedded;
-use coordinator::query::Snapshot;
+use codebase::embedded;
+use codebase::ingest::held_files;
+use net::node_client::NodeClient;
 use proto::Query;
 
 /// The two tests measure a loaded machine: one at a time, so that neither
@@ -43,7 +43,7 @@ async fn production_load_on_the_corpus() {
     let tree = work.path().join("corpus");
     copy_tree(&corpus(), &tree).unwrap();
     let built = embedded::build(&tree).unwrap();
-    let initial = Snapshot::of_build(&built);
+    let initial = built.snapshot();
     cpg_ingest(&cluster.coordinator_list(), &tree).unwrap();
 
     let report = load::run(&cluster, &tree, &initial, &config).await.unwrap();
@@ -133,8 +133,7 @@ async fn under_memory_pressure_a_node_keeps_answering_and_loses_nothing() {
         .into_iter()
         .map(|s| s.file)
         .collect();
-    let namespaces =
-        cluster_tests::namespaces(&Snapshot::of_build(&embedded::build(&corpus).unwrap()));
+    let namespaces = cluster_tests::namespaces(&embedded::build(&corpus).unwrap().snapshot());
     let mut before_refusal = None;
     let mut refusal = None;
     'fill: for copy in 0..3 {
@@ -199,7 +198,7 @@ async fn under_memory_pressure_a_node_keeps_answering_and_loses_nothing() {
 
     // Queries answer, point queries and whole-graph analyses, and repeated
     // ones come from the cache.
-    let snapshot = Snapshot::of_build(&embedded::build(&tree).unwrap());
+    let snapshot = embedded::build(&tree).unwrap().snapshot();
     let mut queries = load::point_queries(&snapshot, 12);
     queries.extend([Query::Cycles, Query::Features]);
     let counts = async || {
@@ -214,8 +213,8 @@ async fn under_memory_pressure_a_node_keeps_answering_and_loses_nothing() {
             let answer = query_at(&address, q).await;
             assert!(answer.is_ok(), "round {round}, {q:?}: {answer:?}");
             if round == 0 {
-                let expected = coordinator::query::compute(&snapshot, q)
-                    .map(|a| cluster_tests::comparable(a.result));
+                let expected =
+                    query::compute(&snapshot, q).map(|a| cluster_tests::comparable(a.result));
                 assert_eq!(
                     answer.ok().map(|a| cluster_tests::comparable(a.result)),
                     expected.ok(),

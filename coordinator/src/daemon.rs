@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use proto::coordinator_api::CoordinatorServiceClient;
 use proto::CpgError;
 
 use crate::raft::ClusterConfig;
@@ -255,10 +254,9 @@ async fn configure_when_leader(coordinator: &Coordinator, cluster: ClusterConfig
 
 async fn configure_at(leader: &str, cluster: ClusterConfig) -> Result<(), CpgError> {
     let unreachable = |e: String| CpgError::Internal(format!("leader {leader}: {e}"));
-    let transport = net::wire::dial(leader, Duration::from_secs(3))
+    let client = net::coordinator_client::connect(leader, net::coordinator_client::CONNECT_TIMEOUT)
         .await
         .map_err(|e| unreachable(e.to_string()))?;
-    let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
     client
         .configure(
             tarpc::context::current(),

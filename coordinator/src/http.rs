@@ -34,9 +34,9 @@ use proto::{
 };
 use serde::Deserialize;
 
-use crate::report;
 use crate::service::Coordinator;
 use net::certs::Role;
+use query::report;
 
 /// Every route: method and path (the OpenAPI document lists the same).
 pub const ROUTES: &[(&str, &str)] = &[

@@ -1,24 +1,19 @@
-//! The coordinator crate: the `cpg` command line (embedded mode, cluster
-//! client and `dev-cluster`), the `cpg-coordinator` service (a Raft member
-//! holding the cluster state, placing partitions on the hash ring, answering
-//! queries from gathered summaries), and the client side of ingest and
-//! scatter-gather.
+//! The `cpg-coordinator` daemon: a Raft member holding the cluster state
+//! (`raft`), placing partitions on the hash ring (`placement`) and moving
+//! them (`moves`), serving linearizable reads (`reads`), answering queries
+//! from summaries gathered from the storage nodes (`gather`,
+//! `query_engine`), taking uploads and serving the HTTP API and dashboard
+//! (`uploads`, `http`), and reporting health (`health`). The RPC service
+//! is `service`; `daemon` is the process around it.
 
-pub mod cli;
-pub mod cluster;
 pub mod daemon;
-pub mod devcluster;
-pub mod embedded;
+pub mod gather;
 pub mod health;
 pub mod http;
-pub mod libraries;
 pub mod moves;
 pub mod placement;
-pub mod projects;
-pub mod query;
+pub mod query_engine;
 pub mod raft;
 pub mod reads;
-pub mod report;
 pub mod service;
-pub mod sources;
 pub mod uploads;

@@ -11,16 +11,12 @@
 //!   a partition's replicas are the first R distinct nodes met walking the ring
 //!   clockwise from its position.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use hashring::HashRing;
 
-/// A storage node's id in the cluster registry.
-pub type NodeId = u64;
-
-/// A partition number, `0..P`.
-pub type PartitionId = u32;
+pub use proto::assignment::{Assignment, NodeId, PartitionId};
 
 pub use partition::partitioning::partition_of;
 
@@ -128,9 +124,6 @@ impl Ring {
             .collect()
     }
 }
-
-/// Partition → replica set (primary first).
-pub type Assignment = BTreeMap<PartitionId, Vec<NodeId>>;
 
 /// How many replica placements differ between two assignments: the number of
 /// (partition, node) pairs in `after` that were not in `before`. This is the

@@ -19,21 +19,12 @@
 
 use std::time::{Duration, Instant};
 
+use net::coordinator_client::READ_LEADER_WAIT;
 use openraft::error::{CheckIsLeaderError, RaftError};
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::CpgError;
 
 use crate::raft::Raft;
-
-/// How long a read waits for a leader to confirm it (an election takes
-/// about 2 s at the default heartbeat).
-pub const READ_LEADER_WAIT: Duration = Duration::from_secs(5);
-
-/// How long a write (recording an ingest, a cluster change) waits for a
-/// leader to take it: the CLI and the HTTP API alike. Longer than a read's
-/// wait: a client has sent its data already, and an election after the
-/// leader died takes a few heartbeats.
-pub const WRITE_LEADER_WAIT: Duration = Duration::from_secs(30);
 
 /// Deadline of one `read_index` request to the leader.
 const ASK_DEADLINE: Duration = Duration::from_secs(2);
@@ -188,11 +179,9 @@ impl ReadIndex {
         let client = match cached {
             Some(c) => c,
             None => {
-                let transport = net::wire::dial(addr, ASK_DEADLINE)
+                let c = net::coordinator_client::connect(addr, ASK_DEADLINE)
                     .await
                     .map_err(|e| CpgError::Internal(format!("leader {addr}: {e}")))?;
-                let c = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport)
-                    .spawn();
                 *self.leader.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((addr.to_string(), c.clone()));
                 c

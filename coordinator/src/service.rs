@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
+use net::certs::Role;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config};
-use net::certs::Role;
 use proto::coordinator_api::{
     CatalogListing, ClusterView, CoordinatorService, IngestRecord, NodeInfo, RaftRpc,
 };
@@ -20,12 +20,13 @@ use proto::{Answer, ClusterHealth, CpgError, Diagnostic, NodeHealth, Query, Raft
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
-use crate::query::{answer_counted, partition_fingerprints, CatalogFacts, QueryEngine};
+use crate::query_engine::{partition_fingerprints, CatalogFacts, QueryEngine};
 use crate::raft::{
     self, handle_raft, ClusterConfig, Command, CommandResult, Network, NodeState, Raft,
     StateMachine,
 };
 use net::node_client::NodeClient;
+use query::answer_counted;
 
 /// Deadline of each request a coordinator makes to a storage node.
 const NODE_DEADLINE: Duration = Duration::from_secs(30);
@@ -369,11 +370,7 @@ impl Coordinator {
     /// the analysis is refused with `ResourceExhausted` (answers already
     /// cached and point queries are still given). Checked per query, so the
     /// coordinator takes them again by itself once memory falls.
-    fn admit_heavy(
-        &self,
-        snapshot: &crate::query::Snapshot,
-        query: &Query,
-    ) -> Result<(), CpgError> {
+    fn admit_heavy(&self, snapshot: &query::Snapshot, query: &Query) -> Result<(), CpgError> {
         let Some(limit) = self.memory_limit_mb else {
             return Ok(());
         };

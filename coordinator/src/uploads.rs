@@ -5,14 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use proto::coordinator_api::{CoordinatorServiceClient, IngestRecord};
+use proto::coordinator_api::IngestRecord;
 use proto::node_api::SourceUpload;
 use proto::{CpgError, NodeDiagnosis};
 use serde::Serialize;
 
-use crate::cluster::{held_files, ingest, IngestReport};
 use crate::raft::{Command, CommandResult};
 use crate::service::Coordinator;
+use codebase::ingest::{held_files, ingest, IngestReport};
 
 /// Deadline of each node request of an upload's ingest.
 const NODE_DEADLINE: Duration = Duration::from_secs(120);
@@ -56,7 +56,7 @@ impl Coordinator {
         }
         let versions = match files.iter().position(|f| f.file == "mix.lock") {
             Some(i) => {
-                crate::projects::lock_versions(&String::from_utf8_lossy(&files.remove(i).bytes))
+                codebase::projects::lock_versions(&String::from_utf8_lossy(&files.remove(i).bytes))
             }
             None => BTreeMap::new(),
         };
@@ -71,7 +71,7 @@ impl Coordinator {
                 )));
             }
         }
-        let named = crate::projects::name_sources(project, files, &versions).map_err(invalid)?;
+        let named = codebase::projects::name_sources(project, files, &versions).map_err(invalid)?;
         let libraries = (!partial).then_some(named.libraries);
         let mut attempt = 0;
         loop {
@@ -110,14 +110,14 @@ impl Coordinator {
             (files, s.project_infos())
         });
         let present: BTreeSet<String> = files.iter().map(|f| f.file.clone()).collect();
-        crate::projects::scope(project, &projects, &present, &mut held, &mut recorded);
+        codebase::projects::scope(project, &projects, &present, &mut held, &mut recorded);
         if partial {
             held.retain(|f, _| present.contains(f));
             recorded.retain(|f, _| present.contains(f));
         }
         let libraries_changed = libraries
             .as_deref()
-            .is_some_and(|l| crate::projects::libraries_changed(&projects, project, l));
+            .is_some_and(|l| codebase::projects::libraries_changed(&projects, project, l));
         let report = ingest(
             &clients,
             view.epoch,
@@ -151,7 +151,7 @@ impl Coordinator {
     /// Commit a `RecordIngest`: here if this member leads, else on the
     /// leader (waiting out an election, as reads do).
     async fn record_through_leader(&self, record: IngestRecord) -> Result<u64, CpgError> {
-        let give_up = std::time::Instant::now() + crate::reads::WRITE_LEADER_WAIT;
+        let give_up = std::time::Instant::now() + net::coordinator_client::WRITE_LEADER_WAIT;
         loop {
             let attempt = if self.is_leader() {
                 let command = Command::RecordIngest(record.clone());
@@ -203,10 +203,9 @@ impl Coordinator {
 }
 
 async fn record_at(leader: &str, record: IngestRecord) -> Result<u64, CpgError> {
-    let transport = net::wire::dial(leader, Duration::from_secs(3))
+    let client = net::coordinator_client::connect(leader, net::coordinator_client::CONNECT_TIMEOUT)
         .await
         .map_err(|e| CpgError::Internal(format!("leader {leader}: {e}")))?;
-    let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
     let mut ctx = tarpc::context::current();
     ctx.deadline = std::time::Instant::now() + Duration::from_secs(30);
     client

@@ -12,13 +12,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::cluster::{gather_summaries, held_files, ingest, NodeClient};
-use coordinator::embedded;
+use codebase::embedded;
+use codebase::ingest::{held_files, ingest};
+use coordinator::gather::gather_summaries;
 use coordinator::placement::{Assignment, Ring};
-use coordinator::report::{call_rows, render_csv};
+use net::node_client::NodeClient;
 use node::service::{run, Node, NodeConfig};
 use partition::analysis::CallGraph;
 use proto::node_api::{NodeMap, SourceUpload};
+use query::report::{call_rows, render_csv};
 
 const P: u32 = 16;
 const DEADLINE: Duration = Duration::from_secs(30);

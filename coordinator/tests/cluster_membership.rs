@@ -12,16 +12,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::cluster::{gather_summaries, held_files, ingest, NodeClient};
-use coordinator::embedded;
+use codebase::embedded;
+use codebase::ingest::{held_files, ingest};
+use coordinator::gather::gather_summaries;
 use coordinator::raft::ClusterConfig;
-use coordinator::report::{call_rows, render_csv};
 use coordinator::service::{run, Coordinator, CoordinatorConfig};
+use net::node_client::NodeClient;
 use node::membership::Membership;
 use node::service::{Node, NodeConfig};
 use partition::analysis::CallGraph;
 use proto::coordinator_api::ClusterView;
 use proto::CpgError;
+use query::report::{call_rows, render_csv};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 

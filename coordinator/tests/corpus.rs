@@ -10,10 +10,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use coordinator::embedded::{self, Built};
-use coordinator::report::{call_rows, CallRow};
+use codebase::embedded::{self, Built};
 use partition::analysis::{module_cycles, CallGraph};
 use proto::{Mfa, ModuleKind, ModuleSummary};
+use query::report::{call_rows, CallRow};
 
 struct Corpus {
     root: PathBuf,

@@ -12,10 +12,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use coordinator::embedded::{self, Built, Deps};
-use coordinator::query::{answer, Snapshot};
-use coordinator::report::{call_rows, CallRow};
+use codebase::embedded::{self, Built, Deps};
 use proto::{Answer, Query, QueryResult};
+use query::report::{call_rows, CallRow};
+use query::{answer, Snapshot};
 
 struct App {
     built: Built,
@@ -39,7 +39,7 @@ fn app(name: &str) -> &'static App {
     };
     cell.get_or_init(|| {
         let built = embedded::build_with(&root().join(name), Deps::Library).expect("build");
-        let snapshot = Snapshot::of_build(&built);
+        let snapshot = built.snapshot();
         let rows = call_rows(&snapshot.graph);
         App {
             built,

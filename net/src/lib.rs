@@ -6,6 +6,7 @@
 //! links is defined in `proto`.
 
 pub mod certs;
+pub mod coordinator_client;
 pub mod fuzzing;
 pub mod metrics;
 pub mod node_client;

@@ -119,8 +119,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     };
     let metrics = {
         let node = node.clone();
-        net::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || node.metrics())
-            .await?
+        net::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || node.metrics()).await?
     };
     for (path, reason) in &quarantined {
         tracing::warn!(path = %path.display(), %reason, "moved damaged data aside");

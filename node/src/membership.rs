@@ -24,10 +24,9 @@ pub struct Membership {
 }
 
 async fn connect(address: &str) -> Option<CoordinatorServiceClient> {
-    let transport = net::wire::dial(address, Duration::from_secs(2))
+    net::coordinator_client::connect(address, Duration::from_secs(2))
         .await
-        .ok()?;
-    Some(CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn())
+        .ok()
 }
 
 /// One call to whichever coordinator leads, following redirects; `None` when

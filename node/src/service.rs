@@ -9,17 +9,17 @@ use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
 use futures::StreamExt;
+use host::vitals::{resident_bytes, LatencyWindow};
+use net::certs::Role;
+use net::node_client::{CallError, NodeClient};
 use partition::frontend::build_file;
 use partition::partitioning::partition_of;
 use partition::store::{CacheStats, Store};
-use host::vitals::{resident_bytes, LatencyWindow};
-use net::certs::Role;
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
     IngestFile, IngestReply, NodeMap, NodeService, ParsedFile, PartitionSummaries, PartitionWrite,
     PullReport, SourceUpload,
 };
-use net::node_client::{CallError, NodeClient};
 use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth, PartitionHealth, TablesStatus};
 use rayon::prelude::*;
 use tarpc::context::Context;

@@ -7,6 +7,7 @@
 //! services (`node_api`, `coordinator_api`). How these travel (framing, TLS,
 //! clients) is the `net` crate's concern.
 
+pub mod assignment;
 pub mod coordinator_api;
 pub mod error;
 pub mod fragment;

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use host::durable;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -15,7 +16,6 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
-use host::durable;
 use proto::coordinator_api::{CoordinatorServiceClient, RaftRpc};
 use proto::CpgError;
 use serde::de::DeserializeOwned;
@@ -56,9 +56,7 @@ impl Peer {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let transport = net::wire::dial(&self.addr, Duration::from_secs(2)).await?;
-        let client =
-            CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+        let client = net::coordinator_client::connect(&self.addr, Duration::from_secs(2)).await?;
         self.client = Some(client.clone());
         Ok(client)
     }

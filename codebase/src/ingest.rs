@@ -18,10 +18,8 @@ use proto::node_api::{IngestFile, PartitionWrite, SourceUpload};
 use proto::{CpgError, Diagnostic};
 use serde::Serialize;
 
-use crate::placement::{Assignment, NodeId, PartitionId};
 use net::node_client::{CallError, NodeClient};
-
-use super::gather::plan;
+use proto::assignment::{by_replica, Assignment, NodeId, PartitionId};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct IngestReport {
@@ -344,7 +342,7 @@ pub async fn held_files(
         if pending.is_empty() {
             break;
         }
-        let calls = plan(assignment, &pending, round)
+        let calls = by_replica(assignment, &pending, round)
             .into_iter()
             .map(|(node, asked)| {
                 let client = nodes.get(&node).cloned();

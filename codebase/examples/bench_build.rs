@@ -1,7 +1,7 @@
 //! Benchmark of the embedded CPG build against tree-sitter alone, on a source
 //! tree (the Elixir corpus by default: see scripts/bench-build.sh).
 //!
-//! `cargo run --release -p coordinator --example bench_build -- DIR [RUNS]`
+//! `cargo run --release -p codebase --example bench_build -- DIR [RUNS]`
 //!
 //! Prints, as medians over RUNS alternating runs of each: parse-only time
 //! (tree-sitter, one thread, files already in memory), the phases of the
@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use coordinator::embedded;
+use codebase::embedded;
 use partition::frontend::{build_file, parse_tree};
 use partition::store::{PreparedFile, Store};
 

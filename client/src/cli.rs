@@ -20,12 +20,13 @@ use proto::{
     SmellThresholds,
 };
 
-use crate::cluster::{self, NodeClient};
 use crate::devcluster;
-use crate::embedded;
-use crate::query::{answer, Snapshot};
-use crate::reads::WRITE_LEADER_WAIT;
-use crate::report;
+use codebase::embedded;
+use codebase::ingest as cluster;
+use net::coordinator_client::{self, on_leader, LeaderError, NoAnswer, WRITE_LEADER_WAIT};
+use net::node_client::NodeClient;
+use query::answer;
+use query::report;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -792,11 +793,17 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
         }
         ClusterAction::Status { json } => {
             // A linearizable read: what the leader confirms with a quorum.
-            let view = runtime
-                .block_on(on_leader(coordinators, None, |client| async move {
-                    client.linearizable_view(tarpc::context::current()).await
-                }))
-                .map_err(|e| no_leader("status read", e))?;
+            let view =
+                runtime
+                    .block_on(on_leader(
+                        coordinators,
+                        None,
+                        WRITE_LEADER_WAIT,
+                        |client| async move {
+                            client.linearizable_view(tarpc::context::current()).await
+                        },
+                    ))
+                    .map_err(|e| no_leader("status read", e))?;
             let status = ClusterStatus::of(&view);
             write_stdout(&if json {
                 serde_json::to_string_pretty(&status)? + "\n"
@@ -811,11 +818,16 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
         } => {
             let address = &address;
             runtime
-                .block_on(on_leader(coordinators, None, |client| async move {
-                    client
-                        .add_node(tarpc::context::current(), id, address.clone())
-                        .await
-                }))
+                .block_on(on_leader(
+                    coordinators,
+                    None,
+                    WRITE_LEADER_WAIT,
+                    |client| async move {
+                        client
+                            .add_node(tarpc::context::current(), id, address.clone())
+                            .await
+                    },
+                ))
                 .map_err(|e| no_leader("new node", e))?;
             let view = runtime.block_on(wait_for_view(
                 coordinators,
@@ -833,11 +845,16 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
         ClusterAction::AddCoordinator { id, address } => {
             let address = &address;
             runtime
-                .block_on(on_leader(coordinators, None, |client| async move {
-                    client
-                        .add_coordinator(tarpc::context::current(), id, address.clone())
-                        .await
-                }))
+                .block_on(on_leader(
+                    coordinators,
+                    None,
+                    WRITE_LEADER_WAIT,
+                    |client| async move {
+                        client
+                            .add_coordinator(tarpc::context::current(), id, address.clone())
+                            .await
+                    },
+                ))
                 .map_err(|e| no_leader("new coordinator", e))?;
             write_stdout(&format!(
                 "coordinator {id} at {address} is a voting member of the group\n"
@@ -845,11 +862,16 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
         }
         ClusterAction::RemoveCoordinator { id } => {
             runtime
-                .block_on(on_leader(coordinators, None, |client| async move {
-                    client
-                        .remove_coordinator(tarpc::context::current(), id)
-                        .await
-                }))
+                .block_on(on_leader(
+                    coordinators,
+                    None,
+                    WRITE_LEADER_WAIT,
+                    |client| async move {
+                        client
+                            .remove_coordinator(tarpc::context::current(), id)
+                            .await
+                    },
+                ))
                 .map_err(|e| no_leader("coordinator removal", e))?;
             write_stdout(&format!(
                 "coordinator {id} left the group; its process can be stopped\n"
@@ -857,11 +879,16 @@ fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()>
         }
         ClusterAction::DecommissionNode { id, wait_secs } => {
             runtime
-                .block_on(on_leader(coordinators, None, |client| async move {
-                    client
-                        .decommission_node(tarpc::context::current(), id)
-                        .await
-                }))
+                .block_on(on_leader(
+                    coordinators,
+                    None,
+                    WRITE_LEADER_WAIT,
+                    |client| async move {
+                        client
+                            .decommission_node(tarpc::context::current(), id)
+                            .await
+                    },
+                ))
                 .map_err(|e| no_leader("decommission", e))?;
             let view = runtime.block_on(wait_for_view(
                 coordinators,
@@ -892,7 +919,7 @@ fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<A
             bail!("give a PATH to analyze, or --coordinator HOST:PORT to query a cluster");
         };
         let built = embedded::build_with(&path, deps_mode())?;
-        return answer(&Snapshot::of_build(&built), &query).map_err(|e| match e {
+        return answer(&built.snapshot(), &query).map_err(|e| match e {
             CpgError::InvalidInput { reason } => {
                 anyhow::anyhow!("{}: {reason}", path.display())
             }
@@ -935,14 +962,7 @@ fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<A
 }
 
 /// What one coordinator said to a request.
-enum Reply<T> {
-    /// The answer: done.
-    Done(T),
-    /// A failure the next coordinator may not have (why, for the message).
-    Next(String),
-    /// A failure every coordinator would give.
-    Fail(anyhow::Error),
-}
+type Reply<T> = coordinator_client::Reply<T, anyhow::Error>;
 
 /// Send a request to each coordinator in turn until one answers.
 async fn on_first_coordinator<T, F, Fut>(coordinators: &[String], request: F) -> Result<T>
@@ -950,43 +970,18 @@ where
     F: Fn(CoordinatorServiceClient) -> Fut,
     Fut: std::future::Future<Output = Reply<T>>,
 {
-    let mut errors = Vec::new();
-    for address in coordinators {
-        let transport = match net::wire::dial(address, Duration::from_secs(3)).await {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(format!("{address}: {e}"));
-                continue;
-            }
-        };
-        let client =
-            CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
-        match request(client).await {
-            Reply::Done(v) => return Ok(v),
-            Reply::Next(why) => errors.push(format!("{address}: {why}")),
-            Reply::Fail(e) => return Err(e),
-        }
-    }
-    Err(no_coordinator(&errors))
+    coordinator_client::first(coordinators, request)
+        .await
+        .map_err(|e| match e {
+            NoAnswer::Failed(e) => e,
+            NoAnswer::Unreachable(errors) => no_coordinator(&errors),
+        })
 }
 
 /// The error for coordinators that could not be reached: which ones, why,
 /// and what to do about it.
 fn no_coordinator(errors: &[String]) -> anyhow::Error {
-    let all = |needle: &str| !errors.is_empty() && errors.iter().all(|e| e.contains(needle));
-    let any = |needle: &str| errors.iter().any(|e| e.contains(needle));
-    let hint = if all("Connection refused") {
-        "nothing listens there: is the cluster running? `cpg dev-cluster up` starts a local one (its addresses: `cpg dev-cluster status`), or leave out --coordinator to analyze a folder in this process"
-    } else if any("lookup address") || any("Name or service not known") {
-        "a host name does not resolve: check --coordinator (or CPG_COORDINATOR)"
-    } else if any("certificate") || any("tls") || any("TLS") || any("handshake") {
-        "the cluster and this client disagree on TLS: a cluster started with --certs-dir needs --certs-dir here (the CA and a client certificate from `cpg cert create-client`); one started --insecure needs --insecure"
-    } else if any("no answer within") || any("timed out") || any("deadline") {
-        "no answer in time: the process may be paused or overloaded, or a firewall drops the connection"
-    } else {
-        "check that the coordinators are running and that --coordinator (or CPG_COORDINATOR) names them"
-    };
-    anyhow::anyhow!("no coordinator answered: {}\n  {hint}", errors.join("; "))
+    anyhow::anyhow!(coordinator_client::unreachable_message(errors))
 }
 
 /// `cpg health`: the first coordinator that answers reports. Exits with
@@ -1112,10 +1107,9 @@ fn cache_cleanup(coordinators: &[String], json: bool) -> Result<()> {
         let mut out = Vec::new();
         for address in coordinators {
             let r = async {
-                let transport = net::wire::dial(address, Duration::from_secs(3)).await?;
                 let client =
-                    CoordinatorServiceClient::new(tarpc::client::Config::default(), transport)
-                        .spawn();
+                    coordinator_client::connect(address, coordinator_client::CONNECT_TIMEOUT)
+                        .await?;
                 Ok::<_, anyhow::Error>(client.cache_cleanup(tarpc::context::current()).await??)
             }
             .await;
@@ -1654,10 +1648,10 @@ async fn ingest_attempt(
     progress: bool,
 ) -> Result<(cluster::IngestReport, u64)> {
     let project = project();
-    let named = crate::projects::name_sources(
+    let named = codebase::projects::name_sources(
         &project,
         embedded::read_sources_with(path, deps_mode())?,
-        &crate::projects::versions(path),
+        &codebase::projects::versions(path),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
     let sources = named.sources;
@@ -1671,7 +1665,7 @@ async fn ingest_attempt(
     let listing = catalog_listing(coordinators).await?;
     let mut recorded: BTreeMap<String, u64> = listing.files.into_iter().collect();
     let present: BTreeSet<String> = sources.iter().map(|s| s.file.clone()).collect();
-    crate::projects::scope(
+    codebase::projects::scope(
         &project,
         &listing.projects,
         &present,
@@ -1700,7 +1694,7 @@ async fn ingest_attempt(
     // Every partition's data is on its replicas (those that missed it are
     // marked behind in the same entry): now the catalog records it.
     let libraries_changed =
-        crate::projects::libraries_changed(&listing.projects, &project, &named.libraries);
+        codebase::projects::libraries_changed(&listing.projects, &project, &named.libraries);
     let mut generation = view.generation;
     if !report.put.is_empty()
         || !report.removed.is_empty()
@@ -1895,80 +1889,6 @@ fn dev_cluster(action: DevClusterAction) -> Result<()> {
     }
 }
 
-/// What [`on_leader`] gives up with.
-enum LeaderError {
-    /// The request was refused for a reason every member would give.
-    Refused(CpgError),
-    /// No leader took it within the wait; the last failure seen.
-    NoLeader(String),
-    /// No coordinator could be reached at all (each one's error).
-    Unreachable(Vec<String>),
-}
-
-/// Send a leader-only request to the Raft leader: the `hint` first, then
-/// every coordinator, following `NotLeader` redirects, for up to
-/// `WRITE_LEADER_WAIT` (an election may be under way).
-async fn on_leader<T, F, Fut>(
-    coordinators: &[String],
-    hint: Option<String>,
-    request: F,
-) -> std::result::Result<T, LeaderError>
-where
-    F: Fn(CoordinatorServiceClient) -> Fut,
-    Fut: std::future::Future<
-        Output = std::result::Result<std::result::Result<T, CpgError>, tarpc::client::RpcError>,
-    >,
-{
-    let deadline = Instant::now() + WRITE_LEADER_WAIT;
-    let mut next = hint;
-    let mut last = String::from("no coordinator was tried");
-    // Rounds in a row where no coordinator could even be dialled: an
-    // election does not look like that, a stopped cluster does.
-    let mut unreachable_rounds = 0;
-    loop {
-        let mut candidates: Vec<String> = next.take().into_iter().collect();
-        candidates.extend(coordinators.iter().cloned());
-        let mut dial_errors = Vec::new();
-        let tried = candidates.len();
-        for address in candidates {
-            let transport = match net::wire::dial(&address, Duration::from_secs(2)).await {
-                Ok(t) => t,
-                Err(e) => {
-                    last = format!("{address}: {e}");
-                    dial_errors.push(last.clone());
-                    continue;
-                }
-            };
-            let client =
-                CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
-            match request(client).await {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(CpgError::NotLeader { leader: Some(l) })) if l != address => {
-                    next = Some(l);
-                    break;
-                }
-                Ok(Err(e @ (CpgError::InvalidInput { .. } | CpgError::Forbidden { .. }))) => {
-                    return Err(LeaderError::Refused(e))
-                }
-                Ok(Err(e)) => last = format!("{address}: {e}"),
-                Err(e) => last = format!("{address}: {e}"),
-            }
-        }
-        if dial_errors.len() == tried {
-            unreachable_rounds += 1;
-            if unreachable_rounds >= 5 {
-                return Err(LeaderError::Unreachable(dial_errors));
-            }
-        } else {
-            unreachable_rounds = 0;
-        }
-        if Instant::now() > deadline {
-            return Err(LeaderError::NoLeader(last));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Record an ingest in the catalog through the Raft leader; the new
 /// catalog generation.
 pub async fn record_ingest(
@@ -1977,7 +1897,7 @@ pub async fn record_ingest(
     record: IngestRecord,
 ) -> Result<u64> {
     let record = &record;
-    on_leader(coordinators, hint, |client| async move {
+    on_leader(coordinators, hint, WRITE_LEADER_WAIT, |client| async move {
         client
             .record_ingest(tarpc::context::current(), record.clone())
             .await

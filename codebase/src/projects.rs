@@ -14,7 +14,7 @@ use proto::projects::{
     clean_version, library_file, project_file, split, LibraryId, Owner, ProjectInfo,
 };
 
-use crate::cluster::Held;
+use crate::ingest::Held;
 
 /// A project's sources under their stored names, and the libraries among
 /// them.

@@ -700,8 +700,7 @@ fn compiled_dependencies_export_tables_resolve_calls() {
     // What a cluster is sent: the export tables as source, under the BEAM
     // files' names; the damaged one and the application's own left out.
     let uploads =
-        coordinator::embedded::read_sources_with(root, coordinator::embedded::Deps::Library)
-            .unwrap();
+        codebase::embedded::read_sources_with(root, codebase::embedded::Deps::Library).unwrap();
     let names: Vec<&str> = uploads.iter().map(|u| u.file.as_str()).collect();
     assert_eq!(
         names,

@@ -11,8 +11,8 @@ use proto::node_api::PartitionSummaries;
 use proto::ModuleSummary;
 use serde::Serialize;
 
-use crate::placement::{Assignment, NodeId, PartitionId};
 use net::node_client::{CallError, NodeClient};
+use proto::assignment::{Assignment, NodeId, PartitionId};
 
 /// Module summaries gathered from the cluster.
 #[derive(Debug, Clone, Serialize)]
@@ -24,22 +24,6 @@ pub struct Gathered {
     pub missing: Vec<PartitionId>,
     /// Why each failed replica failed (node, reason), for diagnostics.
     pub failures: Vec<(NodeId, String)>,
-}
-
-/// The partitions to ask each node for in one round: each pending partition
-/// goes to its `round`-th replica.
-pub(crate) fn plan(
-    assignment: &Assignment,
-    pending: &BTreeSet<PartitionId>,
-    round: usize,
-) -> BTreeMap<NodeId, Vec<PartitionId>> {
-    let mut by_node: BTreeMap<NodeId, Vec<PartitionId>> = BTreeMap::new();
-    for p in pending {
-        if let Some(node) = assignment.get(p).and_then(|replicas| replicas.get(round)) {
-            by_node.entry(*node).or_default().push(*p);
-        }
-    }
-    by_node
 }
 
 /// Module summaries of some partitions, by partition.

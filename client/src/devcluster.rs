@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
+use proto::coordinator_api::ClusterView;
 use rustix::process::{Pid, Signal};
 use serde::{Deserialize, Serialize};
 
@@ -244,10 +244,9 @@ fn spawn(dir: &Path, layout: &Layout, role: Role, index: usize) -> Result<u32> {
 }
 
 async fn view_of(address: &str) -> Option<ClusterView> {
-    let transport = net::wire::dial(address, Duration::from_secs(1))
+    let client = net::coordinator_client::connect(address, Duration::from_secs(1))
         .await
         .ok()?;
-    let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
     client
         .cluster_view(tarpc::context::current())
         .await

@@ -3,8 +3,8 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = coordinator::cli::Cli::parse();
-    match coordinator::cli::run(cli) {
+    let cli = cpg::cli::Cli::parse();
+    match cpg::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cpg: {e:#}");

@@ -50,6 +50,19 @@ pub struct Built {
     pub libraries: Libraries,
 }
 
+impl Built {
+    /// What queries run on: the build's modules, linked against its
+    /// libraries.
+    pub fn snapshot(&self) -> query::Snapshot {
+        query::Snapshot::of_store(
+            &self.store,
+            self.libraries.summaries.clone(),
+            self.diagnostics.clone(),
+            self.elapsed,
+        )
+    }
+}
+
 /// What to do with the dependencies under `deps/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Deps {
