@@ -21,6 +21,7 @@ use proto::{
 };
 
 use crate::devcluster;
+use codebase::driver;
 use codebase::embedded;
 use codebase::ingest as cluster;
 use net::coordinator_client::{self, on_leader, LeaderError, NoAnswer, WRITE_LEADER_WAIT};
@@ -542,7 +543,6 @@ pub struct WalkArgs {
 }
 
 /// Deadline of each request to a node.
-const NODE_DEADLINE: Duration = Duration::from_secs(60);
 /// Deadline of a query to a coordinator (the first query after an ingest
 /// gathers every partition's summaries).
 const QUERY_DEADLINE: Duration = Duration::from_secs(300);
@@ -1597,27 +1597,54 @@ async fn ingest_once(
     path: &Path,
     progress: bool,
 ) -> Result<(cluster::IngestReport, u64)> {
-    // A partition move changes the map (twice) while an ingest runs: its
-    // writes are refused as planned with an old map, and it starts again
-    // with the new one (writes replace, so what went through is harmless).
-    let mut attempts = 0;
-    loop {
-        let view = view_of(coordinators).await?;
-        let epoch = view.epoch;
-        let result = ingest_attempt(coordinators, view, path, progress).await;
-        let retry = match result.as_ref().err().and_then(|e| e.downcast_ref()) {
-            Some(CpgError::StaleEpoch { .. }) => true,
-            // A replica refusing a peer's write with a newer map shows as
-            // unavailable: again if the map did change.
-            Some(CpgError::Unavailable { .. }) => view_of(coordinators).await?.epoch != epoch,
-            _ => false,
-        };
-        if !retry || attempts >= 5 {
-            return result;
-        }
-        attempts += 1;
-        tracing::debug!("the partition map changed during the ingest: again");
-        tokio::time::sleep(Duration::from_millis(200 * attempts)).await;
+    let project = project();
+    let named = codebase::projects::name_sources(
+        &project,
+        embedded::read_sources_with(path, deps_mode())?,
+        &codebase::projects::versions(path),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let upload = driver::Upload {
+        project,
+        sources: named.sources,
+        libraries: Some(named.libraries),
+        partial: false,
+    };
+    let bar = if progress {
+        embedded::progress(upload.sources.len(), "ingesting")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let done = driver::run(&Coordinators(coordinators), &upload, &|n| bar.inc(n)).await;
+    bar.finish_and_clear();
+    done
+}
+
+/// The cluster as the ingest driver reaches it from here: through the
+/// coordinators named on the command line.
+struct Coordinators<'a>(&'a [String]);
+
+impl driver::Cluster for Coordinators<'_> {
+    type Error = anyhow::Error;
+
+    async fn view(&self) -> Result<ClusterView> {
+        view_of(self.0).await
+    }
+
+    async fn listing(&self) -> Result<CatalogListing> {
+        catalog_listing(self.0).await
+    }
+
+    async fn record(&self, leader: Option<String>, record: IngestRecord) -> Result<u64> {
+        record_ingest(self.0, leader, record).await
+    }
+
+    fn nodes(&self, view: &ClusterView) -> Result<HashMap<u64, Arc<NodeClient>>> {
+        node_clients(view)
+    }
+
+    fn service_error(error: &anyhow::Error) -> Option<&CpgError> {
+        error.downcast_ref()
     }
 }
 
@@ -1638,79 +1665,6 @@ fn print_diagnostics(diagnostics: &[proto::Diagnostic]) {
             library.len()
         );
     }
-}
-
-/// One ingest of the tree at `path` with the map of `view`.
-async fn ingest_attempt(
-    coordinators: &[String],
-    view: ClusterView,
-    path: &Path,
-    progress: bool,
-) -> Result<(cluster::IngestReport, u64)> {
-    let project = project();
-    let named = codebase::projects::name_sources(
-        &project,
-        embedded::read_sources_with(path, deps_mode())?,
-        &codebase::projects::versions(path),
-    )
-    .map_err(|e| anyhow::anyhow!(e))?;
-    let sources = named.sources;
-    let mut clients = node_clients(&view)?;
-    // Nodes silent to the leader are not waited for (their replicas' writes
-    // count as missed and are caught up later).
-    let silent = view.not_waited_for();
-    clients.retain(|id, _| !silent.contains(id));
-    let mut held =
-        cluster::held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
-    let listing = catalog_listing(coordinators).await?;
-    let mut recorded: BTreeMap<String, u64> = listing.files.into_iter().collect();
-    let present: BTreeSet<String> = sources.iter().map(|s| s.file.clone()).collect();
-    codebase::projects::scope(
-        &project,
-        &listing.projects,
-        &present,
-        &mut held,
-        &mut recorded,
-    );
-    let bar = if progress {
-        embedded::progress(sources.len(), "ingesting")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let report = cluster::ingest(
-        &clients,
-        view.epoch,
-        view.partitions,
-        // Replicas being filled by a move take writes too.
-        &view.writable(),
-        &held,
-        Some(&recorded),
-        sources,
-        NODE_DEADLINE,
-        &|n| bar.inc(n),
-    )
-    .await?;
-    bar.finish_and_clear();
-    // Every partition's data is on its replicas (those that missed it are
-    // marked behind in the same entry): now the catalog records it.
-    let libraries_changed =
-        codebase::projects::libraries_changed(&listing.projects, &project, &named.libraries);
-    let mut generation = view.generation;
-    if !report.put.is_empty()
-        || !report.removed.is_empty()
-        || !report.missed.is_empty()
-        || libraries_changed
-    {
-        let record = IngestRecord {
-            project,
-            libraries: Some(named.libraries),
-            put: report.put.clone(),
-            removed: report.removed.clone(),
-            missed: report.missed.clone(),
-        };
-        generation = record_ingest(coordinators, view.leader.clone(), record).await?;
-    }
-    Ok((report, generation))
 }
 
 /// What the catalog records (a linearizable read on any coordinator).

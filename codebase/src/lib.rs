@@ -4,6 +4,7 @@
 //! CPG of a tree, and its query [`query::Snapshot`]) or sent to a cluster's
 //! storage nodes (`ingest`).
 
+pub mod driver;
 pub mod embedded;
 pub mod ingest;
 pub mod libraries;

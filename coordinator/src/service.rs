@@ -812,15 +812,7 @@ impl CoordinatorService for CoordinatorServer {
     }
 
     async fn catalog_files(self, _: Context) -> Result<CatalogListing, CpgError> {
-        self.coordinator.read_barrier().await?;
-        Ok(self.coordinator.sm.read(|s| CatalogListing {
-            files: s
-                .catalog
-                .iter()
-                .map(|(f, e)| (f.clone(), e.content_hash))
-                .collect(),
-            projects: s.project_infos(),
-        }))
+        self.coordinator.catalog_listing().await
     }
 
     async fn decommission_node(self, _: Context, id: u64) -> Result<(), CpgError> {

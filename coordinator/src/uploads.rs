@@ -2,7 +2,8 @@
 //! side of it (the HTTP API): an ingest of uploaded files, driven from the
 //! coordinator exactly as `cpg ingest` drives it, and the nodes' diagnoses.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use proto::coordinator_api::IngestRecord;
@@ -12,10 +13,11 @@ use serde::Serialize;
 
 use crate::raft::{Command, CommandResult};
 use crate::service::Coordinator;
-use codebase::ingest::{held_files, ingest, IngestReport};
-
-/// Deadline of each node request of an upload's ingest.
-const NODE_DEADLINE: Duration = Duration::from_secs(120);
+use codebase::driver::{self, Upload};
+use codebase::ingest::IngestReport;
+use net::node_client::NodeClient;
+use proto::assignment::NodeId;
+use proto::coordinator_api::{CatalogListing, ClusterView};
 
 /// One node's diagnosis, or why it gave none.
 #[derive(Debug, Clone, Serialize)]
@@ -42,8 +44,8 @@ impl Coordinator {
     /// — unless `partial`, which only adds and changes (and takes no
     /// dependency's file: a library is identified by all its files). An
     /// uploaded `mix.lock` gives the dependencies' versions and is not
-    /// ingested. Then recorded in the catalog through the leader. Starts
-    /// again (up to 5 times) when a partition move changes the map.
+    /// ingested. Then recorded in the catalog through the leader. The ingest
+    /// driver is `cpg ingest`'s.
     pub async fn ingest_upload(
         &self,
         project: &str,
@@ -72,80 +74,28 @@ impl Coordinator {
             }
         }
         let named = codebase::projects::name_sources(project, files, &versions).map_err(invalid)?;
-        let libraries = (!partial).then_some(named.libraries);
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .ingest_once(project, named.sources.clone(), libraries.clone(), partial)
-                .await;
-            match result {
-                Err(CpgError::StaleEpoch { .. }) if attempt < 5 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                }
-                other => return other,
-            }
-        }
+        let upload = Upload {
+            project: project.to_string(),
+            sources: named.sources,
+            libraries: (!partial).then_some(named.libraries),
+            partial,
+        };
+        let (report, generation) = driver::run(self, &upload, &|_| {}).await?;
+        Ok(UploadReport { report, generation })
     }
 
-    async fn ingest_once(
-        &self,
-        project: &str,
-        files: Vec<SourceUpload>,
-        libraries: Option<Vec<proto::projects::LibraryId>>,
-        partial: bool,
-    ) -> Result<UploadReport, CpgError> {
+    /// What the catalog records: each file's content hash, and the
+    /// projects (a linearizable read).
+    pub async fn catalog_listing(&self) -> Result<CatalogListing, CpgError> {
         self.read_barrier().await?;
-        let view = self.view();
-        let mut clients = self.queries.clients(&view);
-        let silent = view.not_waited_for();
-        clients.retain(|id, _| !silent.contains(id));
-        let mut held = held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
-        let (mut recorded, projects): (BTreeMap<String, u64>, _) = self.sm.read(|s| {
-            let files = s
+        Ok(self.sm.read(|s| CatalogListing {
+            files: s
                 .catalog
                 .iter()
                 .map(|(f, e)| (f.clone(), e.content_hash))
-                .collect();
-            (files, s.project_infos())
-        });
-        let present: BTreeSet<String> = files.iter().map(|f| f.file.clone()).collect();
-        codebase::projects::scope(project, &projects, &present, &mut held, &mut recorded);
-        if partial {
-            held.retain(|f, _| present.contains(f));
-            recorded.retain(|f, _| present.contains(f));
-        }
-        let libraries_changed = libraries
-            .as_deref()
-            .is_some_and(|l| codebase::projects::libraries_changed(&projects, project, l));
-        let report = ingest(
-            &clients,
-            view.epoch,
-            view.partitions,
-            &view.writable(),
-            &held,
-            Some(&recorded),
-            files,
-            NODE_DEADLINE,
-            &|_| {},
-        )
-        .await?;
-        let mut generation = view.generation;
-        if !report.put.is_empty()
-            || !report.removed.is_empty()
-            || !report.missed.is_empty()
-            || libraries_changed
-        {
-            let record = IngestRecord {
-                project: project.to_string(),
-                libraries,
-                put: report.put.clone(),
-                removed: report.removed.clone(),
-                missed: report.missed.clone(),
-            };
-            generation = self.record_through_leader(record).await?;
-        }
-        Ok(UploadReport { report, generation })
+                .collect(),
+            projects: s.project_infos(),
+        }))
     }
 
     /// Commit a `RecordIngest`: here if this member leads, else on the
@@ -212,4 +162,31 @@ async fn record_at(leader: &str, record: IngestRecord) -> Result<u64, CpgError> 
         .record_ingest(ctx, record)
         .await
         .map_err(|e| CpgError::Internal(format!("leader {leader}: {e}")))?
+}
+
+/// The cluster as the ingest driver reaches it from a coordinator: its own
+/// replica of the state machine (after a read barrier) and the leader.
+impl driver::Cluster for Coordinator {
+    type Error = CpgError;
+
+    async fn view(&self) -> Result<ClusterView, CpgError> {
+        self.read_barrier().await?;
+        Ok(Coordinator::view(self))
+    }
+
+    async fn listing(&self) -> Result<CatalogListing, CpgError> {
+        self.catalog_listing().await
+    }
+
+    async fn record(&self, _leader: Option<String>, record: IngestRecord) -> Result<u64, CpgError> {
+        self.record_through_leader(record).await
+    }
+
+    fn nodes(&self, view: &ClusterView) -> Result<HashMap<NodeId, Arc<NodeClient>>, CpgError> {
+        Ok(self.queries.clients(view))
+    }
+
+    fn service_error(error: &CpgError) -> Option<&CpgError> {
+        Some(error)
+    }
 }
