@@ -1,0 +1,318 @@
+//! The query commands: `cpg analyze` (the report and each analysis),
+//! `export`, `callers` and `callees`, embedded or on a cluster.
+
+use super::*;
+
+/// Run `query` embedded on PATH, or on the cluster when coordinators are
+/// given (any of them answers; the next is tried when one cannot be reached).
+pub(super) fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<Answer> {
+    if coordinators.is_empty() {
+        let Some(path) = path else {
+            bail!("give a PATH to analyze, or --coordinator HOST:PORT to query a cluster");
+        };
+        let built = embedded::build_with(&path, deps_mode())?;
+        return answer(&built.snapshot(), &query).map_err(|e| match e {
+            CpgError::InvalidInput { reason } => {
+                anyhow::anyhow!("{}: {reason}", path.display())
+            }
+            e => e.into(),
+        });
+    }
+    if let Some(path) = path {
+        bail!(
+            "with --coordinator, queries run on what the cluster holds; send {} with `cpg ingest` first and leave PATH out",
+            path.display()
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let answer = runtime.block_on(on_first_coordinator(coordinators, |client| {
+        let query = query.clone();
+        async move {
+            let mut ctx = tarpc::context::current();
+            ctx.deadline = Instant::now() + QUERY_DEADLINE;
+            match client.query(ctx, project(), query).await {
+                Ok(Ok(answer)) => Reply::Done(answer),
+                Ok(Err(CpgError::Unavailable { partitions })) if partitions.is_empty() => {
+                    Reply::Next("the cluster has no partitions yet".into())
+                }
+                Ok(Err(CpgError::Unavailable { .. })) => Reply::Next(
+                    "the cluster has no storage nodes yet; start cpg-node processes first".into(),
+                ),
+                Ok(Err(e)) => Reply::Fail(e.into()),
+                Err(e) => Reply::Next(e.to_string()),
+            }
+        }
+    }))?;
+    if !answer.missing.is_empty() {
+        eprintln!(
+            "cpg: warning: partitions {:?} did not answer; results leave out their modules ({})",
+            answer.missing,
+            answer.failures.join("; ")
+        );
+    }
+    Ok(answer)
+}
+
+pub(super) fn analyze(coordinators: &[String], path: Option<PathBuf>, json: bool, top: usize) -> Result<()> {
+    let answer = ask(coordinators, path, Query::Analyze { top: top as u32 })?;
+    let QueryResult::Analyze(report) = Arc::unwrap_or_clone(answer.result) else {
+        bail!("the coordinator answered an analyze query with something else");
+    };
+    let out = if json {
+        let mut s = serde_json::to_string_pretty(&report)?;
+        s.push('\n');
+        s
+    } else {
+        report::render_analyze(&report, top)
+    };
+    write_stdout(&out)
+}
+
+pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()> {
+    if let AnalysisKind::Features {
+        path,
+        format,
+        output,
+    } = kind
+    {
+        let answer = ask(coordinators, path, Query::Features)?;
+        let QueryResult::Features(rows) = Arc::unwrap_or_clone(answer.result) else {
+            bail!("the coordinator answered with a different analysis");
+        };
+        let text = match format {
+            TableFormat::Csv => report::render_features_csv(&rows),
+            TableFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
+        };
+        return write_output(output, &text);
+    }
+    let (path, query, json) = match kind {
+        AnalysisKind::Features { .. } => bail!("features are written as a table, above"),
+        AnalysisKind::Cycles { path, json } => (path, Query::Cycles, json),
+        AnalysisKind::Taint {
+            path,
+            rules,
+            print_rules,
+            json,
+        } => {
+            if print_rules {
+                return write_stdout(analysis::DEFAULT_TAINT_RULES);
+            }
+            let rules = match rules {
+                Some(file) => {
+                    let text = std::fs::read_to_string(&file).with_context(|| {
+                        format!("cannot read taint rules from {}", file.display())
+                    })?;
+                    analysis::parse_taint_rules(&text).map_err(|e| {
+                        anyhow::anyhow!(
+                            "taint rules in {}: {e}\n(`cpg analyze taint --print-rules` shows the expected form)",
+                            file.display()
+                        )
+                    })?
+                }
+                None => analysis::default_taint_rules(),
+            };
+            (path, Query::Taint { rules }, json)
+        }
+        AnalysisKind::Smells {
+            path,
+            thresholds,
+            print_thresholds,
+            json,
+        } => {
+            if print_thresholds {
+                return write_stdout(&analysis::default_smell_thresholds_toml());
+            }
+            let thresholds = match thresholds {
+                Some(file) => {
+                    let text = std::fs::read_to_string(&file).with_context(|| {
+                        format!("cannot read thresholds from {}", file.display())
+                    })?;
+                    analysis::parse_smell_thresholds(&text).map_err(|e| {
+                        anyhow::anyhow!(
+                            "thresholds in {}: {e}\n(`cpg analyze smells --print-thresholds` shows the expected form)",
+                            file.display()
+                        )
+                    })?
+                }
+                None => SmellThresholds::default(),
+            };
+            (path, Query::Smells { thresholds }, json)
+        }
+        AnalysisKind::Impact {
+            target,
+            path,
+            depth,
+            json,
+        } => {
+            if depth == 0 {
+                bail!("--depth must be at least 1");
+            }
+            (path, Query::Impact { target, depth }, json)
+        }
+        AnalysisKind::DeadCode {
+            path,
+            mut entries,
+            entries_file,
+            json,
+        } => {
+            if let Some(file) = entries_file {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read entry points from {}", file.display()))?;
+                for line in text.lines() {
+                    let entry = line.split('#').next().unwrap_or("").trim();
+                    if !entry.is_empty() {
+                        entries.push(entry.to_string());
+                    }
+                }
+            }
+            for e in entries.iter().filter(|e| e.contains('/')) {
+                e.parse::<Mfa>()
+                    .with_context(|| format!("entry point {e:?} is not Module.fun/arity"))?;
+            }
+            (path, Query::DeadCode { entries }, json)
+        }
+        AnalysisKind::Communities {
+            path,
+            algorithm,
+            json,
+        } => {
+            let algorithm = match algorithm {
+                AlgorithmArg::Louvain => CommunityAlgorithm::Louvain,
+                AlgorithmArg::LabelPropagation => CommunityAlgorithm::LabelPropagation,
+            };
+            (path, Query::Communities { algorithm }, json)
+        }
+        AnalysisKind::Paths {
+            from,
+            to,
+            path,
+            max_depth,
+            max_paths,
+            json,
+        } => {
+            if max_depth == 0 {
+                bail!("--max-depth must be at least 1");
+            }
+            let query = Query::Paths {
+                from: from.parse()?,
+                to: to.parse()?,
+                max_depth,
+                max_paths,
+            };
+            (path, query, json)
+        }
+        AnalysisKind::Centrality {
+            path,
+            graph,
+            by,
+            top,
+            json,
+        } => {
+            let graph = match graph {
+                GraphArg::Functions => GraphKind::Functions,
+                GraphArg::Modules => GraphKind::Modules,
+            };
+            let by = match by {
+                MetricArg::InDegree => Metric::InDegree,
+                MetricArg::OutDegree => Metric::OutDegree,
+                MetricArg::Pagerank => Metric::PageRank,
+                MetricArg::Betweenness => Metric::Betweenness,
+                MetricArg::Closeness => Metric::Closeness,
+            };
+            (path, Query::Centrality { graph, by, top }, json)
+        }
+    };
+    let answer = ask(coordinators, path, query)?;
+    let text = match (&*answer.result, json) {
+        (QueryResult::Cycles(c), true) => serde_json::to_string_pretty(c)? + "\n",
+        (QueryResult::Impact(i), true) => serde_json::to_string_pretty(i)? + "\n",
+        (QueryResult::Cycles(c), false) => report::render_cycles(c),
+        (QueryResult::Impact(i), false) => report::render_impact(i),
+        (QueryResult::Centrality(c), true) => serde_json::to_string_pretty(c)? + "\n",
+        (QueryResult::Centrality(c), false) => report::render_centrality(c),
+        (QueryResult::Paths(p), true) => serde_json::to_string_pretty(p)? + "\n",
+        (QueryResult::Communities(c), true) => serde_json::to_string_pretty(c)? + "\n",
+        (QueryResult::DeadCode(d), true) => serde_json::to_string_pretty(d)? + "\n",
+        (QueryResult::DeadCode(d), false) => report::render_dead_code(d),
+        (QueryResult::Communities(c), false) => report::render_communities(c),
+        (QueryResult::Paths(p), false) => report::render_paths(p),
+        (QueryResult::Taint(t), true) => serde_json::to_string_pretty(t)? + "\n",
+        (QueryResult::Taint(t), false) => report::render_taint(t),
+        (QueryResult::Smells(t), true) => serde_json::to_string_pretty(t)? + "\n",
+        (QueryResult::Smells(t), false) => report::render_smells(t),
+        _ => bail!("the coordinator answered with a different analysis"),
+    };
+    write_stdout(&text)
+}
+
+pub(super) fn export_call_graph(
+    coordinators: &[String],
+    path: Option<PathBuf>,
+    format: Format,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let answer = ask(coordinators, path, Query::CallGraph)?;
+    let QueryResult::CallGraph(rows) = Arc::unwrap_or_clone(answer.result) else {
+        bail!("the coordinator answered a call-graph query with something else");
+    };
+    let text = match format {
+        Format::Csv => report::render_csv(&rows),
+        Format::Json => serde_json::to_string_pretty(&rows)? + "\n",
+        Format::Dot => report::render_dot(&rows),
+        Format::Graphml => report::render_calls_graphml(&rows),
+    };
+    write_output(output, &text)
+}
+
+pub(super) fn export_module_graph(
+    coordinators: &[String],
+    path: Option<PathBuf>,
+    format: Format,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let answer = ask(coordinators, path, Query::ModuleGraph)?;
+    let QueryResult::ModuleGraph(graph) = Arc::unwrap_or_clone(answer.result) else {
+        bail!("the coordinator answered a module-graph query with something else");
+    };
+    let text = match format {
+        Format::Csv => report::render_module_csv(&graph),
+        Format::Json => serde_json::to_string_pretty(&graph)? + "\n",
+        Format::Dot => report::render_module_dot(&graph),
+        Format::Graphml => report::render_module_graphml(&graph),
+    };
+    write_output(output, &text)
+}
+
+pub(super) fn walk(coordinators: &[String], args: WalkArgs, callers: bool) -> Result<()> {
+    let function: Mfa = args.function.parse()?;
+    if args.depth == 0 {
+        bail!("--depth must be at least 1");
+    }
+    let depth = args.depth;
+    let query = if callers {
+        Query::Callers {
+            function: function.clone(),
+            depth,
+        }
+    } else {
+        Query::Callees {
+            function: function.clone(),
+            depth,
+        }
+    };
+    let answer = ask(coordinators, args.path, query)?;
+    let QueryResult::Reached(reached) = Arc::unwrap_or_clone(answer.result) else {
+        bail!("the coordinator answered a walk with something else");
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&reached)? + "\n"
+    } else {
+        let what = if callers { "callers" } else { "callees" };
+        let mut s = format!("{} {what} of {function} (depth {depth}):\n", reached.len());
+        for r in &reached {
+            s.push_str(&format!("  {:>3}  {}\n", r.depth, r.mfa));
+        }
+        s
+    };
+    write_stdout(&text)
+}

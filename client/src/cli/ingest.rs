@@ -1,0 +1,165 @@
+//! Sending a tree to a cluster: `cpg ingest` and `cpg watch`, through the
+//! ingest driver.
+
+use super::*;
+
+pub(super) fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg ingest sends files to a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (without a cluster, run cpg analyze PATH)");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (report, generation) = runtime.block_on(ingest_once(coordinators, path, true))?;
+    print_diagnostics(&report.diagnostics);
+    if !report.missed.is_empty() {
+        let nodes: BTreeSet<u64> = report.missed.iter().map(|(_, n)| *n).collect();
+        eprintln!(
+            "cpg: node(s) {} could not be reached: {} partition replica(s) missed writes and serve no reads until the cluster catches them up (cpg cluster status shows them as behind)",
+            nodes.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            report.missed.len()
+        );
+    }
+    write_stdout(&format!(
+        "{} files: {} parsed, {} unchanged, {} removed; {} partition writes; catalog generation {generation}\n",
+        report.files_seen,
+        report.files_parsed,
+        report.files_unchanged,
+        report.files_removed,
+        report.writes
+    ))
+}
+
+/// Send the tree at `path` to the cluster: files whose content changed
+/// since the nodes got them are parsed and written to every replica, files
+/// gone are removed, then the catalog records it. Returns the report and
+/// the catalog generation after it.
+pub(super) async fn ingest_once(
+    coordinators: &[String],
+    path: &Path,
+    progress: bool,
+) -> Result<(cluster::IngestReport, u64)> {
+    let project = project();
+    let named = codebase::projects::name_sources(
+        &project,
+        embedded::read_sources_with(path, deps_mode())?,
+        &codebase::projects::versions(path),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let upload = driver::Upload {
+        project,
+        sources: named.sources,
+        libraries: Some(named.libraries),
+        partial: false,
+    };
+    let bar = if progress {
+        embedded::progress(upload.sources.len(), "ingesting")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let done = driver::run(&Coordinators(coordinators), &upload, &|n| bar.inc(n)).await;
+    bar.finish_and_clear();
+    done
+}
+
+/// The cluster as the ingest driver reaches it from here: through the
+/// coordinators named on the command line.
+pub(super) struct Coordinators<'a>(&'a [String]);
+
+impl driver::Cluster for Coordinators<'_> {
+    type Error = anyhow::Error;
+
+    async fn view(&self) -> Result<ClusterView> {
+        view_of(self.0).await
+    }
+
+    async fn listing(&self) -> Result<CatalogListing> {
+        catalog_listing(self.0).await
+    }
+
+    async fn record(&self, leader: Option<String>, record: IngestRecord) -> Result<u64> {
+        record_ingest(self.0, leader, record).await
+    }
+
+    fn nodes(&self, view: &ClusterView) -> Result<HashMap<u64, Arc<NodeClient>>> {
+        node_clients(view)
+    }
+
+    fn service_error(error: &anyhow::Error) -> Option<&CpgError> {
+        error.downcast_ref()
+    }
+}
+
+/// Parse diagnostics of the application's files, one a line; those of the
+/// dependencies (library code) only counted.
+pub(super) fn print_diagnostics(diagnostics: &[proto::Diagnostic]) {
+    // Files are named as stored: by path, after the project's prefix.
+    let (library, app): (Vec<_>, Vec<_>) = diagnostics
+        .iter()
+        .map(|d| (proto::projects::split(&d.file).1, d))
+        .partition(|(path, _)| partition::library::package_of(path).is_some());
+    for (path, d) in app {
+        eprintln!("{path}:{}:{}: {}", d.line, d.column, d.message);
+    }
+    if !library.is_empty() {
+        eprintln!(
+            "cpg: {} parse diagnostics in deps/ (library code, analysed as far as it parses)",
+            library.len()
+        );
+    }
+}
+
+/// Size and modification time of every Elixir file under `path`: a change
+/// in any of them (or a file added or gone) means an ingest is due.
+pub(super) fn fingerprint(path: &Path) -> Result<Vec<(String, u64, Option<std::time::SystemTime>)>> {
+    Ok(embedded::discover_with(path, deps_mode())?
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f.disk).ok();
+            (
+                f.name,
+                meta.as_ref().map_or(0, |m| m.len()),
+                meta.and_then(|m| m.modified().ok()),
+            )
+        })
+        .collect())
+}
+
+/// `cpg watch`: ingest the tree, then again whenever a file changes, until
+/// interrupted. A failed round is reported and retried at the next change.
+pub(super) fn watch(coordinators: &[String], path: &Path, interval: Duration) -> Result<()> {
+    if coordinators.is_empty() {
+        bail!("cpg watch keeps a cluster up to date with a working tree: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut last = Vec::new();
+        let stop = tokio::signal::ctrl_c();
+        tokio::pin!(stop);
+        eprintln!("cpg: watching {} (Ctrl-C stops)", path.display());
+        loop {
+            let now = fingerprint(path)?;
+            if now != last {
+                let started = Instant::now();
+                match ingest_once(coordinators, path, false).await {
+                    Ok((r, generation)) => {
+                        print_diagnostics(&r.diagnostics);
+                        if r.files_parsed + r.files_removed > 0 || last.is_empty() {
+                            write_stdout(&format!(
+                                "{} parsed, {} removed, {} unchanged: catalog generation {generation} ({} ms)\n",
+                                r.files_parsed,
+                                r.files_removed,
+                                r.files_unchanged,
+                                started.elapsed().as_millis()
+                            ))?;
+                        }
+                        last = now;
+                    }
+                    Err(e) => eprintln!("cpg: this round failed, retrying at the next change: {e:#}"),
+                }
+            }
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    })
+}
