@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
 use futures::StreamExt;
-use host::vitals::{resident_bytes, LatencyWindow};
+use host::vitals::LatencyWindow;
 use net::certs::Role;
 use net::node_client::{CallError, NodeClient};
 use partition::frontend::build_file;
@@ -20,12 +20,14 @@ use proto::node_api::{
     IngestFile, IngestReply, NodeMap, NodeService, ParsedFile, PartitionSummaries, PartitionWrite,
     PullReport, SourceUpload,
 };
-use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth, PartitionHealth, TablesStatus};
+use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth};
 use rayon::prelude::*;
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 
 use crate::disk::{PartitionDisk, StoredFile};
+
+mod operations;
 
 /// Damaged files moved aside while loading, with the reason for each.
 pub type Quarantined = Vec<(PathBuf, String)>;
@@ -171,7 +173,7 @@ impl Node {
     }
 
     /// `file → content hash` of what this node holds in `partition`.
-    fn hashes_of(&self, partition: u32) -> BTreeMap<String, u64> {
+    pub(crate) fn hashes_of(&self, partition: u32) -> BTreeMap<String, u64> {
         let store = self.store(partition);
         let t = store.read();
         t.file_hashes
@@ -182,7 +184,7 @@ impl Node {
 
     /// The stored fragments of `files` of `partition` as writes, as many
     /// as fit `max_bytes` (at least one); a file not held is a removal.
-    fn export_blocking(
+    pub(crate) fn export_blocking(
         &self,
         partition: u32,
         files: Vec<String>,
@@ -226,7 +228,7 @@ impl Node {
     }
 
     /// Make this node's replica of `partition` equal to node `from`'s.
-    async fn pull(
+    pub(crate) async fn pull(
         self: &Arc<Self>,
         epoch: u64,
         partition: u32,
@@ -300,11 +302,11 @@ impl Node {
         Ok(report)
     }
 
-    fn map(&self) -> NodeMap {
+    pub(crate) fn map(&self) -> NodeMap {
         self.map.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn peer(&self, id: u64) -> Option<Arc<NodeClient>> {
+    pub(crate) fn peer(&self, id: u64) -> Option<Arc<NodeClient>> {
         self.peers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -312,14 +314,14 @@ impl Node {
             .cloned()
     }
 
-    fn store(&self, partition: u32) -> Arc<Store> {
+    pub(crate) fn store(&self, partition: u32) -> Arc<Store> {
         self.stores
             .entry(partition)
             .or_insert_with(|| Arc::new(Store::new(self.cache_ttl)))
             .clone()
     }
 
-    fn assigned(&self) -> BTreeSet<u32> {
+    pub(crate) fn assigned(&self) -> BTreeSet<u32> {
         self.map
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -333,7 +335,7 @@ impl Node {
     /// A request planned with a newer map than this node knows: ask the
     /// membership loop for the map now and wait (briefly) until it arrives,
     /// then check as usual.
-    async fn check_at(
+    pub(crate) async fn check_at(
         &self,
         epoch: u64,
         partitions: impl IntoIterator<Item = u32>,
@@ -351,7 +353,11 @@ impl Node {
     }
 
     /// Requests planned with an older partition map are refused.
-    fn check(&self, epoch: u64, partitions: impl IntoIterator<Item = u32>) -> Result<(), CpgError> {
+    pub(crate) fn check(
+        &self,
+        epoch: u64,
+        partitions: impl IntoIterator<Item = u32>,
+    ) -> Result<(), CpgError> {
         let current = self.epoch.load(Ordering::Acquire);
         if epoch < current {
             return Err(CpgError::StaleEpoch { current });
@@ -374,7 +380,7 @@ impl Node {
     /// acked. The whole batch is one group commit; then each partition's
     /// store takes its files (partitions in parallel). Batches are applied
     /// one at a time, so disk and memory see them in the same order.
-    fn write_blocking(&self, writes: Vec<PartitionWrite>) -> Result<u64, CpgError> {
+    pub(crate) fn write_blocking(&self, writes: Vec<PartitionWrite>) -> Result<u64, CpgError> {
         let _one_at_a_time = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let mut puts: Vec<StoredFile> = Vec::new();
         let mut removes: Vec<(u32, String)> = Vec::new();
@@ -430,241 +436,10 @@ impl Node {
         Ok(changed)
     }
 
-    /// Whether work that grows memory (parsing, writing) may start. Under
-    /// pressure (resident memory above 80% of the limit) the caches are
-    /// dropped first; above 90% after that, the work is refused with
-    /// `ResourceExhausted` naming the node, its use and its limit, while
-    /// reads of held data go on. Checked per request, so the node takes work
-    /// again by itself once memory falls.
-    pub fn admit_heavy(&self, what: &str) -> Result<(), CpgError> {
-        self.admit_up_to(what, 0.9)
-    }
-
-    /// Batches of an ingest already admitted (by `admit_writes`,
-    /// at 90%) go on up to the limit itself, so that an ingest is refused
-    /// whole at its start rather than cut in the middle; past the limit
-    /// they are refused too, so that the node does not run out of memory.
-    pub fn admit_ingest_batch(&self, what: &str) -> Result<(), CpgError> {
-        self.admit_up_to(what, 1.0)
-    }
-
-    fn admit_up_to(&self, what: &str, share: f64) -> Result<(), CpgError> {
-        let Some(limit) = self.memory_limit_mb else {
-            return Ok(());
-        };
-        let used = || resident_bytes().unwrap_or(0) as f64 / 1048576.0;
-        if used() <= 0.8 * limit as f64 {
-            return Ok(());
-        }
-        let dropped: usize = self.stores.iter().map(|s| s.value().cache.clear()).sum();
-        let now = used();
-        if now <= share * limit as f64 {
-            return Ok(());
-        }
-        tracing::warn!(
-            node = self.id,
-            used_mb = now,
-            limit_mb = limit,
-            dropped,
-            "refusing {what} under memory pressure"
-        );
-        Err(CpgError::ResourceExhausted {
-            what: format!(
-                "node {}: {what} refused, memory {now:.0} MB is above {:.0}% of its {limit} MB limit after dropping {dropped} cached results; reads still answer; retry later, add nodes or raise --memory-limit-mb",
-                self.id,
-                share * 100.0
-            ),
-            limit,
-        })
-    }
-
-    /// The node's figures in Prometheus' text format.
-    pub fn metrics(&self) -> String {
-        let h = self.health();
-        let mut e = net::metrics::Exposition::default();
-        let status = match h.cpg_tables_status {
-            TablesStatus::Healthy => 0.0,
-            TablesStatus::Degraded => 1.0,
-            TablesStatus::Unhealthy => 2.0,
-        };
-        e.gauge(
-            "cpg_tables_status",
-            "0 healthy, 1 degraded, 2 unhealthy",
-            status,
-        );
-        e.gauge(
-            "cpg_node_epoch",
-            "partition map epoch known",
-            h.epoch as f64,
-        );
-        e.gauge(
-            "cpg_partitions",
-            "partitions assigned to this node",
-            h.partitions.len() as f64,
-        );
-        e.gauge("cpg_files", "source files held", h.files as f64);
-        e.gauge(
-            "cpg_total_cpg_nodes",
-            "CPG nodes held",
-            h.total_cpg_nodes as f64,
-        );
-        e.gauge(
-            "cpg_total_cpg_edges",
-            "CPG edges held",
-            h.total_cpg_edges as f64,
-        );
-        let worst = h.held.iter().map(|p| p.deleted_ratio).fold(0.0, f64::max);
-        e.gauge(
-            "cpg_deleted_entries_ratio",
-            "largest share of deleted rows among held partitions",
-            worst,
-        );
-        let bytes: u64 = h.held.iter().map(|p| p.table_bytes).sum();
-        e.gauge(
-            "cpg_table_bytes",
-            "bytes of tables and indexes",
-            bytes as f64,
-        );
-        let CacheStats {
-            hits,
-            misses,
-            evictions,
-            entries,
-            ..
-        } = self.cache_totals();
-        e.counter("cpg_cache_hits_total", "cache lookups that hit", hits);
-        e.counter(
-            "cpg_cache_misses_total",
-            "cache lookups that missed",
-            misses,
-        );
-        e.counter(
-            "cpg_cache_evictions_total",
-            "cache entries removed (expired or stale)",
-            evictions,
-        );
-        e.gauge("cpg_cache_entries", "cache entries held", entries as f64);
-        e.gauge(
-            "cpg_memory_usage_bytes",
-            "resident memory",
-            h.memory_usage_mb * 1048576.0,
-        );
-        if let Some(limit) = h.memory_limit_mb {
-            e.gauge(
-                "cpg_memory_limit_bytes",
-                "configured memory limit",
-                limit as f64 * 1048576.0,
-            );
-        }
-        let (buckets, sum, count) = self.reads.histogram();
-        e.histogram(
-            "cpg_read_seconds",
-            "latency of read requests (summaries, file hashes)",
-            &buckets,
-            sum,
-            count,
-        );
-        e.finish()
-    }
-
-    /// Scan every held partition's tables (a benchmark over the real data),
-    /// read the cache's counters, and judge the indicators.
-    pub fn diagnose(&self) -> proto::NodeDiagnosis {
-        let stores: Vec<Arc<Store>> = self
-            .assigned()
-            .into_iter()
-            .filter_map(|p| self.stores.get(&p).map(|s| s.value().clone()))
-            .collect();
-        let (mut rows, mut took) = (0u64, std::time::Duration::ZERO);
-        let mut worst_deleted: f64 = 0.0;
-        for s in &stores {
-            let (r, t) = s.scan();
-            rows += r;
-            took += t;
-            worst_deleted = worst_deleted.max(s.counts().deleted_ratio());
-        }
-        let CacheStats {
-            entries,
-            hits,
-            misses,
-            evictions,
-            ..
-        } = cache_totals(stores.iter().map(|s| &**s));
-        let rate = (rows > 0 && !took.is_zero()).then(|| rows as f64 / took.as_secs_f64());
-        let queries = self.reads.summary();
-        let figures = host::vitals::Figures {
-            memory_usage_mb: resident_bytes().unwrap_or(0) as f64 / 1048576.0,
-            memory_limit_mb: self.memory_limit_mb,
-            p99_query_time_ms: (queries.count > 0).then_some(queries.p99_query_time_ms),
-            cache_hits: hits,
-            cache_misses: misses,
-            cache_evictions: evictions,
-            // Against the guide's 30% even when this node's automatic
-            // rebuilds are set higher (or off).
-            deleted_ratio: (!stores.is_empty()).then_some((worst_deleted, DEFRAG_THRESHOLD)),
-            scan_entries_per_second: rate,
-        };
-        let (indicators, recommendations) = host::vitals::judge(&figures);
-        proto::NodeDiagnosis {
-            node_id: self.id,
-            scanned_entries: rows,
-            scan_ms: took.as_secs_f64() * 1000.0,
-            scan_entries_per_second: rate.unwrap_or(0.0),
-            cache_entries: entries,
-            cache_hits: hits,
-            cache_misses: misses,
-            cache_evictions: evictions,
-            cache_ttl_secs: self.cache_ttl.as_secs(),
-            indicators,
-            recommendations,
-        }
-    }
-
     /// The caches of every partition store, summed.
-    fn cache_totals(&self) -> CacheStats {
+    pub(crate) fn cache_totals(&self) -> CacheStats {
         let stores: Vec<Arc<Store>> = self.stores.iter().map(|s| s.value().clone()).collect();
         cache_totals(stores.iter().map(|s| &**s))
-    }
-
-    /// Remove cached results that outlived the TTL or whose partition has
-    /// changed since; returns how many were removed.
-    pub fn cache_sweep(&self) -> u64 {
-        let stores: Vec<Arc<Store>> = self.stores.iter().map(|s| s.value().clone()).collect();
-        stores
-            .iter()
-            .map(|s| s.cache.sweep(s.generation()) as u64)
-            .sum()
-    }
-
-    /// Rebuild the tables of held partitions over the threshold (or all,
-    /// with `force`), reporting bytes before and after.
-    pub fn defrag(&self, force: bool) -> Vec<proto::PartitionDefrag> {
-        // Every assigned partition; one never written to has empty tables.
-        let stores: Vec<(u32, Arc<Store>)> = self
-            .assigned()
-            .into_iter()
-            .map(|p| (p, self.store(p)))
-            .collect();
-        stores
-            .into_iter()
-            .map(|(partition, store)| {
-                let ratio = store.counts().deleted_ratio();
-                let rebuilt = force || ratio > self.defrag_threshold;
-                let (before, after) = if rebuilt {
-                    store.compact()
-                } else {
-                    let bytes = store.memory().total;
-                    (bytes, bytes)
-                };
-                proto::PartitionDefrag {
-                    partition,
-                    deleted_ratio_before: ratio,
-                    bytes_before: before as u64,
-                    bytes_after: after as u64,
-                    rebuilt,
-                }
-            })
-            .collect()
     }
 
     /// Write `writes` to every replica of their partitions under `map`: this
@@ -675,7 +450,7 @@ impl Node {
     /// acknowledged. `Err(Unavailable)` names the partitions none did (or a
     /// replica refused: a newer map); a replica under memory pressure
     /// refuses the whole write with `ResourceExhausted`.
-    async fn replicate(
+    pub(crate) async fn replicate(
         self: &Arc<Self>,
         map: &NodeMap,
         writes: BTreeMap<u32, Vec<PartitionWrite>>,
@@ -767,92 +542,6 @@ impl Node {
             Err(CpgError::Unavailable {
                 partitions: failed.into_iter().collect(),
             })
-        }
-    }
-
-    pub fn health(&self) -> NodeHealth {
-        let assigned: Vec<u32> = self.assigned().into_iter().collect();
-        let (mut files, mut held) = (BTreeSet::new(), Vec::new());
-        let (mut nodes, mut edges, mut hits, mut misses) = (0, 0, 0, 0);
-        for &p in &assigned {
-            let Some(store) = self.stores.get(&p).map(|s| s.value().clone()) else {
-                held.push(PartitionHealth {
-                    partition: p,
-                    files: 0,
-                    modules: 0,
-                    cpg_nodes: 0,
-                    cpg_edges: 0,
-                    deleted_ratio: 0.0,
-                    table_bytes: 0,
-                });
-                continue;
-            };
-            let s = store.stats();
-            let c = store.cache.stats();
-            nodes += s.nodes;
-            edges += s.edges;
-            hits += c.hits;
-            misses += c.misses;
-            held.push(PartitionHealth {
-                partition: p,
-                files: s.files,
-                modules: s.modules,
-                cpg_nodes: s.nodes,
-                cpg_edges: s.edges,
-                deleted_ratio: store.counts().deleted_ratio(),
-                table_bytes: store.memory().total as u64,
-            });
-            // A file whose modules span partitions counts once.
-            let t = store.read();
-            files.extend(t.file_hashes.keys().map(|f| t.str(*f).to_string()));
-        }
-        let queries = self.reads.summary();
-        let memory_usage_mb = resident_bytes().unwrap_or(0) as f64 / 1048576.0;
-        let mut reasons = Vec::new();
-        if let Some(limit) = self.memory_limit_mb {
-            if memory_usage_mb > 0.8 * limit as f64 {
-                reasons.push(format!(
-                    "memory {memory_usage_mb:.0} MB is above 80% of the {limit} MB limit"
-                ));
-            }
-        }
-        if queries.p99_query_time_ms > 500.0 {
-            reasons.push(format!(
-                "p99 read time {:.0} ms is above 500 ms",
-                queries.p99_query_time_ms
-            ));
-        }
-        if self.quarantined_at_open > 0 {
-            reasons.push(format!(
-                "{} damaged records were cut from partition logs when the node opened (see quarantine/)",
-                self.quarantined_at_open
-            ));
-        }
-        if assigned.is_empty() && self.epoch.load(Ordering::Acquire) > 0 {
-            reasons.push("the partition map gives this node no partitions".to_string());
-        }
-        NodeHealth {
-            node_id: self.id,
-            epoch: self.epoch.load(Ordering::Acquire),
-            cpg_tables_status: if reasons.is_empty() {
-                TablesStatus::Healthy
-            } else {
-                TablesStatus::Degraded
-            },
-            reasons,
-            partitions: assigned,
-            held,
-            files: files.len() as u64,
-            total_cpg_nodes: nodes,
-            total_cpg_edges: edges,
-            cache_hit_rate: if hits + misses == 0 {
-                0.0
-            } else {
-                hits as f64 / (hits + misses) as f64
-            },
-            queries,
-            memory_usage_mb,
-            memory_limit_mb: self.memory_limit_mb,
         }
     }
 }

@@ -53,7 +53,12 @@ pub(super) fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) 
     Ok(answer)
 }
 
-pub(super) fn analyze(coordinators: &[String], path: Option<PathBuf>, json: bool, top: usize) -> Result<()> {
+pub(super) fn analyze(
+    coordinators: &[String],
+    path: Option<PathBuf>,
+    json: bool,
+    top: usize,
+) -> Result<()> {
     let answer = ask(coordinators, path, Query::Analyze { top: top as u32 })?;
     let QueryResult::Analyze(report) = Arc::unwrap_or_clone(answer.result) else {
         bail!("the coordinator answered an analyze query with something else");

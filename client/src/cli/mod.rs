@@ -39,8 +39,8 @@ use analyses::*;
 use ingest::*;
 use local::*;
 use operations::*;
-use remote::*;
 pub use remote::record_ingest;
+use remote::*;
 
 #[derive(Debug, Parser)]
 #[command(

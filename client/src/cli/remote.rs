@@ -317,7 +317,10 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
 pub(super) type Reply<T> = coordinator_client::Reply<T, anyhow::Error>;
 
 /// Send a request to each coordinator in turn until one answers.
-pub(super) async fn on_first_coordinator<T, F, Fut>(coordinators: &[String], request: F) -> Result<T>
+pub(super) async fn on_first_coordinator<T, F, Fut>(
+    coordinators: &[String],
+    request: F,
+) -> Result<T>
 where
     F: Fn(CoordinatorServiceClient) -> Fut,
     Fut: std::future::Future<Output = Reply<T>>,
@@ -364,7 +367,9 @@ where
 
 /// The cluster view from the first coordinator that answers, and a client
 /// per registered node.
-pub(super) async fn connect(coordinators: &[String]) -> Result<(ClusterView, HashMap<u64, Arc<NodeClient>>)> {
+pub(super) async fn connect(
+    coordinators: &[String],
+) -> Result<(ClusterView, HashMap<u64, Arc<NodeClient>>)> {
     let view = view_of(coordinators).await?;
     let clients = node_clients(&view)?;
     Ok((view, clients))

@@ -1,346 +1,18 @@
-//! Module and function definitions: the pre-scan of a module body, `defmodule`/
+//! Module and function definitions (the pre-scan of a module body is in
+//! `prescan`): `defmodule`/
 //! `defprotocol`/`defimpl`, `def` and friends with default arguments and
 //! clauses, and the directives (`alias`, `import`, `require`, `use`).
 
 use super::*;
 
+mod prescan;
+
 impl<'s> FileBuilder<'s> {
-    /// `name/arity` of every definition in a module body (not descending into
-    /// nested modules, function bodies or quotes).
-    /// Also the `name/arity` written with `def` and friends (not made by
-    /// `defstruct`/`defexception`/records), in `explicit`.
-    pub(super) fn prescan(&self, items: &[Ts]) -> (NameArities, NameArities) {
-        let mut out = HashSet::new();
-        let mut names = Names::default();
-        self.prescan_into(items, &mut out, &mut names, 0);
-        (out, names.explicit)
-    }
-
-    /// The atoms of a literal list (`[:get, :post]`, `~w(get post)a`).
-    pub(super) fn atom_list(&self, v: Ts) -> Option<Vec<String>> {
-        match v.kind() {
-            "list" => kids(v)
-                .into_iter()
-                .map(|a| (a.kind() == "atom").then(|| self.text(a)[1..].to_string()))
-                .collect(),
-            "sigil" => {
-                let text = self.text(v);
-                let body = text.strip_prefix("~w")?.strip_suffix('a')?;
-                let inner = body.get(1..body.len().saturating_sub(1))?;
-                Some(inner.split_whitespace().map(str::to_string).collect())
-            }
-            _ => None,
-        }
-    }
-
-    /// `@name [:a, :b]` at module level: the attribute and its atoms.
-    pub(super) fn attribute_atoms(&self, item: Ts) -> Option<(String, Vec<String>)> {
-        if item.kind() != "unary_operator" || operator(item, self.src) != "@" {
-            return None;
-        }
-        let call = operand(item).filter(|o| o.kind() == "call")?;
-        let name = self.text(call.child_by_field_name("target")?).to_string();
-        let args = kids(call).into_iter().find(|c| c.kind() == "arguments")?;
-        let value = kids(args).first().copied()?;
-        Some((name, self.atom_list(value)?))
-    }
-
-    /// `@name [a: x, b: y]` (or `[a: x] ++ more`) at module level: the
-    /// attribute and the keys written.
-    pub(super) fn attribute_keys(&self, item: Ts, names: &Names) -> Option<(String, Vec<String>)> {
-        if item.kind() != "unary_operator" || operator(item, self.src) != "@" {
-            return None;
-        }
-        let call = operand(item).filter(|o| o.kind() == "call")?;
-        let name = self.text(call.child_by_field_name("target")?).to_string();
-        let args = kids(call).into_iter().find(|c| c.kind() == "arguments")?;
-        let keys = self.keyword_keys(kids(args).first().copied()?, names, 0)?;
-        (!keys.is_empty()).then_some((name, keys))
-    }
-
-    /// The keys of a keyword list written out, `a ++ b` of two such, or a
-    /// module attribute holding one; `None` when any part is not known (the
-    /// keys would not be all of them).
-    fn keyword_keys(&self, value: Ts, names: &Names, depth: u32) -> Option<Vec<String>> {
-        if depth > 32 {
-            return None;
-        }
-        match value.kind() {
-            "binary_operator" if operator(value, self.src) == "++" => {
-                let mut keys =
-                    self.keyword_keys(value.child_by_field_name("left")?, names, depth + 1)?;
-                keys.extend(self.keyword_keys(
-                    value.child_by_field_name("right")?,
-                    names,
-                    depth + 1,
-                )?);
-                Some(keys)
-            }
-            "unary_operator" if operator(value, self.src) == "@" => {
-                names.keyword_keys.get(self.text(operand(value)?)).cloned()
-            }
-            "list" if kids(value).is_empty() => Some(Vec::new()),
-            "list" => {
-                let keywords = kids(value).into_iter().find(|k| k.kind() == "keywords")?;
-                Some(
-                    kids(keywords)
-                        .into_iter()
-                        .filter_map(|p| p.child_by_field_name("key"))
-                        .map(|k| self.text(k).trim_end().trim_end_matches(':').to_string())
-                        .filter(|k| !k.starts_with('"'))
-                        .collect(),
-                )
-            }
-            _ => None,
-        }
-    }
-
-    /// `Enum.each(@attr, fn name -> ... end)` (or `fn {name, _} -> ...`
-    /// over a keyword list) at module level: the variable and the atoms it
-    /// takes, as in a module-level `for`.
-    pub(super) fn each_atoms(&self, item: Ts, names: &Names) -> Option<(String, Vec<String>)> {
-        if self.text(item.child_by_field_name("target")?) != "Enum.each" {
-            return None;
-        }
-        let (args, _) = Self::call_args(item);
-        let [list, fun] = args[..] else {
-            return None;
-        };
-        if fun.kind() != "anonymous_function" {
-            return None;
-        }
-        let attr = (list.kind() == "unary_operator" && operator(list, self.src) == "@")
-            .then(|| operand(list).map(|o| self.text(o)))
-            .flatten();
-        // Every clause binds the same variable: directly, or as the first
-        // element of a pair (a keyword list's key).
-        let mut bound: Option<(String, bool)> = None;
-        for clause in kids(fun).into_iter().filter(|c| c.kind() == "stab_clause") {
-            let left = clause.child_by_field_name("left")?;
-            let [pattern] = kids(left)[..] else {
-                return None;
-            };
-            let this = match pattern.kind() {
-                "identifier" => (self.text(pattern).to_string(), false),
-                "tuple" => match kids(pattern)[..] {
-                    [first, _] if first.kind() == "identifier" => {
-                        (self.text(first).to_string(), true)
-                    }
-                    _ => return None,
-                },
-                _ => return None,
-            };
-            if bound.as_ref().is_some_and(|b| *b != this) {
-                return None;
-            }
-            bound = Some(this);
-        }
-        let (var, pairs) = bound?;
-        let atoms = match (pairs, attr) {
-            (false, Some(a)) => names.attributes.get(a)?.clone(),
-            (true, Some(a)) => names.keyword_keys.get(a)?.clone(),
-            (false, None) => self.atom_list(list)?,
-            (true, None) => return None,
-        };
-        Some((var, atoms))
-    }
-
-    /// The bodies of an anonymous function's clauses.
-    pub(super) fn fn_bodies<'t>(fun: Ts<'t>) -> Vec<Ts<'t>> {
-        kids(fun)
-            .into_iter()
-            .filter(|c| c.kind() == "stab_clause")
-            .filter_map(|c| c.child_by_field_name("right"))
-            .collect()
-    }
-
-    /// `for var <- [:a, :b]` or `for var <- @attr` at module level: the
-    /// variable and the atoms it takes (`def unquote(var)(...)` defines one
-    /// function per atom).
-    pub(super) fn for_atoms(&self, item: Ts, names: &Names) -> Option<(String, Vec<String>)> {
-        let parts = Parts::of(item, self.src);
-        let [clause] = parts.args[..] else {
-            return None;
-        };
-        if clause.kind() != "binary_operator" || operator(clause, self.src) != "<-" {
-            return None;
-        }
-        let var = clause
-            .child_by_field_name("left")
-            .filter(|v| v.kind() == "identifier")?;
-        let src = clause.child_by_field_name("right")?;
-        let atoms = match self.atom_list(src) {
-            Some(a) => a,
-            None if src.kind() == "unary_operator" && operator(src, self.src) == "@" => {
-                let attr = self.text(operand(src)?);
-                names.attributes.get(attr)?.clone()
-            }
-            None => return None,
-        };
-        Some((self.text(var).to_string(), atoms))
-    }
-
-    /// The names a definition head stands for: its own, or for
-    /// `unquote(var)` inside a module-level `for`, each atom `var` takes.
-    /// `unquote(:name)` and `unquote(:"any name")` name the function too.
-    pub(super) fn head_names(&self, name: &str, names: &Names) -> Vec<String> {
-        let Some(inner) = name
-            .strip_prefix("unquote(")
-            .and_then(|r| r.strip_suffix(')'))
-            .map(str::trim)
-        else {
-            return vec![name.to_string()];
-        };
-        if let Some(atom) = inner.strip_prefix(':') {
-            let quoted = atom.strip_prefix('"').and_then(|a| a.strip_suffix('"'));
-            return match quoted {
-                Some(q) if !q.contains("#{") => {
-                    vec![q.replace("\\\"", "\"").replace("\\\\", "\\")]
-                }
-                Some(_) => vec![name.to_string()],
-                None => vec![atom.to_string()],
-            };
-        }
-        match names.vars.get(inner) {
-            Some(atoms) => atoms.clone(),
-            None => vec![name.to_string()],
-        }
-    }
-
-    pub(super) fn prescan_into(
-        &self,
-        items: &[Ts],
-        out: &mut HashSet<(String, u16)>,
-        names: &mut Names,
-        depth: u32,
-    ) {
-        if depth >= MAX_NESTING {
-            return;
-        }
-        for &item in items {
-            if let Some((attr, keys)) = self.attribute_keys(item, names) {
-                names.keyword_keys.insert(attr, keys);
-                continue;
-            }
-            if let Some((attr, atoms)) = self.attribute_atoms(item) {
-                names.attributes.insert(attr, atoms);
-                continue;
-            }
-            match item.kind() {
-                "call" => {
-                    let Some(target) = item.child_by_field_name("target") else {
-                        continue;
-                    };
-                    let name = self.text(target);
-                    match name {
-                        "def" | "defp" | "defmacro" | "defmacrop" | "defguard" | "defguardp"
-                        | "defdelegate" => {
-                            if let Some(head) = Parts::of(item, self.src).args.first() {
-                                if let Some((fname, params, _)) = self.head(*head) {
-                                    let defaults = self.defaults(&params);
-                                    let n = params.len() as u16;
-                                    for fname in self.head_names(fname, names) {
-                                        for a in n - defaults..=n {
-                                            out.insert((fname.clone(), a));
-                                            names.explicit.insert((fname.clone(), a));
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        "for" => {
-                            let bound = self.for_atoms(item, names);
-                            if let Some((var, atoms)) = &bound {
-                                names.vars.insert(var.clone(), atoms.clone());
-                            }
-                            for child in kids(item) {
-                                if child.kind() == "do_block" {
-                                    self.prescan_into(&kids(child), out, names, depth + 1);
-                                }
-                            }
-                            if let Some((var, _)) = bound {
-                                names.vars.remove(&var);
-                            }
-                        }
-                        "defstruct" | "defexception" => {
-                            out.insert(("__struct__".into(), 0));
-                            out.insert(("__struct__".into(), 1));
-                            if name == "defexception" {
-                                out.insert(("exception".into(), 1));
-                                out.insert(("message".into(), 1));
-                            }
-                        }
-                        "Enum.each" => {
-                            let Some((var, atoms)) = self.each_atoms(item, names) else {
-                                continue;
-                            };
-                            names.vars.insert(var.clone(), atoms);
-                            let (args, _) = Self::call_args(item);
-                            for body in args.last().map(|f| Self::fn_bodies(*f)).unwrap_or_default()
-                            {
-                                self.prescan_into(&kids(body), out, names, depth + 1);
-                            }
-                            names.vars.remove(&var);
-                        }
-                        "defmodule" | "defprotocol" | "defimpl" | "quote" => {}
-                        _ if self.record_name(item, names).is_some() => {
-                            for (rec, _) in self.record_name(item, names).unwrap_or_default() {
-                                for a in 0..=2 {
-                                    out.insert((rec.clone(), a));
-                                }
-                            }
-                        }
-                        _ => {
-                            // Definitions under module-level `if`, `for`, `unless`...
-                            for child in kids(item) {
-                                if matches!(child.kind(), "do_block" | "else_block") {
-                                    self.prescan_into(&kids(child), out, names, depth + 1);
-                                }
-                            }
-                        }
-                    }
-                }
-                // `else` blocks sit inside the `do` block; module-level
-                // `case` puts definitions in its clauses' bodies.
-                "block" | "else_block" | "stab_clause" | "body" => {
-                    self.prescan_into(&kids(item), out, names, depth + 1)
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// `defrecord :name, ...` (bare or `Record.`): the record's name (or
-    /// names, for a variable of a module-level `for`/`Enum.each`) and
-    /// whether its macros are private.
-    pub(super) fn record_name(&self, call: Ts, names: &Names) -> Option<Vec<(String, bool)>> {
-        let target = self.text(call.child_by_field_name("target")?);
-        let private = match target {
-            "defrecord" | "Record.defrecord" => false,
-            "defrecordp" | "Record.defrecordp" => true,
-            _ => return None,
-        };
-        let (args, _) = Self::call_args(call);
-        let first = args.first()?;
-        match first.kind() {
-            "atom" => Some(vec![(
-                self.text(*first).trim_start_matches(':').to_string(),
-                private,
-            )]),
-            "identifier" => Some(
-                names
-                    .vars
-                    .get(self.text(*first))?
-                    .iter()
-                    .map(|n| (n.clone(), private))
-                    .collect(),
-            ),
-            _ => None,
-        }
-    }
-
     /// A definition head: `(name, parameters, guard)`.
-    pub(super) fn head(&self, head: Ts<'s>) -> Option<(&'s str, Vec<Ts<'s>>, Option<Ts<'s>>)> {
+    pub(in crate::frontend::builder) fn head(
+        &self,
+        head: Ts<'s>,
+    ) -> Option<(&'s str, Vec<Ts<'s>>, Option<Ts<'s>>)> {
         let (head, guard) =
             if head.kind() == "binary_operator" && operator(head, self.src) == "when" {
                 (
@@ -374,7 +46,7 @@ impl<'s> FileBuilder<'s> {
         }
     }
 
-    pub(super) fn defaults(&self, params: &[Ts]) -> u16 {
+    pub(in crate::frontend::builder) fn defaults(&self, params: &[Ts]) -> u16 {
         params
             .iter()
             .filter(|p| p.kind() == "binary_operator" && operator(**p, self.src) == "\\\\")
@@ -383,7 +55,7 @@ impl<'s> FileBuilder<'s> {
 
     /// Evaluate a module name expression: alias, Erlang atom, `__MODULE__`,
     /// `__MODULE__.Sub`.
-    pub(super) fn module_of(&self, n: Ts) -> Option<String> {
+    pub(in crate::frontend::builder) fn module_of(&self, n: Ts) -> Option<String> {
         match n.kind() {
             "alias" => {
                 let text: String = self
@@ -432,13 +104,18 @@ impl<'s> FileBuilder<'s> {
         }
     }
 
-    pub(super) fn defmodule(&mut self, call: Ts, parent: u32, kind: &str) -> u32 {
+    pub(in crate::frontend::builder) fn defmodule(
+        &mut self,
+        call: Ts,
+        parent: u32,
+        kind: &str,
+    ) -> u32 {
         self.defmodule_with(call, parent, kind, None)
     }
 
     /// `recovered`: the body, when a syntax error elsewhere in the module made
     /// tree-sitter put `do ... end` into an error node after the call.
-    pub(super) fn defmodule_with(
+    pub(in crate::frontend::builder) fn defmodule_with(
         &mut self,
         call: Ts,
         parent: u32,
@@ -537,12 +214,23 @@ impl<'s> FileBuilder<'s> {
         node
     }
 
-    pub(super) fn generated_function(&mut self, name: &str, arity: u16, ts: Ts) {
+    pub(in crate::frontend::builder) fn generated_function(
+        &mut self,
+        name: &str,
+        arity: u16,
+        ts: Ts,
+    ) {
         self.function(name, arity, FunKind::Generated, ts);
     }
 
     /// The Function node for `name/arity`, created on first sight.
-    pub(super) fn function(&mut self, name: &str, arity: u16, kind: FunKind, ts: Ts) -> u32 {
+    pub(in crate::frontend::builder) fn function(
+        &mut self,
+        name: &str,
+        arity: u16,
+        kind: FunKind,
+        ts: Ts,
+    ) -> u32 {
         if let Some(&idx) = self.m.fn_index.get(&(name.to_string(), arity)) {
             return idx;
         }
@@ -567,7 +255,12 @@ impl<'s> FileBuilder<'s> {
         idx
     }
 
-    pub(super) fn def(&mut self, call: Ts, parent: u32, macro_name: &str) -> u32 {
+    pub(in crate::frontend::builder) fn def(
+        &mut self,
+        call: Ts,
+        parent: u32,
+        macro_name: &str,
+    ) -> u32 {
         let parts = Parts::of(call, self.src);
         let Some((name, params, guard)) = parts.args.first().and_then(|h| self.head(*h)) else {
             return self.generic_call(call, parent, None);
@@ -585,7 +278,7 @@ impl<'s> FileBuilder<'s> {
         self.def_named(call, macro_name, &parts, name, &params, guard)
     }
 
-    fn def_named(
+    pub(in crate::frontend::builder) fn def_named(
         &mut self,
         call: Ts,
         macro_name: &str,
@@ -666,7 +359,7 @@ impl<'s> FileBuilder<'s> {
     }
 
     /// The single key of a keyword-list pattern (`[key: x]`, `key: x`).
-    fn keyword_key(&self, p: Ts) -> Option<String> {
+    pub(in crate::frontend::builder) fn keyword_key(&self, p: Ts) -> Option<String> {
         let kw = match p.kind() {
             "keywords" => p,
             "list" => kids(p).into_iter().find(|k| k.kind() == "keywords")?,
@@ -678,7 +371,7 @@ impl<'s> FileBuilder<'s> {
         Some(self.text(key).trim().trim_end_matches(':').to_string())
     }
 
-    pub(super) fn delegate(
+    pub(in crate::frontend::builder) fn delegate(
         &mut self,
         call: Ts,
         parts: &Parts,
@@ -709,7 +402,7 @@ impl<'s> FileBuilder<'s> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn clause(
+    pub(in crate::frontend::builder) fn clause(
         &mut self,
         call: Ts,
         idx: u32,
@@ -800,7 +493,12 @@ impl<'s> FileBuilder<'s> {
 
     /// A directive inside `quote`: it acts in the module that expands the
     /// quote. Inside `__using__` it is recorded for the link step.
-    pub(super) fn quoted_directive(&mut self, ts: Ts, name: &str, parent: u32) -> u32 {
+    pub(in crate::frontend::builder) fn quoted_directive(
+        &mut self,
+        ts: Ts,
+        name: &str,
+        parent: u32,
+    ) -> u32 {
         let n = self.add(NodeKind::Directive, 0, name, ts, parent);
         let (args, _) = Self::call_args(ts);
         let target = args.first().and_then(|a| {
@@ -855,7 +553,7 @@ impl<'s> FileBuilder<'s> {
     /// `__using__` (or ExUnit's `using` block), or any function returning a
     /// quote (`def controller, do: quote do ... end`, reached by `use M,
     /// :controller`; `defp prelude(opts)`, spliced by `__using__`).
-    pub(super) fn injecting_function(&self) -> Option<String> {
+    pub(in crate::frontend::builder) fn injecting_function(&self) -> Option<String> {
         if self.m.quote_depth == 0 {
             return None;
         }
@@ -865,7 +563,13 @@ impl<'s> FileBuilder<'s> {
         self.m.current_fn.as_ref().map(|(f, _)| f.clone())
     }
 
-    pub(super) fn inject(&mut self, by: String, kind: InjectionKind, name: &str, arity: u16) {
+    pub(in crate::frontend::builder) fn inject(
+        &mut self,
+        by: String,
+        kind: InjectionKind,
+        name: &str,
+        arity: u16,
+    ) {
         let injection = Injection {
             by,
             kind,
@@ -879,7 +583,7 @@ impl<'s> FileBuilder<'s> {
 
     /// `def name(...)` inside an injecting quote: a function of the module
     /// that expands it (every arity its default arguments make).
-    pub(super) fn quoted_def(&mut self, ts: Ts, macro_name: &str) {
+    pub(in crate::frontend::builder) fn quoted_def(&mut self, ts: Ts, macro_name: &str) {
         let Some(by) = self.injecting_function() else {
             return;
         };
@@ -907,7 +611,12 @@ impl<'s> FileBuilder<'s> {
         }
     }
 
-    pub(super) fn directive(&mut self, ts: Ts, name: &str, parent: u32) -> u32 {
+    pub(in crate::frontend::builder) fn directive(
+        &mut self,
+        ts: Ts,
+        name: &str,
+        parent: u32,
+    ) -> u32 {
         let parts = Parts::of(ts, self.src);
         let kind = match name {
             "alias" => DepKind::Alias,
@@ -1083,7 +792,7 @@ impl<'s> FileBuilder<'s> {
     }
 
     /// `[foo: 1, bar: 2]` as written in `only:`/`except:`.
-    pub(super) fn name_arity_list(&self, v: Ts) -> Vec<(String, u16)> {
+    pub(in crate::frontend::builder) fn name_arity_list(&self, v: Ts) -> Vec<(String, u16)> {
         let mut out = Vec::new();
         for kw in kids(v) {
             for pair in kids(kw) {

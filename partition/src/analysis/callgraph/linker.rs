@@ -1,0 +1,496 @@
+//! The link step's knowledge of the whole program: who exports what (the
+//! analysed code, its libraries and the standard library), what a `use`
+//! injects, and how one call site resolves against it.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use proto::{CallKind, CallSummary, DepKind, FunKind, InjectionKind, ModuleSummary};
+
+use crate::frontend::USE_EFFECTS;
+use crate::library::Library;
+use crate::summary::is_process_call;
+
+use super::*;
+
+/// Functions a framework calls by convention in the modules that use it,
+/// without declaring them as callbacks: Ecto's migration runner calls
+/// `change/0` (or `up/0`, `down/0`).
+pub(super) const CONVENTIONS: &[(&str, &[(&str, u16)])] =
+    &[("Ecto.Migration", &[("change", 0), ("up", 0), ("down", 0)])];
+
+/// What `use` brings into one module: the modules it imports, the
+/// functions it defines there (public and private) and the used modules
+/// nothing is known about (their effects cannot be seen).
+#[derive(Debug, Default)]
+pub(super) struct UseEffects<'a> {
+    /// Every module used, directly or by what is used.
+    pub(super) used: Vec<&'a str>,
+    pub(super) imports: Vec<&'a str>,
+    /// `@behaviour M` quoted by what is used.
+    pub(super) behaviours: Vec<&'a str>,
+    pub(super) defs: Vec<(&'a str, u16)>,
+    pub(super) private_defs: Vec<(&'a str, u16)>,
+    /// Calls the injected code makes to the using module's functions.
+    pub(super) calls: Vec<(&'a str, u16)>,
+    pub(super) unknown: Vec<&'a str>,
+}
+
+/// What the link step knows about the whole program: who exports what
+/// (the analysed code, its libraries and the standard library), and what
+/// a `use` injects.
+pub(super) struct Linker<'a> {
+    pub(super) exports: FastMap<&'a str, FastSet<(&'a str, u16)>>,
+    pub(super) modules: FastMap<&'a str, &'a ModuleSummary>,
+    pub(super) std: &'static Library,
+    /// Registered process name (`:atom`) → the module registering it.
+    pub(super) registered: FastMap<&'a str, &'a str>,
+    /// What each module gets through its `use` directives (memoized).
+    pub(super) via_use: RefCell<FastMap<&'a str, Arc<UseEffects<'a>>>>,
+    /// Functions the macros called by each module's body define in it.
+    pub(super) macro_made: FastMap<&'a str, Vec<(&'a str, u16, bool)>>,
+}
+
+impl<'a> Linker<'a> {
+    pub(super) fn new(
+        summaries: &'a [Arc<ModuleSummary>],
+        libraries: &'a [Arc<ModuleSummary>],
+    ) -> Linker<'a> {
+        let mut modules = FastMap::default();
+        for m in summaries.iter().chain(libraries) {
+            // A module's source says more (what its `use` injects, its
+            // callbacks) than its export table or a template of it: its
+            // source first.
+            let source = |f: &str| f.ends_with(".ex") || f.ends_with(".exs");
+            let e = modules.entry(m.name.as_str()).or_insert(&**m);
+            if !source(&e.file) && source(&m.file) {
+                *e = &**m;
+            }
+        }
+        let mut registered = FastMap::default();
+        for m in summaries {
+            for name in &m.registers {
+                registered.entry(name.as_str()).or_insert(m.name.as_str());
+            }
+        }
+        let mut linker = Linker {
+            exports: exports(summaries.iter().chain(libraries)),
+            modules,
+            std: crate::library::stdlib(),
+            registered,
+            via_use: RefCell::default(),
+            macro_made: FastMap::default(),
+        };
+        // Functions a `use` defines are the using module's own (`use
+        // Ecto.Repo` makes `Repo.insert/2`).
+        let mut injected = Vec::new();
+        for m in summaries.iter().chain(libraries) {
+            if m.deps.iter().any(|d| d.kind == DepKind::Use) {
+                let effects = linker.use_effects(&m.name);
+                if !effects.defs.is_empty() {
+                    injected.push((m.name.as_str(), effects));
+                }
+            }
+        }
+        for (module, effects) in injected {
+            let e = linker.exports.entry(module).or_default();
+            e.extend(effects.defs.iter().copied());
+        }
+        // Functions the macros called in a module's body define there
+        // (`schema "x" do ... end` makes `__schema__/1`).
+        let mut made = Vec::new();
+        for m in summaries.iter().chain(libraries) {
+            let defs = linker.macro_defs(m);
+            if !defs.is_empty() {
+                made.push((m.name.as_str(), defs));
+            }
+        }
+        for (module, defs) in made {
+            let e = linker.exports.entry(module).or_default();
+            e.extend(
+                defs.iter()
+                    .filter(|(_, _, public)| *public)
+                    .map(|&(n, a, _)| (n, a)),
+            );
+            linker.macro_made.insert(module, defs);
+        }
+        linker
+    }
+
+    /// What the macros called by `m`'s module body define in it, through
+    /// `def` in their quotes (and the quotes they splice): `(name, arity,
+    /// public)`.
+    pub(super) fn macro_defs(&self, m: &'a ModuleSummary) -> Vec<(&'a str, u16, bool)> {
+        let mut out = Vec::new();
+        let Some(body) = m.functions.iter().find(|f| f.kind == FunKind::ModuleBody) else {
+            return out;
+        };
+        let mut seen: FastSet<(&'a str, &'a str)> = FastSet::default();
+        for c in body.calls.iter().filter(|c| !c.quoted) {
+            let (Some(callee), _, _) = self.link(&m.name, c) else {
+                continue;
+            };
+            let Some(provider) = self.modules.get(callee) else {
+                continue;
+            };
+            let mut pending = vec![c.name.as_str()];
+            while let Some(by) = pending.pop() {
+                if !seen.insert((callee, by)) {
+                    continue;
+                }
+                for i in provider.injections.iter().filter(|i| i.by == by) {
+                    match i.kind {
+                        InjectionKind::Def => out.push((i.name.as_str(), i.arity, true)),
+                        InjectionKind::Defp => out.push((i.name.as_str(), i.arity, false)),
+                        InjectionKind::Splice => pending.push(&i.name),
+                        InjectionKind::Directive(_)
+                        | InjectionKind::BeforeCompile
+                        | InjectionKind::Call => {}
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// `Some(true)` if `module` is known (analysed, a library or the
+    /// standard library) and exports `name/arity`, `Some(false)` if known
+    /// and it does not, `None` if nothing is known of it.
+    pub(super) fn provides(&self, module: &str, name: &str, arity: u16) -> Option<bool> {
+        // The compiler gives every module these.
+        if matches!((name, arity), ("__info__", 1) | ("module_info", 0 | 1)) {
+            return self
+                .exports
+                .get(module)
+                .map(|_| true)
+                .or_else(|| self.std.provides(module, name, arity).map(|_| true));
+        }
+        match self.exports.get(module) {
+            Some(e) => Some(e.contains(&(name, arity))),
+            None => self.std.provides(module, name, arity),
+        }
+    }
+
+    /// The callbacks of every behaviour `m` has: declared, or quoted by
+    /// what it uses; their `@callback`s from the analysed code, the
+    /// libraries or the standard library table.
+    pub(super) fn behaviour_callbacks(&self, m: &'a ModuleSummary) -> Vec<(String, u16)> {
+        let effects = self.use_effects(&m.name);
+        let mut out: Vec<(String, u16)> = Vec::new();
+        for b in m
+            .behaviours
+            .iter()
+            .map(String::as_str)
+            .chain(effects.behaviours.iter().copied())
+        {
+            if let Some(s) = self.modules.get(b) {
+                out.extend(s.callbacks.iter().cloned());
+            } else if let Some(lm) = self.std.module(b) {
+                out.extend(lm.callbacks.iter().cloned());
+            }
+        }
+        for (framework, entries) in CONVENTIONS {
+            if effects.used.contains(framework) {
+                out.extend(entries.iter().map(|(n, a)| (n.to_string(), *a)));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// What `module`'s `use` directives bring into it.
+    pub(super) fn use_effects(&self, module: &'a str) -> Arc<UseEffects<'a>> {
+        if let Some(v) = self.via_use.borrow().get(module) {
+            return v.clone();
+        }
+        let mut out = UseEffects::default();
+        if let Some(m) = self.modules.get(module) {
+            let mut seen = FastSet::default();
+            for d in m.deps.iter().filter(|d| d.kind == DepKind::Use) {
+                let which = m
+                    .use_args
+                    .iter()
+                    .find(|(used, w)| *used == d.target && !w.contains(':'))
+                    .map(|(_, w)| w.as_str());
+                self.collect_use(&d.target, which, &mut seen, &mut out);
+                // `use M, key: v`: what M's `__using__(key: ...)` clause injects.
+                for (used, w) in &m.use_args {
+                    if *used == d.target && w.starts_with("kw:") {
+                        self.collect_use(&d.target, Some(w), &mut seen, &mut out);
+                    }
+                }
+                // Ecto: `use Ecto.Repo, adapter: A` runs A's
+                // `__before_compile__`; the SQL adapters' delegates to
+                // `Ecto.Adapters.SQL.__before_compile__/2` (query/2,3, ...).
+                if d.target == "Ecto.Repo" {
+                    let adapter = m.use_args.iter().find_map(|(used, w)| {
+                        (used == "Ecto.Repo")
+                            .then(|| w.strip_prefix("adapter:"))
+                            .flatten()
+                    });
+                    if let Some(a) = adapter {
+                        // An adapter with a `__before_compile__` of its own.
+                        self.collect_before_compile(a, &mut seen, &mut out);
+                    }
+                    let sql = adapter.and_then(|a| self.modules.get(a)).is_some_and(|a| {
+                        a.deps
+                            .iter()
+                            .any(|d| d.kind == DepKind::Use && d.target == "Ecto.Adapters.SQL")
+                    });
+                    if sql {
+                        self.collect_before_compile("Ecto.Adapters.SQL", &mut seen, &mut out);
+                    }
+                }
+            }
+        }
+        let out = Arc::new(out);
+        self.via_use.borrow_mut().insert(module, out.clone());
+        out
+    }
+
+    /// What `use used` (or `use used, :which`) injects: the known effects
+    /// of standard modules, the standard library table's, and what the
+    /// quotes of an analysed or library module's `__using__` (and of its
+    /// function `which/0`, and the functions they splice) hold.
+    pub(super) fn collect_use(
+        &self,
+        used: &'a str,
+        which: Option<&'a str>,
+        seen: &mut FastSet<(&'a str, Option<&'a str>)>,
+        out: &mut UseEffects<'a>,
+    ) {
+        if !seen.insert((used, which)) {
+            return;
+        }
+        fn push<T: PartialEq>(v: &mut Vec<T>, x: T) {
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        }
+        push(&mut out.used, used);
+        if let Some((_, imports, _)) = USE_EFFECTS.iter().find(|(m, _, _)| *m == used) {
+            for i in *imports {
+                push(&mut out.imports, *i);
+            }
+        }
+        if let Some(m) = self.modules.get(used) {
+            for d in &m.using {
+                match d.kind {
+                    DepKind::Import => push(&mut out.imports, d.target.as_str()),
+                    DepKind::Use => self.collect_use(&d.target, None, seen, out),
+                    _ => {}
+                }
+            }
+            let mut pending: Vec<&'a str> = vec!["__using__"];
+            pending.extend(which);
+            let mut done: FastSet<&'a str> = FastSet::default();
+            while let Some(by) = pending.pop() {
+                if !done.insert(by) {
+                    continue;
+                }
+                for i in m.injections.iter().filter(|i| i.by == by) {
+                    match i.kind {
+                        InjectionKind::Directive(DepKind::Import) => {
+                            push(&mut out.imports, i.name.as_str())
+                        }
+                        InjectionKind::Directive(DepKind::Use) => {
+                            self.collect_use(&i.name, None, seen, out)
+                        }
+                        InjectionKind::Directive(DepKind::Behaviour) => {
+                            push(&mut out.behaviours, i.name.as_str())
+                        }
+                        InjectionKind::Directive(_) => {}
+                        InjectionKind::Def => push(&mut out.defs, (i.name.as_str(), i.arity)),
+                        InjectionKind::Defp => {
+                            push(&mut out.private_defs, (i.name.as_str(), i.arity))
+                        }
+                        InjectionKind::Splice => pending.push(&i.name),
+                        InjectionKind::BeforeCompile => {
+                            self.collect_before_compile(&i.name, seen, out)
+                        }
+                        InjectionKind::Call => push(&mut out.calls, (i.name.as_str(), i.arity)),
+                    }
+                }
+            }
+            // A case template's users get `use ExUnit.Case` (ExUnit.CaseTemplate.__proxy__/2).
+            if m.deps
+                .iter()
+                .any(|d| d.kind == DepKind::Use && d.target == "ExUnit.CaseTemplate")
+            {
+                self.collect_use("ExUnit.Case", None, seen, out);
+            }
+        } else if let Some(lm) = self.std.module(used) {
+            for (kind, target) in &lm.using {
+                match kind {
+                    DepKind::Import => push(&mut out.imports, target.as_str()),
+                    DepKind::Behaviour => push(&mut out.behaviours, target.as_str()),
+                    DepKind::Use => self.collect_use(target, None, seen, out),
+                    _ => {}
+                }
+            }
+            for (name, arity) in &lm.injects {
+                push(&mut out.defs, (name.as_str(), *arity));
+            }
+        } else if !USE_EFFECTS.iter().any(|(m, _, _)| *m == used) {
+            push(&mut out.unknown, used);
+        }
+    }
+    /// What `@before_compile module` injects: the defs and directives of
+    /// `module.__before_compile__`'s quotes.
+    pub(super) fn collect_before_compile(
+        &self,
+        module: &'a str,
+        seen: &mut FastSet<(&'a str, Option<&'a str>)>,
+        out: &mut UseEffects<'a>,
+    ) {
+        if !seen.insert((module, Some("__before_compile__"))) {
+            return;
+        }
+        let Some(m) = self.modules.get(module) else {
+            return;
+        };
+        for i in m.injections.iter().filter(|i| i.by == "__before_compile__") {
+            match i.kind {
+                InjectionKind::Def => out.defs.push((i.name.as_str(), i.arity)),
+                InjectionKind::Defp => out.private_defs.push((i.name.as_str(), i.arity)),
+                InjectionKind::Directive(DepKind::Import) => out.imports.push(i.name.as_str()),
+                _ => {}
+            }
+        }
+    }
+
+    /// Where a call that hands work to another process leads, when its
+    /// target is named in the code: `GenServer.call(M, msg)` to
+    /// `M.handle_call/3`, `GenServer.cast` to `handle_cast/2`, `send(M or
+    /// :registered, msg)` to `handle_info/2`, `spawn(M, :f, args)` and
+    /// `Task.start(M, :f, args)` to every public `M.f`; `self()` names the
+    /// calling module. Only functions the ingested code defines.
+    pub(super) fn process_targets(
+        &self,
+        caller: &str,
+        c: &'a CallSummary,
+    ) -> Vec<(&'a str, &'a str, u16)> {
+        if c.targets.is_empty() || !is_process_call(c.module.as_deref(), &c.name, c.arity) {
+            return Vec::new();
+        }
+        let module_of = |name: &str| -> Option<&'a ModuleSummary> {
+            let module = if name.starts_with(':') {
+                self.registered.get(name).copied()?
+            } else {
+                name
+            };
+            self.modules.get(module).copied()
+        };
+        let named = c.targets.first().filter(|t| !t.is_empty());
+        let target = match named {
+            Some(t) => module_of(t),
+            // `GenServer.call(server, msg)` with the server computed (a pid,
+            // a `{:via, ...}` tuple) inside a module that handles such calls:
+            // the client-API idiom, the module calls its own server.
+            None if matches!(c.name.as_str(), "call" | "cast") => self.modules.get(caller).copied(),
+            // Otherwise unknown until run time.
+            None => None,
+        };
+        let Some(target) = target else {
+            return Vec::new();
+        };
+        let defines = |name: &str, arity: u16| {
+            target
+                .functions
+                .iter()
+                .any(|f| f.name == name && f.arity == arity)
+        };
+        let handler = match c.name.as_str() {
+            "call" => Some(("handle_call", 3)),
+            "cast" => Some(("handle_cast", 2)),
+            "send" => Some(("handle_info", 2)),
+            _ => None,
+        };
+        if let Some((name, arity)) = handler {
+            return if defines(name, arity) {
+                vec![(target.name.as_str(), name, arity)]
+            } else {
+                Vec::new()
+            };
+        }
+        // spawn/Task with (module, :function, args): any arity of the function.
+        let Some(fun) = c.targets.get(1).and_then(|f| f.strip_prefix(':')) else {
+            return Vec::new();
+        };
+        let mut arities: Vec<u16> = target
+            .functions
+            .iter()
+            .filter(|f| f.name == fun && f.kind.is_public())
+            .map(|f| f.arity)
+            .collect();
+        arities.sort_unstable();
+        arities.dedup();
+        arities
+            .into_iter()
+            .map(|a| (target.name.as_str(), fun, a))
+            .collect()
+    }
+
+    /// The callee module of a call made in `module`, its kind, and for a
+    /// call left unresolved the modules that might provide it.
+    pub(super) fn link(
+        &self,
+        module: &'a str,
+        c: &'a CallSummary,
+    ) -> (Option<&'a str>, CallKind, Vec<&'a str>) {
+        if c.candidates.is_empty() && c.kind != CallKind::Unresolved {
+            return (c.module.as_deref(), c.kind, Vec::new());
+        }
+        let (name, arity) = (c.name.as_str(), c.arity);
+        let via_use = self.use_effects(module);
+        // 1. A function a `use` or a macro defined in this module: local,
+        //    like any other definition of the module.
+        let made = self
+            .macro_made
+            .get(module)
+            .is_some_and(|d| d.iter().any(|&(n, a, _)| n == name && a == arity));
+        // A function the module has that its source does not define (a
+        // template's, an export table's, a public one its `use` injects:
+        // all in its exports) is local too.
+        let own = self
+            .exports
+            .get(module)
+            .is_some_and(|e| e.contains(&(name, arity)));
+        if made || own || via_use.private_defs.contains(&(name, arity)) {
+            return (Some(module), CallKind::Local, Vec::new());
+        }
+        // 2. An explicit import known to export it (the compiler rejects
+        //    ambiguous calls, so at most one does).
+        if let Some(m) = c
+            .candidates
+            .iter()
+            .find(|m| self.provides(m, name, arity) == Some(true))
+        {
+            return (Some(m.as_str()), CallKind::Imported, Vec::new());
+        }
+        // 3. An import injected by `use`, known to export it.
+        if let Some(m) = via_use
+            .imports
+            .iter()
+            .find(|m| self.provides(m, name, arity) == Some(true))
+        {
+            return (Some(*m), CallKind::Imported, Vec::new());
+        }
+        // 4. Never a guess: the imports and uses whose exports cannot be
+        //    seen are where it might come from; it stays unresolved.
+        let mut unknown: Vec<&'a str> = c
+            .candidates
+            .iter()
+            .map(String::as_str)
+            .chain(via_use.imports.iter().copied())
+            .filter(|m| self.provides(m, name, arity).is_none())
+            .collect();
+        unknown.extend(via_use.unknown.iter().copied());
+        unknown.sort_unstable();
+        unknown.dedup();
+        (None, CallKind::Unresolved, unknown)
+    }
+}
