@@ -14,7 +14,7 @@ use futures::future::join_all;
 use futures::StreamExt;
 use partition::frontend::content_hash;
 use proto::coordinator_api::CatalogFile;
-use proto::node_api::{IngestFile, PartitionWrite, SourceUpload};
+use proto::node_api::{IngestFile, RemovedFile, SourceUpload};
 use proto::{CpgError, Diagnostic};
 use serde::Serialize;
 
@@ -49,6 +49,12 @@ const PARSE_BATCH_BYTES: usize = 256 << 10;
 /// Batches in flight per storage node.
 const IN_FLIGHT_PER_NODE: usize = 2;
 
+/// One request of an ingest: files to parse and write, or files to remove.
+struct Batch {
+    files: Vec<SourceUpload>,
+    removed: Vec<RemovedFile>,
+}
+
 /// What one batch contributed to the report.
 #[derive(Default)]
 struct BatchDone {
@@ -57,72 +63,6 @@ struct BatchDone {
     missed: Vec<(PartitionId, NodeId)>,
     diagnostics: Vec<Diagnostic>,
     put: Vec<CatalogFile>,
-}
-
-/// Send `writes` to every replica of their partitions, one request per node:
-/// the writes made and the replicas that could not be reached. `Err` names
-/// the partitions no replica acknowledged (or some replica refused).
-async fn write_replicas(
-    nodes: &HashMap<NodeId, Arc<NodeClient>>,
-    epoch: u64,
-    assignment: &Assignment,
-    writes: BTreeMap<PartitionId, Vec<PartitionWrite>>,
-    deadline: Duration,
-) -> Result<(u64, Vec<(PartitionId, NodeId)>), BTreeSet<PartitionId>> {
-    let mut per_node: BTreeMap<NodeId, Vec<PartitionWrite>> = BTreeMap::new();
-    let mut failed: BTreeSet<PartitionId> = BTreeSet::new();
-    for (p, ws) in &writes {
-        match assignment.get(p) {
-            Some(replicas) => {
-                for node in replicas {
-                    per_node
-                        .entry(*node)
-                        .or_default()
-                        .extend(ws.iter().cloned());
-                }
-            }
-            None => {
-                failed.insert(*p);
-            }
-        }
-    }
-    let calls = per_node.into_iter().map(|(node, ws)| {
-        let client = nodes.get(&node).cloned();
-        async move {
-            let parts: BTreeSet<PartitionId> = ws.iter().map(|w| w.partition).collect();
-            let Some(client) = client else {
-                return (node, parts, Err(CpgError::Internal("no address".into())));
-            };
-            let ws = Arc::new(ws);
-            let r = client
-                .call(deadline, move |c, ctx| {
-                    let ws = ws.clone();
-                    async move { c.write(ctx, epoch, (*ws).clone()).await }
-                })
-                .await
-                .map_err(CpgError::from);
-            (node, parts, r)
-        }
-    });
-    let (mut acked, mut missed) = (BTreeSet::new(), Vec::new());
-    for (node, parts, r) in join_all(calls).await {
-        match r {
-            Ok(_) => acked.extend(parts),
-            Err(CpgError::Internal(_)) => missed.extend(parts.into_iter().map(|p| (p, node))),
-            Err(_) => failed.extend(parts),
-        }
-    }
-    failed.extend(
-        missed
-            .iter()
-            .map(|(p, _)| *p)
-            .filter(|p| !acked.contains(p)),
-    );
-    if failed.is_empty() {
-        Ok((writes.values().map(|w| w.len() as u64).sum(), missed))
-    } else {
-        Err(failed)
-    }
 }
 
 /// Ingest `sources` (the whole tree) into a cluster that holds `held`.
@@ -206,16 +146,43 @@ pub async fn ingest(
             b.push(s);
         }
     }
-    batches.retain(|b| !b.is_empty());
+    let mut batches: Vec<Batch> = batches
+        .into_iter()
+        .filter(|b| !b.is_empty())
+        .map(|files| Batch {
+            files,
+            removed: Vec::new(),
+        })
+        .collect();
+    // Files deleted from the tree travel like the others: a node clears
+    // them from every replica of the partitions they were in.
+    let mut removed = Vec::new();
+    for (file, (hash, before)) in held.iter().filter(|(f, _)| !present.contains(*f)) {
+        report.files_removed += 1;
+        report.removed.push(file.clone());
+        removed.push(RemovedFile {
+            file: file.clone(),
+            content_hash: *hash,
+            before: before.iter().copied().collect(),
+        });
+    }
+    if !removed.is_empty() {
+        batches.push(Batch {
+            files: Vec::new(),
+            removed,
+        });
+    }
 
     let parsers = &parsers;
     let pipeline = batches
         .into_iter()
         .enumerate()
         .map(|(i, batch)| async move {
-            let n = batch.len() as u64;
+            let n = batch.files.len() as u64;
+            let removed = Arc::new(batch.removed);
             let files: Arc<Vec<IngestFile>> = Arc::new(
                 batch
+                    .files
                     .into_iter()
                     .map(|upload| IngestFile {
                         before: held
@@ -228,18 +195,25 @@ pub async fn ingest(
             );
             // The node parses and writes every replica itself; a node that
             // cannot be reached (or fails) hands the batch to the next one.
-            let mut reply = Err(CpgError::Internal("no node to parse on".into()));
+            let mut reply = Err(CallError::Unreachable("no node to parse on".into()));
             for attempt in 0..parsers.len() {
                 let client = parsers[(i + attempt) % parsers.len()].clone();
-                let files = files.clone();
+                let (files, removed) = (files.clone(), removed.clone());
                 reply = client
                     .call(deadline, move |c, ctx| {
-                        let files = files.clone();
-                        async move { c.ingest(ctx, epoch, partitions, (*files).clone()).await }
+                        let (files, removed) = (files.clone(), removed.clone());
+                        async move {
+                            c.ingest(ctx, epoch, partitions, (*files).clone(), (*removed).clone())
+                                .await
+                        }
                     })
-                    .await
-                    .map_err(CpgError::from);
-                if !matches!(reply, Err(CpgError::Internal(_))) {
+                    .await;
+                // A node that cannot be reached, or failed itself, hands the
+                // batch on; a refusal ends it.
+                if !matches!(
+                    reply,
+                    Err(CallError::Unreachable(_) | CallError::Node(CpgError::Internal(_)))
+                ) {
                     break;
                 }
             }
@@ -280,34 +254,11 @@ pub async fn ingest(
     }
     drop(results);
 
-    // Files deleted from the tree.
-    let mut removals: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
-    for (file, (hash, before)) in held.iter().filter(|(f, _)| !present.contains(*f)) {
-        report.files_removed += 1;
-        report.removed.push(file.clone());
-        for p in before {
-            removals.entry(*p).or_default().push(PartitionWrite {
-                partition: *p,
-                file: file.clone(),
-                content_hash: *hash,
-                fragments: Vec::new(),
-            });
-        }
-    }
     // Recorded, gone from the tree, held by no node: the catalog forgets it.
     for file in recorded.into_iter().flat_map(|r| r.keys()) {
         if !present.contains(file) && !held.contains_key(file) {
             report.files_removed += 1;
             report.removed.push(file.clone());
-        }
-    }
-    if !removals.is_empty() {
-        match write_replicas(nodes, epoch, assignment, removals, deadline).await {
-            Ok((n, missed)) => {
-                report.writes += n;
-                report.missed.extend(missed);
-            }
-            Err(parts) => failed.extend(parts),
         }
     }
     if let Some(e) = first_error {

@@ -18,7 +18,7 @@ use partition::store::{CacheStats, Store};
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
     IngestFile, IngestReply, NodeMap, NodeService, ParsedFile, PartitionSummaries, PartitionWrite,
-    PullReport, SourceUpload,
+    PullReport, RemovedFile, SourceUpload,
 };
 use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth};
 use rayon::prelude::*;
@@ -28,6 +28,8 @@ use tarpc::server::{BaseChannel, Channel};
 use crate::disk::{PartitionDisk, StoredFile};
 
 mod operations;
+mod replicas;
+use replicas::{tally, Replica};
 
 /// Damaged files moved aside while loading, with the reason for each.
 pub type Quarantined = Vec<(PathBuf, String)>;
@@ -457,7 +459,6 @@ impl Node {
     ) -> Result<Vec<(u32, u64)>, CpgError> {
         let mut per_node: BTreeMap<u64, Vec<PartitionWrite>> = BTreeMap::new();
         let mut failed: BTreeSet<u32> = BTreeSet::new();
-        let mut acked: BTreeSet<u32> = BTreeSet::new();
         for (p, ws) in writes {
             let Some((last, others)) = map.assignment.get(&p).and_then(|r| r.split_last()) else {
                 failed.insert(p);
@@ -477,72 +478,42 @@ impl Node {
             let this = self.clone();
             async move {
                 let parts: BTreeSet<u32> = ws.iter().map(|w| w.partition).collect();
-                let result = if node == this.id {
+                let outcome = if node == this.id {
                     let local = this.clone();
-                    blocking(move || local.write_blocking(ws)).await.map(|_| ())
+                    Replica::of_local(blocking(move || local.write_blocking(ws)).await)
                 } else if unreachable.contains(&node) {
-                    Err(CpgError::Internal(format!(
+                    Replica::Missed(format!(
                         "node {node} is suspect (silent to the leader): not asked"
-                    )))
+                    ))
                 } else {
                     match this.peer(node) {
-                        None => Err(CpgError::Internal(format!("node {node} has no address"))),
+                        None => Replica::Missed(format!("node {node} has no address")),
                         Some(peer) => {
                             let ws = Arc::new(ws);
-                            peer.call(PEER_WRITE_DEADLINE, move |c, ctx| {
-                                let ws = ws.clone();
-                                async move { c.write(ctx, epoch, (*ws).clone()).await }
-                            })
-                            .await
-                            .map(|_| ())
-                            .map_err(CpgError::from)
+                            Replica::of_call(
+                                peer.call(PEER_WRITE_DEADLINE, move |c, ctx| {
+                                    let ws = ws.clone();
+                                    async move { c.write(ctx, epoch, (*ws).clone()).await }
+                                })
+                                .await,
+                            )
                         }
                     }
                 };
-                (node, parts, result)
+                (node, parts, outcome)
             }
         });
-        let mut refused = None;
-        let mut missed: Vec<(u32, u64)> = Vec::new();
-        for (node, parts, r) in futures::future::join_all(calls).await {
-            match r {
-                Ok(()) => acked.extend(parts),
-                // Unreachable, or could not persist: it misses these writes
-                // and is caught up later.
-                Err(CpgError::Internal(why)) => {
-                    tracing::warn!(
-                        node,
-                        partitions = parts.len(),
-                        "replica missed a write: {why}"
-                    );
-                    missed.extend(parts.into_iter().map(|p| (p, node)));
-                }
-                // A replica under memory pressure says so, rather than the
-                // partitions merely being unavailable.
-                Err(e @ CpgError::ResourceExhausted { .. }) => {
-                    refused.get_or_insert(e);
-                    failed.extend(parts);
-                }
-                // Refused as planned with another map: not a miss.
-                Err(_) => failed.extend(parts),
+        let outcomes = futures::future::join_all(calls).await;
+        for (node, parts, outcome) in &outcomes {
+            if let Replica::Missed(why) = outcome {
+                tracing::warn!(
+                    node,
+                    partitions = parts.len(),
+                    "replica missed a write: {why}"
+                );
             }
         }
-        if let Some(e) = refused {
-            return Err(e);
-        }
-        failed.extend(
-            missed
-                .iter()
-                .map(|(p, _)| *p)
-                .filter(|p| !acked.contains(p)),
-        );
-        if failed.is_empty() {
-            Ok(missed)
-        } else {
-            Err(CpgError::Unavailable {
-                partitions: failed.into_iter().collect(),
-            })
-        }
+        tally(failed, outcomes)
     }
 }
 
@@ -636,6 +607,7 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: u32,
         files: Vec<IngestFile>,
+        removed: Vec<RemovedFile>,
     ) -> Result<IngestReply, CpgError> {
         self.peer.allows(Role::ReadWrite, "ingest")?;
         if partitions == 0 {
@@ -645,6 +617,14 @@ impl NodeService for NodeServer {
         }
         for f in &files {
             proto::node_api::check_file_name(&f.upload.file)?;
+        }
+        for r in &removed {
+            proto::node_api::check_file_name(&r.file)?;
+            if let Some(p) = r.before.iter().find(|p| **p >= partitions) {
+                return Err(CpgError::InvalidInput {
+                    reason: format!("{}: partition {p} of {partitions}", r.file),
+                });
+            }
         }
         self.node.check_at(epoch, std::iter::empty()).await?;
         self.node.admit_ingest_batch("an ingest")?;
@@ -688,6 +668,18 @@ impl NodeService for NodeServer {
                     file: f.file.clone(),
                     content_hash: f.content_hash,
                     fragments,
+                });
+            }
+        }
+        // Files gone from the tree: an empty write clears each partition
+        // their modules were in.
+        for r in removed {
+            for p in r.before {
+                writes.entry(p).or_default().push(PartitionWrite {
+                    partition: p,
+                    file: r.file.clone(),
+                    content_hash: r.content_hash,
+                    fragments: Vec::new(),
                 });
             }
         }

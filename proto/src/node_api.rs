@@ -72,6 +72,15 @@ pub struct IngestFile {
     pub before: Vec<u32>,
 }
 
+/// A file gone from the tree: the content hash it was stored with and the
+/// partitions holding its modules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedFile {
+    pub file: String,
+    pub content_hash: u64,
+    pub before: Vec<u32>,
+}
+
 /// What a node did with a batch of files: each file's catalog entry, how
 /// many partition writes it made, and the `(partition, node)` replicas that
 /// could not be reached for them (every partition had at least one that
@@ -128,14 +137,16 @@ pub trait NodeService {
         epoch: u64,
         partitions: Vec<u32>,
     ) -> Result<Vec<(u32, String, u64)>, CpgError>;
-    /// Parse files and write their fragments to every replica of their
+    /// Parse `files` and write their fragments to every replica of their
     /// partitions under the map of `epoch` (this node's own replicas
-    /// directly, its peers' by `write`), then report. Fragments never travel
-    /// back to the caller.
+    /// directly, its peers' by `write`), and remove `removed` from every
+    /// replica of the partitions they were in, then report. Fragments never
+    /// travel back to the caller.
     async fn ingest(
         epoch: u64,
         partitions: u32,
         files: Vec<IngestFile>,
+        removed: Vec<RemovedFile>,
     ) -> Result<IngestReply, CpgError>;
     /// Take on the partition map `map` (sent by a coordinator's heartbeat
     /// reply, or by tests without coordinators); an older epoch is refused.
