@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../codebase/tests/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;

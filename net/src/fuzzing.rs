@@ -86,11 +86,20 @@ mod tests {
             epoch: 3,
             partitions: vec![1, 2, 3],
         });
-        encode(NodeServiceRequest::Parse {
+        encode(NodeServiceRequest::Ingest {
+            epoch: 3,
             partitions: 64,
-            files: vec![proto::node_api::SourceUpload {
-                file: "lib/a.ex".into(),
-                bytes: b"defmodule A do\nend\n".to_vec(),
+            files: vec![proto::node_api::IngestFile {
+                upload: proto::node_api::SourceUpload {
+                    file: "lib/a.ex".into(),
+                    bytes: b"defmodule A do\nend\n".to_vec(),
+                },
+                before: vec![2],
+            }],
+            removed: vec![proto::node_api::RemovedFile {
+                file: "lib/b.ex".into(),
+                content_hash: 7,
+                before: vec![5],
             }],
         });
         for seed in &seeds {

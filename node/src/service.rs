@@ -17,8 +17,8 @@ use partition::partitioning::partition_of;
 use partition::store::{CacheStats, Store};
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
-    IngestFile, IngestReply, NodeMap, NodeService, ParsedFile, PartitionSummaries, PartitionWrite,
-    PullReport, RemovedFile, SourceUpload,
+    IngestFile, IngestReply, NodeMap, NodeService, PartitionSummaries, PartitionWrite, PullReport,
+    RemovedFile, SourceUpload,
 };
 use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth};
 use rayon::prelude::*;
@@ -537,8 +537,18 @@ struct NodeServer {
     peer: Role,
 }
 
-/// Parse files (on all cores) and group each file's fragments by partition.
-fn parse_files(partitions: u32, files: Vec<SourceUpload>) -> Vec<ParsedFile> {
+/// A parsed file: its fragments grouped by the partition they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedFile {
+    pub file: String,
+    pub content_hash: u64,
+    pub diagnostics: Vec<proto::Diagnostic>,
+    pub by_partition: Vec<(u32, Vec<proto::ModuleFragment>)>,
+}
+
+/// Parse files (on all cores) and group each file's fragments by partition
+/// for a cluster of `partitions` partitions.
+pub fn parse_files(partitions: u32, files: Vec<SourceUpload>) -> Vec<ParsedFile> {
     files
         .into_par_iter()
         .map(|f| {
@@ -582,25 +592,6 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl NodeService for NodeServer {
-    async fn parse(
-        self,
-        _: Context,
-        partitions: u32,
-        files: Vec<SourceUpload>,
-    ) -> Result<Vec<ParsedFile>, CpgError> {
-        self.peer.allows(Role::ReadWrite, "parse")?;
-        if partitions == 0 {
-            return Err(CpgError::InvalidInput {
-                reason: "partition count must be at least 1".into(),
-            });
-        }
-        for f in &files {
-            proto::node_api::check_file_name(&f.file)?;
-        }
-        self.node.admit_heavy("parsing")?;
-        blocking(move || Ok(parse_files(partitions, files))).await
-    }
-
     async fn ingest(
         self,
         _: Context,

@@ -176,8 +176,12 @@ async fn hostile_bytes_close_only_their_own_connection_with_a_reason() {
         file: "lib/../../etc/evil.ex".into(),
         bytes: b"defmodule Evil do\nend\n".to_vec(),
     };
+    let files = vec![proto::node_api::IngestFile {
+        upload: escaping,
+        before: Vec::new(),
+    }];
     match client
-        .parse(context::current(), 4, vec![escaping])
+        .ingest(context::current(), epoch, 4, files, Vec::new())
         .await
         .unwrap()
     {

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use node::service::{run, Node, NodeConfig};
-use proto::node_api::{NodeServiceClient, PartitionWrite, SourceUpload};
+use proto::node_api::{IngestFile, NodeServiceClient, PartitionWrite, RemovedFile, SourceUpload};
 use proto::{CpgError, ModuleSummary};
 use tarpc::context;
 use tokio::io::AsyncWriteExt;
@@ -25,8 +25,21 @@ async fn start(
     tokio::task::JoinHandle<()>,
     std::sync::Arc<Node>,
 ) {
+    start_as(1, dir, defrag_threshold).await
+}
+
+async fn start_as(
+    node_id: u64,
+    dir: &Path,
+    defrag_threshold: f64,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<Node>,
+) {
     let (node, quarantined) = Node::open(&NodeConfig {
-        node_id: 1,
+        node_id,
         data_dir: dir.to_path_buf(),
         memory_limit_mb: None,
         defrag_threshold,
@@ -106,11 +119,7 @@ async fn parse_write_read_restart_and_refuse() {
         .unwrap()
         .unwrap();
 
-    let parsed = client
-        .parse(context::current(), PARTITIONS, example_sources())
-        .await
-        .unwrap()
-        .unwrap();
+    let parsed = node::service::parse_files(PARTITIONS, example_sources());
     assert_eq!(parsed.len(), 26);
     let writes: Vec<PartitionWrite> = parsed
         .iter()
@@ -200,7 +209,7 @@ async fn parse_write_read_restart_and_refuse() {
         "{logs:?}"
     );
     // Written again, as a move would copy them back.
-    let writes = example_writes(&client, false).await;
+    let writes = example_writes(false);
     client
         .write(context::current(), 3, writes)
         .await
@@ -235,6 +244,104 @@ async fn parse_write_read_restart_and_refuse() {
     handle.await.unwrap();
 }
 
+/// The files each partition holds (`file_hashes` of every partition).
+async fn held(client: &NodeServiceClient, epoch: u64) -> Vec<(u32, String, u64)> {
+    client
+        .file_hashes(context::current(), epoch, (0..PARTITIONS).collect())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Source goes to one node, which writes every replica; a removed file
+/// travels the same way, the client writing no replica itself.
+#[tokio::test]
+async fn an_ingest_removes_gone_files_from_every_replica() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (addr1, stop1, handle1, _) = start_as(1, one.path(), node::service::DEFRAG_THRESHOLD).await;
+    let (addr2, stop2, handle2, _) = start_as(2, two.path(), node::service::DEFRAG_THRESHOLD).await;
+    let map = proto::node_api::NodeMap {
+        epoch: 1,
+        assignment: (0..PARTITIONS).map(|p| (p, vec![1, 2])).collect(),
+        nodes: [(1, addr1.to_string()), (2, addr2.to_string())].into(),
+        unreachable: Default::default(),
+    };
+    let (c1, c2) = (connect(addr1).await, connect(addr2).await);
+    for c in [&c1, &c2] {
+        c.assign(context::current(), map.clone())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let files = example_sources()
+        .into_iter()
+        .map(|upload| IngestFile {
+            upload,
+            before: Vec::new(),
+        })
+        .collect();
+    let reply = c1
+        .ingest(context::current(), 1, PARTITIONS, files, Vec::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.files.len(), 26);
+    assert!(reply.missed.is_empty(), "{:?}", reply.missed);
+    let both = held(&c1, 1).await;
+    assert_eq!(
+        both,
+        held(&c2, 1).await,
+        "both replicas hold the same files"
+    );
+    assert_eq!(all_summaries(&c1, 1).await, all_summaries(&c2, 1).await);
+
+    // One file gone from the tree: sent to the other node, which clears it
+    // from both replicas of every partition its modules were in.
+    let gone = reply
+        .files
+        .iter()
+        .find(|f| f.file == "lib/shop/pricing.ex")
+        .expect("the example has lib/shop/pricing.ex");
+    let mut before: Vec<u32> = gone.modules.iter().map(|(_, p)| *p).collect();
+    before.sort_unstable();
+    before.dedup();
+    let removed = vec![RemovedFile {
+        file: gone.file.clone(),
+        content_hash: gone.content_hash,
+        before,
+    }];
+    let reply = c2
+        .ingest(context::current(), 1, PARTITIONS, Vec::new(), removed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        reply.files.is_empty() && reply.missed.is_empty(),
+        "{reply:?}"
+    );
+    let expected: Vec<(u32, String, u64)> = both
+        .into_iter()
+        .filter(|(_, f, _)| f != "lib/shop/pricing.ex")
+        .collect();
+    assert_eq!(held(&c1, 1).await, expected);
+    assert_eq!(held(&c2, 1).await, expected);
+    let modules: Vec<String> = all_summaries(&c1, 1)
+        .await
+        .into_values()
+        .flatten()
+        .map(|m| m.name)
+        .collect();
+    assert!(
+        !modules.contains(&"Shop.Pricing".to_string()),
+        "{modules:?}"
+    );
+    assert_eq!(all_summaries(&c1, 1).await, all_summaries(&c2, 1).await);
+    for (stop, handle) in [(stop1, handle1), (stop2, handle2)] {
+        stop.send(()).unwrap();
+        handle.await.unwrap();
+    }
+}
+
 /// The map of a one-node cluster (node 1) at `epoch` holding `partitions`.
 fn only_me(epoch: u64, partitions: Vec<u32>) -> proto::node_api::NodeMap {
     proto::node_api::NodeMap {
@@ -247,18 +354,14 @@ fn only_me(epoch: u64, partitions: Vec<u32>) -> proto::node_api::NodeMap {
 
 /// The example's files, each with a comment appended (new content hashes,
 /// the same modules), as writes for partitions of `PARTITIONS`.
-async fn example_writes(client: &NodeServiceClient, edit: bool) -> Vec<PartitionWrite> {
+fn example_writes(edit: bool) -> Vec<PartitionWrite> {
     let mut sources = example_sources();
     if edit {
         for s in &mut sources {
             s.bytes.extend_from_slice(b"\n# edited\n");
         }
     }
-    client
-        .parse(context::current(), PARTITIONS, sources)
-        .await
-        .unwrap()
-        .unwrap()
+    node::service::parse_files(PARTITIONS, sources)
         .iter()
         .flat_map(|f| {
             f.by_partition.iter().map(|(p, frags)| PartitionWrite {
@@ -288,7 +391,7 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
         .unwrap()
         .unwrap();
     for edit in [false, true] {
-        let writes = example_writes(&client, edit).await;
+        let writes = example_writes(edit);
         client
             .write(context::current(), 1, writes)
             .await
@@ -371,7 +474,7 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
         .unwrap()
         .unwrap();
     for edit in [false, true] {
-        let writes = example_writes(&client, edit).await;
+        let writes = example_writes(edit);
         client
             .write(context::current(), 1, writes)
             .await
@@ -417,7 +520,7 @@ async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
         .await
         .unwrap()
         .unwrap();
-    let writes = example_writes(&client, false).await;
+    let writes = example_writes(false);
     client
         .write(context::current(), 1, writes)
         .await
@@ -449,8 +552,15 @@ async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
         .unwrap();
     });
     let client = connect(addr).await;
+    let files = example_sources()
+        .into_iter()
+        .map(|upload| IngestFile {
+            upload,
+            before: Vec::new(),
+        })
+        .collect();
     match client
-        .parse(context::current(), PARTITIONS, example_sources())
+        .ingest(context::current(), 1, PARTITIONS, files, Vec::new())
         .await
         .unwrap()
     {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::coordinator_api::CatalogFile;
 use crate::error::CpgError;
-use crate::fragment::{Diagnostic, ModuleFragment};
+use crate::fragment::ModuleFragment;
 use crate::summary::ModuleSummary;
 
 /// A source file sent for parsing.
@@ -92,15 +92,6 @@ pub struct IngestReply {
     pub missed: Vec<(u32, u64)>,
 }
 
-/// A parsed file: its fragments grouped by the partition they belong to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParsedFile {
-    pub file: String,
-    pub content_hash: u64,
-    pub diagnostics: Vec<Diagnostic>,
-    pub by_partition: Vec<(u32, Vec<ModuleFragment>)>,
-}
-
 /// Replace what `partition` holds from `file` by `fragments` (none: remove).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionWrite {
@@ -121,9 +112,6 @@ pub struct PartitionSummaries {
 
 #[tarpc::service]
 pub trait NodeService {
-    /// Parse files (the CPU-heavy step) and group their fragments by
-    /// partition for a cluster of `partitions` partitions. Stores nothing.
-    async fn parse(partitions: u32, files: Vec<SourceUpload>) -> Result<Vec<ParsedFile>, CpgError>;
     /// Apply writes to partitions this node holds at `epoch`; durable on disk
     /// before the reply. Returns how many writes changed something.
     async fn write(epoch: u64, writes: Vec<PartitionWrite>) -> Result<u64, CpgError>;

@@ -37,6 +37,9 @@ pub(super) async fn ingest_once(
     path: &Path,
     progress: bool,
 ) -> Result<(cluster::IngestReport, u64)> {
+    // The cluster first: an unreachable one is the error to report, not
+    // what the tree holds.
+    view_of(coordinators).await?;
     let project = project();
     let named = codebase::projects::name_sources(
         &project,
