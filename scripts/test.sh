@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need
-# first (iproute2 for the network-partition test, podman for the compose
-# test, Chromium and playwright-core for the dashboard test, the Elixir
+# first (podman for the compose test, Chromium and playwright-core for the
+# dashboard test, the Elixir
 # corpus and the real applications' fixtures), then runs every test of the
 # workspace and closes with the total. Extra arguments go to `cargo test`
 # (e.g. `bash scripts/test.sh -p partition` for one crate).
@@ -11,12 +11,6 @@ cd "$(dirname "$0")/.."
 # The integration tests need the Elixir corpus; fetch it up front so that a
 # failure to fetch is reported as such (the tests would fail on it too).
 bash scripts/fetch-corpus.sh >/dev/null
-
-# The network-partition test makes its own hosts with `ip netns` (iproute2)
-# and `timeout` (coreutils); install iproute2 when it is missing.
-if ! command -v ip >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; else sudo apt-get install -y -qq iproute2 >/dev/null; fi
-fi
 
 # The compose test builds the deploy/ image and runs the compose cluster
 # with podman: install podman, podman-compose and the base image if missing.

@@ -1,10 +1,13 @@
-//! Harness for tests that start real `cpg-coordinator` and `cpg-node`
-//! processes on loopback. A [`Cluster`] owns its processes, data dirs and
-//! ports; it starts, kills (`SIGKILL`) and restarts them, and kills whatever
-//! is left when dropped, so a failing test leaves nothing running.
+//! Harness for tests of a whole cluster on loopback. A [`Cluster`] owns its
+//! members, data dirs and ports: real `cpg-coordinator` and `cpg-node`
+//! processes ([`Cluster::start`]), or the same daemons run inside the test
+//! program ([`Cluster::local`], see `member`) whose links can be cut
+//! ([`Cluster::isolate`]) without root. It starts, kills (`SIGKILL`, or a
+//! dropped runtime) and restarts them, and stops whatever is left when
+//! dropped, so a failing test leaves nothing running.
 
-pub mod lab;
 pub mod load;
+pub mod member;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -79,6 +82,9 @@ pub struct Proc {
     pub addr: String,
     pub data_dir: PathBuf,
     child: Option<Child>,
+    /// Run inside the test program instead of as a child process.
+    member: Option<member::Member>,
+    in_process: bool,
     args: Vec<String>,
     program: PathBuf,
 }
@@ -90,7 +96,40 @@ impl Proc {
         Proc::launch(id, addr, data_dir, binary(program), args)
     }
 
-    /// Start any `program` (e.g. `ip netns exec NS cpg-coordinator ...`)
+    /// Start `program`'s daemon inside this test program (see `member`).
+    fn start_in_process(
+        id: u64,
+        addr: String,
+        data_dir: PathBuf,
+        args: Vec<String>,
+        program: &str,
+    ) -> Proc {
+        let mut p = Proc {
+            id,
+            addr,
+            data_dir,
+            child: None,
+            member: None,
+            in_process: true,
+            args,
+            program: PathBuf::from(program),
+        };
+        p.spawn();
+        p
+    }
+
+    /// The member's name for link faults: its role, id and address (unique
+    /// among the clusters of one test program).
+    pub fn name(&self) -> String {
+        let role = self
+            .program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{role}-{}@{}", self.id, self.addr)
+    }
+
+    /// Start any `program` (e.g. a wrapper around `cpg-coordinator`)
     /// as process `id` serving at `addr`, logging next to `data_dir`.
     pub fn launch(
         id: u64,
@@ -104,6 +143,8 @@ impl Proc {
             addr,
             data_dir,
             child: None,
+            member: None,
+            in_process: false,
             args,
             program,
         };
@@ -117,6 +158,11 @@ impl Proc {
     }
 
     fn spawn(&mut self) {
+        if self.in_process {
+            let program = self.program.display().to_string();
+            self.member = Some(member::Member::start(&self.name(), &program, &self.args));
+            return;
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -143,6 +189,9 @@ impl Proc {
 
     /// `kill -9`: no chance to flush anything.
     pub fn kill(&mut self) {
+        if let Some(mut m) = self.member.take() {
+            m.crash(&self.addr);
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -161,6 +210,10 @@ impl Proc {
     }
 
     fn signal(&mut self, signal: rustix::process::Signal) {
+        assert!(
+            !self.in_process,
+            "signals need a real process: start this cluster with Cluster::start"
+        );
         if let Some(pid) = self
             .child
             .as_ref()
@@ -172,6 +225,9 @@ impl Proc {
 
     /// Whether the process is still running (it did not exit or crash).
     pub fn running(&mut self) -> bool {
+        if self.in_process {
+            return self.member.as_ref().is_some_and(member::Member::running);
+        }
         self.child
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
@@ -221,6 +277,8 @@ pub struct Cluster {
     pub nodes: Vec<Proc>,
     /// Flags given to every node (those added later too).
     extra: Vec<String>,
+    /// Members run inside the test program.
+    in_process: bool,
     _root: tempfile::TempDir,
 }
 
@@ -232,7 +290,7 @@ impl Cluster {
     }
 
     /// A cluster of processes started by the caller (e.g. inside the test
-    /// hosts of [`lab::Lab`]); `root` holds their data and is removed with it.
+    /// hosts of a test); `root` holds their data and is removed with it.
     pub fn of_processes(
         coordinators: Vec<Proc>,
         nodes: Vec<Proc>,
@@ -242,6 +300,7 @@ impl Cluster {
             coordinators,
             nodes,
             extra: Vec::new(),
+            in_process: false,
             _root: root,
         }
     }
@@ -267,6 +326,51 @@ impl Cluster {
         coordinator_extra: &[&str],
         node_extra: &[&str],
     ) -> Cluster {
+        Cluster::make(
+            coordinators,
+            nodes,
+            partitions,
+            replication,
+            (coordinator_extra, node_extra),
+            false,
+        )
+    }
+
+    /// A cluster whose members run inside the test program (the same
+    /// daemons, on runtimes of their own): no processes to start, and links
+    /// that can be cut without root ([`Cluster::isolate`]). Signals
+    /// (`pause`) need [`Cluster::start`].
+    pub fn local(coordinators: usize, nodes: usize, partitions: u32, replication: u32) -> Cluster {
+        Cluster::local_roles(coordinators, nodes, partitions, replication, &[], &[])
+    }
+
+    /// [`Cluster::local`] with flags for the coordinators and for the nodes.
+    pub fn local_roles(
+        coordinators: usize,
+        nodes: usize,
+        partitions: u32,
+        replication: u32,
+        coordinator_extra: &[&str],
+        node_extra: &[&str],
+    ) -> Cluster {
+        Cluster::make(
+            coordinators,
+            nodes,
+            partitions,
+            replication,
+            (coordinator_extra, node_extra),
+            true,
+        )
+    }
+
+    fn make(
+        coordinators: usize,
+        nodes: usize,
+        partitions: u32,
+        replication: u32,
+        (coordinator_extra, node_extra): (&[&str], &[&str]),
+        in_process: bool,
+    ) -> Cluster {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let caddrs: Vec<String> = (0..coordinators)
             .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -281,6 +385,7 @@ impl Cluster {
             coordinators: Vec::new(),
             nodes: Vec::new(),
             extra: node_extra.iter().map(|s| s.to_string()).collect(),
+            in_process,
             _root: root,
         };
         for (i, addr) in caddrs.iter().enumerate() {
@@ -306,13 +411,8 @@ impl Cluster {
                 args.extend(["--heartbeat-ms".into(), "100".into()]);
             }
             args.extend(coordinator_extra.iter().map(|s| s.to_string()));
-            cluster.coordinators.push(Proc::start(
-                id,
-                addr.clone(),
-                data_dir,
-                args,
-                "cpg-coordinator",
-            ));
+            let p = cluster.proc(id, addr.clone(), data_dir, args, "cpg-coordinator");
+            cluster.coordinators.push(p);
         }
         for _ in 0..nodes {
             cluster.add_node();
@@ -337,8 +437,8 @@ impl Cluster {
             "--heartbeat-ms".into(),
             "100".into(),
         ];
-        self.coordinators
-            .push(Proc::start(id, addr, data_dir, args, "cpg-coordinator"));
+        let p = self.proc(id, addr, data_dir, args, "cpg-coordinator");
+        self.coordinators.push(p);
         &self.coordinators[self.coordinators.len() - 1]
     }
 
@@ -360,9 +460,58 @@ impl Cluster {
             "100".into(),
         ];
         args.extend(self.extra.iter().cloned());
-        self.nodes
-            .push(Proc::start(id, addr, data_dir, args, "cpg-node"));
+        let p = self.proc(id, addr, data_dir, args, "cpg-node");
+        self.nodes.push(p);
         &self.nodes[self.nodes.len() - 1]
+    }
+
+    /// A member of this cluster's kind (a process or in-process).
+    fn proc(
+        &self,
+        id: u64,
+        addr: String,
+        data_dir: PathBuf,
+        args: Vec<String>,
+        program: &str,
+    ) -> Proc {
+        if self.in_process {
+            Proc::start_in_process(id, addr, data_dir, args, program)
+        } else {
+            Proc::start(id, addr, data_dir, args, program)
+        }
+    }
+
+    /// Every member, coordinators first.
+    fn members(&self) -> impl Iterator<Item = &Proc> {
+        self.coordinators.iter().chain(&self.nodes)
+    }
+
+    /// Cut (`Some(Cut)`), slow down, or restore (`None`) both directions of
+    /// the links between `a` and `b` (in-process members only).
+    pub fn link(&self, a: &Proc, b: &Proc, fault: Option<net::faults::Fault>) {
+        assert!(
+            self.in_process,
+            "links are cut in-process: start this cluster with Cluster::local"
+        );
+        let faults = net::faults::faults();
+        faults.set(&a.name(), &b.addr, fault);
+        faults.set(&b.name(), &a.addr, fault);
+    }
+
+    /// Cut every link of `p` to the rest of the cluster: a network
+    /// partition with `p` alone on one side. The test itself still reaches
+    /// every member (as a client on either side would).
+    pub fn isolate(&self, p: &Proc) {
+        for q in self.members().filter(|q| q.addr != p.addr) {
+            self.link(p, q, Some(net::faults::Fault::Cut));
+        }
+    }
+
+    /// Restore every link of `p`.
+    pub fn heal(&self, p: &Proc) {
+        for q in self.members().filter(|q| q.addr != p.addr) {
+            self.link(p, q, None);
+        }
     }
 
     /// The view of the first coordinator that answers.

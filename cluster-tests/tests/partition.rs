@@ -1,20 +1,17 @@
-//! Network partition: three coordinators, each on its own test host (a
-//! network namespace made by the test, see `cluster_tests::lab`), two
-//! storage nodes in the root namespace. The Raft leader's link is cut: the
-//! majority elects a new leader and goes on taking metadata writes and
-//! ingests, the isolated member commits nothing, and when the link comes
-//! back the cluster converges on one leader and one catalog.
-//!
-//! Needs root and iproute2 (as the CI machine has); without them it fails
-//! with the reason rather than passing untested.
+//! Network partition, in process: three coordinators and two storage nodes
+//! run inside the test (`Cluster::local`), and every link of the Raft leader
+//! to the other members is cut (`net::faults`: no root, no network
+//! namespaces). The majority elects a new leader and goes on taking
+//! metadata writes and ingests, the isolated member commits nothing and
+//! answers no stale read, and when its links come back the cluster
+//! converges on one leader and one catalog.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
-use cluster_tests::lab::Lab;
 use cluster_tests::load::{client, cpg_ingest};
-use cluster_tests::{binary, comparable, example_copy, free_port, query_at, Cluster, Proc};
+use cluster_tests::{binary, comparable, example_copy, query_at, Cluster};
 use codebase::embedded;
 use proto::coordinator_api::ClusterView;
 use proto::Query;
@@ -29,72 +26,14 @@ async fn view_at(address: &str) -> Option<ClusterView> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_healed() {
-    let lab = Lab::new(3).unwrap_or_else(|e| {
-        panic!(
-            "this test makes its own hosts (network namespaces): run it as root with iproute2: {e}"
-        )
-    });
-    let root = tempfile::tempdir().unwrap();
-    let addrs: Vec<String> = (0..3).map(|h| format!("{}:7000", lab.address(h))).collect();
-    let init = addrs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| format!("{}={a}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let coordinators: Vec<Proc> = (0..3)
-        .map(|h| {
-            let id = h as u64 + 1;
-            let data_dir = root.path().join(format!("coordinator-{id}"));
-            let mut args: Vec<String> = [
-                "--id",
-                &id.to_string(),
-                "--listen",
-                &addrs[h],
-                "--data-dir",
-                &data_dir.display().to_string(),
-                "--heartbeat-ms",
-                "100",
-                "--partitions",
-                "8",
-                "--replication",
-                "2",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            if h == 0 {
-                args.extend(["--init".to_string(), init.clone()]);
-            }
-            let (program, args) = lab.inside(h, binary("cpg-coordinator"), args);
-            Proc::launch(id, addrs[h].clone(), data_dir, program, args)
-        })
-        .collect();
-    let list = addrs.join(",");
-    let nodes: Vec<Proc> = (1..=2u64)
-        .map(|id| {
-            let addr = format!("{}:{}", lab.root_address(), free_port());
-            let data_dir = root.path().join(format!("node-{id}"));
-            let args: Vec<String> = [
-                "--id",
-                &id.to_string(),
-                "--listen",
-                &addr,
-                "--data-dir",
-                &data_dir.display().to_string(),
-                "--coordinator",
-                &list,
-                "--heartbeat-ms",
-                "100",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            Proc::launch(id, addr, data_dir, binary("cpg-node"), args)
-        })
-        .collect();
-    let cluster = Cluster::of_processes(coordinators, nodes, root);
+    let cluster = Cluster::local(3, 2, 8, 2);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    let addrs: Vec<String> = cluster
+        .coordinators
+        .iter()
+        .map(|c| c.addr.clone())
+        .collect();
+    let list = cluster.coordinator_list();
     let (_work, tree) = example_copy();
     cpg_ingest(&list, &tree).unwrap();
 
@@ -106,7 +45,7 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
         .map(|h| addrs[*h].clone())
         .collect::<Vec<_>>()
         .join(",");
-    lab.isolate(leader).unwrap();
+    cluster.isolate(&cluster.coordinators[leader]);
     let cut = Instant::now();
     let new_leader = loop {
         let mut seen = None;
@@ -140,10 +79,9 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
     cpg_ingest(&majority, &tree).unwrap();
     let after = view_at(&new_leader).await.expect("the new leader answers");
 
-    // The isolated member commits nothing: a metadata write sent to it from
-    // inside its host never completes.
-    let (program, args) = lab.inside(
-        leader,
+    // The isolated member commits nothing: a metadata write sent to it (by
+    // a client on its side of the cut) never completes.
+    let (program, args) = (
         binary("cpg"),
         vec![
             "--coordinator".into(),
@@ -173,10 +111,9 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
     );
 
     // Nor does it answer a read from before the cut: a query sent to it
-    // from inside its host cannot confirm the leader's commit index and
-    // fails, rather than leave out the majority's ingest.
-    let (program, args) = lab.inside(
-        leader,
+    // cannot confirm the leader's commit index and fails, rather than leave
+    // out the majority's ingest.
+    let (program, args) = (
         binary("cpg"),
         vec![
             "--coordinator".into(),
@@ -205,7 +142,7 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
     );
 
     // Healed: one leader, one catalog, the minority's write nowhere.
-    lab.heal(leader).unwrap();
+    cluster.heal(&cluster.coordinators[leader]);
     let healed = Instant::now();
     loop {
         let views: Vec<Option<ClusterView>> = {

@@ -118,8 +118,14 @@ fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
         .collect()
 }
 
-/// Run a coordinator until stopped.
+/// Run a coordinator until stopped (Ctrl-C or SIGTERM).
 pub async fn run(args: Args) -> std::io::Result<()> {
+    serve(args, stop_signal()).await
+}
+
+/// Run a coordinator until `stop` resolves: the process's work, also what
+/// an in-process test cluster runs for each of its coordinators.
+pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
     let tls = net::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
         .map_err(invalid)?;
@@ -214,7 +220,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
         };
         configure_when_leader(&coordinator, cluster).await;
     }
-    crate::daemon::stop_signal().await;
+    stop.await;
     sweeper.abort();
     upkeep.abort();
     if let Some(m) = metrics {

@@ -37,6 +37,9 @@ pub enum Conn {
     Plain(tokio::net::TcpStream),
     Client(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
     Server(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+    /// Dialled by a named member of an in-process test cluster: over a link
+    /// that may be faulted (`faults`).
+    Faulty(Box<crate::faults::Faulty<Conn>>),
 }
 
 impl tokio::io::AsyncRead for Conn {
@@ -49,6 +52,7 @@ impl tokio::io::AsyncRead for Conn {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Client(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Conn::Server(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Faulty(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -63,6 +67,7 @@ impl tokio::io::AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Conn::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Faulty(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -74,6 +79,7 @@ impl tokio::io::AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
             Conn::Client(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Conn::Server(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Faulty(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -85,6 +91,7 @@ impl tokio::io::AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Conn::Server(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Faulty(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -360,6 +367,18 @@ where
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
 {
+    let link = crate::faults::link(address);
+    if link
+        .as_ref()
+        .is_some_and(|l| l.fault() == Some(crate::faults::Fault::Cut))
+    {
+        // A cut link drops the connection attempt: no answer in time.
+        tokio::time::sleep(timeout).await;
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{address}: no answer within {timeout:?}"),
+        ));
+    }
     let mut stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address))
         .await
         .map_err(|_| {
@@ -393,6 +412,10 @@ where
             .map_err(|e| std::io::Error::new(e.kind(), format!("{address}: TLS: {e}")))?;
             Conn::Client(Box::new(tls))
         }
+    };
+    let conn = match link {
+        Some(link) => Conn::Faulty(Box::new(crate::faults::Faulty::new(conn, link))),
+        None => conn,
     };
     Ok(transport(conn))
 }

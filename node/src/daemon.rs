@@ -91,8 +91,14 @@ pub async fn stop_signal() {
     }
 }
 
-/// Run a node until stopped.
+/// Run a node until stopped (Ctrl-C or SIGTERM).
 pub async fn run(args: Args) -> std::io::Result<()> {
+    serve(args, stop_signal()).await
+}
+
+/// Run a node until `stop` resolves: the process's work, also what an
+/// in-process test cluster runs for each of its nodes.
+pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
     let tls = net::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
         .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
     if tls.is_none() {
@@ -164,7 +170,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
     tokio::pin!(served);
     let result = tokio::select! {
         r = &mut served => r,
-        _ = stop_signal() => {
+        _ = stop => {
             let _ = stop_tx.send(true);
             served.await
         }

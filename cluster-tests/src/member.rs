@@ -1,0 +1,118 @@
+//! A coordinator or storage node run inside the test program: the same
+//! daemon code as `cpg-coordinator` and `cpg-node` (`daemon::serve` with the
+//! same flags), on a runtime of its own whose threads carry the member's
+//! name, so the links it dials can be cut or slowed (`net::faults`). A
+//! crash drops the runtime at once (tasks stop where they are, like
+//! `kill -9`); the data dir stays for a restart.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+/// A member running in this process.
+#[derive(Debug)]
+pub struct Member {
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// What the member runs: the daemon a program name stands for.
+fn daemon_of(program: &str) -> Option<bool> {
+    match program {
+        "cpg-coordinator" => Some(true),
+        "cpg-node" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether `program` can run in this process.
+pub fn runs_in_process(program: &str) -> bool {
+    daemon_of(program).is_some()
+}
+
+impl Member {
+    /// Start `program`'s daemon named `name` with `args` (its command line
+    /// without the program); links are plain TCP.
+    pub fn start(name: &str, program: &str, args: &[String]) -> Member {
+        let coordinator = daemon_of(program)
+            .unwrap_or_else(|| panic!("{program} does not run in the test program"));
+        let mut argv = vec![program.to_string()];
+        argv.extend(args.iter().cloned());
+        if !argv.iter().any(|a| a == "--insecure") {
+            argv.push("--insecure".into());
+        }
+        let member = name.to_string();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name)
+            .on_thread_start(move || net::faults::enter(&member))
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("a runtime for {name}: {e}"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let stopped = async move {
+            let _ = rx.await;
+        };
+        let name = name.to_string();
+        if coordinator {
+            let args = coordinator::daemon::Args::try_parse_from(&argv)
+                .unwrap_or_else(|e| panic!("{name}'s flags: {e}"));
+            runtime.spawn(async move {
+                if let Err(e) = coordinator::daemon::serve(args, stopped).await {
+                    eprintln!("{name} stopped: {e}");
+                }
+            });
+        } else {
+            let args = node::daemon::Args::try_parse_from(&argv)
+                .unwrap_or_else(|e| panic!("{name}'s flags: {e}"));
+            runtime.spawn(async move {
+                if let Err(e) = node::daemon::serve(args, stopped).await {
+                    eprintln!("{name} stopped: {e}");
+                }
+            });
+        }
+        Member {
+            runtime: Some(runtime),
+            stop: Some(tx),
+        }
+    }
+
+    /// Stop at once, as `kill -9` would (nothing is flushed that was not
+    /// already), and wait until `addr` can be bound again.
+    pub fn crash(&mut self, addr: &str) {
+        self.stop.take();
+        if let Some(r) = self.runtime.take() {
+            r.shutdown_background();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !bindable(addr) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        self.runtime.is_some()
+    }
+}
+
+/// Whether a listener could bind `addr` now (as a listener binds: with
+/// `SO_REUSEADDR`, so connections in `TIME_WAIT` do not count).
+fn bindable(addr: &str) -> bool {
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        return true;
+    };
+    tokio::net::TcpSocket::new_v4()
+        .and_then(|s| {
+            s.set_reuseaddr(true)?;
+            s.bind(addr)
+        })
+        .is_ok()
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Some(r) = self.runtime.take() {
+            r.shutdown_background();
+        }
+    }
+}

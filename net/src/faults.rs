@@ -1,0 +1,214 @@
+//! Faults on the links between named members of one test program: an
+//! in-process cluster runs each coordinator and node on its own runtime,
+//! whose threads carry the member's name ([`enter`]); a connection a member
+//! dials is tied to the (member, address) link, and a test can cut that link
+//! or slow it down ([`Faults`]) without root or network namespaces.
+//!
+//! A cut link behaves as a network partition does under TCP: new
+//! connections get no answer (the dial times out) and open ones stall in
+//! both directions, without losing a byte, until the link is restored; the
+//! requests on them run into their deadlines. A slow link delays every read
+//! by a fixed time. Every connection between two members is dialled by one
+//! of them, so cutting both directions of a pair cuts all their traffic;
+//! a dialler with no name (the test itself, a real process) is never
+//! faulted.
+//!
+//! Production processes never name a member: the only cost there is one
+//! relaxed atomic load per dial.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// What is wrong with a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Nothing gets through; open connections stall.
+    Cut,
+    /// Every read waits this long first.
+    Slow(Duration),
+}
+
+/// The faults of the links of this program, by (dialling member, address).
+#[derive(Debug, Default)]
+pub struct Faults {
+    links: Mutex<HashMap<(Arc<str>, String), Fault>>,
+}
+
+static FAULTS: OnceLock<Faults> = OnceLock::new();
+/// Whether any thread was ever named: until then dials skip the table.
+static IN_USE: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static MEMBER: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The program's fault table.
+pub fn faults() -> &'static Faults {
+    FAULTS.get_or_init(Faults::default)
+}
+
+/// Name the member this thread works for (from a runtime's
+/// `on_thread_start`): what it dials is subject to the faults of its links.
+pub fn enter(member: &str) {
+    IN_USE.store(true, Ordering::Relaxed);
+    MEMBER.with(|m| *m.borrow_mut() = Some(Arc::from(member)));
+}
+
+/// The member this thread works for, if any.
+fn member() -> Option<Arc<str>> {
+    if !IN_USE.load(Ordering::Relaxed) {
+        return None;
+    }
+    MEMBER.with(|m| m.borrow().clone())
+}
+
+impl Faults {
+    /// Set the fault of the link from `member` to `address` (`None`: the
+    /// link works again; stalled connections go on).
+    pub fn set(&self, member: &str, address: &str, fault: Option<Fault>) {
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (Arc::from(member), address.to_string());
+        match fault {
+            Some(f) => {
+                links.insert(key, f);
+            }
+            None => {
+                links.remove(&key);
+            }
+        }
+    }
+
+    /// Remove every fault.
+    pub fn clear(&self) {
+        self.links.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn of(&self, member: &str, address: &str) -> Option<Fault> {
+        let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        links
+            .get(&(Arc::from(member), address.to_string()))
+            .copied()
+    }
+}
+
+/// The link a dial from this thread to `address` goes over, if this thread
+/// works for a named member.
+pub(crate) fn link(address: &str) -> Option<Link> {
+    member().map(|member| Link {
+        member,
+        address: address.to_string(),
+    })
+}
+
+/// One directed link: a member and the address it dialled.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    member: Arc<str>,
+    address: String,
+}
+
+impl Link {
+    pub(crate) fn fault(&self) -> Option<Fault> {
+        faults().of(&self.member, &self.address)
+    }
+}
+
+/// How often a stalled connection looks whether its link is back.
+const RECHECK: Duration = Duration::from_millis(20);
+
+/// A connection over a link that may be faulted.
+#[derive(Debug)]
+pub struct Faulty<S> {
+    inner: S,
+    link: Link,
+    /// Pending while stalled or delayed.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A slow link's delay was served for the next read.
+    delayed: bool,
+}
+
+impl<S> Faulty<S> {
+    pub(crate) fn new(inner: S, link: Link) -> Faulty<S> {
+        Faulty {
+            inner,
+            link,
+            timer: None,
+            delayed: false,
+        }
+    }
+
+    /// Ready when the link lets traffic through (after a slow link's delay
+    /// when `read`); pending, with a wake-up armed, while it does not.
+    fn gate(&mut self, cx: &mut Context<'_>, read: bool) -> Poll<()> {
+        loop {
+            if let Some(t) = self.timer.as_mut() {
+                if t.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.timer = None;
+            }
+            match self.link.fault() {
+                Some(Fault::Cut) => {
+                    self.timer = Some(Box::pin(tokio::time::sleep(RECHECK)));
+                }
+                Some(Fault::Slow(d)) if read && !self.delayed => {
+                    self.delayed = true;
+                    self.timer = Some(Box::pin(tokio::time::sleep(d)));
+                }
+                _ => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+use std::future::Future as _;
+
+impl<S: AsyncRead + Unpin> AsyncRead for Faulty<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.gate(cx, true).is_pending() {
+            return Poll::Pending;
+        }
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if r.is_ready() {
+            this.delayed = false;
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Faulty<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.gate(cx, false).is_pending() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.gate(cx, false).is_pending() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
