@@ -27,7 +27,7 @@ use proto::CpgError;
 
 use crate::placement::{Assignment, NodeId, PartitionId, Ring};
 use crate::raft::{ClusterState, Command, CommandResult, NodeState};
-use crate::service::Coordinator;
+use crate::service::{Coordinator, MoveConfig};
 
 /// Deadline of one pull (a whole partition) or comparison.
 const COPY_DEADLINE: Duration = Duration::from_secs(120);
@@ -84,6 +84,146 @@ pub fn switched(assignment: &Assignment, joining: &Assignment, target: &Assignme
         let have = assignment.get(p).map(Vec::as_slice).unwrap_or(&[]);
         if want.iter().all(|n| have.contains(n)) {
             out.insert(*p, want.clone());
+        }
+    }
+    out
+}
+
+/// Which nodes change state for their silence: up or suspect nodes silent
+/// for `down_after` are gone, up nodes silent for `suspect_after` suspect.
+/// Silence counts from a node's last heartbeat, its registration, or
+/// `since_ms` (when this member became leader: heartbeats before went to
+/// another leader), whichever is latest. Each with how long it was silent.
+pub fn silent_nodes(
+    nodes: &[(NodeId, NodeState, u64)],
+    beats: &BTreeMap<NodeId, u64>,
+    since_ms: u64,
+    now_ms: u64,
+    moves: &MoveConfig,
+) -> Vec<(NodeId, NodeState, Duration)> {
+    let mut out = Vec::new();
+    for &(id, state, registered) in nodes {
+        let last = beats
+            .get(&id)
+            .copied()
+            .unwrap_or(0)
+            .max(registered)
+            .max(since_ms);
+        let silent = Duration::from_millis(now_ms.saturating_sub(last));
+        let next = match state {
+            NodeState::Up | NodeState::Suspect if silent >= moves.down_after => NodeState::Gone,
+            NodeState::Up if silent >= moves.suspect_after => NodeState::Suspect,
+            _ => continue,
+        };
+        out.push((id, next, silent));
+    }
+    out
+}
+
+/// Leaving nodes that hold no replica any more: they can be
+/// decommissioned.
+pub fn finished_leaving(state: &ClusterState) -> Vec<NodeId> {
+    let held: BTreeSet<NodeId> = state
+        .partition_map
+        .assignment
+        .values()
+        .flatten()
+        .copied()
+        .collect();
+    state
+        .nodes
+        .iter()
+        .filter(|(id, n)| n.state == NodeState::Leaving && !held.contains(id))
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// Whether a node takes part in copies (as a source or a target).
+fn serves_copies(state: &ClusterState, node: NodeId) -> bool {
+    state
+        .nodes
+        .get(&node)
+        .is_some_and(|e| matches!(e.state, NodeState::Up | NodeState::Leaving))
+}
+
+/// One copy to make: fill `to`'s replica of `partition` from the first of
+/// `sources` that succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    pub partition: PartitionId,
+    pub to: NodeId,
+    pub sources: Vec<NodeId>,
+}
+
+/// Phase 2: the joining replicas to fill, each from the serving replicas
+/// of its partition on nodes that are up.
+pub fn fills(state: &ClusterState, serving: &Assignment, joining: &Assignment) -> Vec<Copy> {
+    let mut out = Vec::new();
+    for (p, js) in joining {
+        let sources: Vec<NodeId> = serving
+            .get(p)
+            .map(|r| {
+                r.iter()
+                    .copied()
+                    .filter(|n| serves_copies(state, *n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for &to in js {
+            out.push(Copy {
+                partition: *p,
+                to,
+                sources: sources.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// What is still joining once the replicas in `filled` hold their data.
+pub fn still_joining(
+    joining: &Assignment,
+    filled: &BTreeMap<PartitionId, Vec<NodeId>>,
+) -> Assignment {
+    let mut still = joining.clone();
+    for (p, done) in filled {
+        if let Some(js) = still.get_mut(p) {
+            js.retain(|n| !done.contains(n));
+        }
+    }
+    still.retain(|_, js| !js.is_empty());
+    still
+}
+
+/// Replicas marked behind on nodes that are up again, each to be filled
+/// from the readable replicas of its partition that are up, with the mark
+/// its catching up clears.
+pub fn catch_ups(state: &ClusterState) -> Vec<(Copy, u64)> {
+    let map = &state.partition_map;
+    let readable = map.readable();
+    let mut out = Vec::new();
+    for (p, nodes) in &map.behind {
+        for (&node, &mark) in nodes {
+            if !serves_copies(state, node) {
+                continue;
+            }
+            let sources = readable
+                .get(p)
+                .map(|r| {
+                    r.iter()
+                        .copied()
+                        .filter(|n| serves_copies(state, *n))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((
+                Copy {
+                    partition: *p,
+                    to: node,
+                    sources,
+                },
+                mark,
+            ));
         }
     }
     out
@@ -186,21 +326,7 @@ impl Coordinator {
                 .map(|(id, n)| (*id, n.state, n.last_heartbeat_ms))
                 .collect()
         });
-        for (id, state, registered) in nodes {
-            let last = beats
-                .get(&id)
-                .copied()
-                .unwrap_or(0)
-                .max(registered)
-                .max(since_ms);
-            let silent = Duration::from_millis(now_ms.saturating_sub(last));
-            let next = match state {
-                NodeState::Up | NodeState::Suspect if silent >= self.moves.down_after => {
-                    NodeState::Gone
-                }
-                NodeState::Up if silent >= self.moves.suspect_after => NodeState::Suspect,
-                _ => continue,
-            };
+        for (id, next, silent) in silent_nodes(&nodes, &beats, since_ms, now_ms, &self.moves) {
             tracing::warn!(
                 node = id,
                 silent_ms = silent.as_millis() as u64,
@@ -244,32 +370,24 @@ impl Coordinator {
         // Phase 2: fill them, one partition at a time.
         let view = self.view();
         let clients = self.queries.clients(&view);
-        let up: BTreeSet<NodeId> = self.sm.read(|s| {
-            s.nodes
-                .iter()
-                .filter(|(_, n)| matches!(n.state, NodeState::Up | NodeState::Leaving))
-                .map(|(id, _)| *id)
-                .collect()
-        });
         let mut filled: BTreeMap<PartitionId, Vec<NodeId>> = BTreeMap::new();
-        for (p, js) in &joining {
-            let sources: Vec<NodeId> = view
-                .assignment
-                .get(p)
-                .map(|r| r.iter().copied().filter(|n| up.contains(n)).collect())
-                .unwrap_or_default();
-            for &to in js {
-                for &from in &sources {
-                    match copy(&clients, epoch, *p, from, to).await {
-                        Ok(()) => {
-                            filled.entry(*p).or_default().push(to);
-                            break;
-                        }
-                        Err(e) => tracing::warn!(partition = p, from, to, "copy failed: {e}"),
+        let mut last = None;
+        for c in fills(&state, &view.assignment, &joining) {
+            if last.is_some_and(|p| p != c.partition) {
+                tokio::time::sleep(self.moves.throttle).await;
+            }
+            last = Some(c.partition);
+            for &from in &c.sources {
+                match copy(&clients, epoch, c.partition, from, c.to).await {
+                    Ok(()) => {
+                        filled.entry(c.partition).or_default().push(c.to);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(partition = c.partition, from, to = c.to, "copy failed: {e}")
                     }
                 }
             }
-            tokio::time::sleep(self.moves.throttle).await;
         }
         // Phase 3: switch the filled partitions to their new replicas.
         let now = self.sm.state();
@@ -278,13 +396,7 @@ impl Coordinator {
             // starts from the new one.
             return Ok(());
         }
-        let mut still = now.partition_map.joining.clone();
-        for (p, done) in &filled {
-            if let Some(js) = still.get_mut(p) {
-                js.retain(|n| !done.contains(n));
-            }
-        }
-        still.retain(|_, js| !js.is_empty());
+        let still = still_joining(&now.partition_map.joining, &filled);
         let assignment = switched(&now.partition_map.assignment, &still, &target);
         if assignment != now.partition_map.assignment || still != now.partition_map.joining {
             let epoch = self.commit_map(assignment, still).await?;
@@ -299,21 +411,7 @@ impl Coordinator {
 
     /// Leaving nodes that hold no replica any more are decommissioned.
     async fn retire_leaving(&self) -> Result<(), CpgError> {
-        let done: Vec<NodeId> = self.sm.read(|s| {
-            s.nodes
-                .iter()
-                .filter(|(id, n)| {
-                    n.state == NodeState::Leaving
-                        && !s
-                            .partition_map
-                            .assignment
-                            .values()
-                            .flatten()
-                            .any(|r| r == *id)
-                })
-                .map(|(id, _)| *id)
-                .collect()
-        });
+        let done = finished_leaving(&self.sm.state());
         for id in done {
             tracing::info!(node = id, "decommissioned: holds no partition any more");
             self.write(Command::SetNodeState {
@@ -358,35 +456,33 @@ impl Coordinator {
         }
         let _one_at_a_time = self.moving.lock().await;
         let state = self.sm.state();
-        let map = &state.partition_map;
-        let readable = map.readable();
         let view = self.view();
         let clients = self.queries.clients(&view);
-        let up = |n: &NodeId| {
-            state
-                .nodes
-                .get(n)
-                .is_some_and(|e| matches!(e.state, NodeState::Up | NodeState::Leaving))
-        };
-        for (p, nodes) in &map.behind {
-            for (&node, &mark) in nodes {
-                if !up(&node) {
-                    continue;
-                }
-                let sources = readable.get(p).map(Vec::as_slice).unwrap_or(&[]);
-                for &from in sources.iter().filter(|n| up(n)) {
-                    match copy(&clients, map.epoch, *p, from, node).await {
-                        Ok(()) => {
-                            self.write(Command::CaughtUp {
-                                partition: *p,
-                                node,
-                                mark,
-                            })
-                            .await?;
-                            tracing::info!(partition = p, node, from, "behind replica caught up");
-                            break;
-                        }
-                        Err(e) => tracing::warn!(partition = p, node, from, "catching up: {e}"),
+        for (c, mark) in catch_ups(&state) {
+            for &from in &c.sources {
+                match copy(&clients, state.partition_map.epoch, c.partition, from, c.to).await {
+                    Ok(()) => {
+                        self.write(Command::CaughtUp {
+                            partition: c.partition,
+                            node: c.to,
+                            mark,
+                        })
+                        .await?;
+                        tracing::info!(
+                            partition = c.partition,
+                            node = c.to,
+                            from,
+                            "behind replica caught up"
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            partition = c.partition,
+                            node = c.to,
+                            from,
+                            "catching up: {e}"
+                        )
                     }
                 }
             }
@@ -399,6 +495,7 @@ impl Coordinator {
 mod tests {
     use super::*;
     use crate::raft::{ClusterConfig, NodeEntry, PartitionMap};
+    use proptest::prelude::*;
 
     fn state(nodes: &[(NodeId, NodeState)], assignment: Assignment) -> ClusterState {
         ClusterState {
@@ -494,5 +591,147 @@ mod tests {
         let want = target(&state(&nodes, Assignment::new()));
         let used: BTreeSet<NodeId> = want.values().flatten().copied().collect();
         assert_eq!(used, BTreeSet::from([1, 2]));
+    }
+
+    fn any_state() -> impl Strategy<Value = NodeState> {
+        prop_oneof![
+            Just(NodeState::Up),
+            Just(NodeState::Suspect),
+            Just(NodeState::Gone),
+            Just(NodeState::Leaving),
+            Just(NodeState::Decommissioned),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// A whole move, planned from any cluster: phase 1 keeps every
+        /// serving replica and adds only wanted ones as joining; phase 3,
+        /// after any subset of the copies succeeded, lets a replica serve
+        /// only if it served before or was filled, never leaves a partition
+        /// without a replica, and reaches the target once all are filled.
+        #[test]
+        fn moves_never_serve_from_an_unfilled_replica(
+            before in proptest::collection::vec((1u64..7, any_state()), 1..6),
+            after in proptest::collection::vec((1u64..7, any_state()), 1..6),
+            filled_mask in proptest::collection::vec(any::<bool>(), 32),
+        ) {
+            let mut s = state(&before, Assignment::new());
+            let first = target(&s);
+            s = state(&after, first.clone());
+            let want = target(&s);
+            let (assignment, joining) = with_joining(&s, &want);
+            for (p, old) in &first {
+                for n in old {
+                    prop_assert!(assignment[p].contains(n), "partition {p} lost serving replica {n}");
+                }
+            }
+            for (p, js) in &joining {
+                for n in js {
+                    prop_assert!(want[p].contains(n));
+                    prop_assert!(!first.get(p).is_some_and(|o| o.contains(n)));
+                }
+            }
+            let copies = fills(&s, &first, &joining);
+            prop_assert_eq!(copies.len(), joining.values().map(Vec::len).sum::<usize>());
+            let mut filled: BTreeMap<PartitionId, Vec<NodeId>> = BTreeMap::new();
+            for (i, c) in copies.iter().enumerate() {
+                let serving = first.get(&c.partition).cloned().unwrap_or_default();
+                prop_assert!(c.sources.iter().all(|n| serving.contains(n)));
+                if filled_mask[i % filled_mask.len()] {
+                    filled.entry(c.partition).or_default().push(c.to);
+                }
+            }
+            let still = still_joining(&joining, &filled);
+            let now = switched(&assignment, &still, &want);
+            for (p, replicas) in &now {
+                let was = first.get(p).cloned().unwrap_or_default();
+                let got = filled.get(p).cloned().unwrap_or_default();
+                for n in replicas {
+                    let joining_now = still.get(p).is_some_and(|j| j.contains(n));
+                    prop_assert!(
+                        was.contains(n) || got.contains(n) || joining_now,
+                        "partition {p}: replica {n} serves unfilled"
+                    );
+                }
+                if !was.is_empty() {
+                    prop_assert!(!replicas.is_empty());
+                }
+            }
+            let all_filled = still_joining(&joining, &joining.clone());
+            prop_assert!(all_filled.is_empty());
+            let done = switched(&assignment, &all_filled, &want);
+            for (p, r) in &want {
+                if !r.is_empty() {
+                    prop_assert_eq!(&done[p], r);
+                }
+            }
+        }
+
+        /// Silence makes an up node suspect, then gone; a suspect node gone;
+        /// nothing else changes, and never before its time.
+        #[test]
+        fn silent_nodes_change_state_only_when_their_time_has_come(
+            nodes in proptest::collection::btree_map(1u64..20, (any_state(), 0u64..10_000), 0..8),
+            beats in proptest::collection::vec((1u64..20, 0u64..20_000), 0..8),
+            since in 0u64..10_000,
+            now in 0u64..30_000,
+        ) {
+            let moves = MoveConfig {
+                suspect_after: Duration::from_millis(3_000),
+                down_after: Duration::from_millis(9_000),
+                throttle: Duration::ZERO,
+            };
+            let beats: BTreeMap<NodeId, u64> = beats.into_iter().collect();
+            let nodes: Vec<(NodeId, NodeState, u64)> =
+                nodes.into_iter().map(|(id, (state, at))| (id, state, at)).collect();
+            let changes = silent_nodes(&nodes, &beats, since, now, &moves);
+            for (id, next, silent) in &changes {
+                let (_, was, registered) = nodes.iter().find(|(n, _, _)| n == id).copied().unwrap_or((0, NodeState::Up, 0));
+                let last = beats.get(id).copied().unwrap_or(0).max(registered).max(since);
+                prop_assert_eq!(*silent, Duration::from_millis(now.saturating_sub(last)));
+                match next {
+                    NodeState::Gone => prop_assert!(
+                        matches!(was, NodeState::Up | NodeState::Suspect) && *silent >= moves.down_after
+                    ),
+                    NodeState::Suspect => prop_assert!(
+                        was == NodeState::Up && *silent >= moves.suspect_after && *silent < moves.down_after
+                    ),
+                    other => prop_assert!(false, "unexpected transition to {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn behind_replicas_are_caught_up_from_readable_ones_on_nodes_that_are_up() {
+        let nodes = [(1, NodeState::Up), (2, NodeState::Up), (3, NodeState::Gone)];
+        let mut s = state(&nodes, Assignment::from([(0, vec![1, 2]), (1, vec![2, 3])]));
+        s.partition_map.behind =
+            BTreeMap::from([(0, BTreeMap::from([(2, 7)])), (1, BTreeMap::from([(3, 8)]))]);
+        let plan = catch_ups(&s);
+        assert_eq!(
+            plan,
+            vec![(
+                Copy {
+                    partition: 0,
+                    to: 2,
+                    sources: vec![1]
+                },
+                7
+            )]
+        );
+    }
+
+    #[test]
+    fn leaving_nodes_are_finished_when_they_hold_nothing() {
+        let nodes = [
+            (1, NodeState::Up),
+            (2, NodeState::Leaving),
+            (3, NodeState::Leaving),
+        ];
+        let s = state(&nodes, Assignment::from([(0, vec![1, 2])]));
+        assert_eq!(finished_leaving(&s), vec![3]);
     }
 }
