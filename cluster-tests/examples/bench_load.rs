@@ -18,7 +18,7 @@ use codebase::embedded;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let corpus =
         std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: bench_load CORPUS")?);
-    let config = LoadConfig::from_env();
+    let config = LoadConfig::from_env(30);
     let coordinators = std::env::var("CPG_LOAD_COORDINATORS")
         .ok()
         .and_then(|n| n.parse().ok())

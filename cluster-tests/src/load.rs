@@ -30,13 +30,13 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
-    /// `CPG_LOAD_SECS` (default 30) seconds, 2 query workers, an update
-    /// every half second or so.
-    pub fn from_env() -> LoadConfig {
+    /// `CPG_LOAD_SECS` (default `default_secs`) seconds, 2 query workers,
+    /// an update every half second or so.
+    pub fn from_env(default_secs: u64) -> LoadConfig {
         let secs = std::env::var("CPG_LOAD_SECS")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(30);
+            .unwrap_or(default_secs);
         LoadConfig {
             duration: Duration::from_secs(secs),
             query_workers: 2,

@@ -1,7 +1,8 @@
 //! The operations guide's two production tests, on real processes.
 //!
 //! 1. Production load: a cluster of 3 storage nodes holding the Elixir
-//!    corpus takes, for `CPG_LOAD_SECS` seconds (default 30), continuous
+//!    corpus takes, for `CPG_LOAD_SECS` seconds (default 10 here; the
+//!    benchmark, `scripts/bench-load.sh`, runs 30), continuous
 //!    point queries, incremental updates, pattern analyses and feature
 //!    extraction at once ([`cluster_tests::load`]). Point queries' p99 stays
 //!    under 100 ms, every node under its memory limit, errors under 1%, and
@@ -27,7 +28,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_load_on_the_corpus() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let config = LoadConfig::from_env();
+    let config = LoadConfig::from_env(10);
     let node_limit_mb = 1024;
     let limit = node_limit_mb.to_string();
     let cluster = Cluster::start_roles(
