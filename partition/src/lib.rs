@@ -8,6 +8,6 @@ pub mod analysis;
 pub mod frontend;
 pub mod library;
 pub mod partitioning;
-pub mod snapshot;
+pub mod fixture;
 pub mod store;
 pub mod summary;

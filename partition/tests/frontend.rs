@@ -5,7 +5,7 @@
 
 use expect_test::{expect, Expect};
 use partition::frontend::build_file;
-use partition::snapshot::{render_file, Sections};
+use partition::fixture::{render_file, Sections};
 
 const CALLS: Sections = Sections {
     functions: true,

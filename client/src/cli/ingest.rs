@@ -112,7 +112,7 @@ pub(super) fn print_diagnostics(diagnostics: &[proto::Diagnostic]) {
 
 /// Size and modification time of every Elixir file under `path`: a change
 /// in any of them (or a file added or gone) means an ingest is due.
-pub(super) fn fingerprint(
+pub(super) fn tree_stamp(
     path: &Path,
 ) -> Result<Vec<(String, u64, Option<std::time::SystemTime>)>> {
     Ok(embedded::discover_with(path, deps_mode())?
@@ -141,7 +141,7 @@ pub(super) fn watch(coordinators: &[String], path: &Path, interval: Duration) ->
         tokio::pin!(stop);
         eprintln!("cpg: watching {} (Ctrl-C stops)", path.display());
         loop {
-            let now = fingerprint(path)?;
+            let now = tree_stamp(path)?;
             if now != last {
                 let started = Instant::now();
                 match ingest_once(coordinators, path, false).await {

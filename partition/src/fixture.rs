@@ -1,5 +1,5 @@
 //! Readable text renderings of CPG fragments: the format of the front end's
-//! fixture snapshots, and a debugging aid (`cpg` does not print these).
+//! fixture files, and a debugging aid (`cpg` does not print these).
 
 use std::fmt::Write;
 
