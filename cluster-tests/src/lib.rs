@@ -15,9 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use net::node_client::NodeClient;
+use proto::assignment::{Assignment, NodeId, PartitionId};
 use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
 use proto::node_api::NodeServiceClient;
-use proto::{Answer, Query, QueryResult};
+use proto::{Answer, ModuleSummary, Query, QueryResult};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Where cargo put the workspace's binaries: next to this test's executable.
 pub fn binary(name: &str) -> PathBuf {
@@ -909,4 +913,35 @@ fn exchange(
         headers,
         body,
     })
+}
+
+/// Module summaries gathered from the cluster.
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    /// Ordered by (module, file), like an embedded store's summaries.
+    pub summaries: Vec<Arc<ModuleSummary>>,
+    pub complete: bool,
+    pub missing: Vec<PartitionId>,
+    /// Why each failed replica failed (node, reason), for diagnostics.
+    pub failures: Vec<(NodeId, String)>,
+}
+
+/// Gather the summaries of every partition of `assignment` at `epoch`.
+pub async fn gather_summaries(
+    nodes: &HashMap<NodeId, Arc<NodeClient>>,
+    epoch: u64,
+    assignment: &Assignment,
+    deadline: Duration,
+) -> Gathered {
+    let all = assignment.keys().copied().collect();
+    let got =
+        coordinator::gather::gather_partitions(nodes, epoch, assignment, all, deadline, None).await;
+    let mut summaries: Vec<Arc<ModuleSummary>> = got.partitions.into_values().flatten().collect();
+    summaries.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+    Gathered {
+        summaries,
+        complete: got.missing.is_empty(),
+        missing: got.missing,
+        failures: got.failures,
+    }
 }

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cluster_tests::gather_summaries;
 use cluster_tests::{comparable, copy_tree, corpus, query_at, Cluster};
 use codebase::embedded;
 use codebase::ingest::{held_files, ingest};
-use coordinator::gather::gather_summaries;
 use net::node_client::NodeClient;
 use partition::analysis::CallGraph;
 use proto::coordinator_api::ClusterView;

@@ -73,7 +73,6 @@ fn every_file_parses_and_there_are_over_500_modules() {
 #[test]
 fn known_modules_functions_and_arities() {
     let c = corpus();
-    let store = &c.built.store;
     for f in [
         "Enum.map/2",
         "Enum.reduce/3",
@@ -83,7 +82,14 @@ fn known_modules_functions_and_arities() {
         "GenServer.call/3",
         "GenServer.call/2",
     ] {
-        assert!(store.defines(&f.parse().unwrap()), "{f} is not defined");
+        let mfa: Mfa = f.parse().unwrap();
+        let defined = c.summaries.iter().any(|m| {
+            m.name == mfa.module
+                && m.functions
+                    .iter()
+                    .any(|d| d.name == mfa.name && d.arity == mfa.arity)
+        });
+        assert!(defined, "{f} is not defined");
     }
     // `def join(enumerable, joiner \\ "")`: join/1 exists because of the default
     // and calls join/2.

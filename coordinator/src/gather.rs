@@ -9,22 +9,9 @@ use std::time::Duration;
 
 use proto::node_api::PartitionSummaries;
 use proto::ModuleSummary;
-use serde::Serialize;
 
 use net::node_client::{CallError, NodeClient};
 use proto::assignment::{Assignment, NodeId, PartitionId};
-
-/// Module summaries gathered from the cluster.
-#[derive(Debug, Clone, Serialize)]
-pub struct Gathered {
-    /// Ordered by (module, file), like an embedded store's summaries.
-    #[serde(skip)]
-    pub summaries: Vec<Arc<ModuleSummary>>,
-    pub complete: bool,
-    pub missing: Vec<PartitionId>,
-    /// Why each failed replica failed (node, reason), for diagnostics.
-    pub failures: Vec<(NodeId, String)>,
-}
 
 /// Module summaries of some partitions, by partition.
 #[derive(Debug, Clone, Default)]
@@ -32,25 +19,6 @@ pub struct GatheredPartitions {
     pub partitions: BTreeMap<PartitionId, Vec<Arc<ModuleSummary>>>,
     pub missing: Vec<PartitionId>,
     pub failures: Vec<(NodeId, String)>,
-}
-
-/// Gather the summaries of every partition of `assignment` at `epoch`.
-pub async fn gather_summaries(
-    nodes: &HashMap<NodeId, Arc<NodeClient>>,
-    epoch: u64,
-    assignment: &Assignment,
-    deadline: Duration,
-) -> Gathered {
-    let all = assignment.keys().copied().collect();
-    let got = gather_partitions(nodes, epoch, assignment, all, deadline, None).await;
-    let mut summaries: Vec<Arc<ModuleSummary>> = got.partitions.into_values().flatten().collect();
-    summaries.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
-    Gathered {
-        summaries,
-        complete: got.missing.is_empty(),
-        missing: got.missing,
-        failures: got.failures,
-    }
 }
 
 /// Hedged requests: a node that has not answered when this much time has

@@ -5,9 +5,9 @@
 //! Nothing here knows about the network, Raft or other partitions' files.
 
 pub mod analysis;
+pub mod fixture;
 pub mod frontend;
 pub mod library;
 pub mod partitioning;
-pub mod fixture;
 pub mod store;
 pub mod summary;

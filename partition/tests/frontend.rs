@@ -4,8 +4,8 @@
 //! one here.
 
 use expect_test::{expect, Expect};
-use partition::frontend::build_file;
 use partition::fixture::{render_file, Sections};
+use partition::frontend::build_file;
 
 const CALLS: Sections = Sections {
     functions: true,

@@ -112,9 +112,7 @@ pub(super) fn print_diagnostics(diagnostics: &[proto::Diagnostic]) {
 
 /// Size and modification time of every Elixir file under `path`: a change
 /// in any of them (or a file added or gone) means an ingest is due.
-pub(super) fn tree_stamp(
-    path: &Path,
-) -> Result<Vec<(String, u64, Option<std::time::SystemTime>)>> {
+pub(super) fn tree_stamp(path: &Path) -> Result<Vec<(String, u64, Option<std::time::SystemTime>)>> {
     Ok(embedded::discover_with(path, deps_mode())?
         .into_iter()
         .map(|f| {

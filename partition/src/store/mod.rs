@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use proto::{FileCpg, Mfa, ModuleSummary, NodeKind};
+use proto::{FileCpg, ModuleSummary};
 use serde::Serialize;
 
 pub use cache::{sweep_interval, AnalysisCache, CacheStats};
@@ -41,14 +41,6 @@ pub struct StoreStats {
     /// AST, CFG and DFG edges plus call edges plus module dependency edges.
     pub edges: u64,
     pub generation: u64,
-}
-
-/// A direct call site of a function, as found through the callee index.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct CallerSite {
-    pub caller: Mfa,
-    pub file: String,
-    pub line: u32,
 }
 
 /// A file's CPG with its summaries computed: the CPU-heavy half of applying
@@ -272,76 +264,6 @@ impl Store {
             .collect();
         v.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
         v
-    }
-
-    /// Live node ids of one kind (through the kind index).
-    pub fn count_kind(&self, kind: NodeKind) -> usize {
-        let t = self.read();
-        t.by_kind[kind as usize]
-            .iter()
-            .filter(|&&i| t.is_live_node(i))
-            .count()
-    }
-
-    /// Whether `M.f/a` is defined here (through the function index).
-    pub fn defines(&self, mfa: &Mfa) -> bool {
-        let t = self.read();
-        t.fn_key(&mfa.module, &mfa.name, mfa.arity)
-            .and_then(|k| t.by_function.get(&k))
-            .is_some_and(|ids| ids.iter().any(|&i| t.is_live_node(i)))
-    }
-
-    /// Direct call sites of `M.f/a` (through the callee index), sorted.
-    pub fn direct_callers(&self, mfa: &Mfa) -> Vec<CallerSite> {
-        let t = self.read();
-        let Some(key) = t.fn_key(&mfa.module, &mfa.name, mfa.arity) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for &row in t.by_callee.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
-            let Some(c) = t.calls.get(row as usize) else {
-                continue;
-            };
-            if c.quoted || !t.is_live_node(c.node) {
-                continue;
-            }
-            let Some((m, n, a, _)) = t.function_of_node(c.caller) else {
-                continue;
-            };
-            let node = t.nodes[c.node as usize];
-            let file = t.slots[node.slot as usize].file;
-            out.push(CallerSite {
-                caller: Mfa::new(t.str(m), t.str(n), a),
-                file: t.str(file).to_string(),
-                line: node.line,
-            });
-        }
-        out.sort();
-        out
-    }
-
-    /// Nodes that start on `line` of `file` (through the file and line indexes),
-    /// as (kind, name, column).
-    pub fn nodes_at(&self, file: &str, line: u32) -> Vec<(NodeKind, String, u16)> {
-        let t = self.read();
-        let Some(f) = t.interner.get(file) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for &s in t.by_file.get(&f).map(Vec::as_slice).unwrap_or(&[]) {
-            let slot = &t.slots[s as usize];
-            let start = slot
-                .by_line
-                .partition_point(|&i| t.nodes[i as usize].line < line);
-            for &i in &slot.by_line[start..] {
-                let n = t.nodes[i as usize];
-                if n.line != line {
-                    break;
-                }
-                out.push((n.kind, t.str(n.name).to_string(), n.col));
-            }
-        }
-        out
     }
 
     /// Scan every live row of the tables (nodes by slot liveness, then the

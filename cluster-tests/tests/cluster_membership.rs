@@ -12,9 +12,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster_tests::gather_summaries;
 use codebase::embedded;
 use codebase::ingest::{held_files, ingest};
-use coordinator::gather::gather_summaries;
 use coordinator::raft::ClusterConfig;
 use coordinator::service::{run, Coordinator, CoordinatorConfig};
 use net::node_client::NodeClient;

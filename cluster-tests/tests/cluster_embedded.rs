@@ -13,9 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster_tests::gather_summaries;
 use codebase::embedded;
 use codebase::ingest::{held_files, ingest};
-use coordinator::gather::gather_summaries;
 use coordinator::placement::{Assignment, Ring};
 use net::node_client::NodeClient;
 use node::service::{run, Node, NodeConfig};
