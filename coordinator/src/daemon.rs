@@ -19,6 +19,8 @@ use crate::service::{self, Coordinator, CoordinatorConfig};
     about = "A coordinator of a cpg cluster: Raft-replicated partition metadata and placement."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub process: host::config::ProcessArgs,
     /// A TOML file of settings: keys are these flags' names (`data-dir`);
     /// a CPG_* environment variable overrides a key, a flag both.
     #[arg(long, env = "CPG_CONFIG")]
@@ -54,17 +56,6 @@ pub struct Args {
     /// links slower than a LAN.
     #[arg(long, env = "CPG_HEARTBEAT_MS", default_value_t = 200)]
     pub heartbeat_ms: u64,
-    /// Lifetime of a cached analysis answer in seconds; expired answers are
-    /// swept periodically (every quarter of it) and by `cpg cache cleanup`.
-    #[arg(long, env = "CPG_CACHE_TTL_SECS", default_value_t = service::CACHE_TTL.as_secs())]
-    pub cache_ttl_secs: u64,
-    /// Seconds between periodic cache sweeps (default: a quarter of the
-    /// TTL; 0 turns them off, leaving `cpg cache cleanup`).
-    #[arg(long, env = "CPG_CACHE_SWEEP_SECS")]
-    pub cache_sweep_secs: Option<u64>,
-    /// Serve Prometheus metrics at http://ADDR/metrics.
-    #[arg(long, env = "CPG_METRICS_LISTEN")]
-    pub metrics_listen: Option<String>,
     /// Serve the HTTP/JSON API (OpenAPI at /api/v1/openapi.json) and the
     /// dashboard (/) at ADDR: HTTPS asking for a client certificate of the
     /// cluster's CA with --certs-dir (read-write certificates may upload),
@@ -92,15 +83,6 @@ pub struct Args {
     /// Pause between two partition copies of a move, in milliseconds.
     #[arg(long, env = "CPG_MOVE_THROTTLE_MS", default_value_t = 20)]
     pub move_throttle_ms: u64,
-    /// Certificates of this process and the cluster's CA (`ca.crt`,
-    /// `node.crt`, `node.key`; made with `cpg cert`): every link is mutual
-    /// TLS, and only peers with a certificate of the CA get in.
-    #[arg(long, env = "CPG_CERTS_DIR")]
-    pub certs_dir: Option<PathBuf>,
-    /// Plain TCP on every link, without certificates: only on a trusted
-    /// network (the dev-cluster and the tests use it, and say so).
-    #[arg(long, env = "CPG_INSECURE")]
-    pub insecure: bool,
 }
 
 fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
@@ -127,12 +109,12 @@ pub async fn run(args: Args) -> std::io::Result<()> {
 /// an in-process test cluster runs for each of its coordinators.
 pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
-    let tls = net::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
-        .map_err(invalid)?;
-    if tls.is_none() {
-        tracing::warn!("--insecure: every link of this coordinator is plain TCP");
-    }
-    net::wire::secure_with(tls);
+    net::certs::secure_links(
+        args.process.certs_dir.as_deref(),
+        args.process.insecure,
+        "coordinator",
+    )
+    .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
     let members = parse_members(&args.init).map_err(invalid)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -150,7 +132,7 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
         data_dir: args.data_dir.clone(),
         address: address.clone(),
         heartbeat_ms: args.heartbeat_ms,
-        cache_ttl: Duration::from_secs(args.cache_ttl_secs.max(1)),
+        cache_ttl: args.process.cache_ttl(),
         memory_limit_mb: args.memory_limit_mb,
         moves: MoveConfig {
             suspect_after: Duration::from_secs(args.suspect_after_secs),
@@ -162,7 +144,8 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     let upkeep = Coordinator::spawn_upkeep(&coordinator);
     let metrics = {
         let c = coordinator.clone();
-        net::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || c.metrics()).await?
+        net::metrics::spawn_if_asked(args.process.metrics_listen.as_deref(), move || c.metrics())
+            .await?
     };
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let http = match &args.http_listen {
@@ -186,7 +169,10 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     };
     let sweeper = {
         let c = coordinator.clone();
-        let every = partition::store::sweep_interval(args.cache_ttl_secs, args.cache_sweep_secs);
+        let every = partition::store::sweep_interval(
+            args.process.cache_ttl_secs,
+            args.process.cache_sweep_secs,
+        );
         tokio::spawn(async move {
             let Some(every) = every else { return };
             loop {

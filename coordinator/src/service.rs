@@ -79,7 +79,7 @@ impl Default for MoveConfig {
 }
 
 /// Default lifetime of a cached answer.
-pub const CACHE_TTL: Duration = Duration::from_secs(300);
+pub const CACHE_TTL: Duration = host::config::DEFAULT_CACHE_TTL;
 
 /// One coordinator's state.
 pub struct Coordinator {

@@ -15,6 +15,43 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, FromArgMatches};
 
+/// How long a cached result lives unless `--cache-ttl-secs` says otherwise
+/// (a coordinator's answers, a node's summaries).
+pub const DEFAULT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The flags every daemon takes, besides its own: caches, metrics, and how
+/// its links are secured.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProcessArgs {
+    /// Lifetime of a cached result in seconds; expired ones are swept
+    /// periodically (every quarter of it) and by `cpg cache cleanup`.
+    #[arg(long, env = "CPG_CACHE_TTL_SECS", default_value_t = DEFAULT_CACHE_TTL.as_secs())]
+    pub cache_ttl_secs: u64,
+    /// Seconds between periodic cache sweeps (default: a quarter of the
+    /// TTL; 0 turns them off, leaving `cpg cache cleanup`).
+    #[arg(long, env = "CPG_CACHE_SWEEP_SECS")]
+    pub cache_sweep_secs: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, env = "CPG_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Certificates of this process and the cluster's CA (`ca.crt`,
+    /// `node.crt`, `node.key`; made with `cpg cert`): every link is mutual
+    /// TLS, and only peers with a certificate of the CA get in.
+    #[arg(long, env = "CPG_CERTS_DIR")]
+    pub certs_dir: Option<PathBuf>,
+    /// Plain TCP on every link, without certificates: only on a trusted
+    /// network (the dev-cluster and the tests use it, and say so).
+    #[arg(long, env = "CPG_INSECURE")]
+    pub insecure: bool,
+}
+
+impl ProcessArgs {
+    /// The lifetime of cached results.
+    pub fn cache_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.cache_ttl_secs.max(1))
+    }
+}
+
 /// The flag naming the file, and its environment variable.
 pub const FLAG: &str = "config";
 pub const ENV: &str = "CPG_CONFIG";

@@ -16,6 +16,8 @@ use crate::service::{self, Node, NodeConfig};
     about = "A storage node of a cpg cluster: holds CPG partitions and answers queries on them."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub process: host::config::ProcessArgs,
     /// A TOML file of settings: keys are these flags' names (`data-dir`);
     /// a CPG_* environment variable overrides a key, a flag both.
     #[arg(long, env = "CPG_CONFIG")]
@@ -46,26 +48,6 @@ pub struct Args {
     /// rows are deleted (0..=1).
     #[arg(long, env = "CPG_DEFRAG_THRESHOLD", default_value_t = service::DEFRAG_THRESHOLD)]
     pub defrag_threshold: f64,
-    /// Lifetime of cached results in seconds; expired ones are swept
-    /// periodically (every quarter of it) and by `cpg cache cleanup`.
-    #[arg(long, env = "CPG_CACHE_TTL_SECS", default_value_t = service::CACHE_TTL.as_secs())]
-    pub cache_ttl_secs: u64,
-    /// Seconds between periodic cache sweeps (default: a quarter of the
-    /// TTL; 0 turns them off, leaving `cpg cache cleanup`).
-    #[arg(long, env = "CPG_CACHE_SWEEP_SECS")]
-    pub cache_sweep_secs: Option<u64>,
-    /// Serve Prometheus metrics at http://ADDR/metrics.
-    #[arg(long, env = "CPG_METRICS_LISTEN")]
-    pub metrics_listen: Option<String>,
-    /// Certificates of this process and the cluster's CA (`ca.crt`,
-    /// `node.crt`, `node.key`; made with `cpg cert`): every link is mutual
-    /// TLS, and only peers with a certificate of the CA get in.
-    #[arg(long, env = "CPG_CERTS_DIR")]
-    pub certs_dir: Option<PathBuf>,
-    /// Plain TCP on every link, without certificates: only on a trusted
-    /// network (the dev-cluster and the tests use it, and say so).
-    #[arg(long, env = "CPG_INSECURE")]
-    pub insecure: bool,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -99,22 +81,25 @@ pub async fn run(args: Args) -> std::io::Result<()> {
 /// Run a node until `stop` resolves: the process's work, also what an
 /// in-process test cluster runs for each of its nodes.
 pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
-    let tls = net::certs::security(args.certs_dir.as_deref(), "node", true, args.insecure)
-        .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
-    if tls.is_none() {
-        tracing::warn!("--insecure: every link of this node is plain TCP");
-    }
-    net::wire::secure_with(tls);
+    net::certs::secure_links(
+        args.process.certs_dir.as_deref(),
+        args.process.insecure,
+        "node",
+    )
+    .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
     let (node, quarantined) = Node::open(&NodeConfig {
         node_id: args.id,
         data_dir: args.data_dir.clone(),
         memory_limit_mb: args.memory_limit_mb,
         defrag_threshold: args.defrag_threshold,
-        cache_ttl: Duration::from_secs(args.cache_ttl_secs.max(1)),
+        cache_ttl: args.process.cache_ttl(),
     })?;
     let sweeper = {
         let node = node.clone();
-        let every = partition::store::sweep_interval(args.cache_ttl_secs, args.cache_sweep_secs);
+        let every = partition::store::sweep_interval(
+            args.process.cache_ttl_secs,
+            args.process.cache_sweep_secs,
+        );
         tokio::spawn(async move {
             let Some(every) = every else { return };
             loop {
@@ -125,7 +110,10 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     };
     let metrics = {
         let node = node.clone();
-        net::metrics::spawn_if_asked(args.metrics_listen.as_deref(), move || node.metrics()).await?
+        net::metrics::spawn_if_asked(args.process.metrics_listen.as_deref(), move || {
+            node.metrics()
+        })
+        .await?
     };
     for (path, reason) in &quarantined {
         tracing::warn!(path = %path.display(), %reason, "moved damaged data aside");

@@ -50,7 +50,7 @@ pub struct NodeConfig {
 }
 
 /// Default lifetime of cached results.
-pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+pub const CACHE_TTL: std::time::Duration = host::config::DEFAULT_CACHE_TTL;
 
 /// The operations guide's default: defragment above 30% deleted entries.
 pub const DEFRAG_THRESHOLD: f64 = 0.30;

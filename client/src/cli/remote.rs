@@ -149,15 +149,6 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
         bail!("cpg cluster manages a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let no_leader = |what: &str, e: LeaderError| {
-        match e {
-        LeaderError::Refused(e) => anyhow::anyhow!("{e}"),
-        LeaderError::NoLeader(last) => anyhow::anyhow!(
-            "no coordinator leader took the {what} within {WRITE_LEADER_WAIT:?} (last: {last}); `cpg health` shows the Raft group"
-        ),
-        LeaderError::Unreachable(errors) => no_coordinator(&errors),
-    }
-    };
     let moving = |v: &ClusterView| format!("{} partitions moving", v.joining.len());
     match action {
         ClusterAction::Wait {
@@ -195,17 +186,11 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
         }
         ClusterAction::Status { json } => {
             // A linearizable read: what the leader confirms with a quorum.
-            let view =
-                runtime
-                    .block_on(on_leader(
-                        coordinators,
-                        None,
-                        WRITE_LEADER_WAIT,
-                        |client| async move {
-                            client.linearizable_view(tarpc::context::current()).await
-                        },
-                    ))
-                    .map_err(|e| no_leader("status read", e))?;
+            let view = runtime.block_on(on_the_leader(
+                coordinators,
+                "status read",
+                |client| async move { client.linearizable_view(tarpc::context::current()).await },
+            ))?;
             let status = ClusterStatus::of(&view);
             write_stdout(&if json {
                 serde_json::to_string_pretty(&status)? + "\n"
@@ -219,18 +204,15 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
             wait_secs,
         } => {
             let address = &address;
-            runtime
-                .block_on(on_leader(
-                    coordinators,
-                    None,
-                    WRITE_LEADER_WAIT,
-                    |client| async move {
-                        client
-                            .add_node(tarpc::context::current(), id, address.clone())
-                            .await
-                    },
-                ))
-                .map_err(|e| no_leader("new node", e))?;
+            runtime.block_on(on_the_leader(
+                coordinators,
+                "new node",
+                |client| async move {
+                    client
+                        .add_node(tarpc::context::current(), id, address.clone())
+                        .await
+                },
+            ))?;
             let view = runtime.block_on(wait_for_view(
                 coordinators,
                 Duration::from_secs(wait_secs),
@@ -246,52 +228,43 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
         }
         ClusterAction::AddCoordinator { id, address } => {
             let address = &address;
-            runtime
-                .block_on(on_leader(
-                    coordinators,
-                    None,
-                    WRITE_LEADER_WAIT,
-                    |client| async move {
-                        client
-                            .add_coordinator(tarpc::context::current(), id, address.clone())
-                            .await
-                    },
-                ))
-                .map_err(|e| no_leader("new coordinator", e))?;
+            runtime.block_on(on_the_leader(
+                coordinators,
+                "new coordinator",
+                |client| async move {
+                    client
+                        .add_coordinator(tarpc::context::current(), id, address.clone())
+                        .await
+                },
+            ))?;
             write_stdout(&format!(
                 "coordinator {id} at {address} is a voting member of the group\n"
             ))
         }
         ClusterAction::RemoveCoordinator { id } => {
-            runtime
-                .block_on(on_leader(
-                    coordinators,
-                    None,
-                    WRITE_LEADER_WAIT,
-                    |client| async move {
-                        client
-                            .remove_coordinator(tarpc::context::current(), id)
-                            .await
-                    },
-                ))
-                .map_err(|e| no_leader("coordinator removal", e))?;
+            runtime.block_on(on_the_leader(
+                coordinators,
+                "coordinator removal",
+                |client| async move {
+                    client
+                        .remove_coordinator(tarpc::context::current(), id)
+                        .await
+                },
+            ))?;
             write_stdout(&format!(
                 "coordinator {id} left the group; its process can be stopped\n"
             ))
         }
         ClusterAction::DecommissionNode { id, wait_secs } => {
-            runtime
-                .block_on(on_leader(
-                    coordinators,
-                    None,
-                    WRITE_LEADER_WAIT,
-                    |client| async move {
-                        client
-                            .decommission_node(tarpc::context::current(), id)
-                            .await
-                    },
-                ))
-                .map_err(|e| no_leader("decommission", e))?;
+            runtime.block_on(on_the_leader(
+                coordinators,
+                "decommission",
+                |client| async move {
+                    client
+                        .decommission_node(tarpc::context::current(), id)
+                        .await
+                },
+            ))?;
             let view = runtime.block_on(wait_for_view(
                 coordinators,
                 Duration::from_secs(wait_secs),
@@ -425,4 +398,24 @@ pub async fn record_ingest(
             no_coordinator(&errors)
         ),
     })
+}
+
+/// A cluster change, sent to the Raft leader (waiting out an election);
+/// `what` names it in the error.
+async fn on_the_leader<T, F, Fut>(coordinators: &[String], what: &str, request: F) -> Result<T>
+where
+    F: Fn(CoordinatorServiceClient) -> Fut,
+    Fut: std::future::Future<
+        Output = std::result::Result<std::result::Result<T, CpgError>, tarpc::client::RpcError>,
+    >,
+{
+    on_leader(coordinators, None, WRITE_LEADER_WAIT, request)
+        .await
+        .map_err(|e| match e {
+            LeaderError::Refused(e) => anyhow::anyhow!("{e}"),
+            LeaderError::NoLeader(last) => anyhow::anyhow!(
+                "no coordinator leader took the {what} within {WRITE_LEADER_WAIT:?} (last: {last}); `cpg health` shows the Raft group"
+            ),
+            LeaderError::Unreachable(errors) => no_coordinator(&errors),
+        })
 }
