@@ -702,6 +702,16 @@ async fn smells(State(api): State<Api>, Params(pr): Params<ProjectParam>) -> Rep
     .await
 }
 
+/// The export format a request names: `None` for JSON (the default).
+fn graph_format(name: Option<&str>) -> Result<Option<report::GraphFormat>, ApiError> {
+    match name.unwrap_or("json") {
+        "json" => Ok(None),
+        other => report::GraphFormat::parse(other)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad(format!("format {other:?}: json, csv, dot or graphml"))),
+    }
+}
+
 async fn call_graph(
     State(api): State<Api>,
     Params(pr): Params<ProjectParam>,
@@ -716,19 +726,9 @@ async fn call_graph(
             CpgError::Internal("the call graph answered with something else".into()).into(),
         );
     };
-    Ok(match p.format.as_deref().unwrap_or("json") {
-        "json" => Json(rows).into_response(),
-        "csv" => text("text/csv; charset=utf-8", report::render_csv(rows)),
-        "dot" => text("text/vnd.graphviz; charset=utf-8", report::render_dot(rows)),
-        "graphml" => text(
-            "application/graphml+xml",
-            report::render_calls_graphml(rows),
-        ),
-        other => {
-            return Err(ApiError::bad(format!(
-                "format {other:?}: json, csv, dot or graphml"
-            )))
-        }
+    Ok(match graph_format(p.format.as_deref())? {
+        None => Json(rows).into_response(),
+        Some(f) => text(f.content_type(), report::render_call_graph(rows, f)),
     })
 }
 
@@ -746,19 +746,9 @@ async fn module_graph(
             CpgError::Internal("the module graph answered with something else".into()).into(),
         );
     };
-    Ok(match p.format.as_deref().unwrap_or("json") {
-        "json" => Json(g).into_response(),
-        "csv" => text("text/csv; charset=utf-8", report::render_module_csv(g)),
-        "dot" => text(
-            "text/vnd.graphviz; charset=utf-8",
-            report::render_module_dot(g),
-        ),
-        "graphml" => text("application/graphml+xml", report::render_module_graphml(g)),
-        other => {
-            return Err(ApiError::bad(format!(
-                "format {other:?}: json, csv, dot or graphml"
-            )))
-        }
+    Ok(match graph_format(p.format.as_deref())? {
+        None => Json(g).into_response(),
+        Some(f) => text(f.content_type(), report::render_module_graph(g, f)),
     })
 }
 

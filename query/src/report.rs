@@ -809,3 +809,51 @@ mod tests {
         );
     }
 }
+
+/// How an exported graph is written, besides JSON (the answer itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Csv,
+    Dot,
+    /// GraphML, for Gephi, yEd or NetworkX.
+    Graphml,
+}
+
+impl GraphFormat {
+    /// The format a name (`csv`, `dot`, `graphml`) stands for.
+    pub fn parse(name: &str) -> Option<GraphFormat> {
+        match name {
+            "csv" => Some(GraphFormat::Csv),
+            "dot" => Some(GraphFormat::Dot),
+            "graphml" => Some(GraphFormat::Graphml),
+            _ => None,
+        }
+    }
+
+    /// The media type of a body in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            GraphFormat::Csv => "text/csv; charset=utf-8",
+            GraphFormat::Dot => "text/vnd.graphviz; charset=utf-8",
+            GraphFormat::Graphml => "application/graphml+xml",
+        }
+    }
+}
+
+/// The call graph's rows in `format`.
+pub fn render_call_graph(rows: &[CallRow], format: GraphFormat) -> String {
+    match format {
+        GraphFormat::Csv => render_csv(rows),
+        GraphFormat::Dot => render_dot(rows),
+        GraphFormat::Graphml => render_calls_graphml(rows),
+    }
+}
+
+/// The module graph in `format` (CSV: its edges).
+pub fn render_module_graph(graph: &ModuleGraph, format: GraphFormat) -> String {
+    match format {
+        GraphFormat::Csv => render_module_csv(graph),
+        GraphFormat::Dot => render_module_dot(graph),
+        GraphFormat::Graphml => render_module_graphml(graph),
+    }
+}

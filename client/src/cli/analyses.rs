@@ -260,11 +260,9 @@ pub(super) fn export_call_graph(
     let QueryResult::CallGraph(rows) = Arc::unwrap_or_clone(answer.result) else {
         bail!("the coordinator answered a call-graph query with something else");
     };
-    let text = match format {
-        Format::Csv => report::render_csv(&rows),
-        Format::Json => serde_json::to_string_pretty(&rows)? + "\n",
-        Format::Dot => report::render_dot(&rows),
-        Format::Graphml => report::render_calls_graphml(&rows),
+    let text = match format.graph() {
+        None => serde_json::to_string_pretty(&rows)? + "\n",
+        Some(f) => report::render_call_graph(&rows, f),
     };
     write_output(output, &text)
 }
@@ -279,11 +277,9 @@ pub(super) fn export_module_graph(
     let QueryResult::ModuleGraph(graph) = Arc::unwrap_or_clone(answer.result) else {
         bail!("the coordinator answered a module-graph query with something else");
     };
-    let text = match format {
-        Format::Csv => report::render_module_csv(&graph),
-        Format::Json => serde_json::to_string_pretty(&graph)? + "\n",
-        Format::Dot => report::render_module_dot(&graph),
-        Format::Graphml => report::render_module_graphml(&graph),
+    let text = match format.graph() {
+        None => serde_json::to_string_pretty(&graph)? + "\n",
+        Some(f) => report::render_module_graph(&graph, f),
     };
     write_output(output, &text)
 }

@@ -483,6 +483,18 @@ pub enum Format {
     Graphml,
 }
 
+impl Format {
+    /// The graph format, or `None` for JSON.
+    fn graph(self) -> Option<report::GraphFormat> {
+        match self {
+            Format::Json => None,
+            Format::Csv => Some(report::GraphFormat::Csv),
+            Format::Dot => Some(report::GraphFormat::Dot),
+            Format::Graphml => Some(report::GraphFormat::Graphml),
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct WalkArgs {
     /// The function, as Module.fun/arity (e.g. Enum.map/2, :ets.insert/2).
