@@ -348,6 +348,17 @@ impl Cluster {
         Cluster::local_roles(coordinators, nodes, partitions, replication, &[], &[])
     }
 
+    /// [`Cluster::local`] with `extra` flags for every member.
+    pub fn local_with(
+        coordinators: usize,
+        nodes: usize,
+        partitions: u32,
+        replication: u32,
+        extra: &[&str],
+    ) -> Cluster {
+        Cluster::local_roles(coordinators, nodes, partitions, replication, extra, extra)
+    }
+
     /// [`Cluster::local`] with flags for the coordinators and for the nodes.
     pub fn local_roles(
         coordinators: usize,

@@ -1,8 +1,14 @@
-//! Real processes on loopback: three coordinators and three storage nodes.
+//! Whole clusters on loopback: three coordinators and three storage nodes.
 //! Every analysis on the cluster equals the embedded run over the same tree;
-//! every process can be killed with SIGKILL and restarted, one after the
-//! other, without changing an answer or losing data; killing the Raft leader
-//! elects another and lets ingests and queries go on.
+//! every member can be killed and restarted, one after the other, without
+//! changing an answer or losing data; killing the Raft leader elects another
+//! and lets ingests and queries go on.
+//!
+//! Most scenarios run the daemons inside the test (`Cluster::local`: a
+//! crash drops a member's runtime). Real processes (`Cluster::start`) are
+//! kept where the operating system is the point: `kill -9` of processes,
+//! SIGSTOP (a hung replica, a suspect node), a node's own memory limit,
+//! `cpg dev-cluster`, and daemons read from configuration files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -180,7 +186,7 @@ async fn coordinator_answers(address: &str, within: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_differential_then_every_process_killed_and_restarted_in_turn() {
-    let mut cluster = Cluster::start(3, 3, P, 2);
+    let mut cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let root = corpus();
     let list = cluster.coordinator_list();
@@ -242,7 +248,7 @@ async fn corpus_differential_then_every_process_killed_and_restarted_in_turn() {
 /// replicas spread over the remaining nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() {
-    let mut cluster = Cluster::start(3, 2, P, 2);
+    let mut cluster = Cluster::local(3, 2, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
     let list = cluster.coordinator_list();
@@ -389,7 +395,7 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
 /// Copy a directory tree (small test trees only).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
-    let mut cluster = Cluster::start(3, 3, P, 2);
+    let mut cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let tree = tempfile::tempdir().unwrap();
     let example = cluster_tests::example();
@@ -577,7 +583,7 @@ async fn corpus_on_real_processes_survives_kill_9() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
-    let cluster = Cluster::start(3, 3, P, 2);
+    let cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let coordinators: Vec<String> = cluster
         .coordinators
@@ -683,7 +689,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
 /// removed only when the last project using it drops it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projects_share_one_stored_copy_of_a_library_and_answer_as_embedded() {
-    let cluster = Cluster::start(1, 3, P, 2);
+    let cluster = Cluster::local(1, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let write = |root: &Path, path: &str, text: &str| {
@@ -919,7 +925,7 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
-    let mut cluster = Cluster::start(3, 3, P, 2);
+    let mut cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let example = cluster_tests::example();
@@ -1050,7 +1056,7 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
     // TTL 2 s and no periodic sweep: what expires stays until a cleanup.
-    let cluster = Cluster::start_with(
+    let cluster = Cluster::local_with(
         1,
         2,
         8,
@@ -1166,7 +1172,7 @@ async fn under_memory_pressure_heavy_work_is_refused_and_point_queries_answer() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_follows_a_working_tree() {
     use std::io::BufRead;
-    let cluster = Cluster::start(1, 2, 8, 2);
+    let cluster = Cluster::local(1, 2, 8, 2);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let work = tempfile::tempdir().unwrap();
@@ -1251,7 +1257,7 @@ async fn watch_follows_a_working_tree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_file_change_fetches_only_its_partitions() {
-    let cluster = Cluster::start(1, 2, 16, 2);
+    let cluster = Cluster::local(1, 2, 16, 2);
     cluster.must_be_ready(16, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let (_work, tree) = cluster_tests::example_copy();
@@ -1349,7 +1355,7 @@ async fn a_one_file_change_fetches_only_its_partitions() {
 /// embedded one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_files_are_reported_and_the_rest_is_ingested() {
-    let cluster = Cluster::start(1, 2, 8, 2);
+    let cluster = Cluster::local(1, 2, 8, 2);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let (_work, tree) = cluster_tests::example_copy();
@@ -1462,7 +1468,7 @@ async fn hostile_files_are_reported_and_the_rest_is_ingested() {
 /// up and placement gives it partitions again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
-    let mut cluster = Cluster::start_roles(
+    let mut cluster = Cluster::local_roles(
         3,
         3,
         P,
@@ -1629,7 +1635,7 @@ async fn a_hung_replica_is_hedged_around() {
 /// reads linearizably through the new leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinators_are_added_and_removed_by_joint_consensus() {
-    let mut cluster = Cluster::start(3, 2, P, 2);
+    let mut cluster = Cluster::local(3, 2, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let example = cluster_tests::example();
     let list = cluster.coordinator_list();
@@ -1708,7 +1714,7 @@ async fn coordinators_are_added_and_removed_by_joint_consensus() {
 /// the caught-up replicas answer alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_up() {
-    let mut cluster = Cluster::start(3, 3, P, 2);
+    let mut cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
     let list = cluster.coordinator_list();
