@@ -137,8 +137,9 @@ impl Store {
             t.insert(frag, summary);
         }
         t.file_hashes.insert(file, cpg.content_hash);
-        drop(t);
+        // Under the lock: a compaction compares generations to see writes.
         self.bump();
+        drop(t);
         ApplyOutcome {
             unchanged: false,
             removed_modules: old.len(),
@@ -157,8 +158,8 @@ impl Store {
             t.kill(*slot);
         }
         t.file_hashes.remove(&f);
-        drop(t);
         self.bump();
+        drop(t);
         old.len()
     }
 
@@ -182,8 +183,8 @@ impl Store {
             }
             t.kill(*slot);
         }
-        drop(t);
         self.bump();
+        drop(t);
         old.len()
     }
 
@@ -197,23 +198,28 @@ impl Store {
     /// while the new ones are built; the swap is one write.
     pub fn compact(&self) -> (usize, usize) {
         let before = self.memory().total;
-        let fresh = {
-            let t = self.read();
-            t.compact()
-        };
+        let built = self.compact_built();
+        self.compact_install(built);
+        (before, self.memory().total)
+    }
+
+    /// The first half of [`Store::compact`]: the tables rebuilt from a read
+    /// of them, and the generation they were read at.
+    fn compact_built(&self) -> (Tables, u64) {
+        let t = self.read();
+        (t.compact(), self.generation())
+    }
+
+    /// The second half: install the rebuilt tables if no write came since
+    /// they were read (every write bumps the generation under the write
+    /// lock), else compact again under the lock.
+    fn compact_install(&self, (fresh, read_at): (Tables, u64)) {
         let mut t = self.write();
-        // A write may have happened between the read and the write lock: only
-        // install if nothing changed, else compact again under the write lock.
-        let fresh = if t.counts.live_nodes == fresh.counts.live_nodes
-            && t.slots.iter().filter(|s| s.live).count() == fresh.slots.len()
-        {
+        *t = if self.generation() == read_at {
             fresh
         } else {
             t.compact()
         };
-        *t = fresh;
-        drop(t);
-        (before, self.memory().total)
     }
 
     pub fn counts(&self) -> RowCounts {
@@ -301,5 +307,35 @@ impl Store {
         F: FnOnce() -> T,
     {
         self.cache.get_or_compute(key, self.generation(), compute)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(name: &str, body: &str) -> FileCpg {
+        crate::frontend::build_file(
+            "lib/a.ex",
+            format!("defmodule {name} do\n  def f, do: {body}\nend\n").as_bytes(),
+        )
+    }
+
+    /// A write between a compaction's read and its install, of the same
+    /// shape as what it replaces (the same rows), is kept, not undone.
+    #[test]
+    fn a_write_during_a_compaction_is_not_undone() {
+        let store = Store::default();
+        store.apply_file(module("A", ":one"));
+        store.apply_file(module("A", ":two"));
+        let built = store.compact_built();
+        let shape = store.counts().live_nodes;
+        let six = module("A", ":six");
+        let six_hash = six.content_hash;
+        store.apply_file(six);
+        assert_eq!(store.counts().live_nodes, shape, "the same shape");
+        store.compact_install(built);
+        assert_eq!(store.file_hash("lib/a.ex"), Some(six_hash));
+        assert_eq!(store.counts().deleted_nodes, 0, "compacted");
     }
 }
