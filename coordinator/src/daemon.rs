@@ -109,7 +109,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
 /// an in-process test cluster runs for each of its coordinators.
 pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
     let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
-    net::certs::secure_links(
+    net::wire::secure_links(
         args.process.certs_dir.as_deref(),
         args.process.insecure,
         "coordinator",

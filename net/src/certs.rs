@@ -261,18 +261,6 @@ pub struct Tls {
     pub client: Arc<rustls::ClientConfig>,
 }
 
-/// Secure every link of this daemon (`who`: "node", "coordinator") as its
-/// flags say: mutual TLS with the certificates in `certs_dir`, or plain TCP
-/// when `insecure` (logged as a warning).
-pub fn secure_links(certs_dir: Option<&Path>, insecure: bool, who: &str) -> Result<(), String> {
-    let tls = security(certs_dir, "node", true, insecure)?;
-    if tls.is_none() {
-        tracing::warn!("--insecure: every link of this {who} is plain TCP");
-    }
-    crate::wire::secure_with(tls);
-    Ok(())
-}
-
 /// How a process or client secures its links, from its flags: TLS with the
 /// certificates in `certs_dir` (`identity`: `node` for a process,
 /// `client.NAME` for a client), or plain TCP only when `insecure` says so.

@@ -106,6 +106,22 @@ pub fn secure_with(tls: Option<Tls>) -> bool {
     TLS.set(tls).is_ok()
 }
 
+/// Secure every link of this daemon (`who`: "node", "coordinator") as its
+/// flags say: mutual TLS with the certificates in `certs_dir`, or plain TCP
+/// when `insecure` (logged as a warning).
+pub fn secure_links(
+    certs_dir: Option<&std::path::Path>,
+    insecure: bool,
+    who: &str,
+) -> Result<(), String> {
+    let tls = crate::certs::security(certs_dir, "node", true, insecure)?;
+    if tls.is_none() {
+        tracing::warn!("--insecure: every link of this {who} is plain TCP");
+    }
+    secure_with(tls);
+    Ok(())
+}
+
 fn tls() -> Option<&'static Tls> {
     TLS.get().and_then(Option::as_ref)
 }

@@ -81,7 +81,7 @@ pub async fn run(args: Args) -> std::io::Result<()> {
 /// Run a node until `stop` resolves: the process's work, also what an
 /// in-process test cluster runs for each of its nodes.
 pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
-    net::certs::secure_links(
+    net::wire::secure_links(
         args.process.certs_dir.as_deref(),
         args.process.insecure,
         "node",
