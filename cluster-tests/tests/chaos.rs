@@ -191,78 +191,9 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
 
     // Faults, one at a time.
     let started = Instant::now();
-    let mut faults = Vec::new();
-    let mut leader_writes_resumed = Vec::new();
-    for _ in 0..8 {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        match dice.roll(5) {
-            0 | 1 => {
-                let i = dice.roll(cluster.nodes.len());
-                let long = dice.roll(3) == 0;
-                faults.push(format!(
-                    "kill -9 node {} for {}",
-                    cluster.nodes[i].id,
-                    if long { "6 s (re-replicated)" } else { "2 s" }
-                ));
-                cluster.nodes[i].kill();
-                tokio::time::sleep(Duration::from_secs(if long { 6 } else { 2 })).await;
-                cluster.nodes[i].restart();
-            }
-            2 => {
-                let i = dice.roll(cluster.nodes.len());
-                faults.push(format!("SIGSTOP node {} for 2 s", cluster.nodes[i].id));
-                cluster.nodes[i].pause();
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                cluster.nodes[i].resume();
-            }
-            3 => {
-                let Some(l) = cluster.leader().await else {
-                    continue;
-                };
-                faults.push(format!("kill -9 the Raft leader (coordinator {})", l + 1));
-                cluster.coordinators[l].kill();
-                let killed = Instant::now();
-                // A metadata write (an empty catalog record) goes through
-                // the new leader.
-                cpg::cli::record_ingest(&addrs, None, Default::default())
-                    .await
-                    .unwrap();
-                leader_writes_resumed.push(killed.elapsed());
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                cluster.coordinators[l].restart();
-            }
-            _ => {
-                let Some(l) = cluster.leader().await else {
-                    continue;
-                };
-                faults.push(format!(
-                    "SIGSTOP the Raft leader (coordinator {}) for 2 s",
-                    l + 1
-                ));
-                cluster.coordinators[l].pause();
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                cluster.coordinators[l].resume();
-            }
-        }
-    }
+    let (faults, leader_writes_resumed) = inject_faults(&mut cluster, &mut dice, &addrs).await;
     let chaos = started.elapsed();
-    // Quiet again: every node back, the map whole and settled.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(v) = cluster.view().await {
-            let up = v.nodes.iter().all(|n| n.state == "up");
-            let whole = (0..P).all(|p| v.assignment.get(&p).is_some_and(|r| r.len() == 2));
-            if up && whole && v.joining.is_empty() {
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cluster did not settle: {:?}",
-            cluster.view().await
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_settled(&cluster).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.unwrap();
@@ -301,9 +232,109 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
         !acknowledged.is_empty(),
         "no ingest acknowledged: {failed_ingests:?}"
     );
-    // No acknowledged ingest lost: each added module answers, on every
-    // coordinator, before anything is ingested again.
-    for n in &acknowledged {
+    no_acknowledged_ingest_is_lost(&acknowledged, &addrs).await;
+    every_analysis_equals_embedded(&list, &tree, &queries, &addrs).await;
+    assert!(
+        seen.errors.len() as u64 * 100 <= asked,
+        "{} errors of {asked} queries: {:?}",
+        seen.errors.len(),
+        &seen.errors[..seen.errors.len().min(5)]
+    );
+    for p in cluster.coordinators.iter_mut().chain(&mut cluster.nodes) {
+        assert!(p.running(), "process {} at {} died", p.id, p.addr);
+    }
+}
+
+/// Eight faults, one at a time, picked by `dice`: a node or the Raft
+/// leader killed (-9) or paused (SIGSTOP), then brought back. What was
+/// done, and how long metadata writes took to resume after each leader
+/// kill.
+async fn inject_faults(
+    cluster: &mut Cluster,
+    dice: &mut Dice,
+    addrs: &[String],
+) -> (Vec<String>, Vec<Duration>) {
+    let mut faults = Vec::new();
+    let mut leader_writes_resumed = Vec::new();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        match dice.roll(5) {
+            0 | 1 => {
+                let i = dice.roll(cluster.nodes.len());
+                let long = dice.roll(3) == 0;
+                faults.push(format!(
+                    "kill -9 node {} for {}",
+                    cluster.nodes[i].id,
+                    if long { "6 s (re-replicated)" } else { "2 s" }
+                ));
+                cluster.nodes[i].kill();
+                tokio::time::sleep(Duration::from_secs(if long { 6 } else { 2 })).await;
+                cluster.nodes[i].restart();
+            }
+            2 => {
+                let i = dice.roll(cluster.nodes.len());
+                faults.push(format!("SIGSTOP node {} for 2 s", cluster.nodes[i].id));
+                cluster.nodes[i].pause();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                cluster.nodes[i].resume();
+            }
+            3 => {
+                let Some(l) = cluster.leader().await else {
+                    continue;
+                };
+                faults.push(format!("kill -9 the Raft leader (coordinator {})", l + 1));
+                cluster.coordinators[l].kill();
+                let killed = Instant::now();
+                // A metadata write (an empty catalog record) goes through
+                // the new leader.
+                cpg::cli::record_ingest(addrs, None, Default::default())
+                    .await
+                    .unwrap();
+                leader_writes_resumed.push(killed.elapsed());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                cluster.coordinators[l].restart();
+            }
+            _ => {
+                let Some(l) = cluster.leader().await else {
+                    continue;
+                };
+                faults.push(format!(
+                    "SIGSTOP the Raft leader (coordinator {}) for 2 s",
+                    l + 1
+                ));
+                cluster.coordinators[l].pause();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                cluster.coordinators[l].resume();
+            }
+        }
+    }
+    (faults, leader_writes_resumed)
+}
+
+/// Quiet again: every node back, the map whole and settled.
+async fn wait_until_settled(cluster: &Cluster) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(v) = cluster.view().await {
+            let up = v.nodes.iter().all(|n| n.state == "up");
+            let whole = (0..P).all(|p| v.assignment.get(&p).is_some_and(|r| r.len() == 2));
+            if up && whole && v.joining.is_empty() {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not settle: {:?}",
+            cluster.view().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// No acknowledged ingest lost: each added module answers, on every
+/// coordinator, before anything is ingested again.
+async fn no_acknowledged_ingest_is_lost(acknowledged: &[usize], addrs: &[String]) {
+    for n in acknowledged {
         let q = Query::Callees {
             function: format!("Chaos.U{n}.f/1").parse().unwrap(),
             depth: 1,
@@ -316,9 +347,17 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
             );
         }
     }
-    // Every analysis equals embedded over the final tree.
-    cpg_ingest(&list, &tree).unwrap();
-    let snapshot = embedded::build(&tree).unwrap().snapshot();
+}
+
+/// Every analysis equals embedded over the final tree.
+async fn every_analysis_equals_embedded(
+    list: &str,
+    tree: &std::path::Path,
+    queries: &[(Query, Result<QueryResult, String>)],
+    addrs: &[String],
+) {
+    cpg_ingest(list, tree).unwrap();
+    let snapshot = embedded::build(tree).unwrap().snapshot();
     let mut all = vec![Query::Analyze { top: 10 }, Query::CallGraph, Query::Cycles];
     all.extend(
         cluster_tests::load::heavy_queries()
@@ -346,14 +385,5 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
                 panic!("{q:?} at {addr} differs from embedded:\n{line}");
             }
         }
-    }
-    assert!(
-        seen.errors.len() as u64 * 100 <= asked,
-        "{} errors of {asked} queries: {:?}",
-        seen.errors.len(),
-        &seen.errors[..seen.errors.len().min(5)]
-    );
-    for p in cluster.coordinators.iter_mut().chain(&mut cluster.nodes) {
-        assert!(p.running(), "process {} at {} died", p.id, p.addr);
     }
 }

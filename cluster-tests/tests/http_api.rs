@@ -11,8 +11,8 @@ use std::time::Duration;
 use cluster_tests::{comparable, http, Cluster, HttpResponse};
 use codebase::embedded;
 use proto::{Answer, Query, QueryResult};
-use query::answer;
 use query::report;
+use query::{answer, Snapshot};
 
 fn get(addr: &str, path: &str) -> HttpResponse {
     http(addr, "GET", path, None).unwrap()
@@ -65,39 +65,60 @@ async fn every_route_answers_over_http_like_embedded() {
     );
     cluster.must_be_ready(16, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
+    the_tree_is_uploaded_and_ingested(&web, &tree);
+    let snapshot = embedded::build(&tree).unwrap().snapshot();
+    every_analysis_answers_like_embedded(&web, &snapshot);
+    graphs_export_in_every_format(&web, &snapshot);
+    the_cluster_routes_the_document_and_the_dashboard_answer(&web);
+    a_partial_upload_changes_one_file_and_removes_nothing(&web, &tree);
+    a_file_that_is_not_utf8_goes_as_base64(&web);
+    errors_are_json_with_a_status_saying_whose_fault(&web);
+    another_project_is_ingested_and_answered_apart(&web);
+}
 
-    // Upload and ingest the whole tree.
-    let r = http(&web, "POST", "/api/v1/ingest", Some(&upload(&tree, false))).unwrap();
+/// What embedded mode answers to `q` on `snapshot`, comparable.
+fn embedded_answer(snapshot: &Snapshot, q: &Query) -> Result<QueryResult, String> {
+    answer(snapshot, q)
+        .map(|a| comparable(a.result))
+        .map_err(|e| e.to_string())
+}
+
+/// The answer of a GET, complete, comparable.
+fn from_http(web: &str, path: &str) -> QueryResult {
+    let a: Answer = serde_json::from_value(ok_json(web, path)).unwrap();
+    assert!(a.missing.is_empty(), "{path}: missing {:?}", a.missing);
+    comparable(a.result)
+}
+
+fn place() -> proto::Mfa {
+    "Shop.Orders.place/3".parse().unwrap()
+}
+
+/// Upload and ingest the whole tree.
+fn the_tree_is_uploaded_and_ingested(web: &str, tree: &Path) {
+    let r = http(web, "POST", "/api/v1/ingest", Some(&upload(tree, false))).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(report["files_parsed"], 26, "{report}");
     assert_eq!(report["generation"], 1, "{report}");
+}
 
-    let snapshot = embedded::build(&tree).unwrap().snapshot();
-    let embedded_answer = |q: &Query| {
-        answer(&snapshot, q)
-            .map(|a| comparable(a.result))
-            .map_err(|e| e.to_string())
-    };
-    let from_http = |path: &str| -> QueryResult {
-        let a: Answer = serde_json::from_value(ok_json(&web, path)).unwrap();
-        assert!(a.missing.is_empty(), "{path}: missing {:?}", a.missing);
-        comparable(a.result)
-    };
-    let place: proto::Mfa = "Shop.Orders.place/3".parse().unwrap();
+/// Every analysis route, and any query posted as the wire type, answers
+/// as embedded mode does.
+fn every_analysis_answers_like_embedded(web: &str, snapshot: &Snapshot) {
     let checks: Vec<(&str, Query)> = vec![
         ("/api/v1/analyze?top=5", Query::Analyze { top: 5 }),
         (
             "/api/v1/callers?function=Shop.Orders.place/3&depth=3",
             Query::Callers {
-                function: place.clone(),
+                function: place(),
                 depth: 3,
             },
         ),
         (
             "/api/v1/callees?function=Shop.Orders.place/3&depth=2",
             Query::Callees {
-                function: place.clone(),
+                function: place(),
                 depth: 2,
             },
         ),
@@ -112,7 +133,7 @@ async fn every_route_answers_over_http_like_embedded() {
         (
             "/api/v1/paths?from=Shop.Orders.place/3&to=Shop.Pricing.total/1&max_depth=6&max_paths=5",
             Query::Paths {
-                from: place.clone(),
+                from: place(),
                 to: "Shop.Pricing.total/1".parse().unwrap(),
                 max_depth: 6,
                 max_paths: 5,
@@ -153,76 +174,88 @@ async fn every_route_answers_over_http_like_embedded() {
         ),
     ];
     for (path, q) in &checks {
-        assert_eq!(Ok(from_http(path)), embedded_answer(q), "GET {path}");
+        assert_eq!(
+            Ok(from_http(web, path)),
+            embedded_answer(snapshot, q),
+            "GET {path}"
+        );
     }
     // Any query as the wire type, posted.
     let body = serde_json::to_vec(&Query::Callers {
-        function: place.clone(),
+        function: place(),
         depth: 4,
     })
     .unwrap();
-    let r = http(&web, "POST", "/api/v1/query", Some(&body)).unwrap();
+    let r = http(web, "POST", "/api/v1/query", Some(&body)).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let a: Answer = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(
         Ok(comparable(a.result)),
-        embedded_answer(&Query::Callers {
-            function: place.clone(),
-            depth: 4
-        })
+        embedded_answer(
+            snapshot,
+            &Query::Callers {
+                function: place(),
+                depth: 4
+            }
+        )
     );
+}
 
-    // Exports in every format.
-    let Ok(QueryResult::CallGraph(rows)) = embedded_answer(&Query::CallGraph) else {
+/// Exports in every format.
+fn graphs_export_in_every_format(web: &str, snapshot: &Snapshot) {
+    let Ok(QueryResult::CallGraph(rows)) = embedded_answer(snapshot, &Query::CallGraph) else {
         panic!("no call graph");
     };
-    let Ok(QueryResult::ModuleGraph(modules)) = embedded_answer(&Query::ModuleGraph) else {
+    let Ok(QueryResult::ModuleGraph(modules)) = embedded_answer(snapshot, &Query::ModuleGraph)
+    else {
         panic!("no module graph");
     };
     assert_eq!(
-        get(&web, "/api/v1/graph/calls?format=csv").text(),
+        get(web, "/api/v1/graph/calls?format=csv").text(),
         report::render_csv(&rows)
     );
     assert_eq!(
-        get(&web, "/api/v1/graph/calls?format=dot").text(),
+        get(web, "/api/v1/graph/calls?format=dot").text(),
         report::render_dot(&rows)
     );
     assert_eq!(
-        get(&web, "/api/v1/graph/calls?format=graphml").text(),
+        get(web, "/api/v1/graph/calls?format=graphml").text(),
         report::render_calls_graphml(&rows)
     );
     let json_rows: Vec<proto::CallRow> =
-        serde_json::from_value(ok_json(&web, "/api/v1/graph/calls")).unwrap();
+        serde_json::from_value(ok_json(web, "/api/v1/graph/calls")).unwrap();
     assert_eq!(json_rows, rows);
     let json_modules: proto::ModuleGraph =
-        serde_json::from_value(ok_json(&web, "/api/v1/graph/modules")).unwrap();
+        serde_json::from_value(ok_json(web, "/api/v1/graph/modules")).unwrap();
     assert_eq!(json_modules, modules);
     for (format, want) in [
         ("csv", report::render_module_csv(&modules)),
         ("dot", report::render_module_dot(&modules)),
         ("graphml", report::render_module_graphml(&modules)),
     ] {
-        let r = get(&web, &format!("/api/v1/graph/modules?format={format}"));
+        let r = get(web, &format!("/api/v1/graph/modules?format={format}"));
         assert_eq!(
             (r.status, r.text()),
             (200, want),
             "module graph as {format}"
         );
     }
-    let Ok(QueryResult::Features(features)) = embedded_answer(&Query::Features) else {
+    let Ok(QueryResult::Features(features)) = embedded_answer(snapshot, &Query::Features) else {
         panic!("no features");
     };
-    let r = get(&web, "/api/v1/features?format=csv");
+    let r = get(web, "/api/v1/features?format=csv");
     assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
     assert_eq!(r.text(), report::render_features_csv(&features));
+}
 
-    // Cluster, health, diagnosis, metrics, the document, the dashboard.
-    let view = ok_json(&web, "/api/v1/cluster");
+/// Cluster, health, diagnosis, metrics, the document, the dashboard.
+fn the_cluster_routes_the_document_and_the_dashboard_answer(web: &str) {
+    let view = ok_json(web, "/api/v1/cluster");
     assert_eq!(view["generation"], 1);
     assert_eq!(view["nodes"].as_array().unwrap().len(), 3);
-    let health = ok_json(&web, "/api/v1/health");
+    let health = ok_json(web, "/api/v1/health");
     assert_eq!(health["cpg_tables_status"], "healthy", "{health}");
-    let diagnoses = ok_json(&web, "/api/v1/diagnose");
+    let diagnoses = ok_json(web, "/api/v1/diagnose");
     assert_eq!(diagnoses.as_array().unwrap().len(), 3);
     assert!(
         diagnoses[0]["diagnosis"]["scan_entries_per_second"]
@@ -230,8 +263,8 @@ async fn every_route_answers_over_http_like_embedded() {
             .unwrap()
             > 0.0
     );
-    assert!(get(&web, "/metrics").text().contains("cpg_raft_term"));
-    let doc = ok_json(&web, "/api/v1/openapi.json");
+    assert!(get(web, "/metrics").text().contains("cpg_raft_term"));
+    let doc = ok_json(web, "/api/v1/openapi.json");
     let documented: usize = doc["paths"]
         .as_object()
         .unwrap()
@@ -239,14 +272,16 @@ async fn every_route_answers_over_http_like_embedded() {
         .map(|p| p.as_object().unwrap().len())
         .sum();
     assert_eq!(documented, coordinator::http::ROUTES.len());
-    let page = get(&web, "/");
+    let page = get(web, "/");
     assert!(page
         .header("content-type")
         .unwrap()
         .starts_with("text/html"));
     assert!(page.text().contains("<canvas id=\"graph\">"));
+}
 
-    // A partial upload changes one file and removes nothing.
+/// A partial upload changes one file and removes nothing.
+fn a_partial_upload_changes_one_file_and_removes_nothing(web: &str, tree: &Path) {
     let audit = tree.join("lib/shop/audit.ex");
     std::fs::write(
         &audit,
@@ -258,7 +293,7 @@ async fn every_route_answers_over_http_like_embedded() {
         "partial": true,
     }))
     .unwrap();
-    let r = http(&web, "POST", "/api/v1/ingest", Some(&body)).unwrap();
+    let r = http(web, "POST", "/api/v1/ingest", Some(&body)).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(
@@ -269,72 +304,79 @@ async fn every_route_answers_over_http_like_embedded() {
         (Some(1), Some(0)),
         "{report}"
     );
-    let after = embedded::build(&tree).unwrap().snapshot();
+    let after = embedded::build(tree).unwrap().snapshot();
     let q = Query::Callers {
-        function: place.clone(),
+        function: place(),
         depth: 2,
     };
     let want = answer(&after, &q).map(|a| comparable(a.result)).unwrap();
     assert_eq!(
-        from_http("/api/v1/callers?function=Shop.Orders.place/3&depth=2"),
+        from_http(web, "/api/v1/callers?function=Shop.Orders.place/3&depth=2"),
         want,
         "the uploaded change is visible at once"
     );
+}
 
-    // A file that is not UTF-8 goes as base64, and is ingested with a
-    // diagnostic like any other.
+/// A file that is not UTF-8 goes as base64, and is ingested with a
+/// diagnostic like any other.
+fn a_file_that_is_not_utf8_goes_as_base64(web: &str) {
     let latin = br#"{"files": [{"path": "lib/shop/latin.ex", "content_base64": "ZGVmbW9kdWxlIFNob3AuTGF0aW4gZG8KICBkZWYgbmFtZSwgZG86ICJjYWbpIgplbmQK"}], "partial": true}"#;
-    let r = http(&web, "POST", "/api/v1/ingest", Some(latin)).unwrap();
+    let r = http(web, "POST", "/api/v1/ingest", Some(latin)).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(report["files_parsed"], 1, "{report}");
     let both = br#"{"files": [{"path": "lib/x.ex", "content": "", "content_base64": ""}]}"#;
-    let r = http(&web, "POST", "/api/v1/ingest", Some(both)).unwrap();
+    let r = http(web, "POST", "/api/v1/ingest", Some(both)).unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("either"), "{}", r.text());
+}
 
-    // Errors: JSON, with a status saying whose fault it is.
-    let r = get(&web, "/api/v1/callers?function=nonsense");
+/// Errors: JSON, with a status saying whose fault it is.
+fn errors_are_json_with_a_status_saying_whose_fault(web: &str) {
+    let r = get(web, "/api/v1/callers?function=nonsense");
     assert_eq!(
         (r.status, error_kind(&r)),
         (400, "invalid_input".into()),
         "{}",
         r.text()
     );
-    let r = get(&web, "/api/v1/callers?function=Nope.f/1");
+    let r = get(web, "/api/v1/callers?function=Nope.f/1");
     assert_eq!(
         (r.status, error_kind(&r)),
         (400, "invalid_input".into()),
         "{}",
         r.text()
     );
-    let r = get(&web, "/api/v1/centrality?by=fame");
+    let r = get(web, "/api/v1/centrality?by=fame");
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("pagerank, betweenness"), "{}", r.text());
-    let r = get(&web, "/api/v1/nope");
+    let r = get(web, "/api/v1/nope");
     assert_eq!((r.status, error_kind(&r)), (404, "not_found".into()));
-    let r = http(&web, "POST", "/api/v1/query", Some(b"{\"Callers\": 3}")).unwrap();
+    let r = http(web, "POST", "/api/v1/query", Some(b"{\"Callers\": 3}")).unwrap();
     assert_eq!(
         (r.status, error_kind(&r)),
         (400, "invalid_input".into()),
         "{}",
         r.text()
     );
-    let r = http(&web, "POST", "/api/v1/ingest", Some(b"not json")).unwrap();
+    let r = http(web, "POST", "/api/v1/ingest", Some(b"not json")).unwrap();
     assert_eq!(
         (r.status, error_kind(&r)),
         (400, "invalid_input".into()),
         "{}",
         r.text()
     );
-    // Another project, with a dependency and its lock: answered apart
-    // (`?project=`), the lock read for the library's version and not
-    // ingested; a partial upload takes no dependency's file.
+}
+
+/// Another project, with a dependency and its lock: answered apart
+/// (`?project=`), the lock read for the library's version and not
+/// ingested; a partial upload takes no dependency's file.
+fn another_project_is_ingested_and_answered_apart(web: &str) {
     let other = br#"{"project": "other", "files": [
         {"path": "lib/o.ex", "content": "defmodule O do\n  def f(x), do: Dep.g(x)\nend\n"},
         {"path": "deps/dep/lib/dep.ex", "content": "defmodule Dep do\n  def g(x), do: x\nend\n"},
         {"path": "mix.lock", "content": "%{\n  \"dep\": {:hex, :dep, \"0.3.1\", \"a\", [:mix], [], \"hexpm\", \"b\"},\n}\n"}]}"#;
-    let r = http(&web, "POST", "/api/v1/ingest", Some(other)).unwrap();
+    let r = http(web, "POST", "/api/v1/ingest", Some(other)).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(
@@ -345,29 +387,29 @@ async fn every_route_answers_over_http_like_embedded() {
         (Some(2), Some(0)),
         "{report}"
     );
-    let r = get(&web, "/api/v1/callers?project=other&function=Dep.g/1");
+    let r = get(web, "/api/v1/callers?project=other&function=Dep.g/1");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
         r.text().contains("\"O\"") && r.text().contains("\"f\""),
         "{}",
         r.text()
     );
-    let r = get(&web, "/api/v1/callers?function=Dep.g/1");
+    let r = get(web, "/api/v1/callers?function=Dep.g/1");
     assert_eq!(
         (r.status, error_kind(&r)),
         (400, "invalid_input".into()),
         "the default project has no Dep: {}",
         r.text()
     );
-    let r = get(&web, "/api/v1/cycles?project=nope");
+    let r = get(web, "/api/v1/cycles?project=nope");
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("no project"), "{}", r.text());
     let partial_dep = br#"{"project": "other", "partial": true, "files": [{"path": "deps/dep/lib/x.ex", "content": ""}]}"#;
-    let r = http(&web, "POST", "/api/v1/ingest", Some(partial_dep)).unwrap();
+    let r = http(web, "POST", "/api/v1/ingest", Some(partial_dep)).unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("partial upload"), "{}", r.text());
     let escaping = br#"{"files": [{"path": "../../etc/passwd.ex", "content": "defmodule X do end"}], "partial": true}"#;
-    let r = http(&web, "POST", "/api/v1/ingest", Some(escaping)).unwrap();
+    let r = http(web, "POST", "/api/v1/ingest", Some(escaping)).unwrap();
     assert_eq!(
         (r.status, error_kind(&r)),
         (400, "invalid_input".into()),
