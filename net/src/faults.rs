@@ -8,7 +8,8 @@
 //! connections get no answer (the dial times out) and open ones stall in
 //! both directions, without losing a byte, until the link is restored; the
 //! requests on them run into their deadlines. A slow link delays every read
-//! by a fixed time. Every connection between two members is dialled by one
+//! by a fixed time. A reset link fails its connections at once (a peer
+//! that vanished). Every connection between two members is dialled by one
 //! of them, so cutting both directions of a pair cuts all their traffic;
 //! a dialler with no name (the test itself, a real process) is never
 //! faulted.
@@ -32,6 +33,9 @@ pub enum Fault {
     Cut,
     /// Every read waits this long first.
     Slow(Duration),
+    /// The peer is gone: open connections fail at their next read or
+    /// write, new ones are refused at once.
+    Reset,
 }
 
 /// The faults of the links of this program, by (dialling member, address).
@@ -144,8 +148,9 @@ impl<S> Faulty<S> {
     }
 
     /// Ready when the link lets traffic through (after a slow link's delay
-    /// when `read`); pending, with a wake-up armed, while it does not.
-    fn gate(&mut self, cx: &mut Context<'_>, read: bool) -> Poll<()> {
+    /// when `read`); pending, with a wake-up armed, while it does not; an
+    /// error once it is reset.
+    fn gate(&mut self, cx: &mut Context<'_>, read: bool) -> Poll<std::io::Result<()>> {
         loop {
             if let Some(t) = self.timer.as_mut() {
                 if t.as_mut().poll(cx).is_pending() {
@@ -161,7 +166,13 @@ impl<S> Faulty<S> {
                     self.delayed = true;
                     self.timer = Some(Box::pin(tokio::time::sleep(d)));
                 }
-                _ => return Poll::Ready(()),
+                Some(Fault::Reset) => {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        format!("{}: the link was reset", self.link.address),
+                    )))
+                }
+                _ => return Poll::Ready(Ok(())),
             }
         }
     }
@@ -176,8 +187,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Faulty<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        if this.gate(cx, true).is_pending() {
-            return Poll::Pending;
+        match this.gate(cx, true) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
         }
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if r.is_ready() {
@@ -194,21 +207,101 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Faulty<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        if this.gate(cx, false).is_pending() {
-            return Poll::Pending;
+        match this.gate(cx, false) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
         }
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        if this.gate(cx, false).is_pending() {
-            return Poll::Pending;
+        match this.gate(cx, false) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
         }
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A connected pair on loopback: the dialled end over `member`'s link to
+    /// the listener's address, and the accepted end.
+    async fn pair(member: &str) -> (Faulty<tokio::net::TcpStream>, tokio::net::TcpStream, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let dialled = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let link = Link {
+            member: Arc::from(member),
+            address: address.clone(),
+        };
+        (Faulty::new(dialled, link), accepted, address)
+    }
+
+    #[tokio::test]
+    async fn a_cut_link_stalls_without_losing_a_byte_and_goes_on_when_restored() {
+        let (mut a, mut b, address) = pair("cut-test").await;
+        faults().set("cut-test", &address, Some(Fault::Cut));
+        b.write_all(b"hello").await.unwrap();
+        let mut got = [0u8; 5];
+        let stalled =
+            tokio::time::timeout(Duration::from_millis(200), a.read_exact(&mut got)).await;
+        assert!(stalled.is_err(), "a read over a cut link got through");
+        faults().set("cut-test", &address, None);
+        a.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+    }
+
+    #[tokio::test]
+    async fn a_slow_link_delays_reads_and_a_reset_one_fails_them() {
+        let (mut a, mut b, address) = pair("slow-test").await;
+        faults().set(
+            "slow-test",
+            &address,
+            Some(Fault::Slow(Duration::from_millis(150))),
+        );
+        b.write_all(b"x").await.unwrap();
+        let started = std::time::Instant::now();
+        let mut one = [0u8; 1];
+        a.read_exact(&mut one).await.unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            started.elapsed()
+        );
+        faults().set("slow-test", &address, Some(Fault::Reset));
+        let e = a.write_all(b"y").await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+        faults().set("slow-test", &address, None);
+    }
+
+    #[test]
+    fn only_a_named_member_dials_over_a_link() {
+        std::thread::spawn(|| {
+            assert!(
+                link("127.0.0.1:1").is_none(),
+                "an unnamed thread has no link"
+            );
+            enter("named-test");
+            let l = link("127.0.0.1:1").expect("a named thread's link");
+            assert_eq!(
+                (&*l.member, l.address.as_str()),
+                ("named-test", "127.0.0.1:1")
+            );
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -386,6 +386,15 @@ where
     let link = crate::faults::link(address);
     if link
         .as_ref()
+        .is_some_and(|l| l.fault() == Some(crate::faults::Fault::Reset))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            format!("{address}: connection refused (the link was reset)"),
+        ));
+    }
+    if link
+        .as_ref()
         .is_some_and(|l| l.fault() == Some(crate::faults::Fault::Cut))
     {
         // A cut link drops the connection attempt: no answer in time.
