@@ -49,10 +49,98 @@ const PARSE_BATCH_BYTES: usize = 256 << 10;
 /// Batches in flight per storage node.
 const IN_FLIGHT_PER_NODE: usize = 2;
 
-/// One request of an ingest: files to parse and write, or files to remove.
-struct Batch {
-    files: Vec<SourceUpload>,
-    removed: Vec<RemovedFile>,
+/// One request of an ingest: files to parse and write (each with the
+/// partitions its modules are in now), or files to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub files: Vec<IngestFile>,
+    pub removed: Vec<RemovedFile>,
+}
+
+/// What an ingest will send, decided before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Batches of changed files (each under [`PARSE_BATCH_BYTES`] unless it
+    /// is one file), then one of removed files.
+    pub batches: Vec<Batch>,
+    /// Files whose content the cluster holds and the catalog records as is.
+    pub unchanged: u64,
+    /// Files the catalog is to forget: gone from the tree and held, or gone
+    /// and only recorded (an ingest that stopped before its end).
+    pub removed: Vec<String>,
+}
+
+/// Plan an ingest of `sources` (the whole tree) into a cluster holding
+/// `held` whose catalog records `recorded`: a file is sent when its content
+/// differs from what the nodes hold, or from what the catalog records; a
+/// held file gone from the tree is removed from its partitions.
+pub fn plan(
+    held: &Held,
+    recorded: Option<&BTreeMap<String, u64>>,
+    sources: Vec<SourceUpload>,
+) -> Plan {
+    let present: BTreeSet<String> = sources.iter().map(|s| s.file.clone()).collect();
+    let seen = sources.len() as u64;
+    let changed: Vec<SourceUpload> = sources
+        .into_iter()
+        .filter(|s| {
+            let hash = Some(content_hash(&s.bytes));
+            held.get(&s.file).map(|(h, _)| *h) != hash
+                || recorded.is_some_and(|r| r.get(&s.file).copied() != hash)
+        })
+        .collect();
+    let unchanged = seen - changed.len() as u64;
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut size = 0;
+    for upload in changed {
+        let len = upload.bytes.len();
+        match batches.last_mut() {
+            Some(_) if size + len <= PARSE_BATCH_BYTES => size += len,
+            _ => {
+                batches.push(Batch {
+                    files: Vec::new(),
+                    removed: Vec::new(),
+                });
+                size = len;
+            }
+        }
+        let before = held
+            .get(&upload.file)
+            .map(|(_, ps)| ps.iter().copied().collect())
+            .unwrap_or_default();
+        if let Some(b) = batches.last_mut() {
+            b.files.push(IngestFile { upload, before });
+        }
+    }
+    // Files deleted from the tree travel like the others: a node clears
+    // them from every replica of the partitions they were in.
+    let mut removed = Vec::new();
+    let mut gone = Vec::new();
+    for (file, (hash, before)) in held.iter().filter(|(f, _)| !present.contains(*f)) {
+        gone.push(file.clone());
+        removed.push(RemovedFile {
+            file: file.clone(),
+            content_hash: *hash,
+            before: before.iter().copied().collect(),
+        });
+    }
+    if !removed.is_empty() {
+        batches.push(Batch {
+            files: Vec::new(),
+            removed,
+        });
+    }
+    // Recorded, gone from the tree, held by no node: the catalog forgets it.
+    for file in recorded.into_iter().flat_map(|r| r.keys()) {
+        if !present.contains(file) && !held.contains_key(file) {
+            gone.push(file.clone());
+        }
+    }
+    Plan {
+        batches,
+        unchanged,
+        removed: gone,
+    }
 }
 
 /// What one batch contributed to the report.
@@ -95,16 +183,12 @@ pub async fn ingest(
         files_seen: sources.len() as u64,
         ..IngestReport::default()
     };
-    let present: BTreeSet<String> = sources.iter().map(|s| s.file.clone()).collect();
-    let changed: Vec<SourceUpload> = sources
-        .into_iter()
-        .filter(|s| {
-            let hash = Some(content_hash(&s.bytes));
-            held.get(&s.file).map(|(h, _)| *h) != hash
-                || recorded.is_some_and(|r| r.get(&s.file).copied() != hash)
-        })
-        .collect();
-    report.files_unchanged = report.files_seen - changed.len() as u64;
+    let plan = plan(held, recorded, sources);
+    report.files_unchanged = plan.unchanged;
+    report.files_removed = plan.removed.len() as u64;
+    report.removed = plan.removed;
+    let changing = plan.batches.iter().any(|b| !b.files.is_empty());
+    let removing = plan.batches.iter().any(|b| !b.removed.is_empty());
 
     let parsers: Vec<Arc<NodeClient>> = {
         let mut ids: Vec<&NodeId> = nodes.keys().collect();
@@ -113,15 +197,14 @@ pub async fn ingest(
             .filter_map(|id| nodes.get(id).cloned())
             .collect()
     };
-    if parsers.is_empty() && !changed.is_empty() {
+    if parsers.is_empty() && changing {
         return Err(CpgError::Unavailable {
             partitions: assignment.keys().copied().collect(),
         });
     }
     // Every node must take writes before any is sent: a node under memory
     // pressure refuses the whole ingest, and nothing is written anywhere.
-    let removing = held.keys().any(|f| !present.contains(f));
-    if !changed.is_empty() || removing {
+    if changing || removing {
         let asked = nodes
             .values()
             .map(|client| client.call(deadline, |c, ctx| async move { c.admit_writes(ctx).await }));
@@ -134,44 +217,7 @@ pub async fn ingest(
             }
         }
     }
-    let mut batches: Vec<Vec<SourceUpload>> = vec![Vec::new()];
-    let mut size = 0;
-    for s in changed {
-        if size + s.bytes.len() > PARSE_BATCH_BYTES && !batches.last().is_some_and(Vec::is_empty) {
-            batches.push(Vec::new());
-            size = 0;
-        }
-        size += s.bytes.len();
-        if let Some(b) = batches.last_mut() {
-            b.push(s);
-        }
-    }
-    let mut batches: Vec<Batch> = batches
-        .into_iter()
-        .filter(|b| !b.is_empty())
-        .map(|files| Batch {
-            files,
-            removed: Vec::new(),
-        })
-        .collect();
-    // Files deleted from the tree travel like the others: a node clears
-    // them from every replica of the partitions they were in.
-    let mut removed = Vec::new();
-    for (file, (hash, before)) in held.iter().filter(|(f, _)| !present.contains(*f)) {
-        report.files_removed += 1;
-        report.removed.push(file.clone());
-        removed.push(RemovedFile {
-            file: file.clone(),
-            content_hash: *hash,
-            before: before.iter().copied().collect(),
-        });
-    }
-    if !removed.is_empty() {
-        batches.push(Batch {
-            files: Vec::new(),
-            removed,
-        });
-    }
+    let batches = plan.batches;
 
     let parsers = &parsers;
     let pipeline = batches
@@ -180,19 +226,7 @@ pub async fn ingest(
         .map(|(i, batch)| async move {
             let n = batch.files.len() as u64;
             let removed = Arc::new(batch.removed);
-            let files: Arc<Vec<IngestFile>> = Arc::new(
-                batch
-                    .files
-                    .into_iter()
-                    .map(|upload| IngestFile {
-                        before: held
-                            .get(&upload.file)
-                            .map(|(_, ps)| ps.iter().copied().collect())
-                            .unwrap_or_default(),
-                        upload,
-                    })
-                    .collect(),
-            );
+            let files: Arc<Vec<IngestFile>> = Arc::new(batch.files);
             // The node parses and writes every replica itself; a node that
             // cannot be reached (or fails) hands the batch to the next one.
             let mut reply = Err(CallError::Unreachable("no node to parse on".into()));
@@ -254,13 +288,6 @@ pub async fn ingest(
     }
     drop(results);
 
-    // Recorded, gone from the tree, held by no node: the catalog forgets it.
-    for file in recorded.into_iter().flat_map(|r| r.keys()) {
-        if !present.contains(file) && !held.contains_key(file) {
-            report.files_removed += 1;
-            report.removed.push(file.clone());
-        }
-    }
     if let Some(e) = first_error {
         return Err(e);
     }
@@ -327,5 +354,108 @@ pub async fn held_files(
         Err(CpgError::Unavailable {
             partitions: pending.into_iter().collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A tree of up to 12 files (`lib/fN.ex`), each with one of a few
+    /// contents; what the nodes hold and what the catalog records, each
+    /// some of those files with one of those contents.
+    /// (file, content) of the tree; (file, content, partition) held;
+    /// (file, content) recorded, if the catalog is read.
+    type Case = (Vec<(u8, u8)>, Vec<(u8, u8, u8)>, Option<Vec<(u8, u8)>>);
+
+    fn case() -> impl Strategy<Value = Case> {
+        (
+            proptest::collection::vec((0u8..12, 0u8..3), 0..12),
+            proptest::collection::vec((0u8..12, 0u8..3, 0u8..4), 0..12),
+            proptest::option::of(proptest::collection::vec((0u8..12, 0u8..3), 0..12)),
+        )
+    }
+
+    fn name(f: u8) -> String {
+        format!("lib/f{f}.ex")
+    }
+
+    fn content(c: u8) -> Vec<u8> {
+        // Large enough that batches split now and then.
+        vec![b'a' + c; PARSE_BATCH_BYTES / 3]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Every file of the tree is sent exactly once when the nodes or
+        /// the catalog lack its content, and counted unchanged otherwise,
+        /// with the partitions its modules are in; every held file gone
+        /// from the tree is removed from its partitions; the catalog
+        /// forgets exactly the files gone from the tree; batches stay under
+        /// the size limit unless they hold one file.
+        #[test]
+        fn a_plan_sends_what_changed_and_removes_what_is_gone((tree, held, recorded) in case()) {
+            let sources: BTreeMap<String, Vec<u8>> =
+                tree.iter().map(|(f, c)| (name(*f), content(*c))).collect();
+            let held: Held = held
+                .iter()
+                .map(|(f, c, p)| (name(*f), (content_hash(&content(*c)), BTreeSet::from([u32::from(*p)]))))
+                .collect();
+            let recorded: Option<BTreeMap<String, u64>> = recorded.map(|r| {
+                r.iter().map(|(f, c)| (name(*f), content_hash(&content(*c)))).collect()
+            });
+            let uploads: Vec<SourceUpload> = sources
+                .iter()
+                .map(|(file, bytes)| SourceUpload { file: file.clone(), bytes: bytes.clone() })
+                .collect();
+            let plan = plan(&held, recorded.as_ref(), uploads);
+
+            let sent: Vec<&IngestFile> = plan.batches.iter().flat_map(|b| &b.files).collect();
+            let mut sent_names: Vec<&str> = sent.iter().map(|f| f.upload.file.as_str()).collect();
+            sent_names.sort_unstable();
+            let before = sent_names.len();
+            sent_names.dedup();
+            prop_assert_eq!(before, sent_names.len(), "a file sent twice");
+            let mut unchanged = 0;
+            for (file, bytes) in &sources {
+                let hash = content_hash(bytes);
+                let same = held.get(file).map(|(h, _)| *h) == Some(hash)
+                    && recorded.as_ref().is_none_or(|r| r.get(file) == Some(&hash));
+                prop_assert_eq!(!same, sent_names.contains(&file.as_str()), "{}", file);
+                unchanged += u64::from(same);
+            }
+            prop_assert_eq!(plan.unchanged, unchanged);
+            for f in &sent {
+                let want: Vec<u32> = held.get(&f.upload.file).map(|(_, p)| p.iter().copied().collect()).unwrap_or_default();
+                prop_assert_eq!(&f.before, &want);
+            }
+            let removed: Vec<&RemovedFile> = plan.batches.iter().flat_map(|b| &b.removed).collect();
+            let gone_held: Vec<&String> = held.keys().filter(|f| !sources.contains_key(*f)).collect();
+            prop_assert_eq!(removed.len(), gone_held.len());
+            for r in &removed {
+                let (hash, parts) = &held[&r.file];
+                prop_assert!(!sources.contains_key(&r.file));
+                prop_assert_eq!(r.content_hash, *hash);
+                prop_assert_eq!(&r.before, &parts.iter().copied().collect::<Vec<_>>());
+            }
+            let mut forgotten = plan.removed.clone();
+            forgotten.sort();
+            let mut want: Vec<String> = held
+                .keys()
+                .chain(recorded.iter().flat_map(|r| r.keys()))
+                .filter(|f| !sources.contains_key(*f))
+                .cloned()
+                .collect();
+            want.sort();
+            want.dedup();
+            prop_assert_eq!(forgotten, want);
+            for b in &plan.batches {
+                let size: usize = b.files.iter().map(|f| f.upload.bytes.len()).sum();
+                prop_assert!(size <= PARSE_BATCH_BYTES || b.files.len() == 1);
+                prop_assert!(b.files.is_empty() != b.removed.is_empty(), "a batch sends or removes");
+            }
+        }
     }
 }
