@@ -23,7 +23,6 @@ use cluster_tests::{comparable, query_at, Cluster};
 use codebase::embedded;
 use codebase::ingest::{held_files, ingest};
 use net::node_client::NodeClient;
-use proto::coordinator_api::CoordinatorServiceClient;
 use proto::{Mfa, Query};
 use query::answer;
 
@@ -238,9 +237,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let address = addresses[i % addresses.len()].clone();
         let functions = functions.clone();
         tasks.push(tokio::spawn(async move {
-            let transport = net::wire::dial(&address, Duration::from_secs(2)).await?;
-            let client =
-                CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
+            let client = net::coordinator_client::connect(&address, Duration::from_secs(2)).await?;
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
             let mut latencies = Vec::new();
             let mut errors = 0u64;

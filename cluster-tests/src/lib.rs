@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use net::node_client::NodeClient;
 use proto::assignment::{Assignment, NodeId, PartitionId};
-use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
+use proto::coordinator_api::ClusterView;
 use proto::node_api::NodeServiceClient;
 use proto::{Answer, ModuleSummary, Query, QueryResult};
 use std::collections::HashMap;
@@ -66,10 +66,9 @@ pub fn free_port() -> u16 {
 /// Run `query` on the coordinator at `address`. A `CpgError` answer is
 /// returned as `Err` with the error's text.
 pub async fn query_at(address: &str, query: &Query) -> Result<Answer, String> {
-    let transport = net::wire::dial(address, Duration::from_secs(2))
+    let client = net::coordinator_client::connect(address, Duration::from_secs(2))
         .await
         .map_err(|e| e.to_string())?;
-    let client = CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
     let mut ctx = tarpc::context::current();
     ctx.deadline = Instant::now() + Duration::from_secs(120);
     match client.query(ctx, String::new(), query.clone()).await {
@@ -108,18 +107,7 @@ impl Proc {
         args: Vec<String>,
         program: &str,
     ) -> Proc {
-        let mut p = Proc {
-            id,
-            addr,
-            data_dir,
-            child: None,
-            member: None,
-            in_process: true,
-            args,
-            program: PathBuf::from(program),
-        };
-        p.spawn();
-        p
+        Proc::begin(id, addr, data_dir, PathBuf::from(program), args, true)
     }
 
     /// The member's name for link faults: its role, id and address (unique
@@ -142,13 +130,24 @@ impl Proc {
         program: PathBuf,
         args: Vec<String>,
     ) -> Proc {
+        Proc::begin(id, addr, data_dir, program, args, false)
+    }
+
+    fn begin(
+        id: u64,
+        addr: String,
+        data_dir: PathBuf,
+        program: PathBuf,
+        args: Vec<String>,
+        in_process: bool,
+    ) -> Proc {
         let mut p = Proc {
             id,
             addr,
             data_dir,
             child: None,
             member: None,
-            in_process: false,
+            in_process,
             args,
             program,
         };
@@ -274,7 +273,7 @@ impl Drop for Cluster {
     }
 }
 
-/// A cluster of real processes.
+/// A cluster of real processes, or of members run in the test program.
 #[derive(Debug)]
 pub struct Cluster {
     pub coordinators: Vec<Proc>,
@@ -532,11 +531,11 @@ impl Cluster {
     /// The view of the first coordinator that answers.
     pub async fn view(&self) -> Option<ClusterView> {
         for c in &self.coordinators {
-            let Ok(transport) = net::wire::dial(&c.addr, Duration::from_secs(1)).await else {
+            let Ok(client) =
+                net::coordinator_client::connect(&c.addr, Duration::from_secs(1)).await
+            else {
                 continue;
             };
-            let client =
-                CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn();
             if let Ok(Ok(view)) = client.cluster_view(tarpc::context::current()).await {
                 return Some(view);
             }

@@ -147,10 +147,9 @@ impl LoadReport {
 
 /// A client of the coordinator at `address`.
 pub async fn client(address: &str) -> Result<CoordinatorServiceClient, String> {
-    let transport = net::wire::dial(address, Duration::from_secs(2))
+    net::coordinator_client::connect(address, Duration::from_secs(2))
         .await
-        .map_err(|e| format!("dialling {address}: {e}"))?;
-    Ok(CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn())
+        .map_err(|e| format!("dialling {address}: {e}"))
 }
 
 /// Ask `q`, with its latency.

@@ -16,26 +16,15 @@ pub struct Member {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// What the member runs: the daemon a program name stands for.
-fn daemon_of(program: &str) -> Option<bool> {
-    match program {
-        "cpg-coordinator" => Some(true),
-        "cpg-node" => Some(false),
-        _ => None,
-    }
-}
-
-/// Whether `program` can run in this process.
-pub fn runs_in_process(program: &str) -> bool {
-    daemon_of(program).is_some()
-}
-
 impl Member {
     /// Start `program`'s daemon named `name` with `args` (its command line
     /// without the program); links are plain TCP.
     pub fn start(name: &str, program: &str, args: &[String]) -> Member {
-        let coordinator = daemon_of(program)
-            .unwrap_or_else(|| panic!("{program} does not run in the test program"));
+        let coordinator = match program {
+            "cpg-coordinator" => true,
+            "cpg-node" => false,
+            _ => panic!("{program} does not run in the test program"),
+        };
         let mut argv = vec![program.to_string()];
         argv.extend(args.iter().cloned());
         if !argv.iter().any(|a| a == "--insecure") {

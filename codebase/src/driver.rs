@@ -72,10 +72,10 @@ pub trait Cluster: Sync {
 /// `planned` is worth another, given the map's epoch now: always after a
 /// stale map, and after replicas were unavailable if the map changed (a
 /// replica refusing a peer's write with a newer map shows as unavailable).
-pub fn retry_after(error: Option<&CpgError>, planned: u64, now: impl FnOnce() -> u64) -> bool {
+pub fn retry_after(error: Option<&CpgError>, planned: u64, now: u64) -> bool {
     match error {
         Some(CpgError::StaleEpoch { .. }) => true,
-        Some(CpgError::Unavailable { .. }) => now() != planned,
+        Some(CpgError::Unavailable { .. }) => now != planned,
         _ => false,
     }
 }
@@ -92,11 +92,13 @@ pub async fn run<C: Cluster>(
         let planned = view.epoch;
         let result = attempt(cluster, view, upload, progress).await;
         let Err(e) = &result else { return result };
-        let epoch_now = match C::service_error(e) {
+        let error = C::service_error(e);
+        // The map's epoch now matters only after unavailable replicas.
+        let now = match error {
             Some(CpgError::Unavailable { .. }) => cluster.view().await?.epoch,
             _ => planned,
         };
-        if attempts >= RETRIES || !retry_after(C::service_error(e), planned, || epoch_now) {
+        if attempts >= RETRIES || !retry_after(error, planned, now) {
             return result;
         }
         attempts += 1;
@@ -183,10 +185,10 @@ mod tests {
         let invalid = CpgError::InvalidInput {
             reason: "bad".into(),
         };
-        assert!(retry_after(Some(&stale), 3, || 3));
-        assert!(retry_after(Some(&unavailable), 3, || 4));
-        assert!(!retry_after(Some(&unavailable), 3, || 3));
-        assert!(!retry_after(Some(&invalid), 3, || 4));
-        assert!(!retry_after(None, 3, || 4));
+        assert!(retry_after(Some(&stale), 3, 3));
+        assert!(retry_after(Some(&unavailable), 3, 4));
+        assert!(!retry_after(Some(&unavailable), 3, 3));
+        assert!(!retry_after(Some(&invalid), 3, 4));
+        assert!(!retry_after(None, 3, 4));
     }
 }

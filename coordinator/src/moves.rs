@@ -146,6 +146,23 @@ fn serves_copies(state: &ClusterState, node: NodeId) -> bool {
         .is_some_and(|e| matches!(e.state, NodeState::Up | NodeState::Leaving))
 }
 
+/// The replicas of `partition` in `replicas` whose nodes can serve a copy.
+fn copy_sources(
+    state: &ClusterState,
+    replicas: &Assignment,
+    partition: PartitionId,
+) -> Vec<NodeId> {
+    replicas
+        .get(&partition)
+        .map(|r| {
+            r.iter()
+                .copied()
+                .filter(|n| serves_copies(state, *n))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One copy to make: fill `to`'s replica of `partition` from the first of
 /// `sources` that succeeds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,15 +177,7 @@ pub struct Copy {
 pub fn fills(state: &ClusterState, serving: &Assignment, joining: &Assignment) -> Vec<Copy> {
     let mut out = Vec::new();
     for (p, js) in joining {
-        let sources: Vec<NodeId> = serving
-            .get(p)
-            .map(|r| {
-                r.iter()
-                    .copied()
-                    .filter(|n| serves_copies(state, *n))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let sources = copy_sources(state, serving, *p);
         for &to in js {
             out.push(Copy {
                 partition: *p,
@@ -207,15 +216,7 @@ pub fn catch_ups(state: &ClusterState) -> Vec<(Copy, u64)> {
             if !serves_copies(state, node) {
                 continue;
             }
-            let sources = readable
-                .get(p)
-                .map(|r| {
-                    r.iter()
-                        .copied()
-                        .filter(|n| serves_copies(state, *n))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let sources = copy_sources(state, &readable, *p);
             out.push((
                 Copy {
                     partition: *p,

@@ -18,6 +18,7 @@
 //! relaxed atomic load per dial.
 
 use std::collections::HashMap;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -177,8 +178,6 @@ impl<S> Faulty<S> {
         }
     }
 }
-
-use std::future::Future as _;
 
 impl<S: AsyncRead + Unpin> AsyncRead for Faulty<S> {
     fn poll_read(
