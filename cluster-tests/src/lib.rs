@@ -329,14 +329,8 @@ impl Cluster {
         coordinator_extra: &[&str],
         node_extra: &[&str],
     ) -> Cluster {
-        Cluster::make(
-            coordinators,
-            nodes,
-            partitions,
-            replication,
-            (coordinator_extra, node_extra),
-            false,
-        )
+        let shape = (coordinators, nodes, partitions, replication);
+        Cluster::make(shape, (coordinator_extra, node_extra), false)
     }
 
     /// A cluster whose members run inside the test program (the same
@@ -367,21 +361,12 @@ impl Cluster {
         coordinator_extra: &[&str],
         node_extra: &[&str],
     ) -> Cluster {
-        Cluster::make(
-            coordinators,
-            nodes,
-            partitions,
-            replication,
-            (coordinator_extra, node_extra),
-            true,
-        )
+        let shape = (coordinators, nodes, partitions, replication);
+        Cluster::make(shape, (coordinator_extra, node_extra), true)
     }
 
     fn make(
-        coordinators: usize,
-        nodes: usize,
-        partitions: u32,
-        replication: u32,
+        (coordinators, nodes, partitions, replication): (usize, usize, u32, u32),
         (coordinator_extra, node_extra): (&[&str], &[&str]),
         in_process: bool,
     ) -> Cluster {

@@ -246,6 +246,28 @@ fn graphs_export_in_every_format(web: &str, snapshot: &Snapshot) {
     let r = get(web, "/api/v1/features?format=csv");
     assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
     assert_eq!(r.text(), report::render_features_csv(&features));
+    // Features as JSON are the whole answer; a format a route does not offer
+    // is the request's fault, named in the message.
+    let answer = ok_json(web, "/api/v1/features");
+    assert_eq!(
+        answer["result"]["Features"].as_array().unwrap().len(),
+        features.len()
+    );
+    for (path, offered) in [
+        ("/api/v1/features?format=dot", "json or csv"),
+        (
+            "/api/v1/graph/calls?format=xml",
+            "json, csv, dot or graphml",
+        ),
+        (
+            "/api/v1/graph/modules?format=svg",
+            "json, csv, dot or graphml",
+        ),
+    ] {
+        let r = get(web, path);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(r.text().contains(offered), "{path}: {}", r.text());
+    }
 }
 
 /// Cluster, health, diagnosis, metrics, the document, the dashboard.

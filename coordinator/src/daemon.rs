@@ -21,10 +21,6 @@ use crate::service::{self, Coordinator, CoordinatorConfig};
 pub struct Args {
     #[command(flatten)]
     pub process: host::config::ProcessArgs,
-    /// A TOML file of settings: keys are these flags' names (`data-dir`);
-    /// a CPG_* environment variable overrides a key, a flag both.
-    #[arg(long, env = "CPG_CONFIG")]
-    pub config: Option<PathBuf>,
     /// This coordinator's id in the Raft group.
     #[arg(long, env = "CPG_ID")]
     pub id: u64,
@@ -114,19 +110,9 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
         args.process.insecure,
         "coordinator",
     )
-    .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
+    .map_err(invalid)?;
     let members = parse_members(&args.init).map_err(invalid)?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.listen))
-        })?;
-    let address = args.advertise.clone().unwrap_or_else(|| {
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| args.listen.clone())
-    });
+    let (listener, address) = net::wire::listen(&args.listen, args.advertise.as_deref()).await?;
     let config = CoordinatorConfig {
         id: args.id,
         data_dir: args.data_dir.clone(),

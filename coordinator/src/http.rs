@@ -97,20 +97,44 @@ pub fn router(coordinator: Arc<Coordinator>, writes: bool) -> Router {
             "/api/v1/ingest",
             post(ingest).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
-        .route("/api/v1/analyze", get(analyze))
-        .route("/api/v1/callers", get(callers))
-        .route("/api/v1/callees", get(callees))
-        .route("/api/v1/cycles", get(cycles))
-        .route("/api/v1/impact", get(impact))
-        .route("/api/v1/paths", get(paths))
-        .route("/api/v1/dead-code", get(dead_code))
-        .route("/api/v1/features", get(features))
-        .route("/api/v1/communities", get(communities))
-        .route("/api/v1/centrality", get(centrality))
-        .route("/api/v1/taint", get(taint))
-        .route("/api/v1/smells", get(smells))
-        .route("/api/v1/graph/calls", get(call_graph))
-        .route("/api/v1/graph/modules", get(module_graph))
+        .route("/api/v1/analyze", get(ask::<Top>))
+        .route("/api/v1/callers", get(ask::<Walk<true>>))
+        .route("/api/v1/callees", get(ask::<Walk<false>>))
+        .route(
+            "/api/v1/cycles",
+            get(|State(api), Params(pr)| fixed(api, pr, Query::Cycles)),
+        )
+        .route("/api/v1/impact", get(ask::<ImpactParams>))
+        .route("/api/v1/paths", get(ask::<PathParams>))
+        .route("/api/v1/dead-code", get(ask::<Entries>))
+        .route(
+            "/api/v1/features",
+            get(|State(api), Params(pr), Params(p)| export(Export::Features, api, pr, p)),
+        )
+        .route("/api/v1/communities", get(ask::<CommunityParams>))
+        .route("/api/v1/centrality", get(ask::<CentralityParams>))
+        .route(
+            "/api/v1/taint",
+            get(|State(api), Params(pr)| {
+                let rules = partition::analysis::default_taint_rules();
+                fixed(api, pr, Query::Taint { rules })
+            }),
+        )
+        .route(
+            "/api/v1/smells",
+            get(|State(api), Params(pr)| {
+                let thresholds = SmellThresholds::default();
+                fixed(api, pr, Query::Smells { thresholds })
+            }),
+        )
+        .route(
+            "/api/v1/graph/calls",
+            get(|State(api), Params(pr), Params(p)| export(Export::CallGraph, api, pr, p)),
+        )
+        .route(
+            "/api/v1/graph/modules",
+            get(|State(api), Params(pr), Params(p)| export(Export::ModuleGraph, api, pr, p)),
+        )
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(api)
@@ -452,68 +476,55 @@ async fn ingest(
     Ok(Json(report).into_response())
 }
 
+/// The parameters of one analysis route, and the query they ask.
+trait Ask: serde::de::DeserializeOwned + Send + 'static {
+    fn query(self) -> Result<Query, ApiError>;
+}
+
+/// Every analysis route: its parameters make a query, answered as JSON.
+async fn ask<P: Ask>(
+    State(api): State<Api>,
+    Params(pr): Params<ProjectParam>,
+    Params(p): Params<P>,
+) -> Reply {
+    answer(&api, &pr.project, p.query()?).await
+}
+
+/// The analyses that take no parameters.
+async fn fixed(api: Api, pr: ProjectParam, query: Query) -> Reply {
+    answer(&api, &pr.project, query).await
+}
+
 #[derive(Debug, Deserialize)]
 struct Top {
     top: Option<u32>,
 }
 
-async fn analyze(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<Top>,
-) -> Reply {
-    answer(
-        &api,
-        &pr.project,
-        Query::Analyze {
-            top: p.top.unwrap_or(defaults::TOP),
-        },
-    )
-    .await
+impl Ask for Top {
+    fn query(self) -> Result<Query, ApiError> {
+        Ok(Query::Analyze {
+            top: self.top.unwrap_or(defaults::TOP),
+        })
+    }
 }
 
+/// `callers` (`CALLERS`) or `callees`.
 #[derive(Debug, Deserialize)]
-struct Walk {
+struct Walk<const CALLERS: bool> {
     function: String,
     depth: Option<u32>,
 }
 
-async fn callers(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<Walk>,
-) -> Reply {
-    let function = mfa("function", &p.function)?;
-    answer(
-        &api,
-        &pr.project,
-        Query::Callers {
-            function,
-            depth: p.depth.unwrap_or(defaults::WALK_DEPTH),
-        },
-    )
-    .await
-}
-
-async fn callees(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<Walk>,
-) -> Reply {
-    let function = mfa("function", &p.function)?;
-    answer(
-        &api,
-        &pr.project,
-        Query::Callees {
-            function,
-            depth: p.depth.unwrap_or(defaults::WALK_DEPTH),
-        },
-    )
-    .await
-}
-
-async fn cycles(State(api): State<Api>, Params(pr): Params<ProjectParam>) -> Reply {
-    answer(&api, &pr.project, Query::Cycles).await
+impl<const CALLERS: bool> Ask for Walk<CALLERS> {
+    fn query(self) -> Result<Query, ApiError> {
+        let function = mfa("function", &self.function)?;
+        let depth = self.depth.unwrap_or(defaults::WALK_DEPTH);
+        Ok(if CALLERS {
+            Query::Callers { function, depth }
+        } else {
+            Query::Callees { function, depth }
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -522,20 +533,13 @@ struct ImpactParams {
     depth: Option<u32>,
 }
 
-async fn impact(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<ImpactParams>,
-) -> Reply {
-    answer(
-        &api,
-        &pr.project,
-        Query::Impact {
-            target: p.target,
-            depth: p.depth.unwrap_or(defaults::IMPACT_DEPTH),
-        },
-    )
-    .await
+impl Ask for ImpactParams {
+    fn query(self) -> Result<Query, ApiError> {
+        Ok(Query::Impact {
+            target: self.target,
+            depth: self.depth.unwrap_or(defaults::IMPACT_DEPTH),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -546,23 +550,15 @@ struct PathParams {
     max_paths: Option<u32>,
 }
 
-async fn paths(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<PathParams>,
-) -> Reply {
-    let (from, to) = (mfa("from", &p.from)?, mfa("to", &p.to)?);
-    answer(
-        &api,
-        &pr.project,
-        Query::Paths {
-            from,
-            to,
-            max_depth: p.max_depth.unwrap_or(defaults::PATHS_MAX_DEPTH),
-            max_paths: p.max_paths.unwrap_or(defaults::PATHS_MAX),
-        },
-    )
-    .await
+impl Ask for PathParams {
+    fn query(self) -> Result<Query, ApiError> {
+        Ok(Query::Paths {
+            from: mfa("from", &self.from)?,
+            to: mfa("to", &self.to)?,
+            max_depth: self.max_depth.unwrap_or(defaults::PATHS_MAX_DEPTH),
+            max_paths: self.max_paths.unwrap_or(defaults::PATHS_MAX),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -572,47 +568,16 @@ struct Entries {
     entries: String,
 }
 
-async fn dead_code(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<Entries>,
-) -> Reply {
-    let entries = p
-        .entries
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(str::to_string)
-        .collect();
-    answer(&api, &pr.project, Query::DeadCode { entries }).await
-}
-
-#[derive(Debug, Deserialize)]
-struct FormatParam {
-    #[serde(default)]
-    format: Option<String>,
-}
-
-async fn features(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<FormatParam>,
-) -> Reply {
-    match p.format.as_deref().unwrap_or("json") {
-        "json" => answer(&api, &pr.project, Query::Features).await,
-        "csv" => {
-            let a = api.coordinator.query(&pr.project, &Query::Features).await?;
-            let QueryResult::Features(rows) = a.result.as_ref() else {
-                return Err(
-                    CpgError::Internal("features answered with something else".into()).into(),
-                );
-            };
-            Ok(text(
-                "text/csv; charset=utf-8",
-                report::render_features_csv(rows),
-            ))
-        }
-        other => Err(ApiError::bad(format!("format {other:?}: json or csv"))),
+impl Ask for Entries {
+    fn query(self) -> Result<Query, ApiError> {
+        let entries = self
+            .entries
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(Query::DeadCode { entries })
     }
 }
 
@@ -622,21 +587,19 @@ struct CommunityParams {
     algorithm: Option<String>,
 }
 
-async fn communities(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<CommunityParams>,
-) -> Reply {
-    let algorithm = match p.algorithm.as_deref().unwrap_or("louvain") {
-        "louvain" => CommunityAlgorithm::Louvain,
-        "label-propagation" => CommunityAlgorithm::LabelPropagation,
-        other => {
-            return Err(ApiError::bad(format!(
-                "algorithm {other:?}: louvain or label-propagation"
-            )))
-        }
-    };
-    answer(&api, &pr.project, Query::Communities { algorithm }).await
+impl Ask for CommunityParams {
+    fn query(self) -> Result<Query, ApiError> {
+        let algorithm = match self.algorithm.as_deref().unwrap_or("louvain") {
+            "louvain" => CommunityAlgorithm::Louvain,
+            "label-propagation" => CommunityAlgorithm::LabelPropagation,
+            other => {
+                return Err(ApiError::bad(format!(
+                    "algorithm {other:?}: louvain or label-propagation"
+                )))
+            }
+        };
+        Ok(Query::Communities { algorithm })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -648,107 +611,90 @@ struct CentralityParams {
     top: Option<u32>,
 }
 
-async fn centrality(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<CentralityParams>,
-) -> Reply {
-    let graph = match p.graph.as_deref().unwrap_or("functions") {
-        "functions" => GraphKind::Functions,
-        "modules" => GraphKind::Modules,
-        other => {
-            return Err(ApiError::bad(format!(
-                "graph {other:?}: functions or modules"
-            )))
-        }
-    };
-    let by = match p.by.as_deref().unwrap_or("pagerank") {
-        "pagerank" => Metric::PageRank,
-        "betweenness" => Metric::Betweenness,
-        "closeness" => Metric::Closeness,
-        "in-degree" => Metric::InDegree,
-        "out-degree" => Metric::OutDegree,
-        other => {
-            return Err(ApiError::bad(format!(
-                "by {other:?}: pagerank, betweenness, closeness, in-degree or out-degree"
-            )))
-        }
-    };
-    answer(
-        &api,
-        &pr.project,
-        Query::Centrality {
+impl Ask for CentralityParams {
+    fn query(self) -> Result<Query, ApiError> {
+        let graph = match self.graph.as_deref().unwrap_or("functions") {
+            "functions" => GraphKind::Functions,
+            "modules" => GraphKind::Modules,
+            other => {
+                return Err(ApiError::bad(format!(
+                    "graph {other:?}: functions or modules"
+                )))
+            }
+        };
+        let by = match self.by.as_deref().unwrap_or("pagerank") {
+            "pagerank" => Metric::PageRank,
+            "betweenness" => Metric::Betweenness,
+            "closeness" => Metric::Closeness,
+            "in-degree" => Metric::InDegree,
+            "out-degree" => Metric::OutDegree,
+            other => {
+                return Err(ApiError::bad(format!(
+                    "by {other:?}: pagerank, betweenness, closeness, in-degree or out-degree"
+                )))
+            }
+        };
+        Ok(Query::Centrality {
             graph,
             by,
-            top: p.top.unwrap_or(defaults::TOP),
-        },
-    )
-    .await
-}
-
-async fn taint(State(api): State<Api>, Params(pr): Params<ProjectParam>) -> Reply {
-    let rules = partition::analysis::default_taint_rules();
-    answer(&api, &pr.project, Query::Taint { rules }).await
-}
-
-async fn smells(State(api): State<Api>, Params(pr): Params<ProjectParam>) -> Reply {
-    answer(
-        &api,
-        &pr.project,
-        Query::Smells {
-            thresholds: SmellThresholds::default(),
-        },
-    )
-    .await
-}
-
-/// The export format a request names: `None` for JSON (the default).
-fn graph_format(name: Option<&str>) -> Result<Option<report::GraphFormat>, ApiError> {
-    match name.unwrap_or("json") {
-        "json" => Ok(None),
-        other => report::GraphFormat::parse(other)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad(format!("format {other:?}: json, csv, dot or graphml"))),
+            top: self.top.unwrap_or(defaults::TOP),
+        })
     }
 }
 
-async fn call_graph(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<FormatParam>,
-) -> Reply {
-    let a = api
-        .coordinator
-        .query(&pr.project, &Query::CallGraph)
-        .await?;
-    let QueryResult::CallGraph(rows) = a.result.as_ref() else {
-        return Err(
-            CpgError::Internal("the call graph answered with something else".into()).into(),
-        );
-    };
-    Ok(match graph_format(p.format.as_deref())? {
-        None => Json(rows).into_response(),
-        Some(f) => text(f.content_type(), report::render_call_graph(rows, f)),
-    })
+#[derive(Debug, Deserialize)]
+struct FormatParam {
+    #[serde(default)]
+    format: Option<String>,
 }
 
-async fn module_graph(
-    State(api): State<Api>,
-    Params(pr): Params<ProjectParam>,
-    Params(p): Params<FormatParam>,
-) -> Reply {
-    let a = api
-        .coordinator
-        .query(&pr.project, &Query::ModuleGraph)
-        .await?;
-    let QueryResult::ModuleGraph(g) = a.result.as_ref() else {
-        return Err(
-            CpgError::Internal("the module graph answered with something else".into()).into(),
-        );
+/// The routes that answer in other formats than JSON: `features` (CSV) and
+/// the graph exports (CSV, DOT, GraphML).
+#[derive(Clone, Copy)]
+enum Export {
+    Features,
+    CallGraph,
+    ModuleGraph,
+}
+
+/// The route's answer in `?format=` (default JSON: the whole answer for
+/// features, the rows alone for the graphs). A format the route does not
+/// offer is refused before the query runs.
+async fn export(what: Export, api: Api, pr: ProjectParam, p: FormatParam) -> Reply {
+    let format = match (what, p.format.as_deref().unwrap_or("json")) {
+        (_, "json") => None,
+        (Export::Features, "csv") => Some(report::GraphFormat::Csv),
+        (Export::Features, other) => {
+            return Err(ApiError::bad(format!("format {other:?}: json or csv")))
+        }
+        (_, other) => Some(report::GraphFormat::parse(other).ok_or_else(|| {
+            ApiError::bad(format!("format {other:?}: json, csv, dot or graphml"))
+        })?),
     };
-    Ok(match graph_format(p.format.as_deref())? {
-        None => Json(g).into_response(),
-        Some(f) => text(f.content_type(), report::render_module_graph(g, f)),
+    let query = match what {
+        Export::Features => Query::Features,
+        Export::CallGraph => Query::CallGraph,
+        Export::ModuleGraph => Query::ModuleGraph,
+    };
+    let a = api.coordinator.query(&pr.project, &query).await?;
+    Ok(match (a.result.as_ref(), format) {
+        (QueryResult::Features(_), None) => Json(&a).into_response(),
+        (QueryResult::Features(rows), Some(_)) => {
+            text("text/csv; charset=utf-8", report::render_features_csv(rows))
+        }
+        (QueryResult::CallGraph(rows), None) => Json(rows).into_response(),
+        (QueryResult::CallGraph(rows), Some(f)) => {
+            text(f.content_type(), report::render_call_graph(rows, f))
+        }
+        (QueryResult::ModuleGraph(g), None) => Json(g).into_response(),
+        (QueryResult::ModuleGraph(g), Some(f)) => {
+            text(f.content_type(), report::render_module_graph(g, f))
+        }
+        _ => {
+            return Err(
+                CpgError::Internal(format!("{query:?} answered with something else")).into(),
+            )
+        }
     })
 }
 

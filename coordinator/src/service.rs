@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use net::certs::Role;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config};
@@ -18,7 +17,6 @@ use proto::coordinator_api::{
 };
 use proto::{Answer, ClusterHealth, CpgError, Diagnostic, NodeHealth, Query, RaftHealth};
 use tarpc::context::Context;
-use tarpc::server::{BaseChannel, Channel};
 
 use crate::query_engine::{partition_fingerprints, CatalogFacts, QueryEngine};
 use crate::raft::{
@@ -852,18 +850,10 @@ pub async fn run(
     coordinator: Arc<Coordinator>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    net::wire::serve_connections(listener, shutdown, move |conn, role| {
-        BaseChannel::with_defaults(net::wire::server_transport(conn))
-            .execute(
-                CoordinatorServer {
-                    coordinator: coordinator.clone(),
-                    peer: role,
-                }
-                .serve(),
-            )
-            .for_each_concurrent(None, |response| response)
+    net::serve_rpc!(listener, shutdown, |role| CoordinatorServer {
+        coordinator: coordinator.clone(),
+        peer: role,
     })
-    .await
 }
 
 /// Analyses over the whole graph (as opposed to walks from one function).

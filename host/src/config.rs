@@ -23,6 +23,10 @@ pub const DEFAULT_CACHE_TTL: std::time::Duration = std::time::Duration::from_sec
 /// its links are secured.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProcessArgs {
+    /// A TOML file of settings: keys are these flags' names (`data-dir`);
+    /// a CPG_* environment variable overrides a key, a flag both.
+    #[arg(long, env = "CPG_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Lifetime of a cached result in seconds; expired ones are swept
     /// periodically (every quarter of it) and by `cpg cache cleanup`.
     #[arg(long, env = "CPG_CACHE_TTL_SECS", default_value_t = DEFAULT_CACHE_TTL.as_secs())]

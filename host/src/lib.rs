@@ -7,3 +7,18 @@ pub mod config;
 pub mod durable;
 pub mod logging;
 pub mod vitals;
+
+/// A daemon's exit: success, or its error on stderr after the program's
+/// name and a failing status.
+pub fn exit_code<E: std::fmt::Display>(
+    program: &str,
+    result: Result<(), E>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -43,6 +43,20 @@ pub enum Reply<T, E> {
     Fail(E),
 }
 
+impl<T, E> Reply<T, E> {
+    /// A call's outcome where any failure, the coordinator's or the link's,
+    /// is worth asking the next coordinator about.
+    pub fn or_next<C: std::fmt::Display, D: std::fmt::Display>(
+        outcome: Result<Result<T, D>, C>,
+    ) -> Reply<T, E> {
+        match outcome {
+            Ok(Ok(answer)) => Reply::Done(answer),
+            Ok(Err(e)) => Reply::Next(e.to_string()),
+            Err(e) => Reply::Next(e.to_string()),
+        }
+    }
+}
+
 /// Why [`first`] has no answer.
 #[derive(Debug)]
 pub enum NoAnswer<E> {

@@ -42,18 +42,29 @@ pub enum Conn {
     Faulty(Box<crate::faults::Faulty<Conn>>),
 }
 
+/// What every kind of connection is: bytes both ways.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+impl Conn {
+    /// The stream under the connection, whatever its kind.
+    fn io(self: Pin<&mut Self>) -> Pin<&mut dyn Io> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s),
+            Conn::Client(s) => Pin::new(s.as_mut()),
+            Conn::Server(s) => Pin::new(s.as_mut()),
+            Conn::Faulty(s) => Pin::new(s.as_mut()),
+        }
+    }
+}
+
 impl tokio::io::AsyncRead for Conn {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Client(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Conn::Server(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Conn::Faulty(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
+        self.io().poll_read(cx, buf)
     }
 }
 
@@ -63,36 +74,21 @@ impl tokio::io::AsyncWrite for Conn {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Conn::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Conn::Faulty(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        self.io().poll_write(cx, buf)
     }
 
     fn poll_flush(
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Client(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Conn::Server(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Conn::Faulty(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        self.io().poll_flush(cx)
     }
 
     fn poll_shutdown(
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Conn::Server(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Conn::Faulty(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        self.io().poll_shutdown(cx)
     }
 }
 
@@ -498,6 +494,44 @@ where
             }
         }
     }
+}
+
+/// A daemon's listener on `listen`, and the address others reach it at:
+/// `advertise`, or else the address it is bound to.
+pub async fn listen(
+    listen: &str,
+    advertise: Option<&str>,
+) -> std::io::Result<(tokio::net::TcpListener, String)> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
+    let address = match advertise {
+        Some(a) => a.to_string(),
+        None => listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| listen.to_string()),
+    };
+    Ok((listener, address))
+}
+
+/// Serve a tarpc service on `listener` until `shutdown` (open connections
+/// are closed with it): each connection, greeted and secured as
+/// [`serve_connections`] does, is served by the server `$server` makes for
+/// the peer's role, its requests answered concurrently. (A macro: a generic
+/// function cannot require the service's `async fn` futures to be `Send`.)
+#[macro_export]
+macro_rules! serve_rpc {
+    ($listener:expr, $shutdown:expr, |$role:ident| $server:expr) => {{
+        use ::futures::StreamExt as _;
+        use ::tarpc::server::{Channel as _, Serve as _};
+        $crate::wire::serve_connections($listener, $shutdown, move |conn, $role| {
+            ::tarpc::server::BaseChannel::with_defaults($crate::wire::server_transport(conn))
+                .execute($server.serve())
+                .for_each_concurrent(None, |response| response)
+        })
+        .await
+    }};
 }
 
 #[cfg(test)]

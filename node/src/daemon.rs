@@ -18,10 +18,6 @@ use crate::service::{self, Node, NodeConfig};
 pub struct Args {
     #[command(flatten)]
     pub process: host::config::ProcessArgs,
-    /// A TOML file of settings: keys are these flags' names (`data-dir`);
-    /// a CPG_* environment variable overrides a key, a flag both.
-    #[arg(long, env = "CPG_CONFIG")]
-    pub config: Option<PathBuf>,
     /// This node's id, unique in the cluster.
     #[arg(long, env = "CPG_ID")]
     pub id: u64,
@@ -118,17 +114,7 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     for (path, reason) in &quarantined {
         tracing::warn!(path = %path.display(), %reason, "moved damaged data aside");
     }
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.listen))
-        })?;
-    let advertise = args.advertise.clone().unwrap_or_else(|| {
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| args.listen.clone())
-    });
+    let (listener, advertise) = net::wire::listen(&args.listen, args.advertise.as_deref()).await?;
     tracing::info!(
         node = args.id,
         address = %advertise,

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
-use futures::StreamExt;
 use host::vitals::LatencyWindow;
 use net::certs::Role;
 use net::node_client::{CallError, NodeClient};
@@ -23,7 +22,6 @@ use proto::node_api::{
 use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth};
 use rayon::prelude::*;
 use tarpc::context::Context;
-use tarpc::server::{BaseChannel, Channel};
 
 use crate::disk::{PartitionDisk, StoredFile};
 
@@ -871,16 +869,8 @@ pub async fn run(
     node: Arc<Node>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    net::wire::serve_connections(listener, shutdown, move |conn, role| {
-        BaseChannel::with_defaults(net::wire::server_transport(conn))
-            .execute(
-                NodeServer {
-                    node: node.clone(),
-                    peer: role,
-                }
-                .serve(),
-            )
-            .for_each_concurrent(None, |response| response)
+    net::serve_rpc!(listener, shutdown, |role| NodeServer {
+        node: node.clone(),
+        peer: role,
     })
-    .await
 }

@@ -16,40 +16,38 @@ use tokio::io::AsyncWriteExt;
 
 const PARTITIONS: u32 = 4;
 
-async fn start(
-    dir: &Path,
-    defrag_threshold: f64,
-) -> (
-    SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-    std::sync::Arc<Node>,
-) {
-    start_as(1, dir, defrag_threshold).await
+/// A node served on loopback, with a client connected to it.
+struct Served {
+    addr: SocketAddr,
+    client: NodeServiceClient,
+    node: std::sync::Arc<Node>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<()>,
 }
 
-async fn start_as(
-    node_id: u64,
-    dir: &Path,
-    defrag_threshold: f64,
-) -> (
-    SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-    std::sync::Arc<Node>,
-) {
-    let (node, quarantined) = Node::open(&NodeConfig {
+impl Served {
+    /// Stop serving and wait until the node has.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.handle.await.unwrap();
+    }
+}
+
+fn config(node_id: u64, dir: &Path, defrag_threshold: f64) -> NodeConfig {
+    NodeConfig {
         node_id,
         data_dir: dir.to_path_buf(),
         memory_limit_mb: None,
         defrag_threshold,
         cache_ttl: node::service::CACHE_TTL,
-    })
-    .unwrap();
-    assert!(quarantined.is_empty());
+    }
+}
+
+/// Serve `node` on a fresh loopback port.
+async fn serve(node: std::sync::Arc<Node>) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let served = node.clone();
     let handle = tokio::spawn(async move {
         run(listener, served, async move {
@@ -58,7 +56,54 @@ async fn start_as(
         .await
         .unwrap();
     });
-    (addr, tx, handle, node)
+    Served {
+        addr,
+        client: connect(addr).await,
+        node,
+        stop,
+        handle,
+    }
+}
+
+/// Node `node_id` opened on `dir` (nothing quarantined) and served.
+async fn start_as(node_id: u64, dir: &Path, defrag_threshold: f64) -> Served {
+    let (node, quarantined) = Node::open(&config(node_id, dir, defrag_threshold)).unwrap();
+    assert!(quarantined.is_empty());
+    serve(node).await
+}
+
+/// Node 1 on `dir` at the default defragmentation threshold.
+async fn start(dir: &Path) -> Served {
+    start_as(1, dir, node::service::DEFRAG_THRESHOLD).await
+}
+
+/// Node 1 holding every partition under map `epoch`.
+async fn assign_all(served: &Served, epoch: u64) {
+    served
+        .client
+        .assign(
+            context::current(),
+            only_me(epoch, (0..PARTITIONS).collect()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Node 1 on `dir`, holding every partition under map 1, with the example
+/// written once per entry of `edits` (edited or not).
+async fn holding_the_example(dir: &Path, defrag_threshold: f64, edits: &[bool]) -> Served {
+    let served = start_as(1, dir, defrag_threshold).await;
+    assign_all(&served, 1).await;
+    for edit in edits {
+        served
+            .client
+            .write(context::current(), 1, example_writes(*edit))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    served
 }
 
 async fn connect(addr: SocketAddr) -> NodeServiceClient {
@@ -94,6 +139,17 @@ fn example_sources() -> Vec<SourceUpload> {
     out
 }
 
+/// The example as the files of an ingest (all new).
+fn example_files() -> Vec<IngestFile> {
+    example_sources()
+        .into_iter()
+        .map(|upload| IngestFile {
+            upload,
+            before: Vec::new(),
+        })
+        .collect()
+}
+
 async fn all_summaries(
     client: &NodeServiceClient,
     epoch: u64,
@@ -111,27 +167,13 @@ async fn all_summaries(
 #[tokio::test]
 async fn parse_write_read_restart_and_refuse() {
     let dir = tempfile::tempdir().unwrap();
-    let (addr, stop, handle, _) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
-    let client = connect(addr).await;
-    client
-        .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
-        .await
-        .unwrap()
-        .unwrap();
+    let served = start(dir.path()).await;
+    assign_all(&served, 1).await;
+    let client = &served.client;
 
     let parsed = node::service::parse_files(PARTITIONS, example_sources());
     assert_eq!(parsed.len(), 26);
-    let writes: Vec<PartitionWrite> = parsed
-        .iter()
-        .flat_map(|f| {
-            f.by_partition.iter().map(|(p, frags)| PartitionWrite {
-                partition: *p,
-                file: f.file.clone(),
-                content_hash: f.content_hash,
-                fragments: frags.clone(),
-            })
-        })
-        .collect();
+    let writes = writes_of(&parsed);
     let changed = client
         .write(context::current(), 1, writes.clone())
         .await
@@ -148,7 +190,7 @@ async fn parse_write_read_restart_and_refuse() {
         0
     );
 
-    let before = all_summaries(&client, 1).await;
+    let before = all_summaries(client, 1).await;
     let modules: usize = before.values().map(Vec::len).sum();
     assert_eq!(modules, 28, "27 modules and one script of the example");
     for (p, ms) in &before {
@@ -184,12 +226,8 @@ async fn parse_write_read_restart_and_refuse() {
         })
     );
     // Partitions 2 and 3 moved away under map 2: dropped, here and on disk.
-    client
-        .assign(context::current(), only_me(3, (0..PARTITIONS).collect()))
-        .await
-        .unwrap()
-        .unwrap();
-    let now = all_summaries(&client, 3).await;
+    assign_all(&served, 3).await;
+    let now = all_summaries(client, 3).await;
     for p in 0..PARTITIONS {
         let want = if p < 2 {
             before[&p].clone()
@@ -215,10 +253,10 @@ async fn parse_write_read_restart_and_refuse() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(all_summaries(&client, 3).await, before);
+    assert_eq!(all_summaries(client, 3).await, before);
 
     // A peer sending garbage loses only its own connection.
-    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut raw = tokio::net::TcpStream::connect(served.addr).await.unwrap();
     raw.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5])
         .await
         .unwrap();
@@ -227,21 +265,13 @@ async fn parse_write_read_restart_and_refuse() {
     assert_eq!(client.health(context::current()).await.unwrap().epoch, 3);
 
     // Stop the node and start it again on the same data dir.
-    stop.send(()).unwrap();
-    handle.await.unwrap();
-    drop(client);
-    let (addr, stop, handle, _) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
-    let client = connect(addr).await;
-    client
-        .assign(context::current(), only_me(3, (0..PARTITIONS).collect()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(all_summaries(&client, 3).await, before);
-    let health = client.health(context::current()).await.unwrap();
+    served.stop().await;
+    let served = start(dir.path()).await;
+    assign_all(&served, 3).await;
+    assert_eq!(all_summaries(&served.client, 3).await, before);
+    let health = served.client.health(context::current()).await.unwrap();
     assert_eq!(health.files, 26);
-    stop.send(()).unwrap();
-    handle.await.unwrap();
+    served.stop().await;
 }
 
 /// The files each partition holds (`file_hashes` of every partition).
@@ -258,42 +288,37 @@ async fn held(client: &NodeServiceClient, epoch: u64) -> Vec<(u32, String, u64)>
 #[tokio::test]
 async fn an_ingest_removes_gone_files_from_every_replica() {
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (addr1, stop1, handle1, _) = start_as(1, one.path(), node::service::DEFRAG_THRESHOLD).await;
-    let (addr2, stop2, handle2, _) = start_as(2, two.path(), node::service::DEFRAG_THRESHOLD).await;
+    let s1 = start_as(1, one.path(), node::service::DEFRAG_THRESHOLD).await;
+    let s2 = start_as(2, two.path(), node::service::DEFRAG_THRESHOLD).await;
     let map = proto::node_api::NodeMap {
         epoch: 1,
         assignment: (0..PARTITIONS).map(|p| (p, vec![1, 2])).collect(),
-        nodes: [(1, addr1.to_string()), (2, addr2.to_string())].into(),
+        nodes: [(1, s1.addr.to_string()), (2, s2.addr.to_string())].into(),
         unreachable: Default::default(),
     };
-    let (c1, c2) = (connect(addr1).await, connect(addr2).await);
-    for c in [&c1, &c2] {
+    let (c1, c2) = (&s1.client, &s2.client);
+    for c in [c1, c2] {
         c.assign(context::current(), map.clone())
             .await
             .unwrap()
             .unwrap();
     }
-    let files = example_sources()
-        .into_iter()
-        .map(|upload| IngestFile {
-            upload,
-            before: Vec::new(),
-        })
-        .collect();
     let reply = c1
-        .ingest(context::current(), 1, PARTITIONS, files, Vec::new())
+        .ingest(
+            context::current(),
+            1,
+            PARTITIONS,
+            example_files(),
+            Vec::new(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(reply.files.len(), 26);
     assert!(reply.missed.is_empty(), "{:?}", reply.missed);
-    let both = held(&c1, 1).await;
-    assert_eq!(
-        both,
-        held(&c2, 1).await,
-        "both replicas hold the same files"
-    );
-    assert_eq!(all_summaries(&c1, 1).await, all_summaries(&c2, 1).await);
+    let both = held(c1, 1).await;
+    assert_eq!(both, held(c2, 1).await, "both replicas hold the same files");
+    assert_eq!(all_summaries(c1, 1).await, all_summaries(c2, 1).await);
 
     // One file gone from the tree: sent to the other node, which clears it
     // from both replicas of every partition its modules were in.
@@ -323,9 +348,9 @@ async fn an_ingest_removes_gone_files_from_every_replica() {
         .into_iter()
         .filter(|(_, f, _)| f != "lib/shop/pricing.ex")
         .collect();
-    assert_eq!(held(&c1, 1).await, expected);
-    assert_eq!(held(&c2, 1).await, expected);
-    let modules: Vec<String> = all_summaries(&c1, 1)
+    assert_eq!(held(c1, 1).await, expected);
+    assert_eq!(held(c2, 1).await, expected);
+    let modules: Vec<String> = all_summaries(c1, 1)
         .await
         .into_values()
         .flatten()
@@ -335,11 +360,9 @@ async fn an_ingest_removes_gone_files_from_every_replica() {
         !modules.contains(&"Shop.Pricing".to_string()),
         "{modules:?}"
     );
-    assert_eq!(all_summaries(&c1, 1).await, all_summaries(&c2, 1).await);
-    for (stop, handle) in [(stop1, handle1), (stop2, handle2)] {
-        stop.send(()).unwrap();
-        handle.await.unwrap();
-    }
+    assert_eq!(all_summaries(c1, 1).await, all_summaries(c2, 1).await);
+    s1.stop().await;
+    s2.stop().await;
 }
 
 /// The map of a one-node cluster (node 1) at `epoch` holding `partitions`.
@@ -361,7 +384,12 @@ fn example_writes(edit: bool) -> Vec<PartitionWrite> {
             s.bytes.extend_from_slice(b"\n# edited\n");
         }
     }
-    node::service::parse_files(PARTITIONS, sources)
+    writes_of(&node::service::parse_files(PARTITIONS, sources))
+}
+
+/// The partition writes of parsed files.
+fn writes_of(parsed: &[node::service::ParsedFile]) -> Vec<PartitionWrite> {
+    parsed
         .iter()
         .flat_map(|f| {
             f.by_partition.iter().map(|(p, frags)| PartitionWrite {
@@ -383,25 +411,12 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
     // Never on its own (threshold 1): every file replaced once leaves half
     // of each partition's rows deleted; a forced defrag rebuilds them.
     let dir = tempfile::tempdir().unwrap();
-    let (addr, stop, handle, served) = start(dir.path(), 1.0).await;
-    let client = connect(addr).await;
-    client
-        .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
-        .await
-        .unwrap()
-        .unwrap();
-    for edit in [false, true] {
-        let writes = example_writes(edit);
-        client
-            .write(context::current(), 1, writes)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    let before = all_summaries(&client, 1).await;
+    let served = holding_the_example(dir.path(), 1.0, &[false, true]).await;
+    let client = &served.client;
+    let before = all_summaries(client, 1).await;
     let h = client.health(context::current()).await.unwrap();
     // The same figures over HTTP, for Prometheus (one summaries read so far).
-    let metrics = metrics_of(&served).await;
+    let metrics = metrics_of(&served.node).await;
     assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
     for line in [
         format!("cpg_total_cpg_nodes {}\n", h.total_cpg_nodes),
@@ -453,7 +468,7 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
     }
     let h = client.health(context::current()).await.unwrap();
     assert!(ratios(&h).iter().all(|r| *r == 0.0), "{:?}", ratios(&h));
-    assert_eq!(all_summaries(&client, 1).await, before, "nothing lost");
+    assert_eq!(all_summaries(client, 1).await, before, "nothing lost");
     let d = client.diagnose(context::current()).await.unwrap();
     assert!(
         d.indicators
@@ -461,31 +476,16 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
             .any(|i| i.name == "deleted_entries_ratio" && i.value == 0.0 && !i.breached),
         "{d:?}"
     );
-    let _ = stop.send(());
-    handle.await.unwrap();
+    served.stop().await;
 
     // At the default 30%, the write that replaced them rebuilt on its own.
     let dir = tempfile::tempdir().unwrap();
-    let (addr, stop, handle, _) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
-    let client = connect(addr).await;
-    client
-        .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
-        .await
-        .unwrap()
-        .unwrap();
-    for edit in [false, true] {
-        let writes = example_writes(edit);
-        client
-            .write(context::current(), 1, writes)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    let h = client.health(context::current()).await.unwrap();
+    let served =
+        holding_the_example(dir.path(), node::service::DEFRAG_THRESHOLD, &[false, true]).await;
+    let h = served.client.health(context::current()).await.unwrap();
     assert!(ratios(&h).iter().all(|r| *r == 0.0), "{:?}", ratios(&h));
-    assert_eq!(all_summaries(&client, 1).await, before);
-    let _ = stop.send(());
-    handle.await.unwrap();
+    assert_eq!(all_summaries(&served.client, 1).await, before);
+    served.stop().await;
 }
 
 /// `GET /metrics` from a metrics server started for `node`.
@@ -513,54 +513,27 @@ async fn metrics_of(node: &std::sync::Arc<Node>) -> String {
 async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
     let dir = tempfile::tempdir().unwrap();
     // Write the example first, without a limit.
-    let (addr, stop, handle, _) = start(dir.path(), node::service::DEFRAG_THRESHOLD).await;
-    let client = connect(addr).await;
-    client
-        .assign(context::current(), only_me(1, (0..PARTITIONS).collect()))
-        .await
-        .unwrap()
-        .unwrap();
-    let writes = example_writes(false);
-    client
-        .write(context::current(), 1, writes)
-        .await
-        .unwrap()
-        .unwrap();
-    let before = all_summaries(&client, 1).await;
-    let _ = stop.send(());
-    handle.await.unwrap();
+    let served = holding_the_example(dir.path(), node::service::DEFRAG_THRESHOLD, &[false]).await;
+    let before = all_summaries(&served.client, 1).await;
+    served.stop().await;
 
     // Reopened with a limit this process is always above (1 MB).
     let (node, _) = Node::open(&NodeConfig {
-        node_id: 1,
-        data_dir: dir.path().to_path_buf(),
         memory_limit_mb: Some(1),
-        defrag_threshold: node::service::DEFRAG_THRESHOLD,
-        cache_ttl: node::service::CACHE_TTL,
+        ..config(1, dir.path(), node::service::DEFRAG_THRESHOLD)
     })
     .unwrap();
     node.set_map(only_me(1, (0..PARTITIONS).collect()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = node.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        run(listener, served, async move {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    let client = connect(addr).await;
-    let files = example_sources()
-        .into_iter()
-        .map(|upload| IngestFile {
-            upload,
-            before: Vec::new(),
-        })
-        .collect();
+    let served = serve(node).await;
+    let client = &served.client;
     match client
-        .ingest(context::current(), 1, PARTITIONS, files, Vec::new())
+        .ingest(
+            context::current(),
+            1,
+            PARTITIONS,
+            example_files(),
+            Vec::new(),
+        )
         .await
         .unwrap()
     {
@@ -584,7 +557,7 @@ async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
         "{refused:?}"
     );
     // Reads of what is held go on, unchanged, and health says why.
-    assert_eq!(all_summaries(&client, 1).await, before);
+    assert_eq!(all_summaries(client, 1).await, before);
     let h = client.health(context::current()).await.unwrap();
     assert_eq!(h.cpg_tables_status, proto::TablesStatus::Degraded);
     assert!(
@@ -594,7 +567,6 @@ async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
         "{:?}",
         h.reasons
     );
-    assert!(node.admit_heavy("a test").is_err());
-    let _ = tx.send(());
-    handle.await.unwrap();
+    assert!(served.node.admit_heavy("a test").is_err());
+    served.stop().await;
 }

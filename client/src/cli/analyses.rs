@@ -250,36 +250,26 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
     write_stdout(&text)
 }
 
-pub(super) fn export_call_graph(
+/// `cpg export call-graph` (`modules` false) or `module-graph`.
+pub(super) fn export_graph(
     coordinators: &[String],
     path: Option<PathBuf>,
+    modules: bool,
     format: Format,
     output: Option<PathBuf>,
 ) -> Result<()> {
-    let answer = ask(coordinators, path, Query::CallGraph)?;
-    let QueryResult::CallGraph(rows) = Arc::unwrap_or_clone(answer.result) else {
-        bail!("the coordinator answered a call-graph query with something else");
+    let query = if modules {
+        Query::ModuleGraph
+    } else {
+        Query::CallGraph
     };
-    let text = match format.graph() {
-        None => serde_json::to_string_pretty(&rows)? + "\n",
-        Some(f) => report::render_call_graph(&rows, f),
-    };
-    write_output(output, &text)
-}
-
-pub(super) fn export_module_graph(
-    coordinators: &[String],
-    path: Option<PathBuf>,
-    format: Format,
-    output: Option<PathBuf>,
-) -> Result<()> {
-    let answer = ask(coordinators, path, Query::ModuleGraph)?;
-    let QueryResult::ModuleGraph(graph) = Arc::unwrap_or_clone(answer.result) else {
-        bail!("the coordinator answered a module-graph query with something else");
-    };
-    let text = match format.graph() {
-        None => serde_json::to_string_pretty(&graph)? + "\n",
-        Some(f) => report::render_module_graph(&graph, f),
+    let answer = ask(coordinators, path, query)?;
+    let text = match (&*answer.result, format.graph()) {
+        (QueryResult::CallGraph(rows), None) => serde_json::to_string_pretty(rows)? + "\n",
+        (QueryResult::CallGraph(rows), Some(f)) => report::render_call_graph(rows, f),
+        (QueryResult::ModuleGraph(graph), None) => serde_json::to_string_pretty(graph)? + "\n",
+        (QueryResult::ModuleGraph(graph), Some(f)) => report::render_module_graph(graph, f),
+        _ => bail!("the coordinator answered a graph export with something else"),
     };
     write_output(output, &text)
 }

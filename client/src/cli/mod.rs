@@ -565,7 +565,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     format,
                     output,
                 },
-        } => export_call_graph(&coordinators, path, format, output),
+        } => export_graph(&coordinators, path, false, format, output),
         Command::Export {
             what:
                 ExportKind::ModuleGraph {
@@ -573,7 +573,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     format,
                     output,
                 },
-        } => export_module_graph(&coordinators, path, format, output),
+        } => export_graph(&coordinators, path, true, format, output),
         Command::Callers(args) => walk(&coordinators, args, true),
         Command::Callees(args) => walk(&coordinators, args, false),
         Command::Ingest { path } => ingest(&coordinators, &path),

@@ -11,11 +11,7 @@ pub(super) fn health(coordinators: &[String], json: bool) -> Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(on_first_coordinator(coordinators, |client| async move {
-        match client.health(tarpc::context::current()).await {
-            Ok(Ok(h)) => Reply::Done(h),
-            Ok(Err(e)) => Reply::Next(e.to_string()),
-            Err(e) => Reply::Next(e.to_string()),
-        }
+        Reply::or_next(client.health(tarpc::context::current()).await)
     }))?;
     let text = if json {
         serde_json::to_string_pretty(&report)? + "\n"

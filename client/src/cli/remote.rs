@@ -108,11 +108,7 @@ impl ClusterStatus {
 
 pub(super) async fn view_of(coordinators: &[String]) -> Result<ClusterView> {
     on_first_coordinator(coordinators, |client| async move {
-        match client.cluster_view(tarpc::context::current()).await {
-            Ok(Ok(view)) => Reply::Done(view),
-            Ok(Err(e)) => Reply::Next(e.to_string()),
-            Err(e) => Reply::Next(e.to_string()),
-        }
+        Reply::or_next(client.cluster_view(tarpc::context::current()).await)
     })
     .await
 }
@@ -365,11 +361,7 @@ pub(super) fn node_clients(view: &ClusterView) -> Result<HashMap<u64, Arc<NodeCl
 /// What the catalog records (a linearizable read on any coordinator).
 pub(super) async fn catalog_listing(coordinators: &[String]) -> Result<CatalogListing> {
     on_first_coordinator(coordinators, |client| async move {
-        match client.catalog_files(tarpc::context::current()).await {
-            Ok(Ok(listing)) => Reply::Done(listing),
-            Ok(Err(e)) => Reply::Next(e.to_string()),
-            Err(e) => Reply::Next(e.to_string()),
-        }
+        Reply::or_next(client.catalog_files(tarpc::context::current()).await)
     })
     .await
 }

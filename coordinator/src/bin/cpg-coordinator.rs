@@ -4,11 +4,5 @@
 async fn main() -> std::process::ExitCode {
     let args: coordinator::daemon::Args = host::config::parse();
     host::logging::init();
-    match coordinator::daemon::run(args).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cpg-coordinator: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    host::exit_code("cpg-coordinator", coordinator::daemon::run(args).await)
 }

@@ -4,11 +4,5 @@
 async fn main() -> std::process::ExitCode {
     let args: node::daemon::Args = host::config::parse();
     host::logging::init();
-    match node::daemon::run(args).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cpg-node: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    host::exit_code("cpg-node", node::daemon::run(args).await)
 }

@@ -103,6 +103,9 @@ pub fn smells(
             }
             let mfa = Mfa::new(*name, &f.name, f.arity);
             let subject = mfa.to_string();
+            let mut found = |kind: &str, why: String| {
+                out.push(smell(kind, subject.clone(), &m.file, f.line, why))
+            };
             let Some(id) = graph.id(&mfa) else { continue };
             let callers: BTreeSet<u32> = graph.calls_to(id).map(|c| c.caller).collect();
             let calling_modules: BTreeSet<&str> = callers
@@ -117,16 +120,13 @@ pub fn smells(
             let callees: BTreeSet<u32> = calls.iter().map(|c| c.callee).collect();
             let n = calling_modules.len() as u32;
             if n >= t.shotgun_surgery_modules {
-                out.push(smell(
+                found(
                     "shotgun_surgery",
-                    subject.clone(),
-                    &m.file,
-                    f.line,
                     format!(
                         "called from {n} other modules (threshold {}): changing it touches all of them",
                         t.shotgun_surgery_modules
                     ),
-                ));
+                );
             }
             let mut per_module: BTreeMap<&str, u32> = BTreeMap::new();
             for c in &calls {
@@ -146,74 +146,56 @@ pub fn smells(
                     && *count > own
                     && count * 100 >= t.feature_envy_percent * ingested
                 {
-                    out.push(smell(
+                    found(
                         "feature_envy",
-                        subject.clone(),
-                        &m.file,
-                        f.line,
                         format!(
                             "{count} of its {ingested} calls into the code base go to {other} (thresholds {} calls, {}%), {own} to its own module",
                             t.feature_envy_calls, t.feature_envy_percent
                         ),
-                    ));
+                    );
                 }
             }
             let fan_in = callers.len() as u32;
             if fan_in >= t.fan_in {
-                out.push(smell(
+                found(
                     "high_fan_in",
-                    subject.clone(),
-                    &m.file,
-                    f.line,
                     format!("{fan_in} distinct callers (threshold {})", t.fan_in),
-                ));
+                );
             }
             let fan_out = callees.len() as u32;
             if fan_out >= t.fan_out {
-                out.push(smell(
+                found(
                     "high_fan_out",
-                    subject.clone(),
-                    &m.file,
-                    f.line,
                     format!("{fan_out} distinct callees (threshold {})", t.fan_out),
-                ));
+                );
             }
             let metrics = f.metrics;
             if metrics.lines >= t.long_function_lines {
-                out.push(smell(
+                found(
                     "long_function",
-                    subject.clone(),
-                    &m.file,
-                    f.line,
                     format!(
                         "{} lines (threshold {})",
                         metrics.lines, t.long_function_lines
                     ),
-                ));
+                );
             }
             if metrics.cyclomatic >= t.complex_function_cyclomatic {
-                out.push(smell(
+                found(
                     "complex_function",
-                    subject.clone(),
-                    &m.file,
-                    f.line,
                     format!(
                         "cyclomatic complexity {} (threshold {})",
                         metrics.cyclomatic, t.complex_function_cyclomatic
                     ),
-                ));
+                );
             }
             if metrics.nesting >= t.deep_nesting {
-                out.push(smell(
+                found(
                     "deep_nesting",
-                    subject,
-                    &m.file,
-                    f.line,
                     format!(
                         "control structures nested {} deep (threshold {})",
                         metrics.nesting, t.deep_nesting
                     ),
-                ));
+                );
             }
         }
     }

@@ -38,14 +38,19 @@ impl<'s> FileBuilder<'s> {
         &self,
         item: Ts,
     ) -> Option<(String, Vec<String>)> {
+        let (name, value) = self.attribute_value(item)?;
+        Some((name, self.atom_list(value)?))
+    }
+
+    /// `@name value` at module level: the attribute and its value.
+    fn attribute_value<'t>(&self, item: Ts<'t>) -> Option<(String, Ts<'t>)> {
         if item.kind() != "unary_operator" || operator(item, self.src) != "@" {
             return None;
         }
         let call = operand(item).filter(|o| o.kind() == "call")?;
         let name = self.text(call.child_by_field_name("target")?).to_string();
         let args = kids(call).into_iter().find(|c| c.kind() == "arguments")?;
-        let value = kids(args).first().copied()?;
-        Some((name, self.atom_list(value)?))
+        Some((name, kids(args).first().copied()?))
     }
 
     /// `@name [a: x, b: y]` (or `[a: x] ++ more`) at module level: the
@@ -55,13 +60,8 @@ impl<'s> FileBuilder<'s> {
         item: Ts,
         names: &Names,
     ) -> Option<(String, Vec<String>)> {
-        if item.kind() != "unary_operator" || operator(item, self.src) != "@" {
-            return None;
-        }
-        let call = operand(item).filter(|o| o.kind() == "call")?;
-        let name = self.text(call.child_by_field_name("target")?).to_string();
-        let args = kids(call).into_iter().find(|c| c.kind() == "arguments")?;
-        let keys = self.keyword_keys(kids(args).first().copied()?, names, 0)?;
+        let (name, value) = self.attribute_value(item)?;
+        let keys = self.keyword_keys(value, names, 0)?;
         (!keys.is_empty()).then_some((name, keys))
     }
 
