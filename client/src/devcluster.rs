@@ -267,12 +267,15 @@ pub async fn cluster_view(layout: &Layout) -> Option<ClusterView> {
 /// Ready: a leader, the configured partition count placed, every node
 /// registered and holding partitions.
 fn ready(layout: &Layout, view: &ClusterView) -> bool {
-    let placed: std::collections::BTreeSet<u64> =
+    let placed: std::collections::BTreeSet<proto::assignment::NodeId> =
         view.assignment.values().flatten().copied().collect();
     view.leader.is_some()
         && view.partitions == layout.partitions
         && view.assignment.len() == layout.partitions as usize
-        && layout.nodes.iter().all(|n| placed.contains(&n.id))
+        && layout
+            .nodes
+            .iter()
+            .all(|n| placed.contains(&proto::assignment::NodeId(n.id)))
 }
 
 /// Start the cluster in `dir` (or start it again), wait until it is ready.
@@ -386,8 +389,16 @@ pub fn status(dir: &Path) -> Result<String> {
                     state.push_str(", Raft leader");
                 }
                 if role == Role::Node {
-                    let held = v.assignment.values().filter(|r| r.contains(&m.id)).count();
-                    if let Some(n) = v.nodes.iter().find(|n| n.id == m.id) {
+                    let held = v
+                        .assignment
+                        .values()
+                        .filter(|r| r.contains(&proto::assignment::NodeId(m.id)))
+                        .count();
+                    if let Some(n) = v
+                        .nodes
+                        .iter()
+                        .find(|n| n.id == proto::assignment::NodeId(m.id))
+                    {
                         state.push_str(&format!(", {} ({held} partitions)", n.state));
                     }
                 }

@@ -48,10 +48,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn ingest_tree(cluster: &Cluster, dir: &std::path::Path) -> Duration {
     let started = Instant::now();
     let view = cluster.view().await.expect("a coordinator answers");
-    let clients: HashMap<u64, Arc<NodeClient>> = Cluster::node_addresses(&view)
-        .into_iter()
-        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
-        .collect();
+    let clients: HashMap<proto::assignment::NodeId, Arc<NodeClient>> =
+        Cluster::node_addresses(&view)
+            .into_iter()
+            .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
+            .collect();
     let sources = embedded::read_sources(dir).expect("readable tree");
     let deadline = Duration::from_secs(120);
     let held = held_files(&clients, view.epoch, &view.assignment, deadline)

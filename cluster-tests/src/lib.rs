@@ -534,7 +534,7 @@ impl Cluster {
         let deadline = Instant::now() + within;
         loop {
             if let Some(view) = self.view().await {
-                let placed: std::collections::BTreeSet<u64> =
+                let placed: std::collections::BTreeSet<NodeId> =
                     view.assignment.values().flatten().copied().collect();
                 if view.partitions == partitions
                     && view.nodes.len() == self.nodes.len()
@@ -609,7 +609,7 @@ impl Cluster {
     }
 
     /// Node addresses by id, from a view.
-    pub fn node_addresses(view: &ClusterView) -> BTreeMap<u64, String> {
+    pub fn node_addresses(view: &ClusterView) -> BTreeMap<NodeId, String> {
         view.nodes
             .iter()
             .map(|n| (n.id, n.address.clone()))

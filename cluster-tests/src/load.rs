@@ -58,7 +58,7 @@ pub struct LoadReport {
     /// Every failed request, said how.
     pub errors: Vec<String>,
     /// Highest memory seen per node (MB), and each node's limit.
-    pub node_memory_mb: BTreeMap<u64, (f64, Option<u64>)>,
+    pub node_memory_mb: BTreeMap<proto::assignment::NodeId, (f64, Option<u64>)>,
     pub coordinator_memory_mb: f64,
     /// Health samples taken.
     pub samples: usize,

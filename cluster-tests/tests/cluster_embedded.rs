@@ -20,6 +20,7 @@ use coordinator::placement::{Assignment, Ring};
 use net::node_client::NodeClient;
 use node::service::{run, Node, NodeConfig};
 use partition::analysis::CallGraph;
+use proto::assignment::NodeId;
 use proto::node_api::{NodeMap, SourceUpload};
 use query::report::{call_rows, render_csv};
 
@@ -33,7 +34,7 @@ struct TestNode {
 
 impl TestNode {
     async fn start(
-        id: u64,
+        id: NodeId,
         dir: &Path,
         addr: Option<std::net::SocketAddr>,
     ) -> (TestNode, std::net::SocketAddr) {
@@ -87,7 +88,7 @@ fn embedded_csv(root: &Path) -> String {
 
 /// The map the coordinator would send: the assignment and every node's address.
 fn node_map(
-    clients: &HashMap<u64, Arc<NodeClient>>,
+    clients: &HashMap<NodeId, Arc<NodeClient>>,
     epoch: u64,
     assignment: &Assignment,
 ) -> NodeMap {
@@ -102,7 +103,11 @@ fn node_map(
     }
 }
 
-async fn assign_all(clients: &HashMap<u64, Arc<NodeClient>>, epoch: u64, assignment: &Assignment) {
+async fn assign_all(
+    clients: &HashMap<NodeId, Arc<NodeClient>>,
+    epoch: u64,
+    assignment: &Assignment,
+) {
     let map = node_map(clients, epoch, assignment);
     for client in clients.values() {
         let map = map.clone();
@@ -126,7 +131,7 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
     let mut nodes = Vec::new();
     let mut clients = HashMap::new();
     for (i, dir) in dirs.iter().enumerate() {
-        let id = i as u64 + 1;
+        let id = NodeId(i as u64 + 1);
         let (node, addr) = TestNode::start(id, dir.path(), None).await;
         nodes.push((node, addr));
         clients.insert(id, Arc::new(NodeClient::new(id, addr)));
@@ -210,7 +215,7 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
     let gathered = gather_summaries(&clients, 1, &assignment, Duration::from_secs(5)).await;
     let expected: Vec<u32> = assignment
         .iter()
-        .filter(|(_, r)| r.iter().all(|n| *n == 1 || *n == 2))
+        .filter(|(_, r)| r.iter().all(|n| *n == NodeId(1) || *n == NodeId(2)))
         .map(|(p, _)| *p)
         .collect();
     assert!(!expected.is_empty());
@@ -220,10 +225,10 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
     // The first node restarts on its data dir and address: the client redials
     // it and the cluster is complete again, with the same content.
     let addr = nodes[0].1;
-    let (restarted, _) = TestNode::start(1, dirs[0].path(), Some(addr)).await;
+    let (restarted, _) = TestNode::start(NodeId(1), dirs[0].path(), Some(addr)).await;
     nodes[0].0 = restarted;
     let map = node_map(&clients, 1, &assignment);
-    clients[&1]
+    clients[&NodeId(1)]
         .call(DEADLINE, move |c, ctx| {
             let map = map.clone();
             async move { c.assign(ctx, map).await }
@@ -251,7 +256,7 @@ async fn a_real_application_with_its_dependencies_links_as_embedded() {
     let mut nodes = Vec::new();
     let mut clients = HashMap::new();
     for (i, dir) in dirs.iter().enumerate() {
-        let id = i as u64 + 1;
+        let id = NodeId(i as u64 + 1);
         let (node, addr) = TestNode::start(id, dir.path(), None).await;
         nodes.push(node);
         clients.insert(id, Arc::new(NodeClient::new(id, addr)));

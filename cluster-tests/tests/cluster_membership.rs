@@ -21,6 +21,7 @@ use net::node_client::NodeClient;
 use node::membership::Membership;
 use node::service::{Node, NodeConfig};
 use partition::analysis::CallGraph;
+use proto::assignment::NodeId;
 use proto::coordinator_api::ClusterView;
 use proto::CpgError;
 use query::report::{call_rows, render_csv};
@@ -84,7 +85,7 @@ async fn start_node(
     coordinators: Vec<String>,
 ) -> (Arc<Node>, SocketAddr, Service) {
     let (node, _) = Node::open(&NodeConfig {
-        node_id: id,
+        node_id: NodeId(id),
         data_dir: dir.to_path_buf(),
         memory_limit_mb: None,
         defrag_threshold: node::service::DEFRAG_THRESHOLD,
@@ -200,7 +201,7 @@ async fn nodes_join_through_raft_and_the_cluster_serves_what_embedded_does() {
     // the partitions of the latest epoch.
     let view: ClusterView = until("nodes to join and take on their partitions", async || {
         let view = first_leader.view();
-        let placed: std::collections::BTreeSet<u64> =
+        let placed: std::collections::BTreeSet<NodeId> =
             view.assignment.values().flatten().copied().collect();
         let synced = nodes.iter().all(|(n, _, _)| n.health().epoch == view.epoch);
         (view.nodes.len() == 3 && placed.len() == 3 && view.assignment.len() == 16 && synced)
@@ -219,7 +220,7 @@ async fn nodes_join_through_raft_and_the_cluster_serves_what_embedded_does() {
     }
 
     // Ingest and gather through the committed map.
-    let clients: HashMap<u64, Arc<NodeClient>> = view
+    let clients: HashMap<NodeId, Arc<NodeClient>> = view
         .nodes
         .iter()
         .map(|n| (n.id, Arc::new(NodeClient::new(n.id, &n.address))))

@@ -23,6 +23,7 @@ use codebase::embedded;
 use codebase::ingest::{held_files, ingest};
 use net::node_client::NodeClient;
 use partition::analysis::CallGraph;
+use proto::assignment::NodeId;
 use proto::coordinator_api::ClusterView;
 use proto::{Mfa, Query, QueryResult};
 use query::answer;
@@ -296,8 +297,11 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
     let view = cluster.view().await.unwrap();
     assert!(view.joining.is_empty(), "{view:?}");
     let serving =
-        |v: &ClusterView, id: u64| v.assignment.values().filter(|r| r.contains(&id)).count();
-    assert!(serving(&view, 3) > 0, "node 3 serves nothing: {view:?}");
+        |v: &ClusterView, id: NodeId| v.assignment.values().filter(|r| r.contains(&id)).count();
+    assert!(
+        serving(&view, NodeId(3)) > 0,
+        "node 3 serves nothing: {view:?}"
+    );
     for p in 0..P {
         assert_eq!(view.assignment[&p].len(), 2, "partition {p}: {view:?}");
     }
@@ -319,11 +323,15 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
     let gone = cpg(&["--coordinator", &list, "cluster", "decommission-node", "1"]);
     assert!(gone.starts_with("node 1 decommissioned"), "{gone}");
     let view = cluster.view().await.unwrap();
-    assert_eq!(serving(&view, 1), 0, "{view:?}");
+    assert_eq!(serving(&view, NodeId(1)), 0, "{view:?}");
     for p in 0..P {
         let mut replicas = view.assignment[&p].clone();
         replicas.sort();
-        assert_eq!(replicas, vec![2, 3], "partition {p}: {view:?}");
+        assert_eq!(
+            replicas,
+            vec![NodeId(2), NodeId(3)],
+            "partition {p}: {view:?}"
+        );
     }
     let status: serde_json::Value = serde_json::from_str(&cpg(&[
         "--coordinator",
@@ -385,7 +393,7 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
     assert!(health
         .nodes
         .iter()
-        .any(|n| n.id == 1 && n.state == "decommissioned"));
+        .any(|n| n.id == NodeId(1) && n.state == "decommissioned"));
     println!(
         "during the moves: {complete} complete answers, {incomplete} incomplete, {} errors",
         failed.len()
@@ -463,7 +471,7 @@ async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
 async fn corpus_on_real_processes_survives_kill_9() {
     let mut cluster = Cluster::start(3, 3, P, 2);
     let view = cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let clients: HashMap<u64, Arc<NodeClient>> = Cluster::node_addresses(&view)
+    let clients: HashMap<NodeId, Arc<NodeClient>> = Cluster::node_addresses(&view)
         .into_iter()
         .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
         .collect();
@@ -517,10 +525,10 @@ async fn corpus_on_real_processes_survives_kill_9() {
         let only_it: Vec<u32> = view
             .assignment
             .iter()
-            .filter(|(_, r)| r[0] == 1)
+            .filter(|(_, r)| r[0] == NodeId(1))
             .map(|(p, _)| *p)
             .collect();
-        let client = clients[&1].clone();
+        let client = clients[&NodeId(1)].clone();
         let epoch = view.epoch;
         let r = client
             .call(Duration::from_secs(5), move |c, ctx| {
@@ -560,7 +568,7 @@ async fn corpus_on_real_processes_survives_kill_9() {
     let held_by_1: Vec<u32> = view
         .assignment
         .iter()
-        .filter(|(_, r)| r.contains(&1))
+        .filter(|(_, r)| r.contains(&NodeId(1)))
         .map(|(p, _)| *p)
         .collect();
     let not_held: Vec<u32> = view
@@ -1044,7 +1052,7 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
         "{:?}",
         h.reasons
     );
-    let entry = h.nodes.iter().find(|n| n.id == lost).unwrap();
+    let entry = h.nodes.iter().find(|n| n.id == NodeId(lost)).unwrap();
     assert!(entry.health.is_none() && entry.error.is_some());
     let text = String::from_utf8(run(&["health"]).stdout).unwrap();
     assert!(
@@ -1488,13 +1496,13 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         let state = |id: u64| {
             view.nodes
                 .iter()
-                .find(|n| n.id == id)
+                .find(|n| n.id == NodeId(id))
                 .map(|n| n.state.clone())
         };
         let whole = (0..P).all(|p| {
             view.assignment
                 .get(&p)
-                .is_some_and(|r| r.len() == 2 && !r.contains(&2))
+                .is_some_and(|r| r.len() == 2 && !r.contains(&NodeId(2)))
         });
         if state(2).as_deref() == Some("gone") && whole && view.joining.is_empty() {
             break killed.elapsed();
@@ -1535,10 +1543,13 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let view = cluster.view().await.unwrap();
-        let back = view.nodes.iter().any(|n| n.id == 2 && n.state == "up");
+        let back = view
+            .nodes
+            .iter()
+            .any(|n| n.id == NodeId(2) && n.state == "up");
         if back
             && view.joining.is_empty()
-            && view.assignment.values().any(|r| r.contains(&2))
+            && view.assignment.values().any(|r| r.contains(&NodeId(2)))
             && (0..P).all(|p| view.assignment.get(&p).is_some_and(|r| r.len() == 2))
         {
             break;
@@ -1554,13 +1565,13 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         assert_same_at(&c.addr, &expected, "after node 2 came back").await;
     }
     let view = cluster.view().await.unwrap();
-    let clients: HashMap<u64, Arc<NodeClient>> = cluster_tests::Cluster::node_addresses(&view)
+    let clients: HashMap<NodeId, Arc<NodeClient>> = cluster_tests::Cluster::node_addresses(&view)
         .into_iter()
         .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
         .collect();
     // Node 2's replicas hold exactly what their peers hold.
     for (p, replicas) in &view.assignment {
-        if !replicas.contains(&2) {
+        if !replicas.contains(&NodeId(2)) {
             continue;
         }
         let mut held = Vec::new();
@@ -1742,13 +1753,13 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     let behind: Vec<u32> = view
         .behind
         .iter()
-        .filter(|(_, nodes)| nodes.contains(&2))
+        .filter(|(_, nodes)| nodes.contains(&NodeId(2)))
         .map(|(p, _)| *p)
         .collect();
     assert!(!behind.is_empty(), "nothing marked behind: {view:?}");
     for p in &behind {
         assert!(
-            !view.assignment[p].contains(&2),
+            !view.assignment[p].contains(&NodeId(2)),
             "partition {p} still read from node 2"
         );
     }
@@ -1776,7 +1787,7 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     assert!(view.nodes.iter().all(|n| n.state == "up"), "{view:?}");
 
     // Node 2's replicas hold what their peers hold...
-    let clients: HashMap<u64, Arc<NodeClient>> = Cluster::node_addresses(&view)
+    let clients: HashMap<NodeId, Arc<NodeClient>> = Cluster::node_addresses(&view)
         .into_iter()
         .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
         .collect();
@@ -1800,12 +1811,12 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     let peer = view.assignment[&behind[0]]
         .iter()
         .copied()
-        .find(|n| *n != 2)
+        .find(|n| *n != NodeId(2))
         .unwrap();
     cluster
         .nodes
         .iter_mut()
-        .find(|n| n.id == peer)
+        .find(|n| n.id == peer.0)
         .unwrap()
         .kill();
     for c in &cluster.coordinators {
@@ -1918,7 +1929,11 @@ async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
     let paused = Instant::now();
     loop {
         let view = cluster.view().await.unwrap();
-        if view.nodes.iter().any(|n| n.id == 2 && n.state == "suspect") {
+        if view
+            .nodes
+            .iter()
+            .any(|n| n.id == NodeId(2) && n.state == "suspect")
+        {
             break;
         }
         assert!(
@@ -1947,7 +1962,10 @@ async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
         "the writer waited for the paused node instead"
     );
     let view = cluster.view().await.unwrap();
-    assert!(view.behind.values().flatten().any(|n| *n == 2), "{view:?}");
+    assert!(
+        view.behind.values().flatten().any(|n| *n == NodeId(2)),
+        "{view:?}"
+    );
     let expected = expected_answers(&tree);
     assert_same_at(&cluster.coordinators[0].addr, &expected, "node 2 paused").await;
 

@@ -19,6 +19,7 @@ use cluster_tests::{copy_tree, corpus, query_at, Cluster};
 use codebase::embedded;
 use codebase::ingest::held_files;
 use net::node_client::NodeClient;
+use proto::assignment::NodeId;
 use proto::Query;
 
 /// The two tests measure a loaded machine: one at a time, so that neither
@@ -88,14 +89,14 @@ async fn production_load_on_the_corpus() {
 }
 
 /// file → content hash of every file each node holds.
-async fn stored(cluster: &Cluster) -> BTreeMap<u64, BTreeMap<String, u64>> {
+async fn stored(cluster: &Cluster) -> BTreeMap<NodeId, BTreeMap<String, u64>> {
     let view = cluster.view().await.expect("the cluster's view");
     let mut out = BTreeMap::new();
     for (id, address) in Cluster::node_addresses(&view) {
         let client = NodeClient::new(id, address);
         let mut one = std::collections::HashMap::new();
         one.insert(id, std::sync::Arc::new(client));
-        let mine: BTreeMap<u32, Vec<u64>> = view
+        let mine: BTreeMap<u32, Vec<NodeId>> = view
             .assignment
             .iter()
             .filter(|(_, r)| r.contains(&id))
@@ -178,19 +179,19 @@ async fn under_memory_pressure_a_node_keeps_answering_and_loses_nothing() {
             &changed[..changed.len().min(5)]
         );
     }
-    assert_eq!(stored_after.get(&1), stored_after.get(&2));
+    assert_eq!(stored_after.get(&NodeId(1)), stored_after.get(&NodeId(2)));
     // What is stored is what the tree holds (refused part removed).
     let on_disk: BTreeMap<String, u64> = embedded::read_sources(&tree)
         .unwrap()
         .into_iter()
         .map(|s| (s.file, partition::frontend::content_hash(&s.bytes)))
         .collect();
-    assert_eq!(stored_after.get(&2), Some(&on_disk));
+    assert_eq!(stored_after.get(&NodeId(2)), Some(&on_disk));
 
     // Health says which node is under pressure.
     let c = load::client(&address).await.unwrap();
     let health = c.health(tarpc::context::current()).await.unwrap().unwrap();
-    let node2 = health.nodes.iter().find(|n| n.id == 2).unwrap();
+    let node2 = health.nodes.iter().find(|n| n.id == NodeId(2)).unwrap();
     let h2 = node2.health.as_ref().unwrap();
     assert!(
         h2.reasons.iter().any(|r| r.contains("100 MB limit")),

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use proto::assignment::NodeId;
 use proto::coordinator_api::ClusterView;
 use proto::{ClusterHealth, LatencySummary, NodeEntry, NodeHealth, RaftHealth, TablesStatus};
 
@@ -25,7 +26,7 @@ const SLOW_P99_MS: f64 = 500.0;
 /// answering replicas, and a status with its reasons.
 pub fn cluster_health(
     view: &ClusterView,
-    reports: BTreeMap<u64, Result<NodeHealth, String>>,
+    reports: BTreeMap<NodeId, Result<NodeHealth, String>>,
     raft: RaftHealth,
     own: OwnVitals,
 ) -> ClusterHealth {
@@ -87,12 +88,12 @@ pub fn cluster_health(
         ));
     }
     if !view.behind.is_empty() {
-        let nodes: std::collections::BTreeSet<u64> =
+        let nodes: std::collections::BTreeSet<NodeId> =
             view.behind.values().flatten().copied().collect();
         reasons.push(format!(
             "{} partitions have replicas behind (node(s) {} missed writes while unreachable; they serve no reads until the leader has caught them up)",
             view.behind.len(),
-            nodes.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            nodes.iter().map(NodeId::to_string).collect::<Vec<_>>().join(", ")
         ));
     }
     for n in &view.nodes {

@@ -271,8 +271,8 @@ async fn copy(
         if a? == b? {
             tracing::info!(
                 partition,
-                from,
-                to,
+                from = from.0,
+                to = to.0,
                 files = report.files,
                 copied = report.copied,
                 attempt,
@@ -329,7 +329,7 @@ impl Coordinator {
         });
         for (id, next, silent) in silent_nodes(&nodes, &beats, since_ms, now_ms, &self.moves) {
             tracing::warn!(
-                node = id,
+                node = id.0,
                 silent_ms = silent.as_millis() as u64,
                 ?next,
                 "node missed heartbeats"
@@ -385,7 +385,12 @@ impl Coordinator {
                         break;
                     }
                     Err(e) => {
-                        tracing::warn!(partition = c.partition, from, to = c.to, "copy failed: {e}")
+                        tracing::warn!(
+                            partition = c.partition,
+                            from = from.0,
+                            to = c.to.0,
+                            "copy failed: {e}"
+                        )
                     }
                 }
             }
@@ -414,7 +419,7 @@ impl Coordinator {
     async fn retire_leaving(&self) -> Result<(), CpgError> {
         let done = finished_leaving(&self.sm.state());
         for id in done {
-            tracing::info!(node = id, "decommissioned: holds no partition any more");
+            tracing::info!(node = id.0, "decommissioned: holds no partition any more");
             self.write(Command::SetNodeState {
                 id,
                 state: NodeState::Decommissioned,
@@ -471,8 +476,8 @@ impl Coordinator {
                         .await?;
                         tracing::info!(
                             partition = c.partition,
-                            node = c.to,
-                            from,
+                            node = c.to.0,
+                            from = from.0,
                             "behind replica caught up"
                         );
                         break;
@@ -480,8 +485,8 @@ impl Coordinator {
                     Err(e) => {
                         tracing::warn!(
                             partition = c.partition,
-                            node = c.to,
-                            from,
+                            node = c.to.0,
+                            from = from.0,
                             "catching up: {e}"
                         )
                     }
@@ -498,7 +503,9 @@ mod tests {
     use crate::raft::{ClusterConfig, NodeEntry, PartitionMap};
     use proptest::prelude::*;
 
-    fn state(nodes: &[(NodeId, NodeState)], assignment: Assignment) -> ClusterState {
+    use crate::placement::asg;
+
+    fn state(nodes: &[(u64, NodeState)], assignment: Assignment) -> ClusterState {
         ClusterState {
             config: ClusterConfig {
                 partitions: 8,
@@ -509,7 +516,7 @@ mod tests {
                 .iter()
                 .map(|(id, state)| {
                     (
-                        *id,
+                        NodeId(*id),
                         NodeEntry {
                             address: format!("127.0.0.1:{}", 9000 + id),
                             state: *state,
@@ -542,7 +549,9 @@ mod tests {
         ];
         let s = state(&now, before.clone());
         let want = target(&s);
-        assert!(want.values().all(|r| !r.contains(&2) && r.len() == 2));
+        assert!(want
+            .values()
+            .all(|r| !r.contains(&NodeId(2)) && r.len() == 2));
         let (assignment, joining) = with_joining(&s, &want);
         for p in 0..8 {
             // Old replicas stay and serve; new ones join after them.
@@ -573,11 +582,11 @@ mod tests {
     #[test]
     fn a_joining_replica_placement_no_longer_wants_is_taken_out() {
         let now = [(1, NodeState::Up), (2, NodeState::Up)];
-        let mut s = state(&now, Assignment::from([(0, vec![1, 2, 3])]));
-        s.partition_map.joining = Assignment::from([(0, vec![3])]);
-        let want = Assignment::from([(0, vec![1, 2])]);
+        let mut s = state(&now, asg([(0, vec![1, 2, 3])]));
+        s.partition_map.joining = asg([(0, vec![3])]);
+        let want = asg([(0, vec![1, 2])]);
         let (assignment, joining) = with_joining(&s, &want);
-        assert_eq!(assignment[&0], vec![1, 2]);
+        assert_eq!(assignment, want);
         assert!(joining.is_empty());
     }
 
@@ -591,7 +600,7 @@ mod tests {
         ];
         let want = target(&state(&nodes, Assignment::new()));
         let used: BTreeSet<NodeId> = want.values().flatten().copied().collect();
-        assert_eq!(used, BTreeSet::from([1, 2]));
+        assert_eq!(used, BTreeSet::from([NodeId(1), NodeId(2)]));
     }
 
     fn any_state() -> impl Strategy<Value = NodeState> {
@@ -684,12 +693,12 @@ mod tests {
                 down_after: Duration::from_millis(9_000),
                 throttle: Duration::ZERO,
             };
-            let beats: BTreeMap<NodeId, u64> = beats.into_iter().collect();
+            let beats: BTreeMap<NodeId, u64> = beats.into_iter().map(|(n, at)| (NodeId(n), at)).collect();
             let nodes: Vec<(NodeId, NodeState, u64)> =
-                nodes.into_iter().map(|(id, (state, at))| (id, state, at)).collect();
+                nodes.into_iter().map(|(id, (state, at))| (NodeId(id), state, at)).collect();
             let changes = silent_nodes(&nodes, &beats, since, now, &moves);
             for (id, next, silent) in &changes {
-                let (_, was, registered) = nodes.iter().find(|(n, _, _)| n == id).copied().unwrap_or((0, NodeState::Up, 0));
+                let (_, was, registered) = nodes.iter().find(|(n, _, _)| n == id).copied().unwrap_or((NodeId(0), NodeState::Up, 0));
                 let last = beats.get(id).copied().unwrap_or(0).max(registered).max(since);
                 prop_assert_eq!(*silent, Duration::from_millis(now.saturating_sub(last)));
                 match next {
@@ -708,17 +717,19 @@ mod tests {
     #[test]
     fn behind_replicas_are_caught_up_from_readable_ones_on_nodes_that_are_up() {
         let nodes = [(1, NodeState::Up), (2, NodeState::Up), (3, NodeState::Gone)];
-        let mut s = state(&nodes, Assignment::from([(0, vec![1, 2]), (1, vec![2, 3])]));
-        s.partition_map.behind =
-            BTreeMap::from([(0, BTreeMap::from([(2, 7)])), (1, BTreeMap::from([(3, 8)]))]);
+        let mut s = state(&nodes, asg([(0, vec![1, 2]), (1, vec![2, 3])]));
+        s.partition_map.behind = BTreeMap::from([
+            (0, BTreeMap::from([(NodeId(2), 7)])),
+            (1, BTreeMap::from([(NodeId(3), 8)])),
+        ]);
         let plan = catch_ups(&s);
         assert_eq!(
             plan,
             vec![(
                 Copy {
                     partition: 0,
-                    to: 2,
-                    sources: vec![1]
+                    to: NodeId(2),
+                    sources: vec![NodeId(1)]
                 },
                 7
             )]
@@ -732,7 +743,7 @@ mod tests {
             (2, NodeState::Leaving),
             (3, NodeState::Leaving),
         ];
-        let s = state(&nodes, Assignment::from([(0, vec![1, 2])]));
-        assert_eq!(finished_leaving(&s), vec![3]);
+        let s = state(&nodes, asg([(0, vec![1, 2])]));
+        assert_eq!(finished_leaving(&s), vec![NodeId(3)]);
     }
 }

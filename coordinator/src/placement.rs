@@ -138,6 +138,15 @@ pub fn moved_replicas(before: &Assignment, after: &Assignment) -> usize {
         .sum()
 }
 
+/// An assignment written with bare numbers (for tests).
+#[cfg(test)]
+pub(crate) fn asg<const N: usize>(pairs: [(PartitionId, Vec<u64>); N]) -> Assignment {
+    pairs
+        .into_iter()
+        .map(|(p, nodes)| (p, nodes.into_iter().map(NodeId).collect()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,20 +154,21 @@ mod tests {
 
     #[test]
     fn the_ring_is_deterministic_across_constructions() {
-        let a = Ring::new([3, 1, 2], 64).assign(64, 2);
-        let b = Ring::new([2, 3, 1], 64).assign(64, 2);
+        let a = Ring::new([3, 1, 2].map(NodeId), 64).assign(64, 2);
+        let b = Ring::new([2, 3, 1].map(NodeId), 64).assign(64, 2);
         assert_eq!(a, b);
     }
 
     #[test]
     fn fewer_nodes_than_replicas_gives_every_node_once() {
-        let ring = Ring::new([7], 16);
-        assert_eq!(ring.replicas(5, 3), vec![7]);
+        let ring = Ring::new([NodeId(7)], 16);
+        assert_eq!(ring.replicas(5, 3), vec![NodeId(7)]);
         assert!(Ring::new([], 16).replicas(0, 2).is_empty());
     }
 
     fn node_ids(n: usize) -> impl Strategy<Value = Vec<NodeId>> {
-        prop::collection::btree_set(any::<u64>(), n).prop_map(|s| s.into_iter().collect())
+        prop::collection::btree_set(any::<u64>(), n)
+            .prop_map(|s| s.into_iter().map(NodeId).collect())
     }
 
     proptest! {

@@ -77,7 +77,7 @@ fn owned(m: Arc<ModuleSummary>) -> Owned {
 /// A coordinator's query side: node clients and the current snapshots.
 #[derive(Debug)]
 pub struct QueryEngine {
-    clients: std::sync::Mutex<HashMap<u64, Arc<NodeClient>>>,
+    clients: std::sync::Mutex<HashMap<proto::assignment::NodeId, Arc<NodeClient>>>,
     /// Held while a snapshot is gathered, so concurrent queries wait for
     /// one gather instead of each starting their own.
     current: tokio::sync::Mutex<Current>,
@@ -153,7 +153,10 @@ impl QueryEngine {
     }
 
     /// Clients for the nodes of `view`, reusing live connections.
-    pub fn clients(&self, view: &ClusterView) -> HashMap<u64, Arc<NodeClient>> {
+    pub fn clients(
+        &self,
+        view: &ClusterView,
+    ) -> HashMap<proto::assignment::NodeId, Arc<NodeClient>> {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         clients.retain(|id, c| {
             view.nodes
@@ -240,7 +243,7 @@ impl QueryEngine {
         )
         .await;
         for (node, why) in &gathered.failures {
-            tracing::warn!(node, %why, "gathering summaries: a replica failed");
+            tracing::warn!(node = node.0, %why, "gathering summaries: a replica failed");
         }
         for p in &gathered.missing {
             current.parts.remove(p);

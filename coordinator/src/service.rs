@@ -88,14 +88,14 @@ pub struct Coordinator {
     pub queries: QueryEngine,
     memory_limit_mb: Option<u64>,
     /// Last heartbeat of each node seen by this coordinator (as leader).
-    pub(crate) heartbeats: std::sync::Mutex<BTreeMap<u64, u64>>,
+    pub(crate) heartbeats: std::sync::Mutex<BTreeMap<proto::assignment::NodeId, u64>>,
     pub(crate) moves: MoveConfig,
     /// Held by a rebalance or catch-up pass: one at a time.
     pub(crate) moving: tokio::sync::Mutex<()>,
     /// Wakes the leader's upkeep loop (a node came, left or came back).
     pub(crate) wake: tokio::sync::Notify,
     /// Nodes back after missing heartbeats, to catch up.
-    returning: std::sync::Mutex<BTreeSet<u64>>,
+    returning: std::sync::Mutex<BTreeSet<proto::assignment::NodeId>>,
     /// Linearizable reads' shared rounds.
     reads: crate::reads::ReadIndex,
 }
@@ -173,13 +173,13 @@ impl Coordinator {
                 if let Err(e) = c.watch_nodes(since, now_ms()).await {
                     tracing::warn!("watching nodes: {e}");
                 }
-                let back: Vec<u64> =
+                let back: Vec<proto::assignment::NodeId> =
                     std::mem::take(&mut *c.returning.lock().unwrap_or_else(|e| e.into_inner()))
                         .into_iter()
                         .collect();
                 for node in back {
                     if let Err(e) = c.catch_up(node).await {
-                        tracing::warn!(node, "catching up: {e}");
+                        tracing::warn!(node = node.0, "catching up: {e}");
                     }
                 }
                 if let Err(e) = c.catch_up_behind().await {
@@ -281,7 +281,7 @@ impl Coordinator {
     /// A node is alive. Heartbeats are the leader's soft state, not Raft
     /// entries (a write per node per second would load the log for
     /// nothing); only a change of a node's state is committed.
-    pub async fn heartbeat(&self, id: u64) -> Result<ClusterView, CpgError> {
+    pub async fn heartbeat(&self, id: proto::assignment::NodeId) -> Result<ClusterView, CpgError> {
         let leader = self.raft.metrics().borrow().current_leader;
         if leader != Some(self.id) {
             return Err(CpgError::NotLeader {
@@ -301,7 +301,7 @@ impl Coordinator {
                     state: NodeState::Up,
                 })
                 .await?;
-                tracing::info!(node = id, ?state, "node is back");
+                tracing::info!(node = id.0, ?state, "node is back");
                 self.returning
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -513,7 +513,7 @@ impl Coordinator {
     /// node is asked for its report (a short deadline each).
     pub async fn health(&self) -> Result<ClusterHealth, CpgError> {
         let view = self.view();
-        let reports: BTreeMap<u64, Result<NodeHealth, String>> = self
+        let reports: BTreeMap<proto::assignment::NodeId, Result<NodeHealth, String>> = self
             .ask_nodes(&view, HEALTH_DEADLINE, |c, ctx| async move {
                 c.health(ctx).await.map(Ok)
             })
@@ -573,7 +573,11 @@ impl Coordinator {
     }
 
     /// A storage node joins (or rejoins): recorded, then placed.
-    pub async fn register(&self, id: u64, address: String) -> Result<ClusterView, CpgError> {
+    pub async fn register(
+        &self,
+        id: proto::assignment::NodeId,
+        address: String,
+    ) -> Result<ClusterView, CpgError> {
         net::wire::check_address(&address).map_err(|e| CpgError::InvalidInput {
             reason: format!("a node must register with the address it serves on: {e}"),
         })?;
@@ -588,7 +592,7 @@ impl Coordinator {
     }
 
     /// Move every partition off node `id`; it is gone once it holds none.
-    pub async fn decommission(&self, id: u64) -> Result<(), CpgError> {
+    pub async fn decommission(&self, id: proto::assignment::NodeId) -> Result<(), CpgError> {
         match self.sm.read(|s| s.nodes.get(&id).map(|n| n.state)) {
             None => Err(CpgError::InvalidInput {
                 reason: format!("node {id} is not registered"),
@@ -602,7 +606,7 @@ impl Coordinator {
                     state: NodeState::Leaving,
                 })
                 .await?;
-                tracing::info!(node = id, "decommissioning");
+                tracing::info!(node = id.0, "decommissioning");
                 self.place_or_wake().await
             }
         }
@@ -710,14 +714,18 @@ impl CoordinatorService for CoordinatorServer {
     async fn register_node(
         self,
         _: Context,
-        id: u64,
+        id: proto::assignment::NodeId,
         address: String,
     ) -> Result<ClusterView, CpgError> {
         self.peer.allows(Role::Cluster, "register node")?;
         self.coordinator.register(id, address).await
     }
 
-    async fn heartbeat(self, _: Context, id: u64) -> Result<ClusterView, CpgError> {
+    async fn heartbeat(
+        self,
+        _: Context,
+        id: proto::assignment::NodeId,
+    ) -> Result<ClusterView, CpgError> {
         self.peer.allows(Role::Cluster, "heartbeat")?;
         self.coordinator.heartbeat(id).await
     }
@@ -813,12 +821,21 @@ impl CoordinatorService for CoordinatorServer {
         self.coordinator.catalog_listing().await
     }
 
-    async fn decommission_node(self, _: Context, id: u64) -> Result<(), CpgError> {
+    async fn decommission_node(
+        self,
+        _: Context,
+        id: proto::assignment::NodeId,
+    ) -> Result<(), CpgError> {
         self.peer.allows(Role::ReadWrite, "decommission node")?;
         self.coordinator.decommission(id).await
     }
 
-    async fn add_node(self, _: Context, id: u64, address: String) -> Result<ClusterView, CpgError> {
+    async fn add_node(
+        self,
+        _: Context,
+        id: proto::assignment::NodeId,
+        address: String,
+    ) -> Result<ClusterView, CpgError> {
         self.peer.allows(Role::ReadWrite, "add node")?;
         net::wire::check_address(&address).map_err(|reason| CpgError::InvalidInput { reason })?;
         let health = NodeClient::new(id, &address)

@@ -22,7 +22,7 @@ use proto::coordinator_api::{CatalogListing, ClusterView};
 /// One node's diagnosis, or why it gave none.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeDiagnosisReport {
-    pub node_id: u64,
+    pub node_id: proto::assignment::NodeId,
     pub address: String,
     pub diagnosis: Option<NodeDiagnosis>,
     pub error: Option<String>,

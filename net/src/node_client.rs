@@ -18,7 +18,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub struct NodeClient {
-    pub node_id: u64,
+    pub node_id: proto::assignment::NodeId,
     /// `host:port`: an IP address or a name resolved at each dial (a
     /// container's or a Kubernetes pod's DNS name).
     pub addr: String,
@@ -58,7 +58,7 @@ impl std::fmt::Display for CallError {
 }
 
 impl NodeClient {
-    pub fn new(node_id: u64, addr: impl std::fmt::Display) -> NodeClient {
+    pub fn new(node_id: proto::assignment::NodeId, addr: impl std::fmt::Display) -> NodeClient {
         NodeClient {
             node_id,
             addr: addr.to_string(),

@@ -20,7 +20,7 @@ pub struct Args {
     pub process: host::config::ProcessArgs,
     /// This node's id, unique in the cluster.
     #[arg(long, env = "CPG_ID")]
-    pub id: u64,
+    pub id: proto::assignment::NodeId,
     /// Address to serve on.
     #[arg(long, env = "CPG_LISTEN", default_value = "127.0.0.1:7100")]
     pub listen: String,
@@ -116,7 +116,7 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     }
     let (listener, advertise) = net::wire::listen(&args.listen, args.advertise.as_deref()).await?;
     tracing::info!(
-        node = args.id,
+        node = args.id.0,
         address = %advertise,
         data_dir = %args.data_dir.display(),
         "serving"

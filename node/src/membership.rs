@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use proto::assignment::NodeId;
 use proto::coordinator_api::{ClusterView, CoordinatorServiceClient};
 use proto::node_api::NodeMap;
 use proto::CpgError;
@@ -35,7 +36,7 @@ async fn call_leader(
     membership: &Membership,
     current: &mut Option<(String, CoordinatorServiceClient)>,
     registered: bool,
-    node_id: u64,
+    node_id: NodeId,
 ) -> Option<Result<ClusterView, CpgError>> {
     let mut candidates: Vec<String> = current.iter().map(|(a, _)| a.clone()).collect();
     candidates.extend(membership.coordinators.iter().cloned());

@@ -14,6 +14,7 @@ use net::node_client::{CallError, NodeClient};
 use partition::frontend::build_file;
 use partition::partitioning::partition_of;
 use partition::store::{CacheStats, Store};
+use proto::assignment::NodeId;
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
     IngestFile, IngestReply, NodeMap, NodeService, PartitionSummaries, PartitionWrite, PullReport,
@@ -35,7 +36,7 @@ pub type Quarantined = Vec<(PathBuf, String)>;
 /// How a node starts.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    pub node_id: u64,
+    pub node_id: NodeId,
     pub data_dir: PathBuf,
     /// Resident memory the node should stay under (reported by `health`,
     /// which calls the node degraded above 80% of it).
@@ -56,7 +57,7 @@ pub const DEFRAG_THRESHOLD: f64 = 0.30;
 /// A storage node's state, shared by every connection.
 #[derive(Debug)]
 pub struct Node {
-    id: u64,
+    id: NodeId,
     disk: PartitionDisk,
     /// One store per partition held; a `Store` is internally synchronized, and
     /// no `Ref` into this map is held across an `.await`.
@@ -65,7 +66,7 @@ pub struct Node {
     /// The partition map at `epoch`.
     map: RwLock<NodeMap>,
     /// Clients of the other nodes of the map, for writing replicas.
-    peers: std::sync::Mutex<BTreeMap<u64, Arc<NodeClient>>>,
+    peers: std::sync::Mutex<BTreeMap<NodeId, Arc<NodeClient>>>,
     /// Wakes the membership loop to heartbeat now: a request came with a
     /// newer partition map than this node knows.
     pub behind: tokio::sync::Notify,
@@ -119,7 +120,7 @@ impl Node {
         Ok((Arc::new(node), loaded.quarantined))
     }
 
-    pub fn id(&self) -> u64 {
+    pub fn id(&self) -> NodeId {
         self.id
     }
 
@@ -232,7 +233,7 @@ impl Node {
         self: &Arc<Self>,
         epoch: u64,
         partition: u32,
-        from: u64,
+        from: NodeId,
     ) -> Result<PullReport, CpgError> {
         self.check_at(epoch, [partition]).await?;
         let peer = self.peer(from).ok_or_else(|| {
@@ -306,7 +307,7 @@ impl Node {
         self.map.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub(crate) fn peer(&self, id: u64) -> Option<Arc<NodeClient>> {
+    pub(crate) fn peer(&self, id: NodeId) -> Option<Arc<NodeClient>> {
         self.peers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -454,8 +455,8 @@ impl Node {
         self: &Arc<Self>,
         map: &NodeMap,
         writes: BTreeMap<u32, Vec<PartitionWrite>>,
-    ) -> Result<Vec<(u32, u64)>, CpgError> {
-        let mut per_node: BTreeMap<u64, Vec<PartitionWrite>> = BTreeMap::new();
+    ) -> Result<Vec<(u32, NodeId)>, CpgError> {
+        let mut per_node: BTreeMap<NodeId, Vec<PartitionWrite>> = BTreeMap::new();
         let mut failed: BTreeSet<u32> = BTreeSet::new();
         for (p, ws) in writes {
             let Some((last, others)) = map.assignment.get(&p).and_then(|r| r.split_last()) else {
@@ -505,7 +506,7 @@ impl Node {
         for (node, parts, outcome) in &outcomes {
             if let Replica::Missed(why) = outcome {
                 tracing::warn!(
-                    node,
+                    node = node.0,
                     partitions = parts.len(),
                     "replica missed a write: {why}"
                 );
@@ -775,13 +776,13 @@ impl NodeService for NodeServer {
         _: Context,
         epoch: u64,
         partition: u32,
-        from: u64,
+        from: NodeId,
     ) -> Result<PullReport, CpgError> {
         self.peer.allows(Role::Cluster, "pull")?;
         let report = self.node.pull(epoch, partition, from).await?;
         tracing::info!(
             partition,
-            from,
+            from = from.0,
             files = report.files,
             copied = report.copied,
             removed = report.removed,

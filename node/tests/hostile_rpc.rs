@@ -19,7 +19,7 @@ async fn start(
     tokio::task::JoinHandle<()>,
 ) {
     let (node, _) = Node::open(&NodeConfig {
-        node_id: 1,
+        node_id: proto::assignment::NodeId(1),
         data_dir: dir.to_path_buf(),
         memory_limit_mb: None,
         defrag_threshold: node::service::DEFRAG_THRESHOLD,

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use node::service::{run, Node, NodeConfig};
+use proto::assignment::NodeId;
 use proto::node_api::{IngestFile, NodeServiceClient, PartitionWrite, RemovedFile, SourceUpload};
 use proto::{CpgError, ModuleSummary};
 use tarpc::context;
@@ -35,7 +36,7 @@ impl Served {
 
 fn config(node_id: u64, dir: &Path, defrag_threshold: f64) -> NodeConfig {
     NodeConfig {
-        node_id,
+        node_id: NodeId(node_id),
         data_dir: dir.to_path_buf(),
         memory_limit_mb: None,
         defrag_threshold,
@@ -292,8 +293,14 @@ async fn an_ingest_removes_gone_files_from_every_replica() {
     let s2 = start_as(2, two.path(), node::service::DEFRAG_THRESHOLD).await;
     let map = proto::node_api::NodeMap {
         epoch: 1,
-        assignment: (0..PARTITIONS).map(|p| (p, vec![1, 2])).collect(),
-        nodes: [(1, s1.addr.to_string()), (2, s2.addr.to_string())].into(),
+        assignment: (0..PARTITIONS)
+            .map(|p| (p, vec![NodeId(1), NodeId(2)]))
+            .collect(),
+        nodes: [
+            (NodeId(1), s1.addr.to_string()),
+            (NodeId(2), s2.addr.to_string()),
+        ]
+        .into(),
         unreachable: Default::default(),
     };
     let (c1, c2) = (&s1.client, &s2.client);
@@ -369,7 +376,10 @@ async fn an_ingest_removes_gone_files_from_every_replica() {
 fn only_me(epoch: u64, partitions: Vec<u32>) -> proto::node_api::NodeMap {
     proto::node_api::NodeMap {
         epoch,
-        assignment: partitions.into_iter().map(|p| (p, vec![1])).collect(),
+        assignment: partitions
+            .into_iter()
+            .map(|p| (p, vec![NodeId(1)]))
+            .collect(),
         nodes: Default::default(),
         unreachable: Default::default(),
     }

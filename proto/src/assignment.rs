@@ -3,8 +3,32 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A storage node's id in the cluster registry.
-pub type NodeId = u64;
+use serde::{Deserialize, Serialize};
+
+/// A storage node's id in the cluster registry (on the wire and on disk,
+/// the bare number).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct NodeId(pub u64);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for NodeId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<NodeId, Self::Err> {
+        s.parse().map(NodeId)
+    }
+}
+
+/// A coordinator's id in the Raft group (a different registry from the
+/// storage nodes').
+pub type CoordinatorId = u64;
 
 /// A partition number, `0..P`.
 pub type PartitionId = u32;

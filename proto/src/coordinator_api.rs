@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::assignment::{CoordinatorId, NodeId, PartitionId};
 use crate::error::CpgError;
 
 /// Which openraft RPC a payload holds.
@@ -21,7 +22,7 @@ pub enum RaftRpc {
 /// A registered storage node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
-    pub id: u64,
+    pub id: NodeId,
     pub address: String,
     /// `up`, `suspect` (missed heartbeats; keeps its partitions), `gone`
     /// (silent too long: its partitions re-replicated elsewhere), `leaving`
@@ -42,13 +43,13 @@ pub struct ClusterView {
     pub partitions: u32,
     pub replication: u32,
     /// Partition → the replicas that serve reads.
-    pub assignment: BTreeMap<u32, Vec<u64>>,
+    pub assignment: BTreeMap<PartitionId, Vec<NodeId>>,
     /// Partition → replicas being filled by a move: they take every write
     /// but serve no read until the move switches the map to them.
-    pub joining: BTreeMap<u32, Vec<u64>>,
+    pub joining: BTreeMap<PartitionId, Vec<NodeId>>,
     /// Partition → replicas that missed a write while unreachable: they
     /// take writes but serve no read until the leader has caught them up.
-    pub behind: BTreeMap<u32, Vec<u64>>,
+    pub behind: BTreeMap<PartitionId, Vec<NodeId>>,
     pub nodes: Vec<NodeInfo>,
     /// Catalog generation.
     pub generation: u64,
@@ -60,7 +61,7 @@ impl ClusterView {
     /// Nodes an ingest should not wait for: silent to the leader (suspect
     /// or gone) or decommissioned. Their replicas' writes count as missed
     /// (caught up when they are back).
-    pub fn not_waited_for(&self) -> std::collections::BTreeSet<u64> {
+    pub fn not_waited_for(&self) -> std::collections::BTreeSet<NodeId> {
         self.nodes
             .iter()
             .filter(|n| matches!(n.state.as_str(), "suspect" | "gone" | "decommissioned"))
@@ -70,7 +71,7 @@ impl ClusterView {
 
     /// Partition → every replica that takes writes: those serving reads,
     /// then those joining or behind.
-    pub fn writable(&self) -> BTreeMap<u32, Vec<u64>> {
+    pub fn writable(&self) -> BTreeMap<PartitionId, Vec<NodeId>> {
         let mut out = self.assignment.clone();
         for (p, others) in self.joining.iter().chain(&self.behind) {
             let replicas = out.entry(*p).or_default();
@@ -109,7 +110,7 @@ pub struct IngestRecord {
     /// Files removed (stored names).
     pub removed: Vec<String>,
     /// `(partition, node)`: replicas that missed some of its writes.
-    pub missed: Vec<(u32, u64)>,
+    pub missed: Vec<(PartitionId, NodeId)>,
 }
 
 /// What the catalog records: every file with its content hash (stored
@@ -127,9 +128,9 @@ pub trait CoordinatorService {
     async fn raft(rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError>;
     /// A storage node joins (or rejoins) the cluster; the leader places
     /// partitions on it. Only the leader accepts (`NotLeader` otherwise).
-    async fn register_node(id: u64, address: String) -> Result<ClusterView, CpgError>;
+    async fn register_node(id: NodeId, address: String) -> Result<ClusterView, CpgError>;
     /// A storage node is alive; the reply tells it the current map.
-    async fn heartbeat(id: u64) -> Result<ClusterView, CpgError>;
+    async fn heartbeat(id: NodeId) -> Result<ClusterView, CpgError>;
     /// The cluster as this coordinator sees it (any member answers, after
     /// catching up with the leader's commit index: a linearizable read).
     async fn cluster_view() -> Result<ClusterView, CpgError>;
@@ -153,10 +154,10 @@ pub trait CoordinatorService {
     async fn cache_cleanup() -> Result<crate::CacheCleanup, CpgError>;
     /// Make coordinator `id`, started without `--init` and serving at
     /// `address`, a member of the Raft group (joint consensus). Leader only.
-    async fn add_coordinator(id: u64, address: String) -> Result<(), CpgError>;
+    async fn add_coordinator(id: CoordinatorId, address: String) -> Result<(), CpgError>;
     /// Take coordinator `id` out of the Raft group (joint consensus).
     /// Leader only.
-    async fn remove_coordinator(id: u64) -> Result<(), CpgError>;
+    async fn remove_coordinator(id: CoordinatorId) -> Result<(), CpgError>;
     /// The cluster view as a linearizable read (any member answers; see
     /// `read_index`).
     async fn linearizable_view() -> Result<ClusterView, CpgError>;
@@ -171,8 +172,8 @@ pub trait CoordinatorService {
     /// Move every partition off node `id`, then mark it decommissioned
     /// (leader only).
     /// Returns at once; `cluster_view` shows the progress.
-    async fn decommission_node(id: u64) -> Result<(), CpgError>;
+    async fn decommission_node(id: NodeId) -> Result<(), CpgError>;
     /// Admit the storage node `id` serving at `address` (checked to answer
     /// as that node), as if it had registered itself. Leader only.
-    async fn add_node(id: u64, address: String) -> Result<ClusterView, CpgError>;
+    async fn add_node(id: NodeId, address: String) -> Result<ClusterView, CpgError>;
 }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::assignment::{CoordinatorId, NodeId, PartitionId};
+
 /// Recent request latencies (a sliding window of the last requests).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
@@ -37,7 +39,7 @@ impl TablesStatus {
 /// One partition replica on a node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionHealth {
-    pub partition: u32,
+    pub partition: PartitionId,
     pub files: u64,
     pub modules: u64,
     pub cpg_nodes: u64,
@@ -52,7 +54,7 @@ pub struct PartitionHealth {
 /// One partition's defragmentation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionDefrag {
-    pub partition: u32,
+    pub partition: PartitionId,
     pub deleted_ratio_before: f64,
     pub bytes_before: u64,
     pub bytes_after: u64,
@@ -63,13 +65,13 @@ pub struct PartitionDefrag {
 /// What a storage node reports about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeHealth {
-    pub node_id: u64,
+    pub node_id: NodeId,
     pub epoch: u64,
     pub cpg_tables_status: TablesStatus,
     /// Why the status is not `healthy`, one measured reason each.
     pub reasons: Vec<String>,
     /// Partitions the map assigns to this node.
-    pub partitions: Vec<u32>,
+    pub partitions: Vec<PartitionId>,
     /// What it holds, per assigned partition.
     pub held: Vec<PartitionHealth>,
     /// Distinct source files with modules in the partitions held.
@@ -89,18 +91,18 @@ pub struct NodeHealth {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaftHealth {
     /// The coordinator that answered.
-    pub this: u64,
-    pub leader: Option<u64>,
+    pub this: CoordinatorId,
+    pub leader: Option<CoordinatorId>,
     pub leader_address: Option<String>,
     pub term: u64,
-    pub members: Vec<u64>,
+    pub members: Vec<CoordinatorId>,
     pub last_applied: Option<u64>,
 }
 
 /// A registered node and what it answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeEntry {
-    pub id: u64,
+    pub id: NodeId,
     pub address: String,
     /// The registry's state (`up`, `suspect`, `gone`).
     pub state: String,
@@ -127,9 +129,9 @@ pub struct ClusterHealth {
     pub partitions_total: u32,
     pub replication: u32,
     /// Partitions with fewer answering replicas than `replication`.
-    pub partitions_under_replicated: Vec<u32>,
+    pub partitions_under_replicated: Vec<PartitionId>,
     /// Partitions no replica answered for.
-    pub partitions_unavailable: Vec<u32>,
+    pub partitions_unavailable: Vec<PartitionId>,
     pub catalog_generation: u64,
     pub catalog_files: u64,
     /// The answering coordinator's current snapshot, once a query took one.
@@ -190,7 +192,7 @@ pub struct Recommendation {
 /// A storage node's diagnosis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeDiagnosis {
-    pub node_id: u64,
+    pub node_id: NodeId,
     /// Live table rows scanned (CPG nodes, edges, call rows of every held
     /// partition) and the rate.
     pub scanned_entries: u64,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::assignment::{NodeId, PartitionId};
 use crate::coordinator_api::CatalogFile;
 use crate::error::CpgError;
 use crate::fragment::ModuleFragment;
@@ -56,12 +57,12 @@ pub fn check_file_name(name: &str) -> Result<(), CpgError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeMap {
     pub epoch: u64,
-    pub assignment: BTreeMap<u32, Vec<u64>>,
-    pub nodes: BTreeMap<u64, String>,
+    pub assignment: BTreeMap<PartitionId, Vec<NodeId>>,
+    pub nodes: BTreeMap<NodeId, String>,
     /// Nodes the leader has not heard from lately (suspect or gone): a
     /// write to one of them counts as missed at once instead of waiting
     /// for it to time out (it is caught up when it is back).
-    pub unreachable: std::collections::BTreeSet<u64>,
+    pub unreachable: std::collections::BTreeSet<NodeId>,
 }
 
 /// A file to ingest, with the partitions the cluster holds its modules in
@@ -69,7 +70,7 @@ pub struct NodeMap {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestFile {
     pub upload: SourceUpload,
-    pub before: Vec<u32>,
+    pub before: Vec<PartitionId>,
 }
 
 /// A file gone from the tree: the content hash it was stored with and the
@@ -78,7 +79,7 @@ pub struct IngestFile {
 pub struct RemovedFile {
     pub file: String,
     pub content_hash: u64,
-    pub before: Vec<u32>,
+    pub before: Vec<PartitionId>,
 }
 
 /// What a node did with a batch of files: each file's catalog entry, how
@@ -89,13 +90,13 @@ pub struct RemovedFile {
 pub struct IngestReply {
     pub files: Vec<CatalogFile>,
     pub writes: u64,
-    pub missed: Vec<(u32, u64)>,
+    pub missed: Vec<(PartitionId, NodeId)>,
 }
 
 /// Replace what `partition` holds from `file` by `fragments` (none: remove).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionWrite {
-    pub partition: u32,
+    pub partition: PartitionId,
     pub file: String,
     pub content_hash: u64,
     pub fragments: Vec<ModuleFragment>,
@@ -104,7 +105,7 @@ pub struct PartitionWrite {
 /// The module summaries of one partition replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionSummaries {
-    pub partition: u32,
+    pub partition: PartitionId,
     /// The replica's data generation (changes with every write).
     pub generation: u64,
     pub modules: Vec<ModuleSummary>,
@@ -118,13 +119,13 @@ pub trait NodeService {
     /// Module summaries of partitions this node holds.
     async fn summaries(
         epoch: u64,
-        partitions: Vec<u32>,
+        partitions: Vec<PartitionId>,
     ) -> Result<Vec<PartitionSummaries>, CpgError>;
     /// `(partition, file, content hash)` of everything held in `partitions`.
     async fn file_hashes(
         epoch: u64,
-        partitions: Vec<u32>,
-    ) -> Result<Vec<(u32, String, u64)>, CpgError>;
+        partitions: Vec<PartitionId>,
+    ) -> Result<Vec<(PartitionId, String, u64)>, CpgError>;
     /// Parse `files` and write their fragments to every replica of their
     /// partitions under the map of `epoch` (this node's own replicas
     /// directly, its peers' by `write`), and remove `removed` from every
@@ -160,14 +161,15 @@ pub trait NodeService {
     /// removal (no fragments).
     async fn export(
         epoch: u64,
-        partition: u32,
+        partition: PartitionId,
         files: Vec<String>,
         max_bytes: u64,
     ) -> Result<Vec<PartitionWrite>, CpgError>;
     /// Make this node's replica of `partition` equal to node `from`'s:
     /// fetch the files whose content hash differs, drop those `from` does
     /// not hold. Used to fill a new replica and to catch up a returning one.
-    async fn pull(epoch: u64, partition: u32, from: u64) -> Result<PullReport, CpgError>;
+    async fn pull(epoch: u64, partition: PartitionId, from: NodeId)
+        -> Result<PullReport, CpgError>;
 }
 
 /// What a [`NodeService::pull`] changed.

@@ -286,7 +286,7 @@ pub struct AnalyzeReport {
     pub build_ms: u64,
     /// Cluster mode: partitions that did not answer (their modules are left
     /// out of every figure). Always empty embedded.
-    pub missing_partitions: Vec<u32>,
+    pub missing_partitions: Vec<crate::assignment::PartitionId>,
     /// The dependencies (`deps/PACKAGE/`) resolved against as library code,
     /// by package, sorted by name.
     pub libraries: Vec<LibraryPackage>,

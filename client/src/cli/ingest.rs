@@ -11,10 +11,10 @@ pub(super) fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
     let (report, generation) = runtime.block_on(ingest_once(coordinators, path, true))?;
     print_diagnostics(&report.diagnostics);
     if !report.missed.is_empty() {
-        let nodes: BTreeSet<u64> = report.missed.iter().map(|(_, n)| *n).collect();
+        let nodes: BTreeSet<NodeId> = report.missed.iter().map(|(_, n)| *n).collect();
         eprintln!(
             "cpg: node(s) {} could not be reached: {} partition replica(s) missed writes and serve no reads until the cluster catches them up (cpg cluster status shows them as behind)",
-            nodes.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            nodes.iter().map(NodeId::to_string).collect::<Vec<_>>().join(", "),
             report.missed.len()
         );
     }
@@ -82,7 +82,7 @@ impl driver::Cluster for Coordinators<'_> {
         record_ingest(self.0, leader, record).await
     }
 
-    fn nodes(&self, view: &ClusterView) -> Result<HashMap<u64, Arc<NodeClient>>> {
+    fn nodes(&self, view: &ClusterView) -> Result<HashMap<NodeId, Arc<NodeClient>>> {
         node_clients(view)
     }
 

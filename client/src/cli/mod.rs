@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use partition::analysis;
+use proto::assignment::NodeId;
 use proto::coordinator_api::{
     CatalogListing, ClusterView, CoordinatorServiceClient, IngestRecord, NodeInfo,
 };
@@ -222,7 +223,7 @@ pub enum ClusterAction {
     /// `cpg-node --id ID --listen ADDRESS`), then wait while partitions move
     /// onto it; queries and ingests go on meanwhile.
     AddNode {
-        id: u64,
+        id: NodeId,
         address: String,
         /// Give up waiting after this many seconds (the moves go on).
         #[arg(long, default_value_t = 600)]
@@ -232,7 +233,7 @@ pub enum ClusterAction {
     /// mark it decommissioned; waits until it is, after which the node can
     /// be stopped.
     DecommissionNode {
-        id: u64,
+        id: NodeId,
         /// Give up waiting after this many seconds (the moves go on).
         #[arg(long, default_value_t = 600)]
         wait_secs: u64,

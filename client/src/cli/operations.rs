@@ -28,7 +28,7 @@ pub(super) fn health(coordinators: &[String], json: bool) -> Result<()> {
 /// One node's answer to `cpg diagnose`.
 #[derive(Debug, serde::Serialize)]
 pub(super) struct DiagnoseReport {
-    node_id: u64,
+    node_id: NodeId,
     address: String,
     diagnosis: Option<proto::NodeDiagnosis>,
     error: Option<String>,
@@ -182,7 +182,7 @@ pub(super) fn cache_cleanup(coordinators: &[String], json: bool) -> Result<()> {
 /// One node's answer to `cpg defrag`.
 #[derive(Debug, serde::Serialize)]
 pub(super) struct NodeDefrag {
-    node_id: u64,
+    node_id: NodeId,
     address: String,
     partitions: Vec<proto::PartitionDefrag>,
     error: Option<String>,

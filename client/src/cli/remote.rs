@@ -35,7 +35,7 @@ pub(super) fn not_ready(view: &ClusterView, nodes: usize) -> Option<String> {
 /// One node in `cpg cluster status`.
 #[derive(Debug, serde::Serialize)]
 pub(super) struct NodeStatus {
-    id: u64,
+    id: NodeId,
     address: String,
     state: String,
     /// Partitions it serves reads of.
@@ -61,8 +61,9 @@ pub(super) struct ClusterStatus {
 
 impl ClusterStatus {
     fn of(view: &ClusterView) -> ClusterStatus {
-        let count =
-            |m: &BTreeMap<u32, Vec<u64>>, id: u64| m.values().filter(|r| r.contains(&id)).count();
+        let count = |m: &BTreeMap<u32, Vec<NodeId>>, id: NodeId| {
+            m.values().filter(|r| r.contains(&id)).count()
+        };
         ClusterStatus {
             epoch: view.epoch,
             partitions: view.partitions,
@@ -338,14 +339,14 @@ where
 /// per registered node.
 pub(super) async fn connect(
     coordinators: &[String],
-) -> Result<(ClusterView, HashMap<u64, Arc<NodeClient>>)> {
+) -> Result<(ClusterView, HashMap<NodeId, Arc<NodeClient>>)> {
     let view = view_of(coordinators).await?;
     let clients = node_clients(&view)?;
     Ok((view, clients))
 }
 
 /// Clients of the storage nodes of `view`.
-pub(super) fn node_clients(view: &ClusterView) -> Result<HashMap<u64, Arc<NodeClient>>> {
+pub(super) fn node_clients(view: &ClusterView) -> Result<HashMap<NodeId, Arc<NodeClient>>> {
     if view.assignment.is_empty() {
         bail!("the cluster has no storage nodes yet; start cpg-node processes first");
     }

@@ -445,6 +445,12 @@ impl ClusterState {
 
 #[cfg(test)]
 mod tests {
+    use crate::placement::asg;
+
+    fn ids(ids: &[u64]) -> Vec<NodeId> {
+        ids.iter().copied().map(NodeId).collect()
+    }
+
     use super::*;
     use proto::coordinator_api::IngestRecord;
     use proto::projects::{library_file, project_file};
@@ -529,7 +535,7 @@ mod tests {
     #[test]
     fn epochs_advance_one_at_a_time_and_config_freezes() {
         let mut s = ClusterState::default();
-        let map = Assignment::from([(0, vec![1, 2])]);
+        let map = asg([(0, vec![1, 2])]);
         assert_eq!(
             s.apply(&Command::AssignPartitions {
                 epoch: 2,
@@ -602,22 +608,26 @@ mod tests {
     #[test]
     fn replicas_that_missed_a_write_serve_no_read_until_caught_up() {
         let mut s = ClusterState::default();
-        let map = Assignment::from([(0, vec![1, 2]), (1, vec![2, 3])]);
+        let map = asg([(0, vec![1, 2]), (1, vec![2, 3])]);
         s.apply(&Command::AssignPartitions {
             epoch: 1,
             assignment: map,
             joining: Assignment::new(),
         });
-        let record = |missed: Vec<(PartitionId, NodeId)>| {
+        let record = |missed: Vec<(PartitionId, u64)>| {
             Command::RecordIngest(IngestRecord {
-                missed,
+                missed: missed.into_iter().map(|(p, n)| (p, NodeId(n))).collect(),
                 ..IngestRecord::default()
             })
         };
         assert_eq!(s.apply(&record(vec![(0, 2)])), CommandResult::Generation(0));
-        assert_eq!(s.partition_map.readable()[&0], vec![1]);
-        assert_eq!(s.partition_map.assignment[&0], vec![1, 2], "still written");
-        let first = s.partition_map.behind[&0][&2];
+        assert_eq!(s.partition_map.readable()[&0], ids(&[1]));
+        assert_eq!(
+            s.partition_map.assignment[&0],
+            ids(&[1, 2]),
+            "still written"
+        );
+        let first = s.partition_map.behind[&0][&NodeId(2)];
         // Node 1 now holds the only up-to-date copy of partition 0: a write
         // it missed cannot be acknowledged, and nothing changes.
         assert!(matches!(
@@ -627,26 +637,26 @@ mod tests {
         assert!(!s.partition_map.behind.contains_key(&1));
         // Missed again while being caught up: the old mark clears nothing.
         assert_eq!(s.apply(&record(vec![(0, 2)])), CommandResult::Generation(0));
-        let second = s.partition_map.behind[&0][&2];
+        let second = s.partition_map.behind[&0][&NodeId(2)];
         assert_ne!(first, second);
         s.apply(&Command::CaughtUp {
             partition: 0,
-            node: 2,
+            node: NodeId(2),
             mark: first,
         });
-        assert_eq!(s.partition_map.readable()[&0], vec![1]);
+        assert_eq!(s.partition_map.readable()[&0], ids(&[1]));
         s.apply(&Command::CaughtUp {
             partition: 0,
-            node: 2,
+            node: NodeId(2),
             mark: second,
         });
-        assert_eq!(s.partition_map.readable()[&0], vec![1, 2]);
+        assert_eq!(s.partition_map.readable()[&0], ids(&[1, 2]));
         assert!(s.partition_map.behind.is_empty());
         // A replica that leaves the partition drops its mark.
         s.apply(&record(vec![(1, 3)]));
         s.apply(&Command::AssignPartitions {
             epoch: 2,
-            assignment: Assignment::from([(0, vec![1, 2]), (1, vec![2, 4])]),
+            assignment: asg([(0, vec![1, 2]), (1, vec![2, 4])]),
             joining: Assignment::new(),
         });
         assert!(s.partition_map.behind.is_empty());
@@ -657,10 +667,33 @@ mod tests {
         let mut s = ClusterState::default();
         assert!(matches!(
             s.apply(&Command::SetNodeState {
-                id: 9,
+                id: NodeId(9),
                 state: NodeState::Suspect
             }),
             CommandResult::Rejected(_)
         ));
+    }
+
+    /// Typed node ids changed no format: the Raft log and snapshots on disk
+    /// (bincode) and the HTTP API's JSON hold the bare number, map keys too.
+    #[test]
+    fn node_ids_are_stored_and_sent_as_bare_numbers() {
+        let typed = BTreeMap::from([(NodeId(7), vec![NodeId(1), NodeId(2)])]);
+        let bare: BTreeMap<u64, Vec<u64>> = BTreeMap::from([(7, vec![1, 2])]);
+        assert_eq!(
+            host::durable::encode(&typed).unwrap(),
+            host::durable::encode(&bare).unwrap()
+        );
+        let back: BTreeMap<NodeId, Vec<NodeId>> =
+            host::durable::decode(&host::durable::encode(&bare).unwrap()).unwrap();
+        assert_eq!(back, typed);
+        assert_eq!(
+            serde_json::to_string(&typed).unwrap(),
+            serde_json::to_string(&bare).unwrap()
+        );
+        assert_eq!(
+            serde_json::from_str::<BTreeMap<NodeId, Vec<NodeId>>>(r#"{"7":[1,2]}"#).unwrap(),
+            typed
+        );
     }
 }

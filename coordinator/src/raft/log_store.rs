@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::TypeConfig;
 use host::durable::{self, RecordLog};
 
-type NodeId = u64;
+use proto::assignment::CoordinatorId;
 
 /// One operation in the log file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ enum LogRecord {
     /// Entries at this index and after were removed.
     Truncate(u64),
     /// Entries up to and including this log id were removed.
-    Purge(LogId<NodeId>),
+    Purge(LogId<CoordinatorId>),
 }
 
 #[derive(Debug)]
@@ -36,9 +36,9 @@ struct LogInner {
     dir: PathBuf,
     log: RecordLog,
     entries: BTreeMap<u64, Entry<TypeConfig>>,
-    last_purged: Option<LogId<NodeId>>,
-    vote: Option<Vote<NodeId>>,
-    committed: Option<LogId<NodeId>>,
+    last_purged: Option<LogId<CoordinatorId>>,
+    vote: Option<Vote<CoordinatorId>>,
+    committed: Option<LogId<CoordinatorId>>,
     /// Records in the file, to decide when to compact it.
     records: usize,
 }
@@ -50,7 +50,7 @@ pub struct LogStore {
     inner: Arc<Mutex<LogInner>>,
 }
 
-fn write_err(e: std::io::Error) -> StorageError<NodeId> {
+fn write_err(e: std::io::Error) -> StorageError<CoordinatorId> {
     StorageIOError::write_logs(&e).into()
 }
 
@@ -75,10 +75,10 @@ impl LogStore {
                 }
             }
         }
-        let vote = read_value::<Vote<NodeId>>(&dir.join("vote"))?;
+        let vote = read_value::<Vote<CoordinatorId>>(&dir.join("vote"))?;
         // Stored as written by `save_committed`: an `Option<LogId>`.
-        let committed: Option<LogId<NodeId>> =
-            read_value::<Option<LogId<NodeId>>>(&dir.join("committed"))?.flatten();
+        let committed: Option<LogId<CoordinatorId>> =
+            read_value::<Option<LogId<CoordinatorId>>>(&dir.join("committed"))?.flatten();
         let inner = LogInner {
             dir: dir.to_path_buf(),
             log,
@@ -143,7 +143,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<CoordinatorId>> {
         Ok(self
             .lock()
             .entries
@@ -156,7 +156,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
-    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<CoordinatorId>> {
         let inner = self.lock();
         let last = inner.entries.values().next_back().map(|e| e.log_id);
         Ok(LogState {
@@ -169,7 +169,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.clone()
     }
 
-    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+    async fn save_vote(
+        &mut self,
+        vote: &Vote<CoordinatorId>,
+    ) -> Result<(), StorageError<CoordinatorId>> {
         let mut inner = self.lock();
         write_value(&inner.dir.join("vote"), vote)
             .map_err(|e| StorageError::from(StorageIOError::write_vote(&e)))?;
@@ -177,21 +180,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+    async fn read_vote(
+        &mut self,
+    ) -> Result<Option<Vote<CoordinatorId>>, StorageError<CoordinatorId>> {
         Ok(self.lock().vote)
     }
 
     async fn save_committed(
         &mut self,
-        committed: Option<LogId<NodeId>>,
-    ) -> Result<(), StorageError<NodeId>> {
+        committed: Option<LogId<CoordinatorId>>,
+    ) -> Result<(), StorageError<CoordinatorId>> {
         let mut inner = self.lock();
         write_value(&inner.dir.join("committed"), &committed).map_err(write_err)?;
         inner.committed = committed;
         Ok(())
     }
 
-    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+    async fn read_committed(
+        &mut self,
+    ) -> Result<Option<LogId<CoordinatorId>>, StorageError<CoordinatorId>> {
         Ok(self.lock().committed)
     }
 
@@ -199,7 +206,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         &mut self,
         entries: I,
         callback: LogFlushed<TypeConfig>,
-    ) -> Result<(), StorageError<NodeId>>
+    ) -> Result<(), StorageError<CoordinatorId>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -226,7 +233,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
     }
 
-    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+    async fn truncate(
+        &mut self,
+        log_id: LogId<CoordinatorId>,
+    ) -> Result<(), StorageError<CoordinatorId>> {
         let mut inner = self.lock();
         inner
             .write(&[LogRecord::Truncate(log_id.index)])
@@ -235,7 +245,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
-    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+    async fn purge(
+        &mut self,
+        log_id: LogId<CoordinatorId>,
+    ) -> Result<(), StorageError<CoordinatorId>> {
         let mut inner = self.lock();
         inner
             .write(&[LogRecord::Purge(log_id)])

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::TypeConfig;
 
-type NodeId = u64;
+use proto::assignment::CoordinatorId;
 /// The coordinator group's Raft handle.
 pub type Raft = openraft::Raft<TypeConfig>;
 
@@ -34,7 +34,7 @@ pub struct Network;
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
+    async fn new_client(&mut self, target: CoordinatorId, node: &BasicNode) -> Peer {
         Peer {
             target,
             addr: node.addr.clone(),
@@ -46,7 +46,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 /// The connection to one other coordinator.
 #[derive(Debug)]
 pub struct Peer {
-    target: NodeId,
+    target: CoordinatorId,
     addr: String,
     client: Option<CoordinatorServiceClient>,
 }
@@ -69,7 +69,7 @@ impl Peer {
         rpc: RaftRpc,
         req: &Req,
         option: &RPCOption,
-    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    ) -> Result<Resp, RPCError<CoordinatorId, BasicNode, RaftError<CoordinatorId, E>>>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
@@ -90,7 +90,7 @@ impl Peer {
                 return Err(RPCError::Unreachable(Unreachable::new(&e)));
             }
         };
-        let decoded: Result<Resp, RaftError<NodeId, E>> =
+        let decoded: Result<Resp, RaftError<CoordinatorId, E>> =
             durable::decode(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         decoded.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
@@ -101,7 +101,10 @@ impl RaftNetwork<TypeConfig> for Peer {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<
+        AppendEntriesResponse<CoordinatorId>,
+        RPCError<CoordinatorId, BasicNode, RaftError<CoordinatorId>>,
+    > {
         self.send(RaftRpc::AppendEntries, &rpc, &option).await
     }
 
@@ -110,17 +113,20 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<
-        InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+        InstallSnapshotResponse<CoordinatorId>,
+        RPCError<CoordinatorId, BasicNode, RaftError<CoordinatorId, InstallSnapshotError>>,
     > {
         self.send(RaftRpc::InstallSnapshot, &rpc, &option).await
     }
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<NodeId>,
+        rpc: VoteRequest<CoordinatorId>,
         option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<
+        VoteResponse<CoordinatorId>,
+        RPCError<CoordinatorId, BasicNode, RaftError<CoordinatorId>>,
+    > {
         self.send(RaftRpc::Vote, &rpc, &option).await
     }
 }
@@ -150,7 +156,7 @@ pub async fn handle_raft(raft: &Raft, rpc: RaftRpc, payload: Vec<u8>) -> Result<
             encode_reply(&raft.install_snapshot(req).await)
         }
         RaftRpc::Vote => {
-            let req: VoteRequest<NodeId> = durable::decode(&payload).map_err(bad_request)?;
+            let req: VoteRequest<CoordinatorId> = durable::decode(&payload).map_err(bad_request)?;
             encode_reply(&raft.vote(req).await)
         }
     }

@@ -17,12 +17,12 @@ use super::cluster_state::{ClusterState, CommandResult};
 use super::TypeConfig;
 use host::durable;
 
-type NodeId = u64;
+use proto::assignment::CoordinatorId;
 
 /// A snapshot as stored on disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredSnapshot {
-    meta: SnapshotMeta<NodeId, BasicNode>,
+    meta: SnapshotMeta<CoordinatorId, BasicNode>,
     /// Encoded [`ClusterState`].
     data: Vec<u8>,
 }
@@ -31,8 +31,8 @@ struct StoredSnapshot {
 struct SmInner {
     dir: PathBuf,
     state: ClusterState,
-    last_applied: Option<LogId<NodeId>>,
-    last_membership: StoredMembership<NodeId, BasicNode>,
+    last_applied: Option<LogId<CoordinatorId>>,
+    last_membership: StoredMembership<CoordinatorId, BasicNode>,
     snapshot: Option<StoredSnapshot>,
     /// Snapshots built by this process, for unique snapshot ids.
     built: u64,
@@ -46,13 +46,13 @@ pub struct StateMachine {
 }
 
 fn snapshot_write_err(
-    signature: Option<SnapshotSignature<NodeId>>,
+    signature: Option<SnapshotSignature<CoordinatorId>>,
     e: std::io::Error,
-) -> StorageError<NodeId> {
+) -> StorageError<CoordinatorId> {
     StorageIOError::write_snapshot(signature, &e).into()
 }
 
-fn sm_read_err(e: std::io::Error) -> StorageError<NodeId> {
+fn sm_read_err(e: std::io::Error) -> StorageError<CoordinatorId> {
     StorageIOError::read_state_machine(&e).into()
 }
 
@@ -107,7 +107,9 @@ impl SmInner {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+    async fn build_snapshot(
+        &mut self,
+    ) -> Result<Snapshot<TypeConfig>, StorageError<CoordinatorId>> {
         let mut inner = self.lock();
         let data = durable::encode(&inner.state).map_err(sm_read_err)?;
         inner.built += 1;
@@ -139,13 +141,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
-    {
+    ) -> Result<
+        (
+            Option<LogId<CoordinatorId>>,
+            StoredMembership<CoordinatorId, BasicNode>,
+        ),
+        StorageError<CoordinatorId>,
+    > {
         let inner = self.lock();
         Ok((inner.last_applied, inner.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<CommandResult>, StorageError<NodeId>>
+    async fn apply<I>(
+        &mut self,
+        entries: I,
+    ) -> Result<Vec<CommandResult>, StorageError<CoordinatorId>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -173,15 +183,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn begin_receiving_snapshot(
         &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<CoordinatorId>> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<NodeId, BasicNode>,
+        meta: &SnapshotMeta<CoordinatorId, BasicNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), StorageError<NodeId>> {
+    ) -> Result<(), StorageError<CoordinatorId>> {
         let data = snapshot.into_inner();
         let state: ClusterState = durable::decode(&data).map_err(|e| {
             StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
@@ -201,7 +211,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(
         &mut self,
-    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<CoordinatorId>> {
         Ok(self.lock().snapshot.clone().map(|s| Snapshot {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),

@@ -42,7 +42,7 @@ impl Node {
             return Ok(());
         }
         tracing::warn!(
-            node = self.id,
+            node = self.id.0,
             used_mb = now,
             limit_mb = limit,
             dropped,

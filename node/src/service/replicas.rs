@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use net::node_client::CallError;
+use proto::assignment::NodeId;
 use proto::CpgError;
 
 /// How one replica took its share of a write.
@@ -50,11 +51,11 @@ impl Replica {
 /// memory pressure says so.
 pub(super) fn tally(
     mut failed: BTreeSet<u32>,
-    outcomes: Vec<(u64, BTreeSet<u32>, Replica)>,
-) -> Result<Vec<(u32, u64)>, CpgError> {
+    outcomes: Vec<(NodeId, BTreeSet<u32>, Replica)>,
+) -> Result<Vec<(u32, NodeId)>, CpgError> {
     let mut acked: BTreeSet<u32> = BTreeSet::new();
     let mut refused = None;
-    let mut missed: Vec<(u32, u64)> = Vec::new();
+    let mut missed: Vec<(u32, NodeId)> = Vec::new();
     for (node, parts, outcome) in outcomes {
         match outcome {
             Replica::Acked => acked.extend(parts),
@@ -107,7 +108,7 @@ mod tests {
         #[test]
         fn a_write_succeeds_only_when_every_partition_is_acknowledged(
             outcomes in proptest::collection::vec(
-                (0u64..4, proptest::collection::btree_set(0u32..6, 1..4), outcome()),
+                ((0u64..4).prop_map(NodeId), proptest::collection::btree_set(0u32..6, 1..4), outcome()),
                 0..8,
             )
         ) {
@@ -150,8 +151,12 @@ mod tests {
             limit: 1,
         };
         let outcomes = vec![
-            (1, BTreeSet::from([0]), Replica::Acked),
-            (2, BTreeSet::from([0]), Replica::Refused(pressure.clone())),
+            (NodeId(1), BTreeSet::from([0]), Replica::Acked),
+            (
+                NodeId(2),
+                BTreeSet::from([0]),
+                Replica::Refused(pressure.clone()),
+            ),
         ];
         assert_eq!(tally(BTreeSet::new(), outcomes), Err(pressure));
     }
