@@ -485,8 +485,9 @@ impl Cluster {
         self.coordinators.iter().chain(&self.nodes)
     }
 
-    /// Cut (`Some(Cut)`), slow down, or restore (`None`) both directions of
-    /// the links between `a` and `b` (in-process members only).
+    /// Fault (cut, slow down, reset, drop or duplicate messages) or restore
+    /// (`None`) both directions of the links between `a` and `b`
+    /// (in-process members only).
     pub fn link(&self, a: &Proc, b: &Proc, fault: Option<net::faults::Fault>) {
         assert!(
             self.in_process,
@@ -503,6 +504,16 @@ impl Cluster {
     pub fn isolate(&self, p: &Proc) {
         for q in self.members().filter(|q| q.addr != p.addr) {
             self.link(p, q, Some(net::faults::Fault::Cut));
+        }
+    }
+
+    /// Set `fault` on every link between members (`None` restores them).
+    pub fn fault_every_link(&self, fault: Option<net::faults::Fault>) {
+        let members: Vec<&Proc> = self.members().collect();
+        for (i, a) in members.iter().enumerate() {
+            for b in &members[i + 1..] {
+                self.link(a, b, fault);
+            }
         }
     }
 

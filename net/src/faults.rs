@@ -9,7 +9,10 @@
 //! both directions, without losing a byte, until the link is restored; the
 //! requests on them run into their deadlines. A slow link delays every read
 //! by a fixed time. A reset link fails its connections at once (a peer
-//! that vanished). Every connection between two members is dialled by one
+//! that vanished). A dropping link loses every message (one frame: a
+//! request or a reply) sent either way while it drops, and a duplicating
+//! link delivers each twice; both keep the connection open, as a lossy or
+//! replaying network under the framing would. Every connection between two members is dialled by one
 //! of them, so cutting both directions of a pair cuts all their traffic;
 //! a dialler with no name (the test itself, a real process) is never
 //! faulted.
@@ -37,12 +40,18 @@ pub enum Fault {
     /// The peer is gone: open connections fail at their next read or
     /// write, new ones are refused at once.
     Reset,
+    /// Every message sent either way is lost; the connection stays open.
+    Drop,
+    /// Every message sent either way arrives twice.
+    Duplicate,
 }
 
 /// The faults of the links of this program, by (dialling member, address).
 #[derive(Debug, Default)]
 pub struct Faults {
     links: Mutex<HashMap<(Arc<str>, String), Fault>>,
+    /// Messages dropped or duplicated so far.
+    messages: std::sync::atomic::AtomicU64,
 }
 
 static FAULTS: OnceLock<Faults> = OnceLock::new();
@@ -89,6 +98,12 @@ impl Faults {
         }
     }
 
+    /// How many messages links have dropped or duplicated so far (for a
+    /// test to know its faults met traffic).
+    pub fn messages_faulted(&self) -> u64 {
+        self.messages.load(Ordering::Relaxed)
+    }
+
     /// Remove every fault.
     pub fn clear(&self) {
         self.links.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -127,6 +142,57 @@ impl Link {
 /// How often a stalled connection looks whether its link is back.
 const RECHECK: Duration = Duration::from_millis(20);
 
+/// The messages of one direction of a connection: bytes are taken in as
+/// they come, cut into frames (a 4-byte big-endian length, then that many
+/// bytes: the framing of `wire`), and each whole frame is passed on,
+/// dropped or doubled by the link's fault at the time it completes.
+#[derive(Debug, Default)]
+struct Messages {
+    /// The frame being assembled.
+    partial: Vec<u8>,
+    /// Whole frames to pass on, and how much of them has been.
+    ready: Vec<u8>,
+    sent: usize,
+}
+
+impl Messages {
+    fn take(&mut self, bytes: &[u8], fault: Option<Fault>) {
+        self.partial.extend_from_slice(bytes);
+        while self.partial.len() >= 4 {
+            let mut header = [0u8; 4];
+            header.copy_from_slice(&self.partial[..4]);
+            let end = 4 + u32::from_be_bytes(header) as usize;
+            if self.partial.len() < end {
+                break;
+            }
+            let times = match fault {
+                Some(Fault::Drop) => 0,
+                Some(Fault::Duplicate) => 2,
+                _ => 1,
+            };
+            if times != 1 {
+                faults().messages.fetch_add(1, Ordering::Relaxed);
+            }
+            for _ in 0..times {
+                self.ready.extend_from_slice(&self.partial[..end]);
+            }
+            self.partial.drain(..end);
+        }
+    }
+
+    fn unsent(&self) -> &[u8] {
+        &self.ready[self.sent..]
+    }
+
+    fn mark_sent(&mut self, n: usize) {
+        self.sent += n;
+        if self.sent == self.ready.len() {
+            self.ready.clear();
+            self.sent = 0;
+        }
+    }
+}
+
 /// A connection over a link that may be faulted.
 #[derive(Debug)]
 pub struct Faulty<S> {
@@ -136,6 +202,9 @@ pub struct Faulty<S> {
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// A slow link's delay was served for the next read.
     delayed: bool,
+    /// What this end writes, and what it reads, message by message.
+    outgoing: Messages,
+    incoming: Messages,
 }
 
 impl<S> Faulty<S> {
@@ -145,6 +214,8 @@ impl<S> Faulty<S> {
             link,
             timer: None,
             delayed: false,
+            outgoing: Messages::default(),
+            incoming: Messages::default(),
         }
     }
 
@@ -191,11 +262,45 @@ impl<S: AsyncRead + Unpin> AsyncRead for Faulty<S> {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Ready(Ok(())) => {}
         }
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if r.is_ready() {
-            this.delayed = false;
+        loop {
+            let unread = this.incoming.unsent();
+            if !unread.is_empty() {
+                let n = unread.len().min(buf.remaining());
+                buf.put_slice(&unread[..n]);
+                this.incoming.mark_sent(n);
+                this.delayed = false;
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 16 << 10];
+            let mut read = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                // The end of the stream (a partial frame is lost with it).
+                Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                    this.delayed = false;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Ok(())) => this.incoming.take(read.filled(), this.link.fault()),
+            }
         }
-        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Faulty<S> {
+    /// Write out the whole messages taken so far.
+    fn send(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while !self.outgoing.unsent().is_empty() {
+            match Pin::new(&mut self.inner).poll_write(cx, self.outgoing.unsent()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => self.outgoing.mark_sent(n),
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -211,7 +316,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Faulty<S> {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Ready(Ok(())) => {}
         }
-        Pin::new(&mut this.inner).poll_write(cx, buf)
+        // Earlier messages go out first (back-pressure from the peer).
+        match this.send(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
+        }
+        let fault = this.link.fault();
+        this.outgoing.take(buf, fault);
+        // What cannot go now goes at the next write or flush.
+        if let Poll::Ready(Err(e)) = this.send(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -221,11 +338,22 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Faulty<S> {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Ready(Ok(())) => {}
         }
+        match this.send(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
+        }
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        match this.send(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {}
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
 
@@ -253,14 +381,14 @@ mod tests {
     async fn a_cut_link_stalls_without_losing_a_byte_and_goes_on_when_restored() {
         let (mut a, mut b, address) = pair("cut-test").await;
         faults().set("cut-test", &address, Some(Fault::Cut));
-        b.write_all(b"hello").await.unwrap();
-        let mut got = [0u8; 5];
+        b.write_all(&frame(b"hello")).await.unwrap();
+        let mut got = [0u8; 9];
         let stalled =
             tokio::time::timeout(Duration::from_millis(200), a.read_exact(&mut got)).await;
         assert!(stalled.is_err(), "a read over a cut link got through");
         faults().set("cut-test", &address, None);
         a.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"hello");
+        assert_eq!(got.as_slice(), frame(b"hello"));
     }
 
     #[tokio::test]
@@ -271,9 +399,9 @@ mod tests {
             &address,
             Some(Fault::Slow(Duration::from_millis(150))),
         );
-        b.write_all(b"x").await.unwrap();
+        b.write_all(&frame(b"x")).await.unwrap();
         let started = std::time::Instant::now();
-        let mut one = [0u8; 1];
+        let mut one = [0u8; 5];
         a.read_exact(&mut one).await.unwrap();
         assert!(
             started.elapsed() >= Duration::from_millis(150),
@@ -281,9 +409,52 @@ mod tests {
             started.elapsed()
         );
         faults().set("slow-test", &address, Some(Fault::Reset));
-        let e = a.write_all(b"y").await.unwrap_err();
+        let e = a.write_all(&frame(b"y")).await.unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
         faults().set("slow-test", &address, None);
+    }
+
+    /// One frame of the wire's framing.
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[tokio::test]
+    async fn a_dropping_link_loses_whole_messages_and_a_duplicating_one_doubles_them() {
+        let (mut a, mut b, address) = pair("message-test").await;
+        // Written out: the first message goes, the second is lost, the
+        // third arrives twice; a message split across writes counts once.
+        a.write_all(&frame(b"one")).await.unwrap();
+        faults().set("message-test", &address, Some(Fault::Drop));
+        a.write_all(&frame(b"lost")).await.unwrap();
+        faults().set("message-test", &address, Some(Fault::Duplicate));
+        let twice = frame(b"twice");
+        a.write_all(&twice[..3]).await.unwrap();
+        a.write_all(&twice[3..]).await.unwrap();
+        faults().set("message-test", &address, None);
+        a.write_all(&frame(b"end")).await.unwrap();
+        a.flush().await.unwrap();
+        let want = [frame(b"one"), twice.clone(), twice, frame(b"end")].concat();
+        let mut got = vec![0u8; want.len()];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, want);
+
+        // Read in: the same on the replies.
+        faults().set("message-test", &address, Some(Fault::Drop));
+        b.write_all(&frame(b"gone")).await.unwrap();
+        b.flush().await.unwrap();
+        let mut one = [0u8; 1];
+        let nothing = tokio::time::timeout(Duration::from_millis(200), a.read(&mut one)).await;
+        assert!(nothing.is_err(), "a dropped reply was read");
+        faults().set("message-test", &address, Some(Fault::Duplicate));
+        b.write_all(&frame(b"reply")).await.unwrap();
+        let want = [frame(b"reply"), frame(b"reply")].concat();
+        let mut got = vec![0u8; want.len()];
+        a.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, want);
+        faults().set("message-test", &address, None);
     }
 
     #[test]
