@@ -20,7 +20,9 @@ bash scripts/setup-browser.sh >/dev/null
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace "$@" 2>&1 | tee "$log"
+# --no-fail-fast: a failing test binary does not hide the ones after it.
+status=0
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=1
 # cargo's last lines are the doc-test runs (often empty): close with the total.
 awk '/^test result:/ {
        for (i = 2; i <= NF; i++) {
@@ -29,3 +31,4 @@ awk '/^test result:/ {
        }
      }
      END { printf "%d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"
