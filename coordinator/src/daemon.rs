@@ -155,14 +155,9 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     };
     let sweeper = {
         let c = coordinator.clone();
-        let every = partition::store::sweep_interval(
-            args.process.cache_ttl_secs,
-            args.process.cache_sweep_secs,
-        );
-        tokio::spawn(async move {
-            let Some(every) = every else { return };
-            loop {
-                tokio::time::sleep(every).await;
+        args.process.spawn_sweeper(move || {
+            let c = c.clone();
+            async move {
                 c.queries.cache_sweep().await;
             }
         })

@@ -54,6 +54,32 @@ impl ProcessArgs {
     pub fn cache_ttl(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.cache_ttl_secs.max(1))
     }
+
+    /// How often the process sweeps its caches: `--cache-sweep-secs` if
+    /// given (0: never), else a quarter of the TTL, at least every second.
+    pub fn sweep_interval(&self) -> Option<std::time::Duration> {
+        let every = self
+            .cache_sweep_secs
+            .unwrap_or((self.cache_ttl_secs / 4).max(1));
+        (every > 0).then(|| std::time::Duration::from_secs(every))
+    }
+
+    /// Run `sweep` every [`sweep_interval`](Self::sweep_interval), for as
+    /// long as the task lives (never, when sweeps are off).
+    pub fn spawn_sweeper<F, Fut>(&self, sweep: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let every = self.sweep_interval();
+        tokio::spawn(async move {
+            let Some(every) = every else { return };
+            loop {
+                tokio::time::sleep(every).await;
+                sweep().await;
+            }
+        })
+    }
 }
 
 /// The flag naming the file, and its environment variable.
@@ -203,6 +229,31 @@ fn check(arg: &clap::Arg, key: &str, value: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn caches_are_swept_every_quarter_ttl_unless_told_otherwise() {
+        let args = |ttl: u64, sweep: Option<u64>| ProcessArgs {
+            config: None,
+            cache_ttl_secs: ttl,
+            cache_sweep_secs: sweep,
+            metrics_listen: None,
+            certs_dir: None,
+            insecure: false,
+        };
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(args(300, None).sweep_interval(), Some(secs(75)));
+        assert_eq!(
+            args(2, None).sweep_interval(),
+            Some(secs(1)),
+            "at least every second"
+        );
+        assert_eq!(args(300, Some(10)).sweep_interval(), Some(secs(10)));
+        assert_eq!(
+            args(300, Some(0)).sweep_interval(),
+            None,
+            "0 turns sweeps off"
+        );
+    }
 
     #[derive(Debug, Parser)]
     #[command(name = "daemon")]

@@ -257,11 +257,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Faulty<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        match this.gate(cx, true) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => {}
-        }
+        std::task::ready!(this.gate(cx, true))?;
         loop {
             let unread = this.incoming.unsent();
             if !unread.is_empty() {
@@ -311,17 +307,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Faulty<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        match this.gate(cx, false) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => {}
-        }
+        std::task::ready!(this.gate(cx, false))?;
         // Earlier messages go out first (back-pressure from the peer).
-        match this.send(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => {}
-        }
+        std::task::ready!(this.send(cx))?;
         let fault = this.link.fault();
         this.outgoing.take(buf, fault);
         // What cannot go now goes at the next write or flush.
@@ -333,26 +321,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Faulty<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        match this.gate(cx, false) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => {}
-        }
-        match this.send(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => {}
-        }
+        std::task::ready!(this.gate(cx, false))?;
+        std::task::ready!(this.send(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        match this.send(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => {}
-        }
+        std::task::ready!(this.send(cx))?;
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }

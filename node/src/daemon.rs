@@ -92,16 +92,9 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     })?;
     let sweeper = {
         let node = node.clone();
-        let every = partition::store::sweep_interval(
-            args.process.cache_ttl_secs,
-            args.process.cache_sweep_secs,
-        );
-        tokio::spawn(async move {
-            let Some(every) = every else { return };
-            loop {
-                tokio::time::sleep(every).await;
-                node.cache_sweep();
-            }
+        args.process.spawn_sweeper(move || {
+            node.cache_sweep();
+            std::future::ready(())
         })
     };
     let metrics = {

@@ -28,13 +28,6 @@ pub struct CacheStats {
     pub ttl_secs: u64,
 }
 
-/// How often a process sweeps its caches: `sweep_secs` if given (0: never),
-/// else a quarter of the TTL, at least every second.
-pub fn sweep_interval(ttl_secs: u64, sweep_secs: Option<u64>) -> Option<Duration> {
-    let every = sweep_secs.unwrap_or((ttl_secs / 4).max(1));
-    (every > 0).then(|| Duration::from_secs(every))
-}
-
 #[derive(Debug)]
 pub struct AnalysisCache {
     /// Never hold a `Ref` into this map across a computation: values are

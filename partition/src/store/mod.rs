@@ -16,7 +16,7 @@ use std::time::Duration;
 use proto::{FileCpg, ModuleSummary};
 use serde::Serialize;
 
-pub use cache::{sweep_interval, AnalysisCache, CacheStats};
+pub use cache::{AnalysisCache, CacheStats};
 pub use interner::{Interner, Sym};
 pub use tables::{CallRow, EdgeRow, FnKey, MemoryReport, NodeRow, RowCounts, Slot, Tables};
 
