@@ -472,15 +472,20 @@ fn analyze_taint_finds_the_planted_paths_and_nothing_else() {
         vec![
             "lib/shop_web/controllers/report_controller.ex:9 request parameters -> lib/shop/exporter.ex:18 File.write/2 (file path)",
             "lib/shop/exporter.ex:25 environment -> lib/shop/exporter.ex:23 System.cmd/2 (command execution)",
-            "lib/shop_web/controllers/report_controller.ex:9 request parameters -> lib/shop/exporter.ex:23 System.cmd/2 (command execution)",
+            "lib/shop_web/controllers/report_controller.ex:9 request parameters -> lib/shop/exporter.ex:23 System.cmd/2 (argument injection)",
             "lib/shop_web/controllers/product_controller.ex:9 request parameters -> lib/shop/util/sorting.ex:8 String.to_atom/1 (atom creation)",
         ],
         "{out}"
     );
+    // Most severe first: a user's path into a file write; the operator's
+    // command one step below command execution's high; arguments to a fixed
+    // program and atoms are medium.
+    let severities: Vec<&str> = t.findings.iter().map(|f| f.severity.as_str()).collect();
+    assert_eq!(severities, vec!["high", "medium", "medium", "medium"]);
     // The atom path, step by step, each with file:line.
     let text = stdout(&cpg(&["analyze", "taint", ex.to_str().unwrap()]));
     expect_test::expect![[r#"
-        4. request parameters → atom creation (String.to_atom/1)
+        4. [medium] request parameters → atom creation (String.to_atom/1)
            lib/shop_web/controllers/product_controller.ex:9  source: parameter 1 of ShopWeb.ProductController.index/2  [ShopWeb.ProductController.index/2]
            lib/shop_web/controllers/product_controller.ex:10  through Access.get/2  [ShopWeb.ProductController.index/2]
            lib/shop_web/controllers/product_controller.ex:10  passed as argument 0 to Shop.Catalog.list_products/1  [ShopWeb.ProductController.index/2]

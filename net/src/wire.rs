@@ -255,8 +255,9 @@ where
 /// call candidates and undefined flags, library packages in the report.
 /// 4: checks, keys, deprecations, templates. 5: projects and shared
 /// libraries in the catalog, the project of a query. 6: removed files
-/// travel with an ingest's batches.)
-pub const PROTOCOL_VERSION: u16 = 6;
+/// travel with an ingest's batches. 7: taint severities, exclusions and
+/// flow rules.)
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// What both ends send first: the magic bytes, the version (big endian),
 /// and whether the link goes on in TLS (1) or plain TCP (0).

@@ -1229,6 +1229,119 @@ fn taint_rules_are_checked() {
     assert!(err("[[source]]\nname = \"x\"\ncalls = [\"A.b/x\"]\n").contains("arity"));
 }
 
+/// Exclusions, flow rules, severities: test code is not searched, a call a
+/// flow rule names passes only the arguments it says (and says nothing
+/// about assuming), an unnamed external call is assumed to pass everything
+/// and the step says so, and an operator's source ranks one step lower.
+#[test]
+fn taint_scope_flows_and_severity() {
+    let rules = r#"
+exclude = ["test/"]
+
+[[source]]
+name = "input"
+calls = ["Src.read/0"]
+
+[[source]]
+name = "settings"
+operator = true
+calls = ["Env.get/1"]
+
+[[sink]]
+name = "danger"
+calls = ["Sink.run/1"]
+
+[[sink]]
+name = "minor"
+severity = "medium"
+calls = ["Sink.log/1"]
+
+[[flow]]
+name = "lookups"
+calls = ["Store.get/2"]
+result_from = [1]
+
+[[flow]]
+name = "reads"
+calls = ["Repo.one/1"]
+result_from = []
+"#;
+    let t = taint_of(
+        &[
+            (
+                "lib/a.ex",
+                r#"
+defmodule A do
+  def by_key, do: Sink.run(Store.get(:table, Src.read()))
+  def by_table, do: Sink.run(Store.get(Src.read(), :key))
+  def stored, do: Sink.run(Repo.one(Src.read()))
+  def unknown, do: Sink.run(Other.wrap(Src.read()))
+  def logged, do: Sink.log(Src.read())
+  def configured, do: Sink.run(Env.get("X"))
+end
+"#,
+            ),
+            (
+                "test/support/fixtures.ex",
+                "defmodule Fixtures do
+  def make, do: Sink.run(Src.read())
+end
+",
+            ),
+        ],
+        rules,
+    );
+    let got: Vec<(String, &str, &str)> = t
+        .findings
+        .iter()
+        .map(|f| {
+            let last = f.steps.last().unwrap();
+            (
+                format!("{}:{}", last.file, last.line),
+                f.source.as_str(),
+                f.severity.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("lib/a.ex:3".to_string(), "input", "high"),
+            ("lib/a.ex:6".to_string(), "input", "high"),
+            ("lib/a.ex:7".to_string(), "input", "medium"),
+            ("lib/a.ex:8".to_string(), "settings", "medium"),
+        ],
+        "{t:#?}"
+    );
+    let step = |line: &str| {
+        t.findings
+            .iter()
+            .find(|f| {
+                f.steps
+                    .last()
+                    .is_some_and(|s| format!("{}:{}", s.file, s.line) == line)
+            })
+            .map(|f| f.steps.iter().map(|s| s.what.clone()).collect::<Vec<_>>())
+            .unwrap()
+    };
+    assert!(
+        step("lib/a.ex:6").contains(
+            &"through Other.wrap/1 (assumed: its arguments reach its result)".to_string()
+        ),
+        "{:?}",
+        step("lib/a.ex:6")
+    );
+    assert!(step("lib/a.ex:3").contains(&"through Store.get/2".to_string()));
+    // Sources in test code are not counted either: the six of lib/a.ex
+    // (test/support/fixtures.ex would add a seventh, and a finding).
+    assert_eq!(t.sources, 6, "{t:#?}");
+    let err = |text: &str| partition::analysis::parse_taint_rules(text).unwrap_err();
+    assert!(err("[[source]]\nname = \"x\"\nseverity = \"high\"\n").contains("only sinks"));
+    assert!(err("[[sink]]\nname = \"x\"\noperator = true\n").contains("only sources"));
+    assert!(err("[[sink]]\nname = \"x\"\nresult_from = [0]\n").contains("only flows"));
+    assert!(err("[[sink]]\nname = \"x\"\nseverity = \"dire\"\n").contains("dire"));
+}
+
 const CHECK_RULES: &str = r#"
 [[source]]
 name = "input"

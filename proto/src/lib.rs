@@ -35,7 +35,7 @@ pub use results::{
     Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow, Communities,
     CommunityAlgorithm, Cycles, DeadFunction, DeprecatedCalls, FeatureRow, FunctionCycle,
     FunctionEdge, FunctionRank, GraphKind, Impact, LibraryPackage, Metric, ModuleCycle, ModuleEdge,
-    ModuleGraph, ModuleNode, ParameterRule, Paths, Query, QueryResult, Reached, Smell,
+    ModuleGraph, ModuleNode, ParameterRule, Paths, Query, QueryResult, Reached, Severity, Smell,
     SmellThresholds, Taint, TaintFinding, TaintRule, TaintRules, TaintStep,
 };
 pub use summary::{

@@ -319,12 +319,23 @@ pub struct LibraryPackage {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaintRules {
+    /// Files whose code is not analysed for flows (neither sources nor
+    /// sinks there count): a pattern ending in `/` is a folder at any depth
+    /// (`test/` takes `test/support/x.ex` and `apps/a/test/x.exs`), any
+    /// other a path prefix.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     #[serde(default, rename = "source")]
     pub sources: Vec<TaintRule>,
     #[serde(default, rename = "sink")]
     pub sinks: Vec<TaintRule>,
     #[serde(default, rename = "sanitizer")]
     pub sanitizers: Vec<TaintRule>,
+    /// What calls outside the analysed code pass from their arguments to
+    /// their result (a call no rule names passes every argument, and the
+    /// finding says it assumed so).
+    #[serde(default, rename = "flow")]
+    pub flows: Vec<TaintRule>,
 }
 
 /// One rule. Function patterns are `Module.fun/arity` where `*` matches any
@@ -357,6 +368,47 @@ pub struct TaintRule {
     /// branch they guard clean (`membership`, `regex`, `literal_case`).
     #[serde(default)]
     pub checks: Vec<String>,
+    /// Sinks only: `high` (the default), `medium` or `low`.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Sources only: data the operator controls (the environment, standard
+    /// input), not a remote user: findings from it rank one step lower.
+    #[serde(default)]
+    pub operator: bool,
+    /// Flows only: the argument positions whose taint reaches the result
+    /// (none: the result is clean).
+    #[serde(default)]
+    pub result_from: Vec<u8>,
+}
+
+/// How much a finding matters, most first.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    High,
+    Medium,
+    Low,
+}
+
+impl Severity {
+    /// One step lower (`low` stays `low`).
+    pub fn lower(self) -> Severity {
+        match self {
+            Severity::High => Severity::Medium,
+            _ => Severity::Low,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
 }
 
 /// Parameters of functions matching `function` at position `index`.
@@ -393,6 +445,9 @@ pub struct TaintStep {
 /// Untrusted data from a source reaching a sink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaintFinding {
+    /// From the sink rule's severity, one step lower when the source is
+    /// the operator's (`operator = true`).
+    pub severity: Severity,
     /// The source rule's name.
     pub source: String,
     /// The sink rule's name.
@@ -403,7 +458,8 @@ pub struct TaintFinding {
     pub steps: Vec<TaintStep>,
 }
 
-/// All findings, sorted by sink location then source location.
+/// All findings, most severe first, then by sink location and source
+/// location.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Taint {
     pub findings: Vec<TaintFinding>,

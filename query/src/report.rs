@@ -533,8 +533,9 @@ pub fn render_taint(t: &Taint) -> String {
     for (i, f) in t.findings.iter().enumerate() {
         let _ = writeln!(
             s,
-            "\n{}. {} → {} ({})",
+            "\n{}. [{}] {} → {} ({})",
             i + 1,
+            f.severity.as_str(),
             f.source,
             f.sink,
             f.sink_call

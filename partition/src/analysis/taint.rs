@@ -41,6 +41,7 @@ pub fn parse_taint_rules(text: &str) -> Result<TaintRules, String> {
         ("source", &rules.sources),
         ("sink", &rules.sinks),
         ("sanitizer", &rules.sanitizers),
+        ("flow", &rules.flows),
     ];
     for (what, list) in groups {
         for r in list {
@@ -60,6 +61,18 @@ pub fn parse_taint_rules(text: &str) -> Result<TaintRules, String> {
             if what != "sink" && (!r.args.is_empty() || !r.keys.is_empty()) {
                 return Err(format!(
                     "{what} {:?}: only sinks have `args` and `keys`",
+                    r.name
+                ));
+            }
+            if what != "sink" && r.severity.is_some() {
+                return Err(format!("{what} {:?}: only sinks have `severity`", r.name));
+            }
+            if what != "source" && r.operator {
+                return Err(format!("{what} {:?}: only sources have `operator`", r.name));
+            }
+            if what != "flow" && !r.result_from.is_empty() {
+                return Err(format!(
+                    "{what} {:?}: only flows have `result_from`",
                     r.name
                 ));
             }
@@ -88,6 +101,18 @@ pub fn parse_taint_rules(text: &str) -> Result<TaintRules, String> {
 pub fn default_taint_rules() -> TaintRules {
     // The file is part of the binary and covered by a test.
     parse_taint_rules(DEFAULT_TAINT_RULES).unwrap_or_default()
+}
+
+/// Whether `file` is left out by one of the `exclude` patterns: one ending
+/// in `/` is a folder at any depth, any other a path prefix.
+fn excluded(exclude: &[String], file: &str) -> bool {
+    exclude.iter().any(|p| {
+        if p.ends_with('/') {
+            file.starts_with(p.as_str()) || file.contains(&format!("/{p}"))
+        } else {
+            file.starts_with(p.as_str())
+        }
+    })
 }
 
 /// `Module.fun/arity` with `*` wildcards in each part.
@@ -209,10 +234,12 @@ enum How {
         arg: u8,
         callee: u32,
     },
-    /// Through a function outside the ingested code.
+    /// Through a function outside the ingested code (`assumed`: no rule
+    /// says what it passes, so every argument is taken to reach its result).
     Through {
         site: u32,
         callee: u32,
+        assumed: bool,
     },
     /// Returned by an ingested callee whose parameter reaches its result.
     Returned {
@@ -271,6 +298,10 @@ struct Stitcher<'a> {
     sink_of: HashMap<u32, Vec<usize>>,
     /// Callee id → the first source rule it matches.
     source_of: HashMap<u32, usize>,
+    /// Callee id → the argument positions a flow rule says reach its result.
+    flow_of: HashMap<u32, &'a [u8]>,
+    /// Functions in excluded files: no source or sink counts there.
+    excluded: Vec<bool>,
 }
 
 impl<'a> Stitcher<'a> {
@@ -379,6 +410,21 @@ impl<'a> Stitcher<'a> {
                 source_of.insert(id, i);
             }
         }
+        let flow_rules = compile(&rules.flows);
+        let mut flow_of: HashMap<u32, &'a [u8]> = HashMap::new();
+        for id in graph.calls.iter().map(|e| e.callee) {
+            let mfa = graph.mfa(id);
+            if let Some(r) = flow_rules
+                .iter()
+                .find(|r| r.calls.iter().any(|p| p.matches(mfa)))
+            {
+                flow_of.insert(id, &r.rule.result_from);
+            }
+        }
+        let excluded = fns
+            .iter()
+            .map(|f| f.is_some_and(|(m, _)| excluded(&rules.exclude, &m.file)))
+            .collect();
         let is_router = |module: &str| graph.uses(module).iter().any(|u| u == "Phoenix.Router");
         let has_router = summaries.iter().any(|m| is_router(&m.name));
         // What a router's `call/2` reaches through its routes (the calls
@@ -414,6 +460,8 @@ impl<'a> Stitcher<'a> {
             sanitizer,
             sink_of,
             source_of,
+            flow_of,
+            excluded,
         };
         t.compute_passes();
         t
@@ -444,6 +492,9 @@ impl<'a> Stitcher<'a> {
         };
         if self.sanitizer[g as usize] {
             return false;
+        }
+        if let Some(args) = self.flow_of.get(&g) {
+            return args.contains(&arg);
         }
         match self.summary(g) {
             Some(_) => arg < 64 && self.passes[g as usize] & (1 << arg) != 0,
@@ -576,6 +627,7 @@ impl<'a> Stitcher<'a> {
                 }
             }
         }
+        out.retain(|s| !self.excluded[s.fact.f as usize]);
         out.sort_by(|a, b| {
             (self.file(a.fact.f), a.line, &a.what).cmp(&(self.file(b.fact.f), b.line, &b.what))
         });
@@ -600,7 +652,7 @@ impl<'a> Stitcher<'a> {
             let key = |f: &TaintFinding| {
                 let last = f.steps.last().map(|s| (s.file.clone(), s.line));
                 let first = f.steps.first().map(|s| (s.file.clone(), s.line));
-                (last, first, f.sink.clone(), f.source.clone())
+                (f.severity, last, first, f.sink.clone(), f.source.clone())
             };
             key(a).cmp(&key(b))
         });
@@ -687,6 +739,7 @@ impl<'a> Stitcher<'a> {
                                 });
                             if (rule.args.is_empty() || rule.args.contains(&arg))
                                 && keyed
+                                && !self.excluded[fact.f as usize]
                                 && reported.insert((fact.f, site, r))
                             {
                                 out.push(self.finding(source, &facts, at, r, site, arg, g));
@@ -701,6 +754,18 @@ impl<'a> Stitcher<'a> {
                         origin: Origin::Call(site),
                         entered: fact.entered,
                     };
+                    if let Some(args) = self.flow_of.get(&g) {
+                        // A rule says what the call passes on.
+                        if args.contains(&arg) {
+                            let how = How::Through {
+                                site,
+                                callee: g,
+                                assumed: false,
+                            };
+                            push(&mut facts, result, how);
+                        }
+                        continue;
+                    }
                     match self.summary(g) {
                         Some(_) => {
                             // A sink is where a flow ends: its own insides
@@ -726,7 +791,14 @@ impl<'a> Stitcher<'a> {
                                 push(&mut facts, result, How::Returned { site, callee: g });
                             }
                         }
-                        None => push(&mut facts, result, How::Through { site, callee: g }),
+                        None => {
+                            let how = How::Through {
+                                site,
+                                callee: g,
+                                assumed: true,
+                            };
+                            push(&mut facts, result, how)
+                        }
                     }
                 }
             }
@@ -795,10 +867,21 @@ impl<'a> Stitcher<'a> {
                     line_of(from, site),
                     format!("passed as argument {arg} to {}", mfa(callee)),
                 ),
-                How::Through { site, callee } => step(
+                How::Through {
+                    site,
+                    callee,
+                    assumed,
+                } => step(
                     from,
                     line_of(from, site),
-                    format!("through {}", mfa(callee)),
+                    if assumed {
+                        format!(
+                            "through {} (assumed: its arguments reach its result)",
+                            mfa(callee)
+                        )
+                    } else {
+                        format!("through {}", mfa(callee))
+                    },
                 ),
                 How::Returned { site, callee } => step(
                     from,
@@ -827,7 +910,13 @@ impl<'a> Stitcher<'a> {
                 self.sinks[rule].rule.name
             ),
         ));
+        let severity = self.sinks[rule].rule.severity.unwrap_or_default();
         TaintFinding {
+            severity: if source.rule.operator {
+                severity.lower()
+            } else {
+                severity
+            },
             source: source.rule.name.clone(),
             sink: self.sinks[rule].rule.name.clone(),
             sink_call: self.graph.mfa(sink).clone(),
