@@ -9,6 +9,16 @@ use proto::{
     ModuleDep, ModuleFragment, ModuleSummary, NodeKind, Origin,
 };
 
+/// Whether node `inner` lies inside node `outer` in the source (the
+/// variables a `case`'s patterns bind, not the `w` of `w = case ...`).
+fn within(frag: &ModuleFragment, outer: u32, inner: u32) -> bool {
+    let (o, i) = (
+        frag.nodes[outer as usize].span,
+        frag.nodes[inner as usize].span,
+    );
+    (i.line, i.col) >= (o.line, o.col) && (i.line, i.col) <= (o.end_line, o.end_col)
+}
+
 /// Summarize one fragment.
 pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
     let n = frag.nodes.len();
@@ -103,7 +113,50 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                         dfg_start[x as usize] as usize,
                         dfg_start[x as usize + 1] as usize,
                     );
+                    // A `case` on the stack came from a branch's value: its
+                    // value goes on, not into the patterns' variables.
+                    let from_case = frag.nodes[x as usize].kind == NodeKind::Case;
                     for &(dst, label, idx) in &dfg[lo..hi] {
+                        if from_case && label == Label::Bind && within(frag, x, dst) {
+                            continue;
+                        }
+                        // Data, not control: an `if`'s condition decides which
+                        // branch's value it has but is not that value, and a
+                        // `case` subject reaches only what its patterns bind.
+                        if label == Label::None && dst != clause.exit {
+                            match frag.nodes.get(dst as usize).map(|d| d.kind) {
+                                Some(NodeKind::If | NodeKind::Unless) => continue,
+                                Some(NodeKind::Case) => {
+                                    // The variables its clauses' patterns
+                                    // bind lie inside it (`w = case ...`
+                                    // binds `w` from its value instead).
+                                    let (blo, bhi) = (
+                                        dfg_start[dst as usize] as usize,
+                                        dfg_start[dst as usize + 1] as usize,
+                                    );
+                                    for &(var, l, _) in &dfg[blo..bhi] {
+                                        if l != Label::Bind
+                                            || !range.contains(&var)
+                                            || !within(frag, dst, var)
+                                        {
+                                            continue;
+                                        }
+                                        let fresh = if bits == 0 {
+                                            let fresh = seen[var as usize] != stamp;
+                                            seen[var as usize] = stamp;
+                                            fresh
+                                        } else {
+                                            checked_seen.insert((var, bits))
+                                        };
+                                        if fresh {
+                                            stack.push((var, bits));
+                                        }
+                                    }
+                                    continue;
+                                }
+                                _ => {}
+                            }
+                        }
                         let bits = match label {
                             Label::Checked => bits | idx as u8,
                             _ => bits,

@@ -1342,6 +1342,69 @@ end
     assert!(err("[[sink]]\nname = \"x\"\nseverity = \"dire\"\n").contains("dire"));
 }
 
+/// Explicit flows only: an `if` condition or a `case` subject decides a
+/// value without being it (a literal chosen by comparing input is clean),
+/// while what a `case` pattern binds from its subject, and what a branch
+/// returns, carry the taint on; what `raise` is given does not come back.
+#[test]
+fn taint_follows_data_not_control() {
+    let rules = format!(
+        "{TAINT_RULES}\n[[flow]]\nname = \"raise\"\ncalls = [\"Kernel.raise/*\"]\nresult_from = []\n"
+    );
+    let t = taint_of(
+        &[(
+            "t.ex",
+            r#"
+defmodule T do
+  def decided_by_if do
+    if Src.read() == "admin", do: Sink.run(:yes), else: Sink.run(:no)
+    Sink.run(if(Src.read(), do: 1, else: 2))
+  end
+
+  def decided_by_case do
+    role = case Src.read() do
+      "admin" -> :admin
+      _ -> :user
+    end
+    Sink.run(role)
+  end
+
+  def bound do
+    case Src.read() do
+      {:ok, x} -> Sink.run(x)
+      _ -> :error
+    end
+  end
+
+  def returned do
+    v = case Src.read() do
+      "a" <> rest -> rest
+      _ -> "none"
+    end
+    Sink.run(v)
+  end
+
+  def parsed do
+    value = Src.read()
+    n = case Integer.parse(value) do
+      {int, ""} -> int
+      _ -> raise ArgumentError, "bad #{value}"
+    end
+    Sink.run(n)
+  end
+end
+"#,
+        )],
+        &rules.replace("Clean.*/1", "Integer.parse/1"),
+    );
+    let lines: Vec<u32> = t
+        .findings
+        .iter()
+        .map(|f| f.steps.last().unwrap().line)
+        .collect();
+    assert_eq!(lines, vec![18, 28], "{t:#?}");
+}
+
 const CHECK_RULES: &str = r#"
 [[source]]
 name = "input"
