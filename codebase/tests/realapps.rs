@@ -373,3 +373,92 @@ end
         );
     }
 }
+
+#[derive(Debug, serde::Deserialize)]
+struct Labels {
+    finding: Vec<Label>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Label {
+    app: String,
+    key: String,
+    verdict: String,
+    reason: String,
+}
+
+/// A finding as the labels name it.
+fn label_key(f: &proto::TaintFinding) -> String {
+    let (first, last) = (&f.steps[0], f.steps.last().expect("a sink step"));
+    format!(
+        "{} -> {} ({}) at {}:{} from {}:{}",
+        f.source, f.sink, f.sink_call, last.file, last.line, first.file, first.line
+    )
+}
+
+/// Every finding of the default rules is labelled (true, intended or false,
+/// with the reason, in taint_labels.toml), every true and intended one is
+/// still found, and no label is stale; precision and median steps per
+/// application are printed (`--nocapture`).
+#[test]
+fn taint_findings_are_labelled() {
+    let labels: Labels = toml::from_str(include_str!("taint_labels.toml")).expect("labels parse");
+    let rules = partition::analysis::default_taint_rules();
+    let example =
+        embedded::build(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop"))
+            .expect("the example builds")
+            .snapshot();
+    let mut problems = Vec::new();
+    for (name, snapshot) in [
+        ("example", &example),
+        ("nerves_hub_web", &app("nerves_hub_web").snapshot),
+        ("realtime", &app("realtime").snapshot),
+    ] {
+        let Ok(a) = answer(
+            snapshot,
+            &Query::Taint {
+                rules: rules.clone(),
+            },
+        ) else {
+            panic!("{name}: taint failed");
+        };
+        let QueryResult::Taint(t) = &*a.result else {
+            panic!("{name}: not a taint answer");
+        };
+        let mine: Vec<&Label> = labels.finding.iter().filter(|l| l.app == name).collect();
+        let found: Vec<String> = t.findings.iter().map(label_key).collect();
+        for k in &found {
+            if !mine.iter().any(|l| &l.key == k) {
+                problems.push(format!("{name}: unlabelled finding: {k}"));
+            }
+        }
+        for l in &mine {
+            assert!(
+                matches!(l.verdict.as_str(), "true" | "intended" | "false") && !l.reason.is_empty(),
+                "{l:?}"
+            );
+            if !found.contains(&l.key) {
+                problems.push(match l.verdict.as_str() {
+                    "false" => format!(
+                        "{name}: a false positive is gone, remove its label: {}",
+                        l.key
+                    ),
+                    v => format!("{name}: a {v} finding disappeared: {}", l.key),
+                });
+            }
+        }
+        let right = mine
+            .iter()
+            .filter(|l| l.verdict != "false" && found.contains(&l.key))
+            .count();
+        let mut steps: Vec<usize> = t.findings.iter().map(|f| f.steps.len()).collect();
+        steps.sort_unstable();
+        println!(
+            "{name}: {} findings, {right} true or intended: precision {:.0}%, median steps {}",
+            found.len(),
+            100.0 * right as f64 / found.len().max(1) as f64,
+            steps.get(steps.len() / 2).copied().unwrap_or(0)
+        );
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
