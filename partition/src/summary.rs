@@ -19,6 +19,25 @@ fn within(frag: &ModuleFragment, outer: u32, inner: u32) -> bool {
     (i.line, i.col) >= (o.line, o.col) && (i.line, i.col) <= (o.end_line, o.end_col)
 }
 
+/// Whether a walk reaches `node` with the checks `bits` for the first time
+/// (then marked): unchecked visits by this walk's stamp, checked ones by
+/// (node, checks).
+fn first_visit(
+    seen: &mut [u32],
+    stamp: u32,
+    checked_seen: &mut HashSet<(u32, u8)>,
+    node: u32,
+    bits: u8,
+) -> bool {
+    if bits == 0 {
+        let fresh = seen[node as usize] != stamp;
+        seen[node as usize] = stamp;
+        fresh
+    } else {
+        checked_seen.insert((node, bits))
+    }
+}
+
 /// Summarize one fragment.
 pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
     let n = frag.nodes.len();
@@ -141,14 +160,13 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                                         {
                                             continue;
                                         }
-                                        let fresh = if bits == 0 {
-                                            let fresh = seen[var as usize] != stamp;
-                                            seen[var as usize] = stamp;
-                                            fresh
-                                        } else {
-                                            checked_seen.insert((var, bits))
-                                        };
-                                        if fresh {
+                                        if first_visit(
+                                            &mut seen,
+                                            stamp,
+                                            &mut checked_seen,
+                                            var,
+                                            bits,
+                                        ) {
                                             stack.push((var, bits));
                                         }
                                     }
@@ -211,14 +229,7 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                                 }
                             }
                         }
-                        let fresh = if bits == 0 {
-                            let fresh = seen[dst as usize] != stamp;
-                            seen[dst as usize] = stamp;
-                            fresh
-                        } else {
-                            checked_seen.insert((dst, bits))
-                        };
-                        if fresh {
+                        if first_visit(&mut seen, stamp, &mut checked_seen, dst, bits) {
                             stack.push((dst, bits));
                         }
                     }
