@@ -1040,6 +1040,8 @@ defmodule Counter do
   def spawn_worker(x), do: spawn(Worker, :run, [x])
   def task, do: Task.start(Worker, :run, [])
   def nobody, do: GenServer.call(Elsewhere, :hi)
+  def enqueue(path), do: %{"path" => path} |> Cleanup.new() |> Oban.insert()
+  def not_a_job(x), do: Worker.new(x)
 
   @impl true
   def init(n), do: {:ok, n}
@@ -1054,7 +1056,11 @@ end
         ),
         (
             "worker.ex",
-            "defmodule Worker do\n  def run(x), do: x\n  def run, do: :ok\n  defp run(a, b), do: {a, b}\nend\n",
+            "defmodule Worker do\n  def run(x), do: x\n  def run, do: :ok\n  defp run(a, b), do: {a, b}\n  def new(x), do: x\n  def perform(x), do: x\nend\n",
+        ),
+        (
+            "cleanup.ex",
+            "defmodule Cleanup do\n  use Oban.Worker\n  def perform(%Oban.Job{args: args}), do: args\nend\n",
         ),
     ]);
     assert_eq!(
@@ -1081,6 +1087,10 @@ end
     // A computed server in a module that handles casts: its own server.
     assert_eq!(process("via", 1), vec!["Counter.handle_cast/2"]);
     assert_eq!(process("nobody", 0), Vec::<String>::new());
+    // An Oban job enqueued runs its worker's perform/1; a `new/1` of a
+    // module that does not use Oban.Worker is an ordinary call.
+    assert_eq!(process("enqueue", 1), vec!["Cleanup.perform/1"]);
+    assert_eq!(process("not_a_job", 1), Vec::<String>::new());
     // Every public arity of Worker.run (the argument list's length is not
     // looked at), not the private run/2.
     assert_eq!(

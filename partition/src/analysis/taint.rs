@@ -703,6 +703,8 @@ impl<'a> Stitcher<'a> {
                     if edge.kind == CallKind::Process {
                         let (msg_arg, all_params) = match call.name.as_str() {
                             "call" | "cast" | "send" => (1, false),
+                            // An Oban job: `Worker.new(args)` → `perform/1`.
+                            "new" => (0, false),
                             _ => (2, true),
                         };
                         if arg != msg_arg {

@@ -373,6 +373,22 @@ impl<'a> Linker<'a> {
         caller: &str,
         c: &'a CallSummary,
     ) -> Vec<(&'a str, &'a str, u16)> {
+        // `Worker.new(args) |> Oban.insert()`: the job runs the worker's
+        // `perform/1` in another process, its `args` what `new` was given
+        // (a module that `use`s Oban.Worker itself).
+        if matches!((c.name.as_str(), c.arity), ("new", 1 | 2)) {
+            let worker = c.module.as_deref().and_then(|m| self.modules.get(m));
+            if let Some(w) = worker.filter(|w| {
+                w.deps
+                    .iter()
+                    .any(|d| d.kind == DepKind::Use && d.target == "Oban.Worker")
+                    && w.functions
+                        .iter()
+                        .any(|f| f.name == "perform" && f.arity == 1)
+            }) {
+                return vec![(w.name.as_str(), "perform", 1)];
+            }
+        }
         if c.targets.is_empty() || !is_process_call(c.module.as_deref(), &c.name, c.arity) {
             return Vec::new();
         }
