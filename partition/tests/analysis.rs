@@ -1415,6 +1415,39 @@ end
     assert_eq!(lines, vec![18, 28], "{t:#?}");
 }
 
+/// With the default rules: what a server-signed token holds is not the
+/// client's to choose; the token itself is.
+#[test]
+fn taint_signed_tokens_are_the_servers_data() {
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/analysis/taint_rules.toml"
+    ))
+    .unwrap();
+    let t = taint_of(
+        &[(
+            "lib/t.ex",
+            r#"
+defmodule T do
+  def signed(conn) do
+    {:ok, kind} = Phoenix.Token.verify(conn, "salt", conn.params["token"])
+    String.to_atom(kind)
+  end
+
+  def raw(conn), do: String.to_atom(conn.params["token"])
+end
+"#,
+        )],
+        &rules,
+    );
+    let lines: Vec<u32> = t
+        .findings
+        .iter()
+        .map(|f| f.steps.last().unwrap().line)
+        .collect();
+    assert_eq!(lines, vec![8], "{t:#?}");
+}
+
 const CHECK_RULES: &str = r#"
 [[source]]
 name = "input"
