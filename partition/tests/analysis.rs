@@ -1416,9 +1416,10 @@ end
 }
 
 /// With the default rules: what a server-signed token holds is not the
-/// client's to choose; the token itself is.
+/// client's to choose, nor can a path `Path.safe_relative` accepted leave its
+/// directory; the token itself is the client's.
 #[test]
-fn taint_signed_tokens_are_the_servers_data() {
+fn taint_signed_tokens_and_confined_paths_are_clean() {
     let rules = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/src/analysis/taint_rules.toml"
@@ -1435,6 +1436,11 @@ defmodule T do
   end
 
   def raw(conn), do: String.to_atom(conn.params["token"])
+
+  def confined(conn) do
+    {:ok, p} = Path.safe_relative(conn.params["file"])
+    File.read!(p)
+  end
 end
 "#,
         )],
