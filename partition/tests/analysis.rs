@@ -1342,6 +1342,15 @@ end
         step("lib/a.ex:6")
     );
     assert!(step("lib/a.ex:3").contains(&"through Store.get/2".to_string()));
+    let assumed = |line: u32| -> Vec<String> {
+        t.findings
+            .iter()
+            .find(|f| f.steps.last().is_some_and(|s| s.line == line))
+            .map(|f| f.assumed.iter().map(|m| m.to_string()).collect())
+            .unwrap()
+    };
+    assert_eq!(assumed(6), vec!["Other.wrap/1"]);
+    assert!(assumed(3).is_empty(), "a flow rule is not an assumption");
     // Sources in test code are not counted either: the six of lib/a.ex
     // (test/support/fixtures.ex would add a seventh, and a finding).
     assert_eq!(t.sources, 6, "{t:#?}");

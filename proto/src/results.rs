@@ -456,6 +456,11 @@ pub struct TaintFinding {
     pub sink_call: Mfa,
     /// From the source to the sink call, every call boundary crossed.
     pub steps: Vec<TaintStep>,
+    /// Calls on the way that no code and no flow rule covers, taken to pass
+    /// their arguments to their result: where the finding rests on an
+    /// assumption (empty: it rests on none).
+    #[serde(default)]
+    pub assumed: Vec<Mfa>,
 }
 
 /// All findings, most severe first, then by sink location and source

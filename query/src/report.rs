@@ -10,7 +10,7 @@ pub use proto::{AnalyzeReport, CallRow};
 use proto::{
     Centrality, Communities, Cycles, DeadFunction, FeatureRow, Impact, Paths, Smell, Taint,
 };
-use proto::{Diagnostic, ModuleGraph, ModuleSummary};
+use proto::{Diagnostic, Mfa, ModuleGraph, ModuleSummary};
 
 pub fn analyze_report(
     stats: StoreStats,
@@ -540,6 +540,16 @@ pub fn render_taint(t: &Taint) -> String {
             f.sink,
             f.sink_call
         );
+        if !f.assumed.is_empty() {
+            let calls: Vec<String> = f.assumed.iter().map(Mfa::to_string).collect();
+            let _ = writeln!(
+                s,
+                "   (assumes {} pass{} its arguments on: no code or rule for {})",
+                calls.join(", "),
+                if calls.len() == 1 { "es" } else { "" },
+                if calls.len() == 1 { "it" } else { "them" }
+            );
+        }
         for step in &f.steps {
             let _ = writeln!(
                 s,

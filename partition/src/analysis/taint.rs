@@ -854,6 +854,7 @@ impl<'a> Stitcher<'a> {
         }
         chain.reverse();
         let mut steps = Vec::with_capacity(chain.len() + 1);
+        let mut assumed_calls: Vec<Mfa> = Vec::new();
         for &i in &chain {
             let (fact, parent, how) = facts[i];
             let from = if parent == usize::MAX {
@@ -877,6 +878,9 @@ impl<'a> Stitcher<'a> {
                     from,
                     line_of(from, site),
                     if assumed {
+                        if !assumed_calls.contains(mfa(callee)) {
+                            assumed_calls.push(mfa(callee).clone());
+                        }
                         format!(
                             "through {} (assumed: its arguments reach its result)",
                             mfa(callee)
@@ -923,6 +927,7 @@ impl<'a> Stitcher<'a> {
             sink: self.sinks[rule].rule.name.clone(),
             sink_call: self.graph.mfa(sink).clone(),
             steps,
+            assumed: assumed_calls,
         }
     }
 }
