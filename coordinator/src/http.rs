@@ -109,7 +109,7 @@ pub fn router(coordinator: Arc<Coordinator>, writes: bool) -> Router {
         .route("/api/v1/dead-code", get(ask::<Entries>))
         .route(
             "/api/v1/features",
-            get(|State(api), Params(pr), Params(p)| export(Export::Features, api, pr, p)),
+            get(|State(api), Params(pr), Params(p)| export(Query::Features, api, pr, p)),
         )
         .route("/api/v1/communities", get(ask::<CommunityParams>))
         .route("/api/v1/centrality", get(ask::<CentralityParams>))
@@ -129,11 +129,11 @@ pub fn router(coordinator: Arc<Coordinator>, writes: bool) -> Router {
         )
         .route(
             "/api/v1/graph/calls",
-            get(|State(api), Params(pr), Params(p)| export(Export::CallGraph, api, pr, p)),
+            get(|State(api), Params(pr), Params(p)| export(Query::CallGraph, api, pr, p)),
         )
         .route(
             "/api/v1/graph/modules",
-            get(|State(api), Params(pr), Params(p)| export(Export::ModuleGraph, api, pr, p)),
+            get(|State(api), Params(pr), Params(p)| export(Query::ModuleGraph, api, pr, p)),
         )
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -648,33 +648,19 @@ struct FormatParam {
     format: Option<String>,
 }
 
-/// The routes that answer in other formats than JSON: `features` (CSV) and
-/// the graph exports (CSV, DOT, GraphML).
-#[derive(Clone, Copy)]
-enum Export {
-    Features,
-    CallGraph,
-    ModuleGraph,
-}
-
-/// The route's answer in `?format=` (default JSON: the whole answer for
-/// features, the rows alone for the graphs). A format the route does not
-/// offer is refused before the query runs.
-async fn export(what: Export, api: Api, pr: ProjectParam, p: FormatParam) -> Reply {
-    let format = match (what, p.format.as_deref().unwrap_or("json")) {
+/// The answer of a route that offers other formats than JSON (`features`:
+/// CSV; the graph exports: CSV, DOT, GraphML) in `?format=` (default JSON:
+/// the whole answer for features, the rows alone for the graphs). A format
+/// the route does not offer is refused before the query runs.
+async fn export(query: Query, api: Api, pr: ProjectParam, p: FormatParam) -> Reply {
+    let features = matches!(query, Query::Features);
+    let format = match (features, p.format.as_deref().unwrap_or("json")) {
         (_, "json") => None,
-        (Export::Features, "csv") => Some(report::GraphFormat::Csv),
-        (Export::Features, other) => {
-            return Err(ApiError::bad(format!("format {other:?}: json or csv")))
-        }
-        (_, other) => Some(report::GraphFormat::parse(other).ok_or_else(|| {
+        (true, "csv") => Some(report::GraphFormat::Csv),
+        (true, other) => return Err(ApiError::bad(format!("format {other:?}: json or csv"))),
+        (false, other) => Some(report::GraphFormat::parse(other).ok_or_else(|| {
             ApiError::bad(format!("format {other:?}: json, csv, dot or graphml"))
         })?),
-    };
-    let query = match what {
-        Export::Features => Query::Features,
-        Export::CallGraph => Query::CallGraph,
-        Export::ModuleGraph => Query::ModuleGraph,
     };
     let a = api.coordinator.query(&pr.project, &query).await?;
     Ok(match (a.result.as_ref(), format) {

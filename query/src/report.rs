@@ -544,9 +544,13 @@ pub fn render_taint(t: &Taint) -> String {
             let calls: Vec<String> = f.assumed.iter().map(Mfa::to_string).collect();
             let _ = writeln!(
                 s,
-                "   (assumes {} pass{} its arguments on: no code or rule for {})",
+                "   (assumes {} {}: no code or rule for {})",
                 calls.join(", "),
-                if calls.len() == 1 { "es" } else { "" },
+                if calls.len() == 1 {
+                    "passes its arguments on"
+                } else {
+                    "pass their arguments on"
+                },
                 if calls.len() == 1 { "it" } else { "them" }
             );
         }
