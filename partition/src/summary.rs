@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use proto::{
-    CallSummary, DepSummary, EdgeKind, FieldRead, FunctionMetrics, FunctionSummary, Label,
+    CallSummary, Check, DepSummary, EdgeKind, FieldRead, FunctionMetrics, FunctionSummary, Label,
     ModuleDep, ModuleFragment, ModuleSummary, NodeKind, Origin,
 };
 
@@ -19,22 +19,49 @@ fn within(frag: &ModuleFragment, outer: u32, inner: u32) -> bool {
     (i.line, i.col) >= (o.line, o.col) && (i.line, i.col) <= (o.end_line, o.end_col)
 }
 
-/// Whether a walk reaches `node` with the checks `bits` for the first time
-/// (then marked): unchecked visits by this walk's stamp, checked ones by
-/// (node, checks).
+/// No field: the whole value carries the origin.
+const WHOLE: u32 = u32::MAX;
+
+/// Whether a walk reaches `node` in state (`bits`, `field`) for the first
+/// time (then marked): plain visits (no checks, the whole value) by this
+/// walk's stamp, the others by (node, checks, field).
 fn first_visit(
     seen: &mut [u32],
     stamp: u32,
-    checked_seen: &mut HashSet<(u32, u8)>,
+    other_seen: &mut HashSet<(u32, u8, u32)>,
     node: u32,
-    bits: u8,
+    (bits, field): (u8, u32),
 ) -> bool {
-    if bits == 0 {
+    if bits == 0 && field == WHOLE {
         let fresh = seen[node as usize] != stamp;
         seen[node as usize] = stamp;
         fresh
     } else {
-        checked_seen.insert((node, bits))
+        other_seen.insert((node, bits, field))
+    }
+}
+
+/// The state after reading the field `key` out of a value in state
+/// (`bits`, `field`): the whole value's field is the whole of it (and the
+/// atom-keyed `path` is marked [`Check::PATH_FIELD`]); of a value whose
+/// only tainted field is known, the same field is the whole of it and any
+/// other is clean (`None`).
+fn read_field(frag: &ModuleFragment, (bits, field): (u8, u32), key: &str) -> Option<(u8, u32)> {
+    if field == WHOLE {
+        let path = if key == "path" { Check::PATH_FIELD } else { 0 };
+        Some((bits | path, WHOLE))
+    } else {
+        (frag.str(field) == key).then_some((bits, WHOLE))
+    }
+}
+
+/// The state a `Label::Bind` edge with index `idx` gives its variable: the
+/// key it is bound under (`idx - 1`) is a field read; no key, the value as
+/// it is.
+fn bind_state(frag: &ModuleFragment, state: (u8, u32), idx: u16) -> Option<(u8, u32)> {
+    match idx.checked_sub(1) {
+        Some(key) => read_field(frag, state, frag.str(u32::from(key))),
+        None => Some(state),
     }
 }
 
@@ -125,9 +152,11 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                 // The state carries the checks passed on the way (uses of a
                 // variable under `if x in @allowed`, ...).
                 stamp += 1;
-                let mut checked_seen: HashSet<(u32, u8)> = HashSet::new();
-                let mut stack = vec![(o, 0u8)];
-                while let Some((x, bits)) = stack.pop() {
+                let mut other_seen: HashSet<(u32, u8, u32)> = HashSet::new();
+                // The state: the checks passed on the way, and the one field
+                // of a map that carries the origin (`%{name: x}`), if known.
+                let mut stack = vec![(o, 0u8, WHOLE)];
+                while let Some((x, bits, field)) = stack.pop() {
                     let (lo, hi) = (
                         dfg_start[x as usize] as usize,
                         dfg_start[x as usize + 1] as usize,
@@ -153,21 +182,25 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                                         dfg_start[dst as usize] as usize,
                                         dfg_start[dst as usize + 1] as usize,
                                     );
-                                    for &(var, l, _) in &dfg[blo..bhi] {
+                                    for &(var, l, key) in &dfg[blo..bhi] {
                                         if l != Label::Bind
                                             || !range.contains(&var)
                                             || !within(frag, dst, var)
                                         {
                                             continue;
                                         }
+                                        let Some(state) = bind_state(frag, (bits, field), key)
+                                        else {
+                                            continue;
+                                        };
                                         if first_visit(
                                             &mut seen,
                                             stamp,
-                                            &mut checked_seen,
+                                            &mut other_seen,
                                             var,
-                                            bits,
+                                            state,
                                         ) {
-                                            stack.push((var, bits));
+                                            stack.push((var, state.0, state.1));
                                         }
                                     }
                                     continue;
@@ -203,6 +236,9 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                             });
                         }
                         if let Some(target) = hit {
+                            // A map with one tainted field handed on is
+                            // handed on whole: fields are told apart within
+                            // a function, not across calls.
                             match (target, bits) {
                                 (None, 0) => returns.push(origin),
                                 (None, b) => returns_checked.push((origin, b)),
@@ -229,8 +265,29 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                                 }
                             }
                         }
-                        if first_visit(&mut seen, stamp, &mut checked_seen, dst, bits) {
-                            stack.push((dst, bits));
+                        let target = &frag.nodes[dst as usize];
+                        let state = match (label, target.kind) {
+                            // Into a map under a literal key: that field (one
+                            // level; a field of a field is the whole value).
+                            (Label::Key, _) if field == WHOLE => Some((bits, u32::from(idx))),
+                            (Label::Key, _) => Some((bits, WHOLE)),
+                            (Label::Bind, _) => bind_state(frag, (bits, field), idx),
+                            (_, NodeKind::Operator) => {
+                                let name = frag.str(target.name);
+                                match name.strip_prefix('.').filter(|k| !k.is_empty()) {
+                                    // `value.key`.
+                                    Some(key) => read_field(frag, (bits, field), key),
+                                    // What an operator makes of a value is
+                                    // all of its own.
+                                    None => Some((bits, WHOLE)),
+                                }
+                            }
+                            (_, NodeKind::Container) => Some((bits, WHOLE)),
+                            _ => Some((bits, field)),
+                        };
+                        let Some(state) = state else { continue };
+                        if first_visit(&mut seen, stamp, &mut other_seen, dst, state) {
+                            stack.push((dst, state.0, state.1));
                         }
                     }
                 }

@@ -1463,6 +1463,85 @@ end
     assert_eq!(lines, vec![8], "{t:#?}");
 }
 
+/// With the default rules: a map's fields are told apart within a function
+/// (a clean field of a map that also holds request data stays clean), and
+/// the `path` of an upload in the request parameters is the file Plug wrote;
+/// its `filename`, a `path` the code put there itself, and a `path` out of
+/// another source's data stay tainted.
+#[test]
+fn taint_map_fields_are_told_apart_and_uploads_are_the_servers() {
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/analysis/taint_rules.toml"
+    ))
+    .unwrap();
+    let code = r#"
+defmodule U do
+  def upload(conn) do
+    %{"file" => %{path: p}} = conn.params
+    File.read!(p)
+  end
+
+  def upload_dot(conn) do
+    upload = conn.params["file"]
+    File.read!(upload.path)
+  end
+
+  def upload_name(conn) do
+    %{"file" => %{filename: name}} = conn.params
+    File.read!(name)
+  end
+
+  def own_map(conn) do
+    m = %{path: conn.params["file"], size: 1}
+    %{path: p} = m
+    File.read!(p)
+  end
+
+  def sibling(conn) do
+    m = %{"name" => conn.params["name"], "dir" => "/tmp"}
+    %{"dir" => dir} = m
+    File.read!(dir)
+    File.read!(Path.join(dir, m.name))
+  end
+
+  def same(conn) do
+    m = %{"name" => conn.params["name"], "dir" => "/tmp"}
+    %{"name" => n} = m
+    File.read!(n)
+  end
+
+  def env do
+    %{path: p} = Jason.decode!(System.get_env("CFG"), keys: :atoms)
+    File.read!(p)
+  end
+end
+"#;
+    let t = taint_of(&[("lib/u.ex", code)], &rules);
+    let mut lines: Vec<u32> = t
+        .findings
+        .iter()
+        .map(|f| f.steps.last().unwrap().line)
+        .collect();
+    lines.sort();
+    // 15: the upload's filename; 21: a path the code put in; 34: the
+    // tainted field; 39: the environment's. Not 27 (the clean field) nor
+    // 28 (`m.name` reads the atom key, the tainted field is the string
+    // "name"), nor 5 and 10 (the upload's path).
+    assert_eq!(lines, vec![15, 21, 34, 39], "{t:#?}");
+    // Without the rule, the upload's path is the client's like the rest.
+    let without = rules.replace("checks = [\"path_field\"]", "checks = []");
+    assert_ne!(without, rules);
+    let t = taint_of(&[("lib/u.ex", code)], &without);
+    let mut lines: Vec<u32> = t
+        .findings
+        .iter()
+        .map(|f| f.steps.last().unwrap().line)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, vec![5, 10, 15, 21, 34, 39], "{t:#?}");
+}
+
 const CHECK_RULES: &str = r#"
 [[source]]
 name = "input"

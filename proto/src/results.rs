@@ -379,6 +379,10 @@ pub struct TaintRule {
     /// (none: the result is clean).
     #[serde(default)]
     pub result_from: Vec<u8>,
+    /// Sanitizers only: the sources (by name) whose data its `checks` make
+    /// clean; empty: every source's.
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 /// How much a finding matters, most first.

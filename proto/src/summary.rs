@@ -110,12 +110,17 @@ impl Check {
     pub const REGEX: u8 = 2;
     /// A `case x do "literal" -> ...` branch: `x` is that literal.
     pub const LITERAL_CASE: u8 = 4;
+    /// Read as the atom-keyed `path` field of a value whose fields are not
+    /// known (`%{path: p} = upload`, `upload.path`): in request parameters,
+    /// whose keys are strings, only a `%Plug.Upload{}` has it.
+    pub const PATH_FIELD: u8 = 8;
 
     /// The names used in taint rules (`checks = [...]`), with their bits.
-    pub const NAMES: [(&'static str, u8); 3] = [
+    pub const NAMES: [(&'static str, u8); 4] = [
         ("membership", Check::MEMBERSHIP),
         ("regex", Check::REGEX),
         ("literal_case", Check::LITERAL_CASE),
+        ("path_field", Check::PATH_FIELD),
     ];
 }
 

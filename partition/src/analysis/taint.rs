@@ -82,6 +82,20 @@ pub fn parse_taint_rules(text: &str) -> Result<TaintRules, String> {
                     r.name
                 ));
             }
+            if what != "sanitizer" && !r.sources.is_empty() {
+                return Err(format!(
+                    "{what} {:?}: only sanitizers have `sources`",
+                    r.name
+                ));
+            }
+            for name in &r.sources {
+                if !rules.sources.iter().any(|s| &s.name == name) {
+                    return Err(format!(
+                        "sanitizer {:?}: no source is named {name:?}",
+                        r.name
+                    ));
+                }
+            }
             for c in &r.checks {
                 if !Check::NAMES.iter().any(|(n, _)| n == c) {
                     let known: Vec<&str> = Check::NAMES.iter().map(|(n, _)| *n).collect();
@@ -279,11 +293,17 @@ struct Stitcher<'a> {
     fns: Vec<Option<(&'a ModuleSummary, &'a FunctionSummary)>>,
     /// (caller, site) → call edges of that site.
     sites: HashMap<(u32, u32), Vec<u32>>,
-    /// Per function: origin → the (site, argument) pairs it reaches directly.
-    flows: Vec<HashMap<Origin, Vec<(u32, u8)>>>,
-    /// Per function: what reaches its return value directly (what only a
-    /// sanitizing check lets through left out).
-    returns: Vec<Vec<Origin>>,
+    /// Per function: origin → the (site, argument) pairs it reaches
+    /// directly, with the checks it passed on the way that sanitize for
+    /// some sources (0: none; what a check sanitizing for all sources lets
+    /// through is left out).
+    flows: Vec<HashMap<Origin, Vec<(u32, u8, u8)>>>,
+    /// Per function: what reaches its return value directly, with checks
+    /// as in `flows`.
+    returns: Vec<Vec<(Origin, u8)>>,
+    /// Source rule name → the checks that sanitize its data (those of
+    /// sanitizers for every source included).
+    sanitizing: HashMap<&'a str, u8>,
     /// Per function: bit i set when parameter i reaches the return value,
     /// through calls too.
     passes: Vec<u64>,
@@ -331,30 +351,51 @@ impl<'a> Stitcher<'a> {
             }
         }
         // Checks the rules count as sanitizing (`if x in @allowed`, ...):
-        // inputs only under them do not flow.
-        let sanitizing: u8 = rules
+        // inputs only under them do not flow, for every source or for the
+        // sources a sanitizer names.
+        let check_bits = |r: &TaintRule| {
+            r.checks
+                .iter()
+                .filter_map(|c| Check::NAMES.iter().find(|(n, _)| n == c))
+                .fold(0u8, |bits, (_, b)| bits | b)
+        };
+        let always: u8 = rules
             .sanitizers
             .iter()
-            .flat_map(|r| &r.checks)
-            .filter_map(|c| Check::NAMES.iter().find(|(n, _)| n == c))
-            .fold(0, |bits, (_, b)| bits | b);
-        let live = |bits: u8| bits & sanitizing == 0;
+            .filter(|r| r.sources.is_empty())
+            .fold(0, |bits, r| bits | check_bits(r));
+        let sanitizing: HashMap<&str, u8> = rules
+            .sources
+            .iter()
+            .map(|src| {
+                let scoped = rules
+                    .sanitizers
+                    .iter()
+                    .filter(|r| r.sources.contains(&src.name))
+                    .fold(always, |bits, r| bits | check_bits(r));
+                (src.name.as_str(), scoped)
+            })
+            .collect();
+        let scoped = sanitizing.values().fold(0, |bits, b| bits | b) & !always;
+        // What is left of a flow's checks: `None` when one sanitizes for
+        // every source, the ones that sanitize for some otherwise.
+        let live = |bits: u8| (bits & always == 0).then_some(bits & scoped);
         let flows = fns
             .iter()
             .map(|f| {
-                let mut map: HashMap<Origin, Vec<(u32, u8)>> = HashMap::new();
+                let mut map: HashMap<Origin, Vec<(u32, u8, u8)>> = HashMap::new();
                 if let Some((_, f)) = f {
                     for (site, c) in f.calls.iter().enumerate() {
-                        let checked = c.checked.iter().filter(|(_, _, b)| live(*b));
-                        for (origin, arg) in c
-                            .inputs
+                        let checked = c
+                            .checked
                             .iter()
-                            .copied()
-                            .chain(checked.map(|&(o, a, _)| (o, a)))
+                            .filter_map(|&(o, a, b)| live(b).map(|b| (o, a, b)));
+                        for (origin, arg, bits) in
+                            c.inputs.iter().map(|&(o, a)| (o, a, 0)).chain(checked)
                         {
                             let sites = map.entry(origin).or_default();
-                            if !sites.contains(&(site as u32, arg)) {
-                                sites.push((site as u32, arg));
+                            if !sites.contains(&(site as u32, arg, bits)) {
+                                sites.push((site as u32, arg, bits));
                             }
                         }
                     }
@@ -368,12 +409,11 @@ impl<'a> Stitcher<'a> {
                 let Some((_, f)) = f else {
                     return Vec::new();
                 };
-                let mut r = f.returns.clone();
+                let mut r: Vec<(Origin, u8)> = f.returns.iter().map(|&o| (o, 0)).collect();
                 r.extend(
                     f.returns_checked
                         .iter()
-                        .filter(|(_, b)| live(*b))
-                        .map(|(o, _)| *o),
+                        .filter_map(|&(o, b)| live(b).map(|b| (o, b))),
                 );
                 r
             })
@@ -452,6 +492,7 @@ impl<'a> Stitcher<'a> {
             sites,
             flows,
             returns,
+            sanitizing,
             passes: vec![0; n],
             routed,
             has_router,
@@ -508,7 +549,9 @@ impl<'a> Stitcher<'a> {
         let mut seen = HashSet::from([start]);
         let mut queue = vec![start];
         while let Some(o) = queue.pop() {
-            for &(site, arg) in self.flows[f as usize].get(&o).into_iter().flatten() {
+            // Checks that sanitize only some sources' data do not stop a
+            // flow here: what passes through a function is over-approximated.
+            for &(site, arg, _) in self.flows[f as usize].get(&o).into_iter().flatten() {
                 let next = Origin::Call(site);
                 if !seen.contains(&next) && self.through(f, site, arg) {
                     seen.insert(next);
@@ -534,7 +577,10 @@ impl<'a> Stitcher<'a> {
                     continue;
                 }
                 let reached = self.reach_inside(f, Origin::Param(i));
-                if reached.iter().any(|o| self.returns[f as usize].contains(o)) {
+                if reached
+                    .iter()
+                    .any(|o| self.returns[f as usize].iter().any(|(r, _)| r == o))
+                {
                     bits |= 1 << i;
                 }
             }
@@ -669,6 +715,12 @@ impl<'a> Stitcher<'a> {
         let mut facts: Vec<(Fact, usize, How)> = vec![(source.fact, usize::MAX, How::Source)];
         let mut seen: HashSet<Fact> = HashSet::from([source.fact]);
         let mut reported: HashSet<(u32, u32, usize)> = HashSet::new();
+        // The checks that make this source's data clean.
+        let sanitizing = self
+            .sanitizing
+            .get(source.rule.name.as_str())
+            .copied()
+            .unwrap_or(0);
         let mut next = 0;
         while next < facts.len() {
             if *budget == 0 {
@@ -686,10 +738,11 @@ impl<'a> Stitcher<'a> {
             let Some(summary) = self.summary(fact.f) else {
                 continue;
             };
-            for &(site, arg) in self.flows[fact.f as usize]
+            for &(site, arg, _) in self.flows[fact.f as usize]
                 .get(&fact.origin)
                 .into_iter()
                 .flatten()
+                .filter(|(_, _, checks)| checks & sanitizing == 0)
             {
                 let Some(edges) = self.sites.get(&(fact.f, site)) else {
                     continue;
@@ -807,7 +860,11 @@ impl<'a> Stitcher<'a> {
             // A value of the function's own making leaving it: every caller's
             // result is tainted. (Values that came in through a parameter
             // leave through the callee's summary, at the call site.)
-            if !fact.entered && self.returns[fact.f as usize].contains(&fact.origin) {
+            if !fact.entered
+                && self.returns[fact.f as usize]
+                    .iter()
+                    .any(|&(o, checks)| o == fact.origin && checks & sanitizing == 0)
+            {
                 for e in self.graph.calls_to(fact.f) {
                     if e.kind == CallKind::Process || self.fns[e.caller as usize].is_none() {
                         continue;

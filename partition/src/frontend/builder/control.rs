@@ -70,7 +70,7 @@ impl<'s> FileBuilder<'s> {
         }
         if let Some(s) = subject {
             for d in &defs {
-                self.dfg(s, *d, Label::Bind, 0);
+                self.bind(s, *d);
             }
         }
         let mut checks = Vec::new();
@@ -249,7 +249,7 @@ impl<'s> FileBuilder<'s> {
                 self.pattern(pat, m, &mut defs);
                 if let Some(v) = v {
                     for d in &defs {
-                        self.dfg(v, *d, Label::Bind, 0);
+                        self.bind(v, *d);
                     }
                     self.dfg(v, m, Label::None, 0);
                 }
@@ -393,7 +393,7 @@ impl<'s> FileBuilder<'s> {
                 self.pattern(p, n, &mut defs);
                 if let Some(v) = v {
                     for d in defs {
-                        self.dfg(v, d, Label::Bind, 0);
+                        self.bind(v, d);
                     }
                 }
             } else {

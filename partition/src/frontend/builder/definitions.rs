@@ -447,7 +447,7 @@ impl<'s> FileBuilder<'s> {
             let mut defs = Vec::new();
             self.pattern(pattern, pnode, &mut defs);
             for d in defs {
-                self.dfg(pnode, d, Label::Bind, 0);
+                self.bind(pnode, d);
             }
             self.step(pnode);
             // Default values are evaluated in the caller's stead.

@@ -245,13 +245,21 @@ impl<'s> FileBuilder<'s> {
                 self.render_errors_option(child, n);
             }
             if let Some(v) = self.expr(child, n) {
-                // A keyword's value is labelled with its key, for sinks that
-                // care about one option (`redirect(conn, external: url)`).
-                let key = (child.kind() == "pair")
-                    .then(|| child.child_by_field_name("key"))
-                    .flatten()
-                    .map(|k| self.text(k).trim_end().trim_end_matches(':').to_string());
-                match key.map(|k| self.m.intern(&k)) {
+                // A keyword's or a literal key's value is labelled with its
+                // key ([`Self::field_key`]), for sinks that care about one
+                // option (`redirect(conn, external: url)`) and for summaries
+                // that tell a map's fields apart.
+                let key = match child.kind() {
+                    "pair" => child.child_by_field_name("key"),
+                    "binary_operator" if operator(child, self.src) == "=>" => {
+                        child.child_by_field_name("left")
+                    }
+                    _ => None,
+                };
+                match key
+                    .and_then(|k| self.field_key(k))
+                    .map(|k| self.m.intern(&k))
+                {
                     Some(id) if id <= u32::from(u16::MAX) => self.dfg(v, n, Label::Key, id as u16),
                     _ => self.dfg(v, n, Label::None, 0),
                 }
@@ -332,7 +340,7 @@ impl<'s> FileBuilder<'s> {
                 self.pattern(left, n, &mut defs);
                 if let Some(v) = value {
                     for d in &defs {
-                        self.dfg(v, *d, Label::Bind, 0);
+                        self.bind(v, *d);
                     }
                     self.dfg(v, n, Label::None, 0);
                 }

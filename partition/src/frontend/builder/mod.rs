@@ -265,6 +265,10 @@ struct ModCtx {
     checked: Vec<(u32, u8)>,
     /// The variable a `case` is over, for its clauses' literal patterns.
     case_subject: Option<u32>,
+    /// Variables a pattern binds under a literal map key (`%{path: p}`,
+    /// `%{"name" => n}`): definition node → the key ([`field_key`]), the
+    /// innermost one. Their `Label::Bind` edges carry it.
+    bound_under: HashMap<u32, StrId>,
 }
 
 impl ModCtx {
@@ -306,6 +310,7 @@ impl ModCtx {
             assocs: HashMap::new(),
             using_key: None,
             checked: Vec::new(),
+            bound_under: HashMap::new(),
             case_subject: None,
         };
         let name = m.intern(&m.name.clone());

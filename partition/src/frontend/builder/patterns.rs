@@ -66,13 +66,21 @@ impl<'s> FileBuilder<'s> {
             "binary_operator" => {
                 let op = operator(ts, self.src);
                 let n = self.add(NodeKind::Operator, 0, op, ts, parent);
-                if let Some(l) = ts.child_by_field_name("left") {
+                let left = ts.child_by_field_name("left");
+                if let Some(l) = left {
                     self.pattern(l, n, defs);
                 }
                 // `x :: binary-size(4)`: the right side is a type, not a pattern.
                 if op != "::" {
                     if let Some(r) = ts.child_by_field_name("right") {
+                        let before = defs.len();
                         self.pattern(r, n, defs);
+                        // `%{"name" => n}`: `n` is bound under that key.
+                        if let Some(key) =
+                            left.filter(|_| op == "=>").and_then(|l| self.field_key(l))
+                        {
+                            self.bound_under(&defs[before..], &key);
+                        }
                     }
                 }
                 n
@@ -97,7 +105,17 @@ impl<'s> FileBuilder<'s> {
                 n
             }
             "pair" => match ts.child_by_field_name("value") {
-                Some(v) => self.pattern(v, parent, defs),
+                Some(v) => {
+                    let before = defs.len();
+                    let n = self.pattern(v, parent, defs);
+                    if let Some(key) = ts
+                        .child_by_field_name("key")
+                        .and_then(|k| self.field_key(k))
+                    {
+                        self.bound_under(&defs[before..], &key);
+                    }
+                    n
+                }
                 None => self.add(NodeKind::Literal, 0, "", ts, parent),
             },
             "call" => {
@@ -125,5 +143,56 @@ impl<'s> FileBuilder<'s> {
                 )
             }
         }
+    }
+}
+
+impl<'s> FileBuilder<'s> {
+    /// A literal map key as fields are named: an atom key by its name
+    /// (`path:`, `:path =>`, `"a b":`), a string key with its quotes
+    /// (`"path" =>`); `None` for any other key.
+    pub(super) fn field_key(&self, key: Ts) -> Option<String> {
+        let text = self.text(key).trim_end();
+        match key.kind() {
+            "keyword" | "quoted_keyword"
+                if !kids(key).iter().any(|k| k.kind() == "interpolation") =>
+            {
+                let name = text.strip_suffix(':')?;
+                let name = name
+                    .strip_prefix('"')
+                    .and_then(|n| n.strip_suffix('"'))
+                    .unwrap_or(name);
+                Some(name.to_string())
+            }
+            "atom" => text.strip_prefix(':').map(str::to_string),
+            "quoted_atom" if !kids(key).iter().any(|k| k.kind() == "interpolation") => text
+                .strip_prefix(":\"")
+                .and_then(|n| n.strip_suffix('"'))
+                .map(str::to_string),
+            "string" if !kids(key).iter().any(|k| k.kind() == "interpolation") => {
+                Some(text.to_string())
+            }
+            _ => None,
+        }
+    }
+
+    /// Note that the definitions `defs` were bound under `key`, unless a key
+    /// nearer to them was noted first.
+    fn bound_under(&mut self, defs: &[u32], key: &str) {
+        let id = self.m.intern(key);
+        for &d in defs {
+            self.m.bound_under.entry(d).or_insert(id);
+        }
+    }
+
+    /// The `Label::Bind` edge from a matched value to a variable its pattern
+    /// binds; its index is one more than the key it is bound under (0: none).
+    pub(super) fn bind(&mut self, value: u32, def: u32) {
+        let key = self
+            .m
+            .bound_under
+            .get(&def)
+            .and_then(|&k| u16::try_from(k + 1).ok())
+            .unwrap_or(0);
+        self.dfg(value, def, Label::Bind, key);
     }
 }
