@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 
 use proto::{
-    CallSummary, Check, DepSummary, EdgeKind, FieldRead, FunctionMetrics, FunctionSummary, Label,
-    ModuleDep, ModuleFragment, ModuleSummary, NodeKind, Origin,
+    CallSummary, Check, ClauseShape, DepSummary, EdgeKind, FieldRead, FunctionMetrics,
+    FunctionSummary, Label, ModuleDep, ModuleFragment, ModuleSummary, NodeKind, Origin, Shape,
 };
 
 /// Whether node `inner` lies inside node `outer` in the source (the
@@ -98,6 +98,7 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
     }
 
     let process = process_calls(frag);
+    let mut arg_shapes = call_arg_shapes(frag);
     let mut seen = vec![0u32; n];
     let mut stamp = 0u32;
     let mut functions = Vec::with_capacity(frag.functions.len());
@@ -123,7 +124,9 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         let mut returns: Vec<Origin> = Vec::new();
         let mut returns_checked: Vec<(Origin, u8)> = Vec::new();
         let mut fields: Vec<FieldRead> = Vec::new();
-        for clause in &f.clauses {
+        let several = f.clauses.len() > 1;
+        let mut clause_returns: Vec<(Origin, u16)> = Vec::new();
+        for (ci, clause) in f.clauses.iter().enumerate() {
             let range = clause.node..clause.end.min(n as u32);
             metrics.nodes += range.len() as u32;
             // McCabe from the CFG: one plus the extra branches of every node.
@@ -239,6 +242,9 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                             // A map with one tainted field handed on is
                             // handed on whole: fields are told apart within
                             // a function, not across calls.
+                            if target.is_none() && several {
+                                clause_returns.push((origin, ci.min(u16::MAX as usize) as u16));
+                            }
                             match (target, bits) {
                                 (None, 0) => returns.push(origin),
                                 (None, b) => returns_checked.push((origin, b)),
@@ -301,6 +307,30 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         returns_checked.sort_unstable();
         returns_checked.dedup();
         returns_checked.retain(|(o, _)| !returns.contains(o));
+        clause_returns.sort_unstable();
+        clause_returns.dedup();
+        let mut clauses: Vec<ClauseShape> = f
+            .clauses
+            .iter()
+            .map(|c| ClauseShape {
+                line: frag.nodes.get(c.node as usize).map_or(0, |n| n.span.line),
+                params: clause_params(frag, c.node, c.end, f.arity),
+            })
+            .collect();
+        if !several
+            && clauses
+                .iter()
+                .all(|c| c.params.iter().all(|p| *p == Shape::Any))
+        {
+            clauses.clear();
+        }
+        let clause_of = |node: u32| {
+            f.clauses
+                .iter()
+                .position(|c| (c.node..c.end).contains(&node))
+                .unwrap_or(0)
+                .min(u16::MAX as usize) as u16
+        };
         let calls = own
             .iter()
             .zip(inputs)
@@ -332,6 +362,8 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                     checked,
                     keyed,
                     targets: process.targets.get(&c.node).cloned().unwrap_or_default(),
+                    clause: clause_of(c.node),
+                    shapes: arg_shapes.remove(&c.node).unwrap_or_default(),
                 }
             })
             .collect();
@@ -348,6 +380,8 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
             returns,
             returns_checked,
             deprecated: f.deprecated.clone(),
+            clauses,
+            clause_returns,
         });
     }
     ModuleSummary {
@@ -374,6 +408,103 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
         nodes: frag.nodes.len() as u32,
         edges: (frag.edges.len() + frag.calls.len() + frag.deps.len()) as u32,
     }
+}
+
+/// A plain atom as written (`:ping`, `true`, `nil`): one that names itself
+/// the same way wherever it is written. Quoted atoms are left out.
+fn plain_atom(s: &str) -> bool {
+    if matches!(s, "true" | "false" | "nil") {
+        return true;
+    }
+    let Some(name) = s.strip_prefix(':') else {
+        return false;
+    };
+    let body = name.trim_end_matches(['?', '!']);
+    body.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@')
+}
+
+/// The shape of the value or pattern whose node is `v`: a plain atom, a
+/// tuple (tagged when its first element, the next node inside it, is one).
+fn shape_at(frag: &ModuleFragment, v: u32) -> Shape {
+    let Some(node) = frag.nodes.get(v as usize) else {
+        return Shape::Any;
+    };
+    let atom = |i: u32| {
+        frag.nodes
+            .get(i as usize)
+            .filter(|n| n.kind == NodeKind::Literal && within(frag, v, i))
+            .map(|n| frag.str(n.name))
+            .filter(|s| plain_atom(s))
+            .map(str::to_string)
+    };
+    match node.kind {
+        NodeKind::Literal => atom(v).map_or(Shape::Any, Shape::Atom),
+        NodeKind::Container if frag.str(node.name) == "tuple" => Shape::Tuple(atom(v + 1)),
+        _ => Shape::Any,
+    }
+}
+
+/// The shapes of a clause's parameter patterns (nodes `start..end`): each
+/// parameter's pattern starts at the node after it; `{:tag, x} = msg`
+/// takes the left side's.
+fn clause_params(frag: &ModuleFragment, start: u32, end: u32, arity: u16) -> Vec<Shape> {
+    let mut params = vec![Shape::Any; arity as usize];
+    let mut done = vec![false; arity as usize];
+    for p in start..end.min(frag.nodes.len() as u32) {
+        let node = &frag.nodes[p as usize];
+        if node.kind != NodeKind::Parameter {
+            continue;
+        }
+        let i = node.sub as usize;
+        if i >= params.len() || done[i] {
+            continue;
+        }
+        done[i] = true;
+        let mut root = p + 1;
+        if !within(frag, p, root) {
+            continue;
+        }
+        if let Some(n) = frag.nodes.get(root as usize) {
+            if n.kind == NodeKind::Operator && frag.str(n.name) == "=" {
+                root += 1;
+            }
+        }
+        if within(frag, p, root) {
+            params[i] = shape_at(frag, root);
+        }
+        if done.iter().all(|d| *d) {
+            break;
+        }
+    }
+    params
+}
+
+/// The known shapes of the arguments of the fragment's calls (by call node).
+fn call_arg_shapes(frag: &ModuleFragment) -> HashMap<u32, Vec<(u8, Shape)>> {
+    let nodes: HashSet<u32> = frag.calls.iter().map(|c| c.node).collect();
+    let mut out: HashMap<u32, Vec<(u8, Shape)>> = HashMap::new();
+    for e in &frag.edges {
+        if e.kind != EdgeKind::Dfg
+            || !matches!(e.label, Label::Arg | Label::Pipe)
+            || !nodes.contains(&e.dst)
+        {
+            continue;
+        }
+        let shape = shape_at(frag, e.src);
+        if shape != Shape::Any {
+            out.entry(e.dst)
+                .or_default()
+                .push((e.index.min(255) as u8, shape));
+        }
+    }
+    for v in out.values_mut() {
+        v.sort_by_key(|(a, _)| *a);
+        v.dedup_by_key(|(a, _)| *a);
+    }
+    out
 }
 
 fn dep_summaries(frag: &ModuleFragment, deps: &[ModuleDep]) -> Vec<DepSummary> {

@@ -1042,6 +1042,9 @@ defmodule Counter do
   def nobody, do: GenServer.call(Elsewhere, :hi)
   def enqueue(path), do: %{"path" => path} |> Cleanup.new() |> Oban.insert()
   def not_a_job(x), do: Worker.new(x)
+  def stray, do: send(:counter, :pong)
+  def wrong, do: GenServer.cast(Counter, {:other, 1})
+  def tagged, do: GenServer.cast(Counter, {:set, 1})
 
   @impl true
   def init(n), do: {:ok, n}
@@ -1049,6 +1052,7 @@ defmodule Counter do
   def handle_call({:bump, by}, _from, n), do: {:reply, n + by, n + by}
   @impl true
   def handle_cast(:reset, _n), do: {:noreply, 0}
+  def handle_cast({:set, n}, _n), do: {:noreply, n}
   @impl true
   def handle_info(:ping, n), do: {:noreply, n}
 end
@@ -1087,6 +1091,10 @@ end
     // A computed server in a module that handles casts: its own server.
     assert_eq!(process("via", 1), vec!["Counter.handle_cast/2"]);
     assert_eq!(process("nobody", 0), Vec::<String>::new());
+    // A message no clause of the handler takes reaches none of them.
+    assert_eq!(process("stray", 0), Vec::<String>::new());
+    assert_eq!(process("wrong", 0), Vec::<String>::new());
+    assert_eq!(process("tagged", 0), vec!["Counter.handle_cast/2"]);
     // An Oban job enqueued runs its worker's perform/1; a `new/1` of a
     // module that does not use Oban.Worker is an ordinary call.
     assert_eq!(process("enqueue", 1), vec!["Cleanup.perform/1"]);
@@ -1761,6 +1769,85 @@ end
     assert_eq!(got[0].0, "input -> Sink.run/2 @ s.ex:5");
     // Source and into put/1 (9), the cast (4), the handler's sink (5).
     assert_eq!(got[0].1, vec![9, 9, 4, 5]);
+}
+
+/// A message or a call with a literal tag reaches only the clauses whose
+/// patterns take it: a cast `{:note, x}` does not reach the `{:run, x}`
+/// clause, `build(:clean, x)` not the `build(:raw, x)` one, and a clause
+/// that returns a literal does not pass its argument back. Steps name the
+/// clause taken.
+#[test]
+fn taint_reaches_only_the_clauses_a_literal_matches() {
+    let t = taint_of(
+        &[(
+            "s.ex",
+            r#"
+defmodule Store do
+  use GenServer
+  def handle_cast({:run, x}, state) do
+    Sink.run(x)
+    {:noreply, state}
+  end
+  def handle_cast({:note, x}, state), do: {:noreply, [x | state]}
+  def handle_cast(:flush, _state), do: {:noreply, []}
+end
+
+defmodule Caller do
+  def noted, do: GenServer.cast(Store, {:note, Src.read()})
+  def run, do: GenServer.cast(Store, {:run, Src.read()})
+  def build(:clean, _x), do: :ok
+  def build(:raw, x), do: Sink.run(x)
+  def clean, do: build(:clean, Src.read())
+  def raw, do: build(:raw, Src.read())
+  def pick(:a, x), do: x
+  def pick(:b, _x), do: "fixed"
+  def fixed, do: Sink.run(pick(:b, Src.read()))
+  def picked, do: Sink.run(pick(:a, Src.read()))
+  def unknown(tag), do: build(tag, Src.read())
+end
+"#,
+        )],
+        TAINT_RULES,
+    );
+    let mut got = findings(&t);
+    got.sort();
+    let sinks: Vec<&str> = got.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        sinks,
+        vec![
+            "input -> Sink.run/1 @ s.ex:16",
+            "input -> Sink.run/1 @ s.ex:16",
+            "input -> Sink.run/1 @ s.ex:22",
+            "input -> Sink.run/1 @ s.ex:5",
+        ],
+        "{t:#?}"
+    );
+    // From `run` (14), `raw` (18), `unknown` (23) and `picked` (22): not
+    // from `noted` (13), `clean` (17) or `fixed` (21).
+    let mut sources: Vec<u32> = got.iter().map(|(_, lines)| lines[0]).collect();
+    sources.sort();
+    assert_eq!(sources, vec![14, 18, 22, 23], "{got:#?}");
+    let steps = |line: &str| {
+        t.findings
+            .iter()
+            .find(|f| f.steps.last().is_some_and(|s| s.line.to_string() == line))
+            .map(|f| f.steps.iter().map(|s| s.what.clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert!(
+        steps("5")
+            .iter()
+            .any(|w| w.ends_with("to Store.handle_cast/2 (the clause at line 4)")),
+        "{:?}",
+        steps("5")
+    );
+    // build(:raw, ...) and build(tag, ...) both reach line 16: the first way
+    // found names the clause, or a tag of unknown shape takes every clause.
+    assert!(
+        steps("16").iter().any(|w| w.contains("Caller.build/2")),
+        "{:?}",
+        steps("16")
+    );
 }
 
 #[test]

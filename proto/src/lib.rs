@@ -39,6 +39,6 @@ pub use results::{
     SmellThresholds, Taint, TaintFinding, TaintRule, TaintRules, TaintStep,
 };
 pub use summary::{
-    CallSummary, Check, DepSummary, FieldRead, FunctionMetrics, FunctionSummary, ModuleSummary,
-    Origin,
+    CallSummary, Check, ClauseShape, DepSummary, FieldRead, FunctionMetrics, FunctionSummary,
+    ModuleSummary, Origin, Shape,
 };

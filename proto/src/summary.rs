@@ -39,6 +39,47 @@ pub struct CallSummary {
     /// names of the first two arguments (empty when not a literal name), for
     /// the link step. Empty for other calls.
     pub targets: Vec<String>,
+    /// The clause of the calling function the call is in (from 0).
+    pub clause: u16,
+    /// The arguments whose shape is known (`:ping`, `{:delete, path}`), by
+    /// position: which clauses of the callee (or of the process's handler,
+    /// for a message) they can match.
+    pub shapes: Vec<(u8, Shape)>,
+}
+
+/// What a value, or what a clause's pattern takes, is known to be, as far
+/// as choosing a clause goes: a literal atom, a tuple tagged with one
+/// (`{:delete, path}`), or anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Shape {
+    #[default]
+    Any,
+    /// `:ping` (with its colon; `true`, `false` and `nil` as written).
+    Atom(String),
+    /// A tuple; its first element when that is a literal atom.
+    Tuple(Option<String>),
+}
+
+impl Shape {
+    /// Whether a value of this shape can match a pattern of shape `pattern`
+    /// (symmetric; `Any` matches everything).
+    pub fn can_match(&self, pattern: &Shape) -> bool {
+        match (self, pattern) {
+            (Shape::Any, _) | (_, Shape::Any) => true,
+            (Shape::Atom(a), Shape::Atom(b)) => a == b,
+            (Shape::Tuple(Some(a)), Shape::Tuple(Some(b))) => a == b,
+            (Shape::Tuple(_), Shape::Tuple(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// One clause of a function with several: where it starts and the shape of
+/// each parameter's pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClauseShape {
+    pub line: u32,
+    pub params: Vec<Shape>,
 }
 
 /// Where a value inside a function comes from.
@@ -94,6 +135,39 @@ pub struct FunctionSummary {
     /// What reaches the return value only under a check, as in
     /// [`CallSummary::checked`]: `(origin, checks)`.
     pub returns_checked: Vec<(Origin, u8)>,
+    /// Each clause's patterns, for functions of several clauses or whose
+    /// one clause takes a literal (empty otherwise: it takes anything).
+    pub clauses: Vec<ClauseShape>,
+    /// Functions of several clauses: what reaches the return value of which
+    /// clause, `(origin, clause)`, checked or not (`returns` merges them).
+    pub clause_returns: Vec<(Origin, u16)>,
+}
+
+impl FunctionSummary {
+    /// The clauses (bit i for clause i; all bits when every clause can, or
+    /// there are more than 64) that arguments of the shapes `shapes` (by
+    /// position) can match; 0 when none can.
+    pub fn matching_clauses(&self, shapes: &[(u8, Shape)]) -> u64 {
+        if self.clauses.is_empty() || self.clauses.len() > 64 || shapes.is_empty() {
+            return u64::MAX;
+        }
+        let mut mask = 0;
+        for (i, c) in self.clauses.iter().enumerate() {
+            let fits = shapes.iter().all(|(arg, shape)| {
+                c.params
+                    .get(*arg as usize)
+                    .is_none_or(|p| shape.can_match(p))
+            });
+            if fits {
+                mask |= 1 << i;
+            }
+        }
+        if mask == u64::MAX >> (64 - self.clauses.len()) {
+            u64::MAX
+        } else {
+            mask
+        }
+    }
 }
 
 /// Checks on a variable that guard its uses in a branch, as bits of

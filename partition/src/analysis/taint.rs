@@ -230,12 +230,28 @@ fn compile(rules: &[TaintRule]) -> Vec<Compiled<'_>> {
 
 /// A tainted value: in function `f`, from `origin`; `entered` when the taint
 /// came in through a parameter from a caller (its way back out is decided at
-/// that call site, by the callee's summary).
+/// that call site, by the callee's summary). A parameter tainted by a call
+/// or message whose literal arguments only some clauses can match is
+/// tainted in those (`clauses`, bit i for clause i; all bits: every clause).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Fact {
     f: u32,
     origin: Origin,
     entered: bool,
+    clauses: u64,
+}
+
+/// Every clause.
+const ALL: u64 = u64::MAX;
+
+/// No clause can take the arguments: the shapes are wrong or the call
+/// fails; either way every clause is kept rather than a flow lost.
+fn nonzero(clauses: u64) -> u64 {
+    if clauses == 0 {
+        ALL
+    } else {
+        clauses
+    }
 }
 
 /// How a fact was reached from its parent.
@@ -562,6 +578,49 @@ impl<'a> Stitcher<'a> {
         seen.into_iter().collect()
     }
 
+    /// ` (the clause at line 12)`, ` (the clauses at lines 12, 30)` when
+    /// only some of `f`'s clauses take the value; empty otherwise.
+    fn clause_note(&self, f: u32, clauses: u64) -> String {
+        let Some(s) = self.summary(f).filter(|_| clauses != ALL) else {
+            return String::new();
+        };
+        let lines: Vec<String> = s
+            .clauses
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| clauses & (1 << i) != 0)
+            .map(|(_, c)| c.line.to_string())
+            .collect();
+        match lines.as_slice() {
+            [] => String::new(),
+            [one] => format!(" (the clause at line {one})"),
+            many => format!(" (the clauses at lines {})", many.join(", ")),
+        }
+    }
+
+    /// Whether parameter `arg` of `f` reaches its result in one of the
+    /// clauses `clauses` (through calls too).
+    fn passes_in(&self, f: u32, arg: u8, clauses: u64) -> bool {
+        if arg >= 64 || self.passes[f as usize] & (1 << arg) == 0 {
+            return false;
+        }
+        let Some(s) = self.summary(f).filter(|_| clauses != ALL) else {
+            return true;
+        };
+        let in_clauses = |c: u16| c >= 64 || clauses & (1 << c) != 0;
+        let reached = self.reach_inside(f, Origin::Param(arg));
+        reached.iter().any(|o| {
+            let clause_local = match o {
+                Origin::Call(site) => s.calls.get(*site as usize).map(|c| c.clause),
+                _ => None,
+            };
+            clause_local.is_none_or(in_clauses)
+                && s.clause_returns
+                    .iter()
+                    .any(|(r, c)| r == o && in_clauses(*c))
+        })
+    }
+
     /// The fixpoint of `passes`: bits only ever get set, and a change in a
     /// function puts its callers back on the worklist.
     fn compute_passes(&mut self) {
@@ -617,6 +676,7 @@ impl<'a> Stitcher<'a> {
                         f: e.caller,
                         origin: Origin::Call(e.site),
                         entered: false,
+                        clauses: ALL,
                     },
                     what: format!("source: result of {mfa}"),
                     line: e.line,
@@ -637,6 +697,7 @@ impl<'a> Stitcher<'a> {
                             f: id as u32,
                             origin: Origin::Field(k as u32),
                             entered: false,
+                            clauses: ALL,
                         },
                         what: format!("source: field read .{}", read.field),
                         line: read.line,
@@ -665,6 +726,7 @@ impl<'a> Stitcher<'a> {
                                 f: id as u32,
                                 origin: Origin::Param(*index),
                                 entered: false,
+                                clauses: ALL,
                             },
                             what: format!("source: parameter {index} of {mfa}"),
                             line: s.line,
@@ -743,6 +805,13 @@ impl<'a> Stitcher<'a> {
                 .into_iter()
                 .flatten()
                 .filter(|(_, _, checks)| checks & sanitizing == 0)
+                .filter(|(site, _, _)| {
+                    fact.clauses == ALL
+                        || summary
+                            .calls
+                            .get(*site as usize)
+                            .is_none_or(|c| c.clause >= 64 || fact.clauses & (1 << c.clause) != 0)
+                })
             {
                 let Some(edges) = self.sites.get(&(fact.f, site)) else {
                     continue;
@@ -763,17 +832,30 @@ impl<'a> Stitcher<'a> {
                         if arg != msg_arg {
                             continue;
                         }
-                        let arity = self.summary(g).map(|s| s.arity).unwrap_or(0);
+                        let handler = self.summary(g);
+                        let arity = handler.map(|s| s.arity).unwrap_or(0);
                         let params = if all_params {
                             0..arity
                         } else {
                             0..arity.min(1)
+                        };
+                        // A message of a known shape (`{:delete, path}`)
+                        // reaches the clauses whose first pattern takes it.
+                        let clauses = match (all_params, handler) {
+                            (false, Some(h)) => {
+                                let shape = call.shapes.iter().find(|(a, _)| *a == msg_arg);
+                                let shapes: Vec<_> =
+                                    shape.map(|(_, s)| (0, s.clone())).into_iter().collect();
+                                nonzero(h.matching_clauses(&shapes))
+                            }
+                            _ => ALL,
                         };
                         for p in params {
                             let f = Fact {
                                 f: g,
                                 origin: Origin::Param(p as u8),
                                 entered: true,
+                                clauses,
                             };
                             let how = How::Sent {
                                 site,
@@ -808,6 +890,7 @@ impl<'a> Stitcher<'a> {
                         f: fact.f,
                         origin: Origin::Call(site),
                         entered: fact.entered,
+                        clauses: ALL,
                     };
                     if let Some(args) = self.flow_of.get(&g) {
                         // A rule says what the call passes on.
@@ -822,7 +905,10 @@ impl<'a> Stitcher<'a> {
                         continue;
                     }
                     match self.summary(g) {
-                        Some(_) => {
+                        Some(callee) => {
+                            // Literal arguments (`build(:fs_git)`) reach the
+                            // clauses whose patterns take them.
+                            let clauses = nonzero(callee.matching_clauses(&call.shapes));
                             // A sink is where a flow ends: its own insides
                             // (File.rm_rf/1 calling File.do_rm_rf/3 when
                             // Elixir itself is analyzed) are not more findings.
@@ -831,6 +917,7 @@ impl<'a> Stitcher<'a> {
                                     f: g,
                                     origin: Origin::Param(arg),
                                     entered: true,
+                                    clauses,
                                 };
                                 push(
                                     &mut facts,
@@ -842,7 +929,7 @@ impl<'a> Stitcher<'a> {
                                     },
                                 );
                             }
-                            if arg < 64 && self.passes[g as usize] & (1 << arg) != 0 {
+                            if self.passes_in(g, arg, clauses) {
                                 push(&mut facts, result, How::Returned { site, callee: g });
                             }
                         }
@@ -873,6 +960,7 @@ impl<'a> Stitcher<'a> {
                         f: e.caller,
                         origin: Origin::Call(e.site),
                         entered: false,
+                        clauses: ALL,
                     };
                     push(&mut facts, f, How::ReturnedTo { site: e.site });
                 }
@@ -925,7 +1013,11 @@ impl<'a> Stitcher<'a> {
                 How::Into { site, arg, callee } => step(
                     from,
                     line_of(from, site),
-                    format!("passed as argument {arg} to {}", mfa(callee)),
+                    format!(
+                        "passed as argument {arg} to {}{}",
+                        mfa(callee),
+                        self.clause_note(callee, fact.clauses)
+                    ),
                 ),
                 How::Through {
                     site,
@@ -959,7 +1051,12 @@ impl<'a> Stitcher<'a> {
                 How::Sent { site, via, handler } => step(
                     from,
                     line_of(from, site),
-                    format!("sent with {} to {}", mfa(via), mfa(handler)),
+                    format!(
+                        "sent with {} to {}{}",
+                        mfa(via),
+                        mfa(handler),
+                        self.clause_note(handler, fact.clauses)
+                    ),
                 ),
             });
         }

@@ -413,12 +413,6 @@ impl<'a> Linker<'a> {
         let Some(target) = target else {
             return Vec::new();
         };
-        let defines = |name: &str, arity: u16| {
-            target
-                .functions
-                .iter()
-                .any(|f| f.name == name && f.arity == arity)
-        };
         let handler = match c.name.as_str() {
             "call" => Some(("handle_call", 3)),
             "cast" => Some(("handle_cast", 2)),
@@ -426,7 +420,20 @@ impl<'a> Linker<'a> {
             _ => None,
         };
         if let Some((name, arity)) = handler {
-            return if defines(name, arity) {
+            // A message of a known shape (`{:delete, path}`) reaches the
+            // handler only when one of its clauses takes it.
+            let message: Vec<_> = c
+                .shapes
+                .iter()
+                .filter(|(a, _)| *a == 1)
+                .map(|(_, s)| (0, s.clone()))
+                .collect();
+            let takes = target
+                .functions
+                .iter()
+                .find(|f| f.name == name && f.arity == arity)
+                .is_some_and(|f| f.matching_clauses(&message) != 0);
+            return if takes {
                 vec![(target.name.as_str(), name, arity)]
             } else {
                 Vec::new()
