@@ -1433,8 +1433,9 @@ end
 }
 
 /// With the default rules: what a server-signed token holds is not the
-/// client's to choose, nor can a path `Path.safe_relative` accepted leave its
-/// directory; the token itself is the client's.
+/// client's to choose, nor can a path `Path.safe_relative` accepted, or an
+/// expanded path under a prefix check, leave its directory; the token
+/// itself, and a path checked without expanding it, are the client's.
 #[test]
 fn taint_signed_tokens_and_confined_paths_are_clean() {
     let rules = std::fs::read_to_string(concat!(
@@ -1458,17 +1459,30 @@ defmodule T do
     {:ok, p} = Path.safe_relative(conn.params["file"])
     File.read!(p)
   end
+
+  def expanded(conn) do
+    path = Path.expand(conn.params["file"], "/srv/files")
+    if String.starts_with?(path, "/srv/files/"), do: File.read!(path)
+  end
+
+  def prefixed_only(conn) do
+    path = Path.join("/srv/files", conn.params["file"])
+    if String.starts_with?(path, "/srv/files/"), do: File.read!(path)
+  end
 end
 "#,
         )],
         &rules,
     );
-    let lines: Vec<u32> = t
+    let mut lines: Vec<u32> = t
         .findings
         .iter()
         .map(|f| f.steps.last().unwrap().line)
         .collect();
-    assert_eq!(lines, vec![8], "{t:#?}");
+    lines.sort();
+    // 8: the token itself; 22: a prefix check without `Path.expand` (a
+    // `..` in the name climbs out).
+    assert_eq!(lines, vec![8, 22], "{t:#?}");
 }
 
 /// With the default rules: a map's fields are told apart within a function

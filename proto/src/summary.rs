@@ -188,13 +188,17 @@ impl Check {
     /// known (`%{path: p} = upload`, `upload.path`): in request parameters,
     /// whose keys are strings, only a `%Plug.Upload{}` has it.
     pub const PATH_FIELD: u8 = 8;
+    /// `String.starts_with?(path, root)` of a `path` bound to the result of
+    /// `Path.expand/1,2` (no `..` left in it).
+    pub const EXPANDED_PREFIX: u8 = 16;
 
     /// The names used in taint rules (`checks = [...]`), with their bits.
-    pub const NAMES: [(&'static str, u8); 4] = [
+    pub const NAMES: [(&'static str, u8); 5] = [
         ("membership", Check::MEMBERSHIP),
         ("regex", Check::REGEX),
         ("literal_case", Check::LITERAL_CASE),
         ("path_field", Check::PATH_FIELD),
+        ("expanded_prefix", Check::EXPANDED_PREFIX),
     ];
 }
 

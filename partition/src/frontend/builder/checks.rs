@@ -86,6 +86,16 @@ impl<'s> FileBuilder<'s> {
                 let (re, value) = match self.text(target) {
                     "Regex.match?" => (args.first(), args.get(1)),
                     "String.match?" => (args.get(1), args.first()),
+                    "String.starts_with?" => {
+                        // `String.starts_with?(path, root)` of a path that
+                        // `Path.expand/1,2` made: no `..` is left to climb out.
+                        let expanded = args
+                            .first()
+                            .and_then(|v| self.var_def(*v))
+                            .filter(|&d| self.bound_from(d, "Path", "expand"));
+                        out.extend(expanded.map(|d| (d, Check::EXPANDED_PREFIX)));
+                        return;
+                    }
                     _ => return,
                 };
                 if let (Some(re), Some(value)) = (re, value) {
@@ -103,6 +113,23 @@ impl<'s> FileBuilder<'s> {
         (ts.kind() == "identifier")
             .then(|| self.m.env.vars.get(self.text(ts)).copied())
             .flatten()
+    }
+
+    /// Whether the variable defined by `def` was bound to the result of a
+    /// call to `module.name` (`path = Path.expand(p)`).
+    fn bound_from(&self, def: u32, module: &str, name: &str) -> bool {
+        self.m
+            .edges
+            .iter()
+            .filter(|e| e.dst == def && e.kind == EdgeKind::Dfg && e.label == Label::Bind)
+            .any(|e| {
+                self.m.calls.iter().any(|c| {
+                    c.node == e.src
+                        && c.module
+                            .is_some_and(|m| self.m.strings[m as usize] == module)
+                        && self.m.strings[c.name as usize] == name
+                })
+            })
     }
 
     /// A set of values fixed in the source: a list of literals, a `~w`
