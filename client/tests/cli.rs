@@ -494,6 +494,24 @@ fn analyze_taint_finds_the_planted_paths_and_nothing_else() {
            lib/shop/util/sorting.ex:8  sink: argument 0 of String.to_atom/1 (atom creation)  [Shop.Util.Sorting.sort_key/1]
     "#]]
     .assert_eq(&text[text.find("4. ").unwrap()..]);
+    // Asked, each finding says what was considered and did not clean it.
+    let why = stdout(&cpg(&[
+        "analyze",
+        "taint",
+        ex.to_str().unwrap(),
+        "--explain",
+    ]));
+    assert!(!text.contains("why not clean:"));
+    assert!(
+        why.contains(
+            "why not clean: lib/shop/exporter.ex:17: Path.join/2 matches no sanitizer rule"
+        ),
+        "{why}"
+    );
+    assert!(
+        why.contains("why not clean: sanitizer rules considered: \"conversion to a number\""),
+        "{why}"
+    );
 }
 
 #[test]

@@ -1551,6 +1551,20 @@ end
     // 28 (`m.name` reads the atom key, the tainted field is the string
     // "name"), nor 5 and 10 (the upload's path).
     assert_eq!(lines, vec![15, 21, 34, 39], "{t:#?}");
+    // Asked why the environment's `path` is not clean, the finding says
+    // which rule counts that check and for what.
+    let env = t
+        .findings
+        .iter()
+        .find(|f| f.source == "environment")
+        .unwrap();
+    assert!(
+        env.explain.iter().any(|w| w.contains(
+            "passed a `path_field` check; \"file Plug wrote\" counts it for request parameters only, not for \"environment\""
+        )),
+        "{:#?}",
+        env.explain
+    );
     // Without the rule, the upload's path is the client's like the rest.
     let without = rules.replace("checks = [\"path_field\"]", "checks = []");
     assert_ne!(without, rules);

@@ -465,6 +465,12 @@ pub struct TaintFinding {
     /// assumption (empty: it rests on none).
     #[serde(default)]
     pub assumed: Vec<Mfa>,
+    /// What was considered on the way and did not make the value clean:
+    /// checks it passed that no sanitizer rule counts for its source, the
+    /// calls outside the code it went through that no sanitizer matches,
+    /// and the sanitizer rules there are (`cpg analyze taint --explain`).
+    #[serde(default)]
+    pub explain: Vec<String>,
 }
 
 /// All findings, most severe first, then by sink location and source

@@ -519,7 +519,9 @@ pub fn render_dead_code(d: &[DeadFunction]) -> String {
     s
 }
 
-pub fn render_taint(t: &Taint) -> String {
+/// The findings as text; with `explain`, what was considered on each
+/// finding's way and did not make it clean.
+pub fn render_taint(t: &Taint, explain: bool) -> String {
     let mut s = format!(
         "{} taint findings ({} source locations matched){}\n",
         t.findings.len(),
@@ -560,6 +562,11 @@ pub fn render_taint(t: &Taint) -> String {
                 "   {}:{}  {}  [{}]",
                 step.file, step.line, step.what, step.function
             );
+        }
+        if explain {
+            for line in &f.explain {
+                let _ = writeln!(s, "   why not clean: {line}");
+            }
         }
     }
     s

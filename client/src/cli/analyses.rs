@@ -90,6 +90,7 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
         };
         return write_output(output, &text);
     }
+    let mut explain = false;
     let (path, query, json) = match kind {
         AnalysisKind::Features { .. } => bail!("features are written as a table, above"),
         AnalysisKind::Cycles { path, json } => (path, Query::Cycles, json),
@@ -97,8 +98,10 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
             path,
             rules,
             print_rules,
+            explain: why,
             json,
         } => {
+            explain = why;
             if print_rules {
                 return write_stdout(analysis::DEFAULT_TAINT_RULES);
             }
@@ -242,7 +245,7 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
         (QueryResult::Communities(c), false) => report::render_communities(c),
         (QueryResult::Paths(p), false) => report::render_paths(p),
         (QueryResult::Taint(t), true) => serde_json::to_string_pretty(t)? + "\n",
-        (QueryResult::Taint(t), false) => report::render_taint(t),
+        (QueryResult::Taint(t), false) => report::render_taint(t, explain),
         (QueryResult::Smells(t), true) => serde_json::to_string_pretty(t)? + "\n",
         (QueryResult::Smells(t), false) => report::render_smells(t),
         _ => bail!("the coordinator answered with a different analysis"),

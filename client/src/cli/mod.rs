@@ -390,6 +390,11 @@ pub enum AnalysisKind {
         /// Print the default rules (to copy and edit) and exit.
         #[arg(long)]
         print_rules: bool,
+        /// Under each finding, what was considered on its way and did not
+        /// make it clean: checks no rule counts for its source, calls no
+        /// sanitizer matches (the JSON always carries it, as `explain`).
+        #[arg(long)]
+        explain: bool,
         #[arg(long)]
         json: bool,
     },

@@ -244,6 +244,9 @@ struct Fact {
 /// Every clause.
 const ALL: u64 = u64::MAX;
 
+/// Where an origin goes directly: (call site, argument, checks on the way).
+type Hop = (u32, u8, u8);
+
 /// No clause can take the arguments: the shapes are wrong or the call
 /// fails; either way every clause is kept rather than a flow lost.
 fn nonzero(clauses: u64) -> u64 {
@@ -313,13 +316,15 @@ struct Stitcher<'a> {
     /// directly, with the checks it passed on the way that sanitize for
     /// some sources (0: none; what a check sanitizing for all sources lets
     /// through is left out).
-    flows: Vec<HashMap<Origin, Vec<(u32, u8, u8)>>>,
+    flows: Vec<HashMap<Origin, Vec<Hop>>>,
     /// Per function: what reaches its return value directly, with checks
     /// as in `flows`.
     returns: Vec<Vec<(Origin, u8)>>,
     /// Source rule name → the checks that sanitize its data (those of
     /// sanitizers for every source included).
     sanitizing: HashMap<&'a str, u8>,
+    /// The sanitizer rules, for explaining a finding.
+    sanitizer_rules: &'a [TaintRule],
     /// Per function: bit i set when parameter i reaches the return value,
     /// through calls too.
     passes: Vec<u64>,
@@ -399,7 +404,7 @@ impl<'a> Stitcher<'a> {
         let flows = fns
             .iter()
             .map(|f| {
-                let mut map: HashMap<Origin, Vec<(u32, u8, u8)>> = HashMap::new();
+                let mut map: HashMap<Origin, Vec<Hop>> = HashMap::new();
                 if let Some((_, f)) = f {
                     for (site, c) in f.calls.iter().enumerate() {
                         let checked = c
@@ -509,6 +514,7 @@ impl<'a> Stitcher<'a> {
             flows,
             returns,
             sanitizing,
+            sanitizer_rules: &rules.sanitizers,
             passes: vec![0; n],
             routed,
             has_router,
@@ -1082,6 +1088,106 @@ impl<'a> Stitcher<'a> {
             sink_call: self.graph.mfa(sink).clone(),
             steps,
             assumed: assumed_calls,
+            explain: self.explain(source, facts, &chain, site),
         }
+    }
+
+    /// What was considered on a finding's way and did not make it clean:
+    /// checks the value passed that no rule counts for its source, and the
+    /// calls outside the code it went through that no sanitizer matches.
+    fn explain(
+        &self,
+        source: &Source<'a>,
+        facts: &[(Fact, usize, How)],
+        chain: &[usize],
+        sink_site: u32,
+    ) -> Vec<String> {
+        let sanitizing = self
+            .sanitizing
+            .get(source.rule.name.as_str())
+            .copied()
+            .unwrap_or(0);
+        let mut out = Vec::new();
+        // Each hop: the fact it left from, and the call site it left by.
+        let mut hops: Vec<(Fact, u32, Option<u32>)> = Vec::new();
+        for (k, &i) in chain.iter().enumerate() {
+            let (fact, _, _) = facts[i];
+            let next_site = match chain.get(k + 1).map(|&j| facts[j].2) {
+                Some(
+                    How::Into { site, .. }
+                    | How::Through { site, .. }
+                    | How::Returned { site, .. }
+                    | How::Sent { site, .. },
+                ) => Some(site),
+                Some(How::ReturnedTo { .. } | How::Source) => None,
+                None => Some(sink_site),
+            };
+            let through = match chain.get(k + 1).map(|&j| facts[j].2) {
+                Some(How::Through { callee, .. }) => Some(callee),
+                _ => None,
+            };
+            if let Some(site) = next_site {
+                hops.push((fact, site, through));
+            }
+        }
+        for (fact, site, through) in hops {
+            let at = self
+                .summary(fact.f)
+                .and_then(|s| s.calls.get(site as usize))
+                .map(|c| format!("{}:{}", self.file(fact.f), c.line))
+                .unwrap_or_default();
+            let checks = self.flows[fact.f as usize]
+                .get(&fact.origin)
+                .into_iter()
+                .flatten()
+                .find(|(s, _, checks)| *s == site && checks & sanitizing == 0)
+                .map_or(0, |e| e.2);
+            for (name, bit) in Check::NAMES {
+                if checks & bit == 0 {
+                    continue;
+                }
+                let counting: Vec<&TaintRule> = self
+                    .sanitizer_rules
+                    .iter()
+                    .filter(|r| r.checks.iter().any(|c| c == name))
+                    .collect();
+                out.push(if counting.is_empty() {
+                    format!(
+                        "{at}: the value passed a `{name}` check, which no sanitizer rule counts"
+                    )
+                } else {
+                    let scoped: Vec<String> = counting
+                        .iter()
+                        .map(|r| {
+                            format!("{:?} counts it for {} only", r.name, r.sources.join(", "))
+                        })
+                        .collect();
+                    format!(
+                        "{at}: the value passed a `{name}` check; {}, not for {:?}",
+                        scoped.join("; "),
+                        source.rule.name
+                    )
+                });
+            }
+            if let Some(callee) = through {
+                out.push(format!(
+                    "{at}: {} matches no sanitizer rule",
+                    self.graph.mfa(callee)
+                ));
+            }
+        }
+        let considered: Vec<String> = self
+            .sanitizer_rules
+            .iter()
+            .filter(|r| r.sources.is_empty() || r.sources.contains(&source.rule.name))
+            .map(|r| format!("{:?}", r.name))
+            .collect();
+        if !considered.is_empty() {
+            out.push(format!(
+                "sanitizer rules considered: {}",
+                considered.join(", ")
+            ));
+        }
+        out
     }
 }
