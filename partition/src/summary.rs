@@ -441,6 +441,9 @@ fn shape_at(frag: &ModuleFragment, v: u32) -> Shape {
             .map(str::to_string)
     };
     match node.kind {
+        NodeKind::Literal if frag.str(node.name).starts_with("~r") => Shape::Regex {
+            anchored: crate::frontend::anchored_regex(frag.str(node.name)),
+        },
         NodeKind::Literal => atom(v).map_or(Shape::Any, Shape::Atom),
         NodeKind::Container if frag.str(node.name) == "tuple" => Shape::Tuple(atom(v + 1)),
         _ => Shape::Any,

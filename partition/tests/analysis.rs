@@ -1578,6 +1578,61 @@ end
     assert_eq!(lines, vec![5, 10, 15, 21, 34, 39], "{t:#?}");
 }
 
+/// With the default rules: a changeset field validated against a fixed set
+/// or an anchored format, read back by name, is clean; its other fields,
+/// and a field checked by an unanchored format, are not.
+#[test]
+fn taint_validated_changeset_fields_are_clean() {
+    let rules = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/analysis/taint_rules.toml"
+    ))
+    .unwrap();
+    let code = r#"
+defmodule V do
+  alias Ecto.Changeset
+  @types %{role: :string, name: :string}
+
+  def included(conn) do
+    cs = {%{}, @types} |> Changeset.cast(conn.params, [:role, :name]) |> Changeset.validate_inclusion(:role, ~w(admin user))
+    String.to_atom(Changeset.get_field(cs, :role))
+  end
+
+  def other_field(conn) do
+    cs = {%{}, @types} |> Changeset.cast(conn.params, [:role, :name]) |> Changeset.validate_inclusion(:role, ~w(admin user))
+    String.to_atom(Changeset.get_field(cs, :name))
+  end
+
+  def anchored(conn) do
+    cs = {%{}, @types} |> Changeset.cast(conn.params, [:name]) |> Changeset.validate_format(:name, ~r/\A[a-z]+\z/)
+    String.to_atom(Changeset.get_change(cs, :name))
+  end
+
+  def unanchored(conn) do
+    cs = {%{}, @types} |> Changeset.cast(conn.params, [:name]) |> Changeset.validate_format(:name, ~r/[a-z]/)
+    String.to_atom(Changeset.get_change(cs, :name))
+  end
+end
+"#;
+    let t = taint_of(&[("lib/v.ex", code)], &rules);
+    let mut lines: Vec<u32> = t
+        .findings
+        .iter()
+        .map(|f| f.steps.last().unwrap().line)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, vec![13, 23], "{t:#?}");
+    // Without the rules every read is the client's.
+    let without: String = rules
+        .replace("validates = [", "# validates = [")
+        .lines()
+        .filter(|l| !l.starts_with("anchored = true"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let t = taint_of(&[("lib/v.ex", code)], &without);
+    assert_eq!(t.findings.len(), 4, "{t:#?}");
+}
+
 const CHECK_RULES: &str = r#"
 [[source]]
 name = "input"

@@ -383,6 +383,20 @@ pub struct TaintRule {
     /// clean; empty: every source's.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Sanitizers only: calls that validate one field (argument 1, a
+    /// literal atom) of a value (argument 0), such as
+    /// `Ecto.Changeset.validate_inclusion(changeset, :role, @roles)`.
+    #[serde(default)]
+    pub validates: Vec<String>,
+    /// Sanitizers only: with `validates`, a validation counts only when one
+    /// of its arguments is a literal regex anchored at both ends.
+    #[serde(default)]
+    pub anchored: bool,
+    /// Sanitizers only: calls that read one field (argument 1, a literal
+    /// atom) of a value (argument 0), such as `get_field(changeset, :role)`:
+    /// clean when that field of the value was validated on the way.
+    #[serde(default)]
+    pub field_reads: Vec<String>,
 }
 
 /// How much a finding matters, most first.

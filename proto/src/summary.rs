@@ -58,6 +58,10 @@ pub enum Shape {
     Atom(String),
     /// A tuple; its first element when that is a literal atom.
     Tuple(Option<String>),
+    /// A literal `~r` regex (a struct: no atom or tuple pattern takes it),
+    /// and whether it is anchored at both ends, so that a match confines
+    /// the whole value.
+    Regex { anchored: bool },
 }
 
 impl Shape {
@@ -69,6 +73,7 @@ impl Shape {
             (Shape::Atom(a), Shape::Atom(b)) => a == b,
             (Shape::Tuple(Some(a)), Shape::Tuple(Some(b))) => a == b,
             (Shape::Tuple(_), Shape::Tuple(_)) => true,
+            (Shape::Regex { .. }, Shape::Regex { .. }) => true,
             _ => false,
         }
     }

@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use proto::{
-    CallKind, Check, FunctionSummary, Mfa, ModuleSummary, Origin, ParameterRule, Taint,
+    CallKind, Check, FunctionSummary, Mfa, ModuleSummary, Origin, ParameterRule, Shape, Taint,
     TaintFinding, TaintRule, TaintRules, TaintStep,
 };
 
@@ -49,6 +49,8 @@ pub fn parse_taint_rules(text: &str) -> Result<TaintRules, String> {
                 .calls
                 .iter()
                 .chain(r.parameters.iter().map(|p| &p.function))
+                .chain(&r.validates)
+                .chain(&r.field_reads)
             {
                 Pattern::parse(p).map_err(|e| format!("{what} {:?}: {e}", r.name))?;
             }
@@ -79,6 +81,20 @@ pub fn parse_taint_rules(text: &str) -> Result<TaintRules, String> {
             if what != "sanitizer" && !r.checks.is_empty() {
                 return Err(format!(
                     "{what} {:?}: only sanitizers have `checks`",
+                    r.name
+                ));
+            }
+            if what != "sanitizer"
+                && (!r.validates.is_empty() || !r.field_reads.is_empty() || r.anchored)
+            {
+                return Err(format!(
+                    "{what} {:?}: only sanitizers have `validates`, `anchored` and `field_reads`",
+                    r.name
+                ));
+            }
+            if r.anchored && r.validates.is_empty() {
+                return Err(format!(
+                    "sanitizer {:?}: `anchored` is about the calls in `validates`, and there are none",
                     r.name
                 ));
             }
@@ -239,6 +255,17 @@ struct Fact {
     origin: Origin,
     entered: bool,
     clauses: u64,
+    /// The field validated on the way ([`field_id`] of the atom; 0: none),
+    /// for the sanitizers' `validates` and `field_reads`.
+    validated: u64,
+}
+
+/// A field's name as a fact carries it: a 64-bit FNV-1a hash, never 0.
+fn field_id(name: &str) -> u64 {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    h.max(1)
 }
 
 /// Every clause.
@@ -325,6 +352,10 @@ struct Stitcher<'a> {
     sanitizing: HashMap<&'a str, u8>,
     /// The sanitizer rules, for explaining a finding.
     sanitizer_rules: &'a [TaintRule],
+    /// Callee id → a sanitizer's `validates` matches it (with `anchored`).
+    validator: HashMap<u32, bool>,
+    /// Callee ids a sanitizer's `field_reads` match.
+    field_read: HashSet<u32>,
     /// Per function: bit i set when parameter i reaches the return value,
     /// through calls too.
     passes: Vec<u64>,
@@ -471,6 +502,36 @@ impl<'a> Stitcher<'a> {
                 source_of.insert(id, i);
             }
         }
+        let mut validator: HashMap<u32, bool> = HashMap::new();
+        let mut field_read: HashSet<u32> = HashSet::new();
+        let field_rules: Vec<(&TaintRule, Vec<Pattern>, Vec<Pattern>)> = rules
+            .sanitizers
+            .iter()
+            .filter(|r| !r.validates.is_empty() || !r.field_reads.is_empty())
+            .map(|r| {
+                let parse = |v: &[String]| {
+                    v.iter()
+                        .filter_map(|p| Pattern::parse(p).ok())
+                        .collect::<Vec<_>>()
+                };
+                (r, parse(&r.validates), parse(&r.field_reads))
+            })
+            .collect();
+        if !field_rules.is_empty() {
+            for id in graph.calls.iter().map(|e| e.callee) {
+                let mfa = graph.mfa(id);
+                for (r, validates, reads) in &field_rules {
+                    if validates.iter().any(|p| p.matches(mfa)) {
+                        // Any rule that takes it without an anchor wins.
+                        let slot = validator.entry(id).or_insert(r.anchored);
+                        *slot &= r.anchored;
+                    }
+                    if reads.iter().any(|p| p.matches(mfa)) {
+                        field_read.insert(id);
+                    }
+                }
+            }
+        }
         let flow_rules = compile(&rules.flows);
         let mut flow_of: HashMap<u32, &'a [u8]> = HashMap::new();
         for id in graph.calls.iter().map(|e| e.callee) {
@@ -515,6 +576,8 @@ impl<'a> Stitcher<'a> {
             returns,
             sanitizing,
             sanitizer_rules: &rules.sanitizers,
+            validator,
+            field_read,
             passes: vec![0; n],
             routed,
             has_router,
@@ -683,6 +746,7 @@ impl<'a> Stitcher<'a> {
                         origin: Origin::Call(e.site),
                         entered: false,
                         clauses: ALL,
+                        validated: 0,
                     },
                     what: format!("source: result of {mfa}"),
                     line: e.line,
@@ -704,6 +768,7 @@ impl<'a> Stitcher<'a> {
                             origin: Origin::Field(k as u32),
                             entered: false,
                             clauses: ALL,
+                            validated: 0,
                         },
                         what: format!("source: field read .{}", read.field),
                         line: read.line,
@@ -733,6 +798,7 @@ impl<'a> Stitcher<'a> {
                                 origin: Origin::Param(*index),
                                 entered: false,
                                 clauses: ALL,
+                                validated: 0,
                             },
                             what: format!("source: parameter {index} of {mfa}"),
                             line: s.line,
@@ -862,6 +928,7 @@ impl<'a> Stitcher<'a> {
                                 origin: Origin::Param(p as u8),
                                 entered: true,
                                 clauses,
+                                validated: 0,
                             };
                             let how = How::Sent {
                                 site,
@@ -892,11 +959,36 @@ impl<'a> Stitcher<'a> {
                     if self.sanitizer[g as usize] {
                         continue;
                     }
+                    // A field validated on the way and read back: clean. A
+                    // validation passes the value on with its field noted.
+                    let field = call.shapes.iter().find_map(|(a, s)| match s {
+                        Shape::Atom(name) if *a == 1 => Some(field_id(name)),
+                        _ => None,
+                    });
+                    if arg == 0
+                        && self.field_read.contains(&g)
+                        && field.is_some_and(|f| f == fact.validated)
+                    {
+                        continue;
+                    }
+                    let validates = arg == 0
+                        && self.validator.get(&g).is_some_and(|&anchored| {
+                            !anchored
+                                || call
+                                    .shapes
+                                    .iter()
+                                    .any(|(_, s)| *s == Shape::Regex { anchored: true })
+                        });
                     let result = Fact {
                         f: fact.f,
                         origin: Origin::Call(site),
                         entered: fact.entered,
                         clauses: ALL,
+                        validated: if validates {
+                            field.unwrap_or(0)
+                        } else {
+                            fact.validated
+                        },
                     };
                     if let Some(args) = self.flow_of.get(&g) {
                         // A rule says what the call passes on.
@@ -924,6 +1016,7 @@ impl<'a> Stitcher<'a> {
                                     origin: Origin::Param(arg),
                                     entered: true,
                                     clauses,
+                                    validated: 0,
                                 };
                                 push(
                                     &mut facts,
@@ -967,6 +1060,7 @@ impl<'a> Stitcher<'a> {
                         origin: Origin::Call(e.site),
                         entered: false,
                         clauses: ALL,
+                        validated: 0,
                     };
                     push(&mut facts, f, How::ReturnedTo { site: e.site });
                 }

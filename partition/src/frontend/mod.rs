@@ -13,6 +13,7 @@ use std::cell::RefCell;
 
 use proto::{Diagnostic, FileCpg};
 
+pub(crate) use builder::anchored_regex;
 pub use env::{BareCall, Env, Import, ImportFilter};
 pub use kernel::USE_EFFECTS;
 

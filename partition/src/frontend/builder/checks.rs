@@ -163,43 +163,45 @@ impl<'s> FileBuilder<'s> {
     /// A literal `~r` regex anchored at its start (`^`, `\A`) and its end
     /// (`$`, `\z`, `\Z`): a match confines the whole value.
     fn anchored_regex(&self, ts: Ts) -> bool {
-        if ts.kind() != "sigil" {
-            return false;
-        }
-        let text = self.text(ts);
-        let Some(rest) = text.strip_prefix("~r").or_else(|| text.strip_prefix("~R")) else {
-            return false;
-        };
-        if text.starts_with("~r") && text.contains("#{") {
-            return false;
-        }
-        let (open, close) = match rest.chars().next() {
-            Some('(') => ('(', ')'),
-            Some('[') => ('[', ']'),
-            Some('{') => ('{', '}'),
-            Some('<') => ('<', '>'),
-            Some(c) => (c, c),
-            None => return false,
-        };
-        let body = &rest[open.len_utf8()..];
-        let Some(end) = body.rfind(close) else {
-            return false;
-        };
-        let body = &body[..end];
-        // Options after the closing delimiter: `m` makes `^`/`$` match at
-        // every line, so they no longer confine the value.
-        let options = &rest[open.len_utf8() + end + close.len_utf8()..];
-        // `^a|b$` is `(^a)|(b$)`: an alternative outside any group is not
-        // anchored at both ends.
-        if top_level_alternation(body) {
-            return false;
-        }
-        let starts = body.starts_with("\\A") || (body.starts_with('^') && !options.contains('m'));
-        let ends = body.ends_with("\\z")
-            || body.ends_with("\\Z")
-            || (body.ends_with('$') && !body.ends_with("\\$") && !options.contains('m'));
-        starts && ends
+        ts.kind() == "sigil" && anchored_regex(self.text(ts))
     }
+}
+
+/// Whether `text` is a literal `~r` regex (no interpolation) anchored at
+/// its start (`^`, `\A`) and its end (`$`, `\z`, `\Z`).
+pub(crate) fn anchored_regex(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("~r").or_else(|| text.strip_prefix("~R")) else {
+        return false;
+    };
+    if text.starts_with("~r") && text.contains("#{") {
+        return false;
+    }
+    let (open, close) = match rest.chars().next() {
+        Some('(') => ('(', ')'),
+        Some('[') => ('[', ']'),
+        Some('{') => ('{', '}'),
+        Some('<') => ('<', '>'),
+        Some(c) => (c, c),
+        None => return false,
+    };
+    let body = &rest[open.len_utf8()..];
+    let Some(end) = body.rfind(close) else {
+        return false;
+    };
+    let body = &body[..end];
+    // Options after the closing delimiter: `m` makes `^`/`$` match at
+    // every line, so they no longer confine the value.
+    let options = &rest[open.len_utf8() + end + close.len_utf8()..];
+    // `^a|b$` is `(^a)|(b$)`: an alternative outside any group is not
+    // anchored at both ends.
+    if top_level_alternation(body) {
+        return false;
+    }
+    let starts = body.starts_with("\\A") || (body.starts_with('^') && !options.contains('m'));
+    let ends = body.ends_with("\\z")
+        || body.ends_with("\\Z")
+        || (body.ends_with('$') && !body.ends_with("\\$") && !options.contains('m'));
+    starts && ends
 }
 
 /// Whether a regex source has a `|` outside every group and class.

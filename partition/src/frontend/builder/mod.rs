@@ -16,6 +16,7 @@ use proto::{
 use tree_sitter::Node as Ts;
 
 mod checks;
+pub(crate) use checks::anchored_regex;
 mod control;
 mod definitions;
 mod expressions;
