@@ -99,6 +99,7 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
 
     let process = process_calls(frag);
     let mut arg_shapes = call_arg_shapes(frag);
+    let lookups = key_lookups(frag);
     let mut seen = vec![0u32; n];
     let mut stamp = 0u32;
     let mut functions = Vec::with_capacity(frag.functions.len());
@@ -221,6 +222,17 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
                             continue;
                         } else if frag.nodes[dst as usize].kind == NodeKind::Call {
                             match pos_of_node.get(&dst) {
+                                // `m["y"]` of a map whose one tainted field
+                                // is another: nothing of the origin's.
+                                Some(_)
+                                    if field != WHOLE
+                                        && idx == 0
+                                        && lookups
+                                            .get(&dst)
+                                            .is_some_and(|k| k != frag.str(field)) =>
+                                {
+                                    continue
+                                }
                                 Some(&pos) if matches!(label, Label::Arg | Label::Pipe) => {
                                     Some(Some((pos, idx.min(255) as u8)))
                                 }
@@ -483,6 +495,58 @@ fn clause_params(frag: &ModuleFragment, start: u32, end: u32, arity: u16) -> Vec
         }
     }
     params
+}
+
+/// Lookups of a literal key in a map or keyword list (`m["y"]`,
+/// `Map.get(m, :y)`, `Keyword.fetch!(opts, :y)`): call node → the key, as
+/// [`crate::frontend`] names fields (an atom by its name, a string with its
+/// quotes).
+fn key_lookups(frag: &ModuleFragment) -> HashMap<u32, String> {
+    let lookup: HashSet<u32> = frag
+        .calls
+        .iter()
+        .filter(|c| {
+            matches!(
+                (c.module.map(|m| frag.str(m)), frag.str(c.name)),
+                (Some("Access"), "get") | (Some("Map" | "Keyword"), "get" | "fetch" | "fetch!")
+            )
+        })
+        .map(|c| c.node)
+        .collect();
+    let mut out = HashMap::new();
+    for e in &frag.edges {
+        if e.kind != EdgeKind::Dfg
+            || e.label != Label::Arg
+            || e.index != 1
+            || !lookup.contains(&e.dst)
+        {
+            continue;
+        }
+        let Some(node) = frag
+            .nodes
+            .get(e.src as usize)
+            .filter(|n| n.kind == NodeKind::Literal)
+        else {
+            continue;
+        };
+        let text = frag.str(node.name);
+        let key = if plain_atom(text) && text.starts_with(':') {
+            Some(text[1..].to_string())
+        } else if text.len() >= 2
+            && text.starts_with('"')
+            && text.ends_with('"')
+            && !text.contains("#{")
+            && !text[1..text.len() - 1].contains('"')
+        {
+            Some(text.to_string())
+        } else {
+            None
+        };
+        if let Some(k) = key {
+            out.insert(e.dst, k);
+        }
+    }
+    out
 }
 
 /// The known shapes of the arguments of the fragment's calls (by call node).
