@@ -1119,6 +1119,26 @@ end
     assert!(up.contains(&"Counter.bump/1".to_string()), "{up:?}");
 }
 
+/// The rules the project ships with, as a user would copy them.
+fn default_rules() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/analysis/taint_rules.toml"
+    ))
+    .unwrap()
+}
+
+/// The line of each finding's sink call, sorted.
+fn sink_lines(t: &proto::Taint) -> Vec<u32> {
+    let mut lines: Vec<u32> = t
+        .findings
+        .iter()
+        .map(|f| f.steps.last().unwrap().line)
+        .collect();
+    lines.sort();
+    lines
+}
+
 fn taint_of(files: &[(&str, &str)], rules: &str) -> proto::Taint {
     let s = summaries(files);
     let g = CallGraph::build(&s);
@@ -1424,12 +1444,7 @@ end
         )],
         &rules.replace("Clean.*/1", "Integer.parse/1"),
     );
-    let lines: Vec<u32> = t
-        .findings
-        .iter()
-        .map(|f| f.steps.last().unwrap().line)
-        .collect();
-    assert_eq!(lines, vec![18, 28], "{t:#?}");
+    assert_eq!(sink_lines(&t), vec![18, 28], "{t:#?}");
 }
 
 /// With the default rules: what a server-signed token holds is not the
@@ -1438,11 +1453,7 @@ end
 /// itself, and a path checked without expanding it, are the client's.
 #[test]
 fn taint_signed_tokens_and_confined_paths_are_clean() {
-    let rules = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/src/analysis/taint_rules.toml"
-    ))
-    .unwrap();
+    let rules = default_rules();
     let t = taint_of(
         &[(
             "lib/t.ex",
@@ -1474,12 +1485,7 @@ end
         )],
         &rules,
     );
-    let mut lines: Vec<u32> = t
-        .findings
-        .iter()
-        .map(|f| f.steps.last().unwrap().line)
-        .collect();
-    lines.sort();
+    let lines = sink_lines(&t);
     // 8: the token itself; 22: a prefix check without `Path.expand` (a
     // `..` in the name climbs out).
     assert_eq!(lines, vec![8, 22], "{t:#?}");
@@ -1492,11 +1498,7 @@ end
 /// another source's data stay tainted.
 #[test]
 fn taint_map_fields_are_told_apart_and_uploads_are_the_servers() {
-    let rules = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/src/analysis/taint_rules.toml"
-    ))
-    .unwrap();
+    let rules = default_rules();
     let code = r#"
 defmodule U do
   def upload(conn) do
@@ -1546,12 +1548,7 @@ defmodule U do
 end
 "#;
     let t = taint_of(&[("lib/u.ex", code)], &rules);
-    let mut lines: Vec<u32> = t
-        .findings
-        .iter()
-        .map(|f| f.steps.last().unwrap().line)
-        .collect();
-    lines.sort();
+    let lines = sink_lines(&t);
     // 15: the upload's filename; 21: a path the code put in; 34 and 45:
     // the tainted field; 39: the environment's. Not 27 and 44 (the clean
     // field) nor 28 (`m.name` reads the atom key, the tainted field is the
@@ -1575,12 +1572,7 @@ end
     let without = rules.replace("checks = [\"path_field\"]", "checks = []");
     assert_ne!(without, rules);
     let t = taint_of(&[("lib/u.ex", code)], &without);
-    let mut lines: Vec<u32> = t
-        .findings
-        .iter()
-        .map(|f| f.steps.last().unwrap().line)
-        .collect();
-    lines.sort();
+    let lines = sink_lines(&t);
     assert_eq!(lines, vec![5, 10, 15, 21, 34, 39, 45], "{t:#?}");
 }
 
@@ -1589,11 +1581,7 @@ end
 /// and a field checked by an unanchored format, are not.
 #[test]
 fn taint_validated_changeset_fields_are_clean() {
-    let rules = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/src/analysis/taint_rules.toml"
-    ))
-    .unwrap();
+    let rules = default_rules();
     let code = r#"
 defmodule V do
   alias Ecto.Changeset
@@ -1621,12 +1609,7 @@ defmodule V do
 end
 "#;
     let t = taint_of(&[("lib/v.ex", code)], &rules);
-    let mut lines: Vec<u32> = t
-        .findings
-        .iter()
-        .map(|f| f.steps.last().unwrap().line)
-        .collect();
-    lines.sort();
+    let lines = sink_lines(&t);
     assert_eq!(lines, vec![13, 23], "{t:#?}");
     // Without the rules every read is the client's.
     let without: String = rules
