@@ -1125,7 +1125,7 @@ fn default_rules() -> String {
         env!("CARGO_MANIFEST_DIR"),
         "/src/analysis/taint_rules.toml"
     ))
-    .unwrap()
+    .expect("the default taint rules are readable")
 }
 
 /// The line of each finding's sink call, sorted.
