@@ -1133,7 +1133,7 @@ fn sink_lines(t: &proto::Taint) -> Vec<u32> {
     let mut lines: Vec<u32> = t
         .findings
         .iter()
-        .map(|f| f.steps.last().unwrap().line)
+        .map(|f| f.steps.last().expect("a sink step").line)
         .collect();
     lines.sort();
     lines
