@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need
 # first (podman for the compose test, Chromium and playwright-core for the
-# dashboard test, the Elixir
+# dashboard test, the SARIF schema and a validator, the Elixir
 # corpus and the real applications' fixtures), then runs every test of the
 # workspace and closes with the total. Extra arguments go to `cargo test`
 # (e.g. `bash scripts/test.sh -p partition` for one crate).
@@ -17,6 +17,8 @@ bash scripts/fetch-corpus.sh >/dev/null
 bash scripts/setup-containers.sh
 # The dashboard test drives Debian's chromium with playwright-core (npm).
 bash scripts/setup-browser.sh >/dev/null
+# The SARIF test validates against the official SARIF 2.1.0 schema.
+bash scripts/setup-sarif.sh >/dev/null
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -743,3 +743,169 @@ fn compiled_dependencies_export_tables_resolve_calls() {
         "{store}"
     );
 }
+
+/// Where scripts/setup-sarif.sh put the SARIF schema and its validator.
+fn sarif_tools() -> PathBuf {
+    let tools = std::env::var_os("CPG_SARIF_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/cpg/sarif")
+        });
+    assert!(
+        tools.join("sarif-schema-2.1.0.json").is_file() && tools.join("venv/bin/python").is_file(),
+        "the SARIF schema or its validator is missing in {}: run scripts/setup-sarif.sh (scripts/test.sh does)",
+        tools.display()
+    );
+    tools
+}
+
+/// `--format sarif` of taint, smells, dead code and cycles is SARIF 2.1.0
+/// by the official schema; every result has a rule, a location and a
+/// fingerprint; taint steps are the code flow; fingerprints survive the
+/// code moving down a line.
+#[test]
+fn findings_are_valid_sarif_with_stable_fingerprints() {
+    let tools = sarif_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("shop");
+    copy_dir(&example(), &tree);
+    let log = |kind: &str| -> serde_json::Value {
+        let out = stdout(&cpg(&[
+            "analyze",
+            kind,
+            tree.to_str().unwrap(),
+            "--format",
+            "sarif",
+        ]));
+        std::fs::write(dir.path().join(format!("{kind}.sarif")), &out).unwrap();
+        serde_json::from_str(&out).unwrap()
+    };
+    let kinds = ["taint", "smells", "dead-code", "cycles"];
+    let logs: Vec<serde_json::Value> = kinds.iter().map(|k| log(k)).collect();
+    for (kind, log) in kinds.iter().zip(&logs) {
+        assert_eq!(log["version"], "2.1.0");
+        let run = &log["runs"][0];
+        let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+        let results = run["results"].as_array().unwrap();
+        assert!(!results.is_empty(), "{kind}: no results");
+        for r in results {
+            let i = r["ruleIndex"].as_u64().unwrap() as usize;
+            assert_eq!(rules[i]["id"], r["ruleId"], "{kind}: {r}");
+            assert!(
+                !r["locations"].as_array().unwrap().is_empty(),
+                "{kind}: {r}"
+            );
+            assert!(
+                r["partialFingerprints"]["cpgFinding/v1"].is_string(),
+                "{kind}: {r}"
+            );
+        }
+    }
+    // The taint steps, in order, are the code flow.
+    let json: proto::Taint = serde_json::from_str(&stdout(&cpg(&[
+        "analyze",
+        "taint",
+        tree.to_str().unwrap(),
+        "--json",
+    ])))
+    .unwrap();
+    let results = logs[0]["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), json.findings.len());
+    for (r, f) in results.iter().zip(&json.findings) {
+        let flow = r["codeFlows"][0]["threadFlows"][0]["locations"]
+            .as_array()
+            .unwrap();
+        let lines: Vec<u64> = flow
+            .iter()
+            .map(|l| {
+                l["location"]["physicalLocation"]["region"]["startLine"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        let want: Vec<u64> = f.steps.iter().map(|s| u64::from(s.line)).collect();
+        assert_eq!(lines, want);
+    }
+    // The official schema accepts every log.
+    let check = std::process::Command::new(tools.join("venv/bin/python"))
+        .arg("-c")
+        .arg(
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             v = jsonschema.Draft7Validator(schema)\n\
+             bad = [f'{p}: {e.message} at {list(e.absolute_path)}' for p in sys.argv[2:] for e in v.iter_errors(json.load(open(p)))]\n\
+             print('\\n'.join(bad)); sys.exit(1 if bad else 0)",
+        )
+        .arg(tools.join("sarif-schema-2.1.0.json"))
+        .args(kinds.iter().map(|k| dir.path().join(format!("{k}.sarif"))))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "not valid SARIF 2.1.0:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // Two blank lines on top of every file: lines move, fingerprints stay.
+    let prints = |log: &serde_json::Value| -> Vec<String> {
+        log["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["partialFingerprints"]["cpgFinding/v1"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let before: Vec<Vec<String>> = logs.iter().map(prints).collect();
+    for b in &before {
+        let mut unique = b.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), b.len(), "fingerprints repeat: {b:?}");
+    }
+    shift_sources(&tree);
+    let moved = log("taint");
+    let first_line = |l: &serde_json::Value| {
+        l["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"]
+            .clone()
+    };
+    assert_ne!(
+        first_line(&moved),
+        first_line(&logs[0]),
+        "the lines did not move"
+    );
+    let after: Vec<Vec<String>> = std::iter::once(prints(&moved))
+        .chain(kinds[1..].iter().map(|k| prints(&log(k))))
+        .collect();
+    assert_eq!(after, before);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Two blank lines at the top of every `.ex` file under `dir`.
+fn shift_sources(dir: &std::path::Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            shift_sources(&path);
+        } else if path.extension().is_some_and(|x| x == "ex") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("\n\n{text}")).unwrap();
+        }
+    }
+}

@@ -6,18 +6,45 @@ use super::*;
 /// Run `query` embedded on PATH, or on the cluster when coordinators are
 /// given (any of them answers; the next is tried when one cannot be reached).
 pub(super) fn ask(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<Answer> {
+    let mut answers = ask_all(coordinators, path, vec![query])?;
+    answers
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no answer to the query"))
+}
+
+/// Run several queries on one embedded build of PATH (or on the cluster),
+/// answers in the queries' order.
+pub(super) fn ask_all(
+    coordinators: &[String],
+    path: Option<PathBuf>,
+    queries: Vec<Query>,
+) -> Result<Vec<Answer>> {
     if coordinators.is_empty() {
         let Some(path) = path else {
             bail!("give a PATH to analyze, or --coordinator HOST:PORT to query a cluster");
         };
         let built = embedded::build_with(&path, deps_mode())?;
-        return answer(&built.snapshot(), &query).map_err(|e| match e {
-            CpgError::InvalidInput { reason } => {
-                anyhow::anyhow!("{}: {reason}", path.display())
-            }
-            e => e.into(),
-        });
+        let snapshot = built.snapshot();
+        return queries
+            .iter()
+            .map(|query| {
+                answer(&snapshot, query).map_err(|e| match e {
+                    CpgError::InvalidInput { reason } => {
+                        anyhow::anyhow!("{}: {reason}", path.display())
+                    }
+                    e => e.into(),
+                })
+            })
+            .collect();
     }
+    queries
+        .into_iter()
+        .map(|query| ask_cluster(coordinators, path.clone(), query))
+        .collect()
+}
+
+/// Run `query` on the cluster.
+fn ask_cluster(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<Answer> {
     if let Some(path) = path {
         bail!(
             "with --coordinator, queries run on what the cluster holds; send {} with `cpg ingest` first and leave PATH out",
@@ -91,17 +118,26 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
         return write_output(output, &text);
     }
     let mut explain = false;
+    let mut sarif = false;
+    let mut format_of = |json: bool, format: Option<ReportFormat>| {
+        sarif = format == Some(ReportFormat::Sarif);
+        json || format == Some(ReportFormat::Json)
+    };
     let (path, query, json) = match kind {
         AnalysisKind::Features { .. } => bail!("features are written as a table, above"),
-        AnalysisKind::Cycles { path, json } => (path, Query::Cycles, json),
+        AnalysisKind::Cycles { path, json, format } => {
+            (path, Query::Cycles, format_of(json, format))
+        }
         AnalysisKind::Taint {
             path,
             rules,
             print_rules,
             explain: why,
             json,
+            format,
         } => {
             explain = why;
+            let json = format_of(json, format);
             if print_rules {
                 return write_stdout(analysis::DEFAULT_TAINT_RULES);
             }
@@ -126,7 +162,9 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
             thresholds,
             print_thresholds,
             json,
+            format,
         } => {
+            let json = format_of(json, format);
             if print_thresholds {
                 return write_stdout(&analysis::default_smell_thresholds_toml());
             }
@@ -162,7 +200,9 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
             mut entries,
             entries_file,
             json,
+            format,
         } => {
+            let json = format_of(json, format);
             if let Some(file) = entries_file {
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read entry points from {}", file.display()))?;
@@ -230,6 +270,9 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
             (path, Query::Centrality { graph, by, top }, json)
         }
     };
+    if sarif {
+        return write_stdout(&sarif_log(coordinators, path, query)?);
+    }
     let answer = ask(coordinators, path, query)?;
     let text = match (&*answer.result, json) {
         (QueryResult::Cycles(c), true) => serde_json::to_string_pretty(c)? + "\n",
@@ -309,4 +352,34 @@ pub(super) fn walk(coordinators: &[String], args: WalkArgs, callers: bool) -> Re
         s
     };
     write_stdout(&text)
+}
+
+/// The SARIF log of a findings analysis (cycles are located at their
+/// modules' files, from the module graph of the same build).
+fn sarif_log(coordinators: &[String], path: Option<PathBuf>, query: Query) -> Result<String> {
+    let cycles = matches!(query, Query::Cycles);
+    let queries = if cycles {
+        vec![query, Query::ModuleGraph]
+    } else {
+        vec![query]
+    };
+    let answers = ask_all(coordinators, path, queries)?;
+    let log = match (
+        answers.first().map(|a| &*a.result),
+        answers.get(1).map(|a| &*a.result),
+    ) {
+        (Some(QueryResult::Taint(t)), _) => crate::sarif::taint(t),
+        (Some(QueryResult::Smells(s)), _) => crate::sarif::smells(s),
+        (Some(QueryResult::DeadCode(d)), _) => crate::sarif::dead_code(d),
+        (Some(QueryResult::Cycles(c)), Some(QueryResult::ModuleGraph(g))) => {
+            let files = g
+                .modules
+                .iter()
+                .map(|m| (m.name.clone(), m.file.clone()))
+                .collect();
+            crate::sarif::cycles(c, &files)
+        }
+        _ => bail!("the coordinator answered with a different analysis"),
+    };
+    Ok(serde_json::to_string_pretty(&log)? + "\n")
 }

@@ -318,6 +318,10 @@ pub enum AnalysisKind {
         path: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// `text` (the default), `json` (as --json) or `sarif` (SARIF 2.1.0,
+        /// for code scanning).
+        #[arg(long, value_enum, conflicts_with = "json")]
+        format: Option<ReportFormat>,
     },
     /// What is affected when a function (Module.fun/arity) or a module
     /// changes (upstream) and what it depends on (downstream), to a depth.
@@ -343,6 +347,10 @@ pub enum AnalysisKind {
         entries_file: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// `text` (the default), `json` (as --json) or `sarif` (SARIF 2.1.0,
+        /// for code scanning).
+        #[arg(long, value_enum, conflicts_with = "json")]
+        format: Option<ReportFormat>,
     },
     /// One row per function for machine-learning pipelines: lines,
     /// clauses, cyclomatic complexity, nesting, fan-in, fan-out, PageRank,
@@ -397,6 +405,10 @@ pub enum AnalysisKind {
         explain: bool,
         #[arg(long)]
         json: bool,
+        /// `text` (the default), `json` (as --json) or `sarif` (SARIF 2.1.0,
+        /// for code scanning).
+        #[arg(long, value_enum, conflicts_with = "json")]
+        format: Option<ReportFormat>,
     },
     /// Code smells: god modules, cyclic dependencies, shotgun surgery,
     /// feature envy, high fan-in/fan-out, long, complex and deeply nested
@@ -411,6 +423,10 @@ pub enum AnalysisKind {
         print_thresholds: bool,
         #[arg(long)]
         json: bool,
+        /// `text` (the default), `json` (as --json) or `sarif` (SARIF 2.1.0,
+        /// for code scanning).
+        #[arg(long, value_enum, conflicts_with = "json")]
+        format: Option<ReportFormat>,
     },
     /// The most central functions or modules: in/out degree, PageRank
     /// (damping 0.85), betweenness (Brandes) and closeness.
@@ -427,6 +443,15 @@ pub enum AnalysisKind {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How a findings analysis is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
