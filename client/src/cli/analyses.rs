@@ -52,7 +52,20 @@ fn ask_cluster(coordinators: &[String], path: Option<PathBuf>, query: Query) -> 
         );
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let answer = runtime.block_on(on_first_coordinator(coordinators, |client| {
+    let answer = runtime.block_on(query_cluster(coordinators, query))?;
+    if !answer.missing.is_empty() {
+        eprintln!(
+            "cpg: warning: partitions {:?} did not answer; results leave out their modules ({})",
+            answer.missing,
+            answer.failures.join("; ")
+        );
+    }
+    Ok(answer)
+}
+
+/// Run `query` on the first coordinator that answers.
+pub(super) async fn query_cluster(coordinators: &[String], query: Query) -> Result<Answer> {
+    on_first_coordinator(coordinators, |client| {
         let query = query.clone();
         async move {
             let mut ctx = tarpc::context::current();
@@ -69,15 +82,8 @@ fn ask_cluster(coordinators: &[String], path: Option<PathBuf>, query: Query) -> 
                 Err(e) => Reply::Next(e.to_string()),
             }
         }
-    }))?;
-    if !answer.missing.is_empty() {
-        eprintln!(
-            "cpg: warning: partitions {:?} did not answer; results leave out their modules ({})",
-            answer.missing,
-            answer.failures.join("; ")
-        );
-    }
-    Ok(answer)
+    })
+    .await
 }
 
 pub(super) fn analyze(

@@ -33,6 +33,7 @@ use query::report;
 mod analyses;
 mod ingest;
 mod local;
+mod mcp;
 mod operations;
 mod remote;
 
@@ -129,6 +130,12 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         interval_ms: u64,
     },
+    /// A Model Context Protocol server on stdio for coding agents: read-only
+    /// tools (callers, callees, impact, paths, cycles, dead code, taint,
+    /// smells, hotspots, module graph, symbol search, function source) over
+    /// PATH (default: this folder), analysed at start-up, or over what the
+    /// cluster holds with --coordinator.
+    Mcp { path: Option<PathBuf> },
     /// The projects a cluster holds (needs --coordinator): each with its
     /// files and the libraries it uses (package, version, content hash,
     /// files stored), and how many projects share each library.
@@ -623,6 +630,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cluster { action } => cluster_command(&coordinators, action),
         Command::Cert { action } => cert_command(action),
         Command::DevCluster { action } => dev_cluster(action),
+        Command::Mcp { path } => mcp::mcp(&coordinators, path),
     }
 }
 
