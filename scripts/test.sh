@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need
 # first (podman for the compose test, Chromium and playwright-core for the
-# dashboard test, the SARIF schema and a validator, the MCP client SDK, the Elixir
+# dashboard test, the SARIF schema and a validator, the MCP and LSP clients, the Elixir
 # corpus and the real applications' fixtures), then runs every test of the
 # workspace and closes with the total. Extra arguments go to `cargo test`
 # (e.g. `bash scripts/test.sh -p partition` for one crate).
@@ -19,8 +19,10 @@ bash scripts/setup-containers.sh
 bash scripts/setup-browser.sh >/dev/null
 # The SARIF test validates against the official SARIF 2.1.0 schema.
 bash scripts/setup-sarif.sh >/dev/null
-# The MCP test drives `cpg mcp` with the official MCP Python SDK.
+# The MCP test drives `cpg mcp` with the official MCP Python SDK, the LSP
+# test `cpg lsp` with pygls's language client.
 bash scripts/setup-mcp.sh >/dev/null
+bash scripts/setup-lsp.sh >/dev/null
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -885,27 +885,27 @@ fn findings_are_valid_sarif_with_stable_fingerprints() {
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
+    std::fs::create_dir_all(to).expect("copy the example tree");
+    for e in std::fs::read_dir(from).expect("copy the example tree") {
+        let e = e.expect("copy the example tree");
         let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
+        if e.file_type().expect("copy the example tree").is_dir() {
             copy_dir(&e.path(), &target);
         } else {
-            std::fs::copy(e.path(), target).unwrap();
+            std::fs::copy(e.path(), target).expect("copy the example tree");
         }
     }
 }
 
 /// Two blank lines at the top of every `.ex` file under `dir`.
 fn shift_sources(dir: &std::path::Path) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let path = e.unwrap().path();
+    for e in std::fs::read_dir(dir).expect("rewrite the example tree") {
+        let path = e.expect("rewrite the example tree").path();
         if path.is_dir() {
             shift_sources(&path);
         } else if path.extension().is_some_and(|x| x == "ex") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            std::fs::write(&path, format!("\n\n{text}")).unwrap();
+            let text = std::fs::read_to_string(&path).expect("rewrite the example tree");
+            std::fs::write(&path, format!("\n\n{text}")).expect("rewrite the example tree");
         }
     }
 }

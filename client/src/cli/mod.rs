@@ -33,6 +33,7 @@ use query::report;
 mod analyses;
 mod ingest;
 mod local;
+mod lsp;
 mod mcp;
 mod operations;
 mod remote;
@@ -136,6 +137,11 @@ pub enum Command {
     /// PATH (default: this folder), analysed at start-up, or over what the
     /// cluster holds with --coordinator.
     Mcp { path: Option<PathBuf> },
+    /// A Language Server Protocol server on stdio for editors: definitions,
+    /// references, call hierarchy (process edges marked), workspace and
+    /// document symbols and hover for Elixir functions and modules, over
+    /// the workspace folder, analysed again when a file is saved.
+    Lsp,
     /// The projects a cluster holds (needs --coordinator): each with its
     /// files and the libraries it uses (package, version, content hash,
     /// files stored), and how many projects share each library.
@@ -631,6 +637,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cert { action } => cert_command(action),
         Command::DevCluster { action } => dev_cluster(action),
         Command::Mcp { path } => mcp::mcp(&coordinators, path),
+        Command::Lsp => lsp::lsp(&coordinators),
     }
 }
 

@@ -1,0 +1,736 @@
+//! `cpg lsp`: a Language Server Protocol server on stdio.
+//!
+//! The workspace folder is analysed in process when the editor connects
+//! (dependencies as libraries, their summaries cached on disk as for
+//! `cpg analyze`), and again when a file is saved. Answers come from an
+//! index of that analysis: every definition and every resolved call site,
+//! per file, with its range. Positions are UTF-16 code units, as the
+//! protocol says; the index keeps byte columns and converts with the line's
+//! text. A request the server cannot answer gets an empty answer or an
+//! error response; it never stops the server.
+
+use std::collections::HashMap;
+
+use lsp_server::{Connection, Message, Notification, Request, Response};
+use lsp_types::{
+    CallHierarchyIncomingCall, CallHierarchyItem, CallHierarchyOutgoingCall,
+    CallHierarchyServerCapability, DocumentSymbol, DocumentSymbolResponse, GotoDefinitionResponse,
+    Hover, HoverContents, HoverProviderCapability, Location, MarkupContent, MarkupKind, OneOf,
+    Position, Range, ServerCapabilities, SymbolInformation, SymbolKind, TextDocumentSyncCapability,
+    TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Uri,
+};
+use partition::analysis::CallGraph;
+use serde_json::Value;
+
+use super::*;
+
+/// Symbols a workspace/symbol answer lists at most.
+const MAX_SYMBOLS: usize = 500;
+
+pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
+    if !coordinators.is_empty() {
+        bail!(
+            "cpg lsp analyses the editor's workspace folder in process; a cluster-backed language server (--coordinator) is not built yet"
+        );
+    }
+    let (connection, threads) = Connection::stdio();
+    let capabilities = ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Options(
+            TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(TextDocumentSyncKind::FULL),
+                save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+                ..TextDocumentSyncOptions::default()
+            },
+        )),
+        definition_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        call_hierarchy_provider: Some(CallHierarchyServerCapability::Simple(true)),
+        workspace_symbol_provider: Some(OneOf::Left(true)),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        ..ServerCapabilities::default()
+    };
+    let params = connection
+        .initialize(serde_json::to_value(capabilities)?)
+        .map_err(|e| anyhow::anyhow!("LSP initialize: {e}"))?;
+    let root = workspace_root(&params)?;
+    eprintln!("cpg lsp: analyzing {}", root.display());
+    let mut index = Index::build(&root)?;
+    for msg in &connection.receiver {
+        match msg {
+            Message::Request(req) => {
+                if connection.handle_shutdown(&req).unwrap_or(true) {
+                    break;
+                }
+                let id = req.id.clone();
+                let response = match index.request(req) {
+                    Ok(value) => Response::new_ok(id, value),
+                    Err(message) => Response::new_err(id, -32602, message),
+                };
+                connection.sender.send(Message::Response(response))?;
+            }
+            Message::Notification(note) => {
+                if let Err(e) = index.notification(note) {
+                    eprintln!("cpg lsp: {e}");
+                }
+                if index.stale {
+                    match Index::build(&root) {
+                        Ok(fresh) => index = fresh,
+                        Err(e) => {
+                            eprintln!("cpg lsp: the workspace could not be analysed again: {e:#}");
+                            index.stale = false;
+                        }
+                    }
+                }
+            }
+            Message::Response(_) => {}
+        }
+    }
+    drop(connection);
+    threads.join()?;
+    Ok(())
+}
+
+/// The workspace folder the editor opened (`rootUri`, the first workspace
+/// folder, or `rootPath`), else the current folder.
+fn workspace_root(params: &Value) -> Result<PathBuf> {
+    let uri = params["workspaceFolders"][0]["uri"]
+        .as_str()
+        .or_else(|| params["rootUri"].as_str());
+    if let Some(uri) = uri {
+        return path_of(uri).ok_or_else(|| anyhow::anyhow!("not a file URI: {uri}"));
+    }
+    if let Some(path) = params["rootPath"].as_str() {
+        return Ok(PathBuf::from(path));
+    }
+    Ok(std::env::current_dir()?)
+}
+
+/// The path of a `file://` URI (percent-decoded).
+fn path_of(uri: &str) -> Option<PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(PathBuf::from(String::from_utf8(out).ok()?))
+}
+
+/// The `file://` URI of an absolute path.
+fn uri_of(path: &Path) -> Option<Uri> {
+    let mut s = String::from("file://");
+    for b in path.to_string_lossy().bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                s.push(b as char)
+            }
+            _ => s.push_str(&format!("%{b:02X}")),
+        }
+    }
+    s.parse().ok()
+}
+
+/// UTF-16 code units before byte `col` of `line`.
+fn utf16_of(line: &str, col: usize) -> u32 {
+    let col = col.min(line.len());
+    let mut end = col;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line[..end].encode_utf16().count() as u32
+}
+
+/// The byte column of UTF-16 column `units` of `line`.
+fn byte_of(line: &str, units: u32) -> usize {
+    let mut seen = 0u32;
+    for (i, c) in line.char_indices() {
+        if seen >= units {
+            return i;
+        }
+        seen += c.len_utf16() as u32;
+    }
+    line.len()
+}
+
+/// What a range in the source names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Target {
+    Function(u32),
+    Module(String),
+}
+
+/// A name in the source: 0-based line, byte columns.
+#[derive(Debug, Clone)]
+struct Occurrence {
+    line: u32,
+    start: usize,
+    end: usize,
+    target: Target,
+    definition: bool,
+}
+
+struct Index {
+    root: PathBuf,
+    graph: Arc<CallGraph>,
+    summaries: Vec<Arc<proto::ModuleSummary>>,
+    /// File (relative to the root) → its lines.
+    texts: HashMap<String, Vec<String>>,
+    /// File → names in it, sorted by position.
+    files: HashMap<String, Vec<Occurrence>>,
+    /// Where each function and module is defined (file, occurrence).
+    definitions: HashMap<Target, (String, Occurrence)>,
+    /// Call sites of each function: (file, occurrence).
+    references: HashMap<u32, Vec<(String, Occurrence)>>,
+    /// Texts of open documents the editor changed and did not save.
+    open: HashMap<String, Vec<String>>,
+    /// A file was saved: analyse the workspace again.
+    stale: bool,
+}
+
+/// The byte range of `name` in `line` at or after `from` (as a word).
+fn find_name(line: &str, name: &str, from: usize) -> Option<(usize, usize)> {
+    if name.is_empty() {
+        return None;
+    }
+    let word = |c: char| c.is_alphanumeric() || "_?!".contains(c);
+    let mut at = from.min(line.len());
+    while !line.is_char_boundary(at) {
+        at -= 1;
+    }
+    while let Some(i) = line[at..].find(name) {
+        let s = at + i;
+        let e = s + name.len();
+        let before = line[..s]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !word(c) || c == '.');
+        let after = line[e..].chars().next().is_none_or(|c| !word(c));
+        if before && after {
+            return Some((s, e));
+        }
+        at = e;
+    }
+    None
+}
+
+impl Index {
+    fn build(root: &Path) -> Result<Index> {
+        let started = Instant::now();
+        let built = embedded::build_with(root, deps_mode())?;
+        let snapshot = built.snapshot();
+        let mut index = Index {
+            root: root.to_path_buf(),
+            graph: Arc::clone(&snapshot.graph),
+            summaries: snapshot.summaries.clone(),
+            texts: HashMap::new(),
+            files: HashMap::new(),
+            definitions: HashMap::new(),
+            references: HashMap::new(),
+            open: HashMap::new(),
+            stale: false,
+        };
+        for m in &snapshot.summaries {
+            index.load(&m.file);
+        }
+        index.fill();
+        eprintln!(
+            "cpg lsp: {} files, {} functions indexed in {:.2} s",
+            built.files,
+            index.definitions.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(index)
+    }
+
+    fn load(&mut self, file: &str) {
+        if !self.texts.contains_key(file) {
+            let text = std::fs::read_to_string(self.root.join(file)).unwrap_or_default();
+            self.texts
+                .insert(file.to_string(), text.lines().map(str::to_string).collect());
+        }
+    }
+
+    fn line(&self, file: &str, line: u32) -> &str {
+        self.open
+            .get(file)
+            .or_else(|| self.texts.get(file))
+            .and_then(|l| l.get(line as usize))
+            .map_or("", String::as_str)
+    }
+
+    fn add(&mut self, file: &str, o: Occurrence) {
+        if o.definition {
+            self.definitions
+                .entry(o.target.clone())
+                .or_insert_with(|| (file.to_string(), o.clone()));
+        } else if let Target::Function(id) = o.target {
+            self.references
+                .entry(id)
+                .or_default()
+                .push((file.to_string(), o.clone()));
+        }
+        self.files.entry(file.to_string()).or_default().push(o);
+    }
+
+    fn fill(&mut self) {
+        let summaries = self.summaries.clone();
+        for m in &summaries {
+            let l = m.line.saturating_sub(1);
+            let line = self.line(&m.file, l).to_string();
+            let (start, end) = line
+                .find("defmodule")
+                .and_then(|d| find_name(&line, &m.name, d))
+                .unwrap_or((0, 0));
+            self.add(
+                &m.file,
+                Occurrence {
+                    line: l,
+                    start,
+                    end,
+                    target: Target::Module(m.name.clone()),
+                    definition: true,
+                },
+            );
+            for f in &m.functions {
+                let Some(id) = self.graph.id(&Mfa::new(&m.name, &f.name, f.arity)) else {
+                    continue;
+                };
+                let l = f.line.saturating_sub(1);
+                let line = self.line(&m.file, l).to_string();
+                let (start, end) = line
+                    .find("def")
+                    .and_then(|d| find_name(&line, &f.name, d))
+                    .unwrap_or((0, 0));
+                self.add(
+                    &m.file,
+                    Occurrence {
+                        line: l,
+                        start,
+                        end,
+                        target: Target::Function(id),
+                        definition: true,
+                    },
+                );
+            }
+        }
+        let graph = Arc::clone(&self.graph);
+        for e in &graph.calls {
+            if e.line == 0 || !self.texts.contains_key(&*e.file) {
+                continue;
+            }
+            let name = graph.mfa(e.callee).name.clone();
+            let l = e.line - 1;
+            let line = self.line(&e.file, l).to_string();
+            let from = e.column.saturating_sub(1) as usize;
+            let (start, end) = find_name(&line, &name, from).unwrap_or((from, from + name.len()));
+            self.add(
+                &e.file,
+                Occurrence {
+                    line: l,
+                    start,
+                    end,
+                    target: Target::Function(e.callee),
+                    definition: false,
+                },
+            );
+        }
+        for list in self.files.values_mut() {
+            list.sort_by_key(|o| (o.line, o.start));
+        }
+    }
+
+    fn relative(&self, uri: &str) -> std::result::Result<String, String> {
+        let path = path_of(uri).ok_or_else(|| format!("not a file URI: {uri}"))?;
+        path.strip_prefix(&self.root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .map_err(|_| {
+                format!(
+                    "{} is outside the workspace {}",
+                    path.display(),
+                    self.root.display()
+                )
+            })
+    }
+
+    fn range(&self, file: &str, o: &Occurrence) -> Range {
+        let line = self.line(file, o.line);
+        Range::new(
+            Position::new(o.line, utf16_of(line, o.start)),
+            Position::new(o.line, utf16_of(line, o.end)),
+        )
+    }
+
+    fn location(&self, file: &str, o: &Occurrence) -> Option<Location> {
+        Some(Location::new(
+            uri_of(&self.root.join(file))?,
+            self.range(file, o),
+        ))
+    }
+
+    /// The name at a position of a document.
+    fn at(&self, params: &Value) -> std::result::Result<Option<(String, Occurrence)>, String> {
+        let uri = params["textDocument"]["uri"]
+            .as_str()
+            .ok_or("no textDocument.uri")?;
+        let file = self.relative(uri)?;
+        let line = params["position"]["line"]
+            .as_u64()
+            .ok_or("no position.line")? as u32;
+        let units = params["position"]["character"]
+            .as_u64()
+            .ok_or("no position.character")? as u32;
+        let col = byte_of(self.line(&file, line), units);
+        Ok(self.files.get(&file).and_then(|list| {
+            list.iter()
+                .filter(|o| o.line == line && o.start <= col && col <= o.end && o.end > o.start)
+                .min_by_key(|o| o.end - o.start)
+                .map(|o| (file.clone(), o.clone()))
+        }))
+    }
+
+    fn item(&self, id: u32, detail: Option<String>) -> Option<CallHierarchyItem> {
+        let (file, o) = self.definitions.get(&Target::Function(id))?;
+        let uri = uri_of(&self.root.join(file))?;
+        let mfa = self.graph.mfa(id);
+        let lines = self.summary(id).map_or(1, |f| f.metrics.lines.max(1));
+        let last = o.line + lines - 1;
+        let end = utf16_of(self.line(file, last), usize::MAX);
+        Some(CallHierarchyItem {
+            name: mfa.to_string(),
+            kind: SymbolKind::FUNCTION,
+            tags: None,
+            detail,
+            uri,
+            range: Range::new(Position::new(o.line, 0), Position::new(last, end)),
+            selection_range: self.range(file, o),
+            data: Some(Value::String(mfa.to_string())),
+        })
+    }
+
+    fn summary(&self, id: u32) -> Option<&proto::FunctionSummary> {
+        let mfa = self.graph.mfa(id);
+        self.summaries
+            .iter()
+            .find(|m| m.name == mfa.module)?
+            .functions
+            .iter()
+            .find(|f| f.name == mfa.name && f.arity == mfa.arity)
+    }
+
+    fn item_id(&self, params: &Value) -> std::result::Result<u32, String> {
+        let name = params["item"]["data"]
+            .as_str()
+            .or_else(|| params["item"]["name"].as_str())
+            .ok_or("no call hierarchy item")?;
+        let mfa: Mfa = name
+            .parse()
+            .map_err(|_| format!("not Module.fun/arity: {name}"))?;
+        self.graph
+            .id(&mfa)
+            .ok_or_else(|| format!("{name} is not in the analysed code"))
+    }
+
+    fn request(&mut self, req: Request) -> std::result::Result<Value, String> {
+        let p = &req.params;
+        match req.method.as_str() {
+            "textDocument/definition" => {
+                let Some((_, o)) = self.at(p)? else {
+                    return Ok(Value::Null);
+                };
+                let found = self
+                    .definitions
+                    .get(&o.target)
+                    .and_then(|(file, d)| self.location(file, d));
+                Ok(to_json(&found.map(GotoDefinitionResponse::Scalar)))
+            }
+            "textDocument/references" => {
+                let Some((_, o)) = self.at(p)? else {
+                    return Ok(Value::Array(Vec::new()));
+                };
+                let mut out: Vec<Location> = Vec::new();
+                if p["context"]["includeDeclaration"]
+                    .as_bool()
+                    .unwrap_or(false)
+                {
+                    if let Some((file, d)) = self.definitions.get(&o.target) {
+                        out.extend(self.location(file, d));
+                    }
+                }
+                if let Target::Function(id) = o.target {
+                    for (file, r) in self.references.get(&id).into_iter().flatten() {
+                        out.extend(self.location(file, r));
+                    }
+                }
+                Ok(to_json(&out))
+            }
+            "textDocument/prepareCallHierarchy" => {
+                let Some((_, o)) = self.at(p)? else {
+                    return Ok(Value::Null);
+                };
+                let Target::Function(id) = o.target else {
+                    return Ok(Value::Null);
+                };
+                Ok(to_json(&self.item(id, None).map(|i| vec![i])))
+            }
+            "callHierarchy/incomingCalls" => {
+                let id = self.item_id(p)?;
+                let mut by_caller: BTreeMap<u32, (bool, Vec<Range>)> = BTreeMap::new();
+                for e in self.graph.calls_to(id) {
+                    let entry = by_caller.entry(e.caller).or_default();
+                    entry.0 |= e.kind == proto::CallKind::Process;
+                    if let Some((file, o)) = self.references.get(&id).and_then(|rs| {
+                        rs.iter()
+                            .find(|(f, o)| **f == *e.file && o.line + 1 == e.line)
+                    }) {
+                        entry.1.push(self.range(file, o));
+                    }
+                }
+                let calls: Vec<CallHierarchyIncomingCall> = by_caller
+                    .into_iter()
+                    .filter_map(|(caller, (process, from_ranges))| {
+                        let detail = process.then(|| "process: a message or a spawn".to_string());
+                        Some(CallHierarchyIncomingCall {
+                            from: self.item(caller, detail)?,
+                            from_ranges,
+                        })
+                    })
+                    .collect();
+                Ok(to_json(&calls))
+            }
+            "callHierarchy/outgoingCalls" => {
+                let id = self.item_id(p)?;
+                let mut by_callee: BTreeMap<u32, (bool, Vec<Range>)> = BTreeMap::new();
+                for e in self.graph.calls_from(id) {
+                    let entry = by_callee.entry(e.callee).or_default();
+                    entry.0 |= e.kind == proto::CallKind::Process;
+                    if let Some((file, o)) = self.references.get(&e.callee).and_then(|rs| {
+                        rs.iter()
+                            .find(|(f, o)| **f == *e.file && o.line + 1 == e.line)
+                    }) {
+                        entry.1.push(self.range(file, o));
+                    }
+                }
+                let calls: Vec<CallHierarchyOutgoingCall> = by_callee
+                    .into_iter()
+                    .filter_map(|(callee, (process, from_ranges))| {
+                        let detail = process.then(|| "process: a message or a spawn".to_string());
+                        Some(CallHierarchyOutgoingCall {
+                            to: self.item(callee, detail)?,
+                            from_ranges,
+                        })
+                    })
+                    .collect();
+                Ok(to_json(&calls))
+            }
+            "workspace/symbol" => {
+                let q = p["query"].as_str().unwrap_or("").to_lowercase();
+                let mut out: Vec<SymbolInformation> = Vec::new();
+                for (target, (file, o)) in &self.definitions {
+                    let (name, kind) = match target {
+                        Target::Function(id) => {
+                            (self.graph.mfa(*id).to_string(), SymbolKind::FUNCTION)
+                        }
+                        Target::Module(m) => (m.clone(), SymbolKind::MODULE),
+                    };
+                    if !name.to_lowercase().contains(&q) {
+                        continue;
+                    }
+                    if let Some(location) = self.location(file, o) {
+                        #[allow(deprecated)]
+                        out.push(SymbolInformation {
+                            name,
+                            kind,
+                            tags: None,
+                            deprecated: None,
+                            location,
+                            container_name: None,
+                        });
+                    }
+                }
+                out.sort_by(|a, b| a.name.cmp(&b.name));
+                out.truncate(MAX_SYMBOLS);
+                Ok(to_json(&out))
+            }
+            "textDocument/documentSymbol" => {
+                let uri = p["textDocument"]["uri"]
+                    .as_str()
+                    .ok_or("no textDocument.uri")?;
+                let file = self.relative(uri)?;
+                let mut out = Vec::new();
+                for m in self.summaries.iter().filter(|m| m.file == file) {
+                    let Some((_, mo)) = self.definitions.get(&Target::Module(m.name.clone()))
+                    else {
+                        continue;
+                    };
+                    let mut children = Vec::new();
+                    let mut last_line = mo.line;
+                    for f in &m.functions {
+                        let Some(id) = self.graph.id(&Mfa::new(&m.name, &f.name, f.arity)) else {
+                            continue;
+                        };
+                        let Some(item) = self.item(id, None) else {
+                            continue;
+                        };
+                        last_line = last_line.max(item.range.end.line);
+                        #[allow(deprecated)]
+                        children.push(DocumentSymbol {
+                            name: format!("{}/{}", f.name, f.arity),
+                            detail: Some(format!("{:?}", f.kind).to_lowercase()),
+                            kind: SymbolKind::FUNCTION,
+                            tags: None,
+                            deprecated: None,
+                            range: item.range,
+                            selection_range: item.selection_range,
+                            children: None,
+                        });
+                    }
+                    let selection = self.range(&file, mo);
+                    #[allow(deprecated)]
+                    out.push(DocumentSymbol {
+                        name: m.name.clone(),
+                        detail: None,
+                        kind: SymbolKind::MODULE,
+                        tags: None,
+                        deprecated: None,
+                        range: Range::new(
+                            Position::new(mo.line, 0),
+                            Position::new(
+                                last_line,
+                                utf16_of(self.line(&file, last_line), usize::MAX),
+                            ),
+                        ),
+                        selection_range: selection,
+                        children: Some(children),
+                    });
+                }
+                Ok(to_json(&DocumentSymbolResponse::Nested(out)))
+            }
+            "textDocument/hover" => {
+                let Some((_, o)) = self.at(p)? else {
+                    return Ok(Value::Null);
+                };
+                let text = match &o.target {
+                    Target::Function(id) => {
+                        let mfa = self.graph.mfa(*id);
+                        let callers: std::collections::BTreeSet<u32> =
+                            self.graph.calls_to(*id).map(|e| e.caller).collect();
+                        let callees: std::collections::BTreeSet<u32> =
+                            self.graph.calls_from(*id).map(|e| e.callee).collect();
+                        let mut s = format!("**{mfa}**\n\n");
+                        if let Some(f) = self.summary(*id) {
+                            s.push_str(&format!(
+                                "{} clause(s), {} line(s), cyclomatic complexity {}, nesting {}\n\n",
+                                f.metrics.clauses, f.metrics.lines, f.metrics.cyclomatic, f.metrics.nesting
+                            ));
+                        } else {
+                            s.push_str("not in the analysed code\n\n");
+                        }
+                        s.push_str(&format!(
+                            "called by {} function(s) ({} call sites); calls {} function(s)",
+                            callers.len(),
+                            self.references.get(id).map_or(0, Vec::len),
+                            callees.len()
+                        ));
+                        s
+                    }
+                    Target::Module(m) => {
+                        let functions = self
+                            .summaries
+                            .iter()
+                            .find(|s| &s.name == m)
+                            .map_or(0, |s| s.functions.len());
+                        format!("**{m}**\n\n{functions} function(s)")
+                    }
+                };
+                Ok(to_json(&Hover {
+                    contents: HoverContents::Markup(MarkupContent {
+                        kind: MarkupKind::Markdown,
+                        value: text,
+                    }),
+                    range: None,
+                }))
+            }
+            other => Err(format!("cpg lsp does not answer {other}")),
+        }
+    }
+
+    fn notification(&mut self, note: Notification) -> std::result::Result<(), String> {
+        let p = &note.params;
+        match note.method.as_str() {
+            "textDocument/didOpen" | "textDocument/didChange" => {
+                let uri = p["textDocument"]["uri"]
+                    .as_str()
+                    .ok_or("no textDocument.uri")?;
+                let file = self.relative(uri)?;
+                let text = p["textDocument"]["text"]
+                    .as_str()
+                    .or_else(|| p["contentChanges"][0]["text"].as_str());
+                if let Some(text) = text {
+                    self.open
+                        .insert(file, text.lines().map(str::to_string).collect());
+                }
+            }
+            "textDocument/didClose" => {
+                let uri = p["textDocument"]["uri"]
+                    .as_str()
+                    .ok_or("no textDocument.uri")?;
+                let file = self.relative(uri)?;
+                self.open.remove(&file);
+            }
+            "textDocument/didSave" | "workspace/didChangeWatchedFiles" => self.stale = true,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A request's result as JSON.
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_columns_round_trip_over_non_ascii() {
+        let line = "  héllo(\"日本\", 𝔸) |> f()";
+        for (i, _) in line.char_indices() {
+            assert_eq!(byte_of(line, utf16_of(line, i)), i);
+        }
+        // 20 characters before `f`: 𝔸 is two UTF-16 units, é and 日 one each.
+        assert_eq!(utf16_of(line, line.find('f').unwrap()), 21);
+    }
+
+    #[test]
+    fn file_uris_round_trip() {
+        let p = Path::new("/w/my app/lib/ü.ex");
+        let uri = uri_of(p).unwrap();
+        assert_eq!(uri.as_str(), "file:///w/my%20app/lib/%C3%BC.ex");
+        assert_eq!(path_of(uri.as_str()).unwrap(), p);
+    }
+
+    #[test]
+    fn names_are_found_as_words() {
+        assert_eq!(
+            find_name("  defp get(x), do: get_all(x)", "get", 2),
+            Some((7, 10))
+        );
+        assert_eq!(
+            find_name("Mod.get_all(x) |> get()", "get", 0),
+            Some((18, 21))
+        );
+        assert_eq!(find_name("x = get_all", "get", 0), None);
+    }
+}

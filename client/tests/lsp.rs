@@ -1,0 +1,99 @@
+//! `cpg lsp` driven by a real language client (pygls, installed by
+//! scripts/setup-lsp.sh) on a copy of the example application: references,
+//! definition, call hierarchy, symbols, hover, and a saved edit with a
+//! non-ASCII line whose new call shows up in the references at its UTF-16
+//! column.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+fn lsp_python() -> PathBuf {
+    let tools = std::env::var_os("CPG_LSP_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/cpg/lsp")
+        });
+    let python = tools.join("venv/bin/python");
+    assert!(
+        python.is_file(),
+        "pygls is missing in {}: run scripts/setup-lsp.sh (scripts/test.sh does)",
+        tools.display()
+    );
+    python
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("copy the example tree");
+    for e in std::fs::read_dir(from).expect("copy the example tree") {
+        let e = e.expect("copy the example tree");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("copy the example tree").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect("copy the example tree");
+        }
+    }
+}
+
+#[test]
+fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shop");
+    copy_dir(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop")),
+        &root,
+    );
+    let out = Command::new(lsp_python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lsp/drive.py"))
+        .arg(env!("CARGO_BIN_EXE_cpg"))
+        .arg(&root)
+        .output()
+        .expect("cannot run the LSP client");
+    assert!(
+        out.status.success(),
+        "the LSP client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    // catalog.ex line 25 calls sort_key at column 57 (0-based 24, 56).
+    assert_eq!(got["references"], json!([["catalog.ex", 24, 56, 64]]));
+    assert_eq!(got["definition"], json!([["sorting.ex", 7, 6, 14]]));
+    assert_eq!(got["prepared"], json!(["Shop.Util.Sorting.sort_key/1"]));
+    assert_eq!(got["incoming"], json!(["Shop.Catalog.list_products/1"]));
+    let outgoing: Vec<&str> = got["outgoing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        outgoing.contains(&"Shop.Util.Sorting.sort_key/1"),
+        "{outgoing:?}"
+    );
+    assert_eq!(
+        got["workspace_symbols"],
+        json!(["Shop.Util.Sorting.sort_key/1"])
+    );
+    assert_eq!(
+        got["document_symbols"],
+        json!([["Shop.Util.Sorting", ["sort_key/1"]]])
+    );
+    let hover = got["hover"].as_str().unwrap();
+    assert!(
+        hover.contains("**Shop.Util.Sorting.sort_key/1**"),
+        "{hover}"
+    );
+    assert!(hover.contains("called by 1 function(s)"), "{hover}");
+    // The saved file's call, after "𝔸é" (three UTF-16 units, five bytes).
+    let column = got["expected_new_character"].as_u64().unwrap();
+    assert_eq!(column, 45);
+    assert_eq!(
+        got["references_after_save"],
+        json!([
+            ["catalog.ex", 24, 56, 64],
+            ["fresh.ex", 2, column, column + 8]
+        ])
+    );
+}

@@ -1,0 +1,110 @@
+"""Drive `cpg lsp` with pygls's language client, as an editor would.
+
+Usage: python drive.py CPG_BINARY WORKSPACE
+
+On a copy of the example application: references, definition, call
+hierarchy, symbols and hover for Shop.Util.Sorting.sort_key/1; then a new
+caller is saved (after a line of non-ASCII text) and the references are
+asked again. Prints one JSON object with every answer.
+"""
+
+import asyncio
+import json
+import pathlib
+import sys
+
+from lsprotocol import types as t
+from pygls.lsp.client import LanguageClient
+
+
+def utf16(s: str) -> int:
+    return len(s.encode("utf-16-le")) // 2
+
+
+def position(path: pathlib.Path, needle: str, word: str) -> t.Position:
+    """The position of `word` inside the first line containing `needle`."""
+    for i, line in enumerate(path.read_text().splitlines()):
+        if needle in line:
+            return t.Position(line=i, character=utf16(line[: line.index(word, line.index(needle))]))
+    raise SystemExit(f"{needle!r} not in {path}")
+
+
+def locations(ls) -> list:
+    return sorted(
+        [pathlib.Path(l.uri.removeprefix("file://")).name, l.range.start.line, l.range.start.character, l.range.end.character]
+        for l in ls or []
+    )
+
+
+async def main() -> None:
+    cpg, root = sys.argv[1], pathlib.Path(sys.argv[2]).resolve()
+    sorting = root / "lib/shop/util/sorting.ex"
+    catalog = root / "lib/shop/catalog.ex"
+    doc = lambda p: t.TextDocumentIdentifier(uri=p.as_uri())
+    client = LanguageClient("cpg-test", "1")
+    await client.start_io(cpg, "lsp")
+    await client.initialize_async(
+        t.InitializeParams(capabilities=t.ClientCapabilities(), root_uri=root.as_uri())
+    )
+    client.initialized(t.InitializedParams())
+    out = {}
+
+    at_def = position(sorting, "def sort_key", "sort_key")
+    refs = await client.text_document_references_async(
+        t.ReferenceParams(text_document=doc(sorting), position=at_def, context=t.ReferenceContext(include_declaration=False))
+    )
+    out["references"] = locations(refs)
+
+    at_call = position(catalog, "sort_key(", "sort_key")
+    found = await client.text_document_definition_async(
+        t.DefinitionParams(text_document=doc(catalog), position=at_call)
+    )
+    out["definition"] = locations([found] if isinstance(found, t.Location) else found)
+
+    items = await client.text_document_prepare_call_hierarchy_async(
+        t.CallHierarchyPrepareParams(text_document=doc(sorting), position=at_def)
+    )
+    out["prepared"] = [i.name for i in items or []]
+    incoming = await client.call_hierarchy_incoming_calls_async(t.CallHierarchyIncomingCallsParams(item=items[0]))
+    out["incoming"] = sorted(c.from_.name for c in incoming or [])
+    lp = position(catalog, "def list_products", "list_products")
+    lp_items = await client.text_document_prepare_call_hierarchy_async(
+        t.CallHierarchyPrepareParams(text_document=doc(catalog), position=lp)
+    )
+    outgoing = await client.call_hierarchy_outgoing_calls_async(t.CallHierarchyOutgoingCallsParams(item=lp_items[0]))
+    out["outgoing"] = sorted(c.to.name for c in outgoing or [])
+
+    symbols = await client.workspace_symbol_async(t.WorkspaceSymbolParams(query="sort_key"))
+    out["workspace_symbols"] = sorted(s.name for s in symbols or [])
+    doc_symbols = await client.text_document_document_symbol_async(t.DocumentSymbolParams(text_document=doc(sorting)))
+    out["document_symbols"] = [[s.name, [c.name for c in s.children or []]] for s in doc_symbols or []]
+    hover = await client.text_document_hover_async(t.HoverParams(text_document=doc(sorting), position=at_def))
+    out["hover"] = hover.contents.value if hover else None
+
+    # A new caller, after a line of non-ASCII text, saved.
+    fresh = root / "lib/shop/util/fresh.ex"
+    text = (
+        "defmodule Shop.Util.Fresh do\n"
+        "  @moduledoc \"日本語 𝔸 é\"\n"
+        "  def pick(k), do: {\"𝔸é\", Shop.Util.Sorting.sort_key(k)}\n"
+        "end\n"
+    )
+    fresh.write_text(text)
+    client.text_document_did_open(
+        t.DidOpenTextDocumentParams(text_document=t.TextDocumentItem(uri=fresh.as_uri(), language_id="elixir", version=1, text=text))
+    )
+    client.text_document_did_save(t.DidSaveTextDocumentParams(text_document=doc(fresh)))
+    refs = await client.text_document_references_async(
+        t.ReferenceParams(text_document=doc(sorting), position=at_def, context=t.ReferenceContext(include_declaration=False))
+    )
+    out["references_after_save"] = locations(refs)
+    line = text.splitlines()[2]
+    out["expected_new_character"] = utf16(line[: line.index("sort_key")])
+
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    print(json.dumps(out))
+
+
+asyncio.run(main())
