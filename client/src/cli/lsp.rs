@@ -74,12 +74,12 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
                 if let Err(e) = index.notification(note) {
                     eprintln!("cpg lsp: {e}");
                 }
-                if index.stale {
+                if index.rescan {
                     match Index::build(&root) {
                         Ok(fresh) => index = fresh,
                         Err(e) => {
                             eprintln!("cpg lsp: the workspace could not be analysed again: {e:#}");
-                            index.stale = false;
+                            index.rescan = false;
                         }
                     }
                 }
@@ -181,8 +181,12 @@ struct Occurrence {
 
 struct Index {
     root: PathBuf,
+    /// The analysis: saved files are parsed again into its store alone.
+    built: embedded::Built,
     graph: Arc<CallGraph>,
     summaries: Vec<Arc<proto::ModuleSummary>>,
+    /// Module name → its place in `summaries`.
+    modules: HashMap<String, usize>,
     /// File (relative to the root) → its lines.
     texts: HashMap<String, Vec<String>>,
     /// File → names in it, sorted by position.
@@ -193,8 +197,9 @@ struct Index {
     references: HashMap<u32, Vec<(String, Occurrence)>>,
     /// Texts of open documents the editor changed and did not save.
     open: HashMap<String, Vec<String>>,
-    /// A file was saved: analyse the workspace again.
-    stale: bool,
+    /// Files changed in ways one file's update cannot follow (watched
+    /// folders): analyse the workspace again.
+    rescan: bool,
 }
 
 /// The byte range of `name` in `line` at or after `from` (as a word).
@@ -227,29 +232,70 @@ impl Index {
     fn build(root: &Path) -> Result<Index> {
         let started = Instant::now();
         let built = embedded::build_with(root, deps_mode())?;
-        let snapshot = built.snapshot();
+        let files = built.files;
         let mut index = Index {
             root: root.to_path_buf(),
-            graph: Arc::clone(&snapshot.graph),
-            summaries: snapshot.summaries.clone(),
+            built,
+            graph: Arc::new(CallGraph::default()),
+            summaries: Vec::new(),
+            modules: HashMap::new(),
             texts: HashMap::new(),
             files: HashMap::new(),
             definitions: HashMap::new(),
             references: HashMap::new(),
             open: HashMap::new(),
-            stale: false,
+            rescan: false,
         };
-        for m in &snapshot.summaries {
-            index.load(&m.file);
-        }
-        index.fill();
+        index.relink();
         eprintln!(
-            "cpg lsp: {} files, {} functions indexed in {:.2} s",
-            built.files,
+            "cpg lsp: {files} files, {} functions indexed in {:.2} s",
             index.definitions.len(),
             started.elapsed().as_secs_f64()
         );
         Ok(index)
+    }
+
+    /// Link the store's current content and index it again.
+    fn relink(&mut self) {
+        let snapshot = self.built.snapshot();
+        self.graph = Arc::clone(&snapshot.graph);
+        self.summaries = snapshot.summaries.clone();
+        self.modules = self
+            .summaries
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+        self.files.clear();
+        self.definitions.clear();
+        self.references.clear();
+        for m in &snapshot.summaries {
+            self.load(&m.file);
+        }
+        self.fill();
+    }
+
+    /// A saved (or deleted) file: parse it again, relink, index again.
+    fn saved(&mut self, file: &str) {
+        let started = Instant::now();
+        let is_source = file.ends_with(".ex") || file.ends_with(".exs");
+        self.texts.remove(file);
+        match std::fs::read(self.root.join(file)) {
+            Ok(bytes) if is_source => {
+                self.built
+                    .store
+                    .apply_file(partition::frontend::build_file(file, &bytes));
+            }
+            Ok(_) => return,
+            Err(_) => {
+                self.built.store.remove_file(file);
+            }
+        }
+        self.relink();
+        eprintln!(
+            "cpg lsp: {file} analysed again in {:.0} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
 
     fn load(&mut self, file: &str) {
@@ -419,12 +465,22 @@ impl Index {
 
     fn summary(&self, id: u32) -> Option<&proto::FunctionSummary> {
         let mfa = self.graph.mfa(id);
-        self.summaries
-            .iter()
-            .find(|m| m.name == mfa.module)?
+        self.summaries[*self.modules.get(&mfa.module)?]
             .functions
             .iter()
             .find(|f| f.name == mfa.name && f.arity == mfa.arity)
+    }
+
+    /// The range of the call of `callee` on 1-based `line` of `file`.
+    fn call_range(&self, file: &str, line: u32, callee: u32) -> Option<Range> {
+        let list = self.files.get(file)?;
+        let l = line.checked_sub(1)?;
+        let from = list.partition_point(|o| o.line < l);
+        list[from..]
+            .iter()
+            .take_while(|o| o.line == l)
+            .find(|o| !o.definition && o.target == Target::Function(callee))
+            .map(|o| self.range(file, o))
     }
 
     fn item_id(&self, params: &Value) -> std::result::Result<u32, String> {
@@ -488,12 +544,7 @@ impl Index {
                 for e in self.graph.calls_to(id) {
                     let entry = by_caller.entry(e.caller).or_default();
                     entry.0 |= e.kind == proto::CallKind::Process;
-                    if let Some((file, o)) = self.references.get(&id).and_then(|rs| {
-                        rs.iter()
-                            .find(|(f, o)| **f == *e.file && o.line + 1 == e.line)
-                    }) {
-                        entry.1.push(self.range(file, o));
-                    }
+                    entry.1.extend(self.call_range(&e.file, e.line, id));
                 }
                 let calls: Vec<CallHierarchyIncomingCall> = by_caller
                     .into_iter()
@@ -513,12 +564,7 @@ impl Index {
                 for e in self.graph.calls_from(id) {
                     let entry = by_callee.entry(e.callee).or_default();
                     entry.0 |= e.kind == proto::CallKind::Process;
-                    if let Some((file, o)) = self.references.get(&e.callee).and_then(|rs| {
-                        rs.iter()
-                            .find(|(f, o)| **f == *e.file && o.line + 1 == e.line)
-                    }) {
-                        entry.1.push(self.range(file, o));
-                    }
+                    entry.1.extend(self.call_range(&e.file, e.line, e.callee));
                 }
                 let calls: Vec<CallHierarchyOutgoingCall> = by_callee
                     .into_iter()
@@ -645,10 +691,9 @@ impl Index {
                     }
                     Target::Module(m) => {
                         let functions = self
-                            .summaries
-                            .iter()
-                            .find(|s| &s.name == m)
-                            .map_or(0, |s| s.functions.len());
+                            .modules
+                            .get(m)
+                            .map_or(0, |&i| self.summaries[i].functions.len());
                         format!("**{m}**\n\n{functions} function(s)")
                     }
                 };
@@ -687,7 +732,21 @@ impl Index {
                 let file = self.relative(uri)?;
                 self.open.remove(&file);
             }
-            "textDocument/didSave" | "workspace/didChangeWatchedFiles" => self.stale = true,
+            "textDocument/didSave" => {
+                let uri = p["textDocument"]["uri"]
+                    .as_str()
+                    .ok_or("no textDocument.uri")?;
+                let file = self.relative(uri)?;
+                self.saved(&file);
+            }
+            "workspace/didChangeWatchedFiles" => {
+                let changes = p["changes"].as_array().cloned().unwrap_or_default();
+                for c in changes {
+                    if let Some(file) = c["uri"].as_str().and_then(|u| self.relative(u).ok()) {
+                        self.saved(&file);
+                    }
+                }
+            }
             _ => {}
         }
         Ok(())
