@@ -1,13 +1,40 @@
 //! `cpg lsp` driven by a real language client (pygls, installed by
 //! scripts/setup-lsp.sh) on a copy of the example application: references,
-//! definition, call hierarchy, symbols, hover, and a saved edit with a
-//! non-ASCII line whose new call shows up in the references at its UTF-16
-//! column.
+//! definition, call hierarchy, symbols, hover, code lenses, diagnostics,
+//! and a saved edit with a non-ASCII line whose new call shows up in the
+//! references at its UTF-16 column. The client waits for the server to
+//! exit, so a server that does not stop fails the test (by its time-out).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
+
+/// Run `cmd` to its end, at most `limit`: a client or server that hangs
+/// fails the test instead of stopping the suite.
+fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start the client");
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait for the client").is_some() {
+            return child.wait_with_output().expect("the client's output");
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("the client's output");
+            panic!(
+                "no answer within {limit:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
 
 fn lsp_python() -> PathBuf {
     let tools = std::env::var_os("CPG_LSP_TOOLS")
@@ -45,12 +72,13 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop")),
         &root,
     );
-    let out = Command::new(lsp_python())
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lsp/drive.py"))
-        .arg(env!("CARGO_BIN_EXE_cpg"))
-        .arg(&root)
-        .output()
-        .expect("cannot run the LSP client");
+    let out = run_bounded(
+        Command::new(lsp_python())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lsp/drive.py"))
+            .arg(env!("CARGO_BIN_EXE_cpg"))
+            .arg(&root),
+        std::time::Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "the LSP client failed:\n{}",
@@ -86,6 +114,28 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
         "{hover}"
     );
     assert!(hover.contains("called by 1 function(s)"), "{hover}");
+    assert_eq!(got["code_lenses"], json!([[7, "1 caller"]]));
+    // Diagnostics, published on their own: taint findings at their sinks
+    // (severity 1 error, 2 warning) with every step as related
+    // information, module cycles and smells.
+    let d = &got["diagnostics"];
+    assert_eq!(d["sorting.ex"], json!([["taint/atom-creation", 2, 7, 6]]));
+    assert_eq!(
+        d["exporter.ex"],
+        json!([
+            ["taint/argument-injection", 2, 22, 7],
+            ["taint/command-execution", 2, 22, 3],
+            ["taint/file-path", 1, 17, 6]
+        ])
+    );
+    assert_eq!(d["pricing.ex"], json!([["cycle/modules", 2, 0, 0]]));
+    assert_eq!(
+        d["discounts.ex"],
+        json!([
+            ["cycle/modules", 2, 0, 0],
+            ["smell/cyclic_dependency", 3, 0, 0]
+        ])
+    );
     // The saved file's call, after "𝔸é" (three UTF-16 units, five bytes).
     let column = got["expected_new_character"].as_u64().unwrap();
     assert_eq!(column, 45);

@@ -8,6 +8,32 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
+/// Run `cmd` to its end, at most `limit`: a client or server that hangs
+/// fails the test instead of stopping the suite.
+fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start the client");
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait for the client").is_some() {
+            return child.wait_with_output().expect("the client's output");
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("the client's output");
+            panic!(
+                "no answer within {limit:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn mcp_python() -> PathBuf {
     let tools = std::env::var_os("CPG_MCP_TOOLS")
         .map(PathBuf::from)
@@ -25,13 +51,14 @@ fn mcp_python() -> PathBuf {
 
 /// Run the calls through the SDK against `cpg mcp ARGS`.
 fn drive(calls: &Value, args: &[&str]) -> Value {
-    let out = Command::new(mcp_python())
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/drive.py"))
-        .arg(env!("CARGO_BIN_EXE_cpg"))
-        .arg(calls.to_string())
-        .args(args)
-        .output()
-        .expect("cannot run the MCP client");
+    let out = run_bounded(
+        Command::new(mcp_python())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/drive.py"))
+            .arg(env!("CARGO_BIN_EXE_cpg"))
+            .arg(calls.to_string())
+            .args(args),
+        std::time::Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "the MCP client failed:\n{}",

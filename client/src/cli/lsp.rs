@@ -14,9 +14,11 @@ use std::collections::HashMap;
 use lsp_server::{Connection, Message, Notification, Request, Response};
 use lsp_types::{
     CallHierarchyIncomingCall, CallHierarchyItem, CallHierarchyOutgoingCall,
-    CallHierarchyServerCapability, DocumentSymbol, DocumentSymbolResponse, GotoDefinitionResponse,
-    Hover, HoverContents, HoverProviderCapability, Location, MarkupContent, MarkupKind, OneOf,
-    Position, Range, ServerCapabilities, SymbolInformation, SymbolKind, TextDocumentSyncCapability,
+    CallHierarchyServerCapability, CodeLens, CodeLensOptions, Command as LspCommand, Diagnostic,
+    DiagnosticRelatedInformation, DiagnosticSeverity, DocumentSymbol, DocumentSymbolResponse,
+    GotoDefinitionResponse, Hover, HoverContents, HoverProviderCapability, Location, MarkupContent,
+    MarkupKind, NumberOrString, OneOf, Position, PublishDiagnosticsParams, Range,
+    ServerCapabilities, SymbolInformation, SymbolKind, TextDocumentSyncCapability,
     TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Uri,
 };
 use partition::analysis::CallGraph;
@@ -49,6 +51,9 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
         workspace_symbol_provider: Some(OneOf::Left(true)),
         document_symbol_provider: Some(OneOf::Left(true)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
+        code_lens_provider: Some(CodeLensOptions {
+            resolve_provider: Some(false),
+        }),
         ..ServerCapabilities::default()
     };
     let params = connection
@@ -56,7 +61,17 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("LSP initialize: {e}"))?;
     let root = workspace_root(&params)?;
     eprintln!("cpg lsp: analyzing {}", root.display());
-    let mut index = Index::build(&root)?;
+    let sender = connection.sender.clone();
+    let publisher = Publisher {
+        send: Arc::new(move |m| {
+            let _ = sender.send(m);
+        }),
+        kinds: DiagnosticKinds::from_options(&params["initializationOptions"]),
+        generation: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        published: Arc::new(std::sync::Mutex::new(std::collections::HashSet::new())),
+        root: root.clone(),
+    };
+    let mut index = Index::build(&root, publisher.clone())?;
     for msg in &connection.receiver {
         match msg {
             Message::Request(req) => {
@@ -75,7 +90,7 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
                     eprintln!("cpg lsp: {e}");
                 }
                 if index.rescan {
-                    match Index::build(&root) {
+                    match Index::build(&root, publisher.clone()) {
                         Ok(fresh) => index = fresh,
                         Err(e) => {
                             eprintln!("cpg lsp: the workspace could not be analysed again: {e:#}");
@@ -87,6 +102,10 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
             Message::Response(_) => {}
         }
     }
+    // The writer thread ends when every sender is gone: the publisher's
+    // too (a diagnostics thread still running holds one a moment longer).
+    drop(index);
+    drop(publisher);
     drop(connection);
     threads.join()?;
     Ok(())
@@ -183,6 +202,8 @@ struct Index {
     root: PathBuf,
     /// The analysis: saved files are parsed again into its store alone.
     built: embedded::Built,
+    /// Sends the diagnostics of each new analysis.
+    publisher: Publisher,
     graph: Arc<CallGraph>,
     summaries: Vec<Arc<proto::ModuleSummary>>,
     /// Module name → its place in `summaries`.
@@ -229,13 +250,14 @@ fn find_name(line: &str, name: &str, from: usize) -> Option<(usize, usize)> {
 }
 
 impl Index {
-    fn build(root: &Path) -> Result<Index> {
+    fn build(root: &Path, publisher: Publisher) -> Result<Index> {
         let started = Instant::now();
         let built = embedded::build_with(root, deps_mode())?;
         let files = built.files;
         let mut index = Index {
             root: root.to_path_buf(),
             built,
+            publisher,
             graph: Arc::new(CallGraph::default()),
             summaries: Vec::new(),
             modules: HashMap::new(),
@@ -257,7 +279,8 @@ impl Index {
 
     /// Link the store's current content and index it again.
     fn relink(&mut self) {
-        let snapshot = self.built.snapshot();
+        let snapshot = Arc::new(self.built.snapshot());
+        self.publisher.publish(Arc::clone(&snapshot));
         self.graph = Arc::clone(&snapshot.graph);
         self.summaries = snapshot.summaries.clone();
         self.modules = self
@@ -705,6 +728,39 @@ impl Index {
                     range: None,
                 }))
             }
+            "textDocument/codeLens" => {
+                let uri = p["textDocument"]["uri"]
+                    .as_str()
+                    .ok_or("no textDocument.uri")?;
+                let file = self.relative(uri)?;
+                let lenses: Vec<CodeLens> = self
+                    .files
+                    .get(&file)
+                    .into_iter()
+                    .flatten()
+                    .filter(|o| o.definition)
+                    .filter_map(|o| match o.target {
+                        Target::Function(id) => {
+                            let callers: std::collections::BTreeSet<u32> =
+                                self.graph.calls_to(id).map(|e| e.caller).collect();
+                            Some(CodeLens {
+                                range: self.range(&file, o),
+                                command: Some(LspCommand {
+                                    title: match callers.len() {
+                                        1 => "1 caller".to_string(),
+                                        n => format!("{n} callers"),
+                                    },
+                                    command: String::new(),
+                                    arguments: None,
+                                }),
+                                data: None,
+                            })
+                        }
+                        Target::Module(_) => None,
+                    })
+                    .collect();
+                Ok(to_json(&lenses))
+            }
             other => Err(format!("cpg lsp does not answer {other}")),
         }
     }
@@ -750,6 +806,194 @@ impl Index {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// Which findings become diagnostics: `initializationOptions` may hold
+/// `{"diagnostics": ["taint", "cycles", "smells"]}` (all three when not
+/// given; `[]` for none).
+#[derive(Debug, Clone, Copy)]
+struct DiagnosticKinds {
+    taint: bool,
+    cycles: bool,
+    smells: bool,
+}
+
+impl DiagnosticKinds {
+    fn from_options(options: &Value) -> DiagnosticKinds {
+        match options["diagnostics"].as_array() {
+            Some(list) => {
+                let on = |k: &str| list.iter().any(|v| v.as_str() == Some(k));
+                DiagnosticKinds {
+                    taint: on("taint"),
+                    cycles: on("cycles"),
+                    smells: on("smells"),
+                }
+            }
+            None => DiagnosticKinds {
+                taint: true,
+                cycles: true,
+                smells: true,
+            },
+        }
+    }
+}
+
+/// Publishes the diagnostics of an analysis from a thread of its own, so
+/// that requests are answered meanwhile; a newer analysis makes an older
+/// one's diagnostics moot before they are sent.
+#[derive(Clone)]
+struct Publisher {
+    send: Arc<dyn Fn(Message) + Send + Sync>,
+    kinds: DiagnosticKinds,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    /// The files that have diagnostics on the client (to clear them).
+    published: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    root: PathBuf,
+}
+
+impl Publisher {
+    fn publish(&self, snapshot: Arc<query::Snapshot>) {
+        use std::sync::atomic::Ordering;
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let me = self.clone();
+        std::thread::spawn(move || {
+            let by_file = me.diagnostics(&snapshot);
+            if me.generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
+            let Ok(mut published) = me.published.lock() else {
+                return;
+            };
+            let files: std::collections::HashSet<String> = by_file.keys().cloned().collect();
+            let cleared: Vec<String> = published.difference(&files).cloned().collect();
+            for file in cleared.into_iter().chain(files.iter().cloned()) {
+                let Some(uri) = uri_of(&me.root.join(&file)) else {
+                    continue;
+                };
+                let params = PublishDiagnosticsParams {
+                    uri,
+                    diagnostics: by_file.get(&file).cloned().unwrap_or_default(),
+                    version: None,
+                };
+                (me.send)(Message::Notification(Notification::new(
+                    "textDocument/publishDiagnostics".to_string(),
+                    params,
+                )));
+            }
+            *published = files;
+        });
+    }
+
+    fn diagnostics(&self, snapshot: &query::Snapshot) -> HashMap<String, Vec<Diagnostic>> {
+        let mut out: HashMap<String, Vec<Diagnostic>> = HashMap::new();
+        let line_range = |line: u32| {
+            let l = line.saturating_sub(1);
+            Range::new(Position::new(l, 0), Position::new(l, u32::MAX >> 1))
+        };
+        let mut add = |file: &str, d: Diagnostic| out.entry(file.to_string()).or_default().push(d);
+        let diagnostic = |range, severity, code: String, message: String| Diagnostic {
+            range,
+            severity: Some(severity),
+            code: Some(NumberOrString::String(code)),
+            code_description: None,
+            source: Some("cpg".to_string()),
+            message,
+            related_information: None,
+            tags: None,
+            data: None,
+        };
+        if self.kinds.taint {
+            let rules = analysis::default_taint_rules();
+            if let Ok(a) = answer(snapshot, &Query::Taint { rules }) {
+                if let QueryResult::Taint(t) = &*a.result {
+                    for f in &t.findings {
+                        let Some(sink) = f.steps.last() else { continue };
+                        let severity = match f.severity {
+                            proto::Severity::High => DiagnosticSeverity::ERROR,
+                            proto::Severity::Medium => DiagnosticSeverity::WARNING,
+                            proto::Severity::Low => DiagnosticSeverity::INFORMATION,
+                        };
+                        let mut d = diagnostic(
+                            line_range(sink.line),
+                            severity,
+                            format!("taint/{}", f.sink.replace(' ', "-")),
+                            format!(
+                                "{} reaches {} ({}) in {} steps",
+                                f.source,
+                                f.sink,
+                                f.sink_call,
+                                f.steps.len()
+                            ),
+                        );
+                        d.related_information = Some(
+                            f.steps
+                                .iter()
+                                .filter_map(|s| {
+                                    Some(DiagnosticRelatedInformation {
+                                        location: Location::new(
+                                            uri_of(&self.root.join(&s.file))?,
+                                            line_range(s.line),
+                                        ),
+                                        message: s.what.clone(),
+                                    })
+                                })
+                                .collect(),
+                        );
+                        add(&sink.file, d);
+                    }
+                }
+            }
+        }
+        if self.kinds.cycles {
+            if let Ok(a) = answer(snapshot, &Query::Cycles) {
+                if let QueryResult::Cycles(c) = &*a.result {
+                    for cycle in &c.modules {
+                        let message = format!(
+                            "in a module cycle: {} depend on each other",
+                            cycle.modules.join(", ")
+                        );
+                        for m in &cycle.modules {
+                            if let Some(s) = snapshot.summaries.iter().find(|s| &s.name == m) {
+                                add(
+                                    &s.file,
+                                    diagnostic(
+                                        line_range(s.line),
+                                        DiagnosticSeverity::WARNING,
+                                        "cycle/modules".to_string(),
+                                        message.clone(),
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if self.kinds.smells {
+            let thresholds = SmellThresholds::default();
+            if let Ok(a) = answer(snapshot, &Query::Smells { thresholds }) {
+                if let QueryResult::Smells(list) = &*a.result {
+                    for s in list {
+                        add(
+                            &s.file,
+                            diagnostic(
+                                line_range(s.line),
+                                DiagnosticSeverity::INFORMATION,
+                                format!("smell/{}", s.kind),
+                                format!(
+                                    "{}: {} ({})",
+                                    s.subject,
+                                    s.kind.replace('_', " "),
+                                    s.detail
+                                ),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        out
     }
 }
 

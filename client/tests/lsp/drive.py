@@ -42,6 +42,16 @@ async def main() -> None:
     catalog = root / "lib/shop/catalog.ex"
     doc = lambda p: t.TextDocumentIdentifier(uri=p.as_uri())
     client = LanguageClient("cpg-test", "1")
+    diagnostics = {}
+
+    @client.feature(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def published(*args):
+        params = args[-1]
+        diagnostics[pathlib.Path(params.uri.removeprefix("file://")).name] = [
+            [d.code, d.severity.value if d.severity else None, d.range.start.line, len(d.related_information or [])]
+            for d in params.diagnostics
+        ]
+
     await client.start_io(cpg, "lsp")
     await client.initialize_async(
         t.InitializeParams(capabilities=t.ClientCapabilities(), root_uri=root.as_uri())
@@ -80,6 +90,13 @@ async def main() -> None:
     out["document_symbols"] = [[s.name, [c.name for c in s.children or []]] for s in doc_symbols or []]
     hover = await client.text_document_hover_async(t.HoverParams(text_document=doc(sorting), position=at_def))
     out["hover"] = hover.contents.value if hover else None
+    lenses = await client.text_document_code_lens_async(t.CodeLensParams(text_document=doc(sorting)))
+    out["code_lenses"] = [[l.range.start.line, l.command.title] for l in lenses or []]
+    for _ in range(100):
+        if "sorting.ex" in diagnostics and "exporter.ex" in diagnostics:
+            break
+        await asyncio.sleep(0.05)
+    out["diagnostics"] = {k: sorted(v) for k, v in diagnostics.items()}
 
     # A new caller, after a line of non-ASCII text, saved.
     fresh = root / "lib/shop/util/fresh.ex"
