@@ -1,8 +1,9 @@
 //! `cpg lsp` driven by a real language client (pygls, installed by
 //! scripts/setup-lsp.sh) on a copy of the example application: references,
 //! definition, call hierarchy, symbols, hover, code lenses, diagnostics,
-//! and a saved edit with a non-ASCII line whose new call shows up in the
-//! references at its UTF-16 column. The client waits for the server to
+//! a saved edit with a non-ASCII line whose new call shows up in the
+//! references at its UTF-16 column, and an unsaved edit answered from the
+//! editor's text until the document is closed. The client waits for the server to
 //! exit, so a server that does not stop fails the test (by its time-out).
 
 use std::path::{Path, PathBuf};
@@ -146,4 +147,15 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
             ["fresh.ex", 2, column, column + 8]
         ])
     );
+    // An unsaved edit adds a call on line 3 (column 38); closing the
+    // document without saving takes it back.
+    assert_eq!(
+        got["references_after_change"],
+        json!([
+            ["catalog.ex", 24, 56, 64],
+            ["fresh.ex", 2, column, column + 8],
+            ["fresh.ex", 3, 38, 46]
+        ])
+    );
+    assert_eq!(got["references_after_close"], got["references_after_save"]);
 }

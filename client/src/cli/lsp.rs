@@ -79,6 +79,7 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
                     break;
                 }
                 let id = req.id.clone();
+                index.catch_up();
                 let response = match index.request(req) {
                     Ok(value) => Response::new_ok(id, value),
                     Err(message) => Response::new_err(id, -32602, message),
@@ -216,8 +217,13 @@ struct Index {
     definitions: HashMap<Target, (String, Occurrence)>,
     /// Call sites of each function: (file, occurrence).
     references: HashMap<u32, Vec<(String, Occurrence)>>,
-    /// Texts of open documents the editor changed and did not save.
+    /// Texts of open documents, by line (as the editor holds them).
     open: HashMap<String, Vec<String>>,
+    /// Open documents whose text differs from what was last analysed: they
+    /// are parsed from the editor's text before the next request.
+    pending: HashMap<String, String>,
+    /// Documents analysed from the editor's text, not the file's.
+    unsaved: std::collections::HashSet<String>,
     /// Files changed in ways one file's update cannot follow (watched
     /// folders): analyse the workspace again.
     rescan: bool,
@@ -266,6 +272,8 @@ impl Index {
             definitions: HashMap::new(),
             references: HashMap::new(),
             open: HashMap::new(),
+            pending: HashMap::new(),
+            unsaved: std::collections::HashSet::new(),
             rescan: false,
         };
         index.relink();
@@ -298,11 +306,34 @@ impl Index {
         self.fill();
     }
 
+    /// Parse the edited documents from the editor's text, then relink once.
+    fn catch_up(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let edited: Vec<(String, String)> = self.pending.drain().collect();
+        for (file, text) in &edited {
+            self.built
+                .store
+                .apply_file(partition::frontend::build_file(file, text.as_bytes()));
+            self.unsaved.insert(file.clone());
+        }
+        self.relink();
+        eprintln!(
+            "cpg lsp: {} edited document(s) analysed in {:.0} ms",
+            edited.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+
     /// A saved (or deleted) file: parse it again, relink, index again.
     fn saved(&mut self, file: &str) {
         let started = Instant::now();
         let is_source = file.ends_with(".ex") || file.ends_with(".exs");
         self.texts.remove(file);
+        self.pending.remove(file);
+        self.unsaved.remove(file);
         match std::fs::read(self.root.join(file)) {
             Ok(bytes) if is_source => {
                 self.built
@@ -777,8 +808,20 @@ impl Index {
                     .as_str()
                     .or_else(|| p["contentChanges"][0]["text"].as_str());
                 if let Some(text) = text {
-                    self.open
-                        .insert(file, text.lines().map(str::to_string).collect());
+                    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+                    let source = file.ends_with(".ex") || file.ends_with(".exs");
+                    // Opening a document as saved changes nothing; an edit,
+                    // or a text unlike the file's, is analysed before the
+                    // next request.
+                    let as_analysed = if self.unsaved.contains(&file) {
+                        self.open.get(&file)
+                    } else {
+                        self.texts.get(&file)
+                    };
+                    if source && as_analysed != Some(&lines) {
+                        self.pending.insert(file.clone(), text.to_string());
+                    }
+                    self.open.insert(file, lines);
                 }
             }
             "textDocument/didClose" => {
@@ -787,6 +830,11 @@ impl Index {
                     .ok_or("no textDocument.uri")?;
                 let file = self.relative(uri)?;
                 self.open.remove(&file);
+                self.pending.remove(&file);
+                // Closed without saving: the file's text counts again.
+                if self.unsaved.contains(&file) {
+                    self.saved(&file);
+                }
             }
             "textDocument/didSave" => {
                 let uri = p["textDocument"]["uri"]

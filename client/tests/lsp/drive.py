@@ -118,6 +118,25 @@ async def main() -> None:
     line = text.splitlines()[2]
     out["expected_new_character"] = utf16(line[: line.index("sort_key")])
 
+    # An edit not saved: answered from the editor's text; closed without
+    # saving, the file's text counts again.
+    edited = text.replace("end\n", "  def again(k), do: Shop.Util.Sorting.sort_key(k)\nend\n")
+    client.text_document_did_change(
+        t.DidChangeTextDocumentParams(
+            text_document=t.VersionedTextDocumentIdentifier(uri=fresh.as_uri(), version=2),
+            content_changes=[t.TextDocumentContentChangeWholeDocument(text=edited)],
+        )
+    )
+    refs = await client.text_document_references_async(
+        t.ReferenceParams(text_document=doc(sorting), position=at_def, context=t.ReferenceContext(include_declaration=False))
+    )
+    out["references_after_change"] = locations(refs)
+    client.text_document_did_close(t.DidCloseTextDocumentParams(text_document=doc(fresh)))
+    refs = await client.text_document_references_async(
+        t.ReferenceParams(text_document=doc(sorting), position=at_def, context=t.ReferenceContext(include_declaration=False))
+    )
+    out["references_after_close"] = locations(refs)
+
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
