@@ -68,12 +68,86 @@ async fn every_route_answers_over_http_like_embedded() {
     the_tree_is_uploaded_and_ingested(&web, &tree);
     let snapshot = embedded::build(&tree).unwrap().snapshot();
     every_analysis_answers_like_embedded(&web, &snapshot);
+    an_agent_asks_the_cluster_through_mcp(&cluster.coordinator_list());
     graphs_export_in_every_format(&web, &snapshot);
     the_cluster_routes_the_document_and_the_dashboard_answer(&web);
     a_partial_upload_changes_one_file_and_removes_nothing(&web, &tree);
     a_file_that_is_not_utf8_goes_as_base64(&web);
     errors_are_json_with_a_status_saying_whose_fault(&web);
     another_project_is_ingested_and_answered_apart(&web);
+}
+
+/// `cpg mcp --coordinator` driven by the official MCP client SDK (the
+/// client test's driver; scripts/setup-mcp.sh installs the SDK): the tools
+/// answer from what the cluster holds, and the one that needs files says
+/// why it cannot.
+fn an_agent_asks_the_cluster_through_mcp(coordinators: &str) {
+    let tools = std::env::var_os("CPG_MCP_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/cpg/mcp")
+        });
+    let python = tools.join("venv/bin/python");
+    assert!(
+        python.is_file(),
+        "the MCP Python SDK is missing in {}: run scripts/setup-mcp.sh (scripts/test.sh does)",
+        tools.display()
+    );
+    let calls = serde_json::json!([
+        ["callers", { "function": "Shop.Util.Sorting.sort_key/1" }],
+        ["search_symbols", { "query": "sort_key" }],
+        ["taint", {}],
+        ["function_source", { "function": "Shop.Util.Sorting.sort_key/1" }],
+    ]);
+    let mut child = std::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../client/tests/mcp/drive.py"
+        ))
+        .arg(cluster_tests::binary("cpg"))
+        .arg(calls.to_string())
+        .args(["--coordinator", coordinators, "--insecure"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot run the MCP client");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait for the MCP client").is_none() {
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the MCP client did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("the MCP client's output");
+    assert!(
+        out.status.success(),
+        "the MCP client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let c = &got["calls"];
+    assert_eq!(c[0]["error"], false, "{}", c[0]);
+    assert_eq!(
+        c[0]["structured"]["items"][0]["mfa"]["name"], "list_products",
+        "{}",
+        c[0]
+    );
+    assert_eq!(
+        c[1]["structured"]["items"][0]["function"], "Shop.Util.Sorting.sort_key/1",
+        "{}",
+        c[1]
+    );
+    assert_eq!(c[2]["structured"]["total"], 4, "{}", c[2]);
+    assert_eq!(c[3]["error"], true, "{}", c[3]);
+    assert!(
+        c[3]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("a cluster holds graphs, not file text"),
+        "{}",
+        c[3]
+    );
 }
 
 /// What embedded mode answers to `q` on `snapshot`, comparable.
