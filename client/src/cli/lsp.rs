@@ -209,6 +209,10 @@ struct Index {
     summaries: Vec<Arc<proto::ModuleSummary>>,
     /// Module name → its place in `summaries`.
     modules: HashMap<String, usize>,
+    /// Function id → its module's and its own place in `summaries`.
+    functions: HashMap<u32, (usize, usize)>,
+    /// File → its URI (made once: answers name the same files many times).
+    uris: HashMap<String, Uri>,
     /// File (relative to the root) → its lines.
     texts: HashMap<String, Vec<String>>,
     /// File → names in it, sorted by position.
@@ -267,6 +271,8 @@ impl Index {
             graph: Arc::new(CallGraph::default()),
             summaries: Vec::new(),
             modules: HashMap::new(),
+            functions: HashMap::new(),
+            uris: HashMap::new(),
             texts: HashMap::new(),
             files: HashMap::new(),
             definitions: HashMap::new(),
@@ -384,6 +390,19 @@ impl Index {
 
     fn fill(&mut self) {
         let summaries = self.summaries.clone();
+        self.functions.clear();
+        for (mi, m) in summaries.iter().enumerate() {
+            if !self.uris.contains_key(&m.file) {
+                if let Some(uri) = uri_of(&self.root.join(&m.file)) {
+                    self.uris.insert(m.file.clone(), uri);
+                }
+            }
+            for (fi, f) in m.functions.iter().enumerate() {
+                if let Some(id) = self.graph.id(&Mfa::new(&m.name, &f.name, f.arity)) {
+                    self.functions.entry(id).or_insert((mi, fi));
+                }
+            }
+        }
         for m in &summaries {
             let l = m.line.saturating_sub(1);
             let line = self.line(&m.file, l).to_string();
@@ -471,10 +490,7 @@ impl Index {
     }
 
     fn location(&self, file: &str, o: &Occurrence) -> Option<Location> {
-        Some(Location::new(
-            uri_of(&self.root.join(file))?,
-            self.range(file, o),
-        ))
+        Some(Location::new(self.uri(file)?, self.range(file, o)))
     }
 
     /// The name at a position of a document.
@@ -500,7 +516,7 @@ impl Index {
 
     fn item(&self, id: u32, detail: Option<String>) -> Option<CallHierarchyItem> {
         let (file, o) = self.definitions.get(&Target::Function(id))?;
-        let uri = uri_of(&self.root.join(file))?;
+        let uri = self.uri(file)?;
         let mfa = self.graph.mfa(id);
         let lines = self.summary(id).map_or(1, |f| f.metrics.lines.max(1));
         let last = o.line + lines - 1;
@@ -518,11 +534,15 @@ impl Index {
     }
 
     fn summary(&self, id: u32) -> Option<&proto::FunctionSummary> {
-        let mfa = self.graph.mfa(id);
-        self.summaries[*self.modules.get(&mfa.module)?]
-            .functions
-            .iter()
-            .find(|f| f.name == mfa.name && f.arity == mfa.arity)
+        let &(m, f) = self.functions.get(&id)?;
+        self.summaries.get(m)?.functions.get(f)
+    }
+
+    fn uri(&self, file: &str) -> Option<Uri> {
+        match self.uris.get(file) {
+            Some(uri) => Some(uri.clone()),
+            None => uri_of(&self.root.join(file)),
+        }
     }
 
     /// The range of the call of `callee` on 1-based `line` of `file`.
