@@ -196,10 +196,141 @@ fn function_arg(what: &str) -> Value {
     json!({ "type": "string", "description": format!("{what}, as Module.fun/arity (e.g. MyApp.Accounts.get_user/1); search_symbols finds it.") })
 }
 
+/// A JSON object schema of `properties`, all of them `required`.
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({ "type": "object", "properties": properties, "required": required })
+}
+
+/// The schema of a page of `item`s.
+fn page_of(item: Value) -> Value {
+    object(
+        json!({
+            "total": { "type": "integer", "description": "Items in all." },
+            "offset": { "type": "integer" },
+            "next_offset": { "type": "integer", "description": "Where the next page starts (absent on the last)." },
+            "items": { "type": "array", "items": item },
+        }),
+        &["total", "offset", "items"],
+    )
+}
+
+/// What each tool answers (its `structuredContent`).
+fn output_schema(tool: &str) -> Value {
+    let mfa = object(
+        json!({ "module": { "type": "string" }, "name": { "type": "string" }, "arity": { "type": "integer" } }),
+        &["module", "name", "arity"],
+    );
+    let place = |extra: Value, required: &[&str]| {
+        let mut p = json!({ "file": { "type": "string" }, "line": { "type": "integer" } });
+        if let (Value::Object(p), Value::Object(e)) = (&mut p, extra) {
+            p.extend(e);
+        }
+        let mut r = vec!["file", "line"];
+        r.extend_from_slice(required);
+        object(p, &r)
+    };
+    let any_object = json!({ "type": "object" });
+    match tool {
+        "callers" | "callees" => page_of(object(
+            json!({ "depth": { "type": "integer" }, "mfa": mfa }),
+            &["depth", "mfa"],
+        )),
+        "impact" => {
+            let affected = object(
+                json!({ "depth": { "type": "integer" }, "name": { "type": "string" } }),
+                &["depth", "name"],
+            );
+            object(
+                json!({
+                    "target": { "type": "string" },
+                    "kind": { "type": "string" },
+                    "depth": { "type": "integer" },
+                    "upstream": page_of(affected.clone()),
+                    "downstream": page_of(affected),
+                }),
+                &["target", "kind", "upstream", "downstream"],
+            )
+        }
+        "paths" => object(
+            json!({
+                "from": mfa,
+                "to": mfa,
+                "shortest": { "type": ["array", "null"], "items": mfa },
+                "all": { "type": "array", "items": { "type": "array", "items": mfa } },
+            }),
+            &["from", "to", "shortest", "all"],
+        ),
+        "cycles" => object(
+            json!({ "modules": page_of(any_object.clone()), "functions": page_of(any_object) }),
+            &["modules", "functions"],
+        ),
+        "dead_code" => page_of(place(
+            json!({ "mfa": mfa, "kind": { "type": "string" } }),
+            &["mfa", "kind"],
+        )),
+        "taint" => {
+            let mut v = page_of(object(
+                json!({
+                    "severity": { "type": "string", "enum": ["high", "medium", "low"] },
+                    "source": { "type": "string" },
+                    "sink": { "type": "string" },
+                    "sink_call": mfa,
+                    "steps": { "type": "array", "items": place(json!({ "what": { "type": "string" }, "function": mfa }), &["what"]) },
+                }),
+                &["severity", "source", "sink", "sink_call", "steps"],
+            ));
+            v["properties"]["sources"] = json!({ "type": "integer" });
+            v["properties"]["truncated"] = json!({ "type": "boolean" });
+            v
+        }
+        "smells" => page_of(place(
+            json!({ "kind": { "type": "string" }, "subject": { "type": "string" }, "detail": { "type": "string" } }),
+            &["kind", "subject", "detail"],
+        )),
+        "hotspots" => object(
+            json!({
+                "graph": { "type": "string" },
+                "by": { "type": "string" },
+                "nodes": { "type": "integer" },
+                "edges": { "type": "integer" },
+                "top": { "type": "array", "items": { "type": "object" } },
+            }),
+            &["graph", "by", "top"],
+        ),
+        "module_graph" => {
+            let mut v = page_of(object(
+                json!({ "name": { "type": "string" }, "file": { "type": "string" } }),
+                &["name"],
+            ));
+            v["properties"]["edges"] = json!({ "type": "array", "items": { "type": "object" } });
+            v
+        }
+        "search_symbols" => page_of(place(
+            json!({ "function": { "type": "string" }, "module": { "type": "string" }, "lines": { "type": "integer" } }),
+            &["function", "module"],
+        )),
+        "function_source" => object(
+            json!({
+                "function": { "type": "string" },
+                "file": { "type": "string" },
+                "first_line": { "type": "integer" },
+                "last_line": { "type": "integer" },
+                "text": { "type": "string" },
+            }),
+            &["function", "file", "first_line", "last_line", "text"],
+        ),
+        _ => any_object,
+    }
+}
+
 fn tools() -> Vec<Tool> {
     let read_only = ToolAnnotations::new().read_only(true).destructive(false);
     let tool = |name: &'static str, description: &'static str, input: Arc<JsonObject>| {
-        Tool::new(name, description, input).annotate(read_only.clone())
+        let mut t = Tool::new(name, description, input).annotate(read_only.clone());
+        if let Value::Object(out) = output_schema(name) {
+            t.output_schema = Some(Arc::new(out));
+        }
+        t
     };
     let depth = |default: u32| json!({ "type": "integer", "minimum": 1, "maximum": 10, "description": format!("How many calls away (default {default}).") });
     vec![
