@@ -29,9 +29,4 @@ if [ ! -f "$schema" ] || ! echo "$schema_sha  $schema" | sha256sum -c --quiet - 
     mv "$tmp/serde-sarif-0.8.0/src/schema.json" "$schema"
 fi
 
-if ! "$tools/venv/bin/python" -c "import jsonschema" 2>/dev/null; then
-    say "installing Python's jsonschema in $tools/venv"
-    python3 -m venv "$tools/venv"
-    "$tools/venv/bin/pip" install -q --disable-pip-version-check "jsonschema==4.26.0"
-fi
-echo "$tools"
+CPG_SARIF_TOOLS=$tools exec bash "$(dirname "$0")/setup-venv.sh" sarif CPG_SARIF_TOOLS jsonschema 4.26.0

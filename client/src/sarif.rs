@@ -274,73 +274,58 @@ pub fn dead_code(dead: &[DeadFunction]) -> Value {
 /// cycle with no known file at all is left out of the log).
 pub fn cycles(c: &Cycles, files: &HashMap<String, String>) -> Value {
     let mut log = Log::default();
-    for m in &c.modules {
-        let id = "cycle/modules";
-        let rule = log.rule(
-            id,
-            "Modules that depend on each other in a cycle",
-            "warning",
-        );
-        let locations: Vec<Value> = m
-            .modules
-            .iter()
-            .filter_map(|name| files.get(name).map(|f| location(f, 0, Some(name))))
-            .collect();
-        if locations.is_empty() {
-            continue;
-        }
-        let mut members = m.modules.clone();
-        members.sort();
-        let text = format!(
-            "{} modules depend on each other: {}",
-            members.len(),
-            members.join(", ")
-        );
-        let parts: Vec<&str> = std::iter::once(id)
-            .chain(members.iter().map(String::as_str))
-            .collect();
-        log.results.push(result(
-            rule,
-            id,
-            "warning",
-            &text,
-            locations,
-            &fingerprint(&parts),
-        ));
-    }
-    for f in &c.functions {
-        let id = "cycle/functions";
-        let rule = log.rule(id, "Functions that call each other in a cycle", "note");
-        let locations: Vec<Value> = f
+    // Each member by name, with the module whose file locates it.
+    let modules = c.modules.iter().map(|m| {
+        let members: Vec<(String, &str)> =
+            m.modules.iter().map(|n| (n.clone(), n.as_str())).collect();
+        members
+    });
+    let functions = c.functions.iter().map(|f| {
+        let members: Vec<(String, &str)> = f
             .functions
             .iter()
-            .filter_map(|mfa| {
-                files
-                    .get(&mfa.module)
-                    .map(|file| location(file, 0, Some(&mfa.to_string())))
-            })
+            .map(|mfa| (mfa.to_string(), mfa.module.as_str()))
             .collect();
-        if locations.is_empty() {
-            continue;
-        }
-        let mut members: Vec<String> = f.functions.iter().map(ToString::to_string).collect();
-        members.sort();
-        let text = format!(
-            "{} functions call each other: {}",
-            members.len(),
-            members.join(", ")
-        );
-        let parts: Vec<&str> = std::iter::once(id)
-            .chain(members.iter().map(String::as_str))
-            .collect();
-        log.results.push(result(
-            rule,
-            id,
+        members
+    });
+    let kinds = [
+        (
+            "cycle/modules",
+            "Modules that depend on each other in a cycle",
+            "warning",
+            "modules depend on each other",
+        ),
+        (
+            "cycle/functions",
+            "Functions that call each other in a cycle",
             "note",
-            &text,
-            locations,
-            &fingerprint(&parts),
-        ));
+            "functions call each other",
+        ),
+    ];
+    let all: [Vec<Vec<(String, &str)>>; 2] = [modules.collect(), functions.collect()];
+    for ((id, rule_text, level, says), cycles) in kinds.into_iter().zip(all) {
+        for members in cycles {
+            let rule = log.rule(id, rule_text, level);
+            let locations: Vec<Value> = members
+                .iter()
+                .filter_map(|(name, module)| files.get(*module).map(|f| location(f, 0, Some(name))))
+                .collect();
+            if locations.is_empty() {
+                continue;
+            }
+            let mut names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+            names.sort();
+            let text = format!("{} {says}: {}", names.len(), names.join(", "));
+            let parts: Vec<&str> = std::iter::once(id).chain(names.iter().copied()).collect();
+            log.results.push(result(
+                rule,
+                id,
+                level,
+                &text,
+                locations,
+                &fingerprint(&parts),
+            ));
+        }
     }
     log.into_sarif()
 }

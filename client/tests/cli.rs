@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod support;
+
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
 }
@@ -744,31 +746,17 @@ fn compiled_dependencies_export_tables_resolve_calls() {
     );
 }
 
-/// Where scripts/setup-sarif.sh put the SARIF schema and its validator.
-fn sarif_tools() -> PathBuf {
-    let tools = std::env::var_os("CPG_SARIF_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/cpg/sarif")
-        });
-    assert!(
-        tools.join("sarif-schema-2.1.0.json").is_file() && tools.join("venv/bin/python").is_file(),
-        "the SARIF schema or its validator is missing in {}: run scripts/setup-sarif.sh (scripts/test.sh does)",
-        tools.display()
-    );
-    tools
-}
-
 /// `--format sarif` of taint, smells, dead code and cycles is SARIF 2.1.0
 /// by the official schema; every result has a rule, a location and a
 /// fingerprint; taint steps are the code flow; fingerprints survive the
 /// code moving down a line.
 #[test]
 fn findings_are_valid_sarif_with_stable_fingerprints() {
-    let tools = sarif_tools();
+    let tools = support::tools("CPG_SARIF_TOOLS", "sarif", "sarif-schema-2.1.0.json");
+    support::tools("CPG_SARIF_TOOLS", "sarif", "venv/bin/python");
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("shop");
-    copy_dir(&example(), &tree);
+    support::copy_dir(&example(), &tree);
     let log = |kind: &str| -> serde_json::Value {
         let out = stdout(&cpg(&[
             "analyze",
@@ -882,19 +870,6 @@ fn findings_are_valid_sarif_with_stable_fingerprints() {
         .chain(kinds[1..].iter().map(|k| prints(&log(k))))
         .collect();
     assert_eq!(after, before);
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("copy the example tree");
-    for e in std::fs::read_dir(from).expect("copy the example tree") {
-        let e = e.expect("copy the example tree");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("copy the example tree").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).expect("copy the example tree");
-        }
-    }
 }
 
 /// Two blank lines at the top of every `.ex` file under `dir`.

@@ -6,64 +6,13 @@
 //! editor's text until the document is closed. The client waits for the server to
 //! exit, so a server that does not stop fails the test (by its time-out).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
 
-/// Run `cmd` to its end, at most `limit`: a client or server that hangs
-/// fails the test instead of stopping the suite.
-fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start the client");
-    let started = std::time::Instant::now();
-    loop {
-        if child.try_wait().expect("wait for the client").is_some() {
-            return child.wait_with_output().expect("the client's output");
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("the client's output");
-            panic!(
-                "no answer within {limit:?}:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-fn lsp_python() -> PathBuf {
-    let tools = std::env::var_os("CPG_LSP_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/cpg/lsp")
-        });
-    let python = tools.join("venv/bin/python");
-    assert!(
-        python.is_file(),
-        "pygls is missing in {}: run scripts/setup-lsp.sh (scripts/test.sh does)",
-        tools.display()
-    );
-    python
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("copy the example tree");
-    for e in std::fs::read_dir(from).expect("copy the example tree") {
-        let e = e.expect("copy the example tree");
-        let target = to.join(e.file_name());
-        if e.file_type().expect("copy the example tree").is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).expect("copy the example tree");
-        }
-    }
-}
+mod support;
+use support::{copy_dir, run_bounded};
 
 #[test]
 fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
@@ -74,10 +23,12 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
         &root,
     );
     let out = run_bounded(
-        Command::new(lsp_python())
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lsp/drive.py"))
-            .arg(env!("CARGO_BIN_EXE_cpg"))
-            .arg(&root),
+        Command::new(
+            support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python"),
+        )
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lsp/drive.py"))
+        .arg(env!("CARGO_BIN_EXE_cpg"))
+        .arg(&root),
         std::time::Duration::from_secs(120),
     );
     assert!(

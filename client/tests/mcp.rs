@@ -3,60 +3,23 @@
 //! listed with its schema and called, pages chain, and mistakes come back
 //! as tool errors that say what to change.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{json, Value};
 
-/// Run `cmd` to its end, at most `limit`: a client or server that hangs
-/// fails the test instead of stopping the suite.
-fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start the client");
-    let started = std::time::Instant::now();
-    loop {
-        if child.try_wait().expect("wait for the client").is_some() {
-            return child.wait_with_output().expect("the client's output");
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("the client's output");
-            panic!(
-                "no answer within {limit:?}:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-fn mcp_python() -> PathBuf {
-    let tools = std::env::var_os("CPG_MCP_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/cpg/mcp")
-        });
-    let python = tools.join("venv/bin/python");
-    assert!(
-        python.is_file(),
-        "the MCP Python SDK is missing in {}: run scripts/setup-mcp.sh (scripts/test.sh does)",
-        tools.display()
-    );
-    python
-}
+mod support;
+use support::run_bounded;
 
 /// Run the calls through the SDK against `cpg mcp ARGS`.
 fn drive(calls: &Value, args: &[&str]) -> Value {
     let out = run_bounded(
-        Command::new(mcp_python())
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/drive.py"))
-            .arg(env!("CARGO_BIN_EXE_cpg"))
-            .arg(calls.to_string())
-            .args(args),
+        Command::new(
+            support::tools("CPG_MCP_TOOLS", "mcp", "venv/bin/python").join("venv/bin/python"),
+        )
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/drive.py"))
+        .arg(env!("CARGO_BIN_EXE_cpg"))
+        .arg(calls.to_string())
+        .args(args),
         std::time::Duration::from_secs(120),
     );
     assert!(

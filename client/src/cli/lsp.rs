@@ -404,42 +404,17 @@ impl Index {
             }
         }
         for m in &summaries {
-            let l = m.line.saturating_sub(1);
-            let line = self.line(&m.file, l).to_string();
-            let (start, end) = line
-                .find("defmodule")
-                .and_then(|d| find_name(&line, &m.name, d))
-                .unwrap_or((0, 0));
-            self.add(
+            self.definition(
                 &m.file,
-                Occurrence {
-                    line: l,
-                    start,
-                    end,
-                    target: Target::Module(m.name.clone()),
-                    definition: true,
-                },
+                m.line,
+                "defmodule",
+                &m.name,
+                Target::Module(m.name.clone()),
             );
             for f in &m.functions {
-                let Some(id) = self.graph.id(&Mfa::new(&m.name, &f.name, f.arity)) else {
-                    continue;
-                };
-                let l = f.line.saturating_sub(1);
-                let line = self.line(&m.file, l).to_string();
-                let (start, end) = line
-                    .find("def")
-                    .and_then(|d| find_name(&line, &f.name, d))
-                    .unwrap_or((0, 0));
-                self.add(
-                    &m.file,
-                    Occurrence {
-                        line: l,
-                        start,
-                        end,
-                        target: Target::Function(id),
-                        definition: true,
-                    },
-                );
+                if let Some(id) = self.graph.id(&Mfa::new(&m.name, &f.name, f.arity)) {
+                    self.definition(&m.file, f.line, "def", &f.name, Target::Function(id));
+                }
             }
         }
         let graph = Arc::clone(&self.graph);
@@ -466,6 +441,29 @@ impl Index {
         for list in self.files.values_mut() {
             list.sort_by_key(|o| (o.line, o.start));
         }
+    }
+
+    /// The definition of `target`: `name` after `keyword` on 1-based
+    /// `line` of `file` (the line's start when the text does not show it,
+    /// as for functions a macro defines).
+    fn definition(&mut self, file: &str, line: u32, keyword: &str, name: &str, target: Target) {
+        let l = line.saturating_sub(1);
+        let text = self.line(file, l).to_string();
+        let (start, end) = text
+            .find(keyword)
+            .and_then(|d| find_name(&text, name, d))
+            .unwrap_or((0, 0));
+        let definition = true;
+        self.add(
+            file,
+            Occurrence {
+                line: l,
+                start,
+                end,
+                target,
+                definition,
+            },
+        );
     }
 
     fn relative(&self, uri: &str) -> std::result::Result<String, String> {
@@ -545,6 +543,30 @@ impl Index {
         }
     }
 
+    /// The functions calling `id` (`incoming`) or called by it, each with
+    /// the ranges of those calls; process edges say so in the item's detail.
+    fn hierarchy(&self, id: u32, incoming: bool) -> Vec<(CallHierarchyItem, Vec<Range>)> {
+        let edges: Vec<&partition::analysis::CallEdge> = if incoming {
+            self.graph.calls_to(id).collect()
+        } else {
+            self.graph.calls_from(id).collect()
+        };
+        let mut by_other: BTreeMap<u32, (bool, Vec<Range>)> = BTreeMap::new();
+        for e in edges {
+            let other = if incoming { e.caller } else { e.callee };
+            let entry = by_other.entry(other).or_default();
+            entry.0 |= e.kind == proto::CallKind::Process;
+            entry.1.extend(self.call_range(&e.file, e.line, e.callee));
+        }
+        by_other
+            .into_iter()
+            .filter_map(|(other, (process, ranges))| {
+                let detail = process.then(|| "process: a message or a spawn".to_string());
+                Some((self.item(other, detail)?, ranges))
+            })
+            .collect()
+    }
+
     /// The range of the call of `callee` on 1-based `line` of `file`.
     fn call_range(&self, file: &str, line: u32, callee: u32) -> Option<Range> {
         let list = self.files.get(file)?;
@@ -613,42 +635,18 @@ impl Index {
                 Ok(to_json(&self.item(id, None).map(|i| vec![i])))
             }
             "callHierarchy/incomingCalls" => {
-                let id = self.item_id(p)?;
-                let mut by_caller: BTreeMap<u32, (bool, Vec<Range>)> = BTreeMap::new();
-                for e in self.graph.calls_to(id) {
-                    let entry = by_caller.entry(e.caller).or_default();
-                    entry.0 |= e.kind == proto::CallKind::Process;
-                    entry.1.extend(self.call_range(&e.file, e.line, id));
-                }
-                let calls: Vec<CallHierarchyIncomingCall> = by_caller
+                let calls: Vec<CallHierarchyIncomingCall> = self
+                    .hierarchy(self.item_id(p)?, true)
                     .into_iter()
-                    .filter_map(|(caller, (process, from_ranges))| {
-                        let detail = process.then(|| "process: a message or a spawn".to_string());
-                        Some(CallHierarchyIncomingCall {
-                            from: self.item(caller, detail)?,
-                            from_ranges,
-                        })
-                    })
+                    .map(|(from, from_ranges)| CallHierarchyIncomingCall { from, from_ranges })
                     .collect();
                 Ok(to_json(&calls))
             }
             "callHierarchy/outgoingCalls" => {
-                let id = self.item_id(p)?;
-                let mut by_callee: BTreeMap<u32, (bool, Vec<Range>)> = BTreeMap::new();
-                for e in self.graph.calls_from(id) {
-                    let entry = by_callee.entry(e.callee).or_default();
-                    entry.0 |= e.kind == proto::CallKind::Process;
-                    entry.1.extend(self.call_range(&e.file, e.line, e.callee));
-                }
-                let calls: Vec<CallHierarchyOutgoingCall> = by_callee
+                let calls: Vec<CallHierarchyOutgoingCall> = self
+                    .hierarchy(self.item_id(p)?, false)
                     .into_iter()
-                    .filter_map(|(callee, (process, from_ranges))| {
-                        let detail = process.then(|| "process: a message or a spawn".to_string());
-                        Some(CallHierarchyOutgoingCall {
-                            to: self.item(callee, detail)?,
-                            from_ranges,
-                        })
-                    })
+                    .map(|(to, from_ranges)| CallHierarchyOutgoingCall { to, from_ranges })
                     .collect();
                 Ok(to_json(&calls))
             }

@@ -1,0 +1,64 @@
+//! What the client's test programs share: the Python tools the setup
+//! scripts install, running a client bounded in time, copying a tree.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The folder a setup script installed into: `$env`, else
+/// `~/.cache/cpg/<name>`. Fails, naming the script, when `needs` is not
+/// in it.
+pub fn tools(env: &str, name: &str, needs: &str) -> PathBuf {
+    let dir = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").expect("HOME"))
+            .join(".cache/cpg")
+            .join(name)
+    });
+    assert!(
+        dir.join(needs).is_file(),
+        "{} is missing in {}: run scripts/setup-{name}.sh (scripts/test.sh does)",
+        needs,
+        dir.display()
+    );
+    dir
+}
+
+/// Run `cmd` to its end, at most `limit`: a client or server that hangs
+/// fails the test instead of stopping the suite.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start the client");
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("wait for the client").is_some() {
+            return child.wait_with_output().expect("the client's output");
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("the client's output");
+            panic!(
+                "no answer within {limit:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Copy the tree `from` to `to` (created).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for e in std::fs::read_dir(from).expect("read the tree") {
+        let e = e.expect("read the tree");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("read the tree").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect("copy a file");
+        }
+    }
+}
