@@ -75,6 +75,8 @@ async fn every_route_answers_over_http_like_embedded() {
     a_file_that_is_not_utf8_goes_as_base64(&web);
     errors_are_json_with_a_status_saying_whose_fault(&web);
     another_project_is_ingested_and_answered_apart(&web);
+    // Last: the editor ingests into a project of its own (new generations).
+    an_editor_asks_the_cluster_through_lsp(&cluster.coordinator_list());
 }
 
 /// `cpg mcp --coordinator` driven by the official MCP client SDK (the
@@ -147,6 +149,71 @@ fn an_agent_asks_the_cluster_through_mcp(coordinators: &str) {
             .contains("a cluster holds graphs, not file text"),
         "{}",
         c[3]
+    );
+}
+
+/// `cpg lsp --coordinator` driven by pygls's client (the client test's
+/// driver; scripts/setup-lsp.sh installs it) on a copy of the example in a
+/// project of its own: the workspace is ingested when the server starts,
+/// answers are the embedded server's, and a saved file reaches the cluster;
+/// an unsaved edit does not (it has not left the editor).
+fn an_editor_asks_the_cluster_through_lsp(coordinators: &str) {
+    let tools = std::env::var_os("CPG_LSP_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/cpg/lsp")
+        });
+    let python = tools.join("venv/bin/python");
+    assert!(
+        python.is_file(),
+        "pygls is missing in {}: run scripts/setup-lsp.sh (scripts/test.sh does)",
+        tools.display()
+    );
+    let (_work, tree) = cluster_tests::example_copy();
+    let mut child = std::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../client/tests/lsp/drive.py"
+        ))
+        .arg(cluster_tests::binary("cpg"))
+        .arg(&tree)
+        .args([
+            "--coordinator",
+            coordinators,
+            "--insecure",
+            "--project",
+            "editor",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot run the LSP client");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait for the LSP client").is_none() {
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the LSP client did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("the LSP client's output");
+    assert!(
+        out.status.success(),
+        "the LSP client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    use serde_json::json;
+    assert_eq!(got["references"], json!([["catalog.ex", 24, 56, 64]]));
+    assert_eq!(got["definition"], json!([["sorting.ex", 7, 6, 14]]));
+    assert_eq!(got["incoming"], json!(["Shop.Catalog.list_products/1"]));
+    let saved = json!([["catalog.ex", 24, 56, 64], ["fresh.ex", 2, 45, 53]]);
+    assert_eq!(got["references_after_save"], saved);
+    assert_eq!(got["references_after_change"], saved);
+    assert_eq!(got["references_after_close"], saved);
+    assert_eq!(
+        got["diagnostics"]["sorting.ex"],
+        json!([["taint/atom-creation", 2, 7, 6]])
     );
 }
 

@@ -256,8 +256,9 @@ where
 /// 4: checks, keys, deprecations, templates. 5: projects and shared
 /// libraries in the catalog, the project of a query. 6: removed files
 /// travel with an ingest's batches. 7: taint severities, exclusions and
-/// flow rules. 8: sanitizers scoped to sources, map keys on bindings.)
-pub const PROTOCOL_VERSION: u16 = 8;
+/// flow rules. 8: sanitizers scoped to sources, map keys on bindings.
+/// 9: the Summaries query.)
+pub const PROTOCOL_VERSION: u16 = 9;
 
 /// What both ends send first: the magic bytes, the version (big endian),
 /// and whether the link goes on in TLS (1) or plain TCP (0).

@@ -36,7 +36,7 @@ pub use results::{
     CommunityAlgorithm, Cycles, DeadFunction, DeprecatedCalls, FeatureRow, FunctionCycle,
     FunctionEdge, FunctionRank, GraphKind, Impact, LibraryPackage, Metric, ModuleCycle, ModuleEdge,
     ModuleGraph, ModuleNode, ParameterRule, Paths, Query, QueryResult, Reached, Severity, Smell,
-    SmellThresholds, Taint, TaintFinding, TaintRule, TaintRules, TaintStep,
+    SmellThresholds, SummarySet, Taint, TaintFinding, TaintRule, TaintRules, TaintStep,
 };
 pub use summary::{
     CallSummary, Check, ClauseShape, DepSummary, FieldRead, FunctionMetrics, FunctionSummary,

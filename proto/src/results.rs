@@ -602,6 +602,10 @@ pub enum Query {
     Smells { thresholds: SmellThresholds },
     /// The module graph with centrality, communities and cycles.
     ModuleGraph,
+    /// The module summaries the answers come from, and the libraries they
+    /// are resolved against: what a client needs to link the same graph
+    /// (the language server backed by a cluster).
+    Summaries,
 }
 
 /// The parameters a query takes when its caller gives none: the same for
@@ -634,6 +638,14 @@ pub enum QueryResult {
     Taint(Taint),
     Smells(Vec<Smell>),
     ModuleGraph(ModuleGraph),
+    Summaries(Box<SummarySet>),
+}
+
+/// Module summaries and the library summaries they are resolved against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummarySet {
+    pub modules: Vec<crate::ModuleSummary>,
+    pub libraries: Vec<crate::ModuleSummary>,
 }
 
 /// A coordinator's answer: the result, the catalog generation it reflects,

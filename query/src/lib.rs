@@ -85,6 +85,33 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// A snapshot of summaries linked here, such as a cluster's answer to
+    /// `Query::Summaries` (templates are already attached to their modules).
+    pub fn of_summaries(
+        summaries: Vec<Arc<ModuleSummary>>,
+        libraries: Vec<Arc<ModuleSummary>>,
+    ) -> Snapshot {
+        let started = Instant::now();
+        let graph = Arc::new(CallGraph::link(&summaries, &libraries));
+        Snapshot {
+            generation: 0,
+            epoch: 0,
+            stats: stats_of(&summaries),
+            memory_bytes: 0,
+            build_ms: started.elapsed().as_millis() as u64,
+            summaries,
+            libraries,
+            graph,
+            diagnostics: Vec::new(),
+            missing: Vec::new(),
+            failures: Vec::new(),
+            taken: Instant::now(),
+            answers: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
 /// The figures an embedded store reports, computed from summaries.
 pub fn stats_of(summaries: &[Arc<ModuleSummary>]) -> StoreStats {
     let files: BTreeSet<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
@@ -251,6 +278,10 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
         }
         Query::Features => QueryResult::Features(features(&snapshot.summaries, graph)),
         Query::ModuleGraph => QueryResult::ModuleGraph(module_graph(&snapshot.summaries, graph)),
+        Query::Summaries => QueryResult::Summaries(Box::new(proto::SummarySet {
+            modules: snapshot.summaries.iter().map(|m| (**m).clone()).collect(),
+            libraries: snapshot.libraries.iter().map(|m| (**m).clone()).collect(),
+        })),
         Query::Taint { rules } => QueryResult::Taint(taint(graph, &snapshot.summaries, rules)),
         Query::Smells { thresholds } => {
             QueryResult::Smells(smells(&snapshot.summaries, graph, thresholds))

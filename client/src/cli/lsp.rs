@@ -30,11 +30,6 @@ use super::*;
 const MAX_SYMBOLS: usize = 500;
 
 pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
-    if !coordinators.is_empty() {
-        bail!(
-            "cpg lsp analyses the editor's workspace folder in process; a cluster-backed language server (--coordinator) is not built yet"
-        );
-    }
     let (connection, threads) = Connection::stdio();
     let capabilities = ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Options(
@@ -71,7 +66,7 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
         published: Arc::new(std::sync::Mutex::new(std::collections::HashSet::new())),
         root: root.clone(),
     };
-    let mut index = Index::build(&root, publisher.clone())?;
+    let mut index = Index::build(&root, publisher.clone(), coordinators)?;
     for msg in &connection.receiver {
         match msg {
             Message::Request(req) => {
@@ -91,7 +86,7 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
                     eprintln!("cpg lsp: {e}");
                 }
                 if index.rescan {
-                    match Index::build(&root, publisher.clone()) {
+                    match Index::build(&root, publisher.clone(), coordinators) {
                         Ok(fresh) => index = fresh,
                         Err(e) => {
                             eprintln!("cpg lsp: the workspace could not be analysed again: {e:#}");
@@ -201,8 +196,8 @@ struct Occurrence {
 
 struct Index {
     root: PathBuf,
-    /// The analysis: saved files are parsed again into its store alone.
-    built: embedded::Built,
+    /// Where the analysis comes from.
+    source: Source,
     /// Sends the diagnostics of each new analysis.
     publisher: Publisher,
     graph: Arc<CallGraph>,
@@ -259,14 +254,36 @@ fn find_name(line: &str, name: &str, from: usize) -> Option<(usize, usize)> {
     None
 }
 
+/// Where the analysis comes from.
+enum Source {
+    /// Analysed here: saved and edited files are parsed again into its
+    /// store alone.
+    Embedded(Box<embedded::Built>),
+    /// A cluster holds it (a team's shared index): the workspace is ingested
+    /// when the server starts and when a file is saved (only changed files
+    /// travel), and the cluster's summaries are linked here.
+    Cluster {
+        coordinators: Vec<String>,
+        runtime: tokio::runtime::Runtime,
+    },
+}
+
 impl Index {
-    fn build(root: &Path, publisher: Publisher) -> Result<Index> {
+    fn build(root: &Path, publisher: Publisher, coordinators: &[String]) -> Result<Index> {
         let started = Instant::now();
-        let built = embedded::build_with(root, deps_mode())?;
-        let files = built.files;
+        let source = if coordinators.is_empty() {
+            Source::Embedded(Box::new(embedded::build_with(root, deps_mode())?))
+        } else {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(ingest_once(coordinators, root, false))?;
+            Source::Cluster {
+                coordinators: coordinators.to_vec(),
+                runtime,
+            }
+        };
         let mut index = Index {
             root: root.to_path_buf(),
-            built,
+            source,
             publisher,
             graph: Arc::new(CallGraph::default()),
             summaries: Vec::new(),
@@ -282,18 +299,44 @@ impl Index {
             unsaved: std::collections::HashSet::new(),
             rescan: false,
         };
-        index.relink();
+        index.relink().map_err(|e| anyhow::anyhow!(e))?;
         eprintln!(
-            "cpg lsp: {files} files, {} functions indexed in {:.2} s",
+            "cpg lsp: {} modules, {} functions indexed in {:.2} s",
+            index.summaries.len(),
             index.definitions.len(),
             started.elapsed().as_secs_f64()
         );
         Ok(index)
     }
 
-    /// Link the store's current content and index it again.
-    fn relink(&mut self) {
-        let snapshot = Arc::new(self.built.snapshot());
+    /// The analysis as it stands: the store's, or the cluster's summaries
+    /// linked here.
+    fn snapshot(&self) -> std::result::Result<query::Snapshot, String> {
+        match &self.source {
+            Source::Embedded(built) => Ok(built.snapshot()),
+            Source::Cluster {
+                coordinators,
+                runtime,
+            } => {
+                let answer = runtime
+                    .block_on(query_cluster(coordinators, Query::Summaries))
+                    .map_err(|e| format!("{e:#}"))?;
+                let QueryResult::Summaries(set) = Arc::unwrap_or_clone(answer.result) else {
+                    return Err("the cluster answered the summaries with something else".into());
+                };
+                let set = *set;
+                Ok(query::Snapshot::of_summaries(
+                    set.modules.into_iter().map(Arc::new).collect(),
+                    set.libraries.into_iter().map(Arc::new).collect(),
+                ))
+            }
+        }
+    }
+
+    /// Link the analysis's current content and index it again (an
+    /// unreachable cluster leaves the index as it was).
+    fn relink(&mut self) -> std::result::Result<(), String> {
+        let snapshot = Arc::new(self.snapshot()?);
         self.publisher.publish(Arc::clone(&snapshot));
         self.graph = Arc::clone(&snapshot.graph);
         self.summaries = snapshot.summaries.clone();
@@ -310,22 +353,30 @@ impl Index {
             self.load(&m.file);
         }
         self.fill();
+        Ok(())
     }
 
-    /// Parse the edited documents from the editor's text, then relink once.
+    /// Parse the edited documents from the editor's text, then relink once
+    /// (embedded only: a cluster gets files when they are saved).
     fn catch_up(&mut self) {
         if self.pending.is_empty() {
             return;
         }
+        let Source::Embedded(built) = &self.source else {
+            self.pending.clear();
+            return;
+        };
         let started = Instant::now();
         let edited: Vec<(String, String)> = self.pending.drain().collect();
         for (file, text) in &edited {
-            self.built
+            built
                 .store
                 .apply_file(partition::frontend::build_file(file, text.as_bytes()));
             self.unsaved.insert(file.clone());
         }
-        self.relink();
+        if let Err(e) = self.relink() {
+            eprintln!("cpg lsp: {e}");
+        }
         eprintln!(
             "cpg lsp: {} edited document(s) analysed in {:.0} ms",
             edited.len(),
@@ -333,25 +384,41 @@ impl Index {
         );
     }
 
-    /// A saved (or deleted) file: parse it again, relink, index again.
+    /// A saved (or deleted) file: parse it again (embedded) or send the
+    /// workspace's changes to the cluster, relink, index again.
     fn saved(&mut self, file: &str) {
         let started = Instant::now();
         let is_source = file.ends_with(".ex") || file.ends_with(".exs");
         self.texts.remove(file);
         self.pending.remove(file);
         self.unsaved.remove(file);
-        match std::fs::read(self.root.join(file)) {
-            Ok(bytes) if is_source => {
-                self.built
-                    .store
-                    .apply_file(partition::frontend::build_file(file, &bytes));
-            }
-            Ok(_) => return,
-            Err(_) => {
-                self.built.store.remove_file(file);
+        if !is_source {
+            return;
+        }
+        match &self.source {
+            Source::Embedded(built) => match std::fs::read(self.root.join(file)) {
+                Ok(bytes) => {
+                    built
+                        .store
+                        .apply_file(partition::frontend::build_file(file, &bytes));
+                }
+                Err(_) => {
+                    built.store.remove_file(file);
+                }
+            },
+            Source::Cluster {
+                coordinators,
+                runtime,
+            } => {
+                if let Err(e) = runtime.block_on(ingest_once(coordinators, &self.root, false)) {
+                    eprintln!("cpg lsp: {file} could not be sent to the cluster: {e:#}");
+                    return;
+                }
             }
         }
-        self.relink();
+        if let Err(e) = self.relink() {
+            eprintln!("cpg lsp: {e}");
+        }
         eprintln!(
             "cpg lsp: {file} analysed again in {:.0} ms",
             started.elapsed().as_secs_f64() * 1000.0

@@ -138,9 +138,11 @@ pub enum Command {
     /// cluster holds with --coordinator.
     Mcp { path: Option<PathBuf> },
     /// A Language Server Protocol server on stdio for editors: definitions,
-    /// references, call hierarchy (process edges marked), workspace and
-    /// document symbols and hover for Elixir functions and modules, over
-    /// the workspace folder, analysed again when a file is saved.
+    /// references, call hierarchy (process edges marked), symbols, hover,
+    /// code lenses and diagnostics for Elixir functions and modules, over
+    /// the workspace folder analysed in process (edits count before they
+    /// are saved), or with --coordinator over a cluster's index (the
+    /// workspace is ingested at start and on each save).
     Lsp,
     /// The projects a cluster holds (needs --coordinator): each with its
     /// files and the libraries it uses (package, version, content hash,

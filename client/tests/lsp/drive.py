@@ -1,6 +1,6 @@
 """Drive `cpg lsp` with pygls's language client, as an editor would.
 
-Usage: python drive.py CPG_BINARY WORKSPACE
+Usage: python drive.py CPG_BINARY WORKSPACE [cpg lsp arguments...]
 
 On a copy of the example application: references, definition, call
 hierarchy, symbols and hover for Shop.Util.Sorting.sort_key/1; then a new
@@ -52,7 +52,7 @@ async def main() -> None:
             for d in params.diagnostics
         ]
 
-    await client.start_io(cpg, "lsp")
+    await client.start_io(cpg, "lsp", *sys.argv[3:])
     await client.initialize_async(
         t.InitializeParams(capabilities=t.ClientCapabilities(), root_uri=root.as_uri())
     )
