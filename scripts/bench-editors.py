@@ -2,8 +2,8 @@
 `cpg mcp` (the official MCP Python SDK), release build, embedded.
 
 Usage:
-  python3 scripts/bench-editors.py lsp CPG TREE [N]
-  ~/.cache/cpg/mcp/venv/bin/python scripts/bench-editors.py mcp CPG TREE [N]
+  python3 scripts/bench-editors.py lsp CPG TREE [N [cpg lsp arguments...]]
+  ~/.cache/cpg/mcp/venv/bin/python scripts/bench-editors.py mcp CPG TREE [N [arguments...]]
 
 lsp (a minimal client of its own, so that the figures are the server's
 and the pipe's): time from start to the first answer (initialize, then
@@ -78,7 +78,7 @@ async def bench_lsp(cpg, tree, n):
     import asyncio.subprocess as sp
 
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(cpg, "lsp", stdin=sp.PIPE, stdout=sp.PIPE, stderr=sp.DEVNULL, limit=1 << 26)
+    proc = await asyncio.create_subprocess_exec(cpg, "lsp", *EXTRA, stdin=sp.PIPE, stdout=sp.PIPE, stderr=sp.DEVNULL, limit=1 << 26)
     c = Raw(proc)
     await c.request("initialize", {"processId": None, "rootUri": tree.as_uri(), "capabilities": {}})
     await c.notify("initialized", {})
@@ -143,7 +143,7 @@ async def bench_mcp(cpg, tree, n):
     from mcp.client.stdio import stdio_client
 
     started = time.monotonic()
-    async with stdio_client(StdioServerParameters(command=cpg, args=["mcp", str(tree)])) as (r, w):
+    async with stdio_client(StdioServerParameters(command=cpg, args=["mcp", *([] if EXTRA else [str(tree)]), *EXTRA])) as (r, w):
         async with ClientSession(r, w) as s:
             await s.initialize()
             listed = await s.call_tool("search_symbols", {"query": ".", "limit": 500})
@@ -158,9 +158,14 @@ async def bench_mcp(cpg, tree, n):
     return {"first_answer_s": round(first, 3), "callers": quantiles(times)}
 
 
+EXTRA = []
+
+
 def main():
     kind, cpg, tree = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]).resolve()
     n = int(sys.argv[4]) if len(sys.argv) > 4 else 200
+    # More arguments go to `cpg lsp`/`cpg mcp` (--coordinator ... --insecure).
+    EXTRA.extend(sys.argv[5:])
     run = bench_lsp if kind == "lsp" else bench_mcp
     print(json.dumps(asyncio.run(run(cpg, tree, n))))
 
