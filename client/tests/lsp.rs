@@ -67,6 +67,12 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
     );
     assert!(hover.contains("called by 1 function(s)"), "{hover}");
     assert_eq!(got["code_lenses"], json!([[7, "1 caller"]]));
+    // A request it does not answer is an error saying so; the server goes on.
+    let unsupported = got["unsupported"].as_str().unwrap();
+    assert!(
+        unsupported.contains("cpg lsp does not answer textDocument/formatting"),
+        "{unsupported}"
+    );
     // Diagnostics, published on their own: taint findings at their sinks
     // (severity 1 error, 2 warning) with every step as related
     // information, module cycles and smells.

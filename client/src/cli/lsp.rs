@@ -26,6 +26,19 @@ use serde_json::Value;
 
 use super::*;
 
+/// The requests the server answers (others get MethodNotFound).
+const METHODS: &[&str] = &[
+    "textDocument/definition",
+    "textDocument/references",
+    "textDocument/prepareCallHierarchy",
+    "callHierarchy/incomingCalls",
+    "callHierarchy/outgoingCalls",
+    "workspace/symbol",
+    "textDocument/documentSymbol",
+    "textDocument/hover",
+    "textDocument/codeLens",
+];
+
 /// Symbols a workspace/symbol answer lists at most.
 const MAX_SYMBOLS: usize = 500;
 
@@ -74,25 +87,28 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
                     break;
                 }
                 let id = req.id.clone();
-                index.catch_up();
-                let response = match index.request(req) {
-                    Ok(value) => Response::new_ok(id, value),
-                    Err(message) => Response::new_err(id, -32602, message),
+                let response = if !METHODS.contains(&req.method.as_str()) {
+                    Response::new_err(
+                        id,
+                        lsp_server::ErrorCode::MethodNotFound as i32,
+                        format!("cpg lsp does not answer {}", req.method),
+                    )
+                } else {
+                    index.catch_up();
+                    match index.request(req) {
+                        Ok(value) => Response::new_ok(id, value),
+                        Err(message) => Response::new_err(
+                            id,
+                            lsp_server::ErrorCode::InvalidParams as i32,
+                            message,
+                        ),
+                    }
                 };
                 connection.sender.send(Message::Response(response))?;
             }
             Message::Notification(note) => {
                 if let Err(e) = index.notification(note) {
                     eprintln!("cpg lsp: {e}");
-                }
-                if index.rescan {
-                    match Index::build(&root, publisher.clone(), coordinators) {
-                        Ok(fresh) => index = fresh,
-                        Err(e) => {
-                            eprintln!("cpg lsp: the workspace could not be analysed again: {e:#}");
-                            index.rescan = false;
-                        }
-                    }
                 }
             }
             Message::Response(_) => {}
@@ -223,9 +239,6 @@ struct Index {
     pending: HashMap<String, String>,
     /// Documents analysed from the editor's text, not the file's.
     unsaved: std::collections::HashSet<String>,
-    /// Files changed in ways one file's update cannot follow (watched
-    /// folders): analyse the workspace again.
-    rescan: bool,
 }
 
 /// The byte range of `name` in `line` at or after `from` (as a word).
@@ -297,7 +310,6 @@ impl Index {
             open: HashMap::new(),
             pending: HashMap::new(),
             unsaved: std::collections::HashSet::new(),
-            rescan: false,
         };
         index.relink().map_err(|e| anyhow::anyhow!(e))?;
         eprintln!(

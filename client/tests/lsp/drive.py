@@ -90,6 +90,13 @@ async def main() -> None:
     out["document_symbols"] = [[s.name, [c.name for c in s.children or []]] for s in doc_symbols or []]
     hover = await client.text_document_hover_async(t.HoverParams(text_document=doc(sorting), position=at_def))
     out["hover"] = hover.contents.value if hover else None
+    try:
+        await client.text_document_formatting_async(
+            t.DocumentFormattingParams(text_document=doc(sorting), options=t.FormattingOptions(tab_size=2, insert_spaces=True))
+        )
+        out["unsupported"] = "answered"
+    except Exception as e:  # the server's error response
+        out["unsupported"] = str(e)
     lenses = await client.text_document_code_lens_async(t.CodeLensParams(text_document=doc(sorting)))
     out["code_lenses"] = [[l.range.start.line, l.command.title] for l in lenses or []]
     for _ in range(100):
