@@ -330,11 +330,18 @@ pub fn up(dir: &Path, options: &UpOptions) -> Result<Layout> {
         ] {
             for m in members {
                 if !running(m.pid, role) {
+                    let log = dir.join(format!("{}.log", role.dir_name(m.id)));
+                    // The log's last lines say why, without opening it.
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    let lines: Vec<&str> = text.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(5)..].join("\n  ");
                     bail!(
-                        "{} {} exited; see {}",
+                        "{} {} exited; see {}{}{}",
                         role.program(),
                         m.id,
-                        dir.join(format!("{}.log", role.dir_name(m.id))).display()
+                        log.display(),
+                        if tail.is_empty() { "" } else { ":\n  " },
+                        tail
                     );
                 }
             }

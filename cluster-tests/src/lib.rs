@@ -63,6 +63,22 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// The first of `n` consecutive free ports, from the same range as
+/// [`free_port`] (below the system's ephemeral ports, which outgoing
+/// connections of other tests take meanwhile), for `--base-port`.
+pub fn free_ports(n: u16) -> u16 {
+    loop {
+        let base = free_port();
+        let all = (0..n).all(|i| {
+            base.checked_add(i)
+                .is_some_and(|p| p < 32_000 && TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        if all {
+            return base;
+        }
+    }
+}
+
 /// Run `query` on the coordinator at `address`. A `CpgError` answer is
 /// returned as `Err` with the error's text.
 pub async fn query_at(address: &str, query: &Query) -> Result<Answer, String> {

@@ -875,7 +875,20 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
     let data = dir.path().join("cluster");
     let guard = DevCluster(data.clone());
     let d = data.to_str().unwrap();
-    let up = cpg(&["dev-cluster", "up", "--data-dir", d, "--partitions", "8"]);
+    // Ports from the harness's range: free ports the system picks are
+    // ephemeral ones, which other tests' connections can take before the
+    // processes bind them.
+    let base = cluster_tests::free_ports(7).to_string();
+    let up = cpg(&[
+        "dev-cluster",
+        "up",
+        "--data-dir",
+        d,
+        "--partitions",
+        "8",
+        "--base-port",
+        &base,
+    ]);
     let list = up
         .lines()
         .find_map(|l| l.trim().strip_prefix("export CPG_COORDINATOR="))
