@@ -66,6 +66,14 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
         "{hover}"
     );
     assert!(hover.contains("called by 1 function(s)"), "{hover}");
+    // sort_key/1 is where the atom is made from request parameters.
+    let facts = got["hover_after_analysis"].as_str().unwrap();
+    assert!(
+        facts.contains(
+            "in a function cycle: no; dead (public, never called): no; taint source: no; taint sink: yes"
+        ),
+        "{facts}"
+    );
     assert_eq!(got["code_lenses"], json!([[7, "1 caller"]]));
     // A request it does not answer is an error saying so; the server goes on.
     let unsupported = got["unsupported"].as_str().unwrap();

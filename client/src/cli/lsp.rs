@@ -77,6 +77,7 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
         kinds: DiagnosticKinds::from_options(&params["initializationOptions"]),
         generation: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         published: Arc::new(std::sync::Mutex::new(std::collections::HashSet::new())),
+        facts: Arc::new(std::sync::Mutex::new(Facts::default())),
         root: root.clone(),
     };
     let mut index = Index::build(&root, publisher.clone(), coordinators)?;
@@ -838,6 +839,10 @@ impl Index {
                             self.references.get(id).map_or(0, Vec::len),
                             callees.len()
                         ));
+                        if let Ok(facts) = self.publisher.facts.lock() {
+                            s.push_str("\n\n");
+                            s.push_str(&facts.line(&mfa.to_string()));
+                        }
                         s
                     }
                     Target::Module(m) => {
@@ -994,7 +999,77 @@ struct Publisher {
     generation: Arc<std::sync::atomic::AtomicU64>,
     /// The files that have diagnostics on the client (to clear them).
     published: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// What the last finished analysis says of functions, for hover.
+    facts: Arc<std::sync::Mutex<Facts>>,
     root: PathBuf,
+}
+
+/// Whole-graph facts about functions (by `Module.fun/arity`), from the last
+/// analysis the diagnostics thread finished.
+#[derive(Debug, Default)]
+struct Facts {
+    ready: bool,
+    in_cycle: std::collections::HashSet<String>,
+    dead: std::collections::HashSet<String>,
+    sources: std::collections::HashSet<String>,
+    sinks: std::collections::HashSet<String>,
+}
+
+impl Facts {
+    fn of(snapshot: &query::Snapshot) -> Facts {
+        let mut facts = Facts {
+            ready: true,
+            ..Facts::default()
+        };
+        if let Ok(a) = answer(snapshot, &Query::Cycles) {
+            if let QueryResult::Cycles(c) = &*a.result {
+                for cycle in &c.functions {
+                    facts
+                        .in_cycle
+                        .extend(cycle.functions.iter().map(ToString::to_string));
+                }
+            }
+        }
+        if let Ok(a) = answer(
+            snapshot,
+            &Query::DeadCode {
+                entries: Vec::new(),
+            },
+        ) {
+            if let QueryResult::DeadCode(d) = &*a.result {
+                facts.dead.extend(d.iter().map(|f| f.mfa.to_string()));
+            }
+        }
+        let rules = analysis::default_taint_rules();
+        if let Ok(a) = answer(snapshot, &Query::Taint { rules }) {
+            if let QueryResult::Taint(t) = &*a.result {
+                for f in &t.findings {
+                    facts
+                        .sources
+                        .extend(f.steps.first().map(|s| s.function.to_string()));
+                    facts
+                        .sinks
+                        .extend(f.steps.last().map(|s| s.function.to_string()));
+                }
+            }
+        }
+        facts
+    }
+
+    /// The hover's line about `function`.
+    fn line(&self, function: &str) -> String {
+        if !self.ready {
+            return "cycles, dead code and taint: still being analysed".to_string();
+        }
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        format!(
+            "in a function cycle: {}; dead (public, never called): {}; taint source: {}; taint sink: {}",
+            yes(self.in_cycle.contains(function)),
+            yes(self.dead.contains(function)),
+            yes(self.sources.contains(function)),
+            yes(self.sinks.contains(function)),
+        )
+    }
 }
 
 impl Publisher {
@@ -1004,8 +1079,12 @@ impl Publisher {
         let me = self.clone();
         std::thread::spawn(move || {
             let by_file = me.diagnostics(&snapshot);
+            let facts = Facts::of(&snapshot);
             if me.generation.load(Ordering::SeqCst) != generation {
                 return;
+            }
+            if let Ok(mut f) = me.facts.lock() {
+                *f = facts;
             }
             let Ok(mut published) = me.published.lock() else {
                 return;

@@ -104,6 +104,9 @@ async def main() -> None:
             break
         await asyncio.sleep(0.05)
     out["diagnostics"] = {k: sorted(v) for k, v in diagnostics.items()}
+    # Once the diagnostics are in, hover knows the whole-graph facts too.
+    hover = await client.text_document_hover_async(t.HoverParams(text_document=doc(sorting), position=at_def))
+    out["hover_after_analysis"] = hover.contents.value if hover else None
 
     # A new caller, after a line of non-ASCII text, saved.
     fresh = root / "lib/shop/util/fresh.ex"
