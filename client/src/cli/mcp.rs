@@ -43,9 +43,11 @@ pub(super) fn mcp(coordinators: &[String], path: Option<PathBuf>) -> Result<()> 
                 built.files,
                 started.elapsed().as_secs_f64()
             );
+            let snapshot = Arc::new(built.snapshot());
             Backend::Embedded {
                 root,
-                snapshot: Arc::new(built.snapshot()),
+                symbols: Arc::new(symbols_of(&snapshot)),
+                snapshot,
             }
         } else {
             if let Some(path) = path {
@@ -75,11 +77,32 @@ enum Backend {
     Embedded {
         root: PathBuf,
         snapshot: Arc<query::Snapshot>,
+        /// The functions, listed once: the snapshot does not change.
+        symbols: Arc<Vec<Symbol>>,
     },
     Cluster {
         coordinators: Vec<String>,
         symbols: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Symbol>>)>>,
     },
+}
+
+/// The functions of an embedded analysis, by name.
+fn symbols_of(snapshot: &query::Snapshot) -> Vec<Symbol> {
+    let mut out = Vec::new();
+    for m in &snapshot.summaries {
+        for f in &m.functions {
+            out.push(Symbol {
+                function: Mfa::new(&m.name, &f.name, f.arity).to_string(),
+                module: m.name.clone(),
+                file: m.file.clone(),
+                line: f.line,
+                lines: f.metrics.lines,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.function.cmp(&b.function));
+    out.dedup_by(|a, b| a.function == b.function);
+    out
 }
 
 /// A function as symbol searches and source requests see it.
@@ -118,23 +141,7 @@ impl Backend {
 
     async fn symbols(&self) -> std::result::Result<Arc<Vec<Symbol>>, String> {
         match self {
-            Backend::Embedded { snapshot, .. } => {
-                let mut out = Vec::new();
-                for m in &snapshot.summaries {
-                    for f in &m.functions {
-                        out.push(Symbol {
-                            function: Mfa::new(&m.name, &f.name, f.arity).to_string(),
-                            module: m.name.clone(),
-                            file: m.file.clone(),
-                            line: f.line,
-                            lines: f.metrics.lines,
-                        });
-                    }
-                }
-                out.sort_by(|a, b| a.function.cmp(&b.function));
-                out.dedup_by(|a, b| a.function == b.function);
-                Ok(Arc::new(out))
-            }
+            Backend::Embedded { symbols, .. } => Ok(Arc::clone(symbols)),
             Backend::Cluster { symbols, .. } => {
                 let mut cached = symbols.lock().await;
                 if let Some((at, list)) = cached.as_ref() {
