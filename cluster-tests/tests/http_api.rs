@@ -9,6 +9,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use cluster_tests::{comparable, http, Cluster, HttpResponse};
+
+/// The client tests' helpers: where the setup scripts put the Python
+/// clients, and running one bounded in time.
+#[path = "../../client/tests/support/mod.rs"]
+mod support;
 use codebase::embedded;
 use proto::{Answer, Query, QueryResult};
 use query::report;
@@ -84,44 +89,24 @@ async fn every_route_answers_over_http_like_embedded() {
 /// answer from what the cluster holds, and the one that needs files says
 /// why it cannot.
 fn an_agent_asks_the_cluster_through_mcp(coordinators: &str) {
-    let tools = std::env::var_os("CPG_MCP_TOOLS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/cpg/mcp")
-        });
-    let python = tools.join("venv/bin/python");
-    assert!(
-        python.is_file(),
-        "the MCP Python SDK is missing in {}: run scripts/setup-mcp.sh (scripts/test.sh does)",
-        tools.display()
-    );
+    let python = support::tools("CPG_MCP_TOOLS", "mcp", "venv/bin/python").join("venv/bin/python");
     let calls = serde_json::json!([
         ["callers", { "function": "Shop.Util.Sorting.sort_key/1" }],
         ["search_symbols", { "query": "sort_key" }],
         ["taint", {}],
         ["function_source", { "function": "Shop.Util.Sorting.sort_key/1" }],
     ]);
-    let mut child = std::process::Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../client/tests/mcp/drive.py"
-        ))
-        .arg(cluster_tests::binary("cpg"))
-        .arg(calls.to_string())
-        .args(["--coordinator", coordinators, "--insecure"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cannot run the MCP client");
-    let started = std::time::Instant::now();
-    while child.try_wait().expect("wait for the MCP client").is_none() {
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("the MCP client did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("the MCP client's output");
+    let out = support::run_bounded(
+        std::process::Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../client/tests/mcp/drive.py"
+            ))
+            .arg(cluster_tests::binary("cpg"))
+            .arg(calls.to_string())
+            .args(["--coordinator", coordinators, "--insecure"]),
+        Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "the MCP client failed:\n{}",
@@ -158,45 +143,25 @@ fn an_agent_asks_the_cluster_through_mcp(coordinators: &str) {
 /// answers are the embedded server's, and a saved file reaches the cluster;
 /// an unsaved edit does not (it has not left the editor).
 fn an_editor_asks_the_cluster_through_lsp(coordinators: &str) {
-    let tools = std::env::var_os("CPG_LSP_TOOLS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/cpg/lsp")
-        });
-    let python = tools.join("venv/bin/python");
-    assert!(
-        python.is_file(),
-        "pygls is missing in {}: run scripts/setup-lsp.sh (scripts/test.sh does)",
-        tools.display()
-    );
+    let python = support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python");
     let (_work, tree) = cluster_tests::example_copy();
-    let mut child = std::process::Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../client/tests/lsp/drive.py"
-        ))
-        .arg(cluster_tests::binary("cpg"))
-        .arg(&tree)
-        .args([
-            "--coordinator",
-            coordinators,
-            "--insecure",
-            "--project",
-            "editor",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cannot run the LSP client");
-    let started = std::time::Instant::now();
-    while child.try_wait().expect("wait for the LSP client").is_none() {
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("the LSP client did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("the LSP client's output");
+    let out = support::run_bounded(
+        std::process::Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../client/tests/lsp/drive.py"
+            ))
+            .arg(cluster_tests::binary("cpg"))
+            .arg(&tree)
+            .args([
+                "--coordinator",
+                coordinators,
+                "--insecure",
+                "--project",
+                "editor",
+            ]),
+        Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "the LSP client failed:\n{}",
