@@ -80,6 +80,7 @@ async fn every_route_answers_over_http_like_embedded() {
     a_file_that_is_not_utf8_goes_as_base64(&web);
     errors_are_json_with_a_status_saying_whose_fault(&web);
     another_project_is_ingested_and_answered_apart(&web);
+    an_agent_asks_the_coordinators_mcp_endpoint(&web);
     // Last: the editor ingests into a project of its own (new generations).
     an_editor_asks_the_cluster_through_lsp(&cluster.coordinator_list());
 }
@@ -89,30 +90,85 @@ async fn every_route_answers_over_http_like_embedded() {
 /// answer from what the cluster holds, and the one that needs files says
 /// why it cannot.
 fn an_agent_asks_the_cluster_through_mcp(coordinators: &str) {
-    let python = support::tools("CPG_MCP_TOOLS", "mcp", "venv/bin/python").join("venv/bin/python");
     let calls = serde_json::json!([
         ["callers", { "function": "Shop.Util.Sorting.sort_key/1" }],
         ["search_symbols", { "query": "sort_key" }],
         ["taint", {}],
         ["function_source", { "function": "Shop.Util.Sorting.sort_key/1" }],
     ]);
+    let got = drive_mcp(
+        &calls,
+        &[
+            &cluster_tests::binary("cpg").display().to_string(),
+            &calls.to_string(),
+            "--coordinator",
+            coordinators,
+            "--insecure",
+        ],
+    );
+    the_tools_answer_from_the_cluster(&got);
+}
+
+/// The official MCP client SDK's driver (the client test's; scripts/
+/// setup-mcp.sh installs the SDK) with `args`: what it printed.
+fn drive_mcp(calls: &serde_json::Value, args: &[&str]) -> serde_json::Value {
+    let python = support::tools("CPG_MCP_TOOLS", "mcp", "venv/bin/python").join("venv/bin/python");
     let out = support::run_bounded(
         std::process::Command::new(python)
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/../client/tests/mcp/drive.py"
             ))
-            .arg(cluster_tests::binary("cpg"))
-            .arg(calls.to_string())
-            .args(["--coordinator", coordinators, "--insecure"]),
+            .args(args),
         Duration::from_secs(120),
     );
     assert!(
         out.status.success(),
-        "the MCP client failed:\n{}",
+        "the MCP client failed on {calls}:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// The coordinator's own `/mcp` endpoint (streamable HTTP), driven by the
+/// same SDK client: the same tools and answers as `cpg mcp --coordinator`,
+/// and `?project=` picks a project.
+fn an_agent_asks_the_coordinators_mcp_endpoint(web: &str) {
+    let calls = serde_json::json!([
+        ["callers", { "function": "Shop.Util.Sorting.sort_key/1" }],
+        ["search_symbols", { "query": "sort_key" }],
+        ["taint", {}],
+        ["function_source", { "function": "Shop.Util.Sorting.sort_key/1" }],
+    ]);
+    let url = format!("http://{web}/mcp");
+    let got = drive_mcp(&calls, &["-", &calls.to_string(), "--http", &url]);
+    assert_eq!(got["tools"].as_array().map(Vec::len), Some(12), "{got}");
+    the_tools_answer_from_the_cluster(&got);
+    let calls = serde_json::json!([
+        ["callers", { "function": "Dep.g/1" }],
+        ["callers", { "function": "Shop.Util.Sorting.sort_key/1" }],
+    ]);
+    let url = format!("http://{web}/mcp?project=other");
+    let got = drive_mcp(&calls, &["-", &calls.to_string(), "--http", &url]);
+    let c = &got["calls"];
+    assert_eq!(
+        c[0]["structured"]["items"][0]["mfa"]["module"], "O",
+        "{}",
+        c[0]
+    );
+    assert_eq!(
+        c[1]["error"], true,
+        "the other project has no Shop: {}",
+        c[1]
+    );
+    let url = format!("http://{web}/mcp?project=nope");
+    let got = drive_mcp(&calls, &["-", &calls.to_string(), "--http", &url]);
+    let text = got["calls"][0]["text"].as_str().unwrap_or("");
+    assert!(text.contains("no project"), "{got}");
+}
+
+/// What the example's cluster answers to the four calls of the MCP steps.
+fn the_tools_answer_from_the_cluster(got: &serde_json::Value) {
     let c = &got["calls"];
     assert_eq!(c[0]["error"], false, "{}", c[0]);
     assert_eq!(

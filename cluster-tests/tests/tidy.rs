@@ -57,15 +57,32 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("host", &["proto"]),
     ("partition", &["proto"]),
     ("query", &["proto", "partition", "host"]),
+    ("mcp", &["proto", "partition", "query"]),
     ("codebase", &["proto", "net", "partition", "query"]),
     ("node", &["proto", "net", "host", "partition"]),
     (
         "coordinator",
-        &["proto", "net", "host", "partition", "query", "codebase"],
+        &[
+            "proto",
+            "net",
+            "host",
+            "partition",
+            "query",
+            "mcp",
+            "codebase",
+        ],
     ),
     (
         "cpg",
-        &["proto", "net", "host", "partition", "query", "codebase"],
+        &[
+            "proto",
+            "net",
+            "host",
+            "partition",
+            "query",
+            "mcp",
+            "codebase",
+        ],
     ),
 ];
 

@@ -62,6 +62,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/graph/calls"),
     ("GET", "/api/v1/graph/modules"),
     ("GET", "/metrics"),
+    ("POST", "/mcp"),
 ];
 
 /// The OpenAPI 3 document.
@@ -80,13 +81,16 @@ struct Api {
     writes: bool,
 }
 
-/// The API's routes on `coordinator`; `writes` allows `POST /api/v1/ingest`.
-pub fn router(coordinator: Arc<Coordinator>, writes: bool) -> Router {
+/// The API's routes on `coordinator`; `writes` allows `POST /api/v1/ingest`;
+/// `mcp_hosts` are the `Host` headers `/mcp` answers (empty: any).
+pub fn router(coordinator: Arc<Coordinator>, writes: bool, mcp_hosts: Vec<String>) -> Router {
+    let tools = mcp::Server::new(Tools(Arc::clone(&coordinator))).http_service(mcp_hosts);
     let api = Api {
         coordinator,
         writes,
     };
     Router::new()
+        .route_service("/mcp", tools)
         .route("/", get(dashboard))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/health", get(health))
@@ -138,6 +142,29 @@ pub fn router(coordinator: Arc<Coordinator>, writes: bool) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(api)
+}
+
+/// The MCP tools (`/mcp`, streamable HTTP) over this coordinator's
+/// answers; `?project=NAME` picks the project. Every tool is read-only, so
+/// any certificate of the cluster's CA may use them.
+struct Tools(Arc<Coordinator>);
+
+impl mcp::Backend for Tools {
+    async fn ask(
+        &self,
+        project: Option<String>,
+        query: Query,
+    ) -> Result<Arc<proto::QueryResult>, String> {
+        self.0
+            .query(project.as_deref().unwrap_or(""), &query)
+            .await
+            .map(|answer| answer.result)
+            .map_err(|e| e.to_string())
+    }
+
+    fn describe(&self) -> String {
+        "the Elixir code this cpg cluster holds (POST /mcp?project=NAME for a project other than the default)".to_string()
+    }
 }
 
 /// Who is on the other end of a connection: its address, and with HTTPS
@@ -247,8 +274,19 @@ pub async fn serve(
     writes: bool,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(coordinator, writes).into_make_service_with_connect_info::<Peer>();
-    if net::wire::uses_tls() {
+    // `/mcp` checks the Host header against DNS rebinding where nothing
+    // else guards it: plain HTTP on a loopback or named address.
+    let tls = net::wire::uses_tls();
+    let local = listener.local_addr()?.ip();
+    let mcp_hosts = if tls || local.is_unspecified() {
+        Vec::new()
+    } else {
+        let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        hosts.push(local.to_string());
+        hosts
+    };
+    let app = router(coordinator, writes, mcp_hosts).into_make_service_with_connect_info::<Peer>();
+    if tls {
         axum::serve(TlsListener::new(listener)?, app)
             .with_graceful_shutdown(stop)
             .await

@@ -1,6 +1,10 @@
 """Drive `cpg mcp` with the official MCP Python SDK, as an agent would.
 
 Usage: python drive.py CPG_BINARY CALLS_JSON [cpg mcp arguments...]
+       python drive.py - CALLS_JSON --http URL
+
+The second form talks to a coordinator's `/mcp` endpoint (streamable
+HTTP) instead of starting `cpg mcp`.
 
 CALLS_JSON is a list of [tool, arguments] pairs. Prints one JSON object:
 the server's name, the tools it lists (name, input schema, read-only hint)
@@ -13,12 +17,20 @@ import sys
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+
+def transport():
+    if sys.argv[3:4] == ["--http"]:
+        return streamable_http_client(sys.argv[4])
+    params = StdioServerParameters(command=sys.argv[1], args=["mcp", *sys.argv[3:]])
+    return stdio_client(params)
 
 
 async def main() -> None:
-    cpg, calls = sys.argv[1], json.loads(sys.argv[2])
-    params = StdioServerParameters(command=cpg, args=["mcp", *sys.argv[3:]])
-    async with stdio_client(params) as (read, write):
+    calls = json.loads(sys.argv[2])
+    async with transport() as streams:
+        read, write = streams[0], streams[1]
         async with ClientSession(read, write) as session:
             init = await session.initialize()
             listed = await session.list_tools()
