@@ -32,7 +32,13 @@ fn drive(calls: &Value, args: &[&str]) -> Value {
 
 #[test]
 fn every_tool_answers_an_agent_on_the_example() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop");
+    // A copy: the server caches the folder's summaries under its _build/.
+    let work = tempfile::tempdir().unwrap();
+    support::copy_dir(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop")),
+        work.path(),
+    );
+    let example = work.path().to_str().unwrap();
     let sort_key = "Shop.Util.Sorting.sort_key/1";
     let calls = json!([
         ["callers", { "function": sort_key }],
@@ -145,4 +151,9 @@ fn every_tool_answers_an_agent_on_the_example() {
         assert!(c[i]["error"].as_bool().unwrap(), "{}", c[i]);
         assert!(c[i]["text"].as_str().unwrap().contains(says), "{}", c[i]);
     }
+    // Started again, the server reads the summaries it cached instead of
+    // parsing the folder, and answers the same.
+    assert!(work.path().join("_build/cpg/workspace.bin").exists());
+    let again = drive(&calls, &[example]);
+    assert_eq!(again["calls"], out["calls"]);
 }

@@ -4,9 +4,11 @@
 //! CPG of a tree, and its query [`query::Snapshot`]) or sent to a cluster's
 //! storage nodes (`ingest`).
 
+pub mod cache;
 pub mod driver;
 pub mod embedded;
 pub mod ingest;
 pub mod libraries;
 pub mod projects;
 pub mod sources;
+pub mod workspace;

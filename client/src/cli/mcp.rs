@@ -13,14 +13,17 @@ pub(super) fn mcp(coordinators: &[String], path: Option<PathBuf>) -> Result<()> 
             eprintln!("cpg mcp: analyzing {}", root.display());
             let started = Instant::now();
             let dir = root.clone();
-            let built = tokio::task::spawn_blocking(move || embedded::build_with(&dir, deps_mode()))
-                .await??;
+            let workspace = tokio::task::spawn_blocking(move || {
+                codebase::workspace::Workspace::open(&dir, deps_mode())
+            })
+            .await??;
+            let snapshot = Arc::new(workspace.snapshot());
             eprintln!(
-                "cpg mcp: {} files analyzed in {:.1} s; serving on stdio",
-                built.files,
+                "cpg mcp: {} files analyzed ({} unchanged since the last run, not parsed) in {:.1} s; serving on stdio",
+                workspace.read,
+                workspace.cached,
                 started.elapsed().as_secs_f64()
             );
-            let snapshot = Arc::new(built.snapshot());
             ::mcp::Server::new(::mcp::Embedded::new(root, snapshot))
                 .serve_stdio()
                 .await
