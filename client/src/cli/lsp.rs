@@ -11,7 +11,8 @@
 
 use std::collections::HashMap;
 
-use lsp_server::{Connection, Message, Notification, Request, Response};
+use codebase::workspace::Workspace;
+use lsp_server::{Message, Notification, Request, Response};
 use lsp_types::{
     CallHierarchyIncomingCall, CallHierarchyItem, CallHierarchyOutgoingCall,
     CallHierarchyServerCapability, CodeLens, CodeLensOptions, Command as LspCommand, Diagnostic,
@@ -25,6 +26,8 @@ use partition::analysis::CallGraph;
 use serde_json::Value;
 
 use super::*;
+
+mod transport;
 
 /// The requests the server answers (others get MethodNotFound).
 const METHODS: &[&str] = &[
@@ -43,7 +46,8 @@ const METHODS: &[&str] = &[
 const MAX_SYMBOLS: usize = 500;
 
 pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
-    let (connection, threads) = Connection::stdio();
+    let stdio = transport::Stdio::start();
+    let connection = &stdio.connection;
     let capabilities = ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Options(
             TextDocumentSyncOptions {
@@ -97,7 +101,10 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
                 } else {
                     index.catch_up();
                     match index.request(req) {
-                        Ok(value) => Response::new_ok(id, value),
+                        Ok(text) => {
+                            stdio.answers.send(&id, &text)?;
+                            continue;
+                        }
                         Err(message) => Response::new_err(
                             id,
                             lsp_server::ErrorCode::InvalidParams as i32,
@@ -119,8 +126,7 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
     // too (a diagnostics thread still running holds one a moment longer).
     drop(index);
     drop(publisher);
-    drop(connection);
-    threads.join()?;
+    stdio.join()?;
     Ok(())
 }
 
@@ -270,9 +276,9 @@ fn find_name(line: &str, name: &str, from: usize) -> Option<(usize, usize)> {
 
 /// Where the analysis comes from.
 enum Source {
-    /// Analysed here: saved and edited files are parsed again into its
-    /// store alone.
-    Embedded(Box<embedded::Built>),
+    /// Analysed here (summaries cached on disk between runs): saved and
+    /// edited files are parsed again into it alone.
+    Embedded(Box<Workspace>),
     /// A cluster holds it (a team's shared index): the workspace is ingested
     /// when the server starts and when a file is saved (only changed files
     /// travel), and the cluster's summaries are linked here.
@@ -286,7 +292,14 @@ impl Index {
     fn build(root: &Path, publisher: Publisher, coordinators: &[String]) -> Result<Index> {
         let started = Instant::now();
         let source = if coordinators.is_empty() {
-            Source::Embedded(Box::new(embedded::build_with(root, deps_mode())?))
+            let workspace = Workspace::open(root, deps_mode())?;
+            eprintln!(
+                "cpg lsp: {} files, {} of them unchanged since the last run (not parsed), in {:.2} s",
+                workspace.read,
+                workspace.cached,
+                workspace.elapsed.as_secs_f64()
+            );
+            Source::Embedded(Box::new(workspace))
         } else {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(ingest_once(coordinators, root, false))?;
@@ -326,7 +339,7 @@ impl Index {
     /// linked here.
     fn snapshot(&self) -> std::result::Result<query::Snapshot, String> {
         match &self.source {
-            Source::Embedded(built) => Ok(built.snapshot()),
+            Source::Embedded(workspace) => Ok(workspace.snapshot()),
             Source::Cluster {
                 coordinators,
                 runtime,
@@ -375,16 +388,14 @@ impl Index {
         if self.pending.is_empty() {
             return;
         }
-        let Source::Embedded(built) = &self.source else {
+        let Source::Embedded(workspace) = &mut self.source else {
             self.pending.clear();
             return;
         };
         let started = Instant::now();
         let edited: Vec<(String, String)> = self.pending.drain().collect();
         for (file, text) in &edited {
-            built
-                .store
-                .apply_file(partition::frontend::build_file(file, text.as_bytes()));
+            workspace.apply(file, text.as_bytes());
             self.unsaved.insert(file.clone());
         }
         if let Err(e) = self.relink() {
@@ -408,16 +419,10 @@ impl Index {
         if !is_source {
             return;
         }
-        match &self.source {
-            Source::Embedded(built) => match std::fs::read(self.root.join(file)) {
-                Ok(bytes) => {
-                    built
-                        .store
-                        .apply_file(partition::frontend::build_file(file, &bytes));
-                }
-                Err(_) => {
-                    built.store.remove_file(file);
-                }
+        match &mut self.source {
+            Source::Embedded(workspace) => match std::fs::read(self.root.join(file)) {
+                Ok(bytes) => workspace.apply(file, &bytes),
+                Err(_) => workspace.remove(file),
             },
             Source::Cluster {
                 coordinators,
@@ -672,12 +677,13 @@ impl Index {
             .ok_or_else(|| format!("{name} is not in the analysed code"))
     }
 
-    fn request(&mut self, req: Request) -> std::result::Result<Value, String> {
+    /// The answer to `req`, as JSON text.
+    fn request(&mut self, req: Request) -> std::result::Result<String, String> {
         let p = &req.params;
         match req.method.as_str() {
             "textDocument/definition" => {
                 let Some((_, o)) = self.at(p)? else {
-                    return Ok(Value::Null);
+                    return Ok("null".into());
                 };
                 let found = self
                     .definitions
@@ -687,7 +693,7 @@ impl Index {
             }
             "textDocument/references" => {
                 let Some((_, o)) = self.at(p)? else {
-                    return Ok(Value::Array(Vec::new()));
+                    return Ok("[]".into());
                 };
                 let mut out: Vec<Location> = Vec::new();
                 if p["context"]["includeDeclaration"]
@@ -707,10 +713,10 @@ impl Index {
             }
             "textDocument/prepareCallHierarchy" => {
                 let Some((_, o)) = self.at(p)? else {
-                    return Ok(Value::Null);
+                    return Ok("null".into());
                 };
                 let Target::Function(id) = o.target else {
-                    return Ok(Value::Null);
+                    return Ok("null".into());
                 };
                 Ok(to_json(&self.item(id, None).map(|i| vec![i])))
             }
@@ -815,7 +821,7 @@ impl Index {
             }
             "textDocument/hover" => {
                 let Some((_, o)) = self.at(p)? else {
-                    return Ok(Value::Null);
+                    return Ok("null".into());
                 };
                 let text = match &o.target {
                     Target::Function(id) => {
@@ -1222,8 +1228,9 @@ impl Publisher {
 }
 
 /// A request's result as JSON.
-fn to_json<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+/// `v` as JSON text (`null` if it cannot be: no answer type here fails).
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
 #[cfg(test)]
