@@ -82,7 +82,7 @@ async fn every_route_answers_over_http_like_embedded() {
     another_project_is_ingested_and_answered_apart(&web);
     an_agent_asks_the_coordinators_mcp_endpoint(&web);
     // Last: the editor ingests into a project of its own (new generations).
-    an_editor_asks_the_cluster_through_lsp(&cluster.coordinator_list());
+    an_editor_asks_the_cluster_through_lsp(&cluster.coordinator_list(), &web);
 }
 
 /// `cpg mcp --coordinator` driven by the official MCP client SDK (the
@@ -197,8 +197,10 @@ fn the_tools_answer_from_the_cluster(got: &serde_json::Value) {
 /// driver; scripts/setup-lsp.sh installs it) on a copy of the example in a
 /// project of its own: the workspace is ingested when the server starts,
 /// answers are the embedded server's, and a saved file reaches the cluster;
-/// an unsaved edit does not (it has not left the editor).
-fn an_editor_asks_the_cluster_through_lsp(coordinators: &str) {
+/// an unsaved edit does not (it has not left the editor). The saved file is
+/// in the cluster when the server has exited (it is sent in the
+/// background).
+fn an_editor_asks_the_cluster_through_lsp(coordinators: &str, web: &str) {
     let python = support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python");
     let (_work, tree) = cluster_tests::example_copy();
     let out = support::run_bounded(
@@ -236,6 +238,11 @@ fn an_editor_asks_the_cluster_through_lsp(coordinators: &str) {
         got["diagnostics"]["sorting.ex"],
         json!([["taint/atom-creation", 2, 7, 6]])
     );
+    let r = get(
+        web,
+        "/api/v1/callers?project=editor&function=Shop.Util.Sorting.sort_key/1",
+    );
+    assert!(r.text().contains("Shop.Util.Fresh"), "{}", r.text());
 }
 
 /// What embedded mode answers to `q` on `snapshot`, comparable.

@@ -124,6 +124,7 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
     }
     // The writer thread ends when every sender is gone: the publisher's
     // too (a diagnostics thread still running holds one a moment longer).
+    index.finish();
     drop(index);
     drop(publisher);
     stdio.join()?;
@@ -281,11 +282,54 @@ enum Source {
     Embedded(Box<Workspace>),
     /// A cluster holds it (a team's shared index): the workspace is ingested
     /// when the server starts and when a file is saved (only changed files
-    /// travel), and the cluster's summaries are linked here.
+    /// travel), and the cluster's summaries are linked here. A saved file
+    /// is also parsed here at once, so that answers show it before the
+    /// cluster has it; the ingest and the fetch of the cluster's summaries
+    /// that follows run in the background.
     Cluster {
         coordinators: Vec<String>,
         runtime: tokio::runtime::Runtime,
+        /// The cluster's summaries as last fetched: modules, libraries.
+        base: ClusterSet,
+        /// Files saved since, parsed here (no modules: deleted). A saved
+        /// module that owns templates lacks their functions until the
+        /// cluster's summaries come back with them attached.
+        overlay: BTreeMap<String, Vec<Arc<proto::ModuleSummary>>>,
+        sync: Arc<Background>,
     },
+}
+
+/// The summaries of a cluster's project: modules, libraries.
+type ClusterSet = (
+    Vec<Arc<proto::ModuleSummary>>,
+    Vec<Arc<proto::ModuleSummary>>,
+);
+
+/// Background ingests of saved files, each followed by a fetch of the
+/// cluster's summaries.
+#[derive(Default)]
+struct Background {
+    /// Jobs started and not finished.
+    running: std::sync::atomic::AtomicUsize,
+    /// One job at a time talks to the cluster.
+    turn: tokio::sync::Mutex<()>,
+    /// The summaries the last job fetched, not yet taken.
+    fetched: std::sync::Mutex<Option<ClusterSet>>,
+}
+
+/// The cluster's summaries of the command line's project.
+async fn cluster_set(coordinators: &[String]) -> std::result::Result<ClusterSet, String> {
+    let answer = query_cluster(coordinators, Query::Summaries)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let QueryResult::Summaries(set) = Arc::unwrap_or_clone(answer.result) else {
+        return Err("the cluster answered the summaries with something else".into());
+    };
+    let set = *set;
+    Ok((
+        set.modules.into_iter().map(Arc::new).collect(),
+        set.libraries.into_iter().map(Arc::new).collect(),
+    ))
 }
 
 impl Index {
@@ -303,9 +347,15 @@ impl Index {
         } else {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(ingest_once(coordinators, root, false))?;
+            let base = runtime
+                .block_on(cluster_set(coordinators))
+                .map_err(|e| anyhow::anyhow!(e))?;
             Source::Cluster {
                 coordinators: coordinators.to_vec(),
                 runtime,
+                base,
+                overlay: BTreeMap::new(),
+                sync: Arc::default(),
             }
         };
         let mut index = Index {
@@ -335,27 +385,65 @@ impl Index {
         Ok(index)
     }
 
-    /// The analysis as it stands: the store's, or the cluster's summaries
-    /// linked here.
+    /// The analysis as it stands: the workspace's, or the cluster's
+    /// summaries with the files saved since, linked here.
     fn snapshot(&self) -> std::result::Result<query::Snapshot, String> {
         match &self.source {
             Source::Embedded(workspace) => Ok(workspace.snapshot()),
             Source::Cluster {
-                coordinators,
-                runtime,
+                base: (modules, libraries),
+                overlay,
+                ..
             } => {
-                let answer = runtime
-                    .block_on(query_cluster(coordinators, Query::Summaries))
-                    .map_err(|e| format!("{e:#}"))?;
-                let QueryResult::Summaries(set) = Arc::unwrap_or_clone(answer.result) else {
-                    return Err("the cluster answered the summaries with something else".into());
-                };
-                let set = *set;
-                Ok(query::Snapshot::of_summaries(
-                    set.modules.into_iter().map(Arc::new).collect(),
-                    set.libraries.into_iter().map(Arc::new).collect(),
-                ))
+                let mut modules: Vec<Arc<proto::ModuleSummary>> = modules
+                    .iter()
+                    .filter(|m| !overlay.contains_key(&m.file))
+                    .cloned()
+                    .collect();
+                modules.extend(overlay.values().flatten().cloned());
+                modules.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
+                Ok(query::Snapshot::of_summaries(modules, libraries.clone()))
             }
+        }
+    }
+
+    /// Take the summaries a finished background job fetched, once no job
+    /// is left (a later one has the later saves): the cluster has every
+    /// saved file then, and its answer replaces what was parsed here.
+    fn adopt_fetched(&mut self) -> bool {
+        let Source::Cluster {
+            base,
+            overlay,
+            sync,
+            ..
+        } = &mut self.source
+        else {
+            return false;
+        };
+        if sync.running.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            return false;
+        }
+        let Some(set) = sync.fetched.lock().ok().and_then(|mut f| f.take()) else {
+            return false;
+        };
+        *base = set;
+        overlay.clear();
+        true
+    }
+
+    /// Wait (a minute at most) for the background ingests of saved files:
+    /// what was saved reaches the cluster before the server exits.
+    fn finish(&self) {
+        let Source::Cluster { sync, .. } = &self.source else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sync.running.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            if Instant::now() > deadline {
+                eprintln!("cpg lsp: saved files are still being sent to the cluster; stopping anyway (cpg ingest sends them)");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -385,6 +473,11 @@ impl Index {
     /// Parse the edited documents from the editor's text, then relink once
     /// (embedded only: a cluster gets files when they are saved).
     fn catch_up(&mut self) {
+        if self.adopt_fetched() {
+            if let Err(e) = self.relink() {
+                eprintln!("cpg lsp: {e}");
+            }
+        }
         if self.pending.is_empty() {
             return;
         }
@@ -427,11 +520,44 @@ impl Index {
             Source::Cluster {
                 coordinators,
                 runtime,
+                overlay,
+                sync,
+                ..
             } => {
-                if let Err(e) = runtime.block_on(ingest_once(coordinators, &self.root, false)) {
-                    eprintln!("cpg lsp: {file} could not be sent to the cluster: {e:#}");
-                    return;
-                }
+                let modules = match std::fs::read(self.root.join(file)) {
+                    Ok(bytes) => {
+                        partition::store::PreparedFile::new(partition::frontend::build_file(
+                            file, &bytes,
+                        ))
+                        .summaries
+                    }
+                    Err(_) => Vec::new(),
+                };
+                overlay.insert(file.to_string(), modules);
+                sync.running
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                let (sync, coordinators, root) =
+                    (Arc::clone(sync), coordinators.clone(), self.root.clone());
+                let file = file.to_string();
+                runtime.spawn(async move {
+                    let turn = sync.turn.lock().await;
+                    match ingest_once(&coordinators, &root, false).await {
+                        Ok(_) => match cluster_set(&coordinators).await {
+                            Ok(set) => {
+                                if let Ok(mut fetched) = sync.fetched.lock() {
+                                    *fetched = Some(set);
+                                }
+                            }
+                            Err(e) => eprintln!("cpg lsp: the cluster's summaries: {e}"),
+                        },
+                        Err(e) => {
+                            eprintln!("cpg lsp: {file} could not be sent to the cluster: {e:#}")
+                        }
+                    }
+                    drop(turn);
+                    sync.running
+                        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                });
             }
         }
         if let Err(e) = self.relink() {
