@@ -3,8 +3,10 @@
 //! definition, call hierarchy, symbols, hover, code lenses, diagnostics,
 //! a saved edit with a non-ASCII line whose new call shows up in the
 //! references at its UTF-16 column, and an unsaved edit answered from the
-//! editor's text until the document is closed. The client waits for the server to
-//! exit, so a server that does not stop fails the test (by its time-out).
+//! editor's text until the document is closed; and on a copy of the Elixir
+//! standard library, against the embedded analysis. The client waits for
+//! the server to exit, so a server that does not stop fails the test (by
+//! its time-out).
 
 use std::path::Path;
 use std::process::Command;
@@ -123,4 +125,148 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
         ])
     );
     assert_eq!(got["references_after_close"], got["references_after_save"]);
+}
+
+#[path = "../../codebase/tests/support/mod.rs"]
+mod real_code;
+
+/// The callers (`incoming`) or callees of `mfa`, one call away, as the
+/// embedded analysis answers them.
+fn walk(snapshot: &query::Snapshot, mfa: &str, incoming: bool) -> Vec<String> {
+    let function: proto::Mfa = mfa.parse().unwrap();
+    let query = if incoming {
+        proto::Query::Callers { function, depth: 1 }
+    } else {
+        proto::Query::Callees { function, depth: 1 }
+    };
+    match &*query::answer(snapshot, &query).unwrap().result {
+        proto::QueryResult::Reached(r) => {
+            let mut v: Vec<String> = r.iter().map(|x| x.mfa.to_string()).collect();
+            v.sort();
+            v
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The same client on real code, a copy of the Elixir standard library
+/// (scripts/fetch-corpus.sh), against the embedded analysis of the same
+/// tree: the call hierarchy of a function with callers in several files is
+/// the embedded answer, every reference's range covers the function's
+/// name (UTF-16 columns over real text), and an unsaved edit that calls it
+/// after non-ASCII text shows up in both.
+#[test]
+fn an_editor_navigates_the_elixir_corpus() {
+    let corpus = real_code::fetched("fetch-corpus.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("elixir");
+    copy_dir(&corpus, &root);
+    let snapshot = codebase::workspace::Workspace::open(&root, codebase::embedded::Deps::Library)
+        .unwrap()
+        .snapshot();
+    // The first public function by name with 5 to 30 callers in at least
+    // two files, defined in elixir/lib, its name a plain word.
+    let mut candidates: Vec<(String, String, u32, String)> = Vec::new();
+    for m in &snapshot.summaries {
+        if !m.file.starts_with("elixir/lib/") {
+            continue;
+        }
+        for f in &m.functions {
+            if f.kind != proto::FunKind::Def
+                || !f.name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            {
+                continue;
+            }
+            candidates.push((
+                proto::Mfa::new(&m.name, &f.name, f.arity).to_string(),
+                m.file.clone(),
+                f.line,
+                f.name.clone(),
+            ));
+        }
+    }
+    candidates.sort();
+    let (mfa, file, line, name, callers) = candidates
+        .into_iter()
+        .find_map(|(mfa, file, line, name)| {
+            let callers = walk(&snapshot, &mfa, true);
+            let graph = &snapshot.graph;
+            let id = graph.id(&mfa.parse().unwrap())?;
+            let files: std::collections::BTreeSet<&str> =
+                graph.calls_to(id).map(|e| &*e.file).collect();
+            ((5..=30).contains(&callers.len()) && files.len() >= 2)
+                .then_some((mfa, file, line, name, callers))
+        })
+        .expect("a function with callers in the corpus");
+    eprintln!("{mfa}: {} callers", callers.len());
+    let edited = "elixir/lib/calendar/iso.ex";
+    let out = run_bounded(
+        Command::new(
+            support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python"),
+        )
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lsp/corpus.py"))
+        .arg(env!("CARGO_BIN_EXE_cpg"))
+        .arg(&root)
+        .args([&file, &(line - 1).to_string(), &name, &mfa, edited]),
+        std::time::Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "the LSP client failed on {mfa}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    assert_eq!(got["prepared"], json!([mfa]));
+    assert_eq!(got["incoming"], json!(callers), "{mfa}");
+    let refs = got["references"].as_array().unwrap();
+    assert!(refs.len() >= callers.len(), "{mfa}: {refs:?}");
+    for r in refs {
+        assert_eq!(
+            r[4],
+            json!(name),
+            "a reference of {mfa} covers its name: {r}"
+        );
+    }
+    let callees = walk(&snapshot, &mfa, false);
+    let outgoing: Vec<String> = serde_json::from_value(got["outgoing"].clone()).unwrap();
+    assert!(
+        outgoing.iter().all(|o| callees.contains(o)),
+        "{mfa}: outgoing {outgoing:?} not among the callees {callees:?}"
+    );
+    assert!(
+        got["workspace_symbols"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(mfa)),
+        "{}",
+        got["workspace_symbols"]
+    );
+    let short = mfa.rsplit('.').next().unwrap();
+    assert!(
+        got["document_symbols"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(short)),
+        "{}",
+        got["document_symbols"]
+    );
+    assert!(got["hover"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("**{mfa}**")));
+    // The unsaved edit: one more caller, its call where the client put it.
+    let probe = format!("CpgEditorProbe.probe/{}", mfa.rsplit('/').next().unwrap());
+    let mut expected = callers.clone();
+    expected.push(probe);
+    expected.sort();
+    assert_eq!(got["incoming_after_change"], json!(expected));
+    let at = &got["probe_at"];
+    let after = got["references_after_change"].as_array().unwrap();
+    assert_eq!(after.len(), refs.len() + 1);
+    assert!(
+        after
+            .iter()
+            .any(|r| r[0] == at[0] && r[1] == at[1] && r[2] == at[2] && r[4] == json!(name)),
+        "the new call at {at} among {after:?}"
+    );
 }

@@ -122,8 +122,11 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
             Message::Response(_) => {}
         }
     }
-    // The writer thread ends when every sender is gone: the publisher's
-    // too (a diagnostics thread still running holds one a moment longer).
+    // Diagnostics still being computed are not published any more: the
+    // client has stopped reading, and a full pipe would hold the writer.
+    publisher
+        .generation
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     index.finish();
     drop(index);
     drop(publisher);
@@ -1224,6 +1227,9 @@ impl Publisher {
             let files: std::collections::HashSet<String> = by_file.keys().cloned().collect();
             let cleared: Vec<String> = published.difference(&files).cloned().collect();
             for file in cleared.into_iter().chain(files.iter().cloned()) {
+                if me.generation.load(Ordering::SeqCst) != generation {
+                    return;
+                }
                 let Some(uri) = uri_of(&me.root.join(&file)) else {
                     continue;
                 };

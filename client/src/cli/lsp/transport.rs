@@ -10,6 +10,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use lsp_server::{Connection, Message, RequestId};
 
+/// How long the writer is given at exit.
+const WRITER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The connection (messages in and out), the road for answers as text, and
 /// the threads that read and write.
 pub(super) struct Stdio {
@@ -67,8 +70,10 @@ impl Stdio {
         }
     }
 
-    /// Wait for the threads once every sender is dropped (`Stdio`'s own
-    /// go with it).
+    /// Wait for the reader, and for the writer to write what it was given
+    /// (it ends once every sender is dropped, `Stdio`'s own go with it), a
+    /// few seconds at most: a client that stopped reading, or a thread that
+    /// still holds a sender, does not keep the server from exiting.
     pub fn join(self) -> io::Result<()> {
         let Stdio {
             connection,
@@ -78,10 +83,23 @@ impl Stdio {
         } = self;
         drop(connection);
         drop(answers);
-        for thread in [writer, reader] {
-            thread
+        let deadline = std::time::Instant::now() + WRITER_GRACE;
+        while !writer.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if writer.is_finished() {
+            writer
                 .join()
-                .map_err(|_| io::Error::other("an I/O thread panicked"))??;
+                .map_err(|_| io::Error::other("the writer thread panicked"))??;
+        } else {
+            eprintln!("cpg lsp: output still pending at exit; not waiting for it");
+        }
+        // The reader stops at `exit` or at the end of input; a client that
+        // sent neither leaves it waiting on a read that the exit ends.
+        if reader.is_finished() {
+            reader
+                .join()
+                .map_err(|_| io::Error::other("the reader thread panicked"))??;
         }
         Ok(())
     }
