@@ -133,13 +133,13 @@ mod real_code;
 /// The callers (`incoming`) or callees of `mfa`, one call away, as the
 /// embedded analysis answers them.
 fn walk(snapshot: &query::Snapshot, mfa: &str, incoming: bool) -> Vec<String> {
-    let function: proto::Mfa = mfa.parse().unwrap();
+    let function: proto::Mfa = mfa.parse().expect("an MFA");
     let query = if incoming {
         proto::Query::Callers { function, depth: 1 }
     } else {
         proto::Query::Callees { function, depth: 1 }
     };
-    match &*query::answer(snapshot, &query).unwrap().result {
+    match &*query::answer(snapshot, &query).expect("an answer").result {
         proto::QueryResult::Reached(r) => {
             let mut v: Vec<String> = r.iter().map(|x| x.mfa.to_string()).collect();
             v.sort();
