@@ -520,13 +520,7 @@ impl Index {
                 Ok(bytes) => workspace.apply(file, &bytes),
                 Err(_) => workspace.remove(file),
             },
-            Source::Cluster {
-                coordinators,
-                runtime,
-                overlay,
-                sync,
-                ..
-            } => {
+            Source::Cluster { overlay, .. } => {
                 let modules = match std::fs::read(self.root.join(file)) {
                     Ok(bytes) => {
                         partition::store::PreparedFile::new(partition::frontend::build_file(
@@ -537,30 +531,6 @@ impl Index {
                     Err(_) => Vec::new(),
                 };
                 overlay.insert(file.to_string(), modules);
-                sync.running
-                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-                let (sync, coordinators, root) =
-                    (Arc::clone(sync), coordinators.clone(), self.root.clone());
-                let file = file.to_string();
-                runtime.spawn(async move {
-                    let turn = sync.turn.lock().await;
-                    match ingest_once(&coordinators, &root, false).await {
-                        Ok(_) => match cluster_set(&coordinators).await {
-                            Ok(set) => {
-                                if let Ok(mut fetched) = sync.fetched.lock() {
-                                    *fetched = Some(set);
-                                }
-                            }
-                            Err(e) => eprintln!("cpg lsp: the cluster's summaries: {e}"),
-                        },
-                        Err(e) => {
-                            eprintln!("cpg lsp: {file} could not be sent to the cluster: {e:#}")
-                        }
-                    }
-                    drop(turn);
-                    sync.running
-                        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-                });
             }
         }
         if let Err(e) = self.relink() {
@@ -570,6 +540,45 @@ impl Index {
             "cpg lsp: {file} analysed again in {:.0} ms",
             started.elapsed().as_secs_f64() * 1000.0
         );
+        // Only now, so that the answers above had the cores to themselves.
+        self.send_to_cluster(file);
+    }
+
+    /// Ingest the workspace's changes into the cluster in the background
+    /// (one job at a time), then fetch the cluster's summaries for
+    /// [`Index::adopt_fetched`].
+    fn send_to_cluster(&self, file: &str) {
+        let Source::Cluster {
+            coordinators,
+            runtime,
+            sync,
+            ..
+        } = &self.source
+        else {
+            return;
+        };
+        sync.running
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let (sync, coordinators, root) =
+            (Arc::clone(sync), coordinators.clone(), self.root.clone());
+        let file = file.to_string();
+        runtime.spawn(async move {
+            let turn = sync.turn.lock().await;
+            match ingest_once(&coordinators, &root, false).await {
+                Ok(_) => match cluster_set(&coordinators).await {
+                    Ok(set) => {
+                        if let Ok(mut fetched) = sync.fetched.lock() {
+                            *fetched = Some(set);
+                        }
+                    }
+                    Err(e) => eprintln!("cpg lsp: the cluster's summaries: {e}"),
+                },
+                Err(e) => eprintln!("cpg lsp: {file} could not be sent to the cluster: {e:#}"),
+            }
+            drop(turn);
+            sync.running
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        });
     }
 
     fn load(&mut self, file: &str) {

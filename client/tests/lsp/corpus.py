@@ -40,6 +40,12 @@ async def main() -> None:
     at_def = t.Position(line=line, character=utf16(text[: text.index(name, text.index("def"))]))
     doc = lambda p: t.TextDocumentIdentifier(uri=p.as_uri())
     client = LanguageClient("cpg-test", "1")
+    published = []
+
+    @client.feature(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def diagnostics(*args):
+        published.append(args[-1].uri)
+
     await client.start_io(cpg, "lsp")
     await client.initialize_async(t.InitializeParams(capabilities=t.ClientCapabilities(), root_uri=root.as_uri()))
     client.initialized(t.InitializedParams())

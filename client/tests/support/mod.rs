@@ -25,27 +25,56 @@ pub fn tools(env: &str, name: &str, needs: &str) -> PathBuf {
 }
 
 /// Run `cmd` to its end, at most `limit`: a client or server that hangs
-/// fails the test instead of stopping the suite.
+/// fails the test instead of stopping the suite. Its output is read as it
+/// comes (a full pipe would stop it).
 pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    use std::io::Read;
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("cannot start the client");
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let started = Instant::now();
-    loop {
-        if child.try_wait().expect("wait for the client").is_some() {
-            return child.wait_with_output().expect("the client's output");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the client") {
+            break status;
         }
         if started.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("the client's output");
+            let _ = child.wait();
+            let err = stderr.join().unwrap_or_default();
             panic!(
                 "no answer within {limit:?}:\n{}",
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&err)
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }
 
