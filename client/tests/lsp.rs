@@ -125,6 +125,16 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
         ])
     );
     assert_eq!(got["references_after_close"], got["references_after_save"]);
+    // The server asked to watch the Elixir files; a file created and one
+    // deleted outside the editor, reported together, count.
+    assert_eq!(
+        got["watch_registered"],
+        json!([["workspace/didChangeWatchedFiles", ["**/*.{ex,exs}"]]])
+    );
+    assert_eq!(
+        got["references_after_watched"],
+        json!([["catalog.ex", 24, 56, 64], ["watched.ex", 1, 34, 42]])
+    );
 }
 
 #[path = "../../codebase/tests/support/mod.rs"]

@@ -197,9 +197,9 @@ fn the_tools_answer_from_the_cluster(got: &serde_json::Value) {
 /// driver; scripts/setup-lsp.sh installs it) on a copy of the example in a
 /// project of its own: the workspace is ingested when the server starts,
 /// answers are the embedded server's, and a saved file reaches the cluster;
-/// an unsaved edit does not (it has not left the editor). The saved file is
-/// in the cluster when the server has exited (it is sent in the
-/// background).
+/// an unsaved edit does not (it has not left the editor). Files changed
+/// outside the editor reach the cluster too, and are there when the server
+/// has exited (they are sent in the background).
 fn an_editor_asks_the_cluster_through_lsp(coordinators: &str, web: &str) {
     let python = support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python");
     let (_work, tree) = cluster_tests::example_copy();
@@ -235,6 +235,10 @@ fn an_editor_asks_the_cluster_through_lsp(coordinators: &str, web: &str) {
     assert_eq!(got["references_after_change"], saved);
     assert_eq!(got["references_after_close"], saved);
     assert_eq!(
+        got["references_after_watched"],
+        json!([["catalog.ex", 24, 56, 64], ["watched.ex", 1, 34, 42]])
+    );
+    assert_eq!(
         got["diagnostics"]["sorting.ex"],
         json!([["taint/atom-creation", 2, 7, 6]])
     );
@@ -242,7 +246,9 @@ fn an_editor_asks_the_cluster_through_lsp(coordinators: &str, web: &str) {
         web,
         "/api/v1/callers?project=editor&function=Shop.Util.Sorting.sort_key/1",
     );
-    assert!(r.text().contains("Shop.Util.Fresh"), "{}", r.text());
+    // The last change: watched.ex created, fresh.ex deleted.
+    assert!(r.text().contains("Shop.Util.Watched"), "{}", r.text());
+    assert!(!r.text().contains("Shop.Util.Fresh"), "{}", r.text());
 }
 
 /// What embedded mode answers to `q` on `snapshot`, comparable.

@@ -73,6 +73,22 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("LSP initialize: {e}"))?;
     let root = workspace_root(&params)?;
     eprintln!("cpg lsp: analyzing {}", root.display());
+    // Files changed outside the editor (a pull, a branch switched) count
+    // too: ask the client to watch the Elixir files when it can be asked.
+    if params["capabilities"]["workspace"]["didChangeWatchedFiles"]["dynamicRegistration"]
+        == Value::Bool(true)
+    {
+        let watch = serde_json::json!({ "registrations": [{
+            "id": "cpg-elixir-files",
+            "method": "workspace/didChangeWatchedFiles",
+            "registerOptions": { "watchers": [{ "globPattern": "**/*.{ex,exs}" }] },
+        }]});
+        connection.sender.send(Message::Request(Request::new(
+            lsp_server::RequestId::from("cpg-watch".to_string()),
+            "client/registerCapability".to_string(),
+            watch,
+        )))?;
+    }
     let sender = connection.sender.clone();
     let publisher = Publisher {
         send: Arc::new(move |m| {
@@ -507,41 +523,58 @@ impl Index {
     /// A saved (or deleted) file: parse it again (embedded) or send the
     /// workspace's changes to the cluster, relink, index again.
     fn saved(&mut self, file: &str) {
+        self.saved_all(&[file.to_string()]);
+    }
+
+    /// Files saved, created or deleted together (a branch switched, a pull):
+    /// each is parsed again, then one relink and one trip to the cluster.
+    fn saved_all(&mut self, files: &[String]) {
         let started = Instant::now();
-        let is_source = file.ends_with(".ex") || file.ends_with(".exs");
-        self.texts.remove(file);
-        self.pending.remove(file);
-        self.unsaved.remove(file);
-        if !is_source {
-            return;
-        }
-        match &mut self.source {
-            Source::Embedded(workspace) => match std::fs::read(self.root.join(file)) {
-                Ok(bytes) => workspace.apply(file, &bytes),
-                Err(_) => workspace.remove(file),
-            },
-            Source::Cluster { overlay, .. } => {
-                let modules = match std::fs::read(self.root.join(file)) {
-                    Ok(bytes) => {
-                        partition::store::PreparedFile::new(partition::frontend::build_file(
-                            file, &bytes,
-                        ))
-                        .summaries
-                    }
-                    Err(_) => Vec::new(),
-                };
-                overlay.insert(file.to_string(), modules);
+        let mut sources = 0;
+        for file in files {
+            self.texts.remove(file);
+            self.pending.remove(file);
+            self.unsaved.remove(file);
+            if !(file.ends_with(".ex") || file.ends_with(".exs")) {
+                continue;
             }
+            sources += 1;
+            let bytes = std::fs::read(self.root.join(file));
+            match &mut self.source {
+                Source::Embedded(workspace) => match bytes {
+                    Ok(bytes) => workspace.apply(file, &bytes),
+                    Err(_) => workspace.remove(file),
+                },
+                Source::Cluster { overlay, .. } => {
+                    let modules = match bytes {
+                        Ok(bytes) => {
+                            partition::store::PreparedFile::new(partition::frontend::build_file(
+                                file, &bytes,
+                            ))
+                            .summaries
+                        }
+                        Err(_) => Vec::new(),
+                    };
+                    overlay.insert(file.clone(), modules);
+                }
+            }
+        }
+        if sources == 0 {
+            return;
         }
         if let Err(e) = self.relink() {
             eprintln!("cpg lsp: {e}");
         }
+        let what = match files {
+            [one] => one.clone(),
+            _ => format!("{sources} files"),
+        };
         eprintln!(
-            "cpg lsp: {file} analysed again in {:.0} ms",
+            "cpg lsp: {what} analysed again in {:.0} ms",
             started.elapsed().as_secs_f64() * 1000.0
         );
         // Only now, so that the answers above had the cores to themselves.
-        self.send_to_cluster(file);
+        self.send_to_cluster(&what);
     }
 
     /// Ingest the workspace's changes into the cluster in the background
@@ -1091,11 +1124,11 @@ impl Index {
             }
             "workspace/didChangeWatchedFiles" => {
                 let changes = p["changes"].as_array().cloned().unwrap_or_default();
-                for c in changes {
-                    if let Some(file) = c["uri"].as_str().and_then(|u| self.relative(u).ok()) {
-                        self.saved(&file);
-                    }
-                }
+                let files: Vec<String> = changes
+                    .iter()
+                    .filter_map(|c| c["uri"].as_str().and_then(|u| self.relative(u).ok()))
+                    .collect();
+                self.saved_all(&files);
             }
             _ => {}
         }

@@ -43,6 +43,13 @@ async def main() -> None:
     doc = lambda p: t.TextDocumentIdentifier(uri=p.as_uri())
     client = LanguageClient("cpg-test", "1")
     diagnostics = {}
+    watch_requests = []
+
+    @client.feature(t.CLIENT_REGISTER_CAPABILITY)
+    def register(params):
+        watch_requests.extend(
+            [r.method, [w["globPattern"] for w in r.register_options["watchers"]]] for r in params.registrations
+        )
 
     @client.feature(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def published(*args):
@@ -54,7 +61,14 @@ async def main() -> None:
 
     await client.start_io(cpg, "lsp", *sys.argv[3:])
     await client.initialize_async(
-        t.InitializeParams(capabilities=t.ClientCapabilities(), root_uri=root.as_uri())
+        t.InitializeParams(
+            capabilities=t.ClientCapabilities(
+                workspace=t.WorkspaceClientCapabilities(
+                    did_change_watched_files=t.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True)
+                )
+            ),
+            root_uri=root.as_uri(),
+        )
     )
     client.initialized(t.InitializedParams())
     out = {}
@@ -146,6 +160,25 @@ async def main() -> None:
         t.ReferenceParams(text_document=doc(sorting), position=at_def, context=t.ReferenceContext(include_declaration=False))
     )
     out["references_after_close"] = locations(refs)
+
+    # Files changed outside the editor (a branch switched): the client's
+    # file watcher reports them together, once the server asked it to.
+    out["watch_registered"] = watch_requests
+    watched = root / "lib/shop/util/watched.ex"
+    watched.write_text("defmodule Shop.Util.Watched do\n  def w(k), do: Shop.Util.Sorting.sort_key(k)\nend\n")
+    fresh.unlink()
+    client.workspace_did_change_watched_files(
+        t.DidChangeWatchedFilesParams(
+            changes=[
+                t.FileEvent(uri=watched.as_uri(), type=t.FileChangeType.Created),
+                t.FileEvent(uri=fresh.as_uri(), type=t.FileChangeType.Deleted),
+            ]
+        )
+    )
+    refs = await client.text_document_references_async(
+        t.ReferenceParams(text_document=doc(sorting), position=at_def, context=t.ReferenceContext(include_declaration=False))
+    )
+    out["references_after_watched"] = locations(refs)
 
     await client.shutdown_async(None)
     client.exit(None)
