@@ -124,6 +124,12 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
             ["fresh.ex", 3, 38, 46]
         ])
     );
+    // The same text cut short (a clause open, no `end`) still answers from
+    // what parsed: both calls.
+    assert_eq!(
+        got["references_with_syntax_error"],
+        got["references_after_change"]
+    );
     assert_eq!(got["references_after_close"], got["references_after_save"]);
     // The server asked to watch the Elixir files; a file created and one
     // deleted outside the editor, reported together, count.

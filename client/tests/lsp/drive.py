@@ -155,6 +155,17 @@ async def main() -> None:
         t.ReferenceParams(text_document=doc(sorting), position=at_def, context=t.ReferenceContext(include_declaration=False))
     )
     out["references_after_change"] = locations(refs)
+    # Broken text (a clause cut short, no `end`): answered from what parsed.
+    client.text_document_did_change(
+        t.DidChangeTextDocumentParams(
+            text_document=t.VersionedTextDocumentIdentifier(uri=fresh.as_uri(), version=3),
+            content_changes=[t.TextDocumentContentChangeWholeDocument(text=edited.replace("end\n", "  def broken(k), do: (\n"))],
+        )
+    )
+    refs = await client.text_document_references_async(
+        t.ReferenceParams(text_document=doc(sorting), position=at_def, context=t.ReferenceContext(include_declaration=False))
+    )
+    out["references_with_syntax_error"] = locations(refs)
     client.text_document_did_close(t.DidCloseTextDocumentParams(text_document=doc(fresh)))
     refs = await client.text_document_references_async(
         t.ReferenceParams(text_document=doc(sorting), position=at_def, context=t.ReferenceContext(include_declaration=False))
