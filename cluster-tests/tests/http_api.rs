@@ -73,40 +73,86 @@ async fn every_route_answers_over_http_like_embedded() {
     the_tree_is_uploaded_and_ingested(&web, &tree);
     let snapshot = embedded::build(&tree).unwrap().snapshot();
     every_analysis_answers_like_embedded(&web, &snapshot);
-    an_agent_asks_the_cluster_through_mcp(&cluster.coordinator_list());
+    an_agent_asks_the_cluster_through_mcp(&cluster.coordinator_list(), &web, &tree);
     graphs_export_in_every_format(&web, &snapshot);
     the_cluster_routes_the_document_and_the_dashboard_answer(&web);
     a_partial_upload_changes_one_file_and_removes_nothing(&web, &tree);
     a_file_that_is_not_utf8_goes_as_base64(&web);
     errors_are_json_with_a_status_saying_whose_fault(&web);
     another_project_is_ingested_and_answered_apart(&web);
-    an_agent_asks_the_coordinators_mcp_endpoint(&web);
+    an_agent_picks_a_project_at_the_mcp_endpoint(&web);
     // Last: the editor ingests into a project of its own (new generations).
     an_editor_asks_the_cluster_through_lsp(&cluster.coordinator_list(), &web);
 }
 
-/// `cpg mcp --coordinator` driven by the official MCP client SDK (the
-/// client test's driver; scripts/setup-mcp.sh installs the SDK): the tools
-/// answer from what the cluster holds, and the one that needs files says
-/// why it cannot.
-fn an_agent_asks_the_cluster_through_mcp(coordinators: &str) {
+/// Every MCP tool, called by the official MCP client SDK (the client
+/// test's driver; scripts/setup-mcp.sh installs the SDK) through `cpg mcp
+/// --coordinator` and at the coordinator's own `/mcp` endpoint (streamable
+/// HTTP), answers as `cpg mcp` does on the same tree embedded; the one that
+/// needs files says why it cannot.
+fn an_agent_asks_the_cluster_through_mcp(coordinators: &str, web: &str, tree: &Path) {
+    let sort_key = "Shop.Util.Sorting.sort_key/1";
     let calls = serde_json::json!([
-        ["callers", { "function": "Shop.Util.Sorting.sort_key/1" }],
-        ["search_symbols", { "query": "sort_key" }],
+        ["callers", { "function": sort_key }],
+        ["callees", { "function": "Shop.Catalog.list_products/1", "depth": 2 }],
+        ["impact", { "target": sort_key }],
+        ["paths", { "from": "ShopWeb.ProductController.index/2", "to": sort_key }],
+        ["cycles", {}],
+        ["dead_code", { "limit": 3 }],
         ["taint", {}],
-        ["function_source", { "function": "Shop.Util.Sorting.sort_key/1" }],
+        ["smells", {}],
+        ["hotspots", { "by": "pagerank", "top": 3 }],
+        ["module_graph", { "limit": 5 }],
+        ["search_symbols", { "query": "sort_key" }],
+        ["function_source", { "function": sort_key }],
     ]);
-    let got = drive_mcp(
+    let cpg = cluster_tests::binary("cpg").display().to_string();
+    let embedded = drive_mcp(
+        &calls,
+        &[&cpg, &calls.to_string(), &tree.display().to_string()],
+    );
+    let cluster = drive_mcp(
         &calls,
         &[
-            &cluster_tests::binary("cpg").display().to_string(),
+            &cpg,
             &calls.to_string(),
             "--coordinator",
             coordinators,
             "--insecure",
         ],
     );
-    the_tools_answer_from_the_cluster(&got);
+    let url = format!("http://{web}/mcp");
+    let endpoint = drive_mcp(&calls, &["-", &calls.to_string(), "--http", &url]);
+    let tools = |got: &serde_json::Value| got["tools"].as_array().map(Vec::len);
+    assert_eq!(tools(&embedded), Some(12), "{embedded}");
+    for (how, got) in [("cpg mcp --coordinator", &cluster), ("/mcp", &endpoint)] {
+        assert_eq!(tools(got), Some(12), "{how}: {got}");
+        for (i, call) in calls.as_array().unwrap().iter().enumerate() {
+            let (mine, theirs) = (&got["calls"][i], &embedded["calls"][i]);
+            if call[0] == "function_source" {
+                assert_eq!(theirs["error"], false, "{theirs}");
+                assert_eq!(mine["error"], true, "{how}: {mine}");
+                assert!(
+                    mine["text"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("a cluster holds graphs, not file text"),
+                    "{how}: {mine}"
+                );
+                continue;
+            }
+            assert_eq!(mine["error"], false, "{how}, {call}: {mine}");
+            assert_eq!(
+                mine["structured"], theirs["structured"],
+                "{how} answers {call} as embedded does"
+            );
+        }
+    }
+    assert_eq!(
+        cluster["calls"][0]["structured"]["items"][0]["mfa"]["name"],
+        "list_products"
+    );
+    assert_eq!(cluster["calls"][6]["structured"]["total"], 4);
 }
 
 /// The official MCP client SDK's driver (the client test's; scripts/
@@ -130,20 +176,8 @@ fn drive_mcp(calls: &serde_json::Value, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
-/// The coordinator's own `/mcp` endpoint (streamable HTTP), driven by the
-/// same SDK client: the same tools and answers as `cpg mcp --coordinator`,
-/// and `?project=` picks a project.
-fn an_agent_asks_the_coordinators_mcp_endpoint(web: &str) {
-    let calls = serde_json::json!([
-        ["callers", { "function": "Shop.Util.Sorting.sort_key/1" }],
-        ["search_symbols", { "query": "sort_key" }],
-        ["taint", {}],
-        ["function_source", { "function": "Shop.Util.Sorting.sort_key/1" }],
-    ]);
-    let url = format!("http://{web}/mcp");
-    let got = drive_mcp(&calls, &["-", &calls.to_string(), "--http", &url]);
-    assert_eq!(got["tools"].as_array().map(Vec::len), Some(12), "{got}");
-    the_tools_answer_from_the_cluster(&got);
+/// At the coordinator's `/mcp` endpoint, `?project=` picks a project.
+fn an_agent_picks_a_project_at_the_mcp_endpoint(web: &str) {
     let calls = serde_json::json!([
         ["callers", { "function": "Dep.g/1" }],
         ["callers", { "function": "Shop.Util.Sorting.sort_key/1" }],
@@ -165,32 +199,6 @@ fn an_agent_asks_the_coordinators_mcp_endpoint(web: &str) {
     let got = drive_mcp(&calls, &["-", &calls.to_string(), "--http", &url]);
     let text = got["calls"][0]["text"].as_str().unwrap_or("");
     assert!(text.contains("no project"), "{got}");
-}
-
-/// What the example's cluster answers to the four calls of the MCP steps.
-fn the_tools_answer_from_the_cluster(got: &serde_json::Value) {
-    let c = &got["calls"];
-    assert_eq!(c[0]["error"], false, "{}", c[0]);
-    assert_eq!(
-        c[0]["structured"]["items"][0]["mfa"]["name"], "list_products",
-        "{}",
-        c[0]
-    );
-    assert_eq!(
-        c[1]["structured"]["items"][0]["function"], "Shop.Util.Sorting.sort_key/1",
-        "{}",
-        c[1]
-    );
-    assert_eq!(c[2]["structured"]["total"], 4, "{}", c[2]);
-    assert_eq!(c[3]["error"], true, "{}", c[3]);
-    assert!(
-        c[3]["text"]
-            .as_str()
-            .unwrap_or("")
-            .contains("a cluster holds graphs, not file text"),
-        "{}",
-        c[3]
-    );
 }
 
 /// `cpg lsp --coordinator` driven by pygls's client (the client test's
