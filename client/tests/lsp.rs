@@ -76,6 +76,8 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
         ),
         "{facts}"
     );
+    // Code lenses come unresolved; resolving one counts the callers.
+    assert_eq!(got["code_lenses_unresolved"], json!([true]));
     assert_eq!(got["code_lenses"], json!([[7, "1 caller"]]));
     // A request it does not answer is an error saying so; the server goes on.
     let unsupported = got["unsupported"].as_str().unwrap();

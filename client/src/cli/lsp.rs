@@ -40,6 +40,7 @@ const METHODS: &[&str] = &[
     "textDocument/documentSymbol",
     "textDocument/hover",
     "textDocument/codeLens",
+    "codeLens/resolve",
 ];
 
 /// Symbols a workspace/symbol answer lists at most.
@@ -64,7 +65,7 @@ pub(super) fn lsp(coordinators: &[String]) -> Result<()> {
         document_symbol_provider: Some(OneOf::Left(true)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         code_lens_provider: Some(CodeLensOptions {
-            resolve_provider: Some(false),
+            resolve_provider: Some(true),
         }),
         ..ServerCapabilities::default()
     };
@@ -1050,26 +1051,44 @@ impl Index {
                     .flatten()
                     .filter(|o| o.definition)
                     .filter_map(|o| match o.target {
-                        Target::Function(id) => {
-                            let callers: std::collections::BTreeSet<u32> =
-                                self.graph.calls_to(id).map(|e| e.caller).collect();
-                            Some(CodeLens {
-                                range: self.range(&file, o),
-                                command: Some(LspCommand {
-                                    title: match callers.len() {
-                                        1 => "1 caller".to_string(),
-                                        n => format!("{n} callers"),
-                                    },
-                                    command: String::new(),
-                                    arguments: None,
-                                }),
-                                data: None,
-                            })
-                        }
+                        // Resolved lazily: the client asks for the count
+                        // of the lenses it shows (`codeLens/resolve`).
+                        Target::Function(id) => Some(CodeLens {
+                            range: self.range(&file, o),
+                            command: None,
+                            data: Some(Value::String(self.graph.mfa(id).to_string())),
+                        }),
                         Target::Module(_) => None,
                     })
                     .collect();
                 Ok(to_json(&lenses))
+            }
+            "codeLens/resolve" => {
+                let mut lens: CodeLens = serde_json::from_value(p.clone())
+                    .map_err(|e| format!("not a code lens: {e}"))?;
+                let name = lens
+                    .data
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .ok_or("a code lens of cpg lsp carries its function as data")?;
+                let mfa: Mfa = name
+                    .parse()
+                    .map_err(|_| format!("not Module.fun/arity: {name}"))?;
+                let id = self
+                    .graph
+                    .id(&mfa)
+                    .ok_or_else(|| format!("{name} is not in the analysed code any more"))?;
+                let callers: std::collections::BTreeSet<u32> =
+                    self.graph.calls_to(id).map(|e| e.caller).collect();
+                lens.command = Some(LspCommand {
+                    title: match callers.len() {
+                        1 => "1 caller".to_string(),
+                        n => format!("{n} callers"),
+                    },
+                    command: String::new(),
+                    arguments: None,
+                });
+                Ok(to_json(&lens))
             }
             other => Err(format!("cpg lsp does not answer {other}")),
         }

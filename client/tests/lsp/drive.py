@@ -112,7 +112,9 @@ async def main() -> None:
     except Exception as e:  # the server's error response
         out["unsupported"] = str(e)
     lenses = await client.text_document_code_lens_async(t.CodeLensParams(text_document=doc(sorting)))
-    out["code_lenses"] = [[l.range.start.line, l.command.title] for l in lenses or []]
+    out["code_lenses_unresolved"] = [l.command is None for l in lenses or []]
+    resolved = [await client.code_lens_resolve_async(l) for l in lenses or []]
+    out["code_lenses"] = [[l.range.start.line, l.command.title] for l in resolved]
     for _ in range(100):
         if "sorting.ex" in diagnostics and "exporter.ex" in diagnostics:
             break
