@@ -237,16 +237,12 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Read, parse and summarize every file on all cores, installing each into
-/// the store as it arrives. An unreadable file becomes a diagnostic. The
-/// dependencies under `deps/` are library code.
-pub fn build(root: &Path) -> Result<Built, EmbeddedError> {
-    build_with(root, Deps::Library)
-}
-
-/// [`build`], saying what to do with the dependencies.
-pub fn build_with(root: &Path, deps: Deps) -> Result<Built, EmbeddedError> {
-    let start = Instant::now();
+/// The files to analyse under `root` and the libraries they are resolved
+/// against, as `deps` says.
+pub fn analysed_and_libraries(
+    root: &Path,
+    deps: Deps,
+) -> Result<(Vec<SourceFile>, Libraries), EmbeddedError> {
     let mut files = discover(root)?;
     let libraries = match deps {
         Deps::Skip => Libraries::default(),
@@ -262,6 +258,20 @@ pub fn build_with(root: &Path, deps: Deps) -> Result<Built, EmbeddedError> {
             crate::libraries::build(root, &crate::libraries::discover_beams(root))
         }
     };
+    Ok((files, libraries))
+}
+
+/// Read, parse and summarize every file on all cores, installing each into
+/// the store as it arrives. An unreadable file becomes a diagnostic. The
+/// dependencies under `deps/` are library code.
+pub fn build(root: &Path) -> Result<Built, EmbeddedError> {
+    build_with(root, Deps::Library)
+}
+
+/// [`build`], saying what to do with the dependencies.
+pub fn build_with(root: &Path, deps: Deps) -> Result<Built, EmbeddedError> {
+    let start = Instant::now();
+    let (files, libraries) = analysed_and_libraries(root, deps)?;
     let bar = progress(files.len(), "building CPG");
     let store = Store::default();
     let mut diagnostics = Vec::new();

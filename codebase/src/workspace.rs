@@ -13,7 +13,7 @@ use partition::frontend::build_file;
 use partition::store::PreparedFile;
 use proto::{Diagnostic, ModuleSummary};
 
-use crate::embedded::{discover, Deps, EmbeddedError};
+use crate::embedded::{analysed_and_libraries, Deps, EmbeddedError};
 use crate::libraries::Libraries;
 
 /// One file's modules and what parsing it said.
@@ -53,19 +53,7 @@ impl Workspace {
     /// user's cache folder).
     pub fn open(root: &Path, deps: Deps) -> Result<Workspace, EmbeddedError> {
         let started = Instant::now();
-        let mut files = discover(root)?;
-        let libraries = match deps {
-            Deps::Skip => Libraries::default(),
-            Deps::Library => {
-                let mut deps = crate::libraries::discover(root);
-                deps.extend(crate::libraries::discover_beams(root));
-                crate::libraries::build(root, &deps)
-            }
-            Deps::Include => {
-                files.extend(crate::libraries::discover(root));
-                crate::libraries::build(root, &crate::libraries::discover_beams(root))
-            }
-        };
+        let (files, libraries) = analysed_and_libraries(root, deps)?;
         let done = crate::cache::summarize_files(root, &files, "workspace", as_is, whole);
         let mut read = BTreeMap::new();
         for f in done.files {
@@ -167,26 +155,24 @@ mod tests {
         }
     }
 
+    /// A tree with files `(name, text)` under a temporary folder.
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().expect("a folder")).expect("its folder");
+            std::fs::write(path, text).expect("the file");
+        }
+        dir
+    }
+
+    const A: (&str, &str) = ("lib/a.ex", "defmodule A do\n  def f(x), do: B.g(x)\nend\n");
+    const B: (&str, &str) = ("lib/b.ex", "defmodule B do\n  def g(x), do: x\nend\n");
+
     #[test]
     fn a_second_open_parses_only_what_changed_and_answers_the_same() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
+        let dir = tree(&[A, B, ("lib/c.ex", "defmodule C do\n  def h(, do: 1\nend\n")]);
         let root = dir.path();
-        std::fs::create_dir_all(root.join("lib")).expect("lib");
-        std::fs::write(
-            root.join("lib/a.ex"),
-            "defmodule A do\n  def f(x), do: B.g(x)\nend\n",
-        )
-        .expect("a.ex");
-        std::fs::write(
-            root.join("lib/b.ex"),
-            "defmodule B do\n  def g(x), do: x\nend\n",
-        )
-        .expect("b.ex");
-        std::fs::write(
-            root.join("lib/c.ex"),
-            "defmodule C do\n  def h(, do: 1\nend\n",
-        )
-        .expect("c.ex");
         let first = Workspace::open(root, Deps::Skip).expect("open");
         assert_eq!((first.read, first.cached), (3, 0));
         assert_eq!(callers(&first, "B.g/1"), ["A.f/1"]);
@@ -216,22 +202,12 @@ mod tests {
 
     #[test]
     fn edits_apply_file_by_file() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
+        let dir = tree(&[A, B]);
         let root = dir.path();
-        std::fs::write(
-            root.join("a.ex"),
-            "defmodule A do\n  def f(x), do: B.g(x)\nend\n",
-        )
-        .expect("a.ex");
-        std::fs::write(
-            root.join("b.ex"),
-            "defmodule B do\n  def g(x), do: x\nend\n",
-        )
-        .expect("b.ex");
         let mut ws = Workspace::open(root, Deps::Skip).expect("open");
         ws.apply("c.ex", b"defmodule C do\n  def h, do: B.g(2)\nend\n");
         assert_eq!(callers(&ws, "B.g/1"), ["A.f/1", "C.h/0"]);
-        ws.remove("a.ex");
+        ws.remove("lib/a.ex");
         assert_eq!(callers(&ws, "B.g/1"), ["C.h/0"]);
         assert_eq!(ws.files(), 2);
     }
