@@ -16,6 +16,31 @@ use serde_json::{json, Value};
 mod support;
 use support::{copy_dir, run_bounded};
 
+/// Run the pygls driver `script` (under tests/lsp/) on the workspace
+/// `root` with `args`: what it printed.
+fn drive(script: &str, root: &Path, args: &[&str]) -> Value {
+    let out = run_bounded(
+        Command::new(
+            support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python"),
+        )
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/lsp")
+                .join(script),
+        )
+        .arg(env!("CARGO_BIN_EXE_cpg"))
+        .arg(root)
+        .args(args),
+        std::time::Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "the LSP client ({script} {args:?}) failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the client prints JSON")
+}
+
 #[test]
 fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
     let dir = tempfile::tempdir().unwrap();
@@ -24,21 +49,7 @@ fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop")),
         &root,
     );
-    let out = run_bounded(
-        Command::new(
-            support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python"),
-        )
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lsp/drive.py"))
-        .arg(env!("CARGO_BIN_EXE_cpg"))
-        .arg(&root),
-        std::time::Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "the LSP client failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    let got = drive("drive.py", &root, &[]);
     // catalog.ex line 25 calls sort_key at column 57 (0-based 24, 56).
     assert_eq!(got["references"], json!([["catalog.ex", 24, 56, 64]]));
     assert_eq!(got["definition"], json!([["sorting.ex", 7, 6, 14]]));
@@ -218,22 +229,11 @@ fn an_editor_navigates_the_elixir_corpus() {
         .expect("a function with callers in the corpus");
     eprintln!("{mfa}: {} callers", callers.len());
     let edited = "elixir/lib/calendar/iso.ex";
-    let out = run_bounded(
-        Command::new(
-            support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python"),
-        )
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lsp/corpus.py"))
-        .arg(env!("CARGO_BIN_EXE_cpg"))
-        .arg(&root)
-        .args([&file, &(line - 1).to_string(), &name, &mfa, edited]),
-        std::time::Duration::from_secs(120),
+    let got = drive(
+        "corpus.py",
+        &root,
+        &[&file, &(line - 1).to_string(), &name, &mfa, edited],
     );
-    assert!(
-        out.status.success(),
-        "the LSP client failed on {mfa}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
     assert_eq!(got["prepared"], json!([mfa]));
     assert_eq!(got["incoming"], json!(callers), "{mfa}");
     let refs = got["references"].as_array().unwrap();

@@ -47,10 +47,22 @@ fn every_rust_file_starts_with_a_module_doc_line() {
     );
 }
 
+/// What the coordinator and the `cpg` program may use: every library crate.
+const PROGRAMS_ON_TOP: &[&str] = &[
+    "proto",
+    "net",
+    "host",
+    "partition",
+    "query",
+    "mcp",
+    "codebase",
+];
+
 /// The workspace crates each crate may depend on (normal dependencies; tests
 /// and examples may use more). The layering of ARCHITECTURE.md: data, then
-/// the network and the host, the engine, the query layer, a code base, and
-/// the programs on top; no program depends on another program's crate.
+/// the network and the host, the engine, the query layer and the agents'
+/// tools, a code base, and the programs on top; no program depends on
+/// another program's crate.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("proto", &[]),
     ("net", &["proto"]),
@@ -60,30 +72,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("mcp", &["proto", "partition", "query"]),
     ("codebase", &["proto", "net", "partition", "query"]),
     ("node", &["proto", "net", "host", "partition"]),
-    (
-        "coordinator",
-        &[
-            "proto",
-            "net",
-            "host",
-            "partition",
-            "query",
-            "mcp",
-            "codebase",
-        ],
-    ),
-    (
-        "cpg",
-        &[
-            "proto",
-            "net",
-            "host",
-            "partition",
-            "query",
-            "mcp",
-            "codebase",
-        ],
-    ),
+    ("coordinator", PROGRAMS_ON_TOP),
+    ("cpg", PROGRAMS_ON_TOP),
 ];
 
 /// The package name and the workspace crates under `[dependencies]` of the
