@@ -119,7 +119,25 @@ impl PartitionDisk {
         for (i, bytes) in records.iter().enumerate() {
             match durable::decode::<Record>(bytes) {
                 Ok(Record::Put(stored)) if stored.partition == partition => {
-                    live.insert(stored.file.clone(), stored);
+                    match proto::node_api::check_file_fragments(&stored.file, &stored.fragments) {
+                        Ok(()) => {
+                            live.insert(stored.file.clone(), stored);
+                        }
+                        // Written by a version that did not check, or
+                        // damaged in a way the checksum missed: set aside,
+                        // and a peer catches the partition up.
+                        Err(why) => {
+                            let aside = self
+                                .root
+                                .join("quarantine")
+                                .join(format!("p{partition:05}-{stamp}-record{i}"));
+                            durable::write_checked(&aside, bytes)?;
+                            quarantined.push((
+                                aside,
+                                format!("record {i} ({}) is not well formed: {why}", stored.file),
+                            ));
+                        }
+                    }
                 }
                 Ok(Record::Put(stored)) => quarantined.push((
                     path.clone(),
@@ -384,6 +402,32 @@ mod tests {
             std::fs::read(&loaded.quarantined[0].0).unwrap(),
             bytes[a_end..],
             "the damaged record is kept whole"
+        );
+    }
+
+    #[test]
+    fn a_record_that_is_not_well_formed_is_set_aside_and_the_rest_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = PartitionDisk::open(dir.path()).unwrap();
+        let a = stored(2, "lib/a.ex", "defmodule A do\n  def f, do: 1\nend\n");
+        // As an older version that did not check might have written it.
+        let mut bad = stored(2, "lib/b.ex", "defmodule B do\n  def g, do: 2\nend\n");
+        bad.fragments[0].edges[0].dst = u32::MAX;
+        disk.save(&a).unwrap();
+        disk.save(&bad).unwrap();
+        drop(disk);
+        let loaded = PartitionDisk::open(dir.path()).unwrap().load_all().unwrap();
+        assert_eq!(loaded.files, vec![a]);
+        assert_eq!(loaded.quarantined.len(), 1, "{:?}", loaded.quarantined);
+        let (aside, why) = &loaded.quarantined[0];
+        assert!(
+            why.contains("lib/b.ex") && why.contains("past the"),
+            "{why}"
+        );
+        assert!(aside.starts_with(dir.path().join("quarantine")));
+        assert!(
+            std::fs::metadata(aside).unwrap().len() > 0,
+            "kept, not dropped"
         );
     }
 

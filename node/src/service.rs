@@ -382,6 +382,11 @@ impl Node {
     /// store takes its files (partitions in parallel). Batches are applied
     /// one at a time, so disk and memory see them in the same order.
     pub(crate) fn write_blocking(&self, writes: Vec<PartitionWrite>) -> Result<u64, CpgError> {
+        // Nothing of a batch is written unless all of it is well formed: a
+        // bad record on disk would fail again at every start.
+        for w in &writes {
+            check_write(w)?;
+        }
         let _one_at_a_time = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let mut puts: Vec<StoredFile> = Vec::new();
         let mut removes: Vec<(u32, String)> = Vec::new();
@@ -874,4 +879,10 @@ pub async fn run(
         node: node.clone(),
         peer: role,
     })
+}
+
+/// `InvalidInput` unless the write is well formed
+/// ([`proto::node_api::check_file_fragments`]).
+pub(crate) fn check_write(w: &PartitionWrite) -> Result<(), CpgError> {
+    proto::node_api::check_file_fragments(&w.file, &w.fragments)
 }

@@ -580,3 +580,55 @@ async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
     assert!(served.node.admit_heavy("a test").is_err());
     served.stop().await;
 }
+
+/// A write batch with one fragment that is not well formed is refused
+/// whole, with InvalidInput saying what is wrong, and nothing of it is
+/// written: not the good files of the batch either, not after a restart.
+#[tokio::test]
+async fn a_batch_with_a_fragment_not_well_formed_is_refused_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = start(dir.path()).await;
+    assign_all(&served, 1).await;
+    let mut writes = example_writes(false);
+    let last = writes.len() - 1;
+    writes[last].fragments[0].calls[0].caller = 999_999;
+    let refused = served
+        .client
+        .write(context::current(), 1, writes.clone())
+        .await
+        .unwrap();
+    match refused {
+        Err(CpgError::InvalidInput { reason }) => {
+            assert!(reason.contains("past the"), "{reason}");
+            assert!(reason.contains(&writes[last].file), "{reason}");
+        }
+        other => panic!("a bad fragment was taken: {other:?}"),
+    }
+    let mut escaping = example_writes(false);
+    escaping.truncate(1);
+    escaping[0].file = "../outside.ex".into();
+    let refused = served
+        .client
+        .write(context::current(), 1, escaping)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused, Err(CpgError::InvalidInput { reason }) if reason.contains("could leave")),
+        "{refused:?}"
+    );
+    let held: usize = all_summaries(&served.client, 1)
+        .await
+        .values()
+        .map(Vec::len)
+        .sum();
+    assert_eq!(held, 0, "nothing of the refused batches is held");
+    // The good batch goes through.
+    writes[last] = example_writes(false)[last].clone();
+    let changed = served
+        .client
+        .write(context::current(), 1, writes.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed as usize, writes.len());
+}

@@ -205,3 +205,215 @@ pub struct FileCpg {
     pub fragments: Vec<ModuleFragment>,
     pub diagnostics: Vec<Diagnostic>,
 }
+
+/// Most nodes, strings, edges or calls a fragment may hold (a fragment of
+/// the largest module of the Elixir corpus has about 60,000 nodes).
+pub const MAX_FRAGMENT_ITEMS: usize = 1 << 24;
+
+impl ModuleFragment {
+    /// Whether the fragment is well formed, as a node checks one that
+    /// arrives over the network before writing it: every string id inside
+    /// the string table, every node id inside the node table (node 0, the
+    /// module, present), calls made by functions it has, clauses inside the
+    /// nodes, sizes bounded, and the module named. The error says what is
+    /// wrong and where.
+    pub fn check(&self) -> Result<(), String> {
+        let at = |what: String| format!("module {:?} of {:?}: {what}", self.name, self.file);
+        let (strings, nodes, functions) =
+            (self.strings.len(), self.nodes.len(), self.functions.len());
+        for (what, n) in [
+            ("strings", strings),
+            ("nodes", nodes),
+            ("edges", self.edges.len()),
+            ("calls", self.calls.len()),
+            ("functions", functions),
+        ] {
+            if n > MAX_FRAGMENT_ITEMS {
+                return Err(at(format!("{n} {what}, more than {MAX_FRAGMENT_ITEMS}")));
+            }
+        }
+        if self.name.is_empty() {
+            return Err(at("no module name".into()));
+        }
+        if nodes == 0 {
+            return Err(at("no nodes (node 0 is the module)".into()));
+        }
+        let string = |what: &str, id: StrId| {
+            if (id as usize) < strings {
+                Ok(())
+            } else {
+                Err(at(format!(
+                    "{what} names string {id}, past the {strings} strings"
+                )))
+            }
+        };
+        let node = |what: &str, id: u32| {
+            if (id as usize) < nodes {
+                Ok(())
+            } else {
+                Err(at(format!(
+                    "{what} names node {id}, past the {nodes} nodes"
+                )))
+            }
+        };
+        for (i, n) in self.nodes.iter().enumerate() {
+            // A node's name may be unused (0) with an empty table.
+            if strings > 0 || n.name != 0 {
+                string(&format!("node {i}"), n.name)?;
+            }
+        }
+        for (i, e) in self.edges.iter().enumerate() {
+            node(&format!("edge {i}"), e.src)?;
+            node(&format!("edge {i}"), e.dst)?;
+        }
+        for (i, c) in self.calls.iter().enumerate() {
+            let what = format!("call {i}");
+            node(&what, c.node)?;
+            if c.caller as usize >= functions {
+                return Err(at(format!(
+                    "{what} is made by function {}, past the {functions} functions",
+                    c.caller
+                )));
+            }
+            string(&what, c.name)?;
+            for id in c.module.iter().chain(&c.candidates) {
+                string(&what, *id)?;
+            }
+        }
+        for (i, f) in self.functions.iter().enumerate() {
+            let what = format!("function {i}");
+            string(&what, f.name)?;
+            node(&what, f.node)?;
+            for c in &f.clauses {
+                for id in [c.node, c.entry, c.exit] {
+                    node(&what, id)?;
+                }
+                if c.end < c.node || c.end as usize > nodes {
+                    return Err(at(format!(
+                        "{what} has a clause of nodes {}..{}, outside 0..{nodes}",
+                        c.node, c.end
+                    )));
+                }
+            }
+        }
+        for d in self.deps.iter().chain(&self.using) {
+            string("a dependency", d.target)?;
+        }
+        for id in self
+            .behaviours
+            .iter()
+            .chain(self.implements.iter().flat_map(|(p, t)| [p, t]))
+        {
+            string("a behaviour or implementation", *id)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::{CallKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
+
+    /// `defmodule A do def f, do: g() end`, small and well formed.
+    fn fragment() -> ModuleFragment {
+        let node = |kind| Node {
+            kind,
+            sub: 0,
+            name: 0,
+            span: Span::default(),
+        };
+        ModuleFragment {
+            name: "A".into(),
+            file: "lib/a.ex".into(),
+            kind: ModuleKind::Module,
+            span: Span::default(),
+            strings: vec!["A".into(), "f".into(), "g".into()],
+            nodes: vec![
+                node(NodeKind::Module),
+                node(NodeKind::Function),
+                node(NodeKind::Call),
+            ],
+            edges: vec![Edge {
+                src: 1,
+                dst: 2,
+                kind: EdgeKind::Ast,
+                label: Label::None,
+                index: 0,
+            }],
+            calls: vec![CallSite {
+                node: 2,
+                caller: 0,
+                module: None,
+                name: 2,
+                arity: 0,
+                kind: CallKind::Local,
+                quoted: false,
+                candidates: Vec::new(),
+            }],
+            functions: vec![FunctionDef {
+                name: 1,
+                arity: 0,
+                kind: FunKind::Def,
+                node: 1,
+                clauses: vec![ClauseDef {
+                    node: 1,
+                    entry: 1,
+                    exit: 2,
+                    end: 3,
+                }],
+                callback: false,
+                default_of: None,
+                nesting: 0,
+                span: Span::default(),
+                deprecated: None,
+            }],
+            deps: Vec::new(),
+            behaviours: Vec::new(),
+            implements: None,
+            using: Vec::new(),
+            injections: Vec::new(),
+            use_args: Vec::new(),
+            templates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_fragment_passes_and_each_broken_reference_is_named() {
+        assert_eq!(fragment().check(), Ok(()));
+        type Breaking = fn(&mut ModuleFragment);
+        let broken: Vec<(Breaking, &str)> = vec![
+            (
+                |f| f.edges[0].dst = 9,
+                "edge 0 names node 9, past the 3 nodes",
+            ),
+            (
+                |f| f.calls[0].name = 7,
+                "call 0 names string 7, past the 3 strings",
+            ),
+            (
+                |f| f.calls[0].caller = 1,
+                "call 0 is made by function 1, past the 1 functions",
+            ),
+            (|f| f.calls[0].node = 3, "call 0 names node 3"),
+            (
+                |f| f.functions[0].clauses[0].end = 4,
+                "a clause of nodes 1..4, outside 0..3",
+            ),
+            (|f| f.functions[0].name = 3, "function 0 names string 3"),
+            (|f| f.nodes.clear(), "no nodes"),
+            (|f| f.name.clear(), "no module name"),
+            (
+                |f| f.behaviours.push(5),
+                "a behaviour or implementation names string 5",
+            ),
+        ];
+        for (breaking, says) in broken {
+            let mut f = fragment();
+            breaking(&mut f);
+            let why = f.check().expect_err(says);
+            assert!(why.contains(says), "{why:?} should say {says:?}");
+            assert!(why.contains("module \"A\"") || f.name.is_empty(), "{why}");
+        }
+    }
+}

@@ -52,6 +52,27 @@ pub fn check_file_name(name: &str) -> Result<(), CpgError> {
     }
 }
 
+/// `InvalidInput` unless `file` is a name [`check_file_name`] accepts and
+/// every fragment is of that file and well formed
+/// ([`ModuleFragment::check`]): what a node checks before it writes a
+/// file's fragments, and again when it reads them back at start.
+pub fn check_file_fragments(file: &str, fragments: &[ModuleFragment]) -> Result<(), CpgError> {
+    check_file_name(file)?;
+    for f in fragments {
+        if f.file != file {
+            return Err(CpgError::InvalidInput {
+                reason: format!(
+                    "the fragments of {file:?} hold module {:?} of another file, {:?}",
+                    f.name, f.file
+                ),
+            });
+        }
+        f.check()
+            .map_err(|reason| CpgError::InvalidInput { reason })?;
+    }
+    Ok(())
+}
+
 /// The partition map as a node needs it: which nodes replicate each
 /// partition, and where the nodes are (to write replicas on its peers).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
