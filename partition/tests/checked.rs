@@ -1,0 +1,145 @@
+//! Fragments of the example application with ids changed at random: the
+//! check a node runs before writing (`ModuleFragment::check`) passes the
+//! real ones, and the engine installs, summarizes and links any of them,
+//! refused or not, without a panic (a second line of defence: a node
+//! refuses them before they reach it).
+
+use std::sync::OnceLock;
+
+use partition::analysis::CallGraph;
+use partition::frontend::build_file;
+use partition::store::Store;
+use proptest::prelude::*;
+use proto::{FileCpg, ModuleFragment};
+
+/// The fragments of the example application's files.
+fn fragments() -> &'static Vec<ModuleFragment> {
+    static ALL: OnceLock<Vec<ModuleFragment>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop"));
+        let mut out = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(&dir).expect("the example").flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|x| x == "ex") {
+                    let name = path
+                        .strip_prefix(root)
+                        .expect("inside")
+                        .display()
+                        .to_string();
+                    let bytes = std::fs::read(&path).expect("a file");
+                    out.extend(build_file(&name, &bytes).fragments);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    })
+}
+
+/// Set one id of `f`, chosen by `which`, to `value`.
+fn break_one(f: &mut ModuleFragment, which: usize, at: usize, value: u32) {
+    let pick = |n: usize| at % n.max(1);
+    match which % 12 {
+        0 if !f.edges.is_empty() => {
+            let i = pick(f.edges.len());
+            f.edges[i].src = value;
+        }
+        1 if !f.edges.is_empty() => {
+            let i = pick(f.edges.len());
+            f.edges[i].dst = value;
+        }
+        2 if !f.calls.is_empty() => {
+            let i = pick(f.calls.len());
+            f.calls[i].node = value;
+        }
+        3 if !f.calls.is_empty() => {
+            let i = pick(f.calls.len());
+            f.calls[i].caller = value;
+        }
+        4 if !f.calls.is_empty() => {
+            let i = pick(f.calls.len());
+            f.calls[i].name = value;
+        }
+        5 if !f.calls.is_empty() => {
+            let i = pick(f.calls.len());
+            f.calls[i].module = Some(value);
+        }
+        6 if !f.functions.is_empty() => {
+            let i = pick(f.functions.len());
+            f.functions[i].node = value;
+        }
+        7 if !f.functions.is_empty() => {
+            let i = pick(f.functions.len());
+            f.functions[i].name = value;
+        }
+        8 => {
+            let clauses: Vec<(usize, usize)> = f
+                .functions
+                .iter()
+                .enumerate()
+                .flat_map(|(i, g)| (0..g.clauses.len()).map(move |c| (i, c)))
+                .collect();
+            if !clauses.is_empty() {
+                let (i, c) = clauses[pick(clauses.len())];
+                let clause = &mut f.functions[i].clauses[c];
+                match value % 4 {
+                    0 => clause.node = value,
+                    1 => clause.entry = value,
+                    2 => clause.exit = value,
+                    _ => clause.end = value,
+                }
+            }
+        }
+        9 if !f.nodes.is_empty() => {
+            let n = pick(f.nodes.len());
+            f.nodes[n].name = value;
+        }
+        10 if !f.deps.is_empty() => {
+            let i = pick(f.deps.len());
+            f.deps[i].target = value;
+        }
+        11 => f.behaviours.push(value),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_fragment_of_the_example_passes_the_check() {
+    for f in fragments() {
+        assert_eq!(f.check(), Ok(()), "{}", f.name);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn fragments_with_ids_changed_never_panic_the_engine(
+        pick in 0usize..1000,
+        changes in proptest::collection::vec(
+            (0usize..12, 0usize..10_000, prop_oneof![0u32..80, any::<u32>()]),
+            1..4,
+        ),
+    ) {
+        let all = fragments();
+        let mut f = all[pick % all.len()].clone();
+        for (which, at, value) in changes {
+            break_one(&mut f, which, at, value);
+        }
+        let _ = f.check();
+        let store = Store::default();
+        store.apply_file(FileCpg {
+            file: f.file.clone(),
+            content_hash: 1,
+            fragments: vec![f],
+            diagnostics: Vec::new(),
+        });
+        let summaries = store.summaries();
+        let _ = CallGraph::link(&summaries, &[]);
+        let _ = store.stats();
+    }
+}
