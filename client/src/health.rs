@@ -14,10 +14,10 @@ fn latency(l: &LatencySummary) -> String {
     )
 }
 
-fn memory(used: f64, limit: Option<u64>) -> String {
+fn memory(used: f64, peak: f64, limit: Option<u64>) -> String {
     match limit {
-        Some(l) => format!("{used:.0} MB of {l} MB"),
-        None => format!("{used:.0} MB (no limit set)"),
+        Some(l) => format!("{used:.0} MB of {l} MB, peak {peak:.0} MB"),
+        None => format!("{used:.0} MB, peak {peak:.0} MB (no limit set)"),
     }
 }
 
@@ -54,7 +54,7 @@ pub fn render(h: &ClusterHealth) -> String {
         "coordinator: cache hit rate {:.2}; queries {}; memory {}",
         h.cache_hit_rate,
         latency(&h.queries),
-        memory(h.memory_usage_mb, h.memory_limit_mb)
+        memory(h.memory_usage_mb, h.memory_peak_mb, h.memory_limit_mb)
     );
     if let Some(x) = &h.snapshot {
         let _ = writeln!(
@@ -79,7 +79,7 @@ pub fn render(h: &ClusterHealth) -> String {
                     x.total_cpg_edges,
                     x.cache_hit_rate,
                     latency(&x.queries),
-                    memory(x.memory_usage_mb, x.memory_limit_mb)
+                    memory(x.memory_usage_mb, x.memory_peak_mb, x.memory_limit_mb)
                 );
             }
             None => {

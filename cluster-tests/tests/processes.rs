@@ -995,6 +995,11 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
     assert_eq!(h.cache_hit_rate, 0.5, "one miss, one hit");
     assert!(h.queries.count >= 2 && h.queries.p99_query_time_ms >= h.queries.p50_query_time_ms);
     assert!(h.memory_usage_mb > 0.0);
+    // The peak (VmHWM) is never below what is held now, here and on nodes.
+    assert!(h.memory_peak_mb >= h.memory_usage_mb, "{h:?}");
+    for x in h.nodes.iter().filter_map(|n| n.health.as_ref()) {
+        assert!(x.memory_peak_mb >= x.memory_usage_mb && x.memory_usage_mb > 0.0);
+    }
 
     // Defragmentation: nothing is over the threshold after a first ingest;
     // forced, every held partition is rebuilt and answers stay the same.
@@ -1072,6 +1077,7 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
         text.starts_with("cluster: degraded") && text.contains("under-replicated"),
         "{text}"
     );
+    assert!(text.contains(", peak "), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

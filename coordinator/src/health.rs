@@ -14,6 +14,7 @@ pub struct OwnVitals {
     pub cache_hit_rate: f64,
     pub queries: LatencySummary,
     pub memory_usage_mb: f64,
+    pub memory_peak_mb: f64,
     pub memory_limit_mb: Option<u64>,
     pub snapshot: Option<proto::SnapshotHealth>,
 }
@@ -163,6 +164,7 @@ pub fn cluster_health(
         cache_hit_rate: own.cache_hit_rate,
         queries: own.queries,
         memory_usage_mb: own.memory_usage_mb,
+        memory_peak_mb: own.memory_peak_mb,
         memory_limit_mb: own.memory_limit_mb,
         partitions_total: view.partitions,
         replication: view.replication,

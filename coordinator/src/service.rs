@@ -476,6 +476,11 @@ impl Coordinator {
             "resident memory",
             host::vitals::resident_bytes().unwrap_or(0) as f64,
         );
+        e.gauge(
+            "cpg_memory_peak_bytes",
+            "the most resident memory held since the process started (VmHWM)",
+            host::vitals::peak_resident_bytes().unwrap_or(0) as f64,
+        );
         if let Some(s) = q.snapshot_health() {
             e.gauge(
                 "cpg_snapshot_generation",
@@ -534,6 +539,7 @@ impl Coordinator {
             cache_hit_rate: self.queries.cache_hit_rate(),
             queries: self.queries.latency.summary(),
             memory_usage_mb: host::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0,
+            memory_peak_mb: host::vitals::peak_resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_limit_mb: self.memory_limit_mb,
             snapshot: self.queries.snapshot_health(),
         };

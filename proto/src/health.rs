@@ -83,6 +83,8 @@ pub struct NodeHealth {
     /// Read requests (summaries, file hashes) served recently.
     pub queries: LatencySummary,
     pub memory_usage_mb: f64,
+    /// The most it has held since it started (`VmHWM`).
+    pub memory_peak_mb: f64,
     /// The configured limit, if any.
     pub memory_limit_mb: Option<u64>,
 }
@@ -123,8 +125,10 @@ pub struct ClusterHealth {
     pub cache_hit_rate: f64,
     /// The answering coordinator's recent analysis queries.
     pub queries: LatencySummary,
-    /// The answering coordinator's resident memory.
+    /// The answering coordinator's resident memory, and the most it has
+    /// held since it started (`VmHWM`).
     pub memory_usage_mb: f64,
+    pub memory_peak_mb: f64,
     pub memory_limit_mb: Option<u64>,
     pub partitions_total: u32,
     pub replication: u32,

@@ -2,7 +2,7 @@
 //! diagnosis, cache sweeps, defragmentation and health report.
 
 use super::*;
-use host::vitals::resident_bytes;
+use host::vitals::{peak_resident_bytes, resident_bytes};
 use partition::store::{CacheStats, Store};
 use proto::{CpgError, NodeHealth, PartitionHealth, TablesStatus};
 use std::collections::BTreeSet;
@@ -128,6 +128,11 @@ impl Node {
             "cpg_memory_usage_bytes",
             "resident memory",
             h.memory_usage_mb * 1048576.0,
+        );
+        e.gauge(
+            "cpg_memory_peak_bytes",
+            "the most resident memory held since the process started (VmHWM)",
+            h.memory_peak_mb * 1048576.0,
         );
         if let Some(limit) = h.memory_limit_mb {
             e.gauge(
@@ -323,6 +328,7 @@ impl Node {
             },
             queries,
             memory_usage_mb,
+            memory_peak_mb: peak_resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_limit_mb: self.memory_limit_mb,
         }
     }
