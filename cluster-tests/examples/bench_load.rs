@@ -2,7 +2,9 @@
 //! `cluster_tests::load`) as a benchmark: release build, 1 coordinator and
 //! 3 storage nodes (P=32, R=2, nodes limited to 1 GB), the Elixir corpus,
 //! `CPG_LOAD_SECS` seconds (default 30); `CPG_LOAD_COORDINATORS` (default 1)
-//! coordinators, queries sent to a follower when there are several. Prints the latency figures for
+//! coordinators, queries sent to a follower when there are several;
+//! `CPG_LOAD_UNCACHED=1` turns the coordinators' answer cache off and draws
+//! each point query's function and depth (1–5) at random. Prints the latency figures for
 //! BENCHMARKS.md, and checks every answer against an embedded run of the
 //! final tree afterwards.
 //!
@@ -23,13 +25,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    let cluster = Cluster::start_roles(coordinators, 3, 32, 2, &[], &["--memory-limit-mb", "1024"]);
+    // CPG_LOAD_UNCACHED=1: the answer cache off and every point query on a
+    // function and a depth drawn at random, so each one is computed.
+    let coordinator_flags: &[&str] = if config.uncached {
+        &["--no-answer-cache"]
+    } else {
+        &[]
+    };
+    let cluster = Cluster::start_roles(
+        coordinators,
+        3,
+        32,
+        2,
+        coordinator_flags,
+        &["--memory-limit-mb", "1024"],
+    );
     println!(
-        "== {coordinators} coordinator(s){}",
+        "== {coordinators} coordinator(s){}{}",
         if coordinators > 1 {
             ", queries sent to a follower"
         } else {
             ""
+        },
+        if config.uncached {
+            "; answer cache off, point queries on random functions at random depths (1-5)"
+        } else {
+            "; answer cache on, 60 point queries in turn"
         }
     );
     cluster.must_be_ready(32, Duration::from_secs(60)).await;

@@ -27,6 +27,10 @@ pub struct LoadConfig {
     pub query_workers: usize,
     /// Pause between the end of one incremental update and the next.
     pub update_pause: Duration,
+    /// Point queries on a function and a depth (1–5) drawn at random for
+    /// each request, instead of a fixed list of 60 sent in turn: with the
+    /// coordinators' answer cache off, every one is computed.
+    pub uncached: bool,
 }
 
 impl LoadConfig {
@@ -41,6 +45,7 @@ impl LoadConfig {
             duration: Duration::from_secs(secs),
             query_workers: 2,
             update_pause: Duration::from_millis(500),
+            uncached: std::env::var("CPG_LOAD_UNCACHED").is_ok_and(|v| v == "1"),
         }
     }
 }
@@ -186,38 +191,61 @@ pub fn cpg_ingest(coordinators: &str, dir: &Path) -> Result<(), String> {
     }
 }
 
-/// Point queries on functions of the tree that are called from somewhere:
-/// callers, callees and impact, depth 2.
-pub fn point_queries(snapshot: &Snapshot, how_many: usize) -> Vec<Query> {
+/// The functions of the tree that are called from somewhere.
+fn called_functions(snapshot: &Snapshot) -> Vec<Mfa> {
     let g = &snapshot.graph;
-    let called: Vec<&Mfa> = g
-        .functions
+    g.functions
         .iter()
         .enumerate()
         .filter(|(id, f)| f.kind.is_some() && g.calls_to(*id as u32).next().is_some())
-        .map(|(_, f)| &f.mfa)
-        .collect();
+        .map(|(_, f)| f.mfa.clone())
+        .collect()
+}
+
+/// Callers (`kind` 0), callees (1) or impact (2) of `f` at `depth`.
+fn point_query(kind: usize, f: &Mfa, depth: u32) -> Query {
+    match kind % 3 {
+        0 => Query::Callers {
+            function: f.clone(),
+            depth,
+        },
+        1 => Query::Callees {
+            function: f.clone(),
+            depth,
+        },
+        _ => Query::Impact {
+            target: f.to_string(),
+            depth,
+        },
+    }
+}
+
+/// Point queries on functions of the tree that are called from somewhere:
+/// callers, callees and impact, depth 2.
+pub fn point_queries(snapshot: &Snapshot, how_many: usize) -> Vec<Query> {
+    let called = called_functions(snapshot);
     let step = (called.len() / how_many.max(1)).max(1);
     called
         .iter()
         .step_by(step)
         .take(how_many)
         .enumerate()
-        .map(|(i, f)| match i % 3 {
-            0 => Query::Callers {
-                function: (*f).clone(),
-                depth: 2,
-            },
-            1 => Query::Callees {
-                function: (*f).clone(),
-                depth: 2,
-            },
-            _ => Query::Impact {
-                target: f.to_string(),
-                depth: 2,
-            },
-        })
+        .map(|(i, f)| point_query(i, f, 2))
         .collect()
+}
+
+/// A point query on a function and at a depth (1–5) drawn with `seed`
+/// (xorshift; the seed is updated).
+fn random_point_query(called: &[Mfa], seed: &mut u64) -> Query {
+    let mut roll = |sides: usize| {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        (*seed % sides as u64) as usize
+    };
+    let f = &called[roll(called.len())];
+    let depth = 1 + roll(5) as u32;
+    point_query(roll(3), f, depth)
 }
 
 /// The pattern analyses and feature extraction, by name.
@@ -322,6 +350,8 @@ pub async fn run(
         move |f: &dyn Fn(&mut LoadReport)| f(&mut report.lock().unwrap_or_else(|e| e.into_inner()))
     };
     let point = Arc::new(point_queries(initial, 60));
+    let called = Arc::new(called_functions(initial));
+    let uncached = config.uncached;
     if point.is_empty() {
         return Err("no function of the tree is called: nothing to query".into());
     }
@@ -333,16 +363,28 @@ pub async fn run(
     let mut tasks = Vec::new();
     let workers = config.query_workers;
     for w in 0..workers {
-        let (stop, point, address, record) =
-            (stop.clone(), point.clone(), address.clone(), record.clone());
+        let (stop, point, called, address, record) = (
+            stop.clone(),
+            point.clone(),
+            called.clone(),
+            address.clone(),
+            record.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let c = match client(&address).await {
                 Ok(c) => c,
                 Err(e) => return record(&|r| r.errors.push(e.clone())),
             };
             let mut i = w;
+            let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (w as u64 + 1);
             while !stop.load(Ordering::Relaxed) {
-                let q = &point[i % point.len()];
+                let drawn;
+                let q = if uncached {
+                    drawn = random_point_query(&called, &mut seed);
+                    &drawn
+                } else {
+                    &point[i % point.len()]
+                };
                 match ask(&c, q).await {
                     Ok((_, took)) => record(&|r| r.point.push(took)),
                     Err(e) => record(&|r| r.errors.push(format!("{q:?}: {e}"))),

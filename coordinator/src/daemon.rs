@@ -79,6 +79,11 @@ pub struct Args {
     /// Pause between two partition copies of a move, in milliseconds.
     #[arg(long, env = "CPG_MOVE_THROTTLE_MS", default_value_t = 20)]
     pub move_throttle_ms: u64,
+    /// Compute every answer: keep no analysis answers (the snapshot of the
+    /// nodes' summaries is still kept). For measuring what an uncached
+    /// question costs; a production cluster wants the cache.
+    #[arg(long, env = "CPG_NO_ANSWER_CACHE")]
+    pub no_answer_cache: bool,
 }
 
 fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
@@ -118,7 +123,12 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
         data_dir: args.data_dir.clone(),
         address: address.clone(),
         heartbeat_ms: args.heartbeat_ms,
-        cache_ttl: args.process.cache_ttl(),
+        // A lifetime of zero keeps no answer.
+        cache_ttl: if args.no_answer_cache {
+            Duration::ZERO
+        } else {
+            args.process.cache_ttl()
+        },
         memory_limit_mb: args.memory_limit_mb,
         moves: MoveConfig {
             suspect_after: Duration::from_secs(args.suspect_after_secs),

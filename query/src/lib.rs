@@ -158,6 +158,10 @@ pub fn answer_counted(
     query: &Query,
     ttl: Duration,
 ) -> (Result<Answer, CpgError>, bool) {
+    // A lifetime of zero: no answer is kept (the answer cache is off).
+    if ttl.is_zero() {
+        return (compute(snapshot, query), false);
+    }
     let cached = snapshot
         .answers
         .lock()
