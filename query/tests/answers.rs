@@ -197,3 +197,35 @@ fn point_answers_kept_across_a_change_equal_fresh_ones() {
         before = after;
     }
 }
+
+/// A lifetime of zero (a coordinator's `--no-answer-cache`): every answer is
+/// computed, none is kept, and each equals the cached path's answer.
+#[test]
+fn with_a_zero_lifetime_nothing_is_cached_and_answers_are_the_same() {
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let snapshot = codebase::embedded::build(&shop)
+        .expect("the example builds")
+        .snapshot();
+    let query = Query::Callers {
+        function: "String.to_atom/1".parse().expect("an mfa"),
+        depth: 3,
+    };
+    let zero = std::time::Duration::ZERO;
+    for _ in 0..2 {
+        let (got, hit) = query::answer_counted(&snapshot, &query, zero);
+        assert!(!hit, "nothing is answered from a cache");
+        let want = compute(&snapshot, &query);
+        assert_eq!(
+            got.expect("an answer").result,
+            want.expect("an answer").result
+        );
+    }
+    assert_eq!(snapshot.cached_answers(), 0);
+    let minute = std::time::Duration::from_secs(60);
+    let (_, hit) = query::answer_counted(&snapshot, &query, minute);
+    assert!(!hit);
+    assert!(
+        query::answer_counted(&snapshot, &query, minute).1,
+        "kept with a lifetime"
+    );
+}
