@@ -74,19 +74,9 @@ fn every_file_parses_and_there_are_over_500_modules() {
 /// the check that refuses malformed writes refuses nothing of the corpus.
 #[test]
 fn every_fragment_of_the_corpus_is_well_formed() {
-    use rayon::prelude::*;
     let c = corpus();
     let files = embedded::discover(&c.root).unwrap();
-    let refused: Vec<String> = files
-        .par_iter()
-        .filter_map(|f| {
-            let bytes = std::fs::read(&f.disk).unwrap();
-            let cpg = partition::frontend::build_file(&f.name, &bytes);
-            proto::node_api::check_file_fragments(&cpg.file, &cpg.fragments)
-                .err()
-                .map(|e| e.to_string())
-        })
-        .collect();
+    let refused = support::refused_fragments(&files);
     assert!(refused.is_empty(), "{refused:#?}");
     assert!(files.len() > 500);
 }

@@ -54,21 +54,10 @@ fn app(name: &str) -> &'static App {
 /// malformed writes).
 #[test]
 fn every_fragment_of_the_applications_and_their_dependencies_is_well_formed() {
-    use rayon::prelude::*;
     for name in ["nerves_hub_web", "realtime"] {
         let root = root().join(name);
         let files = embedded::discover_with(&root, Deps::Include).expect("the application's files");
-        let refused: Vec<String> = files
-            .par_iter()
-            .filter(|f| !f.name.ends_with(".beam"))
-            .filter_map(|f| {
-                let bytes = std::fs::read(&f.disk).ok()?;
-                let cpg = partition::frontend::build_file(&f.name, &bytes);
-                proto::node_api::check_file_fragments(&cpg.file, &cpg.fragments)
-                    .err()
-                    .map(|e| e.to_string())
-            })
-            .collect();
+        let refused = support::refused_fragments(&files);
         assert!(refused.is_empty(), "{name}: {refused:#?}");
         assert!(files.len() > 200, "{name}: {} files", files.len());
     }

@@ -116,6 +116,16 @@ impl PartitionDisk {
             ));
         }
         let mut live: BTreeMap<String, StoredFile> = BTreeMap::new();
+        // A record that cannot be used is copied aside whole, with why.
+        let set_aside =
+            |i: usize, bytes: &[u8], why: String| -> std::io::Result<(PathBuf, String)> {
+                let aside = self
+                    .root
+                    .join("quarantine")
+                    .join(format!("p{partition:05}-{stamp}-record{i}"));
+                durable::write_checked(&aside, bytes)?;
+                Ok((aside, format!("record {i} {why}")))
+            };
         for (i, bytes) in records.iter().enumerate() {
             match durable::decode::<Record>(bytes) {
                 Ok(Record::Put(stored)) if stored.partition == partition => {
@@ -126,17 +136,11 @@ impl PartitionDisk {
                         // Written by a version that did not check, or
                         // damaged in a way the checksum missed: set aside,
                         // and a peer catches the partition up.
-                        Err(why) => {
-                            let aside = self
-                                .root
-                                .join("quarantine")
-                                .join(format!("p{partition:05}-{stamp}-record{i}"));
-                            durable::write_checked(&aside, bytes)?;
-                            quarantined.push((
-                                aside,
-                                format!("record {i} ({}) is not well formed: {why}", stored.file),
-                            ));
-                        }
+                        Err(why) => quarantined.push(set_aside(
+                            i,
+                            bytes,
+                            format!("({}) is not well formed: {why}", stored.file),
+                        )?),
                     }
                 }
                 Ok(Record::Put(stored)) => quarantined.push((
@@ -149,14 +153,7 @@ impl PartitionDisk {
                 Ok(Record::Remove { file }) => {
                     live.remove(&file);
                 }
-                Err(e) => {
-                    let aside = self
-                        .root
-                        .join("quarantine")
-                        .join(format!("p{partition:05}-{stamp}-record{i}"));
-                    durable::write_checked(&aside, bytes)?;
-                    quarantined.push((aside, format!("record {i} cannot be decoded: {e}")));
-                }
+                Err(e) => quarantined.push(set_aside(i, bytes, format!("cannot be decoded: {e}"))?),
             }
         }
         let state = PartitionLog {

@@ -23,3 +23,37 @@ pub fn fetched(script: &str) -> PathBuf {
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
+
+/// The files among `files` whose fragments a node would refuse
+/// (`proto::node_api::check_file_fragments`), each with why; BEAM export
+/// tables left out. Parsed on every core.
+pub fn refused_fragments(files: &[codebase::sources::SourceFile]) -> Vec<String> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = files.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .filter(|f| !f.name.ends_with(".beam"))
+                        .filter_map(|f| {
+                            let bytes = std::fs::read(&f.disk).ok()?;
+                            let cpg = partition::frontend::build_file(&f.name, &bytes);
+                            proto::node_api::check_file_fragments(&cpg.file, &cpg.fragments)
+                                .err()
+                                .map(|e| e.to_string())
+                        })
+                        .collect::<Vec<String>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| vec!["a worker panicked".into()])
+            })
+            .collect()
+    })
+}
