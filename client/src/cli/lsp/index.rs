@@ -337,14 +337,19 @@ impl Index {
     }
 
     /// The name at a position of a document.
+    /// The workspace file `params.textDocument` names.
+    pub(super) fn document(&self, params: &Value) -> std::result::Result<String, String> {
+        let uri = params["textDocument"]["uri"]
+            .as_str()
+            .ok_or("no textDocument.uri")?;
+        self.relative(uri)
+    }
+
     pub(super) fn at(
         &self,
         params: &Value,
     ) -> std::result::Result<Option<(String, Occurrence)>, String> {
-        let uri = params["textDocument"]["uri"]
-            .as_str()
-            .ok_or("no textDocument.uri")?;
-        let file = self.relative(uri)?;
+        let file = self.document(params)?;
         let line = params["position"]["line"]
             .as_u64()
             .ok_or("no position.line")? as u32;

@@ -93,10 +93,7 @@ impl Index {
                 Ok(to_json(&out))
             }
             "textDocument/documentSymbol" => {
-                let uri = p["textDocument"]["uri"]
-                    .as_str()
-                    .ok_or("no textDocument.uri")?;
-                let file = self.relative(uri)?;
+                let file = self.document(p)?;
                 let mut out = Vec::new();
                 for m in self.summaries.iter().filter(|m| m.file == file) {
                     let Some((_, mo)) = self.definitions.get(&Target::Module(m.name.clone()))
@@ -195,10 +192,7 @@ impl Index {
                 }))
             }
             "textDocument/codeLens" => {
-                let uri = p["textDocument"]["uri"]
-                    .as_str()
-                    .ok_or("no textDocument.uri")?;
-                let file = self.relative(uri)?;
+                let file = self.document(p)?;
                 let lenses: Vec<CodeLens> = self
                     .files
                     .get(&file)
@@ -253,10 +247,7 @@ impl Index {
         let p = &note.params;
         match note.method.as_str() {
             "textDocument/didOpen" | "textDocument/didChange" => {
-                let uri = p["textDocument"]["uri"]
-                    .as_str()
-                    .ok_or("no textDocument.uri")?;
-                let file = self.relative(uri)?;
+                let file = self.document(p)?;
                 let text = p["textDocument"]["text"]
                     .as_str()
                     .or_else(|| p["contentChanges"][0]["text"].as_str());
@@ -278,10 +269,7 @@ impl Index {
                 }
             }
             "textDocument/didClose" => {
-                let uri = p["textDocument"]["uri"]
-                    .as_str()
-                    .ok_or("no textDocument.uri")?;
-                let file = self.relative(uri)?;
+                let file = self.document(p)?;
                 self.open.remove(&file);
                 self.pending.remove(&file);
                 // Closed without saving: the file's text counts again.
@@ -290,10 +278,7 @@ impl Index {
                 }
             }
             "textDocument/didSave" => {
-                let uri = p["textDocument"]["uri"]
-                    .as_str()
-                    .ok_or("no textDocument.uri")?;
-                let file = self.relative(uri)?;
+                let file = self.document(p)?;
                 self.saved(&file);
             }
             "workspace/didChangeWatchedFiles" => {
