@@ -14,6 +14,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use proto::assignment::PartitionId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -324,7 +325,8 @@ async fn wait_until_settled(cluster: &Cluster) {
     loop {
         if let Some(v) = cluster.view().await {
             let up = v.nodes.iter().all(|n| n.state == "up");
-            let whole = (0..P).all(|p| v.assignment.get(&p).is_some_and(|r| r.len() == 2));
+            let whole =
+                PartitionId::all(P).all(|p| v.assignment.get(&p).is_some_and(|r| r.len() == 2));
             if up && whole && v.joining.is_empty() {
                 break;
             }

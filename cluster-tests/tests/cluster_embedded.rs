@@ -20,7 +20,7 @@ use coordinator::placement::{Assignment, Ring};
 use net::node_client::NodeClient;
 use node::service::{run, Node, NodeConfig};
 use partition::analysis::CallGraph;
-use proto::assignment::NodeId;
+use proto::assignment::{NodeId, PartitionId};
 use proto::node_api::{NodeMap, SourceUpload};
 use query::report::{call_rows, render_csv};
 
@@ -213,7 +213,7 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
     // Two nodes down: partitions held only by them are reported missing.
     nodes[1].0.stop().await;
     let gathered = gather_summaries(&clients, 1, &assignment, Duration::from_secs(5)).await;
-    let expected: Vec<u32> = assignment
+    let expected: Vec<PartitionId> = assignment
         .iter()
         .filter(|(_, r)| r.iter().all(|n| *n == NodeId(1) || *n == NodeId(2)))
         .map(|(p, _)| *p)

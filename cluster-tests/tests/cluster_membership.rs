@@ -21,7 +21,7 @@ use net::node_client::NodeClient;
 use node::membership::Membership;
 use node::service::{Node, NodeConfig};
 use partition::analysis::CallGraph;
-use proto::assignment::NodeId;
+use proto::assignment::{NodeId, PartitionId};
 use proto::coordinator_api::ClusterView;
 use proto::CpgError;
 use query::report::{call_rows, render_csv};
@@ -210,7 +210,7 @@ async fn nodes_join_through_raft_and_the_cluster_serves_what_embedded_does() {
     .await;
     for (n, _, _) in &nodes {
         let health = n.health();
-        let expected: Vec<u32> = view
+        let expected: Vec<PartitionId> = view
             .assignment
             .iter()
             .filter(|(_, r)| r.contains(&health.node_id))

@@ -23,7 +23,7 @@ use codebase::embedded;
 use codebase::ingest::{held_files, ingest};
 use net::node_client::NodeClient;
 use partition::analysis::CallGraph;
-use proto::assignment::NodeId;
+use proto::assignment::{NodeId, PartitionId};
 use proto::coordinator_api::ClusterView;
 use proto::{Mfa, Query, QueryResult};
 use query::answer;
@@ -302,7 +302,7 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
         serving(&view, NodeId(3)) > 0,
         "node 3 serves nothing: {view:?}"
     );
-    for p in 0..P {
+    for p in PartitionId::all(P) {
         assert_eq!(view.assignment[&p].len(), 2, "partition {p}: {view:?}");
     }
     assert_same_at(
@@ -324,7 +324,7 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
     assert!(gone.starts_with("node 1 decommissioned"), "{gone}");
     let view = cluster.view().await.unwrap();
     assert_eq!(serving(&view, NodeId(1)), 0, "{view:?}");
-    for p in 0..P {
+    for p in PartitionId::all(P) {
         let mut replicas = view.assignment[&p].clone();
         replicas.sort();
         assert_eq!(
@@ -522,7 +522,7 @@ async fn corpus_on_real_processes_survives_kill_9() {
     let mut back = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let only_it: Vec<u32> = view
+        let only_it: Vec<PartitionId> = view
             .assignment
             .iter()
             .filter(|(_, r)| r[0] == NodeId(1))
@@ -565,13 +565,13 @@ async fn corpus_on_real_processes_survives_kill_9() {
         Duration::from_secs(5),
     )
     .await;
-    let held_by_1: Vec<u32> = view
+    let held_by_1: Vec<PartitionId> = view
         .assignment
         .iter()
         .filter(|(_, r)| r.contains(&NodeId(1)))
         .map(|(p, _)| *p)
         .collect();
-    let not_held: Vec<u32> = view
+    let not_held: Vec<PartitionId> = view
         .assignment
         .keys()
         .copied()
@@ -1518,7 +1518,7 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
                 .find(|n| n.id == NodeId(id))
                 .map(|n| n.state.clone())
         };
-        let whole = (0..P).all(|p| {
+        let whole = PartitionId::all(P).all(|p| {
             view.assignment
                 .get(&p)
                 .is_some_and(|r| r.len() == 2 && !r.contains(&NodeId(2)))
@@ -1569,7 +1569,7 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         if back
             && view.joining.is_empty()
             && view.assignment.values().any(|r| r.contains(&NodeId(2)))
-            && (0..P).all(|p| view.assignment.get(&p).is_some_and(|r| r.len() == 2))
+            && PartitionId::all(P).all(|p| view.assignment.get(&p).is_some_and(|r| r.len() == 2))
         {
             break;
         }
@@ -1769,7 +1769,7 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
         "{stderr}"
     );
     let view = cluster.view().await.unwrap();
-    let behind: Vec<u32> = view
+    let behind: Vec<PartitionId> = view
         .behind
         .iter()
         .filter(|(_, nodes)| nodes.contains(&NodeId(2)))

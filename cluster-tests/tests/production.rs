@@ -19,7 +19,7 @@ use cluster_tests::{copy_tree, corpus, query_at, Cluster};
 use codebase::embedded;
 use codebase::ingest::held_files;
 use net::node_client::NodeClient;
-use proto::assignment::NodeId;
+use proto::assignment::{NodeId, PartitionId};
 use proto::Query;
 
 /// The two tests measure a loaded machine: one at a time, so that neither
@@ -96,7 +96,7 @@ async fn stored(cluster: &Cluster) -> BTreeMap<NodeId, BTreeMap<String, u64>> {
         let client = NodeClient::new(id, address);
         let mut one = std::collections::HashMap::new();
         one.insert(id, std::sync::Arc::new(client));
-        let mine: BTreeMap<u32, Vec<NodeId>> = view
+        let mine: BTreeMap<PartitionId, Vec<NodeId>> = view
             .assignment
             .iter()
             .filter(|(_, r)| r.contains(&id))

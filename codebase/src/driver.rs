@@ -180,7 +180,7 @@ mod tests {
     fn a_stale_map_is_retried_and_a_refusal_is_not() {
         let stale = CpgError::StaleEpoch { current: 4 };
         let unavailable = CpgError::Unavailable {
-            partitions: vec![1],
+            partitions: vec![proto::assignment::PartitionId(1)],
         };
         let invalid = CpgError::InvalidInput {
             reason: "bad".into(),

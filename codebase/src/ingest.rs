@@ -401,7 +401,7 @@ mod tests {
                 tree.iter().map(|(f, c)| (name(*f), content(*c))).collect();
             let held: Held = held
                 .iter()
-                .map(|(f, c, p)| (name(*f), (content_hash(&content(*c)), BTreeSet::from([u32::from(*p)]))))
+                .map(|(f, c, p)| (name(*f), (content_hash(&content(*c)), BTreeSet::from([proto::assignment::PartitionId(u32::from(*p))]))))
                 .collect();
             let recorded: Option<BTreeMap<String, u64>> = recorded.map(|r| {
                 r.iter().map(|(f, c)| (name(*f), content_hash(&content(*c)))).collect()
@@ -428,7 +428,7 @@ mod tests {
             }
             prop_assert_eq!(plan.unchanged, unchanged);
             for f in &sent {
-                let want: Vec<u32> = held.get(&f.upload.file).map(|(_, p)| p.iter().copied().collect()).unwrap_or_default();
+                let want: Vec<proto::assignment::PartitionId> = held.get(&f.upload.file).map(|(_, p)| p.iter().copied().collect()).unwrap_or_default();
                 prop_assert_eq!(&f.before, &want);
             }
             let removed: Vec<&RemovedFile> = plan.batches.iter().flat_map(|b| &b.removed).collect();

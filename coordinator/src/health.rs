@@ -41,7 +41,7 @@ pub fn cluster_health(
         .iter()
         .filter(|n| n.state != "decommissioned")
         .count();
-    for p in 0..view.partitions {
+    for p in proto::assignment::PartitionId::all(view.partitions) {
         let replicas = view.assignment.get(&p).cloned().unwrap_or_default();
         // Replicas that answered and hold the partition under the map.
         let serving: Vec<&NodeHealth> = replicas

@@ -234,7 +234,7 @@ async fn hashes(
     client: &NodeClient,
     epoch: u64,
     partition: PartitionId,
-) -> Result<Vec<(u32, String, u64)>, CpgError> {
+) -> Result<Vec<(proto::assignment::PartitionId, String, u64)>, CpgError> {
     client
         .call(COPY_DEADLINE, move |c, ctx| async move {
             c.file_hashes(ctx, epoch, vec![partition]).await
@@ -270,7 +270,7 @@ async fn copy(
         );
         if a? == b? {
             tracing::info!(
-                partition,
+                partition = partition.0,
                 from = from.0,
                 to = to.0,
                 files = report.files,
@@ -386,7 +386,7 @@ impl Coordinator {
                     }
                     Err(e) => {
                         tracing::warn!(
-                            partition = c.partition,
+                            partition = c.partition.0,
                             from = from.0,
                             to = c.to.0,
                             "copy failed: {e}"
@@ -475,7 +475,7 @@ impl Coordinator {
                         })
                         .await?;
                         tracing::info!(
-                            partition = c.partition,
+                            partition = c.partition.0,
                             node = c.to.0,
                             from = from.0,
                             "behind replica caught up"
@@ -484,7 +484,7 @@ impl Coordinator {
                     }
                     Err(e) => {
                         tracing::warn!(
-                            partition = c.partition,
+                            partition = c.partition.0,
                             node = c.to.0,
                             from = from.0,
                             "catching up: {e}"
@@ -553,7 +553,7 @@ mod tests {
             .values()
             .all(|r| !r.contains(&NodeId(2)) && r.len() == 2));
         let (assignment, joining) = with_joining(&s, &want);
-        for p in 0..8 {
+        for p in PartitionId::all(8) {
             // Old replicas stay and serve; new ones join after them.
             assert!(before[&p].iter().all(|n| assignment[&p].contains(n)));
             let added: Vec<NodeId> = want[&p]
@@ -582,9 +582,9 @@ mod tests {
     #[test]
     fn a_joining_replica_placement_no_longer_wants_is_taken_out() {
         let now = [(1, NodeState::Up), (2, NodeState::Up)];
-        let mut s = state(&now, asg([(0, vec![1, 2, 3])]));
-        s.partition_map.joining = asg([(0, vec![3])]);
-        let want = asg([(0, vec![1, 2])]);
+        let mut s = state(&now, asg([(PartitionId(0), vec![1, 2, 3])]));
+        s.partition_map.joining = asg([(PartitionId(0), vec![3])]);
+        let want = asg([(PartitionId(0), vec![1, 2])]);
         let (assignment, joining) = with_joining(&s, &want);
         assert_eq!(assignment, want);
         assert!(joining.is_empty());
@@ -717,17 +717,20 @@ mod tests {
     #[test]
     fn behind_replicas_are_caught_up_from_readable_ones_on_nodes_that_are_up() {
         let nodes = [(1, NodeState::Up), (2, NodeState::Up), (3, NodeState::Gone)];
-        let mut s = state(&nodes, asg([(0, vec![1, 2]), (1, vec![2, 3])]));
+        let mut s = state(
+            &nodes,
+            asg([(PartitionId(0), vec![1, 2]), (PartitionId(1), vec![2, 3])]),
+        );
         s.partition_map.behind = BTreeMap::from([
-            (0, BTreeMap::from([(NodeId(2), 7)])),
-            (1, BTreeMap::from([(NodeId(3), 8)])),
+            (PartitionId(0), BTreeMap::from([(NodeId(2), 7)])),
+            (PartitionId(1), BTreeMap::from([(NodeId(3), 8)])),
         ]);
         let plan = catch_ups(&s);
         assert_eq!(
             plan,
             vec![(
                 Copy {
-                    partition: 0,
+                    partition: PartitionId(0),
                     to: NodeId(2),
                     sources: vec![NodeId(1)]
                 },
@@ -743,7 +746,7 @@ mod tests {
             (2, NodeState::Leaving),
             (3, NodeState::Leaving),
         ];
-        let s = state(&nodes, asg([(0, vec![1, 2])]));
+        let s = state(&nodes, asg([(PartitionId(0), vec![1, 2])]));
         assert_eq!(finished_leaving(&s), vec![NodeId(3)]);
     }
 }

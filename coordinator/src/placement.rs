@@ -119,7 +119,7 @@ impl Ring {
 
     /// The replica set of every partition `0..partitions`.
     pub fn assign(&self, partitions: u32, replicas: usize) -> Assignment {
-        (0..partitions)
+        proto::assignment::PartitionId::all(partitions)
             .map(|p| (p, self.replicas(p, replicas)))
             .collect()
     }
@@ -162,8 +162,8 @@ mod tests {
     #[test]
     fn fewer_nodes_than_replicas_gives_every_node_once() {
         let ring = Ring::new([NodeId(7)], 16);
-        assert_eq!(ring.replicas(5, 3), vec![NodeId(7)]);
-        assert!(Ring::new([], 16).replicas(0, 2).is_empty());
+        assert_eq!(ring.replicas(PartitionId(5), 3), vec![NodeId(7)]);
+        assert!(Ring::new([], 16).replicas(PartitionId(0), 2).is_empty());
     }
 
     fn node_ids(n: usize) -> impl Strategy<Value = Vec<NodeId>> {

@@ -35,7 +35,7 @@ type Owned = (Owner, Arc<ModuleSummary>);
 struct Current {
     /// The partition-map epoch `parts` were gathered under.
     epoch: u64,
-    parts: BTreeMap<u32, (u64, Arc<Vec<Owned>>)>,
+    parts: BTreeMap<proto::assignment::PartitionId, (u64, Arc<Vec<Owned>>)>,
     /// By project, the most recently used last.
     snapshots: Vec<(String, Arc<Snapshot>)>,
 }
@@ -192,7 +192,7 @@ impl QueryEngine {
     ) -> Result<Arc<Snapshot>, CpgError> {
         if view.assignment.is_empty() {
             return Err(CpgError::Unavailable {
-                partitions: (0..view.partitions).collect(),
+                partitions: proto::assignment::PartitionId::all(view.partitions).collect(),
             });
         }
         let mut current = self.current.lock().await;
@@ -399,7 +399,7 @@ pub struct CatalogFacts {
     /// Sorted by (file, line, column).
     pub diagnostics: Vec<Diagnostic>,
     /// Partition → fingerprint of what it holds ([`partition_fingerprints`]).
-    pub fingerprints: BTreeMap<u32, u64>,
+    pub fingerprints: BTreeMap<proto::assignment::PartitionId, u64>,
     /// The project's files recorded, those without modules (refused, or
     /// empty) included.
     pub files: u64,
@@ -413,12 +413,13 @@ pub struct CatalogFacts {
 /// of a hash of (file, content hash) over the files with a module in it.
 /// It changes when a file of the partition is added, changed or removed.
 pub fn partition_fingerprints<'a>(
-    files: impl Iterator<Item = (&'a str, u64, &'a [(String, u32)])>,
-) -> BTreeMap<u32, u64> {
-    let mut out: BTreeMap<u32, u64> = BTreeMap::new();
+    files: impl Iterator<Item = (&'a str, u64, &'a [(String, proto::assignment::PartitionId)])>,
+) -> BTreeMap<proto::assignment::PartitionId, u64> {
+    let mut out: BTreeMap<proto::assignment::PartitionId, u64> = BTreeMap::new();
     for (file, content_hash, modules) in files {
         let h = xxhash_rust::xxh3::xxh3_64_with_seed(file.as_bytes(), content_hash);
-        let mut seen: Vec<u32> = modules.iter().map(|(_, p)| *p).collect();
+        let mut seen: Vec<proto::assignment::PartitionId> =
+            modules.iter().map(|(_, p)| *p).collect();
         seen.sort_unstable();
         seen.dedup();
         for p in seen {

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use proto::assignment::PartitionId;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -98,7 +99,7 @@ fn put(file: &str) -> Command {
         put: vec![CatalogPut {
             file: file.into(),
             content_hash: 1,
-            modules: vec![("M".into(), 0)],
+            modules: vec![("M".into(), PartitionId(0))],
             diagnostics: vec![],
         }],
         ..Default::default()

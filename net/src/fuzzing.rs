@@ -84,7 +84,7 @@ mod tests {
         };
         encode(NodeServiceRequest::Summaries {
             epoch: 3,
-            partitions: vec![1, 2, 3],
+            partitions: proto::assignment::PartitionId::all(4).skip(1).collect(),
         });
         encode(NodeServiceRequest::Ingest {
             epoch: 3,
@@ -94,12 +94,12 @@ mod tests {
                     file: "lib/a.ex".into(),
                     bytes: b"defmodule A do\nend\n".to_vec(),
                 },
-                before: vec![2],
+                before: vec![proto::assignment::PartitionId(2)],
             }],
             removed: vec![proto::node_api::RemovedFile {
                 file: "lib/b.ex".into(),
                 content_hash: 7,
-                before: vec![5],
+                before: vec![proto::assignment::PartitionId(5)],
             }],
         });
         for seed in &seeds {

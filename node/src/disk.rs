@@ -17,13 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use host::durable::{self, RecordLog};
+use proto::assignment::PartitionId;
 use proto::ModuleFragment;
 use serde::{Deserialize, Serialize};
 
 /// The fragments of one source file that belong to one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredFile {
-    pub partition: u32,
+    pub partition: PartitionId,
     pub file: String,
     pub content_hash: u64,
     pub fragments: Vec<ModuleFragment>,
@@ -62,7 +63,7 @@ const COMPACT_SLACK: usize = 32;
 #[derive(Debug)]
 pub struct PartitionDisk {
     root: PathBuf,
-    logs: Mutex<BTreeMap<u32, PartitionLog>>,
+    logs: Mutex<BTreeMap<PartitionId, PartitionLog>>,
 }
 
 fn invalid(e: impl std::fmt::Display) -> std::io::Error {
@@ -82,18 +83,18 @@ impl PartitionDisk {
         self.root.join("partitions")
     }
 
-    fn log_path(&self, partition: u32) -> PathBuf {
+    fn log_path(&self, partition: PartitionId) -> PathBuf {
         self.dir().join(format!("p{partition:05}.log"))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, PartitionLog>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<PartitionId, PartitionLog>> {
         self.logs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Open a partition's log and replay it: the live files, in file order.
     fn replay(
         &self,
-        partition: u32,
+        partition: PartitionId,
         quarantined: &mut Vec<(PathBuf, String)>,
     ) -> std::io::Result<(PartitionLog, Vec<StoredFile>)> {
         let path = self.log_path(partition);
@@ -166,7 +167,7 @@ impl PartitionDisk {
 
     /// The files a partition holds now, in file order (its log read back,
     /// under the lock so that no append is half-written meanwhile).
-    pub fn files_of(&self, partition: u32) -> std::io::Result<Vec<StoredFile>> {
+    pub fn files_of(&self, partition: PartitionId) -> std::io::Result<Vec<StoredFile>> {
         let _logs = self.lock();
         if !self.log_path(partition).exists() {
             return Ok(Vec::new());
@@ -181,7 +182,7 @@ impl PartitionDisk {
 
     /// Forget a partition entirely (it moved to other nodes): its log is
     /// deleted, durably.
-    pub fn drop_partition(&self, partition: u32) -> std::io::Result<()> {
+    pub fn drop_partition(&self, partition: PartitionId) -> std::io::Result<()> {
         let mut logs = self.lock();
         logs.remove(&partition);
         match std::fs::remove_file(self.log_path(partition)) {
@@ -198,7 +199,7 @@ impl PartitionDisk {
 
     /// Forget a file's fragments in a partition; durable when it returns.
     /// Whether there was anything to forget.
-    pub fn remove(&self, partition: u32, file: &str) -> std::io::Result<bool> {
+    pub fn remove(&self, partition: PartitionId, file: &str) -> std::io::Result<bool> {
         let existed = self
             .lock()
             .get(&partition)
@@ -209,9 +210,13 @@ impl PartitionDisk {
 
     /// Store (or replace) and forget many files' fragments at once; all of
     /// it durable when it returns. Removals are applied before puts.
-    pub fn commit(&self, puts: &[StoredFile], removes: &[(u32, String)]) -> std::io::Result<()> {
-        let mut by_partition: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
-        let mut changes: BTreeMap<u32, Vec<(String, bool)>> = BTreeMap::new();
+    pub fn commit(
+        &self,
+        puts: &[StoredFile],
+        removes: &[(PartitionId, String)],
+    ) -> std::io::Result<()> {
+        let mut by_partition: BTreeMap<PartitionId, Vec<Vec<u8>>> = BTreeMap::new();
+        let mut changes: BTreeMap<PartitionId, Vec<(String, bool)>> = BTreeMap::new();
         for (p, file) in removes {
             let record = Record::Remove { file: file.clone() };
             by_partition
@@ -271,7 +276,7 @@ impl PartitionDisk {
     }
 
     /// Rewrite a partition's log with its live files only.
-    fn compact(&self, partition: u32, state: &mut PartitionLog) -> std::io::Result<()> {
+    fn compact(&self, partition: PartitionId, state: &mut PartitionLog) -> std::io::Result<()> {
         let mut quarantined = Vec::new();
         let (_, live) = self.replay(partition, &mut quarantined)?;
         let payloads = live
@@ -300,7 +305,7 @@ impl PartitionDisk {
             } else if let Some(p) = name
                 .strip_prefix('p')
                 .and_then(|n| n.strip_suffix(".log"))
-                .and_then(|n| n.parse::<u32>().ok())
+                .and_then(|n| n.parse::<PartitionId>().ok())
             {
                 partitions.push(p);
             }
@@ -329,7 +334,7 @@ fn encode_put(stored: &StoredFile) -> std::io::Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn stored(partition: u32, file: &str, src: &str) -> StoredFile {
+    fn stored(partition: PartitionId, file: &str, src: &str) -> StoredFile {
         let cpg = partition::frontend::build_file(file, src.as_bytes());
         StoredFile {
             partition,
@@ -344,19 +349,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let disk = PartitionDisk::open(dir.path()).unwrap();
         let a = stored(
-            3,
+            PartitionId(3),
             "lib/a.ex",
             "defmodule A do\n  def f(x), do: B.g(x)\nend\n",
         );
-        let b = stored(7, "lib/b.ex", "defmodule B do\n  def g(x), do: x\nend\n");
-        let b2 = stored(7, "lib/b.ex", "defmodule B do\n  def g(x), do: {x}\nend\n");
+        let b = stored(
+            PartitionId(7),
+            "lib/b.ex",
+            "defmodule B do\n  def g(x), do: x\nend\n",
+        );
+        let b2 = stored(
+            PartitionId(7),
+            "lib/b.ex",
+            "defmodule B do\n  def g(x), do: {x}\nend\n",
+        );
         disk.save(&a).unwrap();
         disk.save(&b).unwrap();
         disk.save(&b2).unwrap();
-        disk.save(&stored(1, "lib/gone.ex", "defmodule Gone do\nend\n"))
-            .unwrap();
-        assert!(disk.remove(1, "lib/gone.ex").unwrap());
-        assert!(!disk.remove(1, "lib/gone.ex").unwrap());
+        disk.save(&stored(
+            PartitionId(1),
+            "lib/gone.ex",
+            "defmodule Gone do\nend\n",
+        ))
+        .unwrap();
+        assert!(disk.remove(PartitionId(1), "lib/gone.ex").unwrap());
+        assert!(!disk.remove(PartitionId(1), "lib/gone.ex").unwrap());
         let loaded = PartitionDisk::open(dir.path()).unwrap().load_all().unwrap();
         assert_eq!(loaded.files, vec![a, b2]);
         assert!(loaded.quarantined.is_empty());
@@ -366,12 +383,14 @@ mod tests {
     fn a_torn_append_and_a_damaged_record_are_set_aside_not_lost() {
         let dir = tempfile::tempdir().unwrap();
         let disk = PartitionDisk::open(dir.path()).unwrap();
-        let a = stored(0, "lib/a.ex", "defmodule A do\nend\n");
-        let b = stored(0, "lib/b.ex", "defmodule B do\nend\n");
+        let a = stored(PartitionId(0), "lib/a.ex", "defmodule A do\nend\n");
+        let b = stored(PartitionId(0), "lib/b.ex", "defmodule B do\nend\n");
         disk.save(&a).unwrap();
-        let a_end = std::fs::metadata(disk.log_path(0)).unwrap().len() as usize;
+        let a_end = std::fs::metadata(disk.log_path(PartitionId(0)))
+            .unwrap()
+            .len() as usize;
         disk.save(&b).unwrap();
-        let log = disk.log_path(0);
+        let log = disk.log_path(PartitionId(0));
         drop(disk);
         // A crash in the middle of a third append.
         let mut bytes = std::fs::read(&log).unwrap();
@@ -406,9 +425,17 @@ mod tests {
     fn a_record_that_is_not_well_formed_is_set_aside_and_the_rest_loads() {
         let dir = tempfile::tempdir().unwrap();
         let disk = PartitionDisk::open(dir.path()).unwrap();
-        let a = stored(2, "lib/a.ex", "defmodule A do\n  def f, do: 1\nend\n");
+        let a = stored(
+            PartitionId(2),
+            "lib/a.ex",
+            "defmodule A do\n  def f, do: 1\nend\n",
+        );
         // As an older version that did not check might have written it.
-        let mut bad = stored(2, "lib/b.ex", "defmodule B do\n  def g, do: 2\nend\n");
+        let mut bad = stored(
+            PartitionId(2),
+            "lib/b.ex",
+            "defmodule B do\n  def g, do: 2\nend\n",
+        );
         bad.fragments[0].edges[0].dst = u32::MAX;
         disk.save(&a).unwrap();
         disk.save(&bad).unwrap();
@@ -435,14 +462,14 @@ mod tests {
         let mut last = None;
         for i in 0..200 {
             let s = stored(
-                5,
+                PartitionId(5),
                 "lib/a.ex",
                 &format!("defmodule A do\n  def f, do: {i}\nend\n"),
             );
             disk.save(&s).unwrap();
             last = Some(s);
         }
-        let records = disk.lock()[&5].records;
+        let records = disk.lock()[&PartitionId(5)].records;
         assert!(
             records <= 2 + COMPACT_SLACK,
             "{records} records for one live file"
@@ -454,7 +481,7 @@ mod tests {
 
     #[test]
     fn a_put_is_encoded_as_the_record_it_is_decoded_as() {
-        let s = stored(2, "lib/a.ex", "defmodule A do\nend\n");
+        let s = stored(PartitionId(2), "lib/a.ex", "defmodule A do\nend\n");
         let bytes = encode_put(&s).unwrap();
         assert_eq!(bytes, durable::encode(&Record::Put(s.clone())).unwrap());
         assert_eq!(durable::decode::<Record>(&bytes).unwrap(), Record::Put(s));

@@ -14,7 +14,7 @@ use net::node_client::{CallError, NodeClient};
 use partition::frontend::build_file;
 use partition::partitioning::partition_of;
 use partition::store::{CacheStats, Store};
-use proto::assignment::NodeId;
+use proto::assignment::{NodeId, PartitionId};
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
     IngestFile, IngestReply, NodeMap, NodeService, PartitionSummaries, PartitionWrite, PullReport,
@@ -61,7 +61,7 @@ pub struct Node {
     disk: PartitionDisk,
     /// One store per partition held; a `Store` is internally synchronized, and
     /// no `Ref` into this map is held across an `.await`.
-    stores: DashMap<u32, Arc<Store>>,
+    stores: DashMap<PartitionId, Arc<Store>>,
     epoch: AtomicU64,
     /// The partition map at `epoch`.
     map: RwLock<NodeMap>,
@@ -144,7 +144,7 @@ impl Node {
             }
         }
         self.epoch.store(map.epoch, Ordering::Release);
-        let held_by = |m: &NodeMap| -> BTreeSet<u32> {
+        let held_by = |m: &NodeMap| -> BTreeSet<PartitionId> {
             m.assignment
                 .iter()
                 .filter(|(_, replicas)| replicas.contains(&self.id))
@@ -155,7 +155,7 @@ impl Node {
         // newer, non-empty one moved away (both maps were committed): drop
         // it, memory and disk. Only a change seen by this process counts, so
         // a map from before a restart can never make it drop anything.
-        let moved: Vec<u32> = if map.epoch > current.epoch && !map.assignment.is_empty() {
+        let moved: Vec<PartitionId> = if map.epoch > current.epoch && !map.assignment.is_empty() {
             let now = held_by(&map);
             held_by(&current).difference(&now).copied().collect()
         } else {
@@ -166,15 +166,15 @@ impl Node {
         for p in moved {
             self.stores.remove(&p);
             match self.disk.drop_partition(p) {
-                Ok(()) => tracing::info!(partition = p, "partition moved away: dropped"),
-                Err(e) => tracing::warn!(partition = p, "dropping a moved partition: {e}"),
+                Ok(()) => tracing::info!(partition = p.0, "partition moved away: dropped"),
+                Err(e) => tracing::warn!(partition = p.0, "dropping a moved partition: {e}"),
             }
         }
         true
     }
 
     /// `file → content hash` of what this node holds in `partition`.
-    pub(crate) fn hashes_of(&self, partition: u32) -> BTreeMap<String, u64> {
+    pub(crate) fn hashes_of(&self, partition: PartitionId) -> BTreeMap<String, u64> {
         let store = self.store(partition);
         let t = store.read();
         t.file_hashes
@@ -187,7 +187,7 @@ impl Node {
     /// as fit `max_bytes` (at least one); a file not held is a removal.
     pub(crate) fn export_blocking(
         &self,
-        partition: u32,
+        partition: PartitionId,
         files: Vec<String>,
         max_bytes: u64,
     ) -> Result<Vec<PartitionWrite>, CpgError> {
@@ -232,7 +232,7 @@ impl Node {
     pub(crate) async fn pull(
         self: &Arc<Self>,
         epoch: u64,
-        partition: u32,
+        partition: PartitionId,
         from: NodeId,
     ) -> Result<PullReport, CpgError> {
         self.check_at(epoch, [partition]).await?;
@@ -315,14 +315,14 @@ impl Node {
             .cloned()
     }
 
-    pub(crate) fn store(&self, partition: u32) -> Arc<Store> {
+    pub(crate) fn store(&self, partition: PartitionId) -> Arc<Store> {
         self.stores
             .entry(partition)
             .or_insert_with(|| Arc::new(Store::new(self.cache_ttl)))
             .clone()
     }
 
-    pub(crate) fn assigned(&self) -> BTreeSet<u32> {
+    pub(crate) fn assigned(&self) -> BTreeSet<PartitionId> {
         self.map
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -339,7 +339,7 @@ impl Node {
     pub(crate) async fn check_at(
         &self,
         epoch: u64,
-        partitions: impl IntoIterator<Item = u32>,
+        partitions: impl IntoIterator<Item = PartitionId>,
     ) -> Result<(), CpgError> {
         if epoch > self.epoch.load(Ordering::Acquire) {
             let deadline = tokio::time::Instant::now() + CATCH_UP;
@@ -357,14 +357,14 @@ impl Node {
     pub(crate) fn check(
         &self,
         epoch: u64,
-        partitions: impl IntoIterator<Item = u32>,
+        partitions: impl IntoIterator<Item = PartitionId>,
     ) -> Result<(), CpgError> {
         let current = self.epoch.load(Ordering::Acquire);
         if epoch < current {
             return Err(CpgError::StaleEpoch { current });
         }
         let assigned = self.assigned();
-        let missing: Vec<u32> = partitions
+        let missing: Vec<PartitionId> = partitions
             .into_iter()
             .filter(|p| !assigned.contains(p))
             .collect();
@@ -389,7 +389,7 @@ impl Node {
         }
         let _one_at_a_time = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let mut puts: Vec<StoredFile> = Vec::new();
-        let mut removes: Vec<(u32, String)> = Vec::new();
+        let mut removes: Vec<(PartitionId, String)> = Vec::new();
         for w in writes {
             let store = self.store(w.partition);
             if w.fragments.is_empty() {
@@ -411,7 +411,7 @@ impl Node {
             ))
         })?;
         let changed = (puts.len() + removes.len()) as u64;
-        let mut by_partition: BTreeMap<u32, PartitionBatch> = BTreeMap::new();
+        let mut by_partition: BTreeMap<PartitionId, PartitionBatch> = BTreeMap::new();
         for s in puts {
             by_partition.entry(s.partition).or_default().0.push(s);
         }
@@ -459,10 +459,10 @@ impl Node {
     pub(crate) async fn replicate(
         self: &Arc<Self>,
         map: &NodeMap,
-        writes: BTreeMap<u32, Vec<PartitionWrite>>,
-    ) -> Result<Vec<(u32, NodeId)>, CpgError> {
+        writes: BTreeMap<PartitionId, Vec<PartitionWrite>>,
+    ) -> Result<Vec<(PartitionId, NodeId)>, CpgError> {
         let mut per_node: BTreeMap<NodeId, Vec<PartitionWrite>> = BTreeMap::new();
-        let mut failed: BTreeSet<u32> = BTreeSet::new();
+        let mut failed: BTreeSet<PartitionId> = BTreeSet::new();
         for (p, ws) in writes {
             let Some((last, others)) = map.assignment.get(&p).and_then(|r| r.split_last()) else {
                 failed.insert(p);
@@ -481,7 +481,7 @@ impl Node {
         let calls = per_node.into_iter().map(|(node, ws)| {
             let this = self.clone();
             async move {
-                let parts: BTreeSet<u32> = ws.iter().map(|w| w.partition).collect();
+                let parts: BTreeSet<PartitionId> = ws.iter().map(|w| w.partition).collect();
                 let outcome = if node == this.id {
                     let local = this.clone();
                     Replica::of_local(blocking(move || local.write_blocking(ws)).await)
@@ -547,7 +547,7 @@ pub struct ParsedFile {
     pub file: String,
     pub content_hash: u64,
     pub diagnostics: Vec<proto::Diagnostic>,
-    pub by_partition: Vec<(u32, Vec<proto::ModuleFragment>)>,
+    pub by_partition: Vec<(PartitionId, Vec<proto::ModuleFragment>)>,
 }
 
 /// Parse files (on all cores) and group each file's fragments by partition
@@ -557,7 +557,7 @@ pub fn parse_files(partitions: u32, files: Vec<SourceUpload>) -> Vec<ParsedFile>
         .into_par_iter()
         .map(|f| {
             let cpg = build_file(&f.file, &f.bytes);
-            let mut by_partition: Vec<(u32, Vec<proto::ModuleFragment>)> = Vec::new();
+            let mut by_partition: Vec<(PartitionId, Vec<proto::ModuleFragment>)> = Vec::new();
             for frag in cpg.fragments {
                 let p = partition_of(&frag.name, partitions);
                 match by_partition.iter_mut().find(|(q, _)| *q == p) {
@@ -615,7 +615,7 @@ impl NodeService for NodeServer {
         }
         for r in &removed {
             proto::node_api::check_file_name(&r.file)?;
-            if let Some(p) = r.before.iter().find(|p| **p >= partitions) {
+            if let Some(p) = r.before.iter().find(|p| p.0 >= partitions) {
                 return Err(CpgError::InvalidInput {
                     reason: format!("{}: partition {p} of {partitions}", r.file),
                 });
@@ -627,14 +627,14 @@ impl NodeService for NodeServer {
         if map.epoch != epoch {
             return Err(CpgError::StaleEpoch { current: map.epoch });
         }
-        let before: BTreeMap<String, Vec<u32>> = files
+        let before: BTreeMap<String, Vec<PartitionId>> = files
             .iter()
             .map(|f| (f.upload.file.clone(), f.before.clone()))
             .collect();
         let uploads: Vec<SourceUpload> = files.into_iter().map(|f| f.upload).collect();
         let parsed = blocking(move || Ok(parse_files(partitions, uploads))).await?;
         let mut catalog = Vec::with_capacity(parsed.len());
-        let mut writes: BTreeMap<u32, Vec<PartitionWrite>> = BTreeMap::new();
+        let mut writes: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
         for f in parsed {
             catalog.push(CatalogFile {
                 file: f.file.clone(),
@@ -646,7 +646,7 @@ impl NodeService for NodeServer {
                     .collect(),
                 diagnostics: f.diagnostics,
             });
-            let now: BTreeSet<u32> = f.by_partition.iter().map(|(p, _)| *p).collect();
+            let now: BTreeSet<PartitionId> = f.by_partition.iter().map(|(p, _)| *p).collect();
             for p in before.get(&f.file).into_iter().flatten() {
                 if !now.contains(p) {
                     writes.entry(*p).or_default().push(PartitionWrite {
@@ -706,7 +706,7 @@ impl NodeService for NodeServer {
         self,
         _: Context,
         epoch: u64,
-        partitions: Vec<u32>,
+        partitions: Vec<PartitionId>,
     ) -> Result<Vec<PartitionSummaries>, CpgError> {
         self.peer.allows(Role::ReadOnly, "summaries")?;
         let started = std::time::Instant::now();
@@ -741,8 +741,8 @@ impl NodeService for NodeServer {
         self,
         _: Context,
         epoch: u64,
-        partitions: Vec<u32>,
-    ) -> Result<Vec<(u32, String, u64)>, CpgError> {
+        partitions: Vec<PartitionId>,
+    ) -> Result<Vec<(PartitionId, String, u64)>, CpgError> {
         self.peer.allows(Role::ReadOnly, "file hashes")?;
         let started = std::time::Instant::now();
         self.node
@@ -765,7 +765,7 @@ impl NodeService for NodeServer {
         self,
         _: Context,
         epoch: u64,
-        partition: u32,
+        partition: PartitionId,
         files: Vec<String>,
         max_bytes: u64,
     ) -> Result<Vec<PartitionWrite>, CpgError> {
@@ -780,13 +780,13 @@ impl NodeService for NodeServer {
         self,
         _: Context,
         epoch: u64,
-        partition: u32,
+        partition: PartitionId,
         from: NodeId,
     ) -> Result<PullReport, CpgError> {
         self.peer.allows(Role::Cluster, "pull")?;
         let report = self.node.pull(epoch, partition, from).await?;
         tracing::info!(
-            partition,
+            partition = partition.0,
             from = from.0,
             files = report.files,
             copied = report.copied,

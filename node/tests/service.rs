@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use node::service::{run, Node, NodeConfig};
-use proto::assignment::NodeId;
+use proto::assignment::{NodeId, PartitionId};
 use proto::node_api::{IngestFile, NodeServiceClient, PartitionWrite, RemovedFile, SourceUpload};
 use proto::{CpgError, ModuleSummary};
 use tarpc::context;
@@ -84,7 +84,7 @@ async fn assign_all(served: &Served, epoch: u64) {
         .client
         .assign(
             context::current(),
-            only_me(epoch, (0..PARTITIONS).collect()),
+            only_me(epoch, PartitionId::all(PARTITIONS).collect()),
         )
         .await
         .unwrap()
@@ -154,9 +154,13 @@ fn example_files() -> Vec<IngestFile> {
 async fn all_summaries(
     client: &NodeServiceClient,
     epoch: u64,
-) -> BTreeMap<u32, Vec<ModuleSummary>> {
+) -> BTreeMap<PartitionId, Vec<ModuleSummary>> {
     client
-        .summaries(context::current(), epoch, (0..PARTITIONS).collect())
+        .summaries(
+            context::current(),
+            epoch,
+            PartitionId::all(PARTITIONS).collect(),
+        )
         .await
         .unwrap()
         .unwrap()
@@ -207,30 +211,37 @@ async fn parse_write_read_restart_and_refuse() {
 
     // A request planned with an older map, and a partition it does not hold.
     let stale = client
-        .summaries(context::current(), 0, vec![0])
+        .summaries(context::current(), 0, vec![PartitionId(0)])
         .await
         .unwrap();
     assert_eq!(stale, Err(CpgError::StaleEpoch { current: 1 }));
     client
-        .assign(context::current(), only_me(2, vec![0, 1]))
+        .assign(
+            context::current(),
+            only_me(2, vec![PartitionId(0), PartitionId(1)]),
+        )
         .await
         .unwrap()
         .unwrap();
     let missing = client
-        .summaries(context::current(), 2, vec![1, 2, 3])
+        .summaries(
+            context::current(),
+            2,
+            vec![PartitionId(1), PartitionId(2), PartitionId(3)],
+        )
         .await
         .unwrap();
     assert_eq!(
         missing,
         Err(CpgError::Unavailable {
-            partitions: vec![2, 3]
+            partitions: vec![PartitionId(2), PartitionId(3)]
         })
     );
     // Partitions 2 and 3 moved away under map 2: dropped, here and on disk.
     assign_all(&served, 3).await;
     let now = all_summaries(client, 3).await;
-    for p in 0..PARTITIONS {
-        let want = if p < 2 {
+    for p in PartitionId::all(PARTITIONS) {
+        let want = if p < PartitionId(2) {
             before[&p].clone()
         } else {
             Vec::new()
@@ -276,9 +287,13 @@ async fn parse_write_read_restart_and_refuse() {
 }
 
 /// The files each partition holds (`file_hashes` of every partition).
-async fn held(client: &NodeServiceClient, epoch: u64) -> Vec<(u32, String, u64)> {
+async fn held(client: &NodeServiceClient, epoch: u64) -> Vec<(PartitionId, String, u64)> {
     client
-        .file_hashes(context::current(), epoch, (0..PARTITIONS).collect())
+        .file_hashes(
+            context::current(),
+            epoch,
+            PartitionId::all(PARTITIONS).collect(),
+        )
         .await
         .unwrap()
         .unwrap()
@@ -293,7 +308,7 @@ async fn an_ingest_removes_gone_files_from_every_replica() {
     let s2 = start_as(2, two.path(), node::service::DEFRAG_THRESHOLD).await;
     let map = proto::node_api::NodeMap {
         epoch: 1,
-        assignment: (0..PARTITIONS)
+        assignment: PartitionId::all(PARTITIONS)
             .map(|p| (p, vec![NodeId(1), NodeId(2)]))
             .collect(),
         nodes: [
@@ -334,7 +349,7 @@ async fn an_ingest_removes_gone_files_from_every_replica() {
         .iter()
         .find(|f| f.file == "lib/shop/pricing.ex")
         .expect("the example has lib/shop/pricing.ex");
-    let mut before: Vec<u32> = gone.modules.iter().map(|(_, p)| *p).collect();
+    let mut before: Vec<PartitionId> = gone.modules.iter().map(|(_, p)| *p).collect();
     before.sort_unstable();
     before.dedup();
     let removed = vec![RemovedFile {
@@ -351,7 +366,7 @@ async fn an_ingest_removes_gone_files_from_every_replica() {
         reply.files.is_empty() && reply.missed.is_empty(),
         "{reply:?}"
     );
-    let expected: Vec<(u32, String, u64)> = both
+    let expected: Vec<(PartitionId, String, u64)> = both
         .into_iter()
         .filter(|(_, f, _)| f != "lib/shop/pricing.ex")
         .collect();
@@ -373,7 +388,7 @@ async fn an_ingest_removes_gone_files_from_every_replica() {
 }
 
 /// The map of a one-node cluster (node 1) at `epoch` holding `partitions`.
-fn only_me(epoch: u64, partitions: Vec<u32>) -> proto::node_api::NodeMap {
+fn only_me(epoch: u64, partitions: Vec<PartitionId>) -> proto::node_api::NodeMap {
     proto::node_api::NodeMap {
         epoch,
         assignment: partitions
@@ -533,7 +548,7 @@ async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
         ..config(1, dir.path(), node::service::DEFRAG_THRESHOLD)
     })
     .unwrap();
-    node.set_map(only_me(1, (0..PARTITIONS).collect()));
+    node.set_map(only_me(1, PartitionId::all(PARTITIONS).collect()));
     let served = serve(node).await;
     let client = &served.client;
     match client

@@ -91,7 +91,7 @@ impl ClusterView {
 pub struct CatalogFile {
     pub file: String,
     pub content_hash: u64,
-    pub modules: Vec<(String, u32)>,
+    pub modules: Vec<(String, crate::assignment::PartitionId)>,
     /// What parsing the file reported, so that a cluster's `cpg analyze`
     /// lists the same diagnostics as an embedded run.
     pub diagnostics: Vec<crate::Diagnostic>,

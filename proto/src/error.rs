@@ -14,7 +14,9 @@ pub enum CpgError {
     StaleEpoch { current: u64 },
     /// These partitions have no replica able to answer.
     #[error("partitions unavailable: {partitions:?}")]
-    Unavailable { partitions: Vec<u32> },
+    Unavailable {
+        partitions: Vec<crate::assignment::PartitionId>,
+    },
     /// The request itself is wrong; retrying will not help.
     #[error("invalid input: {reason}")]
     InvalidInput { reason: String },

@@ -653,7 +653,7 @@ pub struct SummarySet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
     pub generation: u64,
-    pub missing: Vec<u32>,
+    pub missing: Vec<crate::assignment::PartitionId>,
     /// Why replicas failed while the result was gathered (`node N: reason`),
     /// including failures another replica made up for.
     pub failures: Vec<String>,

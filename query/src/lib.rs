@@ -42,7 +42,7 @@ pub struct Snapshot {
     /// Time to build (embedded) or gather and link (cluster).
     pub build_ms: u64,
     /// Partitions that did not answer; their modules are missing.
-    pub missing: Vec<u32>,
+    pub missing: Vec<proto::assignment::PartitionId>,
     /// Replica failures met while gathering.
     pub failures: Vec<String>,
     pub taken: Instant,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use partition::analysis;
-use proto::assignment::NodeId;
+use proto::assignment::{NodeId, PartitionId};
 use proto::coordinator_api::{
     CatalogListing, ClusterView, CoordinatorServiceClient, IngestRecord, NodeInfo,
 };

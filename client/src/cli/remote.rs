@@ -13,7 +13,7 @@ pub(super) fn not_ready(view: &ClusterView, nodes: usize) -> Option<String> {
         return Some(format!("{up} of {nodes} storage nodes up"));
     }
     let replicas = (view.replication as usize).min(up).max(1);
-    let placed = (0..view.partitions)
+    let placed = proto::assignment::PartitionId::all(view.partitions)
         .filter(|p| view.assignment.get(p).is_some_and(|r| r.len() >= replicas))
         .count();
     if placed < view.partitions as usize {
@@ -54,14 +54,14 @@ pub(super) struct ClusterStatus {
     replication: u32,
     nodes: Vec<NodeStatus>,
     /// Partitions with a replica being filled.
-    moving: Vec<u32>,
+    moving: Vec<PartitionId>,
     /// Partitions with fewer serving replicas than the replication factor.
-    under_replicated: Vec<u32>,
+    under_replicated: Vec<PartitionId>,
 }
 
 impl ClusterStatus {
     fn of(view: &ClusterView) -> ClusterStatus {
-        let count = |m: &BTreeMap<u32, Vec<NodeId>>, id: NodeId| {
+        let count = |m: &BTreeMap<PartitionId, Vec<NodeId>>, id: NodeId| {
             m.values().filter(|r| r.contains(&id)).count()
         };
         ClusterStatus {
@@ -81,7 +81,7 @@ impl ClusterStatus {
                 })
                 .collect(),
             moving: view.joining.keys().copied().collect(),
-            under_replicated: (0..view.partitions)
+            under_replicated: proto::assignment::PartitionId::all(view.partitions)
                 .filter(|p| view.assignment.get(p).map_or(0, Vec::len) < view.replication as usize)
                 .collect(),
         }

@@ -535,7 +535,7 @@ mod tests {
     #[test]
     fn epochs_advance_one_at_a_time_and_config_freezes() {
         let mut s = ClusterState::default();
-        let map = asg([(0, vec![1, 2])]);
+        let map = asg([(PartitionId(0), vec![1, 2])]);
         assert_eq!(
             s.apply(&Command::AssignPartitions {
                 epoch: 2,
@@ -573,7 +573,7 @@ mod tests {
             CatalogPut {
                 file: "a.ex".into(),
                 content_hash: 1,
-                modules: vec![("A".into(), 0)],
+                modules: vec![("A".into(), PartitionId(0))],
                 diagnostics: vec![],
             },
             CatalogPut {
@@ -608,7 +608,7 @@ mod tests {
     #[test]
     fn replicas_that_missed_a_write_serve_no_read_until_caught_up() {
         let mut s = ClusterState::default();
-        let map = asg([(0, vec![1, 2]), (1, vec![2, 3])]);
+        let map = asg([(PartitionId(0), vec![1, 2]), (PartitionId(1), vec![2, 3])]);
         s.apply(&Command::AssignPartitions {
             epoch: 1,
             assignment: map,
@@ -620,43 +620,49 @@ mod tests {
                 ..IngestRecord::default()
             })
         };
-        assert_eq!(s.apply(&record(vec![(0, 2)])), CommandResult::Generation(0));
-        assert_eq!(s.partition_map.readable()[&0], ids(&[1]));
         assert_eq!(
-            s.partition_map.assignment[&0],
+            s.apply(&record(vec![(PartitionId(0), 2)])),
+            CommandResult::Generation(0)
+        );
+        assert_eq!(s.partition_map.readable()[&PartitionId(0)], ids(&[1]));
+        assert_eq!(
+            s.partition_map.assignment[&PartitionId(0)],
             ids(&[1, 2]),
             "still written"
         );
-        let first = s.partition_map.behind[&0][&NodeId(2)];
+        let first = s.partition_map.behind[&PartitionId(0)][&NodeId(2)];
         // Node 1 now holds the only up-to-date copy of partition 0: a write
         // it missed cannot be acknowledged, and nothing changes.
         assert!(matches!(
-            s.apply(&record(vec![(0, 1), (1, 3)])),
+            s.apply(&record(vec![(PartitionId(0), 1), (PartitionId(1), 3)])),
             CommandResult::Rejected(_)
         ));
-        assert!(!s.partition_map.behind.contains_key(&1));
+        assert!(!s.partition_map.behind.contains_key(&PartitionId(1)));
         // Missed again while being caught up: the old mark clears nothing.
-        assert_eq!(s.apply(&record(vec![(0, 2)])), CommandResult::Generation(0));
-        let second = s.partition_map.behind[&0][&NodeId(2)];
+        assert_eq!(
+            s.apply(&record(vec![(PartitionId(0), 2)])),
+            CommandResult::Generation(0)
+        );
+        let second = s.partition_map.behind[&PartitionId(0)][&NodeId(2)];
         assert_ne!(first, second);
         s.apply(&Command::CaughtUp {
-            partition: 0,
+            partition: PartitionId(0),
             node: NodeId(2),
             mark: first,
         });
-        assert_eq!(s.partition_map.readable()[&0], ids(&[1]));
+        assert_eq!(s.partition_map.readable()[&PartitionId(0)], ids(&[1]));
         s.apply(&Command::CaughtUp {
-            partition: 0,
+            partition: PartitionId(0),
             node: NodeId(2),
             mark: second,
         });
-        assert_eq!(s.partition_map.readable()[&0], ids(&[1, 2]));
+        assert_eq!(s.partition_map.readable()[&PartitionId(0)], ids(&[1, 2]));
         assert!(s.partition_map.behind.is_empty());
         // A replica that leaves the partition drops its mark.
-        s.apply(&record(vec![(1, 3)]));
+        s.apply(&record(vec![(PartitionId(1), 3)]));
         s.apply(&Command::AssignPartitions {
             epoch: 2,
-            assignment: asg([(0, vec![1, 2]), (1, vec![2, 4])]),
+            assignment: asg([(PartitionId(0), vec![1, 2]), (PartitionId(1), vec![2, 4])]),
             joining: Assignment::new(),
         });
         assert!(s.partition_map.behind.is_empty());

@@ -4,6 +4,7 @@
 use super::*;
 use host::vitals::{peak_resident_bytes, resident_bytes};
 use partition::store::{CacheStats, Store};
+use proto::assignment::PartitionId;
 use proto::{CpgError, NodeHealth, PartitionHealth, TablesStatus};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -219,7 +220,7 @@ impl Node {
     /// with `force`), reporting bytes before and after.
     pub fn defrag(&self, force: bool) -> Vec<proto::PartitionDefrag> {
         // Every assigned partition; one never written to has empty tables.
-        let stores: Vec<(u32, Arc<Store>)> = self
+        let stores: Vec<(PartitionId, Arc<Store>)> = self
             .assigned()
             .into_iter()
             .map(|p| (p, self.store(p)))
@@ -247,7 +248,7 @@ impl Node {
     }
 
     pub fn health(&self) -> NodeHealth {
-        let assigned: Vec<u32> = self.assigned().into_iter().collect();
+        let assigned: Vec<PartitionId> = self.assigned().into_iter().collect();
         let (mut files, mut held) = (BTreeSet::new(), Vec::new());
         let (mut nodes, mut edges, mut hits, mut misses) = (0, 0, 0, 0);
         for &p in &assigned {

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use net::node_client::CallError;
-use proto::assignment::NodeId;
+use proto::assignment::{NodeId, PartitionId};
 use proto::CpgError;
 
 /// How one replica took its share of a write.
@@ -50,12 +50,12 @@ impl Replica {
 /// acknowledgement (or refused) are unavailable, or the replica under
 /// memory pressure says so.
 pub(super) fn tally(
-    mut failed: BTreeSet<u32>,
-    outcomes: Vec<(NodeId, BTreeSet<u32>, Replica)>,
-) -> Result<Vec<(u32, NodeId)>, CpgError> {
-    let mut acked: BTreeSet<u32> = BTreeSet::new();
+    mut failed: BTreeSet<PartitionId>,
+    outcomes: Vec<(NodeId, BTreeSet<PartitionId>, Replica)>,
+) -> Result<Vec<(PartitionId, NodeId)>, CpgError> {
+    let mut acked: BTreeSet<PartitionId> = BTreeSet::new();
     let mut refused = None;
-    let mut missed: Vec<(u32, NodeId)> = Vec::new();
+    let mut missed: Vec<(PartitionId, NodeId)> = Vec::new();
     for (node, parts, outcome) in outcomes {
         match outcome {
             Replica::Acked => acked.extend(parts),
@@ -108,17 +108,17 @@ mod tests {
         #[test]
         fn a_write_succeeds_only_when_every_partition_is_acknowledged(
             outcomes in proptest::collection::vec(
-                ((0u64..4).prop_map(NodeId), proptest::collection::btree_set(0u32..6, 1..4), outcome()),
+                ((0u64..4).prop_map(NodeId), proptest::collection::btree_set((0u32..6).prop_map(PartitionId), 1..4), outcome()),
                 0..8,
             )
         ) {
-            let all: BTreeSet<u32> = outcomes.iter().flat_map(|(_, ps, _)| ps.iter().copied()).collect();
-            let acked: BTreeSet<u32> = outcomes
+            let all: BTreeSet<PartitionId> = outcomes.iter().flat_map(|(_, ps, _)| ps.iter().copied()).collect();
+            let acked: BTreeSet<PartitionId> = outcomes
                 .iter()
                 .filter(|(_, _, o)| *o == Replica::Acked)
                 .flat_map(|(_, ps, _)| ps.iter().copied())
                 .collect();
-            let refused: BTreeSet<u32> = outcomes
+            let refused: BTreeSet<PartitionId> = outcomes
                 .iter()
                 .filter(|(_, _, o)| matches!(o, Replica::Refused(_)))
                 .flat_map(|(_, ps, _)| ps.iter().copied())
@@ -134,8 +134,8 @@ mod tests {
                     }
                 }
                 Err(CpgError::Unavailable { partitions }) => {
-                    let failed: BTreeSet<u32> = partitions.into_iter().collect();
-                    let expected: BTreeSet<u32> =
+                    let failed: BTreeSet<PartitionId> = partitions.into_iter().collect();
+                    let expected: BTreeSet<PartitionId> =
                         all.iter().copied().filter(|p| refused.contains(p) || !acked.contains(p)).collect();
                     prop_assert_eq!(failed, expected);
                 }
@@ -151,10 +151,10 @@ mod tests {
             limit: 1,
         };
         let outcomes = vec![
-            (NodeId(1), BTreeSet::from([0]), Replica::Acked),
+            (NodeId(1), BTreeSet::from([PartitionId(0)]), Replica::Acked),
             (
                 NodeId(2),
-                BTreeSet::from([0]),
+                BTreeSet::from([PartitionId(0)]),
                 Replica::Refused(pressure.clone()),
             ),
         ];
