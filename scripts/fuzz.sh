@@ -12,9 +12,9 @@ if ! cargo +nightly --version >/dev/null 2>&1; then
     exit 1
 fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
-mkdir -p fuzz/corpus/front_end fuzz/corpus/rpc_frames
+mkdir -p fuzz/corpus/front_end fuzz/corpus/rpc_frames fuzz/corpus/write_path fuzz/corpus/replay_path
 find examples/shop -name '*.ex*' -exec cp {} fuzz/corpus/front_end/ \;
-for target in front_end rpc_frames; do
+for target in front_end rpc_frames write_path replay_path; do
     echo "== $target for ${secs}s"
     (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$secs" -rss_limit_mb=4096)
 done

@@ -24,6 +24,23 @@ pub fn node_request(frame: &[u8]) -> bool {
         .is_ok()
 }
 
+/// Decode `frame` as a storage node's request, as a server does: the
+/// writes, when it is a `write` request (the fuzzed write path checks and
+/// applies them).
+pub fn node_writes(frame: &[u8]) -> Option<Vec<proto::node_api::PartitionWrite>> {
+    let mut codec: Guarded<ClientMessage<NodeServiceRequest>, ()> = Guarded::new(true);
+    match Pin::new(&mut codec)
+        .deserialize(&BytesMut::from(frame))
+        .ok()?
+    {
+        ClientMessage::Request(r) => match r.message {
+            NodeServiceRequest::Write { writes, .. } => Some(writes),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Decode `frame` as a coordinator's request; whether it decoded.
 pub fn coordinator_request(frame: &[u8]) -> bool {
     let mut codec: Guarded<ClientMessage<CoordinatorServiceRequest>, ()> = Guarded::new(true);
