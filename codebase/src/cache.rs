@@ -108,7 +108,9 @@ fn store(paths: &[PathBuf], cache: &CacheFile) {
         if std::fs::create_dir_all(dir).is_err() {
             continue;
         }
-        let tmp = p.with_extension("tmp");
+        // Per process: an editor and an agent on the same tree may write
+        // at once.
+        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
         if std::fs::write(&tmp, &bytes).is_ok() && std::fs::rename(&tmp, p).is_ok() {
             return;
         }

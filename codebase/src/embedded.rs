@@ -86,6 +86,22 @@ fn is_elixir(p: &Path) -> bool {
     )
 }
 
+/// Whether the file named `name` (relative to the root, `/`-separated) is
+/// one [`discover`] would find, or with [`Deps::Include`] one of the
+/// dependencies' sources: an Elixir file outside build output, fetched
+/// dependencies, VCS and hidden folders. For files an editor reports
+/// changed.
+pub fn is_analysed(name: &str, deps: Deps) -> bool {
+    let Some((dirs, _)) = name.rsplit_once('/') else {
+        return is_elixir(Path::new(name));
+    };
+    let dep_source = deps == Deps::Include && name.starts_with("deps/");
+    let skipped = dirs
+        .split('/')
+        .any(|d| d.starts_with('.') || SKIPPED_DIRS.contains(&d));
+    is_elixir(Path::new(name)) && (!skipped || dep_source)
+}
+
 /// Every `.ex`/`.exs` file under `root`, sorted by recorded name.
 pub fn discover(root: &Path) -> Result<Vec<SourceFile>, EmbeddedError> {
     let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
@@ -313,4 +329,27 @@ pub fn build_with(root: &Path, deps: Deps) -> Result<Built, EmbeddedError> {
         elapsed: start.elapsed(),
         libraries,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_an_editor_reports_changed_counts_only_where_discover_looks() {
+        for (name, analysed) in [
+            ("lib/a.ex", true),
+            ("test/a_test.exs", true),
+            ("a.ex", true),
+            ("lib/a.txt", false),
+            ("deps/phoenix/lib/phoenix.ex", false),
+            ("_build/dev/lib/x.ex", false),
+            ("lib/.hidden/x.ex", false),
+            ("apps/web/node_modules/x/y.ex", false),
+        ] {
+            assert_eq!(is_analysed(name, Deps::Library), analysed, "{name}");
+        }
+        assert!(is_analysed("deps/phoenix/lib/phoenix.ex", Deps::Include));
+        assert!(!is_analysed("_build/dev/lib/x.ex", Deps::Include));
+    }
 }

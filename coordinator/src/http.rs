@@ -274,11 +274,14 @@ pub async fn serve(
     writes: bool,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // `/mcp` checks the Host header against DNS rebinding where nothing
-    // else guards it: plain HTTP on a loopback or named address.
+    // `/mcp` checks the Host header against DNS rebinding where that is
+    // the risk: plain HTTP on a loopback address, which a web page in the
+    // same machine's browser could otherwise reach by a rebound name.
+    // Elsewhere (HTTPS with client certificates, or a listener on the
+    // network, reached by names the operator chose) it answers any Host.
     let tls = net::wire::uses_tls();
     let local = listener.local_addr()?.ip();
-    let mcp_hosts = if tls || local.is_unspecified() {
+    let mcp_hosts = if tls || !local.is_loopback() {
         Vec::new()
     } else {
         let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];

@@ -135,8 +135,10 @@ impl PartitionDisk {
                             live.insert(stored.file.clone(), stored);
                         }
                         // Written by a version that did not check, or
-                        // damaged in a way the checksum missed: set aside,
-                        // and a peer catches the partition up.
+                        // damaged in a way the checksum missed: set aside
+                        // (an earlier record of the file, if any, stays;
+                        // the next ingest of the file sends it again,
+                        // since the hash held differs from the tree's).
                         Err(why) => quarantined.push(set_aside(
                             i,
                             bytes,

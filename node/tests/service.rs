@@ -598,7 +598,7 @@ async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
 
 /// A write batch with one fragment that is not well formed is refused
 /// whole, with InvalidInput saying what is wrong, and nothing of it is
-/// written: not the good files of the batch either, not after a restart.
+/// held: not the good files of the batch either.
 #[tokio::test]
 async fn a_batch_with_a_fragment_not_well_formed_is_refused_and_nothing_written() {
     let dir = tempfile::tempdir().unwrap();

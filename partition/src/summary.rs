@@ -106,7 +106,11 @@ pub fn summarize(frag: &ModuleFragment) -> ModuleSummary {
     for (fi, f) in frag.functions.iter().enumerate() {
         let mut metrics = FunctionMetrics {
             clauses: f.clauses.len() as u32,
-            lines: f.span.end_line.saturating_sub(f.span.line) + 1,
+            lines: f
+                .span
+                .end_line
+                .saturating_sub(f.span.line)
+                .saturating_add(1),
             nesting: f.nesting,
             ..FunctionMetrics::default()
         };

@@ -1,6 +1,7 @@
 //! The check a node runs before writing fragments
 //! (`ModuleFragment::check`) is what keeps the engine safe: fragments of the
-//! example application with ids changed at random are either refused by
+//! example application with ids (node, string, function, clause and edge
+//! references; not spans or sizes) changed at random are either refused by
 //! it, or installed into a store, summarized and linked without a panic.
 //! (Not every malformed fragment is harmless: an edge to a node past the
 //! table panics the summary, which is why nodes check before writing and
@@ -146,4 +147,24 @@ proptest! {
             let _ = store.stats();
         }
     }
+}
+
+/// A module a node would refuse (`defmodule :"Elixir."` names none) is left
+/// out by the front end with a diagnostic; the rest of the file is kept.
+#[test]
+fn the_front_end_leaves_out_what_a_node_would_refuse() {
+    let cpg = build_file(
+        "lib/odd.ex",
+        b"defmodule :\"Elixir.\" do\n  def f, do: 1\nend\n\ndefmodule Fine do\n  def g, do: 2\nend\n",
+    );
+    let names: Vec<&str> = cpg.fragments.iter().map(|f| f.name.as_str()).collect();
+    assert!(names.contains(&"Fine"), "{names:?}");
+    assert!(cpg.fragments.iter().all(|f| f.check().is_ok()), "{names:?}");
+    assert!(
+        cpg.diagnostics
+            .iter()
+            .any(|d| d.message.contains("left out") && d.line == 1),
+        "{:?}",
+        cpg.diagnostics
+    );
 }

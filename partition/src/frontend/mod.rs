@@ -137,6 +137,20 @@ pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
             ),
         });
     }
+    // What a node would refuse to write (a module named "" by
+    // `defmodule :"Elixir."`, say) is left out here, with a diagnostic, so
+    // that one odd module never refuses the rest of an ingest.
+    let (fragments, refused): (Vec<_>, Vec<_>) =
+        fragments.into_iter().partition(|f| f.check().is_ok());
+    for f in refused {
+        let why = f.check().err().unwrap_or_default();
+        diagnostics.push(Diagnostic {
+            file: file.to_string(),
+            line: f.span.line.max(1),
+            column: 0,
+            message: format!("a module left out, not well formed: {why}"),
+        });
+    }
     FileCpg {
         file: file.to_string(),
         content_hash,

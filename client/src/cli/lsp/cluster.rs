@@ -81,16 +81,21 @@ impl Index {
         let file = file.to_string();
         runtime.spawn(async move {
             let turn = sync.turn.lock().await;
-            match ingest_once(&coordinators, &root, false).await {
-                Ok(_) => match cluster_set(&coordinators).await {
-                    Ok(set) => {
-                        if let Ok(mut fetched) = sync.fetched.lock() {
-                            *fetched = Some(set);
-                        }
-                    }
-                    Err(e) => eprintln!("cpg lsp: the cluster's summaries: {e}"),
-                },
-                Err(e) => eprintln!("cpg lsp: {file} could not be sent to the cluster: {e:#}"),
+            let set = match ingest_once(&coordinators, &root, false).await {
+                Ok(_) => cluster_set(&coordinators)
+                    .await
+                    .map_err(|e| eprintln!("cpg lsp: the cluster's summaries: {e}"))
+                    .ok(),
+                Err(e) => {
+                    eprintln!("cpg lsp: {file} could not be sent to the cluster: {e:#}");
+                    None
+                }
+            };
+            // A failed job leaves nothing to adopt: an earlier job's fetch
+            // lacks this save, and the local parse must stay until a later
+            // save reaches the cluster.
+            if let Ok(mut fetched) = sync.fetched.lock() {
+                *fetched = set;
             }
             drop(turn);
             sync.running

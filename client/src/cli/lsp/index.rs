@@ -154,7 +154,11 @@ impl Index {
             self.texts.remove(file);
             self.pending.remove(file);
             self.unsaved.remove(file);
-            if !(file.ends_with(".ex") || file.ends_with(".exs")) {
+            // Only what the workspace analyses: `mix deps.get` or a build
+            // writing under deps/ or _build/ is not the application's code.
+            if !(file.ends_with(".ex") || file.ends_with(".exs"))
+                || !embedded::is_analysed(file, deps_mode())
+            {
                 continue;
             }
             sources += 1;
