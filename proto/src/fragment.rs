@@ -210,6 +210,20 @@ pub struct FileCpg {
 /// the largest module of the Elixir corpus has about 60,000 nodes).
 pub const MAX_FRAGMENT_ITEMS: usize = 1 << 24;
 
+/// A place in a fragment, for [`ModuleFragment::check`]'s messages: a kind
+/// of item and its index (`edge 3`), or a kind alone (`a dependency`).
+#[derive(Clone, Copy)]
+struct Place<'a>(&'a str, Option<usize>);
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            Some(i) => write!(f, "{} {i}", self.0),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
 impl ModuleFragment {
     /// Whether the fragment is well formed, as a node checks one that
     /// arrives over the network before writing it: every string id inside
@@ -238,7 +252,9 @@ impl ModuleFragment {
         if nodes == 0 {
             return Err(at("no nodes (node 0 is the module)".into()));
         }
-        let string = |what: &str, id: StrId| {
+        // Where a bad reference is, named only when one is found: this runs
+        // over every node and edge of every file a node writes.
+        let string = |what: Place, id: StrId| {
             if (id as usize) < strings {
                 Ok(())
             } else {
@@ -247,7 +263,7 @@ impl ModuleFragment {
                 )))
             }
         };
-        let node = |what: &str, id: u32| {
+        let node = |what: Place, id: u32| {
             if (id as usize) < nodes {
                 Ok(())
             } else {
@@ -259,34 +275,34 @@ impl ModuleFragment {
         for (i, n) in self.nodes.iter().enumerate() {
             // A node's name may be unused (0) with an empty table.
             if strings > 0 || n.name != 0 {
-                string(&format!("node {i}"), n.name)?;
+                string(Place("node", Some(i)), n.name)?;
             }
         }
         for (i, e) in self.edges.iter().enumerate() {
-            node(&format!("edge {i}"), e.src)?;
-            node(&format!("edge {i}"), e.dst)?;
+            node(Place("edge", Some(i)), e.src)?;
+            node(Place("edge", Some(i)), e.dst)?;
         }
         for (i, c) in self.calls.iter().enumerate() {
-            let what = format!("call {i}");
-            node(&what, c.node)?;
+            let what = Place("call", Some(i));
+            node(what, c.node)?;
             if c.caller as usize >= functions {
                 return Err(at(format!(
                     "{what} is made by function {}, past the {functions} functions",
                     c.caller
                 )));
             }
-            string(&what, c.name)?;
+            string(what, c.name)?;
             for id in c.module.iter().chain(&c.candidates) {
-                string(&what, *id)?;
+                string(what, *id)?;
             }
         }
         for (i, f) in self.functions.iter().enumerate() {
-            let what = format!("function {i}");
-            string(&what, f.name)?;
-            node(&what, f.node)?;
+            let what = Place("function", Some(i));
+            string(what, f.name)?;
+            node(what, f.node)?;
             for c in &f.clauses {
                 for id in [c.node, c.entry, c.exit] {
-                    node(&what, id)?;
+                    node(what, id)?;
                 }
                 if c.end < c.node || c.end as usize > nodes {
                     return Err(at(format!(
@@ -297,14 +313,14 @@ impl ModuleFragment {
             }
         }
         for d in self.deps.iter().chain(&self.using) {
-            string("a dependency", d.target)?;
+            string(Place("a dependency", None), d.target)?;
         }
         for id in self
             .behaviours
             .iter()
             .chain(self.implements.iter().flat_map(|(p, t)| [p, t]))
         {
-            string("a behaviour or implementation", *id)?;
+            string(Place("a behaviour or implementation", None), *id)?;
         }
         Ok(())
     }
