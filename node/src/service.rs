@@ -385,7 +385,7 @@ impl Node {
         // Nothing of a batch is written unless all of it is well formed: a
         // bad record on disk would fail again at every start.
         for w in &writes {
-            check_write(w)?;
+            proto::node_api::check_file_fragments(&w.file, &w.fragments)?;
         }
         let _one_at_a_time = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let mut puts: Vec<StoredFile> = Vec::new();
@@ -879,10 +879,4 @@ pub async fn run(
         node: node.clone(),
         peer: role,
     })
-}
-
-/// `InvalidInput` unless the write is well formed
-/// ([`proto::node_api::check_file_fragments`]).
-pub(crate) fn check_write(w: &PartitionWrite) -> Result<(), CpgError> {
-    proto::node_api::check_file_fragments(&w.file, &w.fragments)
 }

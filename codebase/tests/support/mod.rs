@@ -24,8 +24,9 @@ pub fn fetched(script: &str) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-/// The files among `files` whose fragments a node would refuse
-/// (`proto::node_api::check_file_fragments`), each with why; BEAM export
+/// The files among `files` whose modules a node would refuse
+/// (`proto::node_api::check_file_fragments`), each with why: those the
+/// front end left out for it (its diagnostic) and any it kept; BEAM export
 /// tables left out. Parsed on every core.
 pub fn refused_fragments(files: &[codebase::sources::SourceFile]) -> Vec<String> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -40,9 +41,17 @@ pub fn refused_fragments(files: &[codebase::sources::SourceFile]) -> Vec<String>
                         .filter_map(|f| {
                             let bytes = std::fs::read(&f.disk).ok()?;
                             let cpg = partition::frontend::build_file(&f.name, &bytes);
-                            proto::node_api::check_file_fragments(&cpg.file, &cpg.fragments)
-                                .err()
-                                .map(|e| e.to_string())
+                            let left_out = cpg.diagnostics.iter().find(|d| {
+                                d.message.starts_with(partition::frontend::NOT_WELL_FORMED)
+                            });
+                            match left_out {
+                                Some(d) => Some(format!("{}: {}", d.file, d.message)),
+                                None => {
+                                    proto::node_api::check_file_fragments(&cpg.file, &cpg.fragments)
+                                        .err()
+                                        .map(|e| e.to_string())
+                                }
+                            }
                         })
                         .collect::<Vec<String>>()
                 })

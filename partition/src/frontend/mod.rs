@@ -65,6 +65,10 @@ fn refused(file: &str, content_hash: u64, diagnostics: Vec<Diagnostic>) -> FileC
     }
 }
 
+/// How a diagnostic begins when the front end left a module out because a
+/// node would refuse to write it ([`proto::ModuleFragment::check`]).
+pub const NOT_WELL_FORMED: &str = "a module left out, not well formed";
+
 /// Build the CPG of one Elixir source file. `file` is the path to record (as
 /// the user should see it). Files over [`MAX_FILE_BYTES`] or whose CPG would
 /// pass [`MAX_FILE_NODES`] are recorded with a diagnostic and no modules.
@@ -140,21 +144,22 @@ pub fn build_file(file: &str, bytes: &[u8]) -> FileCpg {
     // What a node would refuse to write (a module named "" by
     // `defmodule :"Elixir."`, say) is left out here, with a diagnostic, so
     // that one odd module never refuses the rest of an ingest.
-    let (fragments, refused): (Vec<_>, Vec<_>) =
-        fragments.into_iter().partition(|f| f.check().is_ok());
-    for f in refused {
-        let why = f.check().err().unwrap_or_default();
-        diagnostics.push(Diagnostic {
-            file: file.to_string(),
-            line: f.span.line.max(1),
-            column: 0,
-            message: format!("a module left out, not well formed: {why}"),
-        });
+    let mut kept = Vec::with_capacity(fragments.len());
+    for f in fragments {
+        match f.check() {
+            Ok(()) => kept.push(f),
+            Err(why) => diagnostics.push(Diagnostic {
+                file: file.to_string(),
+                line: f.span.line.max(1),
+                column: 0,
+                message: format!("{NOT_WELL_FORMED}: {why}"),
+            }),
+        }
     }
     FileCpg {
         file: file.to_string(),
         content_hash,
-        fragments,
+        fragments: kept,
         diagnostics,
     }
 }
