@@ -25,6 +25,12 @@ const SKIPPED_DIRS: &[&str] = &[
     "cover",
 ];
 
+/// Whether discovery leaves a folder named `name` out: build output,
+/// fetched dependencies, VCS, hidden folders.
+fn skipped_dir(name: &str) -> bool {
+    name.starts_with('.') || SKIPPED_DIRS.contains(&name)
+}
+
 /// Errors a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedError {
@@ -96,9 +102,7 @@ pub fn is_analysed(name: &str, deps: Deps) -> bool {
         return is_elixir(Path::new(name));
     };
     let dep_source = deps == Deps::Include && name.starts_with("deps/");
-    let skipped = dirs
-        .split('/')
-        .any(|d| d.starts_with('.') || SKIPPED_DIRS.contains(&d));
+    let skipped = dirs.split('/').any(skipped_dir);
     is_elixir(Path::new(name)) && (!skipped || dep_source)
 }
 
@@ -148,7 +152,7 @@ pub fn discover(root: &Path) -> Result<Vec<SourceFile>, EmbeddedError> {
                 source: e,
             })?;
             if ty.is_dir() {
-                if !fname.starts_with('.') && !SKIPPED_DIRS.contains(&fname.as_ref()) {
+                if !skipped_dir(&fname) {
                     stack.push(path);
                 }
             } else if is_elixir(&path) && (ty.is_file() || ty.is_symlink()) {
