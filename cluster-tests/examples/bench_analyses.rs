@@ -57,12 +57,7 @@ async fn ask(
 /// The analyses, with parameters taken from the tree.
 fn queries(snapshot: &Snapshot) -> Vec<(String, Query)> {
     let g = &snapshot.graph;
-    let defined: Vec<&Mfa> = g
-        .functions
-        .iter()
-        .filter(|f| f.kind.is_some())
-        .map(|f| &f.mfa)
-        .collect();
+    let defined: Vec<&Mfa> = g.defined().collect();
     let most_called = defined
         .iter()
         .max_by_key(|f| g.callers(f, 1).len())

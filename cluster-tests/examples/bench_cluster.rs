@@ -14,15 +14,12 @@
 //!    answer (what `cpg analyze DIR` pays) and answer alone; cluster = first
 //!    query after an ingest (gather and link) and repeated queries.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_tests::{comparable, query_at, Cluster};
 use codebase::embedded;
-use codebase::ingest::{held_files, ingest};
-use net::node_client::NodeClient;
 use proto::{Mfa, Query};
 use query::answer;
 
@@ -48,29 +45,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn ingest_tree(cluster: &Cluster, dir: &std::path::Path) -> Duration {
     let started = Instant::now();
     let view = cluster.view().await.expect("a coordinator answers");
-    let clients: HashMap<proto::assignment::NodeId, Arc<NodeClient>> =
-        Cluster::node_addresses(&view)
-            .into_iter()
-            .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
-            .collect();
+    let clients = Cluster::node_clients(&view);
     let sources = embedded::read_sources(dir).expect("readable tree");
-    let deadline = Duration::from_secs(120);
-    let held = held_files(&clients, view.epoch, &view.assignment, deadline)
+    let shape = (view.epoch, view.partitions);
+    let report = cluster_tests::ingest_through_nodes(&clients, shape, &view.assignment, sources)
         .await
-        .expect("held files");
-    let report = ingest(
-        &clients,
-        view.epoch,
-        view.partitions,
-        &view.assignment,
-        &held,
-        None,
-        sources,
-        deadline,
-        &|_| {},
-    )
-    .await
-    .expect("ingest");
+        .expect("ingest");
     let coordinators: Vec<String> = cluster
         .coordinators
         .iter()
@@ -153,13 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     ingest_tree(&cluster, &dir).await;
     let snapshot = b.snapshot();
-    let functions: Vec<Mfa> = snapshot
-        .graph
-        .functions
-        .iter()
-        .filter(|f| f.kind.is_some())
-        .map(|f| f.mfa.clone())
-        .collect();
+    let functions: Vec<Mfa> = snapshot.graph.defined().cloned().collect();
 
     // 3 (first: the cold query must be the first after the ingest).
     let walk_of = functions

@@ -305,7 +305,7 @@ impl Cluster {
     /// Start `coordinators` coordinators (the first initializes the group
     /// with P partitions and R replicas) and `nodes` storage nodes.
     pub fn start(coordinators: usize, nodes: usize, partitions: u32, replication: u32) -> Cluster {
-        Cluster::start_with(coordinators, nodes, partitions, replication, &[])
+        Cluster::start_roles(coordinators, nodes, partitions, replication, &[], &[])
     }
 
     /// A cluster of processes started by the caller (e.g. inside the test
@@ -322,18 +322,6 @@ impl Cluster {
             in_process: false,
             _root: root,
         }
-    }
-
-    /// [`Cluster::start`] with `extra` flags for every process (coordinators
-    /// and nodes, those added later too).
-    pub fn start_with(
-        coordinators: usize,
-        nodes: usize,
-        partitions: u32,
-        replication: u32,
-        extra: &[&str],
-    ) -> Cluster {
-        Cluster::start_roles(coordinators, nodes, partitions, replication, extra, extra)
     }
 
     /// [`Cluster::start`] with flags for the coordinators and for the nodes.
@@ -355,17 +343,6 @@ impl Cluster {
     /// (`pause`) need [`Cluster::start`].
     pub fn local(coordinators: usize, nodes: usize, partitions: u32, replication: u32) -> Cluster {
         Cluster::local_roles(coordinators, nodes, partitions, replication, &[], &[])
-    }
-
-    /// [`Cluster::local`] with `extra` flags for every member.
-    pub fn local_with(
-        coordinators: usize,
-        nodes: usize,
-        partitions: u32,
-        replication: u32,
-        extra: &[&str],
-    ) -> Cluster {
-        Cluster::local_roles(coordinators, nodes, partitions, replication, extra, extra)
     }
 
     /// [`Cluster::local`] with flags for the coordinators and for the nodes.
@@ -642,6 +619,33 @@ impl Cluster {
             .map(|n| (n.id, n.address.clone()))
             .collect()
     }
+
+    /// A client for every node in `view`.
+    pub fn node_clients(view: &ClusterView) -> HashMap<NodeId, Arc<NodeClient>> {
+        view.nodes
+            .iter()
+            .map(|n| (n.id, Arc::new(NodeClient::new(n.id, &n.address))))
+            .collect()
+    }
+}
+
+/// Ingest `sources` through the nodes alone, as the ingest driver does once
+/// it has the map, without a coordinator to record it: what the nodes hold
+/// is asked first, so files they hold unchanged are skipped.
+pub async fn ingest_through_nodes(
+    nodes: &HashMap<NodeId, Arc<NodeClient>>,
+    (epoch, partitions): (u64, u32),
+    assignment: &Assignment,
+    sources: Vec<proto::node_api::SourceUpload>,
+) -> Result<codebase::ingest::IngestReport, proto::CpgError> {
+    let deadline = Duration::from_secs(120);
+    let held = codebase::ingest::held_files(nodes, epoch, assignment, deadline).await?;
+    let recorded = None;
+    let progress = &|_| {};
+    codebase::ingest::ingest(
+        nodes, epoch, partitions, assignment, &held, recorded, sources, deadline, progress,
+    )
+    .await
 }
 
 /// The figures that depend on the process that computed them, not on the

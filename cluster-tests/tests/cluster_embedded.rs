@@ -9,15 +9,17 @@
 mod support;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cluster_tests::gather_summaries;
+use cluster_tests::ingest_through_nodes;
 use codebase::embedded;
-use codebase::ingest::{held_files, ingest};
 use coordinator::placement::{Assignment, Ring};
 use net::node_client::NodeClient;
+use net::serving::Serving;
 use node::service::{run, Node, NodeConfig};
 use partition::analysis::CallGraph;
 use proto::assignment::{NodeId, PartitionId};
@@ -27,54 +29,47 @@ use query::report::{call_rows, render_csv};
 const P: u32 = 16;
 const DEADLINE: Duration = Duration::from_secs(30);
 
-struct TestNode {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<()>>,
-}
+struct TestNode(Serving);
 
 impl TestNode {
-    async fn start(
-        id: NodeId,
-        dir: &Path,
-        addr: Option<std::net::SocketAddr>,
-    ) -> (TestNode, std::net::SocketAddr) {
-        let (node, _) = Node::open(&NodeConfig {
-            node_id: id,
-            data_dir: dir.to_path_buf(),
-            memory_limit_mb: None,
-            defrag_threshold: node::service::DEFRAG_THRESHOLD,
-            cache_ttl: node::service::CACHE_TTL,
-        })
-        .unwrap();
+    async fn start(id: NodeId, dir: &Path, addr: Option<SocketAddr>) -> (TestNode, SocketAddr) {
+        let (node, _) = Node::open(&NodeConfig::new(id, dir)).unwrap();
         let listener = tokio::net::TcpListener::bind(addr.unwrap_or(([127, 0, 0, 1], 0).into()))
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            run(listener, node, async move {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        (
-            TestNode {
-                stop: Some(tx),
-                handle: Some(handle),
-            },
-            addr,
-        )
+        let serving = Serving::spawn(|stopped| run(listener, node, stopped));
+        (TestNode(serving), addr)
     }
 
     async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            h.await.unwrap();
-        }
+        self.0.stop().await.unwrap();
     }
+}
+
+type Clients = HashMap<NodeId, Arc<NodeClient>>;
+
+/// Three nodes on fresh data dirs, each told the map of P partitions with
+/// two replicas (epoch 1): their dirs, the nodes with their addresses,
+/// clients for them, and the map.
+async fn three_nodes() -> (
+    Vec<tempfile::TempDir>,
+    Vec<(TestNode, SocketAddr)>,
+    Clients,
+    Assignment,
+) {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    let mut clients = HashMap::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let id = NodeId(i as u64 + 1);
+        let (node, addr) = TestNode::start(id, dir.path(), None).await;
+        nodes.push((node, addr));
+        clients.insert(id, Arc::new(NodeClient::new(id, addr)));
+    }
+    let assignment = Ring::new(clients.keys().copied(), 128).assign(P, 2);
+    assign_all(&clients, 1, &assignment).await;
+    (dirs, nodes, clients, assignment)
 }
 
 fn sources(root: &Path) -> Vec<SourceUpload> {
@@ -127,37 +122,14 @@ fn corpus() -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes = Vec::new();
-    let mut clients = HashMap::new();
-    for (i, dir) in dirs.iter().enumerate() {
-        let id = NodeId(i as u64 + 1);
-        let (node, addr) = TestNode::start(id, dir.path(), None).await;
-        nodes.push((node, addr));
-        clients.insert(id, Arc::new(NodeClient::new(id, addr)));
-    }
-    let assignment = Ring::new(clients.keys().copied(), 128).assign(P, 2);
-    assign_all(&clients, 1, &assignment).await;
+    let (dirs, mut nodes, clients, assignment) = three_nodes().await;
 
     // The example application, then the whole corpus in its place.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
     for root in [example.clone(), corpus()] {
-        let held = held_files(&clients, 1, &assignment, DEADLINE)
+        let report = ingest_through_nodes(&clients, (1, P), &assignment, sources(&root))
             .await
             .unwrap();
-        let report = ingest(
-            &clients,
-            1,
-            P,
-            &assignment,
-            &held,
-            None,
-            sources(&root),
-            DEADLINE,
-            &|_| {},
-        )
-        .await
-        .unwrap();
         assert!(report.files_parsed > 0);
         let gathered = gather_summaries(&clients, 1, &assignment, DEADLINE).await;
         assert!(
@@ -176,22 +148,9 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
 
     // Re-ingesting the same tree skips every file.
     let root = corpus();
-    let held = held_files(&clients, 1, &assignment, DEADLINE)
+    let again = ingest_through_nodes(&clients, (1, P), &assignment, sources(&root))
         .await
         .unwrap();
-    let again = ingest(
-        &clients,
-        1,
-        P,
-        &assignment,
-        &held,
-        None,
-        sources(&root),
-        DEADLINE,
-        &|_| {},
-    )
-    .await
-    .unwrap();
     assert_eq!(
         (again.files_parsed, again.files_unchanged),
         (0, again.files_seen)
@@ -252,35 +211,12 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_application_with_its_dependencies_links_as_embedded() {
     let root = support::fetched("fetch-realapps.sh").join("realtime");
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes = Vec::new();
-    let mut clients = HashMap::new();
-    for (i, dir) in dirs.iter().enumerate() {
-        let id = NodeId(i as u64 + 1);
-        let (node, addr) = TestNode::start(id, dir.path(), None).await;
-        nodes.push(node);
-        clients.insert(id, Arc::new(NodeClient::new(id, addr)));
-    }
-    let assignment = Ring::new(clients.keys().copied(), 128).assign(P, 2);
-    assign_all(&clients, 1, &assignment).await;
-    let held = held_files(&clients, 1, &assignment, DEADLINE)
-        .await
-        .unwrap();
+    let (_dirs, nodes, clients, assignment) = three_nodes().await;
     let sources = sources(&root);
     assert!(sources.iter().any(|s| s.file.starts_with("deps/phoenix/")));
-    ingest(
-        &clients,
-        1,
-        P,
-        &assignment,
-        &held,
-        None,
-        sources,
-        DEADLINE,
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    ingest_through_nodes(&clients, (1, P), &assignment, sources)
+        .await
+        .unwrap();
     let gathered = gather_summaries(&clients, 1, &assignment, DEADLINE).await;
     assert!(gathered.complete, "missing {:?}", gathered.missing);
     let (libraries, app): (Vec<_>, Vec<_>) = gathered
@@ -294,7 +230,7 @@ async fn a_real_application_with_its_dependencies_links_as_embedded() {
         &built.libraries.summaries,
     )));
     assert_eq!(cluster, embedded);
-    for mut n in nodes {
+    for (mut n, _) in nodes {
         n.stop().await;
     }
 }

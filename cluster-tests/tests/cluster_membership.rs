@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cluster_tests::gather_summaries;
+use cluster_tests::ingest_through_nodes;
 use codebase::embedded;
-use codebase::ingest::{held_files, ingest};
 use coordinator::raft::ClusterConfig;
 use coordinator::service::{run, Coordinator, CoordinatorConfig};
 use net::node_client::NodeClient;
+use net::serving::Serving;
 use node::membership::Membership;
 use node::service::{Node, NodeConfig};
 use partition::analysis::CallGraph;
@@ -28,18 +29,13 @@ use query::report::{call_rows, render_csv};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-struct Service {
-    stop: Vec<tokio::sync::oneshot::Sender<()>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
+/// What a member runs: its RPC server, and a node's heartbeats.
+struct Service(Vec<Serving>);
 
 impl Service {
     async fn stop(&mut self) {
-        for tx in self.stop.drain(..) {
-            let _ = tx.send(());
-        }
-        for t in self.tasks.drain(..) {
-            t.await.unwrap();
+        for s in &mut self.0 {
+            s.stop().await.unwrap();
         }
     }
 }
@@ -50,33 +46,14 @@ async fn start_coordinator(
     listener: tokio::net::TcpListener,
 ) -> (Arc<Coordinator>, Service) {
     let address = listener.local_addr().unwrap().to_string();
-    let c = Coordinator::start(&CoordinatorConfig {
-        id,
-        data_dir: dir.to_path_buf(),
-        address,
+    let config = CoordinatorConfig {
         heartbeat_ms: 100,
-        cache_ttl: coordinator::service::CACHE_TTL,
-        memory_limit_mb: None,
-        moves: Default::default(),
-    })
-    .await
-    .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        ..CoordinatorConfig::new(id, dir, address)
+    };
+    let c = Coordinator::start(&config).await.unwrap();
     let served = c.clone();
-    let task = tokio::spawn(async move {
-        run(listener, served, async move {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    (
-        c,
-        Service {
-            stop: vec![tx],
-            tasks: vec![task],
-        },
-    )
+    let serving = Serving::spawn(|stopped| run(listener, served, stopped));
+    (c, Service(vec![serving]))
 }
 
 async fn start_node(
@@ -84,46 +61,22 @@ async fn start_node(
     dir: &Path,
     coordinators: Vec<String>,
 ) -> (Arc<Node>, SocketAddr, Service) {
-    let (node, _) = Node::open(&NodeConfig {
-        node_id: NodeId(id),
-        data_dir: dir.to_path_buf(),
-        memory_limit_mb: None,
-        defrag_threshold: node::service::DEFRAG_THRESHOLD,
-        cache_ttl: node::service::CACHE_TTL,
-    })
-    .unwrap();
+    let (node, _) = Node::open(&NodeConfig::new(NodeId(id), dir)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (tx1, rx1) = tokio::sync::oneshot::channel::<()>();
-    let (tx2, rx2) = tokio::sync::oneshot::channel::<()>();
     let served = node.clone();
-    let serve = tokio::spawn(async move {
-        node::service::run(listener, served, async move {
-            let _ = rx1.await;
-        })
-        .await
-        .unwrap();
-    });
+    let serve = Serving::spawn(|stopped| node::service::run(listener, served, stopped));
     let membership = Membership {
         coordinators,
         advertise: addr.to_string(),
         interval: Duration::from_millis(100),
     };
     let member = node.clone();
-    let beat = tokio::spawn(async move {
-        node::membership::run(member, membership, async move {
-            let _ = rx2.await;
-        })
-        .await;
+    let beat = Serving::spawn(|stopped| async move {
+        node::membership::run(member, membership, stopped).await;
+        Ok(())
     });
-    (
-        node,
-        addr,
-        Service {
-            stop: vec![tx1, tx2],
-            tasks: vec![serve, beat],
-        },
-    )
+    (node, addr, Service(vec![serve, beat]))
 }
 
 async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
@@ -227,22 +180,10 @@ async fn nodes_join_through_raft_and_the_cluster_serves_what_embedded_does() {
         .collect();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
     let sources = embedded::read_sources(&example).unwrap();
-    let held = held_files(&clients, view.epoch, &view.assignment, DEADLINE)
+    let shape = (view.epoch, view.partitions);
+    ingest_through_nodes(&clients, shape, &view.assignment, sources)
         .await
         .unwrap();
-    ingest(
-        &clients,
-        view.epoch,
-        view.partitions,
-        &view.assignment,
-        &held,
-        None,
-        sources,
-        DEADLINE,
-        &|_| {},
-    )
-    .await
-    .unwrap();
     let gathered = gather_summaries(&clients, view.epoch, &view.assignment, DEADLINE).await;
     assert!(gathered.complete);
     let built = embedded::build(&example).unwrap();

@@ -12,16 +12,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_tests::gather_summaries;
+use cluster_tests::ingest_through_nodes;
 use cluster_tests::{comparable, copy_tree, corpus, query_at, Cluster};
 use codebase::embedded;
-use codebase::ingest::{held_files, ingest};
-use net::node_client::NodeClient;
 use partition::analysis::CallGraph;
 use proto::assignment::{NodeId, PartitionId};
 use proto::coordinator_api::ClusterView;
@@ -30,7 +27,6 @@ use query::answer;
 use query::report::{call_rows, render_csv};
 
 const P: u32 = 16;
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Run the `cpg` binary; it must succeed. Returns its standard output.
 fn cpg(args: &[&str]) -> String {
@@ -471,29 +467,14 @@ async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
 async fn corpus_on_real_processes_survives_kill_9() {
     let mut cluster = Cluster::start(3, 3, P, 2);
     let view = cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let clients: HashMap<NodeId, Arc<NodeClient>> = Cluster::node_addresses(&view)
-        .into_iter()
-        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
-        .collect();
+    let clients = Cluster::node_clients(&view);
 
     let root = corpus();
     let sources = embedded::read_sources(&root).unwrap();
-    let held = held_files(&clients, view.epoch, &view.assignment, DEADLINE)
+    let shape = (view.epoch, view.partitions);
+    let report = ingest_through_nodes(&clients, shape, &view.assignment, sources)
         .await
         .unwrap();
-    let report = ingest(
-        &clients,
-        view.epoch,
-        view.partitions,
-        &view.assignment,
-        &held,
-        None,
-        sources,
-        DEADLINE,
-        &|_| {},
-    )
-    .await
-    .unwrap();
     assert_eq!(report.files_parsed, report.files_seen);
     let expected = render_csv(&call_rows(&CallGraph::build(
         &embedded::build(&root).unwrap().store.summaries(),
@@ -609,22 +590,20 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
         String::from_utf8(out.stdout).unwrap()
     };
     let joined = coordinators.join(",");
-    let ingested = run(&[
-        "--coordinator",
-        &joined,
-        "ingest",
-        example.to_str().unwrap(),
-    ]);
+    let ingest = || {
+        run(&[
+            "--coordinator",
+            &joined,
+            "ingest",
+            example.to_str().unwrap(),
+        ])
+    };
+    let ingested = ingest();
     assert!(
         ingested.starts_with("26 files: 26 parsed, 0 unchanged"),
         "{ingested}"
     );
-    let again = run(&[
-        "--coordinator",
-        &joined,
-        "ingest",
-        example.to_str().unwrap(),
-    ]);
+    let again = ingest();
     assert!(
         again.starts_with("26 files: 0 parsed, 26 unchanged"),
         "{again}"
@@ -637,38 +616,17 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
     let view = cluster.view().await.unwrap();
     assert_eq!((view.files, view.generation), (26, 1));
 
-    let embedded = run(&[
-        "export",
-        "call-graph",
-        example.to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
-    let on_cluster = run(&[
-        "--coordinator",
-        &joined,
-        "export",
-        "call-graph",
-        "--format",
-        "csv",
-    ]);
+    // The same export, from the tree embedded and from the cluster.
+    let both = |what: &str, format: &str| {
+        let tree = example.to_str().unwrap();
+        let embedded = run(&["export", what, tree, "--format", format]);
+        let on_cluster = run(&["--coordinator", &joined, "export", what, "--format", format]);
+        (embedded, on_cluster)
+    };
+    let (embedded, on_cluster) = both("call-graph", "csv");
     assert_eq!(on_cluster, embedded);
     for format in ["graphml", "dot", "json", "csv"] {
-        let embedded = run(&[
-            "export",
-            "module-graph",
-            example.to_str().unwrap(),
-            "--format",
-            format,
-        ]);
-        let on_cluster = run(&[
-            "--coordinator",
-            &joined,
-            "export",
-            "module-graph",
-            "--format",
-            format,
-        ]);
+        let (embedded, on_cluster) = both("module-graph", format);
         assert_eq!(on_cluster, embedded, "module graph as {format}");
         assert!(embedded.contains("Shop.Orders"), "{format}: {embedded}");
     }
@@ -1083,13 +1041,8 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
     // TTL 2 s and no periodic sweep: what expires stays until a cleanup.
-    let cluster = Cluster::local_with(
-        1,
-        2,
-        8,
-        2,
-        &["--cache-ttl-secs", "2", "--cache-sweep-secs", "0"],
-    );
+    let ttl = ["--cache-ttl-secs", "2", "--cache-sweep-secs", "0"];
+    let cluster = Cluster::local_roles(1, 2, 8, 2, &ttl, &ttl);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let example = cluster_tests::example();
@@ -1584,10 +1537,7 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         assert_same_at(&c.addr, &expected, "after node 2 came back").await;
     }
     let view = cluster.view().await.unwrap();
-    let clients: HashMap<NodeId, Arc<NodeClient>> = cluster_tests::Cluster::node_addresses(&view)
-        .into_iter()
-        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
-        .collect();
+    let clients = Cluster::node_clients(&view);
     // Node 2's replicas hold exactly what their peers hold.
     for (p, replicas) in &view.assignment {
         if !replicas.contains(&NodeId(2)) {
@@ -1806,10 +1756,7 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     assert!(view.nodes.iter().all(|n| n.state == "up"), "{view:?}");
 
     // Node 2's replicas hold what their peers hold...
-    let clients: HashMap<NodeId, Arc<NodeClient>> = Cluster::node_addresses(&view)
-        .into_iter()
-        .map(|(id, a)| (id, Arc::new(NodeClient::new(id, a))))
-        .collect();
+    let clients = Cluster::node_clients(&view);
     for p in &behind {
         let mut held = Vec::new();
         for id in &view.assignment[p] {

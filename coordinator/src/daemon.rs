@@ -50,7 +50,7 @@ pub struct Args {
     /// nothing waits out the leader's lease (5×) and an election timeout
     /// (3–5×): a dead leader is replaced within 8–10× this. Raise it on
     /// links slower than a LAN.
-    #[arg(long, env = "CPG_HEARTBEAT_MS", default_value_t = 200)]
+    #[arg(long, env = "CPG_HEARTBEAT_MS", default_value_t = crate::service::HEARTBEAT_MS)]
     pub heartbeat_ms: u64,
     /// Serve the HTTP/JSON API (OpenAPI at /api/v1/openapi.json) and the
     /// dashboard (/) at ADDR: HTTPS asking for a client certificate of the

@@ -32,6 +32,9 @@ const NODE_DEADLINE: Duration = Duration::from_secs(30);
 /// reported as not answering.
 const HEALTH_DEADLINE: Duration = Duration::from_secs(2);
 
+/// The Raft heartbeat interval unless configured (ms).
+pub const HEARTBEAT_MS: u64 = 200;
+
 /// How a coordinator starts.
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
@@ -50,6 +53,22 @@ pub struct CoordinatorConfig {
     pub memory_limit_mb: Option<u64>,
     /// When nodes are suspect and gone, and how fast partitions move.
     pub moves: MoveConfig,
+}
+
+impl CoordinatorConfig {
+    /// Coordinator `id` on `data_dir`, reached at `address`, with the
+    /// defaults of `cpg-coordinator`'s flags.
+    pub fn new(id: u64, data_dir: &std::path::Path, address: String) -> CoordinatorConfig {
+        CoordinatorConfig {
+            id,
+            data_dir: data_dir.to_path_buf(),
+            address,
+            heartbeat_ms: HEARTBEAT_MS,
+            cache_ttl: CACHE_TTL,
+            memory_limit_mb: None,
+            moves: MoveConfig::default(),
+        }
+    }
 }
 
 /// How the leader watches nodes and moves partitions.

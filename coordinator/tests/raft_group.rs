@@ -13,53 +13,31 @@ use std::time::Duration;
 
 use coordinator::raft::{CatalogPut, Command, CommandResult, Raft, StateMachine};
 use coordinator::service::{run, Coordinator, CoordinatorConfig};
+use net::serving::Serving;
 use openraft::BasicNode;
 
 struct Member {
     raft: Raft,
     sm: StateMachine,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    server: Serving,
 }
 
 async fn start(id: u64, dir: &Path, listener: tokio::net::TcpListener) -> Member {
     let address = listener.local_addr().unwrap().to_string();
     let config = CoordinatorConfig {
-        id,
-        data_dir: dir.to_path_buf(),
-        address,
         heartbeat_ms: 100,
-        cache_ttl: coordinator::service::CACHE_TTL,
-        memory_limit_mb: None,
-        moves: Default::default(),
+        ..CoordinatorConfig::new(id, dir, address)
     };
     let coordinator = Coordinator::start(&config).await.unwrap();
     let (raft, sm) = (coordinator.raft.clone(), coordinator.state_machine());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        run(listener, coordinator, async move {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    Member {
-        raft,
-        sm,
-        stop: Some(tx),
-        server: Some(handle),
-    }
+    let server = Serving::spawn(|stopped| run(listener, coordinator, stopped));
+    Member { raft, sm, server }
 }
 
 impl Member {
     async fn kill(&mut self) {
         self.raft.shutdown().await.unwrap();
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.server.take() {
-            h.await.unwrap();
-        }
+        self.server.stop().await.unwrap();
     }
 }
 

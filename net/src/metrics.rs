@@ -155,25 +155,24 @@ mod tests {
     async fn metrics_are_served_and_other_paths_are_not() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_metrics(
-            listener,
-            || {
-                let mut e = Exposition::default();
-                e.gauge("cpg_test", "a test figure", 1.5);
-                e.histogram(
-                    "cpg_lat_seconds",
-                    "latency",
-                    &[(0.1, 2), (f64::INFINITY, 3)],
-                    0.4,
-                    3,
-                );
-                e.finish()
-            },
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let mut server = crate::serving::Serving::spawn(|stopped| {
+            serve_metrics(
+                listener,
+                || {
+                    let mut e = Exposition::default();
+                    e.gauge("cpg_test", "a test figure", 1.5);
+                    e.histogram(
+                        "cpg_lat_seconds",
+                        "latency",
+                        &[(0.1, 2), (f64::INFINITY, 3)],
+                        0.4,
+                        3,
+                    );
+                    e.finish()
+                },
+                stopped,
+            )
+        });
         let ok = get(addr, "/metrics").await;
         assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
         assert!(ok.contains("# TYPE cpg_test gauge\ncpg_test 1.5\n"), "{ok}");
@@ -183,7 +182,6 @@ mod tests {
         );
         let missing = get(addr, "/").await;
         assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
-        let _ = tx.send(());
-        server.await.unwrap().unwrap();
+        server.stop().await.unwrap();
     }
 }

@@ -48,6 +48,19 @@ pub struct NodeConfig {
     pub cache_ttl: std::time::Duration,
 }
 
+impl NodeConfig {
+    /// Node `node_id` on `data_dir` with the defaults of `cpg-node`'s flags.
+    pub fn new(node_id: NodeId, data_dir: &std::path::Path) -> NodeConfig {
+        NodeConfig {
+            node_id,
+            data_dir: data_dir.to_path_buf(),
+            memory_limit_mb: None,
+            defrag_threshold: DEFRAG_THRESHOLD,
+            cache_ttl: CACHE_TTL,
+        }
+    }
+}
+
 /// Default lifetime of cached results.
 pub const CACHE_TTL: std::time::Duration = host::config::DEFAULT_CACHE_TTL;
 

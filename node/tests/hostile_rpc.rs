@@ -6,37 +6,17 @@
 
 use std::net::SocketAddr;
 
+use net::serving::Serving;
 use node::service::{run, Node, NodeConfig};
 use proto::node_api::NodeServiceClient;
 use tarpc::context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn start(
-    dir: &std::path::Path,
-) -> (
-    SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (node, _) = Node::open(&NodeConfig {
-        node_id: proto::assignment::NodeId(1),
-        data_dir: dir.to_path_buf(),
-        memory_limit_mb: None,
-        defrag_threshold: node::service::DEFRAG_THRESHOLD,
-        cache_ttl: node::service::CACHE_TTL,
-    })
-    .unwrap();
+async fn start(dir: &std::path::Path) -> (SocketAddr, Serving) {
+    let (node, _) = Node::open(&NodeConfig::new(proto::assignment::NodeId(1), dir)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        run(listener, node, async move {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    (addr, tx, handle)
+    (addr, Serving::spawn(|stopped| run(listener, node, stopped)))
 }
 
 async fn connect(addr: SocketAddr) -> NodeServiceClient {
@@ -93,7 +73,7 @@ async fn hostile_bytes_close_only_their_own_connection_with_a_reason() {
             .finish(),
     );
     let dir = tempfile::tempdir().unwrap();
-    let (addr, stop, handle) = start(dir.path()).await;
+    let (addr, mut serving) = start(dir.path()).await;
     let client = connect(addr).await;
     let epoch = client.health(context::current()).await.unwrap().epoch;
     let greeting = |version: u16| {
@@ -190,6 +170,5 @@ async fn hostile_bytes_close_only_their_own_connection_with_a_reason() {
         }
         other => panic!("{other:?}"),
     }
-    stop.send(()).unwrap();
-    handle.await.unwrap();
+    serving.stop().await.unwrap();
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use net::serving::Serving;
 use node::service::{run, Node, NodeConfig};
 use proto::assignment::{NodeId, PartitionId};
 use proto::node_api::{IngestFile, NodeServiceClient, PartitionWrite, RemovedFile, SourceUpload};
@@ -22,25 +23,20 @@ struct Served {
     addr: SocketAddr,
     client: NodeServiceClient,
     node: std::sync::Arc<Node>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    handle: tokio::task::JoinHandle<()>,
+    serving: Serving,
 }
 
 impl Served {
     /// Stop serving and wait until the node has.
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.handle.await.unwrap();
+    async fn stop(mut self) {
+        self.serving.stop().await.unwrap();
     }
 }
 
 fn config(node_id: u64, dir: &Path, defrag_threshold: f64) -> NodeConfig {
     NodeConfig {
-        node_id: NodeId(node_id),
-        data_dir: dir.to_path_buf(),
-        memory_limit_mb: None,
         defrag_threshold,
-        cache_ttl: node::service::CACHE_TTL,
+        ..NodeConfig::new(NodeId(node_id), dir)
     }
 }
 
@@ -48,21 +44,13 @@ fn config(node_id: u64, dir: &Path, defrag_threshold: f64) -> NodeConfig {
 async fn serve(node: std::sync::Arc<Node>) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let served = node.clone();
-    let handle = tokio::spawn(async move {
-        run(listener, served, async move {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
+    let serving = Serving::spawn(|stopped| run(listener, served, stopped));
     Served {
         addr,
         client: connect(addr).await,
         node,
-        stop,
-        handle,
+        serving,
     }
 }
 

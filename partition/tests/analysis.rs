@@ -433,7 +433,7 @@ fn impact_of_a_function_and_of_a_module_by_hand() {
     assert_eq!((i.direct_upstream, i.transitive_upstream), (2, 3));
     assert_eq!((i.direct_downstream, i.transitive_downstream), (1, 2));
     // The score: upstream functions over the other defined functions.
-    let defined = g.functions.iter().filter(|f| f.kind.is_some()).count();
+    let defined = g.defined().count();
     assert!((i.impact_score - 3.0 / (defined - 1) as f64).abs() < 1e-12);
     // Depth grows the upstream set monotonically.
     let deeper = function_impact(&g, &run, 5).unwrap();

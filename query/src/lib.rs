@@ -391,7 +391,7 @@ pub fn still_holding(
     new: &CallGraph,
 ) -> HashMap<Query, CachedAnswer> {
     let changes = new.changes_since(old);
-    let same_population = old.defined() == new.defined();
+    let same_population = old.defined().count() == new.defined().count();
     // Whether the walk from `start` over `reached` met no name of `touched`.
     fn untouched(
         touched: &std::collections::HashSet<String>,

@@ -87,13 +87,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 /// Every point query about every function of the example, answered.
 fn answered_point_queries(snapshot: &Snapshot) -> usize {
-    let functions: Vec<Mfa> = snapshot
-        .graph
-        .functions
-        .iter()
-        .filter(|f| f.kind.is_some())
-        .map(|f| f.mfa.clone())
-        .collect();
+    let functions: Vec<Mfa> = snapshot.graph.defined().cloned().collect();
     let mut answered = 0;
     for f in &functions {
         for depth in [1, 3] {

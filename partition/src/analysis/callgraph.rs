@@ -471,8 +471,11 @@ impl CallGraph {
     }
 
     /// Functions defined in the ingested code.
-    pub fn defined(&self) -> usize {
-        self.functions.iter().filter(|f| f.kind.is_some()).count()
+    pub fn defined(&self) -> impl Iterator<Item = &Mfa> {
+        self.functions
+            .iter()
+            .filter(|f| f.kind.is_some())
+            .map(|f| &f.mfa)
     }
 
     /// How the calls changed from `old` to this graph, by function name: the

@@ -77,7 +77,7 @@ pub fn function_impact(graph: &CallGraph, function: &Mfa, depth: u32) -> Option<
     let mut downstream = named(graph.callees(function, depth));
     upstream.sort();
     downstream.sort();
-    let defined = graph.defined();
+    let defined = graph.defined().count();
     Some(impact(
         function.to_string(),
         "function",

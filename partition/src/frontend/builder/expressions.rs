@@ -307,16 +307,8 @@ impl<'s> FileBuilder<'s> {
             // it is most likely a variable bound by a macro (ExUnit contexts).
             let resolved = self.resolve(name, 0);
             if matches!(resolved, BareCall::Local | BareCall::Imported(_)) {
-                return self.call_node(
-                    ts,
-                    parent,
-                    None,
-                    name,
-                    0,
-                    BareOr::Bare(resolved),
-                    &[],
-                    None,
-                );
+                let site = Site::new(ts, parent, None);
+                return self.call_node(site, name, 0, BareOr::Bare(resolved), &[], None);
             }
         }
         let n = self.add(NodeKind::Variable, Node::VAR_USE, name, ts, parent);
@@ -354,16 +346,8 @@ impl<'s> FileBuilder<'s> {
                     "identifier" => {
                         let name = self.text(right);
                         let resolved = self.resolve(name, 1);
-                        self.call_node(
-                            right,
-                            parent,
-                            value,
-                            name,
-                            1,
-                            BareOr::Bare(resolved),
-                            &[],
-                            None,
-                        )
+                        let site = Site::new(right, parent, value);
+                        self.call_node(site, name, 1, BareOr::Bare(resolved), &[], None)
                     }
                     _ => {
                         let n = self.operator_node("|>", ts, parent, &[right]);

@@ -618,6 +618,21 @@ impl<'s> FileBuilder<'s> {
     }
 }
 
+/// Where a call stands: its syntax node, the node it hangs under, and the
+/// value piped into it (`x |> f()`), if any.
+#[derive(Clone, Copy)]
+struct Site<'t> {
+    ts: Ts<'t>,
+    parent: u32,
+    piped: Option<u32>,
+}
+
+impl<'t> Site<'t> {
+    fn new(ts: Ts<'t>, parent: u32, piped: Option<u32>) -> Self {
+        Site { ts, parent, piped }
+    }
+}
+
 /// How a call's target was determined.
 enum BareOr {
     Bare(BareCall),

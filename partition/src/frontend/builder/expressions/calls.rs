@@ -54,16 +54,9 @@ impl<'s> FileBuilder<'s> {
                         "identifier" => {
                             let name = self.text(target);
                             let resolved = self.resolve(name, arity);
-                            return self.call_node(
-                                ts,
-                                parent,
-                                None,
-                                name,
-                                arity,
-                                BareOr::Bare(resolved),
-                                &[],
-                                None,
-                            );
+                            let site = Site::new(ts, parent, None);
+                            let how = BareOr::Bare(resolved);
+                            return self.call_node(site, name, arity, how, &[], None);
                         }
                         _ => {}
                     }
@@ -240,16 +233,8 @@ impl<'s> FileBuilder<'s> {
                 } else {
                     self.m.path.clone()
                 };
-                let n = self.call_node(
-                    ts,
-                    parent,
-                    piped,
-                    name,
-                    arity,
-                    BareOr::Bare(resolved),
-                    &args,
-                    block,
-                );
+                let site = Site::new(ts, parent, piped);
+                let n = self.call_node(site, name, arity, BareOr::Bare(resolved), &args, block);
                 self.m.path = outer_path;
                 self.m.in_query -= u32::from(query);
                 if self.m.f.is_some() && self.m.quote_depth == 0 {
@@ -275,16 +260,8 @@ impl<'s> FileBuilder<'s> {
                 // `unquote(name)(args)`, `f.(x).(y)`: the callee is computed.
                 let name = self.text(target);
                 let name = &name[..floor_char(name, 64)];
-                self.call_node(
-                    ts,
-                    parent,
-                    piped,
-                    name,
-                    arity,
-                    BareOr::Dynamic(None),
-                    &args,
-                    block,
-                )
+                let site = Site::new(ts, parent, piped);
+                self.call_node(site, name, arity, BareOr::Dynamic(None), &args, block)
             }
         }
     }
@@ -307,16 +284,8 @@ impl<'s> FileBuilder<'s> {
             // `fun.(args)`
             let name = self.text(left);
             let name = &name[..floor_char(name, 64)];
-            return Some(self.call_node(
-                ts,
-                parent,
-                piped,
-                name,
-                arity,
-                BareOr::Dynamic(None),
-                args,
-                block,
-            ));
+            let site = Site::new(ts, parent, piped);
+            return Some(self.call_node(site, name, arity, BareOr::Dynamic(None), args, block));
         };
         let fname = self.text(right).trim_matches('"');
         // `__MODULE__.f(...)` in an injecting quote: the expanding module's.
@@ -335,7 +304,8 @@ impl<'s> FileBuilder<'s> {
             } else {
                 BareOr::Module(module)
             };
-            return Some(self.call_node(ts, parent, piped, fname, arity, how, args, block));
+            let site = Site::new(ts, parent, piped);
+            return Some(self.call_node(site, fname, arity, how, args, block));
         }
         let has_parens = kids(ts).iter().any(|c| c.kind() == "arguments");
         if !has_parens && piped.is_none() {
@@ -346,16 +316,8 @@ impl<'s> FileBuilder<'s> {
         }
         // `mod.fun(x)` with `mod` computed at run time.
         let base = self.expr(left, parent);
-        let n = self.call_node(
-            ts,
-            parent,
-            piped,
-            fname,
-            arity,
-            BareOr::Dynamic(None),
-            args,
-            block,
-        );
+        let site = Site::new(ts, parent, piped);
+        let n = self.call_node(site, fname, arity, BareOr::Dynamic(None), args, block);
         if let Some(b) = base {
             self.dfg(b, n, Label::None, 0);
         }
@@ -377,25 +339,14 @@ impl<'s> FileBuilder<'s> {
         let (args, block) = Self::call_args(ts);
         let arity = Self::call_arity(&args, block, piped);
         let resolved = self.resolve(name, arity);
-        self.call_node(
-            ts,
-            parent,
-            piped,
-            name,
-            arity,
-            BareOr::Bare(resolved),
-            &args,
-            block,
-        )
+        let site = Site::new(ts, parent, piped);
+        self.call_node(site, name, arity, BareOr::Bare(resolved), &args, block)
     }
 
     /// Create a Call node with its arguments and call site.
-    #[allow(clippy::too_many_arguments)]
     pub(in crate::frontend::builder) fn call_node(
         &mut self,
-        ts: Ts,
-        parent: u32,
-        piped: Option<u32>,
+        Site { ts, parent, piped }: Site,
         name: &str,
         arity: u16,
         how: BareOr,
