@@ -508,8 +508,11 @@ fn print_tables(rows: &[Row]) {
     }
 }
 
-/// A log-log chart of `series` (name, colour, points) against modules.
-fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<(f64, f64)>)], x0: f64) -> String {
+/// A line of a chart: name, colour, (modules, value) points.
+type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
+/// A log-log chart of `series` against modules.
+fn chart(title: &str, unit: &str, series: &[Series], x0: f64) -> String {
     let (w, h, left, top) = (460.0, 300.0, 60.0, 30.0);
     let all: Vec<(f64, f64)> = series
         .iter()

@@ -490,8 +490,10 @@ pub async fn run(
 
 /// Where the cluster's answers differ from an embedded run over `tree`
 /// (empty when every answer is identical): the report, the whole call
-/// graph, every pattern analysis and feature extraction, and the point
-/// queries, including ones on every function the updates added.
+/// graph, every pattern analysis and feature extraction, the point
+/// queries, including ones on every function the updates added, and the
+/// call-graph export as `cpg export` receives it (in pieces: the corpus's
+/// is several).
 pub async fn differences_from_embedded(
     cluster: &Cluster,
     tree: &Path,
@@ -526,6 +528,34 @@ pub async fn differences_from_embedded(
         let got = ask(&c, q).await.map(|(r, _)| r);
         if got != expected {
             out.push(format!("{q:?}: the cluster's answer differs from embedded"));
+        }
+    }
+    for format in ["csv", "json"] {
+        let exported = crate::cpg_command()
+            .args([
+                "--coordinator",
+                &address,
+                "export",
+                "call-graph",
+                "--format",
+                format,
+            ])
+            .output()
+            .map_err(|e| format!("running cpg export: {e}"))?;
+        let kind = proto::ExportKind::CallGraph;
+        let as_format = match format {
+            "csv" => proto::ExportFormat::Csv,
+            _ => proto::ExportFormat::Json,
+        };
+        let expected =
+            query::render_export(&snapshot, kind, as_format).map_err(|e| e.to_string())?;
+        if !exported.status.success() || exported.stdout != expected.as_bytes() {
+            out.push(format!(
+                "cpg export call-graph --format {format}: differs from embedded ({} bytes against {}): {}",
+                exported.stdout.len(),
+                expected.len(),
+                String::from_utf8_lossy(&exported.stderr).trim()
+            ));
         }
     }
     Ok(out)

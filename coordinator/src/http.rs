@@ -30,7 +30,8 @@ use axum::{Json, Router};
 use proto::defaults;
 use proto::node_api::SourceUpload;
 use proto::{
-    CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult, SmellThresholds,
+    CommunityAlgorithm, CpgError, ExportFormat, ExportKind, GraphKind, Metric, Mfa, Query,
+    SmellThresholds,
 };
 use serde::Deserialize;
 
@@ -113,7 +114,7 @@ pub fn router(coordinator: Arc<Coordinator>, writes: bool, mcp_hosts: Vec<String
         .route("/api/v1/dead-code", get(ask::<Entries>))
         .route(
             "/api/v1/features",
-            get(|State(api), Params(pr), Params(p)| export(Query::Features, api, pr, p)),
+            get(|State(api), Params(pr), Params(p)| export(ExportKind::Features, api, pr, p)),
         )
         .route("/api/v1/communities", get(ask::<CommunityParams>))
         .route("/api/v1/centrality", get(ask::<CentralityParams>))
@@ -133,11 +134,11 @@ pub fn router(coordinator: Arc<Coordinator>, writes: bool, mcp_hosts: Vec<String
         )
         .route(
             "/api/v1/graph/calls",
-            get(|State(api), Params(pr), Params(p)| export(Query::CallGraph, api, pr, p)),
+            get(|State(api), Params(pr), Params(p)| export(ExportKind::CallGraph, api, pr, p)),
         )
         .route(
             "/api/v1/graph/modules",
-            get(|State(api), Params(pr), Params(p)| export(Query::ModuleGraph, api, pr, p)),
+            get(|State(api), Params(pr), Params(p)| export(ExportKind::ModuleGraph, api, pr, p)),
         )
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -689,40 +690,53 @@ struct FormatParam {
     format: Option<String>,
 }
 
-/// The answer of a route that offers other formats than JSON (`features`:
-/// CSV; the graph exports: CSV, DOT, GraphML) in `?format=` (default JSON:
-/// the whole answer for features, the rows alone for the graphs). A format
-/// the route does not offer is refused before the query runs.
-async fn export(query: Query, api: Api, pr: ProjectParam, p: FormatParam) -> Reply {
-    let features = matches!(query, Query::Features);
+/// An export, in `?format=` (default JSON; features: JSON or CSV, the
+/// graphs: JSON, CSV, DOT or GraphML), sent as a chunked body in pieces of
+/// at most [`proto::EXPORT_CHUNK_BYTES`] as `cpg export` receives it.
+/// Features as JSON are the whole answer (with its generation), as before.
+/// A format the route does not offer is refused before the query runs.
+async fn export(kind: ExportKind, api: Api, pr: ProjectParam, p: FormatParam) -> Reply {
+    let features = kind == ExportKind::Features;
     let format = match (features, p.format.as_deref().unwrap_or("json")) {
-        (_, "json") => None,
-        (true, "csv") => Some(report::GraphFormat::Csv),
+        (true, "json") => return fixed(api, pr, Query::Features).await,
+        (_, "json") => ExportFormat::Json,
+        (_, "csv") => ExportFormat::Csv,
+        (false, "dot") => ExportFormat::Dot,
+        (false, "graphml") => ExportFormat::Graphml,
         (true, other) => return Err(ApiError::bad(format!("format {other:?}: json or csv"))),
-        (false, other) => Some(report::GraphFormat::parse(other).ok_or_else(|| {
-            ApiError::bad(format!("format {other:?}: json, csv, dot or graphml"))
-        })?),
+        (false, other) => {
+            return Err(ApiError::bad(format!(
+                "format {other:?}: json, csv, dot or graphml"
+            )))
+        }
     };
-    let a = api.coordinator.query(&pr.project, &query).await?;
-    Ok(match (a.result.as_ref(), format) {
-        (QueryResult::Features(_), None) => Json(&a).into_response(),
-        (QueryResult::Features(rows), Some(_)) => {
-            text("text/csv; charset=utf-8", report::render_features_csv(rows))
+    let rendered = api
+        .coordinator
+        .export_text(&pr.project, kind, format, None)
+        .await?;
+    let content_type = match format {
+        ExportFormat::Json => "application/json",
+        ExportFormat::Csv => report::GraphFormat::Csv.content_type(),
+        ExportFormat::Dot => report::GraphFormat::Dot.content_type(),
+        ExportFormat::Graphml => report::GraphFormat::Graphml.content_type(),
+    };
+    let text = rendered.text;
+    let pieces = futures::stream::unfold(0usize, move |offset| {
+        let text = text.clone();
+        async move {
+            if offset >= text.len() {
+                return None;
+            }
+            let end = proto::export_chunk_end(&text, offset);
+            let piece = axum::body::Bytes::copy_from_slice(&text.as_bytes()[offset..end]);
+            Some((Ok::<_, std::io::Error>(piece), end))
         }
-        (QueryResult::CallGraph(rows), None) => Json(rows).into_response(),
-        (QueryResult::CallGraph(rows), Some(f)) => {
-            text(f.content_type(), report::render_call_graph(rows, f))
-        }
-        (QueryResult::ModuleGraph(g), None) => Json(g).into_response(),
-        (QueryResult::ModuleGraph(g), Some(f)) => {
-            text(f.content_type(), report::render_module_graph(g, f))
-        }
-        _ => {
-            return Err(
-                CpgError::Internal(format!("{query:?} answered with something else")).into(),
-            )
-        }
-    })
+    });
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(pieces),
+    )
+        .into_response())
 }
 
 #[cfg(test)]

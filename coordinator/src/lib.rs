@@ -2,11 +2,12 @@
 //! (`raft`), placing partitions on the hash ring (`placement`) and moving
 //! them (`moves`), serving linearizable reads (`reads`), answering queries
 //! from summaries gathered from the storage nodes (`gather`,
-//! `query_engine`), taking uploads and serving the HTTP API and dashboard
+//! `query_engine`) and sending exports in pieces (`exports`), taking uploads and serving the HTTP API and dashboard
 //! (`uploads`, `http`), and reporting health (`health`). The RPC service
 //! is `service`; `daemon` is the process around it.
 
 pub mod daemon;
+pub mod exports;
 pub mod gather;
 pub mod health;
 pub mod http;

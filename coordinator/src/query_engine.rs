@@ -96,6 +96,8 @@ pub struct QueryEngine {
     last_snapshot: std::sync::Mutex<Option<proto::SnapshotHealth>>,
     /// Latencies of summaries requests, for hedging slow replicas.
     pub hedging: Hedging,
+    /// Exports being fetched in pieces.
+    pub exports: crate::exports::Exports,
 }
 
 impl QueryEngine {
@@ -111,6 +113,7 @@ impl QueryEngine {
             ttl,
             last_snapshot: std::sync::Mutex::new(None),
             hedging: Hedging::default(),
+            exports: Default::default(),
         }
     }
 

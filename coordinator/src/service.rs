@@ -358,7 +358,11 @@ impl Coordinator {
                 sm.read(|s| catalog_facts(s, project))
             })
             .await?;
-        let ttl = self.queries.ttl;
+        // An export's text is kept with its pieces (`exports`), not twice.
+        let ttl = match query {
+            Query::Export { .. } => Duration::ZERO,
+            _ => self.queries.ttl,
+        };
         let cached = snapshot.has_answer(query, ttl);
         if is_heavy(query) && !cached {
             self.admit_heavy(&snapshot, query)?;
@@ -395,7 +399,7 @@ impl Coordinator {
         if used() <= 0.8 * limit as f64 {
             return Ok(());
         }
-        let dropped = snapshot.sweep_answers(Duration::ZERO);
+        let dropped = snapshot.sweep_answers(Duration::ZERO) + self.queries.exports.clear();
         self.queries
             .evictions
             .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
@@ -800,8 +804,31 @@ impl CoordinatorService for CoordinatorServer {
     }
 
     async fn query(self, _: Context, project: String, query: Query) -> Result<Answer, CpgError> {
+        if matches!(query, Query::Export { .. }) {
+            return Err(CpgError::InvalidInput {
+                reason: "an export comes in pieces, through the export call (as cpg export asks for it), not as one answer".into(),
+            });
+        }
         let started = std::time::Instant::now();
         let r = self.coordinator.query(&project, &query).await;
+        self.coordinator.queries.latency.record(started.elapsed());
+        r
+    }
+
+    async fn export(
+        self,
+        _: Context,
+        project: String,
+        kind: proto::ExportKind,
+        format: proto::ExportFormat,
+        generation: Option<u64>,
+        offset: u64,
+    ) -> Result<proto::ExportChunk, CpgError> {
+        let started = std::time::Instant::now();
+        let r = self
+            .coordinator
+            .export_chunk(&project, kind, format, generation, offset)
+            .await;
         self.coordinator.queries.latency.record(started.elapsed());
         r
     }

@@ -176,4 +176,17 @@ pub trait CoordinatorService {
     /// Admit the storage node `id` serving at `address` (checked to answer
     /// as that node), as if it had registered itself. Leader only.
     async fn add_node(id: NodeId, address: String) -> Result<ClusterView, CpgError>;
+    /// The piece of an export of `project` that starts at byte `offset`
+    /// (any member answers). `generation`: that of the first piece, for
+    /// every later one (`None` for the first); a piece of another
+    /// generation is refused with `InvalidInput`, so an export never mixes
+    /// two states of the code. An export as one `query` answer is refused:
+    /// it can be larger than a frame.
+    async fn export(
+        project: String,
+        kind: crate::ExportKind,
+        format: crate::ExportFormat,
+        generation: Option<u64>,
+        offset: u64,
+    ) -> Result<crate::ExportChunk, CpgError>;
 }

@@ -32,11 +32,12 @@ pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKin
 pub use mfa::{Mfa, MfaParseError};
 pub use results::defaults;
 pub use results::{
-    Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow, Communities,
-    CommunityAlgorithm, Cycles, DeadFunction, DeprecatedCalls, FeatureRow, FunctionCycle,
-    FunctionEdge, FunctionRank, GraphKind, Impact, LibraryPackage, Metric, ModuleCycle, ModuleEdge,
-    ModuleGraph, ModuleNode, ParameterRule, Paths, Query, QueryResult, Reached, Severity, Smell,
-    SmellThresholds, SummarySet, Taint, TaintFinding, TaintRule, TaintRules, TaintStep,
+    export_chunk_end, Affected, AnalyzeReport, Answer, CallRow, Centrality, CentralityRow,
+    Communities, CommunityAlgorithm, Cycles, DeadFunction, DeprecatedCalls, ExportChunk,
+    ExportFormat, ExportKind, FeatureRow, FunctionCycle, FunctionEdge, FunctionRank, GraphKind,
+    Impact, LibraryPackage, Metric, ModuleCycle, ModuleEdge, ModuleGraph, ModuleNode,
+    ParameterRule, Paths, Query, QueryResult, Reached, Severity, Smell, SmellThresholds,
+    SummarySet, Taint, TaintFinding, TaintRule, TaintRules, TaintStep, EXPORT_CHUNK_BYTES,
 };
 pub use summary::{
     CallSummary, Check, ClauseShape, DepSummary, FieldRead, FunctionMetrics, FunctionSummary,

@@ -606,6 +606,78 @@ pub enum Query {
     /// are resolved against: what a client needs to link the same graph
     /// (the language server backed by a cluster).
     Summaries,
+    /// An export as text in `format` (what `cpg export` writes). A cluster
+    /// sends it in chunks ([`ExportChunk`]), never as one answer.
+    Export {
+        kind: ExportKind,
+        format: ExportFormat,
+    },
+}
+
+/// What an export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExportKind {
+    /// Every call site (`cpg export call-graph`).
+    CallGraph,
+    /// Modules and their dependencies (`cpg export module-graph`).
+    ModuleGraph,
+    /// One row of features per function (`cpg analyze features`).
+    Features,
+}
+
+/// How an export is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExportFormat {
+    Json,
+    Csv,
+    Dot,
+    Graphml,
+}
+
+impl ExportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "json",
+            ExportFormat::Csv => "csv",
+            ExportFormat::Dot => "dot",
+            ExportFormat::Graphml => "graphml",
+        }
+    }
+}
+
+/// One piece of an export's text: bytes `offset..offset + text.len()` of
+/// `total`, from the snapshot of catalog `generation`. The pieces of one
+/// export all come from one generation: a later piece asked for another
+/// generation is refused, never mixed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportChunk {
+    pub generation: u64,
+    pub offset: u64,
+    pub total: u64,
+    pub text: String,
+    /// Partitions that did not answer (their modules are left out).
+    pub missing: Vec<crate::assignment::PartitionId>,
+}
+
+/// Bytes of export text per chunk at most (a chunk ends after a line when
+/// one ends within it).
+pub const EXPORT_CHUNK_BYTES: usize = 1 << 20;
+
+/// Where the chunk of `text` that starts at `offset` ends: at most
+/// [`EXPORT_CHUNK_BYTES`] on, after the last line break within that when
+/// there is one, else at a character boundary.
+pub fn export_chunk_end(text: &str, offset: usize) -> usize {
+    let mut end = (offset + EXPORT_CHUNK_BYTES).min(text.len());
+    if end == text.len() {
+        return end;
+    }
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    match text[offset..end].rfind('\n') {
+        Some(nl) => offset + nl + 1,
+        None => end,
+    }
 }
 
 /// The parameters a query takes when its caller gives none: the same for
@@ -639,6 +711,8 @@ pub enum QueryResult {
     Smells(Vec<Smell>),
     ModuleGraph(ModuleGraph),
     Summaries(Box<SummarySet>),
+    /// An export's text.
+    Text(String),
 }
 
 /// Module summaries and the library summaries they are resolved against.
@@ -659,4 +733,42 @@ pub struct Answer {
     pub failures: Vec<String>,
     /// Shared with the coordinator's answer cache (sent as the plain value).
     pub result: std::sync::Arc<QueryResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pieces of `text` as a client fetches them.
+    fn pieces(text: &str) -> Vec<&str> {
+        let (mut out, mut at) = (Vec::new(), 0);
+        while at < text.len() {
+            let end = export_chunk_end(text, at);
+            assert!(end > at, "no progress at {at}");
+            out.push(&text[at..end]);
+            at = end;
+        }
+        out
+    }
+
+    #[test]
+    fn export_pieces_cover_the_text_end_after_lines_and_split_no_character() {
+        // Lines of 100 bytes: every piece but the last ends after a line.
+        let line = format!("{}\n", "x".repeat(99));
+        let text = line.repeat(25_000);
+        let got = pieces(&text);
+        assert_eq!(got.concat(), text);
+        assert!(got.len() >= 3);
+        for p in &got {
+            assert!(p.len() <= EXPORT_CHUNK_BYTES);
+            assert!(p.ends_with('\n'));
+        }
+        // One long line of 3-byte characters: cut at character boundaries.
+        let text = "€".repeat(EXPORT_CHUNK_BYTES);
+        let got = pieces(&text);
+        assert_eq!(got.concat(), text);
+        assert!(got.iter().all(|p| p.len() <= EXPORT_CHUNK_BYTES));
+        assert!(pieces("").is_empty());
+        assert_eq!(pieces("short"), vec!["short"]);
+    }
 }

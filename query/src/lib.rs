@@ -19,7 +19,8 @@ use partition::analysis::{
 use partition::store::{Store, StoreStats};
 use proto::{
     Answer, Centrality, CentralityRow, Communities, CommunityAlgorithm, CpgError, Cycles,
-    Diagnostic, FunKind, GraphKind, Metric, Mfa, ModuleKind, ModuleSummary, Query, QueryResult,
+    Diagnostic, ExportFormat, ExportKind, FunKind, GraphKind, Metric, Mfa, ModuleKind,
+    ModuleSummary, Query, QueryResult,
 };
 
 pub mod report;
@@ -207,6 +208,49 @@ impl Snapshot {
 /// Answers kept per snapshot (queries differ by their parameters).
 const MAX_CACHED_ANSWERS: usize = 256;
 
+/// The text of an export, as `cpg export` writes it: JSON (pretty, one
+/// value), CSV, DOT or GraphML (features: JSON or CSV).
+pub fn render_export(
+    snapshot: &Snapshot,
+    kind: ExportKind,
+    format: ExportFormat,
+) -> Result<String, CpgError> {
+    let graph = &snapshot.graph;
+    let as_graph = match format {
+        ExportFormat::Json => None,
+        ExportFormat::Csv => Some(report::GraphFormat::Csv),
+        ExportFormat::Dot => Some(report::GraphFormat::Dot),
+        ExportFormat::Graphml => Some(report::GraphFormat::Graphml),
+    };
+    Ok(match (kind, as_graph) {
+        (ExportKind::CallGraph, None) => pretty(&report::call_rows(graph))?,
+        (ExportKind::CallGraph, Some(f)) => report::render_call_graph(&report::call_rows(graph), f),
+        (ExportKind::ModuleGraph, None) => pretty(&module_graph(&snapshot.summaries, graph))?,
+        (ExportKind::ModuleGraph, Some(f)) => {
+            report::render_module_graph(&module_graph(&snapshot.summaries, graph), f)
+        }
+        (ExportKind::Features, None) => pretty(&features(&snapshot.summaries, graph))?,
+        (ExportKind::Features, Some(report::GraphFormat::Csv)) => {
+            report::render_features_csv(&features(&snapshot.summaries, graph))
+        }
+        (ExportKind::Features, Some(_)) => {
+            return Err(CpgError::InvalidInput {
+                reason: format!(
+                    "features are written as json or csv, not {}",
+                    format.as_str()
+                ),
+            })
+        }
+    })
+}
+
+/// Pretty JSON of `v`, with a final line break.
+fn pretty<T: serde::Serialize>(v: &T) -> Result<String, CpgError> {
+    serde_json::to_string_pretty(v)
+        .map(|s| s + "\n")
+        .map_err(|e| CpgError::Internal(format!("writing JSON: {e}")))
+}
+
 /// `InvalidInput` unless `function` is defined or called in the code.
 fn known(graph: &CallGraph, function: &Mfa) -> Result<(), CpgError> {
     match graph.id(function) {
@@ -282,6 +326,9 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
         }
         Query::Features => QueryResult::Features(features(&snapshot.summaries, graph)),
         Query::ModuleGraph => QueryResult::ModuleGraph(module_graph(&snapshot.summaries, graph)),
+        Query::Export { kind, format } => {
+            QueryResult::Text(render_export(snapshot, *kind, *format)?)
+        }
         Query::Summaries => QueryResult::Summaries(Box::new(proto::SummarySet {
             modules: snapshot.summaries.iter().map(|m| (**m).clone()).collect(),
             libraries: snapshot.libraries.iter().map(|m| (**m).clone()).collect(),

@@ -113,15 +113,17 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
         output,
     } = kind
     {
-        let answer = ask(coordinators, path, Query::Features)?;
-        let QueryResult::Features(rows) = Arc::unwrap_or_clone(answer.result) else {
-            bail!("the coordinator answered with a different analysis");
+        let format = match format {
+            TableFormat::Csv => proto::ExportFormat::Csv,
+            TableFormat::Json => proto::ExportFormat::Json,
         };
-        let text = match format {
-            TableFormat::Csv => report::render_features_csv(&rows),
-            TableFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
-        };
-        return write_output(output, &text);
+        return export(
+            coordinators,
+            path,
+            proto::ExportKind::Features,
+            format,
+            output,
+        );
     }
     let mut explain = false;
     let mut sarif = false;
@@ -310,20 +312,129 @@ pub(super) fn export_graph(
     format: Format,
     output: Option<PathBuf>,
 ) -> Result<()> {
-    let query = if modules {
-        Query::ModuleGraph
+    let kind = if modules {
+        proto::ExportKind::ModuleGraph
     } else {
-        Query::CallGraph
+        proto::ExportKind::CallGraph
     };
-    let answer = ask(coordinators, path, query)?;
-    let text = match (&*answer.result, format.graph()) {
-        (QueryResult::CallGraph(rows), None) => serde_json::to_string_pretty(rows)? + "\n",
-        (QueryResult::CallGraph(rows), Some(f)) => report::render_call_graph(rows, f),
-        (QueryResult::ModuleGraph(graph), None) => serde_json::to_string_pretty(graph)? + "\n",
-        (QueryResult::ModuleGraph(graph), Some(f)) => report::render_module_graph(graph, f),
-        _ => bail!("the coordinator answered a graph export with something else"),
-    };
-    write_output(output, &text)
+    export(coordinators, path, kind, format.export(), output)
+}
+
+/// Write an export: computed here on PATH, or fetched from the cluster in
+/// pieces, each written as it arrives (so memory stays flat whatever its
+/// size).
+pub(super) fn export(
+    coordinators: &[String],
+    path: Option<PathBuf>,
+    kind: proto::ExportKind,
+    format: proto::ExportFormat,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    if coordinators.is_empty() {
+        let answer = ask(coordinators, path, Query::Export { kind, format })?;
+        let QueryResult::Text(text) = &*answer.result else {
+            bail!("the export answered with something else");
+        };
+        return write_output(output, text);
+    }
+    if let Some(path) = path {
+        bail!(
+            "with --coordinator, queries run on what the cluster holds; send {} with `cpg ingest` first and leave PATH out",
+            path.display()
+        );
+    }
+    let mut out = Output::open(output)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let (mut generation, mut offset) = (None, 0u64);
+        loop {
+            let chunk = on_first_coordinator(coordinators, |client| async move {
+                let mut ctx = tarpc::context::current();
+                ctx.deadline = Instant::now() + QUERY_DEADLINE;
+                match client
+                    .export(ctx, project(), kind, format, generation, offset)
+                    .await
+                {
+                    Ok(Ok(chunk)) => Reply::Done(chunk),
+                    Ok(Err(e)) => Reply::Fail(e.into()),
+                    Err(e) => Reply::Next(e.to_string()),
+                }
+            })
+            .await?;
+            if generation.is_none() && !chunk.missing.is_empty() {
+                eprintln!(
+                    "cpg: warning: partitions {:?} did not answer; the export leaves out their modules",
+                    chunk.missing
+                );
+            }
+            generation = Some(chunk.generation);
+            if !out.write(&chunk.text)? {
+                return Ok(());
+            }
+            offset += chunk.text.len() as u64;
+            if offset >= chunk.total {
+                return out.finish();
+            }
+            if chunk.text.is_empty() {
+                bail!(
+                    "the coordinator sent an empty piece at byte {offset} of {}",
+                    chunk.total
+                );
+            }
+        }
+    })
+}
+
+/// Where an export goes as it arrives: stdout, or a file written under a
+/// temporary name and renamed when complete (an export cut short leaves
+/// no partial file behind).
+struct Output {
+    file: Option<(tempfile::NamedTempFile, PathBuf)>,
+}
+
+impl Output {
+    fn open(output: Option<PathBuf>) -> Result<Output> {
+        let file = match output {
+            None => None,
+            Some(path) => {
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let tmp = tempfile::NamedTempFile::new_in(dir)
+                    .with_context(|| format!("cannot write in {}", dir.display()))?;
+                Some((tmp, path))
+            }
+        };
+        Ok(Output { file })
+    }
+
+    /// Write `text`; false when stdout is a closed pipe (`| head`): the
+    /// reader wants no more.
+    fn write(&mut self, text: &str) -> Result<bool> {
+        match &mut self.file {
+            Some((tmp, path)) => {
+                tmp.write_all(text.as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                Ok(true)
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+                    other => other.map(|_| true).map_err(Into::into),
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Some((tmp, path)) = self.file {
+            tmp.persist(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 pub(super) fn walk(coordinators: &[String], args: WalkArgs, callers: bool) -> Result<()> {

@@ -530,13 +530,12 @@ pub enum Format {
 }
 
 impl Format {
-    /// The graph format, or `None` for JSON.
-    fn graph(self) -> Option<report::GraphFormat> {
+    fn export(self) -> proto::ExportFormat {
         match self {
-            Format::Json => None,
-            Format::Csv => Some(report::GraphFormat::Csv),
-            Format::Dot => Some(report::GraphFormat::Dot),
-            Format::Graphml => Some(report::GraphFormat::Graphml),
+            Format::Json => proto::ExportFormat::Json,
+            Format::Csv => proto::ExportFormat::Csv,
+            Format::Dot => proto::ExportFormat::Dot,
+            Format::Graphml => proto::ExportFormat::Graphml,
         }
     }
 }
