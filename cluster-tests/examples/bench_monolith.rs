@@ -30,7 +30,9 @@
 //! `scripts/bench-monolith.sh` runs it:
 //! `bench_monolith CORPUS REALAPPS [MODULES...]` (default 1000 3000 10000
 //! 15000 30000); `CPG_MONOLITH_SVG=FILE` writes the plot there,
-//! `CPG_MONOLITH_QUERIES` sets the number of point queries (default 2000).
+//! `CPG_MONOLITH_QUERIES` sets the number of point queries (default 2000);
+//! `CPG_MONOLITH_TREE=DIR` only writes the code base of the first size
+//! there (to profile with).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -680,6 +682,13 @@ async fn main() -> Result<(), Error> {
             s.files.iter().map(|f| f.1).sum::<usize>(),
             s.files.iter().map(|f| f.2).sum::<usize>()
         );
+    }
+    // Only write the code base (of the first size) there, to profile it.
+    if let Ok(dir) = std::env::var("CPG_MONOLITH_TREE") {
+        let target = sizes.first().copied().unwrap_or(10_000);
+        let (modules, files, lines) = make_tree(&sources, target, Path::new(&dir))?;
+        println!("{dir}: {files} files, {lines} lines, about {modules} modules");
+        return Ok(());
     }
     println!(
         "== 1 coordinator + 3 nodes, P={P}, R={R}; {queries} point queries from {CLIENTS} clients"

@@ -345,20 +345,30 @@ impl Coordinator {
     /// what fails is tried again by the next.
     pub async fn rebalance(&self) -> Result<(), CpgError> {
         let _one_at_a_time = self.moving.lock().await;
-        let state = self.sm.state();
-        if !state.configured {
+        // Every upkeep tick: what placement needs, not a copy of the whole
+        // state (its catalog holds every file).
+        let planned = self.sm.read(|state| {
+            state.configured.then(|| {
+                let target = target(state);
+                let joined = with_joining(state, &target);
+                (
+                    target,
+                    state.generation,
+                    state.partition_map.clone(),
+                    joined,
+                )
+            })
+        });
+        let Some((target, generation, map, (assignment, joining))) = planned else {
             return Ok(());
-        }
-        let target = target(&state);
-        let map = &state.partition_map;
-        if state.generation == 0 || map.assignment.is_empty() {
+        };
+        if generation == 0 || map.assignment.is_empty() {
             if target != map.assignment || !map.joining.is_empty() {
                 self.commit_map(target, Assignment::new()).await?;
             }
             return self.retire_leaving().await;
         }
         // Phase 1: the new replicas join.
-        let (assignment, joining) = with_joining(&state, &target);
         let mut epoch = map.epoch;
         if assignment != map.assignment || joining != map.joining {
             epoch = self.commit_map(assignment.clone(), joining.clone()).await?;
@@ -373,7 +383,10 @@ impl Coordinator {
         let clients = self.queries.clients(&view);
         let mut filled: BTreeMap<PartitionId, Vec<NodeId>> = BTreeMap::new();
         let mut last = None;
-        for c in fills(&state, &view.assignment, &joining) {
+        let copies = self
+            .sm
+            .read(|state| fills(state, &view.assignment, &joining));
+        for c in copies {
             if last.is_some_and(|p| p != c.partition) {
                 tokio::time::sleep(self.moves.throttle).await;
             }
@@ -396,15 +409,15 @@ impl Coordinator {
             }
         }
         // Phase 3: switch the filled partitions to their new replicas.
-        let now = self.sm.state();
-        if now.partition_map.epoch != epoch {
+        let now = self.sm.read(|s| s.partition_map.clone());
+        if now.epoch != epoch {
             // The map changed meanwhile (another leader): the next pass
             // starts from the new one.
             return Ok(());
         }
-        let still = still_joining(&now.partition_map.joining, &filled);
-        let assignment = switched(&now.partition_map.assignment, &still, &target);
-        if assignment != now.partition_map.assignment || still != now.partition_map.joining {
+        let still = still_joining(&now.joining, &filled);
+        let assignment = switched(&now.assignment, &still, &target);
+        if assignment != now.assignment || still != now.joining {
             let epoch = self.commit_map(assignment, still).await?;
             tracing::info!(
                 epoch,
@@ -417,7 +430,7 @@ impl Coordinator {
 
     /// Leaving nodes that hold no replica any more are decommissioned.
     async fn retire_leaving(&self) -> Result<(), CpgError> {
-        let done = finished_leaving(&self.sm.state());
+        let done = self.sm.read(finished_leaving);
         for id in done {
             tracing::info!(node = id.0, "decommissioned: holds no partition any more");
             self.write(Command::SetNodeState {
@@ -461,12 +474,12 @@ impl Coordinator {
             return Ok(());
         }
         let _one_at_a_time = self.moving.lock().await;
-        let state = self.sm.state();
+        let (epoch, catch_ups) = self.sm.read(|s| (s.partition_map.epoch, catch_ups(s)));
         let view = self.view();
         let clients = self.queries.clients(&view);
-        for (c, mark) in catch_ups(&state) {
+        for (c, mark) in catch_ups {
             for &from in &c.sources {
-                match copy(&clients, state.partition_map.epoch, c.partition, from, c.to).await {
+                match copy(&clients, epoch, c.partition, from, c.to).await {
                     Ok(()) => {
                         self.write(Command::CaughtUp {
                             partition: c.partition,

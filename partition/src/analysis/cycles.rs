@@ -74,16 +74,32 @@ pub fn module_cycles(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec
     for e in &edges {
         graph.add_edge(ids[e.from.as_str()], ids[e.to.as_str()], ());
     }
-    let mut cycles: Vec<ModuleCycle> = tarjan_scc(&graph)
+    let sccs: Vec<_> = tarjan_scc(&graph)
         .into_iter()
         .filter(|scc| scc.len() > 1)
-        .map(|scc| {
+        .collect();
+    // Each module's cycle, so that one pass over the edges (in their
+    // order) gives every cycle its edges: linear, however many cycles.
+    let mut cycle_of: HashMap<&str, usize> = HashMap::new();
+    for (c, scc) in sccs.iter().enumerate() {
+        for i in scc {
+            cycle_of.insert(graph[*i], c);
+        }
+    }
+    let mut cycle_edges: Vec<Vec<ModuleEdge>> = vec![Vec::new(); sccs.len()];
+    for e in &edges {
+        let from = cycle_of.get(e.from.as_str());
+        if from.is_some() && from == cycle_of.get(e.to.as_str()) {
+            if let Some(&c) = from {
+                cycle_edges[c].push(e.clone());
+            }
+        }
+    }
+    let mut cycles: Vec<ModuleCycle> = sccs
+        .iter()
+        .zip(cycle_edges)
+        .map(|(scc, edges)| {
             let members: BTreeSet<&str> = scc.iter().map(|i| graph[*i]).collect();
-            let edges = edges
-                .iter()
-                .filter(|e| members.contains(e.from.as_str()) && members.contains(e.to.as_str()))
-                .cloned()
-                .collect();
             ModuleCycle {
                 modules: members.iter().map(|s| s.to_string()).collect(),
                 edges,
@@ -120,16 +136,36 @@ pub fn function_cycles(calls: &CallGraph) -> Vec<FunctionCycle> {
     for (f, t) in &pairs {
         graph.add_edge(ids[f], ids[t], ());
     }
-    let mut cycles: Vec<FunctionCycle> = tarjan_scc(&graph)
+    let sccs: Vec<_> = tarjan_scc(&graph)
         .into_iter()
         .filter(|scc| scc.len() > 1)
-        .map(|scc| {
-            let members: BTreeSet<u32> = scc.iter().map(|i| graph[*i]).collect();
-            let mut functions: Vec<Mfa> = members.iter().map(|i| calls.mfa(*i).clone()).collect();
+        .collect();
+    // Each function's cycle, so that one pass over the calls gives every
+    // cycle its calls: linear, however many cycles.
+    let mut cycle_of: HashMap<u32, usize> = HashMap::new();
+    for (c, scc) in sccs.iter().enumerate() {
+        for i in scc {
+            cycle_of.insert(graph[*i], c);
+        }
+    }
+    let mut cycle_pairs: Vec<Vec<(u32, u32)>> = vec![Vec::new(); sccs.len()];
+    for &(f, t) in &pairs {
+        let from = cycle_of.get(&f);
+        if from.is_some() && from == cycle_of.get(&t) {
+            if let Some(&c) = from {
+                cycle_pairs[c].push((f, t));
+            }
+        }
+    }
+    let mut cycles: Vec<FunctionCycle> = sccs
+        .iter()
+        .zip(cycle_pairs)
+        .map(|(scc, pairs)| {
+            let mut functions: Vec<Mfa> =
+                scc.iter().map(|i| calls.mfa(graph[*i]).clone()).collect();
             functions.sort();
             let mut edges: Vec<FunctionEdge> = pairs
                 .iter()
-                .filter(|(f, t)| members.contains(f) && members.contains(t))
                 .map(|(f, t)| FunctionEdge {
                     from: calls.mfa(*f).clone(),
                     to: calls.mfa(*t).clone(),
