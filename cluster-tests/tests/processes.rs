@@ -625,6 +625,25 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
     };
     let (embedded, on_cluster) = both("call-graph", "csv");
     assert_eq!(on_cluster, embedded);
+    // To a file: written whole, readable by others like any export.
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("calls.csv");
+    let to_file = [
+        "--coordinator",
+        &joined,
+        "export",
+        "call-graph",
+        "--format",
+        "csv",
+        "-o",
+    ];
+    run(&[&to_file[..], &[file.to_str().unwrap()]].concat());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), embedded);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file is left behind");
     for format in ["graphml", "dot", "json", "csv"] {
         let (embedded, on_cluster) = both("module-graph", format);
         assert_eq!(on_cluster, embedded, "module graph as {format}");

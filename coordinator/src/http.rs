@@ -413,6 +413,11 @@ async fn query(
     body: Result<Json<Query>, axum::extract::rejection::JsonRejection>,
 ) -> Reply {
     let Json(query) = body.map_err(|e| ApiError::bad(format!("the body is not a query: {e}")))?;
+    if matches!(query, Query::Export { .. }) {
+        return Err(ApiError::bad(
+            "an export is sent as a chunked body by its route: GET /api/v1/graph/calls, /api/v1/graph/modules or /api/v1/features with ?format=".to_string(),
+        ));
+    }
     answer(&api, &pr.project, query).await
 }
 

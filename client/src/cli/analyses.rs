@@ -430,6 +430,11 @@ impl Output {
 
     fn finish(self) -> Result<()> {
         if let Some((tmp, path)) = self.file {
+            // A temporary file is private (0600); the export is not.
+            use std::os::unix::fs::PermissionsExt;
+            let readable = std::fs::Permissions::from_mode(0o644);
+            std::fs::set_permissions(tmp.path(), readable)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             tmp.persist(&path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
