@@ -25,8 +25,17 @@ struct Kept {
     format: ExportFormat,
     generation: u64,
     missing: Vec<proto::assignment::PartitionId>,
-    text: Arc<str>,
+    text: Arc<String>,
     used: Instant,
+}
+
+impl Kept {
+    fn is(&self, project: &str, kind: ExportKind, format: ExportFormat, generation: u64) -> bool {
+        self.project == project
+            && self.kind == kind
+            && self.format == format
+            && self.generation == generation
+    }
 }
 
 /// The exports a coordinator keeps while they are fetched.
@@ -38,7 +47,7 @@ pub struct Exports(std::sync::Mutex<Vec<Kept>>);
 pub struct Rendered {
     pub generation: u64,
     pub missing: Vec<proto::assignment::PartitionId>,
-    pub text: Arc<str>,
+    pub text: Arc<String>,
 }
 
 impl Exports {
@@ -51,12 +60,9 @@ impl Exports {
     ) -> Option<Rendered> {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|k| k.used.elapsed() < KEEP_FOR);
-        let k = kept.iter_mut().find(|k| {
-            k.project == project
-                && k.kind == kind
-                && k.format == format
-                && k.generation == generation
-        })?;
+        let k = kept
+            .iter_mut()
+            .find(|k| k.is(project, kind, format, generation))?;
         k.used = Instant::now();
         Some(Rendered {
             generation: k.generation,
@@ -67,13 +73,7 @@ impl Exports {
 
     fn keep(&self, project: &str, kind: ExportKind, format: ExportFormat, r: &Rendered) {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        kept.retain(|k| {
-            k.used.elapsed() < KEEP_FOR
-                && !(k.project == project
-                    && k.kind == kind
-                    && k.format == format
-                    && k.generation == r.generation)
-        });
+        kept.retain(|k| k.used.elapsed() < KEEP_FOR && !k.is(project, kind, format, r.generation));
         if kept.len() >= KEPT {
             if let Some(oldest) = (0..kept.len()).min_by_key(|&i| kept[i].used) {
                 kept.remove(oldest);
@@ -125,15 +125,16 @@ impl Coordinator {
                 ),
             });
         }
-        let QueryResult::Text(text) = &*answer.result else {
+        // Not cached (see `Coordinator::query`): the text is moved, not copied.
+        let QueryResult::Text(text) = Arc::unwrap_or_clone(answer.result) else {
             return Err(CpgError::Internal(
                 "an export answered with something else".into(),
             ));
         };
         let rendered = Rendered {
             generation: answer.generation,
-            missing: answer.missing.clone(),
-            text: Arc::from(text.as_str()),
+            missing: answer.missing,
+            text: Arc::new(text),
         };
         self.queries.exports.keep(project, kind, format, &rendered);
         Ok(rendered)
