@@ -86,15 +86,10 @@ pub fn module_cycles(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec
             cycle_of.insert(graph[*i], c);
         }
     }
-    let mut cycle_edges: Vec<Vec<ModuleEdge>> = vec![Vec::new(); sccs.len()];
-    for e in &edges {
-        let from = cycle_of.get(e.from.as_str());
-        if from.is_some() && from == cycle_of.get(e.to.as_str()) {
-            if let Some(&c) = from {
-                cycle_edges[c].push(e.clone());
-            }
-        }
-    }
+    let cycle_edges = within_cycles(sccs.len(), edges, |e| {
+        let end = |m: &str| cycle_of.get(m).copied();
+        (end(&e.from), end(&e.to))
+    });
     let mut cycles: Vec<ModuleCycle> = sccs
         .iter()
         .zip(cycle_edges)
@@ -148,15 +143,9 @@ pub fn function_cycles(calls: &CallGraph) -> Vec<FunctionCycle> {
             cycle_of.insert(graph[*i], c);
         }
     }
-    let mut cycle_pairs: Vec<Vec<(u32, u32)>> = vec![Vec::new(); sccs.len()];
-    for &(f, t) in &pairs {
-        let from = cycle_of.get(&f);
-        if from.is_some() && from == cycle_of.get(&t) {
-            if let Some(&c) = from {
-                cycle_pairs[c].push((f, t));
-            }
-        }
-    }
+    let cycle_pairs = within_cycles(sccs.len(), pairs.iter().copied(), |&(f, t)| {
+        (cycle_of.get(&f).copied(), cycle_of.get(&t).copied())
+    });
     let mut cycles: Vec<FunctionCycle> = sccs
         .iter()
         .zip(cycle_pairs)
@@ -186,4 +175,23 @@ pub fn function_cycles(calls: &CallGraph) -> Vec<FunctionCycle> {
             .then_with(|| a.functions.cmp(&b.functions))
     });
     cycles
+}
+
+/// The `items` whose two ends are in the same one of `n` cycles (`ends`:
+/// the cycle of each end, if any), grouped by cycle in their order: one pass
+/// however many cycles there are.
+fn within_cycles<T>(
+    n: usize,
+    items: impl IntoIterator<Item = T>,
+    ends: impl Fn(&T) -> (Option<usize>, Option<usize>),
+) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+    for item in items {
+        if let (Some(a), Some(b)) = ends(&item) {
+            if a == b {
+                out[a].push(item);
+            }
+        }
+    }
+    out
 }
