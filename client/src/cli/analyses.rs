@@ -347,20 +347,33 @@ pub(super) fn export(
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let (mut generation, mut offset) = (None, 0u64);
+        // The coordinator that answered the last piece is asked for the
+        // next on the same connection; the first that answers otherwise.
+        let mut answering = None;
         loop {
-            let chunk = on_first_coordinator(coordinators, |client| async move {
+            let piece = |client: CoordinatorServiceClient| async move {
                 let mut ctx = tarpc::context::current();
                 ctx.deadline = Instant::now() + QUERY_DEADLINE;
-                match client
-                    .export(ctx, project(), kind, format, generation, offset)
-                    .await
-                {
-                    Ok(Ok(chunk)) => Reply::Done(chunk),
-                    Ok(Err(e)) => Reply::Fail(e.into()),
+                let asked = client.export(ctx, project(), kind, format, generation, offset);
+                match asked.await {
+                    Ok(Ok(chunk)) => Reply::Done((chunk, client)),
+                    Ok(Err(e)) => Reply::Fail(anyhow::Error::from(e)),
                     Err(e) => Reply::Next(e.to_string()),
                 }
-            })
-            .await?;
+            };
+            let reused = match answering.take() {
+                Some(client) => match piece(client).await {
+                    Reply::Done(got) => Some(got),
+                    Reply::Fail(e) => return Err(e),
+                    Reply::Next(_) => None,
+                },
+                None => None,
+            };
+            let (chunk, client) = match reused {
+                Some(got) => got,
+                None => on_first_coordinator(coordinators, piece).await?,
+            };
+            answering = Some(client);
             if generation.is_none() && !chunk.missing.is_empty() {
                 eprintln!(
                     "cpg: warning: partitions {:?} did not answer; the export leaves out their modules",
