@@ -283,11 +283,11 @@ impl QueryEngine {
         let summaries = partition::analysis::attach_templates(&summaries).unwrap_or(summaries);
         let gathered_ms = started.elapsed().as_millis() as u64;
         // Unchanged modules and diagnostics: every answer still holds.
-        let old = current
+        let previous = current
             .get(project)
             .filter(|o| o.epoch == view.epoch)
             .cloned();
-        let old = old.as_ref();
+        let old = previous.as_ref();
         let same = old.filter(|o| {
             o.missing.is_empty()
                 && gathered.missing.is_empty()
@@ -380,9 +380,11 @@ impl QueryEngine {
                 build_ms: snapshot.build_ms,
             });
         let mut dropped = 0;
+        let mut replaced = Vec::new();
         if let Some(i) = current.snapshots.iter().position(|(p, _)| p == project) {
             let (_, old) = current.snapshots.remove(i);
             dropped += old.cached_answers().saturating_sub(carried);
+            replaced.push(old);
         }
         current
             .snapshots
@@ -390,8 +392,17 @@ impl QueryEngine {
         while current.snapshots.len() > MAX_SNAPSHOTS {
             let (_, old) = current.snapshots.remove(0);
             dropped += old.cached_answers();
+            replaced.push(old);
         }
         self.evictions.fetch_add(dropped as u64, Ordering::Relaxed);
+        // Freeing a large code base's graph takes a tenth of a second:
+        // not while the query that made the new snapshot waits, nor on an
+        // async worker.
+        drop(current);
+        replaced.extend(previous);
+        if !replaced.is_empty() {
+            tokio::task::spawn_blocking(move || drop(replaced));
+        }
         Ok(snapshot)
     }
 }

@@ -532,6 +532,62 @@ proptest::proptest! {
     }
 }
 
+/// `changes_since` worked out by names: each function's set of callee
+/// names before and after, compared.
+fn changes_by_name(old: &CallGraph, new: &CallGraph) -> partition::analysis::GraphChanges {
+    use std::collections::{BTreeMap, BTreeSet};
+    let callees = |g: &CallGraph| -> BTreeMap<String, BTreeSet<String>> {
+        g.functions
+            .iter()
+            .enumerate()
+            .map(|(id, f)| {
+                let out = g.calls_from(id as u32).map(|c| g.mfa(c.callee).to_string());
+                (f.mfa.to_string(), out.collect())
+            })
+            .collect()
+    };
+    let (before, after) = (callees(old), callees(new));
+    let mut changes = partition::analysis::GraphChanges::default();
+    let empty = BTreeSet::new();
+    for f in before.keys().chain(after.keys()) {
+        let (b, a) = (
+            before.get(f).unwrap_or(&empty),
+            after.get(f).unwrap_or(&empty),
+        );
+        let appeared = before.contains_key(f) != after.contains_key(f);
+        if b != a || appeared {
+            changes.callers.insert(f.clone());
+            changes.callees.extend(b.symmetric_difference(a).cloned());
+        }
+        if appeared {
+            changes.callees.insert(f.clone());
+        }
+    }
+    changes
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// The changes between two programs, found by ids, are those found by
+    /// names (functions added, removed, and calls changed either way).
+    #[test]
+    fn graph_changes_by_id_equal_those_by_name(
+        old in proptest::collection::vec(proptest::collection::vec(0usize..14, 0..3), 8..12),
+        new in proptest::collection::vec(proptest::collection::vec(0usize..14, 0..3), 8..12),
+    ) {
+        let graph = |calls: &[Vec<usize>]| {
+            let files = random_program(calls);
+            let refs: Vec<(&str, &str)> =
+                files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            CallGraph::build(&summaries(&refs))
+        };
+        let (old, new) = (graph(&old), graph(&new));
+        proptest::prop_assert_eq!(new.changes_since(&old), changes_by_name(&old, &new));
+        proptest::prop_assert!(new.changes_since(&new).is_empty());
+    }
+}
+
 fn name_graph(edges: &[(&str, &str)]) -> partition::analysis::NameGraph {
     let names: std::collections::BTreeSet<String> = edges
         .iter()

@@ -483,31 +483,56 @@ impl CallGraph {
     /// lost as callees by them. A walk over callers (callees) that meets no
     /// function of `callees` (`callers`) finds the same in both graphs.
     pub fn changes_since(&self, old: &CallGraph) -> GraphChanges {
-        fn callee_names(g: &CallGraph, id: u32) -> Vec<&Mfa> {
-            let mut v: Vec<&Mfa> = g.calls_from(id).map(|c| g.mfa(c.callee)).collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        }
+        // Callees are compared as ids of the old graph: each function is
+        // looked up by name once, not once per call that reaches it.
+        // `u32::MAX - id` stands for a function only the new graph has.
+        let to_old: Vec<u32> = self
+            .functions
+            .iter()
+            .enumerate()
+            .map(|(id, f)| old.id(&f.mfa).unwrap_or(u32::MAX - id as u32))
+            .collect();
+        let name = |key: u32| -> &Mfa {
+            if (key as usize) < old.functions.len() {
+                old.mfa(key)
+            } else {
+                self.mfa(u32::MAX - key)
+            }
+        };
+        let (mut before, mut after) = (Vec::new(), Vec::new());
         let mut changes = GraphChanges::default();
-        let mut note = |f: &Mfa, before: &[&Mfa], after: &[&Mfa]| {
+        let mut note = |f: &Mfa, before: &[u32], after: &[u32]| {
             if before == after {
                 return;
             }
             changes.callers.insert(f.to_string());
-            for g in before.iter().filter(|g| after.binary_search(g).is_err()) {
-                changes.callees.insert(g.to_string());
+            for &g in before.iter().filter(|g| after.binary_search(g).is_err()) {
+                changes.callees.insert(name(g).to_string());
             }
-            for g in after.iter().filter(|g| before.binary_search(g).is_err()) {
-                changes.callees.insert(g.to_string());
+            for &g in after.iter().filter(|g| before.binary_search(g).is_err()) {
+                changes.callees.insert(name(g).to_string());
             }
+        };
+        let fill = |v: &mut Vec<u32>, calls: &mut dyn Iterator<Item = u32>| {
+            v.clear();
+            v.extend(calls);
+            v.sort_unstable();
+            v.dedup();
         };
         let mut appeared = Vec::new();
         for (id, f) in self.functions.iter().enumerate() {
-            let after = callee_names(self, id as u32);
-            match old.id(&f.mfa) {
-                Some(o) => note(&f.mfa, &callee_names(old, o), &after),
-                None => {
+            fill(
+                &mut after,
+                &mut self
+                    .calls_from(id as u32)
+                    .map(|c| to_old[c.callee as usize]),
+            );
+            match to_old[id] {
+                o if (o as usize) < old.functions.len() => {
+                    fill(&mut before, &mut old.calls_from(o).map(|c| c.callee));
+                    note(&f.mfa, &before, &after);
+                }
+                _ => {
                     note(&f.mfa, &[], &after);
                     appeared.push(f.mfa.to_string());
                 }
@@ -515,7 +540,11 @@ impl CallGraph {
         }
         for (id, f) in old.functions.iter().enumerate() {
             if self.id(&f.mfa).is_none() {
-                note(&f.mfa, &callee_names(old, id as u32), &[]);
+                fill(
+                    &mut before,
+                    &mut old.calls_from(id as u32).map(|c| c.callee),
+                );
+                note(&f.mfa, &before, &[]);
                 appeared.push(f.mfa.to_string());
             }
         }

@@ -36,6 +36,9 @@ pub(super) struct UseEffects<'a> {
     pub(super) unknown: Vec<&'a str>,
 }
 
+/// A function by (module, name, arity), borrowed from the summaries.
+type Key<'a> = (&'a str, &'a str, u16);
+
 /// What the link step knows about the whole program: who exports what
 /// (the analysed code, its libraries and the standard library), and what
 /// a `use` injects.
@@ -49,6 +52,10 @@ pub(super) struct Linker<'a> {
     pub(super) via_use: RefCell<FastMap<&'a str, Arc<UseEffects<'a>>>>,
     /// Functions the macros called by each module's body define in it.
     pub(super) macro_made: FastMap<&'a str, Vec<(&'a str, u16, bool)>>,
+    /// The standard library's answers so far: its table is keyed by owned
+    /// names, and most calls of a large code base go to a few hundred of
+    /// its functions.
+    std_provides: RefCell<FastMap<Key<'a>, Option<bool>>>,
 }
 
 impl<'a> Linker<'a> {
@@ -80,6 +87,7 @@ impl<'a> Linker<'a> {
             registered,
             via_use: RefCell::default(),
             macro_made: FastMap::default(),
+            std_provides: RefCell::default(),
         };
         // Functions a `use` defines are the using module's own (`use
         // Ecto.Repo` makes `Repo.insert/2`).
@@ -158,7 +166,7 @@ impl<'a> Linker<'a> {
     /// `Some(true)` if `module` is known (analysed, a library or the
     /// standard library) and exports `name/arity`, `Some(false)` if known
     /// and it does not, `None` if nothing is known of it.
-    pub(super) fn provides(&self, module: &str, name: &str, arity: u16) -> Option<bool> {
+    pub(super) fn provides(&self, module: &'a str, name: &'a str, arity: u16) -> Option<bool> {
         // The compiler gives every module these.
         if matches!((name, arity), ("__info__", 1) | ("module_info", 0 | 1)) {
             return self
@@ -169,7 +177,11 @@ impl<'a> Linker<'a> {
         }
         match self.exports.get(module) {
             Some(e) => Some(e.contains(&(name, arity))),
-            None => self.std.provides(module, name, arity),
+            None => *self
+                .std_provides
+                .borrow_mut()
+                .entry((module, name, arity))
+                .or_insert_with(|| self.std.provides(module, name, arity)),
         }
     }
 
