@@ -251,10 +251,15 @@ fn pretty<T: serde::Serialize>(v: &T) -> Result<String, CpgError> {
         .map_err(|e| CpgError::Internal(format!("writing JSON: {e}")))
 }
 
-/// `InvalidInput` unless `function` is defined or called in the code.
-fn known(graph: &CallGraph, function: &Mfa) -> Result<(), CpgError> {
-    match graph.id(function) {
+/// `InvalidInput` unless `function` is defined or called in the code. When
+/// partitions are missing, a function not found may be in one of them:
+/// `Unavailable`, naming them, rather than a confident "not there".
+fn known(snapshot: &Snapshot, function: &Mfa) -> Result<(), CpgError> {
+    match snapshot.graph.id(function) {
         Some(_) => Ok(()),
+        None if !snapshot.missing.is_empty() => Err(CpgError::Unavailable {
+            partitions: snapshot.missing.clone(),
+        }),
         None => Err(CpgError::InvalidInput {
             reason: format!(
                 "{function} is neither defined nor called in the analyzed code; check the module name, function name and arity"
@@ -288,7 +293,7 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                     reason: "depth must be at least 1".into(),
                 });
             }
-            known(graph, function)?;
+            known(snapshot, function)?;
             QueryResult::Reached(match query {
                 Query::Callers { .. } => graph.callers(function, *depth),
                 _ => graph.callees(function, *depth),
@@ -316,6 +321,11 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                 module_impact(&snapshot.summaries, graph, target, *depth)
             };
             let Some(found) = found else {
+                if !snapshot.missing.is_empty() {
+                    return Err(CpgError::Unavailable {
+                        partitions: snapshot.missing.clone(),
+                    });
+                }
                 return Err(CpgError::InvalidInput {
                     reason: format!(
                         "{target} is not in the analyzed code; give a module name or Module.fun/arity"
@@ -364,8 +374,8 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
             max_depth,
             max_paths,
         } => {
-            known(graph, from)?;
-            known(graph, to)?;
+            known(snapshot, from)?;
+            known(snapshot, to)?;
             if *max_depth == 0 {
                 return Err(CpgError::InvalidInput {
                     reason: "max depth must be at least 1".into(),

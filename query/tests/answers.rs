@@ -223,3 +223,54 @@ fn with_a_zero_lifetime_nothing_is_cached_and_answers_are_the_same() {
         "kept with a lifetime"
     );
 }
+
+/// A function the snapshot does not hold is "not in the code" only when
+/// every partition answered; with partitions missing it may be in one of
+/// them, and the answer names them instead of guessing.
+#[test]
+fn a_function_not_found_while_partitions_are_missing_is_unavailable_not_absent() {
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let mut snapshot = codebase::embedded::build(&shop).unwrap().snapshot();
+    let nowhere: Mfa = "Shop.Nowhere.f/1".parse().unwrap();
+    let queries = [
+        Query::Callers {
+            function: nowhere.clone(),
+            depth: 1,
+        },
+        Query::Callees {
+            function: nowhere.clone(),
+            depth: 1,
+        },
+        Query::Impact {
+            target: nowhere.to_string(),
+            depth: 1,
+        },
+        Query::Impact {
+            target: "Shop.Nowhere".into(),
+            depth: 1,
+        },
+    ];
+    for q in &queries {
+        assert!(
+            matches!(compute(&snapshot, q), Err(CpgError::InvalidInput { .. })),
+            "{q:?}"
+        );
+    }
+    let missing = vec![proto::assignment::PartitionId(3)];
+    snapshot.missing = missing.clone();
+    for q in &queries {
+        assert_eq!(
+            compute(&snapshot, q).map(|_| ()),
+            Err(CpgError::Unavailable {
+                partitions: missing.clone()
+            }),
+            "{q:?}"
+        );
+    }
+    // What is there is still answered.
+    let known = Query::Callers {
+        function: "Shop.Pricing.total/1".parse().unwrap(),
+        depth: 1,
+    };
+    assert!(compute(&snapshot, &known).is_ok());
+}
