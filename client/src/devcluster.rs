@@ -254,6 +254,23 @@ async fn view_of(address: &str) -> Option<ClusterView> {
         .ok()
 }
 
+/// Whether every storage node answers (a restarted node replays its logs
+/// before it listens: until then the coordinators' view may still say "up").
+async fn nodes_serve(layout: &Layout) -> bool {
+    for n in &layout.nodes {
+        let client = net::node_client::NodeClient::new(proto::assignment::NodeId(n.id), &n.address);
+        let health = client
+            .call(Duration::from_secs(2), |c, ctx| async move {
+                c.health(ctx).await.map(Ok)
+            })
+            .await;
+        if health.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 /// The view of the first coordinator that answers.
 pub async fn cluster_view(layout: &Layout) -> Option<ClusterView> {
     for c in &layout.coordinators {
@@ -264,8 +281,9 @@ pub async fn cluster_view(layout: &Layout) -> Option<ClusterView> {
     None
 }
 
-/// Ready: a leader, the configured partition count placed, every node
-/// registered and holding partitions.
+/// Ready as the coordinators see it: a leader, the configured partition
+/// count placed, every node registered and holding partitions (and, checked
+/// apart, every node answering).
 fn ready(layout: &Layout, view: &ClusterView) -> bool {
     let placed: std::collections::BTreeSet<proto::assignment::NodeId> =
         view.assignment.values().flatten().copied().collect();
@@ -321,7 +339,9 @@ pub fn up(dir: &Path, options: &UpOptions) -> Result<Layout> {
     let deadline = Instant::now() + options.wait;
     loop {
         let view = runtime.block_on(cluster_view(&layout));
-        if view.as_ref().is_some_and(|v| ready(&layout, v)) {
+        if view.as_ref().is_some_and(|v| ready(&layout, v))
+            && runtime.block_on(nodes_serve(&layout))
+        {
             return Ok(layout);
         }
         for (role, members) in [
