@@ -257,14 +257,22 @@ fn pretty<T: serde::Serialize>(v: &T) -> Result<String, CpgError> {
 fn known(snapshot: &Snapshot, function: &Mfa) -> Result<(), CpgError> {
     match snapshot.graph.id(function) {
         Some(_) => Ok(()),
-        None if !snapshot.missing.is_empty() => Err(CpgError::Unavailable {
+        None => Err(not_found(snapshot, format!(
+            "{function} is neither defined nor called in the analyzed code; check the module name, function name and arity"
+        ))),
+    }
+}
+
+/// What a name the snapshot does not hold means: `InvalidInput` (`reason`)
+/// when every partition answered, else `Unavailable`, naming the missing
+/// partitions (it may be in one of them).
+fn not_found(snapshot: &Snapshot, reason: String) -> CpgError {
+    if snapshot.missing.is_empty() {
+        CpgError::InvalidInput { reason }
+    } else {
+        CpgError::Unavailable {
             partitions: snapshot.missing.clone(),
-        }),
-        None => Err(CpgError::InvalidInput {
-            reason: format!(
-                "{function} is neither defined nor called in the analyzed code; check the module name, function name and arity"
-            ),
-        }),
+        }
     }
 }
 
@@ -321,16 +329,12 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
                 module_impact(&snapshot.summaries, graph, target, *depth)
             };
             let Some(found) = found else {
-                if !snapshot.missing.is_empty() {
-                    return Err(CpgError::Unavailable {
-                        partitions: snapshot.missing.clone(),
-                    });
-                }
-                return Err(CpgError::InvalidInput {
-                    reason: format!(
+                return Err(not_found(
+                    snapshot,
+                    format!(
                         "{target} is not in the analyzed code; give a module name or Module.fun/arity"
                     ),
-                });
+                ));
             };
             QueryResult::Impact(Box::new(found))
         }

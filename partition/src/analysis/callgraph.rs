@@ -486,11 +486,18 @@ impl CallGraph {
         // Callees are compared as ids of the old graph: each function is
         // looked up by name once, not once per call that reaches it.
         // `u32::MAX - id` stands for a function only the new graph has.
+        let mut in_both = vec![false; old.functions.len()];
         let to_old: Vec<u32> = self
             .functions
             .iter()
             .enumerate()
-            .map(|(id, f)| old.id(&f.mfa).unwrap_or(u32::MAX - id as u32))
+            .map(|(id, f)| match old.id(&f.mfa) {
+                Some(o) => {
+                    in_both[o as usize] = true;
+                    o
+                }
+                None => u32::MAX - id as u32,
+            })
             .collect();
         let name = |key: u32| -> &Mfa {
             if (key as usize) < old.functions.len() {
@@ -513,23 +520,22 @@ impl CallGraph {
                 changes.callees.insert(name(g).to_string());
             }
         };
-        let fill = |v: &mut Vec<u32>, calls: &mut dyn Iterator<Item = u32>| {
+        fn fill(v: &mut Vec<u32>, calls: impl Iterator<Item = u32>) {
             v.clear();
             v.extend(calls);
             v.sort_unstable();
             v.dedup();
-        };
+        }
         let mut appeared = Vec::new();
         for (id, f) in self.functions.iter().enumerate() {
             fill(
                 &mut after,
-                &mut self
-                    .calls_from(id as u32)
+                self.calls_from(id as u32)
                     .map(|c| to_old[c.callee as usize]),
             );
             match to_old[id] {
                 o if (o as usize) < old.functions.len() => {
-                    fill(&mut before, &mut old.calls_from(o).map(|c| c.callee));
+                    fill(&mut before, old.calls_from(o).map(|c| c.callee));
                     note(&f.mfa, &before, &after);
                 }
                 _ => {
@@ -539,11 +545,8 @@ impl CallGraph {
             }
         }
         for (id, f) in old.functions.iter().enumerate() {
-            if self.id(&f.mfa).is_none() {
-                fill(
-                    &mut before,
-                    &mut old.calls_from(id as u32).map(|c| c.callee),
-                );
+            if !in_both[id] {
+                fill(&mut before, old.calls_from(id as u32).map(|c| c.callee));
                 note(&f.mfa, &before, &[]);
                 appeared.push(f.mfa.to_string());
             }
