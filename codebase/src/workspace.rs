@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use partition::analysis::CallGraph;
 use partition::frontend::build_file;
 use partition::store::PreparedFile;
 use proto::{Diagnostic, ModuleSummary};
@@ -116,6 +117,12 @@ impl Workspace {
 
     /// What queries run on: the modules linked against the libraries.
     pub fn snapshot(&self) -> query::Snapshot {
+        self.snapshot_after(None)
+    }
+
+    /// [`Workspace::snapshot`], linking again only what changed since the
+    /// `previous` snapshot's graph.
+    pub fn snapshot_after(&self, previous: Option<&CallGraph>) -> query::Snapshot {
         let mut summaries: Vec<Arc<ModuleSummary>> = self
             .files
             .values()
@@ -125,7 +132,7 @@ impl Workspace {
         // Templates are functions of the modules that own them.
         let summaries = partition::analysis::attach_templates(&summaries).unwrap_or(summaries);
         let mut snapshot =
-            query::Snapshot::of_summaries(summaries, self.libraries.summaries.clone());
+            query::Snapshot::of_summaries(summaries, self.libraries.summaries.clone(), previous);
         let mut diagnostics: Vec<Diagnostic> = self
             .files
             .values()

@@ -316,10 +316,20 @@ impl QueryEngine {
                     .filter(|o| o.missing.is_empty() && gathered.missing.is_empty())
                     .map(|o| (o.graph.clone(), point_answers(o)))
                     .filter(|(_, answers)| !answers.is_empty());
-                // Linking takes tens of milliseconds on a large code base:
-                // off the async workers.
+                // The previous graph relinks only what the change reaches.
+                let previous_graph = old.map(|o| o.graph.clone());
+                // Linking takes up to a second on a large code base: off
+                // the async workers.
                 tokio::task::spawn_blocking(move || {
-                    let graph = Arc::new(CallGraph::link(&summaries, &libraries));
+                    let graph = Arc::new(match previous_graph {
+                        Some(g) => g.relink(&summaries, &libraries),
+                        None => CallGraph::link(&summaries, &libraries),
+                    });
+                    tracing::debug!(
+                        relinked = graph.relinked(),
+                        modules = summaries.len(),
+                        "linked the call graph"
+                    );
                     let kept = before.map_or_else(HashMap::new, |(old_graph, answers)| {
                         still_holding(answers, &old_graph, &graph)
                     });

@@ -2504,3 +2504,211 @@ end
         "{dead:?}"
     );
 }
+
+/// How many features [`linked_module`] reads.
+const FEATURES: usize = 23;
+
+/// Elixir source for module `M{i}` of a random program of `n` modules that
+/// uses what linking reads across modules, one feature per entry of
+/// `f` (0: absent): `use` with `__using__` quotes that import, define and
+/// declare behaviours; macros whose quotes define functions; imports;
+/// callbacks; public and private functions; bare, remote and captured
+/// calls; calls and messages to processes by module and by registered
+/// name, and the clauses of their handlers. One entry changed is a small
+/// edit.
+fn linked_module(i: usize, n: usize, f: &[u8; FEATURES]) -> String {
+    let m = |v: u8| (v as usize - 1) % n;
+    let mut src = format!("defmodule M{i} do\n");
+    if f[0] != 0 {
+        src.push_str(&format!("  use M{}\n", m(f[0])));
+    }
+    if f[1] != 0 {
+        src.push_str(&format!("  import M{}\n", m(f[1])));
+    }
+    if f[2] != 0 {
+        src.push_str(&format!("  @behaviour M{}\n", m(f[2])));
+    }
+    if f[3] != 0 {
+        src.push_str(&format!("  @callback cb{}(term) :: term\n", f[3] % 2));
+    }
+    if f[4] != 0 || f[5] != 0 || f[6] != 0 || f[22] != 0 {
+        src.push_str("  defmacro __using__(_opts) do\n    quote do\n");
+        if f[22] != 0 {
+            src.push_str(&format!("      use M{}\n", m(f[22])));
+        }
+        if f[4] != 0 {
+            src.push_str(&format!("      import M{}\n", m(f[4])));
+        }
+        if f[5] != 0 {
+            src.push_str(&format!("      def inj{}(x), do: x\n", f[5] % 2));
+        }
+        if f[6] != 0 {
+            src.push_str(&format!("      @behaviour M{}\n", m(f[6])));
+        }
+        src.push_str("    end\n  end\n");
+    }
+    if f[7] != 0 {
+        let (def, k) = (["def", "defp"][f[7] as usize % 2], f[7] / 2 % 2);
+        src.push_str(&format!(
+            "  defmacro maker(_) do\n    quote do\n      {def} made{k}(x), do: x\n    end\n  end\n"
+        ));
+    }
+    if f[8] != 0 {
+        let q = m(f[8]);
+        src.push_str(&format!("  require M{q}\n  M{q}.maker(:x)\n"));
+    }
+    if f[9] != 0 {
+        let def = ["def", "defp"][f[9] as usize % 2];
+        src.push_str(&format!("  {def} g{i}(x), do: x\n"));
+    }
+    for fun in 0..3 {
+        let def = if f[10] >> fun & 1 == 1 { "defp" } else { "def" };
+        src.push_str(&format!("  {def} f{fun}(x) do\n"));
+        for slot in 0..2 {
+            let v = f[11 + fun * 2 + slot] as usize;
+            let (j, k) = (v / 11 % n, v / 55 % 3);
+            let call = match v % 11 {
+                0 => continue,
+                1 => format!("M{j}.f{k}(x)"),
+                2 => format!("g{j}(x)"),
+                3 => format!("inj{}(x)", k % 2),
+                4 => format!("made{}(x)", k % 2),
+                5 => format!("GenServer.call(M{j}, :ping)"),
+                6 => format!("GenServer.call(:n{j}, {{:t{k}, x}})"),
+                7 => format!("send(:n{j}, :m{k})"),
+                8 => format!("Enum.map([x], &M{j}.g{j}/1)"),
+                9 => format!("cb{}(x)", k % 2),
+                _ => format!("GenServer.cast(M{j}, {{:t{k}, x}})"),
+            };
+            src.push_str(&format!("    {call}\n"));
+        }
+        src.push_str("    x\n  end\n");
+    }
+    if f[17] != 0 {
+        src.push_str("  def handle_call(:ping, _from, s), do: {:reply, :ok, s}\n");
+    }
+    if f[18] != 0 {
+        let k = f[18] % 3;
+        src.push_str(&format!(
+            "  def handle_call({{:t{k}, _}}, _from, s), do: {{:reply, :ok, s}}\n"
+        ));
+    }
+    if f[19] != 0 {
+        let k = f[19] % 3;
+        src.push_str(&format!(
+            "  def handle_cast({{:t{k}, _}}, s), do: {{:noreply, s}}\n"
+        ));
+    }
+    if f[20] != 0 {
+        src.push_str(&format!(
+            "  def handle_info(:m{}, s), do: {{:noreply, s}}\n",
+            f[20] % 3
+        ));
+    }
+    if f[21] != 0 {
+        src.push_str(&format!(
+            "  def start_link(a), do: GenServer.start_link(__MODULE__, a, name: :n{})\n",
+            m(f[21])
+        ));
+    }
+    src.push_str("end\n");
+    src
+}
+
+/// Everything a graph answers with, by name: functions, calls, and each
+/// module's callbacks and uses.
+fn graph_contents(g: &CallGraph, modules: usize) -> String {
+    let mut out = format!("{:#?}\n{:#?}\n", g.functions, g.calls);
+    for i in 0..modules {
+        let m = format!("M{i}");
+        out.push_str(&format!(
+            "{m} {:?} {:?}\n",
+            g.behaviour_callbacks(&m),
+            g.uses(&m)
+        ));
+    }
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+    /// Relinking after random edits (a few features of modules changed,
+    /// a module removed or added) gives the graph a full link of the
+    /// edited program gives, and nothing when nothing changed.
+    #[test]
+    fn relink_equals_link(
+        modules in proptest::collection::vec(proptest::array::uniform23(0u8..), 5),
+        edits in proptest::collection::vec((0usize..6, 0usize..FEATURES, 0u8..), 1..4),
+        added in proptest::array::uniform23(0u8..),
+        removed in proptest::option::weighted(0.2, 0usize..5),
+    ) {
+        let n = 6;
+        let program = |modules: &[Option<[u8; FEATURES]>]| -> Vec<Arc<ModuleSummary>> {
+            let files: Vec<(String, String)> = modules
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| Some((format!("m{i}.ex"), linked_module(i, n, f.as_ref()?))))
+                .collect();
+            let refs: Vec<(&str, &str)> =
+                files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            summaries(&refs)
+        };
+        let mut before: Vec<Option<[u8; FEATURES]>> = modules.iter().copied().map(Some).collect();
+        before.push(None);
+        let mut after = before.clone();
+        for &(i, feature, value) in &edits {
+            after[i].get_or_insert(added)[feature] = value;
+        }
+        if let Some(r) = removed {
+            after[r] = None;
+        }
+        let (old, new) = (program(&before), program(&after));
+        // Unchanged files keep their summaries, as a coordinator's do.
+        let new: Vec<Arc<ModuleSummary>> = new
+            .into_iter()
+            .map(|m| old.iter().find(|o| **o == m).cloned().unwrap_or(m))
+            .collect();
+        let full = CallGraph::link(&new, &[]);
+        let relinked = CallGraph::link(&old, &[]).relink(&new, &[]);
+        proptest::prop_assert_eq!(graph_contents(&relinked, n), graph_contents(&full, n));
+        proptest::prop_assert_eq!(full.relink(&new, &[]).relinked(), 0);
+    }
+}
+
+#[test]
+fn relink_keeps_what_a_change_cannot_reach() {
+    let files = [
+        ("a.ex", "defmodule A do\n  def f(x), do: B.g(x)\nend\n"),
+        ("b.ex", "defmodule B do\n  def g(x), do: x\nend\n"),
+        ("c.ex", "defmodule C do\n  def h(x), do: x\nend\n"),
+    ];
+    let old = summaries(&files);
+    let g = CallGraph::link(&old, &[]);
+    assert_eq!(g.relinked(), 3);
+    // A body changes: only A is relinked.
+    let mut edited = files;
+    edited[0].1 = "defmodule A do\n  def f(x), do: B.g(C.h(x))\nend\n";
+    let new: Vec<_> = summaries(&edited)
+        .into_iter()
+        .zip(&old)
+        .map(|(n, o)| if n == *o { o.clone() } else { n })
+        .collect();
+    assert_eq!(g.relink(&new, &[]).relinked(), 1);
+    // B's interface changes (g/1 gone): B and A, which calls it, are.
+    let mut edited = files;
+    edited[1].1 = "defmodule B do\n  def g2(x), do: x\nend\n";
+    let new: Vec<_> = summaries(&edited)
+        .into_iter()
+        .zip(&old)
+        .map(|(n, o)| if n == *o { o.clone() } else { n })
+        .collect();
+    let relinked = g.relink(&new, &[]);
+    assert_eq!(relinked.relinked(), 2);
+    let f: Mfa = "A.f/1".parse().unwrap();
+    let call = relinked
+        .calls_from(relinked.id(&f).unwrap())
+        .next()
+        .unwrap();
+    assert!(call.undefined, "A.f calls B.g/1, which B no longer defines");
+}

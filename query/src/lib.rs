@@ -88,13 +88,19 @@ impl Snapshot {
 
 impl Snapshot {
     /// A snapshot of summaries linked here, such as a cluster's answer to
-    /// `Query::Summaries` (templates are already attached to their modules).
+    /// `Query::Summaries` (templates are already attached to their modules);
+    /// with the `previous` snapshot's graph, only what changed since is
+    /// linked again.
     pub fn of_summaries(
         summaries: Vec<Arc<ModuleSummary>>,
         libraries: Vec<Arc<ModuleSummary>>,
+        previous: Option<&CallGraph>,
     ) -> Snapshot {
         let started = Instant::now();
-        let graph = Arc::new(CallGraph::link(&summaries, &libraries));
+        let graph = Arc::new(match previous {
+            Some(g) => g.relink(&summaries, &libraries),
+            None => CallGraph::link(&summaries, &libraries),
+        });
         Snapshot {
             generation: 0,
             epoch: 0,

@@ -12,8 +12,8 @@ use proto::{CallKind, DepKind, FunKind, Mfa, ModuleKind, ModuleSummary, Reached}
 
 use serde::Serialize;
 
+mod link;
 mod linker;
-use linker::Linker;
 
 /// One function of the graph: defined in the ingested code or only called.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,6 +41,9 @@ pub struct CallEdge {
     /// Position of the call in the caller's [`proto::FunctionSummary::calls`].
     #[serde(skip)]
     pub site: u32,
+    /// The caller's summary: its position in the summaries linked.
+    #[serde(skip)]
+    pub summary: u32,
     /// For an unresolved call: the imported or used modules whose exports
     /// cannot be seen, any of which might provide it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,8 +75,8 @@ impl GraphChanges {
 
 #[derive(Debug, Default)]
 pub struct CallGraph {
+    /// In name order: a function's id is its rank by name.
     pub functions: Vec<FnInfo>,
-    index: FastMap<Mfa, u32>,
     /// Sorted by (caller module, caller function, arity, file, line, column, callee).
     pub calls: Vec<CallEdge>,
     /// Edge indexes by caller and by callee, each function's run starting
@@ -89,6 +92,8 @@ pub struct CallGraph {
     /// Per analysed module: every module it `use`s, directly or through
     /// what it uses.
     uses: FastMap<String, Vec<String>>,
+    /// What the next generation's [`CallGraph::relink`] starts from.
+    state: link::LinkState,
 }
 
 /// Compressed rows: for each of `n` rows, the indexes `i` of `items` with
@@ -132,290 +137,6 @@ fn exports<'a>(
 }
 
 impl CallGraph {
-    /// Link the summaries into a call graph. Calls inside `quote` are code for
-    /// other modules and are left out; dynamic calls stay, with their kind.
-    pub fn build(summaries: &[Arc<ModuleSummary>]) -> CallGraph {
-        Self::link(summaries, &[])
-    }
-
-    /// Link the analysed code's summaries, resolving against `libraries`
-    /// (dependencies' modules: their exports and what their `use` injects)
-    /// and the standard library; only the analysed code's calls are edges.
-    pub fn link<'s>(
-        summaries: &'s [Arc<ModuleSummary>],
-        libraries: &'s [Arc<ModuleSummary>],
-    ) -> CallGraph {
-        let linker = Linker::new(summaries, libraries);
-        // Functions are interned by borrowed (module, name, arity) while
-        // linking, so a call costs a hash lookup, not two allocations.
-        let mut ids: FastMap<(&'s str, &'s str, u16), u32> = FastMap::default();
-        let mut functions: Vec<FnInfo> = Vec::new();
-        let mut intern = |key: (&'s str, &'s str, u16)| -> u32 {
-            *ids.entry(key).or_insert_with(|| {
-                functions.push(FnInfo {
-                    mfa: Mfa::new(key.0, key.1, key.2),
-                    kind: None,
-                    file: None,
-                    line: 0,
-                    deprecated: None,
-                });
-                functions.len() as u32 - 1
-            })
-        };
-        let files: Vec<Arc<str>> = summaries
-            .iter()
-            .map(|m| Arc::from(m.file.as_str()))
-            .collect();
-        let mut defined = Vec::new();
-        for (m, file) in summaries.iter().zip(&files) {
-            for f in &m.functions {
-                defined.push((intern((&m.name, &f.name, f.arity)), f, file));
-            }
-        }
-        let mut calls = Vec::new();
-        for (mi, m) in summaries.iter().enumerate() {
-            for f in &m.functions {
-                let caller = intern((&m.name, &f.name, f.arity));
-                for (site, c) in f.calls.iter().enumerate().filter(|(_, c)| !c.quoted) {
-                    let site = site as u32;
-                    // `{Module, :fun}`: every `fun` the module exports.
-                    if c.kind == CallKind::Reference && c.arity == proto::ANY_ARITY {
-                        let Some(module) = c.module.as_deref() else {
-                            continue;
-                        };
-                        let mut arities: Vec<u16> = linker
-                            .exports
-                            .get(module)
-                            .map(|e| {
-                                e.iter()
-                                    .filter(|(n, _)| *n == c.name)
-                                    .map(|(_, a)| *a)
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        arities.sort_unstable();
-                        for a in arities {
-                            let callee = intern((module, &c.name, a));
-                            let at = (c.line, c.column);
-                            let kind = CallKind::Reference;
-                            calls.push((caller, callee, kind, at, site, mi, None, false));
-                        }
-                        continue;
-                    }
-                    let (module, kind, candidates) = linker.link(&m.name, c);
-                    // In an Ecto query, what `Ecto.Query.API` does not define
-                    // (`assoc/2`, `fragment/3`) is query syntax, not a call.
-                    if kind == CallKind::Unresolved
-                        && candidates.is_empty()
-                        && c.candidates.iter().any(|m| m == "Ecto.Query.API")
-                        && linker.provides("Ecto.Query.API", "fragment", 1).is_some()
-                    {
-                        continue;
-                    }
-                    // A local call is to a definition by construction (the
-                    // front end's pre-scan, or a function `use` or a macro
-                    // made); any other is checked against the exports.
-                    let defined = match (module, kind) {
-                        (Some(_), CallKind::Local) => Some(true),
-                        (Some(callee), _) => linker.provides(callee, &c.name, c.arity),
-                        (None, _) => None,
-                    };
-                    // What a macro wires together (a route to an action, a
-                    // template's component) exists only where its target does.
-                    if matches!(kind, CallKind::Macro | CallKind::Reference)
-                        && defined != Some(true)
-                    {
-                        continue;
-                    }
-                    let undefined = defined == Some(false) && kind != CallKind::Dynamic;
-                    let callee = intern((module.unwrap_or(""), &c.name, c.arity));
-                    let candidates = (!candidates.is_empty()).then(|| {
-                        Box::new(candidates.into_iter().map(Arc::from).collect::<Vec<_>>())
-                    });
-                    let at = (c.line, c.column);
-                    calls.push((caller, callee, kind, at, site, mi, candidates, undefined));
-                    for target in linker.process_targets(&m.name, c) {
-                        calls.push((
-                            caller,
-                            intern(target),
-                            CallKind::Process,
-                            at,
-                            site,
-                            mi,
-                            None,
-                            false,
-                        ));
-                    }
-                }
-            }
-        }
-        // What `use` injects calls the using module's functions: from its
-        // module body (where `use` expands), at the `use` line, when the
-        // module's source defines the function.
-        for (mi, m) in summaries.iter().enumerate() {
-            let effects = linker.use_effects(&m.name);
-            if effects.calls.is_empty() {
-                continue;
-            }
-            let line = m
-                .deps
-                .iter()
-                .find(|d| d.kind == DepKind::Use)
-                .map_or(m.line, |d| d.line);
-            let body = intern((&m.name, "__module__", 0));
-            for &(name, arity) in &effects.calls {
-                // Only into the module's own source: calls among the
-                // injected functions are the macro's business.
-                if m.functions
-                    .iter()
-                    .any(|f| f.name == name && f.arity == arity)
-                {
-                    let callee = intern((&m.name, name, arity));
-                    calls.push((
-                        body,
-                        callee,
-                        CallKind::Macro,
-                        (line, 0),
-                        u32::MAX,
-                        mi,
-                        None,
-                        false,
-                    ));
-                }
-            }
-        }
-        for (id, f, file) in defined {
-            let info = &mut functions[id as usize];
-            if info.kind.is_none() {
-                info.kind = Some(f.kind);
-                info.file = Some(file.clone());
-                info.line = f.line;
-            }
-        }
-        // Deprecations, from the source (the analysed code's, a library's)
-        // or the standard library table.
-        let mut deprecated: FastMap<(&str, &str, u16), &str> = FastMap::default();
-        for m in summaries.iter().chain(libraries) {
-            for f in &m.functions {
-                if let Some(d) = &f.deprecated {
-                    deprecated.insert((&m.name, &f.name, f.arity), d);
-                }
-            }
-        }
-        for info in &mut functions {
-            let (m, n, a) = (&info.mfa.module, &info.mfa.name, info.mfa.arity);
-            let found = deprecated
-                .get(&(m.as_str(), n.as_str(), a))
-                .copied()
-                .or_else(|| {
-                    linker
-                        .std
-                        .module(m)
-                        // (Most modules have none: no key to build.)
-                        .filter(|lm| !lm.deprecated.is_empty())
-                        .and_then(|lm| lm.deprecated.get(&(n.clone(), a)))
-                        .map(String::as_str)
-                });
-            info.deprecated = found.map(Arc::from);
-        }
-        // Order calls by (caller, file, line, column, callee) with integer
-        // keys: the rank of each function's name and of each file.
-        let mut by_name: Vec<u32> = (0..functions.len() as u32).collect();
-        by_name
-            .sort_unstable_by(|&a, &b| functions[a as usize].mfa.cmp(&functions[b as usize].mfa));
-        let mut rank = vec![0u32; functions.len()];
-        for (r, &id) in by_name.iter().enumerate() {
-            rank[id as usize] = r as u32;
-        }
-        let mut file_names: Vec<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
-        file_names.sort_unstable();
-        file_names.dedup();
-        let file_rank: FastMap<&str, u32> = file_names
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (*f, i as u32))
-            .collect();
-        let module_file: Vec<u32> = summaries
-            .iter()
-            .map(|m| file_rank.get(m.file.as_str()).copied().unwrap_or(0))
-            .collect();
-        // Callers in name order, each one's calls sorted among themselves;
-        // the position in `calls` breaks ties, which keeps identical keys
-        // in the order they were linked.
-        let (by_caller, caller_start) = rows(&calls, functions.len(), |c| c.0);
-        let mut order: Vec<u32> = Vec::with_capacity(calls.len());
-        let mut group: Vec<([u32; 4], u32)> = Vec::new();
-        for &caller in &by_name {
-            group.clear();
-            group.extend(
-                Self::row(&by_caller, &caller_start, caller)
-                    .iter()
-                    .map(|&i| {
-                        let (_, callee, _, (line, column), _, mi, _, _) = &calls[i as usize];
-                        let (callee, mi) = (*callee, *mi);
-                        ([module_file[mi], *line, *column, rank[callee as usize]], i)
-                    }),
-            );
-            group.sort_unstable();
-            order.extend(group.iter().map(|(_, i)| *i));
-        }
-        let mut slots: Vec<Option<_>> = calls.into_iter().map(Some).collect();
-        let calls: Vec<CallEdge> = order
-            .into_iter()
-            .filter_map(|i| slots[i as usize].take())
-            .map(
-                |(caller, callee, kind, (line, column), site, mi, candidates, undefined)| {
-                    CallEdge {
-                        caller,
-                        callee,
-                        kind,
-                        file: files[mi].clone(),
-                        line,
-                        column,
-                        site,
-                        candidates,
-                        undefined,
-                    }
-                },
-            )
-            .collect();
-        let n = functions.len();
-        let (out, out_start) = rows(&calls, n, |c| c.caller);
-        let (inc, inc_start) = rows(&calls, n, |c| c.callee);
-        let callbacks = summaries
-            .iter()
-            .filter(|m| m.kind != ModuleKind::Template)
-            .map(|m| (m.name.clone(), linker.behaviour_callbacks(m)))
-            .filter(|(_, c)| !c.is_empty())
-            .collect();
-        let uses = summaries
-            .iter()
-            .map(|m| {
-                let used = linker.use_effects(&m.name).used.clone();
-                (
-                    m.name.clone(),
-                    used.into_iter().map(str::to_string).collect(),
-                )
-            })
-            .filter(|(_, u): &(String, Vec<String>)| !u.is_empty())
-            .collect();
-        CallGraph {
-            callbacks,
-            uses,
-            index: functions
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (f.mfa.clone(), i as u32))
-                .collect(),
-            functions,
-            calls,
-            out,
-            out_start,
-            inc,
-            inc_start,
-        }
-    }
-
     /// The callbacks of the behaviours `module` has (see the field).
     pub fn behaviour_callbacks(&self, module: &str) -> &[(String, u16)] {
         self.callbacks.get(module).map_or(&[], Vec::as_slice)
@@ -427,7 +148,10 @@ impl CallGraph {
     }
 
     pub fn id(&self, mfa: &Mfa) -> Option<u32> {
-        self.index.get(mfa).copied()
+        self.functions
+            .binary_search_by(|f| f.mfa.cmp(mfa))
+            .ok()
+            .map(|i| i as u32)
     }
 
     pub fn mfa(&self, id: u32) -> &Mfa {

@@ -67,7 +67,7 @@ impl Index {
     /// summaries with the files saved since, linked here.
     pub(super) fn snapshot(&self) -> std::result::Result<query::Snapshot, String> {
         match &self.source {
-            Source::Embedded(workspace) => Ok(workspace.snapshot()),
+            Source::Embedded(workspace) => Ok(workspace.snapshot_after(Some(&self.graph))),
             Source::Cluster {
                 base: (modules, libraries),
                 overlay,
@@ -80,7 +80,12 @@ impl Index {
                     .collect();
                 modules.extend(overlay.values().flatten().cloned());
                 modules.sort_by(|a, b| (&a.name, &a.file).cmp(&(&b.name, &b.file)));
-                Ok(query::Snapshot::of_summaries(modules, libraries.clone()))
+                let previous = Some(&*self.graph);
+                Ok(query::Snapshot::of_summaries(
+                    modules,
+                    libraries.clone(),
+                    previous,
+                ))
             }
         }
     }

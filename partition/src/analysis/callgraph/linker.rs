@@ -2,7 +2,7 @@
 //! analysed code, its libraries and the standard library), what a `use`
 //! injects, and how one call site resolves against it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use proto::{CallKind, CallSummary, DepKind, FunKind, InjectionKind, ModuleSummary};
@@ -37,7 +37,7 @@ pub(super) struct UseEffects<'a> {
 }
 
 /// A function by (module, name, arity), borrowed from the summaries.
-type Key<'a> = (&'a str, &'a str, u16);
+pub(super) type Key<'a> = (&'a str, &'a str, u16);
 
 /// What the link step knows about the whole program: who exports what
 /// (the analysed code, its libraries and the standard library), and what
@@ -46,6 +46,8 @@ pub(super) struct Linker<'a> {
     pub(super) exports: FastMap<&'a str, FastSet<(&'a str, u16)>>,
     pub(super) modules: FastMap<&'a str, &'a ModuleSummary>,
     pub(super) std: &'static Library,
+    /// The libraries linked against.
+    pub(super) libraries: &'a [Arc<ModuleSummary>],
     /// Registered process name (`:atom`) → the module registering it.
     pub(super) registered: FastMap<&'a str, &'a str>,
     /// What each module gets through its `use` directives (memoized).
@@ -56,6 +58,11 @@ pub(super) struct Linker<'a> {
     /// names, and most calls of a large code base go to a few hundred of
     /// its functions.
     std_provides: RefCell<FastMap<Key<'a>, Option<bool>>>,
+    /// While on, every module (or registered name) a lookup asks about is
+    /// noted in `reads`: what linking one module depended on, so that a
+    /// later change relinks it only if one of those changed.
+    recording: Cell<bool>,
+    reads: RefCell<Vec<&'a str>>,
 }
 
 impl<'a> Linker<'a> {
@@ -84,10 +91,13 @@ impl<'a> Linker<'a> {
             exports: exports(summaries.iter().chain(libraries)),
             modules,
             std: crate::library::stdlib(),
+            libraries,
             registered,
             via_use: RefCell::default(),
             macro_made: FastMap::default(),
             std_provides: RefCell::default(),
+            recording: Cell::new(false),
+            reads: RefCell::default(),
         };
         // Functions a `use` defines are the using module's own (`use
         // Ecto.Repo` makes `Repo.insert/2`).
@@ -125,6 +135,40 @@ impl<'a> Linker<'a> {
         linker
     }
 
+    /// Start noting what lookups ask about (see `reads`).
+    pub(super) fn record(&self) {
+        self.reads.borrow_mut().clear();
+        self.recording.set(true);
+    }
+
+    /// Stop noting, and what was asked about since [`Linker::record`],
+    /// sorted and without repeats.
+    pub(super) fn recorded(&self) -> Vec<&'a str> {
+        self.recording.set(false);
+        let mut reads = std::mem::take(&mut *self.reads.borrow_mut());
+        reads.sort_unstable();
+        reads.dedup();
+        reads
+    }
+
+    fn read(&self, name: &'a str) {
+        if self.recording.get() {
+            self.reads.borrow_mut().push(name);
+        }
+    }
+
+    /// `module`'s export table, noted as read.
+    pub(super) fn exported(&self, module: &'a str) -> Option<&FastSet<(&'a str, u16)>> {
+        self.read(module);
+        self.exports.get(module)
+    }
+
+    /// `name`'s summary (its source's, when several), noted as read.
+    pub(super) fn module(&self, name: &'a str) -> Option<&'a ModuleSummary> {
+        self.read(name);
+        self.modules.get(name).copied()
+    }
+
     /// What the macros called by `m`'s module body define in it, through
     /// `def` in their quotes (and the quotes they splice): `(name, arity,
     /// public)`.
@@ -138,7 +182,7 @@ impl<'a> Linker<'a> {
             let (Some(callee), _, _) = self.link(&m.name, c) else {
                 continue;
             };
-            let Some(provider) = self.modules.get(callee) else {
+            let Some(provider) = self.module(callee) else {
                 continue;
             };
             let mut pending = vec![c.name.as_str()];
@@ -170,12 +214,11 @@ impl<'a> Linker<'a> {
         // The compiler gives every module these.
         if matches!((name, arity), ("__info__", 1) | ("module_info", 0 | 1)) {
             return self
-                .exports
-                .get(module)
+                .exported(module)
                 .map(|_| true)
                 .or_else(|| self.std.provides(module, name, arity).map(|_| true));
         }
-        match self.exports.get(module) {
+        match self.exported(module) {
             Some(e) => Some(e.contains(&(name, arity))),
             None => *self
                 .std_provides
@@ -197,7 +240,7 @@ impl<'a> Linker<'a> {
             .map(String::as_str)
             .chain(effects.behaviours.iter().copied())
         {
-            if let Some(s) = self.modules.get(b) {
+            if let Some(s) = self.module(b) {
                 out.extend(s.callbacks.iter().cloned());
             } else if let Some(lm) = self.std.module(b) {
                 out.extend(lm.callbacks.iter().cloned());
@@ -219,7 +262,7 @@ impl<'a> Linker<'a> {
             return v.clone();
         }
         let mut out = UseEffects::default();
-        if let Some(m) = self.modules.get(module) {
+        if let Some(m) = self.module(module) {
             let mut seen = FastSet::default();
             for d in m.deps.iter().filter(|d| d.kind == DepKind::Use) {
                 let which = m
@@ -247,7 +290,7 @@ impl<'a> Linker<'a> {
                         // An adapter with a `__before_compile__` of its own.
                         self.collect_before_compile(a, &mut seen, &mut out);
                     }
-                    let sql = adapter.and_then(|a| self.modules.get(a)).is_some_and(|a| {
+                    let sql = adapter.and_then(|a| self.module(a)).is_some_and(|a| {
                         a.deps
                             .iter()
                             .any(|d| d.kind == DepKind::Use && d.target == "Ecto.Adapters.SQL")
@@ -288,7 +331,7 @@ impl<'a> Linker<'a> {
                 push(&mut out.imports, *i);
             }
         }
-        if let Some(m) = self.modules.get(used) {
+        if let Some(m) = self.module(used) {
             for d in &m.using {
                 match d.kind {
                     DepKind::Import => push(&mut out.imports, d.target.as_str()),
@@ -361,7 +404,7 @@ impl<'a> Linker<'a> {
         if !seen.insert((module, Some("__before_compile__"))) {
             return;
         }
-        let Some(m) = self.modules.get(module) else {
+        let Some(m) = self.module(module) else {
             return;
         };
         for i in m.injections.iter().filter(|i| i.by == "__before_compile__") {
@@ -382,14 +425,14 @@ impl<'a> Linker<'a> {
     /// calling module. Only functions the ingested code defines.
     pub(super) fn process_targets(
         &self,
-        caller: &str,
+        caller: &'a str,
         c: &'a CallSummary,
     ) -> Vec<(&'a str, &'a str, u16)> {
         // `Worker.new(args) |> Oban.insert()`: the job runs the worker's
         // `perform/1` in another process, its `args` what `new` was given
         // (a module that `use`s Oban.Worker itself).
         if matches!((c.name.as_str(), c.arity), ("new", 1 | 2)) {
-            let worker = c.module.as_deref().and_then(|m| self.modules.get(m));
+            let worker = c.module.as_deref().and_then(|m| self.module(m));
             if let Some(w) = worker.filter(|w| {
                 w.deps
                     .iter()
@@ -404,13 +447,14 @@ impl<'a> Linker<'a> {
         if c.targets.is_empty() || !is_process_call(c.module.as_deref(), &c.name, c.arity) {
             return Vec::new();
         }
-        let module_of = |name: &str| -> Option<&'a ModuleSummary> {
+        let module_of = |name: &'a str| -> Option<&'a ModuleSummary> {
             let module = if name.starts_with(':') {
+                self.read(name);
                 self.registered.get(name).copied()?
             } else {
                 name
             };
-            self.modules.get(module).copied()
+            self.module(module)
         };
         let named = c.targets.first().filter(|t| !t.is_empty());
         let target = match named {
@@ -418,7 +462,7 @@ impl<'a> Linker<'a> {
             // `GenServer.call(server, msg)` with the server computed (a pid,
             // a `{:via, ...}` tuple) inside a module that handles such calls:
             // the client-API idiom, the module calls its own server.
-            None if matches!(c.name.as_str(), "call" | "cast") => self.modules.get(caller).copied(),
+            None if matches!(c.name.as_str(), "call" | "cast") => self.module(caller),
             // Otherwise unknown until run time.
             None => None,
         };
@@ -483,6 +527,7 @@ impl<'a> Linker<'a> {
         let via_use = self.use_effects(module);
         // 1. A function a `use` or a macro defined in this module: local,
         //    like any other definition of the module.
+        self.read(module);
         let made = self
             .macro_made
             .get(module)
@@ -491,8 +536,7 @@ impl<'a> Linker<'a> {
         // template's, an export table's, a public one its `use` injects:
         // all in its exports) is local too.
         let own = self
-            .exports
-            .get(module)
+            .exported(module)
             .is_some_and(|e| e.contains(&(name, arity)));
         if made || own || via_use.private_defs.contains(&(name, arity)) {
             return (Some(module), CallKind::Local, Vec::new());
