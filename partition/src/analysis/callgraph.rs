@@ -47,7 +47,7 @@ pub struct CallEdge {
     /// For an unresolved call: the imported or used modules whose exports
     /// cannot be seen, any of which might provide it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub candidates: Option<Box<Vec<Arc<str>>>>,
+    pub candidates: Option<Arc<[Arc<str>]>>,
     /// The callee's module is known (analysed, a library or the standard
     /// library) and does not define the function: a resolution error, a
     /// function made by a macro the tool cannot see, or a real bug.
@@ -88,10 +88,10 @@ pub struct CallGraph {
     /// Per analysed module: the callbacks of the behaviours it has, declared
     /// with `@behaviour` or quoted by what it `use`s, as the behaviour
     /// (analysed, a library or the standard library) declares them.
-    callbacks: FastMap<String, Vec<(String, u16)>>,
+    callbacks: FastMap<String, Arc<[(String, u16)]>>,
     /// Per analysed module: every module it `use`s, directly or through
     /// what it uses.
-    uses: FastMap<String, Vec<String>>,
+    uses: FastMap<String, Arc<[String]>>,
     /// What the next generation's [`CallGraph::relink`] starts from.
     state: link::LinkState,
 }
@@ -139,17 +139,25 @@ fn exports<'a>(
 impl CallGraph {
     /// The callbacks of the behaviours `module` has (see the field).
     pub fn behaviour_callbacks(&self, module: &str) -> &[(String, u16)] {
-        self.callbacks.get(module).map_or(&[], Vec::as_slice)
+        self.callbacks.get(module).map_or(&[], |c| c)
     }
 
     /// Every module `module` uses, directly or through what it uses.
     pub fn uses(&self, module: &str) -> &[String] {
-        self.uses.get(module).map_or(&[], Vec::as_slice)
+        self.uses.get(module).map_or(&[], |u| u)
     }
 
     pub fn id(&self, mfa: &Mfa) -> Option<u32> {
+        self.find((&mfa.module, &mfa.name, mfa.arity))
+    }
+
+    /// [`CallGraph::id`] of a (module, name, arity): ids are ranks by name.
+    fn find(&self, (module, name, arity): (&str, &str, u16)) -> Option<u32> {
         self.functions
-            .binary_search_by(|f| f.mfa.cmp(mfa))
+            .binary_search_by(|f| {
+                let m = &f.mfa;
+                (m.module.as_str(), m.name.as_str(), m.arity).cmp(&(module, name, arity))
+            })
             .ok()
             .map(|i| i as u32)
     }

@@ -19,9 +19,12 @@ pub(super) struct LinkState {
     /// The summaries linked, in the order [`CallEdge::summary`] counts.
     summaries: Vec<Arc<ModuleSummary>>,
     libraries: Vec<Arc<ModuleSummary>>,
-    /// Per summary: the modules (and registered process names) its
-    /// linking looked up.
-    reads: Vec<Arc<[Arc<str>]>>,
+    /// Per summary: what its linking looked up and made besides edges.
+    links: Vec<SummaryLinks>,
+    /// Per summary, its functions' ids in its order: `defs[def_start[i]..
+    /// def_start[i + 1]]`.
+    defs: Vec<u32>,
+    def_start: Vec<u32>,
     /// Per module name, analysed or a library's: a hash of everything
     /// linking a module can read of it (see [`interface`]).
     interfaces: FastMap<Arc<str>, u64>,
@@ -85,7 +88,7 @@ impl CallGraph {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y) || x == y)
         };
         let old = &self.state;
-        if old.reads.len() != old.summaries.len() || !same(&old.libraries, libraries) {
+        if old.links.len() != old.summaries.len() || !same(&old.libraries, libraries) {
             return Self::link(summaries, libraries);
         }
         let linker = Linker::new(summaries, libraries);
@@ -113,6 +116,14 @@ impl CallGraph {
                 changed.insert(name);
             }
         }
+        // The changed names as the old generation's interned names: a
+        // summary's reads are compared by address, and none is compared
+        // when nothing changed.
+        let changed: FastSet<*const u8> = changed
+            .iter()
+            .filter_map(|n| old.names.get(*n))
+            .map(|n| n.as_ptr())
+            .collect();
         // A summary is matched to its old self by module and file.
         let before = occurrences(&old.summaries);
         let now = occurrences(summaries);
@@ -124,7 +135,11 @@ impl CallGraph {
             };
             let o = &old.summaries[j as usize];
             let kept = (Arc::ptr_eq(o, m) || o == m)
-                && !old.reads[j as usize].iter().any(|n| changed.contains(&**n));
+                && (changed.is_empty()
+                    || !old.links[j as usize]
+                        .reads
+                        .iter()
+                        .any(|n| changed.contains(&n.as_ptr())));
             plan[i as usize] = kept.then_some(j);
         }
         let names = old.names.clone();
@@ -266,22 +281,26 @@ fn interfaces<'a>(
     summaries: &'a [Arc<ModuleSummary>],
     libraries: &'a [Arc<ModuleSummary>],
 ) -> FastMap<&'a str, u64> {
-    let mut hashers: FastMap<&'a str, std::hash::DefaultHasher> = FastMap::default();
+    use std::hash::BuildHasher;
+    let state = foldhash::quality::FixedState::with_seed(0x6370_6721);
+    let mut hashers: FastMap<&'a str, foldhash::quality::FoldHasher> = FastMap::default();
     for m in summaries.iter().chain(libraries) {
-        m.file.hash(hashers.entry(m.name.as_str()).or_default());
+        let h = hashers
+            .entry(m.name.as_str())
+            .or_insert_with(|| state.build_hasher());
+        m.file.hash(h);
     }
     for name in linker.exports.keys() {
-        hashers.entry(name).or_default();
+        hashers.entry(name).or_insert_with(|| state.build_hasher());
     }
-    let mut exports: Vec<(&str, u16)> = Vec::new();
     hashers
         .into_iter()
         .map(|(name, mut h)| {
-            exports.clear();
-            if let Some(e) = linker.exports.get(name) {
-                exports.extend(e.iter().copied());
-            }
-            exports.sort_unstable();
+            // A set: its members' hashes summed, in any order.
+            let exports = linker.exports.get(name).map_or(0u64, |e| {
+                e.iter()
+                    .fold(0, |sum, f| sum.wrapping_add(state.hash_one(f)))
+            });
             exports.hash(&mut h);
             linker.macro_made.get(name).hash(&mut h);
             let u = linker.use_effects(name);
@@ -314,6 +333,48 @@ fn interfaces<'a>(
         .collect()
 }
 
+/// What one summary adds to the graph besides its edges.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SummaryLinks {
+    /// The modules (and registered process names) its linking looked up.
+    reads: Arc<[Arc<str>]>,
+    /// The callbacks of the behaviours it has (empty for a template).
+    callbacks: Arc<[(String, u16)]>,
+    /// Every module it uses, directly or through what it uses.
+    uses: Arc<[String]>,
+}
+
+/// Temporary function ids while assembling: a function the old graph has
+/// keeps its old id; one only this generation names gets the old graph's
+/// count plus its place in `fresh`.
+struct Ids<'a> {
+    old: Option<&'a CallGraph>,
+    /// Old functions this generation names.
+    kept: Vec<bool>,
+    fresh: Vec<Key<'a>>,
+    fresh_ids: FastMap<Key<'a>, u32>,
+}
+
+impl<'a> Ids<'a> {
+    fn id(&mut self, key: Key<'a>) -> u32 {
+        if let Some(id) = self.old.and_then(|g| g.find(key)) {
+            self.kept[id as usize] = true;
+            return id;
+        }
+        let base = self.kept.len();
+        let fresh = &mut self.fresh;
+        *self.fresh_ids.entry(key).or_insert_with(|| {
+            fresh.push(key);
+            (base + fresh.len() - 1) as u32
+        })
+    }
+
+    fn old_id(&mut self, id: u32) -> u32 {
+        self.kept[id as usize] = true;
+        id
+    }
+}
+
 /// The graph of `summaries`: each summary's edges linked now (`plan`
 /// `None`) or kept from `old` (its old number), then the functions named,
 /// in name order, and the edges sorted, as one step whichever way the
@@ -336,13 +397,13 @@ fn assemble<'a>(
         n
     };
     let mut relinked = 0;
-    let mut reads = Vec::with_capacity(summaries.len());
+    let mut links = Vec::with_capacity(summaries.len());
     let blocks: Vec<Block<'a>> = summaries
         .iter()
         .zip(&plan)
         .map(|(m, kept)| match (kept, old) {
             (Some(j), Some(g)) => {
-                reads.push(g.state.reads[*j as usize].clone());
+                links.push(g.state.links[*j as usize].clone());
                 Block::Kept(*j)
             }
             _ => {
@@ -351,12 +412,22 @@ fn assemble<'a>(
                 linker.record();
                 linker.module(&m.name);
                 link_module(linker, m, &mut edges);
-                let read: Vec<Arc<str>> = linker
+                let callbacks = if m.kind == ModuleKind::Template {
+                    Vec::new()
+                } else {
+                    linker.behaviour_callbacks(m)
+                };
+                let reads: Vec<Arc<str>> = linker
                     .recorded()
                     .into_iter()
                     .map(&mut intern_name)
                     .collect();
-                reads.push(Arc::from(read));
+                let used = linker.use_effects(&m.name);
+                links.push(SummaryLinks {
+                    reads: Arc::from(reads),
+                    callbacks: Arc::from(callbacks),
+                    uses: used.used.iter().map(|u| u.to_string()).collect(),
+                });
                 Block::Linked(edges)
             }
         })
@@ -371,59 +442,61 @@ fn assemble<'a>(
         .map(|(a, m)| (intern_name(a), intern_name(m)))
         .collect();
 
-    // Functions by name, numbered in the order met for now.
-    let mut ids: FastMap<Key<'a>, u32> = FastMap::default();
-    let mut keys: Vec<Key<'a>> = Vec::new();
-    let mut intern = |key: Key<'a>| -> u32 {
-        *ids.entry(key).or_insert_with(|| {
-            keys.push(key);
-            keys.len() as u32 - 1
-        })
+    let n_old = old.map_or(0, |g| g.functions.len());
+    let mut ids = Ids {
+        old,
+        kept: vec![false; n_old],
+        fresh: Vec::new(),
+        fresh_ids: FastMap::default(),
     };
     let files: Vec<Arc<str>> = summaries
         .iter()
         .map(|m| Arc::from(m.file.as_str()))
         .collect();
-    let mut defined = Vec::new();
+    // Each summary's functions, as ids, in its order.
+    let mut defs: Vec<u32> = Vec::new();
+    let mut def_start: Vec<u32> = Vec::with_capacity(summaries.len() + 1);
     let mut calls: Vec<CallEdge> = Vec::new();
     let old_rows = old.map(|g| rows(&g.calls, g.state.summaries.len(), |c| c.summary));
-    let mut old_ids = vec![u32::MAX; old.map_or(0, |g| g.functions.len())];
+    let mut starts = Vec::with_capacity(summaries.len() + 1);
     for (mi, (m, block)) in summaries.iter().zip(blocks).enumerate() {
         let summary = mi as u32;
-        for f in &m.functions {
-            let id = intern((&m.name, &f.name, f.arity));
-            defined.push((id, f.kind, f.line, summary));
-        }
+        def_start.push(defs.len() as u32);
+        starts.push(calls.len() as u32);
         match block {
-            Block::Linked(edges) => calls.extend(edges.into_iter().map(|e| CallEdge {
-                caller: intern(e.caller),
-                callee: intern(e.callee),
-                kind: e.kind,
-                file: files[mi].clone(),
-                line: e.line,
-                column: e.column,
-                site: e.site,
-                summary,
-                candidates: (!e.candidates.is_empty()).then(|| Box::new(e.candidates)),
-                undefined: e.undefined,
-            })),
+            Block::Linked(edges) => {
+                for f in &m.functions {
+                    defs.push(ids.id((&m.name, &f.name, f.arity)));
+                }
+                calls.extend(edges.into_iter().map(|e| CallEdge {
+                    caller: ids.id(e.caller),
+                    callee: ids.id(e.callee),
+                    kind: e.kind,
+                    file: files[mi].clone(),
+                    line: e.line,
+                    column: e.column,
+                    site: e.site,
+                    summary,
+                    candidates: (!e.candidates.is_empty()).then(|| Arc::from(e.candidates)),
+                    undefined: e.undefined,
+                }))
+            }
             Block::Kept(j) => {
                 let (Some(g), Some((by_summary, start))) = (old, &old_rows) else {
                     continue;
                 };
+                let (from, to) = (
+                    g.state.def_start[j as usize],
+                    g.state.def_start[j as usize + 1],
+                );
+                for &id in &g.state.defs[from as usize..to as usize] {
+                    defs.push(ids.old_id(id));
+                }
                 for &i in CallGraph::row(by_summary, start, j) {
                     let e = &g.calls[i as usize];
-                    let mut id = |old: u32| {
-                        let slot = &mut old_ids[old as usize];
-                        if *slot == u32::MAX {
-                            let f = &g.functions[old as usize].mfa;
-                            *slot = intern((&f.module, &f.name, f.arity));
-                        }
-                        *slot
-                    };
                     calls.push(CallEdge {
-                        caller: id(e.caller),
-                        callee: id(e.callee),
+                        caller: ids.old_id(e.caller),
+                        callee: ids.old_id(e.callee),
                         kind: e.kind,
                         file: files[mi].clone(),
                         line: e.line,
@@ -437,33 +510,60 @@ fn assemble<'a>(
             }
         }
     }
-    // Numbered again in name order.
-    let mut by_name: Vec<u32> = (0..keys.len() as u32).collect();
-    by_name.sort_unstable_by_key(|&t| keys[t as usize]);
-    let mut rank = vec![0u32; keys.len()];
-    for (r, &t) in by_name.iter().enumerate() {
-        rank[t as usize] = r as u32;
-    }
-    let mut functions: Vec<FnInfo> = by_name
-        .iter()
-        .map(|&t| {
-            let (m, n, a) = keys[t as usize];
-            FnInfo {
-                mfa: Mfa::new(m, n, a),
-                kind: None,
-                file: None,
-                line: 0,
-                deprecated: None,
+    def_start.push(defs.len() as u32);
+    starts.push(calls.len() as u32);
+    let blocks = starts;
+    // Numbered in name order: the old functions still named (already in
+    // that order) merged with the new ones.
+    let Ids {
+        kept, mut fresh, ..
+    } = ids;
+    let mut fresh_order: Vec<u32> = (0..fresh.len() as u32).collect();
+    fresh_order.sort_unstable_by_key(|&t| fresh[t as usize]);
+    let mut rank = vec![u32::MAX; n_old + fresh.len()];
+    let mut functions: Vec<FnInfo> = Vec::with_capacity(n_old + fresh.len());
+    let info = |mfa: Mfa| FnInfo {
+        mfa,
+        kind: None,
+        file: None,
+        line: 0,
+        deprecated: None,
+    };
+    let mut next_fresh = fresh_order.iter().peekable();
+    let olds = old.map_or(&[][..], |g| &g.functions[..]);
+    for (id, f) in olds.iter().enumerate().filter(|(id, _)| kept[*id]) {
+        let key = (f.mfa.module.as_str(), f.mfa.name.as_str(), f.mfa.arity);
+        while let Some(&&t) = next_fresh.peek() {
+            if fresh[t as usize] > key {
+                break;
             }
-        })
-        .collect();
+            rank[n_old + t as usize] = functions.len() as u32;
+            let (m, n, a) = fresh[t as usize];
+            functions.push(info(Mfa::new(m, n, a)));
+            next_fresh.next();
+        }
+        rank[id] = functions.len() as u32;
+        functions.push(info(f.mfa.clone()));
+    }
+    for &t in next_fresh {
+        rank[n_old + t as usize] = functions.len() as u32;
+        let (m, n, a) = fresh[t as usize];
+        functions.push(info(Mfa::new(m, n, a)));
+    }
+    fresh.clear();
+    for id in &mut defs {
+        *id = rank[*id as usize];
+    }
     // The first definition of a function says where it is.
-    for (id, kind, line, summary) in defined {
-        let info = &mut functions[rank[id as usize] as usize];
-        if info.kind.is_none() {
-            info.kind = Some(kind);
-            info.file = Some(files[summary as usize].clone());
-            info.line = line;
+    for (mi, m) in summaries.iter().enumerate() {
+        let (from, to) = (def_start[mi] as usize, def_start[mi + 1] as usize);
+        for (f, &id) in m.functions.iter().zip(&defs[from..to]) {
+            let info = &mut functions[id as usize];
+            if info.kind.is_none() {
+                info.kind = Some(f.kind);
+                info.file = Some(files[mi].clone());
+                info.line = f.line;
+            }
         }
     }
     deprecations(linker, summaries, libraries, &mut functions);
@@ -471,27 +571,20 @@ fn assemble<'a>(
         c.caller = rank[c.caller as usize];
         c.callee = rank[c.callee as usize];
     }
-    let calls = sort_calls(calls, summaries, functions.len());
+    let calls = sort_calls(calls, summaries, &plan, &blocks, functions.len());
     let n = functions.len();
     let (out, out_start) = rows(&calls, n, |c| c.caller);
     let (inc, inc_start) = rows(&calls, n, |c| c.callee);
-    let callbacks = summaries
-        .iter()
-        .filter(|m| m.kind != ModuleKind::Template)
-        .map(|m| (m.name.clone(), linker.behaviour_callbacks(m)))
-        .filter(|(_, c)| !c.is_empty())
-        .collect();
-    let uses = summaries
-        .iter()
-        .map(|m| {
-            let used = linker.use_effects(&m.name).used.clone();
-            (
-                m.name.clone(),
-                used.into_iter().map(str::to_string).collect(),
-            )
-        })
-        .filter(|(_, u): &(String, Vec<String>)| !u.is_empty())
-        .collect();
+    let mut callbacks = FastMap::default();
+    let mut uses = FastMap::default();
+    for (m, l) in summaries.iter().zip(&links) {
+        if !l.callbacks.is_empty() {
+            callbacks.insert(m.name.clone(), l.callbacks.clone());
+        }
+        if !l.uses.is_empty() {
+            uses.insert(m.name.clone(), l.uses.clone());
+        }
+    }
     CallGraph {
         callbacks,
         uses,
@@ -504,7 +597,9 @@ fn assemble<'a>(
         state: LinkState {
             summaries: summaries.to_vec(),
             libraries: libraries.to_vec(),
-            reads,
+            links,
+            defs,
+            def_start,
             interfaces,
             registered,
             names,
@@ -549,8 +644,16 @@ fn deprecations(
 
 /// Calls in caller order (callers are numbered in name order), each
 /// caller's sorted by (file, line, column, callee); where all of those are
-/// equal, in the order they were linked.
-fn sort_calls(calls: Vec<CallEdge>, summaries: &[Arc<ModuleSummary>], n: usize) -> Vec<CallEdge> {
+/// equal, in the order they were linked. `blocks[i]..blocks[i + 1]` are
+/// summary `i`'s calls, in linking order or, kept (`plan`), in the old
+/// graph's order.
+fn sort_calls(
+    mut calls: Vec<CallEdge>,
+    summaries: &[Arc<ModuleSummary>],
+    plan: &[Option<u32>],
+    blocks: &[u32],
+    n: usize,
+) -> Vec<CallEdge> {
     let mut file_names: Vec<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
     file_names.sort_unstable();
     file_names.dedup();
@@ -558,22 +661,42 @@ fn sort_calls(calls: Vec<CallEdge>, summaries: &[Arc<ModuleSummary>], n: usize) 
         .iter()
         .map(|m| file_names.binary_search(&m.file.as_str()).unwrap_or(0) as u32)
         .collect();
+    let key = |c: &CallEdge| {
+        let file = file_rank[c.summary as usize];
+        (c.caller, file, c.line, c.column, c.callee)
+    };
+    // Each summary's calls sorted (stably: ties stay in linking order); a
+    // kept summary's are, in the old graph's order, since ranks and files
+    // keep their order.
+    for (i, kept) in plan.iter().enumerate() {
+        if kept.is_none() {
+            calls[blocks[i] as usize..blocks[i + 1] as usize].sort_by_key(key);
+        }
+    }
+    // Summaries in module order (as snapshots have them) leave the calls in
+    // caller order but for a caller several summaries define: merged.
+    if calls.windows(2).all(|w| w[0].caller <= w[1].caller) {
+        let mut start = 0;
+        while start < calls.len() {
+            let (caller, summary) = (calls[start].caller, calls[start].summary);
+            let end = start
+                + calls[start..]
+                    .iter()
+                    .position(|c| c.caller != caller)
+                    .unwrap_or(calls.len() - start);
+            if calls[start..end].iter().any(|c| c.summary != summary) {
+                calls[start..end].sort_by_key(key);
+            }
+            start = end;
+        }
+        return calls;
+    }
     let (by_caller, caller_start) = rows(&calls, n, |c| c.caller);
     let mut order: Vec<u32> = Vec::with_capacity(calls.len());
-    let mut group: Vec<([u32; 4], u32)> = Vec::new();
     for caller in 0..n as u32 {
-        group.clear();
-        group.extend(
-            CallGraph::row(&by_caller, &caller_start, caller)
-                .iter()
-                .map(|&i| {
-                    let c = &calls[i as usize];
-                    let file = file_rank[c.summary as usize];
-                    ([file, c.line, c.column, c.callee], i)
-                }),
-        );
-        group.sort_unstable();
-        order.extend(group.iter().map(|(_, i)| *i));
+        let mut row = CallGraph::row(&by_caller, &caller_start, caller).to_vec();
+        row.sort_by_key(|&i| key(&calls[i as usize]));
+        order.extend(row);
     }
     let mut slots: Vec<Option<CallEdge>> = calls.into_iter().map(Some).collect();
     order

@@ -63,6 +63,12 @@ pub(super) struct Linker<'a> {
     /// later change relinks it only if one of those changed.
     recording: Cell<bool>,
     reads: RefCell<Vec<&'a str>>,
+    /// What a module without `use` gets through it: nothing.
+    no_use: Arc<UseEffects<'a>>,
+    /// The functions whose quotes inject something somewhere (`__using__`,
+    /// `schema`, ...): only a call of one of these names can make a macro
+    /// define functions.
+    injecting: FastSet<&'a str>,
 }
 
 impl<'a> Linker<'a> {
@@ -98,6 +104,12 @@ impl<'a> Linker<'a> {
             std_provides: RefCell::default(),
             recording: Cell::new(false),
             reads: RefCell::default(),
+            no_use: Arc::default(),
+            injecting: summaries
+                .iter()
+                .chain(libraries)
+                .flat_map(|m| m.injections.iter().map(|i| i.by.as_str()))
+                .collect(),
         };
         // Functions a `use` defines are the using module's own (`use
         // Ecto.Repo` makes `Repo.insert/2`).
@@ -178,7 +190,8 @@ impl<'a> Linker<'a> {
             return out;
         };
         let mut seen: FastSet<(&'a str, &'a str)> = FastSet::default();
-        for c in body.calls.iter().filter(|c| !c.quoted) {
+        let injects = |c: &&CallSummary| !c.quoted && self.injecting.contains(c.name.as_str());
+        for c in body.calls.iter().filter(injects) {
             let (Some(callee), _, _) = self.link(&m.name, c) else {
                 continue;
             };
@@ -260,6 +273,10 @@ impl<'a> Linker<'a> {
     pub(super) fn use_effects(&self, module: &'a str) -> Arc<UseEffects<'a>> {
         if let Some(v) = self.via_use.borrow().get(module) {
             return v.clone();
+        }
+        let uses = |m: &&ModuleSummary| m.deps.iter().any(|d| d.kind == DepKind::Use);
+        if self.module(module).filter(uses).is_none() {
+            return self.no_use.clone();
         }
         let mut out = UseEffects::default();
         if let Some(m) = self.module(module) {
