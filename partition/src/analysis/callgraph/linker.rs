@@ -191,7 +191,15 @@ impl<'a> Linker<'a> {
         };
         let mut seen: FastSet<(&'a str, &'a str)> = FastSet::default();
         let injects = |c: &&CallSummary| !c.quoted && self.injecting.contains(c.name.as_str());
+        // A test module's body calls `assert` hundreds of times: each
+        // distinct call is resolved once.
+        let mut distinct: FastSet<(Option<&str>, &str, u16, CallKind, &[String])> =
+            FastSet::default();
         for c in body.calls.iter().filter(injects) {
+            let call = (c.module.as_deref(), c.name.as_str(), c.arity);
+            if !distinct.insert((call.0, call.1, call.2, c.kind, &c.candidates)) {
+                continue;
+            }
             let (Some(callee), _, _) = self.link(&m.name, c) else {
                 continue;
             };
