@@ -36,6 +36,10 @@ pub(super) struct UseEffects<'a> {
     pub(super) unknown: Vec<&'a str>,
 }
 
+/// What a call's resolution depends on, besides the calling module:
+/// (module, name, arity, kind, candidates).
+type CallKey<'a> = (Option<&'a str>, &'a str, u16, CallKind, &'a [String]);
+
 /// A function by (module, name, arity), borrowed from the summaries.
 pub(super) type Key<'a> = (&'a str, &'a str, u16);
 
@@ -193,8 +197,7 @@ impl<'a> Linker<'a> {
         let injects = |c: &&CallSummary| !c.quoted && self.injecting.contains(c.name.as_str());
         // A test module's body calls `assert` hundreds of times: each
         // distinct call is resolved once.
-        let mut distinct: FastSet<(Option<&str>, &str, u16, CallKind, &[String])> =
-            FastSet::default();
+        let mut distinct: FastSet<CallKey<'a>> = FastSet::default();
         for c in body.calls.iter().filter(injects) {
             let call = (c.module.as_deref(), c.name.as_str(), c.arity);
             if !distinct.insert((call.0, call.1, call.2, c.kind, &c.candidates)) {
