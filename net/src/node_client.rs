@@ -57,6 +57,10 @@ impl std::fmt::Display for CallError {
     }
 }
 
+/// How long past its deadline a call may take before it counts as
+/// unanswered whatever the RPC layer says.
+const WEDGED_SLACK: Duration = Duration::from_secs(2);
+
 impl NodeClient {
     pub fn new(node_id: proto::assignment::NodeId, addr: impl std::fmt::Display) -> NodeClient {
         NodeClient {
@@ -105,7 +109,18 @@ impl NodeClient {
             };
             let mut ctx = tarpc::context::current();
             ctx.deadline = Instant::now() + deadline;
-            match f(client, ctx).await {
+            // The RPC layer enforces the deadline; this bounds the call even
+            // if a connection wedges so that it does not (seen once in a
+            // test under load: a gather that never returned).
+            let Ok(answer) = tokio::time::timeout(deadline + WEDGED_SLACK, f(client, ctx)).await
+            else {
+                self.forget().await;
+                return Err(CallError::Unreachable(format!(
+                    "node {} at {}: no answer within {deadline:?}",
+                    self.node_id, self.addr
+                )));
+            };
+            match answer {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) => return Err(CallError::Node(e)),
                 Err(RpcError::DeadlineExceeded) => {
