@@ -2673,6 +2673,10 @@ proptest::proptest! {
         let relinked = CallGraph::link(&old, &[]).relink(&new, &[]);
         proptest::prop_assert_eq!(graph_contents(&relinked, n), graph_contents(&full, n));
         proptest::prop_assert_eq!(full.relink(&new, &[]).relinked(), 0);
+        // What changed, as a relinked graph knows it, is what names say.
+        let base = CallGraph::link(&old, &[]);
+        let relinked = base.relink(&new, &[]);
+        proptest::prop_assert_eq!(relinked.changes_since(&base), changes_by_name(&base, &relinked));
     }
 }
 

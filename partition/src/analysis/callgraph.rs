@@ -215,6 +215,11 @@ impl CallGraph {
     /// lost as callees by them. A walk over callers (callees) that meets no
     /// function of `callees` (`callers`) finds the same in both graphs.
     pub fn changes_since(&self, old: &CallGraph) -> GraphChanges {
+        if let Some(delta) = self.state.delta.as_ref() {
+            if delta.base == old.state.id {
+                return self.changes_in(old, delta);
+            }
+        }
         // Callees are compared as ids of the old graph: each function is
         // looked up by name once, not once per call that reaches it.
         // `u32::MAX - id` stands for a function only the new graph has.
@@ -288,6 +293,37 @@ impl CallGraph {
         for f in appeared {
             changes.callers.insert(f.clone());
             changes.callees.insert(f);
+        }
+        changes
+    }
+
+    /// [`CallGraph::changes_since`] for a graph relinked from `old`: only
+    /// the functions `delta` names can have other callees.
+    fn changes_in(&self, old: &CallGraph, delta: &link::Delta) -> GraphChanges {
+        let mut candidates: BTreeSet<&Mfa> = delta.callers.iter().map(|&id| self.mfa(id)).collect();
+        candidates.extend(delta.old_callers.iter().map(|&id| old.mfa(id)));
+        let callees = |g: &CallGraph, f: &Mfa| -> BTreeSet<String> {
+            g.id(f).map_or_else(BTreeSet::new, |id| {
+                g.calls_from(id)
+                    .map(|c| g.mfa(c.callee).to_string())
+                    .collect()
+            })
+        };
+        let mut changes = GraphChanges::default();
+        for f in candidates {
+            let (before, after) = (callees(old, f), callees(self, f));
+            if before != after {
+                changes.callers.insert(f.to_string());
+                changes
+                    .callees
+                    .extend(before.symmetric_difference(&after).cloned());
+            }
+        }
+        // A function that appeared or vanished changed both ways.
+        let gone = delta.vanished.iter().map(|&id| old.mfa(id));
+        for f in delta.appeared.iter().map(|&id| self.mfa(id)).chain(gone) {
+            changes.callers.insert(f.to_string());
+            changes.callees.insert(f.to_string());
         }
         changes
     }

@@ -34,7 +34,30 @@ pub(super) struct LinkState {
     names: FastSet<Arc<str>>,
     /// How many summaries the last link linked (all of them, for a full link).
     pub(super) relinked: usize,
+    /// This graph, among all linked in this process.
+    pub(super) id: u64,
+    /// What relinking changed, from the graph it was relinked from.
+    pub(super) delta: Option<Delta>,
 }
+
+/// Where a relinked graph can differ from the graph it was relinked from:
+/// only the callers of calls linked again or dropped, and the functions
+/// that appeared or vanished, can have other callees.
+#[derive(Debug, Default)]
+pub(super) struct Delta {
+    /// The old graph's [`LinkState::id`].
+    pub(super) base: u64,
+    /// Callers of the calls linked again (this graph's ids).
+    pub(super) callers: Vec<u32>,
+    /// Callers of the old graph's calls not kept (its ids).
+    pub(super) old_callers: Vec<u32>,
+    /// Functions only this graph has, and only the old graph had (its ids).
+    pub(super) appeared: Vec<u32>,
+    pub(super) vanished: Vec<u32>,
+}
+
+/// Numbers the graphs linked in this process.
+static GRAPHS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// One edge as linking makes it, by name.
 struct Linked<'a> {
@@ -515,9 +538,7 @@ fn assemble<'a>(
     let blocks = starts;
     // Numbered in name order: the old functions still named (already in
     // that order) merged with the new ones.
-    let Ids {
-        kept, mut fresh, ..
-    } = ids;
+    let Ids { kept, fresh, .. } = ids;
     let mut fresh_order: Vec<u32> = (0..fresh.len() as u32).collect();
     fresh_order.sort_unstable_by_key(|&t| fresh[t as usize]);
     let mut rank = vec![u32::MAX; n_old + fresh.len()];
@@ -550,7 +571,6 @@ fn assemble<'a>(
         let (m, n, a) = fresh[t as usize];
         functions.push(info(Mfa::new(m, n, a)));
     }
-    fresh.clear();
     for id in &mut defs {
         *id = rank[*id as usize];
     }
@@ -571,6 +591,36 @@ fn assemble<'a>(
         c.caller = rank[c.caller as usize];
         c.callee = rank[c.callee as usize];
     }
+    let delta = old.map(|g| {
+        let mut used = vec![false; g.state.summaries.len()];
+        for j in plan.iter().flatten() {
+            used[*j as usize] = true;
+        }
+        let mut callers: Vec<u32> = plan
+            .iter()
+            .enumerate()
+            .filter(|(_, kept)| kept.is_none())
+            .flat_map(|(i, _)| &calls[blocks[i] as usize..blocks[i + 1] as usize])
+            .map(|c| c.caller)
+            .collect();
+        callers.sort_unstable();
+        callers.dedup();
+        let mut old_callers: Vec<u32> = g
+            .calls
+            .iter()
+            .filter(|c| !used[c.summary as usize])
+            .map(|c| c.caller)
+            .collect();
+        old_callers.sort_unstable();
+        old_callers.dedup();
+        Delta {
+            base: g.state.id,
+            callers,
+            old_callers,
+            appeared: (0..fresh.len()).map(|t| rank[n_old + t]).collect(),
+            vanished: (0..n_old as u32).filter(|&o| !kept[o as usize]).collect(),
+        }
+    });
     let calls = sort_calls(calls, summaries, &plan, &blocks, functions.len());
     let n = functions.len();
     let (out, out_start) = rows(&calls, n, |c| c.caller);
@@ -604,6 +654,8 @@ fn assemble<'a>(
             registered,
             names,
             relinked,
+            id: GRAPHS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            delta,
         },
     }
 }
