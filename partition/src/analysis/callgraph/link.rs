@@ -26,7 +26,7 @@ pub(super) struct LinkState {
     defs: Vec<u32>,
     def_start: Vec<u32>,
     /// Per module name, analysed or a library's: a hash of everything
-    /// linking a module can read of it (see [`interface`]).
+    /// linking a module can read of it (see [`interfaces`]).
     interfaces: FastMap<Arc<str>, u64>,
     /// Registered process name → the module registering it.
     registered: FastMap<Arc<str>, Arc<str>>,

@@ -199,8 +199,8 @@ impl<'a> Linker<'a> {
         // distinct call is resolved once.
         let mut distinct: FastSet<CallKey<'a>> = FastSet::default();
         for c in body.calls.iter().filter(injects) {
-            let call = (c.module.as_deref(), c.name.as_str(), c.arity);
-            if !distinct.insert((call.0, call.1, call.2, c.kind, &c.candidates)) {
+            let call = (c.module.as_deref(), c.name.as_str(), c.arity, c.kind);
+            if !distinct.insert((call.0, call.1, call.2, call.3, &c.candidates)) {
                 continue;
             }
             let (Some(callee), _, _) = self.link(&m.name, c) else {
