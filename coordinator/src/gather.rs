@@ -54,8 +54,35 @@ type Asked = (
     NodeId,
     Vec<PartitionId>,
     Duration,
-    Result<Vec<PartitionSummaries>, CallError>,
+    Result<Vec<Decoded>, CallError>,
 );
+
+/// One partition's summaries, decoded.
+type Decoded = (PartitionId, Vec<Arc<ModuleSummary>>);
+
+/// Decode a node's reply on a blocking thread, so that replies are decoded
+/// as they arrive, beside the transfer of the others. Bytes that do not
+/// decode fail the request like an error from the node: the partitions are
+/// asked of their next replica.
+async fn decode(replies: Vec<PartitionSummaries>) -> Result<Vec<Decoded>, CallError> {
+    let decoded = tokio::task::spawn_blocking(move || {
+        replies
+            .into_iter()
+            .map(|r| {
+                let modules = r.modules.decode()?;
+                Ok((r.partition, modules.into_iter().map(Arc::new).collect()))
+            })
+            .collect::<Result<Vec<Decoded>, proto::CpgError>>()
+    })
+    .await;
+    match decoded {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(e)) => Err(CallError::Node(e)),
+        Err(e) => Err(CallError::Node(proto::CpgError::Internal(format!(
+            "decoding summaries: {e}"
+        )))),
+    }
+}
 
 /// Gather the summaries of the partitions `wanted` (of `assignment`) at
 /// `epoch`: each from its first replica (one batched request per node);
@@ -72,7 +99,7 @@ pub async fn gather_partitions(
 ) -> GatheredPartitions {
     use futures::stream::{FuturesUnordered, StreamExt};
     let mut pending = wanted;
-    let mut got: Vec<PartitionSummaries> = Vec::new();
+    let mut got: Vec<Decoded> = Vec::new();
     let mut failures = Vec::new();
     // Per partition: the next replica to ask, and requests in flight.
     let mut next: BTreeMap<PartitionId, usize> = BTreeMap::new();
@@ -112,7 +139,13 @@ pub async fn gather_partitions(
                             async move { c.summaries(ctx, epoch, asked).await }
                         })
                         .await;
-                    (node, partitions, started.elapsed(), result)
+                    // How long the node took to answer, decoding aside.
+                    let took = started.elapsed();
+                    let result = match result {
+                        Ok(replies) => decode(replies).await,
+                        Err(e) => Err(e),
+                    };
+                    (node, partitions, took, result)
                 }
             })
             .collect::<Vec<_>>()
@@ -149,7 +182,7 @@ pub async fn gather_partitions(
                     h.latencies.record(took);
                 }
                 for r in replies {
-                    if pending.remove(&r.partition) {
+                    if pending.remove(&r.0) {
                         got.push(r);
                     }
                 }
@@ -167,10 +200,7 @@ pub async fn gather_partitions(
         }
     }
     GatheredPartitions {
-        partitions: got
-            .into_iter()
-            .map(|p| (p.partition, p.modules.into_iter().map(Arc::new).collect()))
-            .collect(),
+        partitions: got.into_iter().collect(),
         missing: pending.into_iter().collect(),
         failures,
     }

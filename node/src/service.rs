@@ -17,10 +17,10 @@ use partition::store::{CacheStats, Store};
 use proto::assignment::{NodeId, PartitionId};
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{
-    IngestFile, IngestReply, NodeMap, NodeService, PartitionSummaries, PartitionWrite, PullReport,
-    RemovedFile, SourceUpload,
+    EncodedSummaries, IngestFile, IngestReply, NodeMap, NodeService, PartitionSummaries,
+    PartitionWrite, PullReport, RemovedFile, SourceUpload,
 };
-use proto::{CpgError, FileCpg, ModuleSummary, NodeHealth};
+use proto::{CpgError, FileCpg, NodeHealth};
 use rayon::prelude::*;
 use tarpc::context::Context;
 
@@ -726,26 +726,26 @@ impl NodeService for NodeServer {
         self.node
             .check_at(epoch, partitions.iter().copied())
             .await?;
-        let out = partitions
-            .into_iter()
-            .map(|p| {
-                let store = self.node.store(p);
-                // Every coordinator gathers the same replies after an ingest.
-                let cached = store.cached("summaries", || {
-                    store
-                        .summaries()
-                        .iter()
-                        .map(|m| (**m).clone())
-                        .collect::<Vec<ModuleSummary>>()
-                });
-                let modules: Vec<ModuleSummary> = (*cached).clone();
-                PartitionSummaries {
-                    partition: p,
-                    generation: store.generation(),
-                    modules,
-                }
-            })
-            .collect();
+        let node = self.node.clone();
+        let out = blocking(move || {
+            Ok(partitions
+                .into_iter()
+                .map(|p| {
+                    let store = node.store(p);
+                    // Every coordinator gathers the same replies after an
+                    // ingest: encoded once per generation, sent as they are.
+                    let modules = store.cached("summaries", || {
+                        EncodedSummaries::encode(store.summaries().iter().map(|m| &**m))
+                    });
+                    PartitionSummaries {
+                        partition: p,
+                        generation: store.generation(),
+                        modules: (*modules).clone(),
+                    }
+                })
+                .collect())
+        })
+        .await?;
         self.node.reads.record(started.elapsed());
         Ok(out)
     }

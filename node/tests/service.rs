@@ -153,7 +153,7 @@ async fn all_summaries(
         .unwrap()
         .unwrap()
         .into_iter()
-        .map(|p| (p.partition, p.modules))
+        .map(|p| (p.partition, p.modules.decode().unwrap()))
         .collect()
 }
 

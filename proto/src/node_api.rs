@@ -129,7 +129,83 @@ pub struct PartitionSummaries {
     pub partition: PartitionId,
     /// The replica's data generation (changes with every write).
     pub generation: u64,
-    pub modules: Vec<ModuleSummary>,
+    pub modules: EncodedSummaries,
+}
+
+/// Module summaries encoded once (bincode, standard configuration): a node
+/// keeps a partition's encoded between writes and sends the same bytes to
+/// every coordinator that gathers them (on the wire: one length and the
+/// bytes, copied, not walked), and a coordinator decodes each reply apart,
+/// as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncodedSummaries(bytes::Bytes);
+
+/// An encoded partition larger than this is refused when decoded, not
+/// allocated (a frame is at most 64 MiB; this bounds what the lengths
+/// declared inside it can claim).
+const MAX_ENCODED_SUMMARIES: usize = 256 << 20;
+
+impl EncodedSummaries {
+    pub fn encode<'a>(modules: impl IntoIterator<Item = &'a ModuleSummary>) -> EncodedSummaries {
+        let modules: Vec<&ModuleSummary> = modules.into_iter().collect();
+        // Encoding strings, integers and vectors into memory cannot fail;
+        // if it did, the empty result would decode as an error, never as
+        // a partition without modules (which encodes as one byte).
+        let bytes = bincode::serde::encode_to_vec(&modules, bincode::config::standard())
+            .unwrap_or_default();
+        EncodedSummaries(bytes.into())
+    }
+
+    /// The summaries, or `InvalidInput` naming why the bytes do not decode.
+    pub fn decode(&self) -> Result<Vec<ModuleSummary>, CpgError> {
+        let config = bincode::config::standard().with_limit::<MAX_ENCODED_SUMMARIES>();
+        match bincode::serde::decode_from_slice(&self.0, config) {
+            Ok((modules, read)) if read == self.0.len() => Ok(modules),
+            Ok((_, read)) => Err(CpgError::InvalidInput {
+                reason: format!(
+                    "module summaries: {} bytes left over after {read}",
+                    self.0.len() - read
+                ),
+            }),
+            Err(e) => Err(CpgError::InvalidInput {
+                reason: format!("module summaries: {e}"),
+            }),
+        }
+    }
+
+    /// The encoded size in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for EncodedSummaries {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EncodedSummaries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = EncodedSummaries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("encoded module summaries (bytes)")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(EncodedSummaries(bytes::Bytes::copy_from_slice(v)))
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+                Ok(EncodedSummaries(v.into()))
+            }
+        }
+        deserializer.deserialize_byte_buf(Visit)
+    }
 }
 
 #[tarpc::service]
@@ -207,6 +283,7 @@ pub struct PullReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::DepSummary;
 
     #[test]
     fn names_that_could_leave_the_ingest_root_are_refused() {
@@ -232,5 +309,64 @@ mod tests {
             }
         }
         assert!(check_file_name(&"a/".repeat(3000)).is_err());
+    }
+
+    fn summary(name: &str) -> ModuleSummary {
+        ModuleSummary {
+            name: name.into(),
+            file: format!("lib/{name}.ex"),
+            kind: crate::ModuleKind::Module,
+            line: 1,
+            deps: vec![DepSummary {
+                target: "Enum".into(),
+                kind: crate::DepKind::Alias,
+                line: 2,
+            }],
+            functions: Vec::new(),
+            behaviours: vec!["GenServer".into()],
+            implements: None,
+            using: Vec::new(),
+            injections: Vec::new(),
+            use_args: Vec::new(),
+            templates: Vec::new(),
+            registers: Vec::new(),
+            callbacks: Vec::new(),
+            nodes: 3,
+            edges: 2,
+        }
+    }
+
+    #[test]
+    fn encoded_summaries_travel_as_bytes_and_decode_whole_or_not_at_all() {
+        let modules = [summary("A"), summary("B")];
+        let reply = PartitionSummaries {
+            partition: PartitionId(3),
+            generation: 7,
+            modules: EncodedSummaries::encode(&modules),
+        };
+        let config = bincode::config::standard();
+        let wire = bincode::serde::encode_to_vec(&reply, config).unwrap();
+        let (back, _): (PartitionSummaries, usize) =
+            bincode::serde::decode_from_slice(&wire, config).unwrap();
+        assert_eq!(back, reply);
+        assert_eq!(back.modules.decode().unwrap(), modules);
+        assert_eq!(EncodedSummaries::encode([]).decode().unwrap(), vec![]);
+
+        let bytes = reply.modules.0.clone();
+        let bad = |b: &[u8]| EncodedSummaries(bytes::Bytes::copy_from_slice(b)).decode();
+        for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                matches!(bad(&bytes[..cut]), Err(CpgError::InvalidInput { .. })),
+                "cut at {cut}"
+            );
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(matches!(bad(&longer), Err(CpgError::InvalidInput { .. })));
+        // A declared count of 2^62 modules is refused, not allocated.
+        assert!(matches!(
+            bad(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0x40]),
+            Err(CpgError::InvalidInput { .. })
+        ));
     }
 }
