@@ -257,8 +257,9 @@ where
 /// libraries in the catalog, the project of a query. 6: removed files
 /// travel with an ingest's batches. 7: taint severities, exclusions and
 /// flow rules. 8: sanitizers scoped to sources, map keys on bindings.
-/// 9: the Summaries query. 11: exports in chunks.)
-pub const PROTOCOL_VERSION: u16 = 11;
+/// 9: the Summaries query. 11: exports in chunks. 12: a partition's
+/// summaries travel encoded, as bytes.)
+pub const PROTOCOL_VERSION: u16 = 12;
 
 /// What both ends send first: the magic bytes, the version (big endian),
 /// and whether the link goes on in TLS (1) or plain TCP (0).
