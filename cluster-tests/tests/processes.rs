@@ -888,6 +888,25 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
     assert!(view.text().contains("\"generation\":1"), "{}", view.text());
     let status = cpg(&["dev-cluster", "status", "--data-dir", d]);
     assert_eq!(status.matches("running").count(), 6, "{status}");
+    // Unless told otherwise, every process runs with glibc's malloc
+    // limited to two arenas (host::malloc).
+    if std::env::var_os("GLIBC_TUNABLES").is_none() {
+        let layout: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(data.join("dev-cluster.json")).unwrap())
+                .unwrap();
+        let wanted = format!("GLIBC_TUNABLES={}", host::malloc::TUNABLES);
+        for p in ["coordinators", "nodes"]
+            .iter()
+            .flat_map(|k| layout[k].as_array().unwrap())
+        {
+            let pid = p["pid"].as_u64().unwrap();
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+            assert!(
+                env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()),
+                "process {pid} runs without {wanted}"
+            );
+        }
+    }
     assert!(status.contains("Raft leader"), "{status}");
     assert!(
         status.contains("catalog generation 1 with 26 files"),

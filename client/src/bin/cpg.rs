@@ -3,6 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    host::malloc::limit_arenas();
     let cli = cpg::cli::Cli::parse();
     match cpg::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
