@@ -166,6 +166,11 @@ impl CallGraph {
         &self.functions[id as usize].mfa
     }
 
+    /// The indexes in `calls` of the calls `id` makes.
+    pub fn call_ids_from(&self, id: u32) -> &[u32] {
+        Self::row(&self.out, &self.out_start, id)
+    }
+
     /// Calls made by a function (edge indexes).
     pub fn calls_from(&self, id: u32) -> impl Iterator<Item = &CallEdge> {
         Self::row(&self.out, &self.out_start, id)

@@ -130,8 +130,10 @@ struct Stitcher<'a> {
     graph: &'a CallGraph,
     /// Graph function id → its module and summary (the first definition).
     fns: Vec<Option<(&'a ModuleSummary, &'a FunctionSummary)>>,
-    /// (caller, site) → call edges of that site.
-    sites: HashMap<(u32, u32), Vec<u32>>,
+    /// Per function, its call edges from its own file as (site, edge),
+    /// sorted: those of function f are `sites[site_start[f]..site_start[f + 1]]`.
+    sites: Vec<(u32, u32)>,
+    site_start: Vec<u32>,
     /// Per function: origin → the (site, argument) pairs it reaches
     /// directly, with the checks it passed on the way that sanitize for
     /// some sources (0: none; what a check sanitizing for all sources lets
@@ -187,14 +189,22 @@ impl<'a> Stitcher<'a> {
                 }
             }
         }
-        let mut sites: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
-        for (i, e) in graph.calls.iter().enumerate() {
-            if let Some((m, _)) = fns[e.caller as usize] {
-                if *e.file == *m.file {
-                    sites.entry((e.caller, e.site)).or_default().push(i as u32);
-                }
-            }
+        let mut sites: Vec<(u32, u32)> = Vec::with_capacity(graph.calls.len());
+        let mut site_start: Vec<u32> = Vec::with_capacity(n + 1);
+        for (f, def) in fns.iter().enumerate() {
+            site_start.push(sites.len() as u32);
+            let Some((m, _)) = def else { continue };
+            let from = sites.len();
+            sites.extend(
+                graph
+                    .call_ids_from(f as u32)
+                    .iter()
+                    .filter(|&&i| *graph.calls[i as usize].file == *m.file)
+                    .map(|&i| (graph.calls[i as usize].site, i)),
+            );
+            sites[from..].sort_unstable();
         }
+        site_start.push(sites.len() as u32);
         // Checks the rules count as sanitizing (`if x in @allowed`, ...):
         // inputs only under them do not flow, for every source or for the
         // sources a sanitizer names.
@@ -272,8 +282,13 @@ impl<'a> Stitcher<'a> {
         let sources = compile(&rules.sources);
         let mut sink_of: HashMap<u32, Vec<usize>> = HashMap::new();
         let mut source_of: HashMap<u32, usize> = HashMap::new();
-        let called: HashSet<u32> = graph.calls.iter().map(|e| e.callee).collect();
-        for id in called {
+        // Every function some call names, once each.
+        let mut is_called = vec![false; n];
+        for e in &graph.calls {
+            is_called[e.callee as usize] = true;
+        }
+        let called: Vec<u32> = (0..n as u32).filter(|&f| is_called[f as usize]).collect();
+        for &id in &called {
             let mfa = graph.mfa(id);
             sanitizer[id as usize] = predicate(mfa)
                 || sanitizers
@@ -311,7 +326,7 @@ impl<'a> Stitcher<'a> {
             })
             .collect();
         if !field_rules.is_empty() {
-            for id in graph.calls.iter().map(|e| e.callee) {
+            for &id in &called {
                 let mfa = graph.mfa(id);
                 for (r, validates, reads) in &field_rules {
                     if validates.iter().any(|p| p.matches(mfa)) {
@@ -327,7 +342,7 @@ impl<'a> Stitcher<'a> {
         }
         let flow_rules = compile(&rules.flows);
         let mut flow_of: HashMap<u32, &'a [u8]> = HashMap::new();
-        for id in graph.calls.iter().map(|e| e.callee) {
+        for &id in &called {
             let mfa = graph.mfa(id);
             if let Some(r) = flow_rules
                 .iter()
@@ -365,6 +380,7 @@ impl<'a> Stitcher<'a> {
             graph,
             fns,
             sites,
+            site_start,
             flows,
             returns,
             sanitizing,
@@ -396,9 +412,21 @@ impl<'a> Stitcher<'a> {
             .unwrap_or("")
     }
 
+    /// The call edges of `f`'s call site `site` (from `f`'s own file), in
+    /// the graph's order.
+    fn site_edges(&self, f: u32, site: u32) -> impl Iterator<Item = u32> + '_ {
+        let row = &self.sites
+            [self.site_start[f as usize] as usize..self.site_start[f as usize + 1] as usize];
+        let from = row.partition_point(|&(s, _)| s < site);
+        row[from..]
+            .iter()
+            .take_while(move |&&(s, _)| s == site)
+            .map(|&(_, e)| e)
+    }
+
     /// The ordinary (non-process) callee of a call site.
     fn callee(&self, f: u32, site: u32) -> Option<u32> {
-        self.sites.get(&(f, site))?.iter().find_map(|&e| {
+        self.site_edges(f, site).find_map(|e| {
             let e = &self.graph.calls[e as usize];
             (e.kind != CallKind::Process).then_some(e.callee)
         })
@@ -492,12 +520,26 @@ impl<'a> Stitcher<'a> {
         while let Some(f) = work.pop_front() {
             queued[f as usize] = false;
             let Some(s) = self.summary(f) else { continue };
+            let returns = &self.returns[f as usize];
+            if returns.is_empty() {
+                // Nothing reaches its result: no parameter passes.
+                continue;
+            }
             let mut bits = self.passes[f as usize];
             for i in 0..s.arity.min(64) as u8 {
                 if bits & (1 << i) != 0 {
                     continue;
                 }
-                let reached = self.reach_inside(f, Origin::Param(i));
+                let param = Origin::Param(i);
+                if returns.iter().any(|(r, _)| *r == param) {
+                    bits |= 1 << i;
+                    continue;
+                }
+                if !self.flows[f as usize].contains_key(&param) {
+                    // It reaches no call: it reaches nothing more.
+                    continue;
+                }
+                let reached = self.reach_inside(f, param);
                 if reached
                     .iter()
                     .any(|o| self.returns[f as usize].iter().any(|(r, _)| r == o))
@@ -519,15 +561,12 @@ impl<'a> Stitcher<'a> {
 
     fn find_sources(&self) -> Vec<Source<'a>> {
         let mut out = Vec::new();
-        for (i, e) in self.graph.calls.iter().enumerate() {
-            if e.kind == CallKind::Process || self.fns[e.caller as usize].is_none() {
+        for e in &self.graph.calls {
+            // Calls from the function's own file (those `sites` holds).
+            let Some((m, _)) = self.fns[e.caller as usize] else {
                 continue;
-            }
-            if !self
-                .sites
-                .get(&(e.caller, e.site))
-                .is_some_and(|s| s.contains(&(i as u32)))
-            {
+            };
+            if e.kind == CallKind::Process || *e.file != *m.file {
                 continue;
             }
             if let Some(&i) = self.source_of.get(&e.callee) {
@@ -571,12 +610,14 @@ impl<'a> Stitcher<'a> {
             if !s.kind.is_public() || s.kind.is_macro() {
                 continue;
             }
-            let mfa = Mfa::new(&m.name, &s.name, s.arity);
+            // The function's graph name (`fns` maps each id to its own
+            // definition).
+            let mfa = self.graph.mfa(id as u32);
             for src in &self.sources {
                 for (p, rule) in &src.parameters {
                     let index = &rule.index;
                     let applies = u16::from(*index) < s.arity
-                        && p.matches(&mfa)
+                        && p.matches(mfa)
                         && (!rule.routed || self.routed.contains(&(id as u32)))
                         && (!rule.no_router || !self.has_router)
                         && rule
@@ -678,13 +719,10 @@ impl<'a> Stitcher<'a> {
                             .is_none_or(|c| c.clause >= 64 || fact.clauses & (1 << c.clause) != 0)
                 })
             {
-                let Some(edges) = self.sites.get(&(fact.f, site)) else {
-                    continue;
-                };
                 let Some(call) = summary.calls.get(site as usize) else {
                     continue;
                 };
-                for &e in edges {
+                for e in self.site_edges(fact.f, site) {
                     let edge = &self.graph.calls[e as usize];
                     let g = edge.callee;
                     if edge.kind == CallKind::Process {
