@@ -1306,9 +1306,21 @@ async fn a_one_file_change_fetches_only_its_partitions() {
     let text = std::fs::read_to_string(&format).unwrap();
     std::fs::write(&format, format!("{text}\n# formatting helpers\n")).unwrap();
     on_cluster(&["ingest", tree_arg]);
-    on_cluster(&["analyze", "cycles", "--json"]);
-    let commented = snapshot();
-    assert_eq!(commented.generation, first.generation + 1);
+    // Built without a query: a coordinator builds the new snapshot of the
+    // projects asked about as soon as an ingest commits.
+    let waited = std::time::Instant::now();
+    let commented = loop {
+        let s = snapshot();
+        if s.generation == first.generation + 1 {
+            break s;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "no snapshot of generation {} without a query: {s:?}",
+            first.generation + 1
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(
         (
             commented.partitions_regathered,

@@ -138,6 +138,7 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     };
     let coordinator = Coordinator::start(&config).await?;
     let upkeep = Coordinator::spawn_upkeep(&coordinator);
+    let refresh = Coordinator::spawn_snapshot_refresh(&coordinator);
     let metrics = {
         let c = coordinator.clone();
         net::metrics::spawn_if_asked(args.process.metrics_listen.as_deref(), move || c.metrics())
@@ -200,6 +201,7 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     stop.await;
     sweeper.abort();
     upkeep.abort();
+    refresh.abort();
     if let Some(m) = metrics {
         m.abort();
     }

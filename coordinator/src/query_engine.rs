@@ -117,6 +117,13 @@ impl QueryEngine {
         }
     }
 
+    /// The projects that have a snapshot here (asked about since start),
+    /// the most recently used last.
+    pub async fn projects(&self) -> Vec<String> {
+        let current = self.current.lock().await;
+        current.snapshots.iter().map(|(p, _)| p.clone()).collect()
+    }
+
     /// Remove expired answers from the current snapshot now.
     pub async fn cache_sweep(&self) -> proto::CacheCleanup {
         let current: Vec<Arc<Snapshot>> = {

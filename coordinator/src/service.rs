@@ -174,6 +174,44 @@ impl Coordinator {
     /// Run the leader's upkeep until `coordinator` is dropped: every second
     /// (or when woken) while this member leads, watch the nodes' heartbeats,
     /// catch up nodes that came back, and rebalance.
+    /// Build the snapshot of every project asked about here as soon as
+    /// the catalog's generation or the partition map changes (an ingest
+    /// committed, a partition moved), instead of on the next query: the
+    /// query after an ingest then finds it built or being built (it waits
+    /// for that one build, never starts a second). The same path as a
+    /// query's ([`QueryEngine::snapshot`]); a refresh that fails (a node
+    /// down) is left to the next query, which tries again.
+    pub fn spawn_snapshot_refresh(coordinator: &Arc<Coordinator>) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(coordinator);
+        let mut applied = coordinator.raft.metrics();
+        tokio::spawn(async move {
+            let mut seen: Option<(u64, u64)> = None;
+            // Every applied entry changes the metrics; most leave the
+            // catalog and the map as they were.
+            while applied.changed().await.is_ok() {
+                let Some(c) = weak.upgrade() else { return };
+                let view = c.view();
+                let at = (view.generation, view.epoch);
+                if seen.replace(at) == Some(at) || view.assignment.is_empty() {
+                    continue;
+                }
+                for project in c.queries.projects().await {
+                    let sm = c.sm.clone();
+                    let asked = project.clone();
+                    let built = c
+                        .queries
+                        .snapshot(&view, &project, move || {
+                            sm.read(|s| catalog_facts(s, &asked))
+                        })
+                        .await;
+                    if let Err(e) = built {
+                        tracing::debug!(project, "building the snapshot ahead of queries: {e}");
+                    }
+                }
+            }
+        })
+    }
+
     pub fn spawn_upkeep(coordinator: &Arc<Coordinator>) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(coordinator);
         tokio::spawn(async move {
