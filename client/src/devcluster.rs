@@ -110,15 +110,21 @@ fn write_layout(dir: &Path, layout: &Layout) -> Result<()> {
 /// Whether `pid` is a live process running `program` (a pid can be reused).
 fn running(pid: Option<u32>, role: Role) -> bool {
     let Some(pid) = pid else { return false };
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| {
-            let argv0 = c.split(|b| *b == 0).next().unwrap_or_default();
-            String::from_utf8_lossy(argv0).ends_with(role.program())
-                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .unwrap_or_default()
-                    .contains(") Z ")
-        })
-        .unwrap_or(false)
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    // While a process is in `exec` (just spawned, or starting itself
+    // again: `host::malloc`) its command line can read empty; the program
+    // it runs is already its executable.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let exe = exe.to_string_lossy();
+    let program = role.program();
+    (String::from_utf8_lossy(argv0).ends_with(program)
+        || exe.trim_end_matches(" (deleted)").ends_with(program))
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
 }
 
 fn free_port() -> Result<u16> {
