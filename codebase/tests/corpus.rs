@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use codebase::embedded::{self, Built};
 use partition::analysis::{module_cycles, CallGraph};
 use proto::{Mfa, ModuleKind, ModuleSummary};
-use query::report::{call_rows, CallRow};
+use query::report::{call_rows, render_call_graph_csv, render_csv, CallRow};
 
 struct Corpus {
     root: PathBuf,
@@ -133,6 +133,22 @@ fn known_modules_functions_and_arities() {
         .find(|m| m.name == "String.Chars")
         .unwrap();
     assert_eq!(proto.kind, ModuleKind::Protocol);
+}
+
+/// The call-graph export written straight from the graph is the CSV of
+/// its rows, byte for byte (names with commas and quotes included: the
+/// corpus has operators and quoted atoms).
+#[test]
+fn the_call_graph_csv_written_from_the_graph_equals_the_rows_csv() {
+    let c = corpus();
+    let direct = render_call_graph_csv(&c.graph);
+    assert_eq!(direct, render_csv(&c.rows));
+    // Quoted fields (names with commas, quotes or line breaks) included.
+    assert!(
+        direct.contains(",\""),
+        "no quoted field in the corpus's export"
+    );
+    assert!(direct.len() > 1_000_000);
 }
 
 #[test]

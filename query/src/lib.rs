@@ -230,6 +230,9 @@ pub fn render_export(
     };
     Ok(match (kind, as_graph) {
         (ExportKind::CallGraph, None) => pretty(&report::call_rows(graph))?,
+        (ExportKind::CallGraph, Some(report::GraphFormat::Csv)) => {
+            report::render_call_graph_csv(graph)
+        }
         (ExportKind::CallGraph, Some(f)) => report::render_call_graph(&report::call_rows(graph), f),
         (ExportKind::ModuleGraph, None) => pretty(&module_graph(&snapshot.summaries, graph))?,
         (ExportKind::ModuleGraph, Some(f)) => {

@@ -281,30 +281,67 @@ pub fn call_rows(graph: &CallGraph) -> Vec<CallRow> {
 }
 
 /// RFC 4180 field quoting.
-fn csv_field(s: &str) -> String {
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {
-        s.to_string()
+        s.into()
     }
 }
 
-pub fn render_csv(rows: &[CallRow]) -> String {
-    let mut s = String::from(
-        "caller_module,caller_function,caller_arity,callee_module,callee_function,callee_arity,file,line\n",
+const CALLS_CSV_HEADER: &str =
+    "caller_module,caller_function,caller_arity,callee_module,callee_function,callee_arity,file,line\n";
+
+/// One call as a CSV line: caller and callee as (module, function, arity),
+/// file, line.
+fn write_call_csv(
+    s: &mut String,
+    from: (&str, &str, u16),
+    to: (&str, &str, u16),
+    file: &str,
+    line: u32,
+) {
+    let _ = writeln!(
+        s,
+        "{},{},{},{},{},{},{},{}",
+        csv_field(from.0),
+        csv_field(from.1),
+        from.2,
+        csv_field(to.0),
+        csv_field(to.1),
+        to.2,
+        csv_field(file),
+        line
     );
+}
+
+pub fn render_csv(rows: &[CallRow]) -> String {
+    let mut s = String::from(CALLS_CSV_HEADER);
     for r in rows {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{}",
-            csv_field(&r.caller_module),
-            csv_field(&r.caller_function),
-            r.caller_arity,
-            csv_field(&r.callee_module),
-            csv_field(&r.callee_function),
-            r.callee_arity,
-            csv_field(&r.file),
-            r.line
+        write_call_csv(
+            &mut s,
+            (&r.caller_module, &r.caller_function, r.caller_arity),
+            (&r.callee_module, &r.callee_function, r.callee_arity),
+            &r.file,
+            r.line,
+        );
+    }
+    s
+}
+
+/// [`render_csv`] of [`call_rows`], written straight from the graph: no
+/// row is built (at 15k modules the rows took about as much memory again
+/// as the text).
+pub fn render_call_graph_csv(graph: &CallGraph) -> String {
+    let mut s = String::from(CALLS_CSV_HEADER);
+    for c in &graph.calls {
+        let (from, to) = (graph.mfa(c.caller), graph.mfa(c.callee));
+        write_call_csv(
+            &mut s,
+            (&from.module, &from.name, from.arity),
+            (&to.module, &to.name, to.arity),
+            &c.file,
+            c.line,
         );
     }
     s
