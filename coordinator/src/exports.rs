@@ -90,6 +90,14 @@ impl Exports {
         });
     }
 
+    /// Forget an export whose last piece was fetched: a text of a large
+    /// code base is about 100 MB, and keeping it until it expires put it
+    /// under the next snapshot's link in the coordinator's peak.
+    fn forget(&self, project: &str, kind: ExportKind, format: ExportFormat, generation: u64) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|k| !k.is(project, kind, format, generation));
+    }
+
     /// Drop every kept export (memory pressure); how many there were.
     pub fn clear(&self) -> usize {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -103,13 +111,15 @@ impl Coordinator {
     /// The whole text of an export of `project`: of `generation` when it is
     /// still kept (a later piece of an export under way), else rendered
     /// from the current snapshot (refused when `generation` is given and
-    /// the code has changed since).
+    /// the code has changed since), and kept for the pieces to come when
+    /// `keep` (an HTTP body streams from the text it holds: not kept).
     pub async fn export_text(
         &self,
         project: &str,
         kind: ExportKind,
         format: ExportFormat,
         generation: Option<u64>,
+        keep: bool,
     ) -> Result<Rendered, CpgError> {
         if let Some(g) = generation {
             if let Some(r) = self.queries.exports.find(project, kind, format, g) {
@@ -136,7 +146,9 @@ impl Coordinator {
             missing: answer.missing,
             text: Arc::new(text),
         };
-        self.queries.exports.keep(project, kind, format, &rendered);
+        if keep {
+            self.queries.exports.keep(project, kind, format, &rendered);
+        }
         Ok(rendered)
     }
 
@@ -149,7 +161,9 @@ impl Coordinator {
         generation: Option<u64>,
         offset: u64,
     ) -> Result<ExportChunk, CpgError> {
-        let r = self.export_text(project, kind, format, generation).await?;
+        let r = self
+            .export_text(project, kind, format, generation, true)
+            .await?;
         let text = &r.text;
         let start = usize::try_from(offset)
             .ok()
@@ -161,6 +175,11 @@ impl Coordinator {
                 ),
             })?;
         let end = export_chunk_end(text, start);
+        if end == text.len() {
+            self.queries
+                .exports
+                .forget(project, kind, format, r.generation);
+        }
         Ok(ExportChunk {
             generation: r.generation,
             offset,
@@ -168,5 +187,28 @@ impl Coordinator {
             text: text[start..end].to_string(),
             missing: r.missing,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_is_kept_until_its_last_piece_then_forgotten() {
+        let exports = Exports::default();
+        let rendered = Rendered {
+            generation: 3,
+            missing: Vec::new(),
+            text: Arc::new("a,b\n".repeat(10)),
+        };
+        let (kind, format) = (ExportKind::CallGraph, ExportFormat::Csv);
+        exports.keep("", kind, format, &rendered);
+        assert!(exports.find("", kind, format, 3).is_some());
+        assert!(exports.find("", kind, format, 2).is_none());
+        assert!(exports.find("other", kind, format, 3).is_none());
+        exports.forget("", kind, format, 3);
+        assert!(exports.find("", kind, format, 3).is_none());
+        assert_eq!(exports.clear(), 0);
     }
 }

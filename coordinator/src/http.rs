@@ -717,7 +717,7 @@ async fn export(kind: ExportKind, api: Api, pr: ProjectParam, p: FormatParam) ->
     };
     let rendered = api
         .coordinator
-        .export_text(&pr.project, kind, format, None)
+        .export_text(&pr.project, kind, format, None, false)
         .await?;
     let content_type = match format {
         ExportFormat::Json => "application/json",
