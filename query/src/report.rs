@@ -289,62 +289,69 @@ fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-const CALLS_CSV_HEADER: &str =
-    "caller_module,caller_function,caller_arity,callee_module,callee_function,callee_arity,file,line\n";
+/// One call as the CSV writes it: caller and callee as (module,
+/// function, arity), file, line.
+type CallLine<'a> = (
+    (&'a str, &'a str, u16),
+    (&'a str, &'a str, u16),
+    &'a str,
+    u32,
+);
 
-/// One call as a CSV line: caller and callee as (module, function, arity),
-/// file, line.
-fn write_call_csv(
-    s: &mut String,
-    from: (&str, &str, u16),
-    to: (&str, &str, u16),
-    file: &str,
-    line: u32,
-) {
-    let _ = writeln!(
-        s,
-        "{},{},{},{},{},{},{},{}",
-        csv_field(from.0),
-        csv_field(from.1),
-        from.2,
-        csv_field(to.0),
-        csv_field(to.1),
-        to.2,
-        csv_field(file),
-        line
+/// The call-graph CSV of `calls`, with its header.
+fn calls_csv<'a>(calls: impl Iterator<Item = CallLine<'a>>) -> String {
+    let mut s = String::from(
+        "caller_module,caller_function,caller_arity,callee_module,callee_function,callee_arity,file,line\n",
     );
-}
-
-pub fn render_csv(rows: &[CallRow]) -> String {
-    let mut s = String::from(CALLS_CSV_HEADER);
-    for r in rows {
-        write_call_csv(
-            &mut s,
-            (&r.caller_module, &r.caller_function, r.caller_arity),
-            (&r.callee_module, &r.callee_function, r.callee_arity),
-            &r.file,
-            r.line,
+    for (from, to, file, line) in calls {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{}",
+            csv_field(from.0),
+            csv_field(from.1),
+            from.2,
+            csv_field(to.0),
+            csv_field(to.1),
+            to.2,
+            csv_field(file),
+            line
         );
     }
     s
+}
+
+pub fn render_csv(rows: &[CallRow]) -> String {
+    calls_csv(rows.iter().map(|r| {
+        (
+            (
+                r.caller_module.as_str(),
+                r.caller_function.as_str(),
+                r.caller_arity,
+            ),
+            (
+                r.callee_module.as_str(),
+                r.callee_function.as_str(),
+                r.callee_arity,
+            ),
+            r.file.as_str(),
+            r.line,
+        )
+    }))
 }
 
 /// [`render_csv`] of [`call_rows`], written straight from the graph: no
 /// row is built (at 15k modules the rows took about as much memory again
 /// as the text).
 pub fn render_call_graph_csv(graph: &CallGraph) -> String {
-    let mut s = String::from(CALLS_CSV_HEADER);
-    for c in &graph.calls {
+    calls_csv(graph.calls.iter().map(|c| {
         let (from, to) = (graph.mfa(c.caller), graph.mfa(c.callee));
-        write_call_csv(
-            &mut s,
-            (&from.module, &from.name, from.arity),
-            (&to.module, &to.name, to.arity),
-            &c.file,
+        (
+            (&*from.module, &*from.name, from.arity),
+            (&*to.module, &*to.name, to.arity),
+            &*c.file,
             c.line,
-        );
-    }
-    s
+        )
+    }))
 }
 
 /// `Module.fun/arity` of a call row's caller and callee.
