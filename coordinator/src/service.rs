@@ -190,9 +190,12 @@ impl Coordinator {
             // catalog and the map as they were.
             while applied.changed().await.is_ok() {
                 let Some(c) = weak.upgrade() else { return };
+                let at = c.sm.read(|s| (s.generation, s.partition_map.epoch));
+                if seen.replace(at) == Some(at) {
+                    continue;
+                }
                 let view = c.view();
-                let at = (view.generation, view.epoch);
-                if seen.replace(at) == Some(at) || view.assignment.is_empty() {
+                if view.assignment.is_empty() {
                     continue;
                 }
                 for project in c.queries.projects().await {

@@ -283,11 +283,9 @@ impl<'a> Stitcher<'a> {
         let mut sink_of: HashMap<u32, Vec<usize>> = HashMap::new();
         let mut source_of: HashMap<u32, usize> = HashMap::new();
         // Every function some call names, once each.
-        let mut is_called = vec![false; n];
-        for e in &graph.calls {
-            is_called[e.callee as usize] = true;
-        }
-        let called: Vec<u32> = (0..n as u32).filter(|&f| is_called[f as usize]).collect();
+        let called: Vec<u32> = (0..n as u32)
+            .filter(|&f| graph.calls_to(f).next().is_some())
+            .collect();
         for &id in &called {
             let mfa = graph.mfa(id);
             sanitizer[id as usize] = predicate(mfa)
