@@ -95,7 +95,7 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
     );
     let out = std::process::Command::new("timeout")
         .env("CPG_INSECURE", "true")
-        .arg("4")
+        .arg("2")
         .arg(program)
         .args(args)
         .output()

@@ -7,8 +7,9 @@
 //! Rounds are shared: a read waits for the next round that starts after it
 //! arrived, so a burst of queries costs one quorum round, not one each. A
 //! member that is not the leader asks the leader for the index; while
-//! there is no leader (an election), reads wait for one up to
-//! [`READ_LEADER_WAIT`], then fail with `NoQuorum`.
+//! there is no leader (an election), reads wait for one up to five leases
+//! (about two elections: 5 s at the default 200 ms heartbeat), then fail
+//! with `NoQuorum`.
 //!
 //! The leader also reads under its lease: once a quorum confirmed it at
 //! time `t`, followers refuse to vote for anyone else until `t + lease`
@@ -19,7 +20,6 @@
 
 use std::time::{Duration, Instant};
 
-use net::coordinator_client::READ_LEADER_WAIT;
 use openraft::error::{CheckIsLeaderError, RaftError};
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::CpgError;
@@ -42,6 +42,8 @@ struct Round {
 pub struct ReadIndex {
     /// How long after a quorum confirmed the leader it reads without a round.
     lease: Duration,
+    /// How long a read waits for a leader to confirm it.
+    wait: Duration,
     /// The last round. Held while a round runs, so that reads arriving
     /// meanwhile share the next.
     last: tokio::sync::Mutex<Option<Round>>,
@@ -60,6 +62,7 @@ impl ReadIndex {
     pub fn new(lease: Duration) -> ReadIndex {
         ReadIndex {
             lease: lease / 2,
+            wait: lease * 5,
             last: tokio::sync::Mutex::new(None),
             leader: std::sync::Mutex::new(None),
         }
@@ -69,7 +72,7 @@ impl ReadIndex {
     /// committed before the call.
     pub async fn barrier(&self, raft: &Raft, this: u64) -> Result<(), CpgError> {
         let index = self.index(raft, this).await?;
-        raft.wait(Some(READ_LEADER_WAIT))
+        raft.wait(Some(self.wait))
             .applied_index_at_least(Some(index), "linearizable read")
             .await
             .map_err(|e| {
@@ -114,10 +117,10 @@ impl ReadIndex {
     }
 
     /// One round: as the leader, confirm leadership with a quorum; else ask
-    /// the leader. Waits out an election up to [`READ_LEADER_WAIT`].
+    /// the leader. Waits out an election up to `wait`.
     /// The index, and the term when this member confirmed as the leader.
     async fn round(&self, raft: &Raft, this: u64) -> Result<(u64, Option<u64>), CpgError> {
-        let give_up = Instant::now() + READ_LEADER_WAIT;
+        let give_up = Instant::now() + self.wait;
         loop {
             let metrics = raft.metrics().borrow().clone();
             let leader = metrics.current_leader.and_then(|id| {
@@ -155,7 +158,8 @@ impl ReadIndex {
                 Err(e) if Instant::now() >= give_up => {
                     return Err(CpgError::NoQuorum {
                         reason: format!(
-                            "no Raft leader confirmed a read within {READ_LEADER_WAIT:?} ({e})"
+                            "no Raft leader confirmed a read within {:?} ({e})",
+                            self.wait
                         ),
                     })
                 }

@@ -10,12 +10,8 @@ use std::time::{Duration, Instant};
 use proto::coordinator_api::CoordinatorServiceClient;
 use proto::CpgError;
 
-/// How long a read waits for a leader to confirm it (an election takes
-/// about 2 s at the default heartbeat).
-pub const READ_LEADER_WAIT: Duration = Duration::from_secs(5);
-
 /// How long a write (recording an ingest, a cluster change) waits for a
-/// leader to take it: the CLI and the HTTP API alike. Longer than a read's
+/// leader to take it: the CLI and the HTTP API alike. Longer than a read.s
 /// wait: a client has sent its data already, and an election after the
 /// leader died takes a few heartbeats.
 pub const WRITE_LEADER_WAIT: Duration = Duration::from_secs(30);
