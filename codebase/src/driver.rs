@@ -122,6 +122,13 @@ async fn attempt<C: Cluster>(
     let mut held = held_files(&clients, view.epoch, &view.assignment, NODE_DEADLINE).await?;
     let listing = cluster.listing().await?;
     let mut recorded: BTreeMap<String, u64> = listing.files.into_iter().collect();
+    // A file without modules is held by no node: as recorded, it is held
+    // whole (with no partition), so that unchanged it is not sent again.
+    for file in listing.without_modules {
+        if let Some(&hash) = recorded.get(&file) {
+            held.entry(file).or_insert((hash, BTreeSet::new()));
+        }
+    }
     let present: BTreeSet<String> = upload.sources.iter().map(|s| s.file.clone()).collect();
     let project = &upload.project;
     crate::projects::scope(

@@ -38,7 +38,8 @@ pub struct IngestReport {
     pub removed: Vec<String>,
 }
 
-/// What the cluster holds: file → (content hash, partitions with its modules).
+/// What the cluster holds: file → (content hash, partitions with its modules);
+/// a file the catalog records without modules is held in no partition.
 pub type Held = BTreeMap<String, (u64, BTreeSet<PartitionId>)>;
 
 /// Source bytes per parse request: small enough that several batches are in
@@ -118,6 +119,10 @@ pub fn plan(
     let mut gone = Vec::new();
     for (file, (hash, before)) in held.iter().filter(|(f, _)| !present.contains(*f)) {
         gone.push(file.clone());
+        // In no partition (a file without modules): no node to tell.
+        if before.is_empty() {
+            continue;
+        }
         removed.push(RemovedFile {
             file: file.clone(),
             content_hash: *hash,
@@ -365,14 +370,15 @@ mod tests {
     /// A tree of up to 12 files (`lib/fN.ex`), each with one of a few
     /// contents; what the nodes hold and what the catalog records, each
     /// some of those files with one of those contents.
-    /// (file, content) of the tree; (file, content, partition) held;
+    /// (file, content) of the tree; (file, content, partition) held, where
+    /// partition 4 is none (a file without modules, held as recorded);
     /// (file, content) recorded, if the catalog is read.
     type Case = (Vec<(u8, u8)>, Vec<(u8, u8, u8)>, Option<Vec<(u8, u8)>>);
 
     fn case() -> impl Strategy<Value = Case> {
         (
             proptest::collection::vec((0u8..12, 0u8..3), 0..12),
-            proptest::collection::vec((0u8..12, 0u8..3, 0u8..4), 0..12),
+            proptest::collection::vec((0u8..12, 0u8..3, 0u8..5), 0..12),
             proptest::option::of(proptest::collection::vec((0u8..12, 0u8..3), 0..12)),
         )
     }
@@ -392,7 +398,8 @@ mod tests {
         /// Every file of the tree is sent exactly once when the nodes or
         /// the catalog lack its content, and counted unchanged otherwise,
         /// with the partitions its modules are in; every held file gone
-        /// from the tree is removed from its partitions; the catalog
+        /// from the tree is removed from its partitions (a file in none
+        /// is sent to no node); the catalog
         /// forgets exactly the files gone from the tree; batches stay under
         /// the size limit unless they hold one file.
         #[test]
@@ -401,7 +408,10 @@ mod tests {
                 tree.iter().map(|(f, c)| (name(*f), content(*c))).collect();
             let held: Held = held
                 .iter()
-                .map(|(f, c, p)| (name(*f), (content_hash(&content(*c)), BTreeSet::from([proto::assignment::PartitionId(u32::from(*p))]))))
+                .map(|(f, c, p)| {
+                    let parts = (*p < 4).then_some(proto::assignment::PartitionId(u32::from(*p)));
+                    (name(*f), (content_hash(&content(*c)), parts.into_iter().collect()))
+                })
                 .collect();
             let recorded: Option<BTreeMap<String, u64>> = recorded.map(|r| {
                 r.iter().map(|(f, c)| (name(*f), content_hash(&content(*c)))).collect()
@@ -432,7 +442,12 @@ mod tests {
                 prop_assert_eq!(&f.before, &want);
             }
             let removed: Vec<&RemovedFile> = plan.batches.iter().flat_map(|b| &b.removed).collect();
-            let gone_held: Vec<&String> = held.keys().filter(|f| !sources.contains_key(*f)).collect();
+            // Only files in some partition have a node to tell.
+            let gone_held: Vec<&String> = held
+                .iter()
+                .filter(|(f, (_, parts))| !sources.contains_key(*f) && !parts.is_empty())
+                .map(|(f, _)| f)
+                .collect();
             prop_assert_eq!(removed.len(), gone_held.len());
             for r in &removed {
                 let (hash, parts) = &held[&r.file];

@@ -94,6 +94,12 @@ impl Coordinator {
                 .iter()
                 .map(|(f, e)| (f.clone(), e.content_hash))
                 .collect(),
+            without_modules: s
+                .catalog
+                .iter()
+                .filter(|(_, e)| e.modules.is_empty())
+                .map(|(f, _)| f.clone())
+                .collect(),
             projects: s.project_infos(),
         }))
     }

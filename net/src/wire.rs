@@ -258,8 +258,9 @@ where
 /// travel with an ingest's batches. 7: taint severities, exclusions and
 /// flow rules. 8: sanitizers scoped to sources, map keys on bindings.
 /// 9: the Summaries query. 11: exports in chunks. 12: a partition's
-/// summaries travel encoded, as bytes.)
-pub const PROTOCOL_VERSION: u16 = 12;
+/// summaries travel encoded, as bytes. 13: the catalog listing names the
+/// files without modules.)
+pub const PROTOCOL_VERSION: u16 = 13;
 
 /// What both ends send first: the magic bytes, the version (big endian),
 /// and whether the link goes on in TLS (1) or plain TCP (0).

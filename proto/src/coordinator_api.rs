@@ -118,6 +118,10 @@ pub struct IngestRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogListing {
     pub files: Vec<(String, u64)>,
+    /// The files of `files` that define no module (an empty file, say): no
+    /// node holds anything of them, and an ingest that finds them unchanged
+    /// has nothing to send.
+    pub without_modules: Vec<String>,
     pub projects: Vec<crate::projects::ProjectInfo>,
 }
 
