@@ -643,7 +643,7 @@ pub async fn ingest_through_nodes(
     let recorded = None;
     let progress = &|_| {};
     codebase::ingest::ingest(
-        nodes, epoch, partitions, assignment, &held, recorded, sources, deadline, progress,
+        nodes, epoch, partitions, assignment, &held, recorded, &sources, deadline, progress,
     )
     .await
 }

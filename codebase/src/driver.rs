@@ -154,7 +154,7 @@ async fn attempt<C: Cluster>(
         &view.writable(),
         &held,
         Some(&recorded),
-        upload.sources.clone(),
+        &upload.sources,
         NODE_DEADLINE,
         progress,
     )

@@ -78,17 +78,19 @@ pub struct Plan {
 pub fn plan(
     held: &Held,
     recorded: Option<&BTreeMap<String, u64>>,
-    sources: Vec<SourceUpload>,
+    sources: &[SourceUpload],
 ) -> Plan {
-    let present: BTreeSet<String> = sources.iter().map(|s| s.file.clone()).collect();
+    let present: BTreeSet<&str> = sources.iter().map(|s| s.file.as_str()).collect();
     let seen = sources.len() as u64;
+    // Only what changed is copied (a monolith's tree is ~100 MB).
     let changed: Vec<SourceUpload> = sources
-        .into_iter()
+        .iter()
         .filter(|s| {
             let hash = Some(content_hash(&s.bytes));
             held.get(&s.file).map(|(h, _)| *h) != hash
                 || recorded.is_some_and(|r| r.get(&s.file).copied() != hash)
         })
+        .cloned()
         .collect();
     let unchanged = seen - changed.len() as u64;
     let mut batches: Vec<Batch> = Vec::new();
@@ -117,7 +119,7 @@ pub fn plan(
     // them from every replica of the partitions they were in.
     let mut removed = Vec::new();
     let mut gone = Vec::new();
-    for (file, (hash, before)) in held.iter().filter(|(f, _)| !present.contains(*f)) {
+    for (file, (hash, before)) in held.iter().filter(|(f, _)| !present.contains(f.as_str())) {
         gone.push(file.clone());
         // In no partition (a file without modules): no node to tell.
         if before.is_empty() {
@@ -137,7 +139,7 @@ pub fn plan(
     }
     // Recorded, gone from the tree, held by no node: the catalog forgets it.
     for file in recorded.into_iter().flat_map(|r| r.keys()) {
-        if !present.contains(file) && !held.contains_key(file) {
+        if !present.contains(file.as_str()) && !held.contains_key(file) {
             gone.push(file.clone());
         }
     }
@@ -180,7 +182,7 @@ pub async fn ingest(
     assignment: &Assignment,
     held: &Held,
     recorded: Option<&BTreeMap<String, u64>>,
-    sources: Vec<SourceUpload>,
+    sources: &[SourceUpload],
     deadline: Duration,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<IngestReport, CpgError> {
@@ -420,7 +422,7 @@ mod tests {
                 .iter()
                 .map(|(file, bytes)| SourceUpload { file: file.clone(), bytes: bytes.clone() })
                 .collect();
-            let plan = plan(&held, recorded.as_ref(), uploads);
+            let plan = plan(&held, recorded.as_ref(), &uploads);
 
             let sent: Vec<&IngestFile> = plan.batches.iter().flat_map(|b| &b.files).collect();
             let mut sent_names: Vec<&str> = sent.iter().map(|f| f.upload.file.as_str()).collect();

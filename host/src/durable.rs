@@ -9,6 +9,16 @@
 //!   A crash mid-append leaves a torn record at the end; opening the log stops
 //!   at the first record that is incomplete or fails its checksum and cuts the
 //!   file there, so only records whose append returned (and was fsynced) count.
+//!
+//! A write that fails (a full disk: `ENOSPC`) leaves nothing behind: the
+//! append is cut back to the last whole record, so the log takes appends
+//! again once there is room. After a failed fsync the appended bytes'
+//! fate is unknown (the kernel may have dropped the dirty pages): they are
+//! cut off and the cut is flushed, which returns the log to its last
+//! flushed state (everything before was flushed by an fsync that
+//! succeeded). If even that fails, the log takes no appends until it is
+//! opened again, which reads back what the disk holds. [`faults`] makes
+//! writes and flushes under a directory fail, for tests.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -41,17 +51,109 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Disk faults for tests: while a fault is set on a directory, writes or
+/// flushes of this module's files under it fail as on a full or failing
+/// disk. Free when none is set (one atomic load per write).
+pub mod faults {
+    use std::io;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    /// What fails.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Fault {
+        /// Writes stop after half their bytes with `ENOSPC`, as on a disk
+        /// that fills up mid-write.
+        NoSpace,
+        /// Writes succeed; flushes (fsync, syncfs) fail with `EIO`.
+        FlushFails,
+    }
+
+    static ANY: AtomicBool = AtomicBool::new(false);
+    static SET: Mutex<Vec<(PathBuf, Fault)>> = Mutex::new(Vec::new());
+
+    fn set() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Fault)>> {
+        SET.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Make writes or flushes under `dir` fail until [`clear`].
+    pub fn inject(dir: &Path, fault: Fault) {
+        let mut set = set();
+        set.retain(|(d, _)| d != dir);
+        set.push((dir.to_path_buf(), fault));
+        ANY.store(true, Ordering::Release);
+    }
+
+    /// The disk under `dir` works again.
+    pub fn clear(dir: &Path) {
+        let mut set = set();
+        set.retain(|(d, _)| d != dir);
+        ANY.store(!set.is_empty(), Ordering::Release);
+    }
+
+    pub(super) fn at(path: &Path) -> Option<Fault> {
+        if !ANY.load(Ordering::Acquire) {
+            return None;
+        }
+        set()
+            .iter()
+            .find(|(dir, _)| path.starts_with(dir))
+            .map(|(_, f)| *f)
+    }
+
+    /// Write `bytes` with `write`, as the fault at `path` lets it.
+    pub(super) fn write(
+        path: &Path,
+        bytes: &[u8],
+        mut write: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if at(path) == Some(Fault::NoSpace) {
+            write(&bytes[..bytes.len() / 2])?;
+            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        write(bytes)
+    }
+
+    /// Flush with `flush`, as the fault at `path` lets it.
+    pub(super) fn flush(path: &Path, flush: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+        if at(path) == Some(Fault::FlushFails) {
+            return Err(io::Error::from_raw_os_error(5)); // EIO
+        }
+        flush()
+    }
+}
+
+/// Whether `e` says the disk is full (no space, or the quota is used up).
+pub fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull
+        || e.kind() == io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(28 | 122)) // ENOSPC, EDQUOT
+}
+
+/// Bytes free (for unprivileged writers) and in all on the file system
+/// holding `dir`, if it can be asked.
+pub fn space(dir: &Path) -> Option<(u64, u64)> {
+    let s = rustix::fs::statvfs(dir).ok()?;
+    Some((
+        s.f_bavail.saturating_mul(s.f_frsize),
+        s.f_blocks.saturating_mul(s.f_frsize),
+    ))
+}
+
 /// fsync a directory so that a rename or a new file in it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    faults::flush(dir, || File::open(dir)?.sync_all())
 }
 
 /// Make everything written so far to the file system holding `dir` durable
 /// (one `syncfs` on Linux). Elsewhere it syncs `dir` only: callers there
 /// must sync their files themselves.
 pub fn sync_filesystem_of(dir: &Path) -> io::Result<()> {
-    let anchor = File::open(dir)?;
-    sync_filesystem(&anchor, std::iter::once(dir))
+    faults::flush(dir, || {
+        let anchor = File::open(dir)?;
+        sync_filesystem(&anchor, std::iter::once(dir))
+    })
 }
 
 /// Make everything written to the file system of `anchor` durable: one
@@ -80,12 +182,19 @@ pub fn write_checked(path: &Path, payload: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp: PathBuf = path.with_extension("tmp");
-    {
+    let written = (|| {
         let mut f = File::create(&tmp)?;
-        f.write_all(MAGIC)?;
-        f.write_all(&checksum(payload).to_le_bytes())?;
-        f.write_all(payload)?;
-        f.sync_all()?;
+        let mut bytes = Vec::with_capacity(12 + payload.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&checksum(payload).to_le_bytes());
+        bytes.extend_from_slice(payload);
+        faults::write(&tmp, &bytes, |b| f.write_all(b))?;
+        faults::flush(&tmp, || f.sync_all())
+    })();
+    if let Err(e) = written {
+        // The target is untouched; the half-written temporary goes.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     std::fs::rename(&tmp, path)?;
     sync_dir(dir)
@@ -121,6 +230,12 @@ pub fn read_checked(path: &Path) -> io::Result<Option<Vec<u8>>> {
 pub struct RecordLog {
     path: PathBuf,
     file: File,
+    /// Bytes of whole records appended (the file's length but for a failed
+    /// append being cut back).
+    len: u64,
+    /// Why the log takes no appends until it is opened again: a flush
+    /// failed, or a failed append could not be cut back.
+    broken: Option<String>,
 }
 
 impl RecordLog {
@@ -186,6 +301,8 @@ impl RecordLog {
             RecordLog {
                 path: path.to_path_buf(),
                 file,
+                len: at as u64,
+                broken: None,
             },
             records,
             cut,
@@ -193,14 +310,25 @@ impl RecordLog {
     }
 
     /// Append records and fsync: when this returns, they survive a crash.
+    /// When it fails, the log is as before (or takes no more appends).
     pub fn append(&mut self, payloads: &[Vec<u8>]) -> io::Result<()> {
+        let before = self.len;
         self.append_unsynced(payloads)?;
-        self.sync()
+        self.sync().inspect_err(|_| {
+            let _ = self.restore(before);
+        })
     }
 
     /// Append records without waiting for the disk; durable after
-    /// [`RecordLog::sync`] (or a `syncfs` of its file system).
+    /// [`RecordLog::sync`] (or a `syncfs` of its file system). A failed
+    /// append is cut back: the log holds what it held before.
     pub fn append_unsynced(&mut self, payloads: &[Vec<u8>]) -> io::Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(format!(
+                "{}: takes no appends until it is opened again ({why})",
+                self.path.display()
+            )));
+        }
         let mut buf = Vec::with_capacity(payloads.iter().map(|p| p.len() + 12).sum());
         for p in payloads {
             let len = u32::try_from(p.len())
@@ -211,22 +339,88 @@ impl RecordLog {
             buf.extend_from_slice(&checksum(p).to_le_bytes());
             buf.extend_from_slice(p);
         }
-        self.file.write_all(&buf)
+        let file = &mut self.file;
+        match faults::write(&self.path, &buf, |b| file.write_all(b)) {
+            Ok(()) => {
+                self.len += buf.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.cut_back(self.len);
+                Err(e)
+            }
+        }
+    }
+
+    /// Bytes of whole records appended so far: where [`RecordLog::cut_back`]
+    /// returns to.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no record was appended.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Why the log takes no appends, if it does not.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
+    fn cut_back(&mut self, len: u64) {
+        match self.file.set_len(len) {
+            Ok(()) => self.len = len,
+            Err(e) => self.broken = Some(format!("a failed append could not be cut back: {e}")),
+        }
+    }
+
+    /// Return to the state after a flush that succeeded when the log was
+    /// `len` bytes long: what was appended since is cut off, and the cut is
+    /// flushed (a group commit that failed, here or in another log). If
+    /// that fails too, the log takes no appends until it is opened again.
+    pub fn restore(&mut self, len: u64) -> io::Result<()> {
+        let file = &self.file;
+        let done = file
+            .set_len(len)
+            .and_then(|()| faults::flush(&self.path, || file.sync_data()));
+        match done {
+            Ok(()) => {
+                self.len = len;
+                self.broken = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = Some(format!("a failed write could not be undone: {e}"));
+                Err(e)
+            }
+        }
     }
 
     /// Make every append so far durable.
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+        let file = &self.file;
+        faults::flush(&self.path, || file.sync_data())
     }
 
     /// Replace the whole log with `payloads`, atomically (compaction).
     pub fn rewrite(&mut self, payloads: &[Vec<u8>]) -> io::Result<()> {
         let tmp = self.path.with_extension("rewrite");
-        {
+        let written = (|| {
             let (mut fresh, _) = RecordLog::open(&tmp)?;
             fresh.file.set_len(0)?;
+            fresh.len = 0;
             fresh.append(payloads)?;
-        }
+            Ok::<u64, io::Error>(fresh.len)
+        })();
+        let len = match written {
+            Ok(len) => len,
+            Err(e) => {
+                // The log is untouched; the half-written copy goes.
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
         std::fs::rename(&tmp, &self.path)?;
         if let Some(dir) = self.path.parent() {
             sync_dir(dir)?;
@@ -235,6 +429,7 @@ impl RecordLog {
             .read(true)
             .append(true)
             .open(&self.path)?;
+        self.len = len;
         Ok(())
     }
 }
@@ -261,6 +456,90 @@ mod tests {
         let (_, records) = RecordLog::open(&path).unwrap();
         assert_eq!(records.len(), 3);
         assert_eq!(records[2], b"three");
+    }
+
+    /// The records a fresh open of `path` reads, and how much it had to cut.
+    fn reopened(path: &Path) -> (Vec<Vec<u8>>, usize) {
+        let (_, records, cut) = RecordLog::open_keeping(path, None).unwrap();
+        (records, cut)
+    }
+
+    #[test]
+    fn a_full_disk_refuses_an_append_and_leaves_the_log_whole() {
+        use faults::Fault;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let (mut log, _) = RecordLog::open(&path).unwrap();
+        log.append(&[b"one".to_vec()]).unwrap();
+
+        faults::inject(dir.path(), Fault::NoSpace);
+        let e = log
+            .append(&[b"two".to_vec(), b"three".to_vec()])
+            .unwrap_err();
+        assert!(is_disk_full(&e), "{e}");
+        let e = log.append_unsynced(&[b"two".to_vec()]).unwrap_err();
+        assert!(is_disk_full(&e), "{e}");
+        // Nothing torn: the failed appends were cut back.
+        assert_eq!(reopened(&path), (vec![b"one".to_vec()], 0));
+        // A whole-file write fails too, and leaves the old file and no
+        // temporary behind.
+        let vote = dir.path().join("vote");
+        faults::clear(dir.path());
+        write_checked(&vote, b"old").unwrap();
+        faults::inject(dir.path(), Fault::NoSpace);
+        assert!(is_disk_full(&write_checked(&vote, b"new").unwrap_err()));
+        assert_eq!(read_checked(&vote).unwrap().as_deref(), Some(&b"old"[..]));
+        assert!(!vote.with_extension("tmp").exists());
+        // So does a compaction.
+        assert!(log.rewrite(&[b"compacted".to_vec()]).is_err());
+        assert!(!path.with_extension("rewrite").exists());
+
+        // Room again: the same log takes appends, with nothing lost.
+        faults::clear(dir.path());
+        log.append(&[b"four".to_vec()]).unwrap();
+        assert_eq!(
+            reopened(&path),
+            (vec![b"one".to_vec(), b"four".to_vec()], 0)
+        );
+    }
+
+    #[test]
+    fn a_failed_flush_undoes_the_append() {
+        use faults::Fault;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let (mut log, _) = RecordLog::open(&path).unwrap();
+        log.append(&[b"one".to_vec()]).unwrap();
+        let before = log.len();
+
+        faults::inject(dir.path(), Fault::FlushFails);
+        // The append's flush fails, and so does undoing it: the log takes
+        // no more appends until it is opened again.
+        assert!(log.append(&[b"two".to_vec()]).is_err());
+        assert!(log.broken().is_some());
+        faults::clear(dir.path());
+        assert!(log.append(&[b"three".to_vec()]).is_err());
+        // Restored to its last flushed state, it does again.
+        log.restore(before).unwrap();
+        assert!(log.broken().is_none());
+        log.append(&[b"three".to_vec()]).unwrap();
+        assert_eq!(
+            reopened(&path),
+            (vec![b"one".to_vec(), b"three".to_vec()], 0)
+        );
+
+        // A flush that fails while undoing works: nothing of it stays.
+        let (mut log, _) = RecordLog::open(&path).unwrap();
+        let before = log.len();
+        log.append_unsynced(&[b"four".to_vec()]).unwrap();
+        faults::inject(dir.path(), Fault::FlushFails);
+        assert!(sync_filesystem_of(dir.path()).is_err());
+        faults::clear(dir.path());
+        log.restore(before).unwrap();
+        assert_eq!(
+            reopened(&path),
+            (vec![b"one".to_vec(), b"three".to_vec()], 0)
+        );
     }
 
     #[test]

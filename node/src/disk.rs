@@ -11,6 +11,10 @@
 //! it) is first copied to `quarantine/` and reported, never dropped silently.
 //! A log holding more than twice as many records as live files is rewritten
 //! with the live ones (atomically).
+//!
+//! A batch that cannot be made durable (a full disk, a failed flush) is
+//! undone in every log it touched, so the node's memory and its disk agree
+//! and writes go on when the disk works again.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -77,6 +81,11 @@ impl PartitionDisk {
             root: root.to_path_buf(),
             logs: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The node's data dir.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     fn dir(&self) -> PathBuf {
@@ -240,23 +249,48 @@ impl PartitionDisk {
             return Ok(());
         }
         let mut logs = self.lock();
-        for (p, payloads) in &by_partition {
-            if !logs.contains_key(p) {
-                let (state, _) = self.replay(*p, &mut Vec::new())?;
-                logs.insert(*p, state);
+        // Each log's length before the batch: a batch that fails anywhere
+        // (a full disk, a failed flush) is undone in every log, so that
+        // disk and memory still agree and the next batch can go.
+        let mut appended: Vec<(PartitionId, u64)> = Vec::new();
+        let mut group = || -> std::io::Result<()> {
+            for (p, payloads) in &by_partition {
+                if !logs.contains_key(p) {
+                    let (state, _) = self.replay(*p, &mut Vec::new())?;
+                    logs.insert(*p, state);
+                }
+                let state = logs
+                    .get_mut(p)
+                    .ok_or_else(|| invalid("partition log vanished"))?;
+                let before = state.log.len();
+                state.log.append_unsynced(payloads)?;
+                appended.push((*p, before));
             }
-            let state = logs
-                .get_mut(p)
-                .ok_or_else(|| invalid("partition log vanished"))?;
-            state.log.append_unsynced(payloads)?;
-            state.records += payloads.len();
+            #[cfg(target_os = "linux")]
+            durable::sync_filesystem_of(&self.dir())?;
+            #[cfg(not(target_os = "linux"))]
+            for p in by_partition.keys() {
+                if let Some(state) = logs.get(p) {
+                    state.log.sync()?;
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = group() {
+            for (p, before) in appended {
+                if let Some(state) = logs.get_mut(&p) {
+                    if let Err(undo) = state.log.restore(before) {
+                        tracing::error!(
+                            "partition {p}: a failed write could not be undone ({undo}); its log takes no writes until the node restarts"
+                        );
+                    }
+                }
+            }
+            return Err(e);
         }
-        #[cfg(target_os = "linux")]
-        durable::sync_filesystem_of(&self.dir())?;
-        #[cfg(not(target_os = "linux"))]
-        for p in by_partition.keys() {
-            if let Some(state) = logs.get(p) {
-                state.log.sync()?;
+        for (p, payloads) in &by_partition {
+            if let Some(state) = logs.get_mut(p) {
+                state.records += payloads.len();
             }
         }
         for (p, changed) in changes {
@@ -270,11 +304,25 @@ impl PartitionDisk {
                     state.files.remove(&file);
                 }
             }
+            // The batch is durable: a compaction that fails (no room for
+            // the copy) only leaves the log longer, to try again later.
             if state.records > 2 * state.files.len() + COMPACT_SLACK {
-                self.compact(p, state)?;
+                if let Err(e) = self.compact(p, state) {
+                    tracing::warn!("partition {p}: compaction failed, the log stays as it is: {e}");
+                }
             }
         }
         Ok(())
+    }
+
+    /// Partitions whose log takes no writes, and why: a failed batch could
+    /// not be undone in it (the disk failing, not only full). A restart
+    /// reads the log back and clears it.
+    pub fn broken_logs(&self) -> Vec<(PartitionId, String)> {
+        self.lock()
+            .iter()
+            .filter_map(|(p, l)| l.log.broken().map(|why| (*p, why.to_string())))
+            .collect()
     }
 
     /// Rewrite a partition's log with its live files only.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
+use host::durable;
 use host::vitals::LatencyWindow;
 use net::certs::Role;
 use net::node_client::{CallError, NodeClient};
@@ -92,6 +93,9 @@ pub struct Node {
     cache_ttl: std::time::Duration,
     /// Records cut from damaged partition logs when the node opened.
     quarantined_at_open: usize,
+    /// The last write batch that could not be persisted: when, why, and
+    /// whether the disk was full. Cleared by the next one persisted.
+    disk_failure: std::sync::Mutex<Option<(std::time::Instant, String, bool)>>,
 }
 
 /// One partition's share of a write batch: files put, files removed.
@@ -120,6 +124,7 @@ impl Node {
             defrag_threshold: config.defrag_threshold,
             cache_ttl: config.cache_ttl,
             quarantined_at_open: loaded.quarantined.len(),
+            disk_failure: std::sync::Mutex::new(None),
         };
         for stored in loaded.files {
             let cpg = FileCpg {
@@ -416,12 +421,33 @@ impl Node {
                 });
             }
         }
-        self.disk.commit(&puts, &removes).map_err(|e| {
-            CpgError::Internal(format!(
-                "node {}: cannot persist {} files: {e}",
-                self.id,
-                puts.len() + removes.len()
-            ))
+        let persisted = self.disk.commit(&puts, &removes);
+        *self.disk_failure.lock().unwrap_or_else(|e| e.into_inner()) =
+            persisted.as_ref().err().map(|e| {
+                (
+                    std::time::Instant::now(),
+                    e.to_string(),
+                    durable::is_disk_full(e),
+                )
+            });
+        persisted.map_err(|e| {
+            let files = puts.len() + removes.len();
+            let dir = self.disk.root().display();
+            if durable::is_disk_full(&e) {
+                let (free, size) = durable::space(self.disk.root()).unwrap_or((0, 0));
+                CpgError::disk_full(
+                    format!(
+                        "node {} cannot persist {files} files under {dir} ({free} bytes free): {e}; nothing of them was written",
+                        self.id
+                    ),
+                    size,
+                )
+            } else {
+                CpgError::Internal(format!(
+                    "node {}: cannot persist {files} files under {dir}: {e}; nothing of them was written",
+                    self.id
+                ))
+            }
         })?;
         let changed = (puts.len() + removes.len()) as u64;
         let mut by_partition: BTreeMap<PartitionId, PartitionBatch> = BTreeMap::new();

@@ -635,3 +635,108 @@ async fn a_batch_with_a_fragment_not_well_formed_is_refused_and_nothing_written(
         .unwrap();
     assert_eq!(changed as usize, writes.len());
 }
+
+/// A full disk: the write is refused with ResourceExhausted, nothing of
+/// it is kept, reads go on, health says what to do, and the next write
+/// after room is back goes through with no restart. A failing disk (the
+/// flush fails, and so does undoing the write): refused, the logs take no
+/// writes, and a restart reads back exactly what was acknowledged.
+#[tokio::test]
+async fn a_full_or_failing_disk_refuses_writes_keeps_reads_and_nothing_is_torn() {
+    use host::durable::faults::{self, Fault};
+    let dir = tempfile::tempdir().unwrap();
+    let served = holding_the_example(dir.path(), node::service::DEFRAG_THRESHOLD, &[false]).await;
+    let client = &served.client;
+    let first = held(client, 1).await;
+    let summaries = all_summaries(client, 1).await;
+
+    faults::inject(dir.path(), Fault::NoSpace);
+    let refused = client
+        .write(context::current(), 1, example_writes(true))
+        .await
+        .unwrap();
+    match &refused {
+        Err(e @ CpgError::ResourceExhausted { what, .. }) if e.is_disk_full() => {
+            assert!(
+                what.contains("node 1") && what.contains("nothing of them was written"),
+                "{what}"
+            );
+        }
+        other => panic!("expected a full disk, got {other:?}"),
+    }
+    assert_eq!(
+        held(client, 1).await,
+        first,
+        "nothing of the refused write is held"
+    );
+    assert_eq!(all_summaries(client, 1).await, summaries);
+    let h = client.health(context::current()).await.unwrap();
+    assert_eq!(h.cpg_tables_status, proto::TablesStatus::Degraded);
+    assert!(
+        h.reasons.iter().any(|r| r.contains("the last write failed")
+            && r.contains("free space")
+            && r.contains("takes writes again by itself")),
+        "{:?}",
+        h.reasons
+    );
+
+    // Room again: the same write goes through, no restart.
+    faults::clear(dir.path());
+    client
+        .write(context::current(), 1, example_writes(true))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = held(client, 1).await;
+    assert_ne!(second, first);
+    let h = client.health(context::current()).await.unwrap();
+    assert_eq!(
+        h.cpg_tables_status,
+        proto::TablesStatus::Healthy,
+        "{:?}",
+        h.reasons
+    );
+
+    // A failing disk: the flush fails and undoing the write cannot be
+    // made durable either.
+    faults::inject(dir.path(), Fault::FlushFails);
+    let refused = client
+        .write(context::current(), 1, example_writes(false))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused, Err(CpgError::Internal(why)) if why.contains("nothing of them was written")),
+        "{refused:?}"
+    );
+    faults::clear(dir.path());
+    assert_eq!(held(client, 1).await, second);
+    let h = client.health(context::current()).await.unwrap();
+    assert!(
+        h.reasons
+            .iter()
+            .any(|r| r.contains("takes no writes") && r.contains("restart")),
+        "{:?}",
+        h.reasons
+    );
+    // Those logs refuse writes until the node reads them back.
+    assert!(client
+        .write(context::current(), 1, example_writes(false))
+        .await
+        .unwrap()
+        .is_err());
+    served.stop().await;
+
+    // Restarted: nothing to quarantine (nothing torn), exactly the
+    // acknowledged writes, and writes go on.
+    let served = start(dir.path()).await;
+    assign_all(&served, 1).await;
+    assert_eq!(held(&served.client, 1).await, second);
+    served
+        .client
+        .write(context::current(), 1, example_writes(false))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held(&served.client, 1).await, first);
+    served.stop().await;
+}

@@ -37,7 +37,24 @@ pub enum CpgError {
     Internal(String),
 }
 
+/// What a [`CpgError::ResourceExhausted`] for a full disk starts with.
+pub const DISK_FULL: &str = "disk space";
+
 impl CpgError {
+    /// A write refused because the disk is full: `detail` says where and
+    /// what; `size` is the file system's size in bytes.
+    pub fn disk_full(detail: impl std::fmt::Display, size: u64) -> CpgError {
+        CpgError::ResourceExhausted {
+            what: format!("{DISK_FULL}: {detail}"),
+            limit: size,
+        }
+    }
+
+    /// Whether this is a write refused for a full disk.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, CpgError::ResourceExhausted { what, .. } if what.starts_with(DISK_FULL))
+    }
+
     /// Whether the same request may succeed if sent again (possibly
     /// elsewhere or after a refresh), as opposed to a request that is wrong.
     pub fn is_retryable(&self) -> bool {

@@ -305,6 +305,27 @@ impl Node {
                 self.quarantined_at_open
             ));
         }
+        if let Some((at, why, full)) = &*self.disk_failure.lock().unwrap_or_else(|e| e.into_inner())
+        {
+            let space = host::durable::space(self.disk.root())
+                .map(|(free, _)| format!(" ({} MB free now)", free >> 20))
+                .unwrap_or_default();
+            let action = if *full {
+                "free space"
+            } else {
+                "check the disk"
+            };
+            reasons.push(format!(
+                "the last write failed {:.0} s ago, nothing of it was kept: {why}; {action} under {}{space}: the node takes writes again by itself, and the replicas that missed writes are caught up from their peers",
+                at.elapsed().as_secs_f64(),
+                self.disk.root().display()
+            ));
+        }
+        for (p, why) in self.disk.broken_logs() {
+            reasons.push(format!(
+                "partition {p}'s log takes no writes ({why}): restart the node once its disk works, it reads the log back and is caught up"
+            ));
+        }
         if assigned.is_empty() && self.epoch.load(Ordering::Acquire) > 0 {
             reasons.push("the partition map gives this node no partitions".to_string());
         }

@@ -14,8 +14,9 @@ use proto::CpgError;
 pub(super) enum Replica {
     /// Written and durable.
     Acked,
-    /// Not reached, not asked (suspect) or could not persist: it misses
-    /// these writes and is caught up later (why, for the log).
+    /// Not reached, not asked (suspect) or could not persist (its disk
+    /// failing or full): it misses these writes and is caught up later
+    /// (why, for the log).
     Missed(String),
     /// It refused the write (a stale map, memory pressure): not a miss, the
     /// write has not happened there.
@@ -28,6 +29,7 @@ impl Replica {
         match r {
             Ok(_) => Replica::Acked,
             Err(CpgError::Internal(why)) => Replica::Missed(why),
+            Err(e) if e.is_disk_full() => Replica::Missed(e.to_string()),
             Err(e) => Replica::Refused(e),
         }
     }
@@ -38,6 +40,7 @@ impl Replica {
             Ok(_) => Replica::Acked,
             Err(CallError::Unreachable(why)) => Replica::Missed(why),
             Err(CallError::Node(CpgError::Internal(why))) => Replica::Missed(why),
+            Err(CallError::Node(e)) if e.is_disk_full() => Replica::Missed(e.to_string()),
             Err(CallError::Node(e)) => Replica::Refused(e),
         }
     }
