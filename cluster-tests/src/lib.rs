@@ -242,6 +242,15 @@ impl Proc {
         }
     }
 
+    /// Its data dir as the process sees it: through `/proc/PID/root`, so
+    /// that a node started by [`Cluster::add_node_on_small_disk`] is seen
+    /// on its own file system. `None` once it is not running.
+    pub fn disk(&self) -> Option<PathBuf> {
+        let pid = self.child.as_ref()?.id();
+        let inside = self.data_dir.strip_prefix("/").ok()?;
+        Some(PathBuf::from(format!("/proc/{pid}/root")).join(inside))
+    }
+
     /// Whether the process is still running (it did not exit or crash).
     pub fn running(&mut self) -> bool {
         if self.in_process {
@@ -436,6 +445,46 @@ impl Cluster {
 
     /// Start one more storage node (the next id) on a fresh data dir.
     pub fn add_node(&mut self) -> &Proc {
+        let (id, addr, data_dir, args) = self.next_node();
+        let p = self.proc(id, addr, data_dir, args, "cpg-node");
+        self.nodes.push(p);
+        &self.nodes[self.nodes.len() - 1]
+    }
+
+    /// Start one more storage node (the next id) whose data dir is a file
+    /// system of its own, `size_kb` large: a tmpfs mounted in a mount
+    /// namespace of the node's own (`unshare`, in a user namespace: no
+    /// root needed). A disk that fills up for real; see [`Proc::disk`].
+    /// Restarted, the node starts on an empty disk again.
+    pub fn add_node_on_small_disk(&mut self, size_kb: u64) -> &Proc {
+        assert!(!self.in_process, "a disk of its own needs a real process");
+        let (id, addr, data_dir, args) = self.next_node();
+        if let Err(e) = std::fs::create_dir_all(&data_dir) {
+            panic!("cannot create {}: {e}", data_dir.display());
+        }
+        let mut wrapped: Vec<String> = [
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o size="$1" tmpfs "$2" && shift 2 && exec "$@""#,
+            "sh",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        wrapped.push(format!("{size_kb}k"));
+        wrapped.push(data_dir.display().to_string());
+        wrapped.push(binary("cpg-node").display().to_string());
+        wrapped.extend(args);
+        let p = Proc::launch(id, addr, data_dir, PathBuf::from("unshare"), wrapped);
+        self.nodes.push(p);
+        &self.nodes[self.nodes.len() - 1]
+    }
+
+    /// The next node's id, address, data dir and flags.
+    fn next_node(&self) -> (u64, String, PathBuf, Vec<String>) {
         let id = self.nodes.len() as u64 + 1;
         let addr = format!("127.0.0.1:{}", free_port());
         let data_dir = self._root.path().join(format!("node-{id}"));
@@ -452,9 +501,7 @@ impl Cluster {
             "100".into(),
         ];
         args.extend(self.extra.iter().cloned());
-        let p = self.proc(id, addr, data_dir, args, "cpg-node");
-        self.nodes.push(p);
-        &self.nodes[self.nodes.len() - 1]
+        (id, addr, data_dir, args)
     }
 
     /// A member of this cluster's kind (a process or in-process).

@@ -1768,7 +1768,7 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "ingest with node 2 down: {stderr}");
     assert!(
-        stderr.contains("node(s) 2 could not be reached"),
+        stderr.contains("node(s) 2 missed writes (not reachable"),
         "{stderr}"
     );
     let view = cluster.view().await.unwrap();
@@ -1998,4 +1998,161 @@ async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_same_at(&cluster.coordinators[0].addr, &expected, "node 2 caught up").await;
+}
+
+/// Fill the file system of `node` (see `Cluster::add_node_on_small_disk`)
+/// with a file of zeros until it is full: the path of that file.
+fn fill_disk(node: &cluster_tests::Proc) -> PathBuf {
+    use std::io::Write;
+    let filler = node.disk().expect("the node runs").join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 64 << 10];
+    loop {
+        match f.write_all(&block) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("filling {}: {e}", filler.display()),
+        }
+    }
+    filler
+}
+
+/// A node whose disk is full, on a real file system (a small tmpfs of its
+/// own): an ingest still succeeds, its replicas missing the write are marked
+/// behind and the others answer every query as embedded; `cpg health` says
+/// to free space; once space is freed the node is caught up by itself, with
+/// no restart, and holds what its peers hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_room() {
+    let mut cluster = Cluster::start(1, 2, P, 2);
+    cluster.add_node_on_small_disk(4096);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let (_work, tree) = cluster_tests::example_copy();
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+
+    let filler = fill_disk(&cluster.nodes[2]);
+    // Every file changes: every partition is written.
+    for entry in walkdir(&tree.join("lib")) {
+        let mut text = std::fs::read_to_string(&entry).unwrap();
+        text.push_str("\n# edited while a disk is full\n");
+        std::fs::write(&entry, text).unwrap();
+    }
+    std::fs::write(
+        tree.join("lib/shop/audit.ex"),
+        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
+    )
+    .unwrap();
+    let out = cluster_tests::cpg_command()
+        .args(["--coordinator", &list, "ingest", tree.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "ingest with node 3's disk full: {stderr}"
+    );
+    assert!(stderr.contains("node(s) 3 missed writes"), "{stderr}");
+    let view = cluster.view().await.unwrap();
+    let behind: Vec<PartitionId> = view
+        .behind
+        .iter()
+        .filter(|(_, nodes)| nodes.contains(&NodeId(3)))
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(!behind.is_empty(), "nothing marked behind: {view:?}");
+    let expected = expected_answers(&tree);
+    assert_same_at(
+        &cluster.coordinators[0].addr,
+        &expected,
+        "node 3's disk full",
+    )
+    .await;
+    let health: proto::ClusterHealth =
+        serde_json::from_str(&cpg(&["--coordinator", &list, "health", "--json"])).unwrap();
+    assert!(
+        health
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("node 3 is degraded")
+                && r.contains("No space left on device")
+                && r.contains("free space under")),
+        "{:?}",
+        health.reasons
+    );
+
+    // Room again: caught up by itself.
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    let view = loop {
+        let view = cluster.view().await.unwrap();
+        if view.behind.is_empty() {
+            break view;
+        }
+        assert!(
+            freed.elapsed() < Duration::from_secs(60),
+            "node 3 not caught up once its disk had room: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!(
+        "node 3 caught up {:?} after space was freed",
+        freed.elapsed()
+    );
+    assert!(cluster.nodes[2].running(), "node 3 kept running");
+    let clients = Cluster::node_clients(&view);
+    for p in &behind {
+        let mut held = Vec::new();
+        for id in &view.assignment[p] {
+            let hashes = clients[id]
+                .call(Duration::from_secs(10), |c, ctx| async move {
+                    c.file_hashes(ctx, view.epoch, vec![*p]).await
+                })
+                .await
+                .unwrap();
+            held.push(hashes);
+        }
+        assert!(
+            held.len() == 2 && held[0] == held[1],
+            "partition {p}: {held:?}"
+        );
+    }
+    assert_same_at(
+        &cluster.coordinators[0].addr,
+        &expected,
+        "after the catch-up",
+    )
+    .await;
+    // Nothing torn: every log on node 3's disk reads back whole (a copy is
+    // opened, so nothing is cut on the node's disk).
+    let logs = cluster.nodes[2].disk().unwrap().join("partitions");
+    let copies = tempfile::tempdir().unwrap();
+    let mut opened = 0;
+    for e in std::fs::read_dir(&logs).unwrap() {
+        let path = e.unwrap().path();
+        let copy = copies.path().join(path.file_name().unwrap());
+        std::fs::copy(&path, &copy).unwrap();
+        let (_, records, cut) = host::durable::RecordLog::open_keeping(&copy, None).unwrap();
+        assert_eq!(cut, 0, "{} has a torn record", path.display());
+        assert!(!records.is_empty());
+        opened += 1;
+    }
+    assert!(opened > 0, "no partition log on node 3");
+}
+
+/// The `.ex` files under `dir`.
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "ex") {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

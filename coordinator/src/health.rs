@@ -92,7 +92,7 @@ pub fn cluster_health(
         let nodes: std::collections::BTreeSet<NodeId> =
             view.behind.values().flatten().copied().collect();
         reasons.push(format!(
-            "{} partitions have replicas behind (node(s) {} missed writes while unreachable; they serve no reads until the leader has caught them up)",
+            "{} partitions have replicas behind (node(s) {} missed writes, unreachable or unable to persist them; they serve no reads until the leader has caught them up)",
             view.behind.len(),
             nodes.iter().map(NodeId::to_string).collect::<Vec<_>>().join(", ")
         ));

@@ -13,7 +13,7 @@ pub(super) fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
     if !report.missed.is_empty() {
         let nodes: BTreeSet<NodeId> = report.missed.iter().map(|(_, n)| *n).collect();
         eprintln!(
-            "cpg: node(s) {} could not be reached: {} partition replica(s) missed writes and serve no reads until the cluster catches them up (cpg cluster status shows them as behind)",
+            "cpg: node(s) {} missed writes (not reachable, or unable to persist them: cpg health says which): {} partition replica(s) serve no reads until the cluster catches them up (cpg cluster status shows them as behind)",
             nodes.iter().map(NodeId::to_string).collect::<Vec<_>>().join(", "),
             report.missed.len()
         );
