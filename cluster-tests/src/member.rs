@@ -14,6 +14,8 @@ use clap::Parser;
 pub struct Member {
     runtime: Option<tokio::runtime::Runtime>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Set when its daemon returned (stopped, or failed).
+    exited: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Member {
@@ -43,6 +45,9 @@ impl Member {
             let _ = rx.await;
         };
         let name = name.to_string();
+        let exited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = exited.clone();
+        let exit = move || done.store(true, std::sync::atomic::Ordering::Release);
         if coordinator {
             let args = coordinator::daemon::Args::try_parse_from(&argv)
                 .unwrap_or_else(|e| panic!("{name}'s flags: {e}"));
@@ -50,6 +55,7 @@ impl Member {
                 if let Err(e) = coordinator::daemon::serve(args, stopped).await {
                     eprintln!("{name} stopped: {e}");
                 }
+                exit();
             });
         } else {
             let args = node::daemon::Args::try_parse_from(&argv)
@@ -58,11 +64,13 @@ impl Member {
                 if let Err(e) = node::daemon::serve(args, stopped).await {
                     eprintln!("{name} stopped: {e}");
                 }
+                exit();
             });
         }
         Member {
             runtime: Some(runtime),
             stop: Some(tx),
+            exited,
         }
     }
 
@@ -79,8 +87,9 @@ impl Member {
         }
     }
 
+    /// Started, not crashed, and its daemon has not returned.
     pub fn running(&self) -> bool {
-        self.runtime.is_some()
+        self.runtime.is_some() && !self.exited.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

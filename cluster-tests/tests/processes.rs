@@ -2156,3 +2156,48 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The Raft leader's disk fills up: its member stops rather than
+/// acknowledge what it could not write, the others elect a leader and the
+/// ingest goes through them, and every answer is right. With room again it
+/// is started again, reads its log back and answers as the others do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_whose_disk_fills_up_stops_and_the_others_go_on() {
+    use host::durable::faults::{self, Fault};
+    let mut cluster = Cluster::local(3, 2, P, 2);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let (_work, tree) = cluster_tests::example_copy();
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+
+    let leader = cluster.leader().await.expect("a leader");
+    let dir = cluster.coordinators[leader].data_dir.clone();
+    faults::inject(&dir, Fault::NoSpace);
+    std::fs::write(
+        tree.join("lib/shop/audit.ex"),
+        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
+    )
+    .unwrap();
+    let out = cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    assert!(out.contains("1 parsed"), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.coordinators[leader].running() {
+        assert!(
+            Instant::now() < deadline,
+            "the coordinator with a full disk still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expected = expected_answers(&tree);
+    for (i, c) in cluster.coordinators.iter().enumerate() {
+        if i != leader {
+            assert_same_at(&c.addr, &expected, "with the old leader's disk full").await;
+        }
+    }
+
+    faults::clear(&dir);
+    cluster.coordinators[leader].restart();
+    let addr = cluster.coordinators[leader].addr.clone();
+    coordinator_answers(&addr, Duration::from_secs(30)).await;
+    assert_same_at(&addr, &expected, "restarted with room on its disk").await;
+}

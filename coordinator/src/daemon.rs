@@ -198,7 +198,30 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
         };
         configure_when_leader(&coordinator, cluster).await;
     }
-    stop.await;
+    // openraft stops a member whose log or state machine cannot be written
+    // (a full or failing disk): nothing it could not make durable was
+    // acknowledged. The process then exits failing, so that whatever
+    // supervises it restarts it, and the restart reads its log back.
+    let raft_failed = {
+        let mut metrics = coordinator.raft.metrics();
+        async move {
+            loop {
+                if let Err(fatal) = &metrics.borrow().running_state {
+                    return fatal.to_string();
+                }
+                if metrics.changed().await.is_err() {
+                    return "its metrics ended".to_string();
+                }
+            }
+        }
+    };
+    let failed = tokio::select! {
+        () = stop => None,
+        why = raft_failed => Some(why),
+    };
+    if let Some(why) = &failed {
+        tracing::error!("this coordinator's Raft member stopped: {why}");
+    }
     sweeper.abort();
     upkeep.abort();
     refresh.abort();
@@ -210,9 +233,16 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
         let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
     }
     let _ = coordinator.raft.shutdown().await;
-    server
+    let served = server
         .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    match failed {
+        Some(why) => Err(std::io::Error::other(format!(
+            "the Raft member stopped ({why}); nothing it could not make durable was acknowledged. Check the disk under {}, then start it again: it reads its log back (the systemd units, compose files and Kubernetes manifests restart it by themselves)",
+            args.data_dir.display()
+        ))),
+        None => served,
+    }
 }
 
 /// Commit P, R and virtual nodes through whichever member leads.
