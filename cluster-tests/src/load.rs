@@ -174,6 +174,11 @@ async fn ask(
 
 /// `cpg ingest DIR` on the cluster.
 pub fn cpg_ingest(coordinators: &str, dir: &Path) -> Result<(), String> {
+    cpg_ingest_generation(coordinators, dir).map(|_| ())
+}
+
+/// [`cpg_ingest`], and the catalog generation it reports.
+pub fn cpg_ingest_generation(coordinators: &str, dir: &Path) -> Result<u64, String> {
     let out = crate::cpg_command()
         .arg("--coordinator")
         .arg(coordinators)
@@ -181,14 +186,18 @@ pub fn cpg_ingest(coordinators: &str, dir: &Path) -> Result<(), String> {
         .arg(dir)
         .output()
         .map_err(|e| format!("running cpg ingest: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
+    if !out.status.success() {
+        return Err(format!(
             "cpg ingest: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        ));
     }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .rsplit("catalog generation ")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("cpg ingest reported no generation: {stdout}"))
 }
 
 /// The functions of the tree that are called from somewhere.

@@ -10,6 +10,12 @@
 //! time leave every partition a live replica). The errors clients saw while
 //! faults were active are reported (and must stay under 1% of the queries).
 //!
+//! A history of every ingest (acknowledged or not, with the generation it
+//! reported) and every read (the coordinator and generation it answered
+//! from) is checked too: no read answers from a generation older than one
+//! an ingest or a read had reached before that read began (reads are
+//! linearizable), so generations never go back, on any coordinator.
+//!
 //! `CPG_CHAOS_SEED` picks another sequence of faults (default 7).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_tests::load::cpg_ingest;
+use cluster_tests::load::{cpg_ingest, cpg_ingest_generation};
 use cluster_tests::{comparable, query_at, Cluster};
 use codebase::embedded;
 use proto::{Query, QueryResult};
@@ -80,20 +86,71 @@ fn fixed_queries(snapshot: &Snapshot) -> Vec<(Query, Result<QueryResult, String>
         .collect()
 }
 
+/// One operation of the history: when it began and ended, and the
+/// generation it reached (an ingest's when acknowledged; a read's answer).
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    began: Instant,
+    ended: Instant,
+    generation: Option<u64>,
+    /// The coordinator that answered a read (`None`: an ingest).
+    at: Option<usize>,
+}
+
+/// Every read that answered began no earlier in generations than what any
+/// operation had reached when it began: an acknowledged ingest, or another
+/// read that had ended. The violations, described.
+fn check_history(ops: &[Op]) -> Vec<String> {
+    let mut ended: Vec<&Op> = ops.iter().filter(|o| o.generation.is_some()).collect();
+    ended.sort_by_key(|o| o.ended);
+    let mut reads: Vec<&Op> = ops
+        .iter()
+        .filter(|o| o.at.is_some() && o.generation.is_some())
+        .collect();
+    reads.sort_by_key(|o| o.began);
+    let (mut next, mut reached, mut by) = (0, 0u64, None);
+    let mut violations = Vec::new();
+    for r in reads {
+        while next < ended.len() && ended[next].ended < r.began {
+            let g = ended[next].generation.unwrap_or(0);
+            if g > reached {
+                (reached, by) = (g, Some(ended[next]));
+            }
+            next += 1;
+        }
+        let g = r.generation.unwrap_or(0);
+        if g < reached {
+            violations.push(format!(
+                "a read at coordinator {} began after generation {reached} was reached ({by:?}) and answered from generation {g}",
+                r.at.unwrap_or(0) + 1
+            ));
+        }
+    }
+    violations
+}
+
 /// One query on the first coordinator that answers, starting at `first`
-/// (as the CLI does): `Ok(None)` for an incomplete answer.
-async fn ask(addrs: &[String], first: usize, q: &Query) -> Result<Option<QueryResult>, String> {
+/// (as the CLI does): `Ok(None)` for an incomplete answer; with the
+/// coordinator that answered and the generation it answered from.
+async fn ask(
+    addrs: &[String],
+    first: usize,
+    q: &Query,
+) -> (Result<Option<QueryResult>, String>, Option<(usize, u64)>) {
     let mut why = Vec::new();
     for i in 0..addrs.len() {
-        let addr = &addrs[(first + i) % addrs.len()];
+        let at = (first + i) % addrs.len();
+        let addr = &addrs[at];
         match query_at(addr, q).await {
-            Ok(a) if a.missing.is_empty() => return Ok(Some(comparable(a.result))),
-            Ok(_) => return Ok(None),
-            Err(e) if e.contains("is neither defined nor called") => return Err(e),
+            Ok(a) if a.missing.is_empty() => {
+                return (Ok(Some(comparable(a.result))), Some((at, a.generation)))
+            }
+            Ok(a) => return (Ok(None), Some((at, a.generation))),
+            Err(e) if e.contains("is neither defined nor called") => return (Err(e), None),
             Err(e) => why.push(format!("{addr}: {e}")),
         }
     }
-    Err(why.join("; "))
+    (Err(why.join("; ")), None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,15 +184,30 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
 
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Seen::default()));
+    let history = Arc::new(Mutex::new(Vec::<Op>::new()));
     let mut tasks = Vec::new();
     for w in 0..2 {
-        let (stop, seen, queries, addrs) =
-            (stop.clone(), seen.clone(), queries.clone(), addrs.clone());
+        let (stop, seen, queries, addrs, history) = (
+            stop.clone(),
+            seen.clone(),
+            queries.clone(),
+            addrs.clone(),
+            history.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut i = w;
             while !stop.load(Ordering::Relaxed) {
                 let (q, want) = &queries[i % queries.len()];
-                let got = ask(&addrs, i, q).await;
+                let began = Instant::now();
+                let (got, answered) = ask(&addrs, i, q).await;
+                if let Some((at, generation)) = answered {
+                    history.lock().unwrap().push(Op {
+                        began,
+                        ended: Instant::now(),
+                        generation: Some(generation),
+                        at: Some(at),
+                    });
+                }
                 let mut s = seen.lock().unwrap();
                 match got {
                     Ok(Some(r)) => {
@@ -158,18 +230,20 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     let acknowledged = Arc::new(Mutex::new(Vec::<usize>::new()));
     let failed_ingests = Arc::new(Mutex::new(Vec::<String>::new()));
     {
-        let (stop, acknowledged, failed, list, tree) = (
+        let (stop, acknowledged, failed, list, tree, history) = (
             stop.clone(),
             acknowledged.clone(),
             failed_ingests.clone(),
             list.clone(),
             tree.clone(),
+            history.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 let dir = tree.join("lib/chaos");
                 let (list, tree2) = (list.clone(), tree.clone());
+                let began = Instant::now();
                 let done = tokio::task::spawn_blocking(move || {
                     std::fs::create_dir_all(&dir).unwrap();
                     std::fs::write(
@@ -177,12 +251,18 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
                         format!("defmodule Chaos.U{n} do\n  def f(x), do: String.upcase(x)\nend\n"),
                     )
                     .unwrap();
-                    cpg_ingest(&list, &tree2)
+                    cpg_ingest_generation(&list, &tree2)
                 })
                 .await
                 .unwrap();
+                history.lock().unwrap().push(Op {
+                    began,
+                    ended: Instant::now(),
+                    generation: done.as_ref().ok().copied(),
+                    at: None,
+                });
                 match done {
-                    Ok(()) => acknowledged.lock().unwrap().push(n),
+                    Ok(_) => acknowledged.lock().unwrap().push(n),
                     Err(e) => failed.lock().unwrap().push(format!("update {n}: {e}")),
                 }
                 n += 1;
@@ -228,6 +308,19 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
         println!("  failed: {e}");
     }
     println!("metadata writes resumed after leader kills: {leader_writes_resumed:?}");
+    let history = std::mem::take(&mut *history.lock().unwrap());
+    let violations = check_history(&history);
+    println!(
+        "history: {} reads and {} ingests checked, {} violations",
+        history.iter().filter(|o| o.at.is_some()).count(),
+        history.iter().filter(|o| o.at.is_none()).count(),
+        violations.len()
+    );
+    assert!(
+        violations.is_empty(),
+        "{:?}",
+        &violations[..violations.len().min(5)]
+    );
 
     assert!(seen.complete > 100, "too few queries answered: {seen:?}");
     assert!(
@@ -395,4 +488,42 @@ async fn every_analysis_equals_embedded(
             }
         }
     }
+}
+
+/// The history check finds a read older than what was reached before it
+/// began, and accepts overlapping operations in any order.
+#[test]
+fn the_history_check_finds_a_stale_read() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let op = |began, ended, generation, at: Option<usize>| Op {
+        began,
+        ended,
+        generation: Some(generation),
+        at,
+    };
+    // An ingest acknowledged at 10 ms with generation 5; a read during it
+    // may answer 4, a read after it must not.
+    let mut ops = vec![
+        op(at(0), at(10), 5, None),
+        op(at(5), at(12), 4, Some(0)),
+        op(at(11), at(13), 5, Some(1)),
+    ];
+    assert!(check_history(&ops).is_empty());
+    ops.push(op(at(20), at(21), 4, Some(2)));
+    assert_eq!(check_history(&ops).len(), 1, "{:?}", check_history(&ops));
+    // A read that went back behind another read that had ended.
+    let reads = vec![op(at(0), at(1), 7, Some(0)), op(at(2), at(3), 6, Some(1))];
+    assert_eq!(check_history(&reads).len(), 1);
+    // An ingest that failed reached nothing.
+    let failed = vec![
+        Op {
+            began: at(0),
+            ended: at(1),
+            generation: None,
+            at: None,
+        },
+        op(at(2), at(3), 0, Some(0)),
+    ];
+    assert!(check_history(&failed).is_empty());
 }
