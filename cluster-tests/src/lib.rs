@@ -251,6 +251,27 @@ impl Proc {
         Some(PathBuf::from(format!("/proc/{pid}/root")).join(inside))
     }
 
+    /// Fill the file system of its data dir (see
+    /// [`Cluster::add_node_on_small_disk`]) with a file of zeros until it
+    /// is full: that file, to remove when the disk is to have room again.
+    pub fn fill_disk(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self
+            .disk()
+            .unwrap_or_else(|| panic!("{} is not running", self.name()))
+            .join("filler");
+        let mut f = std::fs::File::create(&filler)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", filler.display()));
+        let block = vec![0u8; 64 << 10];
+        loop {
+            match f.write_all(&block) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(28) => return filler,
+                Err(e) => panic!("filling {}: {e}", filler.display()),
+            }
+        }
+    }
+
     /// Whether the process is still running (it did not exit or crash).
     pub fn running(&mut self) -> bool {
         if self.in_process {

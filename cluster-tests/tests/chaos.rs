@@ -1,8 +1,12 @@
 //! Chaos: 3 coordinators and 4 storage nodes (R=2) under queries and
 //! incremental ingests while storage nodes and the Raft leader are killed
-//! with `kill -9` or hung with `SIGSTOP` (then `SIGCONT`), one fault at a
-//! time, a bounded number of them. A node killed for longer than the down
-//! delay is re-replicated meanwhile.
+//! with `kill -9` or hung with `SIGSTOP` (then `SIGCONT`), and the disk of a
+//! node is filled up (then freed), one fault at a time, a bounded number of
+//! them (`CPG_CHAOS_FAULTS`, default 8). A node killed for longer than the
+//! down delay is re-replicated meanwhile. Node 4 runs on a small file
+//! system of its own (a tmpfs, `Cluster::add_node_on_small_disk`): it is
+//! the one whose disk fills up, and it is paused but never killed (a
+//! restart would mount an empty disk).
 //!
 //! Afterwards: every ingest that was acknowledged is in the cluster, every
 //! analysis equals an embedded run over the final tree, and no query gave a
@@ -162,12 +166,13 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     let mut dice = Dice(seed.max(1));
     let mut cluster = Cluster::start_roles(
         3,
-        4,
+        3,
         P,
         2,
         &["--suspect-after-secs", "1", "--down-after-secs", "4"],
         &[],
     );
+    cluster.add_node_on_small_disk(8192);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
     let list = cluster.coordinator_list();
@@ -248,7 +253,15 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
                     std::fs::create_dir_all(&dir).unwrap();
                     std::fs::write(
                         dir.join(format!("u{n}.ex")),
-                        format!("defmodule Chaos.U{n} do\n  def f(x), do: String.upcase(x)\nend\n"),
+                        // Forty functions: a record larger than the slack
+                        // at the end of a log's last page, so that a full
+                        // disk refuses it.
+                        format!(
+                            "defmodule Chaos.U{n} do\n  def f(x), do: String.upcase(x)\n{}end\n",
+                            (0..40)
+                                .map(|k| format!("  def g{k}(x), do: String.upcase(x)\n"))
+                                .collect::<String>()
+                        ),
                     )
                     .unwrap();
                     cpg_ingest_generation(&list, &tree2)
@@ -346,8 +359,9 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     }
 }
 
-/// Eight faults, one at a time, picked by `dice`: a node or the Raft
-/// leader killed (-9) or paused (SIGSTOP), then brought back. What was
+/// `CPG_CHAOS_FAULTS` faults (default 8), one at a time, picked by `dice`:
+/// a node or the Raft leader killed (-9) or paused (SIGSTOP), then brought
+/// back, or the last node's disk filled, then freed. What was
 /// done, and how long metadata writes took to resume after each leader
 /// kill.
 async fn inject_faults(
@@ -357,11 +371,48 @@ async fn inject_faults(
 ) -> (Vec<String>, Vec<Duration>) {
     let mut faults = Vec::new();
     let mut leader_writes_resumed = Vec::new();
-    for _ in 0..8 {
+    let faults_wanted = std::env::var("CPG_CHAOS_FAULTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8usize);
+    // The last node is on a small disk of its own: not killed.
+    let killable = cluster.nodes.len() - 1;
+    for _ in 0..faults_wanted {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        match dice.roll(5) {
+        match dice.roll(6) {
+            5 => {
+                // Writes refused meanwhile: the writers log each replica
+                // that missed a write, with why.
+                let refused = |cluster: &Cluster| -> usize {
+                    let node = cluster.nodes.len();
+                    let full = format!("disk space: node {node} cannot persist");
+                    cluster
+                        .nodes
+                        .iter()
+                        .map(|n| {
+                            std::fs::read_to_string(n.log_path())
+                                .unwrap_or_default()
+                                .matches(&full)
+                                .count()
+                        })
+                        .sum()
+                };
+                let i = cluster.nodes.len() - 1;
+                let before = refused(cluster);
+                let filler = cluster.nodes[i].fill_disk();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                std::fs::remove_file(&filler).unwrap();
+                faults.push(format!(
+                    "the disk of node {} full for 2 s ({})",
+                    cluster.nodes[i].id,
+                    match refused(cluster) - before {
+                        0 => "no write met it".to_string(),
+                        n => format!("{n} replica writes refused"),
+                    }
+                ));
+            }
             0 | 1 => {
-                let i = dice.roll(cluster.nodes.len());
+                let i = dice.roll(killable);
                 let long = dice.roll(3) == 0;
                 faults.push(format!(
                     "kill -9 node {} for {}",

@@ -2000,23 +2000,6 @@ async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
     assert_same_at(&cluster.coordinators[0].addr, &expected, "node 2 caught up").await;
 }
 
-/// Fill the file system of `node` (see `Cluster::add_node_on_small_disk`)
-/// with a file of zeros until it is full: the path of that file.
-fn fill_disk(node: &cluster_tests::Proc) -> PathBuf {
-    use std::io::Write;
-    let filler = node.disk().expect("the node runs").join("filler");
-    let mut f = std::fs::File::create(&filler).unwrap();
-    let block = vec![0u8; 64 << 10];
-    loop {
-        match f.write_all(&block) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(28) => break,
-            Err(e) => panic!("filling {}: {e}", filler.display()),
-        }
-    }
-    filler
-}
-
 /// A node whose disk is full, on a real file system (a small tmpfs of its
 /// own): an ingest still succeeds, its replicas missing the write are marked
 /// behind and the others answer every query as embedded; `cpg health` says
@@ -2031,7 +2014,7 @@ async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_r
     let list = cluster.coordinator_list();
     cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
 
-    let filler = fill_disk(&cluster.nodes[2]);
+    let filler = cluster.nodes[2].fill_disk();
     // Every file changes: every partition is written.
     for entry in walkdir(&tree.join("lib")) {
         let mut text = std::fs::read_to_string(&entry).unwrap();
