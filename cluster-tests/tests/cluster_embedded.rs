@@ -34,6 +34,8 @@ struct TestNode(Serving);
 impl TestNode {
     async fn start(id: NodeId, dir: &Path, addr: Option<SocketAddr>) -> (TestNode, SocketAddr) {
         let (node, _) = Node::open(&NodeConfig::new(id, dir)).unwrap();
+        // No coordinator here: the node vouches for its data itself.
+        node.vouch().unwrap();
         let listener = tokio::net::TcpListener::bind(addr.unwrap_or(([127, 0, 0, 1], 0).into()))
             .await
             .unwrap();

@@ -2184,3 +2184,64 @@ async fn a_coordinator_whose_disk_fills_up_stops_and_the_others_go_on() {
     coordinator_answers(&addr, Duration::from_secs(30)).await;
     assert_same_at(&addr, &expected, "restarted with room on its disk").await;
 }
+
+/// A node back under its id with an empty data dir (its disk replaced, its
+/// volume lost) holds none of what the map says it holds: no answer may
+/// come from it until it has been filled from its peers. A coordinator
+/// restarted meanwhile gathers every partition afresh, so it would read
+/// the empty replicas if they counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_with_an_empty_disk_serves_nothing_until_filled() {
+    let mut cluster = Cluster::local(1, 3, P, 2);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let (_work, tree) = cluster_tests::example_copy();
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let expected = expected_answers(&tree);
+
+    cluster.nodes[1].kill();
+    std::fs::remove_dir_all(&cluster.nodes[1].data_dir).unwrap();
+    cluster.nodes[1].restart();
+    cluster.node_serves(1, Duration::from_secs(30)).await;
+    cluster.coordinators[0].restart();
+    let addr = cluster.coordinators[0].addr.clone();
+    coordinator_answers(&addr, Duration::from_secs(30)).await;
+    assert_same_at(&addr, &expected, "node 2 back with an empty disk").await;
+
+    // Filled from its peers: it holds what they hold.
+    let started = Instant::now();
+    loop {
+        let view = cluster.view().await.unwrap();
+        let clients = Cluster::node_clients(&view);
+        let mut same = true;
+        for (p, replicas) in view
+            .assignment
+            .iter()
+            .filter(|(_, r)| r.contains(&NodeId(2)))
+        {
+            let mut held = Vec::new();
+            for id in replicas {
+                let hashes = clients[id]
+                    .call(Duration::from_secs(10), |c, ctx| async move {
+                        c.file_hashes(ctx, view.epoch, vec![*p]).await
+                    })
+                    .await
+                    .unwrap();
+                held.push(hashes);
+            }
+            same &= held.windows(2).all(|w| w[0] == w[1]);
+        }
+        if same && view.behind.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "node 2 not filled again: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "node 2 filled again {:?} after its restart",
+        started.elapsed()
+    );
+}

@@ -643,10 +643,13 @@ impl Coordinator {
     }
 
     /// A storage node joins (or rejoins): recorded, then placed.
+    /// Node `id` serving at `address` joins or rejoins; `unsure`: it cannot
+    /// vouch for its data, so its replicas serve no reads until filled.
     pub async fn register(
         &self,
         id: proto::assignment::NodeId,
         address: String,
+        unsure: bool,
     ) -> Result<ClusterView, CpgError> {
         net::wire::check_address(&address).map_err(|e| CpgError::InvalidInput {
             reason: format!("a node must register with the address it serves on: {e}"),
@@ -657,6 +660,14 @@ impl Coordinator {
             now_ms: now_ms(),
         })
         .await?;
+        if unsure {
+            self.write(Command::DataUnsure { node: id }).await?;
+            tracing::warn!(
+                node = id.0,
+                "node cannot vouch for its data: its replicas are behind until filled from their peers"
+            );
+            self.wake.notify_one();
+        }
         self.place_or_wake().await?;
         Ok(self.view())
     }
@@ -786,9 +797,10 @@ impl CoordinatorService for CoordinatorServer {
         _: Context,
         id: proto::assignment::NodeId,
         address: String,
+        unsure: bool,
     ) -> Result<ClusterView, CpgError> {
         self.peer.allows(Role::Cluster, "register node")?;
-        self.coordinator.register(id, address).await
+        self.coordinator.register(id, address, unsure).await
     }
 
     async fn heartbeat(
@@ -949,7 +961,7 @@ impl CoordinatorService for CoordinatorServer {
                 ),
             });
         }
-        self.coordinator.register(id, address).await
+        self.coordinator.register(id, address, false).await
     }
 }
 

@@ -37,6 +37,7 @@ async fn call_leader(
     current: &mut Option<(String, CoordinatorServiceClient)>,
     registered: bool,
     node_id: NodeId,
+    unsure: bool,
 ) -> Option<Result<ClusterView, CpgError>> {
     let mut candidates: Vec<String> = current.iter().map(|(a, _)| a.clone()).collect();
     candidates.extend(membership.coordinators.iter().cloned());
@@ -60,7 +61,7 @@ async fn call_leader(
             client.heartbeat(ctx, node_id).await
         } else {
             client
-                .register_node(ctx, node_id, membership.advertise.clone())
+                .register_node(ctx, node_id, membership.advertise.clone(), unsure)
                 .await
         };
         match reply {
@@ -89,10 +90,19 @@ pub async fn run(node: Arc<Node>, membership: Membership, shutdown: impl Future<
         // A stop request does not wait for an in-flight call to finish.
         let reply = tokio::select! {
             _ = &mut shutdown => return,
-            reply = call_leader(&membership, &mut current, registered, node.id()) => reply,
+            reply = call_leader(&membership, &mut current, registered, node.id(), node.unsure()) => reply,
         };
         match reply {
             Some(Ok(view)) => {
+                // The registration said the node cannot vouch for its data,
+                // and its replicas are behind now: it can from here on.
+                if !registered && node.unsure() {
+                    if let Err(e) = node.vouch() {
+                        tracing::error!(
+                            "cannot record that the cluster knows this node's data: {e}"
+                        );
+                    }
+                }
                 registered = true;
                 node.set_map(NodeMap {
                     epoch: view.epoch,

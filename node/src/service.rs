@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
@@ -96,7 +96,18 @@ pub struct Node {
     /// The last write batch that could not be persisted: when, why, and
     /// whether the disk was full. Cleared by the next one persisted.
     disk_failure: std::sync::Mutex<Option<(std::time::Instant, String, bool)>>,
+    /// The node cannot vouch for its data: its data dir is new (no
+    /// [`VOUCHER`]: a first start, or a disk replaced under a known id) or
+    /// damaged records were set aside when it opened. Until a coordinator
+    /// has marked its replicas behind (its registration says so), it serves
+    /// no data reads.
+    unsure: AtomicBool,
 }
+
+/// The file in a node's data dir that says the coordinators know what it
+/// holds: the node's id, written once a registration that said it could
+/// not vouch for its data was taken.
+pub const VOUCHER: &str = "node.id";
 
 /// One partition's share of a write batch: files put, files removed.
 type PartitionBatch = (Vec<StoredFile>, Vec<String>);
@@ -108,8 +119,35 @@ impl Node {
     /// Open the node's data dir and load every partition it stored. Damaged
     /// files are quarantined and listed in the returned report.
     pub fn open(config: &NodeConfig) -> std::io::Result<(Arc<Node>, Quarantined)> {
+        let voucher = config.data_dir.join(VOUCHER);
+        let vouched = match durable::read_checked(&voucher)? {
+            None => false,
+            Some(bytes) => {
+                let id: u64 = durable::decode(&bytes)?;
+                if id != config.node_id.0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "{} holds node {id}'s data, not node {}'s: start node {id} on it, or give node {} a data dir of its own",
+                            config.data_dir.display(),
+                            config.node_id,
+                            config.node_id
+                        ),
+                    ));
+                }
+                true
+            }
+        };
         let disk = PartitionDisk::open(&config.data_dir)?;
         let loaded = disk.load_all()?;
+        // Records were set aside: what the node holds is short of what it
+        // acknowledged. It stays unsure until a registration says so, even
+        // across a crash before then.
+        if vouched && !loaded.quarantined.is_empty() {
+            std::fs::remove_file(&voucher)?;
+            durable::sync_dir(&config.data_dir)?;
+        }
+        let unsure = !vouched || !loaded.quarantined.is_empty();
         let node = Node {
             id: config.node_id,
             disk,
@@ -125,6 +163,7 @@ impl Node {
             cache_ttl: config.cache_ttl,
             quarantined_at_open: loaded.quarantined.len(),
             disk_failure: std::sync::Mutex::new(None),
+            unsure: AtomicBool::new(unsure),
         };
         for stored in loaded.files {
             let cpg = FileCpg {
@@ -140,6 +179,32 @@ impl Node {
 
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// Whether the node cannot vouch for its data yet (see [`VOUCHER`]).
+    pub fn unsure(&self) -> bool {
+        self.unsure.load(Ordering::Acquire)
+    }
+
+    /// A coordinator took a registration that said the node cannot vouch
+    /// for its data (its replicas are behind until filled): from now on it
+    /// can, across restarts too.
+    pub fn vouch(&self) -> std::io::Result<()> {
+        let voucher = self.disk.root().join(VOUCHER);
+        durable::write_checked(&voucher, &durable::encode(&self.id.0)?)?;
+        self.unsure.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Refuse data reads while unsure: they could leave out what the node
+    /// lost.
+    fn vouched(&self, partitions: &[PartitionId]) -> Result<(), CpgError> {
+        if self.unsure() {
+            return Err(CpgError::Unavailable {
+                partitions: partitions.to_vec(),
+            });
+        }
+        Ok(())
     }
 
     /// Take on `map`; an older epoch is ignored. Returns whether the map
@@ -748,6 +813,7 @@ impl NodeService for NodeServer {
         partitions: Vec<PartitionId>,
     ) -> Result<Vec<PartitionSummaries>, CpgError> {
         self.peer.allows(Role::ReadOnly, "summaries")?;
+        self.node.vouched(&partitions)?;
         let started = std::time::Instant::now();
         self.node
             .check_at(epoch, partitions.iter().copied())
@@ -809,6 +875,7 @@ impl NodeService for NodeServer {
         max_bytes: u64,
     ) -> Result<Vec<PartitionWrite>, CpgError> {
         self.peer.allows(Role::Cluster, "export")?;
+        self.node.vouched(&[partition])?;
         self.node.check_at(epoch, [partition]).await?;
         let node = self.node.clone();
         let max_bytes = max_bytes.min(net::wire::MAX_FRAME as u64 / 2);

@@ -58,6 +58,8 @@ async fn serve(node: std::sync::Arc<Node>) -> Served {
 async fn start_as(node_id: u64, dir: &Path, defrag_threshold: f64) -> Served {
     let (node, quarantined) = Node::open(&config(node_id, dir, defrag_threshold)).unwrap();
     assert!(quarantined.is_empty());
+    // As a coordinator taking its registration would have it.
+    node.vouch().unwrap();
     serve(node).await
 }
 
@@ -537,6 +539,7 @@ async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
     })
     .unwrap();
     node.set_map(only_me(1, PartitionId::all(PARTITIONS).collect()));
+    assert!(!node.unsure(), "vouched for at its first start");
     let served = serve(node).await;
     let client = &served.client;
     match client
@@ -739,4 +742,53 @@ async fn a_full_or_failing_disk_refuses_writes_keeps_reads_and_nothing_is_torn()
         .unwrap();
     assert_eq!(held(&served.client, 1).await, first);
     served.stop().await;
+}
+
+/// A node that cannot vouch for its data (a new data dir, or records set
+/// aside when it opened) serves no summaries until a coordinator has taken
+/// its registration (`vouch`), and stays vouched for across restarts; a
+/// data dir of another node is refused.
+#[tokio::test]
+async fn a_node_serves_no_data_until_it_can_vouch_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = Node::open(&config(1, dir.path(), node::service::DEFRAG_THRESHOLD)).unwrap();
+    assert!(node.unsure(), "a new data dir");
+    node.set_map(only_me(1, PartitionId::all(PARTITIONS).collect()));
+    let served = serve(node.clone()).await;
+    let refused = served
+        .client
+        .summaries(context::current(), 1, vec![PartitionId(0)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(CpgError::Unavailable { .. })),
+        "{refused:?}"
+    );
+    node.vouch().unwrap();
+    all_summaries(&served.client, 1).await;
+    served.stop().await;
+    drop(node);
+
+    let (node, _) = Node::open(&config(1, dir.path(), node::service::DEFRAG_THRESHOLD)).unwrap();
+    assert!(!node.unsure(), "vouched for across a restart");
+    drop(node);
+    let e = match Node::open(&config(2, dir.path(), node::service::DEFRAG_THRESHOLD)) {
+        Ok(_) => panic!("node 2 opened node 1's data dir"),
+        Err(e) => e,
+    };
+    assert!(e.to_string().contains("holds node 1's data"), "{e}");
+
+    // A damaged record set aside at start: unsure again, across a crash too.
+    let log = dir.path().join("partitions/p00000.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, [7u8, 0, 0, 0, 1, 2, 3]).unwrap();
+    let (node, quarantined) =
+        Node::open(&config(1, dir.path(), node::service::DEFRAG_THRESHOLD)).unwrap();
+    assert!(!quarantined.is_empty());
+    assert!(node.unsure());
+    drop(node);
+    let (node, quarantined) =
+        Node::open(&config(1, dir.path(), node::service::DEFRAG_THRESHOLD)).unwrap();
+    assert!(quarantined.is_empty());
+    assert!(node.unsure(), "still unsure: no coordinator has taken it");
 }

@@ -132,7 +132,14 @@ pub trait CoordinatorService {
     async fn raft(rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError>;
     /// A storage node joins (or rejoins) the cluster; the leader places
     /// partitions on it. Only the leader accepts (`NotLeader` otherwise).
-    async fn register_node(id: NodeId, address: String) -> Result<ClusterView, CpgError>;
+    /// `unsure`: the node cannot vouch for its data (its data dir is new,
+    /// or damaged records were set aside when it opened): every replica
+    /// the map gives it is marked behind until filled from its peers.
+    async fn register_node(
+        id: NodeId,
+        address: String,
+        unsure: bool,
+    ) -> Result<ClusterView, CpgError>;
     /// A storage node is alive; the reply tells it the current map.
     async fn heartbeat(id: NodeId) -> Result<ClusterView, CpgError>;
     /// The cluster as this coordinator sees it (any member answers, after

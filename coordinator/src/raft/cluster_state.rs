@@ -155,6 +155,15 @@ pub enum Command {
         node: NodeId,
         mark: u64,
     },
+    /// A node cannot vouch for its data (a new data dir under a known id,
+    /// damaged records set aside): its replicas of partitions the catalog
+    /// has files in are marked behind until caught up from a peer, where
+    /// another replica is readable. A partition's last readable replica is
+    /// not marked: there is nothing to fill it from, and after a restart of
+    /// every node it is as likely whole as not (see docs/OPERATIONS.md).
+    DataUnsure {
+        node: NodeId,
+    },
 }
 
 /// What applying a command returned.
@@ -277,6 +286,34 @@ impl ClusterState {
                     }
                     if nodes.is_empty() {
                         map.behind.remove(partition);
+                    }
+                }
+                CommandResult::Ok
+            }
+            Command::DataUnsure { node } => {
+                let written: std::collections::BTreeSet<PartitionId> = self
+                    .catalog
+                    .values()
+                    .flat_map(|f| f.modules.iter().map(|(_, p)| *p))
+                    .collect();
+                let map = &mut self.partition_map;
+                let readable = map.readable();
+                let held: Vec<PartitionId> = map
+                    .assignment
+                    .iter()
+                    .filter(|(p, r)| {
+                        r.contains(node)
+                            && written.contains(p)
+                            && readable
+                                .get(p)
+                                .is_some_and(|ok| ok.iter().any(|n| n != node))
+                    })
+                    .map(|(p, _)| *p)
+                    .collect();
+                if !held.is_empty() {
+                    map.marks += 1;
+                    for p in held {
+                        map.behind.entry(p).or_default().insert(*node, map.marks);
                     }
                 }
                 CommandResult::Ok
@@ -603,6 +640,69 @@ mod tests {
             CommandResult::Generation(2),
             "no change, no new generation"
         );
+    }
+
+    /// A node that cannot vouch for its data has its replicas of written
+    /// partitions marked behind until each is caught up, but neither a
+    /// partition's last readable replica (nothing to fill it from) nor one
+    /// of a partition nothing was written to (empty is right).
+    #[test]
+    fn a_node_unsure_of_its_data_serves_no_read_until_caught_up() {
+        let mut s = ClusterState::default();
+        let map = asg([
+            (PartitionId(0), vec![1, 2]),
+            (PartitionId(1), vec![2, 3]),
+            (PartitionId(2), vec![2]),
+            (PartitionId(3), vec![1, 3]),
+            (PartitionId(4), vec![2, 3]),
+        ]);
+        s.apply(&Command::AssignPartitions {
+            epoch: 1,
+            assignment: map,
+            joining: Assignment::new(),
+        });
+        let file = |name: &str, partitions: &[u32]| CatalogPut {
+            modules: partitions
+                .iter()
+                .map(|p| (format!("M{p}"), PartitionId(*p)))
+                .collect(),
+            ..put(name)
+        };
+        s.apply(&Command::RecordIngest(IngestRecord {
+            put: vec![
+                file("lib/a.ex", &[0, 1]),
+                file("lib/b.ex", &[2]),
+                file("lib/c.ex", &[3]),
+            ],
+            ..IngestRecord::default()
+        }));
+        let generation = s.generation;
+        assert_eq!(
+            s.apply(&Command::DataUnsure { node: NodeId(2) }),
+            CommandResult::Ok
+        );
+        let readable = s.partition_map.readable();
+        assert_eq!(readable[&PartitionId(0)], ids(&[1]));
+        assert_eq!(readable[&PartitionId(1)], ids(&[3]));
+        assert_eq!(
+            readable[&PartitionId(2)],
+            ids(&[2]),
+            "the last readable one"
+        );
+        assert_eq!(readable[&PartitionId(3)], ids(&[1, 3]));
+        assert_eq!(readable[&PartitionId(4)], ids(&[2, 3]), "nothing written");
+        assert_eq!(s.generation, generation, "the catalog is unchanged");
+        let mark = s.partition_map.behind[&PartitionId(1)][&NodeId(2)];
+        s.apply(&Command::CaughtUp {
+            partition: PartitionId(1),
+            node: NodeId(2),
+            mark,
+        });
+        assert_eq!(s.partition_map.readable()[&PartitionId(1)], ids(&[2, 3]));
+        // A node holding nothing yet: nothing to mark.
+        let before = s.partition_map.clone();
+        s.apply(&Command::DataUnsure { node: NodeId(9) });
+        assert_eq!(s.partition_map, before);
     }
 
     #[test]
