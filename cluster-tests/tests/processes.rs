@@ -2245,3 +2245,74 @@ async fn a_node_back_with_an_empty_disk_serves_nothing_until_filled() {
         started.elapsed()
     );
 }
+
+/// The Raft leader hangs (SIGSTOP): the nodes leave it for the new leader
+/// before that one counts them silent, so no node is marked suspect and an
+/// ingest meanwhile writes every replica. (Before, a node's heartbeat
+/// waited 5 s on the hung leader: the new leader marked every node suspect
+/// and ingests failed with every partition unavailable.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_leader_does_not_make_the_nodes_look_silent() {
+    let mut cluster = Cluster::start_roles(3, 3, P, 2, &["--suspect-after-secs", "1"], &[]);
+    cluster.must_be_ready(P, Duration::from_secs(60)).await;
+    let (_work, tree) = cluster_tests::example_copy();
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+
+    let hung = cluster.leader().await.expect("a leader");
+    let others: Vec<String> = cluster
+        .coordinators
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != hung)
+        .map(|(_, c)| c.addr.clone())
+        .collect();
+    let view = || async {
+        for a in &others {
+            let Ok(c) = net::coordinator_client::connect(a, Duration::from_secs(1)).await else {
+                continue;
+            };
+            let mut ctx = tarpc::context::current();
+            ctx.deadline = Instant::now() + Duration::from_secs(3);
+            if let Ok(Ok(v)) = c.cluster_view(ctx).await {
+                return Some(v);
+            }
+        }
+        None
+    };
+    cluster.coordinators[hung].pause();
+    let paused = Instant::now();
+    let hung_addr = cluster.coordinators[hung].addr.clone();
+    let mut suspect = Vec::new();
+    let mut led = None;
+    while paused.elapsed() < Duration::from_secs(5) {
+        if let Some(v) = view().await {
+            if v.leader.as_deref().is_some_and(|l| l != hung_addr) {
+                led.get_or_insert(paused.elapsed());
+            }
+            suspect.extend(v.nodes.iter().filter(|n| n.state != "up").map(|n| n.id));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("a new leader {led:?} after the pause");
+    assert!(led.is_some(), "no new leader while the old one hung");
+    assert!(suspect.is_empty(), "nodes counted silent: {suspect:?}");
+    std::fs::write(
+        tree.join("lib/shop/audit.ex"),
+        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
+    )
+    .unwrap();
+    let out = cluster_tests::cpg_command()
+        .args([
+            "--coordinator",
+            &others.join(","),
+            "ingest",
+            tree.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("missed writes"), "{stderr}");
+    cluster.coordinators[hung].resume();
+}

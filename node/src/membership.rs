@@ -3,6 +3,7 @@
 //! heartbeat; every reply carries the partition map, and the node takes on the
 //! partitions it is given at that epoch.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,20 +31,38 @@ async fn connect(address: &str) -> Option<CoordinatorServiceClient> {
         .ok()
 }
 
+/// How long a coordinator that failed a call is asked only after the others.
+const SHUN: Duration = Duration::from_secs(5);
+
 /// One call to whichever coordinator leads, following redirects; `None` when
-/// no coordinator could be reached this time.
+/// no coordinator could be reached this time. Coordinators that failed
+/// within [`SHUN`] (`failed`) are asked last, and only when no other one
+/// answered at all; none is asked twice in one call:
+/// a hung leader (which followers still name until they elect another)
+/// must not hold the node up for a dial timeout at every heartbeat, or the
+/// new leader counts it silent.
 async fn call_leader(
     membership: &Membership,
     current: &mut Option<(String, CoordinatorServiceClient)>,
+    failed: &mut BTreeMap<String, Instant>,
     registered: bool,
     node_id: NodeId,
     unsure: bool,
 ) -> Option<Result<ClusterView, CpgError>> {
+    failed.retain(|_, at| at.elapsed() < SHUN);
     let mut candidates: Vec<String> = current.iter().map(|(a, _)| a.clone()).collect();
     candidates.extend(membership.coordinators.iter().cloned());
+    // Stable: the order is kept among the healthy and among the shunned.
+    candidates.sort_by_key(|a| failed.contains_key(a));
     let mut tried = 0;
+    let mut asked: Vec<String> = Vec::new();
+    let mut answered = false;
     while let Some(address) = candidates.first().cloned() {
         candidates.remove(0);
+        if asked.contains(&address) || (answered && failed.contains_key(&address)) {
+            continue;
+        }
+        asked.push(address.clone());
         tried += 1;
         if tried > membership.coordinators.len() + 3 {
             return None;
@@ -52,11 +71,25 @@ async fn call_leader(
             Some((_, c)) => c.clone(),
             None => match connect(&address).await {
                 Some(c) => c,
-                None => continue,
+                None => {
+                    failed.insert(address, Instant::now());
+                    continue;
+                }
             },
         };
         let mut ctx = tarpc::context::current();
-        ctx.deadline = Instant::now() + Duration::from_secs(5);
+        // A heartbeat is waited for no longer than the interval (at least
+        // 0.5 s): a leader that hangs (paused, overloaded) must not keep the
+        // node from finding the next one before the new leader counts it
+        // silent. A registration writes to the Raft log: 5 s.
+        ctx.deadline = Instant::now()
+            + if registered {
+                membership
+                    .interval
+                    .clamp(Duration::from_millis(500), Duration::from_secs(5))
+            } else {
+                Duration::from_secs(5)
+            };
         let reply = if registered {
             client.heartbeat(ctx, node_id).await
         } else {
@@ -69,13 +102,22 @@ async fn call_leader(
                 leader: Some(leader),
             })) if leader != address => {
                 *current = None;
-                candidates.insert(0, leader);
+                answered = true;
+                if failed.contains_key(&leader) {
+                    candidates.push(leader);
+                } else {
+                    candidates.insert(0, leader);
+                }
             }
             Ok(result) => {
+                failed.remove(&address);
                 *current = Some((address, client));
                 return Some(result);
             }
-            Err(_) => *current = None,
+            Err(_) => {
+                *current = None;
+                failed.insert(address, Instant::now());
+            }
         }
     }
     None
@@ -85,12 +127,13 @@ async fn call_leader(
 pub async fn run(node: Arc<Node>, membership: Membership, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut current = None;
+    let mut failed = BTreeMap::new();
     let mut registered = false;
     loop {
         // A stop request does not wait for an in-flight call to finish.
         let reply = tokio::select! {
             _ = &mut shutdown => return,
-            reply = call_leader(&membership, &mut current, registered, node.id(), node.unsure()) => reply,
+            reply = call_leader(&membership, &mut current, &mut failed, registered, node.id(), node.unsure()) => reply,
         };
         match reply {
             Some(Ok(view)) => {
