@@ -1596,18 +1596,30 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         if !replicas.contains(&NodeId(2)) {
             continue;
         }
-        let mut held = Vec::new();
-        for id in replicas {
-            let hashes = clients[id]
-                .call(Duration::from_secs(10), |c, ctx| async move {
-                    c.file_hashes(ctx, view.epoch, vec![*p]).await
-                })
-                .await
-                .unwrap();
-            held.push(hashes);
-        }
+        let held = held_by_replicas(&view, &clients, *p, replicas).await;
         assert!(held.windows(2).all(|w| w[0] == w[1]), "partition {p}");
     }
+}
+
+/// What each of `replicas` holds of partition `p` (file, content hash), in
+/// their order.
+async fn held_by_replicas<'a>(
+    view: &ClusterView,
+    clients: &std::collections::HashMap<NodeId, std::sync::Arc<net::node_client::NodeClient>>,
+    p: PartitionId,
+    replicas: impl IntoIterator<Item = &'a NodeId>,
+) -> Vec<Vec<(PartitionId, String, u64)>> {
+    let mut held = Vec::new();
+    for id in replicas {
+        let hashes = clients[id]
+            .call(Duration::from_secs(10), |c, ctx| async move {
+                c.file_hashes(ctx, view.epoch, vec![p]).await
+            })
+            .await
+            .unwrap();
+        held.push(hashes);
+    }
+    held
 }
 
 /// `GET /metrics` at `address`: the value of `name` (0 when absent).
@@ -1811,16 +1823,7 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     // Node 2's replicas hold what their peers hold...
     let clients = Cluster::node_clients(&view);
     for p in &behind {
-        let mut held = Vec::new();
-        for id in &view.assignment[p] {
-            let hashes = clients[id]
-                .call(Duration::from_secs(10), |c, ctx| async move {
-                    c.file_hashes(ctx, view.epoch, vec![*p]).await
-                })
-                .await
-                .unwrap();
-            held.push(hashes);
-        }
+        let held = held_by_replicas(&view, &clients, *p, &view.assignment[p]).await;
         assert!(
             held.windows(2).all(|w| w[0] == w[1]),
             "partition {p}: {held:?}"
@@ -2085,16 +2088,7 @@ async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_r
     assert!(cluster.nodes[2].running(), "node 3 kept running");
     let clients = Cluster::node_clients(&view);
     for p in &behind {
-        let mut held = Vec::new();
-        for id in &view.assignment[p] {
-            let hashes = clients[id]
-                .call(Duration::from_secs(10), |c, ctx| async move {
-                    c.file_hashes(ctx, view.epoch, vec![*p]).await
-                })
-                .await
-                .unwrap();
-            held.push(hashes);
-        }
+        let held = held_by_replicas(&view, &clients, *p, &view.assignment[p]).await;
         assert!(
             held.len() == 2 && held[0] == held[1],
             "partition {p}: {held:?}"
@@ -2219,16 +2213,7 @@ async fn a_node_back_with_an_empty_disk_serves_nothing_until_filled() {
             .iter()
             .filter(|(_, r)| r.contains(&NodeId(2)))
         {
-            let mut held = Vec::new();
-            for id in replicas {
-                let hashes = clients[id]
-                    .call(Duration::from_secs(10), |c, ctx| async move {
-                        c.file_hashes(ctx, view.epoch, vec![*p]).await
-                    })
-                    .await
-                    .unwrap();
-                held.push(hashes);
-            }
+            let held = held_by_replicas(&view, &clients, *p, replicas).await;
             same &= held.windows(2).all(|w| w[0] == w[1]);
         }
         if same && view.behind.is_empty() {
