@@ -1601,6 +1601,37 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
     }
 }
 
+/// The cluster's view and the partitions it marks `node`'s replica of
+/// behind (some, or the test fails).
+async fn marked_behind(cluster: &Cluster, node: NodeId) -> (ClusterView, Vec<PartitionId>) {
+    let view = cluster.view().await.unwrap();
+    let behind: Vec<PartitionId> = view
+        .behind
+        .iter()
+        .filter(|(_, nodes)| nodes.contains(&node))
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(!behind.is_empty(), "nothing marked behind: {view:?}");
+    (view, behind)
+}
+
+/// Wait (a minute at most) until no replica is behind: the view then, and
+/// how long it took.
+async fn caught_up(cluster: &Cluster, what: &str) -> (ClusterView, Duration) {
+    let started = Instant::now();
+    loop {
+        let view = cluster.view().await.unwrap();
+        if view.behind.is_empty() {
+            return (view, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what}: not caught up: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// What each of `replicas` holds of partition `p` (file, content hash), in
 /// their order.
 async fn held_by_replicas<'a>(
@@ -1783,14 +1814,7 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
         stderr.contains("node(s) 2 missed writes (not reachable"),
         "{stderr}"
     );
-    let view = cluster.view().await.unwrap();
-    let behind: Vec<PartitionId> = view
-        .behind
-        .iter()
-        .filter(|(_, nodes)| nodes.contains(&NodeId(2)))
-        .map(|(p, _)| *p)
-        .collect();
-    assert!(!behind.is_empty(), "nothing marked behind: {view:?}");
+    let (view, behind) = marked_behind(&cluster, NodeId(2)).await;
     for p in &behind {
         assert!(
             !view.assignment[p].contains(&NodeId(2)),
@@ -1804,19 +1828,8 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     }
 
     cluster.nodes[1].restart();
-    let started = Instant::now();
-    let view = loop {
-        let view = cluster.view().await.unwrap();
-        if view.behind.is_empty() {
-            break view;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "node 2 not caught up: {view:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    println!("node 2 caught up {:?} after its restart", started.elapsed());
+    let (view, took) = caught_up(&cluster, "node 2 after its restart").await;
+    println!("node 2 caught up {took:?} after its restart");
     assert_eq!(view.writable(), before.writable(), "nothing moved");
     assert!(view.nodes.iter().all(|n| n.state == "up"), "{view:?}");
 
@@ -1992,14 +2005,7 @@ async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
     assert_same_at(&cluster.coordinators[0].addr, &expected, "node 2 paused").await;
 
     cluster.nodes[1].resume();
-    let resumed = Instant::now();
-    while !cluster.view().await.unwrap().behind.is_empty() {
-        assert!(
-            resumed.elapsed() < Duration::from_secs(60),
-            "node 2 not caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    caught_up(&cluster, "node 2 after it resumed").await;
     assert_same_at(&cluster.coordinators[0].addr, &expected, "node 2 caught up").await;
 }
 
@@ -2039,14 +2045,7 @@ async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_r
         "ingest with node 3's disk full: {stderr}"
     );
     assert!(stderr.contains("node(s) 3 missed writes"), "{stderr}");
-    let view = cluster.view().await.unwrap();
-    let behind: Vec<PartitionId> = view
-        .behind
-        .iter()
-        .filter(|(_, nodes)| nodes.contains(&NodeId(3)))
-        .map(|(p, _)| *p)
-        .collect();
-    assert!(!behind.is_empty(), "nothing marked behind: {view:?}");
+    let (_, behind) = marked_behind(&cluster, NodeId(3)).await;
     let expected = expected_answers(&tree);
     assert_same_at(
         &cluster.coordinators[0].addr,
@@ -2069,22 +2068,8 @@ async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_r
 
     // Room again: caught up by itself.
     std::fs::remove_file(&filler).unwrap();
-    let freed = Instant::now();
-    let view = loop {
-        let view = cluster.view().await.unwrap();
-        if view.behind.is_empty() {
-            break view;
-        }
-        assert!(
-            freed.elapsed() < Duration::from_secs(60),
-            "node 3 not caught up once its disk had room: {view:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    println!(
-        "node 3 caught up {:?} after space was freed",
-        freed.elapsed()
-    );
+    let (view, took) = caught_up(&cluster, "node 3 once its disk had room").await;
+    println!("node 3 caught up {took:?} after space was freed");
     assert!(cluster.nodes[2].running(), "node 3 kept running");
     let clients = Cluster::node_clients(&view);
     for p in &behind {
