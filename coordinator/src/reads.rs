@@ -15,8 +15,8 @@
 //! time `t`, followers refuse to vote for anyone else until `t + lease`
 //! (openraft's leader lease, the election timeout maximum), so until well
 //! before then (half the lease, a margin for clock rates and scheduling) it
-//! is still the only leader, and everything acknowledged so far is applied
-//! on it: a read takes its applied index without a new round.
+//! is still the only leader, and everything committed so far is in its log:
+//! a read waits until it has applied its log's end, without a new round.
 
 use std::time::{Duration, Instant};
 
@@ -92,18 +92,20 @@ impl ReadIndex {
             }
             // Every query passes here: read the three figures in place
             // rather than copying the metrics (membership included).
-            let (leader, term, applied) = {
+            // The leader's log end, not its applied index: an entry it
+            // committed may not be applied here yet while a follower has
+            // applied it and answered from it (the chaos history check
+            // found a read answering an older generation than one read
+            // before it). Every entry of the log at the read's arrival that
+            // was committed by then is at or below the log's end.
+            let (leader, term, logged) = {
                 let watch = raft.metrics();
                 let m = watch.borrow();
-                (
-                    m.current_leader,
-                    m.current_term,
-                    m.last_applied.map(|l| l.index),
-                )
+                (m.current_leader, m.current_term, m.last_log_index)
             };
             let leading = leader == Some(this) && round.led == Some(term);
             if leading && arrived < round.started + self.lease {
-                return Ok(round.index.max(applied.unwrap_or(0)));
+                return Ok(round.index.max(logged.unwrap_or(0)));
             }
         }
         let started = Instant::now();

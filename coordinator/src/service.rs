@@ -643,13 +643,13 @@ impl Coordinator {
     }
 
     /// A storage node joins (or rejoins): recorded, then placed.
-    /// Node `id` serving at `address` joins or rejoins; `unsure`: it cannot
-    /// vouch for its data, so its replicas serve no reads until filled.
+    /// Node `id` serving at `address` joins or rejoins; unless it vouches
+    /// for its `data`, its replicas serve no reads until filled.
     pub async fn register(
         &self,
         id: proto::assignment::NodeId,
         address: String,
-        unsure: bool,
+        data: proto::coordinator_api::NodeData,
     ) -> Result<ClusterView, CpgError> {
         net::wire::check_address(&address).map_err(|e| CpgError::InvalidInput {
             reason: format!("a node must register with the address it serves on: {e}"),
@@ -660,8 +660,9 @@ impl Coordinator {
             now_ms: now_ms(),
         })
         .await?;
-        if unsure {
-            self.write(Command::DataUnsure { node: id }).await?;
+        if data != proto::coordinator_api::NodeData::Vouched {
+            let empty = data == proto::coordinator_api::NodeData::Empty;
+            self.write(Command::DataUnsure { node: id, empty }).await?;
             tracing::warn!(
                 node = id.0,
                 "node cannot vouch for its data: its replicas are behind until filled from their peers"
@@ -797,10 +798,10 @@ impl CoordinatorService for CoordinatorServer {
         _: Context,
         id: proto::assignment::NodeId,
         address: String,
-        unsure: bool,
+        data: proto::coordinator_api::NodeData,
     ) -> Result<ClusterView, CpgError> {
         self.peer.allows(Role::Cluster, "register node")?;
-        self.coordinator.register(id, address, unsure).await
+        self.coordinator.register(id, address, data).await
     }
 
     async fn heartbeat(
@@ -961,7 +962,9 @@ impl CoordinatorService for CoordinatorServer {
                 ),
             });
         }
-        self.coordinator.register(id, address, false).await
+        self.coordinator
+            .register(id, address, proto::coordinator_api::NodeData::Vouched)
+            .await
     }
 }
 

@@ -422,15 +422,24 @@ impl RecordLog {
             }
         };
         std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            sync_dir(dir)?;
+        // From here the old file is unlinked: appends to it would be lost.
+        let reopened = (|| {
+            if let Some(dir) = self.path.parent() {
+                sync_dir(dir)?;
+            }
+            OpenOptions::new().read(true).append(true).open(&self.path)
+        })();
+        match reopened {
+            Ok(file) => {
+                self.file = file;
+                self.len = len;
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = Some(format!("compacted, but not reopened: {e}"));
+                Err(e)
+            }
         }
-        self.file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)?;
-        self.len = len;
-        Ok(())
     }
 }
 

@@ -11,9 +11,10 @@ use proto::coordinator_api::CoordinatorServiceClient;
 use proto::CpgError;
 
 /// How long a write (recording an ingest, a cluster change) waits for a
-/// leader to take it: the CLI and the HTTP API alike. Longer than a read.s
-/// wait: a client has sent its data already, and an election after the
-/// leader died takes a few heartbeats.
+/// leader to take it: the CLI and the HTTP API alike. Longer than a read's
+/// wait (five Raft leases: 5 s at the default heartbeat): a client has sent
+/// its data already, and an election after the leader died takes a few
+/// heartbeats.
 pub const WRITE_LEADER_WAIT: Duration = Duration::from_secs(30);
 
 /// Time to open a connection to a coordinator.

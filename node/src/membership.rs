@@ -25,10 +25,8 @@ pub struct Membership {
     pub interval: Duration,
 }
 
-async fn connect(address: &str) -> Option<CoordinatorServiceClient> {
-    net::coordinator_client::connect(address, Duration::from_secs(2))
-        .await
-        .ok()
+async fn connect(address: &str, within: Duration) -> Option<CoordinatorServiceClient> {
+    net::coordinator_client::connect(address, within).await.ok()
 }
 
 /// How long a coordinator that failed a call is asked only after the others.
@@ -36,18 +34,19 @@ const SHUN: Duration = Duration::from_secs(5);
 
 /// One call to whichever coordinator leads, following redirects; `None` when
 /// no coordinator could be reached this time. Coordinators that failed
-/// within [`SHUN`] (`failed`) are asked last, and only when no other one
-/// answered at all; none is asked twice in one call:
-/// a hung leader (which followers still name until they elect another)
-/// must not hold the node up for a dial timeout at every heartbeat, or the
-/// new leader counts it silent.
+/// within [`SHUN`] (`failed`) are asked last (a leader they name too), none
+/// twice in one call, and a heartbeat waits for each (dial included) no
+/// longer than the heartbeat interval: a hung leader, which followers name
+/// until they elect another, must not hold the node up longer than that,
+/// or the new leader counts it silent; a leader that was only slow once is
+/// still asked.
 async fn call_leader(
     membership: &Membership,
     current: &mut Option<(String, CoordinatorServiceClient)>,
     failed: &mut BTreeMap<String, Instant>,
     registered: bool,
     node_id: NodeId,
-    unsure: bool,
+    data: proto::coordinator_api::NodeData,
 ) -> Option<Result<ClusterView, CpgError>> {
     failed.retain(|_, at| at.elapsed() < SHUN);
     let mut candidates: Vec<String> = current.iter().map(|(a, _)| a.clone()).collect();
@@ -56,10 +55,18 @@ async fn call_leader(
     candidates.sort_by_key(|a| failed.contains_key(a));
     let mut tried = 0;
     let mut asked: Vec<String> = Vec::new();
-    let mut answered = false;
+    // A heartbeat is waited for no longer than the interval (at least
+    // 0.5 s); a registration writes to the Raft log: 5 s.
+    let wait = if registered {
+        membership
+            .interval
+            .clamp(Duration::from_millis(500), Duration::from_secs(5))
+    } else {
+        Duration::from_secs(5)
+    };
     while let Some(address) = candidates.first().cloned() {
         candidates.remove(0);
-        if asked.contains(&address) || (answered && failed.contains_key(&address)) {
+        if asked.contains(&address) {
             continue;
         }
         asked.push(address.clone());
@@ -69,7 +76,7 @@ async fn call_leader(
         }
         let client = match current.as_ref().filter(|(a, _)| *a == address) {
             Some((_, c)) => c.clone(),
-            None => match connect(&address).await {
+            None => match connect(&address, wait.min(Duration::from_secs(2))).await {
                 Some(c) => c,
                 None => {
                     failed.insert(address, Instant::now());
@@ -78,23 +85,12 @@ async fn call_leader(
             },
         };
         let mut ctx = tarpc::context::current();
-        // A heartbeat is waited for no longer than the interval (at least
-        // 0.5 s): a leader that hangs (paused, overloaded) must not keep the
-        // node from finding the next one before the new leader counts it
-        // silent. A registration writes to the Raft log: 5 s.
-        ctx.deadline = Instant::now()
-            + if registered {
-                membership
-                    .interval
-                    .clamp(Duration::from_millis(500), Duration::from_secs(5))
-            } else {
-                Duration::from_secs(5)
-            };
+        ctx.deadline = Instant::now() + wait;
         let reply = if registered {
             client.heartbeat(ctx, node_id).await
         } else {
             client
-                .register_node(ctx, node_id, membership.advertise.clone(), unsure)
+                .register_node(ctx, node_id, membership.advertise.clone(), data)
                 .await
         };
         match reply {
@@ -102,7 +98,6 @@ async fn call_leader(
                 leader: Some(leader),
             })) if leader != address => {
                 *current = None;
-                answered = true;
                 if failed.contains_key(&leader) {
                     candidates.push(leader);
                 } else {
@@ -133,13 +128,13 @@ pub async fn run(node: Arc<Node>, membership: Membership, shutdown: impl Future<
         // A stop request does not wait for an in-flight call to finish.
         let reply = tokio::select! {
             _ = &mut shutdown => return,
-            reply = call_leader(&membership, &mut current, &mut failed, registered, node.id(), node.unsure()) => reply,
+            reply = call_leader(&membership, &mut current, &mut failed, registered, node.id(), node.data()) => reply,
         };
         match reply {
             Some(Ok(view)) => {
                 // The registration said the node cannot vouch for its data,
                 // and its replicas are behind now: it can from here on.
-                if !registered && node.unsure() {
+                if (!registered && node.unsure()) || node.voucher_pending() {
                     if let Err(e) = node.vouch() {
                         tracing::error!(
                             "cannot record that the cluster knows this node's data: {e}"

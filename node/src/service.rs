@@ -102,6 +102,10 @@ pub struct Node {
     /// has marked its replicas behind (its registration says so), it serves
     /// no data reads.
     unsure: AtomicBool,
+    /// It held nothing when it opened (with `unsure`: a new data dir).
+    empty_at_open: bool,
+    /// The voucher is on disk (its write can fail and is tried again).
+    voucher_written: AtomicBool,
 }
 
 /// The file in a node's data dir that says the coordinators know what it
@@ -148,6 +152,7 @@ impl Node {
             durable::sync_dir(&config.data_dir)?;
         }
         let unsure = !vouched || !loaded.quarantined.is_empty();
+        let empty_at_open = loaded.files.is_empty();
         let node = Node {
             id: config.node_id,
             disk,
@@ -164,6 +169,8 @@ impl Node {
             quarantined_at_open: loaded.quarantined.len(),
             disk_failure: std::sync::Mutex::new(None),
             unsure: AtomicBool::new(unsure),
+            empty_at_open,
+            voucher_written: AtomicBool::new(vouched && !unsure),
         };
         for stored in loaded.files {
             let cpg = FileCpg {
@@ -186,14 +193,33 @@ impl Node {
         self.unsure.load(Ordering::Acquire)
     }
 
+    /// What its registration says of its data.
+    pub fn data(&self) -> proto::coordinator_api::NodeData {
+        use proto::coordinator_api::NodeData;
+        match (self.unsure(), self.empty_at_open) {
+            (false, _) => NodeData::Vouched,
+            (true, true) => NodeData::Empty,
+            (true, false) => NodeData::Unsure,
+        }
+    }
+
     /// A coordinator took a registration that said the node cannot vouch
     /// for its data (its replicas are behind until filled): from now on it
-    /// can, across restarts too.
+    /// can. The voucher makes that last across restarts; if it cannot be
+    /// written (a full disk), [`Node::voucher_pending`] says so, for the
+    /// next heartbeat to try again (a restart before then only registers
+    /// as unsure once more).
     pub fn vouch(&self) -> std::io::Result<()> {
+        self.unsure.store(false, Ordering::Release);
         let voucher = self.disk.root().join(VOUCHER);
         durable::write_checked(&voucher, &durable::encode(&self.id.0)?)?;
-        self.unsure.store(false, Ordering::Release);
+        self.voucher_written.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Vouched for, but the voucher is not on disk yet.
+    pub fn voucher_pending(&self) -> bool {
+        !self.unsure() && !self.voucher_written.load(Ordering::Acquire)
     }
 
     /// Refuse data reads while unsure: they could leave out what the node
@@ -498,18 +524,25 @@ impl Node {
         persisted.map_err(|e| {
             let files = puts.len() + removes.len();
             let dir = self.disk.root().display();
+            // What is left of the batch: nothing, unless a log could not be
+            // undone (then it takes no writes until a restart reads it).
+            let left = if self.disk.broken_logs().is_empty() {
+                "nothing of them was written"
+            } else {
+                "some logs could not be undone and take no writes until the node restarts"
+            };
             if durable::is_disk_full(&e) {
                 let (free, size) = durable::space(self.disk.root()).unwrap_or((0, 0));
                 CpgError::disk_full(
                     format!(
-                        "node {} cannot persist {files} files under {dir} ({free} bytes free): {e}; nothing of them was written",
+                        "node {} cannot persist {files} files under {dir} ({free} bytes free): {e}; {left}",
                         self.id
                     ),
                     size,
                 )
             } else {
                 CpgError::Internal(format!(
-                    "node {}: cannot persist {files} files under {dir}: {e}; nothing of them was written",
+                    "node {}: cannot persist {files} files under {dir}: {e}; {left}",
                     self.id
                 ))
             }
@@ -849,6 +882,9 @@ impl NodeService for NodeServer {
         partitions: Vec<PartitionId>,
     ) -> Result<Vec<(PartitionId, String, u64)>, CpgError> {
         self.peer.allows(Role::ReadOnly, "file hashes")?;
+        // An empty answer from a node that lost its data would make a pull
+        // from it delete its target's files, or an ingest skip removals.
+        self.node.vouched(&partitions)?;
         let started = std::time::Instant::now();
         self.node
             .check_at(epoch, partitions.iter().copied())

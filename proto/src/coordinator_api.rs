@@ -113,6 +113,18 @@ pub struct IngestRecord {
     pub missed: Vec<(PartitionId, NodeId)>,
 }
 
+/// What a registering storage node can say of its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeData {
+    /// Its data dir is the one the cluster knows it by.
+    Vouched,
+    /// It holds data it cannot vouch for: damaged records were set aside
+    /// when it opened, or it was written before nodes kept a voucher.
+    Unsure,
+    /// It holds nothing (a new data dir): whatever the map gives it is gone.
+    Empty,
+}
+
 /// What the catalog records: every file with its content hash (stored
 /// names), and the projects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,13 +144,12 @@ pub trait CoordinatorService {
     async fn raft(rpc: RaftRpc, payload: Vec<u8>) -> Result<Vec<u8>, CpgError>;
     /// A storage node joins (or rejoins) the cluster; the leader places
     /// partitions on it. Only the leader accepts (`NotLeader` otherwise).
-    /// `unsure`: the node cannot vouch for its data (its data dir is new,
-    /// or damaged records were set aside when it opened): every replica
-    /// the map gives it is marked behind until filled from its peers.
+    /// `data`: what the node can say of its data; unless it vouches for it,
+    /// its replicas are marked behind until filled from their peers.
     async fn register_node(
         id: NodeId,
         address: String,
-        unsure: bool,
+        data: NodeData,
     ) -> Result<ClusterView, CpgError>;
     /// A storage node is alive; the reply tells it the current map.
     async fn heartbeat(id: NodeId) -> Result<ClusterView, CpgError>;

@@ -155,14 +155,17 @@ pub enum Command {
         node: NodeId,
         mark: u64,
     },
-    /// A node cannot vouch for its data (a new data dir under a known id,
-    /// damaged records set aside): its replicas of partitions the catalog
-    /// has files in are marked behind until caught up from a peer, where
-    /// another replica is readable. A partition's last readable replica is
-    /// not marked: there is nothing to fill it from, and after a restart of
-    /// every node it is as likely whole as not (see docs/OPERATIONS.md).
+    /// A node cannot vouch for its data: its replicas of partitions the
+    /// catalog has files in are marked behind until caught up from a peer.
+    /// `empty` (a new data dir under a known id): all of them, a
+    /// partition's last readable replica too (its data is gone: the
+    /// partition is unavailable, and no copy is made from the empty one).
+    /// Otherwise (damaged records set aside, a data dir from before
+    /// vouchers) only where another replica is readable: after every node
+    /// restarted, the last one is as likely whole as not.
     DataUnsure {
         node: NodeId,
+        empty: bool,
     },
 }
 
@@ -290,7 +293,7 @@ impl ClusterState {
                 }
                 CommandResult::Ok
             }
-            Command::DataUnsure { node } => {
+            Command::DataUnsure { node, empty } => {
                 let written: std::collections::BTreeSet<PartitionId> = self
                     .catalog
                     .values()
@@ -304,9 +307,10 @@ impl ClusterState {
                     .filter(|(p, r)| {
                         r.contains(node)
                             && written.contains(p)
-                            && readable
-                                .get(p)
-                                .is_some_and(|ok| ok.iter().any(|n| n != node))
+                            && (*empty
+                                || readable
+                                    .get(p)
+                                    .is_some_and(|ok| ok.iter().any(|n| n != node)))
                     })
                     .map(|(p, _)| *p)
                     .collect();
@@ -645,7 +649,8 @@ mod tests {
     /// A node that cannot vouch for its data has its replicas of written
     /// partitions marked behind until each is caught up, but neither a
     /// partition's last readable replica (nothing to fill it from) nor one
-    /// of a partition nothing was written to (empty is right).
+    /// of a partition nothing was written to (empty is right); an empty
+    /// node's last readable replica is marked too (its data is gone).
     #[test]
     fn a_node_unsure_of_its_data_serves_no_read_until_caught_up() {
         let mut s = ClusterState::default();
@@ -677,10 +682,12 @@ mod tests {
             ..IngestRecord::default()
         }));
         let generation = s.generation;
-        assert_eq!(
-            s.apply(&Command::DataUnsure { node: NodeId(2) }),
-            CommandResult::Ok
-        );
+        let unsure = Command::DataUnsure {
+            node: NodeId(2),
+            empty: false,
+        };
+        let mut emptied = s.clone();
+        assert_eq!(s.apply(&unsure), CommandResult::Ok);
         let readable = s.partition_map.readable();
         assert_eq!(readable[&PartitionId(0)], ids(&[1]));
         assert_eq!(readable[&PartitionId(1)], ids(&[3]));
@@ -701,8 +708,19 @@ mod tests {
         assert_eq!(s.partition_map.readable()[&PartitionId(1)], ids(&[2, 3]));
         // A node holding nothing yet: nothing to mark.
         let before = s.partition_map.clone();
-        s.apply(&Command::DataUnsure { node: NodeId(9) });
+        s.apply(&Command::DataUnsure {
+            node: NodeId(9),
+            empty: true,
+        });
         assert_eq!(s.partition_map, before);
+        // Node 2 back empty: partition 2 lost its only copy, and says so.
+        emptied.apply(&Command::DataUnsure {
+            node: NodeId(2),
+            empty: true,
+        });
+        let readable = emptied.partition_map.readable();
+        assert!(readable[&PartitionId(2)].is_empty(), "{readable:?}");
+        assert_eq!(readable[&PartitionId(4)], ids(&[2, 3]), "nothing written");
     }
 
     #[test]

@@ -316,7 +316,7 @@ impl Node {
                 "check the disk"
             };
             reasons.push(format!(
-                "the last write failed {:.0} s ago, nothing of it was kept: {why}; {action} under {}{space}: the node takes writes again by itself, and the replicas that missed writes are caught up from their peers",
+                "the last write failed {:.0} s ago: {why}; {action} under {}{space}: once it works the node takes writes again by itself (unless a log below takes none), and the replicas that missed writes are caught up from their peers",
                 at.elapsed().as_secs_f64(),
                 self.disk.root().display()
             ));
