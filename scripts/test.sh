@@ -27,6 +27,10 @@ bash scripts/setup-lsp.sh >/dev/null
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # --no-fail-fast: a failing test binary does not hide the ones after it.
+# Four tests at a time (libtest's default is one per core): the cluster
+# tests spend half their time waiting on timeouts, heartbeats and other
+# processes, and with two they left a core idle about half of the time.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 status=0
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=1
 # cargo's last lines are the doc-test runs (often empty): close with the total.

@@ -187,13 +187,16 @@ async fn corpus_differential_then_every_process_killed_and_restarted_in_turn() {
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let root = corpus();
     let list = cluster.coordinator_list();
+    // The embedded answers are computed while the cluster ingests.
+    let embedded = {
+        let root = root.clone();
+        std::thread::spawn(move || expected_answers(&root))
+    };
     let first = cpg(&["--coordinator", &list, "ingest", root.to_str().unwrap()]);
     assert!(first.contains(" 0 unchanged, 0 removed"), "{first}");
-    let expected = expected_answers(&root);
+    let expected = embedded.join().unwrap();
     assert!(expected.len() > 10);
-    for c in &cluster.coordinators {
-        assert_same_at(&c.addr, &expected, "after the ingest").await;
-    }
+    same_at_every_coordinator(&cluster, &expected, "after the ingest").await;
 
     for i in 0..3 {
         // A coordinator down: the others answer.
@@ -233,9 +236,23 @@ async fn corpus_differential_then_every_process_killed_and_restarted_in_turn() {
     for c in &cluster.coordinators {
         coordinator_answers(&c.addr, Duration::from_secs(30)).await;
     }
-    for c in &cluster.coordinators {
-        assert_same_at(&c.addr, &expected, "after every restart").await;
-    }
+    same_at_every_coordinator(&cluster, &expected, "after every restart").await;
+}
+
+/// [`assert_same_at`] at the three coordinators of `cluster`, at once.
+async fn same_at_every_coordinator(
+    cluster: &Cluster,
+    expected: &[(Query, Result<QueryResult, String>)],
+    when: &str,
+) {
+    let [a, b, c] = &cluster.coordinators[..] else {
+        panic!("three coordinators");
+    };
+    tokio::join!(
+        assert_same_at(&a.addr, expected, when),
+        assert_same_at(&b.addr, expected, when),
+        assert_same_at(&c.addr, expected, when),
+    );
 }
 
 /// Rebalancing under queries: a node added (partitions copied onto it,
