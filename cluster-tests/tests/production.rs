@@ -44,9 +44,13 @@ async fn production_load_on_the_corpus() {
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("corpus");
     copy_tree(&corpus(), &tree).unwrap();
-    let built = embedded::build(&tree).unwrap();
-    let initial = built.snapshot();
+    // The embedded snapshot is built while the cluster ingests.
+    let embedded = {
+        let tree = tree.clone();
+        std::thread::spawn(move || embedded::build(&tree).unwrap().snapshot())
+    };
     cpg_ingest(&cluster.coordinator_list(), &tree).unwrap();
+    let initial = embedded.join().unwrap();
 
     let report = load::run(&cluster, &tree, &initial, &config).await.unwrap();
     eprintln!("{}", report.summary());
