@@ -1,6 +1,7 @@
 //! Hygiene checks over the whole workspace: every Rust file starts with a
-//! `//!` line saying what it is for, and each crate depends only on the
-//! crates ARCHITECTURE.md's code map allows it.
+//! `//!` line saying what it is for, no library or program file is longer
+//! than 1,000 lines, and each crate depends only on the crates
+//! ARCHITECTURE.md's code map allows it.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,35 @@ fn every_rust_file_starts_with_a_module_doc_line() {
     assert!(
         missing.is_empty(),
         "files without a leading //! line: {missing:#?}"
+    );
+}
+
+/// No source file of a library or a program (tests, examples and benches
+/// aside) is longer than this: past it, a file holds more than one concern.
+const MOST_LINES: usize = 1_000;
+
+#[test]
+fn no_source_file_is_longer_than_a_thousand_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let inside = f.strip_prefix(&root).unwrap_or(f);
+            let parts: Vec<_> = inside.components().map(|c| c.as_os_str()).collect();
+            let under = |dir: &str| parts.iter().any(|p| *p == dir);
+            // Library and program code: a crate's src/, not its tests.
+            under("src") && !under("tests") && !under("cluster-tests") && !under("fuzz")
+        })
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f).ok()?.lines().count();
+            (lines > MOST_LINES).then(|| format!("{} ({lines} lines)", f.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "source files over {MOST_LINES} lines: {long:#?}"
     );
 }
 
