@@ -710,6 +710,10 @@ pub async fn ingest_through_nodes(
     let held = codebase::ingest::held_files(nodes, epoch, assignment, deadline).await?;
     let recorded = None;
     let progress = &|_| {};
+    let sources: Vec<codebase::sources::Source> = sources
+        .into_iter()
+        .map(codebase::sources::Source::read)
+        .collect();
     codebase::ingest::ingest(
         nodes, epoch, partitions, assignment, &held, recorded, &sources, deadline, progress,
     )

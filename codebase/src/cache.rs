@@ -2,8 +2,10 @@
 //! what identifies its content (size and modification time, checked first
 //! with no read; the content hash, checked when those changed), so a file
 //! is parsed again only when its content changed. Used for the dependencies
-//! (`deps.bin`: their interfaces) and for an editor's or agent's workspace
-//! (`workspace.bin`: whole summaries).
+//! (`deps.bin`: their interfaces), for an editor's or agent's workspace
+//! (`workspace.bin`: whole summaries), and for `cpg ingest`
+//! (`hashes.bin`: content hashes only, so that an unchanged file is not
+//! read).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,9 +15,11 @@ use partition::frontend::{build_file, content_hash};
 use partition::summary::summarize;
 use proto::{Diagnostic, ModuleSummary};
 use rayon::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::sources::SourceFile;
+use crate::embedded::EmbeddedError;
+use crate::sources::{Source, SourceFile};
 
 /// One file's summaries as cached, with what identifies its content.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,10 +33,10 @@ pub struct CachedFile {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct CacheFile {
+struct CacheFile<T> {
     /// Which `cpg` wrote it: a cache from another build is not used.
     writer: String,
-    files: Vec<CachedFile>,
+    files: Vec<T>,
 }
 
 /// The files summarized, in the order given (an unreadable file is left
@@ -77,29 +81,27 @@ fn paths(root: &Path, name: &str) -> Vec<PathBuf> {
     out
 }
 
-fn load(paths: &[PathBuf], writer: &str) -> HashMap<String, CachedFile> {
+/// The files of the first cache at `paths` that `writer` wrote (none when
+/// there is none, or it does not decode).
+fn load<T: DeserializeOwned>(paths: &[PathBuf], writer: &str) -> Vec<T> {
     for p in paths {
         let Ok(bytes) = std::fs::read(p) else {
             continue;
         };
-        let decoded: Result<(CacheFile, usize), _> =
+        let decoded: Result<(CacheFile<T>, usize), _> =
             bincode::serde::decode_from_slice(&bytes, bincode::config::standard());
         if let Ok((cache, _)) = decoded {
             if cache.writer == writer {
-                return cache
-                    .files
-                    .into_iter()
-                    .map(|f| (f.file.clone(), f))
-                    .collect();
+                return cache.files;
             }
         }
     }
-    HashMap::new()
+    Vec::new()
 }
 
 /// Write the cache to the first place that takes it; a cache that cannot
 /// be written costs the next run time, nothing else.
-fn store(paths: &[PathBuf], cache: &CacheFile) {
+fn store<T: Serialize>(paths: &[PathBuf], cache: &CacheFile<T>) {
     let Ok(bytes) = bincode::serde::encode_to_vec(cache, bincode::config::standard()) else {
         return;
     };
@@ -142,7 +144,10 @@ pub fn summarize_files(
 ) -> Summarized {
     let writer = writer();
     let paths = paths(root, name);
-    let cache = load(&paths, &writer);
+    let cache: HashMap<String, CachedFile> = load::<CachedFile>(&paths, &writer)
+        .into_iter()
+        .map(|f| (f.file.clone(), f))
+        .collect();
     let results: Vec<(CachedFile, bool)> = files
         .par_iter()
         .filter_map(|f| {
@@ -210,4 +215,231 @@ pub fn summarize_files(
         out.files = cache.files;
     }
     out
+}
+
+/// What identifies a file's content without reading it (as git's index
+/// does): size, modification and change times (the change time cannot be
+/// set back by a program, as `touch -d` or `rsync -t` set the other), inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    modified_ns: i128,
+    changed_ns: i128,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Stamp {
+            size: meta.len(),
+            modified_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            changed_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            inode: meta.ino(),
+        }
+    }
+
+    /// Whether the file was last written at least `window` ago, so that
+    /// a later write shows in its stamp: a write within the file system's
+    /// clock granularity of the read could leave the stamp as it was.
+    fn settled(&self, window: std::time::Duration) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        now - self.modified_ns.max(self.changed_ns) >= window.as_nanos() as i128
+    }
+}
+
+/// A file's content hash as remembered, with its stamp when it was read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct HashedFile {
+    file: String,
+    stamp: Stamp,
+    hash: u64,
+}
+
+/// The `files` of the tree at `root` as an ingest plans with them, in
+/// their order, each with its content hash: a file whose stamp is the one
+/// cache `hashes` remembers is left on disk with the remembered hash, the
+/// others are read (on all cores). A dependency's BEAM file that cannot be
+/// read as an export table is left out with a line on stderr (an
+/// interrupted `mix compile` only loses what it would have told); any
+/// other file that cannot be read is an error.
+pub fn hashed_sources(root: &Path, files: Vec<SourceFile>) -> Result<Vec<Source>, EmbeddedError> {
+    hashed_sources_settled(root, files, SETTLED)
+}
+
+/// How long ago a file must have been written for its hash to be
+/// remembered (git's index waits likewise for "racily clean" entries).
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn hashed_sources_settled(
+    root: &Path,
+    files: Vec<SourceFile>,
+    settled: std::time::Duration,
+) -> Result<Vec<Source>, EmbeddedError> {
+    let writer = writer();
+    let paths = paths(root, "hashes");
+    let remembered: HashMap<String, HashedFile> = load::<HashedFile>(&paths, &writer)
+        .into_iter()
+        .map(|f| (f.file.clone(), f))
+        .collect();
+    // Per file: skipped (`None`), or its source and what to remember of it.
+    type Hashed = Option<(Source, Option<HashedFile>)>;
+    let results: Vec<Result<Hashed, EmbeddedError>> = files
+        .into_par_iter()
+        .map(|f| {
+            let stamp = std::fs::metadata(&f.disk).ok().map(|m| Stamp::of(&m));
+            if let (Some(stamp), Some(r)) = (stamp, remembered.get(&f.name)) {
+                if r.stamp == stamp {
+                    return Ok(Some((Source::on_disk(f, r.hash), Some(r.clone()))));
+                }
+            }
+            let bytes = match crate::embedded::read_source(&f) {
+                Ok(bytes) => bytes,
+                Err(e) if f.name.ends_with(".beam") && f.disk.exists() => {
+                    eprintln!("cpg: skipped {}: {e}", f.name);
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            let source = Source::read(proto::node_api::SourceUpload {
+                file: f.name.clone(),
+                bytes,
+            });
+            let keep = stamp
+                .filter(|s| s.settled(settled))
+                .map(|stamp| HashedFile {
+                    file: f.name,
+                    stamp,
+                    hash: source.hash,
+                });
+            Ok(Some((source, keep)))
+        })
+        .collect();
+    let mut sources = Vec::with_capacity(results.len());
+    let mut keep = Vec::with_capacity(results.len());
+    for r in results {
+        if let Some((source, kept)) = r? {
+            sources.push(source);
+            keep.extend(kept);
+        }
+    }
+    let same = keep.len() == remembered.len()
+        && keep.iter().all(|k| {
+            remembered
+                .get(&k.file)
+                .is_some_and(|r| (r.stamp, r.hash) == (k.stamp, k.hash))
+        });
+    if !same {
+        store(
+            &paths,
+            &CacheFile {
+                writer,
+                files: keep,
+            },
+        );
+    }
+    Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(dir: &Path, files: &[(&str, &str)]) -> Vec<SourceFile> {
+        files
+            .iter()
+            .map(|(name, text)| {
+                let disk = dir.join(name);
+                std::fs::write(&disk, text).unwrap();
+                SourceFile {
+                    disk,
+                    name: name.to_string(),
+                }
+            })
+            .collect()
+    }
+
+    fn found(dir: &Path, names: &[&str]) -> Vec<SourceFile> {
+        names
+            .iter()
+            .map(|n| SourceFile {
+                disk: dir.join(n),
+                name: n.to_string(),
+            })
+            .collect()
+    }
+
+    /// (name, hash, read this time) of each source.
+    fn seen(sources: &[Source]) -> Vec<(String, u64, bool)> {
+        sources
+            .iter()
+            .map(|s| (s.file.clone(), s.hash, s.was_read()))
+            .collect()
+    }
+
+    #[test]
+    fn an_unchanged_file_is_not_read_again_and_a_changed_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = tree(
+            dir.path(),
+            &[
+                ("a.ex", "defmodule A do end"),
+                ("b.ex", "defmodule B do end"),
+            ],
+        );
+        let none = std::time::Duration::ZERO;
+        let first = hashed_sources_settled(dir.path(), files, none).unwrap();
+        assert!(first.iter().all(Source::was_read));
+        let second =
+            hashed_sources_settled(dir.path(), found(dir.path(), &["a.ex", "b.ex"]), none).unwrap();
+        assert_eq!(
+            seen(&second),
+            vec![
+                ("a.ex".into(), first[0].hash, false),
+                ("b.ex".into(), first[1].hash, false)
+            ]
+        );
+        // Same size, other content: read again, with its new hash.
+        std::fs::write(dir.path().join("b.ex"), "defmodule C do end").unwrap();
+        let third =
+            hashed_sources_settled(dir.path(), found(dir.path(), &["a.ex", "b.ex"]), none).unwrap();
+        let new_hash = partition::frontend::content_hash(b"defmodule C do end");
+        assert_eq!(
+            seen(&third),
+            vec![
+                ("a.ex".into(), first[0].hash, false),
+                ("b.ex".into(), new_hash, true)
+            ]
+        );
+        // What is sent of a file left on disk is its content now.
+        assert_eq!(third[0].upload().unwrap().bytes, b"defmodule A do end");
+    }
+
+    #[test]
+    fn a_file_written_just_now_or_a_damaged_cache_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = tree(dir.path(), &[("a.ex", "defmodule A do end")]);
+        // Written within the window: read every time.
+        let hour = std::time::Duration::from_secs(3600);
+        hashed_sources_settled(dir.path(), files, hour).unwrap();
+        let again = hashed_sources_settled(dir.path(), found(dir.path(), &["a.ex"]), hour).unwrap();
+        assert!(again[0].was_read());
+        // A cache that does not decode is read past.
+        let none = std::time::Duration::ZERO;
+        hashed_sources_settled(dir.path(), found(dir.path(), &["a.ex"]), none).unwrap();
+        for p in paths(dir.path(), "hashes") {
+            if p.exists() {
+                std::fs::write(&p, b"not a cache").unwrap();
+            }
+        }
+        let after = hashed_sources_settled(dir.path(), found(dir.path(), &["a.ex"]), none).unwrap();
+        assert!(after[0].was_read());
+        assert_eq!(
+            after[0].hash,
+            partition::frontend::content_hash(b"defmodule A do end")
+        );
+    }
 }

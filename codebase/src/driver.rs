@@ -18,10 +18,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::sources::Source;
 use net::node_client::NodeClient;
 use proto::assignment::NodeId;
 use proto::coordinator_api::{CatalogListing, ClusterView, IngestRecord};
-use proto::node_api::SourceUpload;
 use proto::projects::LibraryId;
 use proto::CpgError;
 
@@ -37,7 +37,7 @@ const RETRIES: u64 = 5;
 #[derive(Debug, Clone)]
 pub struct Upload {
     pub project: String,
-    pub sources: Vec<SourceUpload>,
+    pub sources: Vec<Source>,
     /// The libraries the project uses now; `None` leaves its list as it is
     /// (a partial upload).
     pub libraries: Option<Vec<LibraryId>>,

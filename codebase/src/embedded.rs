@@ -13,6 +13,7 @@ use proto::node_api::SourceUpload;
 use proto::{Diagnostic, FileCpg};
 
 use crate::libraries::Libraries;
+use crate::sources::Source;
 use rayon::prelude::*;
 
 /// Directories never descended into: build output, fetched dependencies, VCS.
@@ -240,6 +241,13 @@ pub fn read_sources_with(root: &Path, deps: Deps) -> Result<Vec<SourceUpload>, E
         }
     }
     Ok(out)
+}
+
+/// The tree at `root` as an ingest plans with it: every file's content
+/// hash, a file unchanged since an earlier run left unread
+/// ([`crate::cache::hashed_sources`]).
+pub fn hashed_tree(root: &Path, deps: Deps) -> Result<Vec<Source>, EmbeddedError> {
+    crate::cache::hashed_sources(root, discover_with(root, deps)?)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

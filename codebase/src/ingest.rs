@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::sources::Source;
 use futures::future::join_all;
 use futures::StreamExt;
-use partition::frontend::content_hash;
 use proto::coordinator_api::CatalogFile;
 use proto::node_api::{IngestFile, RemovedFile, SourceUpload};
 use proto::{CpgError, Diagnostic};
@@ -78,20 +78,20 @@ pub struct Plan {
 pub fn plan(
     held: &Held,
     recorded: Option<&BTreeMap<String, u64>>,
-    sources: &[SourceUpload],
-) -> Plan {
+    sources: &[Source],
+) -> Result<Plan, String> {
     let present: BTreeSet<&str> = sources.iter().map(|s| s.file.as_str()).collect();
     let seen = sources.len() as u64;
-    // Only what changed is copied (a monolith's tree is ~100 MB).
+    // Only what changed is copied, or read (a monolith's tree is ~100 MB).
     let changed: Vec<SourceUpload> = sources
         .iter()
         .filter(|s| {
-            let hash = Some(content_hash(&s.bytes));
+            let hash = Some(s.hash);
             held.get(&s.file).map(|(h, _)| *h) != hash
                 || recorded.is_some_and(|r| r.get(&s.file).copied() != hash)
         })
-        .cloned()
-        .collect();
+        .map(Source::upload)
+        .collect::<Result<_, String>>()?;
     let unchanged = seen - changed.len() as u64;
     let mut batches: Vec<Batch> = Vec::new();
     let mut size = 0;
@@ -143,11 +143,11 @@ pub fn plan(
             gone.push(file.clone());
         }
     }
-    Plan {
+    Ok(Plan {
         batches,
         unchanged,
         removed: gone,
-    }
+    })
 }
 
 /// What one batch contributed to the report.
@@ -182,7 +182,7 @@ pub async fn ingest(
     assignment: &Assignment,
     held: &Held,
     recorded: Option<&BTreeMap<String, u64>>,
-    sources: &[SourceUpload],
+    sources: &[Source],
     deadline: Duration,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<IngestReport, CpgError> {
@@ -190,7 +190,9 @@ pub async fn ingest(
         files_seen: sources.len() as u64,
         ..IngestReport::default()
     };
-    let plan = plan(held, recorded, sources);
+    let plan = plan(held, recorded, sources).map_err(|e| CpgError::InvalidInput {
+        reason: format!("reading a changed file to send it: {e}"),
+    })?;
     report.files_unchanged = plan.unchanged;
     report.files_removed = plan.removed.len() as u64;
     report.removed = plan.removed;
@@ -367,6 +369,7 @@ pub async fn held_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use partition::frontend::content_hash;
     use proptest::prelude::*;
 
     /// A tree of up to 12 files (`lib/fN.ex`), each with one of a few
@@ -418,11 +421,11 @@ mod tests {
             let recorded: Option<BTreeMap<String, u64>> = recorded.map(|r| {
                 r.iter().map(|(f, c)| (name(*f), content_hash(&content(*c)))).collect()
             });
-            let uploads: Vec<SourceUpload> = sources
+            let uploads: Vec<Source> = sources
                 .iter()
-                .map(|(file, bytes)| SourceUpload { file: file.clone(), bytes: bytes.clone() })
+                .map(|(file, bytes)| Source::read(SourceUpload { file: file.clone(), bytes: bytes.clone() }))
                 .collect();
-            let plan = plan(&held, recorded.as_ref(), &uploads);
+            let plan = plan(&held, recorded.as_ref(), &uploads).unwrap();
 
             let sent: Vec<&IngestFile> = plan.batches.iter().flat_map(|b| &b.files).collect();
             let mut sent_names: Vec<&str> = sent.iter().map(|f| f.upload.file.as_str()).collect();

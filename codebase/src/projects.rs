@@ -9,18 +9,18 @@ use std::path::Path;
 
 use partition::frontend::content_hash;
 use partition::library::package_of;
-use proto::node_api::SourceUpload;
 use proto::projects::{
     clean_version, library_file, project_file, split, LibraryId, Owner, ProjectInfo,
 };
 
 use crate::ingest::Held;
+use crate::sources::Source;
 
 /// A project's sources under their stored names, and the libraries among
 /// them.
 #[derive(Debug)]
 pub struct Named {
-    pub sources: Vec<SourceUpload>,
+    pub sources: Vec<Source>,
     pub libraries: Vec<LibraryId>,
 }
 
@@ -31,7 +31,7 @@ pub struct Named {
 /// a hash of its files' paths and content.
 pub fn name_sources(
     project: &str,
-    sources: Vec<SourceUpload>,
+    sources: Vec<Source>,
     versions: &BTreeMap<String, String>,
 ) -> Result<Named, String> {
     proto::projects::check_project(project)?;
@@ -42,7 +42,7 @@ pub fn name_sources(
             packages
                 .entry(package.to_string())
                 .or_default()
-                .push((s.file.clone(), content_hash(&s.bytes)));
+                .push((s.file.clone(), s.hash));
         } else if s.file.starts_with('@') {
             return Err(format!(
                 "{}: file names starting with @ are how a cluster stores projects and libraries; rename the file or leave it out",
@@ -74,7 +74,7 @@ pub fn name_sources(
                 Some(id) => library_file(id, &s.file),
                 None => project_file(project, &s.file),
             };
-            SourceUpload { file, ..s }
+            s.named(file)
         })
         .collect();
     Ok(Named {
@@ -187,12 +187,13 @@ fn hex_metadata_version(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::node_api::SourceUpload;
 
-    fn upload(file: &str, text: &str) -> SourceUpload {
-        SourceUpload {
+    fn upload(file: &str, text: &str) -> Source {
+        Source::read(SourceUpload {
             file: file.into(),
             bytes: text.as_bytes().to_vec(),
-        }
+        })
     }
 
     #[test]

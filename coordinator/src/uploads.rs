@@ -15,6 +15,7 @@ use crate::raft::{Command, CommandResult};
 use crate::service::Coordinator;
 use codebase::driver::{self, Upload};
 use codebase::ingest::IngestReport;
+use codebase::sources::Source;
 use net::node_client::NodeClient;
 use proto::assignment::NodeId;
 use proto::coordinator_api::{CatalogListing, ClusterView};
@@ -73,6 +74,7 @@ impl Coordinator {
                 )));
             }
         }
+        let files = files.into_iter().map(Source::read).collect();
         let named = codebase::projects::name_sources(project, files, &versions).map_err(invalid)?;
         let upload = Upload {
             project: project.to_string(),

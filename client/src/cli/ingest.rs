@@ -43,7 +43,7 @@ pub(super) async fn ingest_once(
     let project = project();
     let named = codebase::projects::name_sources(
         &project,
-        embedded::read_sources_with(path, deps_mode())?,
+        embedded::hashed_tree(path, deps_mode())?,
         &codebase::projects::versions(path),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
