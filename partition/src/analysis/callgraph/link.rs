@@ -476,10 +476,19 @@ fn assemble<'a>(
         .iter()
         .map(|m| Arc::from(m.file.as_str()))
         .collect();
+    // Sized up front: the edges are most of a graph's memory, and growing
+    // them copies (and first touches) it again.
+    let (n_defs, n_calls) = match old {
+        Some(g) => (g.state.defs.len(), g.calls.len()),
+        None => summaries.iter().fold((0, 0), |(d, c), m| {
+            let calls: usize = m.functions.iter().map(|f| f.calls.len()).sum();
+            (d + m.functions.len(), c + calls)
+        }),
+    };
     // Each summary's functions, as ids, in its order.
-    let mut defs: Vec<u32> = Vec::new();
+    let mut defs: Vec<u32> = Vec::with_capacity(n_defs);
     let mut def_start: Vec<u32> = Vec::with_capacity(summaries.len() + 1);
-    let mut calls: Vec<CallEdge> = Vec::new();
+    let mut calls: Vec<CallEdge> = Vec::with_capacity(n_calls);
     let old_rows = old.map(|g| rows(&g.calls, g.state.summaries.len(), |c| c.summary));
     let mut starts = Vec::with_capacity(summaries.len() + 1);
     for (mi, (m, block)) in summaries.iter().zip(blocks).enumerate() {
@@ -621,7 +630,7 @@ fn assemble<'a>(
             vanished: (0..n_old as u32).filter(|&o| !kept[o as usize]).collect(),
         }
     });
-    let calls = sort_calls(calls, summaries, &plan, &blocks, functions.len());
+    let calls = sort_calls(calls, summaries, &plan, &blocks);
     let n = functions.len();
     let (out, out_start) = rows(&calls, n, |c| c.caller);
     let (inc, inc_start) = rows(&calls, n, |c| c.callee);
@@ -704,7 +713,6 @@ fn sort_calls(
     summaries: &[Arc<ModuleSummary>],
     plan: &[Option<u32>],
     blocks: &[u32],
-    n: usize,
 ) -> Vec<CallEdge> {
     let mut file_names: Vec<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
     file_names.sort_unstable();
@@ -743,16 +751,8 @@ fn sort_calls(
         }
         return calls;
     }
-    let (by_caller, caller_start) = rows(&calls, n, |c| c.caller);
-    let mut order: Vec<u32> = Vec::with_capacity(calls.len());
-    for caller in 0..n as u32 {
-        let mut row = CallGraph::row(&by_caller, &caller_start, caller).to_vec();
-        row.sort_by_key(|&i| key(&calls[i as usize]));
-        order.extend(row);
-    }
-    let mut slots: Vec<Option<CallEdge>> = calls.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|i| slots[i as usize].take())
-        .collect()
+    // Otherwise one stable sort of the whole (ties stay in the order
+    // above), in place: it finds the runs the summaries already are.
+    calls.sort_by_key(key);
+    calls
 }
