@@ -13,4 +13,4 @@ export CPG_CHAOS_FAULTS=${CPG_CHAOS_FAULTS:-64}
 export CPG_CHAOS_SEED=${CPG_CHAOS_SEED:-7}
 cargo build -q -p cpg -p coordinator -p node --bins
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(date -u +%Y-%m-%d); $CPG_CHAOS_FAULTS faults, seed $CPG_CHAOS_SEED"
-cargo test -q -p cluster-tests --test chaos chaos_under_load -- --nocapture
+cargo test -q -p cluster-tests --test cluster chaos_under_load -- --nocapture

@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 bash scripts/setup-browser.sh >/dev/null
 cargo build --release -q --bins
-cargo test --release -q -p cluster-tests --test dashboard --no-run 2>/dev/null
+cargo test --release -q -p cluster-tests --test cluster dashboard --no-run 2>/dev/null
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(chromium --version | head -1), $(date -u +%Y-%m-%d)"
 for i in $(seq "$rounds"); do
-    cargo test --release -q -p cluster-tests --test dashboard -- --nocapture 2>&1 | grep '^dashboard:'
+    cargo test --release -q -p cluster-tests --test cluster dashboard -- --nocapture 2>&1 | grep '^dashboard:'
 done

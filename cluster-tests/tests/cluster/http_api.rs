@@ -12,7 +12,7 @@ use cluster_tests::{comparable, http, Cluster, HttpResponse};
 
 /// The client tests' helpers: where the setup scripts put the Python
 /// clients, and running one bounded in time.
-#[path = "../../client/tests/support/mod.rs"]
+#[path = "../../../client/tests/support/mod.rs"]
 mod support;
 use codebase::embedded;
 use proto::{Answer, Query, QueryResult};
@@ -58,6 +58,7 @@ fn error_kind(r: &HttpResponse) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_over_http_like_embedded() {
+    let _machine = crate::shared().await;
     let port = cluster_tests::free_port();
     let web = format!("127.0.0.1:{port}");
     let cluster = Cluster::start_roles(
@@ -626,6 +627,7 @@ fn another_project_is_ingested_and_answered_apart(web: &str) {
 /// A coordinator started without --http-read-write refuses uploads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_need_http_read_write() {
+    let _machine = crate::shared().await;
     let web = format!("127.0.0.1:{}", cluster_tests::free_port());
     let cluster = Cluster::start_roles(1, 1, 4, 1, &["--http-listen", &web], &[]);
     cluster.must_be_ready(4, Duration::from_secs(60)).await;

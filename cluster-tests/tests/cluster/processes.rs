@@ -183,6 +183,7 @@ async fn coordinator_answers(address: &str, within: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_differential_then_every_process_killed_and_restarted_in_turn() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let root = corpus();
@@ -262,6 +263,7 @@ async fn same_at_every_coordinator(
 /// replicas spread over the remaining nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::local(3, 2, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
@@ -416,6 +418,7 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
 /// Copy a directory tree (small test trees only).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let tree = tempfile::tempdir().unwrap();
@@ -482,6 +485,7 @@ async fn killing_the_raft_leader_lets_ingest_and_queries_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_on_real_processes_survives_kill_9() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::start(3, 3, P, 2);
     let view = cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let clients = Cluster::node_clients(&view);
@@ -589,6 +593,7 @@ async fn corpus_on_real_processes_survives_kill_9() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
+    let _machine = crate::shared().await;
     let cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let coordinators: Vec<String> = cluster
@@ -694,6 +699,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
 /// removed only when the last project using it drops it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projects_share_one_stored_copy_of_a_library_and_answer_as_embedded() {
+    let _machine = crate::shared().await;
     let cluster = Cluster::local(1, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
@@ -868,6 +874,7 @@ impl Drop for DevCluster {
 
 #[test]
 fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
+    let _machine = crate::shared_blocking();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("cluster");
     let guard = DevCluster(data.clone());
@@ -962,6 +969,7 @@ fn dev_cluster_up_status_down_and_up_again_brings_the_data_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
@@ -1098,6 +1106,7 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
+    let _machine = crate::shared().await;
     // TTL 2 s and no periodic sweep: what expires stays until a cleanup.
     let ttl = ["--cache-ttl-secs", "2", "--cache-sweep-secs", "0"];
     let cluster = Cluster::local_roles(1, 2, 8, 2, &ttl, &ttl);
@@ -1154,6 +1163,7 @@ async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_memory_pressure_heavy_work_is_refused_and_point_queries_answer() {
+    let _machine = crate::shared().await;
     let example = cluster_tests::example();
     let run = |list: &str, args: &[&str]| {
         cluster_tests::cpg_command()
@@ -1209,6 +1219,7 @@ async fn under_memory_pressure_heavy_work_is_refused_and_point_queries_answer() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_follows_a_working_tree() {
+    let _machine = crate::shared().await;
     use std::io::BufRead;
     let cluster = Cluster::local(1, 2, 8, 2);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
@@ -1295,6 +1306,7 @@ async fn watch_follows_a_working_tree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_file_change_fetches_only_its_partitions() {
+    let _machine = crate::shared().await;
     let cluster = Cluster::local(1, 2, 16, 2);
     cluster.must_be_ready(16, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
@@ -1405,6 +1417,7 @@ async fn a_one_file_change_fetches_only_its_partitions() {
 /// embedded one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_files_are_reported_and_the_rest_is_ingested() {
+    let _machine = crate::shared().await;
     let cluster = Cluster::local(1, 2, 8, 2);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
@@ -1518,6 +1531,7 @@ async fn hostile_files_are_reported_and_the_rest_is_ingested() {
 /// up and placement gives it partitions again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::local_roles(
         3,
         3,
@@ -1689,6 +1703,7 @@ async fn metric(address: &str, name: &str) -> f64 {
 /// answered after the hedge delay are asked of their other replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_replica_is_hedged_around() {
+    let _machine = crate::shared().await;
     let metrics = format!("127.0.0.1:{}", cluster_tests::free_port());
     let mut cluster = Cluster::start_roles(1, 3, P, 2, &["--metrics-listen", &metrics], &[]);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
@@ -1728,6 +1743,7 @@ async fn a_hung_replica_is_hedged_around() {
 /// reads linearizably through the new leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinators_are_added_and_removed_by_joint_consensus() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::local(3, 2, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let example = cluster_tests::example();
@@ -1807,6 +1823,7 @@ async fn coordinators_are_added_and_removed_by_joint_consensus() {
 /// the caught-up replicas answer alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_up() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
@@ -1880,6 +1897,7 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
 /// deploy/config use), a `CPG_*` variable overriding a key of the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemons_run_from_configuration_files_with_environment_overrides() {
+    let _machine = crate::shared().await;
     let root = tempfile::tempdir().unwrap();
     let c_addr = format!("127.0.0.1:{}", cluster_tests::free_port());
     let n_addr = format!("127.0.0.1:{}", cluster_tests::free_port());
@@ -1971,6 +1989,7 @@ async fn daemons_run_from_configuration_files_with_environment_overrides() {
 /// the node resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::start_roles(1, 3, P, 2, &["--suspect-after-secs", "1"], &[]);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
@@ -2033,6 +2052,7 @@ async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
 /// no restart, and holds what its peers hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_room() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::start(1, 2, P, 2);
     cluster.add_node_on_small_disk(4096);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
@@ -2142,6 +2162,7 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
 /// is started again, reads its log back and answers as the others do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coordinator_whose_disk_fills_up_stops_and_the_others_go_on() {
+    let _machine = crate::shared().await;
     use host::durable::faults::{self, Fault};
     let mut cluster = Cluster::local(3, 2, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
@@ -2188,6 +2209,7 @@ async fn a_coordinator_whose_disk_fills_up_stops_and_the_others_go_on() {
 /// the empty replicas if they counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_back_with_an_empty_disk_serves_nothing_until_filled() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::local(1, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
@@ -2240,6 +2262,7 @@ async fn a_node_back_with_an_empty_disk_serves_nothing_until_filled() {
 /// and ingests failed with every partition unavailable.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_leader_does_not_make_the_nodes_look_silent() {
+    let _machine = crate::shared().await;
     let mut cluster = Cluster::start_roles(3, 3, P, 2, &["--suspect-after-secs", "1"], &[]);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();

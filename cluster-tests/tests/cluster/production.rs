@@ -10,6 +10,8 @@
 //! 2. Memory pressure: a node with a small memory limit is filled until it
 //!    refuses an ingest; queries still answer, repeated ones from the
 //!    cache, no process dies, and what the nodes store is unchanged.
+//!
+//! Both measure a loaded machine: each runs alone ([`crate::alone`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,13 +24,9 @@ use net::node_client::NodeClient;
 use proto::assignment::{NodeId, PartitionId};
 use proto::Query;
 
-/// The two tests measure a loaded machine: one at a time, so that neither
-/// measures the other.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_load_on_the_corpus() {
-    let _alone = ONE_AT_A_TIME.lock().await;
+    let _machine = crate::alone().await;
     let config = LoadConfig::from_env(10);
     let node_limit_mb = 1024;
     let limit = node_limit_mb.to_string();
@@ -116,7 +114,7 @@ async fn stored(cluster: &Cluster) -> BTreeMap<NodeId, BTreeMap<String, u64>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_memory_pressure_a_node_keeps_answering_and_loses_nothing() {
-    let _alone = ONE_AT_A_TIME.lock().await;
+    let _machine = crate::alone().await;
     // Two nodes, each holding every partition (R = 2). Empty, a node uses
     // about 10 MB, and about 120 MB with the whole corpus: with a 100 MB
     // limit the second node is over 80% (caches dropped) part way through,

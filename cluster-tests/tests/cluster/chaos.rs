@@ -159,6 +159,7 @@ async fn ask(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer() {
+    let _machine = crate::alone().await;
     let seed = std::env::var("CPG_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

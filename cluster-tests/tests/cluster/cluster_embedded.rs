@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../codebase/tests/support/mod.rs"]
+#[path = "../../../codebase/tests/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;
@@ -124,6 +124,7 @@ fn corpus() -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
+    let _machine = crate::shared().await;
     let (dirs, mut nodes, clients, assignment) = three_nodes().await;
 
     // The example application, then the whole corpus in its place. The
@@ -219,6 +220,7 @@ async fn cluster_results_equal_embedded_and_survive_a_node_loss() {
 /// application against it exactly as the embedded build does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_application_with_its_dependencies_links_as_embedded() {
+    let _machine = crate::shared().await;
     let root = support::fetched("fetch-realapps.sh").join("realtime");
     let (_dirs, nodes, clients, assignment) = three_nodes().await;
     let sources = sources(&root);

@@ -39,6 +39,7 @@ fn web_tools() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_cluster_the_module_graph_and_taint_paths() {
+    let _machine = crate::shared().await;
     let tools = web_tools();
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("code");

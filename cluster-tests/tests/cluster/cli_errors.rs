@@ -14,6 +14,7 @@ fn fails(args: &[&str]) -> String {
 
 #[test]
 fn errors_name_the_problem_and_the_next_step() {
+    let _machine = crate::shared_blocking();
     let port = cluster_tests::free_port();
     let nobody = format!("127.0.0.1:{port}");
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![

@@ -129,6 +129,7 @@ fn readable_by_all(dir: &Path) {
 
 #[test]
 fn the_compose_cluster_ingests_the_mounted_code_and_answers_like_embedded() {
+    let _machine = crate::shared_blocking();
     for tool in ["podman", "podman-compose"] {
         assert!(
             Command::new(tool)

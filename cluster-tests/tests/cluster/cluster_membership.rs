@@ -102,6 +102,7 @@ fn leader(coordinators: &[Arc<Coordinator>]) -> Option<Arc<Coordinator>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_join_through_raft_and_the_cluster_serves_what_embedded_does() {
+    let _machine = crate::shared().await;
     let dirs: Vec<tempfile::TempDir> = (0..6).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut listeners = Vec::new();
     for _ in 0..3 {
