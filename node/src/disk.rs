@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use host::durable::{self, RecordLog};
 use proto::assignment::PartitionId;
@@ -58,10 +59,17 @@ struct PartitionLog {
     records: usize,
     /// Files live in the partition.
     files: HashSet<String>,
+    /// After a failed compaction (no room for the copy), when to try
+    /// again: not at every write, each a replay and a copy under the disk
+    /// lock while the disk is full.
+    compact_again: Option<Instant>,
 }
 
 /// Rewrite a log once it holds this many more records than twice its live files.
 const COMPACT_SLACK: usize = 32;
+
+/// How long after a failed compaction the next is tried.
+const COMPACT_RETRY: Duration = Duration::from_secs(30);
 
 /// The partitions directory of one node.
 #[derive(Debug)]
@@ -172,6 +180,7 @@ impl PartitionDisk {
             log,
             records: records.len(),
             files: live.keys().cloned().collect(),
+            compact_again: None,
         };
         Ok((state, live.into_values().collect()))
     }
@@ -306,9 +315,18 @@ impl PartitionDisk {
             }
             // The batch is durable: a compaction that fails (no room for
             // the copy) only leaves the log longer, to try again later.
-            if state.records > 2 * state.files.len() + COMPACT_SLACK {
-                if let Err(e) = self.compact(p, state) {
-                    tracing::warn!("partition {p}: compaction failed, the log stays as it is: {e}");
+            let due = state.records > 2 * state.files.len() + COMPACT_SLACK
+                && state.compact_again.is_none_or(|t| Instant::now() >= t);
+            if due {
+                match self.compact(p, state) {
+                    Ok(()) => state.compact_again = None,
+                    Err(e) => {
+                        state.compact_again = Some(Instant::now() + COMPACT_RETRY);
+                        tracing::warn!(
+                            "partition {p}: compaction failed, the log stays as it is and is compacted again in {} s at the earliest: {e}",
+                            COMPACT_RETRY.as_secs()
+                        );
+                    }
                 }
             }
         }
@@ -527,6 +545,42 @@ mod tests {
         drop(disk);
         let loaded = PartitionDisk::open(dir.path()).unwrap().load_all().unwrap();
         assert_eq!(loaded.files, vec![last.unwrap()]);
+    }
+
+    #[test]
+    fn a_failed_compaction_is_tried_again_only_after_a_while() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = PartitionDisk::open(dir.path()).unwrap();
+        let p = PartitionId(5);
+        let put = |i: usize| {
+            let text = format!("defmodule A do\n  def f, do: {i}\nend\n");
+            disk.save(&stored(p, "lib/a.ex", &text)).unwrap();
+        };
+        let records = || disk.lock()[&p].records;
+        // No room for the compaction's copy; appends still fit.
+        let copy = disk.log_path(p).with_extension("rewrite");
+        durable::faults::inject(&copy, durable::faults::Fault::NoSpace);
+        let mut i = 0;
+        while disk
+            .lock()
+            .get(&p)
+            .is_none_or(|l| l.compact_again.is_none())
+        {
+            put(i);
+            i += 1;
+            assert!(i < 200, "no compaction was tried");
+        }
+        assert!(records() > 2 + COMPACT_SLACK);
+        // Room again: not tried at the next write...
+        durable::faults::clear(&copy);
+        let before = records();
+        put(i);
+        assert_eq!(records(), before + 1, "tried again at once");
+        // ...but once the wait is over.
+        disk.lock().get_mut(&p).unwrap().compact_again = Some(Instant::now());
+        put(i + 1);
+        assert_eq!(records(), 1, "compacted to its one live file");
+        assert!(disk.lock()[&p].compact_again.is_none());
     }
 
     #[test]
