@@ -13,7 +13,7 @@
 set -euo pipefail
 tree=$1 file=$2 module=$3 rounds=${4:-6}
 cpg="$(cd "$(dirname "$0")/.." && pwd)/target/release/cpg"
-: "${CPG_COORDINATOR:?set CPG_COORDINATOR to the cluster's coordinator}"
+: "${CPG_COORDINATOR:?set CPG_COORDINATOR to a coordinator of the cluster}"
 original=$(mktemp)
 cp "$file" "$original"
 trap 'cp "$original" "$file"; rm -f "$original"' EXIT
