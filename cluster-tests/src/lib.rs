@@ -49,32 +49,31 @@ pub fn binary(name: &str) -> PathBuf {
 /// another test before its process binds it; each test process starts at
 /// its own offset.
 pub fn free_port() -> u16 {
+    free_ports(1)
+}
+
+/// The first of `n` consecutive free ports, from the same range as
+/// [`free_port`] (below the system's ephemeral ports, which outgoing
+/// connections of other tests take meanwhile), for `--base-port`. The
+/// whole range is reserved: no later call in this process hands out any
+/// of its ports.
+pub fn free_ports(n: u16) -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     const FIRST: u32 = 20_000;
     const SPAN: u32 = 12_000;
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let start = std::process::id().wrapping_mul(977);
+    let n = u32::from(n.max(1));
     loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = (FIRST + start.wrapping_add(n) % SPAN) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+        let taken = NEXT.fetch_add(n, Ordering::Relaxed);
+        let base = FIRST + start.wrapping_add(taken) % SPAN;
+        // A range that would run past the span wraps: take the next.
+        if base + n > FIRST + SPAN {
+            continue;
         }
-    }
-}
-
-/// The first of `n` consecutive free ports, from the same range as
-/// [`free_port`] (below the system's ephemeral ports, which outgoing
-/// connections of other tests take meanwhile), for `--base-port`.
-pub fn free_ports(n: u16) -> u16 {
-    loop {
-        let base = free_port();
-        let all = (0..n).all(|i| {
-            base.checked_add(i)
-                .is_some_and(|p| p < 32_000 && TcpListener::bind(("127.0.0.1", p)).is_ok())
-        });
-        if all {
-            return base;
+        let free = (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p as u16)).is_ok());
+        if free {
+            return base as u16;
         }
     }
 }
@@ -778,6 +777,11 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         let entry = entry?;
         let target = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {
+            // cpg's caches (`_build/cpg`), which other tests' ingests of
+            // the same tree rewrite meanwhile, are not the tree.
+            if entry.file_name() == "_build" {
+                continue;
+            }
             copy_tree(&entry.path(), &target)?;
         } else {
             std::fs::copy(entry.path(), target)?;

@@ -191,7 +191,7 @@ pub async fn ingest(
         ..IngestReport::default()
     };
     let plan = plan(held, recorded, sources).map_err(|e| CpgError::InvalidInput {
-        reason: format!("reading a changed file to send it: {e}"),
+        reason: format!("cannot read a file of the tree to send it (nothing was sent): {e}"),
     })?;
     report.files_unchanged = plan.unchanged;
     report.files_removed = plan.removed.len() as u64;

@@ -36,9 +36,10 @@ impl TestNode {
         let (node, _) = Node::open(&NodeConfig::new(id, dir)).unwrap();
         // No coordinator here: the node vouches for its data itself.
         node.vouch().unwrap();
-        let listener = tokio::net::TcpListener::bind(addr.unwrap_or(([127, 0, 0, 1], 0).into()))
-            .await
-            .unwrap();
+        // A port below the ephemeral range: a node restarted on it finds
+        // it free (other tests' connections take ephemeral ports).
+        let addr = addr.unwrap_or_else(|| ([127, 0, 0, 1], cluster_tests::free_port()).into());
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let serving = Serving::spawn(|stopped| run(listener, node, stopped));
         (TestNode(serving), addr)

@@ -9,7 +9,7 @@
 //! address).
 //!
 //! The tests that measure a loaded machine (the production load, memory
-//! pressure, chaos: latency and error-rate bounds) run alone: they take
+//! pressure, chaos, health: latency, scan-rate and error-rate bounds) run alone: they take
 //! [`alone`], and every other test that starts processes takes [`shared`]
 //! first, so none runs beside them.
 
