@@ -240,14 +240,12 @@ impl Stamp {
         }
     }
 
-    /// Whether the file was last written at least `window` ago, so that
-    /// a later write shows in its stamp: a write within the file system's
-    /// clock granularity of the read could leave the stamp as it was.
-    fn settled(&self, window: std::time::Duration) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
-        now - self.modified_ns.max(self.changed_ns) >= window.as_nanos() as i128
+    /// Whether the file was last written at or before `cutoff_ns`, so
+    /// that a later write shows in its stamp: a write within the file
+    /// system's clock granularity of the read could leave the stamp as it
+    /// was.
+    fn settled(&self, cutoff_ns: i128) -> bool {
+        self.modified_ns.max(self.changed_ns) <= cutoff_ns
     }
 }
 
@@ -262,10 +260,8 @@ struct HashedFile {
 /// The `files` of the tree at `root` as an ingest plans with them, in
 /// their order, each with its content hash: a file whose stamp is the one
 /// cache `hashes` remembers is left on disk with the remembered hash, the
-/// others are read (on all cores). A dependency's BEAM file that cannot be
-/// read as an export table is left out with a line on stderr (an
-/// interrupted `mix compile` only loses what it would have told); any
-/// other file that cannot be read is an error.
+/// others are read (on all cores), as [`crate::embedded::read_or_skip`]
+/// reads them.
 pub fn hashed_sources(root: &Path, files: Vec<SourceFile>) -> Result<Vec<Source>, EmbeddedError> {
     hashed_sources_settled(root, files, SETTLED)
 }
@@ -285,6 +281,11 @@ fn hashed_sources_settled(
         .into_iter()
         .map(|f| (f.file.clone(), f))
         .collect();
+    // Files last written before this are remembered.
+    let cutoff_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+        - settled.as_nanos() as i128;
     // Per file: skipped (`None`), or its source and what to remember of it.
     type Hashed = Option<(Source, Option<HashedFile>)>;
     let results: Vec<Result<Hashed, EmbeddedError>> = files
@@ -296,20 +297,15 @@ fn hashed_sources_settled(
                     return Ok(Some((Source::on_disk(f, r.hash), Some(r.clone()))));
                 }
             }
-            let bytes = match crate::embedded::read_source(&f) {
-                Ok(bytes) => bytes,
-                Err(e) if f.name.ends_with(".beam") && f.disk.exists() => {
-                    eprintln!("cpg: skipped {}: {e}", f.name);
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
+            let Some(bytes) = crate::embedded::read_or_skip(&f)? else {
+                return Ok(None);
             };
             let source = Source::read(proto::node_api::SourceUpload {
                 file: f.name.clone(),
                 bytes,
             });
             let keep = stamp
-                .filter(|s| s.settled(settled))
+                .filter(|s| s.settled(cutoff_ns))
                 .map(|stamp| HashedFile {
                     file: f.name,
                     stamp,

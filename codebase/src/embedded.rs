@@ -227,20 +227,29 @@ pub fn read_source(f: &SourceFile) -> Result<Vec<u8>, EmbeddedError> {
 pub fn read_sources_with(root: &Path, deps: Deps) -> Result<Vec<SourceUpload>, EmbeddedError> {
     let mut out = Vec::new();
     for f in discover_with(root, deps)? {
-        match read_source(&f) {
-            Ok(bytes) => out.push(SourceUpload {
+        if let Some(bytes) = read_or_skip(&f)? {
+            out.push(SourceUpload {
                 bytes,
                 file: f.name,
-            }),
-            // A damaged export table (an interrupted `mix compile`) only
-            // loses what it would have told; the sources still go.
-            Err(e) if f.name.ends_with(".beam") && f.disk.exists() => {
-                eprintln!("cpg: skipped {}: {e}", f.name);
-            }
-            Err(e) => return Err(e),
+            });
         }
     }
     Ok(out)
+}
+
+/// [`read_source`], but a dependency's BEAM file whose export table cannot
+/// be read is left out (`None`) with a line on stderr: a damaged export
+/// table (an interrupted `mix compile`) only loses what it would have
+/// told; the sources still go.
+pub fn read_or_skip(f: &SourceFile) -> Result<Option<Vec<u8>>, EmbeddedError> {
+    match read_source(f) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if f.name.ends_with(".beam") && f.disk.exists() => {
+            eprintln!("cpg: skipped {}: {e}", f.name);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The tree at `root` as an ingest plans with it: every file's content
