@@ -39,6 +39,48 @@ fn cpg(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `cpg health --json` through `coordinators`.
+fn cluster_health(coordinators: &str) -> proto::ClusterHealth {
+    serde_json::from_str(&cpg(&["--coordinator", coordinators, "health", "--json"])).unwrap()
+}
+
+/// A copy of the example, ingested through every coordinator of `cluster`:
+/// the copy's directory (removed when dropped), the tree, and the
+/// coordinator list the ingest was given.
+fn ingest_example(cluster: &Cluster) -> (tempfile::TempDir, PathBuf, String) {
+    let (work, tree) = cluster_tests::example_copy();
+    let list = cluster.coordinator_list();
+    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    (work, tree, list)
+}
+
+/// A new module in `tree`, `Shop.Audit`, that calls `Shop.Orders.place`:
+/// the next ingest parses one file and writes its partition.
+fn add_audit(tree: &Path) {
+    std::fs::write(
+        tree.join("lib/shop/audit.ex"),
+        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
+    )
+    .unwrap();
+}
+
+/// Ingest `tree` through `coordinators`; the ingest must succeed (`when`
+/// names the scenario when it does not). Returns what it wrote on stderr.
+fn ingest_stderr(coordinators: &str, tree: &Path, when: &str) -> String {
+    let out = cluster_tests::cpg_command()
+        .args([
+            "--coordinator",
+            coordinators,
+            "ingest",
+            tree.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{when}: {stderr}");
+    stderr
+}
+
 /// Every analysis with parameters taken from the tree itself: the report,
 /// the call graph, and callers and callees at several depths of the most
 /// called and most complex functions, plus a function that does not exist.
@@ -266,9 +308,7 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
     let _machine = crate::shared().await;
     let mut cluster = Cluster::local(3, 2, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let (_work, tree) = cluster_tests::example_copy();
-    let list = cluster.coordinator_list();
-    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let (_work, tree, list) = ingest_example(&cluster);
     let expected = std::sync::Arc::new(expected_answers(&tree));
 
     // Queries all along, on every coordinator.
@@ -397,8 +437,7 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
     // Its process stopped, the cluster is healthy: a decommissioned node is
     // out for good, not a node that does not answer.
     cluster.nodes[0].kill();
-    let health: proto::ClusterHealth =
-        serde_json::from_str(&cpg(&["--coordinator", &list, "health", "--json"])).unwrap();
+    let health = cluster_health(&list);
     assert_eq!(
         health.cpg_tables_status,
         proto::TablesStatus::Healthy,
@@ -500,14 +539,10 @@ async fn corpus_on_real_processes_survives_kill_9() {
     let expected = render_csv(&call_rows(&CallGraph::build(
         &embedded::build(&root).unwrap().store.summaries(),
     )));
+    let gather =
+        |within: Duration| gather_summaries(&clients, view.epoch, &view.assignment, within);
     let cluster_csv = || async {
-        let g = gather_summaries(
-            &clients,
-            view.epoch,
-            &view.assignment,
-            Duration::from_secs(10),
-        )
-        .await;
+        let g = gather(Duration::from_secs(10)).await;
         (
             g.complete,
             render_csv(&call_rows(&CallGraph::build(&g.summaries))),
@@ -550,23 +585,11 @@ async fn corpus_on_real_processes_survives_kill_9() {
     // SIGKILL the other two: partitions node 1 holds can only come from its
     // own data now, after its kill -9 and restart, and must be exactly what
     // the healthy cluster had; the rest are reported missing.
-    let before = gather_summaries(
-        &clients,
-        view.epoch,
-        &view.assignment,
-        Duration::from_secs(10),
-    )
-    .await;
+    let before = gather(Duration::from_secs(10)).await;
     assert!(before.complete);
     cluster.nodes[1].kill();
     cluster.nodes[2].kill();
-    let after = gather_summaries(
-        &clients,
-        view.epoch,
-        &view.assignment,
-        Duration::from_secs(5),
-    )
-    .await;
+    let after = gather(Duration::from_secs(5)).await;
     let held_by_1: Vec<PartitionId> = view
         .assignment
         .iter()
@@ -605,18 +628,9 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
     // node holds, is still unchanged the second time.
     let (_work, example) = cluster_tests::example_copy();
     std::fs::write(example.join("lib/empty.ex"), "").unwrap();
-    let run = |args: &[&str]| {
-        let out = cluster_tests::cpg_command().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "cpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
     let joined = coordinators.join(",");
     let ingest = || {
-        run(&[
+        cpg(&[
             "--coordinator",
             &joined,
             "ingest",
@@ -644,8 +658,8 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
     // The same export, from the tree embedded and from the cluster.
     let both = |what: &str, format: &str| {
         let tree = example.to_str().unwrap();
-        let embedded = run(&["export", what, tree, "--format", format]);
-        let on_cluster = run(&["--coordinator", &joined, "export", what, "--format", format]);
+        let embedded = cpg(&["export", what, tree, "--format", format]);
+        let on_cluster = cpg(&["--coordinator", &joined, "export", what, "--format", format]);
         (embedded, on_cluster)
     };
     let (embedded, on_cluster) = both("call-graph", "csv");
@@ -662,7 +676,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
         "csv",
         "-o",
     ];
-    run(&[&to_file[..], &[file.to_str().unwrap()]].concat());
+    cpg(&[&to_file[..], &[file.to_str().unwrap()]].concat());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), embedded);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
@@ -683,7 +697,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
     let via_env = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         via_env,
-        run(&[
+        cpg(&[
             "callers",
             "String.to_atom/1",
             example.to_str().unwrap(),
@@ -1313,16 +1327,11 @@ async fn a_one_file_change_fetches_only_its_partitions() {
     cluster.must_be_ready(16, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let (_work, tree) = cluster_tests::example_copy();
-    let run = |args: &[&str]| {
-        let out = cluster_tests::cpg_command().args(args).output().unwrap();
-        assert!(out.status.success(), "cpg {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let on_cluster = |args: &[&str]| run(&[&["--coordinator", &list], args].concat());
+    let on_cluster = |args: &[&str]| cpg(&[&["--coordinator", &list], args].concat());
     let snapshot = || -> proto::SnapshotHealth {
-        let h: proto::ClusterHealth =
-            serde_json::from_str(&on_cluster(&["health", "--json"])).unwrap();
-        h.snapshot.expect("a snapshot after a query")
+        cluster_health(&list)
+            .snapshot
+            .expect("a snapshot after a query")
     };
     let tree_arg = tree.to_str().unwrap();
     on_cluster(&["ingest", tree_arg]);
@@ -1397,7 +1406,7 @@ async fn a_one_file_change_fetches_only_its_partitions() {
         (1, 15, 2),
         "{changed:?}"
     );
-    assert_eq!(smells, run(&["analyze", "smells", "--json", tree_arg]));
+    assert_eq!(smells, cpg(&["analyze", "smells", "--json", tree_arg]));
     for args in [
         &["analyze", "cycles", "--json"][..],
         &["callees", "Shop.Util.Format.shout/1", "--json"],
@@ -1408,7 +1417,7 @@ async fn a_one_file_change_fetches_only_its_partitions() {
     {
         assert_eq!(
             on_cluster(args),
-            run(&[args, &[tree_arg]].concat()),
+            cpg(&[args, &[tree_arg]].concat()),
             "{args:?}"
         );
     }
@@ -1473,15 +1482,10 @@ async fn hostile_files_are_reported_and_the_rest_is_ingested() {
     for (name, bytes, _) in &files {
         std::fs::write(hostile.join(name), bytes).unwrap();
     }
-    let run = |args: &[&str]| {
-        let out = cluster_tests::cpg_command().args(args).output().unwrap();
-        assert!(out.status.success(), "cpg {args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    };
     let tree_arg = tree.to_str().unwrap();
-    run(&["--coordinator", &list, "ingest", tree_arg]);
+    cpg(&["--coordinator", &list, "ingest", tree_arg]);
     let report: serde_json::Value =
-        serde_json::from_str(&run(&["--coordinator", &list, "analyze", "--json"])).unwrap();
+        serde_json::from_str(&cpg(&["--coordinator", &list, "analyze", "--json"])).unwrap();
     let diagnostics = report["parse_diagnostics"].as_array().unwrap();
     for (name, _, expected) in &files {
         let file = format!("lib/hostile/{name}");
@@ -1500,7 +1504,7 @@ async fn hostile_files_are_reported_and_the_rest_is_ingested() {
         }
     }
     let embedded: serde_json::Value =
-        serde_json::from_str(&run(&["analyze", "--json", tree_arg])).unwrap();
+        serde_json::from_str(&cpg(&["analyze", "--json", tree_arg])).unwrap();
     for figure in ["files", "modules", "functions", "parse_diagnostics"] {
         assert_eq!(report[figure], embedded[figure], "{figure}");
     }
@@ -1515,8 +1519,8 @@ async fn hostile_files_are_reported_and_the_rest_is_ingested() {
         &["analyze", "smells", "--json"],
     ] {
         assert_eq!(
-            run(&[&["--coordinator", &list], args].concat()),
-            run(&[args, &[tree_arg]].concat()),
+            cpg(&[&["--coordinator", &list], args].concat()),
+            cpg(&[args, &[tree_arg]].concat()),
             "{args:?}"
         );
     }
@@ -1543,9 +1547,7 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         &[],
     );
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let (_work, tree) = cluster_tests::example_copy();
-    let list = cluster.coordinator_list();
-    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let (_work, tree, list) = ingest_example(&cluster);
 
     cluster.nodes[1].kill();
     let killed = Instant::now();
@@ -1572,8 +1574,7 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     println!("re-replicated {healed:?} after kill -9 (down after 3 s)");
-    let health: proto::ClusterHealth =
-        serde_json::from_str(&cpg(&["--coordinator", &list, "health", "--json"])).unwrap();
+    let health = cluster_health(&list);
     assert!(
         health
             .reasons
@@ -1583,12 +1584,7 @@ async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
         health.reasons
     );
     // Ingests work again (every replica of every partition is up).
-    let audit = tree.join("lib/shop/audit.ex");
-    std::fs::write(
-        &audit,
-        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
-    )
-    .unwrap();
+    add_audit(&tree);
     cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
     let expected = expected_answers(&tree);
     for c in &cluster.coordinators {
@@ -1764,10 +1760,7 @@ async fn coordinators_are_added_and_removed_by_joint_consensus() {
     ]);
     assert!(out.contains("coordinator 4"), "{out}");
     let members = |h: &proto::ClusterHealth| h.raft.members.clone();
-    let health = |list: &str| -> proto::ClusterHealth {
-        serde_json::from_str(&cpg(&["--coordinator", list, "health", "--json"])).unwrap()
-    };
-    assert_eq!(members(&health(&list)), vec![1, 2, 3, 4]);
+    assert_eq!(members(&cluster_health(&list)), vec![1, 2, 3, 4]);
     assert_same_at(&addr, &expected, "on the added coordinator").await;
 
     // The leader leaves the group.
@@ -1794,7 +1787,7 @@ async fn coordinators_are_added_and_removed_by_joint_consensus() {
     cpg::cli::record_ingest(&rest, None, Default::default())
         .await
         .unwrap();
-    let h = health(&rest_list);
+    let h = cluster_health(&rest_list);
     let mut want: Vec<u64> = (1..=4).filter(|id| *id != leader_id).collect();
     want.sort();
     assert_eq!(members(&h), want);
@@ -1828,24 +1821,13 @@ async fn an_ingest_while_a_node_is_down_marks_its_replicas_behind_until_caught_u
     let _machine = crate::shared().await;
     let mut cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let (_work, tree) = cluster_tests::example_copy();
-    let list = cluster.coordinator_list();
-    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let (_work, tree, list) = ingest_example(&cluster);
     let before = cluster.view().await.unwrap();
 
     cluster.nodes[1].kill();
-    std::fs::write(
-        tree.join("lib/shop/audit.ex"),
-        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
-    )
-    .unwrap();
+    add_audit(&tree);
     std::fs::remove_file(tree.join("lib/shop/exporter.ex")).unwrap();
-    let out = cluster_tests::cpg_command()
-        .args(["--coordinator", &list, "ingest", tree.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ingest with node 2 down: {stderr}");
+    let stderr = ingest_stderr(&list, &tree, "ingest with node 2 down");
     assert!(
         stderr.contains("node(s) 2 missed writes (not reachable"),
         "{stderr}"
@@ -1994,9 +1976,7 @@ async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
     let _machine = crate::shared().await;
     let mut cluster = Cluster::start_roles(1, 3, P, 2, &["--suspect-after-secs", "1"], &[]);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let (_work, tree) = cluster_tests::example_copy();
-    let list = cluster.coordinator_list();
-    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let (_work, tree, list) = ingest_example(&cluster);
 
     cluster.nodes[1].pause();
     let paused = Instant::now();
@@ -2017,11 +1997,7 @@ async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
     }
     // The other nodes learn it with their next heartbeat reply.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    std::fs::write(
-        tree.join("lib/shop/audit.ex"),
-        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
-    )
-    .unwrap();
+    add_audit(&tree);
     let started = Instant::now();
     cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
     println!("ingest with node 2 paused: {:?}", started.elapsed());
@@ -2058,9 +2034,7 @@ async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_r
     let mut cluster = Cluster::start(1, 2, P, 2);
     cluster.add_node_on_small_disk(4096);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let (_work, tree) = cluster_tests::example_copy();
-    let list = cluster.coordinator_list();
-    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let (_work, tree, list) = ingest_example(&cluster);
 
     let filler = cluster.nodes[2].fill_disk();
     // Every file changes: every partition is written.
@@ -2069,20 +2043,8 @@ async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_r
         text.push_str("\n# edited while a disk is full\n");
         std::fs::write(&entry, text).unwrap();
     }
-    std::fs::write(
-        tree.join("lib/shop/audit.ex"),
-        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
-    )
-    .unwrap();
-    let out = cluster_tests::cpg_command()
-        .args(["--coordinator", &list, "ingest", tree.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "ingest with node 3's disk full: {stderr}"
-    );
+    add_audit(&tree);
+    let stderr = ingest_stderr(&list, &tree, "ingest with node 3's disk full");
     assert!(stderr.contains("node(s) 3 missed writes"), "{stderr}");
     let (_, behind) = marked_behind(&cluster, NodeId(3)).await;
     let expected = expected_answers(&tree);
@@ -2092,8 +2054,7 @@ async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_r
         "node 3's disk full",
     )
     .await;
-    let health: proto::ClusterHealth =
-        serde_json::from_str(&cpg(&["--coordinator", &list, "health", "--json"])).unwrap();
+    let health = cluster_health(&list);
     assert!(
         health
             .reasons
@@ -2168,18 +2129,12 @@ async fn a_coordinator_whose_disk_fills_up_stops_and_the_others_go_on() {
     use host::durable::faults::{self, Fault};
     let mut cluster = Cluster::local(3, 2, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let (_work, tree) = cluster_tests::example_copy();
-    let list = cluster.coordinator_list();
-    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let (_work, tree, list) = ingest_example(&cluster);
 
     let leader = cluster.leader().await.expect("a leader");
     let dir = cluster.coordinators[leader].data_dir.clone();
     faults::inject(&dir, Fault::NoSpace);
-    std::fs::write(
-        tree.join("lib/shop/audit.ex"),
-        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
-    )
-    .unwrap();
+    add_audit(&tree);
     let out = cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
     assert!(out.contains("1 parsed"), "{out}");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -2214,9 +2169,7 @@ async fn a_node_back_with_an_empty_disk_serves_nothing_until_filled() {
     let _machine = crate::shared().await;
     let mut cluster = Cluster::local(1, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let (_work, tree) = cluster_tests::example_copy();
-    let list = cluster.coordinator_list();
-    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let (_work, tree, _) = ingest_example(&cluster);
     let expected = expected_answers(&tree);
 
     cluster.nodes[1].kill();
@@ -2267,9 +2220,7 @@ async fn a_hung_leader_does_not_make_the_nodes_look_silent() {
     let _machine = crate::shared().await;
     let mut cluster = Cluster::start_roles(3, 3, P, 2, &["--suspect-after-secs", "1"], &[]);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let (_work, tree) = cluster_tests::example_copy();
-    let list = cluster.coordinator_list();
-    cpg(&["--coordinator", &list, "ingest", tree.to_str().unwrap()]);
+    let (_work, tree, _) = ingest_example(&cluster);
 
     let hung = cluster.leader().await.expect("a leader");
     let others: Vec<String> = cluster
@@ -2309,22 +2260,8 @@ async fn a_hung_leader_does_not_make_the_nodes_look_silent() {
     println!("a new leader {led:?} after the pause");
     assert!(led.is_some(), "no new leader while the old one hung");
     assert!(suspect.is_empty(), "nodes counted silent: {suspect:?}");
-    std::fs::write(
-        tree.join("lib/shop/audit.ex"),
-        "defmodule Shop.Audit do\n  def log(order), do: Shop.Orders.place(order, [], :card)\nend\n",
-    )
-    .unwrap();
-    let out = cluster_tests::cpg_command()
-        .args([
-            "--coordinator",
-            &others.join(","),
-            "ingest",
-            tree.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    add_audit(&tree);
+    let stderr = ingest_stderr(&others.join(","), &tree, "ingest with the old leader hung");
     assert!(!stderr.contains("missed writes"), "{stderr}");
     cluster.coordinators[hung].resume();
 }
