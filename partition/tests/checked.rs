@@ -44,68 +44,40 @@ fn fragments() -> &'static Vec<ModuleFragment> {
     })
 }
 
+/// Apply `set` to the element of `items` that `at` picks, if there is one.
+fn set_one<T>(items: &mut [T], at: usize, set: impl FnOnce(&mut T)) {
+    if !items.is_empty() {
+        let i = at % items.len();
+        set(&mut items[i]);
+    }
+}
+
 /// Set one id of `f`, chosen by `which`, to `value`.
 fn break_one(f: &mut ModuleFragment, which: usize, at: usize, value: u32) {
-    let pick = |n: usize| at % n.max(1);
     match which % 12 {
-        0 if !f.edges.is_empty() => {
-            let i = pick(f.edges.len());
-            f.edges[i].src = value;
-        }
-        1 if !f.edges.is_empty() => {
-            let i = pick(f.edges.len());
-            f.edges[i].dst = value;
-        }
-        2 if !f.calls.is_empty() => {
-            let i = pick(f.calls.len());
-            f.calls[i].node = value;
-        }
-        3 if !f.calls.is_empty() => {
-            let i = pick(f.calls.len());
-            f.calls[i].caller = value;
-        }
-        4 if !f.calls.is_empty() => {
-            let i = pick(f.calls.len());
-            f.calls[i].name = value;
-        }
-        5 if !f.calls.is_empty() => {
-            let i = pick(f.calls.len());
-            f.calls[i].module = Some(value);
-        }
-        6 if !f.functions.is_empty() => {
-            let i = pick(f.functions.len());
-            f.functions[i].node = value;
-        }
-        7 if !f.functions.is_empty() => {
-            let i = pick(f.functions.len());
-            f.functions[i].name = value;
-        }
+        0 => set_one(&mut f.edges, at, |e| e.src = value),
+        1 => set_one(&mut f.edges, at, |e| e.dst = value),
+        2 => set_one(&mut f.calls, at, |c| c.node = value),
+        3 => set_one(&mut f.calls, at, |c| c.caller = value),
+        4 => set_one(&mut f.calls, at, |c| c.name = value),
+        5 => set_one(&mut f.calls, at, |c| c.module = Some(value)),
+        6 => set_one(&mut f.functions, at, |g| g.node = value),
+        7 => set_one(&mut f.functions, at, |g| g.name = value),
         8 => {
-            let clauses: Vec<(usize, usize)> = f
+            let mut clauses: Vec<_> = f
                 .functions
-                .iter()
-                .enumerate()
-                .flat_map(|(i, g)| (0..g.clauses.len()).map(move |c| (i, c)))
+                .iter_mut()
+                .flat_map(|g| g.clauses.iter_mut())
                 .collect();
-            if !clauses.is_empty() {
-                let (i, c) = clauses[pick(clauses.len())];
-                let clause = &mut f.functions[i].clauses[c];
-                match value % 4 {
-                    0 => clause.node = value,
-                    1 => clause.entry = value,
-                    2 => clause.exit = value,
-                    _ => clause.end = value,
-                }
-            }
+            set_one(&mut clauses, at, |clause| match value % 4 {
+                0 => clause.node = value,
+                1 => clause.entry = value,
+                2 => clause.exit = value,
+                _ => clause.end = value,
+            });
         }
-        9 if !f.nodes.is_empty() => {
-            let n = pick(f.nodes.len());
-            f.nodes[n].name = value;
-        }
-        10 if !f.deps.is_empty() => {
-            let i = pick(f.deps.len());
-            f.deps[i].target = value;
-        }
+        9 => set_one(&mut f.nodes, at, |n| n.name = value),
+        10 => set_one(&mut f.deps, at, |d| d.target = value),
         11 => f.behaviours.push(value),
         _ => {}
     }
