@@ -7,27 +7,21 @@ use expect_test::{expect, Expect};
 use partition::fixture::{render_file, Sections};
 use partition::frontend::build_file;
 
+const NONE: Sections = Sections {
+    functions: false,
+    calls: false,
+    deps: false,
+    cfg: false,
+    dfg: false,
+};
 const CALLS: Sections = Sections {
     functions: true,
     calls: true,
     deps: true,
-    cfg: false,
-    dfg: false,
+    ..NONE
 };
-const CFG: Sections = Sections {
-    functions: false,
-    calls: false,
-    deps: false,
-    cfg: true,
-    dfg: false,
-};
-const DFG: Sections = Sections {
-    functions: false,
-    calls: false,
-    deps: false,
-    cfg: false,
-    dfg: true,
-};
+const CFG: Sections = Sections { cfg: true, ..NONE };
+const DFG: Sections = Sections { dfg: true, ..NONE };
 
 fn check(sections: Sections, src: &str, expect: Expect) {
     let cpg = build_file("fixture.ex", src.as_bytes());
