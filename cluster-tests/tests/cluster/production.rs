@@ -11,7 +11,9 @@
 //!    refuses an ingest; queries still answer, repeated ones from the
 //!    cache, no process dies, and what the nodes store is unchanged.
 //!
-//! Both measure a loaded machine: each runs alone ([`crate::alone`]).
+//! The first measures latencies on a loaded machine: it runs alone
+//! ([`crate::alone`]). The second bounds one node's own memory, which other
+//! tests running meanwhile do not change: it shares the machine.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -114,7 +116,7 @@ async fn stored(cluster: &Cluster) -> BTreeMap<NodeId, BTreeMap<String, u64>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_memory_pressure_a_node_keeps_answering_and_loses_nothing() {
-    let _machine = crate::alone().await;
+    let _machine = crate::shared().await;
     // Two nodes, each holding every partition (R = 2). Empty, a node uses
     // about 10 MB, and about 120 MB with the whole corpus: with a 100 MB
     // limit the second node is over 80% (caches dropped) part way through,
