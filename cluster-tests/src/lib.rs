@@ -8,6 +8,9 @@
 
 pub mod load;
 pub mod member;
+mod scripts;
+
+pub use scripts::{fetched, repo};
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -108,23 +111,6 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Start `program` with `args`; it serves at `addr`, keeps its data in
-    /// `data_dir` and logs next to it.
-    fn start(id: u64, addr: String, data_dir: PathBuf, args: Vec<String>, program: &str) -> Proc {
-        Proc::launch(id, addr, data_dir, binary(program), args)
-    }
-
-    /// Start `program`'s daemon inside this test program (see `member`).
-    fn start_in_process(
-        id: u64,
-        addr: String,
-        data_dir: PathBuf,
-        args: Vec<String>,
-        program: &str,
-    ) -> Proc {
-        Proc::begin(id, addr, data_dir, PathBuf::from(program), args, true)
-    }
-
     /// The member's name for link faults: its role, id and address (unique
     /// among the clusters of one test program).
     pub fn name(&self) -> String {
@@ -301,6 +287,19 @@ impl Drop for Proc {
     }
 }
 
+/// The flags every member is started with: its id, where it listens and
+/// its data dir.
+fn member_args(id: u64, addr: &str, data_dir: &Path) -> Vec<String> {
+    vec![
+        "--id".into(),
+        id.to_string(),
+        "--listen".into(),
+        addr.into(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+    ]
+}
+
 impl Drop for Cluster {
     /// A failing test shows what its processes logged.
     fn drop(&mut self) {
@@ -412,18 +411,13 @@ impl Cluster {
         for (i, addr) in caddrs.iter().enumerate() {
             let id = i as u64 + 1;
             let data_dir = cluster._root.path().join(format!("coordinator-{id}"));
-            let mut args = vec![
-                "--id".into(),
-                id.to_string(),
-                "--listen".into(),
-                addr.clone(),
-                "--data-dir".into(),
-                data_dir.display().to_string(),
+            let mut args = member_args(id, addr, &data_dir);
+            args.extend([
                 "--partitions".into(),
                 partitions.to_string(),
                 "--replication".into(),
                 replication.to_string(),
-            ];
+            ]);
             if i == 0 {
                 args.extend(["--init".into(), init.clone()]);
             }
@@ -448,16 +442,8 @@ impl Cluster {
         let id = self.coordinators.len() as u64 + 1;
         let addr = format!("127.0.0.1:{}", free_port());
         let data_dir = self._root.path().join(format!("coordinator-{id}"));
-        let args: Vec<String> = vec![
-            "--id".into(),
-            id.to_string(),
-            "--listen".into(),
-            addr.clone(),
-            "--data-dir".into(),
-            data_dir.display().to_string(),
-            "--heartbeat-ms".into(),
-            "100".into(),
-        ];
+        let mut args = member_args(id, &addr, &data_dir);
+        args.extend(["--heartbeat-ms".into(), "100".into()]);
         let p = self.proc(id, addr, data_dir, args, "cpg-coordinator");
         self.coordinators.push(p);
         &self.coordinators[self.coordinators.len() - 1]
@@ -508,23 +494,20 @@ impl Cluster {
         let id = self.nodes.len() as u64 + 1;
         let addr = format!("127.0.0.1:{}", free_port());
         let data_dir = self._root.path().join(format!("node-{id}"));
-        let mut args: Vec<String> = vec![
-            "--id".into(),
-            id.to_string(),
-            "--listen".into(),
-            addr.clone(),
-            "--data-dir".into(),
-            data_dir.display().to_string(),
+        let mut args = member_args(id, &addr, &data_dir);
+        args.extend([
             "--coordinator".into(),
             self.coordinator_list(),
             "--heartbeat-ms".into(),
             "100".into(),
-        ];
+        ]);
         args.extend(self.extra.iter().cloned());
         (id, addr, data_dir, args)
     }
 
-    /// A member of this cluster's kind (a process or in-process).
+    /// A member of this cluster's kind: `program` started with `args` as a
+    /// process, or its daemon inside this test program (see `member`). It
+    /// serves at `addr`, keeps its data in `data_dir` and logs next to it.
     fn proc(
         &self,
         id: u64,
@@ -533,11 +516,12 @@ impl Cluster {
         args: Vec<String>,
         program: &str,
     ) -> Proc {
-        if self.in_process {
-            Proc::start_in_process(id, addr, data_dir, args, program)
+        let program = if self.in_process {
+            PathBuf::from(program)
         } else {
-            Proc::start(id, addr, data_dir, args, program)
-        }
+            binary(program)
+        };
+        Proc::begin(id, addr, data_dir, program, args, self.in_process)
     }
 
     /// Every member, coordinators first.
@@ -736,17 +720,7 @@ pub fn comparable(result: std::sync::Arc<QueryResult>) -> QueryResult {
 /// The Elixir corpus's directory, fetched by scripts/fetch-corpus.sh if
 /// it is not here yet.
 pub fn corpus() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-corpus.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("running scripts/fetch-corpus.sh");
-    assert!(
-        out.status.success(),
-        "fetch-corpus.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    fetched("fetch-corpus.sh")
 }
 
 /// The `cpg` command line, talking plain TCP to test clusters.

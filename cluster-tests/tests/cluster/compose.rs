@@ -9,18 +9,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use cluster_tests::{comparable, query_at};
+use cluster_tests::{comparable, query_at, repo};
 use codebase::embedded;
 use proto::Query;
 use query::answer;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// Run `program args` with a time limit; its output.
 fn run(limit_secs: u64, program: &str, args: &[&str], env: &[(String, String)]) -> Output {

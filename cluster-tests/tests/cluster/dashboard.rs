@@ -9,32 +9,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_tests::{copy_tree, corpus, Cluster};
+use cluster_tests::{copy_tree, corpus, repo, Cluster};
 use codebase::embedded;
 use proto::{Query, QueryResult};
 use query::answer;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The folder holding playwright-core (installed if missing).
+/// The folder holding playwright-core (installed if missing, with
+/// chromium).
 fn web_tools() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/setup-browser.sh"))
-        .output()
-        .expect("bash");
-    assert!(
-        out.status.success(),
-        "scripts/setup-browser.sh failed (chromium and playwright-core are needed): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    cluster_tests::fetched("setup-browser.sh")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
