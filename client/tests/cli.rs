@@ -3,14 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 mod support;
 
-fn example() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
-}
+use support::example;
 
 fn cpg(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cpg"))

@@ -9,46 +9,29 @@
 //! its time-out).
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
 mod support;
-use support::{copy_dir, run_bounded};
+use support::{copy_dir, printed_json, python_client};
 
 /// Run the pygls driver `script` (under tests/lsp/) on the workspace
 /// `root` with `args`: what it printed.
 fn drive(script: &str, root: &Path, args: &[&str]) -> Value {
-    let out = run_bounded(
-        Command::new(
-            support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python"),
-        )
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/lsp")
-                .join(script),
-        )
-        .arg(env!("CARGO_BIN_EXE_cpg"))
-        .arg(root)
-        .args(args),
-        std::time::Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "the LSP client ({script} {args:?}) failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the client prints JSON")
+    printed_json(
+        python_client("lsp", script)
+            .arg(env!("CARGO_BIN_EXE_cpg"))
+            .arg(root)
+            .args(args),
+        &format!("the LSP client ({script} {args:?})"),
+    )
 }
 
 #[test]
 fn an_editor_navigates_the_example_and_sees_a_saved_edit() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("shop");
-    copy_dir(
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop")),
-        &root,
-    );
+    copy_dir(&support::example(), &root);
     let got = drive("drive.py", &root, &[]);
     // catalog.ex line 25 calls sort_key at column 57 (0-based 24, 56).
     assert_eq!(got["references"], json!([["catalog.ex", 24, 56, 64]]));

@@ -3,41 +3,27 @@
 //! listed with its schema and called, pages chain, and mistakes come back
 //! as tool errors that say what to change.
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 
 mod support;
-use support::run_bounded;
+use support::{printed_json, python_client};
 
 /// Run the calls through the SDK against `cpg mcp ARGS`.
 fn drive(calls: &Value, args: &[&str]) -> Value {
-    let out = run_bounded(
-        Command::new(
-            support::tools("CPG_MCP_TOOLS", "mcp", "venv/bin/python").join("venv/bin/python"),
-        )
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/drive.py"))
-        .arg(env!("CARGO_BIN_EXE_cpg"))
-        .arg(calls.to_string())
-        .args(args),
-        std::time::Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "the MCP client failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the client prints JSON")
+    printed_json(
+        python_client("mcp", "drive.py")
+            .arg(env!("CARGO_BIN_EXE_cpg"))
+            .arg(calls.to_string())
+            .args(args),
+        "the MCP client",
+    )
 }
 
 #[test]
 fn every_tool_answers_an_agent_on_the_example() {
     // A copy: the server caches the folder's summaries under its _build/.
     let work = tempfile::tempdir().unwrap();
-    support::copy_dir(
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop")),
-        work.path(),
-    );
+    support::copy_dir(&support::example(), work.path());
     let example = work.path().to_str().unwrap();
     let sort_key = "Shop.Util.Sorting.sort_key/1";
     let calls = json!([

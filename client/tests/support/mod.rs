@@ -1,5 +1,6 @@
-//! What the client's test programs share: the Python tools the setup
-//! scripts install, running a client bounded in time, copying a tree.
+//! What the client's test programs share: the example application, the
+//! Python tools the setup scripts install, running a client bounded in
+//! time, copying a tree.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,40 @@ pub fn tools(env: &str, name: &str, needs: &str) -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The example application (examples/shop).
+pub fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
+}
+
+/// The Python client `driver` under client/tests/`name`/, run by the
+/// Python that scripts/setup-`name`.sh installs (`$CPG_<NAME>_TOOLS`, else
+/// `~/.cache/cpg/<name>`; see [`tools`]); its arguments are the caller's.
+pub fn python_client(name: &str, driver: &str) -> Command {
+    let env = format!("CPG_{}_TOOLS", name.to_uppercase());
+    let python = tools(&env, name, "venv/bin/python").join("venv/bin/python");
+    let mut cmd = Command::new(python);
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../client/tests")
+            .join(name)
+            .join(driver),
+    );
+    cmd
+}
+
+/// Run the client `cmd` for at most two minutes (see [`run_bounded`]); it
+/// must succeed (`what` names it when it does not). Returns the JSON it
+/// printed.
+pub fn printed_json(cmd: &mut Command, what: &str) -> serde_json::Value {
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the client prints JSON")
 }
 
 /// Run `cmd` to its end, at most `limit`: a client or server that hangs

@@ -159,22 +159,10 @@ fn an_agent_asks_the_cluster_through_mcp(coordinators: &str, web: &str, tree: &P
 /// The official MCP client SDK's driver (the client test's; scripts/
 /// setup-mcp.sh installs the SDK) with `args`: what it printed.
 fn drive_mcp(calls: &serde_json::Value, args: &[&str]) -> serde_json::Value {
-    let python = support::tools("CPG_MCP_TOOLS", "mcp", "venv/bin/python").join("venv/bin/python");
-    let out = support::run_bounded(
-        std::process::Command::new(python)
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../client/tests/mcp/drive.py"
-            ))
-            .args(args),
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "the MCP client failed on {calls}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    support::printed_json(
+        support::python_client("mcp", "drive.py").args(args),
+        &format!("the MCP client on {calls}"),
+    )
 }
 
 /// At the coordinator's `/mcp` endpoint, `?project=` picks a project.
@@ -210,14 +198,9 @@ fn an_agent_picks_a_project_at_the_mcp_endpoint(web: &str) {
 /// outside the editor reach the cluster too, and are there when the server
 /// has exited (they are sent in the background).
 fn an_editor_asks_the_cluster_through_lsp(coordinators: &str, web: &str) {
-    let python = support::tools("CPG_LSP_TOOLS", "lsp", "venv/bin/python").join("venv/bin/python");
     let (_work, tree) = cluster_tests::example_copy();
-    let out = support::run_bounded(
-        std::process::Command::new(python)
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../client/tests/lsp/drive.py"
-            ))
+    let got = support::printed_json(
+        support::python_client("lsp", "drive.py")
             .arg(cluster_tests::binary("cpg"))
             .arg(&tree)
             .args([
@@ -227,14 +210,8 @@ fn an_editor_asks_the_cluster_through_lsp(coordinators: &str, web: &str) {
                 "--project",
                 "editor",
             ]),
-        Duration::from_secs(120),
+        "the LSP client",
     );
-    assert!(
-        out.status.success(),
-        "the LSP client failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     use serde_json::json;
     assert_eq!(got["references"], json!([["catalog.ex", 24, 56, 64]]));
     assert_eq!(got["definition"], json!([["sorting.ex", 7, 6, 14]]));
