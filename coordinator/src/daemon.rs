@@ -84,6 +84,12 @@ pub struct Args {
     /// question costs; a production cluster wants the cache.
     #[arg(long, env = "CPG_NO_ANSWER_CACHE")]
     pub no_answer_cache: bool,
+    /// Walk callers, callees and a function's impact on the storage nodes,
+    /// in rounds (one per depth), with each partition's share of the linked
+    /// graph sent to its replicas, instead of in this coordinator's graph.
+    /// The answers are the same; docs/SCALING.md says what it costs.
+    #[arg(long, env = "CPG_WALKS_ON_NODES")]
+    pub walks_on_nodes: bool,
 }
 
 fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
@@ -135,6 +141,7 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
             down_after: Duration::from_secs(args.down_after_secs.max(args.suspect_after_secs)),
             throttle: Duration::from_millis(args.move_throttle_ms),
         },
+        walks_on_nodes: args.walks_on_nodes,
     };
     let coordinator = Coordinator::start(&config).await?;
     let upkeep = Coordinator::spawn_upkeep(&coordinator);

@@ -2,8 +2,10 @@
 //! (`raft`), placing partitions on the hash ring (`placement`) and moving
 //! them (`moves`), serving linearizable reads (`reads`), answering queries
 //! from summaries gathered from the storage nodes (`gather`,
-//! `query_engine`) and sending exports in pieces (`exports`), taking uploads and serving the HTTP API and dashboard
-//! (`uploads`, `http`), and reporting health (`health`). The RPC service
+//! `query_engine`), walking point queries on the nodes when asked to
+//! (`walks`), sending exports in pieces (`exports`), taking uploads and
+//! serving the HTTP API and dashboard (`uploads`, `http`), and reporting
+//! health (`health`). The RPC service
 //! is `service`; `daemon` is the process around it.
 
 pub mod daemon;
@@ -18,3 +20,4 @@ pub mod raft;
 pub mod reads;
 pub mod service;
 pub mod uploads;
+pub mod walks;

@@ -56,6 +56,9 @@ pub struct CoordinatorConfig {
     pub memory_limit_mb: Option<u64>,
     /// When nodes are suspect and gone, and how fast partitions move.
     pub moves: MoveConfig,
+    /// Walk callers, callees and a function's impact in rounds on the
+    /// storage nodes instead of in this process's graph.
+    pub walks_on_nodes: bool,
 }
 
 impl CoordinatorConfig {
@@ -70,6 +73,7 @@ impl CoordinatorConfig {
             cache_ttl: CACHE_TTL,
             memory_limit_mb: None,
             moves: MoveConfig::default(),
+            walks_on_nodes: false,
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct Coordinator {
     returning: std::sync::Mutex<BTreeSet<proto::assignment::NodeId>>,
     /// Linearizable reads' shared rounds.
     reads: crate::reads::ReadIndex,
+    /// Point queries walked on the nodes (`walks_on_nodes`).
+    pub node_walks: Option<crate::walks::NodeWalks>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -166,6 +172,7 @@ impl Coordinator {
             wake: tokio::sync::Notify::new(),
             returning: std::sync::Mutex::new(BTreeSet::new()),
             reads: crate::reads::ReadIndex::new(Duration::from_millis(config.heartbeat_ms * 5)),
+            node_walks: config.walks_on_nodes.then(crate::walks::NodeWalks::default),
         }))
     }
 
@@ -413,6 +420,11 @@ impl Coordinator {
         }
         let (answer, hit) = if cached {
             answer_counted(&snapshot, query, ttl)
+        } else if let Some(walk) = self.walk_on_nodes(&view, project, &snapshot, query).await {
+            if !ttl.is_zero() {
+                snapshot.remember(query, &walk);
+            }
+            (walk, false)
         } else {
             // Computing can take a while: off the async workers, so that
             // cached answers and other requests are not held up behind it.
@@ -428,6 +440,37 @@ impl Coordinator {
         };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         answer
+    }
+
+    /// The answer to a point query walked on the nodes, when this
+    /// coordinator walks there and `query` is one; `None` to compute it
+    /// here. A walk the nodes could not finish is answered from this
+    /// coordinator's graph (counted as a fallback).
+    async fn walk_on_nodes(
+        &self,
+        view: &ClusterView,
+        project: &str,
+        snapshot: &Arc<query::Snapshot>,
+        query: &Query,
+    ) -> Option<Result<Answer, CpgError>> {
+        let walks = self.node_walks.as_ref()?;
+        let walk = match query::walks::point_walk(snapshot, query)? {
+            Ok(w) => w,
+            Err(e) => return Some(Err(e)),
+        };
+        let clients = self.queries.clients(view);
+        match walks.walk(view, &clients, project, snapshot, &walk).await {
+            Ok(result) => Some(Ok(snapshot.answer_of(result))),
+            Err(e) => {
+                walks
+                    .fallbacks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    "a walk on the nodes failed ({e}); answered from the coordinator's graph"
+                );
+                None
+            }
+        }
     }
 
     /// Whether a whole-graph analysis may be computed: above 80% of the
@@ -568,6 +611,28 @@ impl Coordinator {
                 "cpg_snapshot_build_seconds",
                 "time to gather and link the current snapshot",
                 s.build_ms as f64 / 1000.0,
+            );
+        }
+        if let Some(w) = &self.node_walks {
+            e.counter(
+                "cpg_node_walks_total",
+                "point queries walked on the storage nodes (--walks-on-nodes)",
+                w.walks.load(Relaxed),
+            );
+            e.counter(
+                "cpg_node_walk_rounds_total",
+                "rounds of those walks (one per depth and direction)",
+                w.rounds.load(Relaxed),
+            );
+            e.counter(
+                "cpg_walk_tables_sent_total",
+                "partition shares of the linked graph sent to nodes for walks",
+                w.tables_sent.load(Relaxed),
+            );
+            e.counter(
+                "cpg_node_walk_fallbacks_total",
+                "walks the nodes could not finish, answered from the coordinator's graph",
+                w.fallbacks.load(Relaxed),
             );
         }
         let (buckets, sum, count) = q.latency.histogram();

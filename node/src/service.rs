@@ -30,6 +30,7 @@ use crate::disk::{PartitionDisk, StoredFile};
 mod operations;
 mod replicas;
 mod server;
+mod walks;
 use replicas::{tally, Replica};
 pub use server::run;
 
@@ -108,6 +109,8 @@ pub struct Node {
     empty_at_open: bool,
     /// The voucher is on disk (its write can fail and is tried again).
     voucher_written: AtomicBool,
+    /// Shares of linked call graphs for walks made here.
+    walks: walks::WalkTables,
 }
 
 /// The file in a node's data dir that says the coordinators know what it
@@ -173,6 +176,7 @@ impl Node {
             unsure: AtomicBool::new(unsure),
             empty_at_open,
             voucher_written: AtomicBool::new(vouched && !unsure),
+            walks: DashMap::new(),
         };
         for stored in loaded.files {
             let cpg = FileCpg {

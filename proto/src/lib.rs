@@ -3,7 +3,8 @@
 //! The CPG of one Elixir module is a [`ModuleFragment`]; what global analyses
 //! consume is its [`ModuleSummary`]. Both are plain data. Also here: queries
 //! and their answers (`results`), the catalog's project and library names
-//! (`projects`), health reports, the structured [`CpgError`] and the tarpc
+//! (`projects`), health reports, each partition's share of a linked call
+//! graph for walks on the storage nodes (`walks`), the structured [`CpgError`] and the tarpc
 //! services (`node_api`, `coordinator_api`). How these travel (framing, TLS,
 //! clients) is the `net` crate's concern.
 
@@ -18,6 +19,7 @@ pub mod node_api;
 pub mod projects;
 pub mod results;
 pub mod summary;
+pub mod walks;
 
 pub use error::CpgError;
 pub use fragment::{

@@ -267,6 +267,26 @@ pub trait NodeService {
     /// not hold. Used to fill a new replica and to catch up a returning one.
     async fn pull(epoch: u64, partition: PartitionId, from: NodeId)
         -> Result<PullReport, CpgError>;
+    /// Keep `table`, partition `partition`'s share of `project`'s linked
+    /// call graph, under `key` (a hash of it), for [`NodeService::expand`].
+    /// Kept in memory only: a coordinator sends it again when asked for a
+    /// key the node does not hold.
+    async fn walk_table(
+        project: String,
+        partition: PartitionId,
+        key: u64,
+        table: crate::walks::WalkTable,
+    ) -> Result<(), CpgError>;
+    /// One round of a walk: the neighbours of `functions` (functions of
+    /// modules of `partition`) in the table held under `key`, each once;
+    /// `None` when no table is held under `key` (send it, then ask again).
+    async fn expand(
+        project: String,
+        partition: PartitionId,
+        key: u64,
+        direction: crate::walks::Direction,
+        functions: Vec<crate::Mfa>,
+    ) -> Result<Option<Vec<crate::Mfa>>, CpgError>;
 }
 
 /// What a [`NodeService::pull`] changed.

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use partition::analysis::{
-    centrality, dead_code, features, function_cycles, function_impact, label_propagation, louvain,
-    modularity, module_cycles, module_graph, module_impact, paths, smells, taint, CallGraph,
-    NameGraph,
+    centrality, dead_code, features, function_cycles, label_propagation, louvain, modularity,
+    module_cycles, module_graph, module_impact, paths, smells, taint, CallGraph, NameGraph,
 };
 use partition::store::{Store, StoreStats};
 use proto::{
@@ -24,6 +23,7 @@ use proto::{
 };
 
 pub mod report;
+pub mod walks;
 
 /// Everything the analyses need, taken at one moment.
 #[derive(Debug)]
@@ -180,15 +180,31 @@ pub fn answer_counted(
         return (a, true);
     }
     let fresh = compute(snapshot, query);
-    let mut answers = snapshot.answers.lock().unwrap_or_else(|e| e.into_inner());
-    if answers.len() >= MAX_CACHED_ANSWERS {
-        answers.clear();
-    }
-    answers.insert(query.clone(), (Instant::now(), fresh.clone()));
+    snapshot.remember(query, &fresh);
     (fresh, false)
 }
 
 impl Snapshot {
+    /// Keep `answer` to `query`, computed elsewhere (a walk made on the
+    /// storage nodes), as [`answer_counted`] keeps what it computes.
+    pub fn remember(&self, query: &Query, answer: &Result<Answer, CpgError>) {
+        let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        if answers.len() >= MAX_CACHED_ANSWERS {
+            answers.clear();
+        }
+        answers.insert(query.clone(), (Instant::now(), answer.clone()));
+    }
+
+    /// The answer `result` makes on this snapshot.
+    pub fn answer_of(&self, result: QueryResult) -> Answer {
+        Answer {
+            generation: self.generation,
+            missing: self.missing.clone(),
+            failures: self.failures.clone(),
+            result: Arc::new(result),
+        }
+    }
+
     /// Drop answers older than `ttl`; returns how many were dropped.
     pub fn sweep_answers(&self, ttl: Duration) -> usize {
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
@@ -304,48 +320,33 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
             QueryResult::Analyze(Box::new(r))
         }
         Query::CallGraph => QueryResult::CallGraph(report::call_rows(graph)),
-        Query::Callers { function, depth } | Query::Callees { function, depth } => {
-            if *depth == 0 {
-                return Err(CpgError::InvalidInput {
-                    reason: "depth must be at least 1".into(),
-                });
-            }
-            known(snapshot, function)?;
-            QueryResult::Reached(match query {
-                Query::Callers { .. } => graph.callers(function, *depth),
-                _ => graph.callees(function, *depth),
-            })
-        }
+        Query::Callers { .. } | Query::Callees { .. } => match walks::point_walk(snapshot, query) {
+            Some(walk) => walk?.here(snapshot),
+            None => return Err(CpgError::Internal("callers and callees are walks".into())),
+        },
         Query::Cycles => QueryResult::Cycles(Cycles {
             modules: module_cycles(&snapshot.summaries, graph),
             functions: function_cycles(graph),
         }),
         Query::Impact { target, depth } => {
-            if *depth == 0 {
-                return Err(CpgError::InvalidInput {
-                    reason: "depth must be at least 1".into(),
-                });
-            }
-            let found = if target.contains('/') {
-                let function: Mfa =
-                    target
-                        .parse()
-                        .map_err(|e: proto::MfaParseError| CpgError::InvalidInput {
-                            reason: e.to_string(),
-                        })?;
-                function_impact(graph, &function, *depth)
+            if let Some(walk) = walks::point_walk(snapshot, query) {
+                walk?.here(snapshot)
             } else {
-                module_impact(&snapshot.summaries, graph, target, *depth)
-            };
-            let Some(found) = found else {
-                return Err(not_found(
-                    snapshot,
-                    format!(
-                        "{target} is not in the analyzed code; give a module name or Module.fun/arity"
-                    ),
-                ));
-            };
-            QueryResult::Impact(Box::new(found))
+                if *depth == 0 {
+                    return Err(CpgError::InvalidInput {
+                        reason: "depth must be at least 1".into(),
+                    });
+                }
+                let Some(found) = module_impact(&snapshot.summaries, graph, target, *depth) else {
+                    return Err(not_found(
+                        snapshot,
+                        format!(
+                            "{target} is not in the analyzed code; give a module name or Module.fun/arity"
+                        ),
+                    ));
+                };
+                QueryResult::Impact(Box::new(found))
+            }
         }
         Query::Features => QueryResult::Features(features(&snapshot.summaries, graph)),
         Query::ModuleGraph => QueryResult::ModuleGraph(module_graph(&snapshot.summaries, graph)),
@@ -424,12 +425,7 @@ pub fn compute(snapshot: &Snapshot, query: &Query) -> Result<Answer, CpgError> {
             })
         }
     };
-    Ok(Answer {
-        generation: snapshot.generation,
-        missing: snapshot.missing.clone(),
-        failures: snapshot.failures.clone(),
-        result: Arc::new(result),
-    })
+    Ok(snapshot.answer_of(result))
 }
 
 /// The answers of `snapshot` to point queries (callers, callees, the

@@ -8,8 +8,8 @@
 //! `lossy_links` (faults on the links of in-process members, by name and
 //! address).
 //!
-//! The tests that measure a loaded machine (the production load, memory
-//! pressure, chaos, health: latency, scan-rate and error-rate bounds) run alone: they take
+//! The tests that measure a loaded machine (the production load,
+//! chaos, health: latency, scan-rate and error-rate bounds) run alone: they take
 //! [`alone`], and every other test that starts processes takes [`shared`]
 //! first, so none runs beside them.
 
@@ -26,6 +26,7 @@ mod http_api;
 mod processes;
 mod production;
 mod tidy;
+mod walks;
 
 /// The machine: shared by the ordinary tests, held alone by the measuring
 /// ones.

@@ -11,6 +11,36 @@ struct NodeServer {
 }
 
 impl NodeService for NodeServer {
+    async fn walk_table(
+        self,
+        _: Context,
+        project: String,
+        partition: PartitionId,
+        key: u64,
+        table: proto::walks::WalkTable,
+    ) -> Result<(), CpgError> {
+        self.peer.allows(Role::Cluster, "walk_table")?;
+        proto::projects::check_project(&project)
+            .map_err(|reason| CpgError::InvalidInput { reason })?;
+        let node = self.node.clone();
+        blocking(move || node.keep_walk_table(project, partition, key, table)).await
+    }
+
+    async fn expand(
+        self,
+        _: Context,
+        project: String,
+        partition: PartitionId,
+        key: u64,
+        direction: proto::walks::Direction,
+        functions: Vec<proto::Mfa>,
+    ) -> Result<Option<Vec<proto::Mfa>>, CpgError> {
+        self.peer.allows(Role::ReadOnly, "expand")?;
+        Ok(self
+            .node
+            .expand(project, partition, key, direction, &functions))
+    }
+
     async fn ingest(
         self,
         _: Context,

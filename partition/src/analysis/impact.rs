@@ -65,27 +65,43 @@ fn impact(
 /// the function is neither defined nor called.
 pub fn function_impact(graph: &CallGraph, function: &Mfa, depth: u32) -> Option<Impact> {
     graph.id(function)?;
+    Some(function_impact_of(
+        function,
+        depth,
+        graph.callers(function, depth),
+        graph.callees(function, depth),
+        graph.defined().count(),
+    ))
+}
+
+/// [`function_impact`] from its two walks, however they were made (here,
+/// or in rounds on the storage nodes), and the number of defined functions.
+pub fn function_impact_of(
+    function: &Mfa,
+    depth: u32,
+    callers: Vec<proto::Reached>,
+    callees: Vec<proto::Reached>,
+    defined: usize,
+) -> Impact {
     let named = |r: Vec<proto::Reached>| {
-        r.into_iter()
+        let mut v = r
+            .into_iter()
             .map(|r| Affected {
                 depth: r.depth,
                 name: r.mfa.to_string(),
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        v.sort();
+        v
     };
-    let mut upstream = named(graph.callers(function, depth));
-    let mut downstream = named(graph.callees(function, depth));
-    upstream.sort();
-    downstream.sort();
-    let defined = graph.defined().count();
-    Some(impact(
+    impact(
         function.to_string(),
         "function",
         depth,
-        upstream,
-        downstream,
+        named(callers),
+        named(callees),
         defined,
-    ))
+    )
 }
 
 /// Impact of a module over the module graph ([`module_edges`]: calls and

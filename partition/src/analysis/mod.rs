@@ -22,7 +22,7 @@ pub use communities::{label_propagation, louvain, modularity};
 pub use cycles::{function_cycles, module_cycles, module_edges};
 pub use deadcode::dead_code;
 pub use features::features;
-pub use impact::{function_impact, module_impact};
+pub use impact::{function_impact, function_impact_of, module_impact};
 pub use metrics::{most_called, most_complex};
 pub use module_graph::module_graph;
 pub use paths::{paths, shortest_path};

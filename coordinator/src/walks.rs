@@ -1,0 +1,195 @@
+//! Point queries walked on the storage nodes (`--walks-on-nodes`): callers,
+//! callees and a function's impact in rounds, one per depth, each round a
+//! scatter of the frontier to the partitions of its functions' modules and
+//! a gather of their neighbours (docs/SCALING.md, "Node-side walks").
+//!
+//! The coordinator cuts its linked graph by partition once per snapshot
+//! ([`CallGraph::walk_tables`]) and sends a partition's share to a replica
+//! the first time a walk needs it there (the node answers `None` for a key
+//! it does not hold). A round that no replica of a partition answers fails
+//! the walk; the coordinator then answers from its own graph and counts a
+//! fallback, so a node-side walk never changes an answer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use net::node_client::NodeClient;
+use partition::analysis::CallGraph;
+use partition::partitioning::partition_of;
+use proto::assignment::{NodeId, PartitionId};
+use proto::coordinator_api::ClusterView;
+use proto::walks::{Direction, WalkTable};
+use proto::{CpgError, Mfa, QueryResult};
+use query::walks::{PointWalk, Rounds};
+use query::Snapshot;
+
+/// Each partition's share of one linked graph, with its key.
+type Tables = BTreeMap<PartitionId, (u64, Arc<WalkTable>)>;
+
+/// The graph and partition count tables were cut for, and the tables.
+type Cut = (Arc<CallGraph>, u32, Arc<Tables>);
+
+/// The walks a coordinator makes on its nodes, and what they cost.
+#[derive(Debug, Default)]
+pub struct NodeWalks {
+    /// By project: the graph and partition count the tables were cut for.
+    tables: Mutex<HashMap<String, Cut>>,
+    /// Walks made on the nodes, rounds of them, tables sent, and walks
+    /// answered from the coordinator's graph after a round failed.
+    pub walks: AtomicU64,
+    pub rounds: AtomicU64,
+    pub tables_sent: AtomicU64,
+    pub fallbacks: AtomicU64,
+}
+
+/// How long a node has to answer one round (or to take a table).
+const ROUND_DEADLINE: Duration = Duration::from_secs(10);
+
+impl NodeWalks {
+    /// The tables of `snapshot`'s graph, cut once per graph and project.
+    async fn tables(&self, project: &str, snapshot: &Snapshot, partitions: u32) -> Arc<Tables> {
+        let held = {
+            let held = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+            held.get(project)
+                .filter(|(g, p, _)| Arc::ptr_eq(g, &snapshot.graph) && *p == partitions)
+                .map(|(_, _, t)| t.clone())
+        };
+        if let Some(t) = held {
+            return t;
+        }
+        let graph = snapshot.graph.clone();
+        let cut = tokio::task::spawn_blocking(move || {
+            let tables: Tables = graph
+                .walk_tables(partitions)
+                .into_iter()
+                .map(|(p, t)| {
+                    let bytes = bincode::serde::encode_to_vec(&t, bincode::config::standard())
+                        .unwrap_or_default();
+                    (p, (xxhash_rust::xxh3::xxh3_64(&bytes), Arc::new(t)))
+                })
+                .collect();
+            Arc::new(tables)
+        })
+        .await
+        .unwrap_or_default();
+        self.tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                project.to_string(),
+                (snapshot.graph.clone(), partitions, cut.clone()),
+            );
+        cut
+    }
+
+    /// The answer to `walk` made in rounds on the nodes of `view`.
+    pub async fn walk(
+        &self,
+        view: &ClusterView,
+        clients: &HashMap<NodeId, Arc<NodeClient>>,
+        project: &str,
+        snapshot: &Snapshot,
+        walk: &PointWalk,
+    ) -> Result<QueryResult, CpgError> {
+        let tables = self.tables(project, snapshot, view.partitions).await;
+        let mut walks = Vec::new();
+        for &direction in walk.directions() {
+            let mut rounds = Rounds::new(&walk.function, walk.depth);
+            while !rounds.frontier().is_empty() {
+                let mut by_partition: BTreeMap<PartitionId, Vec<Mfa>> = BTreeMap::new();
+                for f in rounds.frontier() {
+                    by_partition
+                        .entry(partition_of(&f.module, view.partitions))
+                        .or_default()
+                        .push(f.clone());
+                }
+                let asked = by_partition.into_iter().filter_map(|(p, functions)| {
+                    // A partition without a table has no function that
+                    // calls or is called: nothing to expand there.
+                    let table = tables.get(&p)?;
+                    Some(self.expand(view, clients, project, p, table, direction, functions))
+                });
+                let replies = futures::future::join_all(asked).await;
+                self.rounds.fetch_add(1, Ordering::Relaxed);
+                let mut next = Vec::new();
+                for r in replies {
+                    next.extend(r?);
+                }
+                rounds.advance(next);
+            }
+            walks.push(rounds.finish());
+        }
+        self.walks.fetch_add(1, Ordering::Relaxed);
+        Ok(walk.result(snapshot, walks))
+    }
+
+    /// One partition's part of a round, from the first replica that
+    /// answers: sent its table first if it does not hold it.
+    #[allow(clippy::too_many_arguments)]
+    async fn expand(
+        &self,
+        view: &ClusterView,
+        clients: &HashMap<NodeId, Arc<NodeClient>>,
+        project: &str,
+        partition: PartitionId,
+        (key, table): &(u64, Arc<WalkTable>),
+        direction: Direction,
+        functions: Vec<Mfa>,
+    ) -> Result<Vec<Mfa>, CpgError> {
+        // Replicas serving reads, those the leader hears from first.
+        let silent = view.not_waited_for();
+        let mut replicas: Vec<NodeId> =
+            view.assignment.get(&partition).cloned().unwrap_or_default();
+        replicas.sort_by_key(|n| silent.contains(n));
+        let mut why = Vec::new();
+        for node in replicas {
+            let Some(client) = clients.get(&node) else {
+                continue;
+            };
+            let ask = || {
+                let (project, functions) = (project.to_string(), functions.clone());
+                client.call(ROUND_DEADLINE, move |c, ctx| {
+                    let (project, functions) = (project.clone(), functions.clone());
+                    async move {
+                        c.expand(ctx, project, partition, *key, direction, functions)
+                            .await
+                    }
+                })
+            };
+            match ask().await {
+                Ok(Some(next)) => return Ok(next),
+                Ok(None) => {}
+                Err(e) => {
+                    why.push(format!("node {node}: {e}"));
+                    continue;
+                }
+            }
+            let sent = client
+                .call(ROUND_DEADLINE, |c, ctx| {
+                    let (project, table) = (project.to_string(), (**table).clone());
+                    async move { c.walk_table(ctx, project, partition, *key, table).await }
+                })
+                .await;
+            if let Err(e) = sent {
+                why.push(format!("node {node}: {e}"));
+                continue;
+            }
+            self.tables_sent.fetch_add(1, Ordering::Relaxed);
+            match ask().await {
+                Ok(Some(next)) => return Ok(next),
+                Ok(None) => why.push(format!("node {node}: dropped the table it was sent")),
+                Err(e) => why.push(format!("node {node}: {e}")),
+            }
+        }
+        tracing::debug!(
+            partition = partition.0,
+            why = why.join("; "),
+            "no replica expanded a walk"
+        );
+        Err(CpgError::Unavailable {
+            partitions: vec![partition],
+        })
+    }
+}
