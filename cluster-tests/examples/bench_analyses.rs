@@ -16,10 +16,10 @@
 //! tree. Prints medians and maxima over ROUNDS x 3 coordinators.
 //! ROUNDS 0 times the embedded answers only.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cluster_tests::bench::{dir_arg, median, ms, number_arg};
 use cluster_tests::load::{client, cpg_ingest};
 use cluster_tests::{comparable, copy_tree, Cluster};
 use codebase::embedded;
@@ -30,15 +30,6 @@ use query::Snapshot;
 const P: u32 = 64;
 const R: u32 = 2;
 const CACHED: usize = 5;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 async fn ask(
     client: &CoordinatorServiceClient,
@@ -153,16 +144,8 @@ fn queries(snapshot: &Snapshot) -> Vec<(String, Query)> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .ok_or("usage: bench_analyses DIR [ROUNDS]")?,
-    );
-    let rounds: usize = std::env::args()
-        .nth(2)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(3);
+    let dir = dir_arg("usage: bench_analyses DIR [ROUNDS]")?;
+    let rounds: usize = number_arg(2, 3)?;
     let work = tempfile::tempdir()?;
     let tree = work.path().join("tree");
     copy_tree(&dir, &tree)?;

@@ -14,11 +14,11 @@
 //!    answer (what `cpg analyze DIR` pays) and answer alone; cluster = first
 //!    query after an ingest (gather and link) and repeated queries.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_tests::{comparable, query_at, Cluster};
+use cluster_tests::bench::{dir_arg, median, ms, number_arg};
+use cluster_tests::{comparable, query_at, Cluster, Dice};
 use codebase::embedded;
 use proto::{Mfa, Query};
 use query::answer;
@@ -26,15 +26,6 @@ use query::answer;
 const P: u32 = 64;
 const R: u32 = 2;
 const CLIENTS: usize = 8;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -51,11 +42,7 @@ async fn ingest_tree(cluster: &Cluster, dir: &std::path::Path) -> Duration {
     let report = cluster_tests::ingest_through_nodes(&clients, shape, &view.assignment, sources)
         .await
         .expect("ingest");
-    let coordinators: Vec<String> = cluster
-        .coordinators
-        .iter()
-        .map(|c| c.addr.clone())
-        .collect();
+    let coordinators = cluster.coordinator_addrs();
     cpg::cli::record_ingest(
         &coordinators,
         view.leader,
@@ -71,35 +58,11 @@ async fn ingest_tree(cluster: &Cluster, dir: &std::path::Path) -> Duration {
     started.elapsed()
 }
 
-/// A deterministic pseudo-random sequence (xorshift), for picking functions.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .ok_or("usage: bench_cluster DIR [RUNS] [SECONDS]")?,
-    );
-    let runs: usize = std::env::args()
-        .nth(2)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(5);
-    let seconds: u64 = std::env::args()
-        .nth(3)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(10);
+    let dir = dir_arg("usage: bench_cluster DIR [RUNS] [SECONDS]")?;
+    let runs: usize = number_arg(2, 5)?;
+    let seconds: u64 = number_arg(3, 10)?;
 
     // 1. Embedded build against cluster ingest, alternating.
     let (mut built, mut ingested) = (Vec::new(), Vec::new());
@@ -200,11 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 2. Callers-of latency under 8 concurrent clients.
-    let addresses: Vec<String> = cluster
-        .coordinators
-        .iter()
-        .map(|c| c.addr.clone())
-        .collect();
+    let addresses = cluster.coordinator_addrs();
     let functions = Arc::new(functions);
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -213,11 +172,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let functions = functions.clone();
         tasks.push(tokio::spawn(async move {
             let client = net::coordinator_client::connect(&address, Duration::from_secs(2)).await?;
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
+            let mut dice = Dice::for_client(i);
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             while Instant::now() < until {
-                let function = functions[rng.below(functions.len())].clone();
+                let function = functions[dice.roll(functions.len())].clone();
                 let t = Instant::now();
                 let r = client
                     .query(

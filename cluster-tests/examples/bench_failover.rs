@@ -15,18 +15,10 @@ use cluster_tests::Cluster;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(7);
+    let rounds: usize = cluster_tests::bench::number_arg(1, 7)?;
     let mut cluster = Cluster::start_roles(3, 3, 16, 2, &["--heartbeat-ms", "200"], &[]);
     cluster.must_be_ready(16, Duration::from_secs(60)).await;
-    let addrs: Vec<String> = cluster
-        .coordinators
-        .iter()
-        .map(|c| c.addr.clone())
-        .collect();
+    let addrs = cluster.coordinator_addrs();
     cpg::cli::record_ingest(&addrs, None, Default::default()).await?;
     let mut resumed = Vec::new();
     for round in 0..rounds {

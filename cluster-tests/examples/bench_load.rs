@@ -18,8 +18,7 @@ use codebase::embedded;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let corpus =
-        std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: bench_load CORPUS")?);
+    let corpus = cluster_tests::bench::dir_arg("usage: bench_load CORPUS")?;
     let config = LoadConfig::from_env(30);
     let coordinators = std::env::var("CPG_LOAD_COORDINATORS")
         .ok()

@@ -44,8 +44,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cluster_tests::bench::ms;
 use cluster_tests::load::{client, cpg_ingest, quantile};
-use cluster_tests::{rename_modules, Cluster};
+use cluster_tests::{rename_modules, Cluster, Dice};
 use codebase::embedded::{self, Deps};
 use proto::{Mfa, ModuleKind, Query, QueryResult};
 
@@ -259,17 +260,11 @@ async fn point_load(
                 Ok(c) => c,
                 Err(e) => return got.lock().unwrap_or_else(|e| e.into_inner()).1.push(e),
             };
-            let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (w as u64 + 1);
-            let mut roll = move |sides: usize| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                (seed % sides as u64) as usize
-            };
+            let mut dice = Dice::for_client(w);
             while next.fetch_add(1, Ordering::Relaxed) < queries {
-                let f = called[roll(called.len())].clone();
-                let depth = 1 + roll(5) as u32;
-                let q = if roll(2) == 0 {
+                let f = called[dice.roll(called.len())].clone();
+                let depth = 1 + dice.roll(5) as u32;
+                let q = if dice.roll(2) == 0 {
                     Query::Callers { function: f, depth }
                 } else {
                     Query::Impact {
@@ -452,10 +447,6 @@ async fn measure(sources: &[Source], target: usize, queries: usize) -> Result<Ro
         .copied()
         .fold(0.0, f64::max);
     Ok(row)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn analysis(row: &Row, kind: &str) -> (f64, f64) {

@@ -6,6 +6,7 @@
 //! dropped runtime) and restarts them, and stops whatever is left when
 //! dropped, so a failing test leaves nothing running.
 
+pub mod bench;
 pub mod load;
 pub mod member;
 mod scripts;
@@ -638,11 +639,12 @@ impl Cluster {
 
     /// Coordinator addresses, comma-separated (for `--coordinator`).
     pub fn coordinator_list(&self) -> String {
-        self.coordinators
-            .iter()
-            .map(|c| c.addr.clone())
-            .collect::<Vec<_>>()
-            .join(",")
+        self.coordinator_addrs().join(",")
+    }
+
+    /// Every coordinator's address, in order.
+    pub fn coordinator_addrs(&self) -> Vec<String> {
+        self.coordinators.iter().map(|c| c.addr.clone()).collect()
     }
 
     /// The Raft leader's index in `coordinators`, from any member's view.
@@ -989,6 +991,27 @@ fn exchange(
         headers,
         body,
     })
+}
+
+/// A small deterministic generator (xorshift), for picking functions and
+/// faults: a run can be replayed with its seed.
+#[derive(Debug)]
+pub struct Dice(pub u64);
+
+impl Dice {
+    /// The dice of query client `i`: each client draws a sequence of its
+    /// own.
+    pub fn for_client(i: usize) -> Dice {
+        Dice(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1))
+    }
+
+    /// A number below `sides`.
+    pub fn roll(&mut self, sides: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % sides as u64) as usize
+    }
 }
 
 /// Module summaries gathered from the cluster.

@@ -17,7 +17,7 @@ use proto::coordinator_api::CoordinatorServiceClient;
 use proto::{CommunityAlgorithm, GraphKind, Metric, Mfa, Query, QueryResult, SmellThresholds};
 use query::Snapshot;
 
-use crate::{comparable, Cluster};
+use crate::{comparable, Cluster, Dice};
 
 /// How long, and how hard.
 #[derive(Debug, Clone)]
@@ -243,18 +243,11 @@ pub fn point_queries(snapshot: &Snapshot, how_many: usize) -> Vec<Query> {
         .collect()
 }
 
-/// A point query on a function and at a depth (1–5) drawn with `seed`
-/// (xorshift; the seed is updated).
-fn random_point_query(called: &[Mfa], seed: &mut u64) -> Query {
-    let mut roll = |sides: usize| {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        (*seed % sides as u64) as usize
-    };
-    let f = &called[roll(called.len())];
-    let depth = 1 + roll(5) as u32;
-    point_query(roll(3), f, depth)
+/// A point query on a function and at a depth (1–5) drawn with `dice`.
+fn random_point_query(called: &[Mfa], dice: &mut Dice) -> Query {
+    let f = &called[dice.roll(called.len())];
+    let depth = 1 + dice.roll(5) as u32;
+    point_query(dice.roll(3), f, depth)
 }
 
 /// The pattern analyses and feature extraction, by name.
@@ -385,11 +378,11 @@ pub async fn run(
                 Err(e) => return record(&|r| r.errors.push(e.clone())),
             };
             let mut i = w;
-            let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (w as u64 + 1);
+            let mut dice = Dice::for_client(w);
             while !stop.load(Ordering::Relaxed) {
                 let drawn;
                 let q = if uncached {
-                    drawn = random_point_query(&called, &mut seed);
+                    drawn = random_point_query(&called, &mut dice);
                     &drawn
                 } else {
                     &point[i % point.len()]
@@ -524,9 +517,9 @@ pub async fn differences_from_embedded(
         });
     }
     let address = cluster
-        .coordinators
-        .first()
-        .map(|c| c.addr.clone())
+        .coordinator_addrs()
+        .into_iter()
+        .next()
         .ok_or("the cluster has no coordinator")?;
     let c = client(&address).await?;
     let mut out = Vec::new();

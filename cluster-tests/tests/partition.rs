@@ -28,11 +28,7 @@ async fn view_at(address: &str) -> Option<ClusterView> {
 async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_healed() {
     let cluster = Cluster::local(3, 2, 8, 2);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
-    let addrs: Vec<String> = cluster
-        .coordinators
-        .iter()
-        .map(|c| c.addr.clone())
-        .collect();
+    let addrs = cluster.coordinator_addrs();
     let list = cluster.coordinator_list();
     let (_work, tree) = example_copy();
     cpg_ingest(&list, &tree).unwrap();

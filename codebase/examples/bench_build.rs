@@ -8,33 +8,22 @@
 //! front end on one thread, and the full embedded build (`cpg analyze`'s
 //! code path, all cores, files read from disk).
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use codebase::embedded;
 use partition::frontend::{build_file, parse_tree};
 use partition::store::{PreparedFile, Store};
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
+/// The benchmarks' shared arguments and sums (cluster-tests' test-support
+/// library holds them; codebase cannot depend on it).
+#[allow(dead_code)]
+#[path = "../../cluster-tests/src/bench.rs"]
+mod bench;
+use bench::{dir_arg, median, ms, number_arg};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .ok_or("usage: bench_build DIR [RUNS]")?,
-    );
-    let runs: usize = std::env::args()
-        .nth(2)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(5);
+    let dir = dir_arg("usage: bench_build DIR [RUNS]")?;
+    let runs: usize = number_arg(2, 5)?;
     let files = embedded::discover(&dir)?;
     let sources: Vec<(String, String)> = files
         .iter()

@@ -15,17 +15,18 @@
 //! Every relinked graph is checked equal to the full link of the same
 //! summaries before any time is reported.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use partition::analysis::CallGraph;
 use proto::{DepKind, FunKind, FunctionSummary, ModuleSummary};
 
-fn median(mut v: Vec<Duration>) -> f64 {
-    v.sort();
-    v[v.len() / 2].as_secs_f64() * 1000.0
-}
+/// The benchmarks' shared arguments and sums (cluster-tests' test-support
+/// library holds them; codebase cannot depend on it).
+#[allow(dead_code)]
+#[path = "../../cluster-tests/src/bench.rs"]
+mod bench;
+use bench::{dir_arg, median, ms, number_arg};
 
 fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut times = Vec::new();
@@ -37,7 +38,7 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
         // Dropped outside the timing: freeing is not linking.
         last = Some(out);
     }
-    (median(times), last.expect("RUNS is at least 1"))
+    (ms(median(times)), last.expect("RUNS is at least 1"))
 }
 
 fn same(a: &CallGraph, b: &CallGraph) -> bool {
@@ -45,17 +46,8 @@ fn same(a: &CallGraph, b: &CallGraph) -> bool {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .ok_or("usage: bench_relink DIR [RUNS]")?,
-    );
-    let runs: usize = std::env::args()
-        .nth(2)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(5)
-        .max(1);
+    let dir = dir_arg("usage: bench_relink DIR [RUNS]")?;
+    let runs: usize = number_arg(2, 5)?.max(1);
     let t = Instant::now();
     let snapshot = codebase::embedded::build(&dir)?.snapshot();
     let (summaries, libraries) = (snapshot.summaries.clone(), snapshot.libraries.clone());

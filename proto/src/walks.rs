@@ -182,7 +182,10 @@ mod tests {
             held.expand(Direction::Callees, &[a.clone(), c.clone()]),
             vec![b.clone()]
         );
-        assert_eq!(held.expand(Direction::Callers, std::slice::from_ref(&a)), vec![c]);
+        assert_eq!(
+            held.expand(Direction::Callers, std::slice::from_ref(&a)),
+            vec![c]
+        );
         assert_eq!(held.expand(Direction::Callers, &[b]), Vec::<Mfa>::new());
         assert_eq!(
             held.expand(Direction::Callees, &[Mfa::new("Z", "z", 0)]),

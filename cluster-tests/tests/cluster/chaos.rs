@@ -30,25 +30,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cluster_tests::load::{cpg_ingest, cpg_ingest_generation};
-use cluster_tests::{comparable, query_at, Cluster};
+use cluster_tests::{comparable, query_at, Cluster, Dice};
 use codebase::embedded;
 use proto::{Query, QueryResult};
 use query::{answer, Snapshot};
 
 const P: u32 = 16;
-
-/// A small deterministic generator (xorshift), so a failing sequence of
-/// faults can be replayed with its seed.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, sides: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % sides as u64) as usize
-    }
-}
 
 /// What the query clients saw.
 #[derive(Debug, Default)]
@@ -180,13 +167,7 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     cpg_ingest(&list, &tree).unwrap();
     let initial = embedded::build(&tree).unwrap().snapshot();
     let queries = Arc::new(fixed_queries(&initial));
-    let addrs: Arc<Vec<String>> = Arc::new(
-        cluster
-            .coordinators
-            .iter()
-            .map(|c| c.addr.clone())
-            .collect(),
-    );
+    let addrs: Arc<Vec<String>> = Arc::new(cluster.coordinator_addrs());
 
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Seen::default()));

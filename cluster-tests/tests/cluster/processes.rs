@@ -315,11 +315,7 @@ async fn nodes_added_and_decommissioned_under_queries_keep_every_answer_whole() 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let checker = {
         let (stop, expected) = (stop.clone(), expected.clone());
-        let addrs: Vec<String> = cluster
-            .coordinators
-            .iter()
-            .map(|c| c.addr.clone())
-            .collect();
+        let addrs = cluster.coordinator_addrs();
         tokio::spawn(async move {
             let (mut complete, mut incomplete, mut failed) = (0u32, 0u32, Vec::new());
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -619,11 +615,7 @@ async fn the_cli_gives_the_same_export_embedded_and_on_the_cluster() {
     let _machine = crate::shared().await;
     let cluster = Cluster::local(3, 3, P, 2);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
-    let coordinators: Vec<String> = cluster
-        .coordinators
-        .iter()
-        .map(|c| c.addr.clone())
-        .collect();
+    let coordinators = cluster.coordinator_addrs();
     // The example, and an empty file: a file without modules, which no
     // node holds, is still unchanged the second time.
     let (_work, example) = cluster_tests::example_copy();
@@ -2038,10 +2030,10 @@ async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_r
 
     let filler = cluster.nodes[2].fill_disk();
     // Every file changes: every partition is written.
-    for entry in walkdir(&tree.join("lib")) {
-        let mut text = std::fs::read_to_string(&entry).unwrap();
+    for file in embedded::discover(&tree.join("lib")).unwrap() {
+        let mut text = std::fs::read_to_string(&file.disk).unwrap();
         text.push_str("\n# edited while a disk is full\n");
-        std::fs::write(&entry, text).unwrap();
+        std::fs::write(&file.disk, text).unwrap();
     }
     add_audit(&tree);
     let stderr = ingest_stderr(&list, &tree, "ingest with node 3's disk full");
@@ -2100,23 +2092,6 @@ async fn a_node_whose_disk_fills_up_misses_writes_and_catches_up_once_there_is_r
         opened += 1;
     }
     assert!(opened > 0, "no partition log on node 3");
-}
-
-/// The `.ex` files under `dir`.
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "ex") {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// The Raft leader's disk fills up: its member stops rather than
