@@ -11,7 +11,9 @@ use std::path::Path;
 use net::serving::Serving;
 use node::service::{run, Node, NodeConfig};
 use proto::assignment::{NodeId, PartitionId};
-use proto::node_api::{IngestFile, NodeServiceClient, PartitionWrite, RemovedFile, SourceUpload};
+use proto::node_api::{
+    IngestFile, IngestReply, NodeServiceClient, PartitionWrite, RemovedFile, SourceUpload,
+};
 use proto::{CpgError, ModuleSummary};
 use tarpc::context;
 use tokio::io::AsyncWriteExt;
@@ -72,10 +74,7 @@ async fn start(dir: &Path) -> Served {
 async fn assign_all(served: &Served, epoch: u64) {
     served
         .client
-        .assign(
-            context::current(),
-            only_me(epoch, PartitionId::all(PARTITIONS).collect()),
-        )
+        .assign(context::current(), only_me(epoch, all_partitions()))
         .await
         .unwrap()
         .unwrap();
@@ -141,16 +140,32 @@ fn example_files() -> Vec<IngestFile> {
         .collect()
 }
 
+/// Every partition of the map.
+fn all_partitions() -> Vec<PartitionId> {
+    PartitionId::all(PARTITIONS).collect()
+}
+
+/// The example ingested through `client` at epoch 1 (all new files): the
+/// node's reply.
+async fn ingest_example(client: &NodeServiceClient) -> Result<IngestReply, CpgError> {
+    client
+        .ingest(
+            context::current(),
+            1,
+            PARTITIONS,
+            example_files(),
+            Vec::new(),
+        )
+        .await
+        .unwrap()
+}
+
 async fn all_summaries(
     client: &NodeServiceClient,
     epoch: u64,
 ) -> BTreeMap<PartitionId, Vec<ModuleSummary>> {
     client
-        .summaries(
-            context::current(),
-            epoch,
-            PartitionId::all(PARTITIONS).collect(),
-        )
+        .summaries(context::current(), epoch, all_partitions())
         .await
         .unwrap()
         .unwrap()
@@ -279,11 +294,7 @@ async fn parse_write_read_restart_and_refuse() {
 /// The files each partition holds (`file_hashes` of every partition).
 async fn held(client: &NodeServiceClient, epoch: u64) -> Vec<(PartitionId, String, u64)> {
     client
-        .file_hashes(
-            context::current(),
-            epoch,
-            PartitionId::all(PARTITIONS).collect(),
-        )
+        .file_hashes(context::current(), epoch, all_partitions())
         .await
         .unwrap()
         .unwrap()
@@ -315,17 +326,7 @@ async fn an_ingest_removes_gone_files_from_every_replica() {
             .unwrap()
             .unwrap();
     }
-    let reply = c1
-        .ingest(
-            context::current(),
-            1,
-            PARTITIONS,
-            example_files(),
-            Vec::new(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let reply = ingest_example(c1).await.unwrap();
     assert_eq!(reply.files.len(), 26);
     assert!(reply.missed.is_empty(), "{:?}", reply.missed);
     let both = held(c1, 1).await;
@@ -538,21 +539,11 @@ async fn under_memory_pressure_writes_are_refused_and_reads_go_on() {
         ..config(1, dir.path(), node::service::DEFRAG_THRESHOLD)
     })
     .unwrap();
-    node.set_map(only_me(1, PartitionId::all(PARTITIONS).collect()));
+    node.set_map(only_me(1, all_partitions()));
     assert!(!node.unsure(), "vouched for at its first start");
     let served = serve(node).await;
     let client = &served.client;
-    match client
-        .ingest(
-            context::current(),
-            1,
-            PARTITIONS,
-            example_files(),
-            Vec::new(),
-        )
-        .await
-        .unwrap()
-    {
+    match ingest_example(client).await {
         Err(CpgError::ResourceExhausted { what, limit }) => {
             assert_eq!(limit, 1);
             assert!(
@@ -753,7 +744,7 @@ async fn a_node_serves_no_data_until_it_can_vouch_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let (node, _) = Node::open(&config(1, dir.path(), node::service::DEFRAG_THRESHOLD)).unwrap();
     assert!(node.unsure(), "a new data dir");
-    node.set_map(only_me(1, PartitionId::all(PARTITIONS).collect()));
+    node.set_map(only_me(1, all_partitions()));
     let served = serve(node.clone()).await;
     let refused = served
         .client
