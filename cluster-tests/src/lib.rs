@@ -993,6 +993,24 @@ fn exchange(
     })
 }
 
+/// Ask `check` every 100 ms until it gives `Ok`: that value, and how long
+/// it took. Fails the test after `within`, with `what` and the state the
+/// last `Err` described.
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> (T, Duration) {
+    let started = Instant::now();
+    loop {
+        match check().await {
+            Ok(done) => return (done, started.elapsed()),
+            Err(state) => assert!(started.elapsed() < within, "{what}: {state}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A small deterministic generator (xorshift), for picking functions and
 /// faults: a run can be replayed with its seed.
 #[derive(Debug)]

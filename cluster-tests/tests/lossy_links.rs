@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use cluster_tests::load::{cpg_ingest, differences_from_embedded};
-use cluster_tests::{example_copy, Cluster};
+use cluster_tests::{eventually, example_copy, Cluster};
 use net::faults::Fault;
 use proto::coordinator_api::ClusterView;
 
@@ -107,25 +107,16 @@ async fn a_follower_cut_off_by_lost_messages_catches_up(cluster: &Cluster, tree:
     );
 
     cluster.link(l, f, None);
-    let healed = Instant::now();
-    loop {
-        let now = view_of(cluster, follower).await.0;
-        if now
-            .as_ref()
-            .is_some_and(|v| v.generation == committed.generation && v.files == 27)
-        {
-            break;
-        }
-        assert!(
-            healed.elapsed() < Duration::from_secs(30),
-            "the follower did not catch up: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    println!(
-        "the follower caught up {:?} after healing",
-        healed.elapsed()
-    );
+    let (_, took) = eventually(
+        Duration::from_secs(30),
+        "the follower did not catch up",
+        async || match view_of(cluster, follower).await.0 {
+            Some(v) if v.generation == committed.generation && v.files == 27 => Ok(()),
+            now => Err(format!("{now:?}")),
+        },
+    )
+    .await;
+    println!("the follower caught up {took:?} after healing");
     let differences = differences_from_embedded(cluster, tree).await.unwrap();
     assert!(differences.is_empty(), "{differences:#?}");
 }

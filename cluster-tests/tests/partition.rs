@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use cluster_tests::load::{client, cpg_ingest};
-use cluster_tests::{binary, comparable, example_copy, query_at, Cluster};
+use cluster_tests::{binary, comparable, eventually, example_copy, query_at, Cluster};
 use codebase::embedded;
 use proto::coordinator_api::ClusterView;
 use proto::Query;
@@ -22,6 +22,17 @@ async fn view_at(address: &str) -> Option<ClusterView> {
     let mut ctx = tarpc::context::current();
     ctx.deadline = Instant::now() + Duration::from_secs(2);
     c.cluster_view(ctx).await.ok()?.ok()
+}
+
+/// `cpg ARGS`, killed after `limit_secs` if it has not ended (`timeout`).
+fn cpg_within(limit_secs: u32, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("timeout")
+        .env("CPG_INSECURE", "true")
+        .arg(limit_secs.to_string())
+        .arg(binary("cpg"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,29 +53,23 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
         .collect::<Vec<_>>()
         .join(",");
     cluster.isolate(&cluster.coordinators[leader]);
-    let cut = Instant::now();
-    let new_leader = loop {
-        let mut seen = None;
-        for h in &others {
-            if let Some(l) = view_at(&addrs[*h]).await.and_then(|v| v.leader) {
-                if l != addrs[leader] {
-                    seen = Some(l);
+    let (new_leader, took) = eventually(
+        Duration::from_secs(30),
+        "no new leader in the majority",
+        async || {
+            let mut seen = None;
+            for h in &others {
+                if let Some(l) = view_at(&addrs[*h]).await.and_then(|v| v.leader) {
+                    if l != addrs[leader] {
+                        seen = Some(l);
+                    }
                 }
             }
-        }
-        if let Some(l) = seen {
-            break l;
-        }
-        assert!(
-            cut.elapsed() < Duration::from_secs(30),
-            "no new leader in the majority"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    println!(
-        "new leader {new_leader} elected {:?} after the cut",
-        cut.elapsed()
-    );
+            seen.ok_or_else(|| "none seen".to_string())
+        },
+    )
+    .await;
+    println!("new leader {new_leader} elected {took:?} after the cut");
 
     // The majority takes an ingest (data and a catalog record).
     std::fs::write(
@@ -77,25 +82,18 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
 
     // The isolated member commits nothing: a metadata write sent to it (by
     // a client on its side of the cut) never completes.
-    let (program, args) = (
-        binary("cpg"),
-        vec![
-            "--coordinator".into(),
-            addrs[leader].clone(),
-            "cluster".into(),
-            "decommission-node".into(),
-            "1".into(),
-            "--wait-secs".into(),
-            "1".into(),
+    let out = cpg_within(
+        2,
+        &[
+            "--coordinator",
+            &addrs[leader],
+            "cluster",
+            "decommission-node",
+            "1",
+            "--wait-secs",
+            "1",
         ],
     );
-    let out = std::process::Command::new("timeout")
-        .env("CPG_INSECURE", "true")
-        .arg("2")
-        .arg(program)
-        .args(args)
-        .output()
-        .unwrap();
     assert!(
         !out.status.success(),
         "the isolated coordinator took a write: {out:?}"
@@ -109,23 +107,16 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
     // Nor does it answer a read from before the cut: a query sent to it
     // cannot confirm the leader's commit index and fails, rather than leave
     // out the majority's ingest.
-    let (program, args) = (
-        binary("cpg"),
-        vec![
-            "--coordinator".into(),
-            addrs[leader].clone(),
-            "callees".into(),
-            "Shop.Partitioned.during/0".into(),
+    let asked = Instant::now();
+    let out = cpg_within(
+        20,
+        &[
+            "--coordinator",
+            &addrs[leader],
+            "callees",
+            "Shop.Partitioned.during/0",
         ],
     );
-    let asked = Instant::now();
-    let out = std::process::Command::new("timeout")
-        .env("CPG_INSECURE", "true")
-        .arg("20")
-        .arg(program)
-        .args(args)
-        .output()
-        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && stderr.contains("cannot confirm it has the latest cluster state"),
@@ -139,32 +130,30 @@ async fn an_isolated_leader_commits_nothing_and_the_cluster_converges_when_heale
 
     // Healed: one leader, one catalog, the minority's write nowhere.
     cluster.heal(&cluster.coordinators[leader]);
-    let healed = Instant::now();
-    loop {
-        let views: Vec<Option<ClusterView>> = {
-            let mut v = Vec::new();
+    let (_, took) = eventually(
+        Duration::from_secs(30),
+        "not converged after healing",
+        async || {
+            let mut views: Vec<Option<ClusterView>> = Vec::new();
             for a in &addrs {
-                v.push(view_at(a).await);
+                views.push(view_at(a).await);
             }
-            v
-        };
-        let converged = views.iter().all(|v| {
-            v.as_ref().is_some_and(|v| {
-                v.leader.as_deref() == Some(new_leader.as_str())
-                    && v.generation == after.generation
-                    && v.nodes.iter().all(|n| n.state == "up")
-            })
-        });
-        if converged {
-            break;
-        }
-        assert!(
-            healed.elapsed() < Duration::from_secs(30),
-            "not converged after healing: {views:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    println!("converged {:?} after healing", healed.elapsed());
+            let converged = views.iter().all(|v| {
+                v.as_ref().is_some_and(|v| {
+                    v.leader.as_deref() == Some(new_leader.as_str())
+                        && v.generation == after.generation
+                        && v.nodes.iter().all(|n| n.state == "up")
+                })
+            });
+            if converged {
+                Ok(())
+            } else {
+                Err(format!("{views:?}"))
+            }
+        },
+    )
+    .await;
+    println!("converged {took:?} after healing");
     // The once-isolated coordinator answers with the majority's data.
     let snapshot = embedded::build(&tree).unwrap().snapshot();
     for q in [

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::gather_summaries;
 use cluster_tests::ingest_through_nodes;
-use cluster_tests::{comparable, copy_tree, corpus, query_at, Cluster};
+use cluster_tests::{comparable, copy_tree, corpus, eventually, query_at, Cluster};
 use codebase::embedded;
 use partition::analysis::CallGraph;
 use proto::assignment::{NodeId, PartitionId};
@@ -2157,32 +2157,30 @@ async fn a_node_back_with_an_empty_disk_serves_nothing_until_filled() {
     assert_same_at(&addr, &expected, "node 2 back with an empty disk").await;
 
     // Filled from its peers: it holds what they hold.
-    let started = Instant::now();
-    loop {
-        let view = cluster.view().await.unwrap();
-        let clients = Cluster::node_clients(&view);
-        let mut same = true;
-        for (p, replicas) in view
-            .assignment
-            .iter()
-            .filter(|(_, r)| r.contains(&NodeId(2)))
-        {
-            let held = held_by_replicas(&view, &clients, *p, replicas).await;
-            same &= held.windows(2).all(|w| w[0] == w[1]);
-        }
-        if same && view.behind.is_empty() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "node 2 not filled again: {view:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    println!(
-        "node 2 filled again {:?} after its restart",
-        started.elapsed()
-    );
+    let (_, took) = eventually(
+        Duration::from_secs(60),
+        "node 2 not filled again",
+        async || {
+            let view = cluster.view().await.unwrap();
+            let clients = Cluster::node_clients(&view);
+            let mut same = true;
+            for (p, replicas) in view
+                .assignment
+                .iter()
+                .filter(|(_, r)| r.contains(&NodeId(2)))
+            {
+                let held = held_by_replicas(&view, &clients, *p, replicas).await;
+                same &= held.windows(2).all(|w| w[0] == w[1]);
+            }
+            if same && view.behind.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{view:?}"))
+            }
+        },
+    )
+    .await;
+    println!("node 2 filled again {took:?} after its restart");
 }
 
 /// The Raft leader hangs (SIGSTOP): the nodes leave it for the new leader
