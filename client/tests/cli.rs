@@ -7,13 +7,21 @@ use std::process::{Command, Output};
 
 mod support;
 
-use support::example;
+use support::{example, mfa_text};
+
+/// The example application, as `cpg` is given it.
+const EX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/shop");
 
 fn cpg(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cpg"))
         .args(args)
         .output()
         .expect("cannot run cpg")
+}
+
+/// Run `cpg ARGS`; it must succeed. Its standard output.
+fn cpg_stdout(args: &[&str]) -> String {
+    stdout(&cpg(args))
 }
 
 fn stdout(out: &Output) -> String {
@@ -25,10 +33,28 @@ fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
+/// A module that parses and is sound.
+const GOOD: &str = "defmodule Good do\n  def ok, do: :ok\nend\n";
+
+/// Write `bytes` to `path` under `root`, making its folders.
+fn put(root: &std::path::Path, path: &str, bytes: impl AsRef<[u8]>) {
+    let file = root.join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, bytes).unwrap();
+}
+
+/// A file `name` holding `text`, in a temporary directory of its own
+/// (removed when dropped): the directory, and the file's path.
+fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path.to_str().unwrap().to_string())
+}
+
 #[test]
 fn analyze_json_has_the_documented_fields() {
-    let ex = example();
-    let out = stdout(&cpg(&["analyze", ex.to_str().unwrap(), "--json"]));
+    let out = cpg_stdout(&["analyze", EX, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     for key in ["files", "modules", "functions", "nodes", "edges"] {
         assert!(
@@ -50,7 +76,7 @@ fn analyze_json_has_the_documented_fields() {
 
 #[test]
 fn analyze_prints_a_readable_report() {
-    let out = stdout(&cpg(&["analyze", example().to_str().unwrap()]));
+    let out = cpg_stdout(&["analyze", EX]);
     for needle in [
         "files",
         "modules",
@@ -65,14 +91,7 @@ fn analyze_prints_a_readable_report() {
 
 #[test]
 fn call_graph_exports_in_three_formats() {
-    let ex = example();
-    let csv = stdout(&cpg(&[
-        "export",
-        "call-graph",
-        ex.to_str().unwrap(),
-        "--format",
-        "csv",
-    ]));
+    let csv = cpg_stdout(&["export", "call-graph", EX, "--format", "csv"]);
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
@@ -88,22 +107,10 @@ fn call_graph_exports_in_three_formats() {
     );
     // `import Shop.Util.Format, only: [money: 1]` resolves `money(price)`.
     assert!(csv.contains("Shop.Catalog,describe,1,Shop.Util.Format,money,1,lib/shop/catalog.ex,32"));
-    let json = stdout(&cpg(&[
-        "export",
-        "call-graph",
-        ex.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let json = cpg_stdout(&["export", "call-graph", EX, "--format", "json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     assert_eq!(rows.len(), csv.lines().count() - 1, "json and csv disagree");
-    let dot = stdout(&cpg(&[
-        "export",
-        "call-graph",
-        ex.to_str().unwrap(),
-        "--format",
-        "dot",
-    ]));
+    let dot = cpg_stdout(&["export", "call-graph", EX, "--format", "dot"]);
     assert!(
         dot.starts_with("digraph calls {")
             && dot.contains("\"Shop.Pricing.total/1\" -> \"Shop.Discounts.discount_for/1\"")
@@ -112,32 +119,12 @@ fn call_graph_exports_in_three_formats() {
 
 #[test]
 fn callers_walk_from_string_to_atom_back_to_the_controller() {
-    let ex = example();
-    let out = stdout(&cpg(&[
-        "callers",
-        "String.to_atom/1",
-        ex.to_str().unwrap(),
-        "--depth",
-        "5",
-        "--json",
-    ]));
+    let out = cpg_stdout(&["callers", "String.to_atom/1", EX, "--depth", "5", "--json"]);
     let reached: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     let at = |name: &str| {
         reached
             .iter()
-            .find(|r| {
-                r["mfa"]["module"]
-                    .as_str()
-                    .map(|m| {
-                        format!(
-                            "{m}.{}/{}",
-                            r["mfa"]["name"].as_str().unwrap(),
-                            r["mfa"]["arity"]
-                        )
-                    })
-                    .as_deref()
-                    == Some(name)
-            })
+            .find(|r| mfa_text(&r["mfa"]) == name)
             .map(|r| r["depth"].as_u64().unwrap())
     };
     assert_eq!(at("Shop.Util.Sorting.sort_key/1"), Some(1));
@@ -147,11 +134,7 @@ fn callers_walk_from_string_to_atom_back_to_the_controller() {
     // Format.label/1: depth 3.
     assert_eq!(at("ShopWeb.Router.call/2"), Some(3));
     assert_eq!(at("Shop.Util.Format.label/1"), Some(1));
-    let callees = stdout(&cpg(&[
-        "callees",
-        "Shop.Cart.total/1",
-        ex.to_str().unwrap(),
-    ]));
+    let callees = cpg_stdout(&["callees", "Shop.Cart.total/1", EX]);
     assert!(
         callees.contains("Shop.Cart.items/1") && callees.contains("Shop.Pricing.total/1"),
         "{callees}"
@@ -160,8 +143,6 @@ fn callers_walk_from_string_to_atom_back_to_the_controller() {
 
 #[test]
 fn errors_say_what_is_wrong() {
-    let ex = example();
-    let ex = ex.to_str().unwrap();
     let cases: [(&[&str], &str); 5] = [
         (&["analyze", "/no/such/dir"], "no such file or directory"),
         (&["analyze", env!("CARGO_MANIFEST_DIR")], "no Elixir files"),
@@ -170,11 +151,11 @@ fn errors_say_what_is_wrong() {
             "write it like Enum.map/2",
         ),
         (
-            &["callers", "Nope.nothing/9", ex],
+            &["callers", "Nope.nothing/9", EX],
             "neither defined nor called",
         ),
         (
-            &["callers", "Shop.checkout/2", ex, "--depth", "0"],
+            &["callers", "Shop.checkout/2", EX, "--depth", "0"],
             "--depth must be at least 1",
         ),
     ];
@@ -189,22 +170,18 @@ fn errors_say_what_is_wrong() {
 #[test]
 fn a_file_with_syntax_errors_is_reported_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("good.ex"),
-        "defmodule Good do\n  def ok, do: :ok\nend\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("bad.ex"),
+    put(dir.path(), "good.ex", GOOD);
+    put(
+        dir.path(),
+        "bad.ex",
         "defmodule Bad do\n  def broken(x do\n    x +\n  end\nend\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("binary.ex"),
+    );
+    put(
+        dir.path(),
+        "binary.ex",
         [0xff, 0xfe, b'd', b'e', b'f', 0x00],
-    )
-    .unwrap();
-    let out = stdout(&cpg(&["analyze", dir.path().to_str().unwrap(), "--json"]));
+    );
+    let out = cpg_stdout(&["analyze", dir.path().to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let diags = v["parse_diagnostics"].as_array().unwrap();
     assert!(
@@ -228,16 +205,14 @@ fn a_file_with_syntax_errors_is_reported_not_fatal() {
 
 #[test]
 fn analyze_cycles_and_impact_on_the_example() {
-    let ex = example();
-    let ex = ex.to_str().unwrap();
-    let out = stdout(&cpg(&["analyze", "cycles", ex, "--json"]));
+    let out = cpg_stdout(&["analyze", "cycles", EX, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["modules"][0]["modules"],
         serde_json::json!(["Shop.Discounts", "Shop.Pricing"])
     );
     assert_eq!(v["functions"], serde_json::json!([]));
-    let text = stdout(&cpg(&["analyze", "cycles", ex]));
+    let text = cpg_stdout(&["analyze", "cycles", EX]);
     assert!(
         text.starts_with("1 module cycles, 0 function cycles"),
         "{text}"
@@ -247,55 +222,57 @@ fn analyze_cycles_and_impact_on_the_example() {
         "{text}"
     );
 
-    let out = stdout(&cpg(&[
+    let out = cpg_stdout(&[
         "analyze",
         "impact",
         "Shop.Util.Sorting.sort_key/1",
-        ex,
+        EX,
         "--depth",
         "2",
         "--json",
-    ]));
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        v["upstream"],
-        serde_json::json!([
-            {"depth": 1, "name": "Shop.Catalog.list_products/1"},
-            {"depth": 2, "name": "Shop.Catalog.list_products/0"},
-            {"depth": 2, "name": "ShopWeb.ProductController.index/2"}
-        ])
-    );
-    // Guards are calls too.
-    assert_eq!(
-        v["downstream"],
-        serde_json::json!([
-            {"depth": 1, "name": "Kernel.is_atom/1"},
-            {"depth": 1, "name": "Kernel.is_binary/1"},
-            {"depth": 1, "name": "String.to_atom/1"}
-        ])
-    );
-    let text = stdout(&cpg(&["analyze", "impact", "Shop.Pricing", ex]));
+    for (side, expected) in [
+        (
+            "upstream",
+            serde_json::json!([
+                {"depth": 1, "name": "Shop.Catalog.list_products/1"},
+                {"depth": 2, "name": "Shop.Catalog.list_products/0"},
+                {"depth": 2, "name": "ShopWeb.ProductController.index/2"}
+            ]),
+        ),
+        // Guards are calls too.
+        (
+            "downstream",
+            serde_json::json!([
+                {"depth": 1, "name": "Kernel.is_atom/1"},
+                {"depth": 1, "name": "Kernel.is_binary/1"},
+                {"depth": 1, "name": "String.to_atom/1"}
+            ]),
+        ),
+    ] {
+        assert_eq!(v[side], expected, "{side}");
+    }
+    let text = cpg_stdout(&["analyze", "impact", "Shop.Pricing", EX]);
     assert!(text.contains("Impact of Shop.Pricing (module)"), "{text}");
     // The plain report still works with a path only.
-    assert!(stdout(&cpg(&["analyze", ex])).contains("Module dependency cycles (1)"));
-    let unknown = cpg(&["analyze", "impact", "Shop.Nope", ex]);
+    assert!(cpg_stdout(&["analyze", EX]).contains("Module dependency cycles (1)"));
+    let unknown = cpg(&["analyze", "impact", "Shop.Nope", EX]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("is not in the analyzed code"));
 }
 
 #[test]
 fn analyze_centrality_ranks_by_the_chosen_figure() {
-    let ex = example();
-    let ex = ex.to_str().unwrap();
     for (graph, by, field) in [
         ("modules", "pagerank", "pagerank"),
         ("functions", "betweenness", "betweenness"),
         ("functions", "in-degree", "in_degree"),
     ] {
-        let out = stdout(&cpg(&[
+        let out = cpg_stdout(&[
             "analyze",
             "centrality",
-            ex,
+            EX,
             "--graph",
             graph,
             "--by",
@@ -303,7 +280,7 @@ fn analyze_centrality_ranks_by_the_chosen_figure() {
             "--top",
             "5",
             "--json",
-        ]));
+        ]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let top = v["top"].as_array().unwrap();
         assert_eq!(top.len(), 5, "{v}");
@@ -314,20 +291,19 @@ fn analyze_centrality_ranks_by_the_chosen_figure() {
         );
         assert!(v["nodes"].as_u64().unwrap() >= 20);
     }
-    let text = stdout(&cpg(&["analyze", "centrality", ex, "--graph", "modules"]));
+    let text = cpg_stdout(&["analyze", "centrality", EX, "--graph", "modules"]);
     assert!(text.starts_with("Modules graph: "), "{text}");
 }
 
 #[test]
 fn analyze_paths_from_the_controller_to_the_sink() {
-    let ex = example();
-    let out = stdout(&cpg(&[
+    let out = cpg_stdout(&[
         "analyze",
         "paths",
         "ShopWeb.ProductController.index/2",
         "String.to_atom/1",
-        ex.to_str().unwrap(),
-    ]));
+        EX,
+    ]);
     assert!(
         out.starts_with(
             "shortest (3 calls): ShopWeb.ProductController.index/2 -> Shop.Catalog.list_products/1 -> Shop.Util.Sorting.sort_key/1 -> String.to_atom/1"
@@ -338,20 +314,18 @@ fn analyze_paths_from_the_controller_to_the_sink() {
 
 #[test]
 fn analyze_communities_puts_every_module_in_one() {
-    let ex = example();
-    let ex = ex.to_str().unwrap();
     let report: serde_json::Value =
-        serde_json::from_str(&stdout(&cpg(&["analyze", ex, "--json"]))).unwrap();
+        serde_json::from_str(&cpg_stdout(&["analyze", EX, "--json"])).unwrap();
     let modules = report["modules"].as_u64().unwrap() + report["scripts"].as_u64().unwrap();
     for algorithm in ["louvain", "label-propagation"] {
-        let out = stdout(&cpg(&[
+        let out = cpg_stdout(&[
             "analyze",
             "communities",
-            ex,
+            EX,
             "--algorithm",
             algorithm,
             "--json",
-        ]));
+        ]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let mut names: Vec<&str> = v["communities"]
             .as_array()
@@ -370,25 +344,15 @@ fn analyze_communities_puts_every_module_in_one() {
 
 #[test]
 fn analyze_dead_code_on_the_example() {
-    let ex = example();
-    let ex = ex.to_str().unwrap();
     // Read from the source: nothing calls these four (the router is the
     // application's entry point, called by the web server).
-    let out = stdout(&cpg(&["analyze", "dead-code", ex, "--json"]));
+    let out = cpg_stdout(&["analyze", "dead-code", EX, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let names: Vec<String> = v
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| {
-            let m = &d["mfa"];
-            format!(
-                "{}.{}/{}",
-                m["module"].as_str().unwrap(),
-                m["name"].as_str().unwrap(),
-                m["arity"]
-            )
-        })
+        .map(|d| mfa_text(&d["mfa"]))
         .collect();
     assert_eq!(
         names,
@@ -399,20 +363,11 @@ fn analyze_dead_code_on_the_example() {
             "ShopWeb.Router.call/2"
         ]
     );
-    let dir = tempfile::tempdir().unwrap();
-    let entries = dir.path().join("entries.txt");
-    std::fs::write(
-        &entries,
+    let (_dir, entries) = temp_file(
+        "entries.txt",
         "# called by the web server\nShopWeb.Router.call/2\nShop.Inventory\n",
-    )
-    .unwrap();
-    let text = stdout(&cpg(&[
-        "analyze",
-        "dead-code",
-        ex,
-        "--entries-file",
-        entries.to_str().unwrap(),
-    ]));
+    );
+    let text = cpg_stdout(&["analyze", "dead-code", EX, "--entries-file", &entries]);
     assert_eq!(
         text,
         "1 public functions nothing calls:\n  lib/shop/util/format.ex:10  def Shop.Util.Format.percent/1\n"
@@ -421,9 +376,7 @@ fn analyze_dead_code_on_the_example() {
 
 #[test]
 fn analyze_features_has_a_row_per_function() {
-    let ex = example();
-    let ex = ex.to_str().unwrap();
-    let csv = stdout(&cpg(&["analyze", "features", ex]));
+    let csv = cpg_stdout(&["analyze", "features", EX]);
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
@@ -441,17 +394,16 @@ fn analyze_features_has_a_row_per_function() {
         ("8", "2", "1", "3", "false"),
         "{row}"
     );
-    let json: serde_json::Value = serde_json::from_str(&stdout(&cpg(&[
-        "analyze", "features", ex, "--format", "json",
-    ])))
+    let json: serde_json::Value = serde_json::from_str(&cpg_stdout(&[
+        "analyze", "features", EX, "--format", "json",
+    ]))
     .unwrap();
     assert_eq!(json.as_array().unwrap().len(), csv.lines().count() - 1);
 }
 
 #[test]
 fn analyze_taint_finds_the_planted_paths_and_nothing_else() {
-    let ex = example();
-    let out = stdout(&cpg(&["analyze", "taint", ex.to_str().unwrap(), "--json"]));
+    let out = cpg_stdout(&["analyze", "taint", EX, "--json"]);
     let t: proto::Taint = serde_json::from_str(&out).unwrap();
     let got: Vec<String> = t
         .findings
@@ -482,7 +434,7 @@ fn analyze_taint_finds_the_planted_paths_and_nothing_else() {
     let severities: Vec<&str> = t.findings.iter().map(|f| f.severity.as_str()).collect();
     assert_eq!(severities, vec!["high", "medium", "medium", "medium"]);
     // The atom path, step by step, each with file:line.
-    let text = stdout(&cpg(&["analyze", "taint", ex.to_str().unwrap()]));
+    let text = cpg_stdout(&["analyze", "taint", EX]);
     expect_test::expect![[r#"
         4. [medium] request parameters → atom creation (String.to_atom/1)
            lib/shop_web/controllers/product_controller.ex:9  source: parameter 1 of ShopWeb.ProductController.index/2  [ShopWeb.ProductController.index/2]
@@ -494,12 +446,7 @@ fn analyze_taint_finds_the_planted_paths_and_nothing_else() {
     "#]]
     .assert_eq(&text[text.find("4. ").unwrap()..]);
     // Asked, each finding says what was considered and did not clean it.
-    let why = stdout(&cpg(&[
-        "analyze",
-        "taint",
-        ex.to_str().unwrap(),
-        "--explain",
-    ]));
+    let why = cpg_stdout(&["analyze", "taint", EX, "--explain"]);
     assert!(!text.contains("why not clean:"));
     assert!(
         why.contains(
@@ -515,34 +462,18 @@ fn analyze_taint_finds_the_planted_paths_and_nothing_else() {
 
 #[test]
 fn taint_rules_can_be_printed_edited_and_rejected() {
-    let ex = example();
-    let dir = tempfile::tempdir().unwrap();
-    let defaults = stdout(&cpg(&["analyze", "taint", "--print-rules"]));
+    let defaults = cpg_stdout(&["analyze", "taint", "--print-rules"]);
     // Declaring Path.join/2 a sanitizer removes the two request paths
     // through Exporter.handle_call/3.
     let edited =
         format!("{defaults}\n[[sanitizer]]\nname = \"trusted joins\"\ncalls = [\"Path.join/2\"]\n");
-    let rules = dir.path().join("taint.toml");
-    std::fs::write(&rules, edited).unwrap();
-    let out = stdout(&cpg(&[
-        "analyze",
-        "taint",
-        ex.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--json",
-    ]));
+    let (_dir, rules) = temp_file("taint.toml", &edited);
+    let out = cpg_stdout(&["analyze", "taint", EX, "--rules", &rules, "--json"]);
     let t: proto::Taint = serde_json::from_str(&out).unwrap();
     let sinks: Vec<&str> = t.findings.iter().map(|f| f.sink.as_str()).collect();
     assert_eq!(sinks, vec!["command execution", "atom creation"], "{out}");
     std::fs::write(&rules, "[[sink]]\nname = \"x\"\ncalls = [\"to_atom\"]\n").unwrap();
-    let bad = cpg(&[
-        "analyze",
-        "taint",
-        ex.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-    ]);
+    let bad = cpg(&["analyze", "taint", EX, "--rules", &rules]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(
@@ -553,8 +484,7 @@ fn taint_rules_can_be_printed_edited_and_rejected() {
 
 #[test]
 fn analyze_smells_with_default_and_edited_thresholds() {
-    let ex = example();
-    let out = stdout(&cpg(&["analyze", "smells", ex.to_str().unwrap()]));
+    let out = cpg_stdout(&["analyze", "smells", EX]);
     // The example is small and tidy but for its one designed cycle.
     assert!(
         out.starts_with("1 smells")
@@ -562,46 +492,31 @@ fn analyze_smells_with_default_and_edited_thresholds() {
             && out.contains("Shop.Discounts ↔ Shop.Pricing"),
         "{out}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("smells.toml");
-    std::fs::write(
-        &file,
+    let (_dir, file) = temp_file(
+        "smells.toml",
         "long_function_lines = 8\ncomplex_function_cyclomatic = 4\n",
-    )
-    .unwrap();
-    let out = stdout(&cpg(&[
-        "analyze",
-        "smells",
-        ex.to_str().unwrap(),
-        "--thresholds",
-        file.to_str().unwrap(),
-        "--json",
-    ]));
+    );
+    let out = cpg_stdout(&["analyze", "smells", EX, "--thresholds", &file, "--json"]);
     let smells: Vec<proto::Smell> = serde_json::from_str(&out).unwrap();
     let kinds: std::collections::BTreeSet<&str> = smells.iter().map(|s| s.kind.as_str()).collect();
     assert!(
         kinds.contains("long_function") && kinds.contains("complex_function"),
         "{out}"
     );
-    let defaults = stdout(&cpg(&["analyze", "smells", "--print-thresholds"]));
+    let defaults = cpg_stdout(&["analyze", "smells", "--print-thresholds"]);
     assert!(defaults.contains("fan_in = 30"), "{defaults}");
 }
 
 #[test]
 fn links_out_of_the_tree_are_skipped_with_a_reason() {
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(
-        outside.path().join("secret.ex"),
+    put(
+        outside.path(),
+        "secret.ex",
         "defmodule Secret do\n  def key, do: :s3cr3t\nend\n",
-    )
-    .unwrap();
+    );
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("lib")).unwrap();
-    std::fs::write(
-        dir.path().join("lib/good.ex"),
-        "defmodule Good do\n  def ok, do: :ok\nend\n",
-    )
-    .unwrap();
+    put(dir.path(), "lib/good.ex", GOOD);
     std::os::unix::fs::symlink(
         outside.path().join("secret.ex"),
         dir.path().join("lib/secret.ex"),
@@ -638,11 +553,7 @@ fn links_out_of_the_tree_are_skipped_with_a_reason() {
 fn compiled_dependencies_export_tables_resolve_calls() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let write = |path: &str, bytes: &[u8]| {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    };
+    let write = |path: &str, bytes: &[u8]| put(root, path, bytes);
     write(
         "lib/app.ex",
         b"defmodule App do\n  def a(x), do: Gen.Store.fetch!(x)\n  def b, do: Gen.Compiled.run()\n  def c, do: Gen.Compiled.nope()\n  def d(x), do: :gen_erl.start(x)\n  def e, do: Gen.Store.missing()\n  def f, do: :gen_erl.stop()\nend\n",
@@ -652,13 +563,13 @@ fn compiled_dependencies_export_tables_resolve_calls() {
         b"defmodule Gen.Store do\n  def other, do: 1\nend\n",
     );
     let rows = |root: &std::path::Path| -> Vec<(String, bool)> {
-        let out = stdout(&cpg(&[
+        let out = cpg_stdout(&[
             "export",
             "call-graph",
             root.to_str().unwrap(),
             "--format",
             "json",
-        ]));
+        ]);
         let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
         rows.iter()
             .map(|r| {
@@ -755,13 +666,7 @@ fn findings_are_valid_sarif_with_stable_fingerprints() {
     let tree = dir.path().join("shop");
     support::copy_dir(&example(), &tree);
     let log = |kind: &str| -> serde_json::Value {
-        let out = stdout(&cpg(&[
-            "analyze",
-            kind,
-            tree.to_str().unwrap(),
-            "--format",
-            "sarif",
-        ]));
+        let out = cpg_stdout(&["analyze", kind, tree.to_str().unwrap(), "--format", "sarif"]);
         std::fs::write(dir.path().join(format!("{kind}.sarif")), &out).unwrap();
         serde_json::from_str(&out).unwrap()
     };
@@ -787,12 +692,12 @@ fn findings_are_valid_sarif_with_stable_fingerprints() {
         }
     }
     // The taint steps, in order, are the code flow.
-    let json: proto::Taint = serde_json::from_str(&stdout(&cpg(&[
+    let json: proto::Taint = serde_json::from_str(&cpg_stdout(&[
         "analyze",
         "taint",
         tree.to_str().unwrap(),
         "--json",
-    ])))
+    ]))
     .unwrap();
     let results = logs[0]["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), json.findings.len());

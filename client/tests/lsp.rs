@@ -234,23 +234,12 @@ fn an_editor_navigates_the_elixir_corpus() {
         outgoing.iter().all(|o| callees.contains(o)),
         "{mfa}: outgoing {outgoing:?} not among the callees {callees:?}"
     );
-    assert!(
-        got["workspace_symbols"]
-            .as_array()
-            .unwrap()
-            .contains(&json!(mfa)),
-        "{}",
-        got["workspace_symbols"]
-    );
-    let short = mfa.rsplit('.').next().unwrap();
-    assert!(
-        got["document_symbols"]
-            .as_array()
-            .unwrap()
-            .contains(&json!(short)),
-        "{}",
-        got["document_symbols"]
-    );
+    let lists = |key: &str, symbol: &str| {
+        let listed = got[key].as_array().unwrap();
+        assert!(listed.contains(&json!(symbol)), "{key}: {listed:?}");
+    };
+    lists("workspace_symbols", &mfa);
+    lists("document_symbols", mfa.rsplit('.').next().unwrap());
     assert!(got["hover"]
         .as_str()
         .unwrap()

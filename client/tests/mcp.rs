@@ -84,15 +84,7 @@ fn every_tool_answers_an_agent_on_the_example() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| {
-                let m = &r["mfa"];
-                format!(
-                    "{}.{}/{}",
-                    m["module"].as_str().unwrap(),
-                    m["name"].as_str().unwrap(),
-                    m["arity"]
-                )
-            })
+            .map(|r| support::mfa_text(&r["mfa"]))
             .collect()
     };
     assert_eq!(functions(ok(0)), ["Shop.Catalog.list_products/1"]);

@@ -30,6 +30,17 @@ pub fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
 }
 
+/// `Module.fun/arity` of a function as JSON (`{"module", "name",
+/// "arity"}`).
+pub fn mfa_text(mfa: &serde_json::Value) -> String {
+    format!(
+        "{}.{}/{}",
+        mfa["module"].as_str().expect("a module"),
+        mfa["name"].as_str().expect("a name"),
+        mfa["arity"]
+    )
+}
+
 /// The Python client `driver` under client/tests/`name`/, run by the
 /// Python that scripts/setup-`name`.sh installs (`$CPG_<NAME>_TOOLS`, else
 /// `~/.cache/cpg/<name>`; see [`tools`]); its arguments are the caller's.
