@@ -34,19 +34,19 @@
 //! `bench_monolith CORPUS REALAPPS [MODULES...]` (default 1000 3000 10000
 //! 15000 30000); `CPG_MONOLITH_SVG=FILE` writes the plot there,
 //! `CPG_MONOLITH_QUERIES` sets the number of point queries (default 2000);
-//! `CPG_MONOLITH_TREE=DIR` only writes the code base of the first size
+//! `CPG_MONOLITH_WALKS_ON_NODES=1` walks the point queries on the storage
+//! nodes (`--walks-on-nodes`); `CPG_MONOLITH_TREE=DIR` only writes the code base of the first size
 //! there (to profile with).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_tests::bench::ms;
-use cluster_tests::load::{client, cpg_ingest, quantile};
-use cluster_tests::{rename_modules, Cluster, Dice};
+use cluster_tests::load::{client, cpg_ingest, peak_memory, point_load, quantile};
+use cluster_tests::{rename_modules, Cluster};
 use codebase::embedded::{self, Deps};
 use proto::{Mfa, ModuleKind, Query, QueryResult};
 
@@ -238,83 +238,6 @@ fn editable_file(tree: &Path) -> Result<(PathBuf, String), Error> {
     Err("no file of the tree can be edited".into())
 }
 
-/// Latencies of `queries` point queries from `CLIENTS` clients at once:
-/// (sorted latencies, errors).
-async fn point_load(
-    address: &str,
-    called: Arc<Vec<Mfa>>,
-    queries: usize,
-) -> (Vec<Duration>, Vec<String>) {
-    let next = Arc::new(AtomicUsize::new(0));
-    let got = Arc::new(Mutex::new((Vec::new(), Vec::new())));
-    let mut tasks = Vec::new();
-    for w in 0..CLIENTS {
-        let (next, got, called, address) = (
-            next.clone(),
-            got.clone(),
-            called.clone(),
-            address.to_string(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let c = match client(&address).await {
-                Ok(c) => c,
-                Err(e) => return got.lock().unwrap_or_else(|e| e.into_inner()).1.push(e),
-            };
-            let mut dice = Dice::for_client(w);
-            while next.fetch_add(1, Ordering::Relaxed) < queries {
-                let f = called[dice.roll(called.len())].clone();
-                let depth = 1 + dice.roll(5) as u32;
-                let q = if dice.roll(2) == 0 {
-                    Query::Callers { function: f, depth }
-                } else {
-                    Query::Impact {
-                        target: f.to_string(),
-                        depth,
-                    }
-                };
-                let mut ctx = tarpc::context::current();
-                ctx.deadline = Instant::now() + Duration::from_secs(60);
-                let t = Instant::now();
-                let r = c.query(ctx, String::new(), q.clone()).await;
-                let took = t.elapsed();
-                let mut g = got.lock().unwrap_or_else(|e| e.into_inner());
-                match r {
-                    Ok(Ok(a)) if a.missing.is_empty() => g.0.push(took),
-                    Ok(Ok(a)) => {
-                        g.1.push(format!("{q:?}: partitions {:?} missing", a.missing))
-                    }
-                    Ok(Err(e)) => g.1.push(format!("{q:?}: {e}")),
-                    Err(e) => g.1.push(format!("{q:?}: rpc {e}")),
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let (mut times, errors) = std::mem::take(&mut *got.lock().unwrap_or_else(|e| e.into_inner()));
-    times.sort();
-    (times, errors)
-}
-
-/// Peak memory (MB) of the coordinator and of each node, from health.
-async fn peaks(address: &str) -> Result<(f64, Vec<f64>), Error> {
-    let c = client(address).await?;
-    let h = c
-        .health(tarpc::context::current())
-        .await?
-        .map_err(|e| e.to_string())?;
-    let nodes: Vec<f64> = h
-        .nodes
-        .iter()
-        .filter_map(|n| n.health.as_ref().map(|x| x.memory_peak_mb))
-        .collect();
-    if nodes.len() != 3 {
-        return Err(format!("{} of 3 nodes answered health", nodes.len()).into());
-    }
-    Ok((h.memory_peak_mb, nodes))
-}
-
 /// What one size measured.
 #[derive(Debug, Default, Clone)]
 struct Row {
@@ -427,11 +350,16 @@ async fn measure(sources: &[Source], target: usize, queries: usize) -> Result<Ro
     row.change_visible_ms = ms(t.elapsed());
     row.change_cycles_ms = ms(ask(&address, &Query::Cycles).await?.1);
 
-    let (coordinator_peak, node_peaks) = peaks(&address).await?;
-    cluster.coordinators[0].restart_with(&["--no-answer-cache"]);
+    let (coordinator_peak, node_peaks) = peak_memory(&address, 3).await?;
+    // `CPG_MONOLITH_WALKS_ON_NODES=1`: the point queries walked on the nodes.
+    let mut uncached = vec!["--no-answer-cache"];
+    if std::env::var_os("CPG_MONOLITH_WALKS_ON_NODES").is_some() {
+        uncached.push("--walks-on-nodes");
+    }
+    cluster.coordinators[0].restart_with(&uncached);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     row.restart_first_ms = ms(ask(&address, &Query::Cycles).await?.1);
-    let (times, errors) = point_load(&address, called, queries).await;
+    let (times, errors) = point_load(&address, called, queries, CLIENTS).await;
     row.point_queries = times.len() + errors.len();
     row.point_errors = errors.len();
     if let Some(e) = errors.first() {
@@ -439,7 +367,7 @@ async fn measure(sources: &[Source], target: usize, queries: usize) -> Result<Ro
     }
     row.point_p50_ms = ms(quantile(&times, 0.5));
     row.point_p99_ms = ms(quantile(&times, 0.99));
-    let (coordinator_after, node_after) = peaks(&address).await?;
+    let (coordinator_after, node_after) = peak_memory(&address, 3).await?;
     row.coordinator_peak_mb = coordinator_peak.max(coordinator_after);
     row.node_peak_mb = node_peaks
         .iter()

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -561,4 +561,86 @@ pub async fn differences_from_embedded(
         }
     }
     Ok(out)
+}
+
+/// Latencies of `queries` point queries from `clients` clients at once,
+/// callers or impact (one in two) of functions of `called` at depths 1 to
+/// 5, drawn by each client's [`Dice`]: (sorted latencies, errors). An
+/// answer with partitions missing counts as an error.
+pub async fn point_load(
+    address: &str,
+    called: Arc<Vec<Mfa>>,
+    queries: usize,
+    clients: usize,
+) -> (Vec<Duration>, Vec<String>) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let got = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    let mut tasks = Vec::new();
+    for w in 0..clients {
+        let (next, got, called, address) = (
+            next.clone(),
+            got.clone(),
+            called.clone(),
+            address.to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let c = match client(&address).await {
+                Ok(c) => c,
+                Err(e) => return got.lock().unwrap_or_else(|e| e.into_inner()).1.push(e),
+            };
+            let mut dice = Dice::for_client(w);
+            while next.fetch_add(1, Ordering::Relaxed) < queries {
+                let f = called[dice.roll(called.len())].clone();
+                let depth = 1 + dice.roll(5) as u32;
+                let q = if dice.roll(2) == 0 {
+                    Query::Callers { function: f, depth }
+                } else {
+                    Query::Impact {
+                        target: f.to_string(),
+                        depth,
+                    }
+                };
+                let mut ctx = tarpc::context::current();
+                ctx.deadline = Instant::now() + Duration::from_secs(60);
+                let t = Instant::now();
+                let r = c.query(ctx, String::new(), q.clone()).await;
+                let took = t.elapsed();
+                let mut g = got.lock().unwrap_or_else(|e| e.into_inner());
+                match r {
+                    Ok(Ok(a)) if a.missing.is_empty() => g.0.push(took),
+                    Ok(Ok(a)) => {
+                        g.1.push(format!("{q:?}: partitions {:?} missing", a.missing))
+                    }
+                    Ok(Err(e)) => g.1.push(format!("{q:?}: {e}")),
+                    Err(e) => g.1.push(format!("{q:?}: rpc {e}")),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let (mut times, errors) = std::mem::take(&mut *got.lock().unwrap_or_else(|e| e.into_inner()));
+    times.sort();
+    (times, errors)
+}
+
+/// Peak memory (`VmHWM`, MB) of the coordinator at `address` and of each
+/// of the cluster's `nodes` nodes, from its health report.
+pub async fn peak_memory(address: &str, nodes: usize) -> Result<(f64, Vec<f64>), String> {
+    let c = client(address).await?;
+    let h = c
+        .health(tarpc::context::current())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let peaks: Vec<f64> = h
+        .nodes
+        .iter()
+        .filter_map(|n| n.health.as_ref().map(|x| x.memory_peak_mb))
+        .collect();
+    if peaks.len() != nodes {
+        return Err(format!("{} of {nodes} nodes answered health", peaks.len()));
+    }
+    Ok((h.memory_peak_mb, peaks))
 }

@@ -74,13 +74,16 @@ impl NodeWalks {
         })
         .await
         .unwrap_or_default();
-        self.tables
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                project.to_string(),
-                (snapshot.graph.clone(), partitions, cut.clone()),
-            );
+        let mut held = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        // Each cut holds its graph: as many as a coordinator keeps
+        // snapshots of, at most.
+        if held.len() >= crate::query_engine::MAX_SNAPSHOTS && !held.contains_key(project) {
+            held.clear();
+        }
+        held.insert(
+            project.to_string(),
+            (snapshot.graph.clone(), partitions, cut.clone()),
+        );
         cut
     }
 
