@@ -104,7 +104,8 @@ fn known_modules_functions_and_arities() {
     }
     // `def join(enumerable, joiner \\ "")`: join/1 exists because of the default
     // and calls join/2.
-    let enum_mod = c.summaries.iter().find(|m| m.name == "Enum").unwrap();
+    let module = |name: &str| c.summaries.iter().find(|m| m.name == name).unwrap();
+    let enum_mod = module("Enum");
     let join1 = enum_mod
         .functions
         .iter()
@@ -117,21 +118,13 @@ fn known_modules_functions_and_arities() {
         .iter()
         .any(|r| r.mfa.to_string() == "Enum.join/2"));
     // `defimpl String.Chars, for: Integer` in string/chars.ex.
-    let imp = c
-        .summaries
-        .iter()
-        .find(|m| m.name == "String.Chars.Integer")
-        .unwrap();
+    let imp = module("String.Chars.Integer");
     assert_eq!(imp.kind, ModuleKind::Impl);
     assert_eq!(
         imp.implements,
         Some(("String.Chars".to_string(), "Integer".to_string()))
     );
-    let proto = c
-        .summaries
-        .iter()
-        .find(|m| m.name == "String.Chars")
-        .unwrap();
+    let proto = module("String.Chars");
     assert_eq!(proto.kind, ModuleKind::Protocol);
 }
 

@@ -10,10 +10,10 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use codebase::embedded::{self, Built, Deps};
-use proto::{Answer, Query, QueryResult};
+use proto::{Answer, ModuleSummary, Query, QueryResult};
 use query::report::{call_rows, CallRow};
 use query::{answer, Snapshot};
 
@@ -294,6 +294,26 @@ fn dependencies_are_library_code_left_out_of_reports() {
 /// `Repo.query` — found, through the application's `use` chains into
 /// Phoenix and Ecto; the same flow behind an allowlist check is not, unless
 /// the rules stop counting that check.
+/// The application's summaries with those of the `planted` files (each
+/// must parse cleanly) added, and the call graph linked from them.
+fn planted_in(
+    a: &App,
+    planted: &[(&str, &str)],
+) -> (Vec<Arc<ModuleSummary>>, partition::analysis::CallGraph) {
+    let mut summaries = a.snapshot.summaries.clone();
+    for (file, text) in planted {
+        let cpg = partition::frontend::build_file(file, text.as_bytes());
+        assert!(cpg.diagnostics.is_empty(), "{file}: {:?}", cpg.diagnostics);
+        summaries.extend(
+            cpg.fragments
+                .iter()
+                .map(|f| Arc::new(partition::summary::summarize(f))),
+        );
+    }
+    let graph = partition::analysis::CallGraph::link(&summaries, &a.snapshot.libraries);
+    (summaries, graph)
+}
+
 #[test]
 fn a_planted_sql_injection_is_found_and_an_allowlisted_one_is_not() {
     for (name, web, repo) in [
@@ -331,20 +351,13 @@ end
 end
 "#
         );
-        let mut summaries = a.snapshot.summaries.clone();
-        for (file, text) in [
-            ("lib/planted_router.ex", router),
-            ("lib/planted_controller.ex", controller),
-        ] {
-            let cpg = partition::frontend::build_file(file, text.as_bytes());
-            assert!(cpg.diagnostics.is_empty(), "{:?}", cpg.diagnostics);
-            summaries.extend(
-                cpg.fragments
-                    .iter()
-                    .map(|f| std::sync::Arc::new(partition::summary::summarize(f))),
-            );
-        }
-        let graph = partition::analysis::CallGraph::link(&summaries, &a.snapshot.libraries);
+        let (summaries, graph) = planted_in(
+            a,
+            &[
+                ("lib/planted_router.ex", router.as_str()),
+                ("lib/planted_controller.ex", controller.as_str()),
+            ],
+        );
         let planted = |rules: &proto::TaintRules| -> Vec<String> {
             partition::analysis::taint(&graph, &summaries, rules)
                 .findings
@@ -596,17 +609,7 @@ end
 "#,
         ),
     ];
-    let mut summaries = a.snapshot.summaries.clone();
-    for (file, text) in planted {
-        let cpg = partition::frontend::build_file(file, text.as_bytes());
-        assert!(cpg.diagnostics.is_empty(), "{file}: {:?}", cpg.diagnostics);
-        summaries.extend(
-            cpg.fragments
-                .iter()
-                .map(|f| std::sync::Arc::new(partition::summary::summarize(f))),
-        );
-    }
-    let graph = partition::analysis::CallGraph::link(&summaries, &a.snapshot.libraries);
+    let (summaries, graph) = planted_in(a, &planted);
     let rules = partition::analysis::default_taint_rules();
     let t = partition::analysis::taint(&graph, &summaries, &rules);
     let mut found: Vec<String> = t
