@@ -11,7 +11,7 @@ pub mod load;
 pub mod member;
 mod scripts;
 
-pub use scripts::{fetched, repo};
+pub use scripts::{fetched, repo, succeeds};
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

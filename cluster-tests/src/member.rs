@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
+/// A daemon's `serve`, until it returns.
+type Served = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
+
+/// `argv` read as a daemon's command line; a mistake fails the test,
+/// naming the member.
+fn flags<A: Parser>(name: &str, argv: &[String]) -> A {
+    A::try_parse_from(argv).unwrap_or_else(|e| panic!("{name}'s flags: {e}"))
+}
+
 /// A member running in this process.
 #[derive(Debug)]
 pub struct Member {
@@ -48,25 +57,17 @@ impl Member {
         let exited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let done = exited.clone();
         let exit = move || done.store(true, std::sync::atomic::Ordering::Release);
-        if coordinator {
-            let args = coordinator::daemon::Args::try_parse_from(&argv)
-                .unwrap_or_else(|e| panic!("{name}'s flags: {e}"));
-            runtime.spawn(async move {
-                if let Err(e) = coordinator::daemon::serve(args, stopped).await {
-                    eprintln!("{name} stopped: {e}");
-                }
-                exit();
-            });
+        let served: Served = if coordinator {
+            Box::pin(coordinator::daemon::serve(flags(&name, &argv), stopped))
         } else {
-            let args = node::daemon::Args::try_parse_from(&argv)
-                .unwrap_or_else(|e| panic!("{name}'s flags: {e}"));
-            runtime.spawn(async move {
-                if let Err(e) = node::daemon::serve(args, stopped).await {
-                    eprintln!("{name} stopped: {e}");
-                }
-                exit();
-            });
-        }
+            Box::pin(node::daemon::serve(flags(&name, &argv), stopped))
+        };
+        runtime.spawn(async move {
+            if let Err(e) = served.await {
+                eprintln!("{name} stopped: {e}");
+            }
+            exit();
+        });
         Member {
             runtime: Some(runtime),
             stop: Some(tx),

@@ -3,6 +3,7 @@
 //! tests include too (`#[path]`: codebase cannot depend on cluster-tests).
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The repository's root.
 pub fn repo() -> PathBuf {
@@ -14,15 +15,23 @@ pub fn repo() -> PathBuf {
 /// the folder it prints. What it brings is required: a failing script
 /// fails the test.
 pub fn fetched(script: &str) -> PathBuf {
-    let path = repo().join("scripts").join(script);
-    let out = std::process::Command::new("bash")
-        .arg(&path)
-        .output()
-        .expect("cannot run bash");
-    assert!(
-        out.status.success(),
-        "scripts/{script} failed (what it brings is required, not optional):\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        Command::new("bash").arg(repo().join("scripts").join(script)),
+        &format!("scripts/{script} (what it brings is required, not optional)"),
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Run `command` to its end; it must succeed (`what` names it, with its
+/// standard error, when it does not). Its output.
+pub fn succeeds(command: &mut Command, what: &str) -> Output {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }

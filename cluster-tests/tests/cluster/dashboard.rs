@@ -59,21 +59,17 @@ async fn the_dashboard_shows_the_cluster_the_module_graph_and_taint_paths() {
     assert!(graph.modules.len() > 500, "{} modules", graph.modules.len());
 
     let screenshot = work.path().join("dashboard.png");
-    let out = Command::new("node")
-        .arg(repo().join("cluster-tests/web/dashboard-check.cjs"))
-        .arg(format!("http://{web}/"))
-        .arg(&screenshot)
-        .arg("Shop.Orders")
-        .env(
-            "PLAYWRIGHT_CORE",
-            tools.join("node_modules/playwright-core"),
-        )
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "the browser check failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = cluster_tests::succeeds(
+        Command::new("node")
+            .arg(repo().join("cluster-tests/web/dashboard-check.cjs"))
+            .arg(format!("http://{web}/"))
+            .arg(&screenshot)
+            .arg("Shop.Orders")
+            .env(
+                "PLAYWRIGHT_CORE",
+                tools.join("node_modules/playwright-core"),
+            ),
+        "the browser check",
     );
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));

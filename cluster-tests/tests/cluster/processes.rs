@@ -30,11 +30,9 @@ const P: u32 = 16;
 
 /// Run the `cpg` binary; it must succeed. Returns its standard output.
 fn cpg(args: &[&str]) -> String {
-    let out = cluster_tests::cpg_command().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "cpg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = cluster_tests::succeeds(
+        cluster_tests::cpg_command().args(args),
+        &format!("cpg {args:?}"),
     );
     String::from_utf8(out.stdout).unwrap()
 }
