@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod load;
 pub mod member;
+pub mod metrics;
 mod scripts;
 
 pub use scripts::{fetched, repo, succeeds};

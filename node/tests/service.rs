@@ -18,6 +18,11 @@ use proto::{CpgError, ModuleSummary};
 use tarpc::context;
 use tokio::io::AsyncWriteExt;
 
+/// Reading `/metrics` as the cluster tests do.
+#[allow(dead_code)]
+#[path = "../../cluster-tests/src/metrics.rs"]
+mod metrics;
+
 const PARTITIONS: u32 = 4;
 
 /// A node served on loopback, with a client connected to it.
@@ -506,7 +511,6 @@ async fn replaced_modules_are_defragmented_over_the_threshold_or_on_demand() {
 
 /// `GET /metrics` from a metrics server started for `node`.
 async fn metrics_of(node: &std::sync::Arc<Node>) -> String {
-    use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let n = node.clone();
@@ -515,12 +519,7 @@ async fn metrics_of(node: &std::sync::Arc<Node>) -> String {
         move || n.metrics(),
         std::future::pending(),
     ));
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: node\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
+    let out = metrics::scrape(&addr.to_string()).await;
     server.abort();
     out
 }

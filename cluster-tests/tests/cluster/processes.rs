@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::gather_summaries;
 use cluster_tests::ingest_through_nodes;
+use cluster_tests::metrics::metric;
 use cluster_tests::{comparable, copy_tree, corpus, eventually, query_at, Cluster};
 use codebase::embedded;
 use partition::analysis::CallGraph;
@@ -1670,20 +1671,6 @@ async fn held_by_replicas<'a>(
         held.push(hashes);
     }
     held
-}
-
-/// `GET /metrics` at `address`: the value of `name` (0 when absent).
-async fn metric(address: &str, name: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0.0)
 }
 
 /// A hung replica (`kill -STOP`: connected, answering nothing) does not

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use cluster_tests::load::cpg_ingest;
+use cluster_tests::metrics::metric;
 use cluster_tests::{comparable, query_at, Cluster};
 use codebase::embedded;
 use proto::{Mfa, Query};
@@ -60,19 +61,6 @@ async fn assert_as_embedded(address: &str, snapshot: &query::Snapshot, when: &st
         }
     }
     answered
-}
-
-async fn metric(address: &str, name: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
