@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cluster_tests::bench::ms;
-use cluster_tests::load::{client, peak_memory, point_load, quantile};
+use cluster_tests::load::{called_functions, client, peak_memory, point_load, quantile};
 use codebase::embedded;
-use proto::{Mfa, Query};
+use proto::Query;
 
 const CLIENTS: usize = 8;
 
@@ -64,13 +64,7 @@ async fn main() -> Result<(), Error> {
     let queries: usize = args.get(2).map_or(Ok(2000), |s| s.parse())?;
     let rounds: usize = args.get(3).map_or(Ok(2), |s| s.parse())?;
     let snapshot = embedded::build(&PathBuf::from(tree))?.snapshot();
-    let graph = &snapshot.graph;
-    let called: Vec<Mfa> = (0..graph.functions.len() as u32)
-        .filter(|&id| graph.functions[id as usize].kind.is_some())
-        .filter(|&id| graph.calls_to(id).next().is_some())
-        .map(|id| graph.mfa(id).clone())
-        .collect();
-    let called = Arc::new(called);
+    let called = Arc::new(called_functions(&snapshot));
     println!(
         "{} functions called; {queries} point queries from {CLIENTS} clients per run",
         called.len()

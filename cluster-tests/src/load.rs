@@ -201,7 +201,7 @@ pub fn cpg_ingest_generation(coordinators: &str, dir: &Path) -> Result<u64, Stri
 }
 
 /// The functions of the tree that are called from somewhere.
-fn called_functions(snapshot: &Snapshot) -> Vec<Mfa> {
+pub fn called_functions(snapshot: &Snapshot) -> Vec<Mfa> {
     let g = &snapshot.graph;
     g.functions
         .iter()

@@ -54,6 +54,11 @@ pub trait Cluster: Sync {
     /// What the catalog records (files and projects), as of after every
     /// acknowledged write.
     fn listing(&self) -> impl Future<Output = Result<CatalogListing, Self::Error>> + Send;
+    /// The whole catalog at one generation, as of after every
+    /// acknowledged write (for a backup).
+    fn catalog_backup(
+        &self,
+    ) -> impl Future<Output = Result<proto::coordinator_api::CatalogBackup, Self::Error>> + Send;
     /// Commit `record` through the Raft leader (`leader` is the view's
     /// hint); the catalog generation after it.
     fn record(

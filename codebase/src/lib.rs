@@ -2,8 +2,10 @@
 //! (`embedded::discover`, `libraries`), named for a cluster by project and
 //! library release (`projects`), built in this process (`embedded`: the
 //! CPG of a tree, and its query [`query::Snapshot`]) or sent to a cluster's
-//! storage nodes (`ingest`).
+//! storage nodes (`ingest`), and backed up from a cluster and restored
+//! into another (`backup`).
 
+pub mod backup;
 pub mod cache;
 pub mod driver;
 pub mod embedded;

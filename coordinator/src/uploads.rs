@@ -18,7 +18,7 @@ use codebase::ingest::IngestReport;
 use codebase::sources::Source;
 use net::node_client::NodeClient;
 use proto::assignment::NodeId;
-use proto::coordinator_api::{CatalogListing, ClusterView};
+use proto::coordinator_api::{CatalogFile, CatalogListing, ClusterView};
 
 /// One node's diagnosis, or why it gave none.
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +106,32 @@ impl Coordinator {
         }))
     }
 
+    /// The whole catalog at one generation (a linearizable read), for a
+    /// backup.
+    pub async fn catalog_backup(&self) -> Result<proto::coordinator_api::CatalogBackup, CpgError> {
+        self.read_barrier().await?;
+        Ok(self.sm.read(|s| proto::coordinator_api::CatalogBackup {
+            generation: s.generation,
+            partitions: s.config.partitions,
+            replication: s.config.replication,
+            files: s
+                .catalog
+                .iter()
+                .map(|(f, e)| CatalogFile {
+                    file: f.clone(),
+                    content_hash: e.content_hash,
+                    modules: e.modules.clone(),
+                    diagnostics: e.diagnostics.clone(),
+                })
+                .collect(),
+            projects: s
+                .projects
+                .iter()
+                .map(|(name, p)| (name.clone(), p.libraries.iter().cloned().collect()))
+                .collect(),
+        }))
+    }
+
     /// Commit a `RecordIngest`: here if this member leads, else on the
     /// leader (waiting out an election, as reads do).
     async fn record_through_leader(&self, record: IngestRecord) -> Result<u64, CpgError> {
@@ -184,6 +210,10 @@ impl driver::Cluster for Coordinator {
 
     async fn listing(&self) -> Result<CatalogListing, CpgError> {
         self.catalog_listing().await
+    }
+
+    async fn catalog_backup(&self) -> Result<proto::coordinator_api::CatalogBackup, CpgError> {
+        Coordinator::catalog_backup(self).await
     }
 
     async fn record(&self, _leader: Option<String>, record: IngestRecord) -> Result<u64, CpgError> {

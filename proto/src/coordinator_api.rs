@@ -137,6 +137,19 @@ pub struct CatalogListing {
     pub projects: Vec<crate::projects::ProjectInfo>,
 }
 
+/// Everything the catalog records, at one generation, for a backup: each
+/// file as an ingest recorded it, each project with its libraries, and the
+/// partition count the files' modules were placed with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogBackup {
+    pub generation: u64,
+    pub partitions: u32,
+    pub replication: u32,
+    pub files: Vec<CatalogFile>,
+    /// `(project, the libraries it uses)`.
+    pub projects: Vec<(String, Vec<crate::projects::LibraryId>)>,
+}
+
 #[tarpc::service]
 pub trait CoordinatorService {
     /// Deliver one openraft request; the reply is the encoded
@@ -211,4 +224,7 @@ pub trait CoordinatorService {
         generation: Option<u64>,
         offset: u64,
     ) -> Result<crate::ExportChunk, CpgError>;
+    /// The whole catalog at the generation of a linearizable read, for
+    /// `cpg cluster backup`.
+    async fn catalog_backup() -> Result<CatalogBackup, CpgError>;
 }

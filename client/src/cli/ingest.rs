@@ -65,7 +65,7 @@ pub(super) async fn ingest_once(
 
 /// The cluster as the ingest driver reaches it from here: through the
 /// coordinators named on the command line.
-pub(super) struct Coordinators<'a>(&'a [String]);
+pub(super) struct Coordinators<'a>(pub(super) &'a [String]);
 
 impl driver::Cluster for Coordinators<'_> {
     type Error = anyhow::Error;
@@ -76,6 +76,13 @@ impl driver::Cluster for Coordinators<'_> {
 
     async fn listing(&self) -> Result<CatalogListing> {
         catalog_listing(self.0).await
+    }
+
+    async fn catalog_backup(&self) -> Result<proto::coordinator_api::CatalogBackup> {
+        on_first_coordinator(self.0, |client| async move {
+            Reply::or_next(client.catalog_backup(tarpc::context::current()).await)
+        })
+        .await
     }
 
     async fn record(&self, leader: Option<String>, record: IngestRecord) -> Result<u64> {

@@ -260,6 +260,15 @@ pub enum ClusterAction {
     /// Take coordinator ID out of the Raft group (joint consensus); its
     /// process can be stopped afterwards.
     RemoveCoordinator { id: u64 },
+    /// Back up the cluster into DIR (a new folder): the catalog at one
+    /// generation and every file's stored fragments, read from replicas
+    /// while the cluster serves; ingests meanwhile are followed until the
+    /// backup is consistent at one generation.
+    Backup { dir: PathBuf },
+    /// Restore the backup in DIR into this cluster, which must be new and
+    /// empty and have the backup's partition count (its nodes and
+    /// addresses may differ).
+    Restore { dir: PathBuf },
     /// Wait until the cluster is ready for work: a Raft leader, at least
     /// --nodes storage nodes up, every partition on its replicas with none
     /// moving or behind. Coordinators that do not answer yet are waited

@@ -148,6 +148,38 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
     let runtime = tokio::runtime::Runtime::new()?;
     let moving = |v: &ClusterView| format!("{} partitions moving", v.joining.len());
     match action {
+        ClusterAction::Backup { dir } => {
+            let r = runtime.block_on(codebase::backup::backup(
+                &super::ingest::Coordinators(coordinators),
+                &dir,
+            ))?;
+            write_stdout(&format!(
+                "backed up catalog generation {}: {} files, {} partitions, {} bytes of fragments, in {}{}\n",
+                r.generation,
+                r.files,
+                r.partitions,
+                r.bytes,
+                dir.display(),
+                if r.rounds > 1 {
+                    format!(" ({} catalogs read: files changed meanwhile)", r.rounds)
+                } else {
+                    String::new()
+                }
+            ))
+        }
+        ClusterAction::Restore { dir } => {
+            let r = runtime.block_on(codebase::backup::restore(
+                &super::ingest::Coordinators(coordinators),
+                &dir,
+            ))?;
+            write_stdout(&format!(
+                "restored {}: {} files, {} partitions; catalog generation {}\n",
+                dir.display(),
+                r.files,
+                r.partitions,
+                r.generation
+            ))
+        }
         ClusterAction::Wait {
             nodes,
             timeout_secs,

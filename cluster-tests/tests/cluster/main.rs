@@ -15,6 +15,7 @@
 
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+mod backup;
 mod chaos;
 mod cli_errors;
 mod cluster_embedded;

@@ -150,6 +150,13 @@ impl CoordinatorService for CoordinatorServer {
         self.coordinator.catalog_listing().await
     }
 
+    async fn catalog_backup(
+        self,
+        _: Context,
+    ) -> Result<proto::coordinator_api::CatalogBackup, CpgError> {
+        self.coordinator.catalog_backup().await
+    }
+
     async fn decommission_node(
         self,
         _: Context,

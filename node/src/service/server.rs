@@ -218,7 +218,8 @@ impl NodeService for NodeServer {
         files: Vec<String>,
         max_bytes: u64,
     ) -> Result<Vec<PartitionWrite>, CpgError> {
-        self.peer.allows(Role::Cluster, "export")?;
+        // Moves, and backups by a read-write client.
+        self.peer.allows(Role::ReadWrite, "export")?;
         self.node.vouched(&[partition])?;
         self.node.check_at(epoch, [partition]).await?;
         let node = self.node.clone();
