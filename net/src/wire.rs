@@ -259,7 +259,8 @@ where
 /// flow rules. 8: sanitizers scoped to sources, map keys on bindings.
 /// 9: the Summaries query. 11: exports in chunks. 12: a partition's
 /// summaries travel encoded, as bytes. 13: the catalog listing names the
-/// files without modules. 14: walk tables and rounds on the nodes.)
+/// files without modules. 14: walk tables and rounds on the nodes, the
+/// catalog for backups.)
 pub const PROTOCOL_VERSION: u16 = 14;
 
 /// What both ends send first: the magic bytes, the version (big endian),
