@@ -10,6 +10,7 @@ pub mod bench;
 pub mod load;
 pub mod member;
 pub mod metrics;
+pub mod queries;
 mod scripts;
 
 pub use scripts::{fetched, repo, succeeds};

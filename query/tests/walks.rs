@@ -13,6 +13,11 @@ use proto::{Mfa, Query};
 use query::walks::{point_walk, Rounds};
 use query::{compute, Snapshot};
 
+/// The point queries the cluster tests ask too.
+#[path = "../../cluster-tests/src/queries.rs"]
+mod queries;
+use queries::walks_from;
+
 /// The answer to `query` made as a coordinator makes it with the nodes:
 /// one round per depth, each function expanded by its partition's table.
 fn in_rounds(
@@ -67,20 +72,7 @@ fn walks_in_rounds_over_partition_tables_equal_the_whole_graph_walks() {
             .collect();
         for function in &functions {
             for depth in 1..=4 {
-                for query in [
-                    Query::Callers {
-                        function: function.clone(),
-                        depth,
-                    },
-                    Query::Callees {
-                        function: function.clone(),
-                        depth,
-                    },
-                    Query::Impact {
-                        target: function.to_string(),
-                        depth,
-                    },
-                ] {
+                for query in walks_from(function, depth) {
                     assert_eq!(
                         in_rounds(&snapshot, &tables, partitions, &query),
                         compute(&snapshot, &query),

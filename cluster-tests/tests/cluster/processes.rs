@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use cluster_tests::gather_summaries;
 use cluster_tests::ingest_through_nodes;
 use cluster_tests::metrics::metric;
+use cluster_tests::queries::walks_from;
 use cluster_tests::{comparable, copy_tree, corpus, eventually, query_at, Cluster};
 use codebase::embedded;
 use partition::analysis::CallGraph;
@@ -66,18 +67,11 @@ fn add_audit(tree: &Path) {
 /// Ingest `tree` through `coordinators`; the ingest must succeed (`when`
 /// names the scenario when it does not). Returns what it wrote on stderr.
 fn ingest_stderr(coordinators: &str, tree: &Path, when: &str) -> String {
-    let out = cluster_tests::cpg_command()
-        .args([
-            "--coordinator",
-            coordinators,
-            "ingest",
-            tree.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{when}: {stderr}");
-    stderr
+    let mut ingest = cluster_tests::cpg_command();
+    ingest
+        .args(["--coordinator", coordinators, "ingest"])
+        .arg(tree);
+    String::from_utf8_lossy(&cluster_tests::succeeds(&mut ingest, when).stderr).into_owned()
 }
 
 /// Every analysis with parameters taken from the tree itself: the report,
@@ -101,14 +95,8 @@ fn expected_answers(root: &Path) -> Vec<(Query, Result<QueryResult, String>)> {
     let complex: Vec<Mfa> = report.most_complex.iter().map(|f| f.mfa.clone()).collect();
     for function in called.iter().chain(&complex) {
         for depth in [1, 3] {
-            queries.push(Query::Callers {
-                function: function.clone(),
-                depth,
-            });
-            queries.push(Query::Callees {
-                function: function.clone(),
-                depth,
-            });
+            // Callers and callees.
+            queries.extend_from_slice(&walks_from(function, depth)[..2]);
         }
     }
     queries.push(Query::Cycles);

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use cluster_tests::load::cpg_ingest;
 use cluster_tests::metrics::metric;
+use cluster_tests::queries::walks_from;
 use cluster_tests::{comparable, query_at, Cluster};
 use codebase::embedded;
 use proto::{Mfa, Query};
@@ -22,19 +23,7 @@ fn point_queries(snapshot: &query::Snapshot) -> Vec<Query> {
     let mut out = Vec::new();
     for (i, f) in snapshot.graph.functions.iter().enumerate() {
         let depth = 1 + (i % 4) as u32;
-        let function = f.mfa.clone();
-        out.push(Query::Callers {
-            function: function.clone(),
-            depth,
-        });
-        out.push(Query::Callees {
-            function: function.clone(),
-            depth,
-        });
-        out.push(Query::Impact {
-            target: function.to_string(),
-            depth,
-        });
+        out.extend(walks_from(&f.mfa, depth));
     }
     out.push(Query::Callers {
         function: Mfa::new("Nope", "f", 1),
