@@ -50,6 +50,32 @@ fn upload(root: &Path, partial: bool) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({"files": files, "partial": partial})).unwrap()
 }
 
+fn post(addr: &str, path: &str, body: &[u8]) -> HttpResponse {
+    http(addr, "POST", path, Some(body)).unwrap()
+}
+
+/// The JSON report of the ingest that answered `r` (which must be 200).
+fn ingest_report(r: &HttpResponse) -> serde_json::Value {
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+/// `r` is an error with `status` and, in its JSON body, `kind`.
+fn assert_error(r: &HttpResponse, status: u16, kind: &str) {
+    assert_eq!(
+        (r.status, error_kind(r)),
+        (status, kind.to_string()),
+        "{}",
+        r.text()
+    );
+}
+
+/// `r` has `status` and says `text`.
+fn assert_says(r: &HttpResponse, status: u16, text: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert!(r.text().contains(text), "{}", r.text());
+}
+
 fn error_kind(r: &HttpResponse) -> String {
     let v: serde_json::Value = serde_json::from_slice(&r.body)
         .unwrap_or_else(|e| panic!("not a JSON error ({e}): {}", r.text()));
@@ -257,9 +283,8 @@ fn place() -> proto::Mfa {
 
 /// Upload and ingest the whole tree.
 fn the_tree_is_uploaded_and_ingested(web: &str, tree: &Path) {
-    let r = http(web, "POST", "/api/v1/ingest", Some(&upload(tree, false))).unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
-    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let r = post(web, "/api/v1/ingest", &upload(tree, false));
+    let report = ingest_report(&r);
     assert_eq!(report["files_parsed"], 26, "{report}");
     assert_eq!(report["generation"], 1, "{report}");
 }
@@ -347,7 +372,7 @@ fn every_analysis_answers_like_embedded(web: &str, snapshot: &Snapshot) {
         depth: 4,
     })
     .unwrap();
-    let r = http(web, "POST", "/api/v1/query", Some(&body)).unwrap();
+    let r = post(web, "/api/v1/query", &body);
     assert_eq!(r.status, 200, "{}", r.text());
     let a: Answer = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(
@@ -476,17 +501,10 @@ fn a_partial_upload_changes_one_file_and_removes_nothing(web: &str, tree: &Path)
         "partial": true,
     }))
     .unwrap();
-    let r = http(web, "POST", "/api/v1/ingest", Some(&body)).unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
-    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(
-        (
-            report["files_parsed"].as_u64(),
-            report["files_removed"].as_u64()
-        ),
-        (Some(1), Some(0)),
-        "{report}"
-    );
+    let r = post(web, "/api/v1/ingest", &body);
+    let report = ingest_report(&r);
+    let counts = [&report["files_parsed"], &report["files_removed"]];
+    assert_eq!(counts, [1, 0], "{report}");
     let after = embedded::build(tree).unwrap().snapshot();
     let q = Query::Callers {
         function: place(),
@@ -504,51 +522,28 @@ fn a_partial_upload_changes_one_file_and_removes_nothing(web: &str, tree: &Path)
 /// diagnostic like any other.
 fn a_file_that_is_not_utf8_goes_as_base64(web: &str) {
     let latin = br#"{"files": [{"path": "lib/shop/latin.ex", "content_base64": "ZGVmbW9kdWxlIFNob3AuTGF0aW4gZG8KICBkZWYgbmFtZSwgZG86ICJjYWbpIgplbmQK"}], "partial": true}"#;
-    let r = http(web, "POST", "/api/v1/ingest", Some(latin)).unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
-    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let r = post(web, "/api/v1/ingest", latin);
+    let report = ingest_report(&r);
     assert_eq!(report["files_parsed"], 1, "{report}");
     let both = br#"{"files": [{"path": "lib/x.ex", "content": "", "content_base64": ""}]}"#;
-    let r = http(web, "POST", "/api/v1/ingest", Some(both)).unwrap();
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.text().contains("either"), "{}", r.text());
+    let r = post(web, "/api/v1/ingest", both);
+    assert_says(&r, 400, "either");
 }
 
 /// Errors: JSON, with a status saying whose fault it is.
 fn errors_are_json_with_a_status_saying_whose_fault(web: &str) {
     let r = get(web, "/api/v1/callers?function=nonsense");
-    assert_eq!(
-        (r.status, error_kind(&r)),
-        (400, "invalid_input".into()),
-        "{}",
-        r.text()
-    );
+    assert_error(&r, 400, "invalid_input");
     let r = get(web, "/api/v1/callers?function=Nope.f/1");
-    assert_eq!(
-        (r.status, error_kind(&r)),
-        (400, "invalid_input".into()),
-        "{}",
-        r.text()
-    );
+    assert_error(&r, 400, "invalid_input");
     let r = get(web, "/api/v1/centrality?by=fame");
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.text().contains("pagerank, betweenness"), "{}", r.text());
+    assert_says(&r, 400, "pagerank, betweenness");
     let r = get(web, "/api/v1/nope");
-    assert_eq!((r.status, error_kind(&r)), (404, "not_found".into()));
-    let r = http(web, "POST", "/api/v1/query", Some(b"{\"Callers\": 3}")).unwrap();
-    assert_eq!(
-        (r.status, error_kind(&r)),
-        (400, "invalid_input".into()),
-        "{}",
-        r.text()
-    );
-    let r = http(web, "POST", "/api/v1/ingest", Some(b"not json")).unwrap();
-    assert_eq!(
-        (r.status, error_kind(&r)),
-        (400, "invalid_input".into()),
-        "{}",
-        r.text()
-    );
+    assert_error(&r, 404, "not_found");
+    let r = post(web, "/api/v1/query", b"{\"Callers\": 3}");
+    assert_error(&r, 400, "invalid_input");
+    let r = post(web, "/api/v1/ingest", b"not json");
+    assert_error(&r, 400, "invalid_input");
 }
 
 /// Another project, with a dependency and its lock: answered apart
@@ -559,17 +554,10 @@ fn another_project_is_ingested_and_answered_apart(web: &str) {
         {"path": "lib/o.ex", "content": "defmodule O do\n  def f(x), do: Dep.g(x)\nend\n"},
         {"path": "deps/dep/lib/dep.ex", "content": "defmodule Dep do\n  def g(x), do: x\nend\n"},
         {"path": "mix.lock", "content": "%{\n  \"dep\": {:hex, :dep, \"0.3.1\", \"a\", [:mix], [], \"hexpm\", \"b\"},\n}\n"}]}"#;
-    let r = http(web, "POST", "/api/v1/ingest", Some(other)).unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
-    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(
-        (
-            report["files_parsed"].as_u64(),
-            report["files_removed"].as_u64()
-        ),
-        (Some(2), Some(0)),
-        "{report}"
-    );
+    let r = post(web, "/api/v1/ingest", other);
+    let report = ingest_report(&r);
+    let counts = [&report["files_parsed"], &report["files_removed"]];
+    assert_eq!(counts, [2, 0], "{report}");
     let r = get(web, "/api/v1/callers?project=other&function=Dep.g/1");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
@@ -578,27 +566,16 @@ fn another_project_is_ingested_and_answered_apart(web: &str) {
         r.text()
     );
     let r = get(web, "/api/v1/callers?function=Dep.g/1");
-    assert_eq!(
-        (r.status, error_kind(&r)),
-        (400, "invalid_input".into()),
-        "the default project has no Dep: {}",
-        r.text()
-    );
+    // The default project has no Dep.
+    assert_error(&r, 400, "invalid_input");
     let r = get(web, "/api/v1/cycles?project=nope");
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.text().contains("no project"), "{}", r.text());
+    assert_says(&r, 400, "no project");
     let partial_dep = br#"{"project": "other", "partial": true, "files": [{"path": "deps/dep/lib/x.ex", "content": ""}]}"#;
-    let r = http(web, "POST", "/api/v1/ingest", Some(partial_dep)).unwrap();
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.text().contains("partial upload"), "{}", r.text());
+    let r = post(web, "/api/v1/ingest", partial_dep);
+    assert_says(&r, 400, "partial upload");
     let escaping = br#"{"files": [{"path": "../../etc/passwd.ex", "content": "defmodule X do end"}], "partial": true}"#;
-    let r = http(web, "POST", "/api/v1/ingest", Some(escaping)).unwrap();
-    assert_eq!(
-        (r.status, error_kind(&r)),
-        (400, "invalid_input".into()),
-        "{}",
-        r.text()
-    );
+    let r = post(web, "/api/v1/ingest", escaping);
+    assert_error(&r, 400, "invalid_input");
 }
 
 /// A coordinator started without --http-read-write refuses uploads.
@@ -609,8 +586,8 @@ async fn uploads_need_http_read_write() {
     let cluster = Cluster::start_roles(1, 1, 4, 1, &["--http-listen", &web], &[]);
     cluster.must_be_ready(4, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
-    let r = http(&web, "POST", "/api/v1/ingest", Some(&upload(&tree, false))).unwrap();
-    assert_eq!((r.status, error_kind(&r)), (403, "forbidden".into()));
+    let r = post(&web, "/api/v1/ingest", &upload(&tree, false));
+    assert_error(&r, 403, "forbidden");
     assert!(r.text().contains("--http-read-write"), "{}", r.text());
     // Reads are served.
     assert_eq!(get(&web, "/api/v1/cluster").status, 200);
