@@ -2368,15 +2368,16 @@ end
         .collect();
     marked.sort();
     marked.dedup();
+    let marked: Vec<(&str, &str)> = marked
+        .iter()
+        .map(|(f, why)| (f.as_str(), why.as_str()))
+        .collect();
     assert_eq!(
         marked,
-        vec![
-            (
-                "Atom.to_char_list/1".to_string(),
-                "Use Atom.to_charlist/1 instead".to_string()
-            ),
-            ("Old.f/1".to_string(), "Use New.f/2 instead".to_string()),
-            ("Old.f/2".to_string(), "Use New.f/2 instead".to_string()),
+        [
+            ("Atom.to_char_list/1", "Use Atom.to_charlist/1 instead"),
+            ("Old.f/1", "Use New.f/2 instead"),
+            ("Old.f/2", "Use New.f/2 instead"),
         ],
         "{marked:?}"
     );
