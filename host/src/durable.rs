@@ -225,6 +225,88 @@ pub fn read_checked(path: &Path) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(payload))
 }
 
+/// The file in a data dir that says which format its files are in.
+pub const FORMAT_FILE: &str = "format";
+
+/// A data dir's format stamp: the format of its files, and what wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct FormatStamp {
+    /// `node` or `coordinator`.
+    kind: String,
+    format: u32,
+    /// The release that last stamped it (`CARGO_PKG_VERSION`).
+    written_by: String,
+}
+
+/// Check, and stamp, the format of the `kind` data dir `dir`, which this
+/// build reads in formats `oldest..=current` and writes in `current`. A
+/// dir without a stamp is either new or of format 1 (written before stamps
+/// were kept): both open. A dir of another kind, or of a format this build
+/// does not read (written by a newer release, or one too old), is refused
+/// with the reason, before anything in it is opened. An older format is
+/// stamped `current` once opened (its files are read as they are; a
+/// format change that needs more brings its own migration here), with a
+/// log line. Returns the format the dir was in.
+pub fn check_data_dir_format(
+    dir: &Path,
+    kind: &str,
+    oldest: u32,
+    current: u32,
+    release: &str,
+) -> io::Result<u32> {
+    let path = dir.join(FORMAT_FILE);
+    let refuse = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    let found = match read_checked(&path)? {
+        None => None,
+        Some(bytes) => Some(
+            serde_json::from_slice::<FormatStamp>(&bytes)
+                .map_err(|e| refuse(format!("{}: {e}", path.display())))?,
+        ),
+    };
+    let was = match &found {
+        None => 1,
+        Some(stamp) if stamp.kind != kind => {
+            return Err(refuse(format!(
+                "{} is a {} data dir, not a {kind}'s: give this process its own --data-dir",
+                dir.display(),
+                stamp.kind
+            )))
+        }
+        Some(stamp) => stamp.format,
+    };
+    if was > current {
+        return Err(refuse(format!(
+            "{} is in data format {was} (written by cpg {}), newer than this cpg {release} reads (up to {current}): run that release or a newer one",
+            dir.display(),
+            found.map_or_else(|| "?".into(), |s| s.written_by)
+        )));
+    }
+    if was < oldest {
+        return Err(refuse(format!(
+            "{} is in data format {was}, older than this cpg {release} reads ({oldest} to {current}): open it with an intermediate release first, which migrates it",
+            dir.display()
+        )));
+    }
+    let stamp = FormatStamp {
+        kind: kind.to_string(),
+        format: current,
+        written_by: release.to_string(),
+    };
+    if found.as_ref() != Some(&stamp) {
+        if was < current {
+            tracing::info!(
+                dir = %dir.display(),
+                from = was,
+                to = current,
+                "data dir format upgraded"
+            );
+        }
+        let bytes = serde_json::to_vec(&stamp).map_err(io::Error::other)?;
+        write_checked(&path, &bytes)?;
+    }
+    Ok(was)
+}
+
 /// An append-only log of checksummed records.
 #[derive(Debug)]
 pub struct RecordLog {
@@ -446,6 +528,36 @@ impl RecordLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_dir_formats_are_stamped_upgraded_and_refused_when_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // New or written before stamps: format 1, stamped.
+        assert_eq!(check_data_dir_format(d, "node", 1, 1, "0.1.0").unwrap(), 1);
+        assert!(d.join(FORMAT_FILE).exists());
+        assert_eq!(check_data_dir_format(d, "node", 1, 1, "0.1.0").unwrap(), 1);
+        // A release of format 2 opens it and stamps 2; the previous one
+        // then refuses it, naming who wrote it.
+        assert_eq!(check_data_dir_format(d, "node", 1, 2, "0.2.0").unwrap(), 1);
+        assert_eq!(check_data_dir_format(d, "node", 1, 2, "0.2.0").unwrap(), 2);
+        let newer = check_data_dir_format(d, "node", 1, 1, "0.1.0").unwrap_err();
+        assert!(
+            newer
+                .to_string()
+                .contains("data format 2 (written by cpg 0.2.0)"),
+            "{newer}"
+        );
+        // Too old for a release that dropped format 2.
+        let old = check_data_dir_format(d, "node", 3, 4, "0.4.0").unwrap_err();
+        assert!(old.to_string().contains("older than"), "{old}");
+        // Another kind's dir.
+        let kind = check_data_dir_format(d, "coordinator", 1, 2, "0.2.0").unwrap_err();
+        assert!(kind.to_string().contains("a node data dir"), "{kind}");
+        // A damaged stamp is an error, not format 1.
+        std::fs::write(d.join(FORMAT_FILE), b"junk").unwrap();
+        assert!(check_data_dir_format(d, "node", 1, 2, "0.2.0").is_err());
+    }
 
     #[test]
     fn a_torn_tail_is_cut_and_appends_continue() {

@@ -113,6 +113,14 @@ pub struct Node {
     walks: walks::WalkTables,
 }
 
+/// The format of a node's data dir (its partition logs, voucher and id
+/// file) this build writes, and the oldest it opens. Raise `DATA_FORMAT`
+/// when they change in a way the previous release cannot read, with a
+/// migration and a fixture of the previous format
+/// (`cluster-tests/tests/fixtures/`).
+pub const DATA_FORMAT: u32 = 1;
+pub const OLDEST_DATA_FORMAT: u32 = 1;
+
 /// The file in a node's data dir that says the coordinators know what it
 /// holds: the node's id, written once a registration that said it could
 /// not vouch for its data was taken.
@@ -128,6 +136,13 @@ impl Node {
     /// Open the node's data dir and load every partition it stored. Damaged
     /// files are quarantined and listed in the returned report.
     pub fn open(config: &NodeConfig) -> std::io::Result<(Arc<Node>, Quarantined)> {
+        durable::check_data_dir_format(
+            &config.data_dir,
+            "node",
+            OLDEST_DATA_FORMAT,
+            DATA_FORMAT,
+            env!("CARGO_PKG_VERSION"),
+        )?;
         let voucher = config.data_dir.join(VOUCHER);
         let vouched = match durable::read_checked(&voucher)? {
             None => false,

@@ -22,6 +22,7 @@ mod cluster_embedded;
 mod cluster_membership;
 mod compose;
 mod dashboard;
+mod data_format;
 mod deploy_files;
 mod http_api;
 mod processes;

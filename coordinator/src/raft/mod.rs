@@ -28,8 +28,23 @@ openraft::declare_raft_types!(
         AsyncRuntime = openraft::TokioRuntime,
 );
 
-/// Open (or create) the log store and state machine under `dir`.
+/// The format of a coordinator's data dir (Raft log, vote, state machine
+/// snapshots) this build writes, and the oldest it opens: raise
+/// `DATA_FORMAT` with a migration and a fixture of the previous format
+/// (`cluster-tests/tests/fixtures/`) when they change incompatibly.
+pub const DATA_FORMAT: u32 = 1;
+pub const OLDEST_DATA_FORMAT: u32 = 1;
+
+/// Open (or create) the log store and state machine under `dir`, after
+/// checking its format.
 pub fn open(dir: &std::path::Path) -> std::io::Result<(LogStore, StateMachine)> {
+    host::durable::check_data_dir_format(
+        dir,
+        "coordinator",
+        OLDEST_DATA_FORMAT,
+        DATA_FORMAT,
+        env!("CARGO_PKG_VERSION"),
+    )?;
     let log = LogStore::open(&dir.join("log"))?;
     let sm = StateMachine::open(&dir.join("state"))?;
     Ok((log, sm))
