@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use net::node_client::NodeClient;
 use proto::assignment::{NodeId, PartitionId};
@@ -40,9 +40,11 @@ const MANIFEST: &str = "backup.json";
 /// Deadline of each storage-node request.
 const NODE_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Catalogs read before a backup gives up on a cluster that changes faster
-/// than it can follow.
-const ROUNDS: usize = 20;
+/// How long a backup waits for the catalog and the fragments to agree
+/// (an ingest between its writes and its record, a move, a replica down)
+/// before it gives up, and the pause between two reads of the catalog.
+const WAIT: Duration = Duration::from_secs(60);
+const AGAIN: Duration = Duration::from_millis(200);
 
 /// Bytes asked of a node per export request, and sent per write.
 const PIECE: u64 = 8 << 20;
@@ -92,54 +94,76 @@ pub async fn backup<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::Er
     // file → its fragments, by partition, as fetched.
     let mut have: BTreeMap<(PartitionId, String), PartitionWrite> = BTreeMap::new();
     let mut rounds = 0;
+    let started = Instant::now();
     let catalog = loop {
+        if rounds > 0 {
+            tokio::time::sleep(AGAIN).await;
+        }
         rounds += 1;
         let catalog = cluster.catalog_backup().await?;
         let view = cluster.view().await?;
+        let mut stale: Vec<String> = Vec::new();
+        let mut why = String::new();
         if view.partitions != catalog.partitions {
-            continue;
-        }
-        let clients = cluster.nodes(&view)?;
-        let wanted: BTreeMap<(PartitionId, String), u64> = catalog
-            .files
-            .iter()
-            .flat_map(|f| {
-                let parts: BTreeSet<PartitionId> = f.modules.iter().map(|(_, p)| *p).collect();
-                parts
-                    .into_iter()
-                    .map(move |p| ((p, f.file.clone()), f.content_hash))
-            })
-            .collect();
-        have.retain(|k, w| wanted.get(k) == Some(&w.content_hash));
-        let mut missing: BTreeMap<PartitionId, Vec<String>> = BTreeMap::new();
-        for (p, file) in wanted.keys().filter(|k| !have.contains_key(*k)) {
-            missing.entry(*p).or_default().push(file.clone());
-        }
-        let mut stale = 0;
-        for (p, files) in missing {
-            let replicas = view.assignment.get(&p).cloned().unwrap_or_default();
-            for w in fetch(&clients, &replicas, view.epoch, p, files).await? {
-                let key = (p, w.file.clone());
-                if wanted.get(&key) == Some(&w.content_hash) && !w.fragments.is_empty() {
-                    have.insert(key, w);
-                } else {
-                    stale += 1;
+            why = "the partition map changed".into();
+        } else {
+            let clients = cluster.nodes(&view)?;
+            let wanted: BTreeMap<(PartitionId, String), u64> = catalog
+                .files
+                .iter()
+                .flat_map(|f| {
+                    let parts: BTreeSet<PartitionId> = f.modules.iter().map(|(_, p)| *p).collect();
+                    parts
+                        .into_iter()
+                        .map(move |p| ((p, f.file.clone()), f.content_hash))
+                })
+                .collect();
+            have.retain(|k, w| wanted.get(k) == Some(&w.content_hash));
+            let mut missing: BTreeMap<PartitionId, Vec<String>> = BTreeMap::new();
+            for (p, file) in wanted.keys().filter(|k| !have.contains_key(*k)) {
+                missing.entry(*p).or_default().push(file.clone());
+            }
+            for (p, files) in missing {
+                let replicas = view.assignment.get(&p).cloned().unwrap_or_default();
+                match fetch(&clients, &replicas, view.epoch, p, files).await {
+                    Ok(writes) => {
+                        for w in writes {
+                            let key = (p, w.file.clone());
+                            if wanted.get(&key) == Some(&w.content_hash) && !w.fragments.is_empty()
+                            {
+                                have.insert(key, w);
+                            } else {
+                                stale.push(w.file);
+                            }
+                        }
+                    }
+                    // A move or a replica down: again with a new view.
+                    Err(e @ (CpgError::StaleEpoch { .. } | CpgError::Unavailable { .. })) => {
+                        why = e.to_string();
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
+            if why.is_empty() && stale.is_empty() && have.len() == wanted.len() {
+                break catalog;
+            }
         }
-        if stale == 0 && have.len() == wanted.len() {
-            break catalog;
+        if started.elapsed() > WAIT {
+            stale.sort();
+            stale.dedup();
+            let reason = if stale.is_empty() {
+                format!("the cluster did not settle within {WAIT:?} ({why})")
+            } else {
+                format!(
+                    "after {WAIT:?}, {} files still differ from what the catalog records, e.g. {}: an ingest may have written them without recording them (it failed part way); ingest their project again, then back up",
+                    stale.len(),
+                    stale[..stale.len().min(3)].join(", ")
+                )
+            };
+            return Err(CpgError::Internal(format!("no consistent backup: {reason}")).into());
         }
-        if rounds >= ROUNDS {
-            return Err(CpgError::Internal(format!(
-                "files changed between each of {ROUNDS} reads of the catalog and of their fragments; back up when ingests pause"
-            ))
-            .into());
-        }
-        tracing::debug!(
-            stale,
-            "files changed while backed up: reading the catalog again"
-        );
+        tracing::debug!(stale = stale.len(), why, "reading the catalog again");
     };
     write_backup(dir, &catalog, have, rounds).map_err(Into::into)
 }
@@ -301,18 +325,33 @@ pub fn read_backup(dir: &Path) -> Result<(Manifest, Vec<Vec<PartitionWrite>>), C
     Ok((manifest, data))
 }
 
-/// Restore the backup in `dir` into the cluster, which must be empty and
-/// have the backup's partition count: every fragment written to every
-/// replica of its partition, then the catalog recorded, project by
-/// project. Nothing is recorded unless every write went through, and a
-/// restore run again writes the same.
+/// Restore the backup in `dir` into the cluster, which must be empty (or
+/// hold only this backup's files: a restore that stopped part way, run
+/// again) and have the backup's partition count: every fragment written to
+/// every replica of its partition, then the catalog recorded, project by
+/// project. Nothing is recorded unless every write went through; a restore
+/// run again writes and records the same. Not restored: a project with no
+/// files and no libraries (it holds nothing), and the files of a library
+/// no project uses (written, not recorded: the report counts the files
+/// recorded).
 pub async fn restore<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::Error> {
     let (manifest, data) = read_backup(dir)?;
+    // Empty, or holding only files of this backup as it records them (a
+    // restore that stopped part way, run again).
     let listing = cluster.listing().await?;
-    if !listing.files.is_empty() {
+    let backed_up: BTreeMap<&str, u64> = manifest
+        .files
+        .iter()
+        .map(|f| (f.file.as_str(), f.content_hash))
+        .collect();
+    let foreign = listing
+        .files
+        .iter()
+        .filter(|(f, h)| backed_up.get(f.as_str()) != Some(h))
+        .count();
+    if foreign > 0 {
         return Err(invalid(format!(
-            "the cluster already holds {} files: restore into a new, empty cluster",
-            listing.files.len()
+            "the cluster already holds {foreign} files that are not this backup's: restore into a new, empty cluster"
         ))
         .into());
     }
@@ -334,6 +373,7 @@ pub async fn restore<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::E
         }
     };
     let mut generation = view.generation;
+    let mut recorded = BTreeSet::new();
     for (project, libraries) in &manifest.projects {
         let used: BTreeSet<&LibraryId> = libraries.iter().collect();
         let put: Vec<CatalogFile> = manifest
@@ -345,6 +385,7 @@ pub async fn restore<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::E
             })
             .cloned()
             .collect();
+        recorded.extend(put.iter().map(|f| f.file.clone()));
         let record = IngestRecord {
             project: project.clone(),
             libraries: Some(libraries.clone()),
@@ -356,7 +397,7 @@ pub async fn restore<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::E
     }
     Ok(Report {
         generation,
-        files: manifest.files.len(),
+        files: recorded.len(),
         partitions: data.len(),
         bytes: manifest.data.iter().map(|(_, size, _)| size).sum(),
         rounds: 1,

@@ -41,7 +41,7 @@ struct Current {
 }
 
 /// Project snapshots kept at once (each holds its linked call graph).
-pub(crate) const MAX_SNAPSHOTS: usize = 8;
+const MAX_SNAPSHOTS: usize = 8;
 
 impl Current {
     fn get(&self, project: &str) -> Option<&Arc<Snapshot>> {

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use net::node_client::NodeClient;
@@ -28,8 +28,9 @@ use query::Snapshot;
 /// Each partition's share of one linked graph, with its key.
 type Tables = BTreeMap<PartitionId, (u64, Arc<WalkTable>)>;
 
-/// The graph and partition count tables were cut for, and the tables.
-type Cut = (Arc<CallGraph>, u32, Arc<Tables>);
+/// The graph (not kept alive by this) and partition count tables were cut
+/// for, and the tables.
+type Cut = (Weak<CallGraph>, u32, Arc<Tables>);
 
 /// The walks a coordinator makes on its nodes, and what they cost.
 #[derive(Debug, Default)]
@@ -49,18 +50,25 @@ const ROUND_DEADLINE: Duration = Duration::from_secs(10);
 
 impl NodeWalks {
     /// The tables of `snapshot`'s graph, cut once per graph and project.
-    async fn tables(&self, project: &str, snapshot: &Snapshot, partitions: u32) -> Arc<Tables> {
+    async fn tables(
+        &self,
+        project: &str,
+        snapshot: &Snapshot,
+        partitions: u32,
+    ) -> Result<Arc<Tables>, CpgError> {
         let held = {
             let held = self.tables.lock().unwrap_or_else(|e| e.into_inner());
             held.get(project)
-                .filter(|(g, p, _)| Arc::ptr_eq(g, &snapshot.graph) && *p == partitions)
+                .filter(|(g, p, _)| {
+                    std::ptr::eq(g.as_ptr(), Arc::as_ptr(&snapshot.graph)) && *p == partitions
+                })
                 .map(|(_, _, t)| t.clone())
         };
         if let Some(t) = held {
-            return t;
+            return Ok(t);
         }
         let graph = snapshot.graph.clone();
-        let cut = tokio::task::spawn_blocking(move || {
+        let cut = tokio::task::spawn_blocking(move || -> Arc<Tables> {
             let tables: Tables = graph
                 .walk_tables(partitions)
                 .into_iter()
@@ -73,18 +81,15 @@ impl NodeWalks {
             Arc::new(tables)
         })
         .await
-        .unwrap_or_default();
+        .map_err(|e| CpgError::Internal(format!("cutting the graph for walks failed: {e}")))?;
         let mut held = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        // Each cut holds its graph: as many as a coordinator keeps
-        // snapshots of, at most.
-        if held.len() >= crate::query_engine::MAX_SNAPSHOTS && !held.contains_key(project) {
-            held.clear();
-        }
+        // Only the tables of graphs a snapshot still holds.
+        held.retain(|_, (g, _, _)| g.strong_count() > 0);
         held.insert(
             project.to_string(),
-            (snapshot.graph.clone(), partitions, cut.clone()),
+            (Arc::downgrade(&snapshot.graph), partitions, cut.clone()),
         );
-        cut
+        Ok(cut)
     }
 
     /// The answer to `walk` made in rounds on the nodes of `view`.
@@ -96,7 +101,7 @@ impl NodeWalks {
         snapshot: &Snapshot,
         walk: &PointWalk,
     ) -> Result<QueryResult, CpgError> {
-        let tables = self.tables(project, snapshot, view.partitions).await;
+        let tables = self.tables(project, snapshot, view.partitions).await?;
         let mut walks = Vec::new();
         for &direction in walk.directions() {
             let mut rounds = Rounds::new(&walk.function, walk.depth);
