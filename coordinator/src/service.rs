@@ -561,26 +561,51 @@ impl Coordinator {
             view.files as f64,
         );
         use std::sync::atomic::Ordering::Relaxed;
-        e.counter(
-            "cpg_answer_cache_hits_total",
-            "answers served from the cache",
-            q.hits.load(Relaxed),
-        );
-        e.counter(
-            "cpg_answer_cache_misses_total",
-            "answers computed",
-            q.misses.load(Relaxed),
-        );
-        e.counter(
-            "cpg_answer_cache_evictions_total",
-            "cached answers removed (expired or stale snapshot)",
-            q.evictions.load(Relaxed),
-        );
-        e.counter(
-            "cpg_hedged_requests_total",
-            "summaries requests sent to a second replica because the first was slower than its recent p95",
-            q.hedging.sent.load(Relaxed),
-        );
+        let mut counters = vec![
+            (
+                "cpg_answer_cache_hits_total",
+                "answers served from the cache",
+                &q.hits,
+            ),
+            ("cpg_answer_cache_misses_total", "answers computed", &q.misses),
+            (
+                "cpg_answer_cache_evictions_total",
+                "cached answers removed (expired or stale snapshot)",
+                &q.evictions,
+            ),
+            (
+                "cpg_hedged_requests_total",
+                "summaries requests sent to a second replica because the first was slower than its recent p95",
+                &q.hedging.sent,
+            ),
+        ];
+        if let Some(w) = &self.node_walks {
+            counters.extend([
+                (
+                    "cpg_node_walks_total",
+                    "point queries walked on the storage nodes (--walks-on-nodes)",
+                    &w.walks,
+                ),
+                (
+                    "cpg_node_walk_rounds_total",
+                    "rounds of those walks (one per depth and direction)",
+                    &w.rounds,
+                ),
+                (
+                    "cpg_walk_tables_sent_total",
+                    "partition shares of the linked graph sent to nodes for walks",
+                    &w.tables_sent,
+                ),
+                (
+                    "cpg_node_walk_fallbacks_total",
+                    "walks the nodes could not finish, answered from the coordinator's graph",
+                    &w.fallbacks,
+                ),
+            ]);
+        }
+        for (name, help, value) in counters {
+            e.counter(name, help, value.load(Relaxed));
+        }
         e.gauge(
             "cpg_memory_usage_bytes",
             "resident memory",
@@ -611,28 +636,6 @@ impl Coordinator {
                 "cpg_snapshot_build_seconds",
                 "time to gather and link the current snapshot",
                 s.build_ms as f64 / 1000.0,
-            );
-        }
-        if let Some(w) = &self.node_walks {
-            e.counter(
-                "cpg_node_walks_total",
-                "point queries walked on the storage nodes (--walks-on-nodes)",
-                w.walks.load(Relaxed),
-            );
-            e.counter(
-                "cpg_node_walk_rounds_total",
-                "rounds of those walks (one per depth and direction)",
-                w.rounds.load(Relaxed),
-            );
-            e.counter(
-                "cpg_walk_tables_sent_total",
-                "partition shares of the linked graph sent to nodes for walks",
-                w.tables_sent.load(Relaxed),
-            );
-            e.counter(
-                "cpg_node_walk_fallbacks_total",
-                "walks the nodes could not finish, answered from the coordinator's graph",
-                w.fallbacks.load(Relaxed),
             );
         }
         let (buckets, sum, count) = q.latency.histogram();

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use net::node_client::NodeClient;
 use partition::analysis::CallGraph;
-use partition::partitioning::partition_of;
 use proto::assignment::{NodeId, PartitionId};
 use proto::coordinator_api::ClusterView;
 use proto::walks::{Direction, WalkTable};
@@ -106,13 +105,7 @@ impl NodeWalks {
         for &direction in walk.directions() {
             let mut rounds = Rounds::new(&walk.function, walk.depth);
             while !rounds.frontier().is_empty() {
-                let mut by_partition: BTreeMap<PartitionId, Vec<Mfa>> = BTreeMap::new();
-                for f in rounds.frontier() {
-                    by_partition
-                        .entry(partition_of(&f.module, view.partitions))
-                        .or_default()
-                        .push(f.clone());
-                }
+                let by_partition = rounds.frontier_by_partition(view.partitions);
                 let asked = by_partition.into_iter().filter_map(|(p, functions)| {
                     // A partition without a table has no function that
                     // calls or is called: nothing to expand there.

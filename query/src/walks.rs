@@ -4,9 +4,11 @@
 //! storage nodes ([`Rounds`], with each partition's share of the graph,
 //! `proto::walks`). Both end in [`PointWalk::result`], so they agree.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use partition::analysis::function_impact_of;
+use partition::partitioning::partition_of;
+use proto::assignment::PartitionId;
 use proto::walks::Direction;
 use proto::{CpgError, Mfa, Query, QueryResult, Reached};
 
@@ -158,6 +160,18 @@ impl Rounds {
             return &[];
         }
         &self.frontier
+    }
+
+    /// The frontier by the partition of each function's module, among
+    /// `partitions`: where each part of the next round is expanded.
+    pub fn frontier_by_partition(&self, partitions: u32) -> BTreeMap<PartitionId, Vec<Mfa>> {
+        let mut out: BTreeMap<PartitionId, Vec<Mfa>> = BTreeMap::new();
+        for f in self.frontier() {
+            out.entry(partition_of(&f.module, partitions))
+                .or_default()
+                .push(f.clone());
+        }
+        out
     }
 
     /// The frontier's neighbours: those not met before are the next

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use partition::partitioning::partition_of;
 use proto::assignment::PartitionId;
 use proto::walks::HeldWalkTable;
 use proto::{Mfa, Query};
@@ -31,13 +30,7 @@ fn in_rounds(
     for &direction in walk.directions() {
         let mut rounds = Rounds::new(&walk.function, walk.depth);
         while !rounds.frontier().is_empty() {
-            let mut by_partition: BTreeMap<PartitionId, Vec<Mfa>> = BTreeMap::new();
-            for f in rounds.frontier() {
-                by_partition
-                    .entry(partition_of(&f.module, partitions))
-                    .or_default()
-                    .push(f.clone());
-            }
+            let by_partition = rounds.frontier_by_partition(partitions);
             let mut next = Vec::new();
             for (p, functions) in by_partition {
                 if let Some(t) = tables.get(&p) {
