@@ -51,7 +51,8 @@ pub fn render(h: &ClusterHealth) -> String {
     );
     let _ = writeln!(
         s,
-        "coordinator: cache hit rate {:.2}; queries {}; memory {}",
+        "coordinator: cpg {}; cache hit rate {:.2}; queries {}; memory {}",
+        h.version,
         h.cache_hit_rate,
         latency(&h.queries),
         memory(h.memory_usage_mb, h.memory_peak_mb, h.memory_limit_mb)
@@ -68,10 +69,11 @@ pub fn render(h: &ClusterHealth) -> String {
             Some(x) => {
                 let _ = writeln!(
                     s,
-                    "node {} at {} ({}): {}; {} partitions, {} files, {} CPG nodes, {} edges; cache hit rate {:.2}; reads {}; memory {}",
+                    "node {} at {} ({}): cpg {}; {}; {} partitions, {} files, {} CPG nodes, {} edges; cache hit rate {:.2}; reads {}; memory {}",
                     n.id,
                     n.address,
                     n.state,
+                    x.version,
                     x.cpg_tables_status.as_str(),
                     x.partitions.len(),
                     x.files,

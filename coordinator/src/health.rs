@@ -166,6 +166,7 @@ pub fn cluster_health(
         memory_usage_mb: own.memory_usage_mb,
         memory_peak_mb: own.memory_peak_mb,
         memory_limit_mb: own.memory_limit_mb,
+        version: net::wire::release(),
         partitions_total: view.partitions,
         replication: view.replication,
         partitions_under_replicated: under,

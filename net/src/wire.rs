@@ -263,6 +263,15 @@ where
 /// catalog for backups.)
 pub const PROTOCOL_VERSION: u16 = 14;
 
+/// This build's release and protocol, as processes report it
+/// (`0.1.0 (protocol 14)`): what a rolling upgrade watches change.
+pub fn release() -> String {
+    format!(
+        "{} (protocol {PROTOCOL_VERSION})",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// What both ends send first: the magic bytes, the version (big endian),
 /// and whether the link goes on in TLS (1) or plain TCP (0).
 const MAGIC: &[u8; 6] = b"CPGRPC";

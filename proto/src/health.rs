@@ -87,6 +87,8 @@ pub struct NodeHealth {
     pub memory_peak_mb: f64,
     /// The configured limit, if any.
     pub memory_limit_mb: Option<u64>,
+    /// Its release and protocol (`0.1.0 (protocol 14)`).
+    pub version: String,
 }
 
 /// The Raft group as the answering coordinator sees it.
@@ -130,6 +132,8 @@ pub struct ClusterHealth {
     pub memory_usage_mb: f64,
     pub memory_peak_mb: f64,
     pub memory_limit_mb: Option<u64>,
+    /// The answering coordinator's release and protocol.
+    pub version: String,
     pub partitions_total: u32,
     pub replication: u32,
     /// Partitions with fewer answering replicas than `replication`.

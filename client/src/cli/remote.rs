@@ -44,6 +44,9 @@ pub(super) struct NodeStatus {
     joining: usize,
     /// Partitions it missed writes of (serving no reads until caught up).
     behind: usize,
+    /// Its release and protocol, as its health report says (`None`: it
+    /// did not answer).
+    version: Option<String>,
 }
 
 /// `cpg cluster status --json`.
@@ -57,10 +60,24 @@ pub(super) struct ClusterStatus {
     moving: Vec<PartitionId>,
     /// Partitions with fewer serving replicas than the replication factor.
     under_replicated: Vec<PartitionId>,
+    /// The release and protocol of the coordinator that reported the
+    /// nodes' (`None`: no health report could be had).
+    coordinator_version: Option<String>,
 }
 
 impl ClusterStatus {
-    fn of(view: &ClusterView) -> ClusterStatus {
+    /// The status of `view`, with each process's release from `health`
+    /// when it could be had.
+    fn of(view: &ClusterView, health: Option<&proto::ClusterHealth>) -> ClusterStatus {
+        let version = |id: NodeId| {
+            health?
+                .nodes
+                .iter()
+                .find(|n| n.id == id)?
+                .health
+                .as_ref()
+                .map(|h| h.version.clone())
+        };
         let count = |m: &BTreeMap<PartitionId, Vec<NodeId>>, id: NodeId| {
             m.values().filter(|r| r.contains(&id)).count()
         };
@@ -78,12 +95,14 @@ impl ClusterStatus {
                     partitions: count(&view.assignment, n.id),
                     joining: count(&view.joining, n.id),
                     behind: count(&view.behind, n.id),
+                    version: version(n.id),
                 })
                 .collect(),
             moving: view.joining.keys().copied().collect(),
             under_replicated: proto::assignment::PartitionId::all(view.partitions)
                 .filter(|p| view.assignment.get(p).map_or(0, Vec::len) < view.replication as usize)
                 .collect(),
+            coordinator_version: health.map(|h| h.version.clone()),
         }
     }
 
@@ -96,12 +115,21 @@ impl ClusterStatus {
             self.moving.len(),
             self.under_replicated.len()
         );
-        s.push_str("  node  state     partitions  joining  behind  address\n");
+        s.push_str("  node  state     partitions  joining  behind  address  release\n");
         for n in &self.nodes {
             s.push_str(&format!(
-                "  {:>4}  {:<8}  {:>10}  {:>7}  {:>6}  {}\n",
-                n.id, n.state, n.partitions, n.joining, n.behind, n.address
+                "  {:>4}  {:<8}  {:>10}  {:>7}  {:>6}  {}  {}\n",
+                n.id,
+                n.state,
+                n.partitions,
+                n.joining,
+                n.behind,
+                n.address,
+                n.version.as_deref().unwrap_or("-")
             ));
+        }
+        if let Some(v) = &self.coordinator_version {
+            s.push_str(&format!("coordinator answering: cpg {v}\n"));
         }
         s
     }
@@ -220,7 +248,16 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
                 "status read",
                 |client| async move { client.linearizable_view(tarpc::context::current()).await },
             ))?;
-            let status = ClusterStatus::of(&view);
+            // Each process's release, from a health report (best effort:
+            // the map above is what status must show).
+            let health = runtime
+                .block_on(on_first_coordinator(coordinators, |client| async move {
+                    let mut ctx = tarpc::context::current();
+                    ctx.deadline = Instant::now() + Duration::from_secs(10);
+                    Reply::or_next(client.health(ctx).await)
+                }))
+                .ok();
+            let status = ClusterStatus::of(&view, health.as_ref());
             write_stdout(&if json {
                 serde_json::to_string_pretty(&status)? + "\n"
             } else {
@@ -248,7 +285,7 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
                 |v| v.joining.is_empty() && v.assignment.values().any(|r| r.contains(&id)),
                 moving,
             ))?;
-            let status = ClusterStatus::of(&view);
+            let status = ClusterStatus::of(&view, None);
             write_stdout(&format!(
                 "node {id} at {address} added: it serves {} partitions\n{}",
                 view.assignment.values().filter(|r| r.contains(&id)).count(),
@@ -309,7 +346,7 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
             ))?;
             write_stdout(&format!(
                 "node {id} decommissioned: it holds no partition; stop its process\n{}",
-                ClusterStatus::of(&view).render()
+                ClusterStatus::of(&view, None).render()
             ))
         }
     }

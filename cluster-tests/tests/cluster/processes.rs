@@ -1019,6 +1019,12 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
     for x in h.nodes.iter().filter_map(|n| n.health.as_ref()) {
         assert!(x.memory_peak_mb >= x.memory_usage_mb && x.memory_usage_mb > 0.0);
     }
+    // Every process says which release and protocol it runs.
+    assert_eq!(h.version, net::wire::release());
+    assert!(h.nodes.iter().all(|n| n
+        .health
+        .as_ref()
+        .is_some_and(|x| x.version == net::wire::release())));
 
     // Defragmentation: nothing is over the threshold after a first ingest;
     // forced, every held partition is rebuilt and answers stay the same.

@@ -352,6 +352,7 @@ impl Node {
             memory_usage_mb,
             memory_peak_mb: peak_resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_limit_mb: self.memory_limit_mb,
+            version: net::wire::release(),
         }
     }
 }
