@@ -112,8 +112,9 @@ impl PointWalk {
 
     /// The answer from the walks in [`PointWalk::directions`]' order, each
     /// sorted by (depth, function).
-    pub fn result(&self, snapshot: &Snapshot, mut walks: Vec<Vec<Reached>>) -> QueryResult {
-        let mut next = || walks.drain(..1.min(walks.len())).next().unwrap_or_default();
+    pub fn result(&self, snapshot: &Snapshot, walks: Vec<Vec<Reached>>) -> QueryResult {
+        let mut walks = walks.into_iter();
+        let mut next = || walks.next().unwrap_or_default();
         match self.kind {
             PointKind::Callers | PointKind::Callees => QueryResult::Reached(next()),
             PointKind::Impact => {
