@@ -16,7 +16,9 @@ use cluster_tests::Cluster;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: usize = cluster_tests::bench::number_arg(1, 7)?;
-    let mut cluster = Cluster::start_roles(3, 3, 16, 2, &["--heartbeat-ms", "200"], &[]);
+    let mut cluster = Cluster::builder(3, 3, 16, 2)
+        .coordinator_flags(&["--heartbeat-ms", "200"])
+        .start();
     cluster.must_be_ready(16, Duration::from_secs(60)).await;
     let addrs = cluster.coordinator_addrs();
     cpg::cli::record_ingest(&addrs, None, Default::default()).await?;

@@ -31,14 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         &[]
     };
-    let cluster = Cluster::start_roles(
-        coordinators,
-        3,
-        32,
-        2,
-        coordinator_flags,
-        &["--memory-limit-mb", "1024"],
-    );
+    let cluster = Cluster::builder(coordinators, 3, 32, 2)
+        .coordinator_flags(coordinator_flags)
+        .node_flags(&["--memory-limit-mb", "1024"])
+        .start();
     println!(
         "== {coordinators} coordinator(s){}{}",
         if coordinators > 1 {

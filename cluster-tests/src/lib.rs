@@ -7,11 +7,18 @@
 //! dropped, so a failing test leaves nothing running.
 
 pub mod bench;
+mod http;
 pub mod load;
 pub mod member;
 pub mod metrics;
 pub mod queries;
 mod scripts;
+mod trees;
+
+pub use http::{http, https, HttpResponse};
+pub use trees::{
+    copy_tree, corpus, example, example_copy, namespaces, rename_modules, renamed_copy,
+};
 
 pub use scripts::{fetched, repo, succeeds};
 
@@ -336,7 +343,7 @@ impl Cluster {
     /// Start `coordinators` coordinators (the first initializes the group
     /// with P partitions and R replicas) and `nodes` storage nodes.
     pub fn start(coordinators: usize, nodes: usize, partitions: u32, replication: u32) -> Cluster {
-        Cluster::start_roles(coordinators, nodes, partitions, replication, &[], &[])
+        Cluster::builder(coordinators, nodes, partitions, replication).start()
     }
 
     /// A cluster of processes started by the caller (e.g. inside the test
@@ -355,43 +362,33 @@ impl Cluster {
         }
     }
 
-    /// [`Cluster::start`] with flags for the coordinators and for the nodes.
-    pub fn start_roles(
-        coordinators: usize,
-        nodes: usize,
-        partitions: u32,
-        replication: u32,
-        coordinator_extra: &[&str],
-        node_extra: &[&str],
-    ) -> Cluster {
-        let shape = (coordinators, nodes, partitions, replication);
-        Cluster::make(shape, (coordinator_extra, node_extra), false)
-    }
-
     /// A cluster whose members run inside the test program (the same
     /// daemons, on runtimes of their own): no processes to start, and links
     /// that can be cut without root ([`Cluster::isolate`]). Signals
     /// (`pause`) need [`Cluster::start`].
     pub fn local(coordinators: usize, nodes: usize, partitions: u32, replication: u32) -> Cluster {
-        Cluster::local_roles(coordinators, nodes, partitions, replication, &[], &[])
+        Cluster::builder(coordinators, nodes, partitions, replication).local()
     }
 
-    /// [`Cluster::local`] with flags for the coordinators and for the nodes.
-    pub fn local_roles(
+    /// [`Cluster::start`] or [`Cluster::local`] with flags for the
+    /// coordinators or the nodes: `Cluster::builder(3, 3, P, 2)
+    /// .coordinator_flags(&[..]).start()`.
+    pub fn builder(
         coordinators: usize,
         nodes: usize,
         partitions: u32,
         replication: u32,
-        coordinator_extra: &[&str],
-        node_extra: &[&str],
-    ) -> Cluster {
-        let shape = (coordinators, nodes, partitions, replication);
-        Cluster::make(shape, (coordinator_extra, node_extra), true)
+    ) -> Builder {
+        Builder {
+            shape: (coordinators, nodes, partitions, replication),
+            coordinator_flags: Vec::new(),
+            node_flags: Vec::new(),
+        }
     }
 
     fn make(
         (coordinators, nodes, partitions, replication): (usize, usize, u32, u32),
-        (coordinator_extra, node_extra): (&[&str], &[&str]),
+        (coordinator_extra, node_extra): (&[String], &[String]),
         in_process: bool,
     ) -> Cluster {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
@@ -407,7 +404,7 @@ impl Cluster {
         let mut cluster = Cluster {
             coordinators: Vec::new(),
             nodes: Vec::new(),
-            extra: node_extra.iter().map(|s| s.to_string()).collect(),
+            extra: node_extra.to_vec(),
             in_process,
             _root: root,
         };
@@ -425,10 +422,10 @@ impl Cluster {
                 args.extend(["--init".into(), init.clone()]);
             }
             // Fast elections in tests, unless the caller chooses.
-            if !coordinator_extra.contains(&"--heartbeat-ms") {
+            if !coordinator_extra.iter().any(|f| f == "--heartbeat-ms") {
                 args.extend(["--heartbeat-ms".into(), "100".into()]);
             }
-            args.extend(coordinator_extra.iter().map(|s| s.to_string()));
+            args.extend(coordinator_extra.iter().cloned());
             let p = cluster.proc(id, addr.clone(), data_dir, args, "cpg-coordinator");
             cluster.coordinators.push(p);
         }
@@ -684,6 +681,47 @@ impl Cluster {
     }
 }
 
+/// A cluster to start: its shape and the flags of its members (see
+/// [`Cluster::builder`]).
+#[derive(Debug, Clone)]
+pub struct Builder {
+    shape: (usize, usize, u32, u32),
+    coordinator_flags: Vec<String>,
+    node_flags: Vec<String>,
+}
+
+impl Builder {
+    /// Flags for every coordinator.
+    pub fn coordinator_flags(mut self, flags: &[&str]) -> Builder {
+        self.coordinator_flags = flags.iter().map(|f| f.to_string()).collect();
+        self
+    }
+
+    /// Flags for every storage node (those added later too).
+    pub fn node_flags(mut self, flags: &[&str]) -> Builder {
+        self.node_flags = flags.iter().map(|f| f.to_string()).collect();
+        self
+    }
+
+    /// Start the members as processes.
+    pub fn start(self) -> Cluster {
+        Cluster::make(
+            self.shape,
+            (&self.coordinator_flags, &self.node_flags),
+            false,
+        )
+    }
+
+    /// Run the members inside the test program (see [`Cluster::local`]).
+    pub fn local(self) -> Cluster {
+        Cluster::make(
+            self.shape,
+            (&self.coordinator_flags, &self.node_flags),
+            true,
+        )
+    }
+}
+
 /// Ingest `sources` through the nodes alone, as the ingest driver does once
 /// it has the map, without a coordinator to record it: what the nodes hold
 /// is asked first, so files they hold unchanged are skipped.
@@ -721,278 +759,11 @@ pub fn comparable(result: std::sync::Arc<QueryResult>) -> QueryResult {
     }
 }
 
-/// The Elixir corpus's directory, fetched by scripts/fetch-corpus.sh if
-/// it is not here yet.
-pub fn corpus() -> PathBuf {
-    fetched("fetch-corpus.sh")
-}
-
 /// The `cpg` command line, talking plain TCP to test clusters.
 pub fn cpg_command() -> Command {
     let mut c = Command::new(binary("cpg"));
     c.env("CPG_INSECURE", "true");
     c
-}
-
-/// The example application (examples/shop).
-pub fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
-}
-
-/// A copy of the example application to edit: the temporary directory
-/// (deleted when dropped) and the tree in it.
-pub fn example_copy() -> (tempfile::TempDir, PathBuf) {
-    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-    let tree = work.path().join("shop");
-    copy_tree(&example(), &tree).unwrap_or_else(|e| panic!("copying the example: {e}"));
-    (work, tree)
-}
-
-/// Copy the directory `from` to `to` (created), recursively.
-pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            // cpg's caches (`_build/cpg`), which other tests' ingests of
-            // the same tree rewrite meanwhile, are not the tree.
-            if entry.file_name() == "_build" {
-                continue;
-            }
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
-}
-
-/// Top-level namespaces of the modules a tree defines (`Mix` for
-/// `Mix.Project`), the names [`renamed_copy`] prefixes.
-pub fn namespaces(snapshot: &query::Snapshot) -> std::collections::BTreeSet<String> {
-    snapshot
-        .summaries
-        .iter()
-        .filter(|m| m.kind == proto::ModuleKind::Module)
-        .filter_map(|m| m.name.split('.').next())
-        .filter(|n| n.starts_with(|c: char| c.is_ascii_uppercase()))
-        .map(str::to_string)
-        .collect()
-}
-
-/// `text` with every alias whose first segment is in `namespaces` prefixed
-/// by `prefix` (`Mix.Project` → `C2Mix.Project`), so that a copy of a code
-/// base defines and calls its own modules, as another code base of the same
-/// shape would.
-pub fn rename_modules(
-    text: &str,
-    prefix: &str,
-    namespaces: &std::collections::BTreeSet<String>,
-) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 16);
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let before = if i == 0 { b' ' } else { bytes[i - 1] };
-        let starts_alias = c.is_ascii_uppercase()
-            && !(before.is_ascii_alphanumeric() || matches!(before, b'_' | b'.' | b':' | b'@'));
-        if starts_alias {
-            let end = bytes[i..]
-                .iter()
-                .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
-                .map_or(bytes.len(), |n| i + n);
-            let word = &text[i..end];
-            if namespaces.contains(word) {
-                out.push_str(prefix);
-            }
-            out.push_str(word);
-            i = end;
-        } else {
-            let len = text[i..].chars().next().map_or(1, char::len_utf8);
-            out.push_str(&text[i..i + len]);
-            i += len;
-        }
-    }
-    out
-}
-
-/// Copy the Elixir sources under `from` to `to` with module names renamed
-/// ([`rename_modules`]); only `.ex` and `.exs` files, and of them only those
-/// `keep` accepts (by path relative to `from`). Returns the files written.
-pub fn renamed_copy(
-    from: &Path,
-    to: &Path,
-    prefix: &str,
-    namespaces: &std::collections::BTreeSet<String>,
-    keep: &dyn Fn(&str) -> bool,
-) -> std::io::Result<usize> {
-    let sources =
-        codebase::embedded::read_sources(from).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut written = 0;
-    for s in sources.into_iter().filter(|s| keep(&s.file)) {
-        let target = to.join(&s.file);
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let text = String::from_utf8_lossy(&s.bytes);
-        std::fs::write(target, rename_modules(&text, prefix, namespaces))?;
-        written += 1;
-    }
-    Ok(written)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renaming_prefixes_aliases_of_the_given_namespaces_only() {
-        let names: std::collections::BTreeSet<String> =
-            ["Mix", "Enum"].iter().map(|s| s.to_string()).collect();
-        let text = "defmodule Mix.Tasks.Run do\n  alias Mix.Project\n  @moduledoc \"Mix\"\n  def run(x), do: Enum.map(x, &Mix.Foo.bar/1) |> IO.inspect()\n  def a, do: {:Mix, MixX, Foo.Mix, @Mix}\nend\n";
-        let renamed = rename_modules(text, "C1", &names);
-        assert_eq!(
-            renamed,
-            "defmodule C1Mix.Tasks.Run do\n  alias C1Mix.Project\n  @moduledoc \"C1Mix\"\n  def run(x), do: C1Enum.map(x, &C1Mix.Foo.bar/1) |> IO.inspect()\n  def a, do: {:Mix, MixX, Foo.Mix, @Mix}\nend\n"
-        );
-    }
-}
-
-/// An HTTP response: status, headers (names lower-cased) and body.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP/1.1 request to `address` (`host:port`), the connection closed
-/// after it: what the HTTP API tests send, without a client library.
-pub fn http(
-    address: &str,
-    method: &str,
-    path: &str,
-    body: Option<&[u8]>,
-) -> Result<HttpResponse, String> {
-    let stream = std::net::TcpStream::connect(address).map_err(|e| format!("{address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .map_err(|e| e.to_string())?;
-    exchange(stream, address, method, path, body)
-}
-
-/// [`http`] over TLS, presenting the client certificate `client` of the
-/// certificates in `certs_dir` (`client.root` for `cpg cert create-client
-/// root`) and trusting only the cluster's CA.
-pub fn https(
-    certs_dir: &Path,
-    client: &str,
-    address: &str,
-    method: &str,
-    path: &str,
-    body: Option<&[u8]>,
-) -> Result<HttpResponse, String> {
-    let config = net::certs::client_config(certs_dir, client).map_err(|e| e.to_string())?;
-    let host = address
-        .rsplit_once(':')
-        .map_or(address, |(h, _)| h)
-        .to_string();
-    let name = rustls::pki_types::ServerName::try_from(host).map_err(|e| e.to_string())?;
-    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
-        .map_err(|e| e.to_string())?;
-    let tcp = std::net::TcpStream::connect(address).map_err(|e| format!("{address}: {e}"))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(120)))
-        .map_err(|e| e.to_string())?;
-    exchange(
-        rustls::StreamOwned::new(conn, tcp),
-        address,
-        method,
-        path,
-        body,
-    )
-}
-
-fn exchange(
-    mut stream: impl std::io::Read + std::io::Write,
-    address: &str,
-    method: &str,
-    path: &str,
-    body: Option<&[u8]>,
-) -> Result<HttpResponse, String> {
-    let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|_| stream.write_all(body))
-        .map_err(|e| format!("{address}: {e}"))?;
-    let mut raw = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut raw) {
-        // A TLS peer that closes without close_notify: what was read counts.
-        if raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
-            return Err(format!("{address}: {e}"));
-        }
-    }
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status line in {head:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
-    {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let end = rest
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .ok_or("bad chunk")?;
-            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..end]).trim(), 16)
-                .map_err(|e| format!("bad chunk size: {e}"))?;
-            rest = &rest[end + 2..];
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(rest.get(..size).ok_or("short chunk")?);
-            rest = rest.get(size + 2..).ok_or("short chunk")?;
-        }
-        body = out;
-    }
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
 }
 
 /// Ask `check` every 100 ms until it gives `Ok`: that value, and how long

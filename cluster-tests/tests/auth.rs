@@ -62,7 +62,10 @@ async fn only_clients_with_a_certificate_of_the_cluster_get_in_and_read_only_one
     let flags = ["--certs-dir", dir.as_str()];
     let web = format!("127.0.0.1:{}", cluster_tests::free_port());
     let c_flags = ["--certs-dir", dir.as_str(), "--http-listen", web.as_str()];
-    let cluster = Cluster::start_roles(1, 2, 8, 2, &c_flags, &flags);
+    let cluster = Cluster::builder(1, 2, 8, 2)
+        .coordinator_flags(&c_flags)
+        .node_flags(&flags)
+        .start();
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let (_work, tree) = example_copy();

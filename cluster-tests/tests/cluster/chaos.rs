@@ -152,14 +152,9 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
         .and_then(|s| s.parse().ok())
         .unwrap_or(7u64);
     let mut dice = Dice(seed.max(1));
-    let mut cluster = Cluster::start_roles(
-        3,
-        3,
-        P,
-        2,
-        &["--suspect-after-secs", "1", "--down-after-secs", "4"],
-        &[],
-    );
+    let mut cluster = Cluster::builder(3, 3, P, 2)
+        .coordinator_flags(&["--suspect-after-secs", "1", "--down-after-secs", "4"])
+        .start();
     cluster.add_node_on_small_disk(8192);
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();

@@ -35,7 +35,9 @@ async fn the_dashboard_shows_the_cluster_the_module_graph_and_taint_paths() {
     copy_tree(&repo().join("examples/shop"), &tree.join("shop")).unwrap();
 
     let web = format!("127.0.0.1:{}", cluster_tests::free_port());
-    let cluster = Cluster::start_roles(1, 3, 32, 2, &["--http-listen", &web], &[]);
+    let cluster = Cluster::builder(1, 3, 32, 2)
+        .coordinator_flags(&["--http-listen", &web])
+        .start();
     cluster.must_be_ready(32, Duration::from_secs(60)).await;
     cluster_tests::load::cpg_ingest(&cluster.coordinator_list(), &tree).unwrap();
 

@@ -87,14 +87,9 @@ async fn every_route_answers_over_http_like_embedded() {
     let _machine = crate::shared().await;
     let port = cluster_tests::free_port();
     let web = format!("127.0.0.1:{port}");
-    let cluster = Cluster::start_roles(
-        1,
-        3,
-        16,
-        2,
-        &["--http-listen", &web, "--http-read-write"],
-        &[],
-    );
+    let cluster = Cluster::builder(1, 3, 16, 2)
+        .coordinator_flags(&["--http-listen", &web, "--http-read-write"])
+        .start();
     cluster.must_be_ready(16, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
     the_tree_is_uploaded_and_ingested(&web, &tree);
@@ -583,7 +578,9 @@ fn another_project_is_ingested_and_answered_apart(web: &str) {
 async fn uploads_need_http_read_write() {
     let _machine = crate::shared().await;
     let web = format!("127.0.0.1:{}", cluster_tests::free_port());
-    let cluster = Cluster::start_roles(1, 1, 4, 1, &["--http-listen", &web], &[]);
+    let cluster = Cluster::builder(1, 1, 4, 1)
+        .coordinator_flags(&["--http-listen", &web])
+        .start();
     cluster.must_be_ready(4, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
     let r = post(&web, "/api/v1/ingest", &upload(&tree, false));

@@ -1110,7 +1110,10 @@ async fn cached_results_expire_and_cleanup_reports_what_it_removed() {
     let _machine = crate::shared().await;
     // TTL 2 s and no periodic sweep: what expires stays until a cleanup.
     let ttl = ["--cache-ttl-secs", "2", "--cache-sweep-secs", "0"];
-    let cluster = Cluster::local_roles(1, 2, 8, 2, &ttl, &ttl);
+    let cluster = Cluster::builder(1, 2, 8, 2)
+        .coordinator_flags(&ttl)
+        .node_flags(&ttl)
+        .local();
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let example = cluster_tests::example();
@@ -1177,7 +1180,9 @@ async fn under_memory_pressure_heavy_work_is_refused_and_point_queries_answer() 
     // Coordinators over a 1 MB limit: the ingest (nodes' work) goes
     // through, walks from a function answer, whole-graph analyses are
     // refused with the coordinator's figures.
-    let cluster = Cluster::start_roles(1, 2, 8, 2, &["--memory-limit-mb", "1"], &[]);
+    let cluster = Cluster::builder(1, 2, 8, 2)
+        .coordinator_flags(&["--memory-limit-mb", "1"])
+        .start();
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let ingest = run(&list, &["ingest", example.to_str().unwrap()]);
@@ -1207,7 +1212,9 @@ async fn under_memory_pressure_heavy_work_is_refused_and_point_queries_answer() 
 
     // Nodes over the limit: an ingest is refused, naming a node, and nothing
     // is recorded.
-    let cluster = Cluster::start_roles(1, 2, 8, 2, &[], &["--memory-limit-mb", "1"]);
+    let cluster = Cluster::builder(1, 2, 8, 2)
+        .node_flags(&["--memory-limit-mb", "1"])
+        .start();
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let ingest = run(&list, &["ingest", example.to_str().unwrap()]);
@@ -1523,14 +1530,9 @@ async fn hostile_files_are_reported_and_the_rest_is_ingested() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_node_is_re_replicated_and_a_returning_one_caught_up() {
     let _machine = crate::shared().await;
-    let mut cluster = Cluster::local_roles(
-        3,
-        3,
-        P,
-        2,
-        &["--suspect-after-secs", "1", "--down-after-secs", "3"],
-        &[],
-    );
+    let mut cluster = Cluster::builder(3, 3, P, 2)
+        .coordinator_flags(&["--suspect-after-secs", "1", "--down-after-secs", "3"])
+        .local();
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree, list) = ingest_example(&cluster);
 
@@ -1674,7 +1676,9 @@ async fn held_by_replicas<'a>(
 async fn a_hung_replica_is_hedged_around() {
     let _machine = crate::shared().await;
     let metrics = format!("127.0.0.1:{}", cluster_tests::free_port());
-    let mut cluster = Cluster::start_roles(1, 3, P, 2, &["--metrics-listen", &metrics], &[]);
+    let mut cluster = Cluster::builder(1, 3, P, 2)
+        .coordinator_flags(&["--metrics-listen", &metrics])
+        .start();
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let example = cluster_tests::example();
     let list = cluster.coordinator_list();
@@ -1945,7 +1949,9 @@ async fn daemons_run_from_configuration_files_with_environment_overrides() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_to_a_suspect_node_are_missed_at_once_and_caught_up() {
     let _machine = crate::shared().await;
-    let mut cluster = Cluster::start_roles(1, 3, P, 2, &["--suspect-after-secs", "1"], &[]);
+    let mut cluster = Cluster::builder(1, 3, P, 2)
+        .coordinator_flags(&["--suspect-after-secs", "1"])
+        .start();
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree, list) = ingest_example(&cluster);
 
@@ -2170,7 +2176,9 @@ async fn a_node_back_with_an_empty_disk_serves_nothing_until_filled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_leader_does_not_make_the_nodes_look_silent() {
     let _machine = crate::shared().await;
-    let mut cluster = Cluster::start_roles(3, 3, P, 2, &["--suspect-after-secs", "1"], &[]);
+    let mut cluster = Cluster::builder(3, 3, P, 2)
+        .coordinator_flags(&["--suspect-after-secs", "1"])
+        .start();
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree, _) = ingest_example(&cluster);
 

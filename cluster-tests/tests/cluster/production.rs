@@ -32,14 +32,10 @@ async fn production_load_on_the_corpus() {
     let config = LoadConfig::from_env(10);
     let node_limit_mb = 1024;
     let limit = node_limit_mb.to_string();
-    let cluster = Cluster::start_roles(
-        1,
-        3,
-        32,
-        2,
-        &["--memory-limit-mb", "4096"],
-        &["--memory-limit-mb", &limit],
-    );
+    let cluster = Cluster::builder(1, 3, 32, 2)
+        .coordinator_flags(&["--memory-limit-mb", "4096"])
+        .node_flags(&["--memory-limit-mb", &limit])
+        .start();
     cluster.must_be_ready(32, Duration::from_secs(60)).await;
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("corpus");
@@ -122,7 +118,7 @@ async fn under_memory_pressure_a_node_keeps_answering_and_loses_nothing() {
     // limit the second node is over 80% (caches dropped) part way through,
     // and over 90% (ingests refused) before the corpus is all in. The
     // coordinator has no limit, so what is tested is the node.
-    let mut cluster = Cluster::start_roles(1, 2, 8, 2, &[], &[]);
+    let mut cluster = Cluster::builder(1, 2, 8, 2).start();
     cluster.nodes[1].restart_with(&["--memory-limit-mb", "100"]);
     cluster.must_be_ready(8, Duration::from_secs(60)).await;
     cluster.node_serves(1, Duration::from_secs(60)).await;

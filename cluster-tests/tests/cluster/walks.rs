@@ -56,19 +56,14 @@ async fn assert_as_embedded(address: &str, snapshot: &query::Snapshot, when: &st
 async fn walks_on_the_nodes_answer_as_embedded_around_a_lost_replica_and_after_a_change() {
     let _machine = crate::shared().await;
     let metrics = format!("127.0.0.1:{}", cluster_tests::free_port());
-    let mut cluster = Cluster::local_roles(
-        1,
-        3,
-        P,
-        2,
-        &[
+    let mut cluster = Cluster::builder(1, 3, P, 2)
+        .coordinator_flags(&[
             "--walks-on-nodes",
             "--no-answer-cache",
             "--metrics-listen",
             &metrics,
-        ],
-        &[],
-    );
+        ])
+        .local();
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let (_work, tree) = cluster_tests::example_copy();
     let list = cluster.coordinator_list();
