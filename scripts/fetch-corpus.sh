@@ -18,6 +18,16 @@ if [ -f "$cache/.complete" ] && [ -d "$lib" ] && [ -d "$cache/beam" ]; then
   exit 0
 fi
 mkdir -p "$cache"
+# One fetch at a time: tests that need the corpus run this side by side, and
+# one's `rm -rf` in the middle of another's unpacking left a partial tree
+# marked complete. The others wait here, then find it done.
+exec 9>"$cache/.lock"
+flock 9
+if [ -f "$cache/.complete" ] && [ -d "$lib" ] && [ -d "$cache/beam" ]; then
+  echo "$lib"
+  exit 0
+fi
+rm -f "$cache/.complete"
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else

@@ -12,6 +12,10 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 src="${CPG_REALAPPS:-$here/../shared/realapps}"
 cache="${CPG_CACHE_DIR:-$HOME/.cache/cpg}/realapps"
 mkdir -p "$cache"
+# One unpacking at a time (tests run this side by side): the others wait,
+# then find the stamps written.
+exec 9>"$cache/.lock"
+flock 9
 for app in nerves_hub_web realtime; do
   tarball="$src/$app.tar.xz"
   if [ ! -f "$tarball" ]; then
@@ -22,6 +26,7 @@ for app in nerves_hub_web realtime; do
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(stat -c %s "$tarball")" ] && [ -d "$cache/$app/deps" ]; then
     continue
   fi
+  rm -f "$stamp"
   rm -rf "${cache:?}/$app"
   tar -xJf "$tarball" -C "$cache"
   stat -c %s "$tarball" > "$stamp"
