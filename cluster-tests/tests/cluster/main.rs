@@ -9,14 +9,15 @@
 //! address).
 //!
 //! The tests that measure a loaded machine (the production load,
-//! chaos, health: latency, scan-rate and error-rate bounds) run alone: they take
-//! [`alone`], and every other test that starts processes takes [`shared`]
-//! first, so none runs beside them.
+//! chaos, health: latency, scan-rate and error-rate bounds; module
+//! `alone`, named to start first) run alone: they take [`alone`], and
+//! every other test that starts processes takes [`shared`] first, so none
+//! runs beside them.
 
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+mod alone;
 mod backup;
-mod chaos;
 mod cli_errors;
 mod cluster_embedded;
 mod cluster_membership;
