@@ -109,7 +109,7 @@ fn parse_members(init: &[String]) -> Result<BTreeMap<u64, String>, String> {
 
 /// Run a coordinator until stopped (Ctrl-C or SIGTERM).
 pub async fn run(args: Args) -> std::io::Result<()> {
-    serve(args, stop_signal()).await
+    serve(args, host::daemon::stop_signal()).await
 }
 
 /// Run a coordinator until `stop` resolves: the process's work, also what
@@ -288,23 +288,6 @@ async fn configure_at(leader: &str, cluster: ClusterConfig) -> Result<(), CpgErr
         )
         .await
         .map_err(|e| unreachable(e.to_string()))?
-}
-
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-pub async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -46,32 +46,9 @@ pub struct Args {
     pub defrag_threshold: f64,
 }
 
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-pub async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Run a node until stopped (Ctrl-C or SIGTERM).
 pub async fn run(args: Args) -> std::io::Result<()> {
-    serve(args, stop_signal()).await
+    serve(args, host::daemon::stop_signal()).await
 }
 
 /// Run a node until `stop` resolves: the process's work, also what an
