@@ -13,18 +13,26 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct NodeId(pub u64);
 
-impl std::fmt::Display for NodeId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
+/// Both ids show as their bare number and parse from it (flags, paths).
+macro_rules! bare_number {
+    ($id:ident) => {
+        impl std::fmt::Display for $id {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $id {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<$id, Self::Err> {
+                s.parse().map($id)
+            }
+        }
+    };
 }
 
-impl std::str::FromStr for NodeId {
-    type Err = std::num::ParseIntError;
-    fn from_str(s: &str) -> Result<NodeId, Self::Err> {
-        s.parse().map(NodeId)
-    }
-}
+bare_number!(NodeId);
+bare_number!(PartitionId);
 
 /// A coordinator's id in the Raft group (a different registry from the
 /// storage nodes').
@@ -48,19 +56,6 @@ impl PartitionId {
     /// Every partition of a cluster of `partitions`.
     pub fn all(partitions: u32) -> impl Iterator<Item = PartitionId> {
         (0..partitions).map(PartitionId)
-    }
-}
-
-impl std::fmt::Display for PartitionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::str::FromStr for PartitionId {
-    type Err = std::num::ParseIntError;
-    fn from_str(s: &str) -> Result<PartitionId, Self::Err> {
-        s.parse().map(PartitionId)
     }
 }
 
