@@ -254,24 +254,17 @@ impl ModuleFragment {
         }
         // Where a bad reference is, named only when one is found: this runs
         // over every node and edge of every file a node writes.
-        let string = |what: Place, id: StrId| {
-            if (id as usize) < strings {
+        let within = |what: Place, id: u32, table: &str, len: usize| {
+            if (id as usize) < len {
                 Ok(())
             } else {
                 Err(at(format!(
-                    "{what} names string {id}, past the {strings} strings"
+                    "{what} names {table} {id}, past the {len} {table}s"
                 )))
             }
         };
-        let node = |what: Place, id: u32| {
-            if (id as usize) < nodes {
-                Ok(())
-            } else {
-                Err(at(format!(
-                    "{what} names node {id}, past the {nodes} nodes"
-                )))
-            }
-        };
+        let string = |what: Place, id: StrId| within(what, id, "string", strings);
+        let node = |what: Place, id: u32| within(what, id, "node", nodes);
         for (i, n) in self.nodes.iter().enumerate() {
             // A node's name may be unused (0) with an empty table.
             if strings > 0 || n.name != 0 {
