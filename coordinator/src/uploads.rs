@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use proto::coordinator_api::IngestRecord;
 use proto::node_api::SourceUpload;
-use proto::{CpgError, NodeDiagnosis};
+use proto::{CpgError, NodeDiagnosisReport};
 use serde::Serialize;
 
 use crate::raft::{Command, CommandResult};
@@ -19,15 +19,6 @@ use codebase::sources::Source;
 use net::node_client::NodeClient;
 use proto::assignment::NodeId;
 use proto::coordinator_api::{CatalogFile, CatalogListing, ClusterView};
-
-/// One node's diagnosis, or why it gave none.
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeDiagnosisReport {
-    pub node_id: proto::assignment::NodeId,
-    pub address: String,
-    pub diagnosis: Option<NodeDiagnosis>,
-    pub error: Option<String>,
-}
 
 /// What an upload's ingest did.
 #[derive(Debug, Clone, Serialize)]
@@ -176,12 +167,7 @@ impl Coordinator {
         })
         .await
         .into_iter()
-        .map(|(n, r)| NodeDiagnosisReport {
-            node_id: n.id,
-            address: n.address,
-            diagnosis: r.as_ref().ok().cloned(),
-            error: r.err(),
-        })
+        .map(|(n, r)| NodeDiagnosisReport::of(n, r))
         .collect()
     }
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::assignment::{CoordinatorId, NodeId, PartitionId};
+use crate::coordinator_api::NodeInfo;
 
 /// Recent request latencies (a sliding window of the last requests).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -213,4 +214,26 @@ pub struct NodeDiagnosis {
     pub cache_ttl_secs: u64,
     pub indicators: Vec<Indicator>,
     pub recommendations: Vec<Recommendation>,
+}
+
+/// One node's diagnosis as `cpg diagnose --json` and the HTTP API list it,
+/// or why it gave none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeDiagnosisReport {
+    pub node_id: NodeId,
+    pub address: String,
+    pub diagnosis: Option<NodeDiagnosis>,
+    pub error: Option<String>,
+}
+
+impl NodeDiagnosisReport {
+    /// What `node` answered when asked for its diagnosis.
+    pub fn of(node: NodeInfo, answer: Result<NodeDiagnosis, String>) -> NodeDiagnosisReport {
+        NodeDiagnosisReport {
+            node_id: node.id,
+            address: node.address,
+            diagnosis: answer.as_ref().ok().cloned(),
+            error: answer.err(),
+        }
+    }
 }

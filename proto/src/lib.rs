@@ -27,8 +27,9 @@ pub use fragment::{
     ModuleDep, ModuleFragment, Node, Span, StrId, ANY_ARITY,
 };
 pub use health::{
-    CacheCleanup, ClusterHealth, Indicator, LatencySummary, NodeDiagnosis, NodeEntry, NodeHealth,
-    PartitionDefrag, PartitionHealth, RaftHealth, Recommendation, SnapshotHealth, TablesStatus,
+    CacheCleanup, ClusterHealth, Indicator, LatencySummary, NodeDiagnosis, NodeDiagnosisReport,
+    NodeEntry, NodeHealth, PartitionDefrag, PartitionHealth, RaftHealth, Recommendation,
+    SnapshotHealth, TablesStatus,
 };
 pub use kinds::{CallKind, DepKind, EdgeKind, FunKind, Label, ModuleKind, NodeKind};
 pub use mfa::{Mfa, MfaParseError};

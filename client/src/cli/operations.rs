@@ -25,33 +25,19 @@ pub(super) fn health(coordinators: &[String], json: bool) -> Result<()> {
     Ok(())
 }
 
-/// One node's answer to `cpg diagnose`.
-#[derive(Debug, serde::Serialize)]
-pub(super) struct DiagnoseReport {
-    node_id: NodeId,
-    address: String,
-    diagnosis: Option<proto::NodeDiagnosis>,
-    error: Option<String>,
-}
-
 pub(super) fn diagnose(coordinators: &[String], json: bool) -> Result<()> {
     if coordinators.is_empty() {
         bail!("cpg diagnose examines a cluster's nodes: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let reports: Vec<DiagnoseReport> = runtime
+    let reports: Vec<proto::NodeDiagnosisReport> = runtime
         .block_on(each_node(
             coordinators,
             Duration::from_secs(120),
             |c, ctx| async move { c.diagnose(ctx).await.map(Ok) },
         ))?
         .into_iter()
-        .map(|(n, r)| DiagnoseReport {
-            node_id: n.id,
-            address: n.address,
-            diagnosis: r.as_ref().ok().cloned(),
-            error: r.err(),
-        })
+        .map(|(n, r)| proto::NodeDiagnosisReport::of(n, r))
         .collect();
     let text = if json {
         serde_json::to_string_pretty(&reports)? + "\n"
