@@ -4,10 +4,11 @@
 use super::*;
 
 pub(super) fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
-    if coordinators.is_empty() {
-        bail!("cpg ingest sends files to a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (without a cluster, run cpg analyze PATH)");
-    }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = cluster_runtime(
+        coordinators,
+        "cpg ingest sends files to a cluster",
+        Some("without a cluster, run cpg analyze PATH"),
+    )?;
     let (report, generation) = runtime.block_on(ingest_once(coordinators, path, true))?;
     print_diagnostics(&report.diagnostics);
     if !report.missed.is_empty() {
@@ -136,10 +137,11 @@ pub(super) fn tree_stamp(path: &Path) -> Result<Vec<(String, u64, Option<std::ti
 /// `cpg watch`: ingest the tree, then again whenever a file changes, until
 /// interrupted. A failed round is reported and retried at the next change.
 pub(super) fn watch(coordinators: &[String], path: &Path, interval: Duration) -> Result<()> {
-    if coordinators.is_empty() {
-        bail!("cpg watch keeps a cluster up to date with a working tree: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
-    }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = cluster_runtime(
+        coordinators,
+        "cpg watch keeps a cluster up to date with a working tree",
+        Some("`cpg dev-cluster up` starts a local one"),
+    )?;
     runtime.block_on(async {
         let mut last = Vec::new();
         let stop = tokio::signal::ctrl_c();

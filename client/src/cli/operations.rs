@@ -6,10 +6,11 @@ use super::*;
 /// `cpg health`: the first coordinator that answers reports. Exits with
 /// status 1 when the cluster is unhealthy, so scripts can wait on it.
 pub(super) fn health(coordinators: &[String], json: bool) -> Result<()> {
-    if coordinators.is_empty() {
-        bail!("cpg health reports on a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
-    }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = cluster_runtime(
+        coordinators,
+        "cpg health reports on a cluster",
+        Some("`cpg dev-cluster up` starts a local one"),
+    )?;
     let report = runtime.block_on(on_first_coordinator(coordinators, |client| async move {
         Reply::or_next(client.health(tarpc::context::current()).await)
     }))?;
@@ -26,10 +27,11 @@ pub(super) fn health(coordinators: &[String], json: bool) -> Result<()> {
 }
 
 pub(super) fn diagnose(coordinators: &[String], json: bool) -> Result<()> {
-    if coordinators.is_empty() {
-        bail!("cpg diagnose examines a cluster's nodes: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
-    }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = cluster_runtime(
+        coordinators,
+        "cpg diagnose examines a cluster's nodes",
+        Some("`cpg dev-cluster up` starts a local one"),
+    )?;
     let reports: Vec<proto::NodeDiagnosisReport> = runtime
         .block_on(each_node(
             coordinators,
@@ -100,10 +102,11 @@ pub(super) struct CacheReport {
 }
 
 pub(super) fn cache_cleanup(coordinators: &[String], json: bool) -> Result<()> {
-    if coordinators.is_empty() {
-        bail!("cpg cache cleanup works on a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (an embedded run keeps no cache between runs)");
-    }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = cluster_runtime(
+        coordinators,
+        "cpg cache cleanup works on a cluster",
+        Some("an embedded run keeps no cache between runs"),
+    )?;
     let reports = runtime.block_on(async {
         let mut out = Vec::new();
         for address in coordinators {
@@ -177,10 +180,11 @@ pub(super) struct NodeDefrag {
 /// `cpg defrag`: every registered node, one after the other (a rebuild
 /// takes CPU; one node at a time keeps the others answering at full speed).
 pub(super) fn defrag(coordinators: &[String], force: bool, json: bool) -> Result<()> {
-    if coordinators.is_empty() {
-        bail!("cpg defrag works on a cluster's nodes: give --coordinator HOST:PORT or set CPG_COORDINATOR (an embedded run builds fresh tables every time)");
-    }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = cluster_runtime(
+        coordinators,
+        "cpg defrag works on a cluster's nodes",
+        Some("an embedded run builds fresh tables every time"),
+    )?;
     let results: Vec<NodeDefrag> = runtime
         .block_on(each_node(
             coordinators,
@@ -254,10 +258,11 @@ pub(super) fn defrag(coordinators: &[String], force: bool, json: bool) -> Result
 
 /// `cpg projects`: the projects of a cluster and their libraries.
 pub(super) fn projects(coordinators: &[String], json: bool) -> Result<()> {
-    if coordinators.is_empty() {
-        bail!("cpg projects lists what a cluster holds: give --coordinator HOST:PORT or set CPG_COORDINATOR");
-    }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = cluster_runtime(
+        coordinators,
+        "cpg projects lists what a cluster holds",
+        None,
+    )?;
     let listing = runtime.block_on(catalog_listing(coordinators))?;
     if json {
         return write_stdout(&(serde_json::to_string_pretty(&listing.projects)? + "\n"));

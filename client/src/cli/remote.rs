@@ -170,10 +170,11 @@ pub(super) async fn wait_for_view(
 }
 
 pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) -> Result<()> {
-    if coordinators.is_empty() {
-        bail!("cpg cluster manages a cluster: give --coordinator HOST:PORT or set CPG_COORDINATOR (`cpg dev-cluster up` starts a local one)");
-    }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = cluster_runtime(
+        coordinators,
+        "cpg cluster manages a cluster",
+        Some("`cpg dev-cluster up` starts a local one"),
+    )?;
     let moving = |v: &ClusterView| format!("{} partitions moving", v.joining.len());
     match action {
         ClusterAction::Backup { dir } => {
@@ -370,6 +371,21 @@ where
             NoAnswer::Failed(e) => e,
             NoAnswer::Unreachable(errors) => no_coordinator(&errors),
         })
+}
+
+/// The runtime of a command that works on a cluster; without coordinators
+/// to reach it at, the error saying what the command `does` and how to
+/// name them, with `hint` (what else to do).
+pub(super) fn cluster_runtime(
+    coordinators: &[String],
+    does: &str,
+    hint: Option<&str>,
+) -> Result<tokio::runtime::Runtime> {
+    if coordinators.is_empty() {
+        let hint = hint.map(|h| format!(" ({h})")).unwrap_or_default();
+        bail!("{does}: give --coordinator HOST:PORT or set CPG_COORDINATOR{hint}");
+    }
+    Ok(tokio::runtime::Runtime::new()?)
 }
 
 /// The error for coordinators that could not be reached: which ones, why,
