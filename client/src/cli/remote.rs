@@ -247,7 +247,7 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
             let view = runtime.block_on(on_the_leader(
                 coordinators,
                 "status read",
-                |client| async move { client.linearizable_view(tarpc::context::current()).await },
+                |c, ctx| async move { c.linearizable_view(ctx).await },
             ))?;
             // Each process's release, from a health report (best effort:
             // the map above is what status must show).
@@ -274,11 +274,7 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
             runtime.block_on(on_the_leader(
                 coordinators,
                 "new node",
-                |client| async move {
-                    client
-                        .add_node(tarpc::context::current(), id, address.clone())
-                        .await
-                },
+                |c, ctx| async move { c.add_node(ctx, id, address.clone()).await },
             ))?;
             let view = runtime.block_on(wait_for_view(
                 coordinators,
@@ -298,11 +294,7 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
             runtime.block_on(on_the_leader(
                 coordinators,
                 "new coordinator",
-                |client| async move {
-                    client
-                        .add_coordinator(tarpc::context::current(), id, address.clone())
-                        .await
-                },
+                |c, ctx| async move { c.add_coordinator(ctx, id, address.clone()).await },
             ))?;
             write_stdout(&format!(
                 "coordinator {id} at {address} is a voting member of the group\n"
@@ -312,11 +304,7 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
             runtime.block_on(on_the_leader(
                 coordinators,
                 "coordinator removal",
-                |client| async move {
-                    client
-                        .remove_coordinator(tarpc::context::current(), id)
-                        .await
-                },
+                |c, ctx| async move { c.remove_coordinator(ctx, id).await },
             ))?;
             write_stdout(&format!(
                 "coordinator {id} left the group; its process can be stopped\n"
@@ -326,11 +314,7 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
             runtime.block_on(on_the_leader(
                 coordinators,
                 "decommission",
-                |client| async move {
-                    client
-                        .decommission_node(tarpc::context::current(), id)
-                        .await
-                },
+                |c, ctx| async move { c.decommission_node(ctx, id).await },
             ))?;
             let view = runtime.block_on(wait_for_view(
                 coordinators,
@@ -482,12 +466,14 @@ pub async fn record_ingest(
 /// `what` names it in the error.
 async fn on_the_leader<T, F, Fut>(coordinators: &[String], what: &str, request: F) -> Result<T>
 where
-    F: Fn(CoordinatorServiceClient) -> Fut,
+    F: Fn(CoordinatorServiceClient, tarpc::context::Context) -> Fut,
     Fut: std::future::Future<
         Output = std::result::Result<std::result::Result<T, CpgError>, tarpc::client::RpcError>,
     >,
 {
-    on_leader(coordinators, None, WRITE_LEADER_WAIT, request)
+    on_leader(coordinators, None, WRITE_LEADER_WAIT, |client| {
+        request(client, tarpc::context::current())
+    })
         .await
         .map_err(|e| match e {
             LeaderError::Refused(e) => anyhow::anyhow!("{e}"),
