@@ -176,12 +176,11 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
         Some("`cpg dev-cluster up` starts a local one"),
     )?;
     let moving = |v: &ClusterView| format!("{} partitions moving", v.joining.len());
+    // What a backup or a restore copies through.
+    let cluster = super::ingest::Coordinators(coordinators);
     match action {
         ClusterAction::Backup { dir } => {
-            let r = runtime.block_on(codebase::backup::backup(
-                &super::ingest::Coordinators(coordinators),
-                &dir,
-            ))?;
+            let r = runtime.block_on(codebase::backup::backup(&cluster, &dir))?;
             write_stdout(&format!(
                 "backed up catalog generation {}: {} files, {} partitions, {} bytes of fragments, in {}{}\n",
                 r.generation,
@@ -197,10 +196,7 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
             ))
         }
         ClusterAction::Restore { dir } => {
-            let r = runtime.block_on(codebase::backup::restore(
-                &super::ingest::Coordinators(coordinators),
-                &dir,
-            ))?;
+            let r = runtime.block_on(codebase::backup::restore(&cluster, &dir))?;
             write_stdout(&format!(
                 "restored {}: {} files, {} partitions; catalog generation {}\n",
                 dir.display(),
