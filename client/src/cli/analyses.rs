@@ -150,17 +150,12 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
                 return write_stdout(analysis::DEFAULT_TAINT_RULES);
             }
             let rules = match rules {
-                Some(file) => {
-                    let text = std::fs::read_to_string(&file).with_context(|| {
-                        format!("cannot read taint rules from {}", file.display())
-                    })?;
-                    analysis::parse_taint_rules(&text).map_err(|e| {
-                        anyhow::anyhow!(
-                            "taint rules in {}: {e}\n(`cpg analyze taint --print-rules` shows the expected form)",
-                            file.display()
-                        )
-                    })?
-                }
+                Some(file) => read_settings(
+                    &file,
+                    "taint rules",
+                    analysis::parse_taint_rules,
+                    "cpg analyze taint --print-rules",
+                )?,
                 None => analysis::default_taint_rules(),
             };
             (path, Query::Taint { rules }, json)
@@ -177,17 +172,12 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
                 return write_stdout(&analysis::default_smell_thresholds_toml());
             }
             let thresholds = match thresholds {
-                Some(file) => {
-                    let text = std::fs::read_to_string(&file).with_context(|| {
-                        format!("cannot read thresholds from {}", file.display())
-                    })?;
-                    analysis::parse_smell_thresholds(&text).map_err(|e| {
-                        anyhow::anyhow!(
-                            "thresholds in {}: {e}\n(`cpg analyze smells --print-thresholds` shows the expected form)",
-                            file.display()
-                        )
-                    })?
-                }
+                Some(file) => read_settings(
+                    &file,
+                    "thresholds",
+                    analysis::parse_smell_thresholds,
+                    "cpg analyze smells --print-thresholds",
+                )?,
                 None => SmellThresholds::default(),
             };
             (path, Query::Smells { thresholds }, json)
@@ -302,6 +292,25 @@ pub(super) fn analysis(coordinators: &[String], kind: AnalysisKind) -> Result<()
         _ => bail!("the coordinator answered with a different analysis"),
     };
     write_stdout(&text)
+}
+
+/// Settings of an analysis from `file` (taint rules, smell thresholds): a
+/// file that cannot be read or parsed is an error naming it, and the command
+/// (`print`) that shows the expected form.
+fn read_settings<T>(
+    file: &Path,
+    what: &str,
+    parse: fn(&str) -> Result<T, String>,
+    print: &str,
+) -> Result<T> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {what} from {}", file.display()))?;
+    parse(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{what} in {}: {e}\n(`{print}` shows the expected form)",
+            file.display()
+        )
+    })
 }
 
 /// `cpg export call-graph` (`modules` false) or `module-graph`.
