@@ -47,22 +47,12 @@ impl Index {
                 };
                 Ok(to_json(&self.item(id, None).map(|i| vec![i])))
             }
-            "callHierarchy/incomingCalls" => {
-                let calls: Vec<CallHierarchyIncomingCall> = self
-                    .hierarchy(self.item_id(p)?, true)
-                    .into_iter()
-                    .map(|(from, from_ranges)| CallHierarchyIncomingCall { from, from_ranges })
-                    .collect();
-                Ok(to_json(&calls))
-            }
-            "callHierarchy/outgoingCalls" => {
-                let calls: Vec<CallHierarchyOutgoingCall> = self
-                    .hierarchy(self.item_id(p)?, false)
-                    .into_iter()
-                    .map(|(to, from_ranges)| CallHierarchyOutgoingCall { to, from_ranges })
-                    .collect();
-                Ok(to_json(&calls))
-            }
+            "callHierarchy/incomingCalls" => self.calls(p, true, |from, from_ranges| {
+                CallHierarchyIncomingCall { from, from_ranges }
+            }),
+            "callHierarchy/outgoingCalls" => self.calls(p, false, |to, from_ranges| {
+                CallHierarchyOutgoingCall { to, from_ranges }
+            }),
             "workspace/symbol" => {
                 let q = p["query"].as_str().unwrap_or("").to_lowercase();
                 let mut out: Vec<SymbolInformation> = Vec::new();
@@ -241,6 +231,22 @@ impl Index {
             }
             other => Err(format!("cpg lsp does not answer {other}")),
         }
+    }
+
+    /// `callHierarchy/incomingCalls` (`incoming`) or `outgoingCalls`: the
+    /// item's callers or callees, each made an answer's call by `call`.
+    fn calls<T: serde::Serialize>(
+        &self,
+        p: &Value,
+        incoming: bool,
+        call: fn(CallHierarchyItem, Vec<Range>) -> T,
+    ) -> std::result::Result<String, String> {
+        let calls: Vec<T> = self
+            .hierarchy(self.item_id(p)?, incoming)
+            .into_iter()
+            .map(|(item, ranges)| call(item, ranges))
+            .collect();
+        Ok(to_json(&calls))
     }
 
     pub(super) fn notification(&mut self, note: Notification) -> std::result::Result<(), String> {
