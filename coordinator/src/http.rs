@@ -359,6 +359,44 @@ fn mfa(what: &str, s: &str) -> Result<Mfa, ApiError> {
         .map_err(|e: proto::MfaParseError| ApiError::bad(format!("{what}: {e}")))
 }
 
+/// `?algorithm=` of communities (the first is the default).
+const ALGORITHMS: &[(&str, CommunityAlgorithm)] = &[
+    ("louvain", CommunityAlgorithm::Louvain),
+    ("label-propagation", CommunityAlgorithm::LabelPropagation),
+];
+
+/// `?graph=` of centrality (the first is the default).
+const GRAPHS: &[(&str, GraphKind)] = &[
+    ("functions", GraphKind::Functions),
+    ("modules", GraphKind::Modules),
+];
+
+/// `?by=` of centrality (the first is the default).
+const METRICS: &[(&str, Metric)] = &[
+    ("pagerank", Metric::PageRank),
+    ("betweenness", Metric::Betweenness),
+    ("closeness", Metric::Closeness),
+    ("in-degree", Metric::InDegree),
+    ("out-degree", Metric::OutDegree),
+];
+
+/// The value parameter `what` names with `given` among `choices` (absent:
+/// the first); another name is refused with the list (`graph "x":
+/// functions or modules`).
+fn one_of<T: Copy>(what: &str, given: Option<&str>, choices: &[(&str, T)]) -> Result<T, ApiError> {
+    let given = given.unwrap_or(choices[0].0);
+    if let Some((_, value)) = choices.iter().find(|(name, _)| *name == given) {
+        return Ok(*value);
+    }
+    let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+    let listed = match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(ApiError::bad(format!("{what} {given:?}: {listed}")))
+}
+
 /// `?project=NAME` on every analysis: which project to answer on
 /// (default: the default project).
 #[derive(Debug, Deserialize)]
@@ -636,15 +674,7 @@ struct CommunityParams {
 
 impl Ask for CommunityParams {
     fn query(self) -> Result<Query, ApiError> {
-        let algorithm = match self.algorithm.as_deref().unwrap_or("louvain") {
-            "louvain" => CommunityAlgorithm::Louvain,
-            "label-propagation" => CommunityAlgorithm::LabelPropagation,
-            other => {
-                return Err(ApiError::bad(format!(
-                    "algorithm {other:?}: louvain or label-propagation"
-                )))
-            }
-        };
+        let algorithm = one_of("algorithm", self.algorithm.as_deref(), ALGORITHMS)?;
         Ok(Query::Communities { algorithm })
     }
 }
@@ -660,27 +690,8 @@ struct CentralityParams {
 
 impl Ask for CentralityParams {
     fn query(self) -> Result<Query, ApiError> {
-        let graph = match self.graph.as_deref().unwrap_or("functions") {
-            "functions" => GraphKind::Functions,
-            "modules" => GraphKind::Modules,
-            other => {
-                return Err(ApiError::bad(format!(
-                    "graph {other:?}: functions or modules"
-                )))
-            }
-        };
-        let by = match self.by.as_deref().unwrap_or("pagerank") {
-            "pagerank" => Metric::PageRank,
-            "betweenness" => Metric::Betweenness,
-            "closeness" => Metric::Closeness,
-            "in-degree" => Metric::InDegree,
-            "out-degree" => Metric::OutDegree,
-            other => {
-                return Err(ApiError::bad(format!(
-                    "by {other:?}: pagerank, betweenness, closeness, in-degree or out-degree"
-                )))
-            }
-        };
+        let graph = one_of("graph", self.graph.as_deref(), GRAPHS)?;
+        let by = one_of("by", self.by.as_deref(), METRICS)?;
         Ok(Query::Centrality {
             graph,
             by,
