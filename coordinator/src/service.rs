@@ -784,10 +784,7 @@ impl Coordinator {
             .map_err(write_error)?;
         let mut voters = self.voters();
         voters.insert(id);
-        self.raft
-            .change_membership(voters, false)
-            .await
-            .map_err(write_error)?;
+        self.set_voters(voters).await?;
         tracing::info!(coordinator = id, "coordinator added to the group");
         Ok(())
     }
@@ -806,10 +803,7 @@ impl Coordinator {
                 reason: "the last coordinator cannot be removed".into(),
             });
         }
-        self.raft
-            .change_membership(voters, false)
-            .await
-            .map_err(write_error)?;
+        self.set_voters(voters).await?;
         tracing::info!(coordinator = id, "coordinator removed from the group");
         Ok(())
     }
@@ -822,6 +816,16 @@ impl Coordinator {
             .membership()
             .voter_ids()
             .collect()
+    }
+
+    /// Make `voters` the group's voters, through joint consensus (leader
+    /// only); members no longer among them leave the group.
+    async fn set_voters(&self, voters: BTreeSet<u64>) -> Result<(), CpgError> {
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map_err(write_error)?;
+        Ok(())
     }
 
     /// Wait until this member has applied everything committed before the
