@@ -10,6 +10,28 @@ struct NodeServer {
     peer: Role,
 }
 
+impl NodeServer {
+    /// The checks before a read of `partitions` at `epoch` (`what`:
+    /// summaries, file hashes), and when it started, for the node's read
+    /// latencies.
+    async fn start_read(
+        &self,
+        what: &str,
+        epoch: u64,
+        partitions: &[PartitionId],
+    ) -> Result<std::time::Instant, CpgError> {
+        self.peer.allows(Role::ReadOnly, what)?;
+        // An empty answer from a node that lost its data would make a pull
+        // from it delete its target's files, or an ingest skip removals.
+        self.node.vouched(partitions)?;
+        let started = std::time::Instant::now();
+        self.node
+            .check_at(epoch, partitions.iter().copied())
+            .await?;
+        Ok(started)
+    }
+}
+
 impl NodeService for NodeServer {
     async fn walk_table(
         self,
@@ -153,12 +175,7 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<PartitionId>,
     ) -> Result<Vec<PartitionSummaries>, CpgError> {
-        self.peer.allows(Role::ReadOnly, "summaries")?;
-        self.node.vouched(&partitions)?;
-        let started = std::time::Instant::now();
-        self.node
-            .check_at(epoch, partitions.iter().copied())
-            .await?;
+        let started = self.start_read("summaries", epoch, &partitions).await?;
         let node = self.node.clone();
         let out = blocking(move || {
             Ok(partitions
@@ -189,14 +206,7 @@ impl NodeService for NodeServer {
         epoch: u64,
         partitions: Vec<PartitionId>,
     ) -> Result<Vec<(PartitionId, String, u64)>, CpgError> {
-        self.peer.allows(Role::ReadOnly, "file hashes")?;
-        // An empty answer from a node that lost its data would make a pull
-        // from it delete its target's files, or an ingest skip removals.
-        self.node.vouched(&partitions)?;
-        let started = std::time::Instant::now();
-        self.node
-            .check_at(epoch, partitions.iter().copied())
-            .await?;
+        let started = self.start_read("file hashes", epoch, &partitions).await?;
         let mut out = Vec::new();
         for p in partitions {
             let store = self.node.store(p);
