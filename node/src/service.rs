@@ -494,17 +494,7 @@ impl Node {
             return Err(CpgError::StaleEpoch { current });
         }
         let assigned = self.assigned();
-        let missing: Vec<PartitionId> = partitions
-            .into_iter()
-            .filter(|p| !assigned.contains(p))
-            .collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(CpgError::Unavailable {
-                partitions: missing,
-            })
-        }
+        CpgError::none_missing(partitions.into_iter().filter(|p| !assigned.contains(p)))
     }
 
     /// Persist, then apply: a write is on disk before it is visible or

@@ -50,6 +50,19 @@ impl CpgError {
         }
     }
 
+    /// `Unavailable` naming the partitions in `missing`, unless there are
+    /// none.
+    pub fn none_missing(
+        missing: impl IntoIterator<Item = crate::assignment::PartitionId>,
+    ) -> Result<(), CpgError> {
+        let partitions: Vec<_> = missing.into_iter().collect();
+        if partitions.is_empty() {
+            Ok(())
+        } else {
+            Err(CpgError::Unavailable { partitions })
+        }
+    }
+
     /// Whether this is a write refused for a full disk.
     pub fn is_disk_full(&self) -> bool {
         matches!(self, CpgError::ResourceExhausted { what, .. } if what.starts_with(DISK_FULL))

@@ -82,13 +82,8 @@ pub(super) fn tally(
             .map(|(p, _)| *p)
             .filter(|p| !acked.contains(p)),
     );
-    if failed.is_empty() {
-        Ok(missed)
-    } else {
-        Err(CpgError::Unavailable {
-            partitions: failed.into_iter().collect(),
-        })
-    }
+    CpgError::none_missing(failed)?;
+    Ok(missed)
 }
 
 #[cfg(test)]
