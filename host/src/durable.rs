@@ -422,16 +422,10 @@ impl RecordLog {
             buf.extend_from_slice(p);
         }
         let file = &mut self.file;
-        match faults::write(&self.path, &buf, |b| file.write_all(b)) {
-            Ok(()) => {
-                self.len += buf.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                self.cut_back(self.len);
-                Err(e)
-            }
-        }
+        faults::write(&self.path, &buf, |b| file.write_all(b))
+            .inspect_err(|_| self.cut_back(self.len))?;
+        self.len += buf.len() as u64;
+        Ok(())
     }
 
     /// Bytes of whole records appended so far: where [`RecordLog::cut_back`]
@@ -451,10 +445,19 @@ impl RecordLog {
     }
 
     fn cut_back(&mut self, len: u64) {
-        match self.file.set_len(len) {
-            Ok(()) => self.len = len,
-            Err(e) => self.broken = Some(format!("a failed append could not be cut back: {e}")),
+        let cut = self.file.set_len(len);
+        if self
+            .or_broken(cut, "a failed append could not be cut back")
+            .is_ok()
+        {
+            self.len = len;
         }
+    }
+
+    /// `result`; an error leaves the log taking no appends until it is
+    /// opened again, `why` said with the error.
+    fn or_broken<T>(&mut self, result: io::Result<T>, why: &str) -> io::Result<T> {
+        result.inspect_err(|e| self.broken = Some(format!("{why}: {e}")))
     }
 
     /// Return to the state after a flush that succeeded when the log was
@@ -466,17 +469,10 @@ impl RecordLog {
         let done = file
             .set_len(len)
             .and_then(|()| faults::flush(&self.path, || file.sync_data()));
-        match done {
-            Ok(()) => {
-                self.len = len;
-                self.broken = None;
-                Ok(())
-            }
-            Err(e) => {
-                self.broken = Some(format!("a failed write could not be undone: {e}"));
-                Err(e)
-            }
-        }
+        self.or_broken(done, "a failed write could not be undone")?;
+        self.len = len;
+        self.broken = None;
+        Ok(())
     }
 
     /// Make every append so far durable.
@@ -511,17 +507,9 @@ impl RecordLog {
             }
             OpenOptions::new().read(true).append(true).open(&self.path)
         })();
-        match reopened {
-            Ok(file) => {
-                self.file = file;
-                self.len = len;
-                Ok(())
-            }
-            Err(e) => {
-                self.broken = Some(format!("compacted, but not reopened: {e}"));
-                Err(e)
-            }
-        }
+        self.file = self.or_broken(reopened, "compacted, but not reopened")?;
+        self.len = len;
+        Ok(())
     }
 }
 
