@@ -573,13 +573,19 @@ mod tests {
         (records, cut)
     }
 
+    /// A log at `dir/log` holding one record, `one`.
+    fn log_of_one(dir: &Path) -> (PathBuf, RecordLog) {
+        let path = dir.join("log");
+        let (mut log, _) = RecordLog::open(&path).unwrap();
+        log.append(&[b"one".to_vec()]).unwrap();
+        (path, log)
+    }
+
     #[test]
     fn a_full_disk_refuses_an_append_and_leaves_the_log_whole() {
         use faults::Fault;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        let (mut log, _) = RecordLog::open(&path).unwrap();
-        log.append(&[b"one".to_vec()]).unwrap();
+        let (path, mut log) = log_of_one(dir.path());
 
         faults::inject(dir.path(), Fault::NoSpace);
         let e = log
@@ -616,9 +622,7 @@ mod tests {
     fn a_failed_flush_undoes_the_append() {
         use faults::Fault;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        let (mut log, _) = RecordLog::open(&path).unwrap();
-        log.append(&[b"one".to_vec()]).unwrap();
+        let (path, mut log) = log_of_one(dir.path());
         let before = log.len();
 
         faults::inject(dir.path(), Fault::FlushFails);
