@@ -94,24 +94,17 @@ impl Library {
                     let Some(m) = current.as_deref_mut() else {
                         continue;
                     };
+                    // `name arities`: one `name/arity` per arity.
+                    let named = || arities(b).into_iter().map(|n| (a.to_string(), n));
                     match tag {
-                        "F" => m
-                            .functions
-                            .extend(arities(b).into_iter().map(|n| (a.to_string(), n))),
-                        "X" => m
-                            .macros
-                            .extend(arities(b).into_iter().map(|n| (a.to_string(), n))),
-                        "D" => m
-                            .injects
-                            .extend(arities(b).into_iter().map(|n| (a.to_string(), n))),
-                        "C" => m
-                            .callbacks
-                            .extend(arities(b).into_iter().map(|n| (a.to_string(), n))),
+                        "F" => m.functions.extend(named()),
+                        "X" => m.macros.extend(named()),
+                        "D" => m.injects.extend(named()),
+                        "C" => m.callbacks.extend(named()),
                         "P" => {
                             let message = f.next().unwrap_or("");
-                            for n in arities(b) {
-                                m.deprecated.insert((a.to_string(), n), message.to_string());
-                            }
+                            m.deprecated
+                                .extend(named().map(|key| (key, message.to_string())));
                         }
                         "U" => {
                             if let Some(kind) = DepKind::ALL.iter().find(|k| k.as_str() == a) {
