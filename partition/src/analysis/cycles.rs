@@ -2,10 +2,11 @@
 //! graph, with the edges that form them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use petgraph::algo::tarjan_scc;
-use petgraph::graph::DiGraph;
+use petgraph::graph::{DiGraph, NodeIndex};
 use proto::{
     CallKind, DepKind, FunKind, FunctionCycle, FunctionEdge, Mfa, ModuleCycle, ModuleEdge,
     ModuleSummary,
@@ -74,18 +75,9 @@ pub fn module_cycles(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec
     for e in &edges {
         graph.add_edge(ids[e.from.as_str()], ids[e.to.as_str()], ());
     }
-    let sccs: Vec<_> = tarjan_scc(&graph)
-        .into_iter()
-        .filter(|scc| scc.len() > 1)
-        .collect();
     // Each module's cycle, so that one pass over the edges (in their
     // order) gives every cycle its edges: linear, however many cycles.
-    let mut cycle_of: HashMap<&str, usize> = HashMap::new();
-    for (c, scc) in sccs.iter().enumerate() {
-        for i in scc {
-            cycle_of.insert(graph[*i], c);
-        }
-    }
+    let (sccs, cycle_of) = cycles_in(&graph);
     let cycle_edges = within_cycles(sccs.len(), edges, |e| {
         let end = |m: &str| cycle_of.get(m).copied();
         (end(&e.from), end(&e.to))
@@ -101,12 +93,7 @@ pub fn module_cycles(summaries: &[Arc<ModuleSummary>], calls: &CallGraph) -> Vec
             }
         })
         .collect();
-    cycles.sort_by(|a, b| {
-        b.modules
-            .len()
-            .cmp(&a.modules.len())
-            .then_with(|| a.modules.cmp(&b.modules))
-    });
+    largest_first(&mut cycles, |c| &c.modules);
     cycles
 }
 
@@ -131,18 +118,9 @@ pub fn function_cycles(calls: &CallGraph) -> Vec<FunctionCycle> {
     for (f, t) in &pairs {
         graph.add_edge(ids[f], ids[t], ());
     }
-    let sccs: Vec<_> = tarjan_scc(&graph)
-        .into_iter()
-        .filter(|scc| scc.len() > 1)
-        .collect();
     // Each function's cycle, so that one pass over the calls gives every
     // cycle its calls: linear, however many cycles.
-    let mut cycle_of: HashMap<u32, usize> = HashMap::new();
-    for (c, scc) in sccs.iter().enumerate() {
-        for i in scc {
-            cycle_of.insert(graph[*i], c);
-        }
-    }
+    let (sccs, cycle_of) = cycles_in(&graph);
     let cycle_pairs = within_cycles(sccs.len(), pairs.iter().copied(), |&(f, t)| {
         (cycle_of.get(&f).copied(), cycle_of.get(&t).copied())
     });
@@ -168,13 +146,34 @@ pub fn function_cycles(calls: &CallGraph) -> Vec<FunctionCycle> {
             FunctionCycle { functions, edges }
         })
         .collect();
-    cycles.sort_by(|a, b| {
-        b.functions
-            .len()
-            .cmp(&a.functions.len())
-            .then_with(|| a.functions.cmp(&b.functions))
-    });
+    largest_first(&mut cycles, |c| &c.functions);
     cycles
+}
+
+/// The cycles of `graph` (its strongly connected components of two or
+/// more nodes), and the cycle of each node in one.
+fn cycles_in<N: Copy + Eq + Hash>(
+    graph: &DiGraph<N, ()>,
+) -> (Vec<Vec<NodeIndex>>, HashMap<N, usize>) {
+    let sccs: Vec<_> = tarjan_scc(graph)
+        .into_iter()
+        .filter(|scc| scc.len() > 1)
+        .collect();
+    let mut cycle_of = HashMap::new();
+    for (c, scc) in sccs.iter().enumerate() {
+        for i in scc {
+            cycle_of.insert(graph[*i], c);
+        }
+    }
+    (sccs, cycle_of)
+}
+
+/// Largest cycle first; cycles of one size by their (sorted) `members`.
+fn largest_first<C, M: Ord>(cycles: &mut [C], members: impl Fn(&C) -> &[M]) {
+    cycles.sort_by(|a, b| {
+        let (a, b) = (members(a), members(b));
+        b.len().cmp(&a.len()).then_with(|| a.cmp(b))
+    });
 }
 
 /// The `items` whose two ends are in the same one of `n` cycles (`ends`:
