@@ -26,53 +26,49 @@ pub fn parse_taint_rules(text: &str) -> Result<TaintRules, String> {
             {
                 Pattern::parse(p).map_err(|e| format!("{what} {:?}: {e}", r.name))?;
             }
-            if what != "source" && (!r.fields.is_empty() || !r.parameters.is_empty()) {
-                return Err(format!(
-                    "{what} {:?}: only sources have `fields` and `parameters`",
-                    r.name
-                ));
-            }
-            if what != "sink" && (!r.args.is_empty() || !r.keys.is_empty()) {
-                return Err(format!(
-                    "{what} {:?}: only sinks have `args` and `keys`",
-                    r.name
-                ));
-            }
-            if what != "sink" && r.severity.is_some() {
-                return Err(format!("{what} {:?}: only sinks have `severity`", r.name));
-            }
-            if what != "source" && r.operator {
-                return Err(format!("{what} {:?}: only sources have `operator`", r.name));
-            }
-            if what != "flow" && !r.result_from.is_empty() {
-                return Err(format!(
-                    "{what} {:?}: only flows have `result_from`",
-                    r.name
-                ));
-            }
-            if what != "sanitizer" && !r.checks.is_empty() {
-                return Err(format!(
-                    "{what} {:?}: only sanitizers have `checks`",
-                    r.name
-                ));
-            }
-            if what != "sanitizer"
-                && (!r.validates.is_empty() || !r.field_reads.is_empty() || r.anchored)
-            {
-                return Err(format!(
-                    "{what} {:?}: only sanitizers have `validates`, `anchored` and `field_reads`",
-                    r.name
-                ));
+            // Fields of one kind of rule, refused on the others.
+            let owned = [
+                (
+                    "source",
+                    "sources have `fields` and `parameters`",
+                    !r.fields.is_empty() || !r.parameters.is_empty(),
+                ),
+                (
+                    "sink",
+                    "sinks have `args` and `keys`",
+                    !r.args.is_empty() || !r.keys.is_empty(),
+                ),
+                ("sink", "sinks have `severity`", r.severity.is_some()),
+                ("source", "sources have `operator`", r.operator),
+                (
+                    "flow",
+                    "flows have `result_from`",
+                    !r.result_from.is_empty(),
+                ),
+                (
+                    "sanitizer",
+                    "sanitizers have `checks`",
+                    !r.checks.is_empty(),
+                ),
+                (
+                    "sanitizer",
+                    "sanitizers have `validates`, `anchored` and `field_reads`",
+                    !r.validates.is_empty() || !r.field_reads.is_empty() || r.anchored,
+                ),
+                (
+                    "sanitizer",
+                    "sanitizers have `sources`",
+                    !r.sources.is_empty(),
+                ),
+            ];
+            for (owner, only, set) in owned {
+                if set && what != owner {
+                    return Err(format!("{what} {:?}: only {only}", r.name));
+                }
             }
             if r.anchored && r.validates.is_empty() {
                 return Err(format!(
                     "sanitizer {:?}: `anchored` is about the calls in `validates`, and there are none",
-                    r.name
-                ));
-            }
-            if what != "sanitizer" && !r.sources.is_empty() {
-                return Err(format!(
-                    "{what} {:?}: only sanitizers have `sources`",
                     r.name
                 ));
             }
