@@ -129,10 +129,7 @@ impl Store {
                 ..ApplyOutcome::default()
             };
         }
-        let old: Vec<u32> = t.by_file.get(&file).cloned().unwrap_or_default();
-        for slot in &old {
-            t.kill(*slot);
-        }
+        let removed_modules = t.kill_file(file);
         for (frag, summary) in cpg.fragments.iter().zip(summaries) {
             t.insert(frag, summary);
         }
@@ -142,7 +139,7 @@ impl Store {
         drop(t);
         ApplyOutcome {
             unchanged: false,
-            removed_modules: old.len(),
+            removed_modules,
             added_modules: cpg.fragments.len(),
         }
     }
@@ -153,14 +150,10 @@ impl Store {
         let Some(f) = t.interner.get(file) else {
             return 0;
         };
-        let old = t.by_file.get(&f).cloned().unwrap_or_default();
-        for slot in &old {
-            t.kill(*slot);
-        }
+        let removed = t.kill_file(f);
         t.file_hashes.remove(&f);
         self.bump();
-        drop(t);
-        old.len()
+        removed
     }
 
     /// Remove every definition of module `name`. Returns how many went.

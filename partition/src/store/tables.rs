@@ -305,6 +305,15 @@ impl Tables {
         }
     }
 
+    /// Kill every slot of `file`; how many there were.
+    pub fn kill_file(&mut self, file: Sym) -> usize {
+        let old = self.by_file.get(&file).cloned().unwrap_or_default();
+        for slot in &old {
+            self.kill(*slot);
+        }
+        old.len()
+    }
+
     /// Rebuild every table from the live slots only: rows are copied with new
     /// ids, indexes are remapped, strings no longer used are dropped.
     pub fn compact(&self) -> Tables {
