@@ -245,12 +245,8 @@ impl<'s> FileBuilder<'s> {
                     } else {
                         (p, None)
                     };
-                let mut defs = Vec::new();
-                self.pattern(pat, m, &mut defs);
+                self.match_pattern(pat, m, v);
                 if let Some(v) = v {
-                    for d in &defs {
-                        self.bind(v, *d);
-                    }
                     self.dfg(v, m, Label::None, 0);
                 }
                 if let Some(g) = guard {
@@ -389,13 +385,7 @@ impl<'s> FileBuilder<'s> {
                     continue;
                 };
                 let v = self.expr(e, n);
-                let mut defs = Vec::new();
-                self.pattern(p, n, &mut defs);
-                if let Some(v) = v {
-                    for d in defs {
-                        self.bind(v, d);
-                    }
-                }
+                self.match_pattern(p, n, v);
             } else {
                 self.expr(*clause, n);
             }

@@ -444,11 +444,7 @@ impl<'s> FileBuilder<'s> {
                 pattern,
                 clause,
             );
-            let mut defs = Vec::new();
-            self.pattern(pattern, pnode, &mut defs);
-            for d in defs {
-                self.bind(pnode, d);
-            }
+            self.match_pattern(pattern, pnode, Some(pnode));
             self.step(pnode);
             // Default values are evaluated in the caller's stead.
             if has_default {

@@ -328,12 +328,8 @@ impl<'s> FileBuilder<'s> {
             "=" => {
                 let n = self.add(NodeKind::Match, 0, "=", ts, parent);
                 let value = self.expr(right, n);
-                let mut defs = Vec::new();
-                self.pattern(left, n, &mut defs);
+                self.match_pattern(left, n, value);
                 if let Some(v) = value {
-                    for d in &defs {
-                        self.bind(v, *d);
-                    }
                     self.dfg(v, n, Label::None, 0);
                 }
                 self.step(n);

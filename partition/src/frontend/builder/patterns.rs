@@ -184,6 +184,19 @@ impl<'s> FileBuilder<'s> {
         }
     }
 
+    /// A match of `pattern` under `parent` against `value`: the pattern's
+    /// variables are defined, and each is bound to the value when there is
+    /// one.
+    pub(super) fn match_pattern(&mut self, pattern: Ts, parent: u32, value: Option<u32>) {
+        let mut defs = Vec::new();
+        self.pattern(pattern, parent, &mut defs);
+        if let Some(v) = value {
+            for d in defs {
+                self.bind(v, d);
+            }
+        }
+    }
+
     /// The `Label::Bind` edge from a matched value to a variable its pattern
     /// binds; its index is one more than the key it is bound under (0: none).
     pub(super) fn bind(&mut self, value: u32, def: u32) {
