@@ -106,70 +106,65 @@ impl<'s> FileBuilder<'s> {
         if let Some(s) = subject {
             self.dfg(s, n, Label::None, 0);
         }
-        self.step(n);
-        self.enter_control();
-        let items = parts.do_.clone().unwrap_or_default();
-        self.m.case_subject = match piped {
-            None => parts.args.first().and_then(|s| self.var_def(*s)),
-            Some(_) => None,
-        };
-        let out = self.clauses(&items, n, Some(n), Label::Clause);
-        self.leave_control();
-        self.set_flow(out);
-        n
+        self.control(n, |b| {
+            let items = parts.do_.clone().unwrap_or_default();
+            b.m.case_subject = match piped {
+                None => parts.args.first().and_then(|s| b.var_def(*s)),
+                Some(_) => None,
+            };
+            b.clauses(&items, n, Some(n), Label::Clause)
+        })
     }
 
     pub(super) fn cond(&mut self, ts: Ts, parent: u32) -> u32 {
         let parts = Parts::of(ts, self.src);
         let n = self.add(NodeKind::Cond, 0, "cond", ts, parent);
-        self.step(n);
-        self.enter_control();
-        let mut out = Vec::new();
-        let items = parts.do_.clone().unwrap_or_default();
-        for (idx, item) in items
-            .iter()
-            .filter(|i| i.kind() == "stab_clause")
-            .enumerate()
-        {
-            let idx = idx as u16;
-            let env = self.m.env.clone();
-            let clause = self.add(NodeKind::Clause, 0, "", *item, n);
-            let conds = item
-                .child_by_field_name("left")
-                .map(kids)
-                .unwrap_or_default();
-            let checks = match conds.as_slice() {
-                [c] => self.condition_checks(*c),
-                _ => Vec::new(),
-            };
-            let cv = self.body(&conds, clause).unwrap_or(clause);
-            let always = conds.len() == 1 && self.text(conds[0]) == "true";
-            let flow = self.take_flow();
-            // True: into the clause body; False: on to the next condition.
-            self.set_flow(Self::relabel(&flow, Label::True, idx));
-            self.step(clause);
-            let body = item
-                .child_by_field_name("right")
-                .map(kids)
-                .unwrap_or_default();
-            if let Some(v) = self.under_checks(checks, |b| b.body(&body, clause)) {
-                self.dfg(v, n, Label::Return, 0);
+        self.control(n, |b| {
+            let mut out = Vec::new();
+            let items = parts.do_.clone().unwrap_or_default();
+            for (idx, item) in items
+                .iter()
+                .filter(|i| i.kind() == "stab_clause")
+                .enumerate()
+            {
+                let idx = idx as u16;
+                let env = b.m.env.clone();
+                let clause = b.add(NodeKind::Clause, 0, "", *item, n);
+                let conds = item
+                    .child_by_field_name("left")
+                    .map(kids)
+                    .unwrap_or_default();
+                let checks = match conds.as_slice() {
+                    [c] => b.condition_checks(*c),
+                    _ => Vec::new(),
+                };
+                let cv = b.body(&conds, clause).unwrap_or(clause);
+                let always = conds.len() == 1 && b.text(conds[0]) == "true";
+                let flow = b.take_flow();
+                // True: into the clause body; False: on to the next condition.
+                b.set_flow(Self::relabel(&flow, Label::True, idx));
+                b.step(clause);
+                let body = item
+                    .child_by_field_name("right")
+                    .map(kids)
+                    .unwrap_or_default();
+                if let Some(v) = b.under_checks(checks, |b| b.body(&body, clause)) {
+                    b.dfg(v, n, Label::Return, 0);
+                }
+                b.dfg(cv, clause, Label::None, 0);
+                out.extend(b.take_flow());
+                b.m.env = env;
+                let next = if always {
+                    Vec::new()
+                } else {
+                    Self::relabel(&flow, Label::False, idx)
+                };
+                b.set_flow(next);
             }
-            self.dfg(cv, clause, Label::None, 0);
-            out.extend(self.take_flow());
-            self.m.env = env;
-            let next = if always {
-                Vec::new()
-            } else {
-                Self::relabel(&flow, Label::False, idx)
-            };
-            self.set_flow(next);
-        }
-        // No condition held: CondClauseError.
-        self.exception_flow(Label::Raise);
-        self.leave_control();
-        self.set_flow(out);
-        n
+            // No condition held: CondClauseError.
+            b.exception_flow(Label::Raise);
+            out
+        })
     }
 
     pub(super) fn if_(&mut self, ts: Ts, parent: u32, unless: bool) -> u32 {
@@ -193,181 +188,175 @@ impl<'s> FileBuilder<'s> {
         if let Some(c) = parts.args.first().and_then(|c| self.expr(*c, n)) {
             self.dfg(c, n, Label::None, 0);
         }
-        self.step(n);
-        self.enter_control();
-        let (do_label, else_label) = if unless {
-            (Label::False, Label::True)
-        } else {
-            (Label::True, Label::False)
-        };
-        let start = self.take_flow();
-        self.set_flow(Self::relabel(&start, do_label, 0));
-        let do_ = parts.do_.as_deref().unwrap_or(&[]);
-        if let Some(v) = self.under_checks(do_checks, |b| b.scoped_body(do_, n)) {
-            self.dfg(v, n, Label::Return, 0);
-        }
-        let mut out = self.take_flow();
-        self.set_flow(Self::relabel(&start, else_label, 0));
-        if let Some(items) = &parts.else_ {
-            if let Some(v) = self.under_checks(else_checks, |b| b.scoped_body(items, n)) {
-                self.dfg(v, n, Label::Return, 0);
+        self.control(n, |b| {
+            let (do_label, else_label) = if unless {
+                (Label::False, Label::True)
+            } else {
+                (Label::True, Label::False)
+            };
+            let start = b.take_flow();
+            b.set_flow(Self::relabel(&start, do_label, 0));
+            let do_ = parts.do_.as_deref().unwrap_or(&[]);
+            if let Some(v) = b.under_checks(do_checks, |b| b.scoped_body(do_, n)) {
+                b.dfg(v, n, Label::Return, 0);
             }
-        }
-        out.extend(self.take_flow());
-        self.leave_control();
-        self.set_flow(out);
-        n
+            let mut out = b.take_flow();
+            b.set_flow(Self::relabel(&start, else_label, 0));
+            if let Some(items) = &parts.else_ {
+                if let Some(v) = b.under_checks(else_checks, |b| b.scoped_body(items, n)) {
+                    b.dfg(v, n, Label::Return, 0);
+                }
+            }
+            out.extend(b.take_flow());
+            out
+        })
     }
 
     pub(super) fn with(&mut self, ts: Ts, parent: u32) -> u32 {
         let parts = Parts::of(ts, self.src);
         let n = self.add(NodeKind::With, 0, "with", ts, parent);
-        self.step(n);
-        self.enter_control();
-        let env = self.m.env.clone();
-        let mut failures: Vec<Pending> = Vec::new();
-        for clause in &parts.args {
-            if clause.kind() == "binary_operator" && operator(*clause, self.src) == "<-" {
-                let (Some(p), Some(e)) = (
-                    clause.child_by_field_name("left"),
-                    clause.child_by_field_name("right"),
-                ) else {
-                    continue;
-                };
-                let m = self.add(NodeKind::Match, 0, "<-", *clause, n);
-                let v = self.expr(e, m);
-                let (pat, guard) =
-                    if p.kind() == "binary_operator" && operator(p, self.src) == "when" {
-                        (
-                            p.child_by_field_name("left").unwrap_or(p),
-                            p.child_by_field_name("right"),
-                        )
-                    } else {
-                        (p, None)
+        self.control(n, |b| {
+            let env = b.m.env.clone();
+            let mut failures: Vec<Pending> = Vec::new();
+            for clause in &parts.args {
+                if clause.kind() == "binary_operator" && operator(*clause, b.src) == "<-" {
+                    let (Some(p), Some(e)) = (
+                        clause.child_by_field_name("left"),
+                        clause.child_by_field_name("right"),
+                    ) else {
+                        continue;
                     };
-                self.match_pattern(pat, m, v);
-                if let Some(v) = v {
-                    self.dfg(v, m, Label::None, 0);
+                    let m = b.add(NodeKind::Match, 0, "<-", *clause, n);
+                    let v = b.expr(e, m);
+                    let (pat, guard) =
+                        if p.kind() == "binary_operator" && operator(p, b.src) == "when" {
+                            (
+                                p.child_by_field_name("left").unwrap_or(p),
+                                p.child_by_field_name("right"),
+                            )
+                        } else {
+                            (p, None)
+                        };
+                    b.match_pattern(pat, m, v);
+                    if let Some(v) = v {
+                        b.dfg(v, m, Label::None, 0);
+                    }
+                    if let Some(g) = guard {
+                        b.expr(g, m);
+                    }
+                    b.step(m);
+                    failures.push((m, Label::NoMatch, 0));
+                    let flow = b.take_flow();
+                    b.set_flow(Self::relabel(&flow, Label::Match, 0));
+                } else {
+                    b.expr(*clause, n);
                 }
-                if let Some(g) = guard {
-                    self.expr(g, m);
+            }
+            if let Some(v) = b.body(parts.do_.as_deref().unwrap_or(&[]), n) {
+                b.dfg(v, n, Label::Return, 0);
+            }
+            b.m.env = env;
+            let mut out = b.take_flow();
+            match &parts.else_ {
+                Some(items) => {
+                    b.set_flow(failures);
+                    out.extend(b.clauses(items, n, Some(n), Label::Else));
                 }
-                self.step(m);
-                failures.push((m, Label::NoMatch, 0));
-                let flow = self.take_flow();
-                self.set_flow(Self::relabel(&flow, Label::Match, 0));
-            } else {
-                self.expr(*clause, n);
+                None => out.extend(failures),
             }
-        }
-        if let Some(v) = self.body(parts.do_.as_deref().unwrap_or(&[]), n) {
-            self.dfg(v, n, Label::Return, 0);
-        }
-        self.m.env = env;
-        let mut out = self.take_flow();
-        match &parts.else_ {
-            Some(items) => {
-                self.set_flow(failures);
-                out.extend(self.clauses(items, n, Some(n), Label::Else));
-            }
-            None => out.extend(failures),
-        }
-        self.leave_control();
-        self.set_flow(out);
-        n
+            out
+        })
     }
 
     pub(super) fn receive(&mut self, ts: Ts, parent: u32) -> u32 {
         let parts = Parts::of(ts, self.src);
         let n = self.add(NodeKind::Receive, 0, "receive", ts, parent);
-        self.step(n);
-        self.enter_control();
-        let items = parts.do_.clone().unwrap_or_default();
-        let mut out = self.clauses(&items, n, None, Label::Clause);
-        if let Some(after) = &parts.after {
-            self.set_flow(vec![(n, Label::After, 0)]);
-            for item in after.iter().filter(|i| i.kind() == "stab_clause") {
-                let timeout = item
-                    .child_by_field_name("left")
-                    .map(kids)
-                    .unwrap_or_default();
-                self.body(&timeout, n);
-                let body = item
-                    .child_by_field_name("right")
-                    .map(kids)
-                    .unwrap_or_default();
-                if let Some(v) = self.scoped_body(&body, n) {
-                    self.dfg(v, n, Label::Return, 0);
+        self.control(n, |b| {
+            let items = parts.do_.clone().unwrap_or_default();
+            let mut out = b.clauses(&items, n, None, Label::Clause);
+            if let Some(after) = &parts.after {
+                b.set_flow(vec![(n, Label::After, 0)]);
+                for item in after.iter().filter(|i| i.kind() == "stab_clause") {
+                    let timeout = item
+                        .child_by_field_name("left")
+                        .map(kids)
+                        .unwrap_or_default();
+                    b.body(&timeout, n);
+                    let body = item
+                        .child_by_field_name("right")
+                        .map(kids)
+                        .unwrap_or_default();
+                    if let Some(v) = b.scoped_body(&body, n) {
+                        b.dfg(v, n, Label::Return, 0);
+                    }
                 }
+                out.extend(b.take_flow());
             }
-            out.extend(self.take_flow());
-        }
-        self.leave_control();
-        self.set_flow(out);
-        n
+            out
+        })
     }
 
     pub(super) fn try_parts(&mut self, ts: Ts, parent: u32, parts: &Parts) -> u32 {
         let n = self.add(NodeKind::Try, 0, "try", ts, parent);
-        self.step(n);
-        self.enter_control();
-        let has_handlers = parts.rescue.is_some() || parts.catch.is_some();
-        if has_handlers {
-            if let Some(f) = &mut self.m.f {
-                f.handlers.push(Handler::default());
-            }
-        }
-        let body_value = self.scoped_body(parts.do_.as_deref().unwrap_or(&[]), n);
-        let handler = if has_handlers {
-            self.m.f.as_mut().and_then(|f| f.handlers.pop())
-        } else {
-            None
-        };
-        let raises = handler.map(|h| h.raises).unwrap_or_default();
-        let mut out = Vec::new();
-        match &parts.else_ {
-            Some(items) => out.extend(self.clauses(items, n, body_value, Label::Else)),
-            None => {
-                if let Some(v) = body_value {
-                    self.dfg(v, n, Label::Return, 0);
+        self.control(n, |b| {
+            let has_handlers = parts.rescue.is_some() || parts.catch.is_some();
+            if has_handlers {
+                if let Some(f) = &mut b.m.f {
+                    f.handlers.push(Handler::default());
                 }
-                out.extend(self.take_flow());
             }
-        }
-        for (blocks, label) in [(&parts.rescue, Label::Rescue), (&parts.catch, Label::Catch)] {
-            let Some(items) = blocks else { continue };
-            for (idx, item) in items
-                .iter()
-                .filter(|i| i.kind() == "stab_clause")
-                .enumerate()
-            {
-                let idx = idx as u16;
-                let mut flow = vec![(n, label, idx)];
-                flow.extend(raises.iter().map(|&(s, _, _)| (s, label, idx)));
-                self.set_flow(flow);
-                // `rescue e ->` takes any error, Erlang ones normalized into
-                // exceptions at run time.
-                let bare = item.child_by_field_name("left").is_some_and(|l| {
-                    let k = kids(l);
-                    k.len() == 1 && k[0].kind() == "identifier" && !self.text(k[0]).starts_with('_')
-                });
-                if label == Label::Rescue && bare && self.m.quote_depth == 0 {
-                    self.macro_call(*item, n, "Exception", "normalize", 3);
+            let body_value = b.scoped_body(parts.do_.as_deref().unwrap_or(&[]), n);
+            let handler = if has_handlers {
+                b.m.f.as_mut().and_then(|f| f.handlers.pop())
+            } else {
+                None
+            };
+            let raises = handler.map(|h| h.raises).unwrap_or_default();
+            let mut out = Vec::new();
+            match &parts.else_ {
+                Some(items) => out.extend(b.clauses(items, n, body_value, Label::Else)),
+                None => {
+                    if let Some(v) = body_value {
+                        b.dfg(v, n, Label::Return, 0);
+                    }
+                    out.extend(b.take_flow());
                 }
-                if let Some(v) = self.stab_clause(*item, n, None, None) {
-                    self.dfg(v, n, Label::Return, 0);
-                }
-                out.extend(self.take_flow());
             }
-        }
-        if let Some(after) = &parts.after {
-            self.set_flow(Self::relabel(&out, Label::After, 0));
-            self.scoped_body(after, n);
-            out = self.take_flow();
-        }
-        self.leave_control();
-        self.set_flow(out);
-        n
+            for (blocks, label) in [(&parts.rescue, Label::Rescue), (&parts.catch, Label::Catch)] {
+                let Some(items) = blocks else { continue };
+                for (idx, item) in items
+                    .iter()
+                    .filter(|i| i.kind() == "stab_clause")
+                    .enumerate()
+                {
+                    let idx = idx as u16;
+                    let mut flow = vec![(n, label, idx)];
+                    flow.extend(raises.iter().map(|&(s, _, _)| (s, label, idx)));
+                    b.set_flow(flow);
+                    // `rescue e ->` takes any error, Erlang ones normalized into
+                    // exceptions at run time.
+                    let bare = item.child_by_field_name("left").is_some_and(|l| {
+                        let k = kids(l);
+                        k.len() == 1
+                            && k[0].kind() == "identifier"
+                            && !b.text(k[0]).starts_with('_')
+                    });
+                    if label == Label::Rescue && bare && b.m.quote_depth == 0 {
+                        b.macro_call(*item, n, "Exception", "normalize", 3);
+                    }
+                    if let Some(v) = b.stab_clause(*item, n, None, None) {
+                        b.dfg(v, n, Label::Return, 0);
+                    }
+                    out.extend(b.take_flow());
+                }
+            }
+            if let Some(after) = &parts.after {
+                b.set_flow(Self::relabel(&out, Label::After, 0));
+                b.scoped_body(after, n);
+                out = b.take_flow();
+            }
+            out
+        })
     }
 
     pub(super) fn for_(&mut self, ts: Ts, parent: u32) -> u32 {

@@ -536,6 +536,19 @@ impl<'s> FileBuilder<'s> {
         flow.iter().map(|&(s, _, _)| (s, label, index)).collect()
     }
 
+    /// A control structure at node `n` (`case`, `cond`, `if`, `with`,
+    /// `receive`, `try`): the flow steps into it, `branches` builds them one
+    /// nesting level deeper and returns the flows out of them, where the
+    /// flow goes on. Returns `n`.
+    fn control(&mut self, n: u32, branches: impl FnOnce(&mut Self) -> Vec<Pending>) -> u32 {
+        self.step(n);
+        self.enter_control();
+        let out = branches(self);
+        self.leave_control();
+        self.set_flow(out);
+        n
+    }
+
     fn enter_control(&mut self) {
         if let Some(f) = &mut self.m.f {
             f.depth += 1;
