@@ -2,7 +2,8 @@
 //! members, data dirs and ports: real `cpg-coordinator` and `cpg-node`
 //! processes ([`Cluster::start`]), or the same daemons run inside the test
 //! program ([`Cluster::local`], see `member`) whose links can be cut
-//! ([`Cluster::isolate`]) without root. It starts, kills (`SIGKILL`, or a
+//! ([`Cluster::isolate`]) without root, as can those of processes started
+//! with [`Builder::link_faults`]. It starts, kills (`SIGKILL`, or a
 //! dropped runtime) and restarts them, and stops whatever is left when
 //! dropped, so a failing test leaves nothing running.
 
@@ -118,6 +119,12 @@ pub struct Proc {
     in_process: bool,
     args: Vec<String>,
     program: PathBuf,
+    /// Where a real process reads the faults of its links from
+    /// (`net::faults::FILE_VAR`), in a cluster built with
+    /// [`Builder::link_faults`].
+    faults_file: Option<PathBuf>,
+    /// The faults written there: peer address → fault.
+    link_faults: std::sync::Mutex<BTreeMap<String, net::faults::Fault>>,
 }
 
 impl Proc {
@@ -141,7 +148,7 @@ impl Proc {
         program: PathBuf,
         args: Vec<String>,
     ) -> Proc {
-        Proc::begin(id, addr, data_dir, program, args, false)
+        Proc::begin(id, addr, data_dir, program, args, (false, false))
     }
 
     fn begin(
@@ -150,8 +157,9 @@ impl Proc {
         data_dir: PathBuf,
         program: PathBuf,
         args: Vec<String>,
-        in_process: bool,
+        (in_process, link_faults): (bool, bool),
     ) -> Proc {
+        let faults_file = (link_faults && !in_process).then(|| data_dir.with_extension("faults"));
         let mut p = Proc {
             id,
             addr,
@@ -161,9 +169,34 @@ impl Proc {
             in_process,
             args,
             program,
+            faults_file,
+            link_faults: Default::default(),
         };
         p.spawn();
         p
+    }
+
+    /// Fault (or restore, `None`) the link this process dials to
+    /// `address`: rewrites its faults file, which it reads again within
+    /// 50 ms.
+    fn set_link_fault(&self, address: &str, fault: Option<net::faults::Fault>) {
+        let Some(file) = &self.faults_file else {
+            panic!(
+                "{} has no faults file: build the cluster with .link_faults()",
+                self.name()
+            );
+        };
+        let mut links = self.link_faults.lock().unwrap_or_else(|e| e.into_inner());
+        match fault {
+            Some(f) => links.insert(address.to_string(), f),
+            None => links.remove(address),
+        };
+        let text = net::faults::render(links.iter().map(|(a, f)| (a.as_str(), *f)));
+        // Whole or not at all: the process may read it at any moment.
+        let tmp = file.with_extension("faults.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, file))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
     }
 
     /// Its log: standard output and error, across restarts.
@@ -190,6 +223,9 @@ impl Proc {
         // unless the test gives certificates.
         if !self.args.iter().any(|a| a == "--certs-dir") {
             command.env("CPG_INSECURE", "true");
+        }
+        if let Some(file) = &self.faults_file {
+            command.env(net::faults::FILE_VAR, file);
         }
         let child = command
             .args(&self.args)
@@ -336,6 +372,8 @@ pub struct Cluster {
     extra: Vec<String>,
     /// Members run inside the test program.
     in_process: bool,
+    /// Real processes whose links can be faulted ([`Builder::link_faults`]).
+    link_faults: bool,
     _root: tempfile::TempDir,
 }
 
@@ -358,6 +396,7 @@ impl Cluster {
             nodes,
             extra: Vec::new(),
             in_process: false,
+            link_faults: false,
             _root: root,
         }
     }
@@ -383,14 +422,13 @@ impl Cluster {
             shape: (coordinators, nodes, partitions, replication),
             coordinator_flags: Vec::new(),
             node_flags: Vec::new(),
+            link_faults: false,
         }
     }
 
-    fn make(
-        (coordinators, nodes, partitions, replication): (usize, usize, u32, u32),
-        (coordinator_extra, node_extra): (&[String], &[String]),
-        in_process: bool,
-    ) -> Cluster {
+    fn make(b: Builder, in_process: bool) -> Cluster {
+        let (coordinators, nodes, partitions, replication) = b.shape;
+        let (coordinator_extra, node_extra) = (b.coordinator_flags, b.node_flags);
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let caddrs: Vec<String> = (0..coordinators)
             .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -404,8 +442,9 @@ impl Cluster {
         let mut cluster = Cluster {
             coordinators: Vec::new(),
             nodes: Vec::new(),
-            extra: node_extra.to_vec(),
+            extra: node_extra,
             in_process,
+            link_faults: b.link_faults,
             _root: root,
         };
         for (i, addr) in caddrs.iter().enumerate() {
@@ -484,7 +523,8 @@ impl Cluster {
         wrapped.push(data_dir.display().to_string());
         wrapped.push(binary("cpg-node").display().to_string());
         wrapped.extend(args);
-        let p = Proc::launch(id, addr, data_dir, PathBuf::from("unshare"), wrapped);
+        let kind = (false, self.link_faults);
+        let p = Proc::begin(id, addr, data_dir, "unshare".into(), wrapped, kind);
         self.nodes.push(p);
         &self.nodes[self.nodes.len() - 1]
     }
@@ -521,7 +561,8 @@ impl Cluster {
         } else {
             binary(program)
         };
-        Proc::begin(id, addr, data_dir, program, args, self.in_process)
+        let kind = (self.in_process, self.link_faults);
+        Proc::begin(id, addr, data_dir, program, args, kind)
     }
 
     /// Every member, coordinators first.
@@ -530,16 +571,19 @@ impl Cluster {
     }
 
     /// Fault (cut, slow down, reset, drop or duplicate messages) or restore
-    /// (`None`) both directions of the links between `a` and `b`
-    /// (in-process members only).
+    /// (`None`) both directions of the links between `a` and `b`: members
+    /// in the test program, or real processes of a cluster built with
+    /// [`Builder::link_faults`] (through their faults files, read within
+    /// 50 ms).
     pub fn link(&self, a: &Proc, b: &Proc, fault: Option<net::faults::Fault>) {
-        assert!(
-            self.in_process,
-            "links are cut in-process: start this cluster with Cluster::local"
-        );
-        let faults = net::faults::faults();
-        faults.set(&a.name(), &b.addr, fault);
-        faults.set(&b.name(), &a.addr, fault);
+        if self.in_process {
+            let faults = net::faults::faults();
+            faults.set(&a.name(), &b.addr, fault);
+            faults.set(&b.name(), &a.addr, fault);
+        } else {
+            a.set_link_fault(&b.addr, fault);
+            b.set_link_fault(&a.addr, fault);
+        }
     }
 
     /// Cut every link of `p` to the rest of the cluster: a network
@@ -571,12 +615,7 @@ impl Cluster {
     /// The view of the first coordinator that answers.
     pub async fn view(&self) -> Option<ClusterView> {
         for c in &self.coordinators {
-            let Ok(client) =
-                net::coordinator_client::connect(&c.addr, Duration::from_secs(1)).await
-            else {
-                continue;
-            };
-            if let Ok(Ok(view)) = client.cluster_view(tarpc::context::current()).await {
+            if let Some(view) = view_at(&c.addr).await {
                 return Some(view);
             }
         }
@@ -681,6 +720,18 @@ impl Cluster {
     }
 }
 
+/// The cluster view of the coordinator at `address`, if it answers.
+pub async fn view_at(address: &str) -> Option<ClusterView> {
+    let client = net::coordinator_client::connect(address, Duration::from_secs(1))
+        .await
+        .ok()?;
+    client
+        .cluster_view(tarpc::context::current())
+        .await
+        .ok()?
+        .ok()
+}
+
 /// A cluster to start: its shape and the flags of its members (see
 /// [`Cluster::builder`]).
 #[derive(Debug, Clone)]
@@ -688,6 +739,7 @@ pub struct Builder {
     shape: (usize, usize, u32, u32),
     coordinator_flags: Vec<String>,
     node_flags: Vec<String>,
+    link_faults: bool,
 }
 
 impl Builder {
@@ -703,22 +755,23 @@ impl Builder {
         self
     }
 
+    /// Processes whose links [`Cluster::link`] can fault, as it does
+    /// those of members in the test program: each reads its faults from a
+    /// file beside its data dir (`net::faults::FILE_VAR`). Their links are
+    /// wrapped to check for faults, so this is for tests of faults only.
+    pub fn link_faults(mut self) -> Builder {
+        self.link_faults = true;
+        self
+    }
+
     /// Start the members as processes.
     pub fn start(self) -> Cluster {
-        Cluster::make(
-            self.shape,
-            (&self.coordinator_flags, &self.node_flags),
-            false,
-        )
+        Cluster::make(self, false)
     }
 
     /// Run the members inside the test program (see [`Cluster::local`]).
     pub fn local(self) -> Cluster {
-        Cluster::make(
-            self.shape,
-            (&self.coordinator_flags, &self.node_flags),
-            true,
-        )
+        Cluster::make(self, true)
     }
 }
 

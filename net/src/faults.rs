@@ -17,8 +17,11 @@
 //! a dialler with no name (the test itself, a real process) is never
 //! faulted.
 //!
-//! Production processes never name a member: the only cost there is one
-//! relaxed atomic load per dial.
+//! A real process (a daemon a test started) has its links faulted from a
+//! file instead: started with [`FILE_VAR`] naming one, it watches it and
+//! applies the faults it lists to every link it dials ([`render`] writes
+//! the format: `<address> <fault>` a line). Processes started without it
+//! never name a member: the only cost there is two atomic loads per dial.
 
 use std::collections::HashMap;
 use std::future::Future as _;
@@ -74,12 +77,104 @@ pub fn enter(member: &str) {
     MEMBER.with(|m| *m.borrow_mut() = Some(Arc::from(member)));
 }
 
-/// The member this thread works for, if any.
+/// The member this thread works for, if any: its name, or this process
+/// when its links are faulted from a file.
 fn member() -> Option<Arc<str>> {
-    if !IN_USE.load(Ordering::Relaxed) {
-        return None;
+    if IN_USE.load(Ordering::Relaxed) {
+        if let Some(m) = MEMBER.with(|m| m.borrow().clone()) {
+            return Some(m);
+        }
     }
-    MEMBER.with(|m| m.borrow().clone())
+    process_member()
+}
+
+/// The environment variable naming the file of this process's link
+/// faults (for tests of real processes; see [`render`]).
+pub const FILE_VAR: &str = "CPG_TEST_LINK_FAULTS";
+
+/// How often the file of link faults is read again.
+const REREAD: Duration = Duration::from_millis(50);
+
+/// The name this process's links go by when [`FILE_VAR`] is set (the file
+/// watched from the first dial on), else `None`.
+fn process_member() -> Option<Arc<str>> {
+    static PROCESS: OnceLock<Option<Arc<str>>> = OnceLock::new();
+    PROCESS
+        .get_or_init(|| {
+            let path = std::path::PathBuf::from(std::env::var_os(FILE_VAR)?);
+            let name: Arc<str> = Arc::from("this process");
+            apply_file(&name, &path);
+            let watched = name.clone();
+            let started = std::thread::Builder::new()
+                .name("link-faults".into())
+                .spawn(move || loop {
+                    std::thread::sleep(REREAD);
+                    apply_file(&watched, &path);
+                });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "cannot watch the link faults file");
+            }
+            Some(name)
+        })
+        .clone()
+}
+
+/// Make the faults of `member`'s links those the file at `path` lists (none
+/// when it is missing); a line that does not parse is logged and skipped.
+fn apply_file(member: &Arc<str>, path: &std::path::Path) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the link faults");
+            return;
+        }
+    };
+    let mut wanted = HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match parse_line(line) {
+            Some((address, fault)) => {
+                wanted.insert((member.clone(), address.to_string()), fault);
+            }
+            None => tracing::warn!(line, "a link fault that does not parse: skipped"),
+        }
+    }
+    let f = faults();
+    let mut links = f.links.lock().unwrap_or_else(|e| e.into_inner());
+    links.retain(|(m, _), _| m != member);
+    links.extend(wanted);
+}
+
+/// One line of a link faults file: an address and its fault.
+fn parse_line(line: &str) -> Option<(&str, Fault)> {
+    let (address, fault) = line.trim().split_once(' ')?;
+    let fault = match fault.trim() {
+        "cut" => Fault::Cut,
+        "reset" => Fault::Reset,
+        "drop" => Fault::Drop,
+        "duplicate" => Fault::Duplicate,
+        other => Fault::Slow(Duration::from_millis(
+            other.strip_prefix("slow ")?.trim().parse().ok()?,
+        )),
+    };
+    Some((address, fault))
+}
+
+/// The text of a link faults file (see [`FILE_VAR`]): each address the
+/// process dials and the fault of that link.
+pub fn render<'a>(links: impl IntoIterator<Item = (&'a str, Fault)>) -> String {
+    let mut out = String::new();
+    for (address, fault) in links {
+        let fault = match fault {
+            Fault::Cut => "cut".to_string(),
+            Fault::Reset => "reset".to_string(),
+            Fault::Drop => "drop".to_string(),
+            Fault::Duplicate => "duplicate".to_string(),
+            Fault::Slow(d) => format!("slow {}", d.as_millis()),
+        };
+        out.push_str(&format!("{address} {fault}\n"));
+    }
+    out
 }
 
 impl Faults {
@@ -449,5 +544,39 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_faults_file_sets_the_links_it_lists_and_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("faults");
+        let listed = [
+            ("127.0.0.1:7001", Fault::Cut),
+            ("127.0.0.1:7002", Fault::Slow(Duration::from_millis(40))),
+            ("127.0.0.1:7003", Fault::Duplicate),
+        ];
+        let text = render(listed);
+        assert_eq!(
+            text.lines().map(parse_line).collect::<Vec<_>>(),
+            listed.iter().map(|&l| Some(l)).collect::<Vec<_>>()
+        );
+        let member: Arc<str> = Arc::from("file-test");
+        std::fs::write(&path, format!("{text}not a fault line\n")).unwrap();
+        apply_file(&member, &path);
+        for (address, fault) in listed {
+            assert_eq!(faults().of("file-test", address), Some(fault));
+        }
+        // Rewritten with one link: the others work again.
+        std::fs::write(&path, render([("127.0.0.1:7002", Fault::Reset)])).unwrap();
+        apply_file(&member, &path);
+        assert_eq!(faults().of("file-test", "127.0.0.1:7001"), None);
+        assert_eq!(
+            faults().of("file-test", "127.0.0.1:7002"),
+            Some(Fault::Reset)
+        );
+        // Removed: every link works.
+        std::fs::remove_file(&path).unwrap();
+        apply_file(&member, &path);
+        assert_eq!(faults().of("file-test", "127.0.0.1:7002"), None);
     }
 }

@@ -1,8 +1,11 @@
 //! Chaos: 3 coordinators and 4 storage nodes (R=2) under queries and
 //! incremental ingests while storage nodes and the Raft leader are killed
-//! with `kill -9` or hung with `SIGSTOP` (then `SIGCONT`), and the disk of a
-//! node is filled up (then freed), one fault at a time, a bounded number of
-//! them (`CPG_CHAOS_FAULTS`, default 8). A node killed for longer than the
+//! with `kill -9`, hung with `SIGSTOP` (then `SIGCONT`) or cut off from
+//! every other member by a network partition (then healed: the processes'
+//! links are faulted through `net::faults`' file, no root needed), and the
+//! disk of a node is filled up (then freed), one fault at a time, a
+//! bounded number of them (`CPG_CHAOS_FAULTS`, default 8: every kind once,
+//! in a shuffled order). A node killed for longer than the
 //! down delay is re-replicated meanwhile. Node 4 runs on a small file
 //! system of its own (a tmpfs, `Cluster::add_node_on_small_disk`): it is
 //! the one whose disk fills up, and it is paused but never killed (a
@@ -30,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cluster_tests::load::{cpg_ingest, cpg_ingest_generation};
-use cluster_tests::{comparable, query_at, Cluster, Dice};
+use cluster_tests::{comparable, eventually, query_at, view_at, Cluster, Dice};
 use codebase::embedded;
 use proto::{Query, QueryResult};
 use query::{answer, Snapshot};
@@ -153,6 +156,7 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
         .unwrap_or(7u64);
     let mut dice = Dice(seed.max(1));
     let mut cluster = Cluster::builder(3, 3, P, 2)
+        .link_faults()
         .coordinator_flags(&["--suspect-after-secs", "1", "--down-after-secs", "4"])
         .start();
     cluster.add_node_on_small_disk(8192);
@@ -336,11 +340,44 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     }
 }
 
-/// `CPG_CHAOS_FAULTS` faults (default 8), one at a time, picked by `dice`:
-/// a node or the Raft leader killed (-9) or paused (SIGSTOP), then brought
-/// back, or the last node's disk filled, then freed. What was
-/// done, and how long metadata writes took to resume after each leader
-/// kill.
+/// The faults the chaos test injects, one at a time.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// A node killed (-9) for 2 s, or for 6 s (longer than the down delay:
+    /// re-replicated meanwhile), then restarted.
+    KillNode {
+        long: bool,
+    },
+    /// A node paused (SIGSTOP) for 2 s.
+    PauseNode,
+    /// The Raft leader killed (-9), restarted once metadata writes go
+    /// through another.
+    KillLeader,
+    /// The Raft leader paused (SIGSTOP) for 2 s.
+    PauseLeader,
+    /// The last node's disk full for 2 s.
+    FillDisk,
+    /// A network partition for 2 s: a node, or the Raft leader, cut off
+    /// from every other member (clients still reach it, as clients on
+    /// its side of the partition would).
+    IsolateNode,
+    IsolateLeader,
+}
+
+const FAULTS: [Fault; 8] = [
+    Fault::KillNode { long: false },
+    Fault::KillNode { long: true },
+    Fault::PauseNode,
+    Fault::KillLeader,
+    Fault::PauseLeader,
+    Fault::FillDisk,
+    Fault::IsolateNode,
+    Fault::IsolateLeader,
+];
+
+/// `CPG_CHAOS_FAULTS` faults (default 8), one at a time: every kind once,
+/// in an order `dice` shuffles, then kinds `dice` picks. What was done,
+/// and how long metadata writes took to resume after each leader kill.
 async fn inject_faults(
     cluster: &mut Cluster,
     dice: &mut Dice,
@@ -351,13 +388,21 @@ async fn inject_faults(
     let faults_wanted = std::env::var("CPG_CHAOS_FAULTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(8usize);
+        .unwrap_or(FAULTS.len());
+    let mut every_kind = FAULTS.to_vec();
+    for i in (1..every_kind.len()).rev() {
+        every_kind.swap(i, dice.roll(i + 1));
+    }
     // The last node is on a small disk of its own: not killed.
     let killable = cluster.nodes.len() - 1;
-    for _ in 0..faults_wanted {
+    for n in 0..faults_wanted {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        match dice.roll(6) {
-            5 => {
+        let fault = every_kind
+            .get(n)
+            .copied()
+            .unwrap_or_else(|| FAULTS[dice.roll(FAULTS.len())]);
+        match fault {
+            Fault::FillDisk => {
                 // Writes refused meanwhile: the writers log each replica
                 // that missed a write, with why.
                 let refused = |cluster: &Cluster| -> usize {
@@ -388,9 +433,8 @@ async fn inject_faults(
                     }
                 ));
             }
-            0 | 1 => {
+            Fault::KillNode { long } => {
                 let i = dice.roll(killable);
-                let long = dice.roll(3) == 0;
                 faults.push(format!(
                     "kill -9 node {} for {}",
                     cluster.nodes[i].id,
@@ -400,14 +444,47 @@ async fn inject_faults(
                 tokio::time::sleep(Duration::from_secs(if long { 6 } else { 2 })).await;
                 cluster.nodes[i].restart();
             }
-            2 => {
+            Fault::PauseNode => {
                 let i = dice.roll(cluster.nodes.len());
                 faults.push(format!("SIGSTOP node {} for 2 s", cluster.nodes[i].id));
                 cluster.nodes[i].pause();
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 cluster.nodes[i].resume();
             }
-            3 => {
+            Fault::IsolateNode => {
+                let i = dice.roll(cluster.nodes.len());
+                faults.push(format!(
+                    "node {} cut off from every member for 2 s",
+                    cluster.nodes[i].id
+                ));
+                let (node, cut) = (cluster.nodes[i].id, Instant::now());
+                cluster.isolate(&cluster.nodes[i]);
+                // Its heartbeats stop reaching the coordinators: suspect
+                // after 1 s. (A fault that cut nothing fails here.)
+                let (_, took) = eventually(
+                    Duration::from_secs(2),
+                    "the cut-off node suspect",
+                    async || {
+                        let view = cluster.view().await.ok_or("no view")?;
+                        let state = view
+                            .nodes
+                            .iter()
+                            .find(|n| n.id.0 == node)
+                            .map(|n| n.state.clone());
+                        match state.as_deref() {
+                            Some("suspect" | "down") => Ok(()),
+                            other => Err(format!("node {node} is {other:?}")),
+                        }
+                    },
+                )
+                .await;
+                tokio::time::sleep(Duration::from_secs(2).saturating_sub(cut.elapsed())).await;
+                cluster.heal(&cluster.nodes[i]);
+                if let Some(last) = faults.last_mut() {
+                    last.push_str(&format!(" (suspect after {} ms)", took.as_millis()));
+                }
+            }
+            Fault::KillLeader => {
                 let Some(l) = cluster.leader().await else {
                     continue;
                 };
@@ -423,7 +500,7 @@ async fn inject_faults(
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 cluster.coordinators[l].restart();
             }
-            _ => {
+            Fault::PauseLeader => {
                 let Some(l) = cluster.leader().await else {
                     continue;
                 };
@@ -434,6 +511,39 @@ async fn inject_faults(
                 cluster.coordinators[l].pause();
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 cluster.coordinators[l].resume();
+            }
+            Fault::IsolateLeader => {
+                let Some(l) = cluster.leader().await else {
+                    continue;
+                };
+                faults.push(format!(
+                    "the Raft leader (coordinator {}) cut off from every member for 2 s",
+                    l + 1
+                ));
+                let cut = Instant::now();
+                cluster.isolate(&cluster.coordinators[l]);
+                // The others elect a leader among themselves. (A fault
+                // that cut nothing fails here.)
+                let others: Vec<String> = (0..cluster.coordinators.len())
+                    .filter(|&c| c != l)
+                    .map(|c| cluster.coordinators[c].addr.clone())
+                    .collect();
+                let old = cluster.coordinators[l].addr.clone();
+                let (_, took) = eventually(Duration::from_secs(5), "another leader", async || {
+                    for a in &others {
+                        let leader = view_at(a).await.and_then(|v| v.leader);
+                        if leader.as_ref().is_some_and(|x| *x != old) {
+                            return Ok(());
+                        }
+                    }
+                    Err(format!("no coordinator but {old} leads"))
+                })
+                .await;
+                tokio::time::sleep(Duration::from_secs(2).saturating_sub(cut.elapsed())).await;
+                cluster.heal(&cluster.coordinators[l]);
+                if let Some(last) = faults.last_mut() {
+                    last.push_str(&format!(" (another leader after {} ms)", took.as_millis()));
+                }
             }
         }
     }
