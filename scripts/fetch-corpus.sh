@@ -29,10 +29,8 @@ if [ -f "$cache/.complete" ] && [ -d "$lib" ] && [ -d "$cache/beam" ]; then
 fi
 rm -f "$cache/.complete"
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    echo "fetch-corpus: need root to run: $*" >&2; return 1; fi
-}
+say() { echo "fetch-corpus: $*" >&2; }
+. "$(dirname "$0")/common.sh"
 
 # Enable deb-src entries mirroring the machine's own binary sources (the registry
 # host is read from apt's configuration, never written here).

@@ -7,18 +7,10 @@
 # Usage: scripts/setup-browser.sh   (as root, or with sudo)
 set -euo pipefail
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 say() { echo "setup-browser: $*" >&2; }
+. "$(dirname "$0")/common.sh"
 
-missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+install_missing chromium:chromium node:nodejs npm:npm
 
 tools=${CPG_WEB_TOOLS:-$HOME/.cache/cpg/web}
 version=1.49.1

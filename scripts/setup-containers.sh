@@ -8,20 +8,10 @@
 # Usage: scripts/setup-containers.sh   (as root, or with sudo)
 set -euo pipefail
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 say() { echo "setup-containers: $*" >&2; }
+. "$(dirname "$0")/common.sh"
 
-missing=()
-command -v podman >/dev/null || missing+=(podman)
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-command -v runc >/dev/null || missing+=(runc)
-command -v strip >/dev/null || missing+=(binutils)
-command -v pip3 >/dev/null || missing+=(python3-pip)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+install_missing podman:podman debootstrap:debootstrap runc:runc strip:binutils pip3:python3-pip
 if ! command -v podman-compose >/dev/null; then
     say "installing podman-compose"
     as_root pip3 install -q --break-system-packages podman-compose 2>/dev/null \
