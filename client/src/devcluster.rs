@@ -249,17 +249,6 @@ fn spawn(dir: &Path, layout: &Layout, role: Role, index: usize) -> Result<u32> {
     Ok(child.id())
 }
 
-async fn view_of(address: &str) -> Option<ClusterView> {
-    let client = net::coordinator_client::connect(address, Duration::from_secs(1))
-        .await
-        .ok()?;
-    client
-        .cluster_view(tarpc::context::current())
-        .await
-        .ok()?
-        .ok()
-}
-
 /// Whether every storage node answers (a restarted node replays its logs
 /// before it listens: until then the coordinators' view may still say "up").
 async fn nodes_serve(layout: &Layout) -> bool {
@@ -280,7 +269,7 @@ async fn nodes_serve(layout: &Layout) -> bool {
 /// The view of the first coordinator that answers.
 pub async fn cluster_view(layout: &Layout) -> Option<ClusterView> {
     for c in &layout.coordinators {
-        if let Some(v) = view_of(&c.address).await {
+        if let Some(v) = net::coordinator_client::view_at(&c.address).await {
             return Some(v);
         }
     }

@@ -21,6 +21,7 @@ pub use trees::{
     copy_tree, corpus, example, example_copy, namespaces, rename_modules, renamed_copy,
 };
 
+pub use net::coordinator_client::view_at;
 pub use scripts::{fetched, repo, succeeds};
 
 use std::collections::BTreeMap;
@@ -718,18 +719,6 @@ impl Cluster {
             .map(|n| (n.id, Arc::new(NodeClient::new(n.id, &n.address))))
             .collect()
     }
-}
-
-/// The cluster view of the coordinator at `address`, if it answers.
-pub async fn view_at(address: &str) -> Option<ClusterView> {
-    let client = net::coordinator_client::connect(address, Duration::from_secs(1))
-        .await
-        .ok()?;
-    client
-        .cluster_view(tarpc::context::current())
-        .await
-        .ok()?
-        .ok()
 }
 
 /// A cluster to start: its shape and the flags of its members (see

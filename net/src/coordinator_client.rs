@@ -29,6 +29,18 @@ pub async fn connect(
     Ok(CoordinatorServiceClient::new(tarpc::client::Config::default(), transport).spawn())
 }
 
+/// The cluster view of the coordinator at `address`, if it answers (a
+/// connection within 1 s): what a tool polling for a state wants, which
+/// asks again rather than says why.
+pub async fn view_at(address: &str) -> Option<proto::coordinator_api::ClusterView> {
+    let client = connect(address, Duration::from_secs(1)).await.ok()?;
+    client
+        .cluster_view(tarpc::context::current())
+        .await
+        .ok()?
+        .ok()
+}
+
 /// What one coordinator said to a request sent with [`first`].
 #[derive(Debug)]
 pub enum Reply<T, E> {

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cluster_tests::load::{cpg_ingest, cpg_ingest_generation};
-use cluster_tests::{comparable, eventually, query_at, view_at, Cluster, Dice};
+use cluster_tests::{comparable, eventually, query_at, view_at, Cluster, Dice, Proc};
 use codebase::embedded;
 use proto::{Query, QueryResult};
 use query::{answer, Snapshot};
@@ -453,36 +453,26 @@ async fn inject_faults(
             }
             Fault::IsolateNode => {
                 let i = dice.roll(cluster.nodes.len());
-                faults.push(format!(
-                    "node {} cut off from every member for 2 s",
-                    cluster.nodes[i].id
-                ));
-                let (node, cut) = (cluster.nodes[i].id, Instant::now());
-                cluster.isolate(&cluster.nodes[i]);
+                let node = cluster.nodes[i].id;
                 // Its heartbeats stop reaching the coordinators: suspect
-                // after 1 s. (A fault that cut nothing fails here.)
-                let (_, took) = eventually(
-                    Duration::from_secs(2),
-                    "the cut-off node suspect",
-                    async || {
-                        let view = cluster.view().await.ok_or("no view")?;
-                        let state = view
-                            .nodes
-                            .iter()
-                            .find(|n| n.id.0 == node)
-                            .map(|n| n.state.clone());
-                        match state.as_deref() {
-                            Some("suspect" | "down") => Ok(()),
-                            other => Err(format!("node {node} is {other:?}")),
-                        }
-                    },
-                )
+                // after 1 s.
+                let took = cut_off(cluster, &cluster.nodes[i], "suspect", async || {
+                    let view = cluster.view().await.ok_or("no view")?;
+                    let state = view
+                        .nodes
+                        .iter()
+                        .find(|n| n.id.0 == node)
+                        .map(|n| n.state.clone());
+                    match state.as_deref() {
+                        Some("suspect" | "down") => Ok(()),
+                        other => Err(format!("node {node} is {other:?}")),
+                    }
+                })
                 .await;
-                tokio::time::sleep(Duration::from_secs(2).saturating_sub(cut.elapsed())).await;
-                cluster.heal(&cluster.nodes[i]);
-                if let Some(last) = faults.last_mut() {
-                    last.push_str(&format!(" (suspect after {} ms)", took.as_millis()));
-                }
+                faults.push(format!(
+                    "node {node} cut off from every member for 2 s (suspect after {} ms)",
+                    took.as_millis()
+                ));
             }
             Fault::KillLeader => {
                 let Some(l) = cluster.leader().await else {
@@ -516,20 +506,16 @@ async fn inject_faults(
                 let Some(l) = cluster.leader().await else {
                     continue;
                 };
-                faults.push(format!(
-                    "the Raft leader (coordinator {}) cut off from every member for 2 s",
-                    l + 1
-                ));
-                let cut = Instant::now();
-                cluster.isolate(&cluster.coordinators[l]);
-                // The others elect a leader among themselves. (A fault
-                // that cut nothing fails here.)
-                let others: Vec<String> = (0..cluster.coordinators.len())
-                    .filter(|&c| c != l)
-                    .map(|c| cluster.coordinators[c].addr.clone())
-                    .collect();
+                // The others elect a leader among themselves.
                 let old = cluster.coordinators[l].addr.clone();
-                let (_, took) = eventually(Duration::from_secs(5), "another leader", async || {
+                let others: Vec<&str> = cluster
+                    .coordinators
+                    .iter()
+                    .map(|c| c.addr.as_str())
+                    .filter(|a| *a != old)
+                    .collect();
+                let coordinator = &cluster.coordinators[l];
+                let took = cut_off(cluster, coordinator, "another leader", async || {
                     for a in &others {
                         let leader = view_at(a).await.and_then(|v| v.leader);
                         if leader.as_ref().is_some_and(|x| *x != old) {
@@ -539,15 +525,33 @@ async fn inject_faults(
                     Err(format!("no coordinator but {old} leads"))
                 })
                 .await;
-                tokio::time::sleep(Duration::from_secs(2).saturating_sub(cut.elapsed())).await;
-                cluster.heal(&cluster.coordinators[l]);
-                if let Some(last) = faults.last_mut() {
-                    last.push_str(&format!(" (another leader after {} ms)", took.as_millis()));
-                }
+                faults.push(format!(
+                    "the Raft leader (coordinator {}) cut off from every member for 2 s (another leader after {} ms)",
+                    l + 1,
+                    took.as_millis()
+                ));
             }
         }
     }
     (faults, leader_writes_resumed)
+}
+
+/// Cut `p` off from every other member for 2 s: a network partition.
+/// What it does to the cluster (`effect`, checked by `check`) must show
+/// within 5 s, or the test fails (a fault that cut nothing). How long it
+/// took to show.
+async fn cut_off(
+    cluster: &Cluster,
+    p: &Proc,
+    effect: &str,
+    check: impl AsyncFnMut() -> Result<(), String>,
+) -> Duration {
+    let cut = Instant::now();
+    cluster.isolate(p);
+    let (_, took) = eventually(Duration::from_secs(5), effect, check).await;
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(cut.elapsed())).await;
+    cluster.heal(p);
+    took
 }
 
 /// Quiet again: every node back, the map whole and settled.
