@@ -83,6 +83,13 @@ pub fn render(h: &ClusterHealth) -> String {
                     latency(&x.queries),
                     memory(x.memory_usage_mb, x.memory_peak_mb, x.memory_limit_mb)
                 );
+                if x.walk_tables_mb > 0.0 {
+                    let _ = writeln!(
+                        s,
+                        "  walk tables (--walks-on-nodes): {:.1} MB of that",
+                        x.walk_tables_mb
+                    );
+                }
             }
             None => {
                 let _ = writeln!(

@@ -260,11 +260,12 @@ where
 /// 9: the Summaries query. 11: exports in chunks. 12: a partition's
 /// summaries travel encoded, as bytes. 13: the catalog listing names the
 /// files without modules. 14: walk tables and rounds on the nodes, the
-/// catalog for backups.)
-pub const PROTOCOL_VERSION: u16 = 14;
+/// catalog for backups. 15: the size of a node's walk tables in its
+/// health.)
+pub const PROTOCOL_VERSION: u16 = 15;
 
 /// This build's release and protocol, as processes report it
-/// (`0.1.0 (protocol 14)`): what a rolling upgrade watches change.
+/// (`0.1.0 (protocol 15)`): what a rolling upgrade watches change.
 pub fn release() -> String {
     format!(
         "{} (protocol {PROTOCOL_VERSION})",

@@ -295,6 +295,8 @@ impl Node {
         drop(current);
         for p in moved {
             self.stores.remove(&p);
+            // Walks of it go to its new replicas now.
+            self.walks.retain(|(_, held), _| *held != p);
             match self.disk.drop_partition(p) {
                 Ok(()) => tracing::info!(partition = p.0, "partition moved away: dropped"),
                 Err(e) => tracing::warn!(partition = p.0, "dropping a moved partition: {e}"),

@@ -88,7 +88,10 @@ pub struct NodeHealth {
     pub memory_peak_mb: f64,
     /// The configured limit, if any.
     pub memory_limit_mb: Option<u64>,
-    /// Its release and protocol (`0.1.0 (protocol 14)`).
+    /// What the walk tables it holds for `--walks-on-nodes` take, roughly
+    /// (part of `memory_usage_mb`).
+    pub walk_tables_mb: f64,
+    /// Its release and protocol (`0.1.0 (protocol 15)`).
     pub version: String,
 }
 

@@ -2,7 +2,9 @@
 //! callees and a function's impact, made in rounds with each partition's
 //! share of the linked graph, answer what an embedded build answers; a
 //! lost replica is walked around, a new generation is walked with new
-//! tables, and no walk falls back to the coordinator's own graph.
+//! tables, and no walk falls back to the coordinator's own graph until
+//! both replicas of a partition are lost; then the walks that need it are
+//! answered from that graph, the same.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -104,4 +106,34 @@ async fn walks_on_the_nodes_answer_as_embedded_around_a_lost_replica_and_after_a
     // refused ones (an unknown function, a name that does not parse) not.
     assert_eq!(walks as usize, asked, "walks and answers");
     assert!(metric(&metrics, "cpg_node_walk_rounds_total").await >= walks);
+
+    // The nodes report what their tables take.
+    let client = net::coordinator_client::connect(&address, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let health = client
+        .health(tarpc::context::current())
+        .await
+        .unwrap()
+        .unwrap();
+    let held: Vec<f64> = health
+        .nodes
+        .iter()
+        .filter_map(|n| n.health.as_ref())
+        .map(|h| h.walk_tables_mb)
+        .collect();
+    assert_eq!(held.len(), 2, "{health:?}");
+    assert!(held.iter().all(|&mb| mb > 0.0), "{held:?}");
+
+    // Both replicas of some partitions lost: their rounds fail, and those
+    // walks are answered from the coordinator's own graph, the same.
+    cluster.nodes[1].kill();
+    let more = assert_as_embedded(&address, &changed, "nodes 1 and 2 killed").await;
+    let on_nodes = metric(&metrics, "cpg_node_walks_total").await - walks;
+    let fallbacks = metric(&metrics, "cpg_node_walk_fallbacks_total").await;
+    assert!(
+        fallbacks > 0.0,
+        "no walk fell back with two of three nodes lost"
+    );
+    assert_eq!((on_nodes + fallbacks) as usize, more, "walks and answers");
 }

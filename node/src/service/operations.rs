@@ -135,6 +135,11 @@ impl Node {
             "the most resident memory held since the process started (VmHWM)",
             h.memory_peak_mb * 1048576.0,
         );
+        e.gauge(
+            "cpg_walk_tables_bytes",
+            "what the walk tables held for --walks-on-nodes take, roughly",
+            h.walk_tables_mb * 1048576.0,
+        );
         if let Some(limit) = h.memory_limit_mb {
             e.gauge(
                 "cpg_memory_limit_bytes",
@@ -352,6 +357,7 @@ impl Node {
             memory_usage_mb,
             memory_peak_mb: peak_resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_limit_mb: self.memory_limit_mb,
+            walk_tables_mb: self.walk_tables_bytes() as f64 / 1048576.0,
             version: net::wire::release(),
         }
     }
