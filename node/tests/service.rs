@@ -219,6 +219,42 @@ async fn parse_write_read_restart_and_refuse() {
         }
     }
 
+    // Walk tables of partitions 1 and 2, held under map 1.
+    use proto::walks::{Direction, WalkRow, WalkTable};
+    let (a, b) = (proto::Mfa::new("A", "f", 0), proto::Mfa::new("B", "g", 0));
+    let table = WalkTable {
+        names: vec![a.clone(), b.clone()],
+        rows: vec![WalkRow {
+            function: 0,
+            callers: Vec::new(),
+            callees: vec![1],
+        }],
+    };
+    let expand = |p: PartitionId| {
+        let a = a.clone();
+        async move {
+            client
+                .expand(
+                    context::current(),
+                    String::new(),
+                    p,
+                    7,
+                    Direction::Callees,
+                    vec![a],
+                )
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    for p in [PartitionId(1), PartitionId(2)] {
+        client
+            .walk_table(context::current(), String::new(), p, 7, table.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(expand(p).await, Some(vec![b.clone()]), "partition {p}");
+    }
     // A request planned with an older map, and a partition it does not hold.
     let stale = client
         .summaries(context::current(), 0, vec![PartitionId(0)])
@@ -233,6 +269,22 @@ async fn parse_write_read_restart_and_refuse() {
         .await
         .unwrap()
         .unwrap();
+    // Partition 2 moved away under map 2: its walk table with it; and a
+    // table of a partition the node does not hold is refused.
+    assert_eq!(expand(PartitionId(1)).await, Some(vec![b.clone()]));
+    assert_eq!(
+        expand(PartitionId(2)).await,
+        None,
+        "a moved partition's table"
+    );
+    let refused = client
+        .walk_table(context::current(), String::new(), PartitionId(3), 7, table)
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(CpgError::Unavailable { .. })),
+        "{refused:?}"
+    );
     let missing = client
         .summaries(
             context::current(),
@@ -247,8 +299,15 @@ async fn parse_write_read_restart_and_refuse() {
             partitions: vec![PartitionId(2), PartitionId(3)]
         })
     );
-    // Partitions 2 and 3 moved away under map 2: dropped, here and on disk.
+    // Partitions 2 and 3 moved away under map 2: dropped, here and on disk,
+    // with the walk tables of partition 2.
     assign_all(&served, 3).await;
+    assert_eq!(expand(PartitionId(1)).await, Some(vec![b.clone()]));
+    assert_eq!(
+        expand(PartitionId(2)).await,
+        None,
+        "a moved partition's table"
+    );
     let now = all_summaries(client, 3).await;
     for p in PartitionId::all(PARTITIONS) {
         let want = if p < PartitionId(2) {

@@ -17,7 +17,9 @@ pub(crate) type WalkTables = DashMap<(String, PartitionId), Vec<(u64, Arc<HeldWa
 
 impl Node {
     /// Keep `table` under `key`. Checked first; refused under memory
-    /// pressure, as writes are (the coordinator then walks by itself).
+    /// pressure, as writes are (the coordinator then walks by itself), and
+    /// for a partition the node's map does not give it (it would never be
+    /// dropped with the partition).
     pub fn keep_walk_table(
         &self,
         project: String,
@@ -27,6 +29,18 @@ impl Node {
     ) -> Result<(), CpgError> {
         self.admit_ingest_batch("a walk table")?;
         let held = Arc::new(HeldWalkTable::new(table)?);
+        // Under the map's lock: a map that moves the partition away is
+        // taken on either before (refused here) or after (and drops it).
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let holds = map
+            .assignment
+            .get(&partition)
+            .is_some_and(|replicas| replicas.contains(&self.id));
+        if !holds {
+            return Err(CpgError::Unavailable {
+                partitions: vec![partition],
+            });
+        }
         let mut kept = self.walks.entry((project, partition)).or_default();
         kept.retain(|(k, _)| *k != key);
         kept.insert(0, (key, held));
