@@ -4,9 +4,10 @@
 //! a gather of their neighbours (docs/SCALING.md, "Node-side walks").
 //!
 //! The coordinator cuts its linked graph by partition once per snapshot
-//! ([`CallGraph::walk_tables`]) and sends a partition's share to a replica
-//! the first time a walk needs it there (the node answers `None` for a key
-//! it does not hold). A round that no replica of a partition answers fails
+//! ([`CallGraph::walk_tables`]), at the first walk of it, and sends every
+//! partition's share to its replicas in the background then; a walk that
+//! finds a replica without it (the node answers `None` for a key it does
+//! not hold: not sent yet, or a restarted node) sends it first. A round that no replica of a partition answers fails
 //! the walk; the coordinator then answers from its own graph and counts a
 //! fallback, so a node-side walk never changes an answer.
 
@@ -40,7 +41,7 @@ pub struct NodeWalks {
     /// answered from the coordinator's graph after a round failed.
     pub walks: AtomicU64,
     pub rounds: AtomicU64,
-    pub tables_sent: AtomicU64,
+    pub tables_sent: Arc<AtomicU64>,
     pub fallbacks: AtomicU64,
 }
 
@@ -48,13 +49,14 @@ pub struct NodeWalks {
 const ROUND_DEADLINE: Duration = Duration::from_secs(10);
 
 impl NodeWalks {
-    /// The tables of `snapshot`'s graph, cut once per graph and project.
+    /// The tables of `snapshot`'s graph, cut once per graph and project,
+    /// and whether they were cut now.
     async fn tables(
         &self,
         project: &str,
         snapshot: &Snapshot,
         partitions: u32,
-    ) -> Result<Arc<Tables>, CpgError> {
+    ) -> Result<(Arc<Tables>, bool), CpgError> {
         let held = {
             let held = self.tables.lock().unwrap_or_else(|e| e.into_inner());
             held.get(project)
@@ -64,7 +66,7 @@ impl NodeWalks {
                 .map(|(_, _, t)| t.clone())
         };
         if let Some(t) = held {
-            return Ok(t);
+            return Ok((t, false));
         }
         let graph = snapshot.graph.clone();
         let cut = tokio::task::spawn_blocking(move || -> Arc<Tables> {
@@ -88,7 +90,47 @@ impl NodeWalks {
             project.to_string(),
             (Arc::downgrade(&snapshot.graph), partitions, cut.clone()),
         );
-        Ok(cut)
+        Ok((cut, true))
+    }
+
+    /// Send every table of `tables` to every replica of its partition, in
+    /// the background and all at once, so that walks do not wait for them.
+    /// Failures are left to the walks, which send a table a replica lacks.
+    fn send_ahead(
+        &self,
+        view: &ClusterView,
+        clients: &HashMap<NodeId, Arc<NodeClient>>,
+        project: &str,
+        tables: Arc<Tables>,
+    ) {
+        let sent = self.tables_sent.clone();
+        let sends: Vec<_> = tables
+            .iter()
+            .flat_map(|(&p, (key, table))| {
+                let replicas = view.assignment.get(&p).cloned().unwrap_or_default();
+                replicas.into_iter().filter_map(move |node| {
+                    Some((clients.get(&node)?.clone(), p, *key, table.clone()))
+                })
+            })
+            .collect();
+        let project = project.to_string();
+        tokio::spawn(async move {
+            let each = sends.into_iter().map(|(client, p, key, table)| {
+                let (project, sent) = (project.clone(), sent.clone());
+                async move {
+                    let done = client
+                        .call(ROUND_DEADLINE, |c, ctx| {
+                            let (project, table) = (project.clone(), (*table).clone());
+                            async move { c.walk_table(ctx, project, p, key, table).await }
+                        })
+                        .await;
+                    if done.is_ok() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+            futures::future::join_all(each).await;
+        });
     }
 
     /// The answer to `walk` made in rounds on the nodes of `view`.
@@ -100,7 +142,10 @@ impl NodeWalks {
         snapshot: &Snapshot,
         walk: &PointWalk,
     ) -> Result<QueryResult, CpgError> {
-        let tables = self.tables(project, snapshot, view.partitions).await?;
+        let (tables, cut_now) = self.tables(project, snapshot, view.partitions).await?;
+        if cut_now {
+            self.send_ahead(view, clients, project, tables.clone());
+        }
         let mut walks = Vec::new();
         for &direction in walk.directions() {
             let mut rounds = Rounds::new(&walk.function, walk.depth);

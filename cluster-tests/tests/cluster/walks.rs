@@ -1,8 +1,8 @@
 //! Point queries walked on the storage nodes (`--walks-on-nodes`): callers,
 //! callees and a function's impact, made in rounds with each partition's
 //! share of the linked graph, answer what an embedded build answers; a
-//! lost replica is walked around, a new generation is walked with new
-//! tables, and no walk falls back to the coordinator's own graph until
+//! lost replica is walked around, a restarted one is sent the tables it
+//! lost, a new generation is walked with new tables, and no walk falls back to the coordinator's own graph until
 //! both replicas of a partition are lost; then the walks that need it are
 //! answered from that graph, the same.
 
@@ -34,10 +34,16 @@ fn point_queries(snapshot: &query::Snapshot) -> Vec<Query> {
     out
 }
 
-/// Every query asked at `address` answers as `snapshot` does; how many
-/// were answered (not refused).
-async fn assert_as_embedded(address: &str, snapshot: &query::Snapshot, when: &str) -> usize {
-    let queries = point_queries(snapshot);
+/// Every query asked at `address` answers as `snapshot` does (the first
+/// `most` of them); how many were answered (not refused).
+async fn assert_as_embedded(
+    address: &str,
+    snapshot: &query::Snapshot,
+    when: &str,
+    most: usize,
+) -> usize {
+    let mut queries = point_queries(snapshot);
+    queries.truncate(most);
     let mut answered = 0;
     for q in &queries {
         let want = query::compute(snapshot, q).map(|a| comparable(a.result));
@@ -73,16 +79,20 @@ async fn walks_on_the_nodes_answer_as_embedded_around_a_lost_replica_and_after_a
     let address = cluster.coordinators[0].addr.clone();
 
     let snapshot = embedded::build(&tree).unwrap().snapshot();
-    let mut asked = assert_as_embedded(&address, &snapshot, "all nodes up").await;
+    let mut asked = assert_as_embedded(&address, &snapshot, "all nodes up", usize::MAX).await;
     let sent = metric(&metrics, "cpg_walk_tables_sent_total").await;
     assert!(sent > 0.0, "no table was sent");
 
-    // A replica lost: its partitions are walked on the other one (sent its
-    // tables first).
+    // A replica lost: its partitions are walked on the other one, which
+    // holds their tables already (sent ahead).
     cluster.nodes[0].kill();
-    asked += assert_as_embedded(&address, &snapshot, "node 1 killed").await;
+    asked += assert_as_embedded(&address, &snapshot, "node 1 killed", usize::MAX).await;
+    // Back, it holds no table: a walk that asks it sends the table first.
+    cluster.nodes[0].restart();
+    cluster.node_serves(0, Duration::from_secs(60)).await;
+    asked += assert_as_embedded(&address, &snapshot, "node 1 back", usize::MAX).await;
     let resent = metric(&metrics, "cpg_walk_tables_sent_total").await;
-    assert!(resent > sent, "no table was sent to the other replicas");
+    assert!(resent > sent, "no table was sent to the restarted node");
 
     // A change: a new module calling into the code; walked with the new
     // generation's tables.
@@ -93,7 +103,7 @@ async fn walks_on_the_nodes_answer_as_embedded_around_a_lost_replica_and_after_a
     .unwrap();
     cpg_ingest(&list, &tree).unwrap();
     let changed = embedded::build(&tree).unwrap().snapshot();
-    asked += assert_as_embedded(&address, &changed, "after a change").await;
+    asked += assert_as_embedded(&address, &changed, "after a change", usize::MAX).await;
     assert!(
         metric(&metrics, "cpg_walk_tables_sent_total").await > resent,
         "the new generation's tables were not sent"
@@ -122,13 +132,15 @@ async fn walks_on_the_nodes_answer_as_embedded_around_a_lost_replica_and_after_a
         .filter_map(|n| n.health.as_ref())
         .map(|h| h.walk_tables_mb)
         .collect();
-    assert_eq!(held.len(), 2, "{health:?}");
+    assert_eq!(held.len(), 3, "{health:?}");
     assert!(held.iter().all(|&mb| mb > 0.0), "{held:?}");
 
     // Both replicas of some partitions lost: their rounds fail, and those
-    // walks are answered from the coordinator's own graph, the same.
+    // walks are answered from the coordinator's own graph, the same. (Forty
+    // queries: each tries the lost replicas first.)
+    cluster.nodes[0].kill();
     cluster.nodes[1].kill();
-    let more = assert_as_embedded(&address, &changed, "nodes 1 and 2 killed").await;
+    let more = assert_as_embedded(&address, &changed, "nodes 1 and 2 killed", 40).await;
     let on_nodes = metric(&metrics, "cpg_node_walks_total").await - walks;
     let fallbacks = metric(&metrics, "cpg_node_walk_fallbacks_total").await;
     assert!(
