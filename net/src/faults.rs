@@ -14,13 +14,14 @@
 //! link delivers each twice; both keep the connection open, as a lossy or
 //! replaying network under the framing would. Every connection between two members is dialled by one
 //! of them, so cutting both directions of a pair cuts all their traffic;
-//! a dialler with no name (the test itself, a real process) is never
-//! faulted.
+//! a dialler with no name (the test itself, a process started without a
+//! faults file) is never faulted.
 //!
 //! A real process (a daemon a test started) has its links faulted from a
 //! file instead: started with [`FILE_VAR`] naming one, it watches it and
 //! applies the faults it lists to every link it dials ([`render`] writes
-//! the format: `<address> <fault>` a line). Processes started without it
+//! the format: `<address> <fault>` a line, a slow link's delay in whole
+//! milliseconds). Processes started without it
 //! never name a member: the only cost there is two atomic loads per dial.
 
 use std::collections::HashMap;
@@ -130,15 +131,22 @@ fn apply_file(member: &Arc<str>, path: &std::path::Path) {
             return;
         }
     };
+    // Read every 50 ms: what does not parse is said once per content.
+    static LAST: Mutex<Option<String>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let new = last.as_deref() != Some(text.as_str());
     let mut wanted = HashMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         match parse_line(line) {
             Some((address, fault)) => {
                 wanted.insert((member.clone(), address.to_string()), fault);
             }
-            None => tracing::warn!(line, "a link fault that does not parse: skipped"),
+            None if new => tracing::warn!(line, "a link fault that does not parse: skipped"),
+            None => {}
         }
     }
+    *last = Some(text.clone());
+    drop(last);
     let f = faults();
     let mut links = f.links.lock().unwrap_or_else(|e| e.into_inner());
     links.retain(|(m, _), _| m != member);
@@ -554,6 +562,8 @@ mod tests {
             ("127.0.0.1:7001", Fault::Cut),
             ("127.0.0.1:7002", Fault::Slow(Duration::from_millis(40))),
             ("127.0.0.1:7003", Fault::Duplicate),
+            ("127.0.0.1:7004", Fault::Drop),
+            ("127.0.0.1:7005", Fault::Reset),
         ];
         let text = render(listed);
         assert_eq!(

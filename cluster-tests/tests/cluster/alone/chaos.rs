@@ -454,30 +454,47 @@ async fn inject_faults(
             Fault::IsolateNode => {
                 let i = dice.roll(cluster.nodes.len());
                 let node = cluster.nodes[i].id;
-                // Its heartbeats stop reaching the coordinators: suspect
-                // after 1 s.
-                let took = cut_off(cluster, &cluster.nodes[i], "suspect", async || {
+                // Up first (an earlier fault may have left it suspect, or
+                // gone and not yet heard from since its restart).
+                let state = async || {
                     let view = cluster.view().await.ok_or("no view")?;
                     let state = view
                         .nodes
                         .iter()
                         .find(|n| n.id.0 == node)
                         .map(|n| n.state.clone());
-                    match state.as_deref() {
-                        Some("suspect" | "down") => Ok(()),
-                        other => Err(format!("node {node} is {other:?}")),
-                    }
-                })
+                    state.ok_or(format!("node {node} not in the view"))
+                };
+                eventually(
+                    Duration::from_secs(10),
+                    "the node up before the cut",
+                    async || match state().await? {
+                        s if s == "up" => Ok(()),
+                        other => Err(format!("node {node} is {other}")),
+                    },
+                )
                 .await;
+                // Its heartbeats stop reaching the coordinators: suspect
+                // after 1 s (gone after 4).
+                let (took, lasted) =
+                    cut_off(
+                        cluster,
+                        &cluster.nodes[i],
+                        "suspect",
+                        async || match state().await? {
+                            s if s == "suspect" || s == "gone" => Ok(()),
+                            other => Err(format!("node {node} is {other}")),
+                        },
+                    )
+                    .await;
                 faults.push(format!(
-                    "node {node} cut off from every member for 2 s (suspect after {} ms)",
+                    "node {node} cut off from every member for {:.1} s (suspect after {} ms)",
+                    lasted.as_secs_f64(),
                     took.as_millis()
                 ));
             }
             Fault::KillLeader => {
-                let Some(l) = cluster.leader().await else {
-                    continue;
-                };
+                let l = agreed_leader(cluster).await;
                 faults.push(format!("kill -9 the Raft leader (coordinator {})", l + 1));
                 cluster.coordinators[l].kill();
                 let killed = Instant::now();
@@ -491,9 +508,7 @@ async fn inject_faults(
                 cluster.coordinators[l].restart();
             }
             Fault::PauseLeader => {
-                let Some(l) = cluster.leader().await else {
-                    continue;
-                };
+                let l = agreed_leader(cluster).await;
                 faults.push(format!(
                     "SIGSTOP the Raft leader (coordinator {}) for 2 s",
                     l + 1
@@ -503,9 +518,7 @@ async fn inject_faults(
                 cluster.coordinators[l].resume();
             }
             Fault::IsolateLeader => {
-                let Some(l) = cluster.leader().await else {
-                    continue;
-                };
+                let l = agreed_leader(cluster).await;
                 // The others elect a leader among themselves.
                 let old = cluster.coordinators[l].addr.clone();
                 let others: Vec<&str> = cluster
@@ -515,7 +528,7 @@ async fn inject_faults(
                     .filter(|a| *a != old)
                     .collect();
                 let coordinator = &cluster.coordinators[l];
-                let took = cut_off(cluster, coordinator, "another leader", async || {
+                let (took, lasted) = cut_off(cluster, coordinator, "another leader", async || {
                     for a in &others {
                         let leader = view_at(a).await.and_then(|v| v.leader);
                         if leader.as_ref().is_some_and(|x| *x != old) {
@@ -526,8 +539,9 @@ async fn inject_faults(
                 })
                 .await;
                 faults.push(format!(
-                    "the Raft leader (coordinator {}) cut off from every member for 2 s (another leader after {} ms)",
+                    "the Raft leader (coordinator {}) cut off from every member for {:.1} s (another leader after {} ms)",
                     l + 1,
+                    lasted.as_secs_f64(),
                     took.as_millis()
                 ));
             }
@@ -536,22 +550,44 @@ async fn inject_faults(
     (faults, leader_writes_resumed)
 }
 
-/// Cut `p` off from every other member for 2 s: a network partition.
-/// What it does to the cluster (`effect`, checked by `check`) must show
-/// within 5 s, or the test fails (a fault that cut nothing). How long it
-/// took to show.
+/// Cut `p` off from every other member: a network partition, healed after
+/// 2 s or once what it does to the cluster (`effect`, checked by `check`)
+/// shows, whichever is later. The effect must show within 5 s, or the
+/// test fails (a fault that cut nothing). How long it took to show, and
+/// how long the partition lasted.
 async fn cut_off(
     cluster: &Cluster,
     p: &Proc,
     effect: &str,
     check: impl AsyncFnMut() -> Result<(), String>,
-) -> Duration {
+) -> (Duration, Duration) {
     let cut = Instant::now();
     cluster.isolate(p);
     let (_, took) = eventually(Duration::from_secs(5), effect, check).await;
     tokio::time::sleep(Duration::from_secs(2).saturating_sub(cut.elapsed())).await;
     cluster.heal(p);
-    took
+    (took, cut.elapsed())
+}
+
+/// The Raft leader every coordinator names (they agree within 10 s, or the
+/// test fails: a leader fault is never skipped, nor aimed at a stale one).
+async fn agreed_leader(cluster: &Cluster) -> usize {
+    let (leader, _) = eventually(Duration::from_secs(10), "one leader", async || {
+        let mut named = Vec::new();
+        for c in &cluster.coordinators {
+            named.push(view_at(&c.addr).await.and_then(|v| v.leader));
+        }
+        match named.first() {
+            Some(Some(l)) if named.iter().all(|n| n.as_ref() == Some(l)) => cluster
+                .coordinators
+                .iter()
+                .position(|c| c.addr == *l)
+                .ok_or(format!("{l} is not a coordinator")),
+            _ => Err(format!("the coordinators name {named:?}")),
+        }
+    })
+    .await;
+    leader
 }
 
 /// Quiet again: every node back, the map whole and settled.
