@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A long chaos run (about 5 minutes of faults by default): the chaos test of
-# cluster-tests with more faults, one at a time (kill -9 and SIGSTOP of
-# nodes and of the Raft leader, a node's disk filled up), under queries and
+# cluster-tests with more faults, one at a time (kill -9, SIGSTOP and a
+# network partition of nodes and of the Raft leader, a node's disk filled
+# up), under queries and
 # ingests; it fails on any wrong or incomplete answer, a lost acknowledged
 # ingest, more than 1% query errors or a stale read in its history.
 #

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use net::node_client::NodeClient;
 use partition::analysis::CallGraph;
@@ -43,7 +43,15 @@ pub struct NodeWalks {
     pub rounds: AtomicU64,
     pub tables_sent: Arc<AtomicU64>,
     pub fallbacks: AtomicU64,
+    /// When a replica last failed a round: asked last for a while, so that
+    /// walks right after a node is lost (before the coordinators count it
+    /// silent) do not each wait on it first.
+    failed: Mutex<HashMap<NodeId, Instant>>,
 }
+
+/// How long a replica that failed a round is asked after its partition's
+/// other replicas.
+const FAILED_FOR: Duration = Duration::from_secs(2);
 
 /// How long a node has to answer one round (or to take a table).
 const ROUND_DEADLINE: Duration = Duration::from_secs(10);
@@ -188,7 +196,15 @@ impl NodeWalks {
         let silent = view.not_waited_for();
         let mut replicas: Vec<NodeId> =
             view.assignment.get(&partition).cloned().unwrap_or_default();
-        replicas.sort_by_key(|n| silent.contains(n));
+        {
+            let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+            let recently = |n: &NodeId| failed.get(n).is_some_and(|t| t.elapsed() < FAILED_FOR);
+            replicas.sort_by_key(|n| (silent.contains(n), recently(n)));
+        }
+        let failed = |node: NodeId| {
+            let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+            failed.insert(node, Instant::now());
+        };
         let mut why = Vec::new();
         for node in replicas {
             let Some(client) = clients.get(&node) else {
@@ -208,6 +224,7 @@ impl NodeWalks {
                 Ok(Some(next)) => return Ok(next),
                 Ok(None) => {}
                 Err(e) => {
+                    failed(node);
                     why.push(format!("node {node}: {e}"));
                     continue;
                 }
@@ -219,6 +236,7 @@ impl NodeWalks {
                 })
                 .await;
             if let Err(e) = sent {
+                failed(node);
                 why.push(format!("node {node}: {e}"));
                 continue;
             }

@@ -87,9 +87,11 @@ async fn walks_on_the_nodes_answer_as_embedded_around_a_lost_replica_and_after_a
     // holds their tables already (sent ahead).
     cluster.nodes[0].kill();
     asked += assert_as_embedded(&address, &snapshot, "node 1 killed", usize::MAX).await;
-    // Back, it holds no table: a walk that asks it sends the table first.
+    // Back, it holds no table: a walk that asks it sends the table first
+    // (once the 2 s for which a replica that failed is asked last are over).
     cluster.nodes[0].restart();
     cluster.node_serves(0, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     asked += assert_as_embedded(&address, &snapshot, "node 1 back", usize::MAX).await;
     let resent = metric(&metrics, "cpg_walk_tables_sent_total").await;
     assert!(resent > sent, "no table was sent to the restarted node");
