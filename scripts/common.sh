@@ -8,7 +8,7 @@ as_root() {
     elif command -v sudo >/dev/null; then
         sudo "$@"
     else
-        echo "need root (or sudo) to run: $*" >&2
+        say "need root (or sudo) to run: $*"
         return 1
     fi
 }
@@ -22,7 +22,9 @@ install_missing() {
     done
     if [ ${#missing[@]} -gt 0 ]; then
         say "installing ${missing[*]}"
-        as_root apt-get update -qq
+        # Standard output is the sourcing script's answer (a path): apt's
+        # chatter goes to standard error.
+        as_root apt-get update -qq >&2
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
 }
