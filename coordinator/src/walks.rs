@@ -126,13 +126,7 @@ impl NodeWalks {
             let each = sends.into_iter().map(|(client, p, key, table)| {
                 let (project, sent) = (project.clone(), sent.clone());
                 async move {
-                    let done = client
-                        .call(ROUND_DEADLINE, |c, ctx| {
-                            let (project, table) = (project.clone(), (*table).clone());
-                            async move { c.walk_table(ctx, project, p, key, table).await }
-                        })
-                        .await;
-                    if done.is_ok() {
+                    if send_table(&client, &project, p, key, &table).await.is_ok() {
                         sent.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -229,13 +223,7 @@ impl NodeWalks {
                     continue;
                 }
             }
-            let sent = client
-                .call(ROUND_DEADLINE, |c, ctx| {
-                    let (project, table) = (project.to_string(), (**table).clone());
-                    async move { c.walk_table(ctx, project, partition, *key, table).await }
-                })
-                .await;
-            if let Err(e) = sent {
+            if let Err(e) = send_table(client, project, partition, *key, table).await {
                 failed(node);
                 why.push(format!("node {node}: {e}"));
                 continue;
@@ -256,4 +244,20 @@ impl NodeWalks {
             partitions: vec![partition],
         })
     }
+}
+
+/// Send `table` (of `partition`, under `key`) to the node behind `client`.
+async fn send_table(
+    client: &NodeClient,
+    project: &str,
+    partition: PartitionId,
+    key: u64,
+    table: &Arc<WalkTable>,
+) -> Result<(), net::node_client::CallError> {
+    client
+        .call(ROUND_DEADLINE, |c, ctx| {
+            let (project, table) = (project.to_string(), (**table).clone());
+            async move { c.walk_table(ctx, project, partition, key, table).await }
+        })
+        .await
 }

@@ -131,21 +131,26 @@ fn apply_file(member: &Arc<str>, path: &std::path::Path) {
             return;
         }
     };
-    // Read every 50 ms: what does not parse is said once per content.
-    static LAST: Mutex<Option<String>> = Mutex::new(None);
+    // Read every 50 ms: applied (and what does not parse said) only when
+    // the text changed.
+    static LAST: Mutex<Option<(Arc<str>, String)>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    let new = last.as_deref() != Some(text.as_str());
+    if last
+        .as_ref()
+        .is_some_and(|(m, t)| m == member && *t == text)
+    {
+        return;
+    }
     let mut wanted = HashMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         match parse_line(line) {
             Some((address, fault)) => {
                 wanted.insert((member.clone(), address.to_string()), fault);
             }
-            None if new => tracing::warn!(line, "a link fault that does not parse: skipped"),
-            None => {}
+            None => tracing::warn!(line, "a link fault that does not parse: skipped"),
         }
     }
-    *last = Some(text.clone());
+    *last = Some((member.clone(), text));
     drop(last);
     let f = faults();
     let mut links = f.links.lock().unwrap_or_else(|e| e.into_inner());
@@ -171,16 +176,16 @@ fn parse_line(line: &str) -> Option<(&str, Fault)> {
 /// The text of a link faults file (see [`FILE_VAR`]): each address the
 /// process dials and the fault of that link.
 pub fn render<'a>(links: impl IntoIterator<Item = (&'a str, Fault)>) -> String {
+    use std::fmt::Write as _;
     let mut out = String::new();
     for (address, fault) in links {
-        let fault = match fault {
-            Fault::Cut => "cut".to_string(),
-            Fault::Reset => "reset".to_string(),
-            Fault::Drop => "drop".to_string(),
-            Fault::Duplicate => "duplicate".to_string(),
-            Fault::Slow(d) => format!("slow {}", d.as_millis()),
+        let _ = match fault {
+            Fault::Cut => writeln!(out, "{address} cut"),
+            Fault::Reset => writeln!(out, "{address} reset"),
+            Fault::Drop => writeln!(out, "{address} drop"),
+            Fault::Duplicate => writeln!(out, "{address} duplicate"),
+            Fault::Slow(d) => writeln!(out, "{address} slow {}", d.as_millis()),
         };
-        out.push_str(&format!("{address} {fault}\n"));
     }
     out
 }
