@@ -2652,7 +2652,7 @@ proptest::proptest! {
     #![proptest_config(proptest::test_runner::Config::with_cases(512))]
 
     /// Relinking after random edits (a few features of modules changed,
-    /// a module removed or added) gives the graph a full link of the
+    /// a module removed or added, the summaries reordered) gives the graph a full link of the
     /// edited program gives, and nothing when nothing changed.
     #[test]
     fn relink_equals_link(
@@ -2660,6 +2660,7 @@ proptest::proptest! {
         edits in proptest::collection::vec((0usize..6, 0usize..FEATURES, 0u8..), 1..4),
         added in proptest::array::uniform23(0u8..),
         removed in proptest::option::weighted(0.2, 0usize..5),
+        rotated in proptest::option::weighted(0.2, 1usize..5),
     ) {
         let n = 6;
         let program = |modules: &[Option<[u8; FEATURES]>]| -> Vec<Arc<ModuleSummary>> {
@@ -2683,10 +2684,16 @@ proptest::proptest! {
         }
         let (old, new) = (program(&before), program(&after));
         // Unchanged files keep their summaries, as a coordinator's do.
-        let new: Vec<Arc<ModuleSummary>> = new
+        let mut new: Vec<Arc<ModuleSummary>> = new
             .into_iter()
             .map(|m| old.iter().find(|o| **o == m).cloned().unwrap_or(m))
             .collect();
+        // Summaries in another order: a relink cannot take the kept calls
+        // in the old graph's order.
+        if let Some(by) = rotated {
+            let len = new.len().max(1);
+            new.rotate_left(by % len);
+        }
         let full = CallGraph::link(&new, &[]);
         let relinked = CallGraph::link(&old, &[]).relink(&new, &[]);
         proptest::prop_assert_eq!(graph_contents(&relinked, n), graph_contents(&full, n));

@@ -147,24 +147,37 @@ impl CallGraph {
             .filter_map(|n| old.names.get(*n))
             .map(|n| n.as_ptr())
             .collect();
-        // A summary is matched to its old self by module and file.
-        let before = occurrences(&old.summaries);
-        let now = occurrences(summaries);
-        let mut plan = vec![None; summaries.len()];
-        for (key, &i) in &now {
-            let m = &summaries[i as usize];
-            let Some(&j) = before.get(key) else {
-                continue;
-            };
-            let o = &old.summaries[j as usize];
-            let kept = (Arc::ptr_eq(o, m) || o == m)
+        // A summary is matched to its old self by module and file: at the
+        // same place when every place holds the same module and file (an
+        // edit that adds or removes no module), else by name.
+        let kept = |m: &ModuleSummary, j: usize| {
+            let o = &old.summaries[j];
+            (std::ptr::eq(&**o, m) || **o == *m)
                 && (changed.is_empty()
-                    || !old.links[j as usize]
+                    || !old.links[j]
                         .reads
                         .iter()
-                        .any(|n| changed.contains(&n.as_ptr())));
-            plan[i as usize] = kept.then_some(j);
-        }
+                        .any(|n| changed.contains(&n.as_ptr())))
+        };
+        let aligned = summaries.len() == old.summaries.len()
+            && summaries
+                .iter()
+                .zip(&old.summaries)
+                .all(|(m, o)| Arc::ptr_eq(m, o) || (m.name == o.name && m.file == o.file));
+        let plan: Vec<Option<u32>> = if aligned {
+            (0..summaries.len())
+                .map(|i| kept(&summaries[i], i).then_some(i as u32))
+                .collect()
+        } else {
+            let before = occurrences(&old.summaries);
+            let mut plan = vec![None; summaries.len()];
+            for (key, i) in occurrences(summaries) {
+                if let Some(&j) = before.get(&key) {
+                    plan[i as usize] = kept(&summaries[i as usize], j as usize).then_some(j);
+                }
+            }
+            plan
+        };
         let names = old.names.clone();
         assemble(&linker, summaries, Some(self), plan, interfaces, names)
     }
@@ -476,6 +489,11 @@ fn assemble<'a>(
         .iter()
         .map(|m| Arc::from(m.file.as_str()))
         .collect();
+    // A relink whose kept summaries keep their order (they do unless the
+    // summaries were reordered) takes the kept calls from the old graph in
+    // its order, which is already theirs in the new one: only the calls
+    // linked now are sorted, then merged in (see `merge_kept`).
+    let in_order = old.is_some() && plan.iter().flatten().is_sorted();
     // Sized up front: the edges are most of a graph's memory, and growing
     // them copies (and first touches) it again.
     let (n_defs, n_calls) = match old {
@@ -488,8 +506,10 @@ fn assemble<'a>(
     // Each summary's functions, as ids, in its order.
     let mut defs: Vec<u32> = Vec::with_capacity(n_defs);
     let mut def_start: Vec<u32> = Vec::with_capacity(summaries.len() + 1);
-    let mut calls: Vec<CallEdge> = Vec::with_capacity(n_calls);
-    let old_rows = old.map(|g| rows(&g.calls, g.state.summaries.len(), |c| c.summary));
+    let mut calls: Vec<CallEdge> = Vec::with_capacity(if in_order { 0 } else { n_calls });
+    let old_rows = old
+        .filter(|_| !in_order)
+        .map(|g| rows(&g.calls, g.state.summaries.len(), |c| c.summary));
     let mut starts = Vec::with_capacity(summaries.len() + 1);
     for (mi, (m, block)) in summaries.iter().zip(blocks).enumerate() {
         let summary = mi as u32;
@@ -514,7 +534,7 @@ fn assemble<'a>(
                 }))
             }
             Block::Kept(j) => {
-                let (Some(g), Some((by_summary, start))) = (old, &old_rows) else {
+                let Some(g) = old else {
                     continue;
                 };
                 let (from, to) = (
@@ -524,20 +544,13 @@ fn assemble<'a>(
                 for &id in &g.state.defs[from as usize..to as usize] {
                     defs.push(ids.old_id(id));
                 }
+                let Some((by_summary, start)) = &old_rows else {
+                    continue;
+                };
                 for &i in CallGraph::row(by_summary, start, j) {
                     let e = &g.calls[i as usize];
-                    calls.push(CallEdge {
-                        caller: ids.old_id(e.caller),
-                        callee: ids.old_id(e.callee),
-                        kind: e.kind,
-                        file: files[mi].clone(),
-                        line: e.line,
-                        column: e.column,
-                        site: e.site,
-                        summary,
-                        candidates: e.candidates.clone(),
-                        undefined: e.undefined,
-                    });
+                    let (caller, callee) = (ids.old_id(e.caller), ids.old_id(e.callee));
+                    calls.push(e.moved(caller, callee, summary, &files[mi]));
                 }
             }
         }
@@ -545,6 +558,23 @@ fn assemble<'a>(
     def_start.push(defs.len() as u32);
     starts.push(calls.len() as u32);
     let blocks = starts;
+    // The new number of each old summary kept.
+    let mut new_summary = vec![u32::MAX; old.map_or(0, |g| g.state.summaries.len())];
+    for (i, j) in plan.iter().enumerate() {
+        if let Some(j) = j {
+            new_summary[*j as usize] = i as u32;
+        }
+    }
+    if let (Some(g), true) = (old, in_order) {
+        for e in g
+            .calls
+            .iter()
+            .filter(|e| new_summary[e.summary as usize] != u32::MAX)
+        {
+            ids.old_id(e.caller);
+            ids.old_id(e.callee);
+        }
+    }
     // Numbered in name order: the old functions still named (already in
     // that order) merged with the new ones.
     let Ids { kept, fresh, .. } = ids;
@@ -600,37 +630,55 @@ fn assemble<'a>(
         c.caller = rank[c.caller as usize];
         c.callee = rank[c.callee as usize];
     }
-    let delta = old.map(|g| {
-        let mut used = vec![false; g.state.summaries.len()];
-        for j in plan.iter().flatten() {
-            used[*j as usize] = true;
+    let (calls, delta) = match old {
+        Some(g) if in_order => {
+            let linked = sort_calls(calls, summaries, &plan, &blocks);
+            let mut callers: Vec<u32> = linked.iter().map(|c| c.caller).collect();
+            callers.sort_unstable();
+            callers.dedup();
+            let (calls, mut old_callers) =
+                merge_kept(g, linked, &new_summary, &rank, &files, summaries);
+            old_callers.sort_unstable();
+            old_callers.dedup();
+            let delta = Delta {
+                base: g.state.id,
+                callers,
+                old_callers,
+                appeared: (0..fresh.len()).map(|t| rank[n_old + t]).collect(),
+                vanished: (0..n_old as u32).filter(|&o| !kept[o as usize]).collect(),
+            };
+            (calls, Some(delta))
         }
-        let mut callers: Vec<u32> = plan
-            .iter()
-            .enumerate()
-            .filter(|(_, kept)| kept.is_none())
-            .flat_map(|(i, _)| &calls[blocks[i] as usize..blocks[i + 1] as usize])
-            .map(|c| c.caller)
-            .collect();
-        callers.sort_unstable();
-        callers.dedup();
-        let mut old_callers: Vec<u32> = g
-            .calls
-            .iter()
-            .filter(|c| !used[c.summary as usize])
-            .map(|c| c.caller)
-            .collect();
-        old_callers.sort_unstable();
-        old_callers.dedup();
-        Delta {
-            base: g.state.id,
-            callers,
-            old_callers,
-            appeared: (0..fresh.len()).map(|t| rank[n_old + t]).collect(),
-            vanished: (0..n_old as u32).filter(|&o| !kept[o as usize]).collect(),
+        _ => {
+            let delta = old.map(|g| {
+                let mut callers: Vec<u32> = plan
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, kept)| kept.is_none())
+                    .flat_map(|(i, _)| &calls[blocks[i] as usize..blocks[i + 1] as usize])
+                    .map(|c| c.caller)
+                    .collect();
+                callers.sort_unstable();
+                callers.dedup();
+                let mut old_callers: Vec<u32> = g
+                    .calls
+                    .iter()
+                    .filter(|c| new_summary[c.summary as usize] == u32::MAX)
+                    .map(|c| c.caller)
+                    .collect();
+                old_callers.sort_unstable();
+                old_callers.dedup();
+                Delta {
+                    base: g.state.id,
+                    callers,
+                    old_callers,
+                    appeared: (0..fresh.len()).map(|t| rank[n_old + t]).collect(),
+                    vanished: (0..n_old as u32).filter(|&o| !kept[o as usize]).collect(),
+                }
+            });
+            (sort_calls(calls, summaries, &plan, &blocks), delta)
         }
-    });
-    let calls = sort_calls(calls, summaries, &plan, &blocks);
+    };
     let n = functions.len();
     let (out, out_start) = rows(&calls, n, |c| c.caller);
     let (inc, inc_start) = rows(&calls, n, |c| c.callee);
@@ -703,6 +751,74 @@ fn deprecations(
     }
 }
 
+/// Per summary, its file's rank among the summaries' files by name.
+fn file_ranks(summaries: &[Arc<ModuleSummary>]) -> Vec<u32> {
+    let mut names: Vec<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    summaries
+        .iter()
+        .map(|m| names.binary_search(&m.file.as_str()).unwrap_or(0) as u32)
+        .collect()
+}
+
+impl CallEdge {
+    /// This call in another generation: its caller, callee and summary
+    /// renumbered.
+    fn moved(&self, caller: u32, callee: u32, summary: u32, file: &Arc<str>) -> CallEdge {
+        CallEdge {
+            caller,
+            callee,
+            summary,
+            file: file.clone(),
+            candidates: self.candidates.clone(),
+            ..*self
+        }
+    }
+}
+
+/// A relink's calls: the old graph's calls of the summaries kept
+/// (`new_summary`: each old summary's new number, `u32::MAX` if not kept),
+/// in the old graph's order and renumbered (`rank`: old function id → new),
+/// merged with `linked`, the calls linked now sorted by [`sort_calls`].
+/// The kept calls keep their order (their callers' ranks, their files' and
+/// summaries' order are the same in both generations), and ties between
+/// the two go by summary, as in a full link. Also the callers (old ids) of
+/// the old calls not kept.
+fn merge_kept(
+    old: &CallGraph,
+    linked: Vec<CallEdge>,
+    new_summary: &[u32],
+    rank: &[u32],
+    files: &[Arc<str>],
+    summaries: &[Arc<ModuleSummary>],
+) -> (Vec<CallEdge>, Vec<u32>) {
+    let file_rank = file_ranks(summaries);
+    let key = |c: &CallEdge| {
+        let file = file_rank[c.summary as usize];
+        (c.caller, file, c.line, c.column, c.callee, c.summary)
+    };
+    let mut out = Vec::with_capacity(old.calls.len() + linked.len());
+    let mut old_callers = Vec::new();
+    let mut linked = linked.into_iter().peekable();
+    for e in &old.calls {
+        let summary = new_summary[e.summary as usize];
+        if summary == u32::MAX {
+            old_callers.push(e.caller);
+            continue;
+        }
+        let (caller, callee) = (rank[e.caller as usize], rank[e.callee as usize]);
+        let kept = e.moved(caller, callee, summary, &files[summary as usize]);
+        let before = key(&kept);
+        while let Some(l) = linked.next_if(|l| key(l) < before) {
+            out.push(l);
+        }
+        out.push(kept);
+    }
+    out.extend(linked);
+    (out, old_callers)
+}
+
 /// Calls in caller order (callers are numbered in name order), each
 /// caller's sorted by (file, line, column, callee); where all of those are
 /// equal, in the order they were linked. `blocks[i]..blocks[i + 1]` are
@@ -714,13 +830,7 @@ fn sort_calls(
     plan: &[Option<u32>],
     blocks: &[u32],
 ) -> Vec<CallEdge> {
-    let mut file_names: Vec<&str> = summaries.iter().map(|m| m.file.as_str()).collect();
-    file_names.sort_unstable();
-    file_names.dedup();
-    let file_rank: Vec<u32> = summaries
-        .iter()
-        .map(|m| file_names.binary_search(&m.file.as_str()).unwrap_or(0) as u32)
-        .collect();
+    let file_rank = file_ranks(summaries);
     let key = |c: &CallEdge| {
         let file = file_rank[c.summary as usize];
         (c.caller, file, c.line, c.column, c.callee)
