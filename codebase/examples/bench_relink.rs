@@ -98,13 +98,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             *users.entry(d.target.as_str()).or_default() += 1;
         }
     }
+    // Among the analysed modules with a function (a dependency's are
+    // libraries, not relinked summaries).
+    let editable = |name: &str| {
+        summaries
+            .iter()
+            .any(|m| m.name == name && !m.functions.is_empty())
+    };
     let target = users
         .iter()
+        .filter(|(name, _)| editable(name))
         .max_by_key(|(name, n)| (**n, std::cmp::Reverse(**name)))
         .map(|(name, _)| name.to_string());
     let at = target
         .as_deref()
-        .and_then(|t| summaries.iter().position(|m| m.name == t))
+        .and_then(|t| {
+            summaries
+                .iter()
+                .position(|m| m.name == t && !m.functions.is_empty())
+        })
         .unwrap_or(0);
     let mut interface = summaries.clone();
     let mut m = (*interface[at]).clone();

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 
 use proto::ModuleSummary;
 
-use super::linker::{Key, Linker};
+use super::linker::{Key, Linker, LinkerMemo, Prior};
 use super::*;
 
 /// What a graph keeps so that the next generation relinks only what a
@@ -30,6 +30,8 @@ pub(super) struct LinkState {
     interfaces: FastMap<Arc<str>, u64>,
     /// Registered process name → the module registering it.
     registered: FastMap<Arc<str>, Arc<str>>,
+    /// What the linker computed that the next can take again.
+    memo: LinkerMemo,
     /// Every name above, once.
     names: FastSet<Arc<str>>,
     /// How many summaries the last link linked (all of them, for a full link).
@@ -91,8 +93,8 @@ impl CallGraph {
     /// (dependencies' modules: their exports and what their `use` injects)
     /// and the standard library; only the analysed code's calls are edges.
     pub fn link(summaries: &[Arc<ModuleSummary>], libraries: &[Arc<ModuleSummary>]) -> CallGraph {
-        let linker = Linker::new(summaries, libraries);
-        let interfaces = interfaces(&linker, summaries, libraries);
+        let linker = Linker::new(summaries, libraries, None);
+        let interfaces = interfaces(&linker, summaries, libraries, None);
         let plan = summaries.iter().map(|_| None).collect();
         let names = FastSet::default();
         assemble(&linker, summaries, None, plan, interfaces, names)
@@ -114,8 +116,60 @@ impl CallGraph {
         if old.links.len() != old.summaries.len() || !same(&old.libraries, libraries) {
             return Self::link(summaries, libraries);
         }
-        let linker = Linker::new(summaries, libraries);
-        let interfaces = interfaces(&linker, summaries, libraries);
+        // Each summary's old self, matched by module and file: at the same
+        // place when every place holds the same module and file (an edit
+        // that adds or removes no module), else by name.
+        let aligned = summaries.len() == old.summaries.len()
+            && summaries
+                .iter()
+                .zip(&old.summaries)
+                .all(|(m, o)| Arc::ptr_eq(m, o) || (m.name == o.name && m.file == o.file));
+        let matched: Vec<Option<u32>> = if aligned {
+            (0..summaries.len() as u32).map(Some).collect()
+        } else {
+            let before = occurrences(&old.summaries);
+            let mut matched = vec![None; summaries.len()];
+            for (key, i) in occurrences(summaries) {
+                matched[i as usize] = before.get(&key).copied();
+            }
+            matched
+        };
+        // Those equal to their old selves (libraries are), and the modules
+        // of the others and of the old summaries not matched: what the
+        // last generation's linker computed from them no longer holds.
+        let mut same: Vec<Option<u32>> = Vec::with_capacity(summaries.len() + libraries.len());
+        let mut stale_names: FastSet<&str> = FastSet::default();
+        let mut matched_old = vec![false; old.summaries.len()];
+        for (m, j) in summaries.iter().zip(&matched) {
+            let equal = j.filter(|&j| {
+                matched_old[j as usize] = true;
+                let o = &old.summaries[j as usize];
+                Arc::ptr_eq(o, m) || o == m
+            });
+            if equal.is_none() {
+                stale_names.insert(&m.name);
+            }
+            same.push(equal);
+        }
+        for (j, o) in old.summaries.iter().enumerate() {
+            if !matched_old[j] {
+                stale_names.insert(&o.name);
+            }
+        }
+        same.extend((0..libraries.len()).map(|k| Some((old.summaries.len() + k) as u32)));
+        let stale = stale_names
+            .iter()
+            .filter_map(|n| old.names.get(*n))
+            .map(|n| n.as_ptr())
+            .collect();
+        let prior = Prior {
+            memo: &old.memo,
+            same,
+            stale,
+            stale_names,
+        };
+        let linker = Linker::new(summaries, libraries, Some(prior));
+        let interfaces = interfaces(&linker, summaries, libraries, Some(&old.interfaces));
         // Names whose interface changed, appeared or vanished, and
         // registered names that now lead elsewhere.
         let mut changed: FastSet<&str> = FastSet::default();
@@ -147,37 +201,18 @@ impl CallGraph {
             .filter_map(|n| old.names.get(*n))
             .map(|n| n.as_ptr())
             .collect();
-        // A summary is matched to its old self by module and file: at the
-        // same place when every place holds the same module and file (an
-        // edit that adds or removes no module), else by name.
-        let kept = |m: &ModuleSummary, j: usize| {
-            let o = &old.summaries[j];
-            (std::ptr::eq(&**o, m) || **o == *m)
-                && (changed.is_empty()
-                    || !old.links[j]
-                        .reads
-                        .iter()
-                        .any(|n| changed.contains(&n.as_ptr())))
-        };
-        let aligned = summaries.len() == old.summaries.len()
-            && summaries
-                .iter()
-                .zip(&old.summaries)
-                .all(|(m, o)| Arc::ptr_eq(m, o) || (m.name == o.name && m.file == o.file));
-        let plan: Vec<Option<u32>> = if aligned {
-            (0..summaries.len())
-                .map(|i| kept(&summaries[i], i).then_some(i as u32))
-                .collect()
-        } else {
-            let before = occurrences(&old.summaries);
-            let mut plan = vec![None; summaries.len()];
-            for (key, i) in occurrences(summaries) {
-                if let Some(&j) = before.get(&key) {
-                    plan[i as usize] = kept(&summaries[i as usize], j as usize).then_some(j);
-                }
-            }
-            plan
-        };
+        // A summary keeps its edges when it is the same and looked up no
+        // changed name.
+        let plan: Vec<Option<u32>> = summaries
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                let j = linker.same(i)?;
+                let reads = &old.links[j as usize].reads;
+                (changed.is_empty() || !reads.iter().any(|n| changed.contains(&n.as_ptr())))
+                    .then_some(j)
+            })
+            .collect();
         let names = old.names.clone();
         assemble(&linker, summaries, Some(self), plan, interfaces, names)
     }
@@ -316,20 +351,34 @@ fn interfaces<'a>(
     linker: &Linker<'a>,
     summaries: &'a [Arc<ModuleSummary>],
     libraries: &'a [Arc<ModuleSummary>],
+    old: Option<&FastMap<Arc<str>, u64>>,
 ) -> FastMap<&'a str, u64> {
     use std::hash::BuildHasher;
     let state = foldhash::quality::FixedState::with_seed(0x6370_6721);
     let mut hashers: FastMap<&'a str, foldhash::quality::FoldHasher> = FastMap::default();
+    // On a relink, the old hash of a name nothing it is made of changed.
+    let mut kept: FastMap<&'a str, u64> = FastMap::default();
     for m in summaries.iter().chain(libraries) {
+        let name = m.name.as_str();
+        if kept.contains_key(name) {
+            continue;
+        }
+        let old_hash = old
+            .filter(|_| !hashers.contains_key(name) && linker.unchanged(name))
+            .and_then(|o| o.get(name));
+        if let Some(&hash) = old_hash {
+            kept.insert(name, hash);
+            continue;
+        }
         let h = hashers
             .entry(m.name.as_str())
             .or_insert_with(|| state.build_hasher());
         m.file.hash(h);
     }
-    for name in linker.exports.keys() {
+    for name in linker.exports.keys().filter(|n| !kept.contains_key(*n)) {
         hashers.entry(name).or_insert_with(|| state.build_hasher());
     }
-    hashers
+    let fresh: Vec<(&'a str, u64)> = hashers
         .into_iter()
         .map(|(name, mut h)| {
             // A set: its members' hashes summed, in any order.
@@ -366,7 +415,9 @@ fn interfaces<'a>(
             }
             (name, h.finish())
         })
-        .collect()
+        .collect();
+    kept.extend(fresh);
+    kept
 }
 
 /// What one summary adds to the graph besides its edges.
@@ -477,6 +528,7 @@ fn assemble<'a>(
         .iter()
         .map(|(a, m)| (intern_name(a), intern_name(m)))
         .collect();
+    let memo = linker.memo(&mut intern_name);
 
     let n_old = old.map_or(0, |g| g.functions.len());
     let mut ids = Ids {
@@ -709,6 +761,7 @@ fn assemble<'a>(
             def_start,
             interfaces,
             registered,
+            memo,
             names,
             relinked,
             id: GRAPHS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),

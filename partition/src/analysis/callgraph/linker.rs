@@ -2,7 +2,7 @@
 //! analysed code, its libraries and the standard library), what a `use`
 //! injects, and how one call site resolves against it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use proto::{CallKind, CallSummary, DepKind, FunKind, InjectionKind, ModuleSummary};
@@ -36,9 +36,82 @@ pub(super) struct UseEffects<'a> {
     pub(super) unknown: Vec<&'a str>,
 }
 
+/// [`UseEffects`] kept from one generation's link for the next: the same
+/// lists, owned, and the modules computing them looked up.
+#[derive(Debug)]
+pub(super) struct KeptUse {
+    used: Vec<Arc<str>>,
+    imports: Vec<Arc<str>>,
+    behaviours: Vec<Arc<str>>,
+    defs: Vec<(Arc<str>, u16)>,
+    private_defs: Vec<(Arc<str>, u16)>,
+    calls: Vec<(Arc<str>, u16)>,
+    unknown: Vec<Arc<str>>,
+    pub(super) reads: Box<[Arc<str>]>,
+}
+
+/// What the macros called in one summary's module body define there
+/// (see [`Linker::macro_defs`]), kept for the next generation, and the
+/// modules computing it looked up.
+#[derive(Debug, Default)]
+pub(super) struct KeptMacros {
+    defs: Vec<(Arc<str>, u16, bool)>,
+    reads: Box<[Arc<str>]>,
+}
+
+/// What a linker computed that the next generation's can take again
+/// when nothing it looked up changed: each module's `use` effects, and
+/// per summary (in the order `summaries` then `libraries`) what the
+/// macros of its body define; names as the graph interns them.
+#[derive(Debug, Default)]
+pub(super) struct LinkerMemo {
+    uses: FastMap<Arc<str>, Arc<KeptUse>>,
+    macros: Vec<Option<Arc<KeptMacros>>>,
+    injecting: FastSet<Arc<str>>,
+    /// What a summary whose body's macros define nothing keeps.
+    none: Arc<KeptMacros>,
+}
+
+/// What a relink's linker starts from: the last generation's memo, which
+/// old summary each new one is (when it is the same), and the modules
+/// whose summaries changed, appeared or vanished, as the old
+/// generation's interned names (compared by address).
+pub(super) struct Prior<'a> {
+    pub(super) memo: &'a LinkerMemo,
+    /// Per summary then library: the old one it equals.
+    pub(super) same: Vec<Option<u32>>,
+    pub(super) stale: FastSet<*const u8>,
+    /// The same, by name (new modules too).
+    pub(super) stale_names: FastSet<&'a str>,
+}
+
+/// A name's address, as interned names are compared.
+fn at(name: &str) -> *const u8 {
+    name.as_ptr()
+}
+
+impl<'a> From<&'a KeptUse> for UseEffects<'a> {
+    fn from(k: &'a KeptUse) -> UseEffects<'a> {
+        let names = |v: &'a [Arc<str>]| v.iter().map(|n| &**n).collect();
+        let pairs = |v: &'a [(Arc<str>, u16)]| v.iter().map(|(n, a)| (&**n, *a)).collect();
+        UseEffects {
+            used: names(&k.used),
+            imports: names(&k.imports),
+            behaviours: names(&k.behaviours),
+            defs: pairs(&k.defs),
+            private_defs: pairs(&k.private_defs),
+            calls: pairs(&k.calls),
+            unknown: names(&k.unknown),
+        }
+    }
+}
+
 /// What a call's resolution depends on, besides the calling module:
 /// (module, name, arity, kind, candidates).
 type CallKey<'a> = (Option<&'a str>, &'a str, u16, CallKind, &'a [String]);
+
+/// A function a macro defines: (name, arity, public).
+pub(super) type MacroDef<'a> = (&'a str, u16, bool);
 
 /// A function by (module, name, arity), borrowed from the summaries.
 pub(super) type Key<'a> = (&'a str, &'a str, u16);
@@ -57,16 +130,35 @@ pub(super) struct Linker<'a> {
     /// What each module gets through its `use` directives (memoized).
     pub(super) via_use: RefCell<FastMap<&'a str, Arc<UseEffects<'a>>>>,
     /// Functions the macros called by each module's body define in it.
-    pub(super) macro_made: FastMap<&'a str, Vec<(&'a str, u16, bool)>>,
+    pub(super) macro_made: FastMap<&'a str, Vec<MacroDef<'a>>>,
     /// The standard library's answers so far: its table is keyed by owned
     /// names, and most calls of a large code base go to a few hundred of
     /// its functions.
     std_provides: RefCell<FastMap<Key<'a>, Option<bool>>>,
-    /// While on, every module (or registered name) a lookup asks about is
-    /// noted in `reads`: what linking one module depended on, so that a
-    /// later change relinks it only if one of those changed.
-    recording: Cell<bool>,
+    /// While [`Linker::record`] is on (`marks` not empty), every module
+    /// (or registered name) a lookup asks about is noted in `reads`: what
+    /// linking one module depended on, so that a later change relinks it
+    /// only if one of those changed. Recordings nest.
+    marks: RefCell<Vec<usize>>,
     reads: RefCell<Vec<&'a str>>,
+    /// The last generation's memo and what changed since (a relink).
+    prior: Option<Prior<'a>>,
+    /// The old `use` effects and macro definitions of names whose inputs
+    /// did not change: their own and every module their computation
+    /// looked up, and those modules' `use` effects.
+    use_stale: FastSet<*const u8>,
+    injecting_same: bool,
+    /// What this generation computed, with what it looked up, and what it
+    /// took from the last one: the next memo (see [`Linker::memo`]).
+    uses_new: RefCell<Vec<(&'a str, Vec<&'a str>)>>,
+    uses_kept: RefCell<Vec<(&'a str, Arc<KeptUse>)>>,
+    macros_new: Vec<(usize, Vec<MacroDef<'a>>, Vec<&'a str>)>,
+    macros_kept: Vec<(usize, Arc<KeptMacros>)>,
+    /// Names whose macro definitions were computed again (the others'
+    /// were taken from `prior`).
+    pub(super) macros_redone: FastSet<&'a str>,
+    /// How many summaries and libraries this linker links.
+    count: usize,
     /// What a module without `use` gets through it: nothing.
     no_use: Arc<UseEffects<'a>>,
     /// The functions whose quotes inject something somewhere (`__using__`,
@@ -79,6 +171,7 @@ impl<'a> Linker<'a> {
     pub(super) fn new(
         summaries: &'a [Arc<ModuleSummary>],
         libraries: &'a [Arc<ModuleSummary>],
+        prior: Option<Prior<'a>>,
     ) -> Linker<'a> {
         let mut modules = FastMap::default();
         for m in summaries.iter().chain(libraries) {
@@ -97,6 +190,26 @@ impl<'a> Linker<'a> {
                 registered.entry(name.as_str()).or_insert(m.name.as_str());
             }
         }
+        let injecting: FastSet<&'a str> = summaries
+            .iter()
+            .chain(libraries)
+            .flat_map(|m| m.injections.iter().map(|i| i.by.as_str()))
+            .collect();
+        // What of the last generation's memo still holds: `use` effects
+        // whose module and lookups kept their summaries.
+        let mut use_stale = FastSet::default();
+        let mut injecting_same = false;
+        if let Some(p) = &prior {
+            for (name, kept) in &p.memo.uses {
+                if p.stale.contains(&at(name))
+                    || kept.reads.iter().any(|r| p.stale.contains(&at(r)))
+                {
+                    use_stale.insert(at(name));
+                }
+            }
+            injecting_same = p.memo.injecting.len() == injecting.len()
+                && injecting.iter().all(|n| p.memo.injecting.contains(*n));
+        }
         let mut linker = Linker {
             exports: exports(summaries.iter().chain(libraries)),
             modules,
@@ -106,14 +219,19 @@ impl<'a> Linker<'a> {
             via_use: RefCell::default(),
             macro_made: FastMap::default(),
             std_provides: RefCell::default(),
-            recording: Cell::new(false),
+            marks: RefCell::default(),
             reads: RefCell::default(),
             no_use: Arc::default(),
-            injecting: summaries
-                .iter()
-                .chain(libraries)
-                .flat_map(|m| m.injections.iter().map(|i| i.by.as_str()))
-                .collect(),
+            injecting,
+            prior,
+            use_stale,
+            injecting_same,
+            uses_new: RefCell::default(),
+            uses_kept: RefCell::default(),
+            macros_new: Vec::new(),
+            macros_kept: Vec::new(),
+            macros_redone: FastSet::default(),
+            count: summaries.len() + libraries.len(),
         };
         // Functions a `use` defines are the using module's own (`use
         // Ecto.Repo` makes `Repo.insert/2`).
@@ -133,8 +251,26 @@ impl<'a> Linker<'a> {
         // Functions the macros called in a module's body define there
         // (`schema "x" do ... end` makes `__schema__/1`).
         let mut made = Vec::new();
-        for m in summaries.iter().chain(libraries) {
-            let defs = linker.macro_defs(m);
+        for (i, m) in summaries.iter().chain(libraries).enumerate() {
+            let defs = match linker.kept_macros(i, m) {
+                Some(kept) => {
+                    let defs = kept.defs.iter().map(|(n, a, p)| (&**n, *a, *p)).collect();
+                    if !kept.defs.is_empty() || !kept.reads.is_empty() {
+                        linker.macros_kept.push((i, kept.clone()));
+                    }
+                    defs
+                }
+                None => {
+                    linker.record();
+                    let defs = linker.macro_defs(m);
+                    let reads = linker.recorded();
+                    if !defs.is_empty() || !reads.is_empty() {
+                        linker.macros_new.push((i, defs.clone(), reads));
+                    }
+                    linker.macros_redone.insert(m.name.as_str());
+                    defs
+                }
+            };
             if !defs.is_empty() {
                 made.push((m.name.as_str(), defs));
             }
@@ -151,24 +287,131 @@ impl<'a> Linker<'a> {
         linker
     }
 
+    /// The old summary (or library) the `i`th is, when it is the same.
+    pub(super) fn same(&self, i: usize) -> Option<u32> {
+        self.prior.as_ref()?.same.get(i).copied().flatten()
+    }
+
+    /// Whether nothing `name`'s interface is made of changed since the
+    /// last generation: its summaries, its `use` effects and what the
+    /// macros of its body define (see `interfaces` in link.rs).
+    pub(super) fn unchanged(&self, name: &str) -> bool {
+        let Some(p) = &self.prior else {
+            return false;
+        };
+        let use_changed = p
+            .memo
+            .uses
+            .get_key_value(name)
+            .is_some_and(|(n, _)| self.use_stale.contains(&at(n)));
+        !p.stale_names.contains(name) && !self.macros_redone.contains(name) && !use_changed
+    }
+
+    /// The last generation's macro definitions of the `i`th summary (or
+    /// library), if they still hold: the summary is the same, the names
+    /// that may start a definition are, and neither its module nor any
+    /// module computing them looked up changed, nor their `use` effects.
+    fn kept_macros(&self, i: usize, m: &ModuleSummary) -> Option<&'a Arc<KeptMacros>> {
+        let p = self.prior.as_ref()?;
+        let j = (*p.same.get(i)?)? as usize;
+        if !self.injecting_same {
+            return None;
+        }
+        let name = m.name.as_str();
+        let use_changed = |n: &str| {
+            p.memo
+                .uses
+                .get_key_value(n)
+                .is_some_and(|(n, _)| self.use_stale.contains(&at(n)))
+        };
+        if p.stale_names.contains(name) || use_changed(name) {
+            return None;
+        }
+        match p.memo.macros.get(j).and_then(Option::as_ref) {
+            Some(k) => {
+                let changed =
+                    |r: &Arc<str>| p.stale.contains(&at(r)) || self.use_stale.contains(&at(r));
+                (!k.reads.iter().any(changed)).then_some(k)
+            }
+            // It looked nothing up and defined nothing: so again.
+            None => Some(&p.memo.none),
+        }
+    }
+
+    /// The memo of this generation for the next one; `intern` gives the
+    /// graph's shared copy of a name.
+    pub(super) fn memo(&self, intern: &mut impl FnMut(&str) -> Arc<str>) -> LinkerMemo {
+        fn names(v: &[&str], intern: &mut impl FnMut(&str) -> Arc<str>) -> Vec<Arc<str>> {
+            v.iter().map(|n| intern(n)).collect()
+        }
+        fn pairs(
+            v: &[(&str, u16)],
+            intern: &mut impl FnMut(&str) -> Arc<str>,
+        ) -> Vec<(Arc<str>, u16)> {
+            v.iter().map(|(n, a)| (intern(n), *a)).collect()
+        }
+        let mut uses: FastMap<Arc<str>, Arc<KeptUse>> = FastMap::default();
+        for (name, kept) in self.uses_kept.borrow().iter() {
+            uses.insert(intern(name), kept.clone());
+        }
+        let via_use = self.via_use.borrow();
+        for (name, reads) in self.uses_new.borrow().iter() {
+            let Some(u) = via_use.get(name) else {
+                continue;
+            };
+            let kept = KeptUse {
+                used: names(&u.used, intern),
+                imports: names(&u.imports, intern),
+                behaviours: names(&u.behaviours, intern),
+                defs: pairs(&u.defs, intern),
+                private_defs: pairs(&u.private_defs, intern),
+                calls: pairs(&u.calls, intern),
+                unknown: names(&u.unknown, intern),
+                reads: names(reads, intern).into_boxed_slice(),
+            };
+            uses.insert(intern(name), Arc::new(kept));
+        }
+        let mut macros = vec![None; self.count];
+        for (i, kept) in &self.macros_kept {
+            macros[*i] = Some(kept.clone());
+        }
+        for (i, defs, reads) in &self.macros_new {
+            let defs = defs.iter().map(|(n, a, p)| (intern(n), *a, *p)).collect();
+            let reads = names(reads, intern).into_boxed_slice();
+            macros[*i] = Some(Arc::new(KeptMacros { defs, reads }));
+        }
+        LinkerMemo {
+            uses,
+            macros,
+            injecting: self.injecting.iter().map(|n| intern(n)).collect(),
+            none: Arc::default(),
+        }
+    }
+
     /// Start noting what lookups ask about (see `reads`).
     pub(super) fn record(&self) {
-        self.reads.borrow_mut().clear();
-        self.recording.set(true);
+        let at = self.reads.borrow().len();
+        self.marks.borrow_mut().push(at);
     }
 
     /// Stop noting, and what was asked about since [`Linker::record`],
     /// sorted and without repeats.
     pub(super) fn recorded(&self) -> Vec<&'a str> {
-        self.recording.set(false);
-        let mut reads = std::mem::take(&mut *self.reads.borrow_mut());
+        let mut marks = self.marks.borrow_mut();
+        let mark = marks.pop().unwrap_or(0);
+        let mut all = self.reads.borrow_mut();
+        let mut reads = all.get(mark..).unwrap_or_default().to_vec();
+        // An outer recording keeps what this one noted.
+        if marks.is_empty() {
+            all.clear();
+        }
         reads.sort_unstable();
         reads.dedup();
         reads
     }
 
     fn read(&self, name: &'a str) {
-        if self.recording.get() {
+        if !self.marks.borrow().is_empty() {
             self.reads.borrow_mut().push(name);
         }
     }
@@ -188,7 +431,7 @@ impl<'a> Linker<'a> {
     /// What the macros called by `m`'s module body define in it, through
     /// `def` in their quotes (and the quotes they splice): `(name, arity,
     /// public)`.
-    pub(super) fn macro_defs(&self, m: &'a ModuleSummary) -> Vec<(&'a str, u16, bool)> {
+    pub(super) fn macro_defs(&self, m: &'a ModuleSummary) -> Vec<MacroDef<'a>> {
         let mut out = Vec::new();
         let Some(body) = m.functions.iter().find(|f| f.kind == FunKind::ModuleBody) else {
             return out;
@@ -289,6 +532,13 @@ impl<'a> Linker<'a> {
         if self.module(module).filter(uses).is_none() {
             return self.no_use.clone();
         }
+        if let Some(kept) = self.kept_use(module) {
+            let out = Arc::new(UseEffects::from(&**kept));
+            self.via_use.borrow_mut().insert(module, out.clone());
+            self.uses_kept.borrow_mut().push((module, kept.clone()));
+            return out;
+        }
+        self.record();
         let mut out = UseEffects::default();
         if let Some(m) = self.module(module) {
             let mut seen = FastSet::default();
@@ -329,9 +579,18 @@ impl<'a> Linker<'a> {
                 }
             }
         }
+        let reads = self.recorded();
+        self.uses_new.borrow_mut().push((module, reads));
         let out = Arc::new(out);
         self.via_use.borrow_mut().insert(module, out.clone());
         out
+    }
+
+    /// The last generation's `use` effects of `module`, if they still hold.
+    fn kept_use(&self, module: &str) -> Option<&'a Arc<KeptUse>> {
+        let p = self.prior.as_ref()?;
+        let (name, kept) = p.memo.uses.get_key_value(module)?;
+        (!self.use_stale.contains(&at(name))).then_some(kept)
     }
 
     /// What `use used` (or `use used, :which`) injects: the known effects
