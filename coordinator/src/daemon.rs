@@ -136,6 +136,7 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
             args.process.cache_ttl()
         },
         memory_limit_mb: args.memory_limit_mb,
+        slow_query_ms: args.process.slow_query_ms,
         moves: MoveConfig {
             suspect_after: Duration::from_secs(args.suspect_after_secs),
             down_after: Duration::from_secs(args.down_after_secs.max(args.suspect_after_secs)),

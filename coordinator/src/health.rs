@@ -16,11 +16,10 @@ pub struct OwnVitals {
     pub memory_usage_mb: f64,
     pub memory_peak_mb: f64,
     pub memory_limit_mb: Option<u64>,
+    /// A p99 query time above this (ms) makes the cluster degraded.
+    pub slow_query_ms: u64,
     pub snapshot: Option<proto::SnapshotHealth>,
 }
-
-/// Query time above which a process is degraded (the operations guide).
-const SLOW_P99_MS: f64 = 500.0;
 
 /// Combine the node reports (`Err`: why a node could not be asked) with the
 /// partition map: totals once per partition, partitions with too few or no
@@ -135,9 +134,10 @@ pub fn cluster_health(
             error,
         });
     }
-    if own.queries.p99_query_time_ms > SLOW_P99_MS {
+    let slow = own.slow_query_ms as f64;
+    if own.queries.p99_query_time_ms > slow {
         reasons.push(format!(
-            "this coordinator's p99 query time {:.0} ms is above {SLOW_P99_MS:.0} ms",
+            "this coordinator's p99 query time {:.0} ms is above {slow:.0} ms",
             own.queries.p99_query_time_ms
         ));
     }

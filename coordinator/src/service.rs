@@ -54,6 +54,8 @@ pub struct CoordinatorConfig {
     /// Resident memory to stay under: whole-graph analyses not already
     /// answered are refused above 90% of it (point queries go on).
     pub memory_limit_mb: Option<u64>,
+    /// A p99 query time above this (ms) makes the cluster degraded.
+    pub slow_query_ms: u64,
     /// When nodes are suspect and gone, and how fast partitions move.
     pub moves: MoveConfig,
     /// Walk callers, callees and a function's impact in rounds on the
@@ -72,6 +74,7 @@ impl CoordinatorConfig {
             heartbeat_ms: HEARTBEAT_MS,
             cache_ttl: CACHE_TTL,
             memory_limit_mb: None,
+            slow_query_ms: host::config::DEFAULT_SLOW_QUERY_MS,
             moves: MoveConfig::default(),
             walks_on_nodes: false,
         }
@@ -113,6 +116,7 @@ pub struct Coordinator {
     pub(crate) sm: StateMachine,
     pub queries: QueryEngine,
     memory_limit_mb: Option<u64>,
+    slow_query_ms: u64,
     /// Last heartbeat of each node seen by this coordinator (as leader).
     pub(crate) heartbeats: std::sync::Mutex<BTreeMap<proto::assignment::NodeId, u64>>,
     pub(crate) moves: MoveConfig,
@@ -166,6 +170,7 @@ impl Coordinator {
             sm,
             queries: QueryEngine::new(NODE_DEADLINE, config.cache_ttl),
             memory_limit_mb: config.memory_limit_mb,
+            slow_query_ms: config.slow_query_ms,
             heartbeats: std::sync::Mutex::new(BTreeMap::new()),
             moves: config.moves,
             moving: tokio::sync::Mutex::new(()),
@@ -676,6 +681,7 @@ impl Coordinator {
             memory_usage_mb: host::vitals::resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_peak_mb: host::vitals::peak_resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_limit_mb: self.memory_limit_mb,
+            slow_query_ms: self.slow_query_ms,
             snapshot: self.queries.snapshot_health(),
         };
         Ok(crate::health::cluster_health(&view, reports, raft, own))

@@ -19,6 +19,10 @@ use clap::{CommandFactory, FromArgMatches};
 /// (a coordinator's answers, a node's summaries).
 pub const DEFAULT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// A p99 query time above this makes a process degraded (the operations
+/// guide's 500 ms).
+pub const DEFAULT_SLOW_QUERY_MS: u64 = 500;
+
 /// The flags every daemon takes, besides its own: caches, metrics, and how
 /// its links are secured.
 #[derive(Debug, Clone, clap::Args)]
@@ -47,6 +51,10 @@ pub struct ProcessArgs {
     /// network (the dev-cluster and the tests use it, and say so).
     #[arg(long, env = "CPG_INSECURE")]
     pub insecure: bool,
+    /// Query time (ms) above which `cpg health` calls this process
+    /// degraded, when its p99 is above it.
+    #[arg(long, env = "CPG_SLOW_QUERY_MS", default_value_t = DEFAULT_SLOW_QUERY_MS)]
+    pub slow_query_ms: u64,
 }
 
 impl ProcessArgs {
@@ -239,6 +247,7 @@ mod tests {
             metrics_listen: None,
             certs_dir: None,
             insecure: false,
+            slow_query_ms: DEFAULT_SLOW_QUERY_MS,
         };
         let secs = std::time::Duration::from_secs;
         assert_eq!(args(300, None).sweep_interval(), Some(secs(75)));

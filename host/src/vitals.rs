@@ -99,7 +99,9 @@ impl LatencyWindow {
 pub struct Figures {
     pub memory_usage_mb: f64,
     pub memory_limit_mb: Option<u64>,
-    pub p99_query_time_ms: Option<f64>,
+    /// The p99 query time, and the time above which a query is slow
+    /// (`--slow-query-ms`).
+    pub p99_query_time_ms: Option<(f64, f64)>,
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub cache_evictions: u64,
@@ -116,7 +118,7 @@ const MIN_LOOKUPS: u64 = 20;
 const SLOW_SCAN: f64 = 1_000_000.0;
 
 /// Judge the figures: memory above 80% of the limit, p99 query time above
-/// 500 ms, frequent evictions, too many deleted entries (the operations
+/// the slow query time (500 ms unless set), frequent evictions, too many deleted entries (the operations
 /// guide's pressure indicators), a poor cache hit rate and a slow scan; a
 /// recommendation for each breached one.
 pub fn judge(f: &Figures) -> (Vec<proto::Indicator>, Vec<proto::Recommendation>) {
@@ -151,11 +153,11 @@ pub fn judge(f: &Figures) -> (Vec<proto::Indicator>, Vec<proto::Recommendation>)
             format!("memory is at {pct:.0}% of the {limit} MB limit: add storage nodes so partitions spread over more memory, or raise --memory-limit-mb"),
         );
     }
-    if let Some(p99) = f.p99_query_time_ms {
+    if let Some((p99, slow)) = f.p99_query_time_ms {
         check(
             "p99_query_time_ms",
             p99,
-            500.0,
+            slow,
             true,
             format!("p99 query time is {p99:.0} ms: check the scan rate and the CPU the node gets; spread partitions over more nodes"),
         );
@@ -255,7 +257,7 @@ mod tests {
         let calm = Figures {
             memory_usage_mb: 100.0,
             memory_limit_mb: Some(1000),
-            p99_query_time_ms: Some(3.0),
+            p99_query_time_ms: Some((3.0, 500.0)),
             cache_hits: 90,
             cache_misses: 10,
             cache_evictions: 2,
@@ -270,7 +272,7 @@ mod tests {
         );
         let pressed = Figures {
             memory_usage_mb: 900.0,
-            p99_query_time_ms: Some(800.0),
+            p99_query_time_ms: Some((800.0, 500.0)),
             cache_hits: 5,
             cache_misses: 45,
             cache_evictions: 30,

@@ -66,6 +66,7 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
         memory_limit_mb: args.memory_limit_mb,
         defrag_threshold: args.defrag_threshold,
         cache_ttl: args.process.cache_ttl(),
+        slow_query_ms: args.process.slow_query_ms,
     })?;
     let sweeper = {
         let node = node.clone();

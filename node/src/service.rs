@@ -50,6 +50,8 @@ pub struct NodeConfig {
     pub defrag_threshold: f64,
     /// How long a cached result (a partition's summaries reply) lives.
     pub cache_ttl: std::time::Duration,
+    /// A p99 read time above this (ms) makes the node degraded.
+    pub slow_query_ms: u64,
 }
 
 impl NodeConfig {
@@ -61,6 +63,7 @@ impl NodeConfig {
             memory_limit_mb: None,
             defrag_threshold: DEFRAG_THRESHOLD,
             cache_ttl: CACHE_TTL,
+            slow_query_ms: host::config::DEFAULT_SLOW_QUERY_MS,
         }
     }
 }
@@ -92,6 +95,7 @@ pub struct Node {
     /// Latencies of recent read requests (summaries, file hashes).
     reads: LatencyWindow,
     memory_limit_mb: Option<u64>,
+    slow_query_ms: u64,
     defrag_threshold: f64,
     cache_ttl: std::time::Duration,
     /// Records cut from damaged partition logs when the node opened.
@@ -184,6 +188,7 @@ impl Node {
             writing: std::sync::Mutex::new(()),
             reads: LatencyWindow::default(),
             memory_limit_mb: config.memory_limit_mb,
+            slow_query_ms: config.slow_query_ms,
             defrag_threshold: config.defrag_threshold,
             cache_ttl: config.cache_ttl,
             quarantined_at_open: loaded.quarantined.len(),

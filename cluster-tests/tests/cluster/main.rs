@@ -25,6 +25,7 @@ mod compose;
 mod dashboard;
 mod data_format;
 mod deploy_files;
+mod health;
 mod http_api;
 mod processes;
 mod production;

@@ -186,7 +186,8 @@ impl Node {
         let figures = host::vitals::Figures {
             memory_usage_mb: resident_bytes().unwrap_or(0) as f64 / 1048576.0,
             memory_limit_mb: self.memory_limit_mb,
-            p99_query_time_ms: (queries.count > 0).then_some(queries.p99_query_time_ms),
+            p99_query_time_ms: (queries.count > 0)
+                .then_some((queries.p99_query_time_ms, self.slow_query_ms as f64)),
             cache_hits: hits,
             cache_misses: misses,
             cache_evictions: evictions,
@@ -298,9 +299,10 @@ impl Node {
                 ));
             }
         }
-        if queries.p99_query_time_ms > 500.0 {
+        let slow = self.slow_query_ms as f64;
+        if queries.p99_query_time_ms > slow {
             reasons.push(format!(
-                "p99 read time {:.0} ms is above 500 ms",
+                "p99 read time {:.0} ms is above {slow:.0} ms",
                 queries.p99_query_time_ms
             ));
         }

@@ -6,5 +6,4 @@
 //! with the other test threads idle meanwhile.
 
 mod chaos;
-mod health;
 mod production_load;

@@ -1,7 +1,8 @@
 //! Health, defragmentation and diagnosis of a cluster, then of the same
-//! cluster with a node lost. Health measures latencies and scan rates: the
-//! test runs alone, so that other tests' load does not make it report a
-//! degraded cluster.
+//! cluster with a node lost. Health judges query times: the cluster is
+//! told that only a query over a minute is slow (`--slow-query-ms`), so
+//! that other tests' load does not make it report a degraded cluster and
+//! the test can run beside them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,10 +15,12 @@ const P: u32 = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
-    // Health measures latencies and scan rates: alone, so that other
-    // tests' load does not make it report a degraded cluster.
-    let _machine = crate::alone().await;
-    let mut cluster = Cluster::local(3, 3, P, 2);
+    let _machine = crate::shared().await;
+    let slow = ["--slow-query-ms", "60000"];
+    let mut cluster = Cluster::builder(3, 3, P, 2)
+        .coordinator_flags(&slow)
+        .node_flags(&slow)
+        .local();
     cluster.must_be_ready(P, Duration::from_secs(60)).await;
     let list = cluster.coordinator_list();
     let example = cluster_tests::example();
@@ -123,6 +126,14 @@ async fn health_and_defrag_report_the_cluster_and_a_lost_node() {
             !n["diagnosis"]["indicators"].as_array().unwrap().is_empty(),
             "{n}"
         );
+        // The node judges query times against the slow query time it was given.
+        let p99 = n["diagnosis"]["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == "p99_query_time_ms");
+        let p99 = p99.unwrap_or_else(|| panic!("no p99 indicator (no reads?): {n}"));
+        assert_eq!(p99["threshold"], 60000.0, "{n}");
     }
     let text = export(run(&["diagnose"]));
     assert!(
