@@ -2705,6 +2705,33 @@ proptest::proptest! {
     }
 }
 
+/// One module in two files (a stub under test/support), the two swapped:
+/// which is its source follows their order, so a relink must see the swap
+/// as a change although each summary is the same.
+#[test]
+fn relink_sees_one_modules_summaries_swapped() {
+    let worker = "defmodule Shared.Worker do\n  use GenServer\n  def start_link(a), do: GenServer.start_link(__MODULE__, a)\n  def handle_call(:ping, _from, s), do: {:reply, :ok, s}\nend\n";
+    let stub = "defmodule Shared.Worker do\n  def start_link(_), do: :ignore\nend\n";
+    let client = "defmodule Client do\n  def ping, do: GenServer.call(Shared.Worker, :ping)\nend\n";
+    let old = summaries(&[
+        ("lib/worker.ex", worker),
+        ("test/support/worker.ex", stub),
+        ("lib/client.ex", client),
+    ]);
+    let new = vec![old[1].clone(), old[0].clone(), old[2].clone()];
+    let full = CallGraph::link(&new, &[]);
+    let relinked = CallGraph::link(&old, &[]).relink(&new, &[]);
+    assert_eq!(graph_contents(&relinked, 0), graph_contents(&full, 0));
+    let module = |g: &CallGraph| {
+        format!(
+            "{:?} {:?}",
+            g.behaviour_callbacks("Shared.Worker"),
+            g.uses("Shared.Worker")
+        )
+    };
+    assert_eq!(module(&relinked), module(&full));
+}
+
 #[test]
 fn relink_keeps_what_a_change_cannot_reach() {
     let files = [

@@ -156,6 +156,20 @@ impl CallGraph {
                 stale_names.insert(&o.name);
             }
         }
+        // Summaries of one module in another order: which one is its
+        // source, whose macro-made functions it keeps and its files' order
+        // in its interface follow the order, so it is computed again.
+        if !aligned {
+            let mut last: FastMap<&str, u32> = FastMap::default();
+            for (m, j) in summaries.iter().zip(&matched) {
+                let Some(j) = *j else {
+                    continue;
+                };
+                if last.insert(&m.name, j).is_some_and(|before| before > j) {
+                    stale_names.insert(&m.name);
+                }
+            }
+        }
         same.extend((0..libraries.len()).map(|k| Some((old.summaries.len() + k) as u32)));
         let stale = stale_names
             .iter()
