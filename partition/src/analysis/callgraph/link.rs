@@ -696,14 +696,15 @@ fn assemble<'a>(
         c.caller = rank[c.caller as usize];
         c.callee = rank[c.callee as usize];
     }
+    let file_rank = file_ranks(summaries);
     let (calls, delta) = match old {
         Some(g) if in_order => {
-            let linked = sort_calls(calls, summaries, &plan, &blocks);
+            let linked = sort_calls(calls, &file_rank, &plan, &blocks);
             let mut callers: Vec<u32> = linked.iter().map(|c| c.caller).collect();
             callers.sort_unstable();
             callers.dedup();
             let (calls, mut old_callers) =
-                merge_kept(g, linked, &new_summary, &rank, &files, summaries);
+                merge_kept(g, linked, &new_summary, &rank, &files, &file_rank);
             old_callers.sort_unstable();
             old_callers.dedup();
             let delta = Delta {
@@ -742,7 +743,7 @@ fn assemble<'a>(
                     vanished: (0..n_old as u32).filter(|&o| !kept[o as usize]).collect(),
                 }
             });
-            (sort_calls(calls, summaries, &plan, &blocks), delta)
+            (sort_calls(calls, &file_rank, &plan, &blocks), delta)
         }
     };
     let n = functions.len();
@@ -858,9 +859,8 @@ fn merge_kept(
     new_summary: &[u32],
     rank: &[u32],
     files: &[Arc<str>],
-    summaries: &[Arc<ModuleSummary>],
+    file_rank: &[u32],
 ) -> (Vec<CallEdge>, Vec<u32>) {
-    let file_rank = file_ranks(summaries);
     let key = |c: &CallEdge| {
         let file = file_rank[c.summary as usize];
         (c.caller, file, c.line, c.column, c.callee, c.summary)
@@ -893,11 +893,10 @@ fn merge_kept(
 /// graph's order.
 fn sort_calls(
     mut calls: Vec<CallEdge>,
-    summaries: &[Arc<ModuleSummary>],
+    file_rank: &[u32],
     plan: &[Option<u32>],
     blocks: &[u32],
 ) -> Vec<CallEdge> {
-    let file_rank = file_ranks(summaries);
     let key = |c: &CallEdge| {
         let file = file_rank[c.summary as usize];
         (c.caller, file, c.line, c.column, c.callee)
