@@ -261,8 +261,28 @@ where
 /// summaries travel encoded, as bytes. 13: the catalog listing names the
 /// files without modules. 14: walk tables and rounds on the nodes, the
 /// catalog for backups. 15: the size of a node's walk tables in its
-/// health.)
-pub const PROTOCOL_VERSION: u16 = 15;
+/// health. 16: the greeting negotiates, see [`OLDEST_PROTOCOL_VERSION`];
+/// no wire type changed.)
+pub const PROTOCOL_VERSION: u16 = 16;
+
+/// The oldest protocol this release speaks to a peer: its predecessor's,
+/// so that a cluster can be upgraded one process at a time. A link whose
+/// peer is of the previous version runs at that version: the dialler greets
+/// with its own version, an accepting process answers with the version
+/// both speak, and a dialler answered with an older version (a release
+/// before 16 answers with its own and closes) dials again at that one.
+/// A release that changes a wire type must either encode the previous
+/// shape on links at the previous version (see [`negotiated`]) or raise
+/// this to its own version, which ends rolling upgrades from the previous
+/// release. Protocol 16 encodes exactly what 15 does.
+pub const OLDEST_PROTOCOL_VERSION: u16 = 15;
+
+/// The version a link runs at, given the peer's greeting: the lower of
+/// the two, if this release speaks it.
+pub fn negotiated(peer: u16) -> Option<u16> {
+    let v = peer.min(PROTOCOL_VERSION);
+    (v >= OLDEST_PROTOCOL_VERSION).then_some(v)
+}
 
 /// This build's release and protocol, as processes report it
 /// (`0.1.0 (protocol 15)`): what a rolling upgrade watches change.
@@ -280,16 +300,17 @@ const MAGIC: &[u8; 6] = b"CPGRPC";
 /// Length of the greeting.
 pub const PREAMBLE_LEN: usize = 9;
 
-fn preamble() -> [u8; PREAMBLE_LEN] {
+fn preamble(version: u16) -> [u8; PREAMBLE_LEN] {
     let mut out = [0u8; PREAMBLE_LEN];
     out[..6].copy_from_slice(MAGIC);
-    out[6..8].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    out[6..8].copy_from_slice(&version.to_be_bytes());
     out[8] = u8::from(tls().is_some());
     out
 }
 
-/// Why a peer's first bytes were refused.
-fn check_preamble(got: &[u8; PREAMBLE_LEN]) -> Result<(), String> {
+/// The version a peer's greeting announces, or why its first bytes were
+/// refused (another protocol, a version too far apart, the other link mode).
+fn check_preamble(got: &[u8; PREAMBLE_LEN]) -> Result<u16, String> {
     if &got[..6] != MAGIC {
         return Err(format!(
             "not a cpg peer: its first bytes were {:?}",
@@ -297,37 +318,85 @@ fn check_preamble(got: &[u8; PREAMBLE_LEN]) -> Result<(), String> {
         ));
     }
     let version = u16::from_be_bytes([got[6], got[7]]);
-    if version != PROTOCOL_VERSION {
+    if negotiated(version).is_none() {
         return Err(format!(
-            "the peer speaks cpg protocol version {version}, this process version {PROTOCOL_VERSION}; run the same release everywhere"
+            "the peer speaks cpg protocol version {version}, this process versions {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}; upgrade a cluster one release at a time"
         ));
     }
     match (got[8], tls().is_some()) {
         (1, false) => Err("the peer uses TLS (started with --certs-dir) and this process plain TCP (--insecure): give it --certs-dir with the cluster's certificates".into()),
         (0, true) => Err("the peer uses plain TCP (--insecure) and this process TLS (--certs-dir): start every process and client of a cluster the same way".into()),
-        (0 | 1, _) => Ok(()),
+        (0 | 1, _) => Ok(version),
         (mode, _) => Err(format!("not a cpg peer: link mode {mode}")),
     }
 }
 
-/// Send our preamble and check the peer's, within `timeout`.
-async fn handshake(
-    stream: &mut tokio::net::TcpStream,
+/// `exchange` within `timeout`, or a time-out naming the greeting.
+async fn greeting_within<T>(
     timeout: std::time::Duration,
-) -> std::io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let exchange = async {
-        stream.write_all(&preamble()).await?;
-        let mut got = [0u8; PREAMBLE_LEN];
-        stream.read_exact(&mut got).await?;
-        check_preamble(&got).map_err(std::io::Error::other)
-    };
+    exchange: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
     tokio::time::timeout(timeout, exchange).await.map_err(|_| {
         std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             format!("no protocol greeting within {timeout:?}"),
         )
     })?
+}
+
+/// An accepted connection's greeting: the peer's first, then ours at the
+/// version the link runs at (ours when the peer is refused, so that its
+/// message names both). The version agreed.
+async fn greet_dialler(
+    stream: &mut tokio::net::TcpStream,
+    timeout: std::time::Duration,
+) -> std::io::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    greeting_within(timeout, async {
+        let mut got = [0u8; PREAMBLE_LEN];
+        stream.read_exact(&mut got).await?;
+        let checked = check_preamble(&got);
+        let answer = checked.as_ref().map_or(PROTOCOL_VERSION, |&v| {
+            negotiated(v).unwrap_or(PROTOCOL_VERSION)
+        });
+        stream.write_all(&preamble(answer)).await?;
+        checked.map(|_| answer).map_err(std::io::Error::other)
+    })
+    .await
+}
+
+/// What a dialled peer's greeting says about the link.
+enum Greeted {
+    /// It runs at this version.
+    At(u16),
+    /// The peer is of an older release that answers with its own version
+    /// and closes: dial again at that version.
+    Older(u16),
+}
+
+/// A dialled connection's greeting: ours at `version`, then the peer's.
+async fn greet_listener(
+    stream: &mut tokio::net::TcpStream,
+    version: u16,
+    timeout: std::time::Duration,
+) -> std::io::Result<Greeted> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    greeting_within(timeout, async {
+        stream.write_all(&preamble(version)).await?;
+        let mut got = [0u8; PREAMBLE_LEN];
+        stream.read_exact(&mut got).await?;
+        let theirs = check_preamble(&got).map_err(std::io::Error::other)?;
+        Ok(if theirs == version {
+            Greeted::At(version)
+        } else if theirs < version {
+            Greeted::Older(theirs)
+        } else {
+            return Err(std::io::Error::other(format!(
+                "the peer answered a greeting of protocol version {version} with version {theirs}"
+            )));
+        })
+    })
+    .await
 }
 
 /// The TLS handshake of an accepted connection, when this process uses
@@ -415,18 +484,7 @@ where
             format!("{address}: no answer within {timeout:?}"),
         ));
     }
-    let mut stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address))
-        .await
-        .map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("{address}: no answer within {timeout:?}"),
-            )
-        })??;
-    let _ = stream.set_nodelay(true);
-    handshake(&mut stream, timeout)
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{address}: {e}")))?;
+    let (stream, _version) = connect_greeted(address, timeout).await?;
     let conn = match tls() {
         None => Conn::Plain(stream),
         Some(t) => {
@@ -454,6 +512,49 @@ where
         None => conn,
     };
     Ok(transport(conn))
+}
+
+/// A TCP connection to `address` whose greeting agreed on a version (see
+/// [`OLDEST_PROTOCOL_VERSION`]), and that version.
+pub async fn connect_greeted(
+    address: &str,
+    timeout: std::time::Duration,
+) -> std::io::Result<(tokio::net::TcpStream, u16)> {
+    let at = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{address}: {e}"));
+    let mut version = PROTOCOL_VERSION;
+    loop {
+        let mut stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{address}: no answer within {timeout:?}"),
+                )
+            })??;
+        let _ = stream.set_nodelay(true);
+        match greet_listener(&mut stream, version, timeout)
+            .await
+            .map_err(at)?
+        {
+            Greeted::At(v) => {
+                if v < PROTOCOL_VERSION {
+                    tracing::debug!(
+                        address,
+                        version = v,
+                        "an older peer: the link runs at its protocol"
+                    );
+                }
+                return Ok((stream, v));
+            }
+            // Once: the older version was checked as one this release speaks.
+            Greeted::Older(v) if v < version => version = v,
+            Greeted::Older(v) => {
+                return Err(at(std::io::Error::other(format!(
+                    "the peer answered protocol version {v} twice"
+                ))))
+            }
+        }
+    }
 }
 
 /// Accept connections on `listener`, running `serve` on each, until
@@ -494,7 +595,7 @@ where
                     connections.spawn(
                         async move {
                             let _ = stream.set_nodelay(true);
-                            if let Err(e) = handshake(&mut stream, GREETING_TIMEOUT).await {
+                            if let Err(e) = greet_dialler(&mut stream, GREETING_TIMEOUT).await {
                                 tracing::warn!("closing the connection: {e}");
                                 return;
                             }
@@ -574,16 +675,112 @@ mod tests {
 
     #[test]
     fn greetings_of_strangers_and_other_versions_are_refused_with_the_reason() {
-        assert_eq!(check_preamble(&preamble()), Ok(()));
+        assert_eq!(
+            check_preamble(&preamble(PROTOCOL_VERSION)),
+            Ok(PROTOCOL_VERSION)
+        );
+        // The previous release: a rolling upgrade runs both.
+        assert_eq!(
+            check_preamble(&preamble(OLDEST_PROTOCOL_VERSION)),
+            Ok(OLDEST_PROTOCOL_VERSION)
+        );
         let http = check_preamble(b"GET / HTT").unwrap_err();
         assert!(http.starts_with("not a cpg peer"), "{http}");
-        let mut newer = preamble();
-        newer[6..8].copy_from_slice(&(PROTOCOL_VERSION + 1).to_be_bytes());
-        let newer = check_preamble(&newer).unwrap_err();
-        assert!(
-            newer.contains(&format!("version {}", PROTOCOL_VERSION + 1))
-                && newer.contains("run the same release everywhere"),
-            "{newer}"
+        // A newer release's greeting is taken: the link runs at this
+        // version, if the newer one still speaks it (it decides).
+        assert_eq!(
+            check_preamble(&preamble(PROTOCOL_VERSION + 1)),
+            Ok(PROTOCOL_VERSION + 1)
         );
+        for far in [OLDEST_PROTOCOL_VERSION - 1, 1] {
+            let refused = check_preamble(&preamble(far)).unwrap_err();
+            assert!(
+                refused.contains(&format!("version {far}"))
+                    && refused.contains("one release at a time"),
+                "{refused}"
+            );
+        }
+    }
+
+    /// A peer of the previous release (before 16) greets first with its
+    /// own version and closes on any other: a dialler answered so dials
+    /// again at that version, once.
+    #[tokio::test]
+    async fn a_previous_release_listener_is_dialled_again_at_its_version() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let old = OLDEST_PROTOCOL_VERSION;
+        let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = refused.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                s.write_all(&preamble(old)).await.unwrap();
+                let mut got = [0u8; PREAMBLE_LEN];
+                s.read_exact(&mut got).await.unwrap();
+                if got[6..8] != old.to_be_bytes() {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    continue;
+                }
+                s.write_all(b"ok").await.unwrap();
+                tokio::spawn(async move {
+                    let mut rest = Vec::new();
+                    let _ = s.read_to_end(&mut rest).await;
+                });
+            }
+        });
+        let timeout = std::time::Duration::from_secs(5);
+        let (mut stream, version) = connect_greeted(&address, timeout).await.unwrap();
+        assert_eq!(version, old);
+        assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let mut ok = [0u8; 2];
+        stream.read_exact(&mut ok).await.unwrap();
+        assert_eq!(&ok, b"ok");
+    }
+
+    /// An accepting process answers a greeting of this or the previous
+    /// version in kind (a dialler of the previous release takes no other
+    /// answer), a newer one with its own, and refuses one older than the
+    /// previous with its own version.
+    #[tokio::test]
+    async fn a_listener_answers_each_release_in_kind() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_connections(
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            |_conn, _role| async {},
+        ));
+        for (greeting, answer, open) in [
+            (PROTOCOL_VERSION, PROTOCOL_VERSION, true),
+            (OLDEST_PROTOCOL_VERSION, OLDEST_PROTOCOL_VERSION, true),
+            (PROTOCOL_VERSION + 1, PROTOCOL_VERSION, true),
+            (OLDEST_PROTOCOL_VERSION - 1, PROTOCOL_VERSION, false),
+        ] {
+            let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
+            s.write_all(&preamble(greeting)).await.unwrap();
+            let mut got = [0u8; PREAMBLE_LEN];
+            s.read_exact(&mut got).await.unwrap();
+            assert_eq!(check_preamble(&got), Ok(answer), "greeted with {greeting}");
+            if !open {
+                let mut rest = Vec::new();
+                let read = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    s.read_to_end(&mut rest),
+                )
+                .await;
+                assert!(
+                    matches!(read, Ok(Ok(0))),
+                    "greeted with {greeting}: not closed"
+                );
+            }
+        }
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
     }
 }

@@ -95,8 +95,8 @@ async fn hostile_bytes_close_only_their_own_connection_with_a_reason() {
             "not a cpg peer",
         ),
         (
-            "another protocol version",
-            greeting(net::wire::PROTOCOL_VERSION + 1),
+            "a protocol version this release no longer speaks",
+            greeting(net::wire::OLDEST_PROTOCOL_VERSION - 1),
             "protocol version",
         ),
         (
