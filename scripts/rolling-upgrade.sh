@@ -12,10 +12,13 @@
 # each restarted on its data dir with the same arguments and waited for
 # until `cpg health` says healthy) while two clients (OLD's and NEW's cpg)
 # ask callers queries and a probe file is changed and ingested every 2 s.
-# At the end the probe is removed and TREE ingested again: the call graph
-# must equal the one before. Prints each process's release, the queries
-# and their errors, the ingests acknowledged and failed; exits 1 if the
-# answers differ, an acknowledged ingest is not visible, or query errors
+# A coordinator is waited for until it answers `cpg health` itself, healthy
+# and of the new release. At the end the probe is removed and TREE ingested
+# again: the call graph must equal the one before. Prints each process's
+# release, the queries (failed, and incomplete: a partition missing), the
+# ingests acknowledged and failed; exits 1 if a process is not of the new
+# release, the answers differ, no ingest was acknowledged or the last one
+# acknowledged is not visible, any answer was incomplete, or query errors
 # are 1% or more.
 set -euo pipefail
 old=$(cd "$1" && pwd) new=$(cd "$2" && pwd)
@@ -53,14 +56,18 @@ echo "== queries ask for the callers of $fn"
 
 # Two clients, the old and the new, asking until told to stop.
 ask() {
-    local cpg=$1 n=0 errors=0
+    local cpg=$1 n=0 errors=0 incomplete=0 err
+    err="$work/err.$(basename "$(dirname "$cpg")")"
     while [ ! -e "$work/stop" ]; do
-        if ! "$cpg" callers "$fn" > /dev/null 2>> "$work/query.err"; then
+        if ! "$cpg" callers "$fn" > /dev/null 2> "$err"; then
             errors=$((errors + 1))
+        elif grep -q "did not answer" "$err"; then
+            incomplete=$((incomplete + 1))
         fi
+        cat "$err" >> "$work/query.err"
         n=$((n + 1))
     done
-    echo "$n $errors" > "$work/queries.$(basename "$(dirname "$cpg")")"
+    echo "$n $errors $incomplete" > "$work/queries.$(basename "$(dirname "$cpg")")"
 }
 # The probe changes every 2 s; each acknowledged ingest's function must
 # be found afterwards (by the new client, at the end).
@@ -84,9 +91,16 @@ ask "$work/old/cpg" & load_pids=$!
 ask "$work/new/cpg" & load_pids="$load_pids $!"
 ingests & load_pids="$load_pids $!"
 
+# The cluster healthy as ADDRESS (a coordinator) sees it, and ADDRESS of
+# the release RELEASE (when given).
 healthy() {
-    local deadline=$((SECONDS + 90))
-    until "$new/cpg" health > "$work/health" 2>&1 && head -1 "$work/health" | grep -q '^cluster: healthy'; do
+    local address=$1 release=${2:-} deadline=$((SECONDS + 90))
+    until "$new/cpg" --coordinator "$address" health --json > "$work/health" 2>&1 \
+        && python3 -c "
+import json, sys
+h = json.load(open(sys.argv[1]))
+sys.exit(0 if h['cpg_tables_status'] == 'healthy' and (not sys.argv[2] or h['version'] == sys.argv[2]) else 1)
+" "$work/health" "$release"; do
         if [ $SECONDS -gt $deadline ]; then
             echo "not healthy after 90 s:" >&2
             cat "$work/health" >&2
@@ -119,7 +133,19 @@ import os
 os.replace(path + ".tmp", path)
 EOF
         t=$SECONDS
-        healthy
+        if [ "$role" = coordinators ]; then
+            address=$(printf '%s\n' "${argv[@]}" | awk 'prev == "--listen" { print; exit } { prev = $0 }')
+            healthy "$address" "$release"
+        else
+            healthy "$CPG_COORDINATOR"
+            # The first new process says what the new release calls itself.
+            if [ -z "${release:-}" ]; then
+                release=$("$new/cpg" health --json | python3 -c "
+import json, sys
+print([n['health']['version'] for n in json.load(sys.stdin)['nodes'] if n['id'] == int(sys.argv[1])][0])
+" "$id")
+            fi
+        fi
         echo "== $program $id replaced: healthy after $((SECONDS - t)) s"
     done
 done
@@ -128,27 +154,38 @@ touch "$work/stop"
 wait $load_pids 2> /dev/null || true
 load_pids=
 
-echo "== releases:"
-"$new/cpg" health --json | python3 -c "
+status=0
+echo "== releases (the new one: $release):"
+for address in ${CPG_COORDINATOR//,/ }; do
+    "$new/cpg" --coordinator "$address" health --json > "$work/health" 2>&1 || true
+    python3 -c "
 import json, sys
-h = json.load(sys.stdin)
-print('  answering coordinator:', h['version'])
+h = json.load(open(sys.argv[1]))
+wrong = [('coordinator ' + sys.argv[3], h['version'])] if h['version'] != sys.argv[2] else []
+print('  coordinator', sys.argv[3], h['version'])
 for n in h['nodes']:
-    print('  node', n['id'], (n['health'] or {}).get('version'))
-"
-read -r qo eo < "$work/queries.old"
-read -r qn en < "$work/queries.new"
-q=$((qo + qn)) e=$((eo + en))
+    v = (n['health'] or {}).get('version')
+    print('    its node', n['id'], v)
+    if v != sys.argv[2]:
+        wrong.append(('node %d' % n['id'], v))
+sys.exit(1 if wrong else 0)
+" "$work/health" "$release" "$address" || { echo "!! a process is not of the new release"; status=1; }
+done
+read -r qo eo io < "$work/queries.old"
+read -r qn en in < "$work/queries.new"
+q=$((qo + qn)) e=$((eo + en)) inc=$((io + in))
 touch "$work/acked" "$work/failed"
 acked=$(wc -l < "$work/acked")
 failed=$(wc -l < "$work/failed")
 redials=$(cat "$data"/*.log | grep -c "speaks cpg protocol version" || true)
-echo "== queries: $q ($qo by the old client, $qn by the new), errors $e"
+echo "== queries: $q ($qo by the old client, $qn by the new), errors $e, incomplete $inc"
 echo "== ingests: $acked acknowledged, $failed failed"
 echo "== greetings refused by a process of the old release (then dialled again at its version): $redials"
-status=0
-last=$(tail -1 "$work/acked" 2> /dev/null || true)
-if [ -n "$last" ] && ! "$new/cpg" callees "CpgRollingUpgradeProbe.probe_$last/1" > /dev/null 2>&1 \
+last=$(tail -1 "$work/acked")
+if [ -z "$last" ]; then
+    echo "!! no ingest was acknowledged"
+    status=1
+elif ! "$new/cpg" callees "CpgRollingUpgradeProbe.probe_$last/1" > /dev/null 2>&1 \
     && ! "$new/cpg" callers "CpgRollingUpgradeProbe.probe_$last/1" > /dev/null 2>&1; then
     echo "!! the last acknowledged ingest (probe_$last) is not visible"
     status=1
@@ -161,6 +198,10 @@ if cmp -s "$work/before.csv" "$work/after.csv"; then
 else
     echo "!! call graph after the upgrade differs from before"
     diff "$work/before.csv" "$work/after.csv" | head -5
+    status=1
+fi
+if [ "$inc" -gt 0 ]; then
+    echo "!! $inc answers left partitions out"
     status=1
 fi
 if [ $((e * 100)) -ge "$q" ] && [ "$q" -gt 0 ]; then

@@ -272,10 +272,17 @@ pub const PROTOCOL_VERSION: u16 = 16;
 /// both speak, and a dialler answered with an older version (a release
 /// before 16 answers with its own and closes) dials again at that one.
 /// A release that changes a wire type must either encode the previous
-/// shape on links at the previous version (see [`negotiated`]) or raise
-/// this to its own version, which ends rolling upgrades from the previous
-/// release. Protocol 16 encodes exactly what 15 does.
+/// shape on links at the previous version or raise this to its own
+/// version, which ends rolling upgrades from the previous release: the
+/// version a link runs at is what [`connect_greeted`] returns (and the
+/// listener's greeting agreed), though nothing keeps it with the link yet,
+/// since protocol 16 encodes exactly what 15 does.
 pub const OLDEST_PROTOCOL_VERSION: u16 = 15;
+
+/// The first protocol whose listeners answer a greeting in kind: a
+/// dialler answered with an older version than its own by one of these
+/// has its link (at that version), by an older one must dial again.
+const FIRST_NEGOTIATING_VERSION: u16 = 16;
 
 /// The version a link runs at, given the peer's greeting: the lower of
 /// the two, if this release speaks it.
@@ -356,9 +363,11 @@ async fn greet_dialler(
         let mut got = [0u8; PREAMBLE_LEN];
         stream.read_exact(&mut got).await?;
         let checked = check_preamble(&got);
-        let answer = checked.as_ref().map_or(PROTOCOL_VERSION, |&v| {
-            negotiated(v).unwrap_or(PROTOCOL_VERSION)
-        });
+        // A peer refused for its link mode is answered at its version all
+        // the same, so that its own check gets as far as the mode and says
+        // so (an older release checks the version first).
+        let announced = (&got[..6] == MAGIC).then(|| u16::from_be_bytes([got[6], got[7]]));
+        let answer = announced.and_then(negotiated).unwrap_or(PROTOCOL_VERSION);
         stream.write_all(&preamble(answer)).await?;
         checked.map(|_| answer).map_err(std::io::Error::other)
     })
@@ -388,6 +397,9 @@ async fn greet_listener(
         let theirs = check_preamble(&got).map_err(std::io::Error::other)?;
         Ok(if theirs == version {
             Greeted::At(version)
+        } else if theirs < version && theirs >= FIRST_NEGOTIATING_VERSION {
+            // A negotiating listener answered in kind: the link is open.
+            Greeted::At(theirs)
         } else if theirs < version {
             Greeted::Older(theirs)
         } else {
@@ -780,6 +792,19 @@ mod tests {
                 );
             }
         }
+        // A dialler of the other link mode is refused, but answered at its
+        // version, so that a previous release's check reaches the mode.
+        let mut s = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut tls_greeting = preamble(OLDEST_PROTOCOL_VERSION);
+        tls_greeting[8] = 1 - tls_greeting[8];
+        s.write_all(&tls_greeting).await.unwrap();
+        let mut got = [0u8; PREAMBLE_LEN];
+        s.read_exact(&mut got).await.unwrap();
+        assert_eq!(got[6..8], OLDEST_PROTOCOL_VERSION.to_be_bytes());
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+        assert!(matches!(read, Ok(Ok(0))), "the other link mode: not closed");
         let _ = stop.send(());
         server.await.unwrap().unwrap();
     }
