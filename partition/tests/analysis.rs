@@ -2732,6 +2732,33 @@ fn relink_sees_one_modules_summaries_swapped() {
     assert_eq!(module(&relinked), module(&full));
 }
 
+/// A macro a module's body calls starts defining functions when its
+/// module first quotes a `def` under that name: the calling module's
+/// summary is the same, but what its body defines is not.
+#[test]
+fn relink_sees_a_macro_start_defining_functions() {
+    let caller = "defmodule A do\n  require B\n  B.maker(:x)\n  def f(x), do: made0(x)\nend\n";
+    let plain = "defmodule B do\n  def maker(_), do: :ok\nend\n";
+    let making = "defmodule B do\n  defmacro maker(_) do\n    quote do\n      def made0(x), do: x\n    end\n  end\nend\n";
+    let old = summaries(&[("a.ex", caller), ("b.ex", plain)]);
+    let new: Vec<Arc<ModuleSummary>> = summaries(&[("a.ex", caller), ("b.ex", making)])
+        .into_iter()
+        .zip(&old)
+        .map(|(n, o)| if n == *o { o.clone() } else { n })
+        .collect();
+    assert!(Arc::ptr_eq(&new[0], &old[0]), "A's summary is the same");
+    let full = CallGraph::link(&new, &[]);
+    let relinked = CallGraph::link(&old, &[]).relink(&new, &[]);
+    assert_eq!(graph_contents(&relinked, 0), graph_contents(&full, 0));
+    // The call now goes to the function the macro made in A.
+    let f: Mfa = "A.f/1".parse().unwrap();
+    let made = full
+        .calls_from(full.id(&f).unwrap())
+        .map(|c| full.mfa(c.callee).to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(made, ["A.made0/1"]);
+}
+
 #[test]
 fn relink_keeps_what_a_change_cannot_reach() {
     let files = [
