@@ -442,8 +442,6 @@ pub async fn accept_tls(
 /// How long an accepted connection has to greet before it is closed.
 const GREETING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Dial `address`, giving up after `timeout`; both ends check they speak
-/// the same protocol version before anything else is sent.
 /// Whether `address` is `host:port` (an IP address or a DNS name, and a
 /// port number): what a process may advertise and peers dial.
 pub fn check_address(address: &str) -> Result<(), String> {
@@ -467,6 +465,8 @@ pub fn check_address(address: &str) -> Result<(), String> {
     }
 }
 
+/// Dial `address`, giving up after `timeout`; both ends agree on a
+/// protocol version (see [`connect_greeted`]) before anything else is sent.
 pub async fn dial<Item, SinkItem>(
     address: &str,
     timeout: std::time::Duration,

@@ -697,55 +697,51 @@ fn assemble<'a>(
         c.callee = rank[c.callee as usize];
     }
     let file_rank = file_ranks(summaries);
-    let (calls, delta) = match old {
+    // The calls, and for a relink the callers of the calls linked now (new
+    // ids) and of the old calls not kept (old ids).
+    let (calls, callers, old_callers) = match old {
         Some(g) if in_order => {
             let linked = sort_calls(calls, &file_rank, &plan, &blocks);
-            let mut callers: Vec<u32> = linked.iter().map(|c| c.caller).collect();
-            callers.sort_unstable();
-            callers.dedup();
-            let (calls, mut old_callers) =
+            let callers = linked.iter().map(|c| c.caller).collect();
+            let (calls, old_callers) =
                 merge_kept(g, linked, &new_summary, &rank, &files, &file_rank);
-            old_callers.sort_unstable();
-            old_callers.dedup();
-            let delta = Delta {
-                base: g.state.id,
-                callers,
-                old_callers,
-                appeared: (0..fresh.len()).map(|t| rank[n_old + t]).collect(),
-                vanished: (0..n_old as u32).filter(|&o| !kept[o as usize]).collect(),
-            };
-            (calls, Some(delta))
+            (calls, callers, old_callers)
         }
         _ => {
-            let delta = old.map(|g| {
-                let mut callers: Vec<u32> = plan
+            let (mut callers, mut old_callers) = (Vec::new(), Vec::new());
+            if let Some(g) = old {
+                callers = plan
                     .iter()
                     .enumerate()
                     .filter(|(_, kept)| kept.is_none())
                     .flat_map(|(i, _)| &calls[blocks[i] as usize..blocks[i + 1] as usize])
                     .map(|c| c.caller)
                     .collect();
-                callers.sort_unstable();
-                callers.dedup();
-                let mut old_callers: Vec<u32> = g
+                old_callers = g
                     .calls
                     .iter()
                     .filter(|c| new_summary[c.summary as usize] == u32::MAX)
                     .map(|c| c.caller)
                     .collect();
-                old_callers.sort_unstable();
-                old_callers.dedup();
-                Delta {
-                    base: g.state.id,
-                    callers,
-                    old_callers,
-                    appeared: (0..fresh.len()).map(|t| rank[n_old + t]).collect(),
-                    vanished: (0..n_old as u32).filter(|&o| !kept[o as usize]).collect(),
-                }
-            });
-            (sort_calls(calls, &file_rank, &plan, &blocks), delta)
+            }
+            let calls = sort_calls(calls, &file_rank, &plan, &blocks);
+            (calls, callers, old_callers)
         }
     };
+    let delta = old.map(|g| {
+        let sorted = |mut v: Vec<u32>| {
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        Delta {
+            base: g.state.id,
+            callers: sorted(callers),
+            old_callers: sorted(old_callers),
+            appeared: (0..fresh.len()).map(|t| rank[n_old + t]).collect(),
+            vanished: (0..n_old as u32).filter(|&o| !kept[o as usize]).collect(),
+        }
+    });
     let n = functions.len();
     let (out, out_start) = rows(&calls, n, |c| c.caller);
     let (inc, inc_start) = rows(&calls, n, |c| c.callee);

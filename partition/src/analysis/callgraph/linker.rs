@@ -299,12 +299,20 @@ impl<'a> Linker<'a> {
         let Some(p) = &self.prior else {
             return false;
         };
-        let use_changed = p
-            .memo
-            .uses
-            .get_key_value(name)
-            .is_some_and(|(n, _)| self.use_stale.contains(&at(n)));
-        !p.stale_names.contains(name) && !self.macros_redone.contains(name) && !use_changed
+        !p.stale_names.contains(name)
+            && !self.macros_redone.contains(name)
+            && !self.use_changed(name)
+    }
+
+    /// Whether `name` had `use` effects last generation that no longer
+    /// hold.
+    fn use_changed(&self, name: &str) -> bool {
+        self.prior.as_ref().is_some_and(|p| {
+            p.memo
+                .uses
+                .get_key_value(name)
+                .is_some_and(|(n, _)| self.use_stale.contains(&at(n)))
+        })
     }
 
     /// The last generation's macro definitions of the `i`th summary (or
@@ -318,13 +326,7 @@ impl<'a> Linker<'a> {
             return None;
         }
         let name = m.name.as_str();
-        let use_changed = |n: &str| {
-            p.memo
-                .uses
-                .get_key_value(n)
-                .is_some_and(|(n, _)| self.use_stale.contains(&at(n)))
-        };
-        if p.stale_names.contains(name) || use_changed(name) {
+        if p.stale_names.contains(name) || self.use_changed(name) {
             return None;
         }
         match p.memo.macros.get(j).and_then(Option::as_ref) {
