@@ -124,39 +124,46 @@ impl Coordinator {
     }
 
     /// Commit a `RecordIngest`: here if this member leads, else on the
-    /// leader (waiting out an election, as reads do).
+    /// leader through the one leader-seeking road every client takes
+    /// ([`net::coordinator_client::on_leader`]: redirects followed, an
+    /// election waited out).
     async fn record_through_leader(&self, record: IngestRecord) -> Result<u64, CpgError> {
-        let give_up = std::time::Instant::now() + net::coordinator_client::WRITE_LEADER_WAIT;
-        loop {
-            let attempt = if self.is_leader() {
-                let command = Command::RecordIngest(record.clone());
-                match self.write(command).await {
-                    Ok(CommandResult::Generation(g)) => Ok(g),
-                    Ok(CommandResult::Rejected(reason)) => {
-                        return Err(CpgError::InvalidInput { reason })
-                    }
-                    Ok(CommandResult::Ok) => Ok(self.view().generation),
-                    Err(e) => Err(e),
+        use net::coordinator_client::{on_leader, LeaderError, WRITE_LEADER_WAIT};
+        if self.is_leader() {
+            match self.write(Command::RecordIngest(record.clone())).await {
+                Ok(CommandResult::Generation(g)) => return Ok(g),
+                Ok(CommandResult::Rejected(reason)) => {
+                    return Err(CpgError::InvalidInput { reason })
                 }
-            } else {
-                match self.leader_address() {
-                    None => Err(CpgError::NotLeader { leader: None }),
-                    Some(leader) => record_at(&leader, record.clone()).await,
-                }
-            };
-            match attempt {
-                Ok(g) => return Ok(g),
-                Err(e @ (CpgError::InvalidInput { .. } | CpgError::Forbidden { .. })) => {
-                    return Err(e)
-                }
-                Err(e) if std::time::Instant::now() >= give_up => {
-                    return Err(CpgError::NoQuorum {
-                        reason: format!("the data is on the replicas, but no leader recorded the ingest ({e}); upload again"),
-                    })
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(CommandResult::Ok) => return Ok(self.view().generation),
+                // Leadership lost meanwhile: ask the new leader.
+                Err(_) => {}
             }
         }
+        let members: Vec<String> = {
+            let metrics = self.raft.metrics().borrow().clone();
+            let membership = metrics.membership_config.membership();
+            membership.nodes().map(|(_, n)| n.addr.clone()).collect()
+        };
+        let recorded = on_leader(&members, self.leader_address(), WRITE_LEADER_WAIT, |c| {
+            let record = record.clone();
+            async move {
+                let mut ctx = tarpc::context::current();
+                ctx.deadline = std::time::Instant::now() + Duration::from_secs(30);
+                c.record_ingest(ctx, record).await
+            }
+        })
+        .await;
+        recorded.map_err(|e| {
+            let last = match e {
+                LeaderError::Refused(e) => return e,
+                LeaderError::NoLeader(last) => last,
+                LeaderError::Unreachable(errors) => errors.join("; "),
+            };
+            CpgError::NoQuorum {
+                reason: format!("the data is on the replicas, but no leader recorded the ingest ({last}); upload again"),
+            }
+        })
     }
 
     /// Every registered node's diagnosis (decommissioned ones left out).
@@ -170,18 +177,6 @@ impl Coordinator {
         .map(|(n, r)| NodeDiagnosisReport::of(n, r))
         .collect()
     }
-}
-
-async fn record_at(leader: &str, record: IngestRecord) -> Result<u64, CpgError> {
-    let client = net::coordinator_client::connect(leader, net::coordinator_client::CONNECT_TIMEOUT)
-        .await
-        .map_err(|e| CpgError::Internal(format!("leader {leader}: {e}")))?;
-    let mut ctx = tarpc::context::current();
-    ctx.deadline = std::time::Instant::now() + Duration::from_secs(30);
-    client
-        .record_ingest(ctx, record)
-        .await
-        .map_err(|e| CpgError::Internal(format!("leader {leader}: {e}")))?
 }
 
 /// The cluster as the ingest driver reaches it from a coordinator: its own

@@ -589,3 +589,54 @@ async fn uploads_need_http_read_write() {
     // Reads are served.
     assert_eq!(get(&web, "/api/v1/cluster").status, 200);
 }
+
+/// An upload to a coordinator that does not lead is recorded by the leader
+/// (through the road every client takes to the leader), and is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_to_a_follower_is_recorded_by_the_leader() {
+    let _machine = crate::shared().await;
+    let mut cluster = Cluster::local(3, 2, 8, 2);
+    cluster.must_be_ready(8, Duration::from_secs(60)).await;
+    let (leader, _) = cluster_tests::eventually(Duration::from_secs(30), "a leader", async || {
+        cluster
+            .leader()
+            .await
+            .ok_or_else(|| "no leader yet".to_string())
+    })
+    .await;
+    let follower = (leader + 1) % 3;
+    let web = format!("127.0.0.1:{}", cluster_tests::free_port());
+    cluster.coordinators[follower].restart_with(&["--http-listen", &web, "--http-read-write"]);
+    cluster_tests::eventually(
+        Duration::from_secs(30),
+        "the follower's HTTP API",
+        async || {
+            let web = web.clone();
+            let r = tokio::task::spawn_blocking(move || http(&web, "GET", "/api/v1/cluster", None))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(r.text())
+            }
+        },
+    )
+    .await;
+    let (_work, tree) = cluster_tests::example_copy();
+    let body = upload(&tree, false);
+    let r = tokio::task::spawn_blocking(move || post(&web, "/api/v1/ingest", &body))
+        .await
+        .unwrap();
+    let report = ingest_report(&r);
+    assert_eq!(report["files_parsed"], 26, "{report}");
+    assert_eq!(report["generation"], 1, "{report}");
+    assert_ne!(
+        cluster.leader().await,
+        Some(follower),
+        "the coordinator uploaded to became the leader: the test did not go through a follower"
+    );
+    let view = cluster.view().await.expect("a view");
+    assert_eq!(view.generation, 1);
+}
