@@ -433,12 +433,7 @@ async fn write_all(
                         async move { c.write(ctx, epoch, piece).await }
                     })
                     .await
-                    .map_err(|e| match e {
-                        net::node_client::CallError::Node(e) => e,
-                        other => CpgError::Internal(format!(
-                            "restoring partition {p} on node {node}: {other}"
-                        )),
-                    })?;
+                    .map_err(|e| e.naming(format!("restoring partition {p} on node {node}")))?;
             }
         }
     }

@@ -37,13 +37,24 @@ pub enum CallError {
 }
 
 /// A failed call as the error a caller passes on: the node's own error, or
-/// `Internal` naming why it could not be reached (which ingests and
-/// replica writes count as a missed write).
+/// `Internal` saying why it could not be reached. (Replica writes classify
+/// the [`CallError`] itself, not this: see the node's replica rule.)
 impl From<CallError> for CpgError {
     fn from(e: CallError) -> CpgError {
         match e {
             CallError::Node(e) => e,
             CallError::Unreachable(why) => CpgError::Internal(why),
+        }
+    }
+}
+
+impl CallError {
+    /// [`CpgError::from`], with `whose` (the node, the work) before why it
+    /// could not be reached.
+    pub fn naming(self, whose: impl std::fmt::Display) -> CpgError {
+        match self {
+            CallError::Node(e) => e,
+            CallError::Unreachable(why) => CpgError::Internal(format!("{whose}: {why}")),
         }
     }
 }

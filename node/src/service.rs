@@ -376,10 +376,7 @@ impl Node {
         let peer = self.peer(from).ok_or_else(|| {
             CpgError::Internal(format!("node {from} is not in node {}'s map", self.id))
         })?;
-        let unreachable = |e: CallError| match e {
-            CallError::Node(e) => e,
-            CallError::Unreachable(why) => CpgError::Internal(format!("node {from}: {why}")),
-        };
+        let unreachable = |e: CallError| e.naming(format!("node {from}"));
         let theirs: BTreeMap<String, u64> = peer
             .call(PEER_DEADLINE, move |c, ctx| async move {
                 c.file_hashes(ctx, epoch, vec![partition]).await
