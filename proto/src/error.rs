@@ -67,13 +67,4 @@ impl CpgError {
     pub fn is_disk_full(&self) -> bool {
         matches!(self, CpgError::ResourceExhausted { what, .. } if what.starts_with(DISK_FULL))
     }
-
-    /// Whether the same request may succeed if sent again (possibly
-    /// elsewhere or after a refresh), as opposed to a request that is wrong.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(
-            self,
-            CpgError::InvalidInput { .. } | CpgError::Forbidden { .. }
-        )
-    }
 }
