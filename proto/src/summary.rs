@@ -207,16 +207,6 @@ impl Check {
     ];
 }
 
-impl FunctionSummary {
-    /// Bit i set: parameter i reaches the return value directly.
-    pub fn params_to_return(&self) -> u64 {
-        self.returns.iter().fold(0, |bits, o| match o {
-            Origin::Param(i) if *i < 64 => bits | 1 << i,
-            _ => bits,
-        })
-    }
-}
-
 /// One dependency edge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepSummary {
