@@ -230,6 +230,30 @@ pub fn catch_ups(state: &ClusterState) -> Vec<(Copy, u64)> {
     out
 }
 
+/// A node back after being unreachable: each replica it holds, to be
+/// compared with (and filled from) the readable replicas of its partition
+/// on nodes that are up. Its missed writes are marked behind too
+/// ([`catch_ups`]); this also repairs what no mark recorded.
+pub fn returning(state: &ClusterState, node: NodeId) -> Vec<Copy> {
+    if !serves_copies(state, node) {
+        return Vec::new();
+    }
+    let map = &state.partition_map;
+    let readable = map.readable();
+    map.assignment
+        .iter()
+        .filter(|(_, replicas)| replicas.contains(&node))
+        .map(|(p, _)| Copy {
+            partition: *p,
+            to: node,
+            sources: copy_sources(state, &readable, *p)
+                .into_iter()
+                .filter(|n| *n != node)
+                .collect(),
+        })
+        .collect()
+}
+
 async fn hashes(
     client: &NodeClient,
     epoch: u64,
@@ -442,24 +466,38 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Check the replicas of the partitions `node` holds against a peer's
-    /// and pull what differs (a node back after missing writes).
+    /// Check the replicas of the partitions `node` holds against an
+    /// up-to-date peer's and pull what differs (a node back after missing
+    /// writes): [`returning`]'s plan, performed by [`fill`].
     pub(crate) async fn catch_up(&self, node: NodeId) -> Result<(), CpgError> {
         let _one_at_a_time = self.moving.lock().await;
+        let (epoch, plan) = self
+            .sm
+            .read(|s| (s.partition_map.epoch, returning(s, node)));
         let view = self.view();
         let clients = self.queries.clients(&view);
-        for (p, replicas) in &view.assignment {
-            if !replicas.contains(&node) {
-                continue;
-            }
-            for &peer in replicas.iter().filter(|r| **r != node) {
-                if copy(&clients, view.epoch, *p, peer, node).await.is_ok() {
-                    break;
-                }
-            }
+        for c in plan {
+            fill(&clients, epoch, &c).await;
         }
         Ok(())
     }
+}
+
+/// Perform one copy: from the first of its sources that succeeds (the one
+/// it came from), or `None` when none did (each failure logged).
+async fn fill(clients: &HashMap<NodeId, Arc<NodeClient>>, epoch: u64, c: &Copy) -> Option<NodeId> {
+    for &from in &c.sources {
+        match copy(clients, epoch, c.partition, from, c.to).await {
+            Ok(()) => return Some(from),
+            Err(e) => tracing::warn!(
+                partition = c.partition.0,
+                node = c.to.0,
+                from = from.0,
+                "copying a replica: {e}"
+            ),
+        }
+    }
+    None
 }
 
 impl Coordinator {
@@ -478,32 +516,19 @@ impl Coordinator {
         let view = self.view();
         let clients = self.queries.clients(&view);
         for (c, mark) in catch_ups {
-            for &from in &c.sources {
-                match copy(&clients, epoch, c.partition, from, c.to).await {
-                    Ok(()) => {
-                        self.write(Command::CaughtUp {
-                            partition: c.partition,
-                            node: c.to,
-                            mark,
-                        })
-                        .await?;
-                        tracing::info!(
-                            partition = c.partition.0,
-                            node = c.to.0,
-                            from = from.0,
-                            "behind replica caught up"
-                        );
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(
-                            partition = c.partition.0,
-                            node = c.to.0,
-                            from = from.0,
-                            "catching up: {e}"
-                        )
-                    }
-                }
+            if let Some(from) = fill(&clients, epoch, &c).await {
+                self.write(Command::CaughtUp {
+                    partition: c.partition,
+                    node: c.to,
+                    mark,
+                })
+                .await?;
+                tracing::info!(
+                    partition = c.partition.0,
+                    node = c.to.0,
+                    from = from.0,
+                    "behind replica caught up"
+                );
             }
         }
         Ok(())
@@ -761,5 +786,120 @@ mod tests {
         ];
         let s = state(&nodes, asg([(PartitionId(0), vec![1, 2])]));
         assert_eq!(finished_leaving(&s), vec![NodeId(3)]);
+    }
+
+    /// A cluster of up to six nodes in any states, eight partitions placed
+    /// on any of them, some replicas marked behind.
+    fn any_cluster() -> impl Strategy<Value = ClusterState> {
+        (
+            proptest::collection::btree_map(1u64..7, any_state(), 1..6),
+            proptest::collection::vec(proptest::collection::btree_set(1u64..7, 0..4), 8),
+            proptest::collection::vec((0u32..8, 1u64..7, 1u64..50), 0..10),
+        )
+            .prop_map(|(nodes, placed, marks)| {
+                let nodes: Vec<(u64, NodeState)> = nodes.into_iter().collect();
+                let assignment: Assignment = placed
+                    .into_iter()
+                    .enumerate()
+                    .map(|(p, ns)| (PartitionId(p as u32), ns.into_iter().map(NodeId).collect()))
+                    .collect();
+                let mut s = state(&nodes, assignment);
+                for (p, n, mark) in marks {
+                    let held = s.partition_map.assignment[&PartitionId(p)].contains(&NodeId(n));
+                    if held {
+                        s.partition_map
+                            .behind
+                            .entry(PartitionId(p))
+                            .or_default()
+                            .insert(NodeId(n), mark);
+                    }
+                }
+                s
+            })
+    }
+
+    fn up(s: &ClusterState, n: NodeId) -> bool {
+        s.nodes
+            .get(&n)
+            .is_some_and(|e| matches!(e.state, NodeState::Up | NodeState::Leaving))
+    }
+
+    /// A source is a replica of the copy's partition that is up, readable
+    /// (neither joining nor behind) and not the target.
+    fn good_source(s: &ClusterState, c: &Copy, from: NodeId) -> bool {
+        let p = &s.partition_map;
+        from != c.to
+            && up(s, from)
+            && p.assignment[&c.partition].contains(&from)
+            && !p
+                .behind
+                .get(&c.partition)
+                .is_some_and(|b| b.contains_key(&from))
+            && !p
+                .joining
+                .get(&c.partition)
+                .is_some_and(|j| j.contains(&from))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Every behind mark on a node that is up is planned once, with its
+        /// mark, from every up-to-date replica that is up (none other); marks
+        /// on nodes that are down wait.
+        #[test]
+        fn catch_ups_fill_every_behind_replica_that_is_up_from_up_to_date_ones(s in any_cluster()) {
+            let plan = catch_ups(&s);
+            let planned: BTreeSet<(PartitionId, NodeId)> = plan.iter().map(|(c, _)| (c.partition, c.to)).collect();
+            prop_assert_eq!(planned.len(), plan.len(), "a replica planned twice");
+            for (p, marks) in &s.partition_map.behind {
+                for (n, mark) in marks {
+                    let entry = plan.iter().find(|(c, _)| c.partition == *p && c.to == *n);
+                    match entry {
+                        None => prop_assert!(!up(&s, *n), "behind replica {p}/{n} on an up node not planned"),
+                        Some((c, m)) => {
+                            prop_assert!(up(&s, *n));
+                            prop_assert_eq!(m, mark);
+                            for from in &c.sources {
+                                prop_assert!(good_source(&s, c, *from), "{p}: source {from} is not an up-to-date replica that is up");
+                            }
+                            let every: Vec<NodeId> = s.partition_map.assignment[p].iter().copied().filter(|f| good_source(&s, c, *f)).collect();
+                            prop_assert_eq!(&c.sources, &every);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// A returning node that is up compares every replica it holds, and
+        /// only those, with up-to-date replicas that are up; one that is
+        /// not up is given nothing.
+        #[test]
+        fn a_returning_node_compares_every_replica_it_holds_with_up_to_date_ones(s in any_cluster(), node in 1u64..7) {
+            let node = NodeId(node);
+            let plan = returning(&s, node);
+            if !up(&s, node) {
+                prop_assert!(plan.is_empty());
+                return Ok(());
+            }
+            let held: Vec<PartitionId> = s.partition_map.assignment.iter().filter(|(_, r)| r.contains(&node)).map(|(p, _)| *p).collect();
+            prop_assert_eq!(plan.iter().map(|c| c.partition).collect::<Vec<_>>(), held);
+            for c in &plan {
+                prop_assert_eq!(c.to, node);
+                let every: Vec<NodeId> = s.partition_map.assignment[&c.partition].iter().copied().filter(|f| good_source(&s, c, *f)).collect();
+                prop_assert_eq!(&c.sources, &every);
+            }
+        }
+
+        /// A leaving node is decommissioned exactly when no partition has a
+        /// replica on it; no other node ever is.
+        #[test]
+        fn only_leaving_nodes_that_hold_nothing_are_finished(s in any_cluster()) {
+            let done: BTreeSet<NodeId> = finished_leaving(&s).into_iter().collect();
+            for (id, e) in &s.nodes {
+                let holds = s.partition_map.assignment.values().any(|r| r.contains(id));
+                prop_assert_eq!(done.contains(id), e.state == NodeState::Leaving && !holds, "node {} ({:?}, holds {})", id, e.state, holds);
+            }
+        }
     }
 }
