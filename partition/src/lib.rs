@@ -5,7 +5,6 @@
 //! Nothing here knows about the network, Raft or other partitions' files.
 
 pub mod analysis;
-pub mod fixture;
 pub mod frontend;
 pub mod library;
 pub mod partitioning;

@@ -3,9 +3,11 @@
 //! rewrites them; review the diff). Every construct the front end models has
 //! one here.
 
+mod support;
+
 use expect_test::{expect, Expect};
-use partition::fixture::{render_file, Sections};
 use partition::frontend::build_file;
+use support::{render_file, Sections};
 
 const NONE: Sections = Sections {
     functions: false,

@@ -1,5 +1,6 @@
 //! Readable text renderings of CPG fragments: the format of the front end's
-//! fixture files, and a debugging aid (`cpg` does not print these).
+//! fixtures (`tests/frontend.rs`). Only tests render these, so they live here
+//! rather than in the library.
 
 use std::fmt::Write;
 
@@ -13,23 +14,6 @@ pub struct Sections {
     pub deps: bool,
     pub cfg: bool,
     pub dfg: bool,
-}
-
-impl Sections {
-    pub const ALL: Sections = Sections {
-        functions: true,
-        calls: true,
-        deps: true,
-        cfg: true,
-        dfg: true,
-    };
-    pub const CALLS: Sections = Sections {
-        functions: false,
-        calls: true,
-        deps: false,
-        cfg: false,
-        dfg: false,
-    };
 }
 
 /// Render every fragment and diagnostic of a file.
