@@ -211,74 +211,113 @@ pub async fn ingest(
             partitions: assignment.keys().copied().collect(),
         });
     }
-    // Every node must take writes before any is sent: a node under memory
-    // pressure refuses the whole ingest, and nothing is written anywhere.
     if changing || removing {
-        let asked = nodes
-            .values()
-            .map(|client| client.call(deadline, |c, ctx| async move { c.admit_writes(ctx).await }));
-        for r in join_all(asked).await {
-            if let Err(CallError::Node(CpgError::ResourceExhausted { what, limit })) = r {
-                return Err(CpgError::ResourceExhausted {
-                    what: format!("{what} (the ingest was not started: nothing was written)"),
-                    limit,
-                });
-            }
-        }
+        admitted(nodes, deadline).await?;
     }
-    let batches = plan.batches;
-
     let parsers = &parsers;
-    let pipeline = batches
+    let pipeline = plan
+        .batches
         .into_iter()
         .enumerate()
         .map(|(i, batch)| async move {
             let n = batch.files.len() as u64;
-            let removed = Arc::new(batch.removed);
-            let files: Arc<Vec<IngestFile>> = Arc::new(batch.files);
-            // The node parses and writes every replica itself; a node that
-            // cannot be reached (or fails) hands the batch to the next one.
-            let mut reply = Err(CallError::Unreachable("no node to parse on".into()));
-            for attempt in 0..parsers.len() {
-                let client = parsers[(i + attempt) % parsers.len()].clone();
-                let (files, removed) = (files.clone(), removed.clone());
-                reply = client
-                    .call(deadline, move |c, ctx| {
-                        let (files, removed) = (files.clone(), removed.clone());
-                        async move {
-                            c.ingest(ctx, epoch, partitions, (*files).clone(), (*removed).clone())
-                                .await
-                        }
-                    })
-                    .await;
-                // A node that cannot be reached, or failed itself, hands the
-                // batch on; a refusal ends it.
-                if !matches!(
-                    reply,
-                    Err(CallError::Unreachable(_) | CallError::Node(CpgError::Internal(_)))
-                ) {
-                    break;
-                }
-            }
-            let reply = reply?;
+            let done = send(parsers, i, batch, epoch, partitions, deadline).await?;
             progress(n);
-            let mut done = BatchDone {
-                files: reply.files.len() as u64,
-                writes: reply.writes,
-                missed: reply.missed,
-                ..BatchDone::default()
-            };
-            for f in reply.files {
-                done.diagnostics.extend(f.diagnostics.iter().cloned());
-                done.put.push(f);
-            }
             Ok::<BatchDone, CpgError>(done)
         });
     let mut results =
         futures::stream::iter(pipeline).buffer_unordered(parsers.len().max(1) * IN_FLIGHT_PER_NODE);
-    let mut failed: BTreeSet<PartitionId> = BTreeSet::new();
-    let mut first_error = None;
+    let mut outcome = Outcome::default();
     while let Some(r) = results.next().await {
+        outcome.add(r, &mut report);
+    }
+    drop(results);
+    outcome.settle(report)
+}
+
+/// Every node must take writes before any is sent: a node under memory
+/// pressure refuses the whole ingest, and nothing is written anywhere.
+async fn admitted(
+    nodes: &HashMap<NodeId, Arc<NodeClient>>,
+    deadline: Duration,
+) -> Result<(), CpgError> {
+    let asked = nodes
+        .values()
+        .map(|client| client.call(deadline, |c, ctx| async move { c.admit_writes(ctx).await }));
+    for r in join_all(asked).await {
+        if let Err(CallError::Node(CpgError::ResourceExhausted { what, limit })) = r {
+            return Err(CpgError::ResourceExhausted {
+                what: format!("{what} (the ingest was not started: nothing was written)"),
+                limit,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a batch goes on to the next node after this answer: a node that
+/// cannot be reached, or failed itself, hands it on; an answer or a refusal
+/// ends it.
+fn hands_on<T>(reply: &Result<T, CallError>) -> bool {
+    matches!(
+        reply,
+        Err(CallError::Unreachable(_) | CallError::Node(CpgError::Internal(_)))
+    )
+}
+
+/// Send batch `i` to its node (round-robin over `parsers`), which parses it
+/// and writes every replica itself, handing it on while [`hands_on`] says so.
+async fn send(
+    parsers: &[Arc<NodeClient>],
+    i: usize,
+    batch: Batch,
+    epoch: u64,
+    partitions: u32,
+    deadline: Duration,
+) -> Result<BatchDone, CpgError> {
+    let removed = Arc::new(batch.removed);
+    let files: Arc<Vec<IngestFile>> = Arc::new(batch.files);
+    let mut reply = Err(CallError::Unreachable("no node to parse on".into()));
+    for attempt in 0..parsers.len() {
+        let client = parsers[(i + attempt) % parsers.len()].clone();
+        let (files, removed) = (files.clone(), removed.clone());
+        reply = client
+            .call(deadline, move |c, ctx| {
+                let (files, removed) = (files.clone(), removed.clone());
+                async move {
+                    c.ingest(ctx, epoch, partitions, (*files).clone(), (*removed).clone())
+                        .await
+                }
+            })
+            .await;
+        if !hands_on(&reply) {
+            break;
+        }
+    }
+    let reply = reply?;
+    let mut done = BatchDone {
+        files: reply.files.len() as u64,
+        writes: reply.writes,
+        missed: reply.missed,
+        ..BatchDone::default()
+    };
+    for f in reply.files {
+        done.diagnostics.extend(f.diagnostics.iter().cloned());
+        done.put.push(f);
+    }
+    Ok(done)
+}
+
+/// The batches' answers as they come: what they did, the partitions some
+/// batch could not write, the first other error.
+#[derive(Debug, Default)]
+struct Outcome {
+    failed: BTreeSet<PartitionId>,
+    first_error: Option<CpgError>,
+}
+
+impl Outcome {
+    fn add(&mut self, r: Result<BatchDone, CpgError>, report: &mut IngestReport) {
         match r {
             Ok(done) => {
                 report.files_parsed += done.files;
@@ -289,29 +328,32 @@ pub async fn ingest(
             }
             // Not every replica has the data: the ingest has not succeeded,
             // but the other batches go on so a retry has less to do.
-            Err(CpgError::Unavailable { partitions }) => failed.extend(partitions),
+            Err(CpgError::Unavailable { partitions }) => self.failed.extend(partitions),
             Err(e) => {
-                first_error.get_or_insert(e);
+                self.first_error.get_or_insert(e);
             }
         }
     }
-    drop(results);
 
-    if let Some(e) = first_error {
-        return Err(e);
+    /// The ingest's result once every batch answered: the first error, else
+    /// the partitions not written, else the report in a stable order.
+    fn settle(self, mut report: IngestReport) -> Result<IngestReport, CpgError> {
+        if let Some(e) = self.first_error {
+            return Err(e);
+        }
+        if !self.failed.is_empty() {
+            return Err(CpgError::Unavailable {
+                partitions: self.failed.into_iter().collect(),
+            });
+        }
+        report.put.sort_by(|a, b| a.file.cmp(&b.file));
+        report.missed.sort_unstable();
+        report.missed.dedup();
+        report
+            .diagnostics
+            .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        Ok(report)
     }
-    if !failed.is_empty() {
-        return Err(CpgError::Unavailable {
-            partitions: failed.into_iter().collect(),
-        });
-    }
-    report.put.sort_by(|a, b| a.file.cmp(&b.file));
-    report.missed.sort_unstable();
-    report.missed.dedup();
-    report
-        .diagnostics
-        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    Ok(report)
 }
 
 /// What the cluster holds, from one replica per partition: one request per
@@ -390,6 +432,89 @@ mod tests {
 
     fn name(f: u8) -> String {
         format!("lib/f{f}.ex")
+    }
+
+    /// A batch goes on to the next node only when its node could not be
+    /// reached or failed itself; an answer or a refusal ends it.
+    #[test]
+    fn a_batch_goes_on_only_past_a_node_that_could_not_take_it() {
+        let on = |r: Result<(), CallError>| hands_on(&r);
+        assert!(on(Err(CallError::Unreachable("refused".into()))));
+        assert!(on(Err(CallError::Node(CpgError::Internal("disk".into())))));
+        assert!(!on(Ok(())));
+        assert!(!on(Err(CallError::Node(CpgError::StaleEpoch {
+            current: 3
+        }))));
+        assert!(!on(Err(CallError::Node(CpgError::InvalidInput {
+            reason: "bad".into()
+        }))));
+        assert!(!on(Err(CallError::Node(CpgError::disk_full("full", 1)))));
+    }
+
+    fn batch(file: &str, missed: Vec<(PartitionId, NodeId)>) -> BatchDone {
+        BatchDone {
+            files: 1,
+            writes: 2,
+            missed,
+            put: vec![CatalogFile {
+                file: file.into(),
+                content_hash: 0,
+                modules: Vec::new(),
+                diagnostics: Vec::new(),
+            }],
+            ..BatchDone::default()
+        }
+    }
+
+    /// The batches' answers, in any order: the first error other than
+    /// unavailable partitions wins; else every unavailable partition is
+    /// named; else the report adds up every batch, in a stable order.
+    #[test]
+    fn an_ingest_succeeds_only_when_every_batch_did() {
+        let (p1, p2, n1) = (PartitionId(1), PartitionId(2), NodeId(1));
+        let mut report = IngestReport::default();
+        let mut o = Outcome::default();
+        o.add(Ok(batch("lib/b.ex", vec![(p1, n1)])), &mut report);
+        o.add(Ok(batch("lib/a.ex", vec![(p1, n1)])), &mut report);
+        let report = o.settle(report).unwrap();
+        assert_eq!((report.files_parsed, report.writes), (2, 4));
+        assert_eq!(report.missed, vec![(p1, n1)]);
+        let files: Vec<&str> = report.put.iter().map(|f| f.file.as_str()).collect();
+        assert_eq!(files, ["lib/a.ex", "lib/b.ex"]);
+
+        let mut report = IngestReport::default();
+        let mut o = Outcome::default();
+        o.add(
+            Err(CpgError::Unavailable {
+                partitions: vec![p2],
+            }),
+            &mut report,
+        );
+        o.add(Ok(batch("lib/a.ex", Vec::new())), &mut report);
+        o.add(
+            Err(CpgError::Unavailable {
+                partitions: vec![p1],
+            }),
+            &mut report,
+        );
+        assert_eq!(
+            o.settle(report),
+            Err(CpgError::Unavailable {
+                partitions: vec![p1, p2]
+            })
+        );
+
+        let mut report = IngestReport::default();
+        let mut o = Outcome::default();
+        o.add(
+            Err(CpgError::Unavailable {
+                partitions: vec![p2],
+            }),
+            &mut report,
+        );
+        o.add(Err(CpgError::StaleEpoch { current: 4 }), &mut report);
+        o.add(Err(CpgError::StaleEpoch { current: 5 }), &mut report);
+        assert_eq!(o.settle(report), Err(CpgError::StaleEpoch { current: 4 }));
     }
 
     fn content(c: u8) -> Vec<u8> {
