@@ -18,8 +18,7 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::embedded::EmbeddedError;
-use crate::sources::{Source, SourceFile};
+use crate::sources::{read_or_skip, EmbeddedError, Source, SourceFile};
 
 /// One file's summaries as cached, with what identifies its content.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -260,7 +259,7 @@ struct HashedFile {
 /// The `files` of the tree at `root` as an ingest plans with them, in
 /// their order, each with its content hash: a file whose stamp is the one
 /// cache `hashes` remembers is left on disk with the remembered hash, the
-/// others are read (on all cores), as [`crate::embedded::read_or_skip`]
+/// others are read (on all cores), as [`read_or_skip`]
 /// reads them.
 pub fn hashed_sources(root: &Path, files: Vec<SourceFile>) -> Result<Vec<Source>, EmbeddedError> {
     hashed_sources_settled(root, files, SETTLED)
@@ -297,7 +296,7 @@ fn hashed_sources_settled(
                     return Ok(Some((Source::on_disk(f, r.hash), Some(r.clone()))));
                 }
             }
-            let Some(bytes) = crate::embedded::read_or_skip(&f)? else {
+            let Some(bytes) = read_or_skip(&f)? else {
                 return Ok(None);
             };
             let source = Source::read(proto::node_api::SourceUpload {

@@ -2,7 +2,7 @@
 //! every core, into one partition store. No cluster, no network.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -30,20 +30,6 @@ const SKIPPED_DIRS: &[&str] = &[
 /// fetched dependencies, VCS, hidden folders.
 fn skipped_dir(name: &str) -> bool {
     name.starts_with('.') || SKIPPED_DIRS.contains(&name)
-}
-
-/// Errors a person can act on.
-#[derive(Debug, thiserror::Error)]
-pub enum EmbeddedError {
-    #[error("{0}: no such file or directory")]
-    Missing(PathBuf),
-    #[error("{path}: cannot read: {source}")]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}: no Elixir files (.ex, .exs) found here (skipped: _build, deps, .git and hidden folders)")]
-    NoElixirFiles(PathBuf),
 }
 
 /// A built CPG with what happened while building it.
@@ -82,7 +68,7 @@ pub enum Deps {
     Skip,
 }
 
-pub use crate::sources::SourceFile;
+pub use crate::sources::{read_or_skip, read_source, EmbeddedError, SourceFile};
 
 /// Elixir source, or a HEEx template (its Elixir is analysed as a function
 /// of the module that owns it).
@@ -210,19 +196,6 @@ pub fn discover_with(root: &Path, deps: Deps) -> Result<Vec<SourceFile>, Embedde
     Ok(files)
 }
 
-/// The bytes to parse for a discovered file: its content, or for a
-/// dependency's BEAM file its export table as Elixir source.
-pub fn read_source(f: &SourceFile) -> Result<Vec<u8>, EmbeddedError> {
-    let bytes = std::fs::read(&f.disk).map_err(|source| EmbeddedError::Unreadable {
-        path: f.disk.clone(),
-        source,
-    })?;
-    crate::libraries::source_bytes(&f.name, bytes).map_err(|message| EmbeddedError::Unreadable {
-        path: f.disk.clone(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
-    })
-}
-
 /// [`read_sources`], without the dependencies for [`Deps::Skip`].
 pub fn read_sources_with(root: &Path, deps: Deps) -> Result<Vec<SourceUpload>, EmbeddedError> {
     let mut out = Vec::new();
@@ -235,21 +208,6 @@ pub fn read_sources_with(root: &Path, deps: Deps) -> Result<Vec<SourceUpload>, E
         }
     }
     Ok(out)
-}
-
-/// [`read_source`], but a dependency's BEAM file whose export table cannot
-/// be read is left out (`None`) with a line on stderr: a damaged export
-/// table (an interrupted `mix compile`) only loses what it would have
-/// told; the sources still go.
-pub fn read_or_skip(f: &SourceFile) -> Result<Option<Vec<u8>>, EmbeddedError> {
-    match read_source(f) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if f.name.ends_with(".beam") && f.disk.exists() => {
-            eprintln!("cpg: skipped {}: {e}", f.name);
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// The tree at `root` as an ingest plans with it: every file's content

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use proto::{Diagnostic, ModuleSummary};
 
+pub use crate::sources::source_bytes;
 use crate::sources::SourceFile;
 
 /// Folders of a dependency that hold no library code it ships (tests,
@@ -121,20 +122,6 @@ pub fn discover_beams(root: &Path) -> Vec<SourceFile> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
-}
-
-/// What is parsed of a library file: its text, or for a BEAM file its
-/// export table written as Elixir source
-/// ([`partition::library::beam::interface_source`]). A BEAM file that
-/// cannot be read as one is an error naming the file.
-pub fn source_bytes(name: &str, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
-    if !name.ends_with(".beam") {
-        return Ok(bytes);
-    }
-    match partition::library::beam::read(&bytes) {
-        Ok(beam) => Ok(partition::library::beam::interface_source(&beam, name).into_bytes()),
-        Err(e) => Err(format!("cannot read the BEAM file {name}: {e}")),
-    }
 }
 
 /// Library modules and what building them took.
