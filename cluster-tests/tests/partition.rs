@@ -10,19 +10,12 @@
 
 use std::time::{Duration, Instant};
 
-use cluster_tests::load::{client, cpg_ingest};
-use cluster_tests::{binary, comparable, eventually, example_copy, query_at, Cluster};
+use cluster_tests::load::cpg_ingest;
+use cluster_tests::{binary, comparable, eventually, example_copy, query_at, view_at, Cluster};
 use codebase::embedded;
 use proto::coordinator_api::ClusterView;
 use proto::Query;
 use query::answer;
-
-async fn view_at(address: &str) -> Option<ClusterView> {
-    let c = client(address).await.ok()?;
-    let mut ctx = tarpc::context::current();
-    ctx.deadline = Instant::now() + Duration::from_secs(2);
-    c.cluster_view(ctx).await.ok()?.ok()
-}
 
 /// `cpg ARGS`, killed after `limit_secs` if it has not ended (`timeout`).
 fn cpg_within(limit_secs: u32, args: &[&str]) -> std::process::Output {

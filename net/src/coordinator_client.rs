@@ -30,15 +30,13 @@ pub async fn connect(
 }
 
 /// The cluster view of the coordinator at `address`, if it answers (a
-/// connection within 1 s): what a tool polling for a state wants, which
-/// asks again rather than says why.
+/// connection within 1 s, the view within 2 s more): what a tool polling
+/// for a state wants, which asks again rather than says why.
 pub async fn view_at(address: &str) -> Option<proto::coordinator_api::ClusterView> {
     let client = connect(address, Duration::from_secs(1)).await.ok()?;
-    client
-        .cluster_view(tarpc::context::current())
-        .await
-        .ok()?
-        .ok()
+    let mut ctx = tarpc::context::current();
+    ctx.deadline = Instant::now() + Duration::from_secs(2);
+    client.cluster_view(ctx).await.ok()?.ok()
 }
 
 /// What one coordinator said to a request sent with [`first`].
