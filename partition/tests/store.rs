@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use partition::frontend::build_file;
-use partition::store::{FnKey, Store, Sym, Tables};
+use partition::store::{Store, Sym, Tables};
 use proptest::prelude::*;
 use proto::{FileCpg, NodeKind};
 
@@ -82,17 +82,14 @@ fn check_indexes(t: &Tables) {
                 "edge leaves its module"
             );
         }
-        // The line index is a sorted permutation of the slot's nodes.
-        let mut sorted: Vec<u32> = slot.by_line.clone();
-        assert!(sorted
-            .windows(2)
-            .all(|w| t.nodes[w[0] as usize].line <= t.nodes[w[1] as usize].line));
-        sorted.sort_unstable();
-        assert_eq!(sorted, slot.nodes.clone().collect::<Vec<_>>());
-        // Function nodes are listed in order, one per summary function.
-        assert_eq!(slot.fn_nodes.len(), slot.summary.functions.len());
-        for &f in &slot.fn_nodes {
-            assert_eq!(t.nodes[f as usize].kind, NodeKind::Function);
+        // Call rows stay inside their slot, and the function each is made
+        // in is a Function node.
+        for c in &t.calls[slot.calls.start as usize..slot.calls.end as usize] {
+            assert!(
+                slot.nodes.contains(&c.node) && slot.nodes.contains(&c.caller),
+                "call row leaves its module"
+            );
+            assert_eq!(t.nodes[c.caller as usize].kind, NodeKind::Function);
         }
     }
     let got_module: HashMap<Sym, BTreeSet<u32>> = t
@@ -123,77 +120,6 @@ fn check_indexes(t: &Tables) {
         t.counts.live_edges + t.counts.deleted_edges,
         t.edges.len() as u64
     );
-
-    // Kind index: its live entries are exactly the live nodes of each kind.
-    for kind in NodeKind::ALL {
-        let indexed: BTreeSet<u32> = t.by_kind[*kind as usize]
-            .iter()
-            .copied()
-            .filter(|&i| t.is_live_node(i))
-            .collect();
-        let actual: BTreeSet<u32> = live
-            .iter()
-            .flat_map(|&s| t.slots[s as usize].nodes.clone())
-            .filter(|&i| t.nodes[i as usize].kind == *kind)
-            .collect();
-        assert_eq!(indexed, actual, "kind index for {kind}");
-    }
-    // Function index: every live function node under its own key.
-    let mut functions: BTreeMap<FnKey, BTreeSet<u32>> = BTreeMap::new();
-    for &s in &live {
-        let slot = &t.slots[s as usize];
-        for (i, &node) in slot.fn_nodes.iter().enumerate() {
-            let key = FnKey {
-                module: slot.module,
-                name: t.nodes[node as usize].name,
-                arity: slot.summary.functions[i].arity,
-            };
-            functions.entry(key).or_default().insert(node);
-        }
-    }
-    let indexed: BTreeMap<FnKey, BTreeSet<u32>> = t
-        .by_function
-        .iter()
-        .map(|(k, v)| {
-            (
-                *k,
-                v.iter()
-                    .copied()
-                    .filter(|&i| t.is_live_node(i))
-                    .collect::<BTreeSet<_>>(),
-            )
-        })
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    assert_eq!(indexed, functions, "function index");
-    // Callee index: every live call row is found under its callee.
-    for &s in &live {
-        let slot = &t.slots[s as usize];
-        for row in slot.calls.clone() {
-            let c = t.calls[row as usize];
-            if c.module == Sym::NONE {
-                continue;
-            }
-            let key = FnKey {
-                module: c.module,
-                name: c.name,
-                arity: c.arity,
-            };
-            let found = t
-                .by_callee
-                .get(&key)
-                .is_some_and(|rows| rows.contains(&row));
-            assert!(found, "call row {row} missing from the callee index");
-        }
-    }
-    for rows in t.by_callee.values() {
-        for &r in rows {
-            assert!(
-                (r as usize) < t.calls.len(),
-                "callee index points past the call table"
-            );
-        }
-    }
 }
 
 /// The store's content in a form independent of row ids and slot order.
@@ -323,14 +249,22 @@ proptest! {
 
 #[test]
 fn readers_never_see_half_a_module() {
-    // A reader thread counts Function nodes of module A through the function
-    // index while a writer keeps replacing A's file between a 3-function and
-    // a 5-function version: the count is always 3 or 5.
-    let store = std::sync::Arc::new(Store::default());
+    // A reader thread reads the store's statistics (its functions and
+    // nodes) while a writer keeps replacing A's file between a 3-function
+    // and a 5-function version: it always sees one version whole.
     let version = |n: usize| {
         let fs: String = (0..n).map(|i| format!("  def f{i}, do: :ok\n")).collect();
         build_file("lib/a.ex", format!("defmodule A do\n{fs}end\n").as_bytes())
     };
+    let whole = |n: usize| {
+        let store = Store::default();
+        store.apply_file(version(n));
+        let s = store.stats();
+        (s.functions, s.nodes)
+    };
+    let (three, five) = (whole(3), whole(5));
+    assert_eq!((three.0, five.0), (3, 5));
+    let store = std::sync::Arc::new(Store::default());
     store.apply_file(version(3));
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
@@ -338,14 +272,8 @@ fn readers_never_see_half_a_module() {
         std::thread::spawn(move || {
             let mut seen = BTreeSet::new();
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let t = store.read();
-                let n = t
-                    .slots
-                    .iter()
-                    .filter(|s| s.live && t.str(s.module) == "A")
-                    .map(|s| s.fn_nodes.len())
-                    .sum::<usize>();
-                seen.insert(n);
+                let s = store.stats();
+                seen.insert((s.functions, s.nodes));
             }
             seen
         })
@@ -358,7 +286,7 @@ fn readers_never_see_half_a_module() {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let seen = reader.join().expect("reader panicked");
     assert!(
-        seen.iter().all(|n| *n == 3 || *n == 5),
-        "a reader saw {seen:?}"
+        seen.iter().all(|n| *n == three || *n == five),
+        "a reader saw {seen:?} (whole versions: {three:?}, {five:?})"
     );
 }

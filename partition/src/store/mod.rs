@@ -18,7 +18,7 @@ use serde::Serialize;
 
 pub use cache::{AnalysisCache, CacheStats};
 pub use interner::{Interner, Sym};
-pub use tables::{CallRow, EdgeRow, FnKey, MemoryReport, NodeRow, RowCounts, Slot, Tables};
+pub use tables::{CallRow, EdgeRow, MemoryReport, NodeRow, RowCounts, Slot, Tables};
 
 use crate::summary::summarize;
 

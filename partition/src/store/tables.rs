@@ -3,16 +3,15 @@
 //! Rows of one fragment (a module as defined in one file) are contiguous and
 //! owned by a [`Slot`]. Deleting a fragment kills its slot: its rows stay in
 //! place as tombstones (counted in `deleted_*`) until [`Tables::compact`]
-//! rebuilds the tables without them. Index entries that point at dead rows are
-//! skipped by readers and dropped by compaction.
+//! rebuilds the tables without them. The module and file indexes let go of a
+//! slot when it is killed.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use proto::{
-    CallKind, DepKind, EdgeKind, FunKind, Label, ModuleFragment, ModuleKind, ModuleSummary,
-    NodeKind,
+    CallKind, DepKind, EdgeKind, Label, ModuleFragment, ModuleKind, ModuleSummary, NodeKind,
 };
 use serde::Serialize;
 
@@ -55,14 +54,6 @@ pub struct CallRow {
     pub quoted: bool,
 }
 
-/// `Module.fun/arity` in interned form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FnKey {
-    pub module: Sym,
-    pub name: Sym,
-    pub arity: u16,
-}
-
 /// One stored fragment.
 #[derive(Debug, Clone)]
 pub struct Slot {
@@ -74,16 +65,8 @@ pub struct Slot {
     pub edges: Range<u32>,
     pub calls: Range<u32>,
     pub deps: Vec<(Sym, DepKind, u32)>,
-    /// Node ids of this slot sorted by (line, column): the file/line index.
-    pub by_line: Vec<u32>,
-    /// Function node ids, parallel to `summary.functions` (ascending).
-    pub fn_nodes: Vec<u32>,
     pub summary: Arc<ModuleSummary>,
 }
-
-/// Where compaction moved a slot: (new slot id, old node base, new node base,
-/// old call base, new call base).
-type Moved = (u32, u32, u32, u32, u32);
 
 /// Resident bytes per table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -95,6 +78,9 @@ pub struct MemoryReport {
     pub slots: usize,
     pub index_module: usize,
     pub index_file: usize,
+    /// Always 0: the function, kind, callee and line indexes are no longer
+    /// held (nothing read them). The fields stay so that the report keeps
+    /// its serialized shape.
     pub index_function: usize,
     pub index_kind: usize,
     pub index_callee: usize,
@@ -138,13 +124,6 @@ pub struct Tables {
     pub by_module: HashMap<Sym, Vec<u32>>,
     /// Live slots per file.
     pub by_file: HashMap<Sym, Vec<u32>>,
-    /// Function nodes per `M.f/a` (may hold dead ids until compaction).
-    pub by_function: HashMap<FnKey, Vec<u32>>,
-    /// Node ids per node kind (may hold dead ids until compaction).
-    pub by_kind: Vec<Vec<u32>>,
-    /// Call rows per callee `M.f/a`, including each candidate of an ambiguous
-    /// import (may hold dead rows until compaction).
-    pub by_callee: HashMap<FnKey, Vec<u32>>,
     /// Content hash per file, for change detection.
     pub file_hashes: HashMap<Sym, u64>,
     pub counts: RowCounts,
@@ -152,21 +131,11 @@ pub struct Tables {
 
 impl Tables {
     pub fn new() -> Tables {
-        Tables {
-            by_kind: vec![Vec::new(); NodeKind::ALL.len()],
-            ..Tables::default()
-        }
+        Tables::default()
     }
 
     pub fn str(&self, s: Sym) -> &str {
         self.interner.resolve(s)
-    }
-
-    pub fn is_live_node(&self, id: u32) -> bool {
-        self.nodes
-            .get(id as usize)
-            .and_then(|n| self.slots.get(n.slot as usize))
-            .is_some_and(|s| s.live)
     }
 
     /// Append one fragment as a new live slot.
@@ -183,7 +152,6 @@ impl Tables {
         let base = self.nodes.len() as u32;
         self.nodes.reserve(frag.nodes.len());
         for n in &frag.nodes {
-            self.by_kind[n.kind as usize].push(self.nodes.len() as u32);
             self.nodes.push(NodeRow {
                 kind: n.kind,
                 sub: n.sub,
@@ -211,43 +179,16 @@ impl Tables {
                 .get(c.caller as usize)
                 .map(|f| base + f.node)
                 .unwrap_or(base);
-            let row = self.calls.len() as u32;
-            let module_sym = c.module.map(sym).unwrap_or(Sym::NONE);
-            let name = sym(c.name);
             self.calls.push(CallRow {
                 node: base + c.node,
                 caller,
-                module: module_sym,
-                name,
+                module: c.module.map(sym).unwrap_or(Sym::NONE),
+                name: sym(c.name),
                 arity: c.arity,
                 kind: c.kind,
                 quoted: c.quoted,
             });
-            let mut targets: Vec<Sym> = c.candidates.iter().map(|m| sym(*m)).collect();
-            if targets.is_empty() && module_sym != Sym::NONE {
-                targets.push(module_sym);
-            }
-            for m in targets {
-                self.by_callee
-                    .entry(FnKey {
-                        module: m,
-                        name,
-                        arity: c.arity,
-                    })
-                    .or_default()
-                    .push(row);
-            }
         }
-        for f in &frag.functions {
-            let key = FnKey {
-                module,
-                name: sym(f.name),
-                arity: f.arity,
-            };
-            self.by_function.entry(key).or_default().push(base + f.node);
-        }
-        let mut by_line: Vec<u32> = (base..node_end).collect();
-        by_line.sort_by_key(|&i| (self.nodes[i as usize].line, self.nodes[i as usize].col));
         self.slots.push(Slot {
             module,
             file,
@@ -261,8 +202,6 @@ impl Tables {
                 .iter()
                 .map(|d| (sym(d.target), d.kind, d.line))
                 .collect(),
-            by_line,
-            fn_nodes: frag.functions.iter().map(|f| base + f.node).collect(),
             summary,
         });
         self.by_module.entry(module).or_default().push(slot_id);
@@ -282,7 +221,6 @@ impl Tables {
             return;
         }
         slot.live = false;
-        slot.by_line = Vec::new();
         let (n, e, c) = (
             slot.nodes.len() as u64,
             slot.edges.len() as u64,
@@ -315,22 +253,21 @@ impl Tables {
     }
 
     /// Rebuild every table from the live slots only: rows are copied with new
-    /// ids, indexes are remapped, strings no longer used are dropped.
+    /// ids, the module and file indexes are rebuilt, strings no longer used
+    /// are dropped.
     pub fn compact(&self) -> Tables {
         let mut out = Tables::new();
         // Exactly the live rows: no growth slack left in the rebuilt tables.
         out.nodes.reserve_exact(self.counts.live_nodes as usize);
         out.edges.reserve_exact(self.counts.live_edges as usize);
         out.calls.reserve_exact(self.counts.live_calls as usize);
-        let mut slot_map: Vec<Option<Moved>> = vec![None; self.slots.len()];
-        for (old_id, slot) in self.slots.iter().enumerate().filter(|(_, s)| s.live) {
+        for slot in self.slots.iter().filter(|s| s.live) {
             let new_id = out.slots.len() as u32;
             let (nb, eb, cb) = (
                 out.nodes.len() as u32,
                 out.edges.len() as u32,
                 out.calls.len() as u32,
             );
-            slot_map[old_id] = Some((new_id, slot.nodes.start, nb, slot.calls.start, cb));
             let remap = |id: u32| id - slot.nodes.start + nb;
             for n in &self.nodes[slot.nodes.start as usize..slot.nodes.end as usize] {
                 let name = out.interner.intern(self.str(n.name));
@@ -380,42 +317,10 @@ impl Tables {
                 edges: eb..out.edges.len() as u32,
                 calls: cb..out.calls.len() as u32,
                 deps,
-                by_line: slot.by_line.iter().map(|&i| remap(i)).collect(),
-                fn_nodes: slot.fn_nodes.iter().map(|&i| remap(i)).collect(),
                 summary: slot.summary.clone(),
             });
             out.by_module.entry(module).or_default().push(new_id);
             out.by_file.entry(file).or_default().push(new_id);
-        }
-        let node_id = |old: u32| -> Option<u32> {
-            let n = self.nodes.get(old as usize)?;
-            let (_, ob, nb, _, _) = slot_map.get(n.slot as usize).copied().flatten()?;
-            Some(old - ob + nb)
-        };
-        for (kind, ids) in self.by_kind.iter().enumerate() {
-            out.by_kind[kind] = ids.iter().filter_map(|&i| node_id(i)).collect();
-        }
-        for (key, ids) in &self.by_function {
-            let ids: Vec<u32> = ids.iter().filter_map(|&i| node_id(i)).collect();
-            if !ids.is_empty() {
-                let key = out.rekey(self, *key);
-                out.by_function.insert(key, ids);
-            }
-        }
-        for (key, rows) in &self.by_callee {
-            let rows: Vec<u32> = rows
-                .iter()
-                .filter_map(|&r| {
-                    let c = self.calls.get(r as usize)?;
-                    let n = self.nodes.get(c.node as usize)?;
-                    let (_, _, _, ocb, ncb) = slot_map.get(n.slot as usize).copied().flatten()?;
-                    Some(r - ocb + ncb)
-                })
-                .collect();
-            if !rows.is_empty() {
-                let key = out.rekey(self, *key);
-                out.by_callee.insert(key, rows);
-            }
         }
         for (file, hash) in &self.file_hashes {
             let f = out.interner.intern(self.str(*file));
@@ -428,15 +333,6 @@ impl Tables {
             ..RowCounts::default()
         };
         out
-    }
-
-    /// Translate a key interned in `old` into this table's interner.
-    fn rekey(&mut self, old: &Tables, key: FnKey) -> FnKey {
-        FnKey {
-            module: self.interner.intern(old.str(key.module)),
-            name: self.interner.intern(old.str(key.name)),
-            arity: key.arity,
-        }
     }
 
     pub fn memory(&self) -> MemoryReport {
@@ -480,17 +376,14 @@ impl Tables {
                 + self
                     .slots
                     .iter()
-                    .map(|s| {
-                        s.deps.capacity() * std::mem::size_of::<(Sym, DepKind, u32)>()
-                            + vec_bytes(&s.fn_nodes)
-                    })
+                    .map(|s| s.deps.capacity() * std::mem::size_of::<(Sym, DepKind, u32)>())
                     .sum::<usize>(),
             index_module: map_bytes(&self.by_module),
             index_file: map_bytes(&self.by_file),
-            index_function: map_bytes(&self.by_function),
-            index_kind: self.by_kind.iter().map(vec_bytes).sum(),
-            index_callee: map_bytes(&self.by_callee),
-            index_line: self.slots.iter().map(|s| vec_bytes(&s.by_line)).sum(),
+            index_function: 0,
+            index_kind: 0,
+            index_callee: 0,
+            index_line: 0,
             summaries,
             total: 0,
         };
@@ -507,22 +400,5 @@ impl Tables {
             + r.index_line
             + r.summaries;
         r
-    }
-
-    pub fn fn_key(&self, module: &str, name: &str, arity: u16) -> Option<FnKey> {
-        Some(FnKey {
-            module: self.interner.get(module)?,
-            name: self.interner.get(name)?,
-            arity,
-        })
-    }
-
-    /// The function (module, name, arity, kind) of a Function node.
-    pub fn function_of_node(&self, fn_node: u32) -> Option<(Sym, Sym, u16, FunKind)> {
-        let n = self.nodes.get(fn_node as usize)?;
-        let slot = self.slots.get(n.slot as usize)?;
-        let i = slot.fn_nodes.binary_search(&fn_node).ok()?;
-        let f = slot.summary.functions.get(i)?;
-        Some((slot.module, n.name, f.arity, f.kind))
     }
 }
