@@ -201,10 +201,16 @@ proptest! {
                     store.remove_file(&file_name(f));
                 }
                 Op::RemoveModule(m) => {
+                    // Every file defining the module is edited to no longer
+                    // define it: applied again without its fragments, under
+                    // another content hash.
                     for cpg in model.values_mut() {
-                        cpg.fragments.retain(|fr| fr.name != MODULES[m]);
+                        if cpg.fragments.iter().any(|fr| fr.name == MODULES[m]) {
+                            cpg.fragments.retain(|fr| fr.name != MODULES[m]);
+                            cpg.content_hash ^= 1;
+                            store.apply_file(cpg.clone());
+                        }
                     }
-                    store.remove_module(MODULES[m]);
                 }
                 Op::Compact => {
                     let before = canonical(&store.read());

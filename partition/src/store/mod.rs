@@ -1,6 +1,6 @@
 //! The partition store: tables of CPG rows behind one reader-writer lock.
 //!
-//! Every write (replace a file's modules, delete a module, compact) happens
+//! Every write (replace a file's modules, remove a file, compact) happens
 //! under the write lock in one step, so a reader sees either all of a module
 //! or none of it, never half. Expensive preparation (summaries) happens before
 //! the lock is taken.
@@ -154,31 +154,6 @@ impl Store {
         t.file_hashes.remove(&f);
         self.bump();
         removed
-    }
-
-    /// Remove every definition of module `name`. Returns how many went.
-    pub fn remove_module(&self, name: &str) -> usize {
-        let mut t = self.write();
-        let Some(m) = t.interner.get(name) else {
-            return 0;
-        };
-        let old = t.by_module.get(&m).cloned().unwrap_or_default();
-        for slot in &old {
-            // The file no longer holds what its content hash says: the same
-            // content applied again must be installed, not skipped.
-            let live_file = t
-                .slots
-                .get(*slot as usize)
-                .filter(|s| s.live)
-                .map(|s| s.file);
-            if let Some(file) = live_file {
-                t.file_hashes.remove(&file);
-            }
-            t.kill(*slot);
-        }
-        self.bump();
-        drop(t);
-        old.len()
     }
 
     /// Content hash of a stored file.
