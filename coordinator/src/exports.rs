@@ -1,16 +1,13 @@
 //! Exports in pieces: the text of an export is rendered once from a
 //! snapshot and kept while its pieces are fetched, so a client (`cpg
 //! export`, the HTTP API) receives any size in frames of bounded size and
-//! writes as it receives.
+//! writes as it receives. The coordinator renders and cuts them
+//! (`service::export`); this keeps them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use proto::{
-    export_chunk_end, CpgError, ExportChunk, ExportFormat, ExportKind, Query, QueryResult,
-};
-
-use crate::service::Coordinator;
+use proto::{ExportFormat, ExportKind};
 
 /// Exports kept at once; the least recently used goes first.
 const KEPT: usize = 4;
@@ -51,7 +48,7 @@ pub struct Rendered {
 }
 
 impl Exports {
-    fn find(
+    pub(crate) fn find(
         &self,
         project: &str,
         kind: ExportKind,
@@ -71,7 +68,7 @@ impl Exports {
         })
     }
 
-    fn keep(&self, project: &str, kind: ExportKind, format: ExportFormat, r: &Rendered) {
+    pub(crate) fn keep(&self, project: &str, kind: ExportKind, format: ExportFormat, r: &Rendered) {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|k| k.used.elapsed() < KEEP_FOR && !k.is(project, kind, format, r.generation));
         if kept.len() >= KEPT {
@@ -93,7 +90,13 @@ impl Exports {
     /// Forget an export whose last piece was fetched: a text of a large
     /// code base is about 100 MB, and keeping it until it expires put it
     /// under the next snapshot's link in the coordinator's peak.
-    fn forget(&self, project: &str, kind: ExportKind, format: ExportFormat, generation: u64) {
+    pub(crate) fn forget(
+        &self,
+        project: &str,
+        kind: ExportKind,
+        format: ExportFormat,
+        generation: u64,
+    ) {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|k| !k.is(project, kind, format, generation));
     }
@@ -104,89 +107,6 @@ impl Exports {
         let n = kept.len();
         kept.clear();
         n
-    }
-}
-
-impl Coordinator {
-    /// The whole text of an export of `project`: of `generation` when it is
-    /// still kept (a later piece of an export under way), else rendered
-    /// from the current snapshot (refused when `generation` is given and
-    /// the code has changed since), and kept for the pieces to come when
-    /// `keep` (an HTTP body streams from the text it holds: not kept).
-    pub async fn export_text(
-        &self,
-        project: &str,
-        kind: ExportKind,
-        format: ExportFormat,
-        generation: Option<u64>,
-        keep: bool,
-    ) -> Result<Rendered, CpgError> {
-        if let Some(g) = generation {
-            if let Some(r) = self.queries.exports.find(project, kind, format, g) {
-                return Ok(r);
-            }
-        }
-        let answer = self.query(project, &Query::Export { kind, format }).await?;
-        if let Some(g) = generation.filter(|g| *g != answer.generation) {
-            return Err(CpgError::InvalidInput {
-                reason: format!(
-                    "the code changed during the export (generation {g}, now {}): export again",
-                    answer.generation
-                ),
-            });
-        }
-        // Not cached (see `Coordinator::query`): the text is moved, not copied.
-        let QueryResult::Text(text) = Arc::unwrap_or_clone(answer.result) else {
-            return Err(CpgError::Internal(
-                "an export answered with something else".into(),
-            ));
-        };
-        let rendered = Rendered {
-            generation: answer.generation,
-            missing: answer.missing,
-            text: Arc::new(text),
-        };
-        if keep {
-            self.queries.exports.keep(project, kind, format, &rendered);
-        }
-        Ok(rendered)
-    }
-
-    /// The piece of an export that starts at byte `offset`.
-    pub async fn export_chunk(
-        &self,
-        project: &str,
-        kind: ExportKind,
-        format: ExportFormat,
-        generation: Option<u64>,
-        offset: u64,
-    ) -> Result<ExportChunk, CpgError> {
-        let r = self
-            .export_text(project, kind, format, generation, true)
-            .await?;
-        let text = &r.text;
-        let start = usize::try_from(offset)
-            .ok()
-            .filter(|&o| o <= text.len() && text.is_char_boundary(o))
-            .ok_or_else(|| CpgError::InvalidInput {
-                reason: format!(
-                    "offset {offset} is not where a piece of this export starts ({} bytes)",
-                    text.len()
-                ),
-            })?;
-        let end = export_chunk_end(text, start);
-        if end == text.len() {
-            self.queries
-                .exports
-                .forget(project, kind, format, r.generation);
-        }
-        Ok(ExportChunk {
-            generation: r.generation,
-            offset,
-            total: text.len() as u64,
-            text: text[start..end].to_string(),
-            missing: r.missing,
-        })
     }
 }
 

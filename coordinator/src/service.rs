@@ -26,6 +26,7 @@ use crate::raft::{
 use net::node_client::NodeClient;
 use query::answer_counted;
 
+mod export;
 mod server;
 pub use server::run;
 
