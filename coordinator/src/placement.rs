@@ -128,6 +128,7 @@ impl Ring {
 /// How many replica placements differ between two assignments: the number of
 /// (partition, node) pairs in `after` that were not in `before`. This is the
 /// number of partition copies that must be transferred.
+#[cfg(test)]
 pub fn moved_replicas(before: &Assignment, after: &Assignment) -> usize {
     after
         .iter()

@@ -78,13 +78,6 @@ pub struct MemoryReport {
     pub slots: usize,
     pub index_module: usize,
     pub index_file: usize,
-    /// Always 0: the function, kind, callee and line indexes are no longer
-    /// held (nothing read them). The fields stay so that the report keeps
-    /// its serialized shape.
-    pub index_function: usize,
-    pub index_kind: usize,
-    pub index_callee: usize,
-    pub index_line: usize,
     pub summaries: usize,
     pub total: usize,
 }
@@ -380,10 +373,6 @@ impl Tables {
                     .sum::<usize>(),
             index_module: map_bytes(&self.by_module),
             index_file: map_bytes(&self.by_file),
-            index_function: 0,
-            index_kind: 0,
-            index_callee: 0,
-            index_line: 0,
             summaries,
             total: 0,
         };
@@ -394,10 +383,6 @@ impl Tables {
             + r.slots
             + r.index_module
             + r.index_file
-            + r.index_function
-            + r.index_kind
-            + r.index_callee
-            + r.index_line
             + r.summaries;
         r
     }
