@@ -59,7 +59,9 @@ impl Source {
         Source { file, ..self }
     }
 
-    /// Whether its content was read for this ingest (not remembered).
+    /// Whether its content was read for this ingest (not remembered): what
+    /// the hash cache's tests look at.
+    #[cfg(test)]
     pub fn was_read(&self) -> bool {
         matches!(self.content, Content::Read(_))
     }
