@@ -1,7 +1,26 @@
 //! The query commands: `cpg analyze` (the report and each analysis),
 //! `export`, `callers` and `callees`, embedded or on a cluster.
 
-use super::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use codebase::embedded;
+use partition::analysis;
+use proto::coordinator_api::CoordinatorServiceClient;
+use proto::{
+    Answer, CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult,
+    SmellThresholds,
+};
+use query::{answer, report};
+
+use super::remote::{on_first_coordinator, Reply};
+use super::{
+    deps_mode, project, write_output, write_stdout, AlgorithmArg, AnalysisKind, Format, GraphArg,
+    MetricArg, ReportFormat, TableFormat, WalkArgs, QUERY_DEADLINE,
+};
 
 /// Run `query` embedded on PATH, or on the cluster when coordinators are
 /// given (any of them answers; the next is tried when one cannot be reached).

@@ -1,7 +1,16 @@
 //! Sending a tree to a cluster: `cpg ingest` and `cpg watch`, through the
 //! ingest driver.
 
-use super::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use codebase::{driver, embedded, ingest as cluster};
+use proto::assignment::NodeId;
+
+use super::remote::{cluster_runtime, view_of, Coordinators};
+use super::{deps_mode, project, write_stdout};
 
 pub(super) fn ingest(coordinators: &[String], path: &Path) -> Result<()> {
     let runtime = cluster_runtime(
@@ -62,41 +71,6 @@ pub(super) async fn ingest_once(
     let done = driver::run(&Coordinators(coordinators), &upload, &|n| bar.inc(n)).await;
     bar.finish_and_clear();
     done
-}
-
-/// The cluster as the ingest driver reaches it from here: through the
-/// coordinators named on the command line.
-pub(super) struct Coordinators<'a>(pub(super) &'a [String]);
-
-impl driver::Cluster for Coordinators<'_> {
-    type Error = anyhow::Error;
-
-    async fn view(&self) -> Result<ClusterView> {
-        view_of(self.0).await
-    }
-
-    async fn listing(&self) -> Result<CatalogListing> {
-        catalog_listing(self.0).await
-    }
-
-    async fn catalog_backup(&self) -> Result<proto::coordinator_api::CatalogBackup> {
-        on_first_coordinator(self.0, |client| async move {
-            Reply::or_next(client.catalog_backup(tarpc::context::current()).await)
-        })
-        .await
-    }
-
-    async fn record(&self, leader: Option<String>, record: IngestRecord) -> Result<u64> {
-        record_ingest(self.0, leader, record).await
-    }
-
-    fn nodes(&self, view: &ClusterView) -> Result<HashMap<NodeId, Arc<NodeClient>>> {
-        node_clients(view)
-    }
-
-    fn service_error(error: &anyhow::Error) -> Option<&CpgError> {
-        error.downcast_ref()
-    }
 }
 
 /// Parse diagnostics of the application's files, one a line; those of the

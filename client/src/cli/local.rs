@@ -1,6 +1,11 @@
 //! Commands that stay on this machine: `cpg cert` and `cpg dev-cluster`.
 
-use super::*;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{write_stdout, CertAction, DevClusterAction};
+use crate::devcluster;
 
 pub(super) fn cert_command(action: CertAction) -> Result<()> {
     use net::certs;

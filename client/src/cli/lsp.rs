@@ -9,23 +9,20 @@
 //! text. A request the server cannot answer gets an empty answer or an
 //! error response; it never stops the server.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use anyhow::Result;
 use codebase::workspace::Workspace;
-use lsp_server::{Message, Notification, Request, Response};
+use lsp_server::{Message, Request, Response};
 use lsp_types::{
-    CallHierarchyIncomingCall, CallHierarchyItem, CallHierarchyOutgoingCall,
-    CallHierarchyServerCapability, CodeLens, CodeLensOptions, Command as LspCommand, Diagnostic,
-    DiagnosticRelatedInformation, DiagnosticSeverity, DocumentSymbol, DocumentSymbolResponse,
-    GotoDefinitionResponse, Hover, HoverContents, HoverProviderCapability, Location, MarkupContent,
-    MarkupKind, NumberOrString, OneOf, Position, PublishDiagnosticsParams, Range,
-    ServerCapabilities, SymbolInformation, SymbolKind, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Uri,
+    CallHierarchyServerCapability, CodeLensOptions, HoverProviderCapability, OneOf,
+    ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    TextDocumentSyncSaveOptions, Uri,
 };
 use partition::analysis::CallGraph;
 use serde_json::Value;
-
-use super::*;
 
 mod cluster;
 mod diagnostics;

@@ -2,7 +2,15 @@
 //! stdio, over a folder analysed in process or over a cluster. Standard
 //! output carries the protocol only; progress goes to standard error.
 
-use super::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use proto::{Query, QueryResult};
+
+use super::analyses::query_cluster;
+use super::deps_mode;
 
 /// Serve MCP on stdio until the client closes it.
 pub(super) fn mcp(coordinators: &[String], path: Option<PathBuf>) -> Result<()> {

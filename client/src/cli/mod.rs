@@ -3,32 +3,14 @@
 //! it. With `--coordinator`, `cpg ingest PATH` sends a tree to the cluster and
 //! the queries run the same analysis code on summaries gathered from it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use partition::analysis;
-use proto::assignment::{NodeId, PartitionId};
-use proto::coordinator_api::{
-    CatalogListing, ClusterView, CoordinatorServiceClient, IngestRecord, NodeInfo,
-};
-use proto::{
-    Answer, CommunityAlgorithm, CpgError, GraphKind, Metric, Mfa, Query, QueryResult,
-    SmellThresholds,
-};
-
-use crate::devcluster;
-use codebase::driver;
 use codebase::embedded;
-use codebase::ingest as cluster;
-use net::coordinator_client::{self, on_leader, LeaderError, NoAnswer, WRITE_LEADER_WAIT};
-use net::node_client::NodeClient;
-use query::answer;
-use query::report;
+use proto::assignment::NodeId;
 
 mod analyses;
 mod ingest;
@@ -38,12 +20,7 @@ mod mcp;
 mod operations;
 mod remote;
 
-use analyses::*;
-use ingest::*;
-use local::*;
-use operations::*;
 pub use remote::record_ingest;
-use remote::*;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -608,10 +585,10 @@ pub fn run(cli: Cli) -> Result<()> {
             path,
             json,
             top,
-        } => analyze(&coordinators, path, json, top),
+        } => analyses::analyze(&coordinators, path, json, top),
         Command::Analyze {
             kind: Some(kind), ..
-        } => analysis(&coordinators, kind),
+        } => analyses::analysis(&coordinators, kind),
         Command::Export {
             what:
                 ExportKind::CallGraph {
@@ -619,7 +596,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     format,
                     output,
                 },
-        } => export_graph(&coordinators, path, false, format, output),
+        } => analyses::export_graph(&coordinators, path, false, format, output),
         Command::Export {
             what:
                 ExportKind::ModuleGraph {
@@ -627,25 +604,25 @@ pub fn run(cli: Cli) -> Result<()> {
                     format,
                     output,
                 },
-        } => export_graph(&coordinators, path, true, format, output),
-        Command::Callers(args) => walk(&coordinators, args, true),
-        Command::Callees(args) => walk(&coordinators, args, false),
-        Command::Ingest { path } => ingest(&coordinators, &path),
-        Command::Projects { json } => projects(&coordinators, json),
-        Command::Health { json } => health(&coordinators, json),
-        Command::Watch { path, interval_ms } => watch(
+        } => analyses::export_graph(&coordinators, path, true, format, output),
+        Command::Callers(args) => analyses::walk(&coordinators, args, true),
+        Command::Callees(args) => analyses::walk(&coordinators, args, false),
+        Command::Ingest { path } => ingest::ingest(&coordinators, &path),
+        Command::Projects { json } => operations::projects(&coordinators, json),
+        Command::Health { json } => operations::health(&coordinators, json),
+        Command::Watch { path, interval_ms } => ingest::watch(
             &coordinators,
             &path,
             Duration::from_millis(interval_ms.max(20)),
         ),
-        Command::Defrag { force, json } => defrag(&coordinators, force, json),
-        Command::Diagnose { json } => diagnose(&coordinators, json),
+        Command::Defrag { force, json } => operations::defrag(&coordinators, force, json),
+        Command::Diagnose { json } => operations::diagnose(&coordinators, json),
         Command::Cache {
             action: CacheAction::Cleanup { json },
-        } => cache_cleanup(&coordinators, json),
-        Command::Cluster { action } => cluster_command(&coordinators, action),
-        Command::Cert { action } => cert_command(action),
-        Command::DevCluster { action } => dev_cluster(action),
+        } => operations::cache_cleanup(&coordinators, json),
+        Command::Cluster { action } => remote::cluster_command(&coordinators, action),
+        Command::Cert { action } => local::cert_command(action),
+        Command::DevCluster { action } => local::dev_cluster(action),
         Command::Mcp { path } => mcp::mcp(&coordinators, path),
         Command::Lsp => lsp::lsp(&coordinators),
     }

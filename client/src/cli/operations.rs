@@ -1,7 +1,15 @@
 //! The operations commands: `cpg health`, `diagnose`, `cache cleanup`,
 //! `defrag` and `projects`.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use net::coordinator_client;
+use proto::assignment::NodeId;
+
+use super::remote::{catalog_listing, cluster_runtime, each_node, on_first_coordinator, Reply};
+use super::write_stdout;
 
 /// `cpg health`: the first coordinator that answers reports. Exits with
 /// status 1 when the cluster is unhealthy, so scripts can wait on it.

@@ -1,7 +1,22 @@
 //! Reaching the cluster from the command line: the coordinators (first to
-//! answer, the leader), the storage nodes of a view, and `cpg cluster`.
+//! answer, the leader), the storage nodes of a view, the cluster as the
+//! ingest driver and backups reach it (`Coordinators`), and `cpg cluster`.
 
-use super::*;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use codebase::driver;
+use net::coordinator_client::{self, on_leader, LeaderError, NoAnswer, WRITE_LEADER_WAIT};
+use net::node_client::NodeClient;
+use proto::assignment::{NodeId, PartitionId};
+use proto::coordinator_api::{
+    CatalogListing, ClusterView, CoordinatorServiceClient, IngestRecord, NodeInfo,
+};
+use proto::CpgError;
+
+use super::{write_stdout, ClusterAction};
 
 /// What keeps `view` from being ready for work, if anything.
 pub(super) fn not_ready(view: &ClusterView, nodes: usize) -> Option<String> {
@@ -177,7 +192,7 @@ pub(super) fn cluster_command(coordinators: &[String], action: ClusterAction) ->
     )?;
     let moving = |v: &ClusterView| format!("{} partitions moving", v.joining.len());
     // What a backup or a restore copies through.
-    let cluster = super::ingest::Coordinators(coordinators);
+    let cluster = Coordinators(coordinators);
     match action {
         ClusterAction::Backup { dir } => {
             let r = runtime.block_on(codebase::backup::backup(&cluster, &dir))?;
@@ -456,6 +471,41 @@ pub async fn record_ingest(
             no_coordinator(&errors)
         ),
     })
+}
+
+/// The cluster as the ingest driver reaches it from here: through the
+/// coordinators named on the command line.
+pub(super) struct Coordinators<'a>(pub(super) &'a [String]);
+
+impl driver::Cluster for Coordinators<'_> {
+    type Error = anyhow::Error;
+
+    async fn view(&self) -> Result<ClusterView> {
+        view_of(self.0).await
+    }
+
+    async fn listing(&self) -> Result<CatalogListing> {
+        catalog_listing(self.0).await
+    }
+
+    async fn catalog_backup(&self) -> Result<proto::coordinator_api::CatalogBackup> {
+        on_first_coordinator(self.0, |client| async move {
+            Reply::or_next(client.catalog_backup(tarpc::context::current()).await)
+        })
+        .await
+    }
+
+    async fn record(&self, leader: Option<String>, record: IngestRecord) -> Result<u64> {
+        record_ingest(self.0, leader, record).await
+    }
+
+    fn nodes(&self, view: &ClusterView) -> Result<HashMap<NodeId, Arc<NodeClient>>> {
+        node_clients(view)
+    }
+
+    fn service_error(error: &anyhow::Error) -> Option<&CpgError> {
+        error.downcast_ref()
+    }
 }
 
 /// A cluster change, sent to the Raft leader (waiting out an election);

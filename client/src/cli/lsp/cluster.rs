@@ -1,7 +1,14 @@
 //! The language server over a cluster: the summaries fetched, and saved
 //! files sent in the background while they are shown from a local parse.
 
-use super::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proto::{Query, QueryResult};
+
+use super::{ClusterSet, Index, Source};
+use crate::cli::analyses::query_cluster;
+use crate::cli::ingest::ingest_once;
 
 /// The cluster's summaries of the command line's project.
 pub(super) async fn cluster_set(

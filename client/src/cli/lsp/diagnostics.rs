@@ -1,8 +1,21 @@
 //! Diagnostics (taint findings, cycles, smells) and the whole-graph facts
 //! hover shows, computed on a thread of their own after each link.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lsp_server::{Message, Notification};
+use lsp_types::{
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString,
+    Position, PublishDiagnosticsParams, Range,
+};
+use partition::analysis;
+use proto::{Query, QueryResult, SmellThresholds};
+use query::answer;
+use serde_json::Value;
+
 use super::text::uri_of;
-use super::*;
+use super::{DiagnosticKinds, Facts, Publisher};
 
 impl DiagnosticKinds {
     pub(super) fn from_options(options: &Value) -> DiagnosticKinds {

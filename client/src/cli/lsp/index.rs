@@ -2,9 +2,24 @@
 //! file with its range, built again after each link; and keeping the
 //! analysis up to date as files are saved and edited.
 
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use codebase::embedded;
+use codebase::workspace::Workspace;
+use lsp_types::{CallHierarchyItem, Location, Position, Range, SymbolKind, Uri};
+use partition::analysis::CallGraph;
+use proto::Mfa;
+use serde_json::Value;
+
 use super::cluster::cluster_set;
 use super::text::{byte_of, find_name, path_of, uri_of, utf16_of};
-use super::*;
+use super::{Index, Occurrence, Publisher, Source, Target};
+use crate::cli::deps_mode;
+use crate::cli::ingest::ingest_once;
 
 impl Index {
     pub(super) fn build(

@@ -1,7 +1,17 @@
 //! Requests and notifications, answered from the index.
 
+use lsp_server::{Notification, Request};
+use lsp_types::{
+    CallHierarchyIncomingCall, CallHierarchyItem, CallHierarchyOutgoingCall, CodeLens,
+    Command as LspCommand, DocumentSymbol, DocumentSymbolResponse, GotoDefinitionResponse, Hover,
+    HoverContents, Location, MarkupContent, MarkupKind, Position, Range, SymbolInformation,
+    SymbolKind,
+};
+use proto::Mfa;
+use serde_json::Value;
+
 use super::text::utf16_of;
-use super::*;
+use super::{to_json, Index, Target, MAX_SYMBOLS};
 
 impl Index {
     /// The answer to `req`, as JSON text.

@@ -1,7 +1,9 @@
 //! Text and addresses: `file://` URIs, UTF-16 columns (the protocol's)
 //! against byte columns (the index's), and names found as words.
 
-use super::*;
+use std::path::{Path, PathBuf};
+
+use lsp_types::Uri;
 
 /// The path of a `file://` URI (percent-decoded).
 pub(super) fn path_of(uri: &str) -> Option<PathBuf> {
