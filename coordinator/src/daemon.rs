@@ -196,16 +196,22 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
             .await
         })
     };
-    if !members.is_empty() {
-        // A group that exists already refuses initialization: that is fine.
-        let _ = coordinator.initialize(members).await;
+    // The group is created and configured in the background, so that a
+    // stop signal or a failing Raft member is heard meanwhile.
+    let configuring = (!members.is_empty()).then(|| {
+        let c = coordinator.clone();
         let cluster = ClusterConfig {
             partitions: args.partitions,
             replication: args.replication,
             vnodes: args.vnodes,
         };
-        configure_when_leader(&coordinator, cluster).await;
-    }
+        tokio::spawn(async move {
+            let addresses: Vec<String> = members.values().cloned().collect();
+            // A group that exists already refuses initialization: that is fine.
+            let _ = c.initialize(members).await;
+            configure_when_leader(&c, &addresses, cluster).await;
+        })
+    });
     // openraft stops a member whose log or state machine cannot be written
     // (a full or failing disk): nothing it could not make durable was
     // acknowledged. The process then exits failing, so that whatever
@@ -229,6 +235,9 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
     };
     if let Some(why) = &failed {
         tracing::error!("this coordinator's Raft member stopped: {why}");
+    }
+    if let Some(c) = configuring {
+        c.abort();
     }
     sweeper.abort();
     upkeep.abort();
@@ -254,42 +263,45 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
 }
 
 /// Commit P, R and virtual nodes through whichever member leads.
-async fn configure_when_leader(coordinator: &Coordinator, cluster: ClusterConfig) {
-    for _ in 0..200 {
-        let result = match coordinator.configure(cluster).await {
-            Err(CpgError::NotLeader {
-                leader: Some(leader),
-            }) => configure_at(&leader, cluster).await,
-            other => other,
-        };
-        match result {
-            Ok(()) => return,
-            Err(CpgError::InvalidInput { reason }) => {
-                tracing::error!(%reason, "cluster configuration refused");
-                return;
-            }
-            // No leader yet, or it just changed: try again.
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
+/// Commit the cluster configuration `--init` gave: here once this member
+/// leads, else on the leader (the road every client takes to it), waiting
+/// out the first election.
+async fn configure_when_leader(
+    coordinator: &Coordinator,
+    members: &[String],
+    cluster: ClusterConfig,
+) {
+    use net::coordinator_client::{on_leader, LeaderError};
+    let refused = |reason: &str| tracing::error!(%reason, "cluster configuration refused");
+    match coordinator.configure(cluster).await {
+        Ok(()) => return,
+        Err(CpgError::InvalidInput { reason }) => return refused(&reason),
+        Err(_) => {}
     }
-    tracing::error!("no leader accepted the cluster configuration within 20 s");
-}
-
-async fn configure_at(leader: &str, cluster: ClusterConfig) -> Result<(), CpgError> {
-    let unreachable = |e: String| CpgError::Internal(format!("leader {leader}: {e}"));
-    let client = net::coordinator_client::connect(leader, net::coordinator_client::CONNECT_TIMEOUT)
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    client
-        .configure(
+    let hint = coordinator.leader_address();
+    let configured = on_leader(members, hint, CONFIGURE_WAIT, |c| async move {
+        c.configure(
             tarpc::context::current(),
             cluster.partitions,
             cluster.replication,
             cluster.vnodes,
         )
         .await
-        .map_err(|e| unreachable(e.to_string()))?
+    })
+    .await;
+    match configured {
+        Ok(()) => {}
+        Err(LeaderError::Refused(CpgError::InvalidInput { reason })) => refused(&reason),
+        Err(e) => tracing::error!(
+            "no leader accepted the cluster configuration within {} s: {e:?}",
+            CONFIGURE_WAIT.as_secs()
+        ),
+    }
 }
+
+/// How long a new group's first member waits for a leader to take its
+/// configuration.
+const CONFIGURE_WAIT: Duration = Duration::from_secs(20);
 
 #[cfg(test)]
 mod tests {
