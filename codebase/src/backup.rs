@@ -91,11 +91,34 @@ pub async fn backup<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::Er
         ))
         .into());
     }
-    // file → its fragments, by partition, as fetched.
-    let mut have: BTreeMap<(PartitionId, String), PartitionWrite> = BTreeMap::new();
+    let mut spool = Spool::new(dir)?;
+    let taken = take(cluster, &mut spool).await;
+    let written = match taken {
+        Ok((catalog, have, rounds)) => spool
+            .flush()
+            .and_then(|()| write_backup(dir, &spool, &catalog, &have, rounds)),
+        Err(e) => {
+            spool.forget();
+            return Err(e);
+        }
+    };
+    spool.forget();
+    written.map_err(Into::into)
+}
+
+/// Read the catalog and the fragments of its files until they agree: the
+/// catalog, `(partition, file)` → content hash of every fragment kept in
+/// `spool`, and how many catalogs were read.
+#[allow(clippy::type_complexity)]
+async fn take<C: Cluster>(
+    cluster: &C,
+    spool: &mut Spool,
+) -> Result<(CatalogBackup, BTreeMap<(PartitionId, String), u64>, usize), C::Error> {
+    // (partition, file) → the content hash of its fragments, as fetched.
+    let mut have: BTreeMap<(PartitionId, String), u64> = BTreeMap::new();
     let mut rounds = 0;
     let started = Instant::now();
-    let catalog = loop {
+    loop {
         if rounds > 0 {
             tokio::time::sleep(AGAIN).await;
         }
@@ -118,25 +141,30 @@ pub async fn backup<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::Er
                         .map(move |p| ((p, f.file.clone()), f.content_hash))
                 })
                 .collect();
-            have.retain(|k, w| wanted.get(k) == Some(&w.content_hash));
+            have.retain(|k, h| wanted.get(k) == Some(h));
             let mut missing: BTreeMap<PartitionId, Vec<String>> = BTreeMap::new();
             for (p, file) in wanted.keys().filter(|k| !have.contains_key(*k)) {
                 missing.entry(*p).or_default().push(file.clone());
             }
             for (p, files) in missing {
                 let replicas = view.assignment.get(&p).cloned().unwrap_or_default();
-                match fetch(&clients, &replicas, view.epoch, p, files).await {
-                    Ok(writes) => {
-                        for w in writes {
-                            let key = (p, w.file.clone());
-                            if wanted.get(&key) == Some(&w.content_hash) && !w.fragments.is_empty()
-                            {
-                                have.insert(key, w);
-                            } else {
-                                stale.push(w.file);
-                            }
+                // Each piece goes to the spool as it arrives: the backup
+                // holds one piece in memory, not the cluster.
+                let fetched = fetch(&clients, &replicas, view.epoch, p, files, |writes| {
+                    for w in writes {
+                        let key = (p, w.file.clone());
+                        if wanted.get(&key) == Some(&w.content_hash) && !w.fragments.is_empty() {
+                            spool.append(&w)?;
+                            have.insert(key, w.content_hash);
+                        } else {
+                            stale.push(w.file);
                         }
                     }
+                    Ok(())
+                })
+                .await;
+                match fetched {
+                    Ok(()) => {}
                     // A move or a replica down: again with a new view.
                     Err(e @ (CpgError::StaleEpoch { .. } | CpgError::Unavailable { .. })) => {
                         why = e.to_string();
@@ -146,7 +174,7 @@ pub async fn backup<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::Er
                 }
             }
             if why.is_empty() && stale.is_empty() && have.len() == wanted.len() {
-                break catalog;
+                return Ok((catalog, have, rounds));
             }
         }
         if started.elapsed() > WAIT {
@@ -164,26 +192,26 @@ pub async fn backup<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::Er
             return Err(CpgError::Internal(format!("no consistent backup: {reason}")).into());
         }
         tracing::debug!(stale = stale.len(), why, "reading the catalog again");
-    };
-    write_backup(dir, &catalog, have, rounds).map_err(Into::into)
+    }
 }
 
 /// The stored fragments of `files` of partition `p`, from the first of
-/// `replicas` that answers, in pieces.
+/// `replicas` that answers (the next one goes on where it failed), handed
+/// to `sink` a piece at a time.
 async fn fetch(
     clients: &HashMap<NodeId, Arc<NodeClient>>,
     replicas: &[NodeId],
     epoch: u64,
     p: PartitionId,
     files: Vec<String>,
-) -> Result<Vec<PartitionWrite>, CpgError> {
+    mut sink: impl FnMut(Vec<PartitionWrite>) -> Result<(), CpgError>,
+) -> Result<(), CpgError> {
     let mut why = Vec::new();
-    'replica: for node in replicas {
+    let mut rest = &files[..];
+    for node in replicas {
         let Some(client) = clients.get(node) else {
             continue;
         };
-        let mut out = Vec::with_capacity(files.len());
-        let mut rest = &files[..];
         while !rest.is_empty() {
             let asked = rest.to_vec();
             let got = client
@@ -195,19 +223,21 @@ async fn fetch(
             match got {
                 Ok(writes) if !writes.is_empty() && writes.len() <= rest.len() => {
                     rest = &rest[writes.len()..];
-                    out.extend(writes);
+                    sink(writes)?;
                 }
                 Ok(_) => {
                     why.push(format!("node {node}: an export of no file"));
-                    continue 'replica;
+                    break;
                 }
                 Err(e) => {
                     why.push(format!("node {node}: {e}"));
-                    continue 'replica;
+                    break;
                 }
             }
         }
-        return Ok(out);
+        if rest.is_empty() {
+            return Ok(());
+        }
     }
     tracing::warn!(
         partition = p.0,
@@ -219,30 +249,92 @@ async fn fetch(
     })
 }
 
+/// Where a backup keeps the fragments it fetched until the catalog and
+/// they agree (`DIR/spool/p<N>`): each write appended as it arrives, with
+/// its length. A file fetched again (an ingest changed it meanwhile) is
+/// appended again; the partition file takes the last one whose hash the
+/// final catalog records.
+struct Spool {
+    dir: std::path::PathBuf,
+    /// Whether the backup created `DIR` (removed again if it fails).
+    made: bool,
+    files: BTreeMap<PartitionId, std::io::BufWriter<std::fs::File>>,
+}
+
+impl Spool {
+    fn new(dir: &Path) -> Result<Spool, CpgError> {
+        let made = !dir.exists();
+        let spool = dir.join("spool");
+        std::fs::create_dir_all(&spool).map_err(|e| io("creating", &spool, e))?;
+        Ok(Spool {
+            dir: spool,
+            made,
+            files: BTreeMap::new(),
+        })
+    }
+
+    fn path(&self, p: PartitionId) -> std::path::PathBuf {
+        self.dir.join(format!("p{p}"))
+    }
+
+    fn append(&mut self, w: &PartitionWrite) -> Result<(), CpgError> {
+        let bytes = bincode::serde::encode_to_vec(w, bincode::config::standard())
+            .map_err(|e| CpgError::Internal(format!("encoding {}: {e}", w.file)))?;
+        let path = self.path(w.partition);
+        let file = match self.files.entry(w.partition) {
+            std::collections::btree_map::Entry::Occupied(f) => f.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                let f = std::fs::File::create(&path).map_err(|e| io("creating", &path, e))?;
+                slot.insert(std::io::BufWriter::new(f))
+            }
+        };
+        file.write_all(&(bytes.len() as u64).to_le_bytes())
+            .and_then(|()| file.write_all(&bytes))
+            .map_err(|e| io("writing", &path, e))
+    }
+
+    /// Everything appended is readable.
+    fn flush(&mut self) -> Result<(), CpgError> {
+        for f in self.files.values_mut() {
+            f.flush().map_err(|e| io("writing", &self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Remove the spool (and `DIR`, if the backup made it and nothing
+    /// else is in it).
+    fn forget(&mut self) {
+        self.files.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.made {
+            if let Some(dir) = self.dir.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+}
+
+/// Write each partition's file from the spool (the writes `have` names, in
+/// file order: what bincode makes of them as one list, written a write at
+/// a time), then the manifest.
 fn write_backup(
     dir: &Path,
+    spool: &Spool,
     catalog: &CatalogBackup,
-    have: BTreeMap<(PartitionId, String), PartitionWrite>,
+    have: &BTreeMap<(PartitionId, String), u64>,
     rounds: usize,
 ) -> Result<Report, CpgError> {
-    std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
-    let mut by_partition: BTreeMap<PartitionId, Vec<PartitionWrite>> = BTreeMap::new();
-    for ((p, _), w) in have {
-        by_partition.entry(p).or_default().push(w);
+    let mut by_partition: BTreeMap<PartitionId, BTreeMap<&str, u64>> = BTreeMap::new();
+    for ((p, file), hash) in have {
+        by_partition.entry(*p).or_default().insert(file, *hash);
     }
     let mut data = Vec::new();
     let mut bytes = 0;
-    for (p, writes) in &by_partition {
-        let encoded = bincode::serde::encode_to_vec(writes, bincode::config::standard())
-            .map_err(|e| CpgError::Internal(format!("encoding partition {p}: {e}")))?;
+    for (p, files) in &by_partition {
         let path = dir.join(format!("p{p}.bin"));
-        durable_write(&path, &encoded)?;
-        data.push((
-            *p,
-            encoded.len() as u64,
-            xxhash_rust::xxh3::xxh3_64(&encoded),
-        ));
-        bytes += encoded.len() as u64;
+        let (size, hash) = write_partition(&spool.path(*p), files, &path)?;
+        data.push((*p, size, hash));
+        bytes += size;
     }
     let manifest = Manifest {
         format: FORMAT,
@@ -265,6 +357,129 @@ fn write_backup(
     })
 }
 
+/// The next record of a spool, if there is one.
+fn spooled(reader: &mut impl std::io::Read, spool: &Path) -> Result<Option<Vec<u8>>, CpgError> {
+    let mut len = [0u8; 8];
+    match reader.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(io("reading", spool, e)),
+    }
+    let mut record = vec![0u8; u64::from_le_bytes(len) as usize];
+    reader
+        .read_exact(&mut record)
+        .map_err(|e| io("reading", spool, e))?;
+    Ok(Some(record))
+}
+
+/// `path` made from `spool`: the last record of each of `files` with the
+/// hash given, in file order, as one bincode list; its size and xxh3.
+fn write_partition(
+    spool: &Path,
+    files: &BTreeMap<&str, u64>,
+    path: &Path,
+) -> Result<(u64, u64), CpgError> {
+    let decode = |record: &[u8]| -> Result<PartitionWrite, CpgError> {
+        bincode::serde::decode_from_slice(record, bincode::config::standard())
+            .map(|(w, _)| w)
+            .map_err(|e| CpgError::Internal(format!("{}: {e}", spool.display())))
+    };
+    // Pass 1: where the record kept for each file is.
+    let mut at: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    {
+        let f = std::fs::File::open(spool).map_err(|e| io("opening", spool, e))?;
+        let mut reader = std::io::BufReader::new(f);
+        let mut offset = 0u64;
+        while let Some(record) = spooled(&mut reader, spool)? {
+            let w = decode(&record)?;
+            if let Some((file, _)) = files
+                .get_key_value(w.file.as_str())
+                .filter(|(_, h)| **h == w.content_hash)
+            {
+                at.insert(file, (offset + 8, record.len() as u64));
+            }
+            offset += 8 + record.len() as u64;
+        }
+    }
+    if at.len() != files.len() {
+        return Err(CpgError::Internal(format!(
+            "{}: {} of {} files are not in the spool",
+            spool.display(),
+            files.len() - at.len(),
+            files.len()
+        )));
+    }
+    // Pass 2: the list's length, then each record as it was spooled.
+    let tmp = path.with_extension("tmp");
+    let mut source = std::fs::File::open(spool).map_err(|e| io("opening", spool, e))?;
+    let out = std::fs::File::create(&tmp).map_err(|e| io("creating", &tmp, e))?;
+    let mut out = Hashing::new(std::io::BufWriter::new(out));
+    let count = bincode::serde::encode_to_vec(at.len() as u64, bincode::config::standard())
+        .map_err(|e| CpgError::Internal(format!("encoding a length: {e}")))?;
+    out.write_all(&count).map_err(|e| io("writing", &tmp, e))?;
+    let mut record = Vec::new();
+    for (offset, len) in at.values() {
+        use std::io::{Read, Seek};
+        record.resize(*len as usize, 0);
+        source
+            .seek(std::io::SeekFrom::Start(*offset))
+            .and_then(|_| source.read_exact(&mut record))
+            .map_err(|e| io("reading", spool, e))?;
+        out.write_all(&record).map_err(|e| io("writing", &tmp, e))?;
+    }
+    let (size, hash, out) = out.finish();
+    let file = out
+        .into_inner()
+        .map_err(|e| io("writing", &tmp, e.into_error()))?;
+    file.sync_all().map_err(|e| io("syncing", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("renaming", &tmp, e))?;
+    Ok((size, hash))
+}
+
+/// A writer or reader that counts and hashes (xxh3) what passes through.
+struct Hashing<T> {
+    inner: T,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    size: u64,
+}
+
+impl<T> Hashing<T> {
+    fn new(inner: T) -> Hashing<T> {
+        Hashing {
+            inner,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            size: 0,
+        }
+    }
+
+    /// Bytes passed, their xxh3, and what they went to or came from.
+    fn finish(self) -> (u64, u64, T) {
+        (self.size, self.hasher.digest(), self.inner)
+    }
+}
+
+impl<T: Write> Write for Hashing<T> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<T: std::io::Read> std::io::Read for Hashing<T> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
 /// Write `bytes` to `path` through a temporary file, synced, then renamed.
 fn durable_write(path: &Path, bytes: &[u8]) -> Result<(), CpgError> {
     let tmp = path.with_extension("tmp");
@@ -280,9 +495,8 @@ fn durable_write(path: &Path, bytes: &[u8]) -> Result<(), CpgError> {
     Ok(())
 }
 
-/// The manifest and every partition's fragments of the backup in `dir`,
-/// each checked against the manifest.
-pub fn read_backup(dir: &Path) -> Result<(Manifest, Vec<Vec<PartitionWrite>>), CpgError> {
+/// The manifest of the backup in `dir`.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, CpgError> {
     let path = dir.join(MANIFEST);
     let text = std::fs::read(&path).map_err(|e| {
         invalid(format!(
@@ -299,30 +513,45 @@ pub fn read_backup(dir: &Path) -> Result<(Manifest, Vec<Vec<PartitionWrite>>), C
             manifest.format
         )));
     }
-    let mut data = Vec::new();
-    for (p, size, hash) in &manifest.data {
-        let path = dir.join(format!("p{p}.bin"));
-        let bytes = std::fs::read(&path).map_err(|e| io("reading", &path, e))?;
-        if bytes.len() as u64 != *size || xxhash_rust::xxh3::xxh3_64(&bytes) != *hash {
-            return Err(invalid(format!(
-                "{} is damaged: its size or hash is not the one the manifest records",
-                path.display()
+    Ok(manifest)
+}
+
+/// Read partition `p`'s file of the backup in `dir` a write at a time,
+/// handing each to `each` with its encoded size; the file must be the one
+/// the manifest records (`size`, `hash`) and hold only writes of `p`.
+fn each_write(
+    dir: &Path,
+    (p, size, hash): (PartitionId, u64, u64),
+    mut each: impl FnMut(PartitionWrite, u64) -> Result<(), CpgError>,
+) -> Result<(), CpgError> {
+    let path = dir.join(format!("p{p}.bin"));
+    let damaged = |why: String| invalid(format!("{} is damaged: {why}", path.display()));
+    let file = std::fs::File::open(&path).map_err(|e| io("reading", &path, e))?;
+    let mut reader = Hashing::new(std::io::BufReader::new(file));
+    let config = bincode::config::standard();
+    let count: u64 = bincode::serde::decode_from_std_read(&mut reader, config)
+        .map_err(|e| damaged(e.to_string()))?;
+    for _ in 0..count {
+        let before = reader.size;
+        let w: PartitionWrite = bincode::serde::decode_from_std_read(&mut reader, config)
+            .map_err(|e| damaged(e.to_string()))?;
+        if w.partition != p {
+            return Err(damaged(format!(
+                "{} is of partition {}",
+                w.file, w.partition
             )));
         }
-        let (writes, _): (Vec<PartitionWrite>, _) =
-            bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
-                .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-        if let Some(w) = writes.iter().find(|w| w.partition != *p) {
-            return Err(invalid(format!(
-                "{}: {} is of partition {}",
-                path.display(),
-                w.file,
-                w.partition
-            )));
-        }
-        data.push(writes);
+        let n = reader.size - before;
+        each(w, n)?;
     }
-    Ok((manifest, data))
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| io("reading", &path, e))?;
+    let (got_size, got_hash, _) = reader.finish();
+    if got_size != size || got_hash != hash {
+        return Err(damaged(
+            "its size or hash is not the one the manifest records".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Restore the backup in `dir` into the cluster, which must be empty (or
@@ -335,7 +564,11 @@ pub fn read_backup(dir: &Path) -> Result<(Manifest, Vec<Vec<PartitionWrite>>), C
 /// no project uses (written, not recorded: the report counts the files
 /// recorded).
 pub async fn restore<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::Error> {
-    let (manifest, data) = read_backup(dir)?;
+    let manifest = read_manifest(dir)?;
+    // Every partition file checked before anything is written.
+    for &data in &manifest.data {
+        each_write(dir, data, |_, _| Ok(()))?;
+    }
     // Empty, or holding only files of this backup as it records them (a
     // restore that stopped part way, run again).
     let listing = cluster.listing().await?;
@@ -366,7 +599,7 @@ pub async fn restore<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::E
             .into());
         }
         let clients = cluster.nodes(&view)?;
-        match write_all(&clients, &view, &data).await {
+        match write_all(&clients, &view, dir, &manifest).await {
             Ok(()) => break view,
             Err(CpgError::StaleEpoch { .. }) if attempts < 5 => attempts += 1,
             Err(e) => return Err(e.into()),
@@ -398,63 +631,148 @@ pub async fn restore<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::E
     Ok(Report {
         generation,
         files: recorded.len(),
-        partitions: data.len(),
+        partitions: manifest.data.len(),
         bytes: manifest.data.iter().map(|(_, size, _)| size).sum(),
         rounds: 1,
     })
 }
 
-/// Every partition's writes to every replica that takes writes, in pieces.
+/// Every partition's writes to every replica that takes writes, read from
+/// the backup and sent in pieces of about [`PIECE`] bytes.
 async fn write_all(
     clients: &HashMap<NodeId, Arc<NodeClient>>,
     view: &proto::coordinator_api::ClusterView,
-    data: &[Vec<PartitionWrite>],
+    dir: &Path,
+    manifest: &Manifest,
 ) -> Result<(), CpgError> {
     let writable = view.writable();
-    for writes in data {
-        let Some(p) = writes.first().map(|w| w.partition) else {
-            continue;
-        };
+    for &data in &manifest.data {
+        let p = data.0;
         let replicas = writable.get(&p).cloned().unwrap_or_default();
         if replicas.is_empty() {
             return Err(CpgError::Unavailable {
                 partitions: vec![p],
             });
         }
-        for piece in pieces(writes) {
+        // Read on a blocking thread, a piece at a time, while the last
+        // piece is written.
+        let (tx, mut pieces) = tokio::sync::mpsc::channel::<Vec<PartitionWrite>>(1);
+        let dir = dir.to_path_buf();
+        let reading = tokio::task::spawn_blocking(move || {
+            let (mut piece, mut size) = (Vec::new(), 0u64);
+            each_write(&dir, data, |w, n| {
+                if !piece.is_empty() && size + n > PIECE {
+                    let full = std::mem::take(&mut piece);
+                    size = 0;
+                    if tx.blocking_send(full).is_err() {
+                        return Err(CpgError::Internal("the restore stopped".into()));
+                    }
+                }
+                size += n;
+                piece.push(w);
+                Ok(())
+            })?;
+            if !piece.is_empty() {
+                let _ = tx.blocking_send(piece);
+            }
+            Ok::<(), CpgError>(())
+        });
+        while let Some(piece) = pieces.recv().await {
+            let piece = Arc::new(piece);
             for node in &replicas {
                 let client = clients.get(node).ok_or(CpgError::Unavailable {
                     partitions: vec![p],
                 })?;
                 let epoch = view.epoch;
+                let piece = piece.clone();
                 client
                     .call(NODE_DEADLINE, move |c, ctx| {
-                        let piece = piece.to_vec();
-                        async move { c.write(ctx, epoch, piece).await }
+                        let piece = piece.clone();
+                        async move { c.write(ctx, epoch, (*piece).clone()).await }
                     })
                     .await
                     .map_err(|e| e.naming(format!("restoring partition {p} on node {node}")))?;
             }
         }
+        reading
+            .await
+            .map_err(|e| CpgError::Internal(format!("reading the backup: {e}")))??;
     }
     Ok(())
 }
 
-/// `writes` cut into runs of about [`PIECE`] bytes (at least one write).
-fn pieces(writes: &[PartitionWrite]) -> Vec<&[PartitionWrite]> {
-    let mut out = Vec::new();
-    let (mut start, mut size) = (0, 0u64);
-    for (i, w) in writes.iter().enumerate() {
-        let n = bincode::serde::encode_to_vec(w, bincode::config::standard())
-            .map_or(0, |b| b.len() as u64);
-        if i > start && size + n > PIECE {
-            out.push(&writes[start..i]);
-            (start, size) = (i, 0);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(p: u32, file: &str, body: &str) -> PartitionWrite {
+        let source = format!("defmodule {body} do\n  def f(x), do: x\nend\n");
+        let cpg = partition::frontend::build_file(file, source.as_bytes());
+        PartitionWrite {
+            partition: PartitionId(p),
+            file: file.into(),
+            content_hash: cpg.content_hash,
+            fragments: cpg.fragments,
         }
-        size += n;
     }
-    if start < writes.len() {
-        out.push(&writes[start..]);
+
+    /// A partition file made from the spool, a write at a time, is byte
+    /// for byte what bincode makes of the kept writes as one list (the
+    /// format the manifest names), keeps the last fetch of each file with
+    /// the hash asked for, and reads back the same writes.
+    #[test]
+    fn a_spooled_partition_is_written_as_one_list_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let backup = dir.path().join("backup");
+        let mut spool = Spool::new(&backup).unwrap();
+        let old_b = write(3, "lib/b.ex", "B");
+        let new_b = write(3, "lib/b.ex", "B2");
+        let a = write(3, "lib/a.ex", "A");
+        let gone = write(3, "lib/gone.ex", "Gone");
+        for w in [&old_b, &a, &gone, &new_b] {
+            spool.append(w).unwrap();
+        }
+        spool.flush().unwrap();
+        let files: BTreeMap<&str, u64> = BTreeMap::from([
+            ("lib/a.ex", a.content_hash),
+            ("lib/b.ex", new_b.content_hash),
+        ]);
+        let path = backup.join("p3.bin");
+        let (size, hash) = write_partition(&spool.path(PartitionId(3)), &files, &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let kept = vec![a.clone(), new_b.clone()];
+        let whole = bincode::serde::encode_to_vec(&kept, bincode::config::standard()).unwrap();
+        assert_eq!(bytes, whole);
+        assert_eq!(
+            (size, hash),
+            (bytes.len() as u64, xxhash_rust::xxh3::xxh3_64(&bytes))
+        );
+
+        let mut read = Vec::new();
+        each_write(&backup, (PartitionId(3), size, hash), |w, _| {
+            read.push(w);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(read, kept);
+        // Another partition's number, or another hash: refused as damaged.
+        std::fs::copy(&path, backup.join("p4.bin")).unwrap();
+        let wrong = each_write(&backup, (PartitionId(4), size, hash), |_, _| Ok(()));
+        assert!(wrong.unwrap_err().to_string().contains("damaged"));
+        let wrong = each_write(&backup, (PartitionId(3), size, hash ^ 1), |_, _| Ok(()));
+        assert!(wrong.unwrap_err().to_string().contains("damaged"));
+
+        // A file the spool lacks is an error, not a partition without it.
+        let missing = BTreeMap::from([("lib/c.ex", 1)]);
+        assert!(write_partition(&spool.path(PartitionId(3)), &missing, &path).is_err());
+        spool.forget();
+        assert!(!backup.join("spool").exists());
+        assert!(path.exists(), "what was written stays");
+        // A backup that fails leaves no folder it made.
+        let failed = dir.path().join("failed");
+        let mut spool = Spool::new(&failed).unwrap();
+        spool.append(&a).unwrap();
+        spool.forget();
+        assert!(!failed.exists());
     }
-    out
 }
