@@ -174,7 +174,7 @@ impl Coordinator {
         })
         .await
         .into_iter()
-        .map(|(n, r)| NodeDiagnosisReport::of(n, r))
+        .map(|(n, r)| NodeDiagnosisReport::of(n.id, n.address, r))
         .collect()
     }
 }

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::assignment::{CoordinatorId, NodeId, PartitionId};
-use crate::coordinator_api::NodeInfo;
 
 /// Recent request latencies (a sliding window of the last requests).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -230,11 +229,16 @@ pub struct NodeDiagnosisReport {
 }
 
 impl NodeDiagnosisReport {
-    /// What `node` answered when asked for its diagnosis.
-    pub fn of(node: NodeInfo, answer: Result<NodeDiagnosis, String>) -> NodeDiagnosisReport {
+    /// What node `node_id` at `address` answered when asked for its
+    /// diagnosis.
+    pub fn of(
+        node_id: NodeId,
+        address: String,
+        answer: Result<NodeDiagnosis, String>,
+    ) -> NodeDiagnosisReport {
         NodeDiagnosisReport {
-            node_id: node.id,
-            address: node.address,
+            node_id,
+            address,
             diagnosis: answer.as_ref().ok().cloned(),
             error: answer.err(),
         }

@@ -47,7 +47,7 @@ pub(super) fn diagnose(coordinators: &[String], json: bool) -> Result<()> {
             |c, ctx| async move { c.diagnose(ctx).await.map(Ok) },
         ))?
         .into_iter()
-        .map(|(n, r)| proto::NodeDiagnosisReport::of(n, r))
+        .map(|(n, r)| proto::NodeDiagnosisReport::of(n.id, n.address, r))
         .collect();
     let text = if json {
         serde_json::to_string_pretty(&reports)? + "\n"
