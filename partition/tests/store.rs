@@ -189,6 +189,8 @@ proptest! {
     fn operations_keep_indexes_consistent_and_match_the_model(ops in prop::collection::vec(op(), 1..12)) {
         let store = Store::default();
         let mut model: BTreeMap<String, FileCpg> = BTreeMap::new();
+        // Edits' content hashes: never a source's, never one used before.
+        let mut edits = 0u64;
         for op in ops {
             match op {
                 Op::Apply(f, src) => {
@@ -207,7 +209,8 @@ proptest! {
                     for cpg in model.values_mut() {
                         if cpg.fragments.iter().any(|fr| fr.name == MODULES[m]) {
                             cpg.fragments.retain(|fr| fr.name != MODULES[m]);
-                            cpg.content_hash ^= 1;
+                            edits += 1;
+                            cpg.content_hash = u64::MAX - edits;
                             store.apply_file(cpg.clone());
                         }
                     }
