@@ -84,7 +84,13 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> CpgError {
 
 /// Back up the cluster into `dir` (created; refused if it holds anything).
 pub async fn backup<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::Error> {
-    if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+    // A folder holding only the spool of a backup that was stopped is
+    // taken again.
+    let others = std::fs::read_dir(dir).map_or(0, |d| {
+        d.filter(|e| e.as_ref().map_or(true, |e| e.file_name() != "spool"))
+            .count()
+    });
+    if others > 0 {
         return Err(invalid(format!(
             "{} is not empty: back up into a new folder",
             dir.display()
@@ -252,24 +258,31 @@ async fn fetch(
 /// Where a backup keeps the fragments it fetched until the catalog and
 /// they agree (`DIR/spool/p<N>`): each write appended as it arrives, with
 /// its length. A file fetched again (an ingest changed it meanwhile) is
-/// appended again; the partition file takes the last one whose hash the
-/// final catalog records.
+/// appended again; the partition file takes the last one.
 struct Spool {
     dir: std::path::PathBuf,
-    /// Whether the backup created `DIR` (removed again if it fails).
+    /// Whether the backup created `DIR` (removed again if the backup
+    /// fails before writing a partition file into it).
     made: bool,
-    files: BTreeMap<PartitionId, std::io::BufWriter<std::fs::File>>,
+    /// Each partition's spool and its length.
+    files: BTreeMap<PartitionId, (std::io::BufWriter<std::fs::File>, u64)>,
+    /// `(partition, file)` → its last record: content hash, offset, length.
+    last: BTreeMap<(PartitionId, String), (u64, u64, u64)>,
 }
 
 impl Spool {
     fn new(dir: &Path) -> Result<Spool, CpgError> {
         let made = !dir.exists();
         let spool = dir.join("spool");
+        if spool.exists() {
+            std::fs::remove_dir_all(&spool).map_err(|e| io("clearing", &spool, e))?;
+        }
         std::fs::create_dir_all(&spool).map_err(|e| io("creating", &spool, e))?;
         Ok(Spool {
             dir: spool,
             made,
             files: BTreeMap::new(),
+            last: BTreeMap::new(),
         })
     }
 
@@ -281,24 +294,47 @@ impl Spool {
         let bytes = bincode::serde::encode_to_vec(w, bincode::config::standard())
             .map_err(|e| CpgError::Internal(format!("encoding {}: {e}", w.file)))?;
         let path = self.path(w.partition);
-        let file = match self.files.entry(w.partition) {
+        let (file, end) = match self.files.entry(w.partition) {
             std::collections::btree_map::Entry::Occupied(f) => f.into_mut(),
             std::collections::btree_map::Entry::Vacant(slot) => {
                 let f = std::fs::File::create(&path).map_err(|e| io("creating", &path, e))?;
-                slot.insert(std::io::BufWriter::new(f))
+                slot.insert((std::io::BufWriter::new(f), 0))
             }
         };
-        file.write_all(&(bytes.len() as u64).to_le_bytes())
-            .and_then(|()| file.write_all(&bytes))
-            .map_err(|e| io("writing", &path, e))
+        file.write_all(&bytes)
+            .map_err(|e| io("writing", &path, e))?;
+        self.last.insert(
+            (w.partition, w.file.clone()),
+            (w.content_hash, *end, bytes.len() as u64),
+        );
+        *end += bytes.len() as u64;
+        Ok(())
     }
 
     /// Everything appended is readable.
     fn flush(&mut self) -> Result<(), CpgError> {
-        for f in self.files.values_mut() {
+        for (f, _) in self.files.values_mut() {
             f.flush().map_err(|e| io("writing", &self.dir, e))?;
         }
         Ok(())
+    }
+
+    /// Where the last record of each of `files` (of partition `p`, with
+    /// the content hash given) is, in file order.
+    fn records(
+        &self,
+        p: PartitionId,
+        files: &BTreeMap<&str, u64>,
+    ) -> Result<Vec<(u64, u64)>, CpgError> {
+        files
+            .iter()
+            .map(|(file, hash)| match self.last.get(&(p, file.to_string())) {
+                Some((h, offset, len)) if h == hash => Ok((*offset, *len)),
+                _ => Err(CpgError::Internal(format!(
+                    "partition {p}: {file} as the catalog records it is not in the spool"
+                ))),
+            })
+            .collect()
     }
 
     /// Remove the spool (and `DIR`, if the backup made it and nothing
@@ -332,7 +368,8 @@ fn write_backup(
     let mut bytes = 0;
     for (p, files) in &by_partition {
         let path = dir.join(format!("p{p}.bin"));
-        let (size, hash) = write_partition(&spool.path(*p), files, &path)?;
+        let records = spool.records(*p, files)?;
+        let (size, hash) = write_partition(&spool.path(*p), &records, &path)?;
         data.push((*p, size, hash));
         bytes += size;
     }
@@ -357,69 +394,24 @@ fn write_backup(
     })
 }
 
-/// The next record of a spool, if there is one.
-fn spooled(reader: &mut impl std::io::Read, spool: &Path) -> Result<Option<Vec<u8>>, CpgError> {
-    let mut len = [0u8; 8];
-    match reader.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(io("reading", spool, e)),
-    }
-    let mut record = vec![0u8; u64::from_le_bytes(len) as usize];
-    reader
-        .read_exact(&mut record)
-        .map_err(|e| io("reading", spool, e))?;
-    Ok(Some(record))
-}
-
-/// `path` made from `spool`: the last record of each of `files` with the
-/// hash given, in file order, as one bincode list; its size and xxh3.
+/// `path` made from the `records` (offset, length) of `spool`, in their
+/// order, as one bincode list; its size and xxh3.
 fn write_partition(
     spool: &Path,
-    files: &BTreeMap<&str, u64>,
+    records: &[(u64, u64)],
     path: &Path,
 ) -> Result<(u64, u64), CpgError> {
-    let decode = |record: &[u8]| -> Result<PartitionWrite, CpgError> {
-        bincode::serde::decode_from_slice(record, bincode::config::standard())
-            .map(|(w, _)| w)
-            .map_err(|e| CpgError::Internal(format!("{}: {e}", spool.display())))
-    };
-    // Pass 1: where the record kept for each file is.
-    let mut at: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    {
-        let f = std::fs::File::open(spool).map_err(|e| io("opening", spool, e))?;
-        let mut reader = std::io::BufReader::new(f);
-        let mut offset = 0u64;
-        while let Some(record) = spooled(&mut reader, spool)? {
-            let w = decode(&record)?;
-            if let Some((file, _)) = files
-                .get_key_value(w.file.as_str())
-                .filter(|(_, h)| **h == w.content_hash)
-            {
-                at.insert(file, (offset + 8, record.len() as u64));
-            }
-            offset += 8 + record.len() as u64;
-        }
-    }
-    if at.len() != files.len() {
-        return Err(CpgError::Internal(format!(
-            "{}: {} of {} files are not in the spool",
-            spool.display(),
-            files.len() - at.len(),
-            files.len()
-        )));
-    }
-    // Pass 2: the list's length, then each record as it was spooled.
+    use std::io::{Read, Seek};
     let tmp = path.with_extension("tmp");
     let mut source = std::fs::File::open(spool).map_err(|e| io("opening", spool, e))?;
     let out = std::fs::File::create(&tmp).map_err(|e| io("creating", &tmp, e))?;
     let mut out = Hashing::new(std::io::BufWriter::new(out));
-    let count = bincode::serde::encode_to_vec(at.len() as u64, bincode::config::standard())
+    // The list's length, then each write as it was spooled.
+    let count = bincode::serde::encode_to_vec(records.len() as u64, bincode::config::standard())
         .map_err(|e| CpgError::Internal(format!("encoding a length: {e}")))?;
     out.write_all(&count).map_err(|e| io("writing", &tmp, e))?;
     let mut record = Vec::new();
-    for (offset, len) in at.values() {
-        use std::io::{Read, Seek};
+    for (offset, len) in records {
         record.resize(*len as usize, 0);
         source
             .seek(std::io::SeekFrom::Start(*offset))
@@ -516,6 +508,23 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, CpgError> {
     Ok(manifest)
 }
 
+/// Partition `p`'s file of the backup in `dir` is the one the manifest
+/// records (`size`, `hash`), read through once.
+fn check_file(dir: &Path, (p, size, hash): (PartitionId, u64, u64)) -> Result<(), CpgError> {
+    let path = dir.join(format!("p{p}.bin"));
+    let file = std::fs::File::open(&path).map_err(|e| io("reading", &path, e))?;
+    let mut reader = Hashing::new(std::io::BufReader::new(file));
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| io("reading", &path, e))?;
+    let (got_size, got_hash, _) = reader.finish();
+    if got_size != size || got_hash != hash {
+        return Err(invalid(format!(
+            "{} is damaged: its size or hash is not the one the manifest records",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Read partition `p`'s file of the backup in `dir` a write at a time,
 /// handing each to `each` with its encoded size; the file must be the one
 /// the manifest records (`size`, `hash`) and hold only writes of `p`.
@@ -528,7 +537,9 @@ fn each_write(
     let damaged = |why: String| invalid(format!("{} is damaged: {why}", path.display()));
     let file = std::fs::File::open(&path).map_err(|e| io("reading", &path, e))?;
     let mut reader = Hashing::new(std::io::BufReader::new(file));
-    let config = bincode::config::standard();
+    // No write larger than a frame was fetched: a length past that is
+    // damage, not a reason to allocate.
+    let config = bincode::config::standard().with_limit::<{ net::wire::MAX_FRAME }>();
     let count: u64 = bincode::serde::decode_from_std_read(&mut reader, config)
         .map_err(|e| damaged(e.to_string()))?;
     for _ in 0..count {
@@ -567,7 +578,7 @@ pub async fn restore<C: Cluster>(cluster: &C, dir: &Path) -> Result<Report, C::E
     let manifest = read_manifest(dir)?;
     // Every partition file checked before anything is written.
     for &data in &manifest.data {
-        each_write(dir, data, |_, _| Ok(()))?;
+        check_file(dir, data)?;
     }
     // Empty, or holding only files of this backup as it records them (a
     // restore that stopped part way, run again).
@@ -738,7 +749,8 @@ mod tests {
             ("lib/b.ex", new_b.content_hash),
         ]);
         let path = backup.join("p3.bin");
-        let (size, hash) = write_partition(&spool.path(PartitionId(3)), &files, &path).unwrap();
+        let records = spool.records(PartitionId(3), &files).unwrap();
+        let (size, hash) = write_partition(&spool.path(PartitionId(3)), &records, &path).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let kept = vec![a.clone(), new_b.clone()];
         let whole = bincode::serde::encode_to_vec(&kept, bincode::config::standard()).unwrap();
@@ -761,10 +773,28 @@ mod tests {
         assert!(wrong.unwrap_err().to_string().contains("damaged"));
         let wrong = each_write(&backup, (PartitionId(3), size, hash ^ 1), |_, _| Ok(()));
         assert!(wrong.unwrap_err().to_string().contains("damaged"));
+        check_file(&backup, (PartitionId(3), size, hash)).unwrap();
+        // A length past any frame (a flipped byte) is damage, not an
+        // allocation: the count (1 byte), the partition (1), then the file
+        // name's length made 2^62.
+        let mut huge = bytes.clone();
+        let at = 2;
+        huge.splice(
+            at..at + 1,
+            [253u8].into_iter().chain((1u64 << 62).to_le_bytes()),
+        );
+        std::fs::write(backup.join("p5.bin"), &huge).unwrap();
+        let wrong = each_write(&backup, (PartitionId(5), size, hash), |_, _| Ok(()));
+        assert!(wrong.unwrap_err().to_string().contains("damaged"));
+        let wrong = check_file(&backup, (PartitionId(3), size + 1, hash));
+        assert!(wrong.unwrap_err().to_string().contains("damaged"));
 
-        // A file the spool lacks is an error, not a partition without it.
+        // A file the spool lacks, or holds only as it was before, is an
+        // error, not a partition without it.
         let missing = BTreeMap::from([("lib/c.ex", 1)]);
-        assert!(write_partition(&spool.path(PartitionId(3)), &missing, &path).is_err());
+        assert!(spool.records(PartitionId(3), &missing).is_err());
+        let older = BTreeMap::from([("lib/b.ex", old_b.content_hash)]);
+        assert!(spool.records(PartitionId(3), &older).is_err());
         spool.forget();
         assert!(!backup.join("spool").exists());
         assert!(path.exists(), "what was written stays");
