@@ -263,9 +263,9 @@ pub async fn serve(args: Args, stop: impl std::future::Future<Output = ()>) -> s
 }
 
 /// Commit P, R and virtual nodes through whichever member leads.
-/// Commit the cluster configuration `--init` gave: here once this member
-/// leads, else on the leader (the road every client takes to it), waiting
-/// out the first election.
+/// Commit the cluster configuration `--init` gave, once the new group has
+/// elected a leader: here if this member leads, else on the leader (the
+/// road every client takes to it).
 async fn configure_when_leader(
     coordinator: &Coordinator,
     members: &[String],
@@ -273,10 +273,28 @@ async fn configure_when_leader(
 ) {
     use net::coordinator_client::{on_leader, LeaderError};
     let refused = |reason: &str| tracing::error!(%reason, "cluster configuration refused");
-    match coordinator.configure(cluster).await {
-        Ok(()) => return,
-        Err(CpgError::InvalidInput { reason }) => return refused(&reason),
-        Err(_) => {}
+    let elected = coordinator
+        .raft
+        .wait(Some(CONFIGURE_WAIT))
+        .metrics(
+            |m| m.current_leader.is_some(),
+            "a leader for the configuration",
+        )
+        .await;
+    if elected.is_err() {
+        tracing::error!(
+            "no leader was elected within {} s: the cluster configuration waits for the next start",
+            CONFIGURE_WAIT.as_secs()
+        );
+        return;
+    }
+    if coordinator.is_leader() {
+        match coordinator.configure(cluster).await {
+            Ok(()) => return,
+            Err(CpgError::InvalidInput { reason }) => return refused(&reason),
+            // Leadership moved on meanwhile: to the new leader.
+            Err(_) => {}
+        }
     }
     let hint = coordinator.leader_address();
     let configured = on_leader(members, hint, CONFIGURE_WAIT, |c| async move {
@@ -292,10 +310,7 @@ async fn configure_when_leader(
     match configured {
         Ok(()) => {}
         Err(LeaderError::Refused(CpgError::InvalidInput { reason })) => refused(&reason),
-        Err(e) => tracing::error!(
-            "no leader accepted the cluster configuration within {} s: {e:?}",
-            CONFIGURE_WAIT.as_secs()
-        ),
+        Err(e) => tracing::error!("no leader took the cluster configuration: {e:?}"),
     }
 }
 

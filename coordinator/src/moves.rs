@@ -468,18 +468,30 @@ impl Coordinator {
 
     /// Check the replicas of the partitions `node` holds against an
     /// up-to-date peer's and pull what differs (a node back after missing
-    /// writes): [`returning`]'s plan, performed by [`fill`].
-    pub(crate) async fn catch_up(&self, node: NodeId) -> Result<(), CpgError> {
+    /// writes): [`returning`]'s plan, performed by [`fill`]. Whether every
+    /// replica was checked: one without a source that is up (its peers are
+    /// back later) or whose copies failed is to be tried again.
+    pub(crate) async fn catch_up(&self, node: NodeId) -> Result<bool, CpgError> {
         let _one_at_a_time = self.moving.lock().await;
         let (epoch, plan) = self
             .sm
             .read(|s| (s.partition_map.epoch, returning(s, node)));
         let view = self.view();
         let clients = self.queries.clients(&view);
+        let mut complete = true;
         for c in plan {
-            fill(&clients, epoch, &c).await;
+            if c.sources.is_empty() {
+                tracing::debug!(
+                    partition = c.partition.0,
+                    node = node.0,
+                    "a returning replica has no up-to-date peer that is up yet"
+                );
+                complete = false;
+            } else if fill(&clients, epoch, &c).await.is_none() {
+                complete = false;
+            }
         }
-        Ok(())
+        Ok(complete)
     }
 }
 
@@ -789,14 +801,15 @@ mod tests {
     }
 
     /// A cluster of up to six nodes in any states, eight partitions placed
-    /// on any of them, some replicas marked behind.
+    /// on any of them, some replicas marked behind, some joining.
     fn any_cluster() -> impl Strategy<Value = ClusterState> {
         (
             proptest::collection::btree_map(1u64..7, any_state(), 1..6),
             proptest::collection::vec(proptest::collection::btree_set(1u64..7, 0..4), 8),
             proptest::collection::vec((0u32..8, 1u64..7, 1u64..50), 0..10),
+            proptest::collection::vec((0u32..8, 1u64..7), 0..6),
         )
-            .prop_map(|(nodes, placed, marks)| {
+            .prop_map(|(nodes, placed, marks, joining)| {
                 let nodes: Vec<(u64, NodeState)> = nodes.into_iter().collect();
                 let assignment: Assignment = placed
                     .into_iter()
@@ -812,6 +825,17 @@ mod tests {
                             .entry(PartitionId(p))
                             .or_default()
                             .insert(NodeId(n), mark);
+                    }
+                }
+                // Joining replicas are placed ones a move is filling.
+                for (p, n) in joining {
+                    let held = s.partition_map.assignment[&PartitionId(p)].contains(&NodeId(n));
+                    if held {
+                        s.partition_map
+                            .joining
+                            .entry(PartitionId(p))
+                            .or_default()
+                            .push(NodeId(n));
                     }
                 }
                 s

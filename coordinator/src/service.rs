@@ -254,8 +254,20 @@ impl Coordinator {
                         .into_iter()
                         .collect();
                 for node in back {
-                    if let Err(e) = c.catch_up(node).await {
-                        tracing::warn!(node = node.0, "catching up: {e}");
+                    let complete = match c.catch_up(node).await {
+                        Ok(complete) => complete,
+                        Err(e) => {
+                            tracing::warn!(node = node.0, "catching up: {e}");
+                            false
+                        }
+                    };
+                    // Tried again at the next round until every replica
+                    // it holds was checked against a peer.
+                    if !complete {
+                        c.returning
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(node);
                     }
                 }
                 if let Err(e) = c.catch_up_behind().await {
