@@ -80,10 +80,11 @@ pub struct CallGraph {
     pub functions: Vec<FnInfo>,
     /// Sorted by (caller module, caller function, arity, file, line, column, callee).
     pub calls: Vec<CallEdge>,
-    /// Edge indexes by caller and by callee, each function's run starting
-    /// at its entry in the `_start` vector (compressed rows).
-    out: Vec<u32>,
+    /// Where each function's calls start in `calls` (they are in caller
+    /// order): function `id` makes `calls[out_start[id]..out_start[id + 1]]`.
     out_start: Vec<u32>,
+    /// Edge indexes by callee, each function's run starting at its entry
+    /// in `inc_start` (compressed rows).
     inc: Vec<u32>,
     inc_start: Vec<u32>,
     /// Per analysed module: the callbacks of the behaviours it has, declared
@@ -95,6 +96,18 @@ pub struct CallGraph {
     uses: FastMap<String, Arc<[String]>>,
     /// What the next generation's [`CallGraph::relink`] starts from.
     state: link::LinkState,
+}
+
+/// Where each of `n` rows starts in `items`, which are in row order.
+fn starts<T>(items: &[T], n: usize, row: impl Fn(&T) -> u32) -> Vec<u32> {
+    let mut start = vec![0u32; n + 1];
+    for t in items {
+        start[row(t) as usize + 1] += 1;
+    }
+    for r in 0..n {
+        start[r + 1] += start[r];
+    }
+    start
 }
 
 /// Compressed rows: for each of `n` rows, the indexes `i` of `items` with
@@ -168,15 +181,20 @@ impl CallGraph {
     }
 
     /// The indexes in `calls` of the calls `id` makes.
-    pub fn call_ids_from(&self, id: u32) -> &[u32] {
-        Self::row(&self.out, &self.out_start, id)
+    pub fn call_ids_from(&self, id: u32) -> std::ops::Range<u32> {
+        match (
+            self.out_start.get(id as usize),
+            self.out_start.get(id as usize + 1),
+        ) {
+            (Some(&a), Some(&b)) => a..b,
+            _ => 0..0,
+        }
     }
 
-    /// Calls made by a function (edge indexes).
+    /// Calls made by a function.
     pub fn calls_from(&self, id: u32) -> impl Iterator<Item = &CallEdge> {
-        Self::row(&self.out, &self.out_start, id)
-            .iter()
-            .map(|&i| &self.calls[i as usize])
+        let ids = self.call_ids_from(id);
+        self.calls[ids.start as usize..ids.end as usize].iter()
     }
 
     fn row<'g>(items: &'g [u32], start: &[u32], id: u32) -> &'g [u32] {

@@ -743,7 +743,8 @@ fn assemble<'a>(
         }
     });
     let n = functions.len();
-    let (out, out_start) = rows(&calls, n, |c| c.caller);
+    debug_assert!(calls.windows(2).all(|w| w[0].caller <= w[1].caller));
+    let out_start = super::starts(&calls, n, |c: &CallEdge| c.caller);
     let (inc, inc_start) = rows(&calls, n, |c| c.callee);
     let mut callbacks = FastMap::default();
     let mut uses = FastMap::default();
@@ -760,7 +761,6 @@ fn assemble<'a>(
         uses,
         functions,
         calls,
-        out,
         out_start,
         inc,
         inc_start,

@@ -198,9 +198,8 @@ impl<'a> Stitcher<'a> {
             sites.extend(
                 graph
                     .call_ids_from(f as u32)
-                    .iter()
-                    .filter(|&&i| *graph.calls[i as usize].file == *m.file)
-                    .map(|&i| (graph.calls[i as usize].site, i)),
+                    .filter(|&i| *graph.calls[i as usize].file == *m.file)
+                    .map(|i| (graph.calls[i as usize].site, i)),
             );
             sites[from..].sort_unstable();
         }
