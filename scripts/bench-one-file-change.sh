@@ -8,6 +8,9 @@
 #   export CPG_COORDINATOR=HOST:PORT   # e.g. from `cpg dev-cluster up`
 #   bash scripts/bench-one-file-change.sh TREE FILE MODULE [ROUNDS]
 #
+# With ONLY_FILE=1 the ingest is `cpg ingest TREE --file FILE` (what a
+# tool that knows the changed file sends: no walk of the tree).
+#
 # The coordinator's log (RUST_LOG=coordinator=debug) has each new
 # snapshot's `total_ms`. Uses target/release/cpg (cargo build --release).
 set -euo pipefail
@@ -23,7 +26,11 @@ for n in $(seq "$rounds"); do
     body=$(head -c -4 "$file")
     printf '%s\n  def bench_probe_%s(x), do: String.upcase(x)\nend\n' "$body" "$n" > "$file"
     start=$(date +%s%N)
-    "$cpg" ingest "$tree" > /dev/null
+    if [ "${ONLY_FILE:-}" = 1 ]; then
+        "$cpg" ingest "$tree" --file "$file" > /dev/null
+    else
+        "$cpg" ingest "$tree" > /dev/null
+    fi
     ingested=$(date +%s%N)
     until "$cpg" callees "$module.bench_probe_$n/1" 2>/dev/null | grep -q upcase; do :; done
     visible=$(date +%s%N)

@@ -2,7 +2,7 @@
 //! every core, into one partition store. No cluster, no network.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -175,6 +175,60 @@ pub fn discover(root: &Path) -> Result<Vec<SourceFile>, EmbeddedError> {
         return Err(EmbeddedError::NoElixirFiles(root.to_path_buf()));
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// `files`, each an Elixir file of the application under `root`, named as
+/// [`discover`] names it: for an ingest of only those files (a partial
+/// one). A file outside `root`, under a folder discovery leaves out (the
+/// dependencies' `deps/` included), not Elixir, or gone is refused with
+/// the reason: the whole tree's ingest handles those.
+pub fn files_of_tree(root: &Path, files: &[PathBuf]) -> Result<Vec<SourceFile>, EmbeddedError> {
+    let unreadable = |path: &Path, source| EmbeddedError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let inside = std::fs::canonicalize(root).map_err(|e| unreadable(root, e))?;
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let refused = |why: &str| EmbeddedError::NotOfTheTree {
+            path: file.clone(),
+            why: why.to_string(),
+        };
+        let disk = match std::fs::canonicalize(file) {
+            Ok(disk) => disk,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(refused(
+                    "no such file: a file removed from the tree leaves the cluster with an ingest of the whole tree",
+                ))
+            }
+            Err(e) => return Err(unreadable(file, e)),
+        };
+        let Ok(rel) = disk.strip_prefix(&inside) else {
+            return Err(refused(&format!("not under {}", root.display())));
+        };
+        if !is_elixir(&disk) || !disk.is_file() {
+            return Err(refused("not an Elixir file (.ex, .exs, .heex)"));
+        }
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if parts[..parts.len().saturating_sub(1)]
+            .iter()
+            .any(|d| skipped_dir(d))
+        {
+            return Err(refused(
+                "in a folder an ingest leaves out or sends as library code (_build, deps, .git, hidden ones): ingest the whole tree",
+            ));
+        }
+        out.push(SourceFile {
+            disk,
+            name: parts.join("/"),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
     Ok(out)
 }
 

@@ -92,6 +92,10 @@ pub enum EmbeddedError {
     },
     #[error("{0}: no Elixir files (.ex, .exs) found here (skipped: _build, deps, .git and hidden folders)")]
     NoElixirFiles(PathBuf),
+    /// A file named to send on its own that the tree's ingest would not
+    /// send as the application's (why).
+    #[error("{path}: {why}")]
+    NotOfTheTree { path: PathBuf, why: String },
 }
 
 /// What is parsed of a library file: its text, or for a BEAM file its

@@ -97,7 +97,15 @@ pub enum Command {
     /// Send the Elixir files under PATH to the cluster (needs --coordinator):
     /// changed files replace their modules, unchanged ones are skipped,
     /// deleted ones are removed.
-    Ingest { path: PathBuf },
+    Ingest {
+        path: PathBuf,
+        /// Send only this file of PATH's application (repeat for more): no
+        /// walk of the tree, and nothing else added or removed. For a tool
+        /// that knows what changed (an editor on save, a hook); a file
+        /// removed, or a dependency's, needs an ingest of the whole tree.
+        #[arg(long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// Keep the cluster up to date with a working tree (needs
     /// --coordinator): ingest PATH, then again whenever an Elixir file under
     /// it is saved, added or deleted (only changed files are parsed), until
@@ -607,7 +615,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => analyses::export_graph(&coordinators, path, true, format, output),
         Command::Callers(args) => analyses::walk(&coordinators, args, true),
         Command::Callees(args) => analyses::walk(&coordinators, args, false),
-        Command::Ingest { path } => ingest::ingest(&coordinators, &path),
+        Command::Ingest { path, files } => ingest::ingest(&coordinators, &path, &files),
         Command::Projects { json } => operations::projects(&coordinators, json),
         Command::Health { json } => operations::health(&coordinators, json),
         Command::Watch { path, interval_ms } => ingest::watch(

@@ -27,6 +27,7 @@ mod data_format;
 mod deploy_files;
 mod health;
 mod http_api;
+mod partial_ingest;
 mod processes;
 mod production;
 mod tidy;
