@@ -222,7 +222,11 @@ impl Proc {
         let mut command = Command::new(&self.program);
         // Test clusters run on loopback and the tests' own hosts: plain TCP
         // unless the test gives certificates.
-        if !self.args.iter().any(|a| a == "--certs-dir") {
+        // (Not inherited either: a shell that exported CPG_INSECURE made
+        // members given certificates refuse to start.)
+        if self.args.iter().any(|a| a == "--certs-dir") {
+            command.env_remove("CPG_INSECURE");
+        } else {
             command.env("CPG_INSECURE", "true");
         }
         if let Some(file) = &self.faults_file {
