@@ -482,39 +482,37 @@ mod tests {
         let files: Vec<&str> = report.put.iter().map(|f| f.file.as_str()).collect();
         assert_eq!(files, ["lib/a.ex", "lib/b.ex"]);
 
-        let mut report = IngestReport::default();
-        let mut o = Outcome::default();
-        o.add(
+        let settled = |answers: Vec<Result<BatchDone, CpgError>>| {
+            let mut report = IngestReport::default();
+            let mut o = Outcome::default();
+            for a in answers {
+                o.add(a, &mut report);
+            }
+            o.settle(report)
+        };
+        let unavailable = |p| {
             Err(CpgError::Unavailable {
-                partitions: vec![p2],
-            }),
-            &mut report,
-        );
-        o.add(Ok(batch("lib/a.ex", Vec::new())), &mut report);
-        o.add(
-            Err(CpgError::Unavailable {
-                partitions: vec![p1],
-            }),
-            &mut report,
-        );
+                partitions: vec![p],
+            })
+        };
         assert_eq!(
-            o.settle(report),
+            settled(vec![
+                unavailable(p2),
+                Ok(batch("lib/a.ex", Vec::new())),
+                unavailable(p1)
+            ]),
             Err(CpgError::Unavailable {
                 partitions: vec![p1, p2]
             })
         );
-
-        let mut report = IngestReport::default();
-        let mut o = Outcome::default();
-        o.add(
-            Err(CpgError::Unavailable {
-                partitions: vec![p2],
-            }),
-            &mut report,
+        assert_eq!(
+            settled(vec![
+                unavailable(p2),
+                Err(CpgError::StaleEpoch { current: 4 }),
+                Err(CpgError::StaleEpoch { current: 5 }),
+            ]),
+            Err(CpgError::StaleEpoch { current: 4 })
         );
-        o.add(Err(CpgError::StaleEpoch { current: 4 }), &mut report);
-        o.add(Err(CpgError::StaleEpoch { current: 5 }), &mut report);
-        assert_eq!(o.settle(report), Err(CpgError::StaleEpoch { current: 4 }));
     }
 
     fn content(c: u8) -> Vec<u8> {
