@@ -208,7 +208,9 @@ pub(super) fn watch(coordinators: &[String], path: &Path, interval: Duration) ->
                                 "{} parsed, {} removed, {} unchanged: catalog generation {generation} ({} ms)\n",
                                 r.files_parsed,
                                 r.files_removed,
-                                r.files_unchanged,
+                                // Files not sent (a round of changed files
+                                // only) are unchanged too.
+                                r.files_unchanged + (now.len() as u64).saturating_sub(r.files_seen),
                                 started.elapsed().as_millis()
                             ))?;
                         }
