@@ -256,12 +256,13 @@ async fn admitted(
 }
 
 /// Whether a batch goes on to the next node after this answer: a node that
-/// cannot be reached, or failed itself, hands it on; an answer or a refusal
-/// ends it.
+/// cannot be reached, or failed itself (its disk too), hands it on; an
+/// answer or a refusal ends it.
 fn hands_on<T>(reply: &Result<T, CallError>) -> bool {
     matches!(
         reply,
-        Err(CallError::Unreachable(_) | CallError::Node(CpgError::Internal(_)))
+        Err(CallError::Unreachable(_)
+            | CallError::Node(CpgError::Internal(_) | CpgError::NotDurable { .. }))
     )
 }
 
@@ -441,6 +442,9 @@ mod tests {
         let on = |r: Result<(), CallError>| hands_on(&r);
         assert!(on(Err(CallError::Unreachable("refused".into()))));
         assert!(on(Err(CallError::Node(CpgError::Internal("disk".into())))));
+        assert!(on(Err(CallError::Node(CpgError::NotDurable {
+            reason: "disk".into()
+        }))));
         assert!(!on(Ok(())));
         assert!(!on(Err(CallError::Node(CpgError::StaleEpoch {
             current: 3

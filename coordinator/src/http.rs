@@ -332,6 +332,7 @@ impl From<CpgError> for ApiError {
             CpgError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             CpgError::NoQuorum { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_quorum"),
             CpgError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            CpgError::NotDurable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_durable"),
         };
         ApiError {
             status,

@@ -18,7 +18,8 @@ use crate::wire::Guarded;
 
 /// Decode `frame` as a storage node's request; whether it decoded.
 pub fn node_request(frame: &[u8]) -> bool {
-    let mut codec: Guarded<ClientMessage<NodeServiceRequest>, ()> = Guarded::new(true);
+    let mut codec: Guarded<ClientMessage<NodeServiceRequest>, ()> =
+        Guarded::new(true, crate::wire::PROTOCOL_VERSION);
     Pin::new(&mut codec)
         .deserialize(&BytesMut::from(frame))
         .is_ok()
@@ -28,7 +29,8 @@ pub fn node_request(frame: &[u8]) -> bool {
 /// writes, when it is a `write` request (the fuzzed write path checks and
 /// applies them).
 pub fn node_writes(frame: &[u8]) -> Option<Vec<proto::node_api::PartitionWrite>> {
-    let mut codec: Guarded<ClientMessage<NodeServiceRequest>, ()> = Guarded::new(true);
+    let mut codec: Guarded<ClientMessage<NodeServiceRequest>, ()> =
+        Guarded::new(true, crate::wire::PROTOCOL_VERSION);
     match Pin::new(&mut codec)
         .deserialize(&BytesMut::from(frame))
         .ok()?
@@ -43,7 +45,8 @@ pub fn node_writes(frame: &[u8]) -> Option<Vec<proto::node_api::PartitionWrite>>
 
 /// Decode `frame` as a coordinator's request; whether it decoded.
 pub fn coordinator_request(frame: &[u8]) -> bool {
-    let mut codec: Guarded<ClientMessage<CoordinatorServiceRequest>, ()> = Guarded::new(true);
+    let mut codec: Guarded<ClientMessage<CoordinatorServiceRequest>, ()> =
+        Guarded::new(true, crate::wire::PROTOCOL_VERSION);
     Pin::new(&mut codec)
         .deserialize(&BytesMut::from(frame))
         .is_ok()
@@ -95,7 +98,8 @@ mod tests {
                 id: 7,
                 message: req,
             });
-            let mut codec: Guarded<(), ClientMessage<NodeServiceRequest>> = Guarded::new(false);
+            let mut codec: Guarded<(), ClientMessage<NodeServiceRequest>> =
+                Guarded::new(false, crate::wire::PROTOCOL_VERSION);
             let bytes = Pin::new(&mut codec).serialize(&msg).expect("encodes");
             seeds.push(bytes.to_vec());
         };

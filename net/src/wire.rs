@@ -132,11 +132,14 @@ pub fn uses_tls() -> bool {
 /// the current time unchecked, which panics for a huge one, so requests
 /// with a deadline over [`MAX_DEADLINE_SECS`] are refused before decoding;
 /// and any other panic while decoding becomes an error for that
-/// connection only.
+/// connection only. Messages are encoded at the link's protocol version
+/// (see [`proto::encoding`]).
 #[derive(Debug)]
 pub struct Guarded<Item, SinkItem> {
     /// Frames are tarpc `ClientMessage`s (a server's side).
     requests: bool,
+    /// The protocol the link runs at.
+    version: u16,
     ghost: std::marker::PhantomData<fn() -> (Item, SinkItem)>,
 }
 
@@ -207,44 +210,54 @@ where
     type Error = std::io::Error;
 
     fn serialize(self: Pin<&mut Self>, item: &SinkItem) -> Result<Bytes, Self::Error> {
-        std::pin::pin!(Bincode::<Item, SinkItem>::default()).serialize(item)
+        proto::encoding::at(self.version, || {
+            std::pin::pin!(Bincode::<Item, SinkItem>::default()).serialize(item)
+        })
     }
 }
 
 impl<Item, SinkItem> Guarded<Item, SinkItem> {
-    /// The format of a server's side (`requests`) or a client's.
-    pub fn new(requests: bool) -> Self {
+    /// The format of a server's side (`requests`) or a client's, on a
+    /// link at protocol `version`.
+    pub fn new(requests: bool, version: u16) -> Self {
         Guarded {
             requests,
+            version,
             ghost: std::marker::PhantomData,
         }
     }
 }
 
-fn transport_of<Item, SinkItem>(stream: Conn, requests: bool) -> Transport<Item, SinkItem>
+fn transport_of<Item, SinkItem>(
+    stream: Conn,
+    requests: bool,
+    version: u16,
+) -> Transport<Item, SinkItem>
 where
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
 {
-    tarpc::serde_transport::new(framed(stream), Guarded::new(requests))
+    tarpc::serde_transport::new(framed(stream), Guarded::new(requests, version))
 }
 
-/// Wrap a dialled connection (a client's side).
-pub fn transport<Item, SinkItem>(stream: Conn) -> Transport<Item, SinkItem>
+/// Wrap a dialled connection (a client's side) of a link at protocol
+/// `version`.
+pub fn transport<Item, SinkItem>(stream: Conn, version: u16) -> Transport<Item, SinkItem>
 where
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
 {
-    transport_of(stream, false)
+    transport_of(stream, false, version)
 }
 
-/// Wrap an accepted connection (a server's side: frames are requests).
-pub fn server_transport<Item, SinkItem>(stream: Conn) -> Transport<Item, SinkItem>
+/// Wrap an accepted connection (a server's side: frames are requests) of
+/// a link at protocol `version`.
+pub fn server_transport<Item, SinkItem>(stream: Conn, version: u16) -> Transport<Item, SinkItem>
 where
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
 {
-    transport_of(stream, true)
+    transport_of(stream, true, version)
 }
 
 /// The version of the protocol spoken on every connection. Raise it when a
@@ -262,8 +275,9 @@ where
 /// files without modules. 14: walk tables and rounds on the nodes, the
 /// catalog for backups. 15: the size of a node's walk tables in its
 /// health. 16: the greeting negotiates, see [`OLDEST_PROTOCOL_VERSION`];
-/// no wire type changed.)
-pub const PROTOCOL_VERSION: u16 = 16;
+/// no wire type changed. 17: `CpgError::NotDurable`, carried as `Internal`
+/// on links at 15 or 16.)
+pub const PROTOCOL_VERSION: u16 = 17;
 
 /// The oldest protocol this release speaks to a peer: its predecessor's,
 /// so that a cluster can be upgraded one process at a time. A link whose
@@ -273,10 +287,10 @@ pub const PROTOCOL_VERSION: u16 = 16;
 /// before 16 answers with its own and closes) dials again at that one.
 /// A release that changes a wire type must either encode the previous
 /// shape on links at the previous version or raise this to its own
-/// version, which ends rolling upgrades from the previous release: the
-/// version a link runs at is what [`connect_greeted`] returns (and the
-/// listener's greeting agreed), though nothing keeps it with the link yet,
-/// since protocol 16 encodes exactly what 15 does.
+/// version, which ends rolling upgrades from the previous release: each
+/// link's codec encodes at the version its greeting agreed (see
+/// [`proto::encoding`]). Protocol 16 encodes exactly what 15 does, and 17
+/// writes on links at either what they had.
 pub const OLDEST_PROTOCOL_VERSION: u16 = 15;
 
 /// The first protocol whose listeners answer a greeting in kind: a
@@ -496,7 +510,7 @@ where
             format!("{address}: no answer within {timeout:?}"),
         ));
     }
-    let (stream, _version) = connect_greeted(address, timeout).await?;
+    let (stream, version) = connect_greeted(address, timeout).await?;
     let conn = match tls() {
         None => Conn::Plain(stream),
         Some(t) => {
@@ -523,7 +537,7 @@ where
         Some(link) => Conn::Faulty(Box::new(crate::faults::Faulty::new(conn, link))),
         None => conn,
     };
-    Ok(transport(conn))
+    Ok(transport(conn, version))
 }
 
 /// A TCP connection to `address` whose greeting agreed on a version (see
@@ -585,7 +599,7 @@ pub async fn serve_connections<F, Fut>(
     serve: F,
 ) -> std::io::Result<()>
 where
-    F: Fn(Conn, crate::certs::Role) -> Fut + Send + Sync + 'static,
+    F: Fn(Conn, crate::certs::Role, u16) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     use tracing::Instrument;
@@ -607,12 +621,15 @@ where
                     connections.spawn(
                         async move {
                             let _ = stream.set_nodelay(true);
-                            if let Err(e) = greet_dialler(&mut stream, GREETING_TIMEOUT).await {
-                                tracing::warn!("closing the connection: {e}");
-                                return;
-                            }
+                            let version = match greet_dialler(&mut stream, GREETING_TIMEOUT).await {
+                                Ok(v) => v,
+                                Err(e) => {
+                                    tracing::warn!("closing the connection: {e}");
+                                    return;
+                                }
+                            };
                             match accept_tls(stream).await {
-                                Ok((conn, role)) => serve(conn, role).await,
+                                Ok((conn, role)) => serve(conn, role, version).await,
                                 Err(e) => tracing::warn!("closing the connection: {e}"),
                             }
                         }
@@ -653,10 +670,12 @@ macro_rules! serve_rpc {
     ($listener:expr, $shutdown:expr, |$role:ident| $server:expr) => {{
         use ::futures::StreamExt as _;
         use ::tarpc::server::{Channel as _, Serve as _};
-        $crate::wire::serve_connections($listener, $shutdown, move |conn, $role| {
-            ::tarpc::server::BaseChannel::with_defaults($crate::wire::server_transport(conn))
-                .execute($server.serve())
-                .for_each_concurrent(None, |response| response)
+        $crate::wire::serve_connections($listener, $shutdown, move |conn, $role, version| {
+            ::tarpc::server::BaseChannel::with_defaults($crate::wire::server_transport(
+                conn, version,
+            ))
+            .execute($server.serve())
+            .for_each_concurrent(None, |response| response)
         })
         .await
     }};
@@ -714,6 +733,29 @@ mod tests {
         }
     }
 
+    /// A message takes the shape its link's protocol knows: a variant
+    /// newer than the link travels as the older protocol said it.
+    #[test]
+    fn each_link_encodes_at_its_own_version() {
+        use proto::error::{CpgError, NOT_DURABLE_SINCE};
+        type Reply = Result<u64, CpgError>;
+        let reply: Reply = Err(CpgError::NotDurable {
+            reason: "disk".into(),
+        });
+        let through = |version: u16| -> Reply {
+            let mut codec = Guarded::<Reply, Reply>::new(false, version);
+            let bytes = Pin::new(&mut codec).serialize(&reply).unwrap();
+            Pin::new(&mut codec)
+                .deserialize(&BytesMut::from(&bytes[..]))
+                .unwrap()
+        };
+        assert_eq!(through(PROTOCOL_VERSION), reply);
+        assert_eq!(
+            through(NOT_DURABLE_SINCE - 1),
+            Err(CpgError::Internal("disk".into()))
+        );
+    }
+
     /// A peer of the previous release (before 16) greets first with its
     /// own version and closes on any other: a dialler answered so dials
     /// again at that version, once.
@@ -761,12 +803,16 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (served, mut agreed) = tokio::sync::mpsc::unbounded_channel::<u16>();
         let server = tokio::spawn(serve_connections(
             listener,
             async {
                 let _ = stopped.await;
             },
-            |_conn, _role| async {},
+            move |_conn, _role, version| {
+                let _ = served.send(version);
+                async {}
+            },
         ));
         for (greeting, answer, open) in [
             (PROTOCOL_VERSION, PROTOCOL_VERSION, true),
@@ -779,7 +825,13 @@ mod tests {
             let mut got = [0u8; PREAMBLE_LEN];
             s.read_exact(&mut got).await.unwrap();
             assert_eq!(check_preamble(&got), Ok(answer), "greeted with {greeting}");
-            if !open {
+            if open {
+                let version =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), agreed.recv())
+                        .await
+                        .unwrap();
+                assert_eq!(version, Some(answer), "the link is served at its version");
+            } else {
                 let mut rest = Vec::new();
                 let read = tokio::time::timeout(
                     std::time::Duration::from_secs(5),

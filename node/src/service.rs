@@ -556,10 +556,12 @@ impl Node {
                     size,
                 )
             } else {
-                CpgError::Internal(format!(
-                    "node {}: cannot persist {files} files under {dir}: {e}; {left}",
-                    self.id
-                ))
+                CpgError::NotDurable {
+                    reason: format!(
+                        "node {}: cannot persist {files} files under {dir}: {e}; {left}",
+                        self.id
+                    ),
+                }
             }
         })?;
         let changed = (puts.len() + removes.len()) as u64;

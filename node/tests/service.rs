@@ -757,7 +757,7 @@ async fn a_full_or_failing_disk_refuses_writes_keeps_reads_and_nothing_is_torn()
         .await
         .unwrap();
     assert!(
-        matches!(&refused, Err(CpgError::Internal(why)) if why.contains("could not be undone")),
+        matches!(&refused, Err(CpgError::NotDurable { reason: why }) if why.contains("could not be undone")),
         "{refused:?}"
     );
     faults::clear(dir.path());

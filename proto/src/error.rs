@@ -4,7 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Encoded as the link it crosses speaks (see [`crate::encoding`]): a
+/// variant newer than the link's protocol travels as the variant that
+/// protocol said it with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(remote = "Self")]
 pub enum CpgError {
     /// This coordinator is not the Raft leader; retry there.
     #[error("this coordinator is not the leader (leader: {})", leader.as_deref().unwrap_or("unknown, election in progress"))]
@@ -35,6 +39,32 @@ pub enum CpgError {
     /// A fault on the serving side (a disk error, a bug); reported, not hidden.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A write the serving side could not make durable (its disk failing):
+    /// it did not take it, and says what is left of it. A replica that
+    /// answers this missed the write and is caught up later. (Protocol 17
+    /// on; earlier links carry it as `Internal`.)
+    #[error("not durable: {reason}")]
+    NotDurable { reason: String },
+}
+
+/// The first protocol that has [`CpgError::NotDurable`].
+pub const NOT_DURABLE_SINCE: u16 = 17;
+
+impl Serialize for CpgError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CpgError::NotDurable { reason } if !crate::encoding::speaks(NOT_DURABLE_SINCE) => {
+                CpgError::serialize(&CpgError::Internal(reason.clone()), s)
+            }
+            _ => CpgError::serialize(self, s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CpgError {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        CpgError::deserialize(d)
+    }
 }
 
 /// What a [`CpgError::ResourceExhausted`] for a full disk starts with.
@@ -66,5 +96,61 @@ impl CpgError {
     /// Whether this is a write refused for a full disk.
     pub fn is_disk_full(&self) -> bool {
         matches!(self, CpgError::ResourceExhausted { what, .. } if what.starts_with(DISK_FULL))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_variant() -> Vec<CpgError> {
+        vec![
+            CpgError::NotLeader {
+                leader: Some("127.0.0.1:1".into()),
+            },
+            CpgError::StaleEpoch { current: 3 },
+            CpgError::Unavailable {
+                partitions: vec![crate::assignment::PartitionId(2)],
+            },
+            CpgError::InvalidInput { reason: "r".into() },
+            CpgError::ResourceExhausted {
+                what: "w".into(),
+                limit: 9,
+            },
+            CpgError::Forbidden { reason: "f".into() },
+            CpgError::NoQuorum { reason: "q".into() },
+            CpgError::Internal("i".into()),
+            CpgError::NotDurable { reason: "d".into() },
+        ]
+    }
+
+    fn binary(e: &CpgError) -> CpgError {
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(e, config).expect("encodes");
+        bincode::serde::decode_from_slice(&bytes, config)
+            .expect("decodes")
+            .0
+    }
+
+    #[test]
+    fn every_variant_decodes_as_it_was_encoded() {
+        for e in every_variant() {
+            assert_eq!(binary(&e), e);
+            let json = serde_json::to_string(&e).expect("encodes");
+            assert_eq!(serde_json::from_str::<CpgError>(&json).expect("decodes"), e);
+        }
+    }
+
+    #[test]
+    fn a_link_older_than_not_durable_carries_it_as_internal_and_the_rest_unchanged() {
+        for e in every_variant() {
+            let older = crate::encoding::at(NOT_DURABLE_SINCE - 1, || binary(&e));
+            let newer = crate::encoding::at(NOT_DURABLE_SINCE, || binary(&e));
+            assert_eq!(newer, e);
+            match e {
+                CpgError::NotDurable { reason } => assert_eq!(older, CpgError::Internal(reason)),
+                e => assert_eq!(older, e),
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod assignment;
 pub mod coordinator_api;
+pub mod encoding;
 pub mod error;
 pub mod fragment;
 pub mod health;

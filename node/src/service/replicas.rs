@@ -28,9 +28,7 @@ impl Replica {
     pub(super) fn of_local(r: Result<u64, CpgError>) -> Replica {
         match r {
             Ok(_) => Replica::Acked,
-            Err(CpgError::Internal(why)) => Replica::Missed(why),
-            Err(e) if e.is_disk_full() => Replica::Missed(e.to_string()),
-            Err(e) => Replica::Refused(e),
+            Err(e) => Replica::of_answer(e),
         }
     }
 
@@ -39,9 +37,20 @@ impl Replica {
         match r {
             Ok(_) => Replica::Acked,
             Err(CallError::Unreachable(why)) => Replica::Missed(why),
-            Err(CallError::Node(CpgError::Internal(why))) => Replica::Missed(why),
-            Err(CallError::Node(e)) if e.is_disk_full() => Replica::Missed(e.to_string()),
-            Err(CallError::Node(e)) => Replica::Refused(e),
+            Err(CallError::Node(e)) => Replica::of_answer(e),
+        }
+    }
+
+    /// A replica that answered a write with an error: one that could not
+    /// make it durable (its disk failing or full) missed it; any other
+    /// refused it. A peer of protocol 16 or older says "not durable" as
+    /// `Internal`, and any other fault on its side leaves the write as
+    /// unsure there: both count as missed, so that it is caught up.
+    fn of_answer(e: CpgError) -> Replica {
+        match e {
+            CpgError::NotDurable { reason } | CpgError::Internal(reason) => Replica::Missed(reason),
+            e if e.is_disk_full() => Replica::Missed(e.to_string()),
+            e => Replica::Refused(e),
         }
     }
 }
@@ -140,6 +149,39 @@ mod tests {
                 Err(e) => prop_assert!(false, "unexpected {e}"),
             }
         }
+    }
+
+    /// A replica that could not make a write durable missed it, whether
+    /// it says so as protocol 17 does or as `Internal` (16 and older), and
+    /// whether it is this node or a peer; one that refused it did not.
+    #[test]
+    fn a_write_not_made_durable_is_missed_and_a_refusal_is_not() {
+        let missed = [
+            CpgError::NotDurable {
+                reason: "EIO".into(),
+            },
+            CpgError::Internal("EIO".into()),
+            CpgError::disk_full("full", 1),
+        ];
+        for e in missed {
+            assert!(matches!(
+                Replica::of_local(Err(e.clone())),
+                Replica::Missed(_)
+            ));
+            assert!(matches!(
+                Replica::of_call(Err(CallError::Node(e))),
+                Replica::Missed(_)
+            ));
+        }
+        assert!(matches!(
+            Replica::of_call(Err(CallError::Unreachable("gone".into()))),
+            Replica::Missed(_)
+        ));
+        let stale = CpgError::StaleEpoch { current: 2 };
+        assert_eq!(
+            Replica::of_call(Err(CallError::Node(stale.clone()))),
+            Replica::Refused(stale)
+        );
     }
 
     #[test]
