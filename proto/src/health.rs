@@ -90,7 +90,7 @@ pub struct NodeHealth {
     /// What the walk tables it holds for `--walks-on-nodes` take, roughly
     /// (part of `memory_usage_mb`).
     pub walk_tables_mb: f64,
-    /// Its release and protocol (`0.1.0 (protocol 16)`).
+    /// Its release and protocol (`0.1.0 (protocol 17)`).
     pub version: String,
 }
 
