@@ -205,7 +205,7 @@ fn an_editor_navigates_the_elixir_corpus() {
             let graph = &snapshot.graph;
             let id = graph.id(&mfa.parse().unwrap())?;
             let files: std::collections::BTreeSet<&str> =
-                graph.calls_to(id).map(|e| &*e.file).collect();
+                graph.calls_to(id).map(|e| graph.file_of(e)).collect();
             ((5..=30).contains(&callers.len()) && files.len() >= 2)
                 .then_some((mfa, file, line, name, callers))
         })

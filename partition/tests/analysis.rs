@@ -2104,9 +2104,8 @@ fn a_call_whose_provider_cannot_be_known_stays_unresolved_with_its_candidates() 
         .unwrap();
     assert_eq!(helper.kind, CallKind::Unresolved);
     assert_eq!(g.mfa(helper.callee).module, "");
-    let candidates: Vec<&str> = helper
-        .candidates
-        .as_deref()
+    let candidates: Vec<&str> = g
+        .candidates_of(helper)
         .unwrap()
         .iter()
         .map(|c| &**c)
@@ -2502,7 +2501,7 @@ end
     let mut calls: Vec<String> = g
         .calls
         .iter()
-        .filter(|c| c.file.ends_with(".heex"))
+        .filter(|c| g.file_of(c).ends_with(".heex"))
         .map(|c| {
             format!(
                 "{} -> {} ({}) @{}",
@@ -2654,7 +2653,14 @@ fn linked_module(i: usize, n: usize, f: &[u8; FEATURES]) -> String {
 /// Everything a graph answers with, by name: functions, calls, and each
 /// module's callbacks and uses.
 fn graph_contents(g: &CallGraph, modules: usize) -> String {
-    let mut out = format!("{:#?}\n{:#?}\n", g.functions, g.calls);
+    let mut out = format!("{:#?}\n", g.functions);
+    for c in &g.calls {
+        out.push_str(&format!(
+            "{c:?} in {} {:?}\n",
+            g.file_of(c),
+            g.candidates_of(c)
+        ));
+    }
     for i in 0..modules {
         let m = format!("M{i}");
         out.push_str(&format!(

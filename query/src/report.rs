@@ -68,7 +68,7 @@ pub fn deprecated_calls(graph: &CallGraph) -> Vec<proto::DeprecatedCalls> {
                 function: callee.mfa.clone(),
                 message: message.to_string(),
                 calls: 0,
-                first: format!("{}:{}", c.file, c.line),
+                first: format!("{}:{}", graph.file_of(c), c.line),
             });
         e.calls += 1;
     }
@@ -262,12 +262,11 @@ pub fn call_rows(graph: &CallGraph) -> Vec<CallRow> {
                 callee_module: to.module.clone(),
                 callee_function: to.name.clone(),
                 callee_arity: to.arity,
-                file: c.file.to_string(),
+                file: graph.file_of(c).to_string(),
                 line: c.line,
                 kind: c.kind.to_string(),
-                candidates: c
-                    .candidates
-                    .as_deref()
+                candidates: graph
+                    .candidates_of(c)
                     .map(|v| v.iter().map(|m| m.to_string()).collect())
                     .unwrap_or_default(),
                 undefined: c.undefined,
@@ -348,7 +347,7 @@ pub fn render_call_graph_csv(graph: &CallGraph) -> String {
         (
             (&*from.module, &*from.name, from.arity),
             (&*to.module, &*to.name, to.arity),
-            &*c.file,
+            graph.file_of(c),
             c.line,
         )
     }))

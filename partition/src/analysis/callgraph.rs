@@ -31,30 +31,35 @@ pub struct FnInfo {
 }
 
 /// One call site, caller and callee as indexes into [`CallGraph::functions`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Plain numbers only (32 bytes, `Copy`): a graph holds one per call of the
+/// whole code base, and a relink copies those it keeps. The call's file is
+/// its summary's ([`CallGraph::file_of`]); an unresolved call's candidates
+/// are in the graph's table ([`CallGraph::candidates_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallEdge {
     pub caller: u32,
     pub callee: u32,
-    pub kind: CallKind,
-    pub file: Arc<str>,
     pub line: u32,
     pub column: u32,
     /// Position of the call in the caller's [`proto::FunctionSummary::calls`].
-    #[serde(skip)]
     pub site: u32,
     /// The caller's summary: its position in the summaries linked.
-    #[serde(skip)]
     pub summary: u32,
-    /// For an unresolved call: the imported or used modules whose exports
-    /// cannot be seen, any of which might provide it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub candidates: Option<Arc<[Arc<str>]>>,
+    /// For an unresolved call, the modules that might provide it: an index
+    /// into [`CallGraph::candidates`] ([`NO_CANDIDATES`] for none).
+    candidates: u32,
+    pub kind: CallKind,
     /// The callee's module is known (analysed, a library or the standard
     /// library) and does not define the function: a resolution error, a
     /// function made by a macro the tool cannot see, or a real bug.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub undefined: bool,
 }
+
+/// The modules that might provide an unresolved call.
+pub type Candidates = Arc<[Arc<str>]>;
+
+/// [`CallEdge`]'s `candidates` for a call with none.
+const NO_CANDIDATES: u32 = u32::MAX;
 
 /// What [`CallGraph::changes_since`] found, as displayed names
 /// (`Module.fun/arity`, `?.fun/arity` for unresolved callees).
@@ -80,6 +85,9 @@ pub struct CallGraph {
     pub functions: Vec<FnInfo>,
     /// Sorted by (caller module, caller function, arity, file, line, column, callee).
     pub calls: Vec<CallEdge>,
+    /// The candidates of the unresolved calls that have some, in the order
+    /// of `calls` (so that equal graphs number them alike).
+    candidates: Vec<Candidates>,
     /// Where each function's calls start in `calls` (they are in caller
     /// order): function `id` makes `calls[out_start[id]..out_start[id + 1]]`.
     out_start: Vec<u32>,
@@ -189,6 +197,17 @@ impl CallGraph {
             (Some(&a), Some(&b)) => a..b,
             _ => 0..0,
         }
+    }
+
+    /// The file of a call: its caller's summary's.
+    pub fn file_of(&self, call: &CallEdge) -> &str {
+        self.state.file_of(call.summary)
+    }
+
+    /// For an unresolved call: the imported or used modules whose exports
+    /// cannot be seen, any of which might provide it.
+    pub fn candidates_of(&self, call: &CallEdge) -> Option<&Candidates> {
+        self.candidates.get(call.candidates as usize)
     }
 
     /// Calls made by a function.

@@ -281,16 +281,17 @@ impl Index {
         }
         let graph = Arc::clone(&self.graph);
         for e in &graph.calls {
-            if e.line == 0 || !self.texts.contains_key(&*e.file) {
+            let file = graph.file_of(e);
+            if e.line == 0 || !self.texts.contains_key(file) {
                 continue;
             }
             let name = graph.mfa(e.callee).name.clone();
             let l = e.line - 1;
-            let line = self.line(&e.file, l).to_string();
+            let line = self.line(file, l).to_string();
             let from = e.column.saturating_sub(1) as usize;
             let (start, end) = find_name(&line, &name, from).unwrap_or((from, from + name.len()));
             self.add(
-                &e.file,
+                file,
                 Occurrence {
                     line: l,
                     start,
@@ -437,7 +438,9 @@ impl Index {
             let other = if incoming { e.caller } else { e.callee };
             let entry = by_other.entry(other).or_default();
             entry.0 |= e.kind == proto::CallKind::Process;
-            entry.1.extend(self.call_range(&e.file, e.line, e.callee));
+            entry
+                .1
+                .extend(self.call_range(self.graph.file_of(e), e.line, e.callee));
         }
         by_other
             .into_iter()

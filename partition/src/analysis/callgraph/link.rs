@@ -34,12 +34,23 @@ pub(super) struct LinkState {
     memo: LinkerMemo,
     /// Every name above, once.
     names: FastSet<Arc<str>>,
+    /// Per summary, its file's rank among the summaries' files by name.
+    file_rank: Vec<u32>,
     /// How many summaries the last link linked (all of them, for a full link).
     pub(super) relinked: usize,
     /// This graph, among all linked in this process.
     pub(super) id: u64,
     /// What relinking changed, from the graph it was relinked from.
     pub(super) delta: Option<Delta>,
+}
+
+impl LinkState {
+    /// The file of summary `summary`.
+    pub(super) fn file_of(&self, summary: u32) -> &str {
+        self.summaries
+            .get(summary as usize)
+            .map_or("", |m| m.file.as_str())
+    }
 }
 
 /// Where a relinked graph can differ from the graph it was relinked from:
@@ -573,6 +584,9 @@ fn assemble<'a>(
     let mut defs: Vec<u32> = Vec::with_capacity(n_defs);
     let mut def_start: Vec<u32> = Vec::with_capacity(summaries.len() + 1);
     let mut calls: Vec<CallEdge> = Vec::with_capacity(if in_order { 0 } else { n_calls });
+    // The candidate lists of the calls, numbered here as they come, then
+    // again in the order of the calls (see `number_candidates`).
+    let mut candidates: Vec<Candidates> = Vec::new();
     let old_rows = old
         .filter(|_| !in_order)
         .map(|g| rows(&g.calls, g.state.summaries.len(), |c| c.summary));
@@ -590,12 +604,16 @@ fn assemble<'a>(
                     caller: ids.id(e.caller),
                     callee: ids.id(e.callee),
                     kind: e.kind,
-                    file: files[mi].clone(),
                     line: e.line,
                     column: e.column,
                     site: e.site,
                     summary,
-                    candidates: (!e.candidates.is_empty()).then(|| Arc::from(e.candidates)),
+                    candidates: if e.candidates.is_empty() {
+                        NO_CANDIDATES
+                    } else {
+                        candidates.push(Arc::from(e.candidates));
+                        (candidates.len() - 1) as u32
+                    },
                     undefined: e.undefined,
                 }))
             }
@@ -616,7 +634,7 @@ fn assemble<'a>(
                 for &i in CallGraph::row(by_summary, start, j) {
                     let e = &g.calls[i as usize];
                     let (caller, callee) = (ids.old_id(e.caller), ids.old_id(e.callee));
-                    calls.push(e.moved(caller, callee, summary, &files[mi]));
+                    calls.push(e.moved(caller, callee, summary, g, &mut candidates));
                 }
             }
         }
@@ -696,16 +714,29 @@ fn assemble<'a>(
         c.caller = rank[c.caller as usize];
         c.callee = rank[c.callee as usize];
     }
-    let file_rank = file_ranks(summaries);
+    // The files' order holds while every summary has the file it had.
+    let file_rank = match old {
+        Some(g)
+            if g.state.summaries.len() == summaries.len()
+                && g.state
+                    .summaries
+                    .iter()
+                    .zip(summaries)
+                    .all(|(o, m)| o.file == m.file) =>
+        {
+            g.state.file_rank.clone()
+        }
+        _ => file_ranks(summaries),
+    };
     // The calls, and for a relink the callers of the calls linked now (new
     // ids) and of the old calls not kept (old ids).
-    let (calls, callers, old_callers) = match old {
+    let (calls, candidates, callers, old_callers) = match old {
         Some(g) if in_order => {
             let linked = sort_calls(calls, &file_rank, &plan, &blocks);
             let callers = linked.iter().map(|c| c.caller).collect();
-            let (calls, old_callers) =
-                merge_kept(g, linked, &new_summary, &rank, &files, &file_rank);
-            (calls, callers, old_callers)
+            let (calls, candidates, old_callers) =
+                merge_kept(g, linked, &new_summary, &rank, &file_rank, &candidates);
+            (calls, candidates, callers, old_callers)
         }
         _ => {
             let (mut callers, mut old_callers) = (Vec::new(), Vec::new());
@@ -725,7 +756,8 @@ fn assemble<'a>(
                     .collect();
             }
             let calls = sort_calls(calls, &file_rank, &plan, &blocks);
-            (calls, callers, old_callers)
+            let (calls, candidates) = number_candidates(calls, candidates);
+            (calls, candidates, callers, old_callers)
         }
     };
     let delta = old.map(|g| {
@@ -761,6 +793,7 @@ fn assemble<'a>(
         uses,
         functions,
         calls,
+        candidates,
         out_start,
         inc,
         inc_start,
@@ -774,6 +807,7 @@ fn assemble<'a>(
             registered,
             memo,
             names,
+            file_rank,
             relinked,
             id: GRAPHS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             delta,
@@ -827,24 +861,59 @@ fn file_ranks(summaries: &[Arc<ModuleSummary>]) -> Vec<u32> {
 }
 
 impl CallEdge {
-    /// This call in another generation: its caller, callee and summary
-    /// renumbered.
-    fn moved(&self, caller: u32, callee: u32, summary: u32, file: &Arc<str>) -> CallEdge {
+    /// This call of graph `old` in another generation: its caller, callee
+    /// and summary renumbered, its candidates (if any) added to the new
+    /// generation's `candidates`.
+    fn moved(
+        &self,
+        caller: u32,
+        callee: u32,
+        summary: u32,
+        old: &CallGraph,
+        candidates: &mut Vec<Candidates>,
+    ) -> CallEdge {
+        let listed = match old.candidates_of(self) {
+            None => NO_CANDIDATES,
+            Some(list) => {
+                candidates.push(list.clone());
+                (candidates.len() - 1) as u32
+            }
+        };
         CallEdge {
             caller,
             callee,
             summary,
-            file: file.clone(),
-            candidates: self.candidates.clone(),
+            candidates: listed,
             ..*self
         }
     }
 }
 
+/// The calls, their candidate lists numbered in the order of the calls
+/// (`listed`: as they were numbered while the calls were gathered), so that
+/// a relinked graph and a full link of the same summaries are equal.
+fn number_candidates(
+    mut calls: Vec<CallEdge>,
+    listed: Vec<Candidates>,
+) -> (Vec<CallEdge>, Vec<Candidates>) {
+    let mut numbered = Vec::with_capacity(listed.len());
+    for c in calls.iter_mut().filter(|c| c.candidates != NO_CANDIDATES) {
+        let Some(list) = listed.get(c.candidates as usize) else {
+            c.candidates = NO_CANDIDATES;
+            continue;
+        };
+        numbered.push(list.clone());
+        c.candidates = (numbered.len() - 1) as u32;
+    }
+    (calls, numbered)
+}
+
 /// A relink's calls: the old graph's calls of the summaries kept
 /// (`new_summary`: each old summary's new number, `u32::MAX` if not kept),
 /// in the old graph's order and renumbered (`rank`: old function id → new),
-/// merged with `linked`, the calls linked now sorted by [`sort_calls`].
+/// merged with `linked`, the calls linked now sorted by [`sort_calls`]
+/// (their candidates numbered in `listed`), and the candidate lists of
+/// the calls numbered in their order.
 /// The kept calls keep their order (their callers' ranks, their files' and
 /// summaries' order are the same in both generations), and ties between
 /// the two go by summary, as in a full link. Also the callers (old ids) of
@@ -854,14 +923,25 @@ fn merge_kept(
     linked: Vec<CallEdge>,
     new_summary: &[u32],
     rank: &[u32],
-    files: &[Arc<str>],
     file_rank: &[u32],
-) -> (Vec<CallEdge>, Vec<u32>) {
+    listed: &[Candidates],
+) -> (Vec<CallEdge>, Vec<Candidates>, Vec<u32>) {
     let key = |c: &CallEdge| {
         let file = file_rank[c.summary as usize];
         (c.caller, file, c.line, c.column, c.callee, c.summary)
     };
     let mut out = Vec::with_capacity(old.calls.len() + linked.len());
+    let mut numbered: Vec<Candidates> = Vec::new();
+    let mut push = |mut e: CallEdge, list: Option<&Candidates>| {
+        e.candidates = match list {
+            None => NO_CANDIDATES,
+            Some(list) => {
+                numbered.push(list.clone());
+                (numbered.len() - 1) as u32
+            }
+        };
+        out.push(e);
+    };
     let mut old_callers = Vec::new();
     let mut linked = linked.into_iter().peekable();
     for e in &old.calls {
@@ -870,16 +950,22 @@ fn merge_kept(
             old_callers.push(e.caller);
             continue;
         }
-        let (caller, callee) = (rank[e.caller as usize], rank[e.callee as usize]);
-        let kept = e.moved(caller, callee, summary, &files[summary as usize]);
+        let kept = CallEdge {
+            caller: rank[e.caller as usize],
+            callee: rank[e.callee as usize],
+            summary,
+            ..*e
+        };
         let before = key(&kept);
         while let Some(l) = linked.next_if(|l| key(l) < before) {
-            out.push(l);
+            push(l, listed.get(l.candidates as usize));
         }
-        out.push(kept);
+        push(kept, old.candidates_of(e));
     }
-    out.extend(linked);
-    (out, old_callers)
+    for l in linked {
+        push(l, listed.get(l.candidates as usize));
+    }
+    (out, numbered, old_callers)
 }
 
 /// Calls in caller order (callers are numbered in name order), each

@@ -198,7 +198,7 @@ impl<'a> Stitcher<'a> {
             sites.extend(
                 graph
                     .call_ids_from(f as u32)
-                    .filter(|&i| *graph.calls[i as usize].file == *m.file)
+                    .filter(|&i| graph.file_of(&graph.calls[i as usize]) == m.file)
                     .map(|i| (graph.calls[i as usize].site, i)),
             );
             sites[from..].sort_unstable();
@@ -563,7 +563,7 @@ impl<'a> Stitcher<'a> {
             let Some((m, _)) = self.fns[e.caller as usize] else {
                 continue;
             };
-            if e.kind == CallKind::Process || *e.file != *m.file {
+            if e.kind == CallKind::Process || self.graph.file_of(e) != m.file {
                 continue;
             }
             if let Some(&i) = self.source_of.get(&e.callee) {
