@@ -252,6 +252,7 @@ impl QueryEngine {
             Some(&self.hedging),
         )
         .await;
+        let fetched_ms = started.elapsed().as_millis() as u64;
         for (node, why) in &gathered.failures {
             tracing::warn!(node = node.0, %why, "gathering summaries: a replica failed");
         }
@@ -287,6 +288,7 @@ impl QueryEngine {
         // The figures count what is stored (templates as files); then
         // templates are functions of the modules that own them.
         let mut stats = stats_of(&summaries);
+        let collected_ms = started.elapsed().as_millis() as u64;
         let summaries = partition::analysis::attach_templates(&summaries).unwrap_or(summaries);
         let gathered_ms = started.elapsed().as_millis() as u64;
         // Unchanged modules and diagnostics: every answer still holds.
@@ -328,6 +330,7 @@ impl QueryEngine {
                 // Linking takes up to a second on a large code base: off
                 // the async workers.
                 tokio::task::spawn_blocking(move || {
+                    let linking = Instant::now();
                     let graph = Arc::new(match previous_graph {
                         Some(g) => g.relink(&summaries, &libraries),
                         None => CallGraph::link(&summaries, &libraries),
@@ -335,6 +338,7 @@ impl QueryEngine {
                     tracing::debug!(
                         relinked = graph.relinked(),
                         modules = summaries.len(),
+                        linked_ms = linking.elapsed().as_millis() as u64,
                         "linked the call graph"
                     );
                     let kept = before.map_or_else(HashMap::new, |(old_graph, answers)| {
@@ -382,6 +386,8 @@ impl QueryEngine {
             generation = view.generation,
             regathered,
             partitions = view.assignment.len(),
+            fetched_ms,
+            collected_ms,
             gathered_ms,
             total_ms = snapshot.build_ms,
             carried,

@@ -63,6 +63,16 @@ pub fn attach_templates(summaries: &[Arc<ModuleSummary>]) -> Option<Vec<Arc<Modu
             by_file.entry(base).or_default().push(m);
         }
     }
+    // The owners that embed templates, and their patterns as globs (few of
+    // the many owners).
+    let embedding: Vec<(&ModuleSummary, String, &str)> = owners
+        .iter()
+        .flat_map(|o| {
+            o.templates
+                .iter()
+                .map(move |(p, suffix)| (*o, format!("{p}.*"), suffix.as_str()))
+        })
+        .collect();
     let mut out = Vec::with_capacity(summaries.len());
     for m in summaries {
         if m.kind != ModuleKind::Template {
@@ -72,12 +82,10 @@ pub fn attach_templates(summaries: &[Arc<ModuleSummary>]) -> Option<Vec<Arc<Modu
         let (path, name) = stem(&m.file);
         // Phoenix takes the files matching `pattern.*`; the function is the
         // file's name up to its first `.`, and the suffix.
-        let embedded = owners.iter().find_map(|o| {
-            o.templates
-                .iter()
-                .find(|(p, _)| glob(&format!("{p}.*"), &m.file))
-                .map(|(_, suffix)| (*o, format!("{name}{suffix}")))
-        });
+        let embedded = embedding
+            .iter()
+            .find(|(_, pattern, _)| glob(pattern, &m.file))
+            .map(|(o, _, suffix)| (*o, format!("{name}{suffix}")));
         let colocated = || {
             by_file
                 .get(path)
