@@ -14,6 +14,7 @@ use serde::Serialize;
 
 mod link;
 mod linker;
+mod order;
 mod walks;
 
 /// One function of the graph: defined in the ingested code or only called.
