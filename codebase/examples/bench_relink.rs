@@ -42,7 +42,11 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 }
 
 fn same(a: &CallGraph, b: &CallGraph) -> bool {
-    a.functions == b.functions && a.calls == b.calls
+    a.functions == b.functions
+        && a.calls == b.calls
+        && a.calls
+            .iter()
+            .all(|c| a.file_of(c) == b.file_of(c) && a.candidates_of(c) == b.candidates_of(c))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

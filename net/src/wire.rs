@@ -279,9 +279,10 @@ where
 /// on links at 15 or 16.)
 pub const PROTOCOL_VERSION: u16 = 17;
 
-/// The oldest protocol this release speaks to a peer: its predecessor's,
-/// so that a cluster can be upgraded one process at a time. A link whose
-/// peer is of the previous version runs at that version: the dialler greets
+/// The oldest protocol this release speaks to a peer: at least its
+/// predecessor's, so that a cluster can be upgraded one process at a time
+/// (17 speaks 16 and 15, which 16 encodes alike). A link whose peer is of
+/// an older version runs at that version: the dialler greets
 /// with its own version, an accepting process answers with the version
 /// both speak, and a dialler answered with an older version (a release
 /// before 16 answers with its own and closes) dials again at that one.
@@ -306,7 +307,7 @@ pub fn negotiated(peer: u16) -> Option<u16> {
 }
 
 /// This build's release and protocol, as processes report it
-/// (`0.1.0 (protocol 15)`): what a rolling upgrade watches change.
+/// (`0.1.0 (protocol 17)`): what a rolling upgrade watches change.
 pub fn release() -> String {
     format!(
         "{} (protocol {PROTOCOL_VERSION})",
