@@ -91,10 +91,28 @@ struct Op {
     at: Option<usize>,
 }
 
+impl Op {
+    /// What it was and when, in seconds after `zero` (the faults' start,
+    /// which the faults' list counts from too).
+    fn described(&self, zero: Instant) -> String {
+        let since = |t: Instant| t.saturating_duration_since(zero).as_secs_f64();
+        let what = match self.at {
+            Some(c) => format!("a read at coordinator {}", c + 1),
+            None => "an ingest".to_string(),
+        };
+        format!(
+            "{what} from +{:.3} s to +{:.3} s, generation {:?}",
+            since(self.began),
+            since(self.ended),
+            self.generation
+        )
+    }
+}
+
 /// Every read that answered began no earlier in generations than what any
 /// operation had reached when it began: an acknowledged ingest, or another
-/// read that had ended. The violations, described.
-fn check_history(ops: &[Op]) -> Vec<String> {
+/// read that had ended. The violations, described (times after `zero`).
+fn check_history(ops: &[Op], zero: Instant) -> Vec<String> {
     let mut ended: Vec<&Op> = ops.iter().filter(|o| o.generation.is_some()).collect();
     ended.sort_by_key(|o| o.ended);
     let mut reads: Vec<&Op> = ops
@@ -115,8 +133,9 @@ fn check_history(ops: &[Op]) -> Vec<String> {
         let g = r.generation.unwrap_or(0);
         if g < reached {
             violations.push(format!(
-                "a read at coordinator {} began after generation {reached} was reached ({by:?}) and answered from generation {g}",
-                r.at.unwrap_or(0) + 1
+                "{} began after generation {reached} was reached by {}",
+                r.described(zero),
+                by.map_or_else(String::new, |b| b.described(zero))
             ));
         }
     }
@@ -267,7 +286,8 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
 
     // Faults, one at a time.
     let started = Instant::now();
-    let (faults, leader_writes_resumed) = inject_faults(&mut cluster, &mut dice, &addrs).await;
+    let (faults, leader_writes_resumed) =
+        inject_faults(&mut cluster, &mut dice, &addrs, started).await;
     let chaos = started.elapsed();
     wait_until_settled(&cluster).await;
     stop.store(true, Ordering::Relaxed);
@@ -303,7 +323,7 @@ async fn chaos_under_load_loses_no_acknowledged_ingest_and_gives_no_wrong_answer
     }
     println!("metadata writes resumed after leader kills: {leader_writes_resumed:?}");
     let history = std::mem::take(&mut *history.lock().unwrap());
-    let violations = check_history(&history);
+    let violations = check_history(&history, started);
     println!(
         "history: {} reads and {} ingests checked, {} violations",
         history.iter().filter(|o| o.at.is_some()).count(),
@@ -382,6 +402,7 @@ async fn inject_faults(
     cluster: &mut Cluster,
     dice: &mut Dice,
     addrs: &[String],
+    started: Instant,
 ) -> (Vec<String>, Vec<Duration>) {
     let mut faults = Vec::new();
     let mut leader_writes_resumed = Vec::new();
@@ -397,6 +418,10 @@ async fn inject_faults(
     let killable = cluster.nodes.len() - 1;
     for n in 0..faults_wanted {
         tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Each fault's description says when it began, for a history
+        // violation's times to be read against.
+        let began = started.elapsed();
+        let said = faults.len();
         let fault = every_kind
             .get(n)
             .copied()
@@ -546,6 +571,9 @@ async fn inject_faults(
                 ));
             }
         }
+        if let Some(last) = faults.get_mut(said) {
+            *last = format!("[+{:.1} s] {last}", began.as_secs_f64());
+        }
     }
     (faults, leader_writes_resumed)
 }
@@ -687,12 +715,21 @@ fn the_history_check_finds_a_stale_read() {
         op(at(5), at(12), 4, Some(0)),
         op(at(11), at(13), 5, Some(1)),
     ];
-    assert!(check_history(&ops).is_empty());
+    assert!(check_history(&ops, t0).is_empty());
     ops.push(op(at(20), at(21), 4, Some(2)));
-    assert_eq!(check_history(&ops).len(), 1, "{:?}", check_history(&ops));
+    assert_eq!(
+        check_history(&ops, t0).len(),
+        1,
+        "{:?}",
+        check_history(&ops, t0)
+    );
     // A read that went back behind another read that had ended.
     let reads = vec![op(at(0), at(1), 7, Some(0)), op(at(2), at(3), 6, Some(1))];
-    assert_eq!(check_history(&reads).len(), 1);
+    let stale = check_history(&reads, t0);
+    assert_eq!(
+        stale,
+        vec!["a read at coordinator 2 from +0.002 s to +0.003 s, generation Some(6) began after generation 7 was reached by a read at coordinator 1 from +0.000 s to +0.001 s, generation Some(7)".to_string()]
+    );
     // An ingest that failed reached nothing.
     let failed = vec![
         Op {
@@ -703,5 +740,5 @@ fn the_history_check_finds_a_stale_read() {
         },
         op(at(2), at(3), 0, Some(0)),
     ];
-    assert!(check_history(&failed).is_empty());
+    assert!(check_history(&failed, t0).is_empty());
 }
