@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use proto::ModuleSummary;
 
 use super::linker::{Key, Linker, LinkerMemo, Prior};
-use super::order::{file_ranks, merge_kept, number_candidates, sort_calls};
+use super::order::{file_ranks, listed_in, merge_kept, number_candidates, sort_calls};
 use super::*;
 
 /// What a graph keeps so that the next generation relinks only what a
@@ -609,12 +609,10 @@ fn assemble<'a>(
                     column: e.column,
                     site: e.site,
                     summary,
-                    candidates: if e.candidates.is_empty() {
-                        NO_CANDIDATES
-                    } else {
-                        candidates.push(Arc::from(e.candidates));
-                        (candidates.len() - 1) as u32
-                    },
+                    candidates: listed_in(
+                        &mut candidates,
+                        (!e.candidates.is_empty()).then(|| Arc::from(e.candidates)),
+                    ),
                     undefined: e.undefined,
                 }))
             }

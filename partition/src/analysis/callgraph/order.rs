@@ -20,6 +20,18 @@ pub(super) fn file_ranks(summaries: &[Arc<ModuleSummary>]) -> Vec<u32> {
         .collect()
 }
 
+/// `list` added to `table`, and its index there ([`NO_CANDIDATES`] for
+/// none): what a call's `candidates` holds.
+pub(super) fn listed_in(table: &mut Vec<Candidates>, list: Option<Candidates>) -> u32 {
+    match list {
+        None => NO_CANDIDATES,
+        Some(list) => {
+            table.push(list);
+            (table.len() - 1) as u32
+        }
+    }
+}
+
 impl CallEdge {
     /// This call of graph `old` in another generation: its caller, callee
     /// and summary renumbered, its candidates (if any) added to the new
@@ -32,18 +44,11 @@ impl CallEdge {
         old: &CallGraph,
         candidates: &mut Vec<Candidates>,
     ) -> CallEdge {
-        let listed = match old.candidates_of(self) {
-            None => NO_CANDIDATES,
-            Some(list) => {
-                candidates.push(list.clone());
-                (candidates.len() - 1) as u32
-            }
-        };
         CallEdge {
             caller,
             callee,
             summary,
-            candidates: listed,
+            candidates: listed_in(candidates, old.candidates_of(self).cloned()),
             ..*self
         }
     }
@@ -58,12 +63,7 @@ pub(super) fn number_candidates(
 ) -> (Vec<CallEdge>, Vec<Candidates>) {
     let mut numbered = Vec::with_capacity(listed.len());
     for c in calls.iter_mut().filter(|c| c.candidates != NO_CANDIDATES) {
-        let Some(list) = listed.get(c.candidates as usize) else {
-            c.candidates = NO_CANDIDATES;
-            continue;
-        };
-        numbered.push(list.clone());
-        c.candidates = (numbered.len() - 1) as u32;
+        c.candidates = listed_in(&mut numbered, listed.get(c.candidates as usize).cloned());
     }
     (calls, numbered)
 }
@@ -93,13 +93,7 @@ pub(super) fn merge_kept(
     let mut out = Vec::with_capacity(old.calls.len() + linked.len());
     let mut numbered: Vec<Candidates> = Vec::new();
     let mut push = |mut e: CallEdge, list: Option<&Candidates>| {
-        e.candidates = match list {
-            None => NO_CANDIDATES,
-            Some(list) => {
-                numbered.push(list.clone());
-                (numbered.len() - 1) as u32
-            }
-        };
+        e.candidates = listed_in(&mut numbered, list.cloned());
         out.push(e);
     };
     let mut old_callers = Vec::new();
